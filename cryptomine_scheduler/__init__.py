@@ -1,0 +1,1 @@
+"""Load-aware VM placement for OpenStack mining clouds."""

@@ -1,0 +1,80 @@
+"""Options of ``cryptomine-controller``."""
+
+from oslo_config import cfg
+
+controller_group = cfg.OptGroup(
+    'controller', title='cryptomine controller',
+    help='Ingest, validation, history retention and summaries.')
+
+controller_opts = [
+    cfg.StrOpt('listener_pool', default='cryptomine-controller',
+               help="""
+Notification listener pool.  Controllers in the same pool share the sample
+stream (each sample goes to one of them); a controller in another pool gets
+its own copy.
+"""),
+    cfg.IntOpt('batch_size', default=200, min=1, max=10000,
+               help="""
+Samples handed to the store in one transaction, at most.  Larger batches
+raise ingest throughput at the cost of latency.
+
+Related options:
+
+* ``batch_timeout``
+"""),
+    cfg.IntOpt('batch_timeout', default=1, min=1, max=60,
+               help="""
+Seconds to wait for a batch to fill before storing what has arrived.
+"""),
+    cfg.FloatOpt('max_clock_skew', default=60.0, min=0.0,
+                 help="""
+Seconds a sample's timestamp may lie in the future of the controller's
+clock before the sample is rejected as ``clock_skew``.
+"""),
+    cfg.IntOpt('raw_retention', default=86400, min=600,
+               help="""
+Seconds raw samples are kept.  Older samples are purged once rolled up
+into 5-minute rollups, and incoming samples older than this are rejected
+as ``too_old``.
+
+Related options:
+
+* ``rollup_retention``
+"""),
+    cfg.IntOpt('rollup_retention', default=30 * 86400, min=3600,
+               help="""
+Seconds the 5-minute rollups are kept.
+"""),
+    cfg.IntOpt('maintenance_interval', default=300, min=1,
+               help="""
+Seconds between two rollup and purge runs.
+"""),
+    cfg.IntOpt('summary_window', default=600, min=10,
+               help="""
+Seconds of history that the in-memory summaries (mean, p95, standard
+deviation, trend) cover.
+
+Related options:
+
+* ``ewma_half_life``
+"""),
+    cfg.FloatOpt('ewma_half_life', default=60.0, min=1.0,
+                 help="""
+Half-life in seconds of the exponentially weighted moving average: a
+sample this old weighs half as much as a new one.
+"""),
+    cfg.IntOpt('rejection_log_interval', default=60, min=1,
+               help="""
+Seconds between two warnings about rejected samples; rejections in between
+are counted and summarised in the next warning.
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(controller_group)
+    conf.register_opts(controller_opts, group=controller_group)
+
+
+def list_opts():
+    return [(controller_group, controller_opts)]

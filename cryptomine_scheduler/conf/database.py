@@ -1,0 +1,34 @@
+"""The load history database."""
+
+from oslo_config import cfg
+
+database_group = cfg.OptGroup('database', title='Load history database')
+
+database_opts = [
+    cfg.StrOpt('connection', secret=True,
+               default='sqlite:///$state_path/cryptomine.sqlite',
+               help="""
+SQLAlchemy URL of the load history database.  SQLite (the default, in WAL
+mode) suits one controller; use PostgreSQL or MySQL when several
+controllers share the history.
+
+Possible values:
+
+* ``sqlite:////var/lib/cryptomine/cryptomine.sqlite``
+* ``postgresql+psycopg2://user:password@host/cryptomine``
+* ``mysql+pymysql://user:password@host/cryptomine``
+
+Related options:
+
+* ``[DEFAULT] state_path``
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_group(database_group)
+    conf.register_opts(database_opts, group=database_group)
+
+
+def list_opts():
+    return [(database_group, database_opts)]

@@ -1,0 +1,1 @@
+"""Load history storage (SQLAlchemy 2.0, schema managed by alembic)."""

@@ -1,0 +1,326 @@
+"""The load history store: samples in, rollups, retention, history out.
+
+One :class:`HistoryStore` wraps one SQLAlchemy engine.  Writes happen in
+one transaction per batch, so a crash mid-batch leaves the history as it
+was before the batch (the messages are then redelivered and deduplicated
+by ``(host, seq)``).
+"""
+
+import collections
+import dataclasses
+import os
+from collections.abc import Iterator
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import command as alembic_command
+from alembic import config as alembic_config
+from oslo_log import log as logging
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+
+from cryptomine_scheduler.db import models
+from cryptomine_scheduler import sample as sample_mod
+
+LOG = logging.getLogger(__name__)
+
+ROLLUP_SECONDS = 300
+
+
+class UnknownHost(LookupError):
+    """The store has never seen this host."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AddResult:
+    """Outcome of :meth:`HistoryStore.add_samples`."""
+
+    stored: tuple[sample_mod.LoadSample, ...]
+    duplicates: int
+
+
+@dataclasses.dataclass(frozen=True)
+class PurgeResult:
+    """Rows removed by :meth:`HistoryStore.purge`."""
+
+    host_samples: int
+    instance_samples: int
+    host_rollups: int
+    instance_rollups: int
+
+
+@dataclasses.dataclass(frozen=True)
+class History:
+    """One metric of one host over time."""
+
+    host: str
+    metric: sample_mod.HostMetric
+    resolution_seconds: int
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostRow:
+    """A stored host sample, as read back to rebuild summaries."""
+
+    host: str
+    timestamp: float
+    values: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceRow:
+    """A stored instance sample, as read back to rebuild summaries."""
+
+    uuid: str
+    host: str
+    timestamp: float
+    values: tuple[float, ...]
+
+
+def bucket_of(timestamp: float) -> int:
+    """Return the start of the rollup period holding ``timestamp``."""
+    return int(timestamp // ROLLUP_SECONDS) * ROLLUP_SECONDS
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA synchronous=FULL')
+    cursor.execute('PRAGMA foreign_keys=ON')
+    cursor.execute('PRAGMA busy_timeout=30000')
+    cursor.close()
+
+
+def create_engine(url: str) -> sa.Engine:
+    """Create an engine; SQLite gets WAL mode and full fsync on commit."""
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == 'sqlite':
+        sa.event.listen(engine, 'connect', _sqlite_pragmas)
+    return engine
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the schema to the newest alembic revision."""
+    cfg = alembic_config.Config()
+    cfg.set_main_option('script_location', os.path.join(
+        os.path.dirname(__file__), 'migrations'))
+    with engine.begin() as connection:
+        cfg.attributes['connection'] = connection
+        alembic_command.upgrade(cfg, 'head')
+
+
+def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
+    name = engine.dialect.name
+    if name == 'sqlite':
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if name == 'postgresql':
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sa.insert(table).prefix_with('IGNORE')
+
+
+def _rollup_select(table: sa.Table, keys, metrics, dirty):
+    aggregates = []
+    for name in metrics:
+        aggregates.append(sa.func.avg(table.c[name]))
+        aggregates.append(sa.func.max(table.c[name]))
+    key_columns = [table.c[k] for k in keys]
+    return (sa.select(*key_columns, sa.func.count(), *aggregates)
+            .where(sa.tuple_(table.c.host_id, table.c.bucket).in_(dirty))
+            .group_by(*key_columns))
+
+
+def _rollup_columns(keys, metrics):
+    return [*keys, 'samples',
+            *(f'{m}_{agg}' for m in metrics for agg in ('mean', 'max'))]
+
+
+class HistoryStore:
+    """Load history in a SQL database."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self._host_ids: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, url: str) -> 'HistoryStore':
+        """Connect to ``url`` and migrate its schema to the newest one."""
+        engine = create_engine(url)
+        upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _ensure_hosts(self, conn, names, now) -> None:
+        missing = [n for n in names if n not in self._host_ids]
+        if not missing:
+            return
+        conn.execute(
+            _insert_ignoring_duplicates(self.engine, models.hosts),
+            [{'name': n, 'created_at': now} for n in missing])
+        rows = conn.execute(
+            sa.select(models.hosts.c.name, models.hosts.c.id)
+            .where(models.hosts.c.name.in_(missing)))
+        self._host_ids.update((name, id_) for name, id_ in rows)
+
+    def _existing_keys(self, conn, keys) -> set[tuple[int, int]]:
+        table = models.host_samples
+        rows = conn.execute(
+            sa.select(table.c.host_id, table.c.seq)
+            .where(sa.tuple_(table.c.host_id, table.c.seq).in_(keys)))
+        return {(host_id, seq) for host_id, seq in rows}
+
+    def add_samples(self, samples: Sequence[sample_mod.LoadSample],
+                    now: float) -> AddResult:
+        """Store new samples in one transaction; skip seen (host, seq)."""
+        with self.engine.begin() as conn:
+            try:
+                self._ensure_hosts(conn, {s.host for s in samples}, now)
+                unique: dict[tuple[int, int], sample_mod.LoadSample] = {}
+                for s in samples:
+                    unique.setdefault((self._host_ids[s.host], s.seq), s)
+                existing = self._existing_keys(conn, list(unique))
+                fresh = {k: s for k, s in unique.items() if k not in existing}
+                host_rows, instance_rows = [], []
+                for (host_id, seq), s in fresh.items():
+                    bucket = bucket_of(s.timestamp)
+                    host_rows.append({
+                        'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
+                        'bucket': bucket, 'rolled_up': False,
+                        **dataclasses.asdict(s.host_load)})
+                    instance_rows.extend({
+                        'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
+                        'bucket': bucket, 'instance_uuid': i.uuid,
+                        'cpu_percent': i.cpu_percent, 'rss_mb': i.rss_mb,
+                    } for i in s.instances)
+                if host_rows:
+                    conn.execute(_insert_ignoring_duplicates(
+                        self.engine, models.host_samples), host_rows)
+                if instance_rows:
+                    conn.execute(_insert_ignoring_duplicates(
+                        self.engine, models.instance_samples), instance_rows)
+            except Exception:
+                # The ids cached in this transaction may be rolled back.
+                self._host_ids.clear()
+                raise
+        return AddResult(stored=tuple(fresh.values()),
+                         duplicates=len(samples) - len(fresh))
+
+    def roll_up(self, now: float) -> int:
+        """Recompute the rollups of every closed bucket with new samples.
+
+        Returns how many (host, bucket) pairs were recomputed.
+        """
+        raw = models.host_samples
+        with self.engine.begin() as conn:
+            dirty_rows = conn.execute(
+                sa.select(raw.c.host_id, raw.c.bucket).distinct()
+                .where(raw.c.rolled_up.is_(False),
+                       raw.c.bucket < bucket_of(now))).all()
+            if not dirty_rows:
+                return 0
+            dirty = [tuple(r) for r in dirty_rows]
+            for rollup, source, keys, metrics in (
+                    (models.host_rollups, raw, ('host_id', 'bucket'),
+                     models.HOST_METRICS),
+                    (models.instance_rollups, models.instance_samples,
+                     ('instance_uuid', 'host_id', 'bucket'),
+                     models.INSTANCE_METRICS)):
+                conn.execute(sa.delete(rollup).where(
+                    sa.tuple_(rollup.c.host_id, rollup.c.bucket).in_(dirty)))
+                conn.execute(sa.insert(rollup).from_select(
+                    _rollup_columns(keys, metrics),
+                    _rollup_select(source, keys, metrics, dirty)))
+            conn.execute(sa.update(raw).where(
+                sa.tuple_(raw.c.host_id, raw.c.bucket).in_(dirty))
+                .values(rolled_up=True))
+        return len(dirty)
+
+    def purge(self, now: float, raw_retention: float,
+              rollup_retention: float) -> PurgeResult:
+        """Roll up, then delete raw samples and rollups past retention."""
+        self.roll_up(now)
+        raw_cutoff = now - raw_retention
+        rollup_cutoff = now - rollup_retention
+        with self.engine.begin() as conn:
+            counts = [
+                conn.execute(sa.delete(models.host_samples).where(
+                    models.host_samples.c.ts < raw_cutoff,
+                    models.host_samples.c.rolled_up.is_(True))).rowcount,
+                conn.execute(sa.delete(models.instance_samples).where(
+                    models.instance_samples.c.ts < raw_cutoff)).rowcount,
+                conn.execute(sa.delete(models.host_rollups).where(
+                    models.host_rollups.c.bucket < rollup_cutoff)).rowcount,
+                conn.execute(sa.delete(models.instance_rollups).where(
+                    models.instance_rollups.c.bucket < rollup_cutoff)
+                ).rowcount,
+            ]
+        return PurgeResult(*counts)
+
+    def host_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                sa.select(models.hosts.c.name)
+                .order_by(models.hosts.c.name)).scalars())
+
+    def history(self, host: str, metric: sample_mod.HostMetric,
+                since: float, raw_since: float) -> History:
+        """Return ``metric`` of ``host`` from ``since`` onwards.
+
+        Raw samples answer when ``since`` is within the raw window
+        (``since >= raw_since``); older requests get the 5-minute means.
+        """
+        with self.engine.connect() as conn:
+            host_id = conn.execute(
+                sa.select(models.hosts.c.id)
+                .where(models.hosts.c.name == host)).scalar()
+            if host_id is None:
+                raise UnknownHost(host)
+            if since >= raw_since:
+                table, column, time, resolution = (
+                    models.host_samples, metric.value, 'ts', 0)
+            else:
+                table, column, time, resolution = (
+                    models.host_rollups, metric.value + '_mean', 'bucket',
+                    ROLLUP_SECONDS)
+            rows = conn.execute(
+                sa.select(table.c[time], table.c[column])
+                .where(table.c.host_id == host_id, table.c[time] >= since)
+                .order_by(table.c[time]))
+            points = tuple((float(t), float(v)) for t, v in rows)
+        return History(host, metric, resolution, points)
+
+    def recent_host_rows(self, since: float) -> Iterator[HostRow]:
+        """Yield host samples newer than ``since``, oldest first."""
+        raw = models.host_samples
+        query = (sa.select(models.hosts.c.name, raw.c.ts,
+                           *(raw.c[m] for m in models.HOST_METRICS))
+                 .join(models.hosts, models.hosts.c.id == raw.c.host_id)
+                 .where(raw.c.ts >= since).order_by(raw.c.ts, raw.c.seq))
+        with self.engine.connect() as conn:
+            for name, ts, *values in conn.execute(query):
+                yield HostRow(name, ts, tuple(values))
+
+    def recent_instance_rows(self, since: float) -> Iterator[InstanceRow]:
+        """Yield instance samples newer than ``since``, oldest first."""
+        raw = models.instance_samples
+        query = (sa.select(raw.c.instance_uuid, models.hosts.c.name, raw.c.ts,
+                           *(raw.c[m] for m in models.INSTANCE_METRICS))
+                 .join(models.hosts, models.hosts.c.id == raw.c.host_id)
+                 .where(raw.c.ts >= since).order_by(raw.c.ts))
+        with self.engine.connect() as conn:
+            for uuid, name, ts, *values in conn.execute(query):
+                yield InstanceRow(uuid, name, ts, tuple(values))
+
+    def stored_seqs(self) -> dict[str, list[int]]:
+        """Return the stored sequence numbers of every host, sorted."""
+        raw = models.host_samples
+        seqs: dict[str, list[int]] = collections.defaultdict(list)
+        with self.engine.connect() as conn:
+            for name, seq in conn.execute(
+                    sa.select(models.hosts.c.name, raw.c.seq)
+                    .join(models.hosts, models.hosts.c.id == raw.c.host_id)
+                    .order_by(models.hosts.c.name, raw.c.seq)):
+                seqs[name].append(seq)
+        return dict(seqs)

@@ -1,0 +1,85 @@
+"""The controller's RPC API (server endpoint and client).
+
+Version history:
+
+* 1.0: ``get_load_snapshot``, ``get_host_history``, ``get_ingest_stats``.
+"""
+
+import time
+from collections.abc import Callable
+
+import oslo_messaging
+
+from cryptomine_scheduler import ingest
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import store as store_mod
+
+NAMESPACE = 'cryptomine'
+VERSION = '1.0'
+# Exceptions the client re-raises as themselves rather than RemoteError.
+REMOTE_EXCEPTION_MODULES = ['cryptomine_scheduler.db.store',
+                            'cryptomine_scheduler.rpc']
+
+
+class UnknownMetric(ValueError):
+    """The metric name is not one of :class:`~sample.HostMetric`."""
+
+
+class ControllerEndpoint:
+    """Serves summaries and history from a running controller."""
+
+    target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
+
+    def __init__(self, store: store_mod.HistoryStore,
+                 tracker: snapshot.LoadTracker, ingestor: ingest.Ingestor,
+                 raw_retention: float,
+                 clock: Callable[[], float] = time.time):
+        self._store = store
+        self._tracker = tracker
+        self._ingestor = ingestor
+        self._raw_retention = raw_retention
+        self._clock = clock
+
+    def get_load_snapshot(self, ctxt):
+        return self._tracker.snapshot(self._clock())
+
+    @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
+    def get_host_history(self, ctxt, host, since, metric):
+        try:
+            host_metric = sample_mod.HostMetric(metric)
+        except ValueError:
+            raise UnknownMetric(
+                f'unknown metric {metric!r}; one of '
+                f'{[m.value for m in sample_mod.HostMetric]}')
+        now = self._clock()
+        history = self._store.history(host, host_metric, float(since),
+                                      raw_since=now - self._raw_retention)
+        return {'host': history.host, 'metric': history.metric.value,
+                'resolution_seconds': history.resolution_seconds,
+                'points': [list(p) for p in history.points]}
+
+    def get_ingest_stats(self, ctxt):
+        return self._ingestor.stats_wire()
+
+
+class ControllerClient:
+    """Calls a controller over RPC."""
+
+    def __init__(self, transport, topic: str, timeout: float = 10.0):
+        target = oslo_messaging.Target(topic=topic, namespace=NAMESPACE,
+                                       version=VERSION)
+        self._client = oslo_messaging.get_rpc_client(
+            transport, target, timeout=timeout)
+
+    def get_load_snapshot(self) -> snapshot.LoadSnapshot:
+        return snapshot.LoadSnapshot.from_wire(
+            self._client.call({}, 'get_load_snapshot'))
+
+    def get_host_history(self, host: str, since: float,
+                         metric: sample_mod.HostMetric) -> dict:
+        return self._client.call({}, 'get_host_history', host=host,
+                                 since=since, metric=metric.value)
+
+    def get_ingest_stats(self) -> dict:
+        return self._client.call({}, 'get_ingest_stats')

@@ -1,0 +1,157 @@
+"""The load snapshot: every host's and instance's summary at one instant.
+
+:class:`LoadTracker` feeds stored samples into two
+:class:`~cryptomine_scheduler.summaries.SummaryBook` s and renders the
+compact, versioned wire form that the controller serves by RPC;
+:class:`LoadSnapshot` is the typed view a consumer reads it back into.
+"""
+
+import dataclasses
+import threading
+
+import numpy as np
+
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler import summaries
+from cryptomine_scheduler.db import store as store_mod
+
+SNAPSHOT_VERSION = 1
+HOST_METRICS = tuple(sample_mod.HostMetric)
+INSTANCE_METRICS = tuple(sample_mod.InstanceMetric)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesView:
+    """A summary as read from a snapshot."""
+
+    newest: float
+    age: float
+    samples: int
+    stats: np.ndarray
+
+    def get(self, metric_index: int, stat: summaries.Stat) -> float:
+        return float(self.stats[metric_index, stat])
+
+
+@dataclasses.dataclass(frozen=True)
+class HostView(SeriesView):
+    def metric(self, metric: sample_mod.HostMetric,
+               stat: summaries.Stat) -> float:
+        return self.get(HOST_METRICS.index(metric), stat)
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceView(SeriesView):
+    host: str = ''
+
+    def metric(self, metric: sample_mod.InstanceMetric,
+               stat: summaries.Stat) -> float:
+        return self.get(INSTANCE_METRICS.index(metric), stat)
+
+
+class SnapshotVersionError(ValueError):
+    """The snapshot was written by an incompatible controller."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSnapshot:
+    """Summaries of every host and instance, as served by the controller."""
+
+    generated_at: float
+    window: float
+    hosts: dict[str, HostView]
+    instances: dict[str, InstanceView]
+
+    @classmethod
+    def from_wire(cls, wire: dict) -> 'LoadSnapshot':
+        if wire.get('version') != SNAPSHOT_VERSION:
+            raise SnapshotVersionError(
+                f'snapshot version {wire.get("version")!r}, expected '
+                f'{SNAPSHOT_VERSION}')
+        _check_layout(wire)
+        now = wire['generated_at']
+        hosts = {name: HostView(newest=v['newest'], age=now - v['newest'],
+                                samples=v['samples'],
+                                stats=np.asarray(v['stats']))
+                 for name, v in wire['hosts'].items()}
+        instances = {
+            uuid: InstanceView(newest=v['newest'], age=now - v['newest'],
+                               samples=v['samples'],
+                               stats=np.asarray(v['stats']), host=v['host'])
+            for uuid, v in wire['instances'].items()}
+        return cls(now, wire['window'], hosts, instances)
+
+
+def _layout() -> dict:
+    return {'stats': [s.name.lower() for s in summaries.Stat],
+            'host_metrics': [m.value for m in HOST_METRICS],
+            'instance_metrics': [m.value for m in INSTANCE_METRICS]}
+
+
+def _check_layout(wire: dict) -> None:
+    for key, expected in _layout().items():
+        if wire.get(key) != expected:
+            raise SnapshotVersionError(f'snapshot {key} {wire.get(key)!r} '
+                                       f'differ from {expected!r}')
+
+
+def _series_wire(summary: summaries.Summary) -> dict:
+    return {'newest': summary.newest, 'samples': summary.samples,
+            'stats': summary.stats.round(4).tolist()}
+
+
+class LoadTracker:
+    """In-memory summaries of the stored load, kept current by ingest."""
+
+    def __init__(self, window: float, half_life: float):
+        self.window = window
+        self.hosts = summaries.SummaryBook(len(HOST_METRICS), window,
+                                           half_life)
+        # An instance that stopped reporting (deleted, or moved to a host
+        # whose collector is down) is forgotten after one window.
+        self.instances = summaries.SummaryBook(
+            len(INSTANCE_METRICS), window, half_life, forget_after=window)
+        self._instance_host: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def add(self, sample: sample_mod.LoadSample) -> None:
+        self.hosts.add(sample.host, sample.timestamp,
+                       [getattr(sample.host_load, m.value)
+                        for m in HOST_METRICS])
+        for instance in sample.instances:
+            self.instances.add(instance.uuid, sample.timestamp,
+                               (instance.cpu_percent, instance.rss_mb))
+            with self._lock:
+                self._instance_host[instance.uuid] = sample.host
+
+    def rebuild(self, store: store_mod.HistoryStore, now: float) -> int:
+        """Load the last window of history from ``store``; return rows."""
+        since = now - self.window
+        rows = 0
+        for row in store.recent_host_rows(since):
+            self.hosts.add(row.host, row.timestamp, row.values)
+            rows += 1
+        for row in store.recent_instance_rows(since):
+            self.instances.add(row.uuid, row.timestamp, row.values)
+            with self._lock:
+                self._instance_host[row.uuid] = row.host
+        return rows
+
+    def snapshot(self, now: float) -> dict:
+        """Return the wire form of the current snapshot."""
+        instances = self.instances.summaries(now)
+        with self._lock:
+            for uuid in set(self._instance_host) - set(instances):
+                del self._instance_host[uuid]
+            instance_host = dict(self._instance_host)
+        return {
+            'version': SNAPSHOT_VERSION,
+            'generated_at': now,
+            'window': self.window,
+            **_layout(),
+            'hosts': {name: _series_wire(s)
+                      for name, s in self.hosts.summaries(now).items()},
+            'instances': {uuid: {**_series_wire(s),
+                                 'host': instance_host[uuid]}
+                          for uuid, s in instances.items()},
+        }

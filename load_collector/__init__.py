@@ -1,0 +1,1 @@
+"""Per-host load collector for cryptomine-scheduler."""
