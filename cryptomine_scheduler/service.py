@@ -41,12 +41,14 @@ class ControllerService:
         self.ingestor = ingest.Ingestor(
             self.store, self.tracker, validation_policy(conf),
             ingest.RejectionLog(c.rejection_log_interval, clock), clock)
+        self.listener_pool = (c.listener_pool
+                              or f'{conf.messaging.sample_topic}.info')
         self.listener = oslo_messaging.get_batch_notification_listener(
             notification_transport,
             [oslo_messaging.Target(topic=conf.messaging.sample_topic)],
             [ingest.SampleEndpoint(self.ingestor)],
             executor='threading', allow_requeue=True,
-            pool=c.listener_pool, batch_size=c.batch_size,
+            pool=self.listener_pool, batch_size=c.batch_size,
             batch_timeout=c.batch_timeout)
         self.endpoint = rpc.ControllerEndpoint(
             self.store, self.tracker, self.ingestor, c.raw_retention, clock)

@@ -132,6 +132,8 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
              Reason.MALFORMED, 'instances is not a list of bounded length')
     for index, record in enumerate(instances):
         _check_instance(index, record)
+    _require(len({r['uuid'] for r in instances}) == len(instances),
+             Reason.MALFORMED, 'an instance is listed twice')
     timestamp = wire['timestamp']
     _require(timestamp <= now + policy.max_clock_skew, Reason.CLOCK_SKEW,
              f'timestamp {timestamp} is {timestamp - now:.1f}s ahead')

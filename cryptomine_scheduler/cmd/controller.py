@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     controller.start()
     LOG.info('Controller %s listening on topic %s (pool %s)', conf.host,
-             conf.messaging.sample_topic, conf.controller.listener_pool)
+             conf.messaging.sample_topic, controller.listener_pool)
     stop.wait()
     LOG.info('Controller stopping')
     controller.stop()

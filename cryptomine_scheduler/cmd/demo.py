@@ -28,6 +28,7 @@ COLUMNS = (
     ('mem %', sample_mod.HostMetric.MEM_PERCENT),
     ('load1', sample_mod.HostMetric.LOAD_1),
 )
+TRANSPORT_URL = 'fake:/'
 STATS = (Stat.LAST, Stat.EWMA, Stat.MEAN, Stat.P95, Stat.STD, Stat.TREND)
 
 
@@ -36,7 +37,6 @@ def build_conf(state_dir: str, interval: float) -> cfg.ConfigOpts:
     collector_cmd.register_opts(conf)
     logging.register_options(conf)
     conf([], project='cryptomine', prog='cryptomine-demo')
-    conf.set_override('transport_url', 'fake:/')
     conf.set_override('state_path', state_dir)
     conf.set_override('master_secret', secrets.token_hex(32), 'messaging')
     conf.set_override('interval', interval, 'collector')
@@ -75,8 +75,9 @@ def main(argv=None) -> int:
     os.makedirs(state_dir, exist_ok=True)
     conf = build_conf(state_dir, args.interval)
     logging.setup(conf, 'cryptomine')
-    notification_transport = oslo_messaging.get_notification_transport(conf)
-    rpc_transport = oslo_messaging.get_rpc_transport(conf)
+    notification_transport = oslo_messaging.get_notification_transport(
+        conf, url=TRANSPORT_URL)
+    rpc_transport = oslo_messaging.get_rpc_transport(conf, url=TRANSPORT_URL)
     controller = service.ControllerService(conf, notification_transport,
                                            rpc_transport)
     controller.start()

@@ -1,20 +1,30 @@
 """Configuration options of the controller and of the shared message bus.
 
 Each module registers one group; :func:`register_opts` registers them all
-and :func:`list_opts` feeds ``oslo-config-generator``.
+(and oslo.messaging's own: its RPC client reads the tracing and metrics groups from
+any private ``ConfigOpts``, and fails if it is not there) and :func:`list_opts` feeds ``oslo-config-generator``.
 """
 
 from oslo_config import cfg
+from oslo_messaging import opts as messaging_lib_opts
+from oslo_messaging._metrics import client as messaging_metrics
+from oslo_messaging._tracing import client as messaging_tracing
 
 from cryptomine_scheduler.conf import controller
 from cryptomine_scheduler.conf import database
-from cryptomine_scheduler.conf import messaging
 from cryptomine_scheduler.conf import default
+from cryptomine_scheduler.conf import messaging
 
 _MODULES = (default, messaging, database, controller)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
+    for group, opts in messaging_lib_opts.list_opts():
+        conf.register_opts(opts, group=group)
+    conf.register_opts(messaging_tracing.oslo_messaging_tracing,
+                       group='oslo_messaging_tracing')
+    conf.register_opts(messaging_metrics.oslo_messaging_metrics,
+                       group='oslo_messaging_metrics')
     for module in _MODULES:
         module.register_opts(conf)
 

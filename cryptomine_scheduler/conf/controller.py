@@ -7,11 +7,19 @@ controller_group = cfg.OptGroup(
     help='Ingest, validation, history retention and summaries.')
 
 controller_opts = [
-    cfg.StrOpt('listener_pool', default='cryptomine-controller',
+    cfg.StrOpt('listener_pool',
                help="""
-Notification listener pool.  Controllers in the same pool share the sample
-stream (each sample goes to one of them); a controller in another pool gets
-its own copy.
+Queue the controller consumes samples from.  Controllers using the same
+queue share the sample stream (each sample goes to one of them).  Unset
+means ``<[messaging] sample_topic>.info``, the queue collectors declare
+when they publish: samples sent before any controller started wait there.
+Give a controller a pool of its own only to have it receive its own copy
+of every sample (and then keep it running: its queue fills while it is
+down).
+
+Related options:
+
+* ``[messaging] sample_topic``
 """),
     cfg.IntOpt('batch_size', default=200, min=1, max=10000,
                help="""

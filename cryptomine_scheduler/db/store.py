@@ -19,8 +19,8 @@ from oslo_log import log as logging
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-from cryptomine_scheduler.db import models
 from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.db import models
 
 LOG = logging.getLogger(__name__)
 

@@ -1,0 +1,127 @@
+"""A private RabbitMQ broker for tests, from Debian's rabbitmq-server.
+
+Each broker gets its own node name, ports, epmd and data directory under
+a temporary directory, listens on 127.0.0.1 only, and can be stopped and
+started again with its durable queues intact.
+"""
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import fixtures
+
+SBIN_GLOB = '/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin'
+
+
+class RabbitUnavailable(RuntimeError):
+    """RabbitMQ is not installed on this machine."""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _sbin() -> str:
+    found = sorted(glob.glob(SBIN_GLOB))
+    if not found or not shutil.which('epmd'):
+        raise RabbitUnavailable(
+            'rabbitmq-server is not installed (apt-get install -y '
+            '--no-install-recommends rabbitmq-server)')
+    return found[-1]
+
+
+def _stop_pid(pid: int, timeout: float = 30.0) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+class RabbitBroker(fixtures.Fixture):
+    """Starts a broker; ``url`` is its oslo.messaging transport URL."""
+
+    def _setUp(self):
+        self.sbin = _sbin()
+        self.base = tempfile.mkdtemp(prefix='cryptomine-rabbit-')
+        self.addCleanup(shutil.rmtree, self.base, True)
+        self.port = _free_port()
+        self.epmd_port = _free_port()
+        self.node = f'rabbit{self.port}@localhost'
+        self.url = f'rabbit://guest:guest@127.0.0.1:{self.port}/'
+        self.env = {
+            **os.environ,
+            'HOME': self.base,
+            'RABBITMQ_MNESIA_BASE': os.path.join(self.base, 'mnesia'),
+            'RABBITMQ_LOG_BASE': os.path.join(self.base, 'log'),
+            'RABBITMQ_PID_FILE': os.path.join(self.base, 'rabbit.pid'),
+            'RABBITMQ_NODENAME': self.node,
+            'RABBITMQ_NODE_IP_ADDRESS': '127.0.0.1',
+            'RABBITMQ_NODE_PORT': str(self.port),
+            'RABBITMQ_DIST_PORT': str(_free_port()),
+            'ERL_EPMD_PORT': str(self.epmd_port),
+            'ERL_EPMD_ADDRESS': '127.0.0.1',
+        }
+        self.epmd = subprocess.Popen(
+            ['epmd', '-address', '127.0.0.1', '-port', str(self.epmd_port)],
+            env=self.env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.addCleanup(self._stop_epmd)
+        self.server = None
+        self.start()
+        self.addCleanup(self.stop)
+
+    def _stop_epmd(self):
+        self.epmd.terminate()
+        self.epmd.wait(10)
+
+    def _ctl(self, *args, timeout=90):
+        return subprocess.run(
+            [os.path.join(self.sbin, 'rabbitmqctl'), '-n', self.node, *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections."""
+        log = open(os.path.join(self.base, 'server.out'), 'ab')
+        self.server = subprocess.Popen(
+            [os.path.join(self.sbin, 'rabbitmq-server')], env=self.env,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        result = self._ctl('wait', '--timeout', '90',
+                           self.env['RABBITMQ_PID_FILE'])
+        if result.returncode != 0:
+            raise RuntimeError(f'RabbitMQ did not start: {result.stderr}')
+
+    def stop(self) -> None:
+        """Stop the broker (its data directory stays for a restart)."""
+        if self.server is None:
+            return
+        with open(self.env['RABBITMQ_PID_FILE']) as pidfile:
+            _stop_pid(int(pidfile.read().strip()))
+        self.server.wait(30)
+        self.server = None
+
+    def queue_depths(self) -> dict[str, int]:
+        """Return the messages waiting in each queue."""
+        result = self._ctl('list_queues', '-q', 'name', 'messages')
+        depths = {}
+        for line in result.stdout.splitlines():
+            name, _, count = line.rpartition('\t')
+            if count.isdigit():
+                depths[name] = int(count)
+        return depths

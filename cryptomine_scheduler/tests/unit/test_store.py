@@ -1,0 +1,172 @@
+import os
+import sqlite3
+import tempfile
+
+import sqlalchemy as sa
+from alembic import autogenerate
+from alembic import migration
+from oslotest import base
+
+from cryptomine_scheduler import sample
+from cryptomine_scheduler.db import models
+from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests import samples
+
+T0 = 1_800_000_000.0  # a bucket boundary (divisible by 300)
+
+
+class StoreTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(_TempDir()).path
+        self.url = f'sqlite:///{self.dir}/history.sqlite'
+        self.store = store_mod.HistoryStore.open(self.url)
+        self.addCleanup(self.store.close)
+
+
+class _TempDir:
+    """Minimal fixture: a temporary directory removed afterwards."""
+
+    def setUp(self):
+        self._dir = tempfile.TemporaryDirectory()
+        self.path = self._dir.name
+
+    def cleanUp(self):
+        self._dir.cleanup()
+
+    def getDetails(self):
+        return {}
+
+
+class TestSchema(StoreTestCase):
+
+    def test_migrations_match_models(self):
+        with self.store.engine.connect() as conn:
+            context = migration.MigrationContext.configure(conn)
+            diff = autogenerate.compare_metadata(context, models.metadata)
+        self.assertEqual([], diff)
+
+    def test_sqlite_uses_wal_and_full_sync(self):
+        with self.store.engine.connect() as conn:
+            self.assertEqual('wal', conn.exec_driver_sql(
+                'PRAGMA journal_mode').scalar())
+            self.assertEqual(2, conn.exec_driver_sql(
+                'PRAGMA synchronous').scalar())
+
+    def test_reopen_keeps_history(self):
+        self.store.add_samples([samples.make(seq=1, timestamp=T0)], T0)
+        self.store.close()
+        reopened = store_mod.HistoryStore.open(self.url)
+        self.addCleanup(reopened.close)
+        self.assertEqual({'compute-1': [1]}, reopened.stored_seqs())
+
+
+class TestAddSamples(StoreTestCase):
+
+    def test_stores_hosts_and_instances(self):
+        batch = [samples.make(host=h, seq=s, timestamp=T0 + s,
+                              instances=[samples.instance(s)])
+                 for h in ('a', 'b') for s in range(3)]
+        result = self.store.add_samples(batch, T0)
+        self.assertEqual(6, len(result.stored))
+        self.assertEqual(0, result.duplicates)
+        self.assertEqual({'a': [0, 1, 2], 'b': [0, 1, 2]},
+                         self.store.stored_seqs())
+        rows = list(self.store.recent_instance_rows(T0))
+        self.assertEqual(6, len(rows))
+
+    def test_duplicates_within_and_across_batches_stored_once(self):
+        first = samples.make(seq=7, timestamp=T0, cpu=10.0)
+        replay = samples.make(seq=7, timestamp=T0, cpu=99.0)
+        result = self.store.add_samples([first, replay], T0)
+        self.assertEqual((first,), result.stored)
+        self.assertEqual(1, result.duplicates)
+        result = self.store.add_samples([replay], T0)
+        self.assertEqual((), result.stored)
+        self.assertEqual(1, result.duplicates)
+        history = self.store.history('compute-1',
+                                     sample.HostMetric.CPU_PERCENT,
+                                     0, raw_since=0)
+        self.assertEqual(((T0, 10.0),), history.points)
+
+    def test_failed_batch_leaves_nothing(self):
+        good = samples.make(seq=1, timestamp=T0)
+        # Validation never lets a missing value through; here it makes the
+        # second insert of the transaction fail after the first succeeded.
+        bad = samples.replace_load(samples.make(seq=2, timestamp=T0),
+                                   cpu_percent=None)
+        self.assertRaises(sa.exc.IntegrityError, self.store.add_samples,
+                          [good, bad], T0)
+        self.assertEqual({}, self.store.stored_seqs())
+        self.store.add_samples([good], T0)
+        self.assertEqual({'compute-1': [1]}, self.store.stored_seqs())
+
+    def test_committed_batches_survive_a_crash(self):
+        self.store.add_samples([samples.make(seq=1, timestamp=T0)], T0)
+        # Another process sees committed rows with no clean close here.
+        conn = sqlite3.connect(os.path.join(self.dir, 'history.sqlite'))
+        self.addCleanup(conn.close)
+        self.assertEqual(1, conn.execute(
+            'SELECT count(*) FROM host_samples').fetchone()[0])
+
+
+class TestRollupsAndRetention(StoreTestCase):
+
+    def _fill(self, host='compute-1', start=T0, count=60, step=10.0):
+        batch = [samples.make(host=host, seq=i, timestamp=start + i * step,
+                              cpu=float(i),
+                              instances=[samples.instance(1, cpu=i / 2)])
+                 for i in range(count)]
+        self.store.add_samples(batch, start)
+
+    def test_closed_buckets_rolled_up(self):
+        self._fill()  # 600 s: buckets T0 and T0+300
+        self.assertEqual(1, self.store.roll_up(T0 + 300))  # T0 closed only
+        self.assertEqual(1, self.store.roll_up(T0 + 600))
+        self.assertEqual(0, self.store.roll_up(T0 + 600))
+        history = self.store.history('compute-1',
+                                     sample.HostMetric.CPU_PERCENT,
+                                     T0, raw_since=T0 + 1)
+        self.assertEqual(300, history.resolution_seconds)
+        # Means of 0..29 and 30..59.
+        self.assertEqual(((T0, 14.5), (T0 + 300, 44.5)), history.points)
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(models.instance_rollups)
+                               .order_by('bucket')).first()
+        self.assertEqual((30, 7.25, 14.5),
+                         (row.samples, row.cpu_percent_mean,
+                          row.cpu_percent_max))
+
+    def test_late_sample_recomputes_its_bucket(self):
+        self._fill(count=30)
+        self.store.roll_up(T0 + 300)
+        late = samples.make(seq=1000, timestamp=T0 + 299.0, cpu=1000 - 900)
+        self.store.add_samples([late], T0 + 400)
+        self.assertEqual(1, self.store.roll_up(T0 + 400))
+        history = self.store.history('compute-1',
+                                     sample.HostMetric.CPU_PERCENT,
+                                     T0, raw_since=T0 + 1)
+        self.assertEqual(((T0, (sum(range(30)) + 100) / 31),),
+                         history.points)
+
+    def test_purge_respects_both_retentions(self):
+        self._fill(count=30)
+        day = 86400.0
+        kept = self.store.purge(T0 + day - 1, raw_retention=day,
+                                rollup_retention=30 * day)
+        self.assertEqual(store_mod.PurgeResult(0, 0, 0, 0), kept)
+        purged = self.store.purge(T0 + day + 300, raw_retention=day,
+                                  rollup_retention=30 * day)
+        self.assertEqual(store_mod.PurgeResult(30, 30, 0, 0), purged)
+        history = self.store.history('compute-1',
+                                     sample.HostMetric.CPU_PERCENT, T0,
+                                     raw_since=T0 + day)
+        self.assertEqual(1, len(history.points))
+        purged = self.store.purge(T0 + 31 * day, raw_retention=day,
+                                  rollup_retention=30 * day)
+        self.assertEqual(store_mod.PurgeResult(0, 0, 1, 1), purged)
+
+    def test_unknown_host(self):
+        self.assertRaises(store_mod.UnknownHost, self.store.history, 'nope',
+                          sample.HostMetric.CPU_PERCENT, 0, 0)

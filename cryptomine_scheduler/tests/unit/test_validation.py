@@ -1,0 +1,163 @@
+import copy
+import math
+
+from oslotest import base
+
+from cryptomine_scheduler import signing
+from cryptomine_scheduler import validation
+from cryptomine_scheduler.tests import samples
+
+R = validation.Reason
+NOW = 100000.0
+
+
+def _resigned(mutate):
+    """A payload whose wire sample was changed, then validly signed."""
+    wire = samples.make(timestamp=NOW, instances=[samples.instance(1)]
+                        ).to_wire()
+    mutate(wire)
+    host = wire.get('host') if isinstance(wire.get('host'), str) else 'x'
+    key = signing.derive_host_key(samples.SECRET, host)
+    return signing.envelope(wire, key)
+
+
+def _set(path, value):
+    def mutate(wire):
+        target = wire
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+def _delete(path):
+    def mutate(wire):
+        target = wire
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+    return mutate
+
+
+REJECTIONS = [
+    # (name, payload, reason)
+    ('not a dict', ['x'], R.MALFORMED),
+    ('no sample', {'signature': 'ab'}, R.MALFORMED),
+    ('no signature', {'sample': {'host': 'h'}}, R.MALFORMED),
+    ('garbage signature', {'sample': samples.make().to_wire(),
+                           'signature': 'ab'}, R.BAD_SIGNATURE),
+    ('empty host', _resigned(_set(['host'], '')), R.MALFORMED),
+    ('host too long', _resigned(_set(['host'], 'h' * 256)), R.MALFORMED),
+    ('version 2', _resigned(_set(['schema_version'], 2)),
+     R.UNSUPPORTED_VERSION),
+    ('missing seq', _resigned(_delete(['seq'])), R.MALFORMED),
+    ('extra field', _resigned(_set(['extra'], 1)), R.MALFORMED),
+    ('negative seq', _resigned(_set(['seq'], -1)), R.MALFORMED),
+    ('bool seq', _resigned(_set(['seq'], True)), R.MALFORMED),
+    ('string cpu', _resigned(_set(['host_load', 'cpu_percent'], '5')),
+     R.MALFORMED),
+    ('missing cpu', _resigned(_delete(['host_load', 'cpu_percent'])),
+     R.MALFORMED),
+    ('unknown load field', _resigned(_set(['host_load', 'fan'], 1.0)),
+     R.MALFORMED),
+    ('nan cpu', _resigned(_set(['host_load', 'cpu_percent'], math.nan)),
+     R.NOT_FINITE),
+    ('inf memory', _resigned(_set(['host_load', 'mem_used_mb'], math.inf)),
+     R.NOT_FINITE),
+    ('cpu over 100', _resigned(_set(['host_load', 'cpu_percent'],
+                                    100.0001)), R.OUT_OF_RANGE),
+    ('negative load', _resigned(_set(['host_load', 'load_1'], -0.01)),
+     R.OUT_OF_RANGE),
+    ('instances not a list', _resigned(_set(['instances'], {})),
+     R.MALFORMED),
+    ('bad instance uuid', _resigned(_set(['instances', 0, 'uuid'], 'x')),
+     R.MALFORMED),
+    ('instance cpu over 100', _resigned(
+        _set(['instances', 0, 'cpu_percent'], 101.0)), R.OUT_OF_RANGE),
+    ('instance rss nan', _resigned(_set(['instances', 0, 'rss_mb'],
+                                        math.nan)), R.NOT_FINITE),
+    ('too many instances', _resigned(_set(
+        ['instances'], [samples.instance(1).__dict__] * 4097)),
+     R.MALFORMED),
+    ('instance listed twice', _resigned(_set(
+        ['instances'], [samples.instance(1).__dict__] * 2)), R.MALFORMED),
+    ('future beyond skew', _resigned(_set(['timestamp'], NOW + 60.001)),
+     R.CLOCK_SKEW),
+    ('older than max age', _resigned(_set(['timestamp'], NOW - 86400.001)),
+     R.TOO_OLD),
+]
+
+ACCEPTED = [
+    ('cpu exactly 100', _resigned(_set(['host_load', 'cpu_percent'],
+                                       100.0))),
+    ('cpu exactly 0', _resigned(_set(['host_load', 'cpu_percent'], 0))),
+    ('integer values', _resigned(_set(['host_load', 'mem_used_mb'], 12))),
+    ('future within skew', _resigned(_set(['timestamp'], NOW + 60.0))),
+    ('exactly max age', _resigned(_set(['timestamp'], NOW - 86400.0))),
+    ('no instances', _resigned(_set(['instances'], []))),
+    ('4096 instances', _resigned(_set(
+        ['instances'], [samples.instance(n).__dict__
+                        for n in range(4096)]))),
+]
+
+
+class TestValidate(base.BaseTestCase):
+
+    def test_rejections(self):
+        for name, payload, reason in REJECTIONS:
+            with self.subTest(name):
+                err = self.assertRaises(validation.Rejected,
+                                        validation.validate, payload,
+                                        samples.POLICY, NOW)
+                self.assertEqual(reason, err.reason, err.detail)
+
+    def test_every_reason_but_duplicate_is_covered(self):
+        covered = {reason for _, _, reason in REJECTIONS}
+        self.assertEqual(set(R) - {R.DUPLICATE}, covered)
+
+    def test_accepted_boundaries(self):
+        for name, payload in ACCEPTED:
+            with self.subTest(name):
+                result = validation.validate(payload, samples.POLICY, NOW)
+                self.assertEqual(payload['sample']['seq'], result.seq)
+
+    def test_round_trip(self):
+        original = samples.make(timestamp=NOW, instances=[
+            samples.instance(1), samples.instance(2, cpu=50.0)])
+        result = validation.validate(samples.payload(original),
+                                     samples.POLICY, NOW)
+        self.assertEqual(original, result)
+
+    def test_tampered_value_breaks_signature(self):
+        payload = samples.payload(samples.make(timestamp=NOW))
+        forged = copy.deepcopy(payload)
+        forged['sample']['host_load']['cpu_percent'] = 1.0
+        err = self.assertRaises(validation.Rejected, validation.validate,
+                                forged, samples.POLICY, NOW)
+        self.assertEqual(R.BAD_SIGNATURE, err.reason)
+
+    def test_wrong_master_secret(self):
+        payload = samples.payload(samples.make(timestamp=NOW),
+                                  secret='another-secret-0123456789')
+        err = self.assertRaises(validation.Rejected, validation.validate,
+                                payload, samples.POLICY, NOW)
+        self.assertEqual(R.BAD_SIGNATURE, err.reason)
+
+    def test_host_key_cannot_speak_for_another_host(self):
+        claim = samples.make(host='compute-2', timestamp=NOW)
+        payload = samples.payload(claim, key_host='compute-1')
+        err = self.assertRaises(validation.Rejected, validation.validate,
+                                payload, samples.POLICY, NOW)
+        self.assertEqual(R.BAD_SIGNATURE, err.reason)
+
+
+class TestSigning(base.BaseTestCase):
+
+    def test_keys_differ_per_host_and_secret(self):
+        keys = {signing.derive_host_key(s, h)
+                for s in ('secret-a', 'secret-b') for h in ('h1', 'h2')}
+        self.assertEqual(4, len(keys))
+
+    def test_canonical_form_ignores_key_order(self):
+        self.assertEqual(signing.canonical_bytes({'a': 1, 'b': [1.5]}),
+                         signing.canonical_bytes({'b': [1.5], 'a': 1}))
