@@ -51,7 +51,7 @@ class ControllerEndpoint:
         except ValueError:
             raise UnknownMetric(
                 f'unknown metric {metric!r}; one of '
-                f'{[m.value for m in sample_mod.HostMetric]}')
+                f'{[m.value for m in sample_mod.HostMetric]}') from None
         now = self._clock()
         history = self._store.history(host, host_metric, float(since),
                                       raw_since=now - self._raw_retention)

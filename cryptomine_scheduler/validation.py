@@ -90,7 +90,8 @@ def _check_instance(index: int, record) -> None:
     try:
         uuid.UUID(str(record.get('uuid')))
     except ValueError:
-        raise Rejected(Reason.MALFORMED, f'{where}.uuid is not a UUID')
+        raise Rejected(Reason.MALFORMED,
+                       f'{where}.uuid is not a UUID') from None
     _require(set(record) == {'uuid', *_INSTANCE_NUMBERS}, Reason.MALFORMED,
              f'{where} has unknown fields')
 

@@ -4,6 +4,8 @@ import socket
 
 from oslo_config import cfg
 
+from cryptomine_scheduler.conf import groups
+
 collector_group = cfg.OptGroup(
     'collector', title='cryptomine collector',
     help='Sampling on a compute host.')
@@ -60,8 +62,7 @@ Seconds spent on SIGTERM trying to publish what is still buffered.
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(collector_group)
-    conf.register_opts(collector_opts, group=collector_group)
+    groups.register(conf, collector_group, collector_opts)
 
 
 def list_opts():

@@ -1,8 +1,9 @@
 """Configuration options of the controller and of the shared message bus.
 
-Each module registers one group; :func:`register_opts` registers them all
-(and oslo.messaging's own: its RPC client reads the tracing and metrics groups from
-any private ``ConfigOpts``, and fails if it is not there) and :func:`list_opts` feeds ``oslo-config-generator``.
+Each module registers one group; :func:`register_opts` registers them all,
+and oslo.messaging's own too (its RPC client reads the tracing and metrics
+groups from any private ``ConfigOpts`` and fails if they are missing).
+:func:`list_opts` feeds ``oslo-config-generator``.
 """
 
 from oslo_config import cfg

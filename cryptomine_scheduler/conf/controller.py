@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from cryptomine_scheduler.conf import groups
+
 controller_group = cfg.OptGroup(
     'controller', title='cryptomine controller',
     help='Ingest, validation, history retention and summaries.')
@@ -80,8 +82,7 @@ are counted and summarised in the next warning.
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(controller_group)
-    conf.register_opts(controller_opts, group=controller_group)
+    groups.register(conf, controller_group, controller_opts)
 
 
 def list_opts():

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from cryptomine_scheduler.conf import groups
+
 database_group = cfg.OptGroup('database', title='Load history database')
 
 database_opts = [
@@ -26,8 +28,7 @@ Related options:
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(database_group)
-    conf.register_opts(database_opts, group=database_group)
+    groups.register(conf, database_group, database_opts)
 
 
 def list_opts():

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from cryptomine_scheduler.conf import groups
+
 messaging_group = cfg.OptGroup(
     'messaging', title='cryptomine message bus',
     help='Topics and signing keys used between collectors and controllers.')
@@ -34,8 +36,7 @@ Possible values:
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    conf.register_group(messaging_group)
-    conf.register_opts(messaging_opts, group=messaging_group)
+    groups.register(conf, messaging_group, messaging_opts)
 
 
 def list_opts():

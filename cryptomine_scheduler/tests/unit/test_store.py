@@ -1,7 +1,7 @@
 import os
 import sqlite3
-import tempfile
 
+import fixtures
 import sqlalchemy as sa
 from alembic import autogenerate
 from alembic import migration
@@ -19,24 +19,10 @@ class StoreTestCase(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
-        self.dir = self.useFixture(_TempDir()).path
+        self.dir = self.useFixture(fixtures.TempDir()).path
         self.url = f'sqlite:///{self.dir}/history.sqlite'
         self.store = store_mod.HistoryStore.open(self.url)
         self.addCleanup(self.store.close)
-
-
-class _TempDir:
-    """Minimal fixture: a temporary directory removed afterwards."""
-
-    def setUp(self):
-        self._dir = tempfile.TemporaryDirectory()
-        self.path = self._dir.name
-
-    def cleanUp(self):
-        self._dir.cleanup()
-
-    def getDetails(self):
-        return {}
 
 
 class TestSchema(StoreTestCase):

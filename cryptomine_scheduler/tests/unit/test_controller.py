@@ -1,0 +1,157 @@
+import time
+
+import fixtures
+import oslo_messaging
+from oslo_config import cfg
+from oslotest import base
+
+from cryptomine_scheduler import ingest
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import service
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from load_collector import cmd as collector_cmd
+from load_collector import publisher as publisher_mod
+
+URL = 'fake:/'
+
+
+def controller_conf(state_dir: str) -> cfg.ConfigOpts:
+    conf = cfg.ConfigOpts()
+    collector_cmd.register_opts(conf)
+    conf([])
+    conf.set_override('state_path', state_dir)
+    conf.set_override('master_secret', samples.SECRET, 'messaging')
+    conf.set_override('batch_timeout', 1, 'controller')
+    return conf
+
+
+class ControllerTestCase(base.BaseTestCase):
+    """A controller on the in-process fake transport."""
+
+    def setUp(self):
+        super().setUp()
+        self.state_dir = self.useFixture(fixtures.TempDir()).path
+        self.conf = controller_conf(self.state_dir)
+        self.transport = oslo_messaging.get_notification_transport(
+            self.conf, url=URL)
+        self.rpc_transport = oslo_messaging.get_rpc_transport(
+            self.conf, url=URL,
+            allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+        self.controller = self.start_controller()
+        self.client = rpc.ControllerClient(
+            self.rpc_transport, self.conf.messaging.controller_topic)
+        self.publisher = publisher_mod.SamplePublisher(
+            self.transport, self.conf.messaging.sample_topic, 'test', 0)
+
+    def start_controller(self):
+        controller = service.ControllerService(
+            self.conf, self.transport, self.rpc_transport)
+        controller.start()
+        self.addCleanup(self._stop, controller)
+        return controller
+
+    @staticmethod
+    def _stop(controller):
+        if not controller._stop.is_set():
+            controller.stop()
+
+    def publish(self, *sample_list):
+        for s in sample_list:
+            self.publisher.publish(samples.payload(s))
+
+    def stored(self, count):
+        return waiting.wait_for(
+            lambda: self.controller.ingestor.stats.stored >= count, 10)
+
+
+class TestControllerService(ControllerTestCase):
+
+    def test_samples_stored_and_summarised(self):
+        now = time.time()
+        self.publish(*[samples.make(host='c1', seq=i, timestamp=now - 9 + i,
+                                    cpu=10.0 * i,
+                                    instances=[samples.instance(1)])
+                       for i in range(10)])
+        self.stored(10)
+        snap = self.client.get_load_snapshot()
+        c1 = snap.hosts['c1']
+        self.assertEqual(10, c1.samples)
+        self.assertEqual(90.0, c1.metric(sample.HostMetric.CPU_PERCENT,
+                                         Stat.LAST))
+        self.assertEqual(45.0, c1.metric(sample.HostMetric.CPU_PERCENT,
+                                         Stat.MEAN))
+        self.assertEqual('c1', snap.instances[samples.instance(1).uuid].host)
+        history = self.client.get_host_history(
+            'c1', now - 60, sample.HostMetric.CPU_PERCENT)
+        self.assertEqual([10.0 * i for i in range(10)],
+                         [v for _, v in history['points']])
+
+    def test_rejections_counted_by_reason(self):
+        now = time.time()
+        good = samples.make(seq=1, timestamp=now)
+        self.publisher.publish({'garbage': True})
+        self.publisher.publish(samples.payload(good, key_host='other'))
+        self.publish(good, good)
+        self.stored(1)
+        stats = waiting.wait_for(
+            lambda: (s := self.client.get_ingest_stats())['received'] == 4
+            and s, 10)
+        self.assertEqual(1, stats['stored'])
+        self.assertEqual({'malformed': 1, 'bad_signature': 1,
+                          'duplicate': 1},
+                         {k: v for k, v in stats['rejected'].items() if v})
+
+    def test_history_errors(self):
+        self.assertRaises(store_mod.UnknownHost,
+                          self.client.get_host_history, 'nope', 0,
+                          sample.HostMetric.CPU_PERCENT)
+
+    def test_restart_rebuilds_summaries_from_history(self):
+        now = time.time()
+        self.publish(*[samples.make(host='c1', seq=i, timestamp=now - 5 + i,
+                                    cpu=20.0) for i in range(5)])
+        self.stored(5)
+        self.controller.stop()
+        self.controller = self.start_controller()
+        snap = self.client.get_load_snapshot()
+        self.assertEqual(5, snap.hosts['c1'].samples)
+        self.assertEqual(20.0, snap.hosts['c1'].metric(
+            sample.HostMetric.CPU_PERCENT, Stat.MEAN))
+        # Sequence numbers seen before the restart are still duplicates.
+        self.publish(samples.make(host='c1', seq=4, timestamp=now))
+        waiting.wait_for(lambda: self.client.get_ingest_stats()
+                         ['rejected']['duplicate'] == 1, 10)
+
+
+class TestRequeueOnStoreFailure(base.BaseTestCase):
+
+    def test_batch_requeued_then_stored(self):
+        state_dir = self.useFixture(fixtures.TempDir()).path
+        store = store_mod.HistoryStore.open(
+            f'sqlite:///{state_dir}/h.sqlite')
+        self.addCleanup(store.close)
+        ingestor = ingest.Ingestor(
+            store, snapshot.LoadTracker(600, 60), samples.POLICY,
+            ingest.RejectionLog(60, time.time))
+        endpoint = ingest.SampleEndpoint(ingestor)
+        now = time.time()
+        messages = [{'event_type': sample.EVENT_TYPE,
+                     'payload': samples.payload(samples.make(
+                         seq=i, timestamp=now))} for i in range(3)]
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'ALTER TABLE host_samples RENAME TO unavailable')
+        self.assertEqual(oslo_messaging.NotificationResult.REQUEUE,
+                         endpoint.info(messages))
+        self.assertEqual(0, ingestor.stats.stored)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'ALTER TABLE unavailable RENAME TO host_samples')
+        self.assertEqual(oslo_messaging.NotificationResult.HANDLED,
+                         endpoint.info(messages))
+        self.assertEqual({'compute-1': [0, 1, 2]}, store.stored_seqs())

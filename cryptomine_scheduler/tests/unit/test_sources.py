@@ -1,0 +1,124 @@
+import re
+import time
+
+import psutil
+from oslo_config import cfg
+from oslotest import base
+
+from cryptomine_scheduler.tests import guests
+from load_collector import cmd as collector_cmd
+from load_collector import sources
+from load_collector.sources import host
+from load_collector.sources import instances
+
+PATTERN = re.compile(
+    r'(^|/)(qemu-system-[a-z0-9_]+|qemu-kvm|kvm)$')
+UUID = '6f1c0a5e-3b7e-4c1e-9d59-0f2f6a4e8b11'
+
+
+def _conf(**overrides):
+    conf = cfg.ConfigOpts()
+    collector_cmd.register_opts(conf)
+    conf([])
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'collector')
+    return conf
+
+
+class TestInstanceUuid(base.BaseTestCase):
+
+    CASES = [
+        (['/usr/bin/qemu-system-x86_64', '-name', 'x', '-uuid', UUID], UUID),
+        (['qemu-kvm', '-uuid', UUID.upper()], UUID),
+        (['/usr/libexec/qemu-kvm', '-uuid', UUID], UUID),
+        (['kvm', '-uuid', UUID], UUID),
+        (['qemu-system-aarch64', '-uuid'], None),
+        (['qemu-system-x86_64', '-uuid', 'not-a-uuid'], None),
+        (['qemu-system-x86_64', '-name', 'x'], None),
+        (['/usr/bin/python3', '-uuid', UUID], None),
+        (['qemu-img', 'convert', '-uuid', UUID], None),
+        ([], None),
+    ]
+
+    def test_table(self):
+        for cmdline, expected in self.CASES:
+            with self.subTest(cmdline=cmdline):
+                self.assertEqual(expected,
+                                 instances.instance_uuid(cmdline, PATTERN))
+
+
+class TestHostSource(base.BaseTestCase):
+
+    def test_reads_this_machine(self):
+        draft = sources.SampleDraft()
+        host.HostSource(_conf()).collect(draft)
+        load = draft.host_load
+        memory = psutil.virtual_memory()
+        self.assertTrue(0.0 <= load.cpu_percent <= 100.0)
+        self.assertAlmostEqual(memory.total / host.MIB,
+                               load.mem_used_mb + load.mem_available_mb,
+                               delta=memory.total / host.MIB * 0.05)
+        self.assertGreaterEqual(load.load_1, 0.0)
+
+
+class TestInstanceSource(base.BaseTestCase):
+
+    def _collect(self, source):
+        draft = sources.SampleDraft()
+        source.collect(draft)
+        return {i.uuid: i for i in draft.instances}
+
+    def test_finds_guests_and_their_memory(self):
+        fake = self.useFixture(guests.FakeGuests(3))
+        time.sleep(0.3)
+        found = self._collect(instances.InstanceSource(_conf()))
+        # Guests of other tests may run beside ours.
+        self.assertLessEqual(set(fake.uuids), set(found))
+        for guest in fake.processes:
+            rss = psutil.Process(guest.pid).memory_info().rss / host.MIB
+            uuid = fake.uuids[fake.processes.index(guest)]
+            self.assertAlmostEqual(rss, found[uuid].rss_mb, delta=rss * 0.2)
+
+    def test_busy_guest_uses_more_cpu_than_idle_one(self):
+        busy = self.useFixture(guests.FakeGuests(1, guests.BUSY))
+        idle = self.useFixture(guests.FakeGuests(1))
+        source = instances.InstanceSource(_conf())
+        self._collect(source)
+        time.sleep(1.0)
+        found = self._collect(source)
+        cpus = psutil.cpu_count()
+        busy_cpu = found[busy.uuids[0]].cpu_percent
+        # One busy thread is a whole core: 100 / cpus percent of the host.
+        self.assertGreater(busy_cpu, 100.0 / cpus * 0.5)
+        self.assertLessEqual(busy_cpu, 100.0)
+        self.assertLess(found[idle.uuids[0]].cpu_percent, 100.0 / cpus * 0.1)
+
+    def test_guest_that_exits_disappears(self):
+        fake = self.useFixture(guests.FakeGuests(2))
+        time.sleep(0.2)
+        source = instances.InstanceSource(_conf())
+        self.assertLessEqual(set(fake.uuids), set(self._collect(source)))
+        fake.processes[0].kill()
+        fake.processes[0].wait()
+        found = set(self._collect(source))
+        self.assertIn(fake.uuids[1], found)
+        self.assertNotIn(fake.uuids[0], found)
+
+    def test_other_processes_ignored_with_custom_pattern(self):
+        fake = self.useFixture(guests.FakeGuests(1))
+        source = instances.InstanceSource(
+            _conf(instance_cmdline_regex=r'(^|/)qemu-kvm$'))
+        self.assertNotIn(fake.uuids[0], self._collect(source))
+
+
+class TestLoadSources(base.BaseTestCase):
+
+    def test_entry_points(self):
+        loaded = collector_cmd.load_sources(_conf())
+        self.assertEqual([host.HostSource, instances.InstanceSource],
+                         [type(s) for s in loaded])
+
+    def test_unknown_source_is_a_clear_error(self):
+        err = self.assertRaises(SystemExit, collector_cmd.load_sources,
+                                _conf(sources=['host', 'nvml-typo']))
+        self.assertIn("'nvml-typo'", str(err))

@@ -1,0 +1,117 @@
+import numpy as np
+from oslotest import base
+
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler import summaries
+from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.tests import samples
+
+
+class TestSummarise(base.BaseTestCase):
+
+    CASES = [
+        # (times, values, expected {stat: value})
+        ([0.0], [[7.0]], {Stat.LAST: 7, Stat.MEAN: 7, Stat.P95: 7,
+                          Stat.STD: 0, Stat.TREND: 0}),
+        ([0.0, 60.0, 120.0], [[1.0], [2.0], [3.0]],
+         {Stat.LAST: 3, Stat.MEAN: 2, Stat.TREND: 1.0,
+          Stat.STD: np.std([1, 2, 3])}),
+        ([0.0, 30.0, 60.0, 90.0], [[10.0], [8.0], [6.0], [4.0]],
+         {Stat.TREND: -4.0, Stat.P95: 9.7}),
+        (list(np.arange(20.0)), [[float(v)] for v in range(1, 21)],
+         {Stat.P95: 19.05, Stat.MEAN: 10.5}),
+    ]
+
+    def test_table(self):
+        for times, values, expected in self.CASES:
+            stats = summaries.summarise(np.array(times), np.array(values),
+                                        np.array([0.0]))
+            for stat, value in expected.items():
+                with self.subTest(times=times, stat=stat):
+                    self.assertAlmostEqual(value, stats[0, stat], places=6)
+
+    def test_metrics_are_independent_columns(self):
+        stats = summaries.summarise(np.array([0.0, 60.0]),
+                                    np.array([[1.0, 5.0], [3.0, 5.0]]),
+                                    np.zeros(2))
+        self.assertEqual([2.0, 0.0], list(stats[:, Stat.TREND]))
+
+
+class TestSummaryBook(base.BaseTestCase):
+
+    def test_ewma_half_life(self):
+        book = summaries.SummaryBook(1, window=600, half_life=60)
+        book.add('h', 0.0, [0.0])
+        book.add('h', 60.0, [100.0])  # one half-life later: halfway
+        self.assertAlmostEqual(50.0, book.summaries(60.0)['h'].get(
+            0, Stat.EWMA))
+        book.add('h', 180.0, [100.0])  # two more: 50 + 50 * 3/4
+        self.assertAlmostEqual(87.5, book.summaries(180.0)['h'].get(
+            0, Stat.EWMA))
+
+    def test_window_drops_old_samples(self):
+        book = summaries.SummaryBook(1, window=100, half_life=10)
+        for t in range(0, 300, 10):
+            book.add('h', float(t), [float(t)])
+        summary = book.summaries(290.0)['h']
+        self.assertEqual(11, summary.samples)  # 190..290
+        self.assertEqual(240.0, summary.get(0, Stat.MEAN))
+        self.assertEqual(290.0, summary.newest)
+
+    def test_late_sample_enters_window_in_order(self):
+        book = summaries.SummaryBook(1, window=600, half_life=60)
+        book.add('h', 0.0, [0.0])
+        book.add('h', 120.0, [20.0])
+        book.add('h', 60.0, [10.0])  # replayed late
+        summary = book.summaries(120.0)['h']
+        self.assertEqual(20.0, summary.get(0, Stat.LAST))
+        self.assertAlmostEqual(10.0, summary.get(0, Stat.TREND))
+
+    def test_forget_after(self):
+        book = summaries.SummaryBook(1, window=60, half_life=10,
+                                     forget_after=60)
+        book.add('gone', 0.0, [1.0])
+        book.add('live', 100.0, [1.0])
+        self.assertEqual({'live'}, set(book.summaries(100.0)))
+
+    def test_unchanged_series_reuse_their_summary(self):
+        book = summaries.SummaryBook(1, window=60, half_life=10)
+        book.add('a', 0.0, [1.0])
+        first = book.summaries(1.0)['a']
+        self.assertIs(first, book.summaries(2.0)['a'])
+        book.add('a', 3.0, [2.0])
+        self.assertIsNot(first, book.summaries(3.0)['a'])
+
+
+class TestSnapshot(base.BaseTestCase):
+
+    def test_wire_round_trip(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        for i in range(10):
+            tracker.add(samples.make(host='a', seq=i, timestamp=1000.0 + i,
+                                     cpu=10.0 * i,
+                                     instances=[samples.instance(1, cpu=i)]))
+        tracker.add(samples.make(host='b', seq=1, timestamp=1005.0, cpu=50))
+        snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1010.0))
+        self.assertEqual({'a', 'b'}, set(snap.hosts))
+        a = snap.hosts['a']
+        self.assertEqual(10, a.samples)
+        self.assertAlmostEqual(1.0, a.age)
+        self.assertEqual(90.0, a.metric(sample.HostMetric.CPU_PERCENT,
+                                        Stat.LAST))
+        self.assertEqual(45.0, a.metric(sample.HostMetric.CPU_PERCENT,
+                                        Stat.MEAN))
+        guest = snap.instances[samples.instance(1).uuid]
+        self.assertEqual('a', guest.host)
+        self.assertEqual(9.0, guest.metric(sample.InstanceMetric.CPU_PERCENT,
+                                           Stat.LAST))
+
+    def test_incompatible_snapshot_refused(self):
+        wire = snapshot.LoadTracker(600, 60).snapshot(0.0)
+        self.assertRaises(snapshot.SnapshotVersionError,
+                          snapshot.LoadSnapshot.from_wire,
+                          {**wire, 'version': 2})
+        self.assertRaises(snapshot.SnapshotVersionError,
+                          snapshot.LoadSnapshot.from_wire,
+                          {**wire, 'host_metrics': ['cpu_percent']})
