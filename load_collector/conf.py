@@ -18,7 +18,7 @@ Name of this compute host exactly as nova knows it.  Defaults to the
 machine's host name, which is also nova-compute's default for
 ``[DEFAULT] host``; set both to the same value if you changed nova's.
 """),
-    cfg.FloatOpt('interval', default=10.0, min=0.1,
+    cfg.FloatOpt('interval', default=10.0, min=0.01,
                  help="""
 Seconds between two samples.
 

@@ -1,0 +1,399 @@
+"""Controller ingest rate into SQLite, in-process and over RabbitMQ.
+
+Part (a) feeds signed sample payloads straight to ``Ingestor.ingest()``;
+part (b) pre-publishes them to a private RabbitMQ broker with the
+collectors' ``SamplePublisher`` and times a ``ControllerService`` draining
+the queue into a fresh SQLite file.  Each part runs with the configured
+batch size and with batches of one sample (one transaction per sample) as
+the baseline, in the same run.
+
+Run from the repository root: ``.venv/bin/python benchmarks/ingest_rate.py``
+"""
+
+import argparse
+import dataclasses
+import itertools
+import math
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+import _common
+import oslo_messaging
+
+from cryptomine_scheduler import ingest
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler import service
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests import rabbit
+from cryptomine_scheduler.tests import samples
+from load_collector import publisher as publisher_mod
+
+E2E_TARGET = 3000.0  # samples/s, end to end
+SAMPLE_INTERVAL = 10.0  # seconds between two samples of one host
+
+
+# -- the workload -------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """``count`` samples from ``hosts`` hosts with 0..max_instances each."""
+
+    count: int
+    hosts: int
+    max_instances: int
+    seed: int
+
+    def sized(self, count: int) -> 'Workload':
+        return dataclasses.replace(self, count=count)
+
+
+def _host_guests(workload: Workload, host: int) -> list:
+    """The fixed set of instances that ``host`` runs."""
+    rng = random.Random(f'{workload.seed}:{host}')
+    first = host * (workload.max_instances + 1)
+    return [samples.instance(first + i, cpu=rng.uniform(0, 25),
+                             rss=rng.uniform(256, 4096))
+            for i in range(rng.randint(0, workload.max_instances))]
+
+
+def plan_samples(workload: Workload, now: float
+                 ) -> Iterator[sample_mod.LoadSample]:
+    """Yield the samples in arrival order: round r holds every host's r-th.
+
+    Timestamps end at ``now``, one :data:`SAMPLE_INTERVAL` apart per host,
+    so the controller accepts them all.
+    """
+    rounds = math.ceil(workload.count / workload.hosts)
+    rng = random.Random(workload.seed)
+    guests = {h: _host_guests(workload, h) for h in range(workload.hosts)}
+    planned = (
+        samples.make(host=f'compute-{h:05d}', seq=r + 1,
+                     timestamp=now - (rounds - r) * SAMPLE_INTERVAL,
+                     cpu=rng.uniform(0, 100), mem=rng.uniform(5, 95),
+                     instances=guests[h])
+        for r in range(rounds) for h in range(workload.hosts))
+    return itertools.islice(planned, workload.count)
+
+
+def signed_payloads(workload: Workload, now: float, share: int = 0,
+                    shares: int = 1) -> list[dict]:
+    """Sign share ``share`` of ``shares`` of the planned samples."""
+    planned = itertools.islice(plan_samples(workload, now), share, None,
+                               shares)
+    return [samples.payload(s, secret=_common.SECRET) for s in planned]
+
+
+def print_workload(workload: Workload) -> None:
+    print(f'{workload.count:,} samples from {workload.hosts:,} hosts with '
+          f'0-{workload.max_instances} instances each (seed '
+          f'{workload.seed})')
+
+
+def report_rate(label: str, count: int, seconds: float, extra: str = ''
+                ) -> float:
+    rate = count / seconds
+    print(f'  {label:<34} {count:>7,} samples in {seconds:7.2f} s = '
+          f'{rate:>9,.0f} samples/s{extra}')
+    return rate
+
+
+def _sqlite_url(directory: str) -> str:
+    return f'sqlite:///{os.path.join(directory, "history.sqlite")}'
+
+
+# -- (a) in-process -----------------------------------------------------
+
+
+def ingest_in_process(conf, notifications: list, batch_size: int,
+                      db_dir: str | None, profile: bool) -> float:
+    """Ingest ``notifications`` into a fresh database; return seconds."""
+    with tempfile.TemporaryDirectory(dir=db_dir) as directory:
+        store = store_mod.HistoryStore.open(_sqlite_url(directory))
+        try:
+            ingestor = ingest.Ingestor(
+                store, snapshot.LoadTracker(conf.controller.summary_window,
+                                            conf.controller.ewma_half_life),
+                service.validation_policy(conf),
+                ingest.RejectionLog(60, time.time))
+            with _common.profiled(profile, f'ingest, batch {batch_size}'), \
+                    _common.stopwatch() as elapsed:
+                for start in range(0, len(notifications), batch_size):
+                    ingestor.ingest(notifications[start:start + batch_size])
+        finally:
+            store.close()
+    if ingestor.stats.stored != len(notifications):
+        raise RuntimeError(f'stored {ingestor.stats.stored} of '
+                           f'{len(notifications)}: {ingestor.stats_wire()}')
+    return elapsed['wall']
+
+
+def run_in_process(args, workload: Workload) -> None:
+    _common.heading('(a) in-process Ingestor.ingest() into SQLite')
+    print_workload(workload)
+    conf = _common.build_conf()
+    with _common.stopwatch() as signing:
+        notifications = [
+            ingest.Notification(sample_mod.EVENT_TYPE, payload)
+            for payload in signed_payloads(workload, time.time())]
+    report_rate('building + signing payloads', len(notifications),
+                signing['wall'])
+    baseline = notifications[:args.baseline_samples]
+    rates = {}
+    for batch_size, batch in ((1, baseline),
+                              (args.batch_size, notifications)):
+        seconds = ingest_in_process(conf, batch, batch_size, args.db_dir,
+                                    args.profile)
+        rates[batch_size] = report_rate(f'ingest, batch size {batch_size}',
+                                        len(batch), seconds)
+    print(f'  batching speed-up: x{rates[args.batch_size] / rates[1]:.1f}')
+
+
+# -- (b) end to end over RabbitMQ ---------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishJob:
+    """One publisher process's share of a workload."""
+
+    url: str
+    topic: str
+    workload: Workload
+    now: float
+    share: int
+    shares: int
+
+
+def publish_share(job: PublishJob) -> tuple[int, float, float]:
+    """Publish one share; return (count, start, end) of the publishing.
+
+    Runs in a child process, like a collector does on its own host.
+    """
+    _common.quiet_logging()
+    conf = _common.build_conf()
+    payloads = signed_payloads(job.workload, job.now, job.share, job.shares)
+    transport = oslo_messaging.get_notification_transport(conf, url=job.url)
+    try:
+        publisher = publisher_mod.SamplePublisher(
+            transport, job.topic, f'benchmark-publisher-{job.share}',
+            retry=1)
+        start = time.time()
+        for payload in payloads:
+            publisher.publish(payload)
+        end = time.time()
+    finally:
+        transport.cleanup()
+    return len(payloads), start, end
+
+
+def prepublish(broker: rabbit.RabbitBroker, topic: str, workload: Workload,
+               publishers: int) -> None:
+    """Fill ``<topic>.info`` with the workload from several processes."""
+    jobs = [PublishJob(broker.url, topic, workload, time.time(), share,
+                       publishers) for share in range(publishers)]
+    with multiprocessing.get_context('spawn').Pool(publishers) as pool:
+        results = pool.map(publish_share, jobs)
+    sent = sum(count for count, _, _ in results)
+    seconds = (max(end for _, _, end in results)
+               - min(start for _, start, _ in results))
+    report_rate(f'publish ({publishers} processes)', sent, seconds)
+    _wait_for_depth(broker, f'{topic}.info', sent)
+
+
+def _wait_for_depth(broker: rabbit.RabbitBroker, queue: str, expected: int,
+                    timeout: float = 30.0) -> None:
+    """Make sure the whole workload waits in the queue before draining."""
+    deadline = time.monotonic() + timeout
+    while True:
+        depth = broker.queue_depths().get(queue, 0)
+        if depth >= expected:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'{queue} holds {depth} of {expected} '
+                               f'published samples')
+        time.sleep(0.5)
+
+
+def wait_stored(ingestor: ingest.Ingestor, expected: int,
+                stall_timeout: float) -> None:
+    """Return once ``expected`` samples are stored; fail if ingest stalls."""
+    last, last_change = -1, time.monotonic()
+    while ingestor.stats.stored < expected:
+        stored = ingestor.stats.stored
+        if stored != last:
+            last, last_change = stored, time.monotonic()
+        elif time.monotonic() - last_change > stall_timeout:
+            raise RuntimeError(f'ingest stalled at {stored} of {expected} '
+                               f'samples: {ingestor.stats_wire()}')
+        time.sleep(0.01)
+
+
+def controller_conf(topic: str, batch_size: int, prefetch: int,
+                    db_dir: str):
+    """The controller options of one drain: fresh queue and database."""
+    return _common.build_conf({
+        'DEFAULT': {'host': f'benchmark-{topic}'},
+        'messaging': {'sample_topic': topic,
+                      'controller_topic': f'{topic}_controller'},
+        'controller': {'batch_size': batch_size},
+        'database': {'connection': _sqlite_url(db_dir)},
+        'oslo_messaging_rabbit': {'rabbit_qos_prefetch_count': prefetch},
+    })
+
+
+@dataclasses.dataclass(frozen=True)
+class Drain:
+    """What one controller run measured."""
+
+    seconds: float
+    cpu_seconds: float
+    thread_cpu: dict[str, float]
+    stats: dict
+
+
+def drain(conf, url: str, expected: int, stall_timeout: float,
+          profile: bool) -> Drain:
+    """Start a controller and measure it until ``expected`` are stored.
+
+    The timings run from ``start()`` until the last sample is stored; the
+    profile, when asked for, also covers the controller's shutdown so that
+    its threads are finished when their profiles are read.
+    """
+    notifications = oslo_messaging.get_notification_transport(conf, url=url)
+    rpc = oslo_messaging.get_rpc_transport(conf, url=url)
+    try:
+        with _common.profiled(profile, f'drain, batch size '
+                                       f'{conf.controller.batch_size}'):
+            controller = service.ControllerService(conf, notifications, rpc)
+            try:
+                before = _common.cpu_by_thread()
+                with _common.stopwatch() as elapsed:
+                    controller.start()
+                    wait_stored(controller.ingestor, expected, stall_timeout)
+                after = _common.cpu_by_thread()
+            finally:
+                controller.stop()
+    finally:
+        notifications.cleanup()
+        rpc.cleanup()
+    return Drain(elapsed['wall'], elapsed['cpu'],
+                 {name: cpu - before.get(name, 0.0)
+                  for name, cpu in after.items()},
+                 controller.ingestor.stats_wire())
+
+
+def report_drain(result: Drain, count: int, batch_size: int) -> float:
+    """Print the rate and where the controller's CPU went; return rate."""
+    stats = result.stats
+    rate = report_rate(f'drain into SQLite, batch size {batch_size}', count,
+                       result.seconds, f'  ({stats["batches"]:,} batches)')
+    per_sample = 1000 * result.cpu_seconds / count
+    print(f'    controller CPU {per_sample:.3f} ms/sample '
+          f'({result.cpu_seconds / result.seconds:.0%} of a core); '
+          f'by thread:')
+    for name, seconds in sorted(result.thread_cpu.items(),
+                                key=lambda item: -item[1]):
+        if seconds >= 0.01:
+            print(f'      {1000 * seconds / count:7.3f} ms/sample  {name}')
+    rejected = {k: v for k, v in stats['rejected'].items() if v}
+    if rejected or stats['received'] != stats['stored']:
+        print(f'    note: received {stats["received"]:,}, rejected '
+              f'{rejected}')
+    return rate
+
+
+def run_drain(args, broker: rabbit.RabbitBroker, workload: Workload,
+              batch_size: int) -> float:
+    """Publish, then drain with ``batch_size``; return samples/s."""
+    topic = f'benchmark_samples_b{batch_size}'
+    prefetch = args.prefetch_factor * batch_size
+    print(f' batch size {batch_size}, rabbit_qos_prefetch_count '
+          f'{prefetch}, queue {topic}.info')
+    prepublish(broker, topic, workload, args.publishers)
+    with tempfile.TemporaryDirectory(dir=args.db_dir) as db_dir:
+        conf = controller_conf(topic, batch_size, prefetch, db_dir)
+        result = drain(conf, broker.url, workload.count, args.stall_timeout,
+                       args.profile)
+    return report_drain(result, workload.count, batch_size)
+
+
+def run_end_to_end(args, workload: Workload) -> bool:
+    _common.heading('(b) end to end: RabbitMQ -> ControllerService -> SQLite')
+    print_workload(workload)
+    broker = rabbit.RabbitBroker()
+    with _common.stopwatch() as startup:
+        broker.setUp()
+    print(f'  private RabbitMQ broker up in {startup["wall"]:.1f} s')
+    try:
+        baseline = run_drain(args, broker,
+                             workload.sized(args.e2e_baseline_samples), 1)
+        rate = run_drain(args, broker, workload, args.batch_size)
+    finally:
+        broker.cleanUp()
+    print(f'  batching speed-up: x{rate / baseline:.1f}')
+    return _common.check(f'end-to-end ingest, batch size {args.batch_size}',
+                         rate, E2E_TARGET, 'samples/s',
+                         higher_is_better=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--samples', type=int, default=20000,
+                        help='samples ingested in process (a)')
+    parser.add_argument('--baseline-samples', type=int, default=4000,
+                        help='samples of the batch-size-1 baseline of (a)')
+    parser.add_argument('--e2e-samples', type=int, default=30000,
+                        help='samples published and drained in (b)')
+    parser.add_argument('--e2e-baseline-samples', type=int, default=3000,
+                        help='samples of the batch-size-1 baseline of (b)')
+    parser.add_argument('--hosts', type=int, default=1000,
+                        help='compute hosts the samples come from')
+    parser.add_argument('--max-instances', type=int, default=4,
+                        help='each host runs 0..this many instances')
+    parser.add_argument('--batch-size', type=int, default=200,
+                        help='[controller] batch_size under test')
+    parser.add_argument('--prefetch-factor', type=int, default=2,
+                        help='[oslo_messaging_rabbit] '
+                             'rabbit_qos_prefetch_count = this x batch '
+                             'size (0: unlimited, the oslo.messaging '
+                             'default)')
+    parser.add_argument('--publishers', type=int, default=2,
+                        help='publisher processes filling the queue in (b)')
+    parser.add_argument('--db-dir', default=None,
+                        help='directory of the SQLite files (default: the '
+                             'system temporary directory)')
+    parser.add_argument('--stall-timeout', type=float, default=30.0,
+                        help='give up when nothing is stored for this long')
+    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--skip-in-process', action='store_true')
+    parser.add_argument('--skip-end-to-end', action='store_true')
+    parser.add_argument('--profile', action='store_true',
+                        help='cProfile the timed parts (slows them down)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    _common.quiet_logging()
+    _common.describe_machine()
+    print(f'SQLite files under {args.db_dir or tempfile.gettempdir()}')
+    workload = Workload(args.samples, args.hosts, args.max_instances,
+                        args.seed)
+    if not args.skip_in_process:
+        run_in_process(args, workload)
+    results = []
+    if not args.skip_end_to_end:
+        results.append(run_end_to_end(args, workload.sized(args.e2e_samples)))
+    return _common.verdict(results)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Controllers and collectors as real processes on a private RabbitMQ."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import fixtures
+import oslo_messaging
+from oslo_config import cfg
+from oslotest import base
+from testtools import content
+
+from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests import rabbit
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+
+CONTROLLER = 'cryptomine_scheduler.cmd.controller'
+COLLECTOR = 'load_collector.cmd'
+
+
+class PipelineTestCase(base.BaseTestCase):
+    """Starts a broker; helpers start services as subprocesses."""
+
+    def setUp(self):
+        super().setUp()
+        self.broker = self.useFixture(rabbit.RabbitBroker())
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.db_url = f'sqlite:///{self.dir}/cryptomine.sqlite'
+        self.common = self._write('common.conf', f"""
+[DEFAULT]
+transport_url = {self.broker.url}
+state_path = {self.dir}
+host = controller-1
+[messaging]
+master_secret = {samples.SECRET}
+[oslo_messaging_rabbit]
+amqp_durable_queues = true
+rabbit_retry_interval = 1
+[controller]
+batch_timeout = 1
+[collector]
+publish_retry = 0
+shutdown_flush_timeout = 60
+sources = host,instances
+""")
+
+    def _write(self, name: str, text: str) -> str:
+        path = os.path.join(self.dir, name)
+        with open(path, 'w') as handle:
+            handle.write(text)
+        return path
+
+    def _spawn(self, module: str, name: str, *args: str):
+        log = open(os.path.join(self.dir, f'{name}.log'), 'ab')
+        process = subprocess.Popen(
+            [sys.executable, '-m', module, '--config-file', self.common,
+             *args], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.addCleanup(self._attach_log, name)
+        self.addCleanup(self._kill, process)
+        return process
+
+    def _attach_log(self, name):
+        # Shown by the test runner when the test fails.
+        self.addDetail(f'{name}.log', content.text_content(self.log(name)))
+
+    @staticmethod
+    def _kill(process):
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+
+    def log(self, name: str) -> str:
+        with open(os.path.join(self.dir, f'{name}.log')) as handle:
+            return handle.read()
+
+    def start_controller(self, name='controller'):
+        process = self._spawn(CONTROLLER, name)
+        # Ready once it answers RPC.
+        waiting.wait_for(lambda: self._answers(), timeout=60, interval=0.5)
+        return process
+
+    def _answers(self):
+        try:
+            return self.client(timeout=2).get_ingest_stats()
+        except oslo_messaging.MessagingTimeout:
+            return None
+
+    def start_collector(self, host: str, cycles: int, interval=0.05):
+        extra = self._write(f'{host}.conf', f"""
+[collector]
+host = {host}
+interval = {interval}
+""")
+        return self._spawn(COLLECTOR, host, '--config-file', extra,
+                           '--cycles', str(cycles))
+
+    def client(self, timeout=10) -> rpc.ControllerClient:
+        if not hasattr(self, '_transport'):
+            conf = cfg.ConfigOpts()
+            cm_conf.register_opts(conf)
+            conf(['--config-file', self.common])
+            self._transport = oslo_messaging.get_rpc_transport(
+                conf,
+                allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+            self.addCleanup(self._transport.cleanup)
+        return rpc.ControllerClient(self._transport, 'cryptomine_controller',
+                                    timeout=timeout)
+
+    def stored_seqs(self) -> dict[str, list[int]]:
+        store = store_mod.HistoryStore(store_mod.create_engine(self.db_url))
+        try:
+            return store.stored_seqs()
+        finally:
+            store.close()
+
+    def wait_stored(self, total: int, timeout: float = 120):
+        return waiting.wait_for(
+            lambda: sum(map(len, self.stored_seqs().values())) >= total,
+            timeout=timeout, interval=0.5)
+
+    def assert_contiguous(self, seqs: dict[str, list[int]], hosts,
+                          cycles: int):
+        """Every host has ``cycles`` consecutive sequence numbers."""
+        self.assertEqual(set(hosts), set(seqs))
+        for host in hosts:
+            got = seqs[host]
+            self.assertEqual(list(range(got[0], got[0] + cycles)), got,
+                             f'{host}: missing or duplicate samples')

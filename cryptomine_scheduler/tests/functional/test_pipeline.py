@@ -1,0 +1,91 @@
+"""End to end over RabbitMQ: collectors -> controller -> SQLite."""
+
+import signal
+import time
+
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.functional import base
+from load_collector import publisher as publisher_mod
+
+import oslo_messaging
+
+
+class TestPipeline(base.PipelineTestCase):
+
+    def test_several_collectors_every_sample_stored_once(self):
+        self.start_controller()
+        hosts = ['compute-a', 'compute-b', 'compute-c']
+        collectors = [self.start_collector(h, cycles=60) for h in hosts]
+        for process in collectors:
+            self.assertEqual(0, process.wait(120))
+        self.wait_stored(180)
+        self.assert_contiguous(self.stored_seqs(), hosts, 60)
+        stats = waiting.wait_for(
+            lambda: (s := self.client().get_ingest_stats())['stored'] == 180
+            and s, timeout=30)
+        self.assertEqual(180, stats['received'])
+        self.assertEqual(0, sum(stats['rejected'].values()))
+        snap = self.client().get_load_snapshot()
+        self.assertEqual(set(hosts), set(snap.hosts))
+        self.assertEqual(60, snap.hosts['compute-a'].samples)
+
+    def test_broker_restart_loses_nothing(self):
+        self.start_controller()
+        hosts = ['compute-a', 'compute-b']
+        collectors = [self.start_collector(h, cycles=150) for h in hosts]
+        time.sleep(2.0)
+        self.broker.stop()
+        time.sleep(3.0)
+        self.broker.start()
+        for process in collectors:
+            self.assertEqual(0, process.wait(180))
+        self.wait_stored(300)
+        self.assert_contiguous(self.stored_seqs(), hosts, 150)
+        for host in hosts:
+            # The outage really happened while they sampled.
+            self.assertIn('Message bus unreachable', self.log(host))
+            self.assertIn('reachable again', self.log(host))
+
+    def test_controller_crash_loses_no_history(self):
+        controller = self.start_controller()
+        hosts = ['compute-a', 'compute-b']
+        collectors = [self.start_collector(h, cycles=150) for h in hosts]
+        waiting.wait_for(lambda: sum(map(len, self.stored_seqs().values()))
+                         > 50, timeout=60, interval=0.2)
+        controller.send_signal(signal.SIGKILL)
+        controller.wait()
+        before = self.stored_seqs()
+        time.sleep(1.0)
+        self.start_controller('controller-2')
+        for process in collectors:
+            self.assertEqual(0, process.wait(180))
+        self.wait_stored(300)
+        after = self.stored_seqs()
+        self.assert_contiguous(after, hosts, 150)
+        for host, seqs in before.items():
+            self.assertLessEqual(set(seqs), set(after[host]))
+        # The restarted controller rebuilt its summaries from the history.
+        snap = self.client().get_load_snapshot()
+        self.assertEqual(150, snap.hosts['compute-a'].samples)
+
+    def test_forged_samples_rejected_and_counted(self):
+        self.start_controller()
+        transport = oslo_messaging.get_notification_transport(
+            self.client()._client.transport.conf, url=self.broker.url)
+        self.addCleanup(transport.cleanup)
+        publisher = publisher_mod.SamplePublisher(
+            transport, 'cryptomine_samples', 'attacker', 0)
+        now = time.time()
+        genuine = samples.make(host='compute-a', seq=1, timestamp=now)
+        claim_b = samples.make(host='compute-b', seq=1, timestamp=now)
+        publisher.publish(samples.payload(genuine))
+        publisher.publish(samples.payload(
+            genuine, secret='guessed-secret-0123456789'))
+        publisher.publish(samples.payload(claim_b, key_host='compute-a'))
+        stats = waiting.wait_for(
+            lambda: (s := self.client().get_ingest_stats())['received'] == 3
+            and s, timeout=30)
+        self.assertEqual(1, stats['stored'])
+        self.assertEqual(2, stats['rejected']['bad_signature'])
+        self.assertEqual({'compute-a': [1]}, self.stored_seqs())
