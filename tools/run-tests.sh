@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian machine: installs RabbitMQ from
+# Debian's packages (the tests start private brokers on 127.0.0.1 and stop
+# them) and the Python dependencies, lints, then runs unit and functional
+# tests with stestr.  Arguments are passed to stestr as a test filter.
+set -euo pipefail
+EXTRA_REQUIREMENTS="-r $(dirname "$0")/../test-requirements.txt"
+source "$(dirname "$0")/setup-env.sh"
+cd "$ROOT"
+
+if ! ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server \
+        >/dev/null 2>&1; then
+    SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+        --no-install-recommends rabbitmq-server >/dev/null
+fi
+
+"$VENV/bin/ruff" check .
+set +e
+"$VENV/bin/stestr" run "$@"
+status=$?
+set -e
+# One closing line that any CI log reader understands.
+"$VENV/bin/stestr" last --subunit | "$VENV/bin/subunit2csv" \
+    | awk -F, 'NR > 1 { if ($2 == "success") p++;
+                        else if ($2 == "skip") s++; else f++ }
+               END { printf "%d passed, %d failed, %d skipped\n", p, f, s }'
+exit $status

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Sourced by the other tools: creates the virtualenv (VENV, default .venv)
+# with the pinned dependencies and this project installed in it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${VENV:-$ROOT/.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/pip" install -q --upgrade pip
+"$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" \
+    -r "$ROOT/requirements.txt" ${EXTRA_REQUIREMENTS:-} -e "$ROOT"
