@@ -90,14 +90,18 @@ sources = host,instances
         except oslo_messaging.MessagingTimeout:
             return None
 
-    def start_collector(self, host: str, cycles: int, interval=0.05):
+    def start_collector(self, host: str, cycles: int | None,
+                        interval=0.05):
+        """Start a collector; ``cycles=None`` runs it until SIGTERM."""
         extra = self._write(f'{host}.conf', f"""
 [collector]
 host = {host}
 interval = {interval}
 """)
-        return self._spawn(COLLECTOR, host, '--config-file', extra,
-                           '--cycles', str(cycles))
+        args = ['--config-file', extra]
+        if cycles is not None:
+            args += ['--cycles', str(cycles)]
+        return self._spawn(COLLECTOR, host, *args)
 
     def client(self, timeout=10) -> rpc.ControllerClient:
         if not hasattr(self, '_transport'):

@@ -1,14 +1,15 @@
 """End to end over RabbitMQ: collectors -> controller -> SQLite."""
 
+import re
 import signal
 import time
+
+import oslo_messaging
 
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import base
 from load_collector import publisher as publisher_mod
-
-import oslo_messaging
 
 
 class TestPipeline(base.PipelineTestCase):
@@ -29,6 +30,19 @@ class TestPipeline(base.PipelineTestCase):
         snap = self.client().get_load_snapshot()
         self.assertEqual(set(hosts), set(snap.hosts))
         self.assertEqual(60, snap.hosts['compute-a'].samples)
+
+    def test_sigterm_flushes_and_exits_cleanly(self):
+        self.start_controller()
+        collector = self.start_collector('compute-a', cycles=None)
+        waiting.wait_for(lambda: self.stored_seqs().get('compute-a'),
+                         timeout=60)
+        collector.send_signal(signal.SIGTERM)
+        self.assertEqual(0, collector.wait(60))
+        sampled = int(re.search(r'sampled=(\d+)',
+                                self.log('compute-a')).group(1))
+        self.assertGreater(sampled, 0)
+        self.wait_stored(sampled)
+        self.assert_contiguous(self.stored_seqs(), ['compute-a'], sampled)
 
     def test_broker_restart_loses_nothing(self):
         self.start_controller()

@@ -10,6 +10,7 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.tests import samples
@@ -155,3 +156,24 @@ class TestRequeueOnStoreFailure(base.BaseTestCase):
         self.assertEqual(oslo_messaging.NotificationResult.HANDLED,
                          endpoint.info(messages))
         self.assertEqual({'compute-1': [0, 1, 2]}, store.stored_seqs())
+
+
+class TestRejectionLog(base.BaseTestCase):
+
+    def test_counts_everything_warns_once_per_interval(self):
+        now = [0.0]
+        log = ingest.RejectionLog(interval=60, clock=lambda: now[0])
+        logger = self.useFixture(fixtures.FakeLogger('cryptomine_scheduler'))
+        malformed = validation.Rejected(validation.Reason.MALFORMED, 'x')
+        skewed = validation.Rejected(validation.Reason.CLOCK_SKEW, 'y')
+        for _ in range(100):
+            log.record(malformed)
+        now[0] = 59.0
+        log.record(skewed)
+        self.assertEqual(1, logger.output.count('Rejected samples'))
+        now[0] = 61.0
+        log.record(skewed)
+        self.assertEqual(2, logger.output.count('Rejected samples'))
+        self.assertIn('clock_skew=2, malformed=99', logger.output)
+        self.assertEqual(100, log.counts[validation.Reason.MALFORMED])
+        self.assertEqual(2, log.counts[validation.Reason.CLOCK_SKEW])
