@@ -58,9 +58,72 @@ class InstanceMetric(enum.Enum):
     RSS_MB = 'rss_mb'
 
 
+@dataclasses.dataclass(frozen=True)
+class HostSensors:
+    """Host thermal and energy readings; None where the host has none."""
+
+    cpu_temperature_c: float | None = None
+    energy_j: float | None = None  # RAPL package counter, wraps
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuLoad:
+    """One GPU as NVML sees it.  A field the board does not support is None.
+
+    ``throttle_reasons`` is NVML's clock-throttle bitmask; ``instances``
+    are the UUIDs of the guests using the GPU (mdev/vGPU or passthrough).
+    """
+
+    index: int
+    pci_bus_id: str
+    name: str
+    utilization_percent: float | None = None
+    memory_utilization_percent: float | None = None
+    memory_used_mb: float | None = None
+    memory_total_mb: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    temperature_c: float | None = None
+    slowdown_temperature_c: float | None = None
+    fan_percent: float | None = None
+    sm_clock_mhz: float | None = None
+    memory_clock_mhz: float | None = None
+    throttle_reasons: int | None = None
+    instances: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class AsicLoad:
+    """One network-attached miner (cgminer-compatible API).
+
+    ``available`` is False when the miner did not answer usefully; its
+    readings are then None.  Hashrates are in GH/s, counters are totals
+    since the miner started.
+    """
+
+    miner: str
+    available: bool
+    instance: str | None = None
+    hashrate_5s_ghs: float | None = None
+    hashrate_avg_ghs: float | None = None
+    accepted_shares: int | None = None
+    rejected_shares: int | None = None
+    hardware_errors: int | None = None
+    temperature_c: float | None = None
+    fan_rpm_min: float | None = None
+    chains_total: int | None = None
+    chains_active: int | None = None
+    power_w: float | None = None
+
+
 # Metrics bounded as percentages; every other metric is a non-negative
-# quantity.  Kept next to the dataclasses so a new field gets a rule.
-PERCENT_FIELDS = frozenset({'cpu_percent', 'mem_percent', 'swap_percent'})
+# quantity except temperatures.  Kept next to the dataclasses so a new
+# field gets a rule.
+PERCENT_FIELDS = frozenset({'cpu_percent', 'mem_percent', 'swap_percent',
+                            'utilization_percent',
+                            'memory_utilization_percent', 'fan_percent'})
+TEMPERATURE_FIELDS = frozenset({'cpu_temperature_c', 'temperature_c',
+                                'slowdown_temperature_c'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +135,9 @@ class LoadSample:
     timestamp: float
     host_load: HostLoad
     instances: tuple[InstanceLoad, ...] = ()
+    sensors: HostSensors = HostSensors()
+    gpus: tuple[GpuLoad, ...] = ()
+    asics: tuple[AsicLoad, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def to_wire(self) -> dict:
@@ -83,6 +149,9 @@ class LoadSample:
             'timestamp': self.timestamp,
             'host_load': dataclasses.asdict(self.host_load),
             'instances': [dataclasses.asdict(i) for i in self.instances],
+            'sensors': dataclasses.asdict(self.sensors),
+            'gpus': [dataclasses.asdict(g) for g in self.gpus],
+            'asics': [dataclasses.asdict(a) for a in self.asics],
         }
 
     @classmethod
@@ -94,5 +163,9 @@ class LoadSample:
             timestamp=float(wire['timestamp']),
             host_load=HostLoad(**wire['host_load']),
             instances=tuple(InstanceLoad(**i) for i in wire['instances']),
+            sensors=HostSensors(**wire['sensors']),
+            gpus=tuple(GpuLoad(**{**g, 'instances': tuple(g['instances'])})
+                       for g in wire['gpus']),
+            asics=tuple(AsicLoad(**a) for a in wire['asics']),
             schema_version=wire['schema_version'],
         )

@@ -31,10 +31,13 @@ Related options:
 Random spread of the interval, as a fraction of it, so that many
 collectors do not publish in lockstep.
 """),
-    cfg.ListOpt('sources', default=['host', 'instances'],
+    cfg.ListOpt('sources',
+                default=['host', 'instances', 'sensors', 'gpu', 'asic'],
                 help="""
 Sample sources to load, by entry point name in the
-``cryptomine.collector.sources`` namespace.  ``host`` is required.
+``cryptomine.collector.sources`` namespace.  ``host`` is required.  A
+source with nothing to read on this host (no NVIDIA driver, no miners
+configured, no sensors) disables itself with one log line.
 """),
     cfg.StrOpt('instance_cmdline_regex',
                default=r'(^|/)(qemu-system-[a-z0-9_]+|qemu-kvm|kvm)$',
@@ -42,6 +45,26 @@ Sample sources to load, by entry point name in the
 Regular expression matched against the first word of a process's command
 line to recognise a guest.  The instance UUID is read from the ``-uuid``
 argument.
+"""),
+    cfg.ListOpt('miners', default=[],
+                item_type=cfg.types.String(),
+                help="""
+ASIC miners to poll through the cgminer/bfgminer/sgminer JSON API, as
+``ADDRESS[:PORT][=INSTANCE_UUID]`` (port 4028 by default; the UUID names
+the tenant instance the miner is rented with).
+
+Possible values:
+
+* ``10.20.0.11,10.20.0.12:4029=6f1c0a5e-3b7e-4c1e-9d59-0f2f6a4e8b11``
+
+Related options:
+
+* ``miner_timeout``
+"""),
+    cfg.FloatOpt('miner_timeout', default=2.0, min=0.1, max=30.0,
+                 help="""
+Seconds to wait for one miner API reply; a miner slower than this is
+reported unavailable for the cycle.
 """),
     cfg.IntOpt('buffer_size', default=8640, min=1,
                help="""

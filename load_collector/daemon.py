@@ -67,7 +67,9 @@ class Collector:
             raise RuntimeError('no source provided the host load')
         sample = sample_mod.LoadSample(
             host=self.host, seq=self._next_seq, timestamp=self._clock(),
-            host_load=draft.host_load, instances=tuple(draft.instances))
+            host_load=draft.host_load, instances=tuple(draft.instances),
+            sensors=draft.sensors, gpus=tuple(draft.gpus),
+            asics=tuple(draft.asics))
         self._next_seq += 1
         self.stats.sampled += 1
         return sample

@@ -26,6 +26,9 @@ class SampleDraft:
     host_load: sample.HostLoad | None = None
     instances: list[sample.InstanceLoad] = dataclasses.field(
         default_factory=list)
+    sensors: sample.HostSensors = sample.HostSensors()
+    gpus: list[sample.GpuLoad] = dataclasses.field(default_factory=list)
+    asics: list[sample.AsicLoad] = dataclasses.field(default_factory=list)
 
 
 class Source(abc.ABC):
