@@ -150,7 +150,8 @@ class LoadSample:
             'host_load': dataclasses.asdict(self.host_load),
             'instances': [dataclasses.asdict(i) for i in self.instances],
             'sensors': dataclasses.asdict(self.sensors),
-            'gpus': [dataclasses.asdict(g) for g in self.gpus],
+            'gpus': [{**dataclasses.asdict(g), 'instances': list(g.instances)}
+                     for g in self.gpus],
             'asics': [dataclasses.asdict(a) for a in self.asics],
         }
 

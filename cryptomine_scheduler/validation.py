@@ -4,6 +4,11 @@
 LoadSample` or raises :class:`Rejected` carrying a :class:`Reason`, which
 the controller counts.  Nothing here trusts the input: any shape, type or
 value an attacker or a broken collector could send ends as a rejection.
+
+Records are checked against their dataclass in :mod:`sample`: every field
+must be present (and no other), of the annotated type, finite, and in the
+range its name implies (percentages 0-100, temperatures -50-150 °C,
+everything else non-negative; ``uuid``/``instance`` fields hold UUIDs).
 """
 
 import dataclasses
@@ -14,8 +19,11 @@ import uuid
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import signing
 
-MAX_HOST_NAME = 255
-MAX_INSTANCES = 4096
+MAX_STRING = 255
+# Upper bounds of list lengths, per section.
+MAX_ITEMS = {'instances': 4096, 'gpus': 64, 'asics': 1024}
+TEMPERATURE_RANGE = (-50.0, 150.0)
+UUID_FIELDS = frozenset({'uuid', 'instance', 'instances'})
 
 
 class Reason(enum.Enum):
@@ -49,51 +57,101 @@ class Policy:
     max_age: float
 
 
-_HOST_FIELDS = tuple(f.name for f in dataclasses.fields(sample_mod.HostLoad))
-_INSTANCE_NUMBERS = ('cpu_percent', 'rss_mb')
-_TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
-                         'host_load', 'instances'})
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _require(condition: bool, reason: Reason, detail: str) -> None:
     if not condition:
         raise Rejected(reason, detail)
 
 
-def _check_value(where: str, name: str, value) -> None:
-    _require(_is_number(value), Reason.MALFORMED,
-             f'{where}.{name} is not a number')
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_number(where: str, name: str, value) -> None:
+    _require(isinstance(value, (int, float)) and not isinstance(value, bool),
+             Reason.MALFORMED, f'{where}.{name} is not a number')
     _require(math.isfinite(value), Reason.NOT_FINITE,
              f'{where}.{name} is {value}')
-    upper = 100.0 if name in sample_mod.PERCENT_FIELDS else math.inf
-    _require(0.0 <= value <= upper, Reason.OUT_OF_RANGE,
-             f'{where}.{name}={value} outside [0, {upper}]')
+    if name in sample_mod.PERCENT_FIELDS:
+        low, high = 0.0, 100.0
+    elif name in sample_mod.TEMPERATURE_FIELDS:
+        low, high = TEMPERATURE_RANGE
+    else:
+        low, high = 0.0, math.inf
+    _require(low <= value <= high, Reason.OUT_OF_RANGE,
+             f'{where}.{name}={value} outside [{low}, {high}]')
 
 
-def _check_record(where: str, record, names) -> None:
+def _check_int(where: str, name: str, value) -> None:
+    _require(_is_int(value), Reason.MALFORMED,
+             f'{where}.{name} is not an integer')
+    _require(0 <= value < 2 ** 63, Reason.OUT_OF_RANGE,
+             f'{where}.{name}={value} is negative or too large')
+
+
+def _check_string(where: str, name: str, value) -> None:
+    _require(isinstance(value, str) and len(value) <= MAX_STRING,
+             Reason.MALFORMED, f'{where}.{name} is not a short string')
+    if name in UUID_FIELDS:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise Rejected(Reason.MALFORMED,
+                           f'{where}.{name} is not a UUID') from None
+
+
+def _check_bool(where: str, name: str, value) -> None:
+    _require(isinstance(value, bool), Reason.MALFORMED,
+             f'{where}.{name} is not a boolean')
+
+
+def _check_uuid_list(where: str, name: str, value) -> None:
+    _require(isinstance(value, list) and len(value) <= MAX_ITEMS['gpus'],
+             Reason.MALFORMED, f'{where}.{name} is not a short list')
+    for item in value:
+        _check_string(where, name, item)
+
+
+def _optional(check):
+    def check_optional(where, name, value):
+        if value is not None:
+            check(where, name, value)
+    return check_optional
+
+
+_TYPE_CHECKS = {
+    float: _check_number,
+    float | None: _optional(_check_number),
+    int: _check_int,
+    int | None: _optional(_check_int),
+    str: _check_string,
+    str | None: _optional(_check_string),
+    bool: _check_bool,
+    tuple[str, ...]: _check_uuid_list,
+}
+
+
+def _check_record(where: str, record, cls) -> None:
+    """Check ``record`` against the fields of dataclass ``cls``."""
     _require(isinstance(record, dict), Reason.MALFORMED,
              f'{where} is not an object')
-    missing = set(names) - set(record)
-    _require(not missing, Reason.MALFORMED,
-             f'{where} lacks {sorted(missing)}')
-    for name in names:
-        _check_value(where, name, record[name])
+    fields = {f.name: f.type for f in dataclasses.fields(cls)}
+    _require(set(record) == set(fields), Reason.MALFORMED,
+             f'{where} fields {sorted(set(record) ^ set(fields))} missing '
+             'or unknown')
+    for name, annotation in fields.items():
+        _TYPE_CHECKS[annotation](where, name, record[name])
 
 
-def _check_instance(index: int, record) -> None:
-    where = f'instances[{index}]'
-    _check_record(where, record, _INSTANCE_NUMBERS)
-    try:
-        uuid.UUID(str(record.get('uuid')))
-    except ValueError:
-        raise Rejected(Reason.MALFORMED,
-                       f'{where}.uuid is not a UUID') from None
-    _require(set(record) == {'uuid', *_INSTANCE_NUMBERS}, Reason.MALFORMED,
-             f'{where} has unknown fields')
+def _check_section(wire: dict, section: str, cls, key: str) -> None:
+    """Check a list of records whose ``key`` field must be unique."""
+    records = wire[section]
+    _require(isinstance(records, list)
+             and len(records) <= MAX_ITEMS[section],
+             Reason.MALFORMED, f'{section} is not a list of bounded length')
+    for index, record in enumerate(records):
+        _check_record(f'{section}[{index}]', record, cls)
+    _require(len({r[key] for r in records}) == len(records),
+             Reason.MALFORMED, f'{section} lists a {key} twice')
 
 
 def _check_envelope(payload) -> tuple[dict, str]:
@@ -103,9 +161,14 @@ def _check_envelope(payload) -> tuple[dict, str]:
     _require(isinstance(wire, dict), Reason.MALFORMED, 'no sample object')
     _require(isinstance(signature, str), Reason.MALFORMED, 'no signature')
     host = wire.get('host')
-    _require(isinstance(host, str) and 0 < len(host) <= MAX_HOST_NAME,
+    _require(isinstance(host, str) and 0 < len(host) <= MAX_STRING,
              Reason.MALFORMED, 'host is not a non-empty string')
     return wire, signature
+
+
+_TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
+                         'host_load', 'instances', 'sensors', 'gpus',
+                         'asics'})
 
 
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
@@ -120,21 +183,13 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
              f'{sample_mod.SCHEMA_VERSION}')
     _require(set(wire) == _TOP_FIELDS, Reason.MALFORMED,
              f'fields {sorted(set(wire) ^ _TOP_FIELDS)} missing or unknown')
-    seq = wire['seq']
-    _require(isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0,
-             Reason.MALFORMED, 'seq is not a non-negative integer')
-    _check_value('sample', 'timestamp', wire['timestamp'])
-    _check_record('host_load', wire['host_load'], _HOST_FIELDS)
-    _require(set(wire['host_load']) == set(_HOST_FIELDS), Reason.MALFORMED,
-             'host_load has unknown fields')
-    instances = wire['instances']
-    _require(isinstance(instances, list)
-             and len(instances) <= MAX_INSTANCES,
-             Reason.MALFORMED, 'instances is not a list of bounded length')
-    for index, record in enumerate(instances):
-        _check_instance(index, record)
-    _require(len({r['uuid'] for r in instances}) == len(instances),
-             Reason.MALFORMED, 'an instance is listed twice')
+    _check_int('sample', 'seq', wire['seq'])
+    _check_number('sample', 'timestamp', wire['timestamp'])
+    _check_record('host_load', wire['host_load'], sample_mod.HostLoad)
+    _check_record('sensors', wire['sensors'], sample_mod.HostSensors)
+    _check_section(wire, 'instances', sample_mod.InstanceLoad, 'uuid')
+    _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index')
+    _check_section(wire, 'asics', sample_mod.AsicLoad, 'miner')
     timestamp = wire['timestamp']
     _require(timestamp <= now + policy.max_clock_skew, Reason.CLOCK_SKEW,
              f'timestamp {timestamp} is {timestamp - now:.1f}s ahead')

@@ -1,9 +1,14 @@
 """Tables of the load history.
 
 Raw samples carry a ``bucket`` (start of their rollup period) and a
-``rolled_up`` flag so that a sample arriving late (replayed by a collector
-after a broker outage) marks its bucket for recomputation.
+``rolled_up`` flag (on the host sample) so that a sample arriving late
+(replayed by a collector after a broker outage) marks its bucket for
+recomputation.  GPU and ASIC columns mirror the fields of
+:class:`~cryptomine_scheduler.sample.GpuLoad` and ``AsicLoad``; readings a
+device does not report are NULL.
 """
+
+import dataclasses
 
 import sqlalchemy as sa
 
@@ -11,6 +16,32 @@ from cryptomine_scheduler import sample
 
 HOST_METRICS = tuple(m.value for m in sample.HostMetric)
 INSTANCE_METRICS = tuple(m.value for m in sample.InstanceMetric)
+SENSOR_FIELDS = tuple(f.name for f in dataclasses.fields(sample.HostSensors))
+# Device readings kept as 5-minute means and maxima.
+GPU_ROLLUP_METRICS = ('utilization_percent', 'memory_utilization_percent',
+                      'power_w', 'temperature_c', 'sm_clock_mhz')
+ASIC_ROLLUP_METRICS = ('hashrate_5s_ghs', 'temperature_c', 'power_w',
+                       'hardware_errors')
+
+_COLUMN_TYPES = {
+    float | None: (sa.Float, True),
+    int | None: (sa.BigInteger, True),
+    str: (sa.String(255), False),
+    str | None: (sa.String(255), True),
+    bool: (sa.Boolean, False),
+    # Instance UUIDs joined by commas.
+    tuple[str, ...]: (sa.Text, False),
+}
+
+
+def device_columns(cls, skip):
+    """Columns for the fields of a device dataclass, but ``skip``."""
+    columns = []
+    for field in dataclasses.fields(cls):
+        if field.name not in skip:
+            type_, nullable = _COLUMN_TYPES[field.type]
+            columns.append(sa.Column(field.name, type_, nullable=nullable))
+    return columns
 
 
 metadata = sa.MetaData()
@@ -37,6 +68,7 @@ host_samples = sa.Table(
     sa.Column('bucket', sa.BigInteger, nullable=False),
     sa.Column('rolled_up', sa.Boolean, nullable=False, default=False),
     *_metric_columns(HOST_METRICS),
+    *(sa.Column(name, sa.Float, nullable=True) for name in SENSOR_FIELDS),
     sa.Index('ix_host_samples_host_ts', 'host_id', 'ts'),
     sa.Index('ix_host_samples_ts', 'ts'),
     sa.Index('ix_host_samples_rolled_up', 'rolled_up', 'bucket'),
@@ -55,6 +87,28 @@ instance_samples = sa.Table(
     sa.Index('ix_instance_samples_host_bucket', 'host_id', 'bucket'),
     sa.Index('ix_instance_samples_ts', 'ts'),
 )
+
+
+def _raw_device_table(name, key, key_type, cls):
+    return sa.Table(
+        name, metadata,
+        sa.Column('host_id', sa.Integer, sa.ForeignKey('hosts.id'),
+                  primary_key=True),
+        sa.Column('seq', sa.BigInteger, primary_key=True,
+                  autoincrement=False),
+        sa.Column(key, key_type, primary_key=True, autoincrement=False),
+        sa.Column('ts', sa.Float, nullable=False),
+        sa.Column('bucket', sa.BigInteger, nullable=False),
+        *device_columns(cls, skip={key}),
+        sa.Index(f'ix_{name}_host_bucket', 'host_id', 'bucket'),
+        sa.Index(f'ix_{name}_ts', 'ts'),
+    )
+
+
+gpu_samples = _raw_device_table('gpu_samples', 'index', sa.Integer,
+                                sample.GpuLoad)
+asic_samples = _raw_device_table('asic_samples', 'miner', sa.String(255),
+                                 sample.AsicLoad)
 
 host_rollups = sa.Table(
     'host_rollups', metadata,
@@ -76,3 +130,23 @@ instance_rollups = sa.Table(
     sa.Column('samples', sa.Integer, nullable=False),
     *_metric_columns(INSTANCE_METRICS, ('_mean', '_max')),
 )
+
+
+def _device_rollup_table(name, key, key_type, metrics):
+    return sa.Table(
+        name, metadata,
+        sa.Column(key, key_type, primary_key=True, autoincrement=False),
+        sa.Column('host_id', sa.Integer, sa.ForeignKey('hosts.id'),
+                  primary_key=True),
+        sa.Column('bucket', sa.BigInteger, primary_key=True,
+                  autoincrement=False),
+        sa.Column('samples', sa.Integer, nullable=False),
+        *(sa.Column(f'{m}_{agg}', sa.Float, nullable=True)
+          for m in metrics for agg in ('mean', 'max')),
+    )
+
+
+gpu_rollups = _device_rollup_table('gpu_rollups', 'index', sa.Integer,
+                                   GPU_ROLLUP_METRICS)
+asic_rollups = _device_rollup_table('asic_rollups', 'miner', sa.String(255),
+                                    ASIC_ROLLUP_METRICS)

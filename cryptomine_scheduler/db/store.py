@@ -41,12 +41,16 @@ class AddResult:
 
 @dataclasses.dataclass(frozen=True)
 class PurgeResult:
-    """Rows removed by :meth:`HistoryStore.purge`."""
+    """Rows removed by :meth:`HistoryStore.purge`, per table."""
 
     host_samples: int
     instance_samples: int
+    gpu_samples: int
+    asic_samples: int
     host_rollups: int
     instance_rollups: int
+    gpu_rollups: int
+    asic_rollups: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +123,51 @@ def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
     return sa.insert(table).prefix_with('IGNORE')
 
 
+def _sample_rows(samples: dict[tuple[int, int], sample_mod.LoadSample]
+                 ) -> dict[sa.Table, list[dict]]:
+    """Return the rows of every raw table for ``{(host_id, seq): sample}``."""
+    rows: dict[sa.Table, list[dict]] = {
+        t: [] for t in (models.host_samples, models.instance_samples,
+                        models.gpu_samples, models.asic_samples)}
+    for (host_id, seq), s in samples.items():
+        key = {'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
+               'bucket': bucket_of(s.timestamp)}
+        rows[models.host_samples].append({
+            **key, 'rolled_up': False, **dataclasses.asdict(s.host_load),
+            **dataclasses.asdict(s.sensors)})
+        rows[models.instance_samples].extend(
+            {**key, 'instance_uuid': i.uuid, 'cpu_percent': i.cpu_percent,
+             'rss_mb': i.rss_mb} for i in s.instances)
+        rows[models.gpu_samples].extend(
+            {**key, **dataclasses.asdict(g),
+             'instances': ','.join(g.instances)} for g in s.gpus)
+        rows[models.asic_samples].extend(
+            {**key, **dataclasses.asdict(a)} for a in s.asics)
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rollup:
+    """How one rollup table is computed from one raw table."""
+
+    table: sa.Table
+    source: sa.Table
+    keys: tuple[str, ...]
+    metrics: tuple[str, ...]
+
+
+_ROLLUPS = (
+    _Rollup(models.host_rollups, models.host_samples, ('host_id', 'bucket'),
+            models.HOST_METRICS),
+    _Rollup(models.instance_rollups, models.instance_samples,
+            ('instance_uuid', 'host_id', 'bucket'), models.INSTANCE_METRICS),
+    _Rollup(models.gpu_rollups, models.gpu_samples,
+            ('index', 'host_id', 'bucket'), models.GPU_ROLLUP_METRICS),
+    _Rollup(models.asic_rollups, models.asic_samples,
+            ('miner', 'host_id', 'bucket'), models.ASIC_ROLLUP_METRICS),
+)
+
+
 def _rollup_select(table: sa.Table, keys, metrics, dirty):
     aggregates = []
     for name in metrics:
@@ -182,24 +231,11 @@ class HistoryStore:
                     unique.setdefault((self._host_ids[s.host], s.seq), s)
                 existing = self._existing_keys(conn, list(unique))
                 fresh = {k: s for k, s in unique.items() if k not in existing}
-                host_rows, instance_rows = [], []
-                for (host_id, seq), s in fresh.items():
-                    bucket = bucket_of(s.timestamp)
-                    host_rows.append({
-                        'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
-                        'bucket': bucket, 'rolled_up': False,
-                        **dataclasses.asdict(s.host_load)})
-                    instance_rows.extend({
-                        'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
-                        'bucket': bucket, 'instance_uuid': i.uuid,
-                        'cpu_percent': i.cpu_percent, 'rss_mb': i.rss_mb,
-                    } for i in s.instances)
-                if host_rows:
-                    conn.execute(_insert_ignoring_duplicates(
-                        self.engine, models.host_samples), host_rows)
-                if instance_rows:
-                    conn.execute(_insert_ignoring_duplicates(
-                        self.engine, models.instance_samples), instance_rows)
+                rows = _sample_rows(fresh)
+                for table, table_rows in rows.items():
+                    if table_rows:
+                        conn.execute(_insert_ignoring_duplicates(
+                            self.engine, table), table_rows)
             except Exception:
                 # The ids cached in this transaction may be rolled back.
                 self._host_ids.clear()
@@ -221,17 +257,14 @@ class HistoryStore:
             if not dirty_rows:
                 return 0
             dirty = [tuple(r) for r in dirty_rows]
-            for rollup, source, keys, metrics in (
-                    (models.host_rollups, raw, ('host_id', 'bucket'),
-                     models.HOST_METRICS),
-                    (models.instance_rollups, models.instance_samples,
-                     ('instance_uuid', 'host_id', 'bucket'),
-                     models.INSTANCE_METRICS)):
-                conn.execute(sa.delete(rollup).where(
-                    sa.tuple_(rollup.c.host_id, rollup.c.bucket).in_(dirty)))
-                conn.execute(sa.insert(rollup).from_select(
-                    _rollup_columns(keys, metrics),
-                    _rollup_select(source, keys, metrics, dirty)))
+            for rollup in _ROLLUPS:
+                table = rollup.table
+                conn.execute(sa.delete(table).where(
+                    sa.tuple_(table.c.host_id, table.c.bucket).in_(dirty)))
+                conn.execute(sa.insert(table).from_select(
+                    _rollup_columns(rollup.keys, rollup.metrics),
+                    _rollup_select(rollup.source, rollup.keys,
+                                   rollup.metrics, dirty)))
             conn.execute(sa.update(raw).where(
                 sa.tuple_(raw.c.host_id, raw.c.bucket).in_(dirty))
                 .values(rolled_up=True))
@@ -244,18 +277,15 @@ class HistoryStore:
         raw_cutoff = now - raw_retention
         rollup_cutoff = now - rollup_retention
         with self.engine.begin() as conn:
-            counts = [
-                conn.execute(sa.delete(models.host_samples).where(
-                    models.host_samples.c.ts < raw_cutoff,
-                    models.host_samples.c.rolled_up.is_(True))).rowcount,
-                conn.execute(sa.delete(models.instance_samples).where(
-                    models.instance_samples.c.ts < raw_cutoff)).rowcount,
-                conn.execute(sa.delete(models.host_rollups).where(
-                    models.host_rollups.c.bucket < rollup_cutoff)).rowcount,
-                conn.execute(sa.delete(models.instance_rollups).where(
-                    models.instance_rollups.c.bucket < rollup_cutoff)
-                ).rowcount,
-            ]
+            raw = models.host_samples
+            counts = [conn.execute(sa.delete(raw).where(
+                raw.c.ts < raw_cutoff, raw.c.rolled_up.is_(True))).rowcount]
+            for rollup in _ROLLUPS[1:]:
+                counts.append(conn.execute(sa.delete(rollup.source).where(
+                    rollup.source.c.ts < raw_cutoff)).rowcount)
+            for rollup in _ROLLUPS:
+                counts.append(conn.execute(sa.delete(rollup.table).where(
+                    rollup.table.c.bucket < rollup_cutoff)).rowcount)
         return PurgeResult(*counts)
 
     def host_names(self) -> list[str]:

@@ -24,12 +24,40 @@ def instance(n: int, cpu: float = 5.0, rss: float = 512.0):
                                rss_mb=rss)
 
 
+def gpu(index: int = 0, util: float = 98.0, temp: float = 70.0,
+        power: float = 300.0, limit: float = 350.0, throttle: int = 0,
+        instances=()) -> sample.GpuLoad:
+    return sample.GpuLoad(
+        index=index, pci_bus_id=f'00000000:{index + 1:02X}:00.0',
+        name='NVIDIA A100', utilization_percent=util,
+        memory_utilization_percent=40.0, memory_used_mb=20000.0,
+        memory_total_mb=40960.0, power_w=power, power_limit_w=limit,
+        temperature_c=temp, slowdown_temperature_c=89.0, fan_percent=None,
+        sm_clock_mhz=1410.0, memory_clock_mhz=1215.0,
+        throttle_reasons=throttle, instances=tuple(instances))
+
+
+def asic(n: int = 1, hashrate: float = 13500.0, errors: int = 10,
+         power: float | None = 1300.0, available: bool = True,
+         instance_uuid: str | None = None) -> sample.AsicLoad:
+    if not available:
+        return sample.AsicLoad(miner=f'10.0.0.{n}:4028', available=False,
+                               instance=instance_uuid)
+    return sample.AsicLoad(
+        miner=f'10.0.0.{n}:4028', available=True, instance=instance_uuid,
+        hashrate_5s_ghs=hashrate, hashrate_avg_ghs=hashrate,
+        accepted_shares=1000, rejected_shares=3, hardware_errors=errors,
+        temperature_c=75.0, fan_rpm_min=4800.0, chains_total=3,
+        chains_active=3, power_w=power)
+
+
 def make(host: str = 'compute-1', seq: int = 1, timestamp: float = 1000.0,
-         cpu: float = 10.0, mem: float = 40.0,
-         instances=()) -> sample.LoadSample:
+         cpu: float = 10.0, mem: float = 40.0, instances=(), gpus=(),
+         asics=(), sensors=sample.HostSensors()) -> sample.LoadSample:
     return sample.LoadSample(host=host, seq=seq, timestamp=timestamp,
                              host_load=host_load(cpu, mem),
-                             instances=tuple(instances))
+                             instances=tuple(instances), sensors=sensors,
+                             gpus=tuple(gpus), asics=tuple(asics))
 
 
 def payload(s: sample.LoadSample, secret: str = SECRET,

@@ -62,6 +62,30 @@ class TestAddSamples(StoreTestCase):
         rows = list(self.store.recent_instance_rows(T0))
         self.assertEqual(6, len(rows))
 
+    def test_devices_and_sensors_round_trip(self):
+        stored = samples.make(
+            seq=3, timestamp=T0,
+            sensors=sample.HostSensors(cpu_temperature_c=61.5),
+            gpus=[samples.gpu(0, throttle=0x24, instances=[
+                samples.instance(1).uuid, samples.instance(2).uuid]),
+                samples.gpu(1)],
+            asics=[samples.asic(1), samples.asic(2, available=False)])
+        self.store.add_samples([stored], T0)
+        with self.store.engine.connect() as conn:
+            gpus = conn.execute(sa.select(models.gpu_samples)
+                                .order_by('index')).all()
+            asics = conn.execute(sa.select(models.asic_samples)
+                                 .order_by('miner')).all()
+            temp = conn.execute(sa.select(
+                models.host_samples.c.cpu_temperature_c)).scalar()
+        self.assertEqual(61.5, temp)
+        self.assertEqual([0x24, 0], [g.throttle_reasons for g in gpus])
+        self.assertEqual(','.join([samples.instance(1).uuid,
+                                   samples.instance(2).uuid]),
+                         gpus[0].instances)
+        self.assertEqual([True, False], [a.available for a in asics])
+        self.assertIsNone(asics[1].hashrate_5s_ghs)
+
     def test_duplicates_within_and_across_batches_stored_once(self):
         first = samples.make(seq=7, timestamp=T0, cpu=10.0)
         replay = samples.make(seq=7, timestamp=T0, cpu=99.0)
@@ -102,7 +126,9 @@ class TestRollupsAndRetention(StoreTestCase):
     def _fill(self, host='compute-1', start=T0, count=60, step=10.0):
         batch = [samples.make(host=host, seq=i, timestamp=start + i * step,
                               cpu=float(i),
-                              instances=[samples.instance(1, cpu=i / 2)])
+                              instances=[samples.instance(1, cpu=i / 2)],
+                              gpus=[samples.gpu(0, temp=60.0 + i % 30)],
+                              asics=[samples.asic(1, errors=i)])
                  for i in range(count)]
         self.store.add_samples(batch, start)
 
@@ -123,6 +149,16 @@ class TestRollupsAndRetention(StoreTestCase):
         self.assertEqual((30, 7.25, 14.5),
                          (row.samples, row.cpu_percent_mean,
                           row.cpu_percent_max))
+        with self.store.engine.connect() as conn:
+            gpu = conn.execute(sa.select(models.gpu_rollups)
+                               .order_by('bucket')).first()
+            asic = conn.execute(sa.select(models.asic_rollups)
+                                .order_by('bucket')).first()
+        self.assertEqual((0, 30, 74.5, 89.0),
+                         (gpu.index, gpu.samples, gpu.temperature_c_mean,
+                          gpu.temperature_c_max))
+        self.assertEqual(('10.0.0.1:4028', 29.0),
+                         (asic.miner, asic.hardware_errors_max))
 
     def test_late_sample_recomputes_its_bucket(self):
         self._fill(count=30)
@@ -141,17 +177,19 @@ class TestRollupsAndRetention(StoreTestCase):
         day = 86400.0
         kept = self.store.purge(T0 + day - 1, raw_retention=day,
                                 rollup_retention=30 * day)
-        self.assertEqual(store_mod.PurgeResult(0, 0, 0, 0), kept)
+        self.assertEqual(store_mod.PurgeResult(*[0] * 8), kept)
         purged = self.store.purge(T0 + day + 300, raw_retention=day,
                                   rollup_retention=30 * day)
-        self.assertEqual(store_mod.PurgeResult(30, 30, 0, 0), purged)
+        self.assertEqual(store_mod.PurgeResult(30, 30, 30, 30, 0, 0, 0, 0),
+                         purged)
         history = self.store.history('compute-1',
                                      sample.HostMetric.CPU_PERCENT, T0,
                                      raw_since=T0 + day)
         self.assertEqual(1, len(history.points))
         purged = self.store.purge(T0 + 31 * day, raw_retention=day,
                                   rollup_retention=30 * day)
-        self.assertEqual(store_mod.PurgeResult(0, 0, 1, 1), purged)
+        self.assertEqual(store_mod.PurgeResult(0, 0, 0, 0, 1, 1, 1, 1),
+                         purged)
 
     def test_unknown_host(self):
         self.assertRaises(store_mod.UnknownHost, self.store.history, 'nope',

@@ -3,6 +3,7 @@ import math
 
 from oslotest import base
 
+from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.tests import samples
@@ -13,8 +14,12 @@ NOW = 100000.0
 
 def _resigned(mutate):
     """A payload whose wire sample was changed, then validly signed."""
-    wire = samples.make(timestamp=NOW, instances=[samples.instance(1)]
-                        ).to_wire()
+    wire = samples.make(
+        timestamp=NOW, instances=[samples.instance(1)],
+        gpus=[samples.gpu(0, instances=[samples.instance(1).uuid])],
+        asics=[samples.asic(1, instance_uuid=samples.instance(1).uuid)],
+        sensors=sample.HostSensors(cpu_temperature_c=55.0, energy_j=1e6),
+    ).to_wire()
     mutate(wire)
     host = wire.get('host') if isinstance(wire.get('host'), str) else 'x'
     key = signing.derive_host_key(samples.SECRET, host)
@@ -52,7 +57,8 @@ REJECTIONS = [
      R.UNSUPPORTED_VERSION),
     ('missing seq', _resigned(_delete(['seq'])), R.MALFORMED),
     ('extra field', _resigned(_set(['extra'], 1)), R.MALFORMED),
-    ('negative seq', _resigned(_set(['seq'], -1)), R.MALFORMED),
+    ('negative seq', _resigned(_set(['seq'], -1)), R.OUT_OF_RANGE),
+    ('float seq', _resigned(_set(['seq'], 1.5)), R.MALFORMED),
     ('bool seq', _resigned(_set(['seq'], True)), R.MALFORMED),
     ('string cpu', _resigned(_set(['host_load', 'cpu_percent'], '5')),
      R.MALFORMED),
@@ -81,6 +87,38 @@ REJECTIONS = [
      R.MALFORMED),
     ('instance listed twice', _resigned(_set(
         ['instances'], [samples.instance(1).__dict__] * 2)), R.MALFORMED),
+    ('gpu util over 100', _resigned(
+        _set(['gpus', 0, 'utilization_percent'], 100.5)), R.OUT_OF_RANGE),
+    ('gpu temperature nan', _resigned(
+        _set(['gpus', 0, 'temperature_c'], math.nan)), R.NOT_FINITE),
+    ('gpu temperature 151', _resigned(
+        _set(['gpus', 0, 'temperature_c'], 151.0)), R.OUT_OF_RANGE),
+    ('gpu power negative', _resigned(
+        _set(['gpus', 0, 'power_w'], -1.0)), R.OUT_OF_RANGE),
+    ('gpu throttle not int', _resigned(
+        _set(['gpus', 0, 'throttle_reasons'], 4.0)), R.MALFORMED),
+    ('gpu instance not uuid', _resigned(
+        _set(['gpus', 0, 'instances'], ['vm-1'])), R.MALFORMED),
+    ('gpu index twice', _resigned(
+        lambda w: w['gpus'].append(dict(w['gpus'][0]))), R.MALFORMED),
+    ('gpu name too long', _resigned(
+        _set(['gpus', 0, 'name'], 'x' * 256)), R.MALFORMED),
+    ('65 gpus', _resigned(_set(['gpus'], [
+        samples.gpu(i).__dict__ | {'instances': []}
+        for i in range(65)])), R.MALFORMED),
+    ('asic available not bool', _resigned(
+        _set(['asics', 0, 'available'], 1)), R.MALFORMED),
+    ('asic errors negative', _resigned(
+        _set(['asics', 0, 'hardware_errors'], -1)), R.OUT_OF_RANGE),
+    ('asic hashrate inf', _resigned(
+        _set(['asics', 0, 'hashrate_5s_ghs'], math.inf)), R.NOT_FINITE),
+    ('asic instance not uuid', _resigned(
+        _set(['asics', 0, 'instance'], 'tenant')), R.MALFORMED),
+    ('asic unknown field', _resigned(
+        _set(['asics', 0, 'voltage'], 12.0)), R.MALFORMED),
+    ('sensor temperature -51', _resigned(
+        _set(['sensors', 'cpu_temperature_c'], -51.0)), R.OUT_OF_RANGE),
+    ('sensors missing', _resigned(_delete(['sensors'])), R.MALFORMED),
     ('future beyond skew', _resigned(_set(['timestamp'], NOW + 60.001)),
      R.CLOCK_SKEW),
     ('older than max age', _resigned(_set(['timestamp'], NOW - 86400.001)),
@@ -95,6 +133,15 @@ ACCEPTED = [
     ('future within skew', _resigned(_set(['timestamp'], NOW + 60.0))),
     ('exactly max age', _resigned(_set(['timestamp'], NOW - 86400.0))),
     ('no instances', _resigned(_set(['instances'], []))),
+    ('gpu fields absent', _resigned(_set(['gpus', 0], samples.gpu(
+        0).__dict__ | {k: None for k in (
+            'utilization_percent', 'power_w', 'temperature_c',
+            'fan_percent', 'throttle_reasons')} | {'instances': []}))),
+    ('gpu at 150 C', _resigned(_set(['gpus', 0, 'temperature_c'], 150.0))),
+    ('unavailable miner', _resigned(_set(['asics', 0], samples.asic(
+        2, available=False).__dict__))),
+    ('no sensors', _resigned(_set(['sensors'], {
+        'cpu_temperature_c': None, 'energy_j': None}))),
     ('4096 instances', _resigned(_set(
         ['instances'], [samples.instance(n).__dict__
                         for n in range(4096)]))),
@@ -122,8 +169,13 @@ class TestValidate(base.BaseTestCase):
                 self.assertEqual(payload['sample']['seq'], result.seq)
 
     def test_round_trip(self):
-        original = samples.make(timestamp=NOW, instances=[
-            samples.instance(1), samples.instance(2, cpu=50.0)])
+        original = samples.make(
+            timestamp=NOW,
+            instances=[samples.instance(1), samples.instance(2, cpu=50.0)],
+            gpus=[samples.gpu(0), samples.gpu(1, throttle=0x24,
+                                              instances=['a' * 32])],
+            asics=[samples.asic(1), samples.asic(2, available=False)],
+            sensors=sample.HostSensors(cpu_temperature_c=-3.5))
         result = validation.validate(samples.payload(original),
                                      samples.POLICY, NOW)
         self.assertEqual(original, result)
