@@ -7,6 +7,7 @@ from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import validation
 
+NO_SENSORS = sample.HostSensors()
 SECRET = 'test-master-secret-0123456789'
 POLICY = validation.Policy(master_secret=SECRET, max_clock_skew=60.0,
                            max_age=86400.0)
@@ -53,7 +54,7 @@ def asic(n: int = 1, hashrate: float = 13500.0, errors: int = 10,
 
 def make(host: str = 'compute-1', seq: int = 1, timestamp: float = 1000.0,
          cpu: float = 10.0, mem: float = 40.0, instances=(), gpus=(),
-         asics=(), sensors=sample.HostSensors()) -> sample.LoadSample:
+         asics=(), sensors=NO_SENSORS) -> sample.LoadSample:
     return sample.LoadSample(host=host, seq=seq, timestamp=timestamp,
                              host_load=host_load(cpu, mem),
                              instances=tuple(instances), sensors=sensors,
