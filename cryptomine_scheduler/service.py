@@ -37,7 +37,8 @@ class ControllerService:
         c = conf.controller
         self.store = store_mod.HistoryStore.open(conf.database.connection)
         self.tracker = snapshot.LoadTracker(c.summary_window,
-                                            c.ewma_half_life)
+                                            c.ewma_half_life,
+                                            c.hashrate_baseline_half_life)
         self.ingestor = ingest.Ingestor(
             self.store, self.tracker, validation_policy(conf),
             ingest.RejectionLog(c.rejection_log_interval, clock), clock)

@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 
+from cryptomine_scheduler import mining
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
 from cryptomine_scheduler.db import store as store_mod
@@ -35,9 +36,20 @@ class SeriesView:
 
 @dataclasses.dataclass(frozen=True)
 class HostView(SeriesView):
+    """A host's load; ``mining_stats`` is None without GPU or ASIC."""
+
+    mining_stats: np.ndarray | None = None
+
     def metric(self, metric: sample_mod.HostMetric,
                stat: summaries.Stat) -> float:
         return self.get(HOST_METRICS.index(metric), stat)
+
+    def mining_metric(self, metric: mining.MiningMetric,
+                      stat: summaries.Stat) -> float:
+        """The statistic, NaN where the host has no such reading."""
+        if self.mining_stats is None:
+            return np.nan
+        return float(self.mining_stats[mining.METRICS.index(metric), stat])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +84,9 @@ class LoadSnapshot:
         now = wire['generated_at']
         hosts = {name: HostView(newest=v['newest'], age=now - v['newest'],
                                 samples=v['samples'],
-                                stats=np.asarray(v['stats']))
+                                stats=np.asarray(v['stats']),
+                                mining_stats=_from_wire_stats(
+                                    v.get('mining')))
                  for name, v in wire['hosts'].items()}
         instances = {
             uuid: InstanceView(newest=v['newest'], age=now - v['newest'],
@@ -85,7 +99,21 @@ class LoadSnapshot:
 def _layout() -> dict:
     return {'stats': [s.name.lower() for s in summaries.Stat],
             'host_metrics': [m.value for m in HOST_METRICS],
-            'instance_metrics': [m.value for m in INSTANCE_METRICS]}
+            'instance_metrics': [m.value for m in INSTANCE_METRICS],
+            'mining_metrics': [m.value for m in mining.METRICS]}
+
+
+def _to_wire_stats(stats: np.ndarray) -> list:
+    """Rounded rows, NaN as None (JSON has no NaN)."""
+    return [[None if np.isnan(v) else v for v in row]
+            for row in stats.round(4).tolist()]
+
+
+def _from_wire_stats(rows) -> np.ndarray | None:
+    if rows is None:
+        return None
+    return np.array([[np.nan if v is None else v for v in row]
+                     for row in rows], dtype=float)
 
 
 def _check_layout(wire: dict) -> None:
@@ -100,13 +128,25 @@ def _series_wire(summary: summaries.Summary) -> dict:
             'stats': summary.stats.round(4).tolist()}
 
 
+def _host_wire(summary: summaries.Summary,
+               mining_summary: summaries.Summary | None) -> dict:
+    wire = _series_wire(summary)
+    if mining_summary is not None:
+        wire['mining'] = _to_wire_stats(mining_summary.stats)
+    return wire
+
+
 class LoadTracker:
     """In-memory summaries of the stored load, kept current by ingest."""
 
-    def __init__(self, window: float, half_life: float):
+    def __init__(self, window: float, half_life: float,
+                 baseline_half_life: float = 1800.0):
         self.window = window
         self.hosts = summaries.SummaryBook(len(HOST_METRICS), window,
                                            half_life)
+        self.mining = summaries.SummaryBook(len(mining.METRICS), window,
+                                            half_life)
+        self.deriver = mining.MiningDeriver(baseline_half_life)
         # An instance that stopped reporting (deleted, or moved to a host
         # whose collector is down) is forgotten after one window.
         self.instances = summaries.SummaryBook(
@@ -118,6 +158,9 @@ class LoadTracker:
         self.hosts.add(sample.host, sample.timestamp,
                        [getattr(sample.host_load, m.value)
                         for m in HOST_METRICS])
+        row = self.deriver.derive(sample)
+        if row is not None:
+            self.mining.add(sample.host, sample.timestamp, row)
         for instance in sample.instances:
             self.instances.add(instance.uuid, sample.timestamp,
                                (instance.cpu_percent, instance.rss_mb))
@@ -125,21 +168,17 @@ class LoadTracker:
                 self._instance_host[instance.uuid] = sample.host
 
     def rebuild(self, store: store_mod.HistoryStore, now: float) -> int:
-        """Load the last window of history from ``store``; return rows."""
-        since = now - self.window
-        rows = 0
-        for row in store.recent_host_rows(since):
-            self.hosts.add(row.host, row.timestamp, row.values)
-            rows += 1
-        for row in store.recent_instance_rows(since):
-            self.instances.add(row.uuid, row.timestamp, row.values)
-            with self._lock:
-                self._instance_host[row.uuid] = row.host
-        return rows
+        """Replay the last window of history from ``store``; return count."""
+        count = 0
+        for sample in store.recent_samples(now - self.window):
+            self.add(sample)
+            count += 1
+        return count
 
     def snapshot(self, now: float) -> dict:
         """Return the wire form of the current snapshot."""
         instances = self.instances.summaries(now)
+        mining_summaries = self.mining.summaries(now)
         with self._lock:
             for uuid in set(self._instance_host) - set(instances):
                 del self._instance_host[uuid]
@@ -149,7 +188,7 @@ class LoadTracker:
             'generated_at': now,
             'window': self.window,
             **_layout(),
-            'hosts': {name: _series_wire(s)
+            'hosts': {name: _host_wire(s, mining_summaries.get(name))
                       for name, s in self.hosts.summaries(now).items()},
             'instances': {uuid: {**_series_wire(s),
                                  'host': instance_host[uuid]}

@@ -9,7 +9,9 @@ whose weight depends on the time between samples::
 
 A summary holds, per metric: the last value, the EWMA, the mean, the
 95th percentile and the standard deviation over the window, and the
-trend (least-squares slope, units per minute).
+trend (least-squares slope, units per minute).  Missing readings are NaN:
+they are left out of every statistic (the EWMA keeps its value), and a
+metric with no reading in the window summarises to NaN.
 """
 
 import bisect
@@ -17,6 +19,7 @@ import dataclasses
 import enum
 import math
 import threading
+import warnings
 from collections.abc import Hashable
 
 import numpy as np
@@ -45,6 +48,15 @@ class Summary:
         return float(self.stats[metric_index, stat])
 
 
+def _trend(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares slope per minute of each column (no NaN inside)."""
+    centred = times - times.mean()
+    spread = float(centred @ centred)
+    if spread == 0:
+        return np.zeros(values.shape[1])
+    return (centred @ (values - values.mean(axis=0))) / spread * 60.0
+
+
 def summarise(times: np.ndarray, values: np.ndarray,
               ewma: np.ndarray) -> np.ndarray:
     """Return the ``(metrics, len(Stat))`` statistics of one window.
@@ -52,16 +64,27 @@ def summarise(times: np.ndarray, values: np.ndarray,
     ``times`` has shape (n,), ``values`` shape (n, metrics), n >= 1.
     """
     stats = np.empty((values.shape[1], len(Stat)))
-    stats[:, Stat.LAST] = values[-1]
     stats[:, Stat.EWMA] = ewma
-    stats[:, Stat.MEAN] = values.mean(axis=0)
-    stats[:, Stat.P95] = np.percentile(values, 95, axis=0)
-    stats[:, Stat.STD] = values.std(axis=0)
-    centred = times - times.mean()
-    spread = float(centred @ centred)
-    stats[:, Stat.TREND] = (
-        (centred @ (values - values.mean(axis=0))) / spread * 60.0
-        if spread > 0 else 0.0)
+    missing = np.isnan(values)
+    if not missing.any():
+        stats[:, Stat.LAST] = values[-1]
+        stats[:, Stat.MEAN] = values.mean(axis=0)
+        stats[:, Stat.P95] = np.percentile(values, 95, axis=0)
+        stats[:, Stat.STD] = values.std(axis=0)
+        stats[:, Stat.TREND] = _trend(times, values)
+        return stats
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns
+        stats[:, Stat.MEAN] = np.nanmean(values, axis=0)
+        stats[:, Stat.P95] = np.nanpercentile(values, 95, axis=0)
+        stats[:, Stat.STD] = np.nanstd(values, axis=0)
+    for column in range(values.shape[1]):
+        known = ~missing[:, column]
+        series = values[known, column]
+        stats[column, Stat.LAST] = series[-1] if series.size else math.nan
+        stats[column, Stat.TREND] = (
+            _trend(times[known], series[:, None])[0] if series.size
+            else math.nan)
     return stats
 
 
@@ -82,7 +105,11 @@ class _Series:
             else:
                 dt = timestamp - self.ewma_time
                 alpha = 1.0 - 2.0 ** (-dt / half_life)
-                self.ewma = self.ewma + alpha * (row - self.ewma)
+                moved = self.ewma + alpha * (row - self.ewma)
+                # A missing reading keeps the average; a first one sets it.
+                self.ewma = np.where(np.isnan(row), self.ewma,
+                                     np.where(np.isnan(self.ewma), row,
+                                              moved))
             self.ewma_time = timestamp
         index = bisect.bisect_right(self.times, timestamp)
         self.times.insert(index, timestamp)

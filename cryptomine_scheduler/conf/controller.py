@@ -73,6 +73,12 @@ Related options:
 Half-life in seconds of the exponentially weighted moving average: a
 sample this old weighs half as much as a new one.
 """),
+    cfg.FloatOpt('hashrate_baseline_half_life', default=1800.0, min=60.0,
+                 help="""
+Half-life in seconds of each miner's hashrate baseline, against which its
+current hashrate is compared (``asic_hashrate_ratio``): long enough that a
+failing hash board shows as a drop rather than becoming the new normal.
+"""),
     cfg.IntOpt('rejection_log_interval', default=60, min=1,
                help="""
 Seconds between two warnings about rejected samples; rejections in between

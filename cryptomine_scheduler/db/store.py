@@ -63,25 +63,6 @@ class History:
     points: tuple[tuple[float, float], ...]
 
 
-@dataclasses.dataclass(frozen=True)
-class HostRow:
-    """A stored host sample, as read back to rebuild summaries."""
-
-    host: str
-    timestamp: float
-    values: tuple[float, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class InstanceRow:
-    """A stored instance sample, as read back to rebuild summaries."""
-
-    uuid: str
-    host: str
-    timestamp: float
-    values: tuple[float, ...]
-
-
 def bucket_of(timestamp: float) -> int:
     """Return the start of the rollup period holding ``timestamp``."""
     return int(timestamp // ROLLUP_SECONDS) * ROLLUP_SECONDS
@@ -166,6 +147,22 @@ _ROLLUPS = (
     _Rollup(models.asic_rollups, models.asic_samples,
             ('miner', 'host_id', 'bucket'), models.ASIC_ROLLUP_METRICS),
 )
+
+
+def _record(cls, row, **fixed):
+    """Build dataclass ``cls`` from the same-named columns of ``row``."""
+    return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)
+                  if f.name not in fixed}, **fixed)
+
+
+def _rows_by_sample(conn, table: sa.Table, since: float) -> dict:
+    """Rows of ``table`` newer than ``since``, by (host_id, seq)."""
+    grouped = collections.defaultdict(list)
+    for row in conn.execute(sa.select(table).where(table.c.ts >= since)
+                            .order_by(*table.primary_key.columns)
+                            ).mappings():
+        grouped[(row['host_id'], row['seq'])].append(row)
+    return grouped
 
 
 def _rollup_select(table: sa.Table, keys, metrics, dirty):
@@ -321,27 +318,37 @@ class HistoryStore:
             points = tuple((float(t), float(v)) for t, v in rows)
         return History(host, metric, resolution, points)
 
-    def recent_host_rows(self, since: float) -> Iterator[HostRow]:
-        """Yield host samples newer than ``since``, oldest first."""
-        raw = models.host_samples
-        query = (sa.select(models.hosts.c.name, raw.c.ts,
-                           *(raw.c[m] for m in models.HOST_METRICS))
-                 .join(models.hosts, models.hosts.c.id == raw.c.host_id)
-                 .where(raw.c.ts >= since).order_by(raw.c.ts, raw.c.seq))
+    def recent_samples(self, since: float
+                       ) -> Iterator[sample_mod.LoadSample]:
+        """Yield the stored samples newer than ``since``, oldest first."""
         with self.engine.connect() as conn:
-            for name, ts, *values in conn.execute(query):
-                yield HostRow(name, ts, tuple(values))
-
-    def recent_instance_rows(self, since: float) -> Iterator[InstanceRow]:
-        """Yield instance samples newer than ``since``, oldest first."""
-        raw = models.instance_samples
-        query = (sa.select(raw.c.instance_uuid, models.hosts.c.name, raw.c.ts,
-                           *(raw.c[m] for m in models.INSTANCE_METRICS))
-                 .join(models.hosts, models.hosts.c.id == raw.c.host_id)
-                 .where(raw.c.ts >= since).order_by(raw.c.ts))
-        with self.engine.connect() as conn:
-            for uuid, name, ts, *values in conn.execute(query):
-                yield InstanceRow(uuid, name, ts, tuple(values))
+            names = dict(conn.execute(sa.select(models.hosts.c.id,
+                                                models.hosts.c.name)).all())
+            parts = {table: _rows_by_sample(conn, table, since)
+                     for table in (models.instance_samples,
+                                   models.gpu_samples, models.asic_samples)}
+            raw = models.host_samples
+            query = (sa.select(raw).where(raw.c.ts >= since)
+                     .order_by(raw.c.ts, raw.c.seq))
+            for row in conn.execute(query).mappings():
+                key = (row['host_id'], row['seq'])
+                yield sample_mod.LoadSample(
+                    host=names[row['host_id']], seq=row['seq'],
+                    timestamp=row['ts'],
+                    host_load=_record(sample_mod.HostLoad, row),
+                    sensors=_record(sample_mod.HostSensors, row),
+                    instances=tuple(
+                        sample_mod.InstanceLoad(
+                            r['instance_uuid'], r['cpu_percent'],
+                            r['rss_mb'])
+                        for r in parts[models.instance_samples].get(key, ())),
+                    gpus=tuple(
+                        _record(sample_mod.GpuLoad, r, instances=tuple(
+                            filter(None, r['instances'].split(','))))
+                        for r in parts[models.gpu_samples].get(key, ())),
+                    asics=tuple(
+                        _record(sample_mod.AsicLoad, r)
+                        for r in parts[models.asic_samples].get(key, ())))
 
     def stored_seqs(self) -> dict[str, list[int]]:
         """Return the stored sequence numbers of every host, sorted."""

@@ -59,8 +59,10 @@ class TestAddSamples(StoreTestCase):
         self.assertEqual(0, result.duplicates)
         self.assertEqual({'a': [0, 1, 2], 'b': [0, 1, 2]},
                          self.store.stored_seqs())
-        rows = list(self.store.recent_instance_rows(T0))
-        self.assertEqual(6, len(rows))
+        replayed = list(self.store.recent_samples(T0))
+        self.assertEqual([s.timestamp for s in replayed],
+                         sorted(s.timestamp for s in replayed))
+        self.assertCountEqual(batch, replayed)
 
     def test_devices_and_sensors_round_trip(self):
         stored = samples.make(
@@ -85,6 +87,7 @@ class TestAddSamples(StoreTestCase):
                          gpus[0].instances)
         self.assertEqual([True, False], [a.available for a in asics])
         self.assertIsNone(asics[1].hashrate_5s_ghs)
+        self.assertEqual([stored], list(self.store.recent_samples(T0)))
 
     def test_duplicates_within_and_across_batches_stored_once(self):
         first = samples.make(seq=7, timestamp=T0, cpu=10.0)

@@ -1,0 +1,171 @@
+"""Mining-aware load: what distinguishes a good GPU or ASIC host.
+
+On a mining host the accelerators sit near 100 % all the time, so
+utilisation alone cannot rank hosts.  :class:`MiningDeriver` turns each
+sample's device readings into one row of host-level :class:`MiningMetric`
+values (NaN where the host has no such device or the reading is absent):
+
+* ``gpu_thermal_headroom_c``      min over GPUs of (slowdown - temperature)
+* ``gpu_power_headroom_percent``  min over GPUs of (limit - draw) / limit
+* ``gpu_throttled``               1 if any GPU is held back by power or
+  heat (NVML throttle bits in :data:`THROTTLE_MASK`), else 0; its mean
+  over the summary window is the throttle-active fraction
+* ``asic_hardware_errors_per_min`` sum over miners of the increase of
+  their hardware-error counters since their previous sample (a counter
+  that went down was reset and counts 0)
+* ``asic_hashrate_ratio``         min over miners of 5-second hashrate /
+  the miner's own baseline, an EWMA with a long half-life: a drop flags a
+  sick device
+* ``hashrate_per_watt``           total hashrate / total power of the
+  miners reporting both (GH/s per W)
+"""
+
+import dataclasses
+import enum
+import math
+import threading
+
+from cryptomine_scheduler import sample as sample_mod
+
+# NVML clocks-event reasons that mean "slowed down": software power cap
+# 0x4, hardware slowdown 0x8, software thermal 0x20, hardware thermal
+# 0x40, hardware power brake 0x80.  Idle (0x1) and application clock
+# settings (0x2) are not.
+THROTTLE_MASK = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+NAN = math.nan
+
+
+class MiningMetric(enum.Enum):
+    """Host-level mining metrics, one column each in the summaries."""
+
+    GPU_COUNT = 'gpu_count'
+    GPU_UTILIZATION = 'gpu_utilization_percent'
+    GPU_THERMAL_HEADROOM = 'gpu_thermal_headroom_c'
+    GPU_POWER_HEADROOM = 'gpu_power_headroom_percent'
+    GPU_THROTTLED = 'gpu_throttled'
+    ASIC_COUNT = 'asic_count'
+    ASIC_UNAVAILABLE = 'asic_unavailable'
+    ASIC_HASHRATE = 'asic_hashrate_ghs'
+    ASIC_HASHRATE_RATIO = 'asic_hashrate_ratio'
+    ASIC_HARDWARE_ERRORS_PER_MIN = 'asic_hardware_errors_per_min'
+    HASHRATE_PER_WATT = 'hashrate_per_watt'
+
+
+METRICS = tuple(MiningMetric)
+
+
+def _known(values) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def _min(values) -> float:
+    known = _known(values)
+    return min(known) if known else NAN
+
+
+def _mean(values) -> float:
+    known = _known(values)
+    return sum(known) / len(known) if known else NAN
+
+
+def gpu_values(gpus: tuple[sample_mod.GpuLoad, ...]) -> dict:
+    """Host-level GPU metrics of one sample."""
+    if not gpus:
+        return {}
+    throttles = _known(g.throttle_reasons for g in gpus)
+    return {
+        MiningMetric.GPU_COUNT: float(len(gpus)),
+        MiningMetric.GPU_UTILIZATION: _mean(
+            g.utilization_percent for g in gpus),
+        MiningMetric.GPU_THERMAL_HEADROOM: _min(
+            g.slowdown_temperature_c - g.temperature_c for g in gpus
+            if None not in (g.slowdown_temperature_c, g.temperature_c)),
+        MiningMetric.GPU_POWER_HEADROOM: _min(
+            (g.power_limit_w - g.power_w) / g.power_limit_w * 100.0
+            for g in gpus if g.power_w is not None and g.power_limit_w),
+        MiningMetric.GPU_THROTTLED: (
+            float(any(t & THROTTLE_MASK for t in throttles))
+            if throttles else NAN),
+    }
+
+
+@dataclasses.dataclass
+class _MinerState:
+    """What the deriver remembers of one miner between samples."""
+
+    seen_at: float
+    baseline: float | None
+    hardware_errors: int | None
+
+
+class MiningDeriver:
+    """Derives :class:`MiningMetric` rows, remembering each miner's past."""
+
+    def __init__(self, baseline_half_life: float):
+        self.baseline_half_life = baseline_half_life
+        self._miners: dict[tuple[str, str], _MinerState] = {}
+        self._lock = threading.Lock()
+
+    def derive(self, sample: sample_mod.LoadSample
+               ) -> tuple[float, ...] | None:
+        """Return the metric row of ``sample``, None if it has no devices."""
+        if not sample.gpus and not sample.asics:
+            return None
+        values = gpu_values(sample.gpus)
+        if sample.asics:
+            with self._lock:
+                values.update(self._asic_values(sample))
+        return tuple(values.get(m, NAN) for m in METRICS)
+
+    def _asic_values(self, sample: sample_mod.LoadSample) -> dict:
+        up = [a for a in sample.asics if a.available]
+        ratios, error_rates = [], []
+        for asic in up:
+            ratio, rate = self._update(sample.host, sample.timestamp, asic)
+            ratios.append(ratio)
+            error_rates.append(rate)
+        hashrates = _known(a.hashrate_5s_ghs for a in up)
+        both = [(a.hashrate_5s_ghs, a.power_w) for a in up
+                if a.hashrate_5s_ghs is not None and a.power_w]
+        return {
+            MiningMetric.ASIC_COUNT: float(len(sample.asics)),
+            MiningMetric.ASIC_UNAVAILABLE: float(len(sample.asics)
+                                                 - len(up)),
+            MiningMetric.ASIC_HASHRATE: sum(hashrates) if hashrates else NAN,
+            MiningMetric.ASIC_HASHRATE_RATIO: _min(ratios),
+            MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN: (
+                sum(_known(error_rates)) if _known(error_rates) else NAN),
+            MiningMetric.HASHRATE_PER_WATT: (
+                sum(h for h, _ in both) / sum(p for _, p in both)
+                if both else NAN),
+        }
+
+    def _update(self, host: str, now: float, asic: sample_mod.AsicLoad):
+        """Return (hashrate ratio, error rate) and advance the miner."""
+        key = (host, asic.miner)
+        state = self._miners.get(key)
+        if state is None:
+            self._miners[key] = _MinerState(now, asic.hashrate_5s_ghs,
+                                            asic.hardware_errors)
+            return None, None
+        if now <= state.seen_at:
+            return None, None  # replayed out of order: history only
+        minutes = (now - state.seen_at) / 60.0
+        rate = None
+        if None not in (asic.hardware_errors, state.hardware_errors):
+            rate = max(asic.hardware_errors - state.hardware_errors, 0)
+            rate /= minutes
+        ratio = None
+        hashrate = asic.hashrate_5s_ghs
+        if hashrate is not None:
+            if state.baseline:
+                ratio = hashrate / state.baseline
+            alpha = 1.0 - 2.0 ** (-(now - state.seen_at)
+                                  / self.baseline_half_life)
+            state.baseline = (hashrate if state.baseline is None
+                              else state.baseline
+                              + alpha * (hashrate - state.baseline))
+        state.seen_at = now
+        if asic.hardware_errors is not None:
+            state.hardware_errors = asic.hardware_errors
+        return ratio, rate

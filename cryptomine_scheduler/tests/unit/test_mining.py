@@ -1,0 +1,127 @@
+import math
+
+from oslotest import base
+
+from cryptomine_scheduler import mining
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.mining import MiningMetric as M
+from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.tests import samples
+
+
+def _row(derived) -> dict:
+    return dict(zip(mining.METRICS, derived, strict=True))
+
+
+class TestGpuValues(base.BaseTestCase):
+
+    CASES = [
+        # (gpus, expected subset)
+        ([samples.gpu(0, temp=70.0, power=300.0, limit=400.0)],
+         {M.GPU_COUNT: 1, M.GPU_THERMAL_HEADROOM: 19.0,
+          M.GPU_POWER_HEADROOM: 25.0, M.GPU_THROTTLED: 0.0}),
+        # The hottest and the most power-starved GPU decide.
+        ([samples.gpu(0, temp=60.0, power=100.0, limit=400.0),
+          samples.gpu(1, temp=85.0, power=390.0, limit=400.0)],
+         {M.GPU_COUNT: 2, M.GPU_THERMAL_HEADROOM: 4.0,
+          M.GPU_POWER_HEADROOM: 2.5, M.GPU_UTILIZATION: 98.0}),
+        # Power cap (0x4) and thermal (0x20, 0x40) count, idle (0x1) not.
+        ([samples.gpu(0, throttle=0x1)], {M.GPU_THROTTLED: 0.0}),
+        ([samples.gpu(0, throttle=0x1), samples.gpu(1, throttle=0x4)],
+         {M.GPU_THROTTLED: 1.0}),
+        ([samples.gpu(0, throttle=0x40)], {M.GPU_THROTTLED: 1.0}),
+        # Readings the board lacks are left out, not taken as zero.
+        ([sample.GpuLoad(index=0, pci_bus_id='x', name='passive')],
+         {M.GPU_COUNT: 1, M.GPU_THERMAL_HEADROOM: math.nan,
+          M.GPU_POWER_HEADROOM: math.nan, M.GPU_THROTTLED: math.nan,
+          M.GPU_UTILIZATION: math.nan}),
+    ]
+
+    def test_table(self):
+        deriver = mining.MiningDeriver(baseline_half_life=600)
+        for gpus, expected in self.CASES:
+            row = _row(deriver.derive(samples.make(gpus=gpus)))
+            for metric, value in expected.items():
+                with self.subTest(gpus=gpus, metric=metric):
+                    if math.isnan(value):
+                        self.assertTrue(math.isnan(row[metric]))
+                    else:
+                        self.assertAlmostEqual(value, row[metric])
+
+    def test_host_without_devices_has_no_row(self):
+        deriver = mining.MiningDeriver(600)
+        self.assertIsNone(deriver.derive(samples.make()))
+
+
+class TestAsicValues(base.BaseTestCase):
+
+    def derive(self, deriver, t, asics):
+        return _row(deriver.derive(samples.make(timestamp=t, asics=asics)))
+
+    def test_hardware_error_rate_survives_counter_reset(self):
+        deriver = mining.MiningDeriver(600)
+        first = self.derive(deriver, 0.0, [samples.asic(1, errors=100)])
+        self.assertTrue(math.isnan(
+            first[M.ASIC_HARDWARE_ERRORS_PER_MIN]))  # no previous sample
+        row = self.derive(deriver, 120.0, [samples.asic(1, errors=110)])
+        self.assertEqual(5.0, row[M.ASIC_HARDWARE_ERRORS_PER_MIN])
+        row = self.derive(deriver, 180.0, [samples.asic(1, errors=2)])
+        self.assertEqual(0.0, row[M.ASIC_HARDWARE_ERRORS_PER_MIN])
+        row = self.derive(deriver, 240.0, [samples.asic(1, errors=5)])
+        self.assertEqual(3.0, row[M.ASIC_HARDWARE_ERRORS_PER_MIN])
+
+    def test_hashrate_drop_against_own_baseline(self):
+        deriver = mining.MiningDeriver(baseline_half_life=600)
+        for t in range(0, 600, 10):
+            row = self.derive(deriver, float(t), [
+                samples.asic(1, hashrate=100.0), samples.asic(2, 14000.0)])
+        self.assertAlmostEqual(1.0, row[M.ASIC_HASHRATE_RATIO])
+        row = self.derive(deriver, 610.0, [samples.asic(1, hashrate=60.0),
+                                           samples.asic(2, 14000.0)])
+        # The sick miner decides, though the host's total barely moved.
+        self.assertAlmostEqual(0.6, row[M.ASIC_HASHRATE_RATIO], places=2)
+        self.assertEqual(14060.0, row[M.ASIC_HASHRATE])
+
+    def test_efficiency_and_unavailable_miners(self):
+        deriver = mining.MiningDeriver(600)
+        row = self.derive(deriver, 0.0, [
+            samples.asic(1, hashrate=13000.0, power=1300.0),
+            samples.asic(2, hashrate=1000.0, power=None),
+            samples.asic(3, available=False)])
+        self.assertEqual(3.0, row[M.ASIC_COUNT])
+        self.assertEqual(1.0, row[M.ASIC_UNAVAILABLE])
+        self.assertEqual(14000.0, row[M.ASIC_HASHRATE])
+        self.assertEqual(10.0, row[M.HASHRATE_PER_WATT])
+
+    def test_replayed_old_sample_does_not_move_baseline(self):
+        deriver = mining.MiningDeriver(600)
+        self.derive(deriver, 100.0, [samples.asic(1, hashrate=100.0)])
+        row = self.derive(deriver, 50.0, [samples.asic(1, hashrate=1.0)])
+        self.assertTrue(math.isnan(row[M.ASIC_HASHRATE_RATIO]))
+        row = self.derive(deriver, 110.0, [samples.asic(1, hashrate=100.0)])
+        self.assertAlmostEqual(1.0, row[M.ASIC_HASHRATE_RATIO])
+
+
+class TestMiningInSnapshot(base.BaseTestCase):
+
+    def test_throttle_fraction_and_headroom_served(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        for i in range(10):
+            throttle = 0x4 if i < 3 else 0x0
+            tracker.add(samples.make(
+                host='gpu-1', seq=i, timestamp=1000.0 + i * 10,
+                gpus=[samples.gpu(0, temp=80.0, throttle=throttle)]))
+        tracker.add(samples.make(host='cpu-1', seq=1, timestamp=1090.0))
+        snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1100.0))
+        gpu_host = snap.hosts['gpu-1']
+        self.assertAlmostEqual(0.3, gpu_host.mining_metric(
+            M.GPU_THROTTLED, Stat.MEAN))
+        self.assertEqual(9.0, gpu_host.mining_metric(
+            M.GPU_THERMAL_HEADROOM, Stat.LAST))
+        self.assertIsNone(snap.hosts['cpu-1'].mining_stats)
+        self.assertTrue(math.isnan(snap.hosts['cpu-1'].mining_metric(
+            M.GPU_THERMAL_HEADROOM, Stat.LAST)))
+        # Absent readings travel as null and come back as NaN.
+        self.assertTrue(math.isnan(gpu_host.mining_metric(
+            M.ASIC_HASHRATE, Stat.MEAN)))
