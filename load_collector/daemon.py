@@ -117,5 +117,7 @@ class Collector:
         deadline = time.monotonic() + timeout
         while not self.flush() and time.monotonic() < deadline:
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        for source in self._sources:
+            source.close()
         LOG.info('Collector for %s stopping: %s', self.host, self.stats)
         return not self._buffer

@@ -96,9 +96,11 @@ class _Vgpu:
 class FakeNvml:
     """The ``pynvml`` module over ``gpus`` (handles are the FakeGpus).
 
-    ``init_error`` makes ``nvmlInit`` raise it; ``event_reasons=False``
-    leaves out ``nvmlDeviceGetCurrentClocksEventReasons`` like bindings
-    older than driver 535.
+    ``init_error`` makes ``nvmlInit`` raise it.  Without
+    ``event_reasons_binding`` there is no
+    ``nvmlDeviceGetCurrentClocksEventReasons`` (bindings older than driver
+    535); without ``event_reasons_driver`` it raises FunctionNotFound (a
+    recent binding over an older driver).
     """
 
     NVMLError = NVMLError
@@ -114,13 +116,19 @@ class FakeNvml:
     NVML_CLOCK_MEM = NVML_CLOCK_MEM
 
     def __init__(self, gpus: list[FakeGpu], init_error: type | None = None,
-                 event_reasons: bool = True):
+                 event_reasons_binding: bool = True,
+                 event_reasons_driver: bool = True):
         self.gpus = gpus
         self.init_error = init_error
         self.initialised = 0
-        if event_reasons:
-            self.nvmlDeviceGetCurrentClocksEventReasons = \
+        if event_reasons_binding:
+            self.nvmlDeviceGetCurrentClocksEventReasons = (
                 self.nvmlDeviceGetCurrentClocksThrottleReasons
+                if event_reasons_driver else self._no_function)
+
+    @staticmethod
+    def _no_function(*args):
+        raise NVMLError_FunctionNotFound()
 
     def nvmlInit(self) -> None:
         if self.init_error is not None:

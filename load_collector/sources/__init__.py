@@ -40,3 +40,6 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def collect(self, draft: SampleDraft) -> None:
         """Add this source's readings of the current instant to ``draft``."""
+
+    def close(self) -> None:
+        """Release what the source holds (called once, at shutdown)."""

@@ -79,12 +79,15 @@ class TestReadings(GpuSourceTestCase):
                           load.memory_utilization_percent, load.power_w))
 
     def test_throttle_bitmask_passed_through(self):
+        # Event reasons in binding and driver, in neither, in the binding
+        # only: the older ThrottleReasons call then answers.
+        versions = [{}, {'event_reasons_binding': False},
+                    {'event_reasons_driver': False}]
         for reasons in (0x0, 0x1, 0x4, 0x20 | 0x40, 0x4 | 0x8 | 0x80):
-            for event_reasons in (True, False):
-                with self.subTest(reasons=reasons,
-                                  event_reasons=event_reasons):
+            for version in versions:
+                with self.subTest(reasons=reasons, **version):
                     source, _ = self.source(_gpu(throttle_reasons=reasons),
-                                            event_reasons=event_reasons)
+                                            **version)
                     self.assertEqual(reasons,
                                      self.collect(source)[0].throttle_reasons)
 
@@ -190,7 +193,8 @@ class TestLifecycle(base.BaseTestCase):
         self.assertIn('pynvml (nvidia-ml-py) cannot be imported', message)
 
     def test_collector_skips_it_with_one_line(self):
-        logger = self.useFixture(fixtures.FakeLogger(level=logging.INFO))
+        logger = self.useFixture(fixtures.FakeLogger(
+            name=collector_cmd.__name__, level=logging.INFO))
         nvml = fake_nvml.FakeNvml(
             [], init_error=fake_nvml.NVMLError_DriverNotLoaded)
         with mock.patch.dict(sys.modules, {'pynvml': nvml}):
