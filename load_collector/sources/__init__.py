@@ -41,5 +41,5 @@ class Source(abc.ABC):
     def collect(self, draft: SampleDraft) -> None:
         """Add this source's readings of the current instant to ``draft``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing
         """Release what the source holds (called once, at shutdown)."""

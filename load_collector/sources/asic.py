@@ -1,0 +1,304 @@
+"""Network-attached miners, polled through the cgminer JSON API.
+
+Each ``[collector] miners`` entry gets one TCP connection per cycle that
+carries the combined command ``summary+devs+stats``.  A miner whose
+reply to the combined command holds none of the three parts is asked
+them on three connections instead, and keeps being asked that way until
+it next goes unavailable (its firmware may have changed meanwhile).  All
+connections of a cycle run together on one selector in the calling
+thread, so a cycle waits at most ``[collector] miner_timeout`` however
+many miners there are.  Host names are looked up (blocking) on the first
+poll and after each outage; addresses cost no lookup.
+
+The replies are decoded and normalised by
+:mod:`load_collector.sources.cgminer_api`.
+"""
+import dataclasses
+import errno
+import ipaddress
+import os
+import re
+import selectors
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+
+from oslo_log import log as logging
+
+from cryptomine_scheduler import sample
+from load_collector import sources
+from load_collector.sources import cgminer_api
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4028
+_HOSTNAME = re.compile(r'[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?')
+
+
+@dataclasses.dataclass(frozen=True)
+class Miner:
+    """One ``[collector] miners`` entry."""
+
+    host: str
+    port: int = DEFAULT_PORT
+    instance: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``host:port``, an IPv6 address in brackets."""
+        host = f'[{self.host}]' if ':' in self.host else self.host
+        return f'{host}:{self.port}'
+
+
+def _port(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PORT
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        raise ValueError(f'invalid port {text!r}')
+    return int(text)
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    if address.startswith('['):
+        host, bracket, rest = address[1:].partition(']')
+        if not bracket:
+            raise ValueError('missing "]" after the IPv6 address')
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f'invalid IPv6 address {host!r}') from None
+        if rest and not rest.startswith(':'):
+            raise ValueError('expected ":PORT" after "]"')
+        return host, _port(rest[1:] if rest else None)
+    if address.count(':') > 1:
+        raise ValueError('an IPv6 address must be in brackets, as in '
+                         '[::1]:4028')
+    host, colon, port = address.partition(':')
+    if not _HOSTNAME.fullmatch(host):
+        raise ValueError(f'invalid host {host!r}')
+    return host, _port(port if colon else None)
+
+
+def _instance(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise ValueError(f'invalid instance UUID {text!r}') from None
+
+
+def parse_miner(entry: str) -> Miner:
+    """Parse ``ADDRESS[:PORT][=INSTANCE_UUID]``; ValueError if malformed."""
+    address, equals, instance = entry.partition('=')
+    try:
+        host, port = _split_address(address.strip())
+        instance = _instance(instance.strip()) if equals else None
+    except ValueError as exc:
+        raise ValueError(
+            f'[collector] miners entry {entry!r}: {exc}') from None
+    return Miner(host, port, instance)
+
+
+class _Exchange:
+    """One command to one miner, on a connection of its own."""
+
+    def __init__(self, miner: Miner, command: str, sock: socket.socket):
+        self.miner = miner
+        self.command = command
+        self.sock = sock
+        self.request = cgminer_api.REQUESTS[command]
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def receive(self) -> bool:
+        """Read what arrived; True once the reply is complete."""
+        data = self.sock.recv(65536)
+        end = data.find(b'\0')
+        if end >= 0:
+            data = data[:end]
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > cgminer_api.MAX_REPLY:
+            raise cgminer_api.ReplyError(
+                f'reply over {cgminer_api.MAX_REPLY} bytes')
+        return not data or end >= 0
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
+class _Poller:
+    """Exchanges in flight together, until a shared deadline."""
+
+    def __init__(self, timeout: float):
+        self._timeout = timeout
+        self._deadline = time.monotonic() + timeout
+        self._selector = selectors.DefaultSelector()
+        self._finished: list[tuple[_Exchange, bytes | str]] = []
+
+    def __enter__(self) -> '_Poller':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()
+        self._selector.close()
+
+    def start(self, miner: Miner, command: str, family: int,
+              sockaddr: tuple) -> None:
+        """Connect and queue ``command``; the outcome comes from run()."""
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        exchange = _Exchange(miner, command, sock)
+        try:
+            sock.setblocking(False)
+            error = sock.connect_ex(sockaddr)
+            if error not in (0, errno.EINPROGRESS):
+                raise OSError(error, os.strerror(error))
+            self._selector.register(sock, selectors.EVENT_WRITE, exchange)
+        except OSError as exc:
+            sock.close()
+            self._finished.append((exchange, _reason(exc)))
+
+    def _finish(self, exchange: _Exchange, outcome: bytes | str) -> None:
+        self._selector.unregister(exchange.sock)
+        exchange.sock.close()
+        self._finished.append((exchange, outcome))
+
+    def _step(self, exchange: _Exchange) -> None:
+        try:
+            if exchange.request:
+                sent = exchange.sock.send(exchange.request)
+                exchange.request = exchange.request[sent:]
+                if not exchange.request:
+                    self._selector.modify(exchange.sock,
+                                          selectors.EVENT_READ, exchange)
+            elif exchange.receive():
+                self._finish(exchange, b''.join(exchange.chunks))
+        except (OSError, cgminer_api.ReplyError) as exc:
+            self._finish(exchange, _reason(exc))
+
+    def run(self) -> Iterator[tuple[_Exchange, bytes | str]]:
+        """Yield each exchange with its raw reply or why it failed.
+
+        Exchanges started while iterating join the same deadline.
+        """
+        while True:
+            while self._finished:
+                yield self._finished.pop()
+            if not self._selector.get_map():
+                return
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                for key in list(self._selector.get_map().values()):
+                    self._finish(key.data,
+                                 f'no reply within {self._timeout:g}s')
+                continue
+            for key, _ in self._selector.select(remaining):
+                self._step(key.data)
+
+
+@dataclasses.dataclass
+class _Health:
+    """What the source remembers of a miner between cycles."""
+
+    available: bool | None = None
+    combined: bool = True
+    address: tuple[int, tuple] | None = None
+
+
+class AsicSource(sources.Source):
+    """Fills :attr:`SampleDraft.asics`, one entry per configured miner."""
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        miners = [parse_miner(entry) for entry in conf.collector.miners]
+        if not miners:
+            raise sources.SourceUnavailable('no miners configured')
+        seen = set()
+        for miner in miners:
+            if miner.label in seen:
+                raise ValueError(
+                    f'[collector] miners lists {miner.label} twice')
+            seen.add(miner.label)
+        self._timeout = conf.collector.miner_timeout
+        self._health = {miner: _Health() for miner in miners}
+
+    def _start(self, poller: _Poller, miner: Miner,
+               commands: tuple[str, ...]) -> str | None:
+        """Start ``commands``; return why the miner cannot be reached."""
+        health = self._health[miner]
+        try:
+            if health.address is None:
+                family, _, _, _, sockaddr = socket.getaddrinfo(
+                    miner.host, miner.port, type=socket.SOCK_STREAM)[0]
+                health.address = family, sockaddr
+            for command in commands:
+                poller.start(miner, command, *health.address)
+        except OSError as exc:
+            return _reason(exc)
+        return None
+
+    def _poll(self) -> tuple[dict[Miner, dict[str, dict]],
+                             dict[Miner, str], set[Miner]]:
+        """Replies by miner, failures by miner, and miners that fell back."""
+        replies = {miner: {} for miner in self._health}
+        failures, fell_back = {}, set()
+        with _Poller(self._timeout) as poller:
+            for miner, health in self._health.items():
+                commands = ((cgminer_api.COMBINED,) if health.combined
+                            else cgminer_api.COMMANDS)
+                reason = self._start(poller, miner, commands)
+                if reason:
+                    failures[miner] = reason
+            for exchange, outcome in poller.run():
+                miner = exchange.miner
+                try:
+                    if isinstance(outcome, str):
+                        raise cgminer_api.ReplyError(outcome)
+                    replies[miner].update(cgminer_api.split(
+                        exchange.command, cgminer_api.decode(outcome)))
+                except cgminer_api.CommandRejected:
+                    fell_back.add(miner)
+                    reason = self._start(poller, miner, cgminer_api.COMMANDS)
+                    if reason:
+                        failures.setdefault(miner, reason)
+                except cgminer_api.ReplyError as exc:
+                    failures.setdefault(miner, str(exc))
+        return replies, failures, fell_back
+
+    def _note(self, miner: Miner, reason: str | None,
+              fell_back: bool) -> None:
+        """Remember the outcome; log changes only."""
+        health = self._health[miner]
+        if reason is not None:
+            if health.available is not False:
+                LOG.warning('Miner %s unavailable: %s', miner.label, reason)
+            health.available, health.combined = False, True
+            health.address = None
+            return
+        if health.available is False:
+            LOG.info('Miner %s available again', miner.label)
+        if fell_back:
+            LOG.info('Miner %s rejects combined commands; asking for '
+                     'summary, devs and stats separately', miner.label)
+            health.combined = False
+        health.available = True
+
+    def collect(self, draft: sources.SampleDraft) -> None:
+        replies, failures, fell_back = self._poll()
+        for miner in self._health:
+            reason = failures.get(miner)
+            if reason is None:
+                try:
+                    load = cgminer_api.to_load(
+                        miner.label, miner.instance, replies[miner])
+                except cgminer_api.ReplyError as exc:
+                    reason = str(exc)
+            if reason is not None:
+                load = sample.AsicLoad(miner=miner.label, available=False,
+                                       instance=miner.instance)
+            self._note(miner, reason, miner in fell_back)
+            draft.asics.append(load)
