@@ -55,7 +55,12 @@ def build_conf(overrides: Mapping[str, Mapping[str, object]] = ()
 
 
 def quiet_logging() -> None:
-    """Show warnings and errors of the libraries, nothing chattier."""
+    """Show warnings and errors of the libraries, nothing chattier.
+
+    Standard output is made line-buffered, so that printed figures and
+    logged warnings appear in the order they happened.
+    """
+    sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(level=logging.WARNING,
                         format='%(levelname)s %(name)s: %(message)s')
 

@@ -24,18 +24,18 @@ from collections.abc import Iterator
 
 import _common
 import oslo_messaging
+import psutil
 
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
-from cryptomine_scheduler import snapshot
-from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
 from load_collector import publisher as publisher_mod
 
 E2E_TARGET = 3000.0  # samples/s, end to end
 SAMPLE_INTERVAL = 10.0  # seconds between two samples of one host
+FAKE_URL = 'fake:/'
 
 
 # -- the workload -------------------------------------------------------
@@ -111,33 +111,39 @@ def _sqlite_url(directory: str) -> str:
 # -- (a) in-process -----------------------------------------------------
 
 
-def ingest_in_process(conf, notifications: list, batch_size: int,
-                      db_dir: str | None, profile: bool) -> float:
-    """Ingest ``notifications`` into a fresh database; return seconds."""
+def ingest_in_process(notifications: list, batch_size: int,
+                      db_dir: str | None, profile: bool) -> dict:
+    """Ingest ``notifications`` into a fresh database; return timings.
+
+    The ingestor is the one a controller builds (never started here, so
+    its in-process ``fake:/`` transports carry nothing).
+    """
     with tempfile.TemporaryDirectory(dir=db_dir) as directory:
-        store = store_mod.HistoryStore.open(_sqlite_url(directory))
+        conf = _common.build_conf(
+            {'database': {'connection': _sqlite_url(directory)}})
+        notify = oslo_messaging.get_notification_transport(conf,
+                                                           url=FAKE_URL)
+        rpc = oslo_messaging.get_rpc_transport(conf, url=FAKE_URL)
+        controller = service.ControllerService(conf, notify, rpc)
+        ingestor = controller.ingestor
         try:
-            ingestor = ingest.Ingestor(
-                store, snapshot.LoadTracker(conf.controller.summary_window,
-                                            conf.controller.ewma_half_life),
-                service.validation_policy(conf),
-                ingest.RejectionLog(60, time.time))
             with _common.profiled(profile, f'ingest, batch {batch_size}'), \
                     _common.stopwatch() as elapsed:
                 for start in range(0, len(notifications), batch_size):
                     ingestor.ingest(notifications[start:start + batch_size])
         finally:
-            store.close()
+            controller.store.close()
+            notify.cleanup()
+            rpc.cleanup()
     if ingestor.stats.stored != len(notifications):
         raise RuntimeError(f'stored {ingestor.stats.stored} of '
                            f'{len(notifications)}: {ingestor.stats_wire()}')
-    return elapsed['wall']
+    return elapsed
 
 
 def run_in_process(args, workload: Workload) -> None:
     _common.heading('(a) in-process Ingestor.ingest() into SQLite')
     print_workload(workload)
-    conf = _common.build_conf()
     with _common.stopwatch() as signing:
         notifications = [
             ingest.Notification(sample_mod.EVENT_TYPE, payload)
@@ -148,10 +154,11 @@ def run_in_process(args, workload: Workload) -> None:
     rates = {}
     for batch_size, batch in ((1, baseline),
                               (args.batch_size, notifications)):
-        seconds = ingest_in_process(conf, batch, batch_size, args.db_dir,
+        elapsed = ingest_in_process(batch, batch_size, args.db_dir,
                                     args.profile)
-        rates[batch_size] = report_rate(f'ingest, batch size {batch_size}',
-                                        len(batch), seconds)
+        rates[batch_size] = report_rate(
+            f'ingest, batch size {batch_size}', len(batch), elapsed['wall'],
+            f'  ({1000 * elapsed["cpu"] / len(batch):.3f} ms CPU/sample)')
     print(f'  batching speed-up: x{rates[args.batch_size] / rates[1]:.1f}')
 
 
@@ -221,10 +228,15 @@ def _wait_for_depth(broker: rabbit.RabbitBroker, queue: str, expected: int,
 
 
 def wait_stored(ingestor: ingest.Ingestor, expected: int,
-                stall_timeout: float) -> None:
-    """Return once ``expected`` samples are stored; fail if ingest stalls."""
-    last, last_change = -1, time.monotonic()
+                stall_timeout: float) -> float:
+    """Wait until ``expected`` samples are stored; return the peak RSS.
+
+    Fails if nothing is stored for ``stall_timeout`` seconds.  The RSS
+    (MiB) shows how much of the backlog the broker pushed ahead.
+    """
+    last, last_change, peak_rss = -1, time.monotonic(), 0.0
     while ingestor.stats.stored < expected:
+        peak_rss = max(peak_rss, _common.rss_mb())
         stored = ingestor.stats.stored
         if stored != last:
             last, last_change = stored, time.monotonic()
@@ -232,6 +244,7 @@ def wait_stored(ingestor: ingest.Ingestor, expected: int,
             raise RuntimeError(f'ingest stalled at {stored} of {expected} '
                                f'samples: {ingestor.stats_wire()}')
         time.sleep(0.01)
+    return peak_rss
 
 
 def controller_conf(topic: str, batch_size: int, prefetch: int,
@@ -254,38 +267,61 @@ class Drain:
     seconds: float
     cpu_seconds: float
     thread_cpu: dict[str, float]
+    broker_cpu_seconds: float
+    rss_growth_mb: float
     stats: dict
 
 
-def drain(conf, url: str, expected: int, stall_timeout: float,
-          profile: bool) -> Drain:
-    """Start a controller and measure it until ``expected`` are stored.
+def broker_process(broker: rabbit.RabbitBroker) -> psutil.Process:
+    """The broker's Erlang VM, whose CPU competes with the controller's."""
+    with open(broker.env['RABBITMQ_PID_FILE']) as pidfile:
+        return psutil.Process(int(pidfile.read().strip()))
 
-    The timings run from ``start()`` until the last sample is stored; the
-    profile, when asked for, also covers the controller's shutdown so that
-    its threads are finished when their profiles are read.
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def measure_drain(controller: service.ControllerService,
+                  beam: psutil.Process, expected: int,
+                  stall_timeout: float) -> Drain:
+    """Start ``controller``; measure it until ``expected`` are stored."""
+    threads_before, beam_before = _common.cpu_by_thread(), _cpu_seconds(beam)
+    rss_before = _common.rss_mb()
+    with _common.stopwatch() as elapsed:
+        controller.start()
+        peak_rss = wait_stored(controller.ingestor, expected, stall_timeout)
+    threads_after = _common.cpu_by_thread()
+    return Drain(elapsed['wall'], elapsed['cpu'],
+                 {name: cpu - threads_before.get(name, 0.0)
+                  for name, cpu in threads_after.items()},
+                 _cpu_seconds(beam) - beam_before, peak_rss - rss_before,
+                 controller.ingestor.stats_wire())
+
+
+def drain(conf, broker: rabbit.RabbitBroker, expected: int,
+          stall_timeout: float, profile: bool) -> Drain:
+    """Run a controller on ``conf`` until it stored ``expected`` samples.
+
+    The profile, when asked for, also covers the controller's shutdown so
+    that its threads are finished when their profiles are read.
     """
-    notifications = oslo_messaging.get_notification_transport(conf, url=url)
-    rpc = oslo_messaging.get_rpc_transport(conf, url=url)
+    notifications = oslo_messaging.get_notification_transport(
+        conf, url=broker.url)
+    rpc = oslo_messaging.get_rpc_transport(conf, url=broker.url)
     try:
         with _common.profiled(profile, f'drain, batch size '
                                        f'{conf.controller.batch_size}'):
             controller = service.ControllerService(conf, notifications, rpc)
             try:
-                before = _common.cpu_by_thread()
-                with _common.stopwatch() as elapsed:
-                    controller.start()
-                    wait_stored(controller.ingestor, expected, stall_timeout)
-                after = _common.cpu_by_thread()
+                return measure_drain(controller, broker_process(broker),
+                                     expected, stall_timeout)
             finally:
                 controller.stop()
     finally:
         notifications.cleanup()
         rpc.cleanup()
-    return Drain(elapsed['wall'], elapsed['cpu'],
-                 {name: cpu - before.get(name, 0.0)
-                  for name, cpu in after.items()},
-                 controller.ingestor.stats_wire())
 
 
 def report_drain(result: Drain, count: int, batch_size: int) -> float:
@@ -295,12 +331,15 @@ def report_drain(result: Drain, count: int, batch_size: int) -> float:
                        result.seconds, f'  ({stats["batches"]:,} batches)')
     per_sample = 1000 * result.cpu_seconds / count
     print(f'    controller CPU {per_sample:.3f} ms/sample '
-          f'({result.cpu_seconds / result.seconds:.0%} of a core); '
-          f'by thread:')
+          f'({result.cpu_seconds / result.seconds:.0%} of a core), RSS '
+          f'+{result.rss_growth_mb:.0f} MiB at peak; CPU by thread:')
     for name, seconds in sorted(result.thread_cpu.items(),
                                 key=lambda item: -item[1]):
         if seconds >= 0.01:
             print(f'      {1000 * seconds / count:7.3f} ms/sample  {name}')
+    print(f'    broker CPU {1000 * result.broker_cpu_seconds / count:.3f} '
+          f'ms/sample ({result.broker_cpu_seconds / result.seconds:.0%} of '
+          f'a core)')
     rejected = {k: v for k, v in stats['rejected'].items() if v}
     if rejected or stats['received'] != stats['stored']:
         print(f'    note: received {stats["received"]:,}, rejected '
@@ -318,7 +357,7 @@ def run_drain(args, broker: rabbit.RabbitBroker, workload: Workload,
     prepublish(broker, topic, workload, args.publishers)
     with tempfile.TemporaryDirectory(dir=args.db_dir) as db_dir:
         conf = controller_conf(topic, batch_size, prefetch, db_dir)
-        result = drain(conf, broker.url, workload.count, args.stall_timeout,
+        result = drain(conf, broker, workload.count, args.stall_timeout,
                        args.profile)
     return report_drain(result, workload.count, batch_size)
 
