@@ -1,0 +1,135 @@
+"""Options of the nova scheduler plugin, read from ``nova.conf``.
+
+Each threshold, the missing-data policy and the weight multiplier can be
+overridden per host aggregate with the metadata key named in its help.
+"""
+
+from oslo_config import cfg
+
+from cryptomine_scheduler.conf import groups
+
+scheduler_group = cfg.OptGroup(
+    'cryptomine', title='cryptomine load-aware scheduling',
+    help='LoadAwareFilter and LoadAwareWeigher, in nova-scheduler.')
+
+MISSING_PASS = 'pass'
+MISSING_REJECT = 'reject'
+
+scheduler_opts = [
+    cfg.StrOpt('controller_transport_url', secret=True,
+               help="""
+Message bus of the cryptomine controller.  Unset means nova's own
+``[DEFAULT] transport_url``.
+"""),
+    cfg.StrOpt('controller_topic', default='cryptomine_controller',
+               help="""
+RPC topic of the cryptomine controller; must equal the controller's
+``[messaging] controller_topic``.
+"""),
+    cfg.FloatOpt('rpc_timeout', default=2.0, min=0.1,
+                 help="""
+Seconds to wait for the controller's snapshot.  Only the first scheduling
+request after start waits; later refreshes run in the background.
+"""),
+    cfg.FloatOpt('snapshot_ttl', default=5.0, min=0.1,
+                 help="""
+Seconds a load snapshot is used before a background refresh is started.
+
+Related options:
+
+* ``snapshot_max_age``
+"""),
+    cfg.FloatOpt('snapshot_max_age', default=60.0, min=1.0,
+                 help="""
+Seconds the last good snapshot keeps being used while the controller is
+unreachable.  After that every host counts as having no data and
+``missing_data_policy`` applies.
+"""),
+    cfg.FloatOpt('stale_after', default=60.0, min=1.0,
+                 help="""
+A host whose newest sample is older than this many seconds has stale data
+and is treated by ``missing_data_policy``.  Set it to a few collector
+intervals.
+"""),
+    cfg.StrOpt('missing_data_policy', default=MISSING_PASS,
+               choices=[(MISSING_PASS, 'let the host pass, with a warning'),
+                        (MISSING_REJECT, 'reject the host')],
+               help="""
+What the filter does with a host that has no fresh load data (stale, never
+sampled, or the controller unreachable).  Aggregate metadata key:
+``cryptomine_missing_data_policy``.
+"""),
+    cfg.FloatOpt('risk_factor', default=1.0, min=0.0, max=5.0,
+                 help="""
+``k`` in the predicted load ``max(ewma, mean) + k * stddev``: how many
+standard deviations of headroom a host must keep for its load to vary.
+"""),
+    cfg.FloatOpt('max_cpu_percent', default=90.0, min=0.0, max=100.0,
+                 help="""
+Highest predicted CPU load (% of the host) that passes.  Aggregate
+metadata key: ``cryptomine_max_cpu_percent``.
+"""),
+    cfg.FloatOpt('max_mem_percent', default=90.0, min=0.0, max=100.0,
+                 help="""
+Highest predicted memory use (% of the host) that passes.  Aggregate
+metadata key: ``cryptomine_max_mem_percent``.
+"""),
+    cfg.FloatOpt('min_gpu_thermal_headroom_c', default=5.0, min=0.0,
+                 help="""
+Least predicted distance (degC) of the hottest GPU from its slowdown
+temperature that passes.  Aggregate metadata key:
+``cryptomine_min_gpu_thermal_headroom_c``.
+"""),
+    cfg.FloatOpt('min_gpu_power_headroom_percent', default=2.0, min=0.0,
+                 max=100.0,
+                 help="""
+Least predicted power headroom (% of the enforced limit) of the most
+loaded GPU that passes.  Aggregate metadata key:
+``cryptomine_min_gpu_power_headroom_percent``.
+"""),
+    cfg.FloatOpt('max_asic_errors_per_min', default=30.0, min=0.0,
+                 help="""
+Highest mean rate of ASIC hardware errors (per minute, all miners of the
+host) that passes.  Aggregate metadata key:
+``cryptomine_max_asic_errors_per_min``.
+"""),
+    cfg.FloatOpt('cpu_weight', default=1.0, min=0.0,
+                 help='Weight of the predicted CPU load in the score.'),
+    cfg.FloatOpt('memory_weight', default=1.0, min=0.0,
+                 help='Weight of the predicted memory use in the score.'),
+    cfg.FloatOpt('gpu_thermal_weight', default=1.0, min=0.0,
+                 help="""
+Weight of the GPUs' thermal pressure (1 - headroom / 30 degC) in the
+score.
+"""),
+    cfg.FloatOpt('gpu_power_weight', default=0.5, min=0.0,
+                 help="""
+Weight of the GPUs' power pressure (1 - headroom / limit) in the score.
+"""),
+    cfg.FloatOpt('weight_multiplier', default=1.0,
+                 help="""
+Multiplier of the load-aware weight; a negative value prefers loaded
+hosts (stacking).  Aggregate metadata key:
+``cryptomine_weight_multiplier``.
+"""),
+    cfg.FloatOpt('pending_boot_timeout', default=300.0, min=1.0,
+                 help="""
+Seconds a boot placed by this scheduler counts against its host when the
+snapshot does not show the guest running there yet.
+"""),
+    cfg.FloatOpt('default_expected_load_percent', default=100.0, min=0.0,
+                 max=100.0,
+                 help="""
+Expected CPU use of a new guest, as % of its vCPUs, when its flavor has
+no ``cryptomine:expected_load_percent`` extra spec.  Miners use all they
+get, hence 100.
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    groups.register(conf, scheduler_group, scheduler_opts)
+
+
+def list_opts():
+    return [(scheduler_group, scheduler_opts)]

@@ -1,0 +1,99 @@
+"""LoadAwareFilter: keep new mining guests off overloaded or sick hosts.
+
+A host fails when its predicted load (see :mod:`cryptomine_scheduler.
+scoring`) breaks a threshold, when it lacks the accelerator kind the
+flavor asks for (extra spec ``cryptomine:accelerator=cpu|gpu|asic``), or,
+under ``missing_data_policy = reject``, when it has no fresh load data.
+Thresholds and the policy can be overridden per host aggregate.
+"""
+
+import nova.conf
+from nova.scheduler import filters
+from nova.scheduler.filters import utils
+from oslo_log import log as logging
+
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.scheduler import adapters
+from cryptomine_scheduler.scheduler import plugin
+
+LOG = logging.getLogger(__name__)
+CONF = nova.conf.CONF
+
+# (option, aggregate metadata key, strictest of several aggregates)
+_THRESHOLDS = (
+    ('max_cpu_percent', min),
+    ('max_mem_percent', min),
+    ('min_gpu_thermal_headroom_c', max),
+    ('min_gpu_power_headroom_percent', max),
+    ('max_asic_errors_per_min', min),
+)
+
+
+def _thresholds(host_state, opts) -> scoring.Thresholds:
+    values = {}
+    for name, strictest in _THRESHOLDS:
+        default = getattr(opts, name)
+        try:
+            values[name] = utils.validate_num_values(
+                utils.aggregate_values_from_key(host_state,
+                                                f'cryptomine_{name}'),
+                default, cast_to=float, based_on=strictest)
+        except ValueError as exc:
+            LOG.warning('Ignoring aggregate cryptomine_%s: %s', name, exc)
+            values[name] = default
+    return scoring.Thresholds(**values)
+
+
+def _missing_policy(host_state, opts) -> str:
+    values = utils.aggregate_values_from_key(
+        host_state, 'cryptomine_missing_data_policy')
+    if scheduler_conf.MISSING_REJECT in values:
+        return scheduler_conf.MISSING_REJECT
+    if scheduler_conf.MISSING_PASS in values:
+        return scheduler_conf.MISSING_PASS
+    return opts.missing_data_policy
+
+
+class LoadAwareFilter(filters.BaseHostFilter):
+    """Rejects hosts whose predicted load breaks the thresholds."""
+
+    RUN_ON_REBUILD = False
+
+    def __init__(self):
+        super().__init__()
+        self._plugin = plugin.shared(CONF)
+
+    def filter_all(self, filter_obj_list, spec_obj):
+        adapters.begin_request(self._plugin, spec_obj)
+        return super().filter_all(filter_obj_list, spec_obj)
+
+    def host_passes(self, host_state, spec_obj):
+        opts = self._plugin.opts
+        load = self._plugin.host_load(adapters.host_facts(host_state))
+        if load.estimate is None:
+            policy = _missing_policy(host_state, opts)
+            if policy == scheduler_conf.MISSING_REJECT:
+                LOG.debug('%s has no fresh load data (%s); rejected',
+                          host_state, load.missing)
+                return False
+            LOG.warning('%s has no fresh load data (%s); passing it',
+                        host_state, load.missing)
+            return True
+        try:
+            wanted = adapters.flavor_facts(spec_obj).accelerator()
+        except plugin.BadFlavor as exc:
+            LOG.debug('%s rejected: %s', host_state, exc)
+            return False
+        if wanted is not None and wanted not in load.estimate.accelerators:
+            LOG.debug('%s offers %s, the flavor asks for %s', host_state,
+                      sorted(a.value for a in load.estimate.accelerators),
+                      wanted.value)
+            return False
+        broken = scoring.violations(load.estimate,
+                                    _thresholds(host_state, opts))
+        if broken:
+            LOG.debug('%s fails on predicted load: %s', host_state,
+                      '; '.join(broken))
+            return False
+        return True

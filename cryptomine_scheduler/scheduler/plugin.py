@@ -1,0 +1,165 @@
+"""What the filter and the weigher share in one nova-scheduler process.
+
+nova builds its filters and weighers once; :func:`shared` gives them one
+:class:`LoadAwarePlugin` holding the snapshot cache and the pending-boot
+credit.  The plugin works on small records of nova's objects
+(:class:`HostFacts`, :class:`FlavorFacts`) built by the adapters, so it
+needs no nova import.
+"""
+
+import dataclasses
+import math
+import threading
+
+import oslo_messaging
+from oslo_config import cfg
+
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.scheduler import pending
+from cryptomine_scheduler.scheduler import snapshot_client
+
+ACCELERATOR_SPEC = 'cryptomine:accelerator'
+EXPECTED_LOAD_SPEC = 'cryptomine:expected_load_percent'
+
+
+class BadFlavor(ValueError):
+    """A flavor's cryptomine extra spec cannot be understood."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HostFacts:
+    """What nova's host state tells about a host."""
+
+    name: str
+    num_instances: int
+    vcpus: float
+    memory_mb: float
+
+
+@dataclasses.dataclass(frozen=True)
+class FlavorFacts:
+    """What a request asks for."""
+
+    vcpus: int
+    memory_mb: int
+    extra_specs: dict
+
+    def accelerator(self) -> scoring.Accelerator | None:
+        value = self.extra_specs.get(ACCELERATOR_SPEC)
+        if value is None:
+            return None
+        try:
+            return scoring.Accelerator(value.strip().lower())
+        except ValueError:
+            raise BadFlavor(
+                f'{ACCELERATOR_SPEC}={value!r}; expected one of '
+                f'{[a.value for a in scoring.Accelerator]}') from None
+
+    def busy_vcpus(self, default_percent: float) -> float:
+        value = self.extra_specs.get(EXPECTED_LOAD_SPEC, default_percent)
+        try:
+            percent = float(value)
+        except ValueError:
+            raise BadFlavor(f'{EXPECTED_LOAD_SPEC}={value!r} is not a '
+                            'number') from None
+        return self.vcpus * min(max(percent, 0.0), 100.0) / 100.0
+
+
+@dataclasses.dataclass(frozen=True)
+class HostLoad:
+    """A host's estimate, or why there is none (``missing``)."""
+
+    estimate: scoring.Estimate | None
+    missing: str | None = None
+
+
+class LoadAwarePlugin:
+    """Snapshot, pending boots and the load model, per request."""
+
+    def __init__(self, opts, cache: snapshot_client.SnapshotCache,
+                 boots: pending.PendingBoots):
+        self.opts = opts
+        self.cache = cache
+        self.boots = boots
+        self._request_key: int | None = None
+        self._snapshot: snapshot.LoadSnapshot | None = None
+        self._lock = threading.Lock()
+
+    def begin_request(self, key: int, flavor: FlavorFacts,
+                      instance_uuid: str | None) -> None:
+        """Start scheduling a request (once, whoever calls first)."""
+        with self._lock:
+            if key == self._request_key:
+                return
+            self._request_key = key
+            self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
+        try:
+            busy = flavor.busy_vcpus(self.opts.default_expected_load_percent)
+        except BadFlavor:
+            busy = float(flavor.vcpus)
+        self.boots.start_request(pending.Request(instance_uuid, busy,
+                                                 float(flavor.memory_mb)))
+
+    def host_load(self, host: HostFacts) -> HostLoad:
+        """The predicted load of ``host`` for the current request."""
+        self.boots.observe(host.name, host.num_instances)
+        snap = self._snapshot
+        if snap is None:
+            return HostLoad(None, 'no load snapshot from the controller')
+        view = snap.hosts.get(host.name)
+        if view is None:
+            return HostLoad(None, 'never sampled')
+        if view.age > self.opts.stale_after:
+            return HostLoad(None, f'data {view.age:.0f}s old')
+        credit = self.boots.credit(host.name, snap, host.vcpus,
+                                   host.memory_mb)
+        return HostLoad(scoring.estimate(view, self.opts.risk_factor,
+                                         credit))
+
+    def weights(self) -> scoring.Weights:
+        return scoring.Weights(cpu=self.opts.cpu_weight,
+                               memory=self.opts.memory_weight,
+                               gpu_thermal=self.opts.gpu_thermal_weight,
+                               gpu_power=self.opts.gpu_power_weight)
+
+
+def median(values: list[float]) -> float:
+    """The median, or 0 for no values (used for hosts without data)."""
+    ordered = sorted(v for v in values if not math.isnan(v))
+    if not ordered:
+        return 0.0
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+
+_shared: dict[int, LoadAwarePlugin] = {}
+_shared_lock = threading.Lock()
+
+
+def build(conf: cfg.ConfigOpts) -> LoadAwarePlugin:
+    """A plugin fetching snapshots from the controller configured."""
+    opts = conf.cryptomine
+    transport = oslo_messaging.get_rpc_transport(
+        conf, url=opts.controller_transport_url,
+        allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+    client = rpc.ControllerClient(transport, opts.controller_topic,
+                                  timeout=opts.rpc_timeout)
+    cache = snapshot_client.SnapshotCache(
+        client.get_load_snapshot, opts.snapshot_ttl, opts.snapshot_max_age)
+    return LoadAwarePlugin(opts, cache,
+                           pending.PendingBoots(opts.pending_boot_timeout))
+
+
+def shared(conf: cfg.ConfigOpts) -> LoadAwarePlugin:
+    """The one plugin of this process for ``conf`` (built on first use)."""
+    scheduler_conf.register_opts(conf)
+    with _shared_lock:
+        plugin = _shared.get(id(conf))
+        if plugin is None:
+            plugin = _shared[id(conf)] = build(conf)
+        return plugin

@@ -1,0 +1,47 @@
+"""LoadAwareWeigher: prefer the least-loaded compatible host.
+
+The raw weight is :func:`cryptomine_scheduler.scoring.score` (minus the
+weighted resource pressure; nova normalises it and applies the
+multiplier).  A host without fresh load data gets the median weight of
+the others: neither favoured nor punished for a gap in the telemetry.
+"""
+
+import nova.conf
+from nova.scheduler import utils
+from nova.scheduler import weights
+from oslo_log import log as logging
+
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.scheduler import adapters
+from cryptomine_scheduler.scheduler import plugin
+
+LOG = logging.getLogger(__name__)
+CONF = nova.conf.CONF
+
+
+class LoadAwareWeigher(weights.BaseHostWeigher):
+    """Weighs hosts by their predicted load."""
+
+    def __init__(self):
+        super().__init__()
+        self._plugin = plugin.shared(CONF)
+
+    def weight_multiplier(self, host_state):
+        return utils.get_weight_multiplier(
+            host_state, 'cryptomine_weight_multiplier',
+            self._plugin.opts.weight_multiplier)
+
+    def weigh_objects(self, weighed_obj_list, weight_properties):
+        adapters.begin_request(self._plugin, weight_properties)
+        weights_ = [self._weigh_object(w.obj, weight_properties)
+                    for w in weighed_obj_list]
+        fill = plugin.median([w for w in weights_ if w is not None])
+        return [fill if w is None else w for w in weights_]
+
+    def _weigh_object(self, host_state, weight_properties):
+        load = self._plugin.host_load(adapters.host_facts(host_state))
+        if load.estimate is None:
+            LOG.debug('%s weighed as the median: %s', host_state,
+                      load.missing)
+            return None
+        return scoring.score(load.estimate, self._plugin.weights())

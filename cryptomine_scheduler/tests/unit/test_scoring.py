@@ -1,0 +1,265 @@
+import math
+import threading
+
+from oslotest import base
+
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.scheduler import pending
+from cryptomine_scheduler.scheduler import snapshot_client
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+
+A = scoring.Accelerator
+LIMITS = scoring.Thresholds(max_cpu_percent=80.0, max_mem_percent=90.0,
+                            min_gpu_thermal_headroom_c=5.0,
+                            min_gpu_power_headroom_percent=2.0,
+                            max_asic_errors_per_min=30.0)
+NAN = math.nan
+
+
+def view(cpus, mems=None, gpus=None, asics=None, host='h'):
+    """The snapshot view of a host that reported these samples 10 s apart.
+
+    ``gpus``/``asics`` give each sample's device list.
+    """
+    tracker = snapshot.LoadTracker(window=600, half_life=60)
+    for i, cpu in enumerate(cpus):
+        tracker.add(samples.make(
+            host=host, seq=i, timestamp=1000.0 + 10 * i, cpu=cpu,
+            mem=(mems or [40.0] * len(cpus))[i],
+            gpus=gpus[i] if gpus else (), asics=asics[i] if asics else ()))
+    end = 1000.0 + 10 * len(cpus)
+    return snapshot.LoadSnapshot.from_wire(tracker.snapshot(end)).hosts[host]
+
+
+def est(cpu=50.0, mem=50.0, thermal=NAN, power=NAN, errors=NAN):
+    return scoring.Estimate(cpu, mem, thermal, power, errors,
+                            frozenset({A.CPU}))
+
+
+class TestEstimate(base.BaseTestCase):
+
+    def test_risk_aware_cpu(self):
+        steady = view([50.0] * 20)
+        spiky = view([20.0, 80.0] * 10)
+        self.assertAlmostEqual(50.0, scoring.estimate(steady, 1.0)
+                               .cpu_percent)
+        # Same mean, but one standard deviation (30) of risk on top.
+        self.assertGreaterEqual(scoring.estimate(spiky, 1.0).cpu_percent,
+                                80.0)
+        self.assertAlmostEqual(scoring.estimate(spiky, 0.0).cpu_percent
+                               + 30.0,
+                               scoring.estimate(spiky, 1.0).cpu_percent)
+
+    def test_rising_load_seen_through_ewma(self):
+        rising = view([10.0] * 10 + [90.0] * 10)
+        self.assertGreater(scoring.estimate(rising, 0.0).cpu_percent, 50.0)
+
+    def test_credit_adds_to_prediction(self):
+        result = scoring.estimate(view([50.0] * 5), 0.0,
+                                  scoring.Credit(10.0, 5.0))
+        self.assertAlmostEqual(60.0, result.cpu_percent)
+        self.assertAlmostEqual(45.0, result.mem_percent)
+
+    def test_accelerators(self):
+        cases = [
+            (view([1.0]), {A.CPU}),
+            (view([1.0], gpus=[[samples.gpu(0)]]), {A.GPU}),
+            (view([1.0], asics=[[samples.asic(1)]]), {A.ASIC}),
+            (view([1.0], gpus=[[samples.gpu(0)]],
+                  asics=[[samples.asic(1)]]), {A.GPU, A.ASIC}),
+        ]
+        for host, expected in cases:
+            self.assertEqual(expected, scoring.accelerators(host))
+
+    def test_gpu_headroom_lower_bound(self):
+        host = view([50.0] * 3, gpus=[[samples.gpu(0, temp=t)]
+                                      for t in (70.0, 80.0, 75.0)])
+        result = scoring.estimate(host, 1.0)
+        # Headrooms 19, 9, 14: min(ewma, mean) - std.
+        self.assertLess(result.gpu_thermal_headroom_c, 14.0 - 4.0)
+        self.assertTrue(math.isnan(result.asic_errors_per_min))
+
+
+class TestViolations(base.BaseTestCase):
+
+    CASES = [
+        ('all fine', est(), []),
+        ('cpu at limit passes', est(cpu=80.0), []),
+        ('cpu just over', est(cpu=80.001), ['cpu 80.0 > 80']),
+        ('memory just over', est(mem=90.01), ['memory 90.0 > 90']),
+        ('thermal at limit passes', est(thermal=5.0), []),
+        ('thermal just under', est(thermal=4.99),
+         ['GPU thermal headroom 5.0 < 5']),
+        ('power just under', est(power=1.9),
+         ['GPU power headroom 1.9 < 2']),
+        ('asic errors over', est(errors=30.5),
+         ['ASIC hardware errors/min 30.5 > 30']),
+        ('absent readings never fail', est(thermal=NAN, power=NAN), []),
+        ('several', est(cpu=99.0, thermal=1.0),
+         ['cpu 99.0 > 80', 'GPU thermal headroom 1.0 < 5']),
+    ]
+
+    def test_table(self):
+        for name, estimate, expected in self.CASES:
+            with self.subTest(name):
+                self.assertEqual(expected,
+                                 scoring.violations(estimate, LIMITS))
+
+
+class TestScore(base.BaseTestCase):
+
+    WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
+                              gpu_power=0.0)
+
+    def test_less_loaded_scores_higher(self):
+        self.assertGreater(scoring.score(est(cpu=20.0), self.WEIGHTS),
+                           scoring.score(est(cpu=60.0), self.WEIGHTS))
+
+    def test_formula(self):
+        # (0.5 + 0.3 + (1 - 15/30)) / 3
+        self.assertAlmostEqual(
+            -(0.5 + 0.3 + 0.5) / 3,
+            scoring.score(est(cpu=50.0, mem=30.0, thermal=15.0),
+                          self.WEIGHTS))
+
+    def test_missing_reading_not_weighed(self):
+        self.assertAlmostEqual(-0.4, scoring.score(
+            est(cpu=40.0, mem=40.0, thermal=NAN), self.WEIGHTS))
+
+    def test_hotter_gpu_host_scores_lower(self):
+        self.assertGreater(
+            scoring.score(est(thermal=25.0), self.WEIGHTS),
+            scoring.score(est(thermal=6.0), self.WEIGHTS))
+
+
+class TestPendingBoots(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.now = [0.0]
+        self.boots = pending.PendingBoots(timeout=300,
+                                          clock=lambda: self.now[0])
+
+    def request(self, uuid, vcpus=2.0, memory=1024.0):
+        self.boots.start_request(pending.Request(uuid, vcpus, memory))
+
+    def test_placement_counted_against_its_host(self):
+        self.request('a')
+        self.boots.observe('h1', 3)
+        self.boots.observe('h2', 3)
+        self.request('b')  # nova placed 'a' on h1 meanwhile
+        self.boots.observe('h1', 4)
+        self.boots.observe('h2', 3)
+        credit = self.boots.credit('h1', None, vcpus=8, memory_mb=8192)
+        self.assertEqual(scoring.Credit(25.0, 12.5), credit)
+        self.assertEqual(scoring.Credit(),
+                         self.boots.credit('h2', None, 8, 8192))
+
+    def test_burst_accumulates(self):
+        self.request('a')
+        self.boots.observe('h1', 0)
+        for n, uuid in enumerate('bcd', start=1):
+            self.request(uuid)
+            self.boots.observe('h1', n)
+        self.assertEqual(75.0, self.boots.credit('h1', None, 8, 8192)
+                         .cpu_percent)
+
+    def test_expires_after_timeout(self):
+        self.request('a')
+        self.boots.observe('h1', 0)
+        self.request('b')
+        self.boots.observe('h1', 1)
+        self.now[0] = 299.0
+        self.assertEqual(25.0, self.boots.credit('h1', None, 8, 8192)
+                         .cpu_percent)
+        self.now[0] = 300.0
+        self.assertEqual(0.0, self.boots.credit('h1', None, 8, 8192)
+                         .cpu_percent)
+
+    def test_expires_when_snapshot_shows_the_guest_there(self):
+        guest = samples.instance(1).uuid
+        self.request(guest)
+        self.boots.observe('h1', 0)
+        self.request('next')
+        self.boots.observe('h1', 1)
+        tracker = snapshot.LoadTracker(600, 60)
+        tracker.add(samples.make(host='h2', instances=[samples.instance(1)]))
+        elsewhere = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
+        self.assertEqual(25.0, self.boots.credit('h1', elsewhere, 8, 8192)
+                         .cpu_percent)
+        tracker.add(samples.make(host='h1', seq=2,
+                                 instances=[samples.instance(1)]))
+        there = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
+        self.assertEqual(0.0, self.boots.credit('h1', there, 8, 8192)
+                         .cpu_percent)
+
+    def test_first_sight_and_decrease_are_not_placements(self):
+        self.request('a')
+        self.boots.observe('h1', 5)
+        self.request('b')
+        self.boots.observe('h1', 4)  # a guest was deleted
+        self.assertEqual(scoring.Credit(),
+                         self.boots.credit('h1', None, 8, 8192))
+
+
+class TestSnapshotCache(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.now = [0.0]
+        self.calls = 0
+        self.down = False
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def fetch(self):
+        self.gate.wait(10)
+        self.calls += 1
+        if self.down:
+            raise OSError('controller down')
+        tracker = snapshot.LoadTracker(600, 60)
+        tracker.add(samples.make(seq=self.calls))
+        return snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000.0))
+
+    def cache(self):
+        cache = snapshot_client.SnapshotCache(self.fetch, ttl=5, max_age=60,
+                                              clock=lambda: self.now[0])
+        self.addCleanup(self.gate.set)
+        return cache
+
+    def test_first_call_waits_then_cached(self):
+        cache = self.cache()
+        self.assertIsNotNone(cache.get(first_wait=5))
+        self.assertEqual(1, self.calls)
+        self.now[0] = 4.9
+        cache.get()
+        self.assertEqual(1, self.calls)
+
+    def test_old_snapshot_served_while_a_refresh_runs(self):
+        cache = self.cache()
+        first = cache.get(first_wait=5)
+        self.gate.clear()  # the controller is slow to answer
+        self.now[0] = 5.0
+        self.assertIs(first, cache.get())
+        self.gate.set()
+        waiting.wait_for(lambda: cache.get() is not first, timeout=5)
+        self.assertEqual(2, self.calls)
+
+    def test_controller_down_until_max_age(self):
+        cache = self.cache()
+        good = cache.get(first_wait=5)
+        self.down = True
+        self.now[0] = 59.0
+        cache.refresh()
+        self.assertIs(good, cache.get())
+        self.now[0] = 60.0
+        self.assertIsNone(cache.get())
+        self.down = False
+        cache.refresh()
+        self.assertIsNotNone(cache.get())
+
+    def test_no_controller_at_all(self):
+        self.down = True
+        self.assertIsNone(self.cache().get(first_wait=5))
