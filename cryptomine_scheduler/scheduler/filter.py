@@ -60,9 +60,9 @@ class LoadAwareFilter(filters.BaseHostFilter):
 
     RUN_ON_REBUILD = False
 
-    def __init__(self):
+    def __init__(self, load_plugin: plugin.LoadAwarePlugin | None = None):
         super().__init__()
-        self._plugin = plugin.shared(CONF)
+        self._plugin = load_plugin or plugin.shared(CONF)
 
     def filter_all(self, filter_obj_list, spec_obj):
         adapters.begin_request(self._plugin, spec_obj)

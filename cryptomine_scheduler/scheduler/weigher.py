@@ -22,9 +22,9 @@ CONF = nova.conf.CONF
 class LoadAwareWeigher(weights.BaseHostWeigher):
     """Weighs hosts by their predicted load."""
 
-    def __init__(self):
+    def __init__(self, load_plugin: plugin.LoadAwarePlugin | None = None):
         super().__init__()
-        self._plugin = plugin.shared(CONF)
+        self._plugin = load_plugin or plugin.shared(CONF)
 
     def weight_multiplier(self, host_state):
         return utils.get_weight_multiplier(
