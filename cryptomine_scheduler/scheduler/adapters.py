@@ -20,6 +20,10 @@ def flavor_facts(spec_obj) -> plugin.FlavorFacts:
 
 
 def begin_request(load_plugin: plugin.LoadAwarePlugin, spec_obj) -> None:
-    """Tell the plugin which request is being scheduled."""
-    load_plugin.begin_request(id(spec_obj), flavor_facts(spec_obj),
+    """Tell the plugin which placement is being scheduled.
+
+    A multi-create request reuses its ``RequestSpec`` for every instance,
+    setting ``instance_uuid`` to the one being placed.
+    """
+    load_plugin.begin_request(spec_obj, flavor_facts(spec_obj),
                               spec_obj.instance_uuid)

@@ -84,17 +84,23 @@ class LoadAwarePlugin:
         self.opts = opts
         self.cache = cache
         self.boots = boots
-        self._request_key: int | None = None
+        self._owner: object = None
+        self._owner_uuid: str | None = None
         self._snapshot: snapshot.LoadSnapshot | None = None
         self._lock = threading.Lock()
 
-    def begin_request(self, key: int, flavor: FlavorFacts,
+    def begin_request(self, owner: object, flavor: FlavorFacts,
                       instance_uuid: str | None) -> None:
-        """Start scheduling a request (once, whoever calls first)."""
+        """Start scheduling a placement, once per (``owner``, instance),
+        whoever of the filter and the weigher calls first.
+
+        ``owner`` is nova's ``RequestSpec``, compared by identity; holding
+        it keeps its id from being reused by the next request's.
+        """
         with self._lock:
-            if key == self._request_key:
+            if owner is self._owner and instance_uuid == self._owner_uuid:
                 return
-            self._request_key = key
+            self._owner, self._owner_uuid = owner, instance_uuid
             self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
         try:
             busy = flavor.busy_vcpus(self.opts.default_expected_load_percent)
@@ -163,3 +169,10 @@ def shared(conf: cfg.ConfigOpts) -> LoadAwarePlugin:
         if plugin is None:
             plugin = _shared[id(conf)] = build(conf)
         return plugin
+
+
+def forget(conf: cfg.ConfigOpts) -> None:
+    """Drop the shared plugin of ``conf`` so the next use builds anew
+    (after nova reloaded its configuration, or between tests)."""
+    with _shared_lock:
+        _shared.pop(id(conf), None)
