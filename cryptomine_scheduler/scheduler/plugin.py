@@ -10,6 +10,7 @@ needs no nova import.
 import dataclasses
 import math
 import threading
+from collections.abc import Callable
 
 import oslo_messaging
 from oslo_config import cfg
@@ -80,10 +81,12 @@ class LoadAwarePlugin:
     """Snapshot, pending boots and the load model, per request."""
 
     def __init__(self, opts, cache: snapshot_client.SnapshotCache,
-                 boots: pending.PendingBoots):
+                 boots: pending.PendingBoots,
+                 close: Callable[[], None] = lambda: None):
         self.opts = opts
         self.cache = cache
         self.boots = boots
+        self.close = close
         self._owner: object = None
         self._owner_uuid: str | None = None
         self._snapshot: snapshot.LoadSnapshot | None = None
@@ -101,6 +104,10 @@ class LoadAwarePlugin:
             if owner is self._owner and instance_uuid == self._owner_uuid:
                 return
             self._owner, self._owner_uuid = owner, instance_uuid
+            # Options are read per request, so a reloaded nova.conf applies.
+            self.cache.ttl = self.opts.snapshot_ttl
+            self.cache.max_age = self.opts.snapshot_max_age
+            self.boots.timeout = self.opts.pending_boot_timeout
             self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
         try:
             busy = flavor.busy_vcpus(self.opts.default_expected_load_percent)
@@ -147,18 +154,45 @@ _shared: dict[int, LoadAwarePlugin] = {}
 _shared_lock = threading.Lock()
 
 
+class ControllerFetch:
+    """Fetches snapshots from the controller ``conf`` names.
+
+    The transport is made on the first fetch, so that the options in force
+    when scheduling starts (not when nova loaded the filter) are used.
+    """
+
+    def __init__(self, conf: cfg.ConfigOpts):
+        self._conf = conf
+        self._transport = None
+        self._client: rpc.ControllerClient | None = None
+
+    def close(self) -> None:
+        """Close the connection to the controller, if one was made."""
+        if self._transport is not None:
+            self._transport.cleanup()
+            self._transport = self._client = None
+
+    def __call__(self) -> snapshot.LoadSnapshot:
+        if self._client is None:
+            opts = self._conf.cryptomine
+            self._transport = oslo_messaging.get_rpc_transport(
+                self._conf, url=opts.controller_transport_url,
+                allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+            self._client = rpc.ControllerClient(
+                self._transport, opts.controller_topic,
+                timeout=opts.rpc_timeout)
+        return self._client.get_load_snapshot()
+
+
 def build(conf: cfg.ConfigOpts) -> LoadAwarePlugin:
     """A plugin fetching snapshots from the controller configured."""
     opts = conf.cryptomine
-    transport = oslo_messaging.get_rpc_transport(
-        conf, url=opts.controller_transport_url,
-        allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
-    client = rpc.ControllerClient(transport, opts.controller_topic,
-                                  timeout=opts.rpc_timeout)
-    cache = snapshot_client.SnapshotCache(
-        client.get_load_snapshot, opts.snapshot_ttl, opts.snapshot_max_age)
+    fetch = ControllerFetch(conf)
+    cache = snapshot_client.SnapshotCache(fetch, opts.snapshot_ttl,
+                                          opts.snapshot_max_age)
     return LoadAwarePlugin(opts, cache,
-                           pending.PendingBoots(opts.pending_boot_timeout))
+                           pending.PendingBoots(opts.pending_boot_timeout),
+                           close=fetch.close)
 
 
 def shared(conf: cfg.ConfigOpts) -> LoadAwarePlugin:
@@ -175,4 +209,6 @@ def forget(conf: cfg.ConfigOpts) -> None:
     """Drop the shared plugin of ``conf`` so the next use builds anew
     (after nova reloaded its configuration, or between tests)."""
     with _shared_lock:
-        _shared.pop(id(conf), None)
+        dropped = _shared.pop(id(conf), None)
+    if dropped is not None:
+        dropped.close()
