@@ -148,7 +148,9 @@ class LoadSample:
             'seq': self.seq,
             'timestamp': self.timestamp,
             'host_load': dataclasses.asdict(self.host_load),
-            'instances': [dataclasses.asdict(i) for i in self.instances],
+            # Plain dicts: dataclasses.asdict deep-copies and costs ~30x.
+            'instances': [{'uuid': i.uuid, 'cpu_percent': i.cpu_percent,
+                           'rss_mb': i.rss_mb} for i in self.instances],
             'sensors': dataclasses.asdict(self.sensors),
             'gpus': [{**dataclasses.asdict(g), 'instances': list(g.instances)}
                      for g in self.gpus],

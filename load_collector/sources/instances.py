@@ -3,10 +3,14 @@
 A process is a guest when the first word of its command line matches
 ``[collector] instance_cmdline_regex`` and it has a ``-uuid`` argument
 (libvirt always passes the nova instance UUID that way).  Command lines
-are read once per new PID; known guests cost two procfs reads per cycle.
+are read once per new PID (psutil).  Each known guest then costs one
+``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS are
+both in that line, and the open file stays bound to that process even if
+its PID is reused.
 """
 
 import dataclasses
+import os
 import re
 import time
 import uuid
@@ -18,6 +22,21 @@ from load_collector import sources
 
 MIB = 1024 * 1024
 _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
+_CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
+_PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
+# Fields of /proc/<pid>/stat after the ")" that ends the command name:
+# utime and stime (fields 14 and 15, clock ticks), rss (24, pages).
+_UTIME, _STIME, _RSS = 11, 12, 21
+
+
+def read_stat(fd: int) -> tuple[float, int]:
+    """Return (CPU seconds, RSS bytes) from an open /proc/<pid>/stat."""
+    line = os.pread(fd, 4096, 0)
+    if not line:
+        raise ProcessLookupError('process exited')
+    fields = line[line.rindex(b')') + 2:].split()
+    ticks = int(fields[_UTIME]) + int(fields[_STIME])
+    return ticks / _CLOCK_TICKS, int(fields[_RSS]) * _PAGE_SIZE
 
 
 def instance_uuid(cmdline: list[str], pattern: re.Pattern) -> str | None:
@@ -33,7 +52,7 @@ def instance_uuid(cmdline: list[str], pattern: re.Pattern) -> str | None:
 
 @dataclasses.dataclass
 class _Guest:
-    process: psutil.Process
+    stat_fd: int
     uuid: str
     cpu_seconds: float
     seen_at: float
@@ -56,12 +75,16 @@ class InstanceSource(sources.Source):
             if guest_uuid is None:
                 self._others.add(pid)
                 return
-            # Until the next cycle, the best estimate of the guest's load is
-            # its average since it started.
-            self._guests[pid] = _Guest(process, guest_uuid, 0.0,
-                                       process.create_time())
-        except _GONE:
+            started = process.create_time()
+            fd = os.open(f'/proc/{pid}/stat', os.O_RDONLY)
+        except (*_GONE, OSError):
             return
+        # Until the next cycle, the best estimate of the guest's load is
+        # its average since it started.
+        self._guests[pid] = _Guest(fd, guest_uuid, 0.0, started)
+
+    def _forget(self, pid: int) -> None:
+        os.close(self._guests.pop(pid).stat_fd)
 
     def collect(self, draft: sources.SampleDraft) -> None:
         now = time.time()
@@ -72,13 +95,10 @@ class InstanceSource(sources.Source):
         for pid in list(self._guests):
             guest = self._guests[pid]
             try:
-                with guest.process.oneshot():
-                    times = guest.process.cpu_times()
-                    rss = guest.process.memory_info().rss
-            except _GONE:
-                del self._guests[pid]
+                cpu_seconds, rss = read_stat(guest.stat_fd)
+            except OSError:
+                self._forget(pid)
                 continue
-            cpu_seconds = times.user + times.system
             elapsed = max(now - guest.seen_at, 1e-6)
             share = (cpu_seconds - guest.cpu_seconds) / elapsed / self._cpus
             guest.cpu_seconds, guest.seen_at = cpu_seconds, now
@@ -86,3 +106,7 @@ class InstanceSource(sources.Source):
                 uuid=guest.uuid,
                 cpu_percent=min(max(share * 100.0, 0.0), 100.0),
                 rss_mb=rss / MIB))
+
+    def close(self) -> None:
+        for pid in list(self._guests):
+            self._forget(pid)
