@@ -13,6 +13,7 @@ everything else non-negative; ``uuid``/``instance`` fields hold UUIDs).
 
 import dataclasses
 import enum
+import functools
 import math
 import uuid
 
@@ -130,11 +131,16 @@ _TYPE_CHECKS = {
 }
 
 
+@functools.cache
+def _fields(cls) -> dict:
+    return {f.name: f.type for f in dataclasses.fields(cls)}
+
+
 def _check_record(where: str, record, cls) -> None:
     """Check ``record`` against the fields of dataclass ``cls``."""
     _require(isinstance(record, dict), Reason.MALFORMED,
              f'{where} is not an object')
-    fields = {f.name: f.type for f in dataclasses.fields(cls)}
+    fields = _fields(cls)
     _require(set(record) == set(fields), Reason.MALFORMED,
              f'{where} fields {sorted(set(record) ^ set(fields))} missing '
              'or unknown')

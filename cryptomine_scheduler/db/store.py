@@ -113,17 +113,18 @@ def _sample_rows(samples: dict[tuple[int, int], sample_mod.LoadSample]
     for (host_id, seq), s in samples.items():
         key = {'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
                'bucket': bucket_of(s.timestamp)}
+        # vars() of the flat dataclasses: asdict deep-copies, ~5x slower.
         rows[models.host_samples].append({
-            **key, 'rolled_up': False, **dataclasses.asdict(s.host_load),
-            **dataclasses.asdict(s.sensors)})
+            **key, 'rolled_up': False, **vars(s.host_load),
+            **vars(s.sensors)})
         rows[models.instance_samples].extend(
             {**key, 'instance_uuid': i.uuid, 'cpu_percent': i.cpu_percent,
              'rss_mb': i.rss_mb} for i in s.instances)
         rows[models.gpu_samples].extend(
-            {**key, **dataclasses.asdict(g),
-             'instances': ','.join(g.instances)} for g in s.gpus)
+            {**key, **vars(g), 'instances': ','.join(g.instances)}
+            for g in s.gpus)
         rows[models.asic_samples].extend(
-            {**key, **dataclasses.asdict(a)} for a in s.asics)
+            {**key, **vars(a)} for a in s.asics)
     return rows
 
 
