@@ -95,8 +95,12 @@ def heading(title: str) -> None:
 
 def describe_machine() -> None:
     """Print what the figures depend on: CPUs and the load besides us."""
-    load = ', '.join(f'{v:.2f}' for v in os.getloadavg())
+    averages = os.getloadavg()
+    load = ', '.join(f'{v:.2f}' for v in averages)
     print(f'{os.cpu_count()} CPUs, load average {load} before the run')
+    if averages[0] >= 1.0:
+        print('note: other processes keep the CPUs busy; timings will be '
+              'slower than on an idle machine')
 
 
 def check(label: str, value: float, target: float, unit: str,
