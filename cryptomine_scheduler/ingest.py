@@ -1,9 +1,11 @@
-"""From notifications to stored history: validate, store, summarise.
+"""From notifications to stored history: validate and store.
 
 :class:`Ingestor` is transport-agnostic; :class:`SampleEndpoint` adapts it
-to an oslo.messaging batch notification listener.  A batch is acknowledged
-only after its transaction committed; if the store fails, the whole batch
-is requeued and its already-stored samples come back as duplicates.
+to an oslo.messaging batch notification listener and hands each stored
+batch on, to be summed in :class:`IngestTotals` and summarised.  A batch
+is acknowledged only after its transaction committed; if the store fails,
+the whole batch is requeued and its already-stored samples come back as
+duplicates.
 """
 
 import collections
@@ -17,7 +19,6 @@ import oslo_messaging
 from oslo_log import log as logging
 
 from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
 
@@ -33,10 +34,10 @@ class Notification:
 
 
 class RejectionLog:
-    """Counts rejections by reason and warns at most once per interval."""
+    """Warns about rejections at most once per interval, with a summary
+    of those in between (counting is :class:`IngestTotals`' job)."""
 
     def __init__(self, interval: float, clock: Callable[[], float]):
-        self.counts: collections.Counter = collections.Counter()
         self._interval = interval
         self._clock = clock
         self._pending: collections.Counter = collections.Counter()
@@ -45,7 +46,6 @@ class RejectionLog:
 
     def record(self, rejection: validation.Rejected) -> None:
         with self._lock:
-            self.counts[rejection.reason] += 1
             self._pending[rejection.reason] += 1
             now = self._clock()
             if now - self._last_warning < self._interval:
@@ -59,29 +59,51 @@ class RejectionLog:
                     summary, rejection)
 
 
-@dataclasses.dataclass
-class IngestStats:
-    """Totals since the controller started."""
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    """What one batch brought: new samples and rejections by reason."""
 
-    received: int = 0
-    stored: int = 0
-    batches: int = 0
+    received: int
+    stored: tuple[sample_mod.LoadSample, ...]
+    rejected: dict[validation.Reason, int]
+
+
+class IngestTotals:
+    """Counters since the controller started, summed over batches."""
+
+    def __init__(self):
+        self.received = 0
+        self.stored = 0
+        self.batches = 0
+        self.rejected: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+
+    def add(self, result: BatchResult) -> None:
+        with self._lock:
+            self.received += result.received
+            self.stored += len(result.stored)
+            self.batches += 1
+            self.rejected.update(result.rejected)
+
+    def wire(self) -> dict:
+        """Counters as a JSON-able dict (served by RPC)."""
+        with self._lock:
+            return {'received': self.received, 'stored': self.stored,
+                    'batches': self.batches,
+                    'rejected': {reason.value: self.rejected[reason]
+                                 for reason in validation.Reason}}
 
 
 class Ingestor:
-    """Validates, stores and summarises batches of sample notifications."""
+    """Validates and stores batches of sample notifications."""
 
     def __init__(self, store: store_mod.HistoryStore,
-                 tracker: snapshot.LoadTracker, policy: validation.Policy,
-                 rejections: RejectionLog,
+                 policy: validation.Policy, rejections: RejectionLog,
                  clock: Callable[[], float] = time.time):
         self._store = store
-        self._tracker = tracker
         self._policy = policy
         self.rejections = rejections
         self._clock = clock
-        self.stats = IngestStats()
-        self._lock = threading.Lock()
 
     def _accept(self, notification: Notification, now: float):
         if notification.event_type != sample_mod.EVENT_TYPE:
@@ -90,54 +112,50 @@ class Ingestor:
                 f'unexpected event_type {notification.event_type!r}')
         return validation.validate(notification.payload, self._policy, now)
 
-    def ingest(self, notifications: Sequence[Notification]) -> int:
-        """Store the valid samples of a batch; return how many were new.
+    def ingest(self, notifications: Sequence[Notification]) -> BatchResult:
+        """Store the valid samples of a batch in one transaction.
 
         Store errors propagate (the caller requeues the batch); invalid
-        messages are counted and dropped.
+        messages are logged, counted in the result and dropped.
         """
         now = self._clock()
-        valid = []
+        valid, rejected = [], collections.Counter()
         for notification in notifications:
             try:
                 valid.append(self._accept(notification, now))
             except validation.Rejected as rejection:
                 self.rejections.record(rejection)
-        result = self._store.add_samples(valid, now) if valid else None
-        stored = result.stored if result else ()
-        for sample in stored:
-            self._tracker.add(sample)
-        for _ in range(result.duplicates if result else 0):
+                rejected[rejection.reason] += 1
+        added = self._store.add_samples(valid, now) if valid else None
+        if added and added.duplicates:
             self.rejections.record(validation.Rejected(
-                validation.Reason.DUPLICATE, 'sample already stored'))
-        with self._lock:
-            self.stats.received += len(notifications)
-            self.stats.stored += len(stored)
-            self.stats.batches += 1
-        return len(stored)
-
-    def stats_wire(self) -> dict:
-        """Counters as a JSON-able dict (served by RPC)."""
-        with self._lock:
-            totals = dataclasses.asdict(self.stats)
-        totals['rejected'] = {reason.value: self.rejections.counts[reason]
-                              for reason in validation.Reason}
-        return totals
+                validation.Reason.DUPLICATE,
+                f'{added.duplicates} sample(s) already stored'))
+            rejected[validation.Reason.DUPLICATE] += added.duplicates
+        return BatchResult(len(notifications),
+                           added.stored if added else (), dict(rejected))
 
 
 class SampleEndpoint:
-    """Batch notification endpoint feeding an :class:`Ingestor`."""
+    """Batch notification endpoint feeding an :class:`Ingestor`.
 
-    def __init__(self, ingestor: Ingestor):
+    ``on_result`` gets every stored batch's :class:`BatchResult` (to sum
+    the totals and update the summaries, here or in another process).
+    """
+
+    def __init__(self, ingestor: Ingestor,
+                 on_result: Callable[[BatchResult], None]):
         self._ingestor = ingestor
+        self._on_result = on_result
 
     def info(self, messages):
         try:
-            self._ingestor.ingest([
+            result = self._ingestor.ingest([
                 Notification(m.get('event_type', ''), m.get('payload'))
                 for m in messages])
         except Exception:
             LOG.exception('Storing a batch of %d samples failed; requeued',
                           len(messages))
             return oslo_messaging.NotificationResult.REQUEUE
+        self._on_result(result)
         return oslo_messaging.NotificationResult.HANDLED

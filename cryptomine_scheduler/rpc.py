@@ -32,12 +32,12 @@ class ControllerEndpoint:
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 
     def __init__(self, store: store_mod.HistoryStore,
-                 tracker: snapshot.LoadTracker, ingestor: ingest.Ingestor,
+                 tracker: snapshot.LoadTracker, totals: ingest.IngestTotals,
                  raw_retention: float,
                  clock: Callable[[], float] = time.time):
         self._store = store
         self._tracker = tracker
-        self._ingestor = ingestor
+        self._totals = totals
         self._raw_retention = raw_retention
         self._clock = clock
 
@@ -60,7 +60,7 @@ class ControllerEndpoint:
                 'points': [list(p) for p in history.points]}
 
     def get_ingest_stats(self, ctxt):
-        return self._ingestor.stats_wire()
+        return self._totals.wire()
 
 
 class ControllerClient:

@@ -35,24 +35,17 @@ class ControllerService:
         self.conf = conf
         self._clock = clock
         c = conf.controller
+        self._policy = validation_policy(conf)
         self.store = store_mod.HistoryStore.open(conf.database.connection)
         self.tracker = snapshot.LoadTracker(c.summary_window,
                                             c.ewma_half_life,
                                             c.hashrate_baseline_half_life)
-        self.ingestor = ingest.Ingestor(
-            self.store, self.tracker, validation_policy(conf),
-            ingest.RejectionLog(c.rejection_log_interval, clock), clock)
+        self.totals = ingest.IngestTotals()
         self.listener_pool = (c.listener_pool
                               or f'{conf.messaging.sample_topic}.info')
-        self.listener = oslo_messaging.get_batch_notification_listener(
-            notification_transport,
-            [oslo_messaging.Target(topic=conf.messaging.sample_topic)],
-            [ingest.SampleEndpoint(self.ingestor)],
-            executor='threading', allow_requeue=True,
-            pool=self.listener_pool, batch_size=c.batch_size,
-            batch_timeout=c.batch_timeout)
+        self.listener = self._listener(notification_transport)
         self.endpoint = rpc.ControllerEndpoint(
-            self.store, self.tracker, self.ingestor, c.raw_retention, clock)
+            self.store, self.tracker, self.totals, c.raw_retention, clock)
         self.rpc_server = oslo_messaging.get_rpc_server(
             rpc_transport,
             oslo_messaging.Target(topic=conf.messaging.controller_topic,
@@ -62,6 +55,27 @@ class ControllerService:
         self._maintenance = threading.Thread(
             target=self._maintain, name='cryptomine-maintenance',
             daemon=True)
+
+    def absorb(self, result: ingest.BatchResult) -> None:
+        """Count a stored batch and add its samples to the summaries."""
+        self.totals.add(result)
+        for sample in result.stored:
+            self.tracker.add(sample)
+
+    def _listener(self, transport):
+        """The batch listener of the sample queue."""
+        c = self.conf.controller
+        ingestor = ingest.Ingestor(
+            self.store, self._policy,
+            ingest.RejectionLog(c.rejection_log_interval, self._clock),
+            self._clock)
+        return oslo_messaging.get_batch_notification_listener(
+            transport,
+            [oslo_messaging.Target(topic=self.conf.messaging.sample_topic)],
+            [ingest.SampleEndpoint(ingestor, self.absorb)],
+            executor='threading', allow_requeue=True,
+            pool=self.listener_pool, batch_size=c.batch_size,
+            batch_timeout=c.batch_timeout)
 
     def maintain_once(self) -> store_mod.PurgeResult:
         """Roll up closed buckets and purge what is past retention."""
@@ -79,7 +93,7 @@ class ControllerService:
 
     def start(self) -> None:
         rows = self.tracker.rebuild(self.store, self._clock())
-        LOG.info('Summaries rebuilt from %d stored host samples', rows)
+        LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.rpc_server.start()
         self.listener.start()
         self._maintenance.start()

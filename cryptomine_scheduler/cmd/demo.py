@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     collector.shutdown(timeout=5.0)
     # Let the listener store its last batch before reading back.
     deadline = time.monotonic() + 10
-    while (controller.ingestor.stats.stored < collector.stats.published
+    while (controller.totals.stored < collector.stats.published
            and time.monotonic() < deadline):
         time.sleep(0.2)
     client = rpc.ControllerClient(rpc_transport,

@@ -82,7 +82,7 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
         """Publish 5 samples of each host (10 s apart, ending now) with
         the CPU load given; ``gpu_hosts`` also report a GPU."""
         now = time.time()
-        expected = self.controller.ingestor.stats.stored
+        expected = self.controller.totals.stored
         for host, cpu in loads.items():
             gpus = [samples.gpu(0)] if host in gpu_hosts else []
             for i in range(5):
@@ -92,7 +92,7 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
                     cpu=cpu, gpus=gpus)))
                 expected += 1
         waiting.wait_for(
-            lambda: self.controller.ingestor.stats.stored >= expected, 30)
+            lambda: self.controller.totals.stored >= expected, 30)
 
     def test_boot_lands_on_least_loaded_host(self):
         self.report({'host1': 80.0, 'host2': 15.0, 'host3': 50.0,

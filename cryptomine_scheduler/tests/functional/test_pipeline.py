@@ -103,3 +103,4 @@ class TestPipeline(base.PipelineTestCase):
         self.assertEqual(1, stats['stored'])
         self.assertEqual(2, stats['rejected']['bad_signature'])
         self.assertEqual({'compute-a': [1]}, self.stored_seqs())
+

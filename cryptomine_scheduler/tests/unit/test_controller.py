@@ -9,7 +9,6 @@ from cryptomine_scheduler import ingest
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.summaries import Stat
@@ -67,7 +66,7 @@ class ControllerTestCase(base.BaseTestCase):
 
     def stored(self, count):
         return waiting.wait_for(
-            lambda: self.controller.ingestor.stats.stored >= count, 10)
+            lambda: self.controller.totals.stored >= count, 10)
 
 
 class TestControllerService(ControllerTestCase):
@@ -136,10 +135,10 @@ class TestRequeueOnStoreFailure(base.BaseTestCase):
         store = store_mod.HistoryStore.open(
             f'sqlite:///{state_dir}/h.sqlite')
         self.addCleanup(store.close)
-        ingestor = ingest.Ingestor(
-            store, snapshot.LoadTracker(600, 60), samples.POLICY,
-            ingest.RejectionLog(60, time.time))
-        endpoint = ingest.SampleEndpoint(ingestor)
+        ingestor = ingest.Ingestor(store, samples.POLICY,
+                                   ingest.RejectionLog(60, time.time))
+        totals = ingest.IngestTotals()
+        endpoint = ingest.SampleEndpoint(ingestor, totals.add)
         now = time.time()
         messages = [{'event_type': sample.EVENT_TYPE,
                      'payload': samples.payload(samples.make(
@@ -149,18 +148,19 @@ class TestRequeueOnStoreFailure(base.BaseTestCase):
                 'ALTER TABLE host_samples RENAME TO unavailable')
         self.assertEqual(oslo_messaging.NotificationResult.REQUEUE,
                          endpoint.info(messages))
-        self.assertEqual(0, ingestor.stats.stored)
+        self.assertEqual(0, totals.stored)
         with store.engine.begin() as conn:
             conn.exec_driver_sql(
                 'ALTER TABLE unavailable RENAME TO host_samples')
         self.assertEqual(oslo_messaging.NotificationResult.HANDLED,
                          endpoint.info(messages))
         self.assertEqual({'compute-1': [0, 1, 2]}, store.stored_seqs())
+        self.assertEqual((3, 3), (totals.received, totals.stored))
 
 
 class TestRejectionLog(base.BaseTestCase):
 
-    def test_counts_everything_warns_once_per_interval(self):
+    def test_warns_once_per_interval_with_a_summary(self):
         now = [0.0]
         log = ingest.RejectionLog(interval=60, clock=lambda: now[0])
         logger = self.useFixture(fixtures.FakeLogger('cryptomine_scheduler'))
@@ -175,5 +175,3 @@ class TestRejectionLog(base.BaseTestCase):
         log.record(skewed)
         self.assertEqual(2, logger.output.count('Rejected samples'))
         self.assertIn('clock_skew=2, malformed=99', logger.output)
-        self.assertEqual(100, log.counts[validation.Reason.MALFORMED])
-        self.assertEqual(2, log.counts[validation.Reason.CLOCK_SKEW])
