@@ -108,21 +108,31 @@ def accelerators(view: snapshot.HostView) -> frozenset[Accelerator]:
     return frozenset(kinds or {Accelerator.CPU})
 
 
+NO_CREDIT = Credit()
+
+
+def with_credit(est: Estimate, credit: Credit) -> Estimate:
+    """``est`` with the load of pending boots added."""
+    if credit == NO_CREDIT:
+        return est
+    return dataclasses.replace(
+        est, cpu_percent=est.cpu_percent + credit.cpu_percent,
+        mem_percent=est.mem_percent + credit.mem_percent)
+
+
 def estimate(view: snapshot.HostView, k: float,
-             credit: Credit = Credit()) -> Estimate:
+             credit: Credit = NO_CREDIT) -> Estimate:
     """Predict a host's load from its summary (see the module docstring)."""
-    return Estimate(
-        cpu_percent=_upper(view, HostMetric.CPU_PERCENT, k)
-        + credit.cpu_percent,
-        mem_percent=_upper(view, HostMetric.MEM_PERCENT, k)
-        + credit.mem_percent,
+    return with_credit(Estimate(
+        cpu_percent=_upper(view, HostMetric.CPU_PERCENT, k),
+        mem_percent=_upper(view, HostMetric.MEM_PERCENT, k),
         gpu_thermal_headroom_c=_lower(
             view, MiningMetric.GPU_THERMAL_HEADROOM, k),
         gpu_power_headroom_percent=_lower(
             view, MiningMetric.GPU_POWER_HEADROOM, k),
         asic_errors_per_min=view.mining_metric(
             MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN, Stat.MEAN),
-        accelerators=accelerators(view))
+        accelerators=accelerators(view)), credit)
 
 
 def violations(est: Estimate, limits: Thresholds) -> list[str]:

@@ -19,6 +19,9 @@ from cryptomine_scheduler.db import store as store_mod
 SNAPSHOT_VERSION = 1
 HOST_METRICS = tuple(sample_mod.HostMetric)
 INSTANCE_METRICS = tuple(sample_mod.InstanceMetric)
+_HOST_ROW = {m: i for i, m in enumerate(HOST_METRICS)}
+_INSTANCE_ROW = {m: i for i, m in enumerate(INSTANCE_METRICS)}
+_MINING_ROW = {m: i for i, m in enumerate(mining.METRICS)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +45,14 @@ class HostView(SeriesView):
 
     def metric(self, metric: sample_mod.HostMetric,
                stat: summaries.Stat) -> float:
-        return self.get(HOST_METRICS.index(metric), stat)
+        return self.get(_HOST_ROW[metric], stat)
 
     def mining_metric(self, metric: mining.MiningMetric,
                       stat: summaries.Stat) -> float:
         """The statistic, NaN where the host has no such reading."""
         if self.mining_stats is None:
             return np.nan
-        return float(self.mining_stats[mining.METRICS.index(metric), stat])
+        return float(self.mining_stats[_MINING_ROW[metric], stat])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +61,7 @@ class InstanceView(SeriesView):
 
     def metric(self, metric: sample_mod.InstanceMetric,
                stat: summaries.Stat) -> float:
-        return self.get(INSTANCE_METRICS.index(metric), stat)
+        return self.get(_INSTANCE_ROW[metric], stat)
 
 
 class SnapshotVersionError(ValueError):

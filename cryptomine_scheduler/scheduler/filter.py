@@ -30,10 +30,13 @@ _THRESHOLDS = (
 )
 
 
-def _thresholds(host_state, opts) -> scoring.Thresholds:
+def _thresholds(host_state, defaults: scoring.Thresholds
+                ) -> scoring.Thresholds:
+    if not host_state.aggregates:
+        return defaults
     values = {}
     for name, strictest in _THRESHOLDS:
-        default = getattr(opts, name)
+        default = getattr(defaults, name)
         try:
             values[name] = utils.validate_num_values(
                 utils.aggregate_values_from_key(host_state,
@@ -45,14 +48,16 @@ def _thresholds(host_state, opts) -> scoring.Thresholds:
     return scoring.Thresholds(**values)
 
 
-def _missing_policy(host_state, opts) -> str:
+def _missing_policy(host_state, default: str) -> str:
+    if not host_state.aggregates:
+        return default
     values = utils.aggregate_values_from_key(
         host_state, 'cryptomine_missing_data_policy')
     if scheduler_conf.MISSING_REJECT in values:
         return scheduler_conf.MISSING_REJECT
     if scheduler_conf.MISSING_PASS in values:
         return scheduler_conf.MISSING_PASS
-    return opts.missing_data_policy
+    return default
 
 
 class LoadAwareFilter(filters.BaseHostFilter):
@@ -69,10 +74,11 @@ class LoadAwareFilter(filters.BaseHostFilter):
         return super().filter_all(filter_obj_list, spec_obj)
 
     def host_passes(self, host_state, spec_obj):
-        opts = self._plugin.opts
+        settings = self._plugin.settings
         load = self._plugin.host_load(adapters.host_facts(host_state))
         if load.estimate is None:
-            policy = _missing_policy(host_state, opts)
+            policy = _missing_policy(host_state,
+                                     settings.missing_data_policy)
             if policy == scheduler_conf.MISSING_REJECT:
                 LOG.debug('%s has no fresh load data (%s); rejected',
                           host_state, load.missing)
@@ -80,18 +86,17 @@ class LoadAwareFilter(filters.BaseHostFilter):
             LOG.warning('%s has no fresh load data (%s); passing it',
                         host_state, load.missing)
             return True
-        try:
-            wanted = adapters.flavor_facts(spec_obj).accelerator()
-        except plugin.BadFlavor as exc:
-            LOG.debug('%s rejected: %s', host_state, exc)
+        if settings.bad_flavor:
+            LOG.debug('%s rejected: %s', host_state, settings.bad_flavor)
             return False
+        wanted = settings.accelerator
         if wanted is not None and wanted not in load.estimate.accelerators:
             LOG.debug('%s offers %s, the flavor asks for %s', host_state,
                       sorted(a.value for a in load.estimate.accelerators),
                       wanted.value)
             return False
-        broken = scoring.violations(load.estimate,
-                                    _thresholds(host_state, opts))
+        broken = scoring.violations(
+            load.estimate, _thresholds(host_state, settings.thresholds))
         if broken:
             LOG.debug('%s fails on predicted load: %s', host_state,
                       '; '.join(broken))

@@ -74,6 +74,8 @@ class PendingBoots:
                vcpus: float, memory_mb: float) -> scoring.Credit:
         """Load (% of a host of ``vcpus`` and ``memory_mb``) of the boots
         on ``host`` that ``snap`` does not show yet."""
+        if host not in self._pending:  # the common case, without the lock
+            return scoring.NO_CREDIT
         now = self._clock()
         with self._lock:
             boots = [b for b in self._pending.get(host, ())

@@ -71,14 +71,58 @@ class FlavorFacts:
 
 @dataclasses.dataclass(frozen=True)
 class HostLoad:
-    """A host's estimate, or why there is none (``missing``)."""
+    """A host's estimate and score, or why there is none (``missing``)."""
 
     estimate: scoring.Estimate | None
     missing: str | None = None
+    score: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Options and flavor of the request being scheduled, read once for
+    all its hosts (a reloaded nova.conf applies from the next request)."""
+
+    stale_after: float
+    risk_factor: float
+    missing_data_policy: str
+    thresholds: scoring.Thresholds
+    weights: scoring.Weights
+    weight_multiplier: float
+    accelerator: scoring.Accelerator | None
+    bad_flavor: str | None
+
+    @classmethod
+    def read(cls, opts, flavor: FlavorFacts) -> 'Settings':
+        try:
+            accelerator, bad_flavor = flavor.accelerator(), None
+        except BadFlavor as exc:
+            accelerator, bad_flavor = None, str(exc)
+        return cls(
+            stale_after=opts.stale_after, risk_factor=opts.risk_factor,
+            missing_data_policy=opts.missing_data_policy,
+            thresholds=scoring.Thresholds(
+                max_cpu_percent=opts.max_cpu_percent,
+                max_mem_percent=opts.max_mem_percent,
+                min_gpu_thermal_headroom_c=opts.min_gpu_thermal_headroom_c,
+                min_gpu_power_headroom_percent=(
+                    opts.min_gpu_power_headroom_percent),
+                max_asic_errors_per_min=opts.max_asic_errors_per_min),
+            weights=scoring.Weights(cpu=opts.cpu_weight,
+                                    memory=opts.memory_weight,
+                                    gpu_thermal=opts.gpu_thermal_weight,
+                                    gpu_power=opts.gpu_power_weight),
+            weight_multiplier=opts.weight_multiplier,
+            accelerator=accelerator, bad_flavor=bad_flavor)
 
 
 class LoadAwarePlugin:
-    """Snapshot, pending boots and the load model, per request."""
+    """Snapshot, pending boots and the load model, per request.
+
+    Per-host work is done once: a host's estimate and score without
+    credit once per snapshot, with credit once per request (the filter
+    computes it, the weigher reuses it).
+    """
 
     def __init__(self, opts, cache: snapshot_client.SnapshotCache,
                  boots: pending.PendingBoots,
@@ -87,9 +131,13 @@ class LoadAwarePlugin:
         self.cache = cache
         self.boots = boots
         self.close = close
+        self.settings: Settings | None = None
         self._owner: object = None
         self._owner_uuid: str | None = None
         self._snapshot: snapshot.LoadSnapshot | None = None
+        self._estimates: dict[str, HostLoad] = {}
+        self._estimates_key: tuple = ()
+        self._loads: dict[str, HostLoad] = {}
         self._lock = threading.Lock()
 
     def begin_request(self, owner: object, flavor: FlavorFacts,
@@ -104,11 +152,16 @@ class LoadAwarePlugin:
             if owner is self._owner and instance_uuid == self._owner_uuid:
                 return
             self._owner, self._owner_uuid = owner, instance_uuid
-            # Options are read per request, so a reloaded nova.conf applies.
+            self.settings = Settings.read(self.opts, flavor)
             self.cache.ttl = self.opts.snapshot_ttl
             self.cache.max_age = self.opts.snapshot_max_age
             self.boots.timeout = self.opts.pending_boot_timeout
             self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
+            key = (id(self._snapshot), self.settings.risk_factor,
+                   self.settings.weights)
+            if key != self._estimates_key:
+                self._estimates, self._estimates_key = {}, key
+            self._loads = {}
         try:
             busy = flavor.busy_vcpus(self.opts.default_expected_load_percent)
         except BadFlavor:
@@ -118,6 +171,12 @@ class LoadAwarePlugin:
 
     def host_load(self, host: HostFacts) -> HostLoad:
         """The predicted load of ``host`` for the current request."""
+        load = self._loads.get(host.name)
+        if load is None:
+            load = self._loads[host.name] = self._host_load(host)
+        return load
+
+    def _host_load(self, host: HostFacts) -> HostLoad:
         self.boots.observe(host.name, host.num_instances)
         snap = self._snapshot
         if snap is None:
@@ -125,18 +184,21 @@ class LoadAwarePlugin:
         view = snap.hosts.get(host.name)
         if view is None:
             return HostLoad(None, 'never sampled')
-        if view.age > self.opts.stale_after:
+        if view.age > self.settings.stale_after:
             return HostLoad(None, f'data {view.age:.0f}s old')
+        base = self._estimates.get(host.name)
+        if base is None:
+            estimate = scoring.estimate(view, self.settings.risk_factor)
+            base = self._estimates[host.name] = HostLoad(
+                estimate, score=scoring.score(estimate,
+                                              self.settings.weights))
         credit = self.boots.credit(host.name, snap, host.vcpus,
                                    host.memory_mb)
-        return HostLoad(scoring.estimate(view, self.opts.risk_factor,
-                                         credit))
-
-    def weights(self) -> scoring.Weights:
-        return scoring.Weights(cpu=self.opts.cpu_weight,
-                               memory=self.opts.memory_weight,
-                               gpu_thermal=self.opts.gpu_thermal_weight,
-                               gpu_power=self.opts.gpu_power_weight)
+        if credit == scoring.NO_CREDIT:
+            return base
+        estimate = scoring.with_credit(base.estimate, credit)
+        return HostLoad(estimate, score=scoring.score(
+            estimate, self.settings.weights))
 
 
 def median(values: list[float]) -> float:

@@ -11,7 +11,6 @@ from nova.scheduler import utils
 from nova.scheduler import weights
 from oslo_log import log as logging
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import plugin
 
@@ -27,9 +26,13 @@ class LoadAwareWeigher(weights.BaseHostWeigher):
         self._plugin = load_plugin or plugin.shared(CONF)
 
     def weight_multiplier(self, host_state):
+        default = (self._plugin.settings.weight_multiplier
+                   if self._plugin.settings else
+                   self._plugin.opts.weight_multiplier)
+        if not host_state.aggregates:
+            return default
         return utils.get_weight_multiplier(
-            host_state, 'cryptomine_weight_multiplier',
-            self._plugin.opts.weight_multiplier)
+            host_state, 'cryptomine_weight_multiplier', default)
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
         adapters.begin_request(self._plugin, weight_properties)
@@ -44,4 +47,4 @@ class LoadAwareWeigher(weights.BaseHostWeigher):
             LOG.debug('%s weighed as the median: %s', host_state,
                       load.missing)
             return None
-        return scoring.score(load.estimate, self._plugin.weights())
+        return load.score
