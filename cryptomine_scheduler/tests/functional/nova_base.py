@@ -26,7 +26,7 @@ Concurrency: nova 34 runs either under eventlet monkey patching or with
 native threads.  ``cryptomine_scheduler/tests/__init__.py`` selects native
 threads (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``) before anything imports
 eventlet, so nova does not monkey patch the other tests of a worker.
-``LibraryDefaultsFixture`` undoes the library option defaults nova changes
+``nova_defaults.LibraryDefaultsFixture`` undoes the library option defaults nova changes
 process-wide.
 """
 
@@ -41,37 +41,11 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import integrated_helpers
 from nova.tests.functional.api import client as api_client
 from nova.virt import fake as fake_virt
-from oslo_log import _options as log_options
-from oslo_messaging import transport as messaging_transport
-from oslo_middleware import cors
+
+from cryptomine_scheduler.tests import nova_defaults
 
 #: The flavor extra spec our filter/weigher will look at.
 ACCELERATOR_SPEC = 'cryptomine:accelerator'
-
-
-class LibraryDefaultsFixture(fixtures.Fixture):
-    """Restore the option defaults that nova changes process-wide.
-
-    nova's ConfFixture calls nova.config.parse_args(), whose
-    set_lib_defaults() rewrites the *defaults* of library options shared by
-    every ConfigOpts in the process: oslo.messaging's ``control_exchange``
-    becomes 'nova' (so a later test's RPC client publishes to another
-    exchange than a non-nova server listens on), oslo.log's
-    ``default_log_levels`` grows on every test, and the CORS defaults change
-    (generated config samples differ).  Put them back after the test.
-    """
-
-    OPTS = (messaging_transport._transport_opts, log_options.log_opts,
-            cors.CORS_OPTS)
-
-    def _setUp(self):
-        saved = [(opt, opt.default) for opts in self.OPTS for opt in opts]
-        self.addCleanup(self._restore, saved)
-
-    @staticmethod
-    def _restore(saved):
-        for opt, default in saved:
-            opt.default = default
 
 
 def api_paste_config() -> str:
@@ -131,7 +105,7 @@ class NovaSchedulingTestCase(integrated_helpers._IntegratedTestBase):
 
     def setUp(self):
         # Before super().setUp(): cleaned up after all of nova's fixtures.
-        self.useFixture(LibraryDefaultsFixture())
+        self.useFixture(nova_defaults.LibraryDefaultsFixture())
         # nova's per-test thread pools log their shutdown (INFO) from
         # cleanups that run after nova's log capture is gone, i.e. to the
         # worker's stdout; keep those records in a test detail instead.

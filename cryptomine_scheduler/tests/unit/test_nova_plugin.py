@@ -14,6 +14,7 @@ from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import plugin
 from cryptomine_scheduler.scheduler import snapshot_client
 from cryptomine_scheduler.scheduler import weigher as load_weigher
+from cryptomine_scheduler.tests import nova_defaults
 from cryptomine_scheduler.tests import samples
 
 CONF = nova.conf.CONF
@@ -46,6 +47,7 @@ class Controller:
 class PluginTestCase(test.NoDBTestCase):
 
     def setUp(self):
+        self.useFixture(nova_defaults.LibraryDefaultsFixture())
         super().setUp()
         scheduler_conf.register_opts(CONF)
         self.flags(risk_factor=0.0, group='cryptomine')

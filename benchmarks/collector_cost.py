@@ -1,0 +1,737 @@
+"""Collector CPU cost per cycle and memory, compute and mining hosts.
+
+Spawns idle processes that the instances source takes for qemu guests
+(``argv[0]`` is ``qemu-system-x86_64``, the binary is Python), then runs
+collector cycles in a fresh child process per variant, so that each
+variant's memory is its own:
+
+* host source only, full cycle (baseline);
+* host and instances sources, sampling and signing without publishing;
+* host and instances sources, full cycle published over ``fake:/`` (the
+  compute-host variant the targets apply to);
+* a mining host: host, sensors, gpu and asic sources, full cycle (the
+  mining-host variant the same targets apply to);
+* that mining host with the instances source and the guests too
+  (information, no target).
+
+The mining host's GPUs are ``FakeNvml`` boards handed to ``GpuSource``
+(``pynvml`` is imported all the same, as a real collector would; the
+NVML library itself is not loaded).  Its miners are ``FakeMiner``
+servers, Antminer S19 replies over real TCP, run in a process of their
+own so that their threads' CPU and memory are not the collector's.
+Where this machine has no CPU temperature sensor and no RAPL zone, the
+sensors source reads a typical tree (coretemp, nvme, acpitz, RAPL)
+written to a temporary directory, through psutil's own code.  Both fakes
+are loaded from their files rather than through
+``cryptomine_scheduler.tests``, whose ``__init__`` imports nova; each
+collector child checks that neither nova nor that package got imported.
+
+Run from the repository root:
+``.venv/bin/python benchmarks/collector_cost.py``
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import glob
+import importlib
+import importlib.util
+import multiprocessing
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+
+import _common
+import oslo_messaging
+import psutil
+
+import cryptomine_scheduler
+from cryptomine_scheduler import signing
+from load_collector import buffer as buffer_mod
+from load_collector import cmd as collector_cmd
+from load_collector import daemon
+from load_collector import publisher as publisher_mod
+from load_collector import sources as sources_mod
+from load_collector.sources import gpu as gpu_mod
+from load_collector.sources import sensors as sensors_mod
+
+CPU_TARGET_MS = 5.0
+RSS_TARGET_MB = 60.0
+GUEST_CODE = 'import time; time.sleep(600)'
+HOST = 'benchmark-compute'
+# The test modules the fakes live in, loaded by file (see load_fake).
+FAKES_DIR = pathlib.Path(cryptomine_scheduler.__file__).parent / 'tests'
+# Modules a real collector never imports: the collector children check
+# that none of them got in (nova switches to its threading mode and
+# weighs tens of MiB).
+FOREIGN_MODULES = ('nova', 'cryptomine_scheduler.tests', 'fixtures')
+
+
+# -- the guests ---------------------------------------------------------
+
+
+def spawn_guest(index: int) -> tuple[str, subprocess.Popen]:
+    """Start one idle process whose command line looks like a qemu guest."""
+    guest_uuid = str(uuid.uuid4())
+    process = subprocess.Popen(
+        ['qemu-system-x86_64', '-c', GUEST_CODE,
+         '-name', f'guest=instance-{index}', '-uuid', guest_uuid],
+        executable=sys.executable, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return guest_uuid, process
+
+
+def wait_until_idle(processes: list[subprocess.Popen],
+                    timeout: float = 60.0) -> None:
+    """Wait until the guests have finished starting (their CPU stopped)."""
+    handles = [psutil.Process(p.pid) for p in processes]
+    deadline = time.monotonic() + timeout
+    previous = None
+    while time.monotonic() < deadline:
+        used = sum(sum(h.cpu_times()[:2]) for h in handles)
+        if previous is not None and used - previous < 0.01:
+            return
+        previous = used
+        time.sleep(0.5)
+    raise RuntimeError('the guest processes are still busy starting')
+
+
+@contextlib.contextmanager
+def running_guests(count: int) -> Iterator[dict[str, int]]:
+    """Run ``count`` guests; yield their PIDs by UUID; kill them after."""
+    processes = []
+    try:
+        pids = {}
+        for index in range(count):
+            guest_uuid, process = spawn_guest(index)
+            processes.append(process)
+            pids[guest_uuid] = process.pid
+        wait_until_idle(processes)
+        yield pids
+    finally:
+        for process in processes:
+            process.kill()
+        for process in processes:
+            process.wait()
+
+
+# -- the fakes of a mining host -----------------------------------------
+
+
+def load_fake(name: str):
+    """Load ``cryptomine_scheduler/tests/<name>.py`` as a module of its own.
+
+    Importing it as ``cryptomine_scheduler.tests.<name>`` would run the
+    package's ``__init__``, which imports nova and sets it to threading
+    mode: memory and behaviour a real collector does not have.
+    """
+    module_name = f'_collector_cost_{name}'
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            module_name, FAKES_DIR / f'{name}.py')
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+def serve_miners(count: int, flavour: str, conn) -> None:
+    """Run ``count`` FakeMiners until ``conn`` closes (in its own process).
+
+    Sends the miners' ``[collector] miners`` entries once they listen.
+    """
+    fake_miner = load_fake('fake_miner')
+    miners = []
+    try:
+        for _ in range(count):
+            miner = fake_miner.FakeMiner(flavour)
+            miner.setUp()
+            miners.append(miner)
+        conn.send([miner.entry for miner in miners])
+        with contextlib.suppress(EOFError):
+            conn.recv()
+    finally:
+        for miner in miners:
+            miner.cleanUp()
+
+
+@contextlib.contextmanager
+def running_miners(count: int, flavour: str
+                   ) -> Iterator[tuple[tuple[str, ...], int | None]]:
+    """Run miners in another process; yield their entries and its PID."""
+    if not count:
+        yield (), None
+        return
+    context = multiprocessing.get_context('spawn')
+    ours, theirs = context.Pipe()
+    process = context.Process(target=serve_miners, daemon=True,
+                              args=(count, flavour, theirs))
+    process.start()
+    theirs.close()
+    try:
+        if not ours.poll(120):
+            raise RuntimeError('the miner servers did not start')
+        try:
+            entries = tuple(ours.recv())
+        except EOFError:
+            process.join(5)
+            raise RuntimeError('the miner servers failed to start (exit '
+                               f'status {process.exitcode})') from None
+        yield entries, process.pid
+    finally:
+        ours.close()  # its recv() ends: the miners stop and it exits
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def mining_gpus(fake_nvml, count: int, guest_pids: tuple[int, ...]):
+    """``count`` busy mining boards; board N runs guest_pids[N] if any."""
+    return [fake_nvml.FakeGpu(
+        name='NVIDIA GeForce RTX 3090',
+        pci_bus_id=f'00000000:{index + 1:02x}:00.0'.encode(),
+        utilization=(100, 87), memory_used=5 * fake_nvml.GIB,
+        memory_total=24 * fake_nvml.GIB, power_mw=285_000 + 1000 * index,
+        power_limit_mw=300_000, temperature=60 + index,
+        slowdown_temperature=93, fan_percent=70 + index, sm_clock=1395,
+        memory_clock=9501, throttle_reasons=0x4,  # SwPowerCap
+        compute_pids=guest_pids[index:index + 1])
+        for index in range(count)]
+
+
+# hwmon chip -> temperatures (label, input, max, crit) in millidegrees,
+# as a one-socket host with an NVMe disk shows them.
+SENSOR_TREE = {
+    'acpitz': [('', 27800, None, 119000)],
+    'coretemp': [('Package id 0', 61000, 80000, 100000)] + [
+        (f'Core {n}', 55000 + 1000 * n, 80000, 100000) for n in range(8)],
+    'nvme': [('Composite', 38850, 81850, 84850),
+             ('Sensor 1', 38850, 65261850, 65261850),
+             ('Sensor 2', 42850, 65261850, 65261850)],
+}
+RAPL_TREE = {'intel-rapl:0': 'package-0', 'intel-rapl:0:0': 'core',
+             'intel-rapl:0:1': 'uncore', 'intel-rapl:1': 'psys'}
+
+
+def write_sensor_tree(stack: contextlib.ExitStack) -> str:
+    """Write :data:`SENSOR_TREE` and :data:`RAPL_TREE` as sysfs does.
+
+    Returns the directory standing for ``/sys``; it is removed when
+    ``stack`` closes.
+    """
+    root = stack.enter_context(tempfile.TemporaryDirectory(
+        prefix='collector-sensors-'))
+    if '_' in root:  # psutil cuts sensor paths at their first "_"
+        raise RuntimeError(f'sensor tree {root!r} has a "_" in its path; '
+                           'set TMPDIR to a directory without one')
+
+    def write(path: str, value: object) -> None:
+        with open(os.path.join(root, path), 'w') as out:
+            out.write(f'{value}\n')
+
+    for index, (chip, readings) in enumerate(SENSOR_TREE.items()):
+        hwmon = os.path.join('class', 'hwmon', f'hwmon{index}')
+        os.makedirs(os.path.join(root, hwmon))
+        write(os.path.join(hwmon, 'name'), chip)
+        for n, (label, current, high, critical) in enumerate(readings, 1):
+            base = os.path.join(hwmon, f'temp{n}')
+            write(base + '_input', current)
+            for suffix, value in (('_label', label), ('_max', high),
+                                  ('_crit', critical),
+                                  ('_crit_alarm', 0 if critical else None)):
+                if value not in (None, ''):
+                    write(base + suffix, value)
+    for zone, name in RAPL_TREE.items():
+        os.makedirs(os.path.join(root, 'class', 'powercap', zone))
+        write(os.path.join('class', 'powercap', zone, 'name'), name)
+        write(os.path.join('class', 'powercap', zone, 'energy_uj'),
+              123456789012)
+        write(os.path.join('class', 'powercap', zone,
+                           'max_energy_range_uj'), 262143328850)
+    return root
+
+
+class _RootedGlob:
+    """Stands in for ``glob`` in psutil's Linux code: ``/sys`` is ``root``."""
+
+    def __init__(self, root: str):
+        self._root = root
+
+    def glob(self, pattern: str) -> list[str]:
+        if pattern.startswith('/sys/'):
+            pattern = os.path.join(self._root, pattern[len('/sys/'):])
+        return glob.glob(pattern)
+
+
+def rooted_temperatures(root: str):
+    """``psutil.sensors_temperatures`` reading the tree under ``root``."""
+    from psutil import _pslinux
+    shim = _RootedGlob(root)
+
+    def temperatures():
+        real, _pslinux.glob = _pslinux.glob, shim
+        try:
+            return psutil.sensors_temperatures()
+        finally:
+            _pslinux.glob = real
+    return temperatures
+
+
+# -- one variant, in a child process ------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Which sources a collector has and whether its cycles publish."""
+
+    label: str
+    sources: tuple[str, ...]
+    publish: bool
+
+
+MINING_SOURCES = ('host', 'sensors', 'gpu', 'asic')
+VARIANTS = (
+    Variant('host only, full cycle (baseline)', ('host',), True),
+    Variant('host + instances, sample + sign only', ('host', 'instances'),
+            False),
+    Variant('host + instances, full cycle', ('host', 'instances'), True),
+)
+MINING_VARIANTS = (
+    Variant('mining host, full cycle', MINING_SOURCES, True),
+    Variant('mining host + instances, full cycle',
+            ('host', 'instances', 'sensors', 'gpu', 'asic'), True),
+)
+TARGET = VARIANTS[-1]  # the compute-host variant the targets apply to
+MINING_TARGET = MINING_VARIANTS[0]  # the mining-host one
+MINING_INFO = MINING_VARIANTS[1]  # reported, no target
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One variant to measure, and what its cycles must list."""
+
+    variant: Variant
+    guests: frozenset[str]  # what the instances section must list
+    url: str
+    warmup: int
+    cycles: int
+    pause: float
+    profile: bool
+    gpus: int = 0
+    # (PID, UUID) of the guest each GPU runs, first GPUs first.
+    gpu_guests: tuple[tuple[int, str], ...] = ()
+    miners: tuple[str, ...] = ()
+    miner_pid: int | None = None  # the miner servers' process
+
+
+class RecordingPublisher:
+    """Publishes through ``inner`` and keeps the last payload to check."""
+
+    def __init__(self, inner: publisher_mod.SamplePublisher):
+        self._inner = inner
+        self.last: dict | None = None
+
+    def publish(self, payload: dict) -> None:
+        self._inner.publish(payload)
+        self.last = payload
+
+
+class CycleRunner:
+    """A collector assembled as ``cryptomine-collector`` does it.
+
+    ``sources`` as :func:`load_sources` built them.  With ``publish``
+    false a cycle stops after signing the sample.
+    """
+
+    def __init__(self, conf, transport, sources, publish: bool):
+        self._key = signing.derive_host_key(conf.messaging.master_secret,
+                                            HOST)
+        self._publisher = RecordingPublisher(publisher_mod.SamplePublisher(
+            transport, conf.messaging.sample_topic, f'benchmark.{HOST}',
+            conf.collector.publish_retry))
+        self._collector = daemon.Collector(
+            HOST, sources, self._publisher,
+            self._key, buffer_mod.ReplayBuffer(conf.collector.buffer_size))
+        self._publish = publish
+
+    def cycle(self) -> dict:
+        """Run one cycle; return the wire sample it produced."""
+        if self._publish:
+            self._collector.cycle()
+            return self._publisher.last['sample']
+        wire = self._collector.sample().to_wire()
+        return signing.envelope(wire, self._key)['sample']
+
+    def close(self) -> None:
+        self._collector.shutdown(timeout=0)
+
+
+def load_sources(conf, job: Job, stack: contextlib.ExitStack
+                 ) -> tuple[list[sources_mod.Source], list[str]]:
+    """Build the variant's sources as ``cryptomine-collector`` does.
+
+    Except: ``gpu`` reads :class:`FakeNvml` boards, and ``sensors``
+    reads a written tree when this machine has no sensor of its own.
+    Returns the sources and a description of each.
+    """
+    loaded, described = [], []
+    for name in job.variant.sources:
+        if name == 'gpu':
+            try:
+                importlib.import_module('pynvml')  # a real one would
+                imported = 'pynvml imported, NVML library not loaded'
+            except ImportError:
+                imported = 'pynvml not installed here'
+            fake_nvml = load_fake('fake_nvml')
+            nvml = fake_nvml.FakeNvml(mining_gpus(
+                fake_nvml, job.gpus, tuple(p for p, _ in job.gpu_guests)))
+            loaded.append(gpu_mod.GpuSource(conf, nvml=nvml))
+            described.append(f'gpu: {job.gpus} FakeNvml boards '
+                             f'({imported})')
+            continue
+        conf.set_override('sources', [name], 'collector')
+        found = collector_cmd.load_sources(conf)
+        if name == 'sensors' and found:
+            described.append("sensors: this machine's hwmon and RAPL")
+        elif name == 'sensors':
+            root = write_sensor_tree(stack)
+            found = [sensors_mod.SensorSource(
+                conf, os.path.join(root, 'class', 'powercap'),
+                rooted_temperatures(root))]
+            chips = sum(map(len, SENSOR_TREE.values()))
+            described.append(
+                f'sensors: none on this machine, so a written tree of '
+                f'{chips} hwmon temperatures and {len(RAPL_TREE)} RAPL '
+                f'zones read through psutil')
+        elif name == 'asic':
+            described.append(f'asic: {len(job.miners)} FakeMiner servers '
+                             f'in process {job.miner_pid}')
+        else:
+            described.append(name)
+        if not found:
+            described[-1] = f'{name}: unavailable here, left out'
+        loaded.extend(found)
+    conf.set_override('sources', list(job.variant.sources), 'collector')
+    return loaded, described
+
+
+@dataclasses.dataclass
+class Timings:
+    """What :func:`measure_cycles` collects, cycle by cycle."""
+
+    cpu_ms: list[float] = dataclasses.field(default_factory=list)
+    wall_ms: list[float] = dataclasses.field(default_factory=list)
+    instance_counts: list[int] = dataclasses.field(default_factory=list)
+    wrong_cycles: int = 0  # cycles that did not list exactly the guests
+    unknown_guests: int = 0  # most guest-like processes not ours listed
+    # what a cycle got wrong in its sensors, GPUs or miners -> cycles
+    device_faults: collections.Counter = dataclasses.field(
+        default_factory=collections.Counter)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """One variant's cycles and the RSS of its process."""
+
+    timings: Timings
+    rss_after_warmup_mb: float
+    rss_mb: float
+    sources: tuple[str, ...] = ()  # what each source read
+    foreign_modules: tuple[str, ...] = ()  # of FOREIGN_MODULES, imported
+    miner_cpu_ms: float | None = None  # the miners' process, per cycle
+
+
+def device_faults(wire: dict, job: Job) -> list[str]:
+    """What the sample got wrong about the sensors, GPUs and miners."""
+    faults = []
+    sources = job.variant.sources
+    if 'sensors' in sources and None in wire['sensors'].values():
+        faults.append(f'sensors incomplete: {wire["sensors"]}')
+    if 'gpu' in sources:
+        gpus = wire['gpus']
+        if len(gpus) != job.gpus:
+            faults.append(f'{len(gpus)} GPUs instead of {job.gpus}')
+        if any(g['utilization_percent'] is None for g in gpus):
+            faults.append('GPUs without readings')
+        owners = [[u] for _, u in job.gpu_guests]
+        if [g['instances'] for g in gpus] != (
+                owners + [[]] * (len(gpus) - len(owners)))[:len(gpus)]:
+            faults.append('GPUs not listing the guests they run')
+    if 'asic' in sources:
+        asics = wire['asics']
+        available = sum(a['available'] and a['hashrate_5s_ghs'] is not None
+                        for a in asics)
+        if len(asics) != len(job.miners) or available != len(asics):
+            faults.append(f'{available} of {len(asics)} miners read, '
+                          f'{len(job.miners)} configured')
+    return faults
+
+
+def measure_cycles(runner: CycleRunner, count: int, pause: float,
+                   job: Job) -> Timings:
+    """Run ``count`` cycles, timing each and checking what it listed."""
+    timings = Timings()
+    for _ in range(count):
+        cpu, wall = time.process_time(), time.perf_counter()
+        wire = runner.cycle()
+        timings.cpu_ms.append(1000 * (time.process_time() - cpu))
+        timings.wall_ms.append(1000 * (time.perf_counter() - wall))
+        listed = {i['uuid'] for i in wire['instances']}
+        timings.instance_counts.append(len(listed))
+        timings.wrong_cycles += listed != job.guests
+        timings.unknown_guests = max(timings.unknown_guests,
+                                     len(listed - job.guests))
+        timings.device_faults.update(device_faults(wire, job))
+        time.sleep(pause)
+    return timings
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds used so far by process ``pid`` and its threads."""
+    if pid is None:
+        return 0.0
+    return sum(psutil.Process(pid).cpu_times()[:2])
+
+
+def run_variant(job: Job) -> Measured:
+    """Build the variant's collector and measure it (in a child process)."""
+    _common.quiet_logging()
+    conf = _common.build_conf(
+        {'collector': {'sources': list(job.variant.sources),
+                       'miners': list(job.miners)}})
+    transport = oslo_messaging.get_notification_transport(conf, url=job.url)
+    with contextlib.ExitStack() as stack:
+        stack.callback(transport.cleanup)
+        sources, described = load_sources(conf, job, stack)
+        runner = CycleRunner(conf, transport, sources, job.variant.publish)
+        stack.callback(runner.close)
+        measure_cycles(runner, job.warmup, job.pause, job)
+        rss_after_warmup = _common.rss_mb()
+        miner_cpu = process_cpu_s(job.miner_pid)
+        with _common.profiled(job.profile, job.variant.label):
+            timings = measure_cycles(runner, job.cycles, job.pause, job)
+        miner_cpu = process_cpu_s(job.miner_pid) - miner_cpu
+        foreign = tuple(m for m in FOREIGN_MODULES if m in sys.modules)
+        return Measured(
+            timings, rss_after_warmup, _common.rss_mb(), tuple(described),
+            foreign,
+            1000 * miner_cpu / job.cycles if job.miner_pid else None)
+
+
+def run_in_child(job: Job) -> Measured:
+    """Run one variant in a fresh interpreter, as a collector would be."""
+    context = multiprocessing.get_context('spawn')
+    with concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=context) as pool:
+        return pool.submit(run_variant, job).result()
+
+
+# -- report -------------------------------------------------------------
+
+
+def report(variant: Variant, measured: Measured) -> None:
+    cpu, wall = measured.timings.cpu_ms, measured.timings.wall_ms
+    print(f'  {variant.label:<38} CPU {statistics.mean(cpu):6.2f} ms '
+          f'(median {statistics.median(cpu):5.2f}, max {max(cpu):5.2f})  '
+          f'wall {statistics.mean(wall):6.2f} ms  RSS '
+          f'{measured.rss_mb:5.1f} MiB')
+    if 'gpu' in variant.sources or 'asic' in variant.sources:
+        for description in measured.sources:
+            print(f'      {description}')
+    if measured.miner_cpu_ms is not None:
+        print(f'      the miner servers\' process used '
+              f'{measured.miner_cpu_ms:.2f} ms CPU per cycle (not counted '
+              f'above)')
+    if measured.foreign_modules:
+        print(f'      WARNING: the collector process imported '
+              f'{", ".join(measured.foreign_modules)}; its RSS is not a '
+              f'real collector\'s')
+
+
+def guests_listed_exactly(timings: Timings, expected: int) -> bool:
+    """Print whether every cycle listed exactly the spawned guests."""
+    ok = timings.wrong_cycles == 0
+    counts = sorted(set(timings.instance_counts))
+    print(f'{"PASS" if ok else "FAIL"}  each of '
+          f'{len(timings.instance_counts)} cycles listed exactly the '
+          f'{expected} guests (instance counts seen: {counts})')
+    if not ok:
+        print(f'      {timings.wrong_cycles} cycles differ; up to '
+              f'{timings.unknown_guests} guest-like processes not ours '
+              f'were listed (other qemu processes on this machine?)')
+    return ok
+
+
+def devices_read(variant: Variant, measured: Measured, job: Job) -> bool:
+    """Print whether every cycle read the sensors, GPUs and miners."""
+    faults = measured.timings.device_faults
+    cycles = len(measured.timings.cpu_ms)
+    print(f'{"FAIL" if faults else "PASS"}  {variant.label}: each of '
+          f'{cycles} cycles read the sensors, {job.gpus} GPUs and '
+          f'{len(job.miners)} miners')
+    for fault, count in faults.most_common():
+        print(f'      {count} cycles: {fault}')
+    return not faults
+
+
+def imports_clean(measured: dict[Variant, Measured]) -> bool:
+    """Print whether no collector child imported a FOREIGN_MODULES one."""
+    foreign = sorted({m for v in measured.values()
+                      for m in v.foreign_modules})
+    ok = not foreign
+    print(f'{"PASS" if ok else "FAIL"}  no collector process imported '
+          f'{" or ".join(FOREIGN_MODULES)}'
+          + ('' if ok else f' (imported: {", ".join(foreign)})'))
+    return ok
+
+
+def check_budget(title: str, measured: Measured, fake: bool) -> list[bool]:
+    """Print one variant's PASS/FAIL lines on the budget; return them."""
+    growth = measured.rss_mb - measured.rss_after_warmup_mb
+    print(f'{title}:')
+    print(f'      RSS after warm-up {measured.rss_after_warmup_mb:.1f} MiB, '
+          f'+{growth:.1f} MiB over the measured cycles'
+          + (' (fake:/ keeps every published message in memory)'
+             if fake else ''))
+    return [
+        _common.check('collector CPU per cycle (mean)',
+                      statistics.mean(measured.timings.cpu_ms),
+                      CPU_TARGET_MS, 'ms', higher_is_better=False),
+        _common.check('collector RSS after the run', measured.rss_mb,
+                      RSS_TARGET_MB, 'MiB', higher_is_better=False),
+    ]
+
+
+def inform_budget(title: str, measured: Measured) -> None:
+    """Print one variant's figures against the budget, without a verdict."""
+    print(f'{title} (information, no target):')
+    print(f'info  collector CPU per cycle (mean): '
+          f'{statistics.mean(measured.timings.cpu_ms):,.2f} ms, RSS after '
+          f'the run {measured.rss_mb:,.2f} MiB (budget {CPU_TARGET_MS:g} ms,'
+          f' {RSS_TARGET_MB:g} MiB)')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--instances', type=int, default=200,
+                        help='guest processes to spawn')
+    parser.add_argument('--cycles', type=int, default=50,
+                        help='measured cycles per variant')
+    parser.add_argument('--warmup', type=int, default=1,
+                        help='cycles run before measuring (the first one '
+                             'discovers the guests)')
+    parser.add_argument('--pause', type=float, default=0.1,
+                        help='seconds between two cycles')
+    parser.add_argument('--transport-url', default='fake:/',
+                        help='where the full cycles publish (fake:/ is '
+                             'in-process; a rabbit:// URL measures real '
+                             'publishing)')
+    parser.add_argument('--mining', action=argparse.BooleanOptionalAction,
+                        default=True,
+                        help='also measure the mining-host variants')
+    parser.add_argument('--gpus', type=int, default=8,
+                        help='FakeNvml GPUs of the mining host')
+    parser.add_argument('--miners', type=int, default=20,
+                        help='FakeMiner servers the mining host polls')
+    parser.add_argument('--miner-flavour', default='antminer-s19',
+                        help='firmware the FakeMiners imitate')
+    parser.add_argument('--profile', action='store_true',
+                        help='cProfile the measured cycles (slows them '
+                             'down)')
+    args = parser.parse_args(argv)
+    if args.mining and (args.gpus < 1 or args.miners < 1):
+        parser.error('a mining host needs --gpus and --miners of 1 or more')
+    return args
+
+
+def variant_jobs(args, guests: dict[str, int], miners: tuple[str, ...],
+                 miner_pid: int | None) -> dict[Variant, Job]:
+    """The job of every variant to measure, in order."""
+    url, jobs = args.transport_url, {}
+    for variant in VARIANTS + (MINING_VARIANTS if args.mining else ()):
+        listed = 'instances' in variant.sources
+        mining = dict(gpus=args.gpus, miners=miners, miner_pid=miner_pid,
+                      gpu_guests=tuple((pid, u) for u, pid in list(
+                          guests.items())[:args.gpus] if listed))
+        jobs[variant] = Job(
+            variant, frozenset(guests) if listed else frozenset(), url,
+            args.warmup, args.cycles, args.pause, args.profile,
+            **(mining if variant in MINING_VARIANTS else {}))
+    return jobs
+
+
+def measure_variants(args, jobs: dict[Variant, Job]
+                     ) -> dict[Variant, Measured]:
+    """Measure every variant, each in its own child process."""
+    url = args.transport_url
+    print(f'{args.cycles} cycles per variant after {args.warmup} warm-up, '
+          f'{args.pause:g} s apart; full cycles publish to '
+          f'{url.split("@")[-1]}')
+    _common.heading('Collector cycle cost, one child process per variant')
+    measured = {}
+    for variant, job in jobs.items():
+        measured[variant] = run_in_child(job)
+        report(variant, measured[variant])
+    return measured
+
+
+def check_all(args, jobs: dict[Variant, Job],
+              measured: dict[Variant, Measured], guests: int) -> list[bool]:
+    """Print every PASS/FAIL line; return the results."""
+    fake = args.transport_url.startswith('fake:')
+    _common.heading('Targets')
+    results = check_budget(f'Compute host ({TARGET.label})',
+                           measured[TARGET], fake)
+    results.append(guests_listed_exactly(measured[TARGET].timings, guests))
+    if args.mining:
+        results += check_budget(
+            f'Mining host ({MINING_TARGET.label}: '
+            f'{" + ".join(MINING_TARGET.sources)})',
+            measured[MINING_TARGET], fake)
+        results.append(devices_read(MINING_TARGET, measured[MINING_TARGET],
+                                    jobs[MINING_TARGET]))
+        inform_budget(f'Mining host with {guests} instances '
+                      f'({MINING_INFO.label})', measured[MINING_INFO])
+        results.append(devices_read(MINING_INFO, measured[MINING_INFO],
+                                    jobs[MINING_INFO]))
+        results.append(guests_listed_exactly(measured[MINING_INFO].timings,
+                                             guests))
+    results.append(imports_clean(measured))
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    _common.quiet_logging()
+    _common.describe_machine()
+    started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        guests = stack.enter_context(running_guests(args.instances))
+        print(f'{len(guests)} guest processes ready in '
+              f'{time.perf_counter() - started:.1f} s')
+        miners, miner_pid = (), None
+        if args.mining:
+            started = time.perf_counter()
+            miners, miner_pid = stack.enter_context(
+                running_miners(args.miners, args.miner_flavour))
+            print(f'{len(miners)} {args.miner_flavour} miner servers ready '
+                  f'in {time.perf_counter() - started:.1f} s (process '
+                  f'{miner_pid})')
+        jobs = variant_jobs(args, guests, miners, miner_pid)
+        measured = measure_variants(args, jobs)
+    return _common.verdict(check_all(args, jobs, measured, len(guests)))
+
+
+if __name__ == '__main__':
+    sys.exit(main())
