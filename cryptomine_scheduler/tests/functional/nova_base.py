@@ -26,8 +26,8 @@ Concurrency: nova 34 runs either under eventlet monkey patching or with
 native threads.  ``cryptomine_scheduler/tests/__init__.py`` selects native
 threads (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``) before anything imports
 eventlet, so nova does not monkey patch the other tests of a worker.
-``nova_defaults.LibraryDefaultsFixture`` undoes the library option defaults nova changes
-process-wide.
+``nova_defaults.LibraryDefaultsFixture`` undoes the library option
+defaults nova changes process-wide.
 """
 
 import logging
