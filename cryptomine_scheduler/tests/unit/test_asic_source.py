@@ -4,11 +4,11 @@ import logging
 import time
 
 import fixtures
-from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler import sample
 from cryptomine_scheduler.tests import fake_miner
+from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import cmd as collector_cmd
 from load_collector import sources
 from load_collector.sources import asic
@@ -21,13 +21,6 @@ MARGIN = 0.25  # scheduling slack on a busy test machine
 MINER = asic.Miner('10.20.0.11', 4028, UUID)
 
 
-def _conf(**overrides):
-    conf = cfg.ConfigOpts()
-    collector_cmd.register_opts(conf)
-    conf([])
-    for name, value in overrides.items():
-        conf.set_override(name, value, 'collector')
-    return conf
 
 
 def _reply(section: str, records: list, state: str = 'S',
@@ -120,24 +113,24 @@ class TestConfiguration(base.BaseTestCase):
 
     def test_no_miners_disables_the_source(self):
         err = self.assertRaises(sources.SourceUnavailable,
-                                asic.AsicSource, _conf())
+                                asic.AsicSource, collector_conf())
         self.assertEqual('no miners configured', str(err))
 
     def test_malformed_entry_is_a_clear_error(self):
         err = self.assertRaises(
             ValueError, asic.AsicSource,
-            _conf(miners=['10.0.0.1', '10.0.0.2:port']))
+            collector_conf(miners=['10.0.0.1', '10.0.0.2:port']))
         self.assertIn("'10.0.0.2:port'", str(err))
 
     def test_miner_listed_twice(self):
         err = self.assertRaises(
             ValueError, asic.AsicSource,
-            _conf(miners=['10.0.0.1', '10.0.0.1:4028=' + UUID]))
+            collector_conf(miners=['10.0.0.1', '10.0.0.1:4028=' + UUID]))
         self.assertIn('10.0.0.1:4028 twice', str(err))
 
     def test_entry_point(self):
         loaded = collector_cmd.load_sources(
-            _conf(sources=['host', 'asic'], miners=['10.0.0.1']))
+            collector_conf(sources=['host', 'asic'], miners=['10.0.0.1']))
         self.assertEqual([host.HostSource, asic.AsicSource],
                          [type(s) for s in loaded])
 
@@ -348,7 +341,7 @@ class TestAsicSource(base.BaseTestCase):
                 for _ in range(count)]
 
     def _source(self, *entries: str) -> asic.AsicSource:
-        return asic.AsicSource(_conf(miners=list(entries),
+        return asic.AsicSource(collector_conf(miners=list(entries),
                                      miner_timeout=TIMEOUT))
 
     def _collect(self, source) -> tuple[list[sample.AsicLoad], float]:

@@ -9,7 +9,7 @@ from oslotest import base
 from cryptomine_scheduler import sample
 from cryptomine_scheduler.tests import fake_nvml
 from cryptomine_scheduler.tests import guests
-from cryptomine_scheduler.tests.unit import test_sources
+from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import cmd as collector_cmd
 from load_collector import sources
 from load_collector.sources import gpu
@@ -29,7 +29,7 @@ class GpuSourceTestCase(base.BaseTestCase):
     def source(self, *gpus: fake_nvml.FakeGpu, conf=None, **options
                ) -> tuple[gpu.GpuSource, fake_nvml.FakeNvml]:
         nvml = fake_nvml.FakeNvml(list(gpus), **options)
-        source = gpu.GpuSource(conf or test_sources._conf(), nvml=nvml)
+        source = gpu.GpuSource(conf or collector_conf(), nvml=nvml)
         self.addCleanup(source.close)
         return source, nvml
 
@@ -168,7 +168,7 @@ class TestLifecycle(base.BaseTestCase):
 
     def _unavailable(self, nvml=None) -> str:
         return str(self.assertRaises(sources.SourceUnavailable,
-                                     gpu.GpuSource, test_sources._conf(),
+                                     gpu.GpuSource, collector_conf(),
                                      nvml=nvml))
 
     def test_no_driver_or_library(self):
@@ -199,7 +199,7 @@ class TestLifecycle(base.BaseTestCase):
             [], init_error=fake_nvml.NVMLError_DriverNotLoaded)
         with mock.patch.dict(sys.modules, {'pynvml': nvml}):
             loaded = collector_cmd.load_sources(
-                test_sources._conf(sources=['host', 'gpu']))
+                collector_conf(sources=['host', 'gpu']))
         self.assertEqual([host.HostSource], [type(s) for s in loaded])
         self.assertEqual(['Source gpu disabled on this host: NVML cannot '
                           'start: Driver Not Loaded'],
@@ -207,7 +207,7 @@ class TestLifecycle(base.BaseTestCase):
 
     def test_close_shuts_nvml_down(self):
         nvml = fake_nvml.FakeNvml([_gpu()])
-        source = gpu.GpuSource(test_sources._conf(), nvml=nvml)
+        source = gpu.GpuSource(collector_conf(), nvml=nvml)
         self.assertEqual(1, nvml.initialised)
         source.close()
         self.assertEqual(0, nvml.initialised)
@@ -248,5 +248,5 @@ class TestInstances(GpuSourceTestCase):
         fake = self.useFixture(guests.FakeGuests(1))
         source, _ = self.source(
             _gpu(compute_pids=(fake.processes[0].pid,)),
-            conf=test_sources._conf(instance_cmdline_regex=r'(^|/)qemu-kvm$'))
+            conf=collector_conf(instance_cmdline_regex=r'(^|/)qemu-kvm$'))
         self.assertEqual((), self.collect(source)[0].instances)

@@ -6,7 +6,7 @@ import fixtures
 from oslotest import base
 
 from cryptomine_scheduler import sample
-from cryptomine_scheduler.tests.unit import test_sources
+from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources
 from load_collector.sources import sensors
 
@@ -79,7 +79,7 @@ class TestSensorSource(base.BaseTestCase):
 
     def sensors(self, chips=None, root=None) -> sample.HostSensors:
         source = sensors.SensorSource(
-            test_sources._conf(), powercap_root=root or self.root,
+            collector_conf(), powercap_root=root or self.root,
             temperatures=lambda: chips or {})
         draft = sources.SampleDraft()
         source.collect(draft)
@@ -93,7 +93,7 @@ class TestSensorSource(base.BaseTestCase):
 
     def test_counter_read_every_cycle(self):
         self.zone('intel-rapl:0', 'package-0', '1000000')
-        source = sensors.SensorSource(test_sources._conf(),
+        source = sensors.SensorSource(collector_conf(),
                                       powercap_root=self.root,
                                       temperatures=dict)
         readings = []

@@ -2,10 +2,10 @@ import re
 import time
 
 import psutil
-from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler.tests import guests
+from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import cmd as collector_cmd
 from load_collector import sources
 from load_collector.sources import host
@@ -16,13 +16,6 @@ PATTERN = re.compile(
 UUID = '6f1c0a5e-3b7e-4c1e-9d59-0f2f6a4e8b11'
 
 
-def _conf(**overrides):
-    conf = cfg.ConfigOpts()
-    collector_cmd.register_opts(conf)
-    conf([])
-    for name, value in overrides.items():
-        conf.set_override(name, value, 'collector')
-    return conf
 
 
 class TestInstanceUuid(base.BaseTestCase):
@@ -51,7 +44,7 @@ class TestHostSource(base.BaseTestCase):
 
     def test_reads_this_machine(self):
         draft = sources.SampleDraft()
-        host.HostSource(_conf()).collect(draft)
+        host.HostSource(collector_conf()).collect(draft)
         load = draft.host_load
         memory = psutil.virtual_memory()
         self.assertTrue(0.0 <= load.cpu_percent <= 100.0)
@@ -71,7 +64,7 @@ class TestInstanceSource(base.BaseTestCase):
     def test_finds_guests_and_their_memory(self):
         fake = self.useFixture(guests.FakeGuests(3))
         time.sleep(0.3)
-        found = self._collect(instances.InstanceSource(_conf()))
+        found = self._collect(instances.InstanceSource(collector_conf()))
         # Guests of other tests may run beside ours.
         self.assertLessEqual(set(fake.uuids), set(found))
         for guest in fake.processes:
@@ -82,7 +75,7 @@ class TestInstanceSource(base.BaseTestCase):
     def test_cpu_share_matches_what_the_kernel_counted(self):
         busy = self.useFixture(guests.FakeGuests(1, guests.BUSY))
         idle = self.useFixture(guests.FakeGuests(1))
-        source = instances.InstanceSource(_conf())
+        source = instances.InstanceSource(collector_conf())
         process = psutil.Process(busy.processes[0].pid)
         self._collect(source)
         before, started = sum(process.cpu_times()[:2]), time.time()
@@ -101,7 +94,7 @@ class TestInstanceSource(base.BaseTestCase):
     def test_guest_that_exits_disappears(self):
         fake = self.useFixture(guests.FakeGuests(2))
         time.sleep(0.2)
-        source = instances.InstanceSource(_conf())
+        source = instances.InstanceSource(collector_conf())
         self.assertLessEqual(set(fake.uuids), set(self._collect(source)))
         fake.processes[0].kill()
         fake.processes[0].wait()
@@ -112,18 +105,18 @@ class TestInstanceSource(base.BaseTestCase):
     def test_other_processes_ignored_with_custom_pattern(self):
         fake = self.useFixture(guests.FakeGuests(1))
         source = instances.InstanceSource(
-            _conf(instance_cmdline_regex=r'(^|/)qemu-kvm$'))
+            collector_conf(instance_cmdline_regex=r'(^|/)qemu-kvm$'))
         self.assertNotIn(fake.uuids[0], self._collect(source))
 
 
 class TestLoadSources(base.BaseTestCase):
 
     def test_entry_points(self):
-        loaded = collector_cmd.load_sources(_conf())
+        loaded = collector_cmd.load_sources(collector_conf())
         self.assertEqual([host.HostSource, instances.InstanceSource],
                          [type(s) for s in loaded])
 
     def test_unknown_source_is_a_clear_error(self):
         err = self.assertRaises(SystemExit, collector_cmd.load_sources,
-                                _conf(sources=['host', 'nvml-typo']))
+                                collector_conf(sources=['host', 'nvml-typo']))
         self.assertIn("'nvml-typo'", str(err))
