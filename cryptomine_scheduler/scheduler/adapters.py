@@ -27,3 +27,10 @@ def begin_request(load_plugin: plugin.LoadAwarePlugin, spec_obj) -> None:
     """
     load_plugin.begin_request(spec_obj, flavor_facts(spec_obj),
                               spec_obj.instance_uuid)
+
+
+def host_load(load_plugin: plugin.LoadAwarePlugin,
+              host_state) -> plugin.HostLoad:
+    """The host's load for the current request (computed once)."""
+    return (load_plugin.cached_load(host_state.host)
+            or load_plugin.host_load(host_facts(host_state)))

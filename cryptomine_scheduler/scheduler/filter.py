@@ -9,6 +9,7 @@ Thresholds and the policy can be overridden per host aggregate.
 
 import nova.conf
 from nova.scheduler import filters
+from nova.scheduler import utils as nova_utils
 from nova.scheduler.filters import utils
 from oslo_log import log as logging
 
@@ -70,12 +71,16 @@ class LoadAwareFilter(filters.BaseHostFilter):
         self._plugin = load_plugin or plugin.shared(CONF)
 
     def filter_all(self, filter_obj_list, spec_obj):
+        # Once per request, not per host as nova's _filter_one would.
+        if nova_utils.request_is_rebuild(spec_obj):
+            return filter_obj_list
         adapters.begin_request(self._plugin, spec_obj)
-        return super().filter_all(filter_obj_list, spec_obj)
+        return [host for host in filter_obj_list
+                if self.host_passes(host, spec_obj)]
 
     def host_passes(self, host_state, spec_obj):
         settings = self._plugin.settings
-        load = self._plugin.host_load(adapters.host_facts(host_state))
+        load = adapters.host_load(self._plugin, host_state)
         if load.estimate is None:
             policy = _missing_policy(host_state,
                                      settings.missing_data_policy)

@@ -169,6 +169,10 @@ class LoadAwarePlugin:
         self.boots.start_request(pending.Request(instance_uuid, busy,
                                                  float(flavor.memory_mb)))
 
+    def cached_load(self, name: str) -> HostLoad | None:
+        """The load of host ``name`` if already known in this request."""
+        return self._loads.get(name)
+
     def host_load(self, host: HostFacts) -> HostLoad:
         """The predicted load of ``host`` for the current request."""
         load = self._loads.get(host.name)

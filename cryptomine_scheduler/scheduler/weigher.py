@@ -42,7 +42,7 @@ class LoadAwareWeigher(weights.BaseHostWeigher):
         return [fill if w is None else w for w in weights_]
 
     def _weigh_object(self, host_state, weight_properties):
-        load = self._plugin.host_load(adapters.host_facts(host_state))
+        load = adapters.host_load(self._plugin, host_state)
         if load.estimate is None:
             LOG.debug('%s weighed as the median: %s', host_state,
                       load.missing)

@@ -142,6 +142,13 @@ class TestFilterThresholds(PluginTestCase):
         self.assertTrue(self.passes(self.host('h', loose)))
         self.assertFalse(self.passes(self.host('h', both)))
 
+    def test_rebuild_is_not_filtered(self):
+        self.controller.report('over', cpu=99.0)
+        rebuild = self.spec()
+        rebuild.scheduler_hints = {'_nova_check_type': ['rebuild']}
+        self.assertTrue(self.passes(self.host('over'), rebuild))
+        self.assertFalse(self.passes(self.host('over')))
+
     def test_bad_aggregate_value_falls_back_to_config(self):
         self.controller.report('h', cpu=70.0)
         self.assertTrue(self.passes(self.host(
