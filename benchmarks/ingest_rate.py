@@ -130,19 +130,20 @@ def ingest_in_process(notifications: list, batch_size: int,
                                                            url=FAKE_URL)
         rpc = oslo_messaging.get_rpc_transport(conf, url=FAKE_URL)
         controller = service.ControllerService(conf, notify, rpc)
-        ingestor = controller.ingestor
         try:
             with _common.profiled(profile, f'ingest, batch {batch_size}'), \
                     _common.stopwatch() as elapsed:
                 for start in range(0, len(notifications), batch_size):
-                    ingestor.ingest(notifications[start:start + batch_size])
+                    controller.absorb(controller.ingestor.ingest(
+                        notifications[start:start + batch_size]))
         finally:
             controller.store.close()
             notify.cleanup()
             rpc.cleanup()
-    if ingestor.stats.stored != len(notifications):
-        raise RuntimeError(f'stored {ingestor.stats.stored} of '
-                           f'{len(notifications)}: {ingestor.stats_wire()}')
+    totals = controller.totals
+    if totals.stored != len(notifications):
+        raise RuntimeError(f'stored {totals.stored} of '
+                           f'{len(notifications)}: {totals.wire()}')
     return elapsed
 
 
@@ -232,7 +233,7 @@ def _wait_for_depth(broker: rabbit.RabbitBroker, queue: str, expected: int,
         time.sleep(0.5)
 
 
-def wait_stored(ingestor: ingest.Ingestor, expected: int,
+def wait_stored(totals: ingest.IngestTotals, expected: int,
                 stall_timeout: float) -> float:
     """Wait until ``expected`` samples are stored; return the peak RSS.
 
@@ -240,14 +241,14 @@ def wait_stored(ingestor: ingest.Ingestor, expected: int,
     (MiB) shows how much of the backlog the broker pushed ahead.
     """
     last, last_change, peak_rss = -1, time.monotonic(), 0.0
-    while ingestor.stats.stored < expected:
+    while totals.stored < expected:
         peak_rss = max(peak_rss, _common.rss_mb())
-        stored = ingestor.stats.stored
+        stored = totals.stored
         if stored != last:
             last, last_change = stored, time.monotonic()
         elif time.monotonic() - last_change > stall_timeout:
             raise RuntimeError(f'ingest stalled at {stored} of {expected} '
-                               f'samples: {ingestor.stats_wire()}')
+                               f'samples: {totals.wire()}')
         time.sleep(0.01)
     return peak_rss
 
@@ -302,13 +303,13 @@ def measure_drain(controller: service.ControllerService,
     rss_before = _common.rss_mb()
     with _common.stopwatch() as elapsed:
         controller.start()
-        peak_rss = wait_stored(controller.ingestor, expected, stall_timeout)
+        peak_rss = wait_stored(controller.totals, expected, stall_timeout)
     threads_after = _common.cpu_by_thread()
     return Drain(elapsed['wall'], elapsed['cpu'],
                  {name: cpu - threads_before.get(name, 0.0)
                   for name, cpu in threads_after.items()},
                  _cpu_seconds(beam) - beam_before, peak_rss - rss_before,
-                 controller.ingestor.stats_wire())
+                 controller.totals.wire())
 
 
 def drain(conf, broker: rabbit.RabbitBroker, expected: int,

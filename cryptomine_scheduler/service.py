@@ -43,6 +43,9 @@ class ControllerService:
         self.totals = ingest.IngestTotals()
         self.listener_pool = (c.listener_pool
                               or f'{conf.messaging.sample_topic}.info')
+        self.ingestor = ingest.Ingestor(
+            self.store, self._policy,
+            ingest.RejectionLog(c.rejection_log_interval, clock), clock)
         self.listener = self._listener(notification_transport)
         self.endpoint = rpc.ControllerEndpoint(
             self.store, self.tracker, self.totals, c.raw_retention, clock)
@@ -65,14 +68,10 @@ class ControllerService:
     def _listener(self, transport):
         """The batch listener of the sample queue."""
         c = self.conf.controller
-        ingestor = ingest.Ingestor(
-            self.store, self._policy,
-            ingest.RejectionLog(c.rejection_log_interval, self._clock),
-            self._clock)
         return oslo_messaging.get_batch_notification_listener(
             transport,
             [oslo_messaging.Target(topic=self.conf.messaging.sample_topic)],
-            [ingest.SampleEndpoint(ingestor, self.absorb)],
+            [ingest.SampleEndpoint(self.ingestor, self.absorb)],
             executor='threading', allow_requeue=True,
             pool=self.listener_pool, batch_size=c.batch_size,
             batch_timeout=c.batch_timeout)
