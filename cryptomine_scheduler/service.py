@@ -1,4 +1,4 @@
-"""The controller service: listener, RPC server and maintenance thread."""
+"""The controller service: ingest, RPC server and maintenance thread."""
 
 import threading
 import time
@@ -9,6 +9,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
@@ -28,12 +29,19 @@ def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
 
 
 class ControllerService:
-    """Owns the store, the summaries and the messaging servers."""
+    """Owns the store, the summaries and the messaging servers.
+
+    With ``[controller] ingest_workers``, worker processes consume instead
+    of ``notification_transport``; they connect to ``notification_url``
+    (default: ``[DEFAULT] transport_url``).
+    """
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,
-                 rpc_transport, clock: Callable[[], float] = time.time):
+                 rpc_transport, clock: Callable[[], float] = time.time,
+                 notification_url: str | None = None):
         self.conf = conf
         self._clock = clock
+        self._notification_url = notification_url
         c = conf.controller
         self._policy = validation_policy(conf)
         self.store = store_mod.HistoryStore.open(conf.database.connection)
@@ -46,7 +54,13 @@ class ControllerService:
         self.ingestor = ingest.Ingestor(
             self.store, self._policy,
             ingest.RejectionLog(c.rejection_log_interval, clock), clock)
-        self.listener = self._listener(notification_transport)
+        self.workers = self.listener = None
+        if c.ingest_workers:
+            self.workers = ingest_workers.IngestWorkers(
+                c.ingest_workers, self._worker_listener, self.absorb)
+        else:
+            self.listener = self._listener(notification_transport,
+                                           self.ingestor, self.absorb)
         self.endpoint = rpc.ControllerEndpoint(
             self.store, self.tracker, self.totals, c.raw_retention, clock)
         self.rpc_server = oslo_messaging.get_rpc_server(
@@ -65,16 +79,29 @@ class ControllerService:
         for sample in result.stored:
             self.tracker.add(sample)
 
-    def _listener(self, transport):
-        """The batch listener of the sample queue."""
+    def _listener(self, transport, ingestor, on_result):
+        """A batch listener of the sample queue."""
         c = self.conf.controller
         return oslo_messaging.get_batch_notification_listener(
             transport,
             [oslo_messaging.Target(topic=self.conf.messaging.sample_topic)],
-            [ingest.SampleEndpoint(self.ingestor, self.absorb)],
+            [ingest.SampleEndpoint(ingestor, on_result)],
             executor='threading', allow_requeue=True,
             pool=self.listener_pool, batch_size=c.batch_size,
             batch_timeout=c.batch_timeout)
+
+    def _worker_listener(self, on_result):
+        """A listener with connections of its own (runs in a worker)."""
+        self.store.engine.dispose(close=False)  # the parent's connections
+        store = store_mod.HistoryStore.open(self.conf.database.connection)
+        transport = oslo_messaging.get_notification_transport(
+            self.conf, url=self._notification_url)
+        c = self.conf.controller
+        ingestor = ingest.Ingestor(
+            store, self._policy,
+            ingest.RejectionLog(c.rejection_log_interval, self._clock),
+            self._clock)
+        return self._listener(transport, ingestor, on_result)
 
     def maintain_once(self) -> store_mod.PurgeResult:
         """Roll up closed buckets and purge what is past retention."""
@@ -84,6 +111,8 @@ class ControllerService:
 
     def _maintain(self) -> None:
         while not self._stop.wait(self.conf.controller.maintenance_interval):
+            if self.workers is not None:
+                self.workers.check()
             try:
                 result = self.maintain_once()
                 LOG.debug('Maintenance done: %s', result)
@@ -93,15 +122,21 @@ class ControllerService:
     def start(self) -> None:
         rows = self.tracker.rebuild(self.store, self._clock())
         LOG.info('Summaries rebuilt from %d stored samples', rows)
+        if self.workers is not None:
+            self.workers.start()  # forks: before any thread of ours starts
         self.rpc_server.start()
-        self.listener.start()
+        if self.listener is not None:
+            self.listener.start()
         self._maintenance.start()
 
     def stop(self) -> None:
         """Stop consuming, finish the batch in hand, close the store."""
         self._stop.set()
-        self.listener.stop()
-        self.listener.wait()
+        if self.workers is not None:
+            self.workers.stop()
+        else:
+            self.listener.stop()
+            self.listener.wait()
         self.rpc_server.stop()
         self.rpc_server.wait()
         if self._maintenance.is_alive():

@@ -25,6 +25,9 @@ COLLECTOR = 'load_collector.cmd'
 class PipelineTestCase(base.BaseTestCase):
     """Starts a broker; helpers start services as subprocesses."""
 
+    #: [controller] ingest_workers of the controllers started.
+    INGEST_WORKERS = 0
+
     def setUp(self):
         super().setUp()
         self.broker = self.useFixture(rabbit.RabbitBroker())
@@ -42,6 +45,7 @@ amqp_durable_queues = true
 rabbit_retry_interval = 1
 [controller]
 batch_timeout = 1
+ingest_workers = {self.INGEST_WORKERS}
 [collector]
 publish_retry = 0
 shutdown_flush_timeout = 60

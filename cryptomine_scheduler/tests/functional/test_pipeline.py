@@ -104,3 +104,13 @@ class TestPipeline(base.PipelineTestCase):
         self.assertEqual(2, stats['rejected']['bad_signature'])
         self.assertEqual({'compute-a': [1]}, self.stored_seqs())
 
+
+
+class TestPipelineWithIngestWorkers(base.PipelineTestCase):
+    """The same guarantees when worker processes consume and store."""
+
+    INGEST_WORKERS = 2
+    test_several_collectors_every_sample_stored_once = (
+        TestPipeline.test_several_collectors_every_sample_stored_once)
+    test_controller_crash_loses_no_history = (
+        TestPipeline.test_controller_crash_loses_no_history)
