@@ -6,6 +6,7 @@ per-host summary the controller built from the history it stored.
 """
 
 import argparse
+import logging as pylogging
 import os
 import secrets
 import sys
@@ -67,6 +68,8 @@ def main(argv=None) -> int:
                         help='seconds to sample (default 15)')
     parser.add_argument('--interval', type=float, default=1.0,
                         help='seconds between samples (default 1)')
+    parser.add_argument('--verbose', action='store_true',
+                        help='show the services\' INFO logs')
     parser.add_argument('--state-dir', default=None,
                         help='where to keep the SQLite history (default: '
                              'a new temporary directory)')
@@ -75,6 +78,8 @@ def main(argv=None) -> int:
     os.makedirs(state_dir, exist_ok=True)
     conf = build_conf(state_dir, args.interval)
     logging.setup(conf, 'cryptomine')
+    if not args.verbose:
+        pylogging.getLogger().setLevel(pylogging.WARNING)
     notification_transport = oslo_messaging.get_notification_transport(
         conf, url=TRANSPORT_URL)
     rpc_transport = oslo_messaging.get_rpc_transport(conf, url=TRANSPORT_URL)
