@@ -157,8 +157,8 @@ class LoadAwarePlugin:
             self.cache.max_age = self.opts.snapshot_max_age
             self.boots.timeout = self.opts.pending_boot_timeout
             self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
-            # The previous snapshot is still referenced here, so a new
-            # one cannot have its id.
+            # A snapshot is made while the previous one is still held
+            # (by the cache and by us), so it never reuses that one's id.
             key = (id(self._snapshot), self.settings.risk_factor,
                    self.settings.weights)
             if key != self._estimates_key:
