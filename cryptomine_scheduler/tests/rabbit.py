@@ -76,6 +76,9 @@ class RabbitBroker(fixtures.Fixture):
             'RABBITMQ_DIST_PORT': str(_free_port()),
             'ERL_EPMD_PORT': str(self.epmd_port),
             'ERL_EPMD_ADDRESS': '127.0.0.1',
+            # Erlang distribution on loopback too, not on every address.
+            'RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS':
+                '-kernel inet_dist_use_interface {127,0,0,1}',
         }
         self.epmd = subprocess.Popen(
             ['epmd', '-address', '127.0.0.1', '-port', str(self.epmd_port)],
@@ -111,8 +114,16 @@ class RabbitBroker(fixtures.Fixture):
         """Stop the broker (its data directory stays for a restart)."""
         if self.server is None:
             return
-        with open(self.env['RABBITMQ_PID_FILE']) as pidfile:
-            _stop_pid(int(pidfile.read().strip()))
+        try:
+            with open(self.env['RABBITMQ_PID_FILE']) as pidfile:
+                _stop_pid(int(pidfile.read().strip()))
+        except (OSError, ValueError):
+            pass  # it never wrote its pid: the session kill below does it
+        try:
+            # Anything of the broker's session still alive goes too.
+            os.killpg(self.server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.server.wait(30)
         self.server = None
 
