@@ -49,10 +49,6 @@ class Credit:
     cpu_percent: float = 0.0
     mem_percent: float = 0.0
 
-    def __add__(self, other: 'Credit') -> 'Credit':
-        return Credit(self.cpu_percent + other.cpu_percent,
-                      self.mem_percent + other.mem_percent)
-
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:

@@ -286,12 +286,6 @@ class HistoryStore:
                     rollup.table.c.bucket < rollup_cutoff)).rowcount)
         return PurgeResult(*counts)
 
-    def host_names(self) -> list[str]:
-        with self.engine.connect() as conn:
-            return list(conn.execute(
-                sa.select(models.hosts.c.name)
-                .order_by(models.hosts.c.name)).scalars())
-
     def history(self, host: str, metric: sample_mod.HostMetric,
                 since: float, raw_since: float) -> History:
         """Return ``metric`` of ``host`` from ``since`` onwards.

@@ -69,14 +69,22 @@ class LoadAwareFilter(filters.BaseHostFilter):
     def __init__(self, load_plugin: plugin.LoadAwarePlugin | None = None):
         super().__init__()
         self._plugin = load_plugin or plugin.shared(CONF)
+        self._without_data = 0
 
     def filter_all(self, filter_obj_list, spec_obj):
         # Once per request, not per host as nova's _filter_one would.
         if nova_utils.request_is_rebuild(spec_obj):
             return filter_obj_list
         adapters.begin_request(self._plugin, spec_obj)
-        return [host for host in filter_obj_list
-                if self.host_passes(host, spec_obj)]
+        self._without_data = 0
+        passed = [host for host in filter_obj_list
+                  if self.host_passes(host, spec_obj)]
+        if self._without_data:
+            # One line per request, not one per host (thousands when the
+            # controller is down).
+            LOG.warning('%d host(s) passed without fresh load data '
+                        '(missing_data_policy = pass)', self._without_data)
+        return passed
 
     def host_passes(self, host_state, spec_obj):
         settings = self._plugin.settings
@@ -88,8 +96,9 @@ class LoadAwareFilter(filters.BaseHostFilter):
                 LOG.debug('%s has no fresh load data (%s); rejected',
                           host_state, load.missing)
                 return False
-            LOG.warning('%s has no fresh load data (%s); passing it',
-                        host_state, load.missing)
+            LOG.debug('%s has no fresh load data (%s); passing it',
+                      host_state, load.missing)
+            self._without_data += 1
             return True
         if settings.bad_flavor:
             LOG.debug('%s rejected: %s', host_state, settings.bad_flavor)
