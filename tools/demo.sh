@@ -4,5 +4,6 @@
 # then the per-host summary the controller stored.  Arguments are passed
 # to cryptomine-demo (try --help).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/setup-env.sh
 source "$(dirname "$0")/setup-env.sh"
 exec "$VENV/bin/cryptomine-demo" "$@"

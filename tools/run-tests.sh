@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: installs RabbitMQ from
-# Debian's packages (the tests start private brokers on 127.0.0.1 and stop
-# them) and the Python dependencies, lints, then runs unit and functional
-# tests with stestr.  Arguments are passed to stestr as a test filter.
+# The whole test suite on a fresh Debian machine: installs RabbitMQ and
+# the shell linter from Debian's packages (the tests start private brokers
+# on 127.0.0.1 and stop them, and lint the shell scripts) and the Python
+# dependencies, lints, then runs unit and functional tests with stestr.
+# Arguments are passed to stestr as a test filter.
 set -euo pipefail
-EXTRA_REQUIREMENTS="-r $(dirname "$0")/../test-requirements.txt"
+EXTRA_REQUIREMENTS="$(dirname "$0")/../test-requirements.txt"
+# shellcheck source=SCRIPTDIR/setup-env.sh
 source "$(dirname "$0")/setup-env.sh"
 cd "$ROOT"
 
+packages=()
 if ! ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server \
         >/dev/null 2>&1; then
+    packages+=(rabbitmq-server)
+fi
+command -v shellcheck >/dev/null || packages+=(shellcheck)
+if [ ${#packages[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
-        --no-install-recommends rabbitmq-server >/dev/null
+        --no-install-recommends "${packages[@]}" >/dev/null
 fi
 
 "$VENV/bin/ruff" check .

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by the other tools: creates the virtualenv (VENV, default .venv)
-# with the pinned dependencies and this project installed in it.
+# with the pinned dependencies and this project installed in it, plus the
+# requirements file named by EXTRA_REQUIREMENTS if set.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
@@ -11,4 +12,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q --upgrade pip
 "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" \
-    -r "$ROOT/requirements.txt" ${EXTRA_REQUIREMENTS:-} -e "$ROOT"
+    -r "$ROOT/requirements.txt" \
+    ${EXTRA_REQUIREMENTS:+-r "$EXTRA_REQUIREMENTS"} -e "$ROOT"
