@@ -10,6 +10,7 @@ from oslo_log import log as logging
 
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_workers
+from cryptomine_scheduler import metrics
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
@@ -49,6 +50,8 @@ class ControllerService:
                                             c.ewma_half_life,
                                             c.hashrate_baseline_half_life)
         self.totals = ingest.IngestTotals()
+        self.metrics = metrics.Metrics(self.totals, self.tracker,
+                                       conf.prometheus.risk_factor, clock)
         self.listener_pool = (c.listener_pool
                               or f'{conf.messaging.sample_topic}.info')
         self.ingestor = ingest.Ingestor(
@@ -128,10 +131,14 @@ class ControllerService:
         if self.listener is not None:
             self.listener.start()
         self._maintenance.start()
+        if self.conf.prometheus.metrics_port:
+            self.metrics.serve(self.conf.prometheus.metrics_host,
+                               self.conf.prometheus.metrics_port)
 
     def stop(self) -> None:
         """Stop consuming, finish the batch in hand, close the store."""
         self._stop.set()
+        self.metrics.stop()
         if self.workers is not None:
             self.workers.stop()
         else:

@@ -15,8 +15,9 @@ from cryptomine_scheduler.conf import controller
 from cryptomine_scheduler.conf import database
 from cryptomine_scheduler.conf import default
 from cryptomine_scheduler.conf import messaging
+from cryptomine_scheduler.conf import prometheus
 
-_MODULES = (default, messaging, database, controller)
+_MODULES = (default, messaging, database, controller, prometheus)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

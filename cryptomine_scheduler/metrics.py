@@ -1,0 +1,188 @@
+"""The controller's Prometheus metrics, in a registry of their own.
+
+Ingest counters and per-host gauges are read at scrape time, from the
+service's :class:`~cryptomine_scheduler.ingest.IngestTotals` and from a
+snapshot of its :class:`~cryptomine_scheduler.snapshot.LoadTracker`
+(predicted loads as in :mod:`~cryptomine_scheduler.scoring`), so ingest
+pays nothing for them.  The re-planner reports each plan and migration
+through :meth:`Metrics.plan_finished` and
+:meth:`Metrics.migration_finished`.
+"""
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import prometheus_client
+from oslo_log import log as logging
+from prometheus_client import core
+
+from cryptomine_scheduler import ingest
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler import validation
+from cryptomine_scheduler.mining import MiningMetric
+from cryptomine_scheduler.sample import HostMetric
+from cryptomine_scheduler.summaries import Stat
+
+PREFIX = 'cryptomine'
+PLAN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+MIGRATION_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+
+LOG = logging.getLogger(__name__)
+
+
+_INGEST_COUNTERS = (  # metric name, IngestTotals counter, help
+    ('samples_received', 'received', 'Sample notifications received.'),
+    ('samples_stored', 'stored',
+     'Samples that passed validation and were stored.'),
+    ('batches', 'batches', 'Batches of notifications handled.'),
+)
+
+
+class _IngestCollector:
+    """Counters of :class:`~ingest.IngestTotals`, read when scraped."""
+
+    def __init__(self, totals: ingest.IngestTotals):
+        self._totals = totals
+
+    def collect(self):
+        totals = self._totals.wire()
+        for name, key, text in _INGEST_COUNTERS:
+            yield core.CounterMetricFamily(f'{PREFIX}_{name}', text,
+                                           value=totals[key])
+        rejected = core.CounterMetricFamily(
+            f'{PREFIX}_samples_rejected', 'Samples rejected, by reason.',
+            labels=['reason'])
+        for reason in validation.Reason:
+            rejected.add_metric([reason.value],
+                                totals['rejected'][reason.value])
+        yield rejected
+
+
+@dataclasses.dataclass(frozen=True)
+class _HostGauge:
+    """A per-host gauge: a value read from a host's view and estimate."""
+
+    name: str
+    help: str
+    read: Callable[[snapshot.HostView, scoring.Estimate], float]
+
+
+_HOST_GAUGES = (
+    _HostGauge('cpu_percent', 'Newest CPU use, % of the host.',
+               lambda v, e: v.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
+    _HostGauge('predicted_cpu_percent',
+               'Predicted CPU load, max(EWMA, mean) + k * stddev, % of '
+               'the host.',
+               lambda v, e: e.cpu_percent),
+    _HostGauge('mem_percent', 'Newest memory use, % of the host.',
+               lambda v, e: v.metric(HostMetric.MEM_PERCENT, Stat.LAST)),
+    _HostGauge('predicted_mem_percent',
+               'Predicted memory use, max(EWMA, mean) + k * stddev, % of '
+               'the host.',
+               lambda v, e: e.mem_percent),
+    _HostGauge('gpu_thermal_headroom_celsius',
+               'Newest distance of the hottest GPU from its slowdown '
+               'temperature (GPU hosts only).',
+               lambda v, e: v.mining_metric(
+                   MiningMetric.GPU_THERMAL_HEADROOM, Stat.LAST)),
+    _HostGauge('predicted_gpu_thermal_headroom_celsius',
+               'Predicted GPU thermal headroom, min(EWMA, mean) - k * '
+               'stddev (GPU hosts only).',
+               lambda v, e: e.gpu_thermal_headroom_c),
+    _HostGauge('gpu_power_headroom_percent',
+               'Newest power headroom of the most loaded GPU, % of its '
+               'limit (GPU hosts only).',
+               lambda v, e: v.mining_metric(
+                   MiningMetric.GPU_POWER_HEADROOM, Stat.LAST)),
+    _HostGauge('predicted_gpu_power_headroom_percent',
+               'Predicted GPU power headroom, min(EWMA, mean) - k * '
+               'stddev (GPU hosts only).',
+               lambda v, e: e.gpu_power_headroom_percent),
+    _HostGauge('asic_errors_per_minute',
+               'Mean ASIC hardware-error rate over the summary window '
+               '(ASIC hosts only).',
+               lambda v, e: e.asic_errors_per_min),
+    _HostGauge('data_age_seconds', 'Age of the newest sample.',
+               lambda v, e: v.age),
+    _HostGauge('window_samples',
+               'Samples in the summary window.',
+               lambda v, e: v.samples),
+)
+
+
+class _HostCollector:
+    """Per-host gauges computed from a fresh snapshot at each scrape."""
+
+    def __init__(self, tracker: snapshot.LoadTracker, risk_factor: float,
+                 clock: Callable[[], float]):
+        self._tracker = tracker
+        self._risk_factor = risk_factor
+        self._clock = clock
+
+    def collect(self):
+        snap = snapshot.LoadSnapshot.from_wire(
+            self._tracker.snapshot(self._clock()))
+        families = [core.GaugeMetricFamily(f'{PREFIX}_host_{g.name}',
+                                           g.help, labels=['host'])
+                    for g in _HOST_GAUGES]
+        for host, view in sorted(snap.hosts.items()):
+            est = scoring.estimate(view, self._risk_factor)
+            for gauge, family in zip(_HOST_GAUGES, families, strict=True):
+                value = gauge.read(view, est)
+                if not math.isnan(value):  # a reading the host lacks
+                    family.add_metric([host], value)
+        yield from families
+
+
+class Metrics:
+    """The controller's registry, its HTTP endpoint and the re-plan API."""
+
+    def __init__(self, totals: ingest.IngestTotals,
+                 tracker: snapshot.LoadTracker, risk_factor: float,
+                 clock: Callable[[], float] = time.time):
+        self.registry = prometheus_client.CollectorRegistry()
+        self.registry.register(_IngestCollector(totals))
+        self.registry.register(_HostCollector(tracker, risk_factor, clock))
+        self._plans = prometheus_client.Counter(
+            f'{PREFIX}_plans', 'Re-plans finished, by status.', ['status'],
+            registry=self.registry)
+        self._plan_seconds = prometheus_client.Histogram(
+            f'{PREFIX}_plan_duration_seconds',
+            'Seconds a re-plan took, whatever its status.',
+            buckets=PLAN_BUCKETS, registry=self.registry)
+        self._migrations = prometheus_client.Counter(
+            f'{PREFIX}_migrations', 'Live migrations finished, by status.',
+            ['status'], registry=self.registry)
+        self._migration_seconds = prometheus_client.Histogram(
+            f'{PREFIX}_migration_duration_seconds',
+            'Seconds from requesting a live migration to its end, whatever '
+            'its status.',
+            buckets=MIGRATION_BUCKETS, registry=self.registry)
+        self._server = self._thread = None
+
+    def plan_finished(self, status: str, seconds: float) -> None:
+        """Count a finished re-plan and record how long it took."""
+        self._plans.labels(status).inc()
+        self._plan_seconds.observe(seconds)
+
+    def migration_finished(self, status: str, seconds: float) -> None:
+        """Count a finished live migration and record how long it took."""
+        self._migrations.labels(status).inc()
+        self._migration_seconds.observe(seconds)
+
+    def serve(self, host: str, port: int) -> None:
+        """Serve the registry over HTTP from a daemon thread."""
+        self._server, self._thread = prometheus_client.start_http_server(
+            port, addr=host, registry=self.registry)
+        LOG.info('Prometheus metrics served on %s port %d', host, port)
+
+    def stop(self) -> None:
+        """Stop serving, if serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = self._thread = None

@@ -1,0 +1,121 @@
+import socket
+import time
+import urllib.request
+
+from prometheus_client import parser
+
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.unit import test_controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class TestControllerMetrics(test_controller.ControllerTestCase):
+    """Scrapes the Prometheus endpoint of a running controller."""
+
+    def start_controller(self):
+        self.port = free_port()
+        self.conf.set_override('metrics_port', self.port, 'prometheus')
+        self.conf.set_override('risk_factor', 2.0, 'prometheus')
+        return super().start_controller()
+
+    def scrape(self) -> dict:
+        """``{(sample name, labels as sorted tuple): value}``."""
+        url = f'http://127.0.0.1:{self.port}/metrics'
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in parser.text_string_to_metric_families(text)
+                for s in family.samples}
+
+    def test_ingest_counters_and_rejections_by_reason(self):
+        good = samples.make(seq=1, timestamp=time.time())
+        self.publisher.publish({'garbage': True})
+        self.publisher.publish(samples.payload(good, key_host='other'))
+        self.publish(good, good)
+        metrics = waiting.wait_for(
+            lambda: (m := self.scrape())[
+                ('cryptomine_samples_received_total', ())] == 4 and m, 10)
+        self.assertEqual(1, metrics['cryptomine_samples_stored_total', ()])
+        self.assertGreaterEqual(metrics['cryptomine_batches_total', ()], 1)
+        rejected = {dict(labels)['reason']: value
+                    for (name, labels), value in metrics.items()
+                    if name == 'cryptomine_samples_rejected_total'}
+        self.assertEqual({'malformed': 1, 'bad_signature': 1, 'duplicate': 1,
+                          'unsupported_version': 0, 'not_finite': 0,
+                          'out_of_range': 0, 'clock_skew': 0, 'too_old': 0},
+                         rejected)
+
+    def test_host_gauges(self):
+        now = time.time()
+        # CPU 10 then 30: mean 20, stddev 10, EWMA below the mean; the
+        # predicted load with risk_factor 2 is 20 + 2 * 10.
+        self.publish(
+            samples.make(host='cpu-1', seq=1, timestamp=now - 6, cpu=10.0),
+            samples.make(host='cpu-1', seq=2, timestamp=now - 5, cpu=30.0),
+            samples.make(host='gpu-1', seq=1, timestamp=now - 1, mem=55.0,
+                         gpus=[samples.gpu(temp=70.0, power=280.0,
+                                           limit=350.0)]))
+        self.stored(3)
+        metrics = self.scrape()
+
+        def gauge(name, host):
+            return metrics.get((f'cryptomine_host_{name}',
+                                (('host', host),)))
+
+        self.assertEqual(30.0, gauge('cpu_percent', 'cpu-1'))
+        self.assertAlmostEqual(40.0, gauge('predicted_cpu_percent', 'cpu-1'))
+        self.assertEqual(40.0, gauge('mem_percent', 'cpu-1'))
+        self.assertEqual(40.0, gauge('predicted_mem_percent', 'cpu-1'))
+        self.assertEqual(2, gauge('window_samples', 'cpu-1'))
+        self.assertGreaterEqual(gauge('data_age_seconds', 'cpu-1'), 5.0)
+        self.assertLess(gauge('data_age_seconds', 'cpu-1'), 60.0)
+        self.assertEqual(55.0, gauge('predicted_mem_percent', 'gpu-1'))
+        self.assertEqual(19.0, gauge('gpu_thermal_headroom_celsius',
+                                     'gpu-1'))
+        self.assertEqual(19.0, gauge('predicted_gpu_thermal_headroom_celsius',
+                                     'gpu-1'))
+        self.assertAlmostEqual(20.0, gauge('gpu_power_headroom_percent',
+                                           'gpu-1'))
+        # Readings a host does not have are left out, not exported as NaN.
+        for name in ('gpu_thermal_headroom_celsius',
+                     'predicted_gpu_power_headroom_percent',
+                     'asic_errors_per_minute'):
+            self.assertIsNone(gauge(name, 'cpu-1'))
+        self.assertIsNone(gauge('asic_errors_per_minute', 'gpu-1'))
+
+    def test_plan_and_migration_metrics(self):
+        self.controller.metrics.plan_finished('applied', 0.3)
+        self.controller.metrics.plan_finished('no_gain', 2.0)
+        self.controller.metrics.plan_finished('applied', 7.0)
+        self.controller.metrics.migration_finished('succeeded', 42.0)
+        self.controller.metrics.migration_finished('failed', 900.0)
+        metrics = self.scrape()
+        self.assertEqual(2, metrics['cryptomine_plans_total',
+                                    (('status', 'applied'),)])
+        self.assertEqual(1, metrics['cryptomine_plans_total',
+                                    (('status', 'no_gain'),)])
+        self.assertEqual(3, metrics['cryptomine_plan_duration_seconds_count',
+                                    ()])
+        self.assertAlmostEqual(
+            9.3, metrics['cryptomine_plan_duration_seconds_sum', ()])
+        self.assertEqual(2, metrics['cryptomine_plan_duration_seconds_bucket',
+                                    (('le', '5.0'),)])
+        self.assertEqual(1, metrics['cryptomine_migrations_total',
+                                    (('status', 'failed'),)])
+        self.assertEqual(
+            1, metrics['cryptomine_migration_duration_seconds_bucket',
+                       (('le', '60.0'),)])
+        self.assertEqual(
+            2, metrics['cryptomine_migration_duration_seconds_bucket',
+                       (('le', '1200.0'),)])
+
+    def test_stop_closes_the_endpoint(self):
+        self.scrape()
+        self.controller.stop()
+        self.assertRaises(OSError, self.scrape)
