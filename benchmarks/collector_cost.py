@@ -21,7 +21,7 @@ servers, Antminer S19 replies over real TCP, run in a process of their
 own so that their threads' CPU and memory are not the collector's.
 Where this machine has no CPU temperature sensor and no RAPL zone, the
 sensors source reads a typical tree (coretemp, nvme, acpitz, RAPL)
-written to a temporary directory, through psutil's own code.  Both fakes
+written to a temporary directory instead of ``/sys/class``.  Both fakes
 are loaded from their files rather than through
 ``cryptomine_scheduler.tests``, whose ``__init__`` imports nova; each
 collector child checks that neither nova nor that package got imported.
@@ -35,7 +35,6 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import glob
 import importlib
 import importlib.util
 import multiprocessing
@@ -230,9 +229,6 @@ def write_sensor_tree(stack: contextlib.ExitStack) -> str:
     """
     root = stack.enter_context(tempfile.TemporaryDirectory(
         prefix='collector-sensors-'))
-    if '_' in root:  # psutil cuts sensor paths at their first "_"
-        raise RuntimeError(f'sensor tree {root!r} has a "_" in its path; '
-                           'set TMPDIR to a directory without one')
 
     def write(path: str, value: object) -> None:
         with open(os.path.join(root, path), 'w') as out:
@@ -258,32 +254,6 @@ def write_sensor_tree(stack: contextlib.ExitStack) -> str:
         write(os.path.join('class', 'powercap', zone,
                            'max_energy_range_uj'), 262143328850)
     return root
-
-
-class _RootedGlob:
-    """Stands in for ``glob`` in psutil's Linux code: ``/sys`` is ``root``."""
-
-    def __init__(self, root: str):
-        self._root = root
-
-    def glob(self, pattern: str) -> list[str]:
-        if pattern.startswith('/sys/'):
-            pattern = os.path.join(self._root, pattern[len('/sys/'):])
-        return glob.glob(pattern)
-
-
-def rooted_temperatures(root: str):
-    """``psutil.sensors_temperatures`` reading the tree under ``root``."""
-    from psutil import _pslinux
-    shim = _RootedGlob(root)
-
-    def temperatures():
-        real, _pslinux.glob = _pslinux.glob, shim
-        try:
-            return psutil.sensors_temperatures()
-        finally:
-            _pslinux.glob = real
-    return temperatures
 
 
 # -- one variant, in a child process ------------------------------------
@@ -404,14 +374,13 @@ def load_sources(conf, job: Job, stack: contextlib.ExitStack
             described.append("sensors: this machine's hwmon and RAPL")
         elif name == 'sensors':
             root = write_sensor_tree(stack)
-            found = [sensors_mod.SensorSource(
-                conf, os.path.join(root, 'class', 'powercap'),
-                rooted_temperatures(root))]
+            found = [sensors_mod.SensorSource(conf,
+                                              os.path.join(root, 'class'))]
             chips = sum(map(len, SENSOR_TREE.values()))
             described.append(
                 f'sensors: none on this machine, so a written tree of '
                 f'{chips} hwmon temperatures and {len(RAPL_TREE)} RAPL '
-                f'zones read through psutil')
+                f'zones')
         elif name == 'asic':
             described.append(f'asic: {len(job.miners)} FakeMiner servers '
                              f'in process {job.miner_pid}')
