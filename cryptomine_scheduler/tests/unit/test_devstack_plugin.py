@@ -1,0 +1,332 @@
+"""The devstack plugin, run phase by phase under bash.
+
+The devstack functions it calls are the stand-ins of
+``tests/devstack/functions.sh``: ini files are really written, and what
+would install or start something is logged.  The resulting files are read
+back through nova's and our own option definitions.
+"""
+
+import getpass
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import fixtures
+from nova.conf import scheduler as nova_scheduler_conf
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslotest import base
+
+from cryptomine_scheduler import service
+from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from load_collector import cmd as collector_cmd
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
+                                    '..'))
+FUNCTIONS = os.path.join(ROOT, 'cryptomine_scheduler', 'tests', 'devstack',
+                         'functions.sh')
+FILTER = 'cryptomine_scheduler.scheduler.filter.LoadAwareFilter'
+WEIGHER = 'cryptomine_scheduler.scheduler.weigher.LoadAwareWeigher'
+ALL_FILTERS = 'nova.scheduler.filters.all_filters'
+ALL_WEIGHERS = 'nova.scheduler.weights.all_weighers'
+# What devstack's lib/nova writes into nova.conf before post-config.
+DEVSTACK_FILTERS = ('ComputeFilter,AvailabilityZoneFilter,'
+                    'ComputeCapabilitiesFilter,ImagePropertiesFilter,'
+                    'ServerGroupAntiAffinityFilter,ServerGroupAffinityFilter')
+DEVSTACK_NOVA_CONF = f"""[DEFAULT]
+transport_url = rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/
+
+[filter_scheduler]
+enabled_filters = {DEVSTACK_FILTERS}
+"""
+STACK = ('stack install', 'stack post-config', 'stack extra')
+ALL_IN_ONE = 'key,mysql,rabbit,n-api,n-cond,n-sch,n-cpu,cm-controller'
+CONTROLLER = 'key,mysql,rabbit,n-api,n-cond,n-sch,cm-controller'
+COMPUTE = 'n-cpu,q-agt'
+
+
+def read_ini(path: str) -> dict:
+    """``{section: {option: [values]}}`` as oslo.config parses it."""
+    sections: dict = {}
+    cfg.ConfigParser(path, sections).parse()
+    return sections
+
+
+class DevstackPluginTest(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = self.useFixture(fixtures.TempDir()).path
+        self.dest = os.path.join(self.tmp, 'opt', 'stack')
+        self.nova_conf = os.path.join(self.tmp, 'nova', 'nova.conf')
+        self.nova_cpu_conf = os.path.join(self.tmp, 'nova', 'nova-cpu.conf')
+        self.conf_dir = os.path.join(self.tmp, 'cryptomine')
+        self.conf_path = os.path.join(self.conf_dir, 'cryptomine.conf')
+        self.data_dir = os.path.join(self.dest, 'data', 'cryptomine')
+        self.log = os.path.join(self.tmp, 'calls.log')
+        os.makedirs(os.path.dirname(self.nova_conf))
+        with open(self.nova_conf, 'w') as f:
+            f.write(DEVSTACK_NOVA_CONF)
+        self.bin_dir = os.path.join(self.dest, 'data', 'venv', 'bin')
+
+    def devstack(self, services, *phases, check=True, **local_conf):
+        """Source settings, then plugin.sh once per phase; return bash."""
+        script = ('set -eu -o pipefail\nsource "$1"\nsource devstack/settings'
+                  '\n' + ''.join(f'source devstack/plugin.sh {phase}\n'
+                                 for phase in phases))
+        env = {
+            'PATH': os.environ['PATH'],
+            'HARNESS_LOG': self.log, 'HARNESS_PYTHON': sys.executable,
+            'ENABLED_SERVICES': services, 'STACK_USER': getpass.getuser(),
+            'DEST': self.dest, 'DATA_DIR': os.path.join(self.dest, 'data'),
+            'NOVA_CONF': self.nova_conf, 'NOVA_CPU_CONF': self.nova_cpu_conf,
+            'CRYPTOMINE_CONF_DIR': self.conf_dir,
+            'ENABLE_DEBUG_LOG_LEVEL': 'True',
+            'SERVICE_PASSWORD': 'service-pw', 'SERVICE_PROJECT_NAME':
+            'service', 'SERVICE_DOMAIN_NAME': 'Default',
+            'REGION_NAME': 'RegionOne',
+            'KEYSTONE_SERVICE_URI': 'http://10.0.0.1/identity',
+            'RABBIT_HOST': '10.0.0.1', 'RABBIT_PASSWORD': 'rabbit-pw',
+            'DATABASE_HOST': '10.0.0.1', 'DATABASE_PASSWORD': 'db-pw',
+            **local_conf}
+        result = subprocess.run(['bash', '-c', script, 'harness', FUNCTIONS],
+                                cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=120)
+        if check:
+            self.assertEqual(0, result.returncode, result.stderr)
+        return result
+
+    def calls(self) -> list[str]:
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def process(self, service_name: str) -> str:
+        """The logged start of ``cm-X``, which runs ``cryptomine-X``."""
+        program = service_name.replace('cm-', 'cryptomine-')
+        return (f'run_process {service_name} {self.bin_dir}/{program} '
+                f'--config-file {self.conf_path}')
+
+    def cryptomine_conf(self) -> cfg.ConfigOpts:
+        """cryptomine.conf as the services read it."""
+        conf = cfg.ConfigOpts()
+        collector_cmd.register_opts(conf)
+        logging.register_options(conf)
+        conf(['--config-file', self.conf_path], default_config_files=[])
+        return conf
+
+    def nova_scheduler(self) -> cfg.ConfigOpts:
+        """nova.conf as nova-scheduler and our plugin read it."""
+        conf = cfg.ConfigOpts()
+        nova_scheduler_conf.register_opts(conf)
+        scheduler_conf.register_opts(conf)
+        conf(['--config-file', self.nova_conf], default_config_files=[])
+        return conf
+
+    def assert_nova_conf_untouched(self):
+        with open(self.nova_conf) as f:
+            self.assertEqual(DEVSTACK_NOVA_CONF, f.read())
+
+
+class TestStack(DevstackPluginTest):
+
+    def test_all_in_one(self):
+        self.devstack(ALL_IN_ONE, *STACK)
+
+        self.assertEqual([f'setup_develop {ROOT}',
+                          'recreate_database cryptomine',
+                          self.process('cm-controller'),
+                          self.process('cm-collector')], self.calls())
+        conf = self.cryptomine_conf()
+        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
+                         conf.transport_url)
+        self.assertEqual('mysql+pymysql://root:db-pw@10.0.0.1/cryptomine'
+                         '?charset=utf8', conf.database.connection)
+        self.assertEqual(self.data_dir, conf.state_path)
+        self.assertTrue(conf.debug)
+        self.assertRegex(conf.messaging.master_secret, '^[0-9a-f]{64}$')
+        service.validation_policy(conf)  # the controller would start
+        self.assertEqual(10.0, conf.collector.interval)
+        self.assertEqual(0, conf.prometheus.metrics_port)
+        self.assertEqual(0o600, os.stat(self.conf_path).st_mode & 0o777)
+        raw = read_ini(self.conf_path)
+        self.assertEqual(
+            ['rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/'],
+            raw['oslo_messaging_notifications']['transport_url'])
+        self.assertEqual(
+            {'interval': ['0'], 'dry_run': ['False'],
+             'coordination_url': [f'file://{self.data_dir}/coordination']},
+            raw['replan'])
+        self.assertEqual(
+            {'auth_type': ['password'],
+             'auth_url': ['http://10.0.0.1/identity'],
+             'username': ['nova'], 'password': ['service-pw'],
+             'project_name': ['service'], 'user_domain_name': ['Default'],
+             'project_domain_name': ['Default'],
+             'region_name': ['RegionOne']},
+            raw['nova_api'])
+
+        nova = self.nova_scheduler()
+        self.assertEqual([ALL_FILTERS, FILTER],
+                         nova.filter_scheduler.available_filters)
+        self.assertEqual(DEVSTACK_FILTERS.split(',') + ['LoadAwareFilter'],
+                         nova.filter_scheduler.enabled_filters)
+        self.assertEqual([ALL_WEIGHERS, WEIGHER],
+                         nova.filter_scheduler.weight_classes)
+        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
+                         nova.cryptomine.controller_transport_url)
+        self.assertEqual('pass', nova.cryptomine.missing_data_policy)
+        self.assertEqual(90.0, nova.cryptomine.max_cpu_percent)
+        self.assertEqual(1.0, nova.cryptomine.weight_multiplier)
+
+    def test_controller_node(self):
+        self.devstack(CONTROLLER, *STACK)
+
+        self.assertEqual([f'setup_develop {ROOT}',
+                          'recreate_database cryptomine',
+                          self.process('cm-controller')], self.calls())
+        raw = read_ini(self.conf_path)
+        self.assertIn('database', raw)
+        self.assertNotIn('collector', raw)
+        self.assertIn(FILTER,
+                      self.nova_scheduler().filter_scheduler.available_filters)
+
+    def test_compute_node(self):
+        with open(self.nova_cpu_conf, 'w') as f:
+            f.write('[DEFAULT]\nhost = compute-7\n')
+        self.devstack(COMPUTE, *STACK)
+
+        self.assertEqual([f'setup_develop {ROOT}',
+                          self.process('cm-collector')], self.calls())
+        conf = self.cryptomine_conf()
+        self.assertEqual('compute-7', conf.collector.host)
+        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
+                         conf.transport_url)
+        raw = read_ini(self.conf_path)
+        for controller_only in ('database', 'replan', 'nova_api',
+                                'prometheus'):
+            self.assertNotIn(controller_only, raw)
+        self.assert_nova_conf_untouched()
+
+    def test_nodes_derive_the_same_secret(self):
+        self.devstack(CONTROLLER, *STACK)
+        controller_secret = self.cryptomine_conf().messaging.master_secret
+        self.devstack(COMPUTE, *STACK)
+        self.assertEqual(controller_secret,
+                         self.cryptomine_conf().messaging.master_secret)
+        self.devstack(COMPUTE, *STACK, SERVICE_PASSWORD='another-pw')
+        self.assertNotEqual(controller_secret,
+                            self.cryptomine_conf().messaging.master_secret)
+
+    def test_operator_scheduler_settings_kept(self):
+        with open(self.nova_conf, 'w') as f:
+            f.write('[filter_scheduler]\n'
+                    'available_filters = my.filters.RackFilter\n'
+                    'enabled_filters = ComputeFilter, RackFilter\n'
+                    'weight_classes = my.weights.RackWeigher\n')
+        # post-config twice: the second run adds nothing.
+        self.devstack(CONTROLLER, 'stack post-config', 'stack post-config')
+
+        nova = self.nova_scheduler().filter_scheduler
+        self.assertEqual(['my.filters.RackFilter', FILTER],
+                         nova.available_filters)
+        self.assertEqual(['ComputeFilter', 'RackFilter', 'LoadAwareFilter'],
+                         nova.enabled_filters)
+        self.assertEqual(['my.weights.RackWeigher', WEIGHER],
+                         nova.weight_classes)
+
+    def test_nova_defaults_when_nova_conf_leaves_them_unset(self):
+        with open(self.nova_conf, 'w') as f:
+            f.write('[DEFAULT]\ndebug = True\n')
+        self.devstack(CONTROLLER, 'stack post-config')
+
+        nova = self.nova_scheduler().filter_scheduler
+        defaults = cfg.ConfigOpts()
+        nova_scheduler_conf.register_opts(defaults)
+        defaults([], default_config_files=[])
+        self.assertEqual([ALL_FILTERS, FILTER], nova.available_filters)
+        self.assertEqual(
+            defaults.filter_scheduler.enabled_filters + ['LoadAwareFilter'],
+            nova.enabled_filters)
+        self.assertEqual([ALL_WEIGHERS, WEIGHER], nova.weight_classes)
+
+    def test_local_conf_overrides(self):
+        self.devstack(
+            ALL_IN_ONE, *STACK,
+            CRYPTOMINE_MASTER_SECRET='0123456789abcdef-from-local-conf',
+            CRYPTOMINE_REPLAN_INTERVAL='600', CRYPTOMINE_REPLAN_DRY_RUN='yes',
+            CRYPTOMINE_METRICS_PORT='9180', CRYPTOMINE_RISK_FACTOR='1.5',
+            CRYPTOMINE_MINERS='10.20.0.11,10.20.0.12:4029',
+            CRYPTOMINE_MISSING_DATA_POLICY='reject',
+            CRYPTOMINE_NOVA_USER='admin')
+
+        conf = self.cryptomine_conf()
+        self.assertEqual('0123456789abcdef-from-local-conf',
+                         conf.messaging.master_secret)
+        self.assertEqual(9180, conf.prometheus.metrics_port)
+        self.assertEqual(1.5, conf.prometheus.risk_factor)
+        self.assertEqual(['10.20.0.11', '10.20.0.12:4029'],
+                         conf.collector.miners)
+        raw = read_ini(self.conf_path)
+        self.assertEqual(['600'], raw['replan']['interval'])
+        self.assertEqual(['True'], raw['replan']['dry_run'])
+        self.assertEqual(['admin'], raw['nova_api']['username'])
+        nova = self.nova_scheduler().cryptomine
+        self.assertEqual('reject', nova.missing_data_policy)
+        self.assertEqual(1.5, nova.risk_factor)
+
+    def test_scheduler_integration_can_be_turned_off(self):
+        self.devstack(ALL_IN_ONE, *STACK,
+                      CRYPTOMINE_ENABLE_SCHEDULER='False')
+        self.assert_nova_conf_untouched()
+
+    def test_collector_can_be_disabled(self):
+        self.devstack(ALL_IN_ONE, *STACK, DISABLED_SERVICES='cm-collector')
+        self.assertEqual([f'setup_develop {ROOT}',
+                          'recreate_database cryptomine',
+                          self.process('cm-controller')], self.calls())
+
+    def test_short_secret_stops_the_stack(self):
+        result = self.devstack(ALL_IN_ONE, *STACK, check=False,
+                               CRYPTOMINE_MASTER_SECRET='too-short')
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('16 characters', result.stderr)
+        self.assertNotIn('run_process', ''.join(self.calls()))
+
+    def test_no_message_bus_stops_the_stack(self):
+        result = self.devstack(COMPUTE, *STACK, check=False, RABBIT_HOST='')
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('RABBIT_HOST', result.stderr)
+
+
+class TestUnstackAndClean(DevstackPluginTest):
+
+    def test_unstack_stops_and_clean_removes_state(self):
+        self.devstack(ALL_IN_ONE, *STACK)
+        self.assertTrue(os.path.exists(self.conf_path))
+        self.assertTrue(os.path.isdir(self.data_dir))
+
+        self.devstack(ALL_IN_ONE, 'unstack', 'clean')
+        self.assertEqual(['stop_process cm-controller',
+                          'stop_process cm-collector'], self.calls()[-2:])
+        self.assertFalse(os.path.exists(self.conf_dir))
+        self.assertFalse(os.path.exists(self.data_dir))
+
+
+class TestShellcheck(base.BaseTestCase):
+
+    PATTERNS = ('devstack/*.sh', 'devstack/settings', 'devstack/lib/*',
+                'tools/*.sh', 'cryptomine_scheduler/tests/devstack/*.sh')
+
+    def test_shell_scripts_are_clean(self):
+        if shutil.which('shellcheck') is None:
+            self.skipTest('shellcheck is not installed (tools/run-tests.sh '
+                          'installs it)')
+        scripts = sorted(path for pattern in self.PATTERNS
+                         for path in glob.glob(pattern, root_dir=ROOT))
+        self.assertIn('devstack/lib/cryptomine', scripts)
+        result = subprocess.run(
+            ['shellcheck', '--external-sources', '--shell=bash', *scripts],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        self.assertEqual(0, result.returncode, result.stdout)
