@@ -53,9 +53,7 @@ _TEMPERATURE = re.compile(
     r'temperature|temp(\d+(_\d+)?|_(chip|pcb|max)\d*(_\d+)?)?', re.I)
 _FAN = re.compile(r'fan(\d+| speed( in| out)?)', re.I)
 _MAX_TEMPERATURE_C = 150.0
-_KINDS: dict[str, str | None] = {}  # record key -> _classify(key)
-_READING_KEYS: set[str] = set()  # the keys of _KINDS that have a kind
-_KINDS_KEPT = 4096  # bounds _KINDS against miners inventing keys
+_LAYOUTS_KEPT = 128  # bounds _LAYOUTS against miners inventing keys
 _JSON = json.JSONDecoder(strict=False)  # allow control characters
 
 
@@ -160,81 +158,94 @@ def _count(value) -> int | None:
 
 
 def _readings(value) -> list[float]:
-    """The numbers of a value; Antminer joins sensors as ``"56-56-72"``."""
-    if type(value) is str and '-' in value.strip()[1:]:
-        return [n for n in map(_number, value.split('-')) if n is not None]
-    number = _number(value)
-    return [] if number is None else [number]
+    """The numbers of a value; Antminer joins sensors as ``"56-56-72"``.
 
-
-def _classify(key: str) -> str | None:
-    """``'temperature'``, ``'fan'``, ``'chips'`` or None for a record key."""
-    if _TEMPERATURE.fullmatch(key):
-        kind = 'temperature'
-    elif _FAN.fullmatch(key):
-        kind = 'fan'
-    elif key.startswith('chain_acn'):
-        kind = 'chips'
-    else:
-        kind = None
-    if len(_KINDS) < _KINDS_KEPT:
-        _KINDS[key] = kind
-        if kind:
-            _READING_KEYS.add(key)
-    return kind
-
-
-def _readings_of(record: dict) -> list[tuple[str, str]]:
-    """The keys of ``record`` that hold readings, with their kinds.
-
-    Set operations on the keys keep the ~100 other fields of an Antminer
-    record out of the Python loop.
+    NaN and infinities are left in, for the caller's range check.
     """
-    keys = record.keys()
-    found = [(key, _KINDS[key]) for key in keys & _READING_KEYS]
-    for key in keys - _KINDS.keys():
-        kind = _classify(key)
-        if kind:
-            found.append((key, kind))
-    return found
+    if type(value) is not str:
+        number = _number(value)
+        return [] if number is None else [number]
+    parts = value.split('-') if '-' in value.strip()[1:] else (value,)
+    try:
+        return list(map(float, parts))
+    except ValueError:  # a unit after a number, or no number
+        return [n for n in map(_number, parts) if n is not None]
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """The keys of a record that hold readings, by kind."""
+
+    temperatures: tuple[str, ...]
+    fans: tuple[str, ...]
+    chains: tuple[str, ...]  # chain_acnN: the chips found on chain N
+
+    @classmethod
+    def of(cls, keys: tuple[str, ...]) -> '_Layout':
+        return cls(tuple(k for k in keys if _TEMPERATURE.fullmatch(k)),
+                   tuple(k for k in keys if _FAN.fullmatch(k)),
+                   tuple(k for k in keys if k.startswith('chain_acn')))
+
+
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}  # record keys -> _Layout
+
+
+def _layout(record: dict) -> _Layout:
+    """The reading keys of ``record``.
+
+    A firmware sends records with the same keys cycle after cycle, so each
+    set of keys is classified once (and again after the cache filled up
+    with the keys of a miner that invents them).
+    """
+    keys = tuple(record)
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[keys] = _Layout.of(keys)
+    return layout
+
+
+@dataclasses.dataclass(frozen=True)
 class _Sensors:
     """Temperatures, fans and chains gathered from a miner's records."""
 
-    temperatures: list[float] = dataclasses.field(default_factory=list)
-    fans: list[float] = dataclasses.field(default_factory=list)
-    fans_fitted: int = 0
-    chains: int = 0
-    chains_active: int = 0
+    temperatures: list[float]
+    fans: list[float]
+    fans_fitted: int
+    chains: int
+    chains_active: int
 
-    def add(self, record: dict) -> None:
-        for key, kind in _readings_of(record):
-            value = record[key]
-            if kind == 'temperature':
-                self.temperatures.extend(_readings(value))
-            elif kind == 'fan':
-                self.fans.extend(_readings(value))
-            elif kind == 'chips':
-                self._add_chain(_count(value) or 0,
-                                record.get('chain_acs' + key[9:]))
-        self.fans_fitted += _count(record.get('fan_num')) or 0
-
-    def _add_chain(self, chips: int, states) -> None:
-        states = states.strip() if isinstance(states, str) else None
-        if chips == 0 and states == '':
-            return  # an empty connector
-        self.chains += 1
-        self.chains_active += chips > 0 and 'x' not in (states or '')
+    @classmethod
+    def of(cls, records: list[dict]) -> '_Sensors':
+        temperatures, fans = [], []
+        fans_fitted = chains = chains_active = 0
+        for record in records:
+            layout = _layout(record)
+            for key in layout.temperatures:
+                temperatures += _readings(record[key])
+            for key in layout.fans:
+                fans += _readings(record[key])
+            for key in layout.chains:
+                chips = _count(record[key]) or 0
+                states = record.get('chain_acs' + key[9:])
+                states = states.strip() if isinstance(states, str) else None
+                if chips == 0 and states == '':
+                    continue  # an empty connector
+                chains += 1
+                chains_active += chips > 0 and 'x' not in (states or '')
+            if 'fan_num' in record:
+                fans_fitted += _count(record['fan_num']) or 0
+        return cls(temperatures, fans, fans_fitted, chains, chains_active)
 
     def hottest(self) -> float | None:
-        return max((t for t in self.temperatures
-                    if 0.0 < t <= _MAX_TEMPERATURE_C), default=None)
+        return max([t for t in self.temperatures
+                    if 0.0 < t <= _MAX_TEMPERATURE_C], default=None)
 
     def slowest_fan(self) -> float | None:
-        turning = [f for f in self.fans if f > 0]
-        if self.fans and self.fans_fitted > len(turning):
+        fans = [f for f in self.fans if f - f == 0]  # finite
+        turning = [f for f in fans if f > 0]
+        if fans and self.fans_fitted > len(turning):
             return 0.0  # a fitted fan stopped
         return min(turning, default=None)
 
@@ -274,9 +285,7 @@ def to_load(miner: str, instance: str | None,
         raise ReplyError('summary: no SUMMARY section')
     devs = _records(replies.get('devs'), 'DEVS')
     stats = _records(replies.get('stats'), 'STATS')
-    sensors = _Sensors()
-    for record in totals + devs + stats:
-        sensors.add(record)
+    sensors = _Sensors.of(totals + devs + stats)
     if sensors.chains:
         chains = sensors.chains, sensors.chains_active
     elif devs:

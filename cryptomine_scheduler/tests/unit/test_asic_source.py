@@ -295,6 +295,15 @@ class TestReplyParser(base.BaseTestCase):
                          (load.available, load.hashrate_5s_ghs,
                           load.temperature_c, load.fan_rpm_min))
 
+    def test_keys_invented_every_reply(self):
+        kept = cgminer_api._LAYOUTS_KEPT
+        for n in range(2 * kept + 1):
+            load = _parse(_combined({}, stats=[
+                {f'temp{n}': 50 + n % 40, f'Elapsed{n}': n}]))
+            self.assertEqual(50 + n % 40, load.temperature_c)
+        # Each reply's keys were classified anew, without keeping them all.
+        self.assertLessEqual(len(cgminer_api._LAYOUTS), kept)
+
     def test_combined_command_rejected_as_a_whole(self):
         for raw, reason in [
                 (fake_miner.reply_bytes('strings', cgminer_api.COMBINED),
