@@ -1,12 +1,14 @@
 """A miner that speaks the cgminer JSON API over real TCP, for tests.
 
 The API: a client connects to port 4028, sends ``{"command": "summary"}``
-(several commands joined by ``+`` ask for all of them at once) and reads
-a JSON reply until the miner closes the connection, cgminer ending it
-with a NUL byte.  Every reply has a ``STATUS`` list (``S`` success, ``I``
-information, ``W`` warning, ``E`` error, ``F`` fatal) and a section named
-after the command; a combined reply holds one reply list per command,
-``{"summary": [reply], "devs": [reply], "stats": [reply]}``.
+and reads a JSON reply until the miner closes the connection, cgminer
+ending it with a NUL byte.  Every reply has a ``STATUS`` list (``S``
+success, ``I`` information, ``W`` warning, ``E`` error, ``F`` fatal) and
+a section named after the command.  Since API 3.1, report commands
+joined by ``+`` ask for all of them at once; the reply holds each one's
+reply under its name, in a one-element list as cgminer's ``api.c`` sends
+it, ``{"summary": [reply], "devs": [reply], "stats": [reply], "id": 1}``
+(the API-README's example shows each reply bare, without the list).
 
 The canned replies below copy the layout of real firmwares, trimmed:
 
@@ -30,8 +32,11 @@ The canned replies below copy the layout of real firmwares, trimmed:
 
 Modes, settable at any time through :attr:`FakeMiner.mode`: None (answer),
 ``slow`` (answer after :attr:`FakeMiner.delay` seconds), ``garbage`` (not
-JSON), ``error`` (``STATUS`` ``E`` to every command) and ``glitch`` (the
-firmware bug that writes ``}{`` for ``},{`` between list items).
+JSON), ``error`` (``STATUS`` ``E`` to every command), ``glitch`` (the
+firmware bug that writes ``}{`` for ``},{`` between list items),
+``single`` (a firmware older than API 3.1: a joined command is one
+invalid command) and ``bare`` (joined replies without their lists, as
+the API-README shows them).
 :meth:`FakeMiner.stop` closes the port (connection refused) and
 :meth:`FakeMiner.start` opens the same port again.
 """
@@ -47,7 +52,7 @@ import fixtures
 WHEN = 1700000000
 HOST = '127.0.0.1'
 GARBAGE = b'HTTP/1.1 400 Bad Request\r\n\r\n<html>bad request</html>\0'
-MODES = (None, 'slow', 'garbage', 'error', 'glitch')
+MODES = (None, 'slow', 'garbage', 'error', 'glitch', 'single', 'bare')
 
 
 def status(code: int, msg: str, state: str = 'S') -> list[dict]:
@@ -193,9 +198,11 @@ def reply_bytes(flavour: str, command: str, mode: str | None = None
         body = error(f"Access denied to '{command}' command", 45)
     elif len(names) == 1:
         body = replies.replies.get(command) or error('Invalid command')
-    elif replies.combined:
-        body = {name: [replies.replies.get(name) or error('Invalid command')]
+    elif replies.combined and mode != 'single':
+        body = {name: replies.replies.get(name) or error('Invalid command')
                 for name in names}
+        if mode != 'bare':
+            body = {name: [reply] for name, reply in body.items()}
         body['id'] = 1
     else:
         body = error('Invalid command')

@@ -3,9 +3,10 @@
 A miner listens on TCP port 4028, reads one JSON request such as
 ``{"command": "summary+devs+stats"}``, answers with JSON (usually ended by
 a NUL byte) and closes.  Every reply has a ``STATUS`` list and a section
-named after the command; a combined command answers with one reply per
-part.  :func:`to_load` normalises the replies into an
-:class:`~cryptomine_scheduler.sample.AsicLoad`.
+named after the command; a combined command answers with each part's
+reply under the part's name, in a one-element list (or bare, as some
+firmwares and cgminer's API-README have it).  :func:`to_load` normalises
+the replies into an :class:`~cryptomine_scheduler.sample.AsicLoad`.
 
 Vendors disagree on the details; the readings are normalised thus:
 
@@ -113,7 +114,9 @@ def split(command: str, reply: dict) -> dict[str, dict]:
     for name in names:
         value = reply.get(name)
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            parts[name] = value[0]
+            parts[name] = value[0]  # as cgminer sends it
+        elif isinstance(value, dict):
+            parts[name] = value  # as its API-README shows it
     if not parts:
         raise CommandRejected(_failure(reply) or 'no part answered')
     return parts

@@ -257,24 +257,26 @@ class TestReplyParser(base.BaseTestCase):
                     else:
                         self.assertEqual(value, getattr(load, field), field)
 
-    def test_flavours_answered_separately(self):
+    def test_joined_and_separate_replies_agree(self):
         for flavour in fake_miner.FLAVOURS:
-            with self.subTest(flavour=flavour):
-                combined = fake_miner.reply_bytes(flavour,
-                                                  cgminer_api.COMBINED)
-                replies = {}
-                for command in cgminer_api.COMMANDS:
-                    replies.update(cgminer_api.split(
-                        command, cgminer_api.decode(
-                            fake_miner.reply_bytes(flavour, command))))
-                separate = cgminer_api.to_load(MINER.label, MINER.instance,
-                                               replies)
-                if fake_miner.FLAVOURS[flavour].combined:
-                    self.assertEqual(_parse(combined), separate)
-                else:
-                    self.assertRaises(cgminer_api.CommandRejected, _parse,
-                                      combined)
-                    self.assertIsNotNone(separate.hashrate_5s_ghs)
+            replies = {}
+            for command in cgminer_api.COMMANDS:
+                replies.update(cgminer_api.split(
+                    command, cgminer_api.decode(
+                        fake_miner.reply_bytes(flavour, command))))
+            separate = cgminer_api.to_load(MINER.label, MINER.instance,
+                                           replies)
+            self.assertIsNotNone(separate.hashrate_5s_ghs)
+            for mode in (None, 'bare', 'single'):
+                with self.subTest(flavour=flavour, mode=mode):
+                    joined = fake_miner.reply_bytes(
+                        flavour, cgminer_api.COMBINED, mode)
+                    if (fake_miner.FLAVOURS[flavour].combined
+                            and mode != 'single'):
+                        self.assertEqual(separate, _parse(joined))
+                    else:
+                        self.assertRaises(cgminer_api.CommandRejected,
+                                          _parse, joined)
 
     def test_unusable_replies(self):
         for name, raw, command, reason in self.ERRORS:
@@ -385,15 +387,46 @@ class TestAsicSource(base.BaseTestCase):
             self._collect(source)
         self.assertEqual(3, fake.connections)
 
+    def test_joined_reply_without_lists(self):
+        (fake,) = self._miners(1, 'antminer-s19', 'bare')
+        (load,), _ = self._collect(self._source(fake.entry))
+        _assert_load(self, dataclasses.replace(
+            EXPECTED['antminer-s19'], miner=fake.entry), load)
+        self.assertEqual([cgminer_api.COMBINED], fake.commands)
+
     def test_rejected_combined_command_is_remembered(self):
-        (fake,) = self._miners(1, 'strings')
+        for flavour, mode in (('strings', None), ('antminer-s19', 'single')):
+            with self.subTest(flavour=flavour, mode=mode):
+                logger = self.useFixture(fixtures.FakeLogger(
+                    name=asic.__name__, level=logging.INFO))
+                fake = self.useFixture(fake_miner.FakeMiner(flavour, mode))
+                source = self._source(fake.entry)
+                for _ in range(2):
+                    (load,), _ = self._collect(source)
+                    _assert_load(self, dataclasses.replace(
+                        EXPECTED[flavour], miner=fake.entry), load)
+                # One combined attempt and three commands, then three.
+                self.assertEqual(7, fake.connections)
+                self.assertEqual(1, fake.commands.count(cgminer_api.COMBINED))
+                self.assertEqual(
+                    [f'Miner {fake.entry} rejects combined commands; asking '
+                     'for summary, devs and stats separately'],
+                    logger.output.splitlines())
+
+    def test_combined_command_tried_again_after_an_outage(self):
+        (fake,) = self._miners(1, 'antminer-s19', 'single')
         source = self._source(fake.entry)
+        self._collect(source)
+        fake.stop()
+        (load,), _ = self._collect(source)
+        self.assertFalse(load.available)
+        fake.mode = None  # its firmware upgraded meanwhile
+        fake.start()
+        del fake.commands[:]
         for _ in range(2):
             (load,), _ = self._collect(source)
             self.assertTrue(load.available)
-        # One combined attempt and three commands, then three commands.
-        self.assertEqual(7, fake.connections)
-        self.assertEqual(1, fake.commands.count(cgminer_api.COMBINED))
+        self.assertEqual([cgminer_api.COMBINED] * 2, fake.commands)
 
     def test_firmware_glitch_still_parses(self):
         (fake,) = self._miners(1, 'antminer-s9', 'glitch')
