@@ -1,0 +1,83 @@
+"""The cluster as the re-planner sees it: hosts, servers, server groups.
+
+Plain typed records with no nova imports.  :mod:`.nova_inventory` fills
+them from nova's API through openstacksdk; the simulator fills them from
+a fleet file.  :mod:`.planning.problem` joins them with the load snapshot.
+"""
+
+import dataclasses
+import enum
+
+from cryptomine_scheduler.scoring import Accelerator
+
+
+class GroupPolicy(enum.Enum):
+    """nova's server group policies."""
+
+    AFFINITY = 'affinity'
+    ANTI_AFFINITY = 'anti-affinity'
+    SOFT_AFFINITY = 'soft-affinity'
+    SOFT_ANTI_AFFINITY = 'soft-anti-affinity'
+
+
+@dataclasses.dataclass(frozen=True)
+class ComputeHost:
+    """A nova compute host and what it can hold.
+
+    ``vcpus`` and ``memory_mb`` are physical; placement allows
+    ``vcpus * cpu_allocation_ratio`` (and the same for memory) to be
+    allocated.  ``accepts_moves`` is False for a disabled or down compute
+    service: such a host may lose instances but never gains any.
+    ``accelerators`` is None when nova does not say (the planner then
+    uses what the host's load samples report).
+    """
+
+    name: str
+    vcpus: int
+    memory_mb: int
+    cpu_allocation_ratio: float = 1.0
+    ram_allocation_ratio: float = 1.0
+    availability_zone: str = 'nova'
+    aggregates: frozenset[str] = frozenset()
+    accepts_moves: bool = True
+    accelerators: frozenset[Accelerator] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """A nova instance.
+
+    ``status`` and ``task_state`` are nova's; ``accelerator`` is the
+    flavor's ``cryptomine:accelerator`` extra spec; ``live_migratable``
+    is False for instances with PCI passthrough devices.
+    """
+
+    uuid: str
+    name: str
+    host: str
+    vcpus: int
+    memory_mb: int
+    status: str = 'ACTIVE'
+    task_state: str | None = None
+    locked: bool = False
+    accelerator: Accelerator | None = None
+    live_migratable: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerGroup:
+    """A nova server group and the UUIDs of its members."""
+
+    id: str
+    name: str
+    policy: GroupPolicy
+    members: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Everything the planner needs to know about nova's side."""
+
+    hosts: tuple[ComputeHost, ...]
+    servers: tuple[Server, ...]
+    groups: tuple[ServerGroup, ...] = ()

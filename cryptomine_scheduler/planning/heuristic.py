@@ -1,0 +1,347 @@
+"""The fast planner: a vectorised beam search over moves and swaps.
+
+Each step scores every (candidate instance, candidate destination) pair
+at once with numpy, as the change of the objective (see :mod:`.problem`)
+if that one instance moved, masks the infeasible pairs, and keeps the
+best few resulting placements (the *beam*) for the next step; where no
+single move helps, the best exchange of two instances is tried too (on
+two resources, balance often needs a CPU-heavy instance traded for a
+memory-heavy one).  Every placement is scored as its objective plus
+``min_gain`` per instance moved, and the best one seen wins: so each
+move must gain at least ``min_gain`` net of its migration cost, a
+balanced fleet is left alone, and at most ``max_moves`` instances move.
+The search ends a few steps after the last improvement.
+
+Candidates are the instances on the most loaded hosts and the least
+loaded destinations (all of them on a small fleet), which keeps a step
+cheap on a large one; a large fleet also gets a beam of one (greedy).
+Ties go to the lowest index: the same input always gives the same plan.
+"""
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+
+from cryptomine_scheduler.planning import efficacy as efficacy_mod
+from cryptomine_scheduler.planning.problem import Problem
+from cryptomine_scheduler.planning.problem import square
+
+#: Hosts whose instances are candidates in one step, most loaded first.
+SOURCE_HOSTS = 64
+#: Destinations scored in one step, least loaded first.
+DESTINATION_HOSTS = 128
+#: Hosts on each side of the exchanges scored in one step.
+SWAP_HOSTS = 16
+#: Placements kept per step, on fleets of up to BEAM_MAX_PAIRS
+#: (instance, host) pairs; one (greedy) beyond.
+BEAM_WIDTH = 16
+BEAM_MAX_PAIRS = 100_000
+#: Single moves each kept placement is expanded with.
+BRANCH = 8
+#: Steps without improvement before the search ends.
+PATIENCE = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """One planned migration.
+
+    ``gain`` is the objective's improvement when it is made, net of its
+    cost; ``after`` are the positions of earlier moves out of
+    ``destination`` that it relies on (their freed room): if one of them
+    fails, this one is skipped.
+    """
+
+    instance: str
+    source: str
+    destination: str
+    memory_mb: float
+    gain: float
+    after: tuple[int, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The planner's answer."""
+
+    placement: np.ndarray
+    moves: tuple[Move, ...]
+    efficacy: efficacy_mod.Efficacy
+    seconds: float
+
+
+def _smallest(values: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` smallest values, smallest (then lowest
+    index) first."""
+    if count < len(values):
+        part = np.argpartition(values, count - 1)[:count]
+    else:
+        part = np.arange(len(values))
+    return part[np.lexsort((part, values[part]))]
+
+
+class _State:
+    """A placement being improved, with its per-host totals and score."""
+
+    def __init__(self, problem: Problem):
+        self.p = problem
+        self.target = problem.target()
+        self.load_ceiling = problem.load_ceiling()
+        self.alloc_ceiling = problem.alloc_ceiling()
+        self.placement = problem.current.copy()
+        self.load = problem.load(self.placement)
+        self.alloc = problem.allocated(self.placement)
+        self.value = problem.objective(self.placement)
+        self.moves = 0
+
+    def copy(self) -> '_State':
+        twin = copy.copy(self)
+        twin.placement = self.placement.copy()
+        twin.load = self.load.copy()
+        twin.alloc = self.alloc.copy()
+        return twin
+
+    def score(self) -> float:
+        """The objective plus ``min_gain`` per instance moved."""
+        return self.value + self.p.limits.min_gain * self.moves
+
+    def deviation(self) -> np.ndarray:
+        return self.load / self.p.capacity - self.target
+
+    def _hosts(self, dev: np.ndarray, hot: int,
+               cold: int) -> tuple[np.ndarray, np.ndarray]:
+        """Masks of the ``hot`` most loaded hosts and of the ``cold``
+        least loaded hosts that accept moves."""
+        order = np.argsort(-(dev @ self.p.weights), kind='stable')
+        hottest = np.zeros(len(self.p.hosts), dtype=bool)
+        hottest[order[:hot]] = True
+        order = order[::-1]
+        order = order[self.p.accepts_moves[order]]
+        coldest = np.zeros(len(self.p.hosts), dtype=bool)
+        coldest[order[:cold]] = True
+        return hottest, coldest
+
+    def feasible(self, inst: np.ndarray, dest: np.ndarray) -> np.ndarray:
+        """Mask of the moves ``inst`` to ``dest`` the constraints allow.
+
+        ``inst`` and ``dest`` broadcast: a column and a row give the
+        matrix of every pair, two equal-length vectors the pairwise moves.
+        """
+        p = self.p
+        src = self.placement[inst]
+        ok = (p.zone[dest] == p.zone[src]) & (dest != src)
+        ok &= (p.wants_accelerator[inst] & ~p.host_accelerators[dest]) == 0
+        ok &= p.accepts_moves[dest] | (dest == p.current[inst])
+        for k in range(p.alloc_demand.shape[1]):
+            ok &= (self.alloc[dest, k] + p.alloc_demand[inst, k]
+                   <= self.alloc_ceiling[dest, k] + 1e-9)
+        for r in range(p.demand.shape[1]):
+            ok &= ((self.load[dest, r] + p.demand[inst, r])
+                   <= (self.load_ceiling[dest, r] + 1e-9)
+                   * p.capacity[dest, r])
+        return ok & self._apart(inst, dest)
+
+    def _apart(self, inst: np.ndarray, dest: np.ndarray,
+               leaving: np.ndarray | None = None) -> np.ndarray:
+        """False where ``dest`` holds another member of ``inst``'s
+        anti-affinity group, ``leaving`` (which goes) aside."""
+        groups = self.p.anti_affinity[inst]
+        shape = np.broadcast_shapes(np.shape(inst), np.shape(dest),
+                                    np.shape(leaving))
+        ok = np.ones(shape, dtype=bool)
+        for g in np.unique(groups[groups >= 0]):
+            members = np.flatnonzero(self.p.anti_affinity == g)
+            count = np.bincount(self.placement[members],
+                                minlength=len(self.p.hosts))[dest]
+            if leaving is not None:
+                count = count - (self.p.anti_affinity[leaving] == g)
+            ok &= ~((groups == g) & (count > 0))
+        return ok
+
+    def _moves_delta(self, inst, dest) -> np.ndarray:
+        """+1 where a move takes an instance away from its home, -1 where
+        it brings it back."""
+        home = self.p.current[inst]
+        return ((dest != home).astype(int)
+                - (self.placement[inst] != home).astype(int))
+
+    def delta(self, inst, dest, dev: np.ndarray) -> np.ndarray:
+        """Objective change of moving ``inst`` to ``dest``, feasible or
+        not (broadcast as in :meth:`feasible`)."""
+        p = self.p
+        src = self.placement[inst]
+        change = p.move_cost[inst] * self._moves_delta(inst, dest)
+        for r, weight in enumerate(p.weights):
+            if not weight:
+                continue
+            removed = p.demand[inst, r] / p.capacity[src, r]
+            added = p.demand[inst, r] / p.capacity[dest, r]
+            change = change + weight * (
+                square(dev[src, r] - removed) - square(dev[src, r])
+                + square(dev[dest, r] + added) - square(dev[dest, r]))
+        return change
+
+    def changes(self, inst: np.ndarray, dest: np.ndarray,
+                dev: np.ndarray) -> np.ndarray:
+        """Score change of each feasible move; inf where infeasible."""
+        change = (self.delta(inst, dest, dev) + self.p.limits.min_gain
+                  * self._moves_delta(inst, dest))
+        return np.where(self.feasible(inst, dest), change, np.inf)
+
+    def best_moves(self, count: int) -> list[tuple[float, tuple]]:
+        """The ``count`` best single moves: (score change, ((i, h),))."""
+        dev = self.deviation()
+        hot, cold = self._hosts(dev, SOURCE_HOSTS, DESTINATION_HOSTS)
+        inst = np.flatnonzero(self.p.movable & hot[self.placement])
+        dest = np.flatnonzero(cold)
+        if not len(inst) or not len(dest):
+            return []
+        change = self.changes(inst[:, None], dest[None, :], dev).ravel()
+        top = _smallest(change, count)
+        return [(float(change[k]),
+                 ((int(inst[k // len(dest)]), int(dest[k % len(dest)])),))
+                for k in top if np.isfinite(change[k])]
+
+    def best_swap(self) -> list[tuple[float, tuple]]:
+        """The best exchange of two instances, if any is feasible."""
+        p = self.p
+        dev = self.deviation()
+        hot, cold = self._hosts(dev, SWAP_HOSTS, SWAP_HOSTS)
+        first = np.flatnonzero(
+            p.movable & hot[self.placement]
+            & p.accepts_moves[self.placement])[:, None]
+        second = np.flatnonzero(p.movable & cold[self.placement])[None, :]
+        if not first.size or not second.size:
+            return []
+        a, b = self.placement[first], self.placement[second]
+        change = ((p.move_cost[first] + p.limits.min_gain)
+                  * self._moves_delta(first, b)
+                  + (p.move_cost[second] + p.limits.min_gain)
+                  * self._moves_delta(second, a))
+        ok = (a != b) & (p.zone[a] == p.zone[b])
+        ok &= (p.wants_accelerator[first] & ~p.host_accelerators[b]) == 0
+        ok &= (p.wants_accelerator[second] & ~p.host_accelerators[a]) == 0
+        for k in range(p.alloc_demand.shape[1]):
+            net = p.alloc_demand[second, k] - p.alloc_demand[first, k]
+            ok &= self.alloc[a, k] + net <= self.alloc_ceiling[a, k] + 1e-9
+            ok &= self.alloc[b, k] - net <= self.alloc_ceiling[b, k] + 1e-9
+        for r, weight in enumerate(p.weights):
+            net = p.demand[second, r] - p.demand[first, r]
+            for host, sign in ((a, 1.0), (b, -1.0)):
+                ok &= (self.load[host, r] + sign * net
+                       <= (self.load_ceiling[host, r] + 1e-9)
+                       * p.capacity[host, r])
+                shift = sign * net / p.capacity[host, r]
+                change = change + weight * (square(dev[host, r] + shift)
+                                            - square(dev[host, r]))
+        ok &= self._apart(first, b, second) & self._apart(second, a, first)
+        change = np.where(ok, change, np.inf)
+        k = int(np.argmin(change))
+        if not np.isfinite(change.flat[k]):
+            return []
+        i, j = divmod(k, change.shape[1])
+        one, other = int(first[i, 0]), int(second[0, j])
+        return [(float(change[i, j]), ((one, int(b[0, j])),
+                                       (other, int(a[i, 0]))))]
+
+    def options(self) -> list[tuple[float, tuple]]:
+        """Next steps worth trying: the best moves, and the best swap
+        when no move improves the score."""
+        found = self.best_moves(BRANCH)
+        if not found or found[0][0] >= 0:
+            found += self.best_swap()
+        return found
+
+    def apply(self, inst: int, dest: int) -> None:
+        p = self.p
+        src = self.placement[inst]
+        self.value += float(self.delta(inst, dest, self.deviation()))
+        self.moves += int(self._moves_delta(inst, dest))
+        self.load[src] -= p.demand[inst]
+        self.load[dest] += p.demand[inst]
+        self.alloc[src] -= p.alloc_demand[inst]
+        self.alloc[dest] += p.alloc_demand[inst]
+        self.placement[inst] = dest
+
+
+def _search(problem: Problem) -> np.ndarray:
+    """The best placement the beam search finds (module docstring)."""
+    limits = problem.limits
+    width = (BEAM_WIDTH if len(problem.instances) * len(problem.hosts)
+             <= BEAM_MAX_PAIRS else 1)
+    root = _State(problem)
+    best, best_score = root.placement.copy(), root.score()
+    beam, stale = [root], 0
+    for _ in range(2 * limits.max_moves + PATIENCE):
+        options = []
+        for k, state in enumerate(beam):
+            for change, steps in state.options():
+                options.append((state.score() + change, k, steps))
+        chosen, seen = [], set()
+        for _score, k, steps in sorted(options):
+            state = beam[k].copy()
+            for inst, dest in steps:
+                state.apply(inst, dest)
+            key = state.placement.tobytes()
+            if key in seen or state.moves > limits.max_moves:
+                continue
+            seen.add(key)
+            chosen.append(state)
+            if len(chosen) == width:
+                break
+        if not chosen:
+            break
+        beam = chosen
+        if beam[0].score() < best_score - 1e-12:
+            best, best_score, stale = beam[0].placement.copy(), \
+                beam[0].score(), 0
+        else:
+            stale += 1
+            if stale >= PATIENCE:
+                break
+    return best
+
+
+def _sequence(problem: Problem, placement: np.ndarray) -> list[Move]:
+    """Order the moves from ``problem.current`` to ``placement``.
+
+    Best gain first among those feasible at their turn, so a move into a
+    host comes after the moves out of it that make room.
+    """
+    state = _State(problem)
+    todo = np.flatnonzero(placement != problem.current)
+    moves: list[Move] = []
+    while len(todo):
+        dev = state.deviation()
+        change = np.where(state.feasible(todo, placement[todo]),
+                          state.delta(todo, placement[todo], dev), np.inf)
+        # A swap between two full hosts has no feasible first move: take
+        # the cheapest anyway (nova's scheduler has the last word).
+        if not np.isfinite(change).any():
+            change = state.delta(todo, placement[todo], dev)
+        k = int(np.argmin(change))
+        inst, dest = int(todo[k]), int(placement[todo[k]])
+        destination = problem.hosts[dest]
+        moves.append(Move(
+            instance=problem.instances[inst],
+            source=problem.hosts[problem.current[inst]],
+            destination=destination,
+            memory_mb=float(problem.alloc_demand[inst, 1]),
+            gain=-float(change[k]),
+            after=tuple(n for n, m in enumerate(moves)
+                        if m.source == destination)))
+        state.apply(inst, dest)
+        todo = np.delete(todo, k)
+    return moves
+
+
+def plan(problem: Problem) -> Plan:
+    """Improve ``problem.current``; see the module docstring."""
+    started = time.perf_counter()
+    placement = _search(problem)
+    moves = _sequence(problem, placement)
+    return Plan(placement=placement, moves=tuple(moves),
+                efficacy=efficacy_mod.efficacy(problem, placement),
+                seconds=time.perf_counter() - started)

@@ -1,0 +1,159 @@
+"""The planning problem: the placement matrix and the loads, as arrays.
+
+Loads are in absolute units (CPU cores, MiB) so that an instance's load
+can be carried from one host to another; a host's *utilisation* of a
+resource is its load divided by its physical capacity.  A host's load
+not explained by its instances (the hypervisor, other processes) is its
+*base* load and stays where it is.
+
+The objective, shared by the heuristic and the exact solver, is the
+weighted sum over hosts of the squared deviation of each host's
+utilisation from the fleet's mean utilisation (``H`` times the variance:
+the imbalance), plus a cost per migration proportional to the
+instance's memory::
+
+    sum_r w_r * sum_h sq(u_hr - t_r)  +  cost_per_gb * sum_moved mem_gb_i
+
+with ``t_r`` the fleet-wide utilisation of resource ``r`` (constant:
+moving instances does not change it).  ``sq`` is the square, made
+piecewise linear (the maximum of its tangents at every multiple of
+``GRID``) so that the exact solver can use it as it is; it differs
+from ``x * x`` by at most ``GRID ** 2 / 4``.  Squaring weighs a host far
+from the mean more than two hosts a little off, and leaves the
+heuristic a smooth landscape.  A placement is feasible when
+every instance sits on a host of its availability zone that offers its
+accelerator, accepts moves (unless it is the instance's current host),
+has room for the instance's flavor (within the allocation ratios), stays
+at or below the load limit (or its current load, if already above), and
+hosts no other member of the instance's anti-affinity group.
+"""
+
+import dataclasses
+import enum
+
+import numpy as np
+
+from cryptomine_scheduler.scoring import Accelerator
+
+#: Resources the planner balances, in the columns of the load arrays.
+RESOURCES = ('cpu', 'memory')
+#: Allocation columns (nova's flavor resources).
+ALLOCATIONS = ('vcpus', 'memory_mb')
+_ACCELERATOR_BIT = {kind: 1 << i for i, kind in enumerate(Accelerator)}
+#: Spacing of the tangents of the piecewise-linear square.
+GRID = 0.01
+#: Deviations beyond which the square continues along its last tangent.
+GRID_RANGE = (-1.0, 4.0)
+
+
+def tangent_points() -> np.ndarray:
+    """Where the piecewise-linear square touches the square."""
+    low, high = GRID_RANGE
+    return np.arange(round(low / GRID), round(high / GRID) + 1) * GRID
+
+
+def square(x):
+    """The piecewise-linear square: its tangent at the nearest grid point
+    (the largest of all the tangents there)."""
+    low, high = GRID_RANGE
+    a = np.clip(np.round(np.asarray(x) / GRID) * GRID, low, high)
+    return a * (2.0 * x - a)
+
+
+def accelerator_mask(kinds) -> int:
+    """The bitmask of a set of accelerator kinds."""
+    mask = 0
+    for kind in kinds:
+        mask |= _ACCELERATOR_BIT[kind]
+    return mask
+
+
+class Pinned(enum.Enum):
+    """Why an instance may not move this round."""
+
+    NOT_ACTIVE = 'not active'
+    TASK = 'task in progress'
+    LOCKED = 'locked'
+    NOT_LIVE_MIGRATABLE = 'not live-migratable'
+    AFFINITY = 'affinity group'
+    COOL_DOWN = 'moved recently'
+    NO_LOAD_DATA = 'no load data for its host'
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one round may do."""
+
+    max_moves: int = 10
+    min_gain: float = 0.002
+    migration_cost_per_gb: float = 0.0005
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One round's input.  H hosts, N instances, R resources.
+
+    Arrays are indexed by host (``hosts``) and instance (``instances``)
+    position; see the module docstring for the model.
+    """
+
+    hosts: tuple[str, ...]
+    instances: tuple[str, ...]
+    current: np.ndarray          # (N,) int: host index of each instance
+    capacity: np.ndarray         # (H, R) physical cores, MiB
+    base: np.ndarray             # (H, R) load not from instances
+    demand: np.ndarray           # (N, R) predicted load of each instance
+    alloc_capacity: np.ndarray   # (H, 2) vcpus and MiB allocatable
+    alloc_demand: np.ndarray     # (N, 2) flavor vcpus and MiB
+    limit: np.ndarray            # (R,) utilisation a host may reach
+    weights: np.ndarray          # (R,) normalised to sum 1
+    zone: np.ndarray             # (H,) int availability zone code
+    host_accelerators: np.ndarray  # (H,) int bitmask offered
+    wants_accelerator: np.ndarray  # (N,) int bitmask required (0: any)
+    accepts_moves: np.ndarray    # (H,) bool
+    movable: np.ndarray          # (N,) bool
+    move_cost: np.ndarray        # (N,) objective cost of moving it
+    anti_affinity: np.ndarray    # (N,) int group index, -1 for none
+    limits: Limits = Limits()
+    #: Why each pinned instance is pinned, by instance index.
+    pinned: dict[int, Pinned] = dataclasses.field(default_factory=dict)
+
+    @property
+    def memory_gb(self) -> np.ndarray:
+        return self.alloc_demand[:, 1] / 1024.0
+
+    def load(self, placement: np.ndarray) -> np.ndarray:
+        """(H, R) load of every host under ``placement``."""
+        load = self.base.copy()
+        for r in range(load.shape[1]):
+            load[:, r] += np.bincount(placement, self.demand[:, r],
+                                      minlength=len(self.hosts))
+        return load
+
+    def allocated(self, placement: np.ndarray) -> np.ndarray:
+        """(H, 2) flavor resources allocated on every host."""
+        return np.stack(
+            [np.bincount(placement, self.alloc_demand[:, k],
+                         minlength=len(self.hosts))
+             for k in range(self.alloc_demand.shape[1])], axis=1)
+
+    def target(self) -> np.ndarray:
+        """(R,) the fleet-wide utilisation every host is steered to."""
+        total = self.base.sum(0) + self.demand.sum(0)
+        return total / np.maximum(self.capacity.sum(0), 1e-9)
+
+    def load_ceiling(self) -> np.ndarray:
+        """(H, R) the utilisation each host may have after the round."""
+        current = self.load(self.current) / self.capacity
+        return np.maximum(self.limit[None, :], current)
+
+    def alloc_ceiling(self) -> np.ndarray:
+        """(H, 2) the allocation each host may have after the round."""
+        return np.maximum(self.alloc_capacity, self.allocated(self.current))
+
+    def objective(self, placement: np.ndarray) -> float:
+        """The value the planner minimises (module docstring)."""
+        deviation = self.load(placement) / self.capacity - self.target()
+        imbalance = float((square(deviation) * self.weights).sum())
+        moved = placement != self.current
+        return imbalance + float(self.move_cost[moved].sum())
