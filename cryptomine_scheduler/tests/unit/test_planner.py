@@ -1,0 +1,285 @@
+"""The planners: constraints, cool-down, minimum gain, determinism, and
+the heuristic against the exact optimum."""
+
+import dataclasses
+
+import numpy as np
+from oslotest import base
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.planning import exact
+from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.planning.problem import Pinned
+from cryptomine_scheduler.tests import fleets
+
+A = scoring.Accelerator
+NO_MIN_GAIN = inputs.Policy(limits=problem_mod.Limits(max_moves=10,
+                                                      min_gain=0.0))
+
+
+def skewed(**host_kwargs) -> fleets.Fleet:
+    """hot: 16 cores at ~88 %; cold1/cold2: idle.  Eight 2-vCPU servers
+    busy 1.75 cores, 4 GiB each, all on hot."""
+    hosts = {'hot': (16, 65536), 'cold1': (16, 65536), 'cold2': (16, 65536)}
+    servers = [('hot', 2, 4096, 1.75, 4096.0) for _ in range(8)]
+    return fleets.fleet(hosts, servers, cpu_allocation_ratio=2.0,
+                        ram_allocation_ratio=1.0, **host_kwargs)
+
+
+def customise(f: fleets.Fleet, hosts=None, servers=None,
+              groups=()) -> fleets.Fleet:
+    """``f`` with some host/server fields replaced, and server groups of
+    server numbers ``[(policy, [n, ...])]``."""
+    hosts = hosts or {}
+    servers = servers or {}
+    computes = tuple(dataclasses.replace(h, **hosts.get(h.name, {}))
+                     for h in f.cluster.hosts)
+    records = tuple(dataclasses.replace(s, **servers.get(n, {}))
+                    for n, s in enumerate(f.cluster.servers))
+    server_groups = tuple(
+        cluster.ServerGroup(id=f'g{k}', name=f'g{k}', policy=policy,
+                            members=frozenset(fleets.server_uuid(n)
+                                              for n in members))
+        for k, (policy, members) in enumerate(groups))
+    return fleets.Fleet(cluster.Cluster(computes, records, server_groups),
+                        f.snapshot)
+
+
+def check_feasible(test, p: problem_mod.Problem, placement) -> None:
+    """Every constraint of the module docstring, checked independently."""
+    moved = placement != p.current
+    test.assertLessEqual(int(moved.sum()), p.limits.max_moves)
+    test.assertFalse((moved & ~p.movable).any(), 'a pinned instance moved')
+    test.assertTrue((p.zone[placement] == p.zone[p.current]).all())
+    test.assertTrue(((p.wants_accelerator
+                      & ~p.host_accelerators[placement]) == 0).all())
+    test.assertTrue(p.accepts_moves[placement[moved]].all())
+    util = p.load(placement) / p.capacity
+    test.assertTrue((util <= p.load_ceiling() + 1e-9).all())
+    test.assertTrue((p.allocated(placement)
+                     <= p.alloc_ceiling() + 1e-9).all())
+    n_hosts = len(p.hosts)
+    for g in set(p.anti_affinity[p.anti_affinity >= 0].tolist()):
+        members = p.anti_affinity == g
+        after = np.bincount(placement[members], minlength=n_hosts)
+        before = np.bincount(p.current[members], minlength=n_hosts)
+        test.assertTrue((after <= np.maximum(before, 1)).all(),
+                        f'group members together: {after}')
+
+
+PLANNERS = {
+    'heuristic': lambda p: heuristic.plan(p).placement,
+    'exact': lambda p: exact.solve(p).placement,
+}
+
+
+class TestConstraints(base.BaseTestCase):
+    """Table-driven: each case makes the natural best move illegal."""
+
+    CASES = {
+        'capacity': dict(
+            hosts={'cold1': {'cpu_allocation_ratio': 0.1}},
+            forbidden_hosts={'cold1'}),
+        'load limit': dict(
+            base={'cold1': (14.0, 0.0)}, forbidden_hosts={'cold1'}),
+        'accelerator': dict(
+            hosts={'cold1': {'accelerators': frozenset({A.CPU})},
+                   'cold2': {'accelerators': frozenset({A.GPU})},
+                   'hot': {'accelerators': frozenset({A.GPU})}},
+            servers={n: {'accelerator': A.GPU} for n in range(8)},
+            forbidden_hosts={'cold1'}),
+        'availability zone': dict(
+            hosts={'cold1': {'availability_zone': 'az2'}},
+            forbidden_hosts={'cold1'}),
+        'disabled host': dict(
+            hosts={'cold1': {'accepts_moves': False}},
+            forbidden_hosts={'cold1'}),
+        'anti-affinity': dict(
+            base={'cold2': (10.0, 0.0)},
+            groups=[(cluster.GroupPolicy.ANTI_AFFINITY, [0, 1, 2, 3])]),
+        'affinity': dict(
+            groups=[(cluster.GroupPolicy.AFFINITY, [0, 1, 2, 3, 4, 5])],
+            pinned=set(range(6))),
+        'not active': dict(
+            servers={n: {'status': 'SHUTOFF'} for n in range(6)},
+            pinned=set(range(6))),
+        'task in progress': dict(
+            servers={n: {'task_state': 'migrating'} for n in range(6)},
+            pinned=set(range(6))),
+        'locked': dict(
+            servers={n: {'locked': True} for n in range(6)},
+            pinned=set(range(6))),
+        'not live-migratable': dict(
+            servers={n: {'live_migratable': False} for n in range(6)},
+            pinned=set(range(6))),
+    }
+
+    def _problem(self, case):
+        f = skewed()
+        if case.get('base'):
+            hosts = {h.name: (h.vcpus, h.memory_mb) for h in f.cluster.hosts}
+            servers = [(s.host, s.vcpus, s.memory_mb, 1.75, 4096.0)
+                       for s in f.cluster.servers]
+            f = fleets.fleet(hosts, servers, host_base=case['base'],
+                             cpu_allocation_ratio=2.0,
+                             ram_allocation_ratio=1.0)
+        f = customise(f, case.get('hosts'), case.get('servers'),
+                      case.get('groups', ()))
+        return fleets.problem(f, NO_MIN_GAIN)
+
+    def test_constraints_hold_for_both_planners(self):
+        for name, case in self.CASES.items():
+            p = self._problem(case)
+            for planner, solve in PLANNERS.items():
+                with self.subTest(case=name, planner=planner):
+                    placement = solve(p)
+                    check_feasible(self, p, placement)
+                    moved = placement != p.current
+                    self.assertTrue(moved.any(), 'nothing moved at all')
+                    hosts = {p.hosts[h] for h in placement[moved]}
+                    self.assertFalse(hosts & case.get('forbidden_hosts',
+                                                      set()))
+                    for n in case.get('pinned', ()):
+                        self.assertEqual(p.current[n], placement[n])
+
+    def test_pinned_reasons_are_reported(self):
+        p = self._problem(self.CASES['locked'])
+        self.assertEqual({n: Pinned.LOCKED for n in range(6)}, p.pinned)
+
+    def test_cold_migration_policy_frees_unmigratable_instances(self):
+        f = customise(skewed(), servers={
+            n: {'live_migratable': False} for n in range(8)})
+        policy = dataclasses.replace(NO_MIN_GAIN, allow_cold_migration=True)
+        p = fleets.problem(f, policy)
+        self.assertTrue(p.movable.all())
+        self.assertTrue(heuristic.plan(p).moves)
+
+    def test_host_without_load_data_neither_gives_nor_takes(self):
+        f = skewed()
+        views = dict(f.snapshot.hosts)
+        del views['cold1']
+        views['hot'] = dataclasses.replace(views['hot'], age=3600.0)
+        f = fleets.Fleet(f.cluster, dataclasses.replace(f.snapshot,
+                                                        hosts=views))
+        p = fleets.problem(f, NO_MIN_GAIN)
+        self.assertFalse(p.accepts_moves[p.hosts.index('cold1')])
+        self.assertEqual({Pinned.NO_LOAD_DATA}, set(p.pinned.values()))
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_hot_mining_host_gives_but_does_not_take(self):
+        f = skewed()
+        views = dict(f.snapshot.hosts)
+        views['cold1'] = fleets.host_view(0.0, 0.0, mining_values={
+            fleets.mining.MiningMetric.GPU_COUNT: 4,
+            fleets.mining.MiningMetric.GPU_THERMAL_HEADROOM: 1.0})
+        f = customise(fleets.Fleet(f.cluster, dataclasses.replace(
+            f.snapshot, hosts=views)))
+        p = fleets.problem(f, NO_MIN_GAIN)
+        self.assertFalse(p.accepts_moves[p.hosts.index('cold1')])
+        self.assertNotIn('cold1', {m.destination
+                                   for m in heuristic.plan(p).moves})
+
+
+class TestRoundLimits(base.BaseTestCase):
+
+    def test_max_moves(self):
+        f = fleets.random_fleet(3, 20, 200)
+        for limit in (0, 1, 4):
+            policy = inputs.Policy(limits=problem_mod.Limits(
+                max_moves=limit, min_gain=0.0))
+            result = heuristic.plan(fleets.problem(f, policy))
+            self.assertEqual(limit, len(result.moves))
+
+    def test_cool_down(self):
+        f = skewed()
+        recent = {fleets.server_uuid(n): fleets.NOW - 60.0 for n in range(8)}
+        recent[fleets.server_uuid(7)] = fleets.NOW - 7200.0
+        p = fleets.problem(f, NO_MIN_GAIN, last_moved=recent)
+        self.assertEqual(
+            {n: Pinned.COOL_DOWN for n in range(7)}, p.pinned)
+        moves = heuristic.plan(p).moves
+        self.assertEqual([fleets.server_uuid(7)], [m.instance for m in moves])
+
+    def test_balanced_fleet_is_left_alone(self):
+        hosts = {f'h{i}': (16, 65536) for i in range(3)}
+        servers = [(f'h{i % 3}', 2, 4096, 1.0, 4096.0) for i in range(9)]
+        p = fleets.problem(fleets.fleet(hosts, servers), inputs.Policy())
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_min_gain(self):
+        # One move helps; a bar just above its gain stops it.
+        hosts = {'a': (64, 262144), 'b': (64, 262144)}
+        servers = [('a', 8, 8192, 6.0, 8192.0), ('a', 8, 8192, 6.0, 8192.0)]
+        f = fleets.fleet(hosts, servers)
+        low = fleets.problem(f, NO_MIN_GAIN)
+        gain = heuristic.plan(low).moves[0].gain
+        self.assertGreater(gain, 0)
+        for bar, expected in ((gain * 0.9, 1), (gain * 1.1, 0)):
+            policy = inputs.Policy(limits=problem_mod.Limits(
+                max_moves=10, min_gain=bar))
+            self.assertEqual(expected, len(heuristic.plan(
+                fleets.problem(f, policy)).moves))
+
+    def test_every_move_gains_at_least_min_gain(self):
+        policy = inputs.Policy(limits=problem_mod.Limits(
+            max_moves=30, min_gain=0.004))
+        result = heuristic.plan(fleets.problem(
+            fleets.random_fleet(5, 30, 300), policy))
+        gained = result.efficacy.before.objective - \
+            result.efficacy.after.objective
+        self.assertGreater(len(result.moves), 0)
+        self.assertGreaterEqual(gained, 0.004 * len(result.moves))
+
+
+class TestPlanOutput(base.BaseTestCase):
+
+    def test_deterministic(self):
+        f = fleets.random_fleet(11, 50, 500)
+        first = heuristic.plan(fleets.problem(f, NO_MIN_GAIN))
+        second = heuristic.plan(fleets.problem(f, NO_MIN_GAIN))
+        self.assertEqual(first.moves, second.moves)
+        self.assertEqual(first.efficacy, second.efficacy)
+
+    def test_moves_are_ordered_and_dependencies_named(self):
+        f = fleets.random_fleet(2, 10, 100)
+        result = heuristic.plan(fleets.problem(f, NO_MIN_GAIN))
+        self.assertTrue(result.moves)
+        for k, move in enumerate(result.moves):
+            self.assertNotEqual(move.source, move.destination)
+            for earlier in move.after:
+                self.assertLess(earlier, k)
+                self.assertEqual(move.destination,
+                                 result.moves[earlier].source)
+        self.assertEqual(len({m.instance for m in result.moves}),
+                         len(result.moves))
+
+    def test_efficacy(self):
+        p = fleets.problem(skewed(), NO_MIN_GAIN)
+        result = heuristic.plan(p)
+        e = result.efficacy
+        self.assertLess(e.after.sigma, e.before.sigma)
+        self.assertLess(e.after.peak, e.before.peak)
+        self.assertEqual(len(result.moves), e.moves)
+        self.assertAlmostEqual(4.0 * e.moves, e.gb_to_move)
+        self.assertAlmostEqual(
+            (e.before.objective - e.after.objective) / e.moves,
+            e.gain_per_move)
+        # hot at 88 % CPU, limit 90 %: not overloaded; spread afterwards
+        self.assertEqual(0, e.after.overloaded)
+
+
+class TestAgainstOptimum(base.BaseTestCase):
+
+    def test_heuristic_within_5_percent_of_exact(self):
+        policy = inputs.Policy(limits=problem_mod.Limits(max_moves=5,
+                                                         min_gain=0.0))
+        for seed in range(12):
+            with self.subTest(seed=seed):
+                p = fleets.problem(fleets.random_fleet(seed, 6, 30), policy)
+                found = heuristic.plan(p).efficacy.after.objective
+                best = exact.solve(p).objective
+                self.assertLessEqual(best, found + 1e-9)
+                self.assertLessEqual(found, best * 1.05)
