@@ -51,7 +51,7 @@ class ControllerService:
                                             c.hashrate_baseline_half_life)
         self.totals = ingest.IngestTotals()
         self.metrics = metrics.Metrics(self.totals, self.tracker,
-                                       conf.prometheus.risk_factor, clock)
+                                       conf.cryptomine.risk_factor, clock)
         self.listener_pool = (c.listener_pool
                               or f'{conf.messaging.sample_topic}.info')
         self.ingestor = ingest.Ingestor(

@@ -14,10 +14,14 @@ from oslo_messaging._tracing import client as messaging_tracing
 from cryptomine_scheduler.conf import controller
 from cryptomine_scheduler.conf import database
 from cryptomine_scheduler.conf import default
+from cryptomine_scheduler.conf import load_model
 from cryptomine_scheduler.conf import messaging
+from cryptomine_scheduler.conf import nova_api
 from cryptomine_scheduler.conf import prometheus
+from cryptomine_scheduler.conf import replan
 
-_MODULES = (default, messaging, database, controller, prometheus)
+_MODULES = (default, messaging, database, controller, replan, load_model,
+            nova_api, prometheus)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

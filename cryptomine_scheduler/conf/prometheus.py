@@ -34,12 +34,6 @@ Related options:
 
 * ``metrics_port``
 """),
-    cfg.FloatOpt('risk_factor', default=1.0, min=0.0, max=5.0,
-                 help="""
-``k`` in the predicted load ``max(ewma, mean) + k * stddev`` shown by the
-per-host gauges.  Set it to nova-scheduler's ``[cryptomine] risk_factor``
-so that the gauges show the load the filter and weigher see.
-"""),
 ]
 
 

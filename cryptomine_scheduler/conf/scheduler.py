@@ -15,49 +15,14 @@ scheduler_group = cfg.OptGroup(
 MISSING_PASS = 'pass'
 MISSING_REJECT = 'reject'
 
-scheduler_opts = [
-    cfg.StrOpt('controller_transport_url', secret=True,
-               help="""
-Message bus of the cryptomine controller.  Unset means nova's own
-``[DEFAULT] transport_url``.
-"""),
-    cfg.StrOpt('controller_topic', default='cryptomine_controller',
-               help="""
-RPC topic of the cryptomine controller; must equal the controller's
-``[messaging] controller_topic``.
-"""),
-    cfg.FloatOpt('rpc_timeout', default=2.0, min=0.1,
-                 help="""
-Seconds to wait for the controller's snapshot.  Only the first scheduling
-request after start waits; later refreshes run in the background.
-"""),
-    cfg.FloatOpt('snapshot_ttl', default=5.0, min=0.1,
-                 help="""
-Seconds a load snapshot is used before a background refresh is started.
-
-Related options:
-
-* ``snapshot_max_age``
-"""),
-    cfg.FloatOpt('snapshot_max_age', default=60.0, min=1.0,
-                 help="""
-Seconds the last good snapshot keeps being used while the controller is
-unreachable.  After that every host counts as having no data and
-``missing_data_policy`` applies.
-"""),
+#: The load model, shared with the controller's re-planner (which reads
+#: them from the same group of its own configuration file).
+load_model_opts = [
     cfg.FloatOpt('stale_after', default=60.0, min=1.0,
                  help="""
 A host whose newest sample is older than this many seconds has stale data
 and is treated by ``missing_data_policy``.  Set it to a few collector
 intervals.
-"""),
-    cfg.StrOpt('missing_data_policy', default=MISSING_PASS,
-               choices=[(MISSING_PASS, 'let the host pass, with a warning'),
-                        (MISSING_REJECT, 'reject the host')],
-               help="""
-What the filter does with a host that has no fresh load data (stale, never
-sampled, or the controller unreachable).  Aggregate metadata key:
-``cryptomine_missing_data_policy``.
 """),
     cfg.FloatOpt('risk_factor', default=1.0, min=0.0, max=5.0,
                  help="""
@@ -106,6 +71,53 @@ score.
                  help="""
 Weight of the GPUs' power pressure (1 - headroom / limit) in the score.
 """),
+    cfg.FloatOpt('default_expected_load_percent', default=100.0, min=0.0,
+                 max=100.0,
+                 help="""
+Expected CPU use of a new guest, as % of its vCPUs, when its flavor has
+no ``cryptomine:expected_load_percent`` extra spec.  Miners use all they
+get, hence 100.
+"""),
+]
+
+scheduler_opts = [
+    cfg.StrOpt('controller_transport_url', secret=True,
+               help="""
+Message bus of the cryptomine controller.  Unset means nova's own
+``[DEFAULT] transport_url``.
+"""),
+    cfg.StrOpt('controller_topic', default='cryptomine_controller',
+               help="""
+RPC topic of the cryptomine controller; must equal the controller's
+``[messaging] controller_topic``.
+"""),
+    cfg.FloatOpt('rpc_timeout', default=2.0, min=0.1,
+                 help="""
+Seconds to wait for the controller's snapshot.  Only the first scheduling
+request after start waits; later refreshes run in the background.
+"""),
+    cfg.FloatOpt('snapshot_ttl', default=5.0, min=0.1,
+                 help="""
+Seconds a load snapshot is used before a background refresh is started.
+
+Related options:
+
+* ``snapshot_max_age``
+"""),
+    cfg.FloatOpt('snapshot_max_age', default=60.0, min=1.0,
+                 help="""
+Seconds the last good snapshot keeps being used while the controller is
+unreachable.  After that every host counts as having no data and
+``missing_data_policy`` applies.
+"""),
+    cfg.StrOpt('missing_data_policy', default=MISSING_PASS,
+               choices=[(MISSING_PASS, 'let the host pass, with a warning'),
+                        (MISSING_REJECT, 'reject the host')],
+               help="""
+What the filter does with a host that has no fresh load data (stale, never
+sampled, or the controller unreachable).  Aggregate metadata key:
+``cryptomine_missing_data_policy``.
+"""),
     cfg.FloatOpt('weight_multiplier', default=1.0,
                  help="""
 Multiplier of the load-aware weight; a negative value prefers loaded
@@ -117,14 +129,7 @@ hosts (stacking).  Aggregate metadata key:
 Seconds a boot placed by this scheduler counts against its host when the
 snapshot does not show the guest running there yet.
 """),
-    cfg.FloatOpt('default_expected_load_percent', default=100.0, min=0.0,
-                 max=100.0,
-                 help="""
-Expected CPU use of a new guest, as % of its vCPUs, when its flavor has
-no ``cryptomine:expected_load_percent`` extra spec.  Miners use all they
-get, hence 100.
-"""),
-]
+] + load_model_opts
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

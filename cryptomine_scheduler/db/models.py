@@ -150,3 +150,39 @@ gpu_rollups = _device_rollup_table('gpu_rollups', 'index', sa.Integer,
                                    GPU_ROLLUP_METRICS)
 asic_rollups = _device_rollup_table('asic_rollups', 'miner', sa.String(255),
                                     ASIC_ROLLUP_METRICS)
+
+# Re-plans and their moves.  ``efficacy`` and ``pinned`` are JSON; times
+# are Unix seconds.
+plans = sa.Table(
+    'plans', metadata,
+    sa.Column('id', sa.String(36), primary_key=True),
+    sa.Column('created_at', sa.Float, nullable=False, index=True),
+    sa.Column('finished_at', sa.Float, nullable=True),
+    sa.Column('trigger', sa.String(16), nullable=False),
+    sa.Column('controller', sa.String(255), nullable=False),
+    sa.Column('dry_run', sa.Boolean, nullable=False),
+    sa.Column('status', sa.String(16), nullable=False),
+    sa.Column('planning_seconds', sa.Float, nullable=False),
+    sa.Column('efficacy', sa.Text, nullable=False),
+    sa.Column('pinned', sa.Text, nullable=False),
+    sa.Column('error', sa.Text, nullable=True),
+)
+
+plan_actions = sa.Table(
+    'plan_actions', metadata,
+    sa.Column('plan_id', sa.String(36), sa.ForeignKey('plans.id'),
+              primary_key=True),
+    sa.Column('position', sa.Integer, primary_key=True,
+              autoincrement=False),
+    sa.Column('instance', sa.String(36), nullable=False, index=True),
+    sa.Column('source', sa.String(255), nullable=False),
+    sa.Column('destination', sa.String(255), nullable=False),
+    sa.Column('memory_mb', sa.Float, nullable=False),
+    sa.Column('gain', sa.Float, nullable=False),
+    sa.Column('after', sa.Text, nullable=False),
+    sa.Column('live', sa.Boolean, nullable=False),
+    sa.Column('status', sa.String(16), nullable=False),
+    sa.Column('error', sa.Text, nullable=True),
+    sa.Column('started_at', sa.Float, nullable=True),
+    sa.Column('finished_at', sa.Float, nullable=True),
+)

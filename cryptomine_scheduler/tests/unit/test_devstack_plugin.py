@@ -265,7 +265,7 @@ class TestStack(DevstackPluginTest):
         self.assertEqual('0123456789abcdef-from-local-conf',
                          conf.messaging.master_secret)
         self.assertEqual(9180, conf.prometheus.metrics_port)
-        self.assertEqual(1.5, conf.prometheus.risk_factor)
+        self.assertEqual(1.5, conf.cryptomine.risk_factor)
         self.assertEqual(['10.20.0.11', '10.20.0.12:4029'],
                          conf.collector.miners)
         raw = read_ini(self.conf_path)

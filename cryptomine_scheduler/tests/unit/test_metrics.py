@@ -21,7 +21,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
     def start_controller(self):
         self.port = free_port()
         self.conf.set_override('metrics_port', self.port, 'prometheus')
-        self.conf.set_override('risk_factor', 2.0, 'prometheus')
+        self.conf.set_override('risk_factor', 2.0, 'cryptomine')
         return super().start_controller()
 
     def scrape(self) -> dict:

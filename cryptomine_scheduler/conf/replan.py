@@ -1,0 +1,85 @@
+"""Options of the controller's re-planner."""
+
+from oslo_config import cfg
+
+from cryptomine_scheduler.conf import groups
+
+replan_group = cfg.OptGroup(
+    'replan', title='cryptomine re-planner',
+    help="""
+Periodic re-planning of the VM placement and its live migrations.  The
+load model (risk factor, thresholds, weights) is the ``[cryptomine]``
+group's, as in nova.conf.
+""")
+
+replan_opts = [
+    cfg.IntOpt('interval', default=0, min=0,
+               help="""
+Seconds between re-plans.  0 disables the periodic re-plan; operators can
+still plan and rebalance on demand (``cryptomine plan create``,
+``cryptomine rebalance``).
+"""),
+    cfg.BoolOpt('dry_run', default=True,
+                help="""
+Periodic re-plans are computed and recorded but not carried out.  Keep it
+on until the recorded plans look right; on-demand plans choose for
+themselves.
+"""),
+    cfg.StrOpt('coordination_url',
+               help="""
+tooz backend URL through which controllers agree that only one of them
+plans at a time, e.g. ``etcd3+http://10.0.0.10:2379``,
+``redis://10.0.0.10:6379`` or ``zookeeper://10.0.0.10:2181``;
+``file:///var/lib/cryptomine/coordination`` for controllers on one host.
+Unset: a lock inside this controller only, which is enough when it is the
+only one.
+"""),
+    cfg.IntOpt('max_moves', default=10, min=0,
+               help='Instances one round may move, at most.'),
+    cfg.FloatOpt('min_gain', default=0.002, min=0.0,
+                 help="""
+Objective gain each move must bring, net of its migration cost, or
+nothing moves.  The objective is the sum over hosts of the squared
+deviation of their predicted utilisation (0-1) from the fleet's mean,
+weighted per resource by ``[cryptomine] cpu_weight`` and
+``memory_weight``; moving a host from 20 points above the mean to 10
+gains about 0.03.  Raise it to move only for large imbalances.
+"""),
+    cfg.FloatOpt('migration_cost_per_gb', default=0.0005, min=0.0,
+                 help="""
+Objective cost of moving one GiB of guest memory (in the units of
+``min_gain``): large guests must gain more to be moved.
+"""),
+    cfg.IntOpt('cooldown', default=3600, min=0,
+               help="""
+Seconds after its last move (succeeded or failed) before an instance may
+move again.
+"""),
+    cfg.BoolOpt('allow_cold_migration', default=False,
+                help="""
+Move instances that cannot live-migrate (PCI passthrough) by cold
+migration, which stops them for the copy.  Off: they stay where they are.
+"""),
+    cfg.IntOpt('max_parallel', default=2, min=1,
+               help='Migrations running at once, at most.'),
+    cfg.IntOpt('max_parallel_per_host', default=1, min=1,
+               help="""
+Migrations at once into or out of one host, at most.
+"""),
+    cfg.IntOpt('migration_timeout', default=1800, min=10,
+               help="""
+Seconds a migration may take before it is recorded as failed.
+"""),
+    cfg.IntOpt('max_failures', default=2, min=1,
+               help="""
+Failed migrations after which a round starts no further move.
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    groups.register(conf, replan_group, replan_opts)
+
+
+def list_opts():
+    return [(replan_group, replan_opts)]

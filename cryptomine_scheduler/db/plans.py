@@ -1,0 +1,170 @@
+"""Re-plans and their actions in the database.
+
+A plan row is written once planning is done, with every move as an
+action ``pending``; the executor then records each action's start and
+end (:class:`PlanStore` is its recorder), and the plan's final status
+when the round ends.  A controller that stops mid-round leaves
+``running`` rows behind; :meth:`PlanStore.close_interrupted` closes them
+at the next start.
+"""
+
+import enum
+import json
+import time
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+
+from cryptomine_scheduler.db import models
+
+PENDING = 'pending'
+RUNNING = 'running'
+
+
+class PlanStatus(enum.Enum):
+    """Where a plan stands."""
+
+    NOTHING_TO_DO = 'nothing-to-do'
+    PLANNED = 'planned'          # dry run, or waiting to run
+    RUNNING = 'running'
+    SUCCEEDED = 'succeeded'
+    PARTIAL = 'partial'          # some moves failed, were skipped or aborted
+    FAILED = 'failed'            # no move succeeded
+    ABORTED = 'aborted'          # stopped before any move succeeded
+
+
+class PlanNotFound(LookupError):
+    """No plan has this id."""
+
+
+def _loads(text):
+    return json.loads(text) if text else None
+
+
+class PlanStore:
+    """Plans and actions, on the history store's engine."""
+
+    def __init__(self, engine: sa.Engine,
+                 clock: Callable[[], float] = time.time):
+        self.engine = engine
+        self._clock = clock
+
+    def create(self, plan_id: str, *, trigger: str, controller: str,
+               dry_run: bool, status: PlanStatus, planning_seconds: float,
+               efficacy: dict, pinned: dict[str, int], moves: Iterable,
+               cold: frozenset[str] = frozenset(),
+               error: str | None = None) -> None:
+        """Store a new plan and its ``moves`` (:class:`heuristic.Move`)."""
+        now = self._clock()
+        finished = status not in (PlanStatus.PLANNED, PlanStatus.RUNNING)
+        with self.engine.begin() as conn:
+            conn.execute(models.plans.insert(), {
+                'id': plan_id, 'created_at': now,
+                'finished_at': now if finished else None,
+                'trigger': trigger, 'controller': controller,
+                'dry_run': dry_run, 'status': status.value,
+                'planning_seconds': planning_seconds,
+                'efficacy': json.dumps(efficacy),
+                'pinned': json.dumps(pinned), 'error': error})
+            rows = [{'plan_id': plan_id, 'position': k,
+                     'instance': m.instance, 'source': m.source,
+                     'destination': m.destination,
+                     'memory_mb': m.memory_mb, 'gain': m.gain,
+                     'after': json.dumps(list(m.after)),
+                     'live': m.instance not in cold, 'status': PENDING}
+                    for k, m in enumerate(moves)]
+            if rows:
+                conn.execute(models.plan_actions.insert(), rows)
+
+    def set_status(self, plan_id: str, status: PlanStatus,
+                   error: str | None = None) -> None:
+        """Record the plan's status (and its end, unless running)."""
+        values = {'status': status.value, 'error': error}
+        if status is not PlanStatus.RUNNING:
+            values['finished_at'] = self._clock()
+        with self.engine.begin() as conn:
+            conn.execute(models.plans.update()
+                         .where(models.plans.c.id == plan_id)
+                         .values(**values))
+
+    def _update_action(self, plan_id: str, position: int, **values) -> None:
+        a = models.plan_actions.c
+        with self.engine.begin() as conn:
+            conn.execute(models.plan_actions.update()
+                         .where(a.plan_id == plan_id, a.position == position)
+                         .values(**values))
+
+    def action_started(self, plan_id: str, position: int) -> None:
+        self._update_action(plan_id, position, status=RUNNING,
+                            started_at=self._clock())
+
+    def action_finished(self, plan_id: str, position: int, status,
+                        error: str | None = None) -> None:
+        """``status`` is an executor ``ActionStatus``."""
+        self._update_action(plan_id, position, status=status.value,
+                            error=error, finished_at=self._clock())
+
+    def get(self, plan_id: str) -> dict:
+        """The plan and its actions; raise :class:`PlanNotFound`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(models.plans.select().where(
+                models.plans.c.id == plan_id)).mappings().first()
+            if row is None:
+                raise PlanNotFound(f'no plan {plan_id!r}')
+            actions = conn.execute(
+                models.plan_actions.select()
+                .where(models.plan_actions.c.plan_id == plan_id)
+                .order_by(models.plan_actions.c.position)).mappings().all()
+        plan = self._plan(row)
+        plan['actions'] = [
+            {**{k: v for k, v in a.items() if k != 'plan_id'},
+             'after': json.loads(a['after'])} for a in actions]
+        return plan
+
+    def list(self, limit: int = 20) -> list[dict]:
+        """The newest plans first, without their actions."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                models.plans.select()
+                .order_by(models.plans.c.created_at.desc())
+                .limit(limit)).mappings().all()
+        return [self._plan(r) for r in rows]
+
+    @staticmethod
+    def _plan(row) -> dict:
+        return {**row, 'efficacy': _loads(row['efficacy']),
+                'pinned': _loads(row['pinned'])}
+
+    def last_moved(self, since: float) -> dict[str, float]:
+        """When each instance last finished a move (succeeded or not)
+        after ``since``: a failed try also deserves its cool-down."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.instance, sa.func.max(a.finished_at))
+                .where(a.finished_at >= since,
+                       a.status.in_(('succeeded', 'failed')))
+                .group_by(a.instance)).all()
+        return dict(rows)
+
+    def close_interrupted(self) -> int:
+        """Mark plans and actions left running by a stopped controller
+        aborted; return how many plans."""
+        now = self._clock()
+        reason = 'controller stopped during the round'
+        a = models.plan_actions.c
+        p = models.plans.c
+        with self.engine.begin() as conn:
+            running = [r.id for r in conn.execute(
+                sa.select(p.id).where(p.status == PlanStatus.RUNNING.value))]
+            if running:
+                conn.execute(models.plan_actions.update()
+                             .where(a.plan_id.in_(running),
+                                    a.status.in_((PENDING, RUNNING)))
+                             .values(status='aborted', error=reason,
+                                     finished_at=now))
+                conn.execute(models.plans.update()
+                             .where(p.id.in_(running))
+                             .values(status=PlanStatus.ABORTED.value,
+                                     error=reason, finished_at=now))
+        return len(running)
