@@ -11,7 +11,8 @@ at the next start.
 import enum
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 
