@@ -1,0 +1,369 @@
+"""Carry out a plan's moves, a few at a time, the way a cautious operator
+would.
+
+:class:`Executor` starts the moves in plan order and watches each to its
+end:
+
+* at most ``max_parallel`` migrations run at once, and at most
+  ``max_parallel_per_host`` on a host (a move occupies its source and its
+  destination).  A move whose hosts are busy waits, and the moves after
+  it wait too: the order is the plan's;
+* a move starts once the moves it relies on (``Move.after``) succeeded,
+  and is skipped when one of them failed or was skipped;
+* a migration that has not ended after ``migration_timeout`` seconds has
+  failed ('timed out'; nova may still finish or roll it back);
+* after ``max_failures`` failures, or once ``stop`` is set (an operator's
+  abort, a service shutdown), no move starts any more: the running ones
+  are watched to their end and the rest are aborted.
+
+Every start and end goes to a :class:`Recorder` (the plan store).  The
+migrations themselves go through a :class:`Migrator`:
+:class:`OpenStackMigrator` asks nova's API.
+"""
+
+import collections
+import dataclasses
+import enum
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Protocol
+
+from openstack import connection as connection_mod
+from openstack import exceptions as sdk_exceptions
+from oslo_log import log as logging
+
+from cryptomine_scheduler.planning import heuristic
+
+LOG = logging.getLogger(__name__)
+
+
+class ActionStatus(enum.Enum):
+    """Where one planned move stands."""
+
+    PENDING = 'pending'
+    RUNNING = 'running'
+    SUCCEEDED = 'succeeded'
+    FAILED = 'failed'
+    SKIPPED = 'skipped'
+    ABORTED = 'aborted'
+
+
+#: Statuses after which a move that relies on it is skipped.
+_LOST = (ActionStatus.FAILED, ActionStatus.SKIPPED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How much one round may do at once, and how long it waits."""
+
+    max_parallel: int = 2
+    max_parallel_per_host: int = 1
+    migration_timeout: float = 1800.0
+    max_failures: int = 2
+    poll_interval: float = 2.0
+
+    def __post_init__(self):
+        if min(self.max_parallel, self.max_parallel_per_host,
+               self.max_failures) < 1:
+            raise ValueError(f'{self}: parallelism and max_failures must '
+                             'be at least 1')
+        if self.migration_timeout <= 0 or self.poll_interval <= 0:
+            raise ValueError(f'{self}: timeout and poll interval must be '
+                             'positive')
+
+
+class MigrationState(enum.Enum):
+    RUNNING = 'running'
+    DONE = 'done'
+    FAILED = 'failed'
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """A migration's state, and why it failed."""
+
+    state: MigrationState
+    reason: str | None = None
+
+
+class MigrationError(Exception):
+    """nova refused a migration, or could not be asked."""
+
+
+class Recorder(Protocol):
+    """Where the executor reports (the plan store)."""
+
+    def action_started(self, plan_id: str, position: int) -> None: ...
+
+    def action_finished(self, plan_id: str, position: int,
+                        status: ActionStatus,
+                        error: str | None = None) -> None: ...
+
+
+class Migrator(Protocol):
+    """What moves instances (nova)."""
+
+    def start(self, instance: str, destination: str, live: bool) -> None:
+        """Ask for the migration; raise :class:`MigrationError` if refused."""
+
+    def progress(self, instance: str, source: str,
+                 destination: str) -> Progress:
+        """The state of the migration :meth:`start` asked for; raise
+        :class:`MigrationError` when it cannot be read this time."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a round ended: each move's status, by plan position."""
+
+    statuses: tuple[ActionStatus, ...]
+    seconds: float
+
+    @property
+    def counts(self) -> dict[ActionStatus, int]:
+        return {status: self.statuses.count(status)
+                for status in ActionStatus}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Running:
+    position: int
+    move: heuristic.Move
+    started: float
+
+
+class _Round:
+    """The state of one :meth:`Executor.run`."""
+
+    def __init__(self, plan_id: str, moves: Sequence[heuristic.Move],
+                 recorder: Recorder):
+        self.plan_id = plan_id
+        self.moves = moves
+        self.recorder = recorder
+        self.statuses = [ActionStatus.PENDING] * len(moves)
+        self.running: list[_Running] = []
+        self.busy: collections.Counter[str] = collections.Counter()
+        self.upcoming = 0
+        self.failures = 0
+
+    def begin(self, position: int, started: float) -> None:
+        move = self.moves[position]
+        LOG.info('Plan %s move %d: migrating %s from %s to %s',
+                 self.plan_id, position, move.instance, move.source,
+                 move.destination)
+        self.statuses[position] = ActionStatus.RUNNING
+        self.recorder.action_started(self.plan_id, position)
+        self.running.append(_Running(position, move, started))
+        self.busy.update((move.source, move.destination))
+
+    def end(self, position: int, status: ActionStatus,
+            error: str | None = None) -> None:
+        move = self.moves[position]
+        log = LOG.warning if status is ActionStatus.FAILED else LOG.info
+        log('Plan %s move %d (%s from %s to %s): %s %s', self.plan_id,
+            position, move.instance, move.source, move.destination,
+            status.value, error or '')
+        self.statuses[position] = status
+        self.failures += status is ActionStatus.FAILED
+        self.recorder.action_finished(self.plan_id, position, status, error)
+        for action in self.running:
+            if action.position == position:
+                self.running.remove(action)
+                self.busy.subtract((move.source, move.destination))
+                break
+
+    def has_room(self, move: heuristic.Move, limits: Limits) -> bool:
+        return (len(self.running) < limits.max_parallel
+                and self.busy[move.source] < limits.max_parallel_per_host
+                and self.busy[move.destination]
+                < limits.max_parallel_per_host)
+
+    def lost_dependency(self, move: heuristic.Move) -> int | None:
+        """An earlier move this one relies on that failed or was skipped."""
+        return next((p for p in move.after if self.statuses[p] in _LOST),
+                    None)
+
+    def dependencies_done(self, move: heuristic.Move) -> bool:
+        return all(self.statuses[p] is ActionStatus.SUCCEEDED
+                   for p in move.after)
+
+
+class Executor:
+    """Carries out plans (module docstring)."""
+
+    def __init__(self, migrator: Migrator, recorder: Recorder,
+                 limits: Limits = Limits(),
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._migrator = migrator
+        self._recorder = recorder
+        self._limits = limits
+        self._clock = clock
+        self._sleep = sleep
+
+    def run(self, plan_id: str, moves: Sequence[heuristic.Move],
+            cold: frozenset[str], stop: threading.Event) -> Outcome:
+        """Carry out ``moves`` in order; instances in ``cold`` are
+        cold-migrated, the others live-migrated."""
+        began = self._clock()
+        round_ = _Round(plan_id, moves, self._recorder)
+        while True:
+            for action in list(round_.running):
+                self._watch(round_, action)
+            self._start_next(round_, cold, stop)
+            halt = self._halt_reason(round_, stop)
+            if halt is not None:
+                for position in range(round_.upcoming, len(moves)):
+                    round_.end(position, ActionStatus.ABORTED, halt)
+                round_.upcoming = len(moves)
+            if not round_.running and round_.upcoming == len(moves):
+                break
+            self._sleep(self._limits.poll_interval)
+        return Outcome(tuple(round_.statuses), self._clock() - began)
+
+    def _halt_reason(self, round_: _Round,
+                     stop: threading.Event) -> str | None:
+        if round_.failures >= self._limits.max_failures:
+            return f'round stopped after {round_.failures} failed moves'
+        if stop.is_set():
+            return 'round stopped on request'
+        return None
+
+    def _start_next(self, round_: _Round, cold: frozenset[str],
+                    stop: threading.Event) -> None:
+        """Start the moves that may start now, in plan order."""
+        while (round_.upcoming < len(round_.moves)
+               and self._halt_reason(round_, stop) is None):
+            position = round_.upcoming
+            move = round_.moves[position]
+            lost = round_.lost_dependency(move)
+            if lost is not None:
+                round_.end(position, ActionStatus.SKIPPED,
+                           f'relies on move {lost} '
+                           f'({round_.moves[lost].instance}): '
+                           f'{round_.statuses[lost].value}')
+            elif not (round_.dependencies_done(move)
+                      and round_.has_room(move, self._limits)):
+                return
+            else:
+                round_.begin(position, self._clock())
+                try:
+                    self._migrator.start(move.instance, move.destination,
+                                         live=move.instance not in cold)
+                except MigrationError as exc:
+                    round_.end(position, ActionStatus.FAILED, str(exc))
+            round_.upcoming += 1
+
+    def _watch(self, round_: _Round, action: _Running) -> None:
+        """End ``action`` if its migration ended or timed out."""
+        move = action.move
+        try:
+            progress = self._migrator.progress(move.instance, move.source,
+                                               move.destination)
+        except MigrationError as exc:
+            LOG.warning('Plan %s move %d: cannot read its progress (%s); '
+                        'trying again', round_.plan_id, action.position, exc)
+            progress = Progress(MigrationState.RUNNING)
+        if progress.state is MigrationState.DONE:
+            round_.end(action.position, ActionStatus.SUCCEEDED)
+        elif progress.state is MigrationState.FAILED:
+            round_.end(action.position, ActionStatus.FAILED,
+                       progress.reason or 'failed')
+        elif (self._clock() - action.started
+              >= self._limits.migration_timeout):
+            round_.end(action.position, ActionStatus.FAILED, 'timed out')
+
+
+#: nova migration statuses of a migration that did not happen.
+_MIGRATION_FAILED = ('error', 'failed', 'cancelled')
+#: nova instance actions of a live and of a cold migration.
+_ACTIONS = {True: 'live-migration', False: 'migrate'}
+
+
+class OpenStackMigrator:
+    """Migrates through nova's API (openstacksdk, as an admin).
+
+    A live migration goes to the planned host with
+    ``block_migration='auto'`` and is not forced: nova's scheduler still
+    checks the host.  A cold migration (``migrate`` to the host) is
+    confirmed as soon as the server is in ``VERIFY_RESIZE``.  A migration
+    is done when the server is ACTIVE on the destination with no task, and
+    has failed when its task ended elsewhere, or the server went to ERROR;
+    the reason is the error nova recorded in the server's action, else the
+    status of its migration record.
+    """
+
+    def __init__(self, conn: connection_mod.Connection):
+        self._compute = conn.compute
+        #: instance -> (live?, ids of its migrations before ours)
+        self._started: dict[str, tuple[bool, frozenset[str]]] = {}
+
+    def _migrations(self, instance: str) -> list:
+        return list(self._compute.migrations(server_id=instance))
+
+    def start(self, instance: str, destination: str, live: bool) -> None:
+        try:
+            earlier = frozenset(m.id for m in self._migrations(instance))
+            if live:
+                self._compute.live_migrate_server(
+                    instance, host=destination, force=False,
+                    block_migration='auto')
+            else:
+                self._compute.migrate_server(instance, host=destination)
+        except sdk_exceptions.SDKException as exc:
+            raise MigrationError(str(exc)) from exc
+        self._started[instance] = (live, earlier)
+
+    def progress(self, instance: str, source: str,
+                 destination: str) -> Progress:
+        live, earlier = self._started[instance]
+        try:
+            server = self._compute.get_server(instance)
+            ours = [m for m in self._migrations(instance)
+                    if m.id not in earlier]
+            migration = max(ours, key=lambda m: m.created_at, default=None)
+            result = self._judge(server, migration, destination, live)
+        except sdk_exceptions.NotFoundException:
+            result = Progress(MigrationState.FAILED, 'server deleted')
+        except sdk_exceptions.SDKException as exc:
+            raise MigrationError(str(exc)) from exc
+        if result.state is not MigrationState.RUNNING:
+            del self._started[instance]
+        return result
+
+    def _judge(self, server, migration, destination: str,
+               live: bool) -> Progress:
+        if server.status == 'ERROR':
+            fault = (server.fault or {}).get('message')
+            return Progress(MigrationState.FAILED,
+                            f'server went to ERROR: {fault or "no fault"}')
+        if server.task_state:
+            return Progress(MigrationState.RUNNING)
+        if server.status == 'VERIFY_RESIZE':
+            if migration is not None and migration.status == 'finished':
+                self._compute.confirm_server_resize(server)
+            return Progress(MigrationState.RUNNING)
+        if server.compute_host == destination and server.status == 'ACTIVE':
+            return Progress(MigrationState.DONE)
+        if migration is not None and migration.status not in (
+                _MIGRATION_FAILED):
+            # Nova updates the server before the migration record.
+            return Progress(MigrationState.RUNNING)
+        return Progress(MigrationState.FAILED,
+                        self._reason(server, migration, live))
+
+    def _reason(self, server, migration, live: bool) -> str:
+        """nova's error of the migration, as precisely as it tells."""
+        action = next((a for a in self._compute.server_actions(server)
+                       if a.action == _ACTIONS[live]), None)
+        if action is not None:
+            events = self._compute.get_server_action(
+                action.request_id, server).events or ()
+            for event in events:
+                if event.result == 'Error' and event.details:
+                    return f'{event.event}: {event.details}'
+        status = migration.status if migration is not None else 'none'
+        return (f'migration {status}; the server is {server.status} on '
+                f'{server.compute_host}')
