@@ -1,0 +1,68 @@
+"""How the controller reaches nova and placement (the re-planner's client).
+
+Either ``cloud`` names a ``clouds.yaml`` entry, or the keystoneauth
+options of this group (``auth_type``, ``auth_url``, ``username``, ...)
+authenticate, as in nova's own ``[placement]`` and ``[neutron]`` groups.
+"""
+
+from keystoneauth1 import loading as ks_loading
+from oslo_config import cfg
+
+from cryptomine_scheduler.conf import groups
+
+GROUP = 'nova_api'
+
+nova_api_group = cfg.OptGroup(
+    GROUP, title='nova and placement API client',
+    help="""
+Credentials and endpoints the re-planner uses to read compute hosts,
+servers and server groups from nova and placement and to live-migrate
+servers.  The user needs nova's admin role (live migration, all
+projects' servers, compute services) and placement's reader role.
+""")
+
+nova_api_opts = [
+    cfg.StrOpt('cloud',
+               help="""
+Name of a cloud in ``clouds.yaml`` (searched for by openstacksdk: the
+current directory, ``~/.config/openstack``, ``/etc/openstack``, or the
+file named by ``OS_CLIENT_CONFIG_FILE``).  When set, the keystoneauth
+options of this group are ignored.
+
+Possible values:
+
+* ``envvars``: the ``OS_*`` environment variables.
+* Any cloud name of ``clouds.yaml``.
+
+Related options:
+
+* ``auth_type``
+"""),
+    cfg.StrOpt('region_name',
+               help="""
+Region of the compute and placement endpoints in the service catalog.
+Unset takes the catalog's only region (or the cloud's ``region_name``).
+"""),
+    cfg.StrOpt('interface', default='public',
+               choices=[('public', 'the public endpoints'),
+                        ('internal', 'the internal endpoints'),
+                        ('admin', 'the admin endpoints')],
+               help="""
+Which endpoints of the service catalog to use for nova and placement.
+Ignored when ``cloud`` is set (``clouds.yaml`` says it there).
+"""),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    groups.register(conf, nova_api_group, nova_api_opts)
+    ks_loading.register_session_conf_options(conf, GROUP)
+    ks_loading.register_auth_conf_options(conf, GROUP)
+
+
+def list_opts():
+    return [(nova_api_group,
+             nova_api_opts
+             + ks_loading.get_session_conf_options()
+             + ks_loading.get_auth_common_conf_options()
+             + ks_loading.get_auth_plugin_conf_options('password'))]
