@@ -60,9 +60,13 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     ks_loading.register_auth_conf_options(conf, GROUP)
 
 
+def keystoneauth_opts() -> list[cfg.Opt]:
+    """keystoneauth's session, auth and password plugin options (with
+    keystoneauth's help), as the sample shows them."""
+    return (ks_loading.get_session_conf_options()
+            + ks_loading.get_auth_common_conf_options()
+            + ks_loading.get_auth_plugin_conf_options('password'))
+
+
 def list_opts():
-    return [(nova_api_group,
-             nova_api_opts
-             + ks_loading.get_session_conf_options()
-             + ks_loading.get_auth_common_conf_options()
-             + ks_loading.get_auth_plugin_conf_options('password'))]
+    return [(nova_api_group, nova_api_opts + keystoneauth_opts())]
