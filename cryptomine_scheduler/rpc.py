@@ -3,6 +3,7 @@
 Version history:
 
 * 1.0: ``get_load_snapshot``, ``get_host_history``, ``get_ingest_stats``.
+* 1.1: ``create_plan``, ``list_plans``, ``get_plan``, ``abort_plan``.
 """
 
 import time
@@ -11,15 +12,24 @@ from collections.abc import Callable
 import oslo_messaging
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import replan
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import plans as plans_mod
 from cryptomine_scheduler.db import store as store_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.0'
+VERSION = '1.1'
 # Exceptions the client re-raises as themselves rather than RemoteError.
 REMOTE_EXCEPTION_MODULES = ['cryptomine_scheduler.db.store',
+                            'cryptomine_scheduler.db.plans',
+                            'cryptomine_scheduler.replan',
                             'cryptomine_scheduler.rpc']
+# Re-exported for clients.
+PlanNotFound = plans_mod.PlanNotFound
+ReplanBusy = replan.ReplanBusy
+ReplanUnavailable = replan.ReplanUnavailable
+UnknownAggregate = replan.UnknownAggregate
 
 
 class UnknownMetric(ValueError):
@@ -33,9 +43,10 @@ class ControllerEndpoint:
 
     def __init__(self, store: store_mod.HistoryStore,
                  tracker: snapshot.LoadTracker, totals: ingest.IngestTotals,
-                 raw_retention: float,
+                 raw_retention: float, replanner: replan.Replanner,
                  clock: Callable[[], float] = time.time):
         self._store = store
+        self._replanner = replanner
         self._tracker = tracker
         self._totals = totals
         self._raw_retention = raw_retention
@@ -62,6 +73,26 @@ class ControllerEndpoint:
     def get_ingest_stats(self, ctxt):
         return self._totals.wire()
 
+    @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
+                                        UnknownAggregate)
+    def create_plan(self, ctxt, dry_run, execute, max_moves=None,
+                    aggregate=None):
+        return self._replanner.create(
+            trigger=replan.OPERATOR, dry_run=bool(dry_run),
+            execute=bool(execute), max_moves=max_moves, aggregate=aggregate)
+
+    def list_plans(self, ctxt, limit=20):
+        return self._replanner.plans.list(int(limit))
+
+    @oslo_messaging.expected_exceptions(PlanNotFound)
+    def get_plan(self, ctxt, plan_id):
+        return self._replanner.plans.get(plan_id)
+
+    @oslo_messaging.expected_exceptions(PlanNotFound)
+    def abort_plan(self, ctxt, plan_id):
+        return self._replanner.abort(plan_id)
+
+
 
 class ControllerClient:
     """Calls a controller over RPC."""
@@ -83,3 +114,24 @@ class ControllerClient:
 
     def get_ingest_stats(self) -> dict:
         return self._client.call({}, 'get_ingest_stats')
+
+    def create_plan(self, dry_run: bool, execute: bool,
+                    max_moves: int | None = None,
+                    aggregate: str | None = None) -> dict:
+        """Plan now; with ``execute`` the moves run in the background
+        (poll :meth:`get_plan`)."""
+        return self._client.prepare(version='1.1').call(
+            {}, 'create_plan', dry_run=dry_run, execute=execute,
+            max_moves=max_moves, aggregate=aggregate)
+
+    def list_plans(self, limit: int = 20) -> list[dict]:
+        return self._client.prepare(version='1.1').call(
+            {}, 'list_plans', limit=limit)
+
+    def get_plan(self, plan_id: str) -> dict:
+        return self._client.prepare(version='1.1').call(
+            {}, 'get_plan', plan_id=plan_id)
+
+    def abort_plan(self, plan_id: str) -> dict:
+        return self._client.prepare(version='1.1').call(
+            {}, 'abort_plan', plan_id=plan_id)

@@ -1,5 +1,7 @@
 """The controller service: ingest, RPC server and maintenance thread."""
 
+import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -8,12 +10,17 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import executor
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import metrics
+from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
+from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 
 LOG = logging.getLogger(__name__)
@@ -29,6 +36,24 @@ def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
                              max_age=conf.controller.raw_retention)
 
 
+@dataclasses.dataclass(frozen=True)
+class NovaLink:
+    """How the re-planner reads the cluster and moves instances; both
+    None when this controller has no ``[nova_api]`` configured."""
+
+    cluster_source: Callable[[], cluster.Cluster] | None = None
+    migrator: executor.Migrator | None = None
+
+    @classmethod
+    def from_conf(cls, conf: cfg.ConfigOpts) -> 'NovaLink':
+        group = conf.nova_api
+        if not (group.cloud or group.auth_type):
+            return cls()
+        conn = nova_inventory.connect(conf)
+        return cls(functools.partial(nova_inventory.read_cluster, conn),
+                   executor.OpenStackMigrator(conn))
+
+
 class ControllerService:
     """Owns the store, the summaries and the messaging servers.
 
@@ -39,7 +64,8 @@ class ControllerService:
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,
                  rpc_transport, clock: Callable[[], float] = time.time,
-                 notification_url: str | None = None):
+                 notification_url: str | None = None,
+                 nova: NovaLink | None = None):
         self.conf = conf
         self._clock = clock
         self._notification_url = notification_url
@@ -64,8 +90,13 @@ class ControllerService:
         else:
             self.listener = self._listener(notification_transport,
                                            self.ingestor, self.absorb)
+        nova = nova or NovaLink.from_conf(conf)
+        self.replanner = replan.Replanner(
+            conf, plans.PlanStore(self.store.engine, clock), self.tracker,
+            nova.cluster_source, nova.migrator, self.metrics, clock)
         self.endpoint = rpc.ControllerEndpoint(
-            self.store, self.tracker, self.totals, c.raw_retention, clock)
+            self.store, self.tracker, self.totals, c.raw_retention,
+            self.replanner, clock)
         self.rpc_server = oslo_messaging.get_rpc_server(
             rpc_transport,
             oslo_messaging.Target(topic=conf.messaging.controller_topic,
@@ -131,13 +162,16 @@ class ControllerService:
         if self.listener is not None:
             self.listener.start()
         self._maintenance.start()
+        self.replanner.start()
         if self.conf.prometheus.metrics_port:
             self.metrics.serve(self.conf.prometheus.metrics_host,
                                self.conf.prometheus.metrics_port)
 
     def stop(self) -> None:
-        """Stop consuming, finish the batch in hand, close the store."""
+        """Stop consuming, finish the batch in hand, let the running
+        migrations end (starting no more), close the store."""
         self._stop.set()
+        self.replanner.stop()
         self.metrics.stop()
         if self.workers is not None:
             self.workers.stop()

@@ -70,6 +70,10 @@ Migrations at once into or out of one host, at most.
                help="""
 Seconds a migration may take before it is recorded as failed.
 """),
+    cfg.FloatOpt('migration_poll_interval', default=2.0, min=0.01,
+                 help="""
+Seconds between two looks at a running migration's progress.
+"""),
     cfg.IntOpt('max_failures', default=2, min=1,
                help="""
 Failed migrations after which a round starts no further move.

@@ -1,0 +1,331 @@
+"""The re-planner: plan the placement, record it, and carry it out.
+
+One round: read the cluster (nova) and the load snapshot (this
+controller's summaries), build the planning problem with the weigher's
+load model, plan with the heuristic, store the plan and its moves, and,
+unless it is a dry run, hand the moves to the executor in a background
+thread.  Only one round runs at a time across all controllers: the round
+holds a tooz lock from planning to its last migration.
+"""
+
+import collections
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from oslo_config import cfg
+from oslo_log import log as logging
+from tooz import coordination
+
+from cryptomine_scheduler import cluster as cluster_mod
+from cryptomine_scheduler import executor as executor_mod
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import plans as plans_mod
+from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.planning import problem as problem_mod
+
+LOG = logging.getLogger(__name__)
+LOCK_NAME = b'cryptomine-replan'
+INTERVAL = 'interval'
+OPERATOR = 'operator'
+
+
+class ReplanBusy(RuntimeError):
+    """Another round is running (here or on another controller)."""
+
+
+class ReplanUnavailable(RuntimeError):
+    """This controller cannot plan (or move): no nova API configured."""
+
+
+class UnknownAggregate(LookupError):
+    """No compute host is in the named aggregate."""
+
+
+def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
+    """The weigher's load model from the ``[cryptomine]`` group."""
+    c = conf.cryptomine
+    return inputs.LoadModel(
+        risk_factor=c.risk_factor,
+        thresholds=scoring.Thresholds(
+            max_cpu_percent=c.max_cpu_percent,
+            max_mem_percent=c.max_mem_percent,
+            min_gpu_thermal_headroom_c=c.min_gpu_thermal_headroom_c,
+            min_gpu_power_headroom_percent=c.min_gpu_power_headroom_percent,
+            max_asic_errors_per_min=c.max_asic_errors_per_min),
+        weights=scoring.Weights(cpu=c.cpu_weight, memory=c.memory_weight,
+                                gpu_thermal=c.gpu_thermal_weight,
+                                gpu_power=c.gpu_power_weight),
+        stale_after=c.stale_after,
+        default_load_percent=c.default_expected_load_percent)
+
+
+def in_aggregate(found: cluster_mod.Cluster,
+                 aggregate: str) -> cluster_mod.Cluster:
+    """The part of the cluster in host aggregate ``aggregate``."""
+    hosts = tuple(h for h in found.hosts if aggregate in h.aggregates)
+    if not hosts:
+        raise UnknownAggregate(f'no compute host in aggregate {aggregate!r}')
+    names = {h.name for h in hosts}
+    return dataclasses.replace(
+        found, hosts=hosts,
+        servers=tuple(s for s in found.servers if s.host in names))
+
+
+class PlanningLock:
+    """One round at a time: in this process, and through tooz across
+    controllers when ``coordination_url`` is set."""
+
+    def __init__(self, url: str | None, member: str):
+        self._local = threading.Lock()
+        self._coordinator = None
+        self._lock = None
+        if url:
+            self._coordinator = coordination.get_coordinator(
+                url, member.encode())
+
+    def start(self) -> None:
+        if self._coordinator is not None:
+            self._coordinator.start(start_heart=True)
+            self._lock = self._coordinator.get_lock(LOCK_NAME)
+
+    def stop(self) -> None:
+        if self._coordinator is not None:
+            self._coordinator.stop()
+
+    def acquire(self) -> bool:
+        if not self._local.acquire(blocking=False):
+            return False
+        if self._lock is not None and not self._lock.acquire(blocking=False):
+            self._local.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+        self._local.release()
+
+
+@dataclasses.dataclass
+class _Round:
+    plan_id: str
+    stop: threading.Event
+    thread: threading.Thread | None = None
+
+
+class Replanner:
+    """Plans on demand (RPC) and every ``[replan] interval`` seconds.
+
+    ``cluster_source`` reads the cluster from nova and ``migrator``
+    moves instances; without them this controller cannot plan or move
+    (:class:`ReplanUnavailable`).
+    """
+
+    def __init__(self, conf: cfg.ConfigOpts, plans: plans_mod.PlanStore,
+                 tracker: snapshot.LoadTracker,
+                 cluster_source: Callable[[], cluster_mod.Cluster] | None,
+                 migrator: executor_mod.Migrator | None, metrics,
+                 clock: Callable[[], float] = time.time):
+        self.conf = conf
+        self.plans = plans
+        self._tracker = tracker
+        self._cluster_source = cluster_source
+        self._migrator = migrator
+        self._metrics = metrics
+        self._clock = clock
+        self._lock = PlanningLock(conf.replan.coordination_url, conf.host)
+        self._round: _Round | None = None
+        self._stopping = threading.Event()
+        self._timer = threading.Thread(target=self._every_interval,
+                                       name='cryptomine-replan', daemon=True)
+
+    def _policy(self, max_moves: int | None) -> inputs.Policy:
+        r = self.conf.replan
+        return inputs.Policy(
+            limits=problem_mod.Limits(
+                max_moves=r.max_moves if max_moves is None else max_moves,
+                min_gain=r.min_gain,
+                migration_cost_per_gb=r.migration_cost_per_gb),
+            cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration)
+
+    def create(self, *, trigger: str, dry_run: bool, execute: bool,
+               max_moves: int | None = None,
+               aggregate: str | None = None) -> dict:
+        """Plan now; with ``execute``, start moving in the background.
+
+        Returns the stored plan.  Raises :class:`ReplanBusy` while
+        another round runs, :class:`ReplanUnavailable` without nova.
+        """
+        if self._cluster_source is None or (execute and
+                                            self._migrator is None):
+            raise ReplanUnavailable(
+                'this controller has no nova API configured ([nova_api])')
+        if not self._lock.acquire():
+            raise ReplanBusy('another re-plan round is running')
+        try:
+            plan_id, moves, cold = self._plan(trigger, dry_run, execute,
+                                              max_moves, aggregate)
+        except BaseException:
+            self._lock.release()
+            raise
+        if execute and moves:
+            self._start_round(plan_id, moves, cold)
+        else:
+            self._lock.release()
+        return self.plans.get(plan_id)
+
+    def _plan(self, trigger, dry_run, execute, max_moves, aggregate):
+        started = time.perf_counter()
+        found = self._cluster_source()
+        if aggregate:
+            found = in_aggregate(found, aggregate)
+        now = self._clock()
+        policy = self._policy(max_moves)
+        snap = snapshot.LoadSnapshot.from_wire(self._tracker.snapshot(now))
+        problem = inputs.build(found, snap, load_model(self.conf), policy,
+                               now, self.plans.last_moved(
+                                   now - policy.cooldown))
+        result = heuristic.plan(problem)
+        seconds = time.perf_counter() - started
+        unmigratable = {s.uuid for s in found.servers
+                        if not s.live_migratable}
+        cold = frozenset(m.instance for m in result.moves
+                         if m.instance in unmigratable)
+        if not result.moves:
+            status = plans_mod.PlanStatus.NOTHING_TO_DO
+        elif execute and not dry_run:
+            status = plans_mod.PlanStatus.RUNNING
+        else:
+            status = plans_mod.PlanStatus.PLANNED
+        plan_id = str(uuid.uuid4())
+        self.plans.create(
+            plan_id, trigger=trigger, controller=self.conf.host,
+            dry_run=dry_run, status=status, planning_seconds=seconds,
+            efficacy=result.efficacy.to_dict(),
+            pinned=dict(collections.Counter(
+                r.value for r in problem.pinned.values())),
+            moves=result.moves, cold=cold)
+        self._metrics.plan_finished(status.value, seconds)
+        LOG.info('Plan %s (%s%s): %d moves, objective %.4f -> %.4f, '
+                 'planned in %.2f s', plan_id, trigger,
+                 ', dry run' if dry_run else '', len(result.moves),
+                 result.efficacy.before.objective,
+                 result.efficacy.after.objective, seconds)
+        moves = result.moves if (execute and not dry_run) else ()
+        return plan_id, moves, cold
+
+    def _start_round(self, plan_id, moves, cold) -> None:
+        stop = threading.Event()
+        current = _Round(plan_id, stop)
+        current.thread = threading.Thread(
+            target=self._execute, args=(current, moves, cold),
+            name=f'cryptomine-round-{plan_id[:8]}', daemon=True)
+        self._round = current
+        current.thread.start()
+
+    def _execute(self, current: _Round, moves, cold) -> None:
+        r = self.conf.replan
+        executor = executor_mod.Executor(
+            self._migrator, _MeteredRecorder(self.plans, self._metrics,
+                                             self._clock),
+            executor_mod.Limits(
+                max_parallel=r.max_parallel,
+                max_parallel_per_host=r.max_parallel_per_host,
+                migration_timeout=r.migration_timeout,
+                max_failures=r.max_failures,
+                poll_interval=r.migration_poll_interval))
+        try:
+            outcome = executor.run(current.plan_id, moves, cold,
+                                   current.stop)
+            self.plans.set_status(current.plan_id, final_status(outcome))
+        except Exception as exc:
+            LOG.exception('Plan %s stopped by an error', current.plan_id)
+            self.plans.set_status(current.plan_id,
+                                  plans_mod.PlanStatus.FAILED, str(exc))
+        finally:
+            self._lock.release()
+
+    def abort(self, plan_id: str) -> dict:
+        """Start no further move of ``plan_id``; return the plan."""
+        plan = self.plans.get(plan_id)
+        current = self._round
+        if current is not None and current.plan_id == plan_id:
+            current.stop.set()
+            LOG.info('Plan %s: abort requested', plan_id)
+        return plan
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the running round, if any, to end."""
+        current = self._round
+        if current is not None and current.thread is not None:
+            current.thread.join(timeout)
+
+    def _every_interval(self) -> None:
+        interval = self.conf.replan.interval
+        while not self._stopping.wait(interval):
+            try:
+                self.create(trigger=INTERVAL, dry_run=self.conf.replan.dry_run,
+                            execute=not self.conf.replan.dry_run)
+            except ReplanBusy:
+                LOG.info('Periodic re-plan skipped: another round runs')
+            except Exception:
+                LOG.exception('Periodic re-plan failed; next in %d s',
+                              interval)
+
+    def start(self) -> None:
+        self.plans.close_interrupted()
+        self._lock.start()
+        if self.conf.replan.interval and self._cluster_source is not None:
+            self._timer.start()
+
+    def stop(self) -> None:
+        """No new round; the running one starts no new move and ends."""
+        self._stopping.set()
+        current = self._round
+        if current is not None:
+            current.stop.set()
+        self.wait()
+        if self._timer.is_alive():
+            self._timer.join()
+        self._lock.stop()
+
+
+def final_status(outcome) -> plans_mod.PlanStatus:
+    """A finished round's status from the executor's counts."""
+    counts = outcome.counts
+    done = counts.get(executor_mod.ActionStatus.SUCCEEDED, 0)
+    total = sum(counts.values())
+    if done == total:
+        return plans_mod.PlanStatus.SUCCEEDED
+    if done:
+        return plans_mod.PlanStatus.PARTIAL
+    if counts.get(executor_mod.ActionStatus.FAILED, 0):
+        return plans_mod.PlanStatus.FAILED
+    return plans_mod.PlanStatus.ABORTED
+
+
+class _MeteredRecorder:
+    """The plan store as the executor's recorder, counting migrations."""
+
+    def __init__(self, plans: plans_mod.PlanStore, metrics, clock):
+        self._plans = plans
+        self._metrics = metrics
+        self._clock = clock
+        self._started: dict[tuple[str, int], float] = {}
+
+    def action_started(self, plan_id: str, position: int) -> None:
+        self._started[plan_id, position] = self._clock()
+        self._plans.action_started(plan_id, position)
+
+    def action_finished(self, plan_id: str, position: int, status,
+                        error: str | None = None) -> None:
+        self._plans.action_finished(plan_id, position, status, error)
+        started = self._started.pop((plan_id, position), None)
+        if started is not None:
+            self._metrics.migration_finished(status.value,
+                                             self._clock() - started)

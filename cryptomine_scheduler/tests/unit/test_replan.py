@@ -1,0 +1,239 @@
+"""The re-planner in a running controller: real database, RPC and tooz
+lock; nova is faked at the edge (the nova functional tests use the real
+one)."""
+
+import multiprocessing
+import time
+import uuid
+
+import fixtures
+from tooz import coordination
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import service
+from cryptomine_scheduler.db import plans
+from cryptomine_scheduler.tests import fake_nova
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.unit import test_controller
+
+HOSTS = {'hot': 16, 'cold1': 16, 'cold2': 16}
+MEMORY_MB = 65536
+
+
+def server_id(n: int) -> str:
+    return str(uuid.UUID(int=n + 1))
+
+
+def skewed_cluster() -> cluster.Cluster:
+    """Six 2-vCPU, 4 GiB servers, all on ``hot``."""
+    return cluster.Cluster(
+        hosts=tuple(cluster.ComputeHost(name, vcpus, MEMORY_MB,
+                                        cpu_allocation_ratio=4.0)
+                    for name, vcpus in HOSTS.items()),
+        servers=tuple(cluster.Server(uuid=server_id(n), name=f'vm{n}',
+                                     host='hot', vcpus=2, memory_mb=4096)
+                      for n in range(6)))
+
+
+def hold_lock(url: str, held, release) -> None:
+    """Another controller: hold the planning lock until told."""
+    coordinator = coordination.get_coordinator(url, b'other-controller')
+    coordinator.start()
+    lock = coordinator.get_lock(b'cryptomine-replan')
+    lock.acquire()
+    held.set()
+    release.wait(30)
+    lock.release()
+    coordinator.stop()
+
+
+class ReplanTestCase(test_controller.ControllerTestCase):
+
+    def setUp(self):
+        self.nova = fake_nova.FakeNova(skewed_cluster())
+        super().setUp()
+        self.conf.set_override('migration_poll_interval', 0.05, 'replan')
+        self.record_load()
+
+    def start_controller(self):
+        coordination_dir = self.useFixture(fixtures.TempDir()).path
+        self.coordination_url = f'file://{coordination_dir}'
+        self.conf.set_override('coordination_url', self.coordination_url,
+                               'replan')
+        controller = service.ControllerService(
+            self.conf, self.transport, self.rpc_transport,
+            nova=service.NovaLink(self.nova.cluster, self.nova))
+        controller.start()
+        self.addCleanup(self._stop, controller)
+        return controller
+
+    def record_load(self):
+        """Ten samples a host: each server busy 1.6 cores (10 % of its
+        host), 4 GiB resident."""
+        now = time.time()
+        for name in HOSTS:
+            guests = [s for s in self.nova.cluster().servers
+                      if s.host == name]
+            for i in range(10):
+                self.controller.tracker.add(samples.make(
+                    host=name, seq=i, timestamp=now - 10 + i,
+                    cpu=10.0 * len(guests) + 2.0,
+                    mem=100.0 * 4096 * len(guests) / MEMORY_MB + 5.0,
+                    instances=[sample.InstanceLoad(s.uuid, 10.0, 4096.0)
+                               for s in guests]))
+
+    def finished(self, plan_id):
+        waiting.wait_for(
+            lambda: self.client.get_plan(plan_id)['finished_at'], 10)
+        return self.client.get_plan(plan_id)
+
+
+class TestPlans(ReplanTestCase):
+
+    def test_dry_run_records_moves_and_moves_nothing(self):
+        plan = self.client.create_plan(dry_run=True, execute=False)
+        self.assertEqual('planned', plan['status'])
+        self.assertTrue(plan['dry_run'])
+        self.assertEqual('operator', plan['trigger'])
+        self.assertGreater(len(plan['actions']), 0)
+        self.assertTrue(all(a['status'] == 'pending'
+                            for a in plan['actions']))
+        self.assertEqual({'hot'}, {a['source'] for a in plan['actions']})
+        e = plan['efficacy']
+        self.assertLess(e['after']['sigma'], e['before']['sigma'])
+        self.assertEqual(len(plan['actions']), e['moves'])
+        self.assertEqual([], self.nova.started)
+        self.assertEqual([plan['id']],
+                         [p['id'] for p in self.client.list_plans()])
+        self.assertNotIn('actions', self.client.list_plans()[0])
+
+    def test_rebalance_moves_what_the_plan_said(self):
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        done = self.finished(plan['id'])
+        self.assertEqual('succeeded', done['status'])
+        for action in done['actions']:
+            self.assertEqual('succeeded', action['status'])
+            self.assertLessEqual(action['started_at'], action['finished_at'])
+            self.assertEqual(action['destination'],
+                             self.nova.host_of(action['instance']))
+        self.assertEqual(
+            [(a['instance'], a['destination'], True)
+             for a in done['actions']], self.nova.started)
+        registry = self.controller.metrics.registry
+        self.assertEqual(len(done['actions']), registry.get_sample_value(
+            'cryptomine_migrations_total', {'status': 'succeeded'}))
+        self.assertEqual(1, registry.get_sample_value(
+            'cryptomine_plans_total', {'status': 'running'}))
+
+    def test_moved_instances_cool_down(self):
+        first = self.finished(self.client.create_plan(
+            dry_run=False, execute=True)['id'])
+        moved = {a['instance'] for a in first['actions']}
+        second = self.client.create_plan(dry_run=True, execute=False)
+        self.assertEqual(len(moved), second['pinned']['moved recently'])
+        self.assertFalse(moved & {a['instance'] for a in second['actions']})
+
+    def test_injected_failure_is_recorded_and_stops_the_round(self):
+        self.conf.set_override('max_failures', 1, 'replan')
+        self.nova.failing = {s.uuid for s in self.nova.cluster().servers}
+        self.conf.set_override('max_parallel', 1, 'replan')
+        done = self.finished(self.client.create_plan(
+            dry_run=False, execute=True)['id'])
+        statuses = [a['status'] for a in done['actions']]
+        self.assertEqual('failed', statuses[0])
+        self.assertEqual('injected failure', done['actions'][0]['error'])
+        self.assertTrue(set(statuses[1:]) <= {'aborted', 'skipped'})
+        self.assertEqual('failed', done['status'])
+        self.assertEqual(1, len(self.nova.started))
+
+    def test_abort_stops_starting_moves(self):
+        self.conf.set_override('max_parallel', 1, 'replan')
+        self.nova.release.clear()
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        waiting.wait_for(lambda: self.nova.started, 10)
+        self.client.abort_plan(plan['id'])
+        self.nova.release.set()
+        done = self.finished(plan['id'])
+        self.assertEqual(['succeeded'] + ['aborted'] * (
+            len(done['actions']) - 1), [a['status'] for a in done['actions']])
+        self.assertEqual('partial', done['status'])
+
+    def test_one_round_at_a_time_in_this_controller(self):
+        self.nova.release.clear()
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        self.assertRaises(rpc.ReplanBusy, self.client.create_plan,
+                          dry_run=True, execute=False)
+        self.nova.release.set()
+        self.finished(plan['id'])
+        self.client.create_plan(dry_run=True, execute=False)
+
+    def test_another_controller_holding_the_lock_blocks_planning(self):
+        ctx = multiprocessing.get_context('spawn')
+        held, release = ctx.Event(), ctx.Event()
+        other = ctx.Process(target=hold_lock,
+                            args=(self.coordination_url, held, release))
+        other.start()
+        self.addCleanup(other.join, 10)
+        self.addCleanup(release.set)
+        self.assertTrue(held.wait(30))
+        self.assertRaises(rpc.ReplanBusy, self.client.create_plan,
+                          dry_run=True, execute=False)
+        release.set()
+        other.join(10)
+        self.assertEqual('planned', self.client.create_plan(
+            dry_run=True, execute=False)['status'])
+
+    def test_errors(self):
+        self.assertRaises(rpc.PlanNotFound, self.client.get_plan, 'nope')
+        self.assertRaises(rpc.PlanNotFound, self.client.abort_plan, 'nope')
+        self.assertRaises(rpc.UnknownAggregate, self.client.create_plan,
+                          dry_run=True, execute=False, aggregate='gpu-pool')
+
+    def test_balanced_fleet_has_nothing_to_do(self):
+        plan = self.client.create_plan(dry_run=True, execute=False,
+                                       max_moves=0)
+        self.assertEqual('nothing-to-do', plan['status'])
+        self.assertIsNotNone(plan['finished_at'])
+
+
+class TestWithoutNova(test_controller.ControllerTestCase):
+
+    def test_unavailable(self):
+        self.assertRaises(rpc.ReplanUnavailable, self.client.create_plan,
+                          dry_run=True, execute=False)
+
+
+class TestRestartAndInterval(ReplanTestCase):
+
+    def test_round_left_running_by_a_crash_is_closed_at_start(self):
+        planned = self.client.create_plan(dry_run=True, execute=False)
+        self.controller.stop()
+        # What a controller killed mid-round leaves: a running plan.
+        store = plans.PlanStore(self.controller.store.engine)
+        crashed = str(uuid.uuid4())
+        store.create(crashed, trigger='operator', controller='gone',
+                     dry_run=False, status=plans.PlanStatus.RUNNING,
+                     planning_seconds=0.1, efficacy={}, pinned={},
+                     moves=[fake_nova.move(server_id(0), 'hot', 'cold1')])
+        store.action_started(crashed, 0)
+        self.controller = self.start_controller()
+        done = self.client.get_plan(crashed)
+        self.assertEqual('aborted', done['status'])
+        self.assertEqual('controller stopped during the round',
+                         done['error'])
+        self.assertEqual(['aborted'], [a['status'] for a in done['actions']])
+        self.assertEqual('planned',
+                         self.client.get_plan(planned['id'])['status'])
+
+    def test_periodic_dry_run(self):
+        self.controller.stop()
+        self.conf.set_override('interval', 1, 'replan')
+        self.controller = self.start_controller()
+        self.record_load()
+        found = waiting.wait_for(lambda: self.client.list_plans(), 10)
+        self.assertEqual('interval', found[0]['trigger'])
+        self.assertTrue(found[0]['dry_run'])
+        self.assertEqual([], self.nova.started)
