@@ -1,0 +1,229 @@
+"""Read the :class:`~.cluster.Cluster` from nova and placement.
+
+Through openstacksdk, as an admin:
+
+* **hosts** are nova-compute services.  A host accepts moves unless its
+  service is disabled, down or forced down.  Its physical ``vcpus`` and
+  ``memory_mb`` are placement's ``VCPU`` and ``MEMORY_MB`` inventory
+  totals minus ``reserved`` of its compute node provider (the
+  hypervisor's id is that provider's UUID), and the allocation ratios
+  are the inventories' (the hypervisor API dropped capacities in 2.88).
+  A host with several nodes (ironic) gets their sum and the smallest
+  ratios.  Its aggregates give the availability zone (else the service's
+  zone, nova's ``default_availability_zone``) and the accelerator kinds
+  (metadata ``cryptomine:accelerator=gpu,asic``; None when no aggregate
+  of the host says).
+* **servers** of all projects that sit on a host, with the flavor nova
+  embeds in them (2.47 and later): vcpus, RAM, ``cryptomine:accelerator``
+  and whether the server may live-migrate (:func:`live_migratable`).
+* **server groups** of all projects with their policy and members.
+"""
+
+import collections
+import dataclasses
+
+import openstack
+from keystoneauth1 import loading as ks_loading
+from openstack import connection as connection_mod
+from openstack import utils as sdk_utils
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.conf import nova_api as nova_api_conf
+from cryptomine_scheduler.scheduler import plugin
+
+LOG = logging.getLogger(__name__)
+
+#: Compute API microversion needed: embedded flavors (2.47), hypervisor
+#: ids that are provider UUIDs (2.53), a server group's ``policy`` (2.64).
+MIN_MICROVERSION = '2.64'
+#: Flavor extra spec asking for PCI passthrough devices.
+PCI_ALIAS_SPEC = 'pci_passthrough:alias'
+
+
+class InventoryError(Exception):
+    """nova's answers cannot be read into a cluster."""
+
+
+@dataclasses.dataclass
+class _Capacity:
+    """A host's usable VCPU and MEMORY_MB, summed over its nodes."""
+
+    vcpus: int = 0
+    memory_mb: int = 0
+    cpu_allocation_ratio: float = float('inf')
+    ram_allocation_ratio: float = float('inf')
+
+    def add(self, inventories: dict) -> None:
+        vcpu, memory = inventories['VCPU'], inventories['MEMORY_MB']
+        self.vcpus += vcpu.total - vcpu.reserved
+        self.memory_mb += memory.total - memory.reserved
+        self.cpu_allocation_ratio = min(self.cpu_allocation_ratio,
+                                        vcpu.allocation_ratio)
+        self.ram_allocation_ratio = min(self.ram_allocation_ratio,
+                                        memory.allocation_ratio)
+
+
+@dataclasses.dataclass
+class _Membership:
+    """What a host's aggregates say about it."""
+
+    names: set[str] = dataclasses.field(default_factory=set)
+    zone: str | None = None
+    accelerators: set[scoring.Accelerator] | None = None
+
+
+def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
+    """A Connection built from the ``[nova_api]`` options."""
+    group = conf[nova_api_conf.GROUP]
+    if group.cloud:
+        return openstack.connect(cloud=group.cloud,
+                                 region_name=group.region_name)
+    auth = ks_loading.load_auth_from_conf_options(conf, nova_api_conf.GROUP)
+    session = ks_loading.load_session_from_conf_options(
+        conf, nova_api_conf.GROUP, auth=auth)
+    return connection_mod.Connection(
+        session=session, region_name=group.region_name,
+        interface=group.interface, app_name='cryptomine-scheduler')
+
+
+def read_cluster(conn: connection_mod.Connection) -> cluster.Cluster:
+    """Hosts, servers and server groups as nova and placement see them."""
+    if not sdk_utils.supports_microversion(conn.compute, MIN_MICROVERSION):
+        raise InventoryError(
+            f'nova API microversion {MIN_MICROVERSION} or later is needed')
+    return cluster.Cluster(hosts=read_hosts(conn),
+                           servers=read_servers(conn),
+                           groups=read_groups(conn))
+
+
+def _split_kinds(value: str, aggregate: str) -> set[scoring.Accelerator]:
+    kinds = set()
+    for item in value.split(','):
+        try:
+            kinds.add(scoring.Accelerator(item.strip().lower()))
+        except ValueError:
+            LOG.warning('Aggregate %s: ignoring unknown accelerator %r in '
+                        '%s', aggregate, item, plugin.ACCELERATOR_SPEC)
+    return kinds
+
+
+def _memberships(conn) -> dict[str, _Membership]:
+    found = collections.defaultdict(_Membership)
+    for aggregate in conn.compute.aggregates():
+        spec = (aggregate.metadata or {}).get(plugin.ACCELERATOR_SPEC)
+        for host in aggregate.hosts or ():
+            member = found[host]
+            member.names.add(aggregate.name)
+            member.zone = aggregate.availability_zone or member.zone
+            if spec is not None:
+                member.accelerators = ((member.accelerators or set())
+                                       | _split_kinds(spec, aggregate.name))
+    return found
+
+
+def _capacities(conn) -> dict[str, _Capacity]:
+    found = collections.defaultdict(_Capacity)
+    for hypervisor in conn.compute.hypervisors(details=True):
+        host = (hypervisor.service_details or {}).get('host')
+        inventories = {
+            inv.resource_class: inv for inv in
+            conn.placement.resource_provider_inventories(hypervisor.id)}
+        if host is None or not {'VCPU', 'MEMORY_MB'} <= inventories.keys():
+            LOG.warning('Compute node %s (host %s) has no VCPU or MEMORY_MB '
+                        'inventory in placement; leaving it out',
+                        hypervisor.name, host)
+            continue
+        found[host].add(inventories)
+    return found
+
+
+def read_hosts(conn: connection_mod.Connection) -> tuple[
+        cluster.ComputeHost, ...]:
+    """Every nova-compute host with an inventory in placement."""
+    capacities = _capacities(conn)
+    memberships = _memberships(conn)
+    hosts = []
+    for service in conn.compute.services(binary='nova-compute'):
+        capacity = capacities.get(service.host)
+        if capacity is None:
+            LOG.debug('Compute service %s has no compute node yet',
+                      service.host)
+            continue
+        member = memberships.get(service.host, _Membership())
+        hosts.append(cluster.ComputeHost(
+            name=service.host,
+            vcpus=capacity.vcpus,
+            memory_mb=capacity.memory_mb,
+            cpu_allocation_ratio=capacity.cpu_allocation_ratio,
+            ram_allocation_ratio=capacity.ram_allocation_ratio,
+            availability_zone=(member.zone or service.availability_zone
+                               or 'nova'),
+            aggregates=frozenset(member.names),
+            accepts_moves=(service.status == 'enabled'
+                           and service.state == 'up'
+                           and not service.is_forced_down),
+            accelerators=(None if member.accelerators is None
+                          else frozenset(member.accelerators))))
+    return tuple(sorted(hosts, key=lambda h: h.name))
+
+
+def live_migratable(extra_specs: dict) -> bool:
+    """Whether a server of a flavor with these extra specs may
+    live-migrate.
+
+    Not when the flavor asks for PCI passthrough devices
+    (``pci_passthrough:alias``): nova moves those live only for devices
+    its ``[pci]`` configuration marks live-migratable, which the API does
+    not show, so the planner leaves them alone (or cold-migrates them,
+    where its policy allows).  PCI devices of SR-IOV Neutron ports do not
+    show in the flavor; nova refuses such a migration if it cannot make
+    it, and the executor records that failure.
+    """
+    return PCI_ALIAS_SPEC not in extra_specs
+
+
+def _accelerator(server, extra_specs: dict) -> scoring.Accelerator | None:
+    facts = plugin.FlavorFacts(vcpus=server.flavor.vcpus,
+                               memory_mb=server.flavor.ram,
+                               extra_specs=extra_specs)
+    try:
+        return facts.accelerator()
+    except plugin.BadFlavor as exc:
+        LOG.warning('Server %s: %s; treating it as asking for none',
+                    server.id, exc)
+        return None
+
+
+def read_servers(conn: connection_mod.Connection) -> tuple[
+        cluster.Server, ...]:
+    """Servers of all projects that are on a compute host."""
+    servers = []
+    for server in conn.compute.servers(details=True, all_projects=True):
+        if not server.compute_host:
+            continue
+        extra_specs = server.flavor.extra_specs or {}
+        servers.append(cluster.Server(
+            uuid=server.id,
+            name=server.name,
+            host=server.compute_host,
+            vcpus=server.flavor.vcpus,
+            memory_mb=server.flavor.ram,
+            status=server.status,
+            task_state=server.task_state,
+            locked=bool(server.is_locked),
+            accelerator=_accelerator(server, extra_specs),
+            live_migratable=live_migratable(extra_specs)))
+    return tuple(servers)
+
+
+def read_groups(conn: connection_mod.Connection) -> tuple[
+        cluster.ServerGroup, ...]:
+    """Server groups of all projects."""
+    return tuple(
+        cluster.ServerGroup(id=group.id, name=group.name,
+                            policy=cluster.GroupPolicy(group.policy),
+                            members=frozenset(group.member_ids or ()))
+        for group in conn.compute.server_groups(all_projects=True))
