@@ -157,10 +157,9 @@ class _Poller:
     def start(self, miner: Miner, command: str, family: int,
               sockaddr: tuple) -> None:
         """Connect and queue ``command``; the outcome comes from run()."""
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         exchange = _Exchange(miner, command, sock)
         try:
-            sock.setblocking(False)
             error = sock.connect_ex(sockaddr)
             if error not in (0, errno.EINPROGRESS):
                 raise OSError(error, os.strerror(error))
