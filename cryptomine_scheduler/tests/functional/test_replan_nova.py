@@ -9,16 +9,27 @@ inventory and the executor reach it through openstacksdk
 # nova_base first (through nova_sdk): it selects nova's concurrency mode.
 from cryptomine_scheduler.tests.functional import nova_sdk  # noqa: I001
 
+import threading
+import time
 
 import fixtures
+import numpy as np
+from nova import exception as nova_exception
 from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from oslo_serialization import jsonutils
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import executor
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.executor import ActionStatus
+from cryptomine_scheduler.planning import efficacy
+from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.tests import fleets
+from cryptomine_scheduler.tests import recorders
 from cryptomine_scheduler.tests.functional import nova_base
 
 S = ActionStatus
@@ -43,15 +54,22 @@ class ServersMixin:
     """Booting on a chosen host, and where servers are."""
 
     def boot_on(self, host: str, flavor: str = 'small', name=None,
-                az=None, group=None) -> dict:
-        """Boot a server on ``host`` (nova's scheduler checks it)."""
-        request = {'server': self._build_server(
+                az=None, group=None, count: int = 1) -> list[dict]:
+        """Boot ``count`` servers on ``host`` in one request (nova's
+        scheduler checks the host) and wait until they are ACTIVE."""
+        body = self._build_server(
             name=name, flavor_id=self.flavors[flavor],
             image_uuid=nova_fixtures.GlanceFixture.image1['id'],
-            networks='none', az=az, host=host)}
+            networks='none', az=az, host=host)
+        body.update(min_count=count, max_count=count,
+                    return_reservation_id=True)
+        request = {'server': body}
         if group is not None:
             request['os:scheduler_hints'] = {'group': group}
-        return self.wait_for_status(self.admin_api.post_server(request))
+        reservation = self.admin_api.post_server(request)['reservation_id']
+        return [self.wait_for_status(server)
+                for server in self.admin_api.get_servers(
+                    search_opts={'reservation_id': reservation})]
 
 
 class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
@@ -93,13 +111,13 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                                            'disabled_reason': 'repair'})
         api.put_service(services['down1'], {'forced_down': True})
 
-        web = self.boot_on('cpu1', name='web')
+        [web] = self.boot_on('cpu1', name='web')
         api.post_server_action(web['id'], {'lock': None})
-        miner = self.boot_on('gpu1', 'gpu', name='miner', az='az2')
-        nic = self.boot_on('cpu1', 'nic', name='nic')
+        [miner] = self.boot_on('gpu1', 'gpu', name='miner', az='az2')
+        [nic] = self.boot_on('cpu1', 'nic', name='nic')
         group = api.post_server_groups({'name': 'spread',
                                         'policy': 'anti-affinity'})
-        member = self.boot_on('cpu1', name='member', group=group['id'])
+        [member] = self.boot_on('cpu1', name='member', group=group['id'])
         self._stop_server(nic)
 
         found = nova_inventory.read_cluster(self.connect())
@@ -137,3 +155,147 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             id=group['id'], name='spread',
             policy=cluster.GroupPolicy.ANTI_AFFINITY,
             members=frozenset({member['id']})),), found.groups)
+
+
+def recorded_load(found: cluster.Cluster, cores: float,
+                  rss_mb: float) -> snapshot.LoadSnapshot:
+    """Every server busy ``cores`` with ``rss_mb`` resident; each host
+    loaded by its servers alone."""
+    hosts = {h.name: h for h in found.hosts}
+    load = {name: np.zeros(2) for name in hosts}
+    instances = {}
+    for server in found.servers:
+        host = hosts[server.host]
+        instances[server.uuid] = fleets.instance_view(
+            server.host, 100.0 * cores / host.vcpus, rss_mb)
+        load[server.host] += (cores, rss_mb)
+    return snapshot.LoadSnapshot(
+        fleets.NOW, 600.0,
+        {name: fleets.host_view(100.0 * cores / hosts[name].vcpus,
+                                100.0 * mem / hosts[name].memory_mb)
+         for name, (cores, mem) in load.items()},
+        instances)
+
+
+def failing_pre_live_migration(failing: set[str], pre_live_migration):
+    """The fake driver's pre_live_migration, failing for ``failing``
+    instances as a destination that cannot plug the VIFs would."""
+    def wrapper(driver, context, instance, *args, **kwargs):
+        if instance.uuid in failing:
+            raise nova_exception.MigrationError(
+                reason='injected: cannot plug VIFs')
+        return pre_live_migration(driver, context, instance, *args,
+                                  **kwargs)
+    return wrapper
+
+
+class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
+    """Plans carried out through nova's API."""
+
+    HOSTS = ('hot', 'cold1', 'cold2', 'cold3')
+    LIMITS = executor.Limits(max_parallel=2, max_parallel_per_host=1,
+                             migration_timeout=60.0, max_failures=2,
+                             poll_interval=0.1)
+
+    def setUp(self):
+        super().setUp()
+        self.failing: set[str] = set()
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.fake.FakeDriver.pre_live_migration',
+            failing_pre_live_migration(
+                self.failing, fake_virt.FakeDriver.pre_live_migration)))
+        self.conn = self.connect()
+        self.recorder = recorders.ListRecorder(time.monotonic)
+
+    def execute(self, moves, cold=frozenset(), stop=None):
+        runner = executor.Executor(executor.OpenStackMigrator(self.conn),
+                                   self.recorder, self.LIMITS)
+        return runner.run('plan-1', moves, cold, stop or threading.Event())
+
+    def hosts(self) -> dict[str, str]:
+        """Server UUID -> host, checking every server is ACTIVE and idle."""
+        found = nova_inventory.read_servers(self.conn)
+        self.assertEqual({('ACTIVE', None)},
+                         {(s.status, s.task_state) for s in found})
+        return {s.uuid: s.host for s in found}
+
+    def migration_types(self, server) -> list[tuple[str, str]]:
+        return [(m['migration_type'], m['status'])
+                for m in self.admin_api.api_get(
+                    f"/os-migrations?instance_uuid={server['id']}"
+                ).body['migrations']]
+
+    def test_plan_carried_out(self):
+        self.boot_on('hot', 'medium', count=6)
+        found = nova_inventory.read_cluster(self.conn)
+        problem = inputs.build(found, recorded_load(found, 1.75, 3000.0),
+                               fleets.MODEL, inputs.Policy(), fleets.NOW)
+        plan = heuristic.plan(problem)
+        self.assertGreaterEqual(len(plan.moves), 3)
+        cold = plan.moves[-1].instance
+
+        outcome = self.execute(plan.moves, frozenset({cold}))
+
+        self.assertEqual((S.SUCCEEDED,) * len(plan.moves), outcome.statuses)
+        where = self.hosts()
+        self.assertEqual([problem.hosts[h] for h in plan.placement],
+                         [where[uuid] for uuid in problem.instances])
+        realised = efficacy.balance(problem, np.array(
+            [problem.hosts.index(where[uuid])
+             for uuid in problem.instances]))
+        self.assertEqual(plan.efficacy.after, realised)
+        self.assertLess(realised.sigma, plan.efficacy.before.sigma / 2)
+        self.assertLess(realised.peak, plan.efficacy.before.peak)
+        self.assertEqual([('migration', 'confirmed')],
+                         self.migration_types({'id': cold}))
+        for move in plan.moves[:-1]:
+            self.assertEqual([('live-migration', 'completed')],
+                             self.migration_types({'id': move.instance}))
+
+    def test_failure_skips_dependents_and_stops_the_round(self):
+        a, c = self.boot_on('hot', count=2)
+        [b] = self.boot_on('cold1')
+        [d] = self.boot_on('cold2')
+        self.failing.update({a['id'], c['id']})
+        moves = [heuristic.Move(a['id'], 'hot', 'cold1', 2048.0, 0.01),
+                 heuristic.Move(b['id'], 'cold1', 'hot', 2048.0, 0.01,
+                                after=(0,)),
+                 heuristic.Move(c['id'], 'hot', 'cold3', 2048.0, 0.01),
+                 heuristic.Move(d['id'], 'cold2', 'cold3', 2048.0, 0.01)]
+
+        outcome = self.execute(moves)
+
+        self.assertEqual((S.FAILED, S.SKIPPED, S.FAILED, S.ABORTED),
+                         outcome.statuses)
+        finished = self.recorder.finished()
+        self.assertEqual(
+            (S.FAILED, 'compute_pre_live_migration: Migration error: '
+             'injected: cannot plug VIFs'), finished[0])
+        self.assertEqual(finished[0], finished[2])
+        self.assertEqual((S.SKIPPED, f"relies on move 0 ({a['id']}): "
+                          'failed'), finished[1])
+        self.assertEqual((S.ABORTED, 'round stopped after 2 failed moves'),
+                         finished[3])
+        self.assertEqual([0, 2], self.recorder.started())
+        self.assertEqual({a['id']: 'hot', b['id']: 'cold1', c['id']: 'hot',
+                          d['id']: 'cold2'}, self.hosts())
+        self.assertEqual([('live-migration', 'failed')],
+                         self.migration_types(a))
+
+    def test_stop_lets_running_moves_finish(self):
+        a, c = self.boot_on('hot', count=2)
+        [b] = self.boot_on('cold2')
+        stop = threading.Event()
+        self.recorder.on_start = lambda position: position == 1 and stop.set()
+        moves = [heuristic.Move(a['id'], 'hot', 'cold1', 2048.0, 0.01),
+                 heuristic.Move(b['id'], 'cold2', 'cold3', 2048.0, 0.01),
+                 heuristic.Move(c['id'], 'hot', 'cold2', 2048.0, 0.01)]
+
+        outcome = self.execute(moves, stop=stop)
+
+        self.assertEqual((S.SUCCEEDED, S.SUCCEEDED, S.ABORTED),
+                         outcome.statuses)
+        self.assertEqual((S.ABORTED, 'round stopped on request'),
+                         self.recorder.finished()[2])
+        self.assertEqual({a['id']: 'cold1', b['id']: 'cold3',
+                          c['id']: 'hot'}, self.hosts())

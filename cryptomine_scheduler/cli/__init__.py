@@ -1,0 +1,1 @@
+"""The ``cryptomine`` command line and its OpenStackClient plugin."""

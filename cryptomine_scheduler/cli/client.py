@@ -1,0 +1,165 @@
+"""The controller as the commands reach it: the RPC client, and errors
+that say in one line what went wrong, each with its exit code.
+
+Exit codes of ``cryptomine``:
+
+* 0: success
+* 1: any other error (re-planner not configured, a move failed, ...)
+* 2: usage error (unknown command or option: argparse's and cliff's code)
+* 3: controller unreachable (the broker refuses, or no controller answers)
+* 4: not found: host, plan or aggregate
+* 5: nothing to do, or busy (another re-plan round is running)
+* 130: interrupted (Ctrl-C)
+"""
+
+import queue
+import re
+import threading
+
+import oslo_messaging
+from oslo_config import cfg
+
+from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler.db import store as store_mod
+
+# oslo.messaging retries a refused connection forever (whatever the
+# client's ``retry``): a call still running this long after its RPC
+# timeout means the broker cannot be reached.
+CONNECT_GRACE = 5.0
+_CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
+
+
+class CommandError(Exception):
+    """A failure reported as one line; ``exit_code`` is the status."""
+
+    exit_code = 1
+
+
+class ControllerUnreachable(CommandError):
+    exit_code = 3
+
+
+class NotFound(CommandError):
+    exit_code = 4
+
+
+class NothingToDo(CommandError):
+    """Nothing was done: nothing worth doing, or another round runs."""
+
+    exit_code = 5
+
+
+def mask_url(url: str) -> str:
+    """``url`` with every password replaced by ``***``."""
+    return _CREDENTIALS.sub(r'\1:***@', url)
+
+
+def first_line(error: Exception) -> str:
+    """A remote exception's message without the remote traceback."""
+    return str(error).strip().splitlines()[0]
+
+
+def load_conf(config_files: list[str]) -> cfg.ConfigOpts:
+    """cryptomine.conf from ``config_files``, else from oslo.config's
+    default places (``/etc/cryptomine/cryptomine.conf``, ...)."""
+    conf = cfg.ConfigOpts()
+    cm_conf.register_opts(conf)
+    args = [arg for path in config_files for arg in ('--config-file', path)]
+    conf(args, project='cryptomine', prog='cryptomine')
+    return conf
+
+
+def connect(config_files: list[str], timeout: float) -> 'Controller':
+    return Controller(load_conf(config_files), timeout)
+
+
+class Controller:
+    """The controller's RPC API with a deadline on every call and the
+    errors a command reports."""
+
+    def __init__(self, conf: cfg.ConfigOpts, timeout: float):
+        self._timeout = timeout
+        self._topic = conf.messaging.controller_topic
+        self._url = mask_url(conf.transport_url or 'rabbit://')
+        self._transport = oslo_messaging.get_rpc_transport(
+            conf, allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+        self._client = rpc.ControllerClient(self._transport, self._topic,
+                                            timeout)
+        self._stuck = False
+
+    def close(self) -> None:
+        # A call still retrying to connect would block the clean-up.
+        if not self._stuck:
+            self._transport.cleanup()
+
+    def _unreachable(self, why: str) -> ControllerUnreachable:
+        return ControllerUnreachable(
+            f'controller unreachable at {self._url} (topic {self._topic}): '
+            f'{why}')
+
+    def _call(self, method, *args, **kwargs):
+        """``method(...)`` in a thread of its own, given up on after the
+        RPC timeout plus :data:`CONNECT_GRACE`."""
+        outcome = queue.SimpleQueue()
+
+        def call():
+            try:
+                outcome.put((True, method(*args, **kwargs)))
+            except Exception as exc:
+                outcome.put((False, exc))
+
+        threading.Thread(target=call, name='cryptomine-rpc',
+                         daemon=True).start()
+        try:
+            ok, value = outcome.get(timeout=self._timeout + CONNECT_GRACE)
+        except queue.Empty:
+            self._stuck = True
+            raise self._unreachable('cannot connect to the message '
+                                    'broker') from None
+        if ok:
+            return value
+        if isinstance(value, oslo_messaging.MessagingTimeout):
+            raise self._unreachable(
+                f'no reply within {self._timeout:g} s (is '
+                f'cryptomine-controller running?)') from None
+        raise value
+
+    def snapshot(self):
+        return self._call(self._client.get_load_snapshot)
+
+    def host_history(self, host: str, since: float, metric) -> dict:
+        try:
+            return self._call(self._client.get_host_history, host, since,
+                              metric)
+        except store_mod.UnknownHost:
+            raise NotFound(f'unknown host {host!r}: the controller has no '
+                           f'samples from it') from None
+
+    def create_plan(self, *, dry_run: bool, execute: bool,
+                    max_moves: int | None, aggregate: str | None) -> dict:
+        try:
+            return self._call(self._client.create_plan, dry_run=dry_run,
+                              execute=execute, max_moves=max_moves,
+                              aggregate=aggregate)
+        except rpc.ReplanBusy as exc:
+            raise NothingToDo(f'busy: {first_line(exc)}') from None
+        except rpc.ReplanUnavailable as exc:
+            raise CommandError(f'cannot plan: {first_line(exc)}') from None
+        except rpc.UnknownAggregate as exc:
+            raise NotFound(first_line(exc)) from None
+
+    def list_plans(self, limit: int) -> list[dict]:
+        return self._call(self._client.list_plans, limit)
+
+    def _plan_call(self, method, plan_id: str) -> dict:
+        try:
+            return self._call(method, plan_id)
+        except rpc.PlanNotFound:
+            raise NotFound(f'plan {plan_id!r} not found') from None
+
+    def get_plan(self, plan_id: str) -> dict:
+        return self._plan_call(self._client.get_plan, plan_id)
+
+    def abort_plan(self, plan_id: str) -> dict:
+        return self._plan_call(self._client.abort_plan, plan_id)
