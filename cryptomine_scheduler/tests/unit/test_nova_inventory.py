@@ -1,0 +1,170 @@
+"""Connecting from ``[nova_api]``, and the host rules a small nova does not
+show (the functional test reads a real one)."""
+
+import os
+import types
+
+import fixtures
+from keystoneauth1.identity import generic
+from oslo_config import cfg
+from oslotest import base
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler.conf import nova_api as nova_api_conf
+from cryptomine_scheduler.scoring import Accelerator
+
+R = types.SimpleNamespace
+
+
+class ConnectTest(base.BaseTestCase):
+
+    def configure(self, text: str) -> cfg.ConfigOpts:
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'cryptomine.conf')
+        with open(path, 'w') as f:
+            f.write(text)
+        conf = cfg.ConfigOpts()
+        nova_api_conf.register_opts(conf)
+        conf(['--config-file', path])
+        return conf
+
+    def test_keystoneauth_options(self):
+        conf = self.configure("""
+[nova_api]
+auth_type = password
+auth_url = http://keystone.example:5000/v3
+username = cryptomine
+password = secret
+project_name = service
+user_domain_name = Default
+project_domain_name = Default
+region_name = RegionTwo
+interface = internal
+timeout = 30
+""")
+        conn = nova_inventory.connect(conf)
+        auth = conn.session.auth
+        self.assertIsInstance(auth, generic.Password)
+        self.assertEqual(
+            {'auth_url': 'http://keystone.example:5000/v3',
+             'username': 'cryptomine', 'password': 'secret',
+             'project_name': 'service', 'user_domain_name': 'Default',
+             'project_domain_name': 'Default'},
+            {k: v for k, v in auth.get_cache_id_elements().items() if v})
+        self.assertEqual(30, conn.session.timeout)
+        self.assertEqual('RegionTwo', conn.config.get_region_name('compute'))
+        self.assertEqual('internal', conn.config.get_interface('placement'))
+
+    def test_clouds_yaml(self):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        clouds = os.path.join(tmp, 'clouds.yaml')
+        with open(clouds, 'w') as f:
+            f.write("""
+clouds:
+  rack1:
+    region_name: RegionOne
+    interface: admin
+    auth:
+      auth_url: http://keystone.rack1:5000/v3
+      username: cryptomine
+      password: secret
+      project_name: service
+      user_domain_name: Default
+      project_domain_name: Default
+""")
+        self.useFixture(fixtures.EnvironmentVariable('OS_CLIENT_CONFIG_FILE',
+                                                     clouds))
+        conn = nova_inventory.connect(self.configure(
+            '[nova_api]\ncloud = rack1\n'))
+        self.assertEqual('rack1', conn.config.name)
+        self.assertEqual('RegionOne', conn.config.get_region_name('compute'))
+        self.assertEqual('admin', conn.config.get_interface('compute'))
+        self.assertEqual('http://keystone.rack1:5000/v3',
+                         conn.config.get_auth_args()['auth_url'])
+
+
+def inventory(total, reserved, ratio):
+    return R(total=total, reserved=reserved, allocation_ratio=ratio)
+
+
+class FakeNova:
+    """openstacksdk's compute and placement proxies, as records."""
+
+    def __init__(self, hypervisors, inventories, aggregates, services):
+        self.compute = R(
+            hypervisors=lambda details: hypervisors,
+            aggregates=lambda: aggregates,
+            services=lambda binary: [s for s in services
+                                     if binary == 'nova-compute'])
+        self.placement = R(resource_provider_inventories=lambda rp: [
+            R(resource_class=rc, **vars(inv))
+            for rc, inv in inventories.get(rp, {}).items()])
+
+
+def service(host, status='enabled', state='up', forced_down=False):
+    return R(host=host, status=status, state=state,
+             is_forced_down=forced_down, availability_zone='nova')
+
+
+class ReadHostsTest(base.BaseTestCase):
+
+    def test_nodes_of_a_host_are_summed_with_the_smallest_ratios(self):
+        conn = FakeNova(
+            hypervisors=[R(id='rp1', name='n1', service_details={
+                             'host': 'big'}),
+                         R(id='rp2', name='n2', service_details={
+                             'host': 'big'})],
+            inventories={
+                'rp1': {'VCPU': inventory(8, 1, 4.0),
+                        'MEMORY_MB': inventory(4096, 512, 1.5)},
+                'rp2': {'VCPU': inventory(16, 0, 2.0),
+                        'MEMORY_MB': inventory(8192, 0, 2.0)}},
+            aggregates=[], services=[service('big')])
+        self.assertEqual((cluster.ComputeHost(
+            name='big', vcpus=23, memory_mb=11776,
+            cpu_allocation_ratio=2.0, ram_allocation_ratio=1.5),),
+            nova_inventory.read_hosts(conn))
+
+    def test_host_without_inventory_is_left_out(self):
+        conn = FakeNova(
+            hypervisors=[R(id='rp1', name='new', service_details={
+                'host': 'new'})],
+            inventories={'rp1': {'VCPU': inventory(8, 0, 1.0)}},
+            aggregates=[], services=[service('new')])
+        self.assertEqual((), nova_inventory.read_hosts(conn))
+
+    def test_aggregates_and_service_state(self):
+        inv = {'VCPU': inventory(8, 0, 1.0),
+               'MEMORY_MB': inventory(4096, 0, 1.0)}
+        names = ('a', 'b', 'c', 'd')
+        conn = FakeNova(
+            hypervisors=[R(id=n, name=n, service_details={'host': n})
+                         for n in names],
+            inventories=dict.fromkeys(names, inv),
+            aggregates=[
+                R(name='rigs', hosts=['a', 'b'], availability_zone='az1',
+                  metadata={'cryptomine:accelerator': 'GPU,fpga'}),
+                R(name='asics', hosts=['b'], availability_zone=None,
+                  metadata={'cryptomine:accelerator': 'asic'}),
+                R(name='empty', hosts=None, availability_zone=None,
+                  metadata=None)],
+            services=[service('a'), service('b', state='down'),
+                      service('c', status='disabled'),
+                      service('d', forced_down=True)])
+        hosts = {h.name: h for h in nova_inventory.read_hosts(conn)}
+        self.assertEqual(
+            {'a': ('az1', {'rigs'}, {Accelerator.GPU}, True),
+             'b': ('az1', {'rigs', 'asics'},
+                   {Accelerator.GPU, Accelerator.ASIC}, False),
+             'c': ('nova', set(), None, False),
+             'd': ('nova', set(), None, False)},
+            {n: (h.availability_zone, set(h.aggregates), h.accelerators
+                 and set(h.accelerators), h.accepts_moves)
+             for n, h in hosts.items()})
+
+    def test_live_migratable(self):
+        self.assertTrue(nova_inventory.live_migratable(
+            {'cryptomine:accelerator': 'gpu'}))
+        self.assertFalse(nova_inventory.live_migratable(
+            {'pci_passthrough:alias': 'a1:2'}))
