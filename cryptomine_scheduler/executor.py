@@ -11,7 +11,9 @@ end:
 * a move starts once the moves it relies on (``Move.after``) succeeded,
   and is skipped when one of them failed or was skipped;
 * a migration that has not ended after ``migration_timeout`` seconds has
-  failed ('timed out'; nova may still finish or roll it back);
+  failed ('timed out'): nova may still finish or roll it back, but its
+  hosts count as free again.  Progress that cannot be read this time is
+  read again at the next poll (every ``poll_interval`` seconds);
 * after ``max_failures`` failures, or once ``stop`` is set (an operator's
   abort, a service shutdown), no move starts any more: the running ones
   are watched to their end and the rest are aborted.
