@@ -18,6 +18,7 @@ from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
+from cryptomine_scheduler import signing
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import plans
@@ -27,10 +28,7 @@ LOG = logging.getLogger(__name__)
 
 
 def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
-    secret = conf.messaging.master_secret
-    if not secret or len(secret) < 16:
-        raise ValueError('[messaging] master_secret must be set (16+ '
-                         'characters) and equal on every node')
+    secret = signing.check_master_secret(conf.messaging.master_secret)
     return validation.Policy(master_secret=secret,
                              max_clock_skew=conf.controller.max_clock_skew,
                              max_age=conf.controller.raw_retention)

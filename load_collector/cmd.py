@@ -36,19 +36,41 @@ def load_sources(conf: cfg.ConfigOpts) -> list[sources_mod.Source]:
     return loaded
 
 
+def signing_key(conf: cfg.ConfigOpts) -> bytes:
+    """This host's key: ``[messaging] host_key``, else derived from
+    ``master_secret`` with a warning."""
+    if conf.messaging.host_key:
+        try:
+            return signing.parse_host_key(conf.messaging.host_key)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
+    host = conf.collector.host
+    try:
+        secret = signing.check_master_secret(conf.messaging.master_secret)
+    except ValueError:
+        raise SystemExit(
+            f'[messaging] host_key must be set to the signing key of host '
+            f'{host!r} (on a controller, "cryptomine-host-key {host}" '
+            f'prints it), or master_secret ({signing.MIN_SECRET_LENGTH}+ '
+            f'characters, as on the controllers)') from None
+    LOG.warning('Signing with a key derived from [messaging] '
+                'master_secret: whoever reads this configuration can sign '
+                'samples for every host.  Unless a controller shares it, '
+                'set [messaging] host_key instead (on a controller, '
+                '"cryptomine-host-key %s" prints it) and remove '
+                'master_secret.', host)
+    return signing.derive_host_key(secret, host)
+
+
 def build_collector(conf: cfg.ConfigOpts, transport) -> daemon.Collector:
     """Assemble a collector from the configuration."""
-    secret = conf.messaging.master_secret
-    if not secret or len(secret) < 16:
-        raise SystemExit('[messaging] master_secret must be set (16+ '
-                         'characters) and equal on every node')
+    key = signing_key(conf)
     host = conf.collector.host
     publisher = publisher_mod.SamplePublisher(
         transport, conf.messaging.sample_topic,
         f'cryptomine-collector.{host}', conf.collector.publish_retry)
     return daemon.Collector(
-        host, load_sources(conf), publisher,
-        signing.derive_host_key(secret, host),
+        host, load_sources(conf), publisher, key,
         buffer_mod.ReplayBuffer(conf.collector.buffer_size))
 
 

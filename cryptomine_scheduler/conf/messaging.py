@@ -24,13 +24,37 @@ RPC topic of the controller (snapshot and history queries).
 """),
     cfg.StrOpt('master_secret', secret=True,
                help="""
-Shared master secret from which every host's signing key is derived
-(HMAC-SHA256 of the host name).  Required on collectors and controllers,
-identical everywhere.  Generate one with ``openssl rand -hex 32``.
+Master secret from which every host's signing key is derived
+(HMAC-SHA256 of the host name).  It belongs on controllers only, identical
+on all of them: they derive each host's key to verify its samples.  A
+collector uses it only when ``host_key`` is unset, a fallback that lets
+whoever reads this file sign samples for every host.  Generate one with
+``openssl rand -hex 32``.
 
 Possible values:
 
 * A string of at least 16 characters.
+
+Related options:
+
+* ``host_key``
+"""),
+    cfg.StrOpt('host_key', secret=True,
+               help="""
+Signing key of this compute host, for its collector: what
+``cryptomine-host-key HOST`` prints on a controller, for the name set in
+``[collector] host``.  With it, a compute host carries no master secret
+and can sign samples for itself only.  When set, the collector ignores
+``master_secret``.
+
+Possible values:
+
+* 64 hexadecimal digits.
+
+Related options:
+
+* ``master_secret``
+* ``[collector] host``
 """),
 ]
 

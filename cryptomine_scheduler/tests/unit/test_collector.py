@@ -1,13 +1,16 @@
 import socket
 import threading
 
+import fixtures
 import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
+from cryptomine_scheduler import signing
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.unit import test_controller
 from load_collector import buffer as buffer_mod
 from load_collector import cmd as collector_cmd
 
@@ -28,19 +31,35 @@ class Received:
         self.payloads.append((event_type, payload))
 
 
+def collector_conf(**collector) -> cfg.ConfigOpts:
+    """Host compute-7 sampling its host source, with the master secret;
+    ``collector`` overrides ``[collector]`` options."""
+    conf = cfg.ConfigOpts()
+    collector_cmd.register_opts(conf)
+    conf([])
+    conf.set_override('master_secret', samples.SECRET, 'messaging')
+    conf.set_override('host', 'compute-7', 'collector')
+    conf.set_override('sources', ['host'], 'collector')
+    conf.set_override('publish_retry', 0, 'collector')
+    for name, value in collector.items():
+        conf.set_override(name, value, 'collector')
+    return conf
+
+
+def host_key_conf(key_host: str, **collector) -> cfg.ConfigOpts:
+    """A collector holding the host key of ``key_host``, no master
+    secret."""
+    conf = collector_conf(**collector)
+    conf.clear_override('master_secret', 'messaging')
+    conf.set_override(
+        'host_key', signing.derive_host_key(samples.SECRET, key_host).hex(),
+        'messaging')
+    return conf
+
+
 class CollectorTestCase(base.BaseTestCase):
 
-    def conf(self, **collector):
-        conf = cfg.ConfigOpts()
-        collector_cmd.register_opts(conf)
-        conf([])
-        conf.set_override('master_secret', samples.SECRET, 'messaging')
-        conf.set_override('host', 'compute-7', 'collector')
-        conf.set_override('sources', ['host'], 'collector')
-        conf.set_override('publish_retry', 0, 'collector')
-        for name, value in collector.items():
-            conf.set_override(name, value, 'collector')
-        return conf
+    conf = staticmethod(collector_conf)
 
     def transport(self, conf, url):
         transport = oslo_messaging.get_notification_transport(conf, url=url)
@@ -80,8 +99,76 @@ class TestCollectorPublishes(CollectorTestCase):
     def test_missing_secret_refuses_to_start(self):
         conf = self.conf()
         conf.clear_override('master_secret', 'messaging')
-        self.assertRaises(SystemExit, collector_cmd.build_collector, conf,
-                          self.transport(conf, 'fake:/'))
+        err = self.assertRaises(SystemExit, collector_cmd.build_collector,
+                                conf, self.transport(conf, 'fake:/'))
+        self.assertIn('host_key must be set', str(err))
+        self.assertIn('cryptomine-host-key compute-7', str(err))
+        self.assertIn('or master_secret', str(err))
+
+
+class TestSigningKey(CollectorTestCase):
+
+    def test_master_secret_fallback_warns_once(self):
+        logger = self.useFixture(fixtures.FakeLogger('load_collector'))
+        key = collector_cmd.signing_key(self.conf())
+        self.assertEqual(signing.derive_host_key(samples.SECRET, 'compute-7'),
+                         key)
+        self.assertEqual(1, len(logger.output.splitlines()))
+        self.assertIn('set [messaging] host_key instead', logger.output)
+        self.assertIn('cryptomine-host-key compute-7', logger.output)
+
+    def test_host_key_wins_silently(self):
+        logger = self.useFixture(fixtures.FakeLogger('load_collector'))
+        conf = host_key_conf('compute-7')
+        conf.set_override('master_secret', samples.SECRET, 'messaging')
+        self.assertEqual(signing.derive_host_key(samples.SECRET, 'compute-7'),
+                         collector_cmd.signing_key(conf))
+        self.assertEqual('', logger.output)
+
+    def test_malformed_host_key_refuses_to_start(self):
+        conf = self.conf()
+        good = signing.derive_host_key(samples.SECRET, 'compute-7').hex()
+        for bad, found in ((good[:-1], 'it has 63 characters'),
+                           (good[:-1] + 'g', 'not a hex digit'),
+                           (good[:32] + ' ' + good[33:], 'not a hex digit')):
+            conf.set_override('host_key', bad, 'messaging')
+            err = self.assertRaises(SystemExit, collector_cmd.build_collector,
+                                    conf, self.transport(conf, 'fake:/'))
+            self.assertIn('host_key must be 64 hexadecimal digits', str(err))
+            self.assertIn(found, str(err))
+            self.assertNotIn(bad, str(err))
+
+
+class TestHostKeyToController(test_controller.ControllerTestCase):
+    """Collectors holding only a host key, publishing to a real controller
+    on the fake transport."""
+
+    def run_collector(self, conf, cycles):
+        collector = collector_cmd.build_collector(conf, self.transport)
+        collector.run(threading.Event(), interval=0.0, jitter=0.0,
+                      cycles=cycles)
+        self.assertTrue(collector.shutdown(timeout=1.0))
+
+    def ingest_stats(self, received):
+        return waiting.wait_for(
+            lambda: (s := self.client.get_ingest_stats())['received']
+            == received and s, 10)
+
+    def test_samples_signed_with_the_host_key_are_stored(self):
+        self.run_collector(host_key_conf('compute-7'), cycles=3)
+        stats = self.ingest_stats(3)
+        self.assertEqual(3, stats['stored'])
+        self.assertFalse(any(stats['rejected'].values()))
+        self.assertEqual(
+            3, self.client.get_load_snapshot().hosts['compute-7'].samples)
+
+    def test_key_of_another_host_is_rejected_and_counted(self):
+        self.run_collector(host_key_conf('compute-7', host='compute-8'),
+                           cycles=2)
+        stats = self.ingest_stats(2)
+        self.assertEqual(0, stats['stored'])
+        self.assertEqual({'bad_signature': 2},
+                         {k: v for k, v in stats['rejected'].items() if v})
 
 
 class TestBrokerDown(CollectorTestCase):
