@@ -86,8 +86,14 @@ function recreate_database {
     _record recreate_database "$@"
 }
 
+# Like pip's editable install, puts the package's console scripts in the
+# Python prefix: those already installed for the tests' Python.
 function setup_develop {
+    local prefix
     _record setup_develop "$@"
+    prefix=$(get_python_exec_prefix)
+    mkdir -p "$prefix"
+    ln -sf "$(dirname "$HARNESS_PYTHON")"/cryptomine-* "$prefix"
 }
 
 function run_process {

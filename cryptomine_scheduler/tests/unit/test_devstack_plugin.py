@@ -10,6 +10,7 @@ import getpass
 import glob
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -20,7 +21,10 @@ from oslo_log import log as logging
 from oslotest import base
 
 from cryptomine_scheduler import service
+from cryptomine_scheduler import signing
+from cryptomine_scheduler import validation
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.tests import samples
 from load_collector import cmd as collector_cmd
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
@@ -145,7 +149,9 @@ class TestStack(DevstackPluginTest):
                          '?charset=utf8', conf.database.connection)
         self.assertEqual(self.data_dir, conf.state_path)
         self.assertTrue(conf.debug)
+        # Controller and collector share the file: the master secret only.
         self.assertRegex(conf.messaging.master_secret, '^[0-9a-f]{64}$')
+        self.assertIsNone(conf.messaging.host_key)
         service.validation_policy(conf)  # the controller would start
         self.assertEqual(10.0, conf.collector.interval)
         self.assertEqual(0, conf.prometheus.metrics_port)
@@ -189,6 +195,7 @@ class TestStack(DevstackPluginTest):
         raw = read_ini(self.conf_path)
         self.assertIn('database', raw)
         self.assertNotIn('collector', raw)
+        self.assertEqual(['master_secret'], list(raw['messaging']))
         self.assertIn(FILTER,
                       self.nova_scheduler().filter_scheduler.available_filters)
 
@@ -204,20 +211,37 @@ class TestStack(DevstackPluginTest):
         self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
                          conf.transport_url)
         raw = read_ini(self.conf_path)
+        self.assertEqual(['host_key'], list(raw['messaging']))
         for controller_only in ('database', 'replan', 'nova_api',
                                 'prometheus'):
             self.assertNotIn(controller_only, raw)
         self.assert_nova_conf_untouched()
 
-    def test_nodes_derive_the_same_secret(self):
+    def compute_node_payload(self, claimed_host=None) -> dict:
+        """A sample signed with the compute node's key, for its own host
+        or ``claimed_host``."""
+        conf = self.cryptomine_conf()
+        key = signing.parse_host_key(conf.messaging.host_key)
+        s = samples.make(host=claimed_host or conf.collector.host)
+        return signing.envelope(s.to_wire(), key)
+
+    def test_controller_node_accepts_the_compute_node_key(self):
         self.devstack(CONTROLLER, *STACK)
-        controller_secret = self.cryptomine_conf().messaging.master_secret
+        policy = service.validation_policy(self.cryptomine_conf())
         self.devstack(COMPUTE, *STACK)
-        self.assertEqual(controller_secret,
-                         self.cryptomine_conf().messaging.master_secret)
+        # Without nova-cpu.conf, the machine's name, as nova-compute's.
+        self.assertEqual(socket.gethostname(),
+                         self.cryptomine_conf().collector.host)
+        now = samples.make().timestamp
+        validation.validate(self.compute_node_payload(), policy, now)
+
+        other_host = self.compute_node_payload(claimed_host='compute-8')
         self.devstack(COMPUTE, *STACK, SERVICE_PASSWORD='another-pw')
-        self.assertNotEqual(controller_secret,
-                            self.cryptomine_conf().messaging.master_secret)
+        other_secret = self.compute_node_payload()
+        for payload in (other_host, other_secret):
+            err = self.assertRaises(validation.Rejected, validation.validate,
+                                    payload, policy, now)
+            self.assertEqual(validation.Reason.BAD_SIGNATURE, err.reason)
 
     def test_operator_scheduler_settings_kept(self):
         with open(self.nova_conf, 'w') as f:
