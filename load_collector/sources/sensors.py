@@ -67,7 +67,7 @@ def temperature_inputs(sys_class: str) -> dict[str, list[tuple[str, str]]]:
                      sys_class, 'thermal', 'thermal_zone*', 'temp'))]
     for path, name in sorted(found):
         try:
-            int(_read(path))
+            float(_read(path))
             chip = _read(name).decode().strip()
         except (OSError, ValueError):
             continue  # a sensor that cannot be read, as psutil skips it
@@ -96,7 +96,7 @@ def hottest(paths: Sequence[str]) -> float | None:
     OSError or ValueError when a file cannot be read.
     """
     low, high = validation.TEMPERATURE_RANGE
-    readings = [int(_read(path)) / 1000 for path in paths]
+    readings = [float(_read(path)) / 1000 for path in paths]
     return max((t for t in readings if low <= t <= high), default=None)
 
 
