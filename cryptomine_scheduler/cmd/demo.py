@@ -21,6 +21,7 @@ from oslo_log import log as logging
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
+from cryptomine_scheduler import signing
 from cryptomine_scheduler.summaries import Stat
 from load_collector import cmd as collector_cmd
 
@@ -39,7 +40,11 @@ def build_conf(state_dir: str, interval: float) -> cfg.ConfigOpts:
     logging.register_options(conf)
     conf([], project='cryptomine', prog='cryptomine-demo')
     conf.set_override('state_path', state_dir)
-    conf.set_override('master_secret', secrets.token_hex(32), 'messaging')
+    secret = secrets.token_hex(32)
+    conf.set_override('master_secret', secret, 'messaging')
+    # The collector signs with its host key, as on a compute host.
+    conf.set_override('host_key', signing.derive_host_key(
+        secret, conf.collector.host).hex(), 'messaging')
     conf.set_override('interval', interval, 'collector')
     conf.set_override('batch_timeout', 1, 'controller')
     return conf
