@@ -63,35 +63,42 @@ def _require(condition: bool, reason: Reason, detail: str) -> None:
         raise Rejected(reason, detail)
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _bounds(name: str) -> tuple[float, float]:
+    """The range a numeric field's name implies."""
+    if name in sample_mod.PERCENT_FIELDS:
+        return 0.0, 100.0
+    if name in sample_mod.TEMPERATURE_FIELDS:
+        return TEMPERATURE_RANGE
+    return 0.0, math.inf
 
+
+# The checks below run for every field of every sample: they test the
+# common (valid) case first and build their messages only on failure.
 
 def _check_number(where: str, name: str, value) -> None:
-    _require(isinstance(value, (int, float)) and not isinstance(value, bool),
-             Reason.MALFORMED, f'{where}.{name} is not a number')
-    _require(math.isfinite(value), Reason.NOT_FINITE,
-             f'{where}.{name} is {value}')
-    if name in sample_mod.PERCENT_FIELDS:
-        low, high = 0.0, 100.0
-    elif name in sample_mod.TEMPERATURE_FIELDS:
-        low, high = TEMPERATURE_RANGE
-    else:
-        low, high = 0.0, math.inf
-    _require(low <= value <= high, Reason.OUT_OF_RANGE,
-             f'{where}.{name}={value} outside [{low}, {high}]')
+    if value.__class__ is not float and value.__class__ is not int:
+        raise Rejected(Reason.MALFORMED, f'{where}.{name} is not a number')
+    low, high = _bounds(name)
+    if low <= value <= high and value != math.inf:
+        return
+    if not math.isfinite(value):
+        raise Rejected(Reason.NOT_FINITE, f'{where}.{name} is {value}')
+    raise Rejected(Reason.OUT_OF_RANGE,
+                   f'{where}.{name}={value} outside [{low}, {high}]')
 
 
 def _check_int(where: str, name: str, value) -> None:
-    _require(_is_int(value), Reason.MALFORMED,
-             f'{where}.{name} is not an integer')
-    _require(0 <= value < 2 ** 63, Reason.OUT_OF_RANGE,
-             f'{where}.{name}={value} is negative or too large')
+    if value.__class__ is not int:
+        raise Rejected(Reason.MALFORMED, f'{where}.{name} is not an integer')
+    if not 0 <= value < 2 ** 63:
+        raise Rejected(Reason.OUT_OF_RANGE,
+                       f'{where}.{name}={value} is negative or too large')
 
 
 def _check_string(where: str, name: str, value) -> None:
-    _require(isinstance(value, str) and len(value) <= MAX_STRING,
-             Reason.MALFORMED, f'{where}.{name} is not a short string')
+    if value.__class__ is not str or len(value) > MAX_STRING:
+        raise Rejected(Reason.MALFORMED,
+                       f'{where}.{name} is not a short string')
     if name in UUID_FIELDS:
         try:
             uuid.UUID(value)
@@ -101,13 +108,13 @@ def _check_string(where: str, name: str, value) -> None:
 
 
 def _check_bool(where: str, name: str, value) -> None:
-    _require(isinstance(value, bool), Reason.MALFORMED,
-             f'{where}.{name} is not a boolean')
+    if value.__class__ is not bool:
+        raise Rejected(Reason.MALFORMED, f'{where}.{name} is not a boolean')
 
 
 def _check_uuid_list(where: str, name: str, value) -> None:
-    _require(isinstance(value, list) and len(value) <= MAX_ITEMS['gpus'],
-             Reason.MALFORMED, f'{where}.{name} is not a short list')
+    if value.__class__ is not list or len(value) > MAX_ITEMS['gpus']:
+        raise Rejected(Reason.MALFORMED, f'{where}.{name} is not a short list')
     for item in value:
         _check_string(where, name, item)
 
@@ -132,20 +139,24 @@ _TYPE_CHECKS = {
 
 
 @functools.cache
-def _fields(cls) -> dict:
-    return {f.name: f.type for f in dataclasses.fields(cls)}
+def _fields(cls) -> tuple[frozenset, tuple]:
+    """The field names of dataclass ``cls`` and each field's check."""
+    fields = dataclasses.fields(cls)
+    return (frozenset(f.name for f in fields),
+            tuple((f.name, _TYPE_CHECKS[f.type]) for f in fields))
 
 
 def _check_record(where: str, record, cls) -> None:
     """Check ``record`` against the fields of dataclass ``cls``."""
-    _require(isinstance(record, dict), Reason.MALFORMED,
-             f'{where} is not an object')
-    fields = _fields(cls)
-    _require(set(record) == set(fields), Reason.MALFORMED,
-             f'{where} fields {sorted(set(record) ^ set(fields))} missing '
-             'or unknown')
-    for name, annotation in fields.items():
-        _TYPE_CHECKS[annotation](where, name, record[name])
+    if record.__class__ is not dict:
+        raise Rejected(Reason.MALFORMED, f'{where} is not an object')
+    names, checks = _fields(cls)
+    if record.keys() != names:
+        raise Rejected(Reason.MALFORMED,
+                       f'{where} fields {sorted(set(record) ^ names)} '
+                       'missing or unknown')
+    for name, check in checks:
+        check(where, name, record[name])
 
 
 def _check_section(wire: dict, section: str, cls, key: str) -> None:
@@ -172,6 +183,9 @@ def _check_envelope(payload) -> tuple[dict, str]:
     return wire, signature
 
 
+# Deriving a key is an HMAC: remember those of the fleet's hosts.
+_host_key = functools.lru_cache(maxsize=100_000)(signing.derive_host_key)
+
 _TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
                          'host_load', 'instances', 'sensors', 'gpus',
                          'asics'})
@@ -180,15 +194,18 @@ _TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     """Return the sample in ``payload`` or raise :class:`Rejected`."""
     wire, signature = _check_envelope(payload)
-    key = signing.derive_host_key(policy.master_secret, wire['host'])
-    _require(signing.verify(wire, signature, key), Reason.BAD_SIGNATURE,
-             f'signature does not match host {wire["host"]!r}')
+    key = _host_key(policy.master_secret, wire['host'])
+    if not signing.verify(wire, signature, key):
+        raise Rejected(Reason.BAD_SIGNATURE,
+                       f'signature does not match host {wire["host"]!r}')
     version = wire.get('schema_version')
-    _require(version == sample_mod.SCHEMA_VERSION, Reason.UNSUPPORTED_VERSION,
-             f'schema_version {version!r}, expected '
-             f'{sample_mod.SCHEMA_VERSION}')
-    _require(set(wire) == _TOP_FIELDS, Reason.MALFORMED,
-             f'fields {sorted(set(wire) ^ _TOP_FIELDS)} missing or unknown')
+    if version != sample_mod.SCHEMA_VERSION:
+        raise Rejected(Reason.UNSUPPORTED_VERSION,
+                       f'schema_version {version!r}, expected '
+                       f'{sample_mod.SCHEMA_VERSION}')
+    if wire.keys() != _TOP_FIELDS:
+        raise Rejected(Reason.MALFORMED, f'fields '
+                       f'{sorted(set(wire) ^ _TOP_FIELDS)} missing or unknown')
     _check_int('sample', 'seq', wire['seq'])
     _check_number('sample', 'timestamp', wire['timestamp'])
     _check_record('host_load', wire['host_load'], sample_mod.HostLoad)
@@ -197,8 +214,10 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index')
     _check_section(wire, 'asics', sample_mod.AsicLoad, 'miner')
     timestamp = wire['timestamp']
-    _require(timestamp <= now + policy.max_clock_skew, Reason.CLOCK_SKEW,
-             f'timestamp {timestamp} is {timestamp - now:.1f}s ahead')
-    _require(timestamp >= now - policy.max_age, Reason.TOO_OLD,
-             f'timestamp {timestamp} is {now - timestamp:.0f}s old')
+    if timestamp > now + policy.max_clock_skew:
+        raise Rejected(Reason.CLOCK_SKEW, f'timestamp {timestamp} is '
+                       f'{timestamp - now:.1f}s ahead')
+    if timestamp < now - policy.max_age:
+        raise Rejected(Reason.TOO_OLD,
+                       f'timestamp {timestamp} is {now - timestamp:.0f}s old')
     return sample_mod.LoadSample.from_wire(wire)
