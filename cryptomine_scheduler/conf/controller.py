@@ -28,7 +28,7 @@ Related options:
 Processes that consume, validate and store samples beside the controller
 process, which then keeps the summaries and answers RPC.  0 consumes in
 the controller process, where one core (Python's GIL) limits ingest to
-about 1,300-1,500 samples/s over RabbitMQ; add a worker per spare core
+about 2,100 samples/s over RabbitMQ; add a worker per spare core
 beyond that.  Workers need a real message bus, not ``fake://``.
 """),
     cfg.IntOpt('batch_size', default=200, min=1, max=10000,
