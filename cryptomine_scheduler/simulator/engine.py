@@ -1,0 +1,465 @@
+"""The replay: one policy, one trace, one fleet, step by step.
+
+Each step of the trace, in this order:
+
+1. instances whose trace ended leave (their flavor is released);
+2. on a re-plan step, the policy may start migrations;
+3. instances whose trace starts boot, one at a time, where the policy
+   places them;
+4. every host's load over the step is the sum of its instances' (a
+   migrating instance counts on both hosts, from its start until it
+   completes; see :class:`Migration`), recorded for the metrics;
+5. the simulated collectors sample every host and instance: the
+   summaries the load-aware policies read (:mod:`.history`, with the
+   controller's statistics) get one sample stamped at the end of the
+   step.
+
+Hosts are taken to have run idle for one summary window before the
+trace starts, so the first boots see hosts with (idle) data.  A boot
+that no host has room for (flavor vCPUs and memory within the
+allocation ratios, a free GPU for a GPU instance, the accelerator kind
+it asks for), or that the policy's filter rejects everywhere, is placed
+anyway on the policy's favourite compatible host and counted as forced:
+every policy carries the whole trace, so their figures compare.
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler import mining
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot as snapshot_mod
+from cryptomine_scheduler.sample import HostMetric
+from cryptomine_scheduler.simulator import fleet as fleet_mod
+from cryptomine_scheduler.simulator import history as history_mod
+from cryptomine_scheduler.simulator import traces
+
+#: The scheduler's default thresholds and weights (nova.conf [cryptomine]).
+THRESHOLDS = scoring.Thresholds(
+    max_cpu_percent=90.0, max_mem_percent=90.0,
+    min_gpu_thermal_headroom_c=5.0, min_gpu_power_headroom_percent=2.0,
+    max_asic_errors_per_min=30.0)
+WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
+                          gpu_power=0.5)
+_HOST_ROWS = (snapshot_mod.HOST_METRICS.index(HostMetric.CPU_PERCENT),
+              snapshot_mod.HOST_METRICS.index(HostMetric.MEM_PERCENT))
+_MINING_COLUMN = {m: i for i, m in enumerate(mining.METRICS)}
+
+
+class SimulationError(ValueError):
+    """The trace cannot run on the fleet."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How the simulation and its policies behave.
+
+    ``window`` and ``half_life`` are the controller's summary window and
+    EWMA half-life (its defaults, 600 s and 60 s, suit 10-second samples;
+    a 5-minute trace needs longer ones).  ``expected_load_percent`` is
+    what a booting instance counts for until it is sampled (the flavor's
+    ``cryptomine:expected_load_percent``).  A migration of ``M`` MiB
+    takes ``M / migration_mb_per_s`` seconds, ``parallel_migrations`` at
+    a time.  ``overload_percent`` is the CPU load a host-step counts as
+    overloaded above; ``watcher_*`` are the Watcher strategy's threshold
+    (standard deviation of normalised load) and averaging period.
+    """
+
+    replan_interval: float = 300.0
+    window: float = 3600.0
+    half_life: float = 600.0
+    risk_factor: float = 1.0
+    thresholds: scoring.Thresholds = THRESHOLDS
+    weights: scoring.Weights = WEIGHTS
+    expected_load_percent: float = 100.0
+    max_moves: int = 10
+    cooldown: float = 3600.0
+    migration_mb_per_s: float = 125.0
+    parallel_migrations: int = 2
+    overload_percent: float = 90.0
+    watcher_threshold: float = 0.2
+    watcher_period: float = 600.0
+
+
+DEFAULTS = Settings()
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    """A live migration from ``start`` to ``end`` (seconds into the run)."""
+
+    instance: int
+    source: int
+    destination: int
+    start: float
+    end: float
+    memory_mb: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What happened under one policy.
+
+    ``cpu`` and ``memory`` are each host's load per step as a fraction of
+    its capacity (above 1 when the instances ask for more than it has),
+    ``active`` whether it held an instance, ``gpu_guests`` how many GPU
+    instances it held and ``gpu_headroom`` its thermal headroom (degC;
+    NaN for hosts without GPUs).
+    """
+
+    policy: str
+    step: float
+    hosts: tuple[str, ...]
+    cpu: np.ndarray
+    memory: np.ndarray
+    active: np.ndarray
+    gpu_guests: np.ndarray
+    gpu_headroom: np.ndarray
+    migrations: tuple[Migration, ...]
+    plan_seconds: tuple[float, ...]
+    boots: int
+    forced_boots: int
+    seconds: float
+
+
+def _overlap(start: float, end: float, low: float, high: float) -> float:
+    return max(0.0, min(end, high) - max(start, low))
+
+
+class World:
+    """The state of one run, which policies read and act on."""
+
+    def __init__(self, trace: traces.Trace, fleet: fleet_mod.Fleet,
+                 settings: Settings, with_history: bool):
+        self.trace = trace
+        self.fleet = fleet
+        self.settings = settings
+        self.step = 0
+        self.now = 0.0
+        n, h = len(trace.instances), len(fleet.hosts)
+        self.host_of = np.full(n, -1, dtype=np.int64)
+        self.allocated = np.zeros((h, 2))
+        self.gpus_used = np.zeros(h, dtype=np.int64)
+        self.flavor = np.stack([trace.vcpus.astype(float), trace.memory_mb],
+                               axis=1)
+        self.wants = np.array([k or scoring.Accelerator.CPU
+                               for k in trace.accelerators])
+        self.wants_any = np.array([k is None for k in trace.accelerators])
+        # GPUs are passed through: their guests cannot live-migrate.
+        self.live_migratable = self.wants != scoring.Accelerator.GPU
+        self.offers = np.array([s.accelerator for s in fleet.hosts])
+        self.gpu_total = fleet.gpus
+        self.vcpus = fleet.vcpus
+        self.memory_mb = fleet.memory_mb
+        self.allocatable = fleet.allocatable
+        self.compute_hosts = tuple(s.compute_host() for s in fleet.hosts)
+        self.migrating: dict[int, Migration] = {}
+        self._servers: list[cluster.Server | None] = [None] * n
+        self.last_moved: dict[str, float] = {}
+        self.lanes = np.zeros(max(1, settings.parallel_migrations))
+        self.migrations: list[Migration] = []
+        #: Each host's CPU % over the last step (nova's cpu.percent).
+        self.last_cpu_percent = np.zeros(h)
+        self._snapshot: snapshot_mod.LoadSnapshot | None = None
+        self.hosts_history = self.mining_history = None
+        self.instances_history = None
+        self.mining_hosts = np.flatnonzero(
+            [s.accelerator is not scoring.Accelerator.CPU
+             for s in fleet.hosts])
+        if with_history:
+            self._start_history()
+
+    # -- what policies ask -------------------------------------------------
+
+    def room(self, i: int) -> np.ndarray:
+        """Hosts nova's placement and PCI filters allow for instance ``i``."""
+        fits = ((self.allocated + self.flavor[i]
+                 <= self.allocatable + 1e-9).all(axis=1))
+        return fits & self.compatible(i) & (
+            (self.gpus_used < self.gpu_total)
+            | (self.wants[i] is not scoring.Accelerator.GPU))
+
+    def compatible(self, i: int) -> np.ndarray:
+        """Hosts that offer the accelerator instance ``i`` asks for."""
+        if self.wants_any[i]:
+            return np.ones(len(self.offers), dtype=bool)
+        return self.offers == self.wants[i]
+
+    def movable(self) -> np.ndarray:
+        """Placed instances that may be live-migrated now."""
+        ok = (self.host_of >= 0) & self.live_migratable
+        ok[list(self.migrating)] = False
+        return ok
+
+    def servers(self) -> tuple[cluster.Server, ...]:
+        """The placed instances as nova would list them."""
+        return tuple(self._servers[i]
+                     for i in np.flatnonzero(self.host_of >= 0))
+
+    def _server(self, i: int, host: int,
+                task_state: str | None = None) -> cluster.Server:
+        trace = self.trace
+        return cluster.Server(
+            uuid=trace.instances[i], name=trace.instances[i],
+            host=self.compute_hosts[host].name, vcpus=int(trace.vcpus[i]),
+            memory_mb=int(math.ceil(trace.memory_mb[i])),
+            task_state=task_state, accelerator=trace.accelerators[i],
+            live_migratable=bool(self.live_migratable[i]))
+
+    def snapshot(self) -> snapshot_mod.LoadSnapshot:
+        """The controller's load snapshot at the start of this step."""
+        if self._snapshot is None:
+            self._snapshot = self._make_snapshot()
+        return self._snapshot
+
+    # -- what policies do --------------------------------------------------
+
+    def migrate(self, i: int, destination: int,
+                after: tuple[Migration, ...] = ()) -> Migration:
+        """Start moving instance ``i`` as soon as a lane is free and the
+        migrations it relies on are done."""
+        lane = int(np.argmin(self.lanes))
+        start = max([self.now, self.lanes[lane]] + [m.end for m in after])
+        duration = self.flavor[i, 1] / self.settings.migration_mb_per_s
+        move = Migration(instance=i, source=int(self.host_of[i]),
+                         destination=destination, start=start,
+                         end=start + duration, memory_mb=self.flavor[i, 1])
+        self.lanes[lane] = move.end
+        self.allocated[destination] += self.flavor[i]
+        self.migrating[i] = move
+        self._servers[i] = self._server(i, move.source, 'migrating')
+        self.migrations.append(move)
+        self.last_moved[self.trace.instances[i]] = self.now
+        return move
+
+    # -- the engine's side -------------------------------------------------
+
+    def boot(self, i: int, host: int) -> None:
+        self.host_of[i] = host
+        self._servers[i] = self._server(i, host)
+        self.allocated[host] += self.flavor[i]
+        if self.wants[i] is scoring.Accelerator.GPU:
+            self.gpus_used[host] += 1
+
+    def leave(self, i: int) -> None:
+        move = self.migrating.pop(i, None)
+        if move is not None:
+            self.allocated[move.destination] -= self.flavor[i]
+        host = self.host_of[i]
+        self.allocated[host] -= self.flavor[i]
+        if self.wants[i] is scoring.Accelerator.GPU:
+            self.gpus_used[host] -= 1
+        self.host_of[i] = -1
+
+    def begin_step(self, step: int) -> None:
+        self.step = step
+        self.now = step * self.trace.step
+        self._snapshot = None
+
+    def load(self) -> np.ndarray:
+        """(H, 2) CPU cores and MiB each host carries this step, on
+        average; completes the migrations that end within it."""
+        t, trace, h = self.step, self.trace, len(self.offers)
+        on = self.host_of >= 0
+        where = self.host_of[on]
+        demand = np.stack([trace.cpu[on, t], trace.rss_mb[on, t]], axis=1)
+        load = np.stack([np.bincount(where, demand[:, r], minlength=h)
+                         for r in range(2)], axis=1)
+        low, high = self.now, self.now + trace.step
+        for i, move in list(self.migrating.items()):
+            need = np.array([trace.cpu[i, t], trace.rss_mb[i, t]])
+            both = _overlap(move.start, move.end, low, high) / trace.step
+            moved = _overlap(move.end, math.inf, low, high) / trace.step
+            load[move.destination] += need * (both + moved)
+            load[move.source] -= need * moved
+            if move.end <= high:
+                del self.migrating[i]
+                self.allocated[move.source] -= self.flavor[i]
+                self.host_of[i] = move.destination
+                self._servers[i] = self._server(i, move.destination)
+        return load
+
+    def gpu_headroom(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """GPU utilisation (0-1), thermal and power headroom of every
+        host this step (NaN for hosts without GPUs)."""
+        h = len(self.offers)
+        busy, busiest = np.zeros(h), np.zeros(h)
+        if self.trace.gpu is not None:
+            on = self.host_of >= 0
+            share = np.nan_to_num(self.trace.gpu[on, self.step]) / 100.0
+            np.add.at(busy, self.host_of[on], share)
+            np.maximum.at(busiest, self.host_of[on], share)
+        return self._gpus(busy, busiest, self.now + self.trace.step)
+
+    def _gpus(self, busy: np.ndarray, busiest: np.ndarray,
+              seconds: float) -> tuple:
+        """GPU readings with ``busy`` GPUs' worth of work on each host,
+        its busiest GPU at ``busiest``."""
+        h = len(self.offers)
+        utilisation = np.full(h, np.nan)
+        thermal, power = np.full(h, np.nan), np.full(h, np.nan)
+        for host in np.flatnonzero(self.gpu_total):
+            spec = self.fleet.hosts[host].gpu
+            utilisation[host] = min(1.0, busy[host] / spec.count)
+            thermal[host], power[host] = spec.headrooms(
+                busiest[host], utilisation[host], seconds)
+        return utilisation, thermal, power
+
+    def sample(self, load: np.ndarray, gpu: tuple) -> None:
+        """The collectors' samples of this step, stamped at its end."""
+        percent = load / np.stack([self.vcpus, self.memory_mb], axis=1) * 100
+        self.last_cpu_percent = percent[:, 0]
+        if self.hosts_history is None:
+            return
+        stamp = self.now + self.trace.step
+        self.hosts_history.add(stamp, percent)
+        if len(self.mining_hosts):
+            self.mining_history.add(stamp, self._mining_rows(*gpu))
+        t, on = self.step, self.host_of >= 0
+        values = np.full((len(self.host_of), 2), np.nan)
+        values[on, 0] = (self.trace.cpu[on, t]
+                         / self.vcpus[self.host_of[on]] * 100.0)
+        values[on, 1] = self.trace.rss_mb[on, t]
+        self.instances_history.add(stamp, values, on)
+
+    def _mining_rows(self, utilisation, thermal, power) -> np.ndarray:
+        hosts = self.mining_hosts
+        rows = np.full((len(hosts), len(mining.METRICS)), np.nan)
+        column = _MINING_COLUMN
+        gpu = self.gpu_total[hosts] > 0
+        rows[gpu, column[mining.MiningMetric.GPU_COUNT]] = (
+            self.gpu_total[hosts][gpu])
+        rows[gpu, column[mining.MiningMetric.GPU_UTILIZATION]] = (
+            utilisation[hosts][gpu] * 100.0)
+        rows[gpu, column[mining.MiningMetric.GPU_THERMAL_HEADROOM]] = (
+            thermal[hosts][gpu])
+        rows[gpu, column[mining.MiningMetric.GPU_POWER_HEADROOM]] = (
+            power[hosts][gpu])
+        rows[gpu, column[mining.MiningMetric.GPU_THROTTLED]] = (
+            (thermal[hosts][gpu] <= 0) | (power[hosts][gpu] <= 0))
+        asics = np.array([self.fleet.hosts[k].asics for k in hosts])
+        rows[asics > 0, column[mining.MiningMetric.ASIC_COUNT]] = (
+            asics[asics > 0])
+        rows[asics > 0, column[mining.MiningMetric.ASIC_UNAVAILABLE]] = 0.0
+        rows[asics > 0,
+             column[mining.MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN]] = 0.0
+        return rows
+
+    def _start_history(self) -> None:
+        s = self.settings
+        depth = int(s.window // self.trace.step) + 1
+        h, n = len(self.offers), len(self.host_of)
+        self.hosts_history = history_mod.History(h, 2, s.window,
+                                                 s.half_life, depth)
+        self.mining_history = history_mod.History(
+            len(self.mining_hosts), len(mining.METRICS), s.window,
+            s.half_life, depth)
+        self.instances_history = history_mod.History(n, 2, s.window,
+                                                     s.half_life, depth)
+        for k in range(depth - 1, -1, -1):
+            stamp = -k * self.trace.step
+            self.hosts_history.add(stamp, np.zeros((h, 2)))
+            if len(self.mining_hosts):
+                self.mining_history.add(stamp, self._mining_rows(
+                    *self._gpus(np.zeros(h), np.zeros(h), stamp)))
+
+    def _make_snapshot(self) -> snapshot_mod.LoadSnapshot:
+        if self.hosts_history is None:
+            raise SimulationError('this policy keeps no load history')
+        names = self.fleet.names
+        hosts_summary = self.hosts_history.summaries()
+        stats = np.full((len(names), len(snapshot_mod.HOST_METRICS),
+                         hosts_summary.stats.shape[2]), np.nan)
+        stats[:, _HOST_ROWS, :] = hosts_summary.stats
+        mining_stats: dict[int, np.ndarray] = {}
+        if len(self.mining_hosts):
+            mined = self.mining_history.summaries().stats
+            mining_stats = dict(zip(self.mining_hosts.tolist(), mined,
+                                    strict=True))
+        hosts = {
+            name: snapshot_mod.HostView(
+                newest=hosts_summary.newest[k],
+                age=self.now - hosts_summary.newest[k],
+                samples=int(hosts_summary.samples[k]), stats=stats[k],
+                mining_stats=mining_stats.get(k))
+            for k, name in enumerate(names)}
+        summary = self.instances_history.summaries()
+        instances = {}
+        for i in np.flatnonzero((self.host_of >= 0) & (summary.samples > 0)):
+            instances[self.trace.instances[i]] = snapshot_mod.InstanceView(
+                newest=summary.newest[i], age=self.now - summary.newest[i],
+                samples=int(summary.samples[i]), stats=summary.stats[i],
+                host=names[self.host_of[i]])
+        return snapshot_mod.LoadSnapshot(self.now, self.settings.window,
+                                         hosts, instances)
+
+
+def _events(trace: traces.Trace) -> tuple[list, list]:
+    """Per step: the instances that arrive, and those that have left."""
+    alive = trace.alive
+    first = np.argmax(alive, axis=1)
+    last = alive.shape[1] - 1 - np.argmax(alive[:, ::-1], axis=1)
+    arrivals = [[] for _ in range(trace.steps)]
+    departures = [[] for _ in range(trace.steps + 1)]
+    for i in np.flatnonzero(alive.any(axis=1)):
+        arrivals[first[i]].append(int(i))
+        departures[last[i] + 1].append(int(i))
+    return arrivals, departures
+
+
+def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet, policy,
+             settings: Settings = DEFAULTS) -> Run:
+    """Replay ``trace`` on ``fleet`` under ``policy`` (a fresh
+    :class:`~.policies.Policy`)."""
+    started = time.perf_counter()
+    world = World(trace, fleet, settings, policy.uses_history)
+    arrivals, departures = _events(trace)
+    replan_every = max(1, round(settings.replan_interval / trace.step))
+    h, steps = len(fleet.hosts), trace.steps
+    cpu, memory = np.zeros((steps, h)), np.zeros((steps, h))
+    active = np.zeros((steps, h), dtype=bool)
+    gpu_guests = np.zeros((steps, h), dtype=np.int64)
+    on_gpu = world.wants == scoring.Accelerator.GPU
+    gpu_headroom = np.full((steps, h), np.nan)
+    plan_seconds, forced = [], 0
+    for t in range(steps):
+        world.begin_step(t)
+        for i in departures[t]:
+            world.leave(i)
+        if policy.replans and t and t % replan_every == 0:
+            planning = time.perf_counter()
+            policy.replan(world)
+            plan_seconds.append(time.perf_counter() - planning)
+        for i in arrivals[t]:
+            room = world.room(i)
+            fits = bool(room.any())
+            if not fits:
+                room = world.compatible(i)
+                if not room.any():
+                    raise SimulationError(
+                        f'{trace.instances[i]} needs a '
+                        f'{world.wants[i].value} host; the fleet has none')
+            host, passed = policy.place(world, i, room)
+            forced += not (fits and passed)
+            world.boot(i, host)
+        placed = world.host_of >= 0
+        active[t] = np.bincount(world.host_of[placed], minlength=h) > 0
+        gpu_guests[t] = np.bincount(world.host_of[placed & on_gpu],
+                                    minlength=h)
+        load = world.load()
+        gpu = world.gpu_headroom()
+        cpu[t] = load[:, 0] / world.vcpus
+        memory[t] = load[:, 1] / world.memory_mb
+        gpu_headroom[t] = gpu[1]
+        world.sample(load, gpu)
+    return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
+               cpu=cpu, memory=memory, active=active, gpu_guests=gpu_guests,
+               gpu_headroom=gpu_headroom,
+               migrations=tuple(world.migrations),
+               plan_seconds=tuple(plan_seconds),
+               boots=sum(len(a) for a in arrivals), forced_boots=forced,
+               seconds=time.perf_counter() - started)

@@ -1,0 +1,295 @@
+"""The simulated hosts: how many, how big, with which accelerators.
+
+A fleet file lists groups of identical hosts; every key of a group is
+flat (the same in every format)::
+
+    # YAML (.yaml, .yml) or the same structure in JSON (.json)
+    defaults:                 # optional, for every group
+      cpu_allocation_ratio: 8.0
+    groups:
+      - name: cpu             # hosts cpu-000, cpu-001, ...
+        count: 80
+        vcpus: 32
+        memory_mb: 131072
+      - name: gpu
+        count: 20
+        vcpus: 16
+        memory_mb: 65536
+        gpus: 8               # GPU host (accelerator gpu)
+        gpu_ambient_c: 4.0    # this row runs 4 degC hotter
+
+    # INI (.ini, .cfg, .conf): one section per group, [DEFAULT] defaults
+    [cpu]
+    count = 80
+    vcpus = 32
+    memory_mb = 131072
+
+Keys: see :class:`HostSpec` and :class:`GpuSpec` (``gpu_<field>``);
+``count`` (default 1) and ``name`` (the INI section) name the hosts.
+
+Each GPU instance has a GPU of its own; the readings that matter are
+those of the busiest GPU (the headrooms are minima over the GPUs),
+warmed by the others in the chassis::
+
+    temperature = idle_c + (full_c - idle_c) * busiest
+                  + chassis_c * mean utilisation of the host's GPUs
+                  + ambient_c + ambient_swing_c * sin(2 pi t / 1 day)
+                  + drift_c_per_day * days
+    power %     = idle_power_percent
+                  + (full_power_percent - idle_power_percent) * busiest
+
+and the headrooms are ``slowdown_c - temperature`` and ``100 - power``.
+"""
+
+import configparser
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import yaml
+
+from cryptomine_scheduler import cluster
+from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import traces
+
+DAY = 86400.0
+
+
+class FleetError(ValueError):
+    """A fleet file cannot be understood."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuSpec:
+    """A GPU host's boards and how hot and hungry they run."""
+
+    count: int
+    slowdown_c: float = 89.0
+    idle_c: float = 35.0
+    full_c: float = 78.0
+    chassis_c: float = 6.0
+    ambient_c: float = 0.0
+    ambient_swing_c: float = 0.0
+    drift_c_per_day: float = 0.0
+    idle_power_percent: float = 15.0
+    full_power_percent: float = 96.0
+
+    def headrooms(self, busiest: float, mean: float,
+                  seconds: float) -> tuple[float, float]:
+        """(thermal headroom degC, power headroom %) with the busiest GPU
+        and the host's GPUs on average at ``busiest`` and ``mean``
+        utilisation (0-1), ``seconds`` into the simulation."""
+        temperature = (self.idle_c + (self.full_c - self.idle_c) * busiest
+                       + self.chassis_c * mean + self.ambient_c
+                       + self.ambient_swing_c
+                       * math.sin(2.0 * math.pi * seconds / DAY)
+                       + self.drift_c_per_day * seconds / DAY)
+        power = (self.idle_power_percent
+                 + (self.full_power_percent - self.idle_power_percent)
+                 * busiest)
+        return self.slowdown_c - temperature, 100.0 - power
+
+
+@dataclasses.dataclass(frozen=True)
+class HostSpec:
+    """One compute host; ``asics`` miners make it an ASIC host."""
+
+    name: str
+    vcpus: int
+    memory_mb: int
+    cpu_allocation_ratio: float = 4.0
+    ram_allocation_ratio: float = 1.0
+    gpu: GpuSpec | None = None
+    asics: int = 0
+
+    @property
+    def accelerator(self) -> Accelerator:
+        if self.gpu is not None:
+            return Accelerator.GPU
+        if self.asics:
+            return Accelerator.ASIC
+        return Accelerator.CPU
+
+    def compute_host(self) -> cluster.ComputeHost:
+        """The record the re-planner reads."""
+        return cluster.ComputeHost(
+            name=self.name, vcpus=self.vcpus, memory_mb=self.memory_mb,
+            cpu_allocation_ratio=self.cpu_allocation_ratio,
+            ram_allocation_ratio=self.ram_allocation_ratio,
+            accelerators=frozenset({self.accelerator}))
+
+
+@dataclasses.dataclass(frozen=True)
+class Fleet:
+    hosts: tuple[HostSpec, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(h.name for h in self.hosts)
+
+    @property
+    def vcpus(self) -> np.ndarray:
+        return np.array([h.vcpus for h in self.hosts], dtype=float)
+
+    @property
+    def memory_mb(self) -> np.ndarray:
+        return np.array([h.memory_mb for h in self.hosts], dtype=float)
+
+    @property
+    def allocatable(self) -> np.ndarray:
+        """(H, 2) vCPUs and MiB that flavors may claim."""
+        return np.array([[h.vcpus * h.cpu_allocation_ratio,
+                          h.memory_mb * h.ram_allocation_ratio]
+                         for h in self.hosts], dtype=float)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return np.array([h.gpu.count if h.gpu else 0 for h in self.hosts],
+                        dtype=np.int64)
+
+    def describe(self) -> str:
+        groups: dict[tuple, int] = {}
+        for h in self.hosts:
+            key = (h.vcpus, h.memory_mb, h.accelerator.value)
+            groups[key] = groups.get(key, 0) + 1
+        return ', '.join(f'{n} x {v} vCPU/{m // 1024} GiB {kind}'
+                         for (v, m, kind), n in groups.items())
+
+
+_GPU_FIELDS = {f.name for f in dataclasses.fields(GpuSpec)} - {'count'}
+_HOST_FIELDS = {f.name for f in dataclasses.fields(HostSpec)} - {'name',
+                                                                  'gpu'}
+_KEYS = ({'name', 'count', 'gpus'} | _HOST_FIELDS
+         | {f'gpu_{f}' for f in _GPU_FIELDS})
+
+
+def _typed(field: str, value, where: str):
+    """``value`` (a string from INI, or YAML/JSON scalar) as the field's
+    type."""
+    kind = int if field in ('count', 'gpus', 'vcpus', 'memory_mb',
+                            'asics') else float
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise FleetError(f'{where}: {field}={value!r} is not '
+                         f'{"an integer" if kind is int else "a number"}'
+                         ) from None
+    if number < 0:
+        raise FleetError(f'{where}: {field} must not be negative')
+    return number
+
+
+def _group(name: str, keys: dict, where: str) -> list[HostSpec]:
+    unknown = set(keys) - _KEYS
+    if unknown:
+        raise FleetError(f'{where}: unknown keys {sorted(unknown)}')
+    for required in ('vcpus', 'memory_mb'):
+        if required not in keys:
+            raise FleetError(f'{where}: {required} is required')
+    values = {k: _typed(k, v, where) for k, v in keys.items()
+              if k != 'name'}
+    count = values.pop('count', 1)
+    gpus = values.pop('gpus', 0)
+    gpu_values = {k[len('gpu_'):]: values.pop(k)
+                  for k in list(values) if k.startswith('gpu_')}
+    if gpu_values and not gpus:
+        raise FleetError(f'{where}: gpu_* keys without gpus')
+    gpu = GpuSpec(count=gpus, **gpu_values) if gpus else None
+    return [HostSpec(name=f'{name}-{i:03d}', gpu=gpu, **values)
+            for i in range(count)]
+
+
+def _from_mapping(data, where: str) -> Fleet:
+    if not isinstance(data, dict) or not isinstance(data.get('groups'),
+                                                    list):
+        raise FleetError(f'{where}: expected a mapping with a list of '
+                         '"groups"')
+    defaults = data.get('defaults') or {}
+    hosts = []
+    for n, group in enumerate(data['groups']):
+        if not isinstance(group, dict):
+            raise FleetError(f'{where}: group {n} is not a mapping')
+        name = str(group.get('name', f'group{n}'))
+        hosts += _group(name, {**defaults, **group}, f'{where}: {name}')
+    return _checked(Fleet(tuple(hosts)), where)
+
+
+def _from_ini(path: str) -> Fleet:
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding='utf-8')
+    except configparser.Error as exc:
+        raise FleetError(f'{path}: {exc}') from None
+    hosts = []
+    for section in parser.sections():
+        hosts += _group(section, dict(parser[section]),
+                        f'{path}: [{section}]')
+    return _checked(Fleet(tuple(hosts)), path)
+
+
+def _checked(fleet: Fleet, where: str) -> Fleet:
+    if not fleet.hosts:
+        raise FleetError(f'{where}: no host')
+    names = fleet.names
+    if len(set(names)) != len(names):
+        raise FleetError(f'{where}: two groups share a name')
+    return fleet
+
+
+def load(path: str) -> Fleet:
+    """Read a fleet file (module docstring); the format is its suffix."""
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in ('.ini', '.cfg', '.conf'):
+        return _from_ini(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            if suffix == '.json':
+                data = json.load(f)
+            elif suffix in ('.yaml', '.yml'):
+                data = yaml.safe_load(f)
+            else:
+                raise FleetError(f'{path}: expected .yaml, .yml, .json, '
+                                 '.ini, .cfg or .conf')
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise FleetError(f'{path}: {exc}') from None
+    return _from_mapping(data, path)
+
+
+def uniform(count: int, vcpus: int, memory_mb: int,
+            cpu_allocation_ratio: float = 4.0,
+            ram_allocation_ratio: float = 1.0) -> Fleet:
+    """``count`` identical CPU hosts."""
+    return Fleet(tuple(_group('host', {
+        'count': count, 'vcpus': vcpus, 'memory_mb': memory_mb,
+        'cpu_allocation_ratio': cpu_allocation_ratio,
+        'ram_allocation_ratio': ram_allocation_ratio}, 'uniform fleet')))
+
+
+def sized(trace: traces.Trace, count: int, load: float = 0.6,
+          vcpus: int | None = None, memory_mb: int | None = None,
+          cpu_allocation_ratio: float | None = None,
+          ram_allocation_ratio: float = 1.25) -> Fleet:
+    """``count`` identical CPU hosts for ``trace``.
+
+    Unless given, ``vcpus`` makes the trace load them to about ``load``
+    (0-1) on average, ``memory_mb`` (whole GiB) holds the most flavor
+    memory the trace's instances hold at once within the RAM allocation
+    ratio, and at least its largest flavor, and the CPU allocation ratio
+    (a multiple of 0.25) gives room for 1.25 x the most vCPUs held at
+    once.
+    """
+    alive = trace.alive
+    vcpus = vcpus or max(1, math.ceil(np.nansum(trace.cpu, axis=0).mean()
+                                      / count / load))
+    held = (trace.vcpus[:, None] * alive).sum(axis=0).max()
+    held_mb = (trace.memory_mb[:, None] * alive).sum(axis=0).max()
+    memory_mb = memory_mb or 1024 * max(
+        1, math.ceil(held_mb / count / ram_allocation_ratio / 1024),
+        math.ceil(trace.memory_mb.max() / ram_allocation_ratio / 1024))
+    return uniform(count, vcpus, memory_mb,
+                   cpu_allocation_ratio=cpu_allocation_ratio or max(
+                       1.0, math.ceil(4.0 * 1.25 * held / (count * vcpus))
+                       / 4.0),
+                   ram_allocation_ratio=ram_allocation_ratio)

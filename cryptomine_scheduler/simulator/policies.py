@@ -1,0 +1,245 @@
+"""The placement policies compared, each as its documentation describes.
+
+* ``nova-spread``: nova's default weighing, the RAMWeigher (most free
+  RAM, as the flavors allocate it) with multiplier 1.0.
+* ``nova-metrics``: nova's default weighers plus the MetricsWeigher with
+  ``[metrics] weight_setting = cpu.percent=-1.0``: the RAM and metrics
+  weights, each normalised over the candidate hosts to 0-1 (all equal:
+  all 0) and summed.  ``cpu.percent`` is the compute monitor's last
+  reading, which boots do not change until the host reports again.
+* ``load-aware``: our LoadAwareFilter and LoadAwareWeigher: the load
+  model of :mod:`cryptomine_scheduler.scoring` on the controller's
+  summaries, with the pending-boot credit.
+* ``load-aware-replan``: the same, plus our re-planner
+  (:mod:`cryptomine_scheduler.planning`) every re-plan interval.
+* ``watcher``: nova-spread at boot, then an audit every re-plan interval
+  of Watcher's workload_stabilization strategy: each host's load is the
+  sum of its instances' means over the last period, divided by the
+  host's capacity; when the standard deviation of the CPU or memory
+  load exceeds the threshold, every (instance, host with room) move is
+  simulated and the one that leaves the lowest weighted sum of standard
+  deviations is made, if it lowers it (one per audit; every host
+  searched, so the choice is reproducible).
+
+Ties go to the host listed first, as nova keeps the order of equal
+weights.
+"""
+
+import math
+
+import numpy as np
+
+from cryptomine_scheduler import cluster as cluster_mod
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.simulator.engine import World
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    """nova's weight normalisation: min to 0, max to 1, all equal to 0."""
+    low, high = values.min(), values.max()
+    if high == low:
+        return np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def _best(weights: np.ndarray, room: np.ndarray) -> int:
+    """The candidate with the highest weight, the first one on ties."""
+    candidates = np.flatnonzero(room)
+    return int(candidates[np.argmax(weights[candidates])])
+
+
+class Policy:
+    """Places booting instances; may move them on re-plan steps."""
+
+    name = ''
+    uses_history = False
+    replans = False
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def place(self, world: World, instance: int,
+              room: np.ndarray) -> tuple[int, bool]:
+        """The host for ``instance`` among ``room``, and whether the
+        policy's own filter passed it."""
+        raise NotImplementedError
+
+    def replan(self, world: World) -> None:
+        """Start migrations (re-planning policies only)."""
+
+
+class NovaSpread(Policy):
+    name = 'nova-spread'
+
+    def ram_weights(self, world: World, room: np.ndarray) -> np.ndarray:
+        free = world.memory_mb - world.allocated[:, 1]
+        weights = np.zeros(len(free))
+        weights[room] = _normalised(free[room])
+        return weights
+
+    def place(self, world, instance, room):
+        return _best(self.ram_weights(world, room), room), True
+
+
+class NovaMetrics(NovaSpread):
+    name = 'nova-metrics'
+
+    def place(self, world, instance, room):
+        weights = self.ram_weights(world, room)
+        weights[room] += _normalised(-world.last_cpu_percent[room])
+        return _best(weights, room), True
+
+
+class LoadAware(Policy):
+    """LoadAwareFilter and LoadAwareWeigher on the step's snapshot.
+
+    A host's estimate without credit is computed once per step; boots of
+    the step add their credit (``expected_load_percent`` of their vCPUs
+    and their flavor's memory) to their host, whose filter verdict and
+    score alone are computed again.
+    """
+
+    name = 'load-aware'
+    uses_history = True
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._step = -1
+        self._estimates: list[scoring.Estimate] = []
+        self._credit: np.ndarray = np.zeros((0, 2))
+        self._passes = np.zeros(0, dtype=bool)
+        self._scores = np.zeros(0)
+
+    def _judge(self, world: World, host: int) -> None:
+        cores, megabytes = self._credit[host]
+        est = scoring.with_credit(self._estimates[host], scoring.Credit(
+            cpu_percent=cores / world.vcpus[host] * 100.0,
+            mem_percent=megabytes / world.memory_mb[host] * 100.0))
+        self._passes[host] = not scoring.violations(
+            est, self.settings.thresholds)
+        self._scores[host] = scoring.score(est, self.settings.weights)
+
+    def _start_step(self, world: World) -> None:
+        snap = world.snapshot()
+        self._step = world.step
+        self._estimates = [
+            scoring.estimate(snap.hosts[name], self.settings.risk_factor)
+            for name in world.fleet.names]
+        h = len(self._estimates)
+        self._credit = np.zeros((h, 2))
+        self._passes = np.zeros(h, dtype=bool)
+        self._scores = np.zeros(h)
+        for host in range(h):
+            self._judge(world, host)
+
+    def place(self, world, instance, room):
+        if world.step != self._step:
+            self._start_step(world)
+        wants = world.trace.accelerators[instance]
+        if wants is not None:
+            room = room & np.array([wants in e.accelerators
+                                    for e in self._estimates])
+        passing = room & self._passes
+        host = _best(self._scores, passing if passing.any() else room)
+        self._credit[host] += (
+            world.flavor[instance, 0]
+            * self.settings.expected_load_percent / 100.0,
+            world.flavor[instance, 1])
+        self._judge(world, host)
+        return host, bool(passing.any())
+
+
+class LoadAwareReplan(LoadAware):
+    """:class:`LoadAware`, and the re-planner on every re-plan step."""
+
+    name = 'load-aware-replan'
+    replans = True
+
+    def replan(self, world):
+        s = self.settings
+        model = inputs.LoadModel(
+            risk_factor=s.risk_factor, thresholds=s.thresholds,
+            weights=s.weights, stale_after=2 * world.trace.step)
+        policy = inputs.Policy(
+            limits=problem_mod.Limits(max_moves=s.max_moves),
+            cooldown=s.cooldown)
+        cluster = cluster_mod.Cluster(world.compute_hosts,
+                                             world.servers())
+        problem = inputs.build(cluster, world.snapshot(), model, policy,
+                               world.now, world.last_moved)
+        plan = heuristic.plan(problem)
+        index = {name: i for i, name in enumerate(world.trace.instances)}
+        hosts = {name: h for h, name in enumerate(world.fleet.names)}
+        started = []
+        for move in plan.moves:
+            started.append(world.migrate(
+                index[move.instance], hosts[move.destination],
+                after=tuple(started[k] for k in move.after)))
+
+
+class Watcher(NovaSpread):
+    """Watcher's workload_stabilization audit (module docstring)."""
+
+    name = 'watcher'
+    replans = True
+
+    def _loads(self, world: World) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) each placed instance's mean CPU cores and MiB over the
+        period (0 without samples), and (H, 2) host capacities."""
+        t, trace = world.step, world.trace
+        span = slice(max(0, t - math.ceil(self.settings.watcher_period
+                                          / trace.step)), t)
+        placed = world.host_of >= 0
+        samples = ~np.isnan(trace.cpu[:, span])
+        count = np.maximum(samples.sum(axis=1), 1)[:, None]
+        means = np.stack([np.nansum(trace.cpu[:, span], axis=1),
+                          np.nansum(trace.rss_mb[:, span], axis=1)],
+                         axis=1) / count
+        means[~placed] = 0.0
+        return (means,
+                np.stack([world.vcpus, world.memory_mb], axis=1))
+
+    def replan(self, world):
+        if world.step == 0:
+            return
+        demand, capacity = self._loads(world)
+        placed = world.host_of >= 0
+        h = len(capacity)
+        load = np.stack([np.bincount(world.host_of[placed],
+                                     demand[placed, r], minlength=h)
+                         for r in range(2)], axis=1) / capacity
+        sd = load.std(axis=0)
+        if (sd <= self.settings.watcher_threshold).all():
+            return
+        movable = np.flatnonzero(world.movable())
+        if not len(movable):
+            return
+        src = world.host_of[movable]
+        # Every (instance, destination) pair: the two hosts' loads change.
+        share = demand[movable][:, None, :] / capacity[None, :, :]
+        leaving = demand[movable] / capacity[src]
+        total = load.sum(axis=0)
+        squares = (load ** 2).sum(axis=0)
+        new_total = total - leaving[:, None, :] + share
+        dest_load = load[None, :, :]
+        src_load = load[src][:, None, :]
+        new_squares = (squares - src_load ** 2 + (src_load - leaving[
+            :, None, :]) ** 2 - dest_load ** 2 + (dest_load + share) ** 2)
+        variance = np.maximum(new_squares / h - (new_total / h) ** 2, 0.0)
+        weighted = np.sqrt(variance).sum(axis=2)  # weights 1.0 each
+        fits = ((world.allocated[None, :, :] + world.flavor[movable][
+            :, None, :]) <= world.allocatable[None, :, :] + 1e-9).all(axis=2)
+        fits &= src[:, None] != np.arange(h)[None, :]
+        fits &= np.array([world.compatible(i) for i in movable])
+        weighted = np.where(fits, weighted, np.inf)
+        best = int(np.argmin(weighted))
+        k, destination = divmod(best, h)
+        if weighted[k, destination] < sd.sum() - 1e-12:
+            world.migrate(int(movable[k]), destination)
+
+
+POLICIES = {p.name: p for p in (NovaSpread, NovaMetrics, LoadAware,
+                                LoadAwareReplan, Watcher)}

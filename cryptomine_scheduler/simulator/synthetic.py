@@ -1,0 +1,179 @@
+"""Seeded synthetic workloads for a simulation without a trace.
+
+Every instance follows one :class:`Profile`:
+
+* ``cpu-miner``: a CPU-mined coin (RandomX-like): every vCPU near 100 %,
+  with short pauses when the pool or the coin switches;
+* ``gpu-miner``: one GPU near 100 % with dips when the miner restarts,
+  little CPU, on a GPU host (not live-migratable);
+* ``bursty``: a tenant idling at a few % with bursts to most of its
+  vCPUs lasting tens of minutes;
+* ``diurnal``: a service following the day (a peak in the afternoon)
+  with noise.
+
+Memory use is a share of the flavor that creeps up slowly.  Some
+instances run from the start; the others arrive at random times and
+every one leaves after a random lifetime (or at the end).  The same seed
+gives the same trace.  :func:`fleet` gives hosts for it: CPU hosts and
+GPU hosts, a row of which runs hotter and warms over the day (thermal
+drift), sized so the trace loads them to about 60 %.
+"""
+
+import dataclasses
+import enum
+import math
+
+import numpy as np
+
+from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import fleet as fleet_mod
+from cryptomine_scheduler.simulator import traces
+
+STEP = 300.0
+DAY_STEPS = round(fleet_mod.DAY / STEP)
+
+
+class Profile(enum.Enum):
+    CPU_MINER = 'cpu-miner'
+    GPU_MINER = 'gpu-miner'
+    BURSTY = 'bursty'
+    DIURNAL = 'diurnal'
+
+
+#: Share of instances of each profile by default.
+DEFAULT_MIX = {Profile.CPU_MINER: 0.25, Profile.GPU_MINER: 0.15,
+               Profile.BURSTY: 0.30, Profile.DIURNAL: 0.30}
+#: Flavors (vCPUs, MiB) a profile draws from.
+FLAVORS = {
+    Profile.CPU_MINER: ((4, 4096), (8, 8192)),
+    Profile.GPU_MINER: ((4, 16384),),
+    Profile.BURSTY: ((1, 2048), (2, 4096), (4, 8192)),
+    Profile.DIURNAL: ((2, 4096), (4, 8192)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """A synthetic trace and the fleet it was made for."""
+
+    trace: traces.Trace
+    fleet: fleet_mod.Fleet
+
+
+def _cpu_miner(rng, steps: int) -> np.ndarray:
+    level = rng.uniform(0.92, 1.0) + rng.normal(0, 0.02, steps)
+    pauses = rng.random(steps) < 0.02
+    return np.clip(np.where(pauses, rng.uniform(0, 0.2, steps), level),
+                   0, 1)
+
+
+def _gpu_miner(rng, steps: int) -> np.ndarray:
+    return np.clip(rng.uniform(0.04, 0.1) + rng.normal(0, 0.01, steps),
+                   0, 1)
+
+
+def _bursty(rng, steps: int) -> np.ndarray:
+    on, level = False, np.empty(steps)
+    start_p, stop_p = rng.uniform(0.01, 0.04), rng.uniform(0.1, 0.3)
+    high = rng.uniform(0.6, 1.0)
+    for t in range(steps):
+        on = rng.random() < (1 - stop_p if on else start_p)
+        level[t] = high if on else 0.03
+    return np.clip(level + rng.normal(0, 0.02, steps), 0, 1)
+
+
+def _diurnal(rng, steps: int, offset: int) -> np.ndarray:
+    phase = 2 * math.pi * (np.arange(offset, offset + steps) / DAY_STEPS
+                           - 0.375)  # peak at 15:00
+    mean, swing = rng.uniform(0.2, 0.4), rng.uniform(0.1, 0.3)
+    return np.clip(mean + swing * np.sin(phase)
+                   + rng.normal(0, 0.05, steps), 0, 1)
+
+
+def _gpu_series(rng, steps: int) -> np.ndarray:
+    dips = rng.random(steps) < 0.01
+    busy = np.clip(rng.uniform(97, 100) + rng.normal(0, 1, steps), 0, 100)
+    return np.where(dips, rng.uniform(0, 30, steps), busy)
+
+
+def generate(seed: int = 0, instances: int = 300, hours: float = 24.0,
+             mix: dict[Profile, float] | None = None,
+             present: float = 0.7) -> traces.Trace:
+    """A trace of ``instances`` instances over ``hours``; a ``present``
+    share of them run from the start (module docstring)."""
+    mix = mix or DEFAULT_MIX
+    rng = np.random.default_rng(seed)
+    steps = max(1, round(hours * 3600 / STEP))
+    profiles = list(mix)
+    shares = np.array([mix[p] for p in profiles], dtype=float)
+    drawn = rng.choice(len(profiles), size=instances, p=shares / shares.sum())
+    cpu = np.full((instances, steps), np.nan)
+    rss = np.full((instances, steps), np.nan)
+    gpu = np.full((instances, steps), np.nan)
+    vcpus = np.zeros(instances, dtype=np.int64)
+    memory = np.zeros(instances)
+    kinds: list[Accelerator | None] = []
+    for i, k in enumerate(drawn):
+        profile = profiles[k]
+        flavors = FLAVORS[profile]
+        vcpus[i], memory[i] = flavors[rng.integers(len(flavors))]
+        arrive = 0 if rng.random() < present else int(rng.integers(steps))
+        lifetime = int(rng.lognormal(math.log(DAY_STEPS / 2), 1.0)) + 1
+        life = slice(arrive, min(steps, arrive + lifetime))
+        length = life.stop - life.start
+        if profile is Profile.CPU_MINER:
+            share = _cpu_miner(rng, length)
+        elif profile is Profile.GPU_MINER:
+            share = _gpu_miner(rng, length)
+            gpu[i, life] = _gpu_series(rng, length)
+        elif profile is Profile.BURSTY:
+            share = _bursty(rng, length)
+        else:
+            share = _diurnal(rng, length, arrive)
+        cpu[i, life] = share * vcpus[i]
+        used = rng.uniform(0.4, 0.8)
+        creep = np.linspace(0, rng.uniform(0, 0.15), length)
+        rss[i, life] = memory[i] * np.clip(used + creep, 0, 1)
+        kinds.append(Accelerator.GPU if profile is Profile.GPU_MINER
+                     else None)
+    return traces.Trace(
+        step=STEP, start=0.0,
+        instances=tuple(f'{profiles[k].value}-{i:04d}'
+                        for i, k in enumerate(drawn)),
+        vcpus=vcpus, memory_mb=memory, accelerators=tuple(kinds),
+        cpu=cpu, rss_mb=rss, gpu=gpu)
+
+
+def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
+          gpus_per_host: int = 8) -> fleet_mod.Fleet:
+    """CPU hosts of 32 vCPUs and 128 GiB and GPU hosts of 16 vCPUs and
+    ``gpus_per_host`` GPUs, enough of each for ``trace`` at about
+    ``load``; a third of the GPU hosts (at least one) sit in a hot row
+    (+4 to +8 degC, warming up to 2 degC a day); the room swings by
+    2 degC over the day."""
+    rng = np.random.default_rng(seed)
+    on_gpu = np.array([k is Accelerator.GPU for k in trace.accelerators])
+    at_once = (trace.alive & on_gpu[:, None]).sum(axis=0).max(initial=0)
+    gpu_hosts = math.ceil(at_once / gpus_per_host / load) if at_once else 0
+    busy = np.nansum(trace.cpu, axis=0).mean()
+    cpu_hosts = max(1, math.ceil((busy / load - 16 * gpu_hosts) / 32))
+    hosts = list(fleet_mod.uniform(cpu_hosts, 32, 131072,
+                                   cpu_allocation_ratio=4.0).hosts)
+    hot = max(1, gpu_hosts // 3)
+    for h in range(gpu_hosts):
+        spec = fleet_mod.GpuSpec(
+            count=gpus_per_host,
+            ambient_c=rng.uniform(4, 8) if h < hot else 0.0,
+            ambient_swing_c=2.0,
+            drift_c_per_day=rng.uniform(0, 2) if h < hot else 0.0)
+        hosts.append(fleet_mod.HostSpec(
+            name=f'gpu-{h:03d}', vcpus=16, memory_mb=131072,
+            cpu_allocation_ratio=4.0, gpu=spec))
+    return fleet_mod.Fleet(tuple(hosts))
+
+
+def scenario(seed: int = 0, instances: int = 300,
+             hours: float = 24.0) -> Scenario:
+    """A mining mix and its fleet, from one seed."""
+    trace = generate(seed, instances, hours)
+    return Scenario(trace, fleet(trace, seed))

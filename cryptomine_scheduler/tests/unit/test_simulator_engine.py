@@ -1,0 +1,111 @@
+import dataclasses
+
+import numpy as np
+from oslotest import base
+
+from cryptomine_scheduler.simulator import engine
+from cryptomine_scheduler.simulator import fleet
+from cryptomine_scheduler.simulator import metrics
+from cryptomine_scheduler.simulator import policies
+from cryptomine_scheduler.tests.simulation import trace
+
+NAN = np.nan
+
+
+# Two 2-vCPU hosts.  nova-spread puts vm0 on host-000 (a tie: the first
+# host), vm1 on host-001 (more free RAM), and vm2, booting at step 2, on
+# host-000 again (a tie).
+TINY = trace(cpu=[[1.0, 2.0, 2.0, 0.4],
+                  [0.4, 0.4, 0.8, 0.8],
+                  [NAN, NAN, 1.0, 1.0]],
+             vcpus=[2, 2, 1], memory_mb=[2048, 2048, 1024])
+TWO_HOSTS = fleet.uniform(2, vcpus=2, memory_mb=8192)
+
+
+class MoveFirstAtStepOne(policies.NovaSpread):
+    """nova-spread that moves vm0 to host-001 at step 1."""
+
+    replans = True
+
+    def replan(self, world):
+        if world.step == 1:
+            world.migrate(0, 1)
+
+
+class TestTinyTrace(base.BaseTestCase):
+    """Figures worked out by hand on a three-instance trace."""
+
+    def test_loads_and_figures(self):
+        settings = engine.Settings()
+        run = engine.simulate(TINY, TWO_HOSTS, policies.NovaSpread(settings),
+                              settings)
+        np.testing.assert_allclose([[50, 20], [100, 20], [150, 40],
+                                    [70, 40]], run.cpu * 100)
+        np.testing.assert_allclose(3072 / 8192, run.memory[2, 0])
+        self.assertTrue(run.active.all())
+        got = metrics.figures(run, settings)
+        # Active host-steps: 50 100 150 70 | 20 20 40 40; above 90: two.
+        self.assertEqual(2 / 8, got.overload)
+        self.assertAlmostEqual(100 + 0.65 * 50, got.p95_load)
+        self.assertEqual(150.0, got.max_load)
+        # sigma per step: 15, 40, 55, 15.
+        self.assertAlmostEqual(31.25, got.mean_sigma)
+        self.assertEqual((0, 0.0, 3, 0), (got.migrations, got.migrated_gb,
+                                          got.boots, got.forced_boots))
+        self.assertIsNone(got.gpu_hot)
+
+    def test_a_migration_counts_on_both_hosts_while_it_moves(self):
+        # 2048 MiB at 2048/150 MiB/s: from 300 s to 450 s, half a step.
+        settings = engine.Settings(migration_mb_per_s=2048 / 150)
+        run = engine.simulate(TINY, TWO_HOSTS, MoveFirstAtStepOne(settings),
+                              settings)
+        move, = run.migrations
+        self.assertEqual((0, 0, 1, 300.0, 450.0, 2048.0),
+                         dataclasses.astuple(move))
+        # Step 1: vm0 (2 cores) on host-000 for its first half, on
+        # host-001 all along; vm2 then goes to host-000, freed of vm0.
+        np.testing.assert_allclose([[50, 20], [50, 120], [50, 140],
+                                    [50, 60]], run.cpu * 100)
+        got = metrics.figures(run, settings)
+        # Every step after the first is a re-plan step.
+        self.assertEqual((1, 2.0, 3), (got.migrations, got.migrated_gb,
+                                       got.plans))
+
+    def test_migrations_wait_for_a_lane_and_for_those_they_rely_on(self):
+        settings = engine.Settings(migration_mb_per_s=1024.0,
+                                   parallel_migrations=2)
+        world = engine.World(TINY, TWO_HOSTS, settings, with_history=False)
+        world.begin_step(1)
+        for i in range(3):
+            world.boot(i, 0)
+        first = world.migrate(0, 1)          # 2 s, lane 0
+        second = world.migrate(1, 1)         # 2 s, lane 1
+        third = world.migrate(2, 1, after=(second,))
+        self.assertEqual((300.0, 302.0), (first.start, first.end))
+        self.assertEqual(300.0, second.start)
+        self.assertEqual((302.0, 303.0), (third.start, third.end))
+        np.testing.assert_array_equal([[5, 5120], [5, 5120]],
+                                      world.allocated)
+        world.load()  # all complete within the step
+        np.testing.assert_array_equal([1, 1, 1], world.host_of)
+        np.testing.assert_array_equal([[0, 0], [5, 5120]], world.allocated)
+
+    def test_leaving_frees_the_flavor(self):
+        short = trace(cpu=[[1.0, NAN], [1.0, 1.0]], vcpus=[2, 2],
+                      memory_mb=[2048, 2048])
+        settings = engine.Settings()
+        run = engine.simulate(short, TWO_HOSTS,
+                              policies.NovaSpread(settings), settings)
+        self.assertEqual([[True, True], [False, True]], run.active.tolist())
+
+    def test_a_boot_without_room_is_forced(self):
+        one = fleet.uniform(1, vcpus=1, memory_mb=4096,
+                            cpu_allocation_ratio=1.0)
+        full = trace(cpu=[[0.5], [0.5]], vcpus=[1, 1],
+                     memory_mb=[1024, 1024])
+        settings = engine.Settings()
+        for name, policy in policies.POLICIES.items():
+            with self.subTest(policy=name):
+                run = engine.simulate(full, one, policy(settings), settings)
+                self.assertEqual(1, run.forced_boots)
+                np.testing.assert_allclose([[1.0]], run.cpu)

@@ -1,0 +1,135 @@
+import json
+
+import fixtures
+import numpy as np
+from oslotest import base
+
+from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import fleet
+from cryptomine_scheduler.simulator import synthetic
+
+YAML = """\
+defaults:
+  cpu_allocation_ratio: 8.0
+groups:
+  - name: cpu
+    count: 3
+    vcpus: 32
+    memory_mb: 131072
+  - name: gpu
+    count: 2
+    vcpus: 16
+    memory_mb: 65536
+    gpus: 8
+    gpu_ambient_c: 4.0
+  - name: asic
+    vcpus: 4
+    memory_mb: 8192
+    asics: 20
+"""
+
+INI = """\
+[DEFAULT]
+cpu_allocation_ratio = 8.0
+
+[cpu]
+count = 3
+vcpus = 32
+memory_mb = 131072
+
+[gpu]
+count = 2
+vcpus = 16
+memory_mb = 65536
+gpus = 8
+gpu_ambient_c = 4.0
+
+[asic]
+vcpus = 4
+memory_mb = 8192
+asics = 20
+"""
+
+GROUPS = [
+    {'name': 'cpu', 'count': 3, 'vcpus': 32, 'memory_mb': 131072},
+    {'name': 'gpu', 'count': 2, 'vcpus': 16, 'memory_mb': 65536,
+     'gpus': 8, 'gpu_ambient_c': 4.0},
+    {'name': 'asic', 'vcpus': 4, 'memory_mb': 8192, 'asics': 20},
+]
+
+
+class TestFleetFile(base.BaseTestCase):
+
+    def _file(self, name: str, text: str) -> str:
+        path = self.useFixture(fixtures.TempDir()).join(name)
+        with open(path, 'w') as f:
+            f.write(text)
+        return path
+
+    def test_formats_agree(self):
+        loaded = [
+            fleet.load(self._file('f.yaml', YAML)),
+            fleet.load(self._file('f.json', json.dumps(
+                {'defaults': {'cpu_allocation_ratio': 8.0},
+                 'groups': GROUPS}))),
+            fleet.load(self._file('f.ini', INI)),
+        ]
+        for other in loaded[1:]:
+            self.assertEqual(loaded[0], other)
+        hosts = loaded[0].hosts
+        self.assertEqual(('cpu-000', 'cpu-001', 'cpu-002', 'gpu-000',
+                          'gpu-001', 'asic-000'), loaded[0].names)
+        self.assertEqual([Accelerator.CPU] * 3 + [Accelerator.GPU] * 2
+                         + [Accelerator.ASIC],
+                         [h.accelerator for h in hosts])
+        self.assertEqual({8.0}, {h.cpu_allocation_ratio for h in hosts})
+        self.assertEqual(4.0, hosts[3].gpu.ambient_c)
+        self.assertEqual([0, 0, 0, 8, 8, 0], loaded[0].gpus.tolist())
+        self.assertEqual(frozenset({Accelerator.GPU}),
+                         hosts[3].compute_host().accelerators)
+
+    def test_mistakes_are_refused(self):
+        for name, text, message in (
+                ('f.yaml', 'groups:\n  - vcpus: 2\n    memry_mb: 4\n',
+                 'unknown keys'),
+                ('f.yaml', 'groups:\n  - vcpus: 2\n', 'memory_mb is '
+                 'required'),
+                ('f.yaml', 'groups:\n  - {vcpus: two, memory_mb: 4}\n',
+                 'not an integer'),
+                ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, '
+                 'gpu_idle_c: 30}\n', 'without gpus'),
+                ('f.yaml', 'hosts: 3\n', 'list of "groups"'),
+                ('f.ini', '[a]\nvcpus = -1\nmemory_mb = 4\n',
+                 'must not be negative'),
+                ('f.txt', '', 'expected .yaml')):
+            with self.subTest(message=message):
+                error = self.assertRaises(fleet.FleetError, fleet.load,
+                                          self._file(name, text))
+                self.assertIn(message, str(error))
+
+
+class TestGpuModel(base.BaseTestCase):
+
+    def test_headrooms(self):
+        spec = fleet.GpuSpec(count=4, slowdown_c=90, idle_c=30, full_c=80,
+                             chassis_c=4, ambient_c=2, ambient_swing_c=3,
+                             drift_c_per_day=1, idle_power_percent=10,
+                             full_power_percent=90)
+        # A quarter of a day in: the swing is at its peak, the drift 0.25.
+        thermal, power = spec.headrooms(1.0, 0.5, fleet.DAY / 4)
+        self.assertAlmostEqual(90 - (80 + 2 + 2 + 3 + 0.25), thermal)
+        self.assertAlmostEqual(10.0, power)
+
+
+class TestSized(base.BaseTestCase):
+
+    def test_hosts_fit_the_trace(self):
+        trace = synthetic.generate(seed=2, instances=60, hours=4)
+        sized = fleet.sized(trace, count=5, load=0.5)
+        busy = np.nansum(trace.cpu, axis=0).mean()
+        vcpus = sized.vcpus.sum()
+        self.assertTrue(0.4 < busy / vcpus <= 0.5, busy / vcpus)
+        held = (trace.vcpus[:, None] * trace.alive).sum(axis=0).max()
+        self.assertGreaterEqual(sized.allocatable[:, 0].sum(), 1.25 * held)
+        self.assertGreaterEqual(sized.hosts[0].memory_mb * 1.25,
+                                trace.memory_mb.max())

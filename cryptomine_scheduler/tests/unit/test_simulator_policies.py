@@ -1,0 +1,137 @@
+import itertools
+
+import numpy as np
+from oslotest import base
+
+from cryptomine_scheduler.simulator import engine
+from cryptomine_scheduler.simulator import fleet
+from cryptomine_scheduler.simulator import policies
+from cryptomine_scheduler.tests.simulation import trace
+
+NAN = np.nan
+SETTINGS = engine.Settings()
+#: Watcher audits act whatever the imbalance.
+ALWAYS = engine.Settings(watcher_threshold=0.0)
+
+
+def world(instances: int, hosts: int, with_history: bool = False,
+          **fleet_kwargs) -> engine.World:
+    """A world of identical 1-vCPU, 1 GiB instances at 0.5 core."""
+    return engine.World(
+        trace([[0.5]] * instances, [1] * instances, [1024] * instances),
+        fleet.uniform(hosts, **fleet_kwargs), SETTINGS, with_history)
+
+
+class TestNova(base.BaseTestCase):
+
+    def test_spread_takes_the_most_free_ram_first_on_ties(self):
+        w = world(3, 3, vcpus=8, memory_mb=8192)
+        w.allocated[:, 1] = [4096, 2048, 2048]
+        room = np.array([True, True, True])
+        self.assertEqual((1, True), policies.NovaSpread(SETTINGS).place(
+            w, 0, room))
+        room[1] = False
+        self.assertEqual(2, policies.NovaSpread(SETTINGS).place(
+            w, 0, room)[0])
+
+    def test_metrics_adds_the_normalised_instant_cpu(self):
+        w = world(1, 3, vcpus=8, memory_mb=8192)
+        w.allocated[:, 1] = [0, 4096, 2048]    # RAM weights 1, 0, 0.5
+        w.last_cpu_percent = np.array([90.0, 0.0, 30.0])  # 0, 1, 2/3
+        room = np.ones(3, dtype=bool)
+        self.assertEqual(0, policies.NovaSpread(SETTINGS).place(
+            w, 0, room)[0])
+        self.assertEqual(2, policies.NovaMetrics(SETTINGS).place(
+            w, 0, room)[0])
+
+
+# host-000 gets vm0 (4 busy cores, little RAM), host-001 vm1 (idle, much
+# RAM); vm2 boots at step 3.
+HEAVY_FIRST = trace(cpu=[[4.0] * 6, [0.1] * 6, [NAN] * 3 + [0.5] * 3],
+                    vcpus=[4, 1, 1], memory_mb=[1024, 6144, 512])
+
+
+class TestLoadAware(base.BaseTestCase):
+
+    def _host_of_last_boot(self, policy) -> int:
+        run = engine.simulate(HEAVY_FIRST,
+                              fleet.uniform(2, vcpus=4, memory_mb=8192),
+                              policy(SETTINGS), SETTINGS)
+        return int(np.argmax(run.cpu[3] - run.cpu[2]))
+
+    def test_avoids_the_loaded_host_nova_spread_prefers(self):
+        self.assertEqual(0, self._host_of_last_boot(policies.NovaSpread))
+        self.assertEqual(1, self._host_of_last_boot(policies.LoadAware))
+
+    def test_pending_boots_spread_a_burst(self):
+        w = world(4, 2, with_history=True, vcpus=4, memory_mb=65536)
+        policy = policies.LoadAware(SETTINGS)
+        room = np.ones(2, dtype=bool)
+        chosen = [policy.place(w, i, room)[0] for i in range(4)]
+        self.assertEqual([0, 1, 0, 1], chosen)
+
+
+# Four 1-vCPU guests on two 2-vCPU hosts; vm0 and vm2 share host-000 and
+# get busy from step 4.
+SKEWED = trace(cpu=[[0.1] * 4 + [0.95] * 20, [0.1] * 24,
+                    [0.1] * 4 + [0.95] * 20, [0.1] * 24],
+               vcpus=[1] * 4, memory_mb=[1024] * 4)
+
+
+class TestLoadAwareReplan(base.BaseTestCase):
+
+    def test_the_planner_moves_a_busy_guest_away(self):
+        hosts = fleet.uniform(2, vcpus=2, memory_mb=65536)
+        static = engine.simulate(SKEWED, hosts,
+                                 policies.LoadAware(SETTINGS), SETTINGS)
+        self.assertGreater(static.cpu[-1, 0], 0.9)
+        run = engine.simulate(SKEWED, hosts,
+                              policies.LoadAwareReplan(SETTINGS), SETTINGS)
+        self.assertEqual(23, len(run.plan_seconds))
+        self.assertTrue(run.migrations)
+        self.assertIn(run.migrations[0].instance, (0, 2))
+        self.assertLessEqual(run.cpu[-1].max(), 0.9)
+
+
+class TestWatcher(base.BaseTestCase):
+
+    def _world(self, seed: int) -> engine.World:
+        rng = np.random.default_rng(seed)
+        n, h = 15, 5
+        cpu = rng.uniform(0.1, 2.0, (n, 4))
+        w = engine.World(trace(cpu, [2] * n, rng.choice([1024, 4096], n)),
+                         fleet.uniform(h, vcpus=8, memory_mb=65536),
+                         SETTINGS, with_history=False)
+        for i, host in enumerate(rng.choice(h, n, p=[.4, .3, .1, .1, .1])):
+            w.boot(i, int(host))
+        w.begin_step(3)
+        return w
+
+    def test_makes_the_single_best_move(self):
+        for seed in range(5):
+            w = self._world(seed)
+            demand, capacity = policies.Watcher(ALWAYS)._loads(w)
+            expected = {}
+            for i, dest in itertools.product(range(15), range(5)):
+                if dest == w.host_of[i]:
+                    continue
+                where = w.host_of.copy()
+                where[i] = dest
+                load = np.stack([np.bincount(where, demand[:, r],
+                                             minlength=5)
+                                 for r in range(2)], axis=1) / capacity
+                expected[(i, dest)] = load.std(axis=0).sum()
+            best = min(expected, key=expected.get)
+            policies.Watcher(ALWAYS).replan(w)
+            with self.subTest(seed=seed):
+                move, = w.migrations
+                self.assertEqual(best, (move.instance, move.destination))
+                # Means over the last 600 s: steps 1 and 2.
+                np.testing.assert_allclose(
+                    w.trace.cpu[:, 1:3].mean(axis=1), demand[:, 0])
+
+    def test_leaves_a_balanced_fleet_alone(self):
+        w = self._world(0)
+        relaxed = engine.Settings(watcher_threshold=1.0)
+        policies.Watcher(relaxed).replan(w)
+        self.assertEqual([], w.migrations)
