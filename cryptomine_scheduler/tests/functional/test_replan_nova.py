@@ -9,11 +9,13 @@ inventory and the executor reach it through openstacksdk
 # nova_base first (through nova_sdk): it selects nova's concurrency mode.
 from cryptomine_scheduler.tests.functional import nova_sdk  # noqa: I001
 
+import functools
 import threading
 import time
 
 import fixtures
 import numpy as np
+import oslo_messaging
 from nova import exception as nova_exception
 from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
@@ -22,7 +24,10 @@ from oslo_serialization import jsonutils
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler import sample
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler import service
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import efficacy
@@ -30,7 +35,10 @@ from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import recorders
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import nova_base
+from cryptomine_scheduler.tests.unit import test_controller
 
 S = ActionStatus
 #: One PCI device on every host, and the alias a flavor asks for it by.
@@ -299,3 +307,72 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                          self.recorder.finished()[2])
         self.assertEqual({a['id']: 'cold1', b['id']: 'cold3',
                           c['id']: 'hot'}, self.hosts())
+
+
+class ControllerRoundTest(ServersMixin, nova_sdk.NovaSDKTestCase):
+    """The controller's re-planner end to end: samples in its summaries,
+    nova read and driven through openstacksdk, plans in its database,
+    asked for over RPC."""
+
+    HOSTS = ('hot', 'cold1', 'cold2')
+
+    def setUp(self):
+        super().setUp()
+        state_dir = self.useFixture(fixtures.TempDir()).path
+        conf = test_controller.controller_conf(state_dir)
+        conf.set_override('migration_poll_interval', 0.1, 'replan')
+        transport = oslo_messaging.get_notification_transport(
+            conf, url='fake:/')
+        rpc_transport = oslo_messaging.get_rpc_transport(
+            conf, url='fake:/',
+            allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+        conn = self.connect()
+        self.controller = service.ControllerService(
+            conf, transport, rpc_transport, nova=service.NovaLink(
+                functools.partial(nova_inventory.read_cluster, conn),
+                executor.OpenStackMigrator(conn)))
+        self.controller.start()
+        self.addCleanup(self.controller.stop)
+        self.client = rpc.ControllerClient(
+            rpc_transport, conf.messaging.controller_topic)
+        self.conn = conn
+
+    def record(self, servers, busy_percent: float) -> None:
+        """Samples of every host: each server busy ``busy_percent`` of
+        its host's CPU."""
+        now = time.time()
+        for host in self.HOSTS:
+            guests = [s for s in servers if s['OS-EXT-SRV-ATTR:host'] == host]
+            for i in range(10):
+                self.controller.tracker.add(samples.make(
+                    host=host, seq=i, timestamp=now - 10 + i,
+                    cpu=busy_percent * len(guests) + 1.0,
+                    mem=6.0 * len(guests) + 5.0,
+                    instances=[sample.InstanceLoad(s['id'], busy_percent,
+                                                   2000.0)
+                               for s in guests]))
+
+    def test_dry_run_then_rebalance(self):
+        servers = self.boot_on('hot', 'medium', count=6)
+        self.record(servers, 12.0)
+
+        dry = self.client.create_plan(dry_run=True, execute=False)
+        self.assertEqual('planned', dry['status'])
+        self.assertGreaterEqual(len(dry['actions']), 2)
+        self.assertEqual([], self.admin_api.api_get(
+            '/os-migrations').body['migrations'])
+
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        waiting.wait_for(
+            lambda: self.client.get_plan(plan['id'])['finished_at'], 120)
+        done = self.client.get_plan(plan['id'])
+        self.assertEqual('succeeded', done['status'])
+        where = {s.uuid: s.host
+                 for s in nova_inventory.read_servers(self.conn)}
+        for action in done['actions']:
+            self.assertEqual('succeeded', action['status'])
+            self.assertEqual(action['destination'], where[action['instance']])
+        self.assertLess(done['efficacy']['after']['sigma'],
+                        done['efficacy']['before']['sigma'])
+        self.assertEqual(len(done['actions']), len(self.admin_api.api_get(
+            '/os-migrations').body['migrations']))
