@@ -1,0 +1,156 @@
+"""A comparison as a table, a JSON file and PNG plots.
+
+:func:`write` puts into a folder ``report.json`` (the figures, the
+settings, the trace and the fleet), ``heatmap.png`` (each host's CPU
+load over time, one panel per policy), ``sigma.png`` (the standard
+deviation of the hosts' CPU load over time) and ``cdf.png`` (the
+distribution of the active hosts' CPU load).  Plots are drawn with
+matplotlib's Agg canvas, without pyplot's global state or a display.
+"""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from cryptomine_scheduler.simulator import comparison as comparison_mod
+from cryptomine_scheduler.simulator import metrics
+
+#: (heading, Figures field, format) of the table's columns.
+COLUMNS = (
+    ('policy', 'policy', '{}'),
+    ('overload %', 'overload', '{:.2%}'),
+    ('p95 load %', 'p95_load', '{:.1f}'),
+    ('max load %', 'max_load', '{:.1f}'),
+    ('mean sigma %', 'mean_sigma', '{:.1f}'),
+    ('migrations', 'migrations', '{:d}'),
+    ('GB moved', 'migrated_gb', '{:.1f}'),
+    ('forced boots', 'forced_boots', '{:d}'),
+    ('GPU hot %', 'gpu_hot', '{:.2%}'),
+    ('planning s', 'planning_seconds', '{:.2f}'),
+    ('ms/plan', 'seconds_per_plan', '{:.1f}'),
+)
+
+
+def _cell(figures: metrics.Figures, field: str, fmt: str) -> str:
+    value = getattr(figures, field)
+    if value is None:
+        return '-'
+    if field == 'seconds_per_plan':
+        value *= 1000.0
+    return fmt.format(value).rstrip('%')
+
+
+def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
+    """The table's headings and one row of text cells per policy; the
+    GPU column only when the fleet has GPU hosts."""
+    columns = [c for c in COLUMNS
+               if c[1] != 'gpu_hot' or result.fleet.gpus.any()]
+    return (tuple(c[0] for c in columns),
+            [tuple(_cell(f, field, fmt) for _, field, fmt in columns)
+             for f in result.figures])
+
+
+def table(result: comparison_mod.Comparison) -> str:
+    """The comparison as fixed-width text."""
+    headings, body = rows(result)
+    widths = [max(len(str(c)) for c in column)
+              for column in zip(headings, *body, strict=True)]
+    lines = ['  '.join(str(c).rjust(w) for c, w in zip(line, widths,
+                                                        strict=True))
+             for line in [headings] + body]
+    return '\n'.join(lines)
+
+
+def describe(result: comparison_mod.Comparison) -> dict:
+    """What was simulated: the trace, the fleet and the settings."""
+    trace = result.trace
+    return {
+        'trace': {'instances': len(trace.instances), 'steps': trace.steps,
+                  'step_seconds': trace.step, 'start': trace.start,
+                  'hours': trace.steps * trace.step / 3600.0,
+                  'mean_busy_cores': float(
+                      np.nansum(trace.cpu, axis=0).mean())},
+        'fleet': {'hosts': len(result.fleet.hosts),
+                  'description': result.fleet.describe(),
+                  'vcpus': float(result.fleet.vcpus.sum())},
+        'settings': dataclasses.asdict(result.settings),
+    }
+
+
+def to_json(result: comparison_mod.Comparison) -> dict:
+    return {**describe(result),
+            'policies': [dataclasses.asdict(f) for f in result.figures]}
+
+
+def _save(figure: Figure, path: str) -> None:
+    FigureCanvasAgg(figure)
+    figure.savefig(path, dpi=80)
+
+
+def plot_heatmap(result: comparison_mod.Comparison, path: str) -> None:
+    runs = result.runs
+    figure = Figure(figsize=(8, 1.8 * len(runs) + 0.6),
+                    layout='constrained')
+    axes = figure.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
+    hours = runs[0].cpu.shape[0] * runs[0].step / 3600.0
+    image = None
+    for ax, run in zip(axes, runs, strict=True):
+        image = ax.imshow(run.cpu.T * 100.0, aspect='auto', cmap='magma',
+                          vmin=0, vmax=150, interpolation='nearest',
+                          extent=(0, hours, len(run.hosts), 0))
+        ax.set_ylabel('host')
+        ax.set_title(run.policy, fontsize=9)
+    axes[-1].set_xlabel('hours')
+    figure.colorbar(image, ax=list(axes), label='CPU load %')
+    _save(figure, path)
+
+
+def plot_sigma(result: comparison_mod.Comparison, path: str) -> None:
+    figure = Figure(figsize=(8, 3.5), layout='constrained')
+    ax = figure.subplots()
+    for run in result.runs:
+        hours = np.arange(run.cpu.shape[0]) * run.step / 3600.0
+        ax.plot(hours, metrics.sigma(run), label=run.policy, linewidth=1)
+    ax.set_xlabel('hours')
+    ax.set_ylabel('sigma of host CPU load, %')
+    ax.legend(fontsize=8)
+    _save(figure, path)
+
+
+def plot_cdf(result: comparison_mod.Comparison, path: str) -> None:
+    figure = Figure(figsize=(6, 3.5), layout='constrained')
+    ax = figure.subplots()
+    for run in result.runs:
+        loads = np.sort(run.cpu[run.active]) * 100.0
+        if loads.size:
+            ax.plot(loads, np.arange(1, loads.size + 1) / loads.size,
+                    label=run.policy, linewidth=1)
+    ax.axvline(result.settings.overload_percent, color='grey',
+               linestyle=':', linewidth=1)
+    ax.set_xlabel('CPU load of active hosts, %')
+    ax.set_ylabel('fraction of host-time')
+    ax.legend(fontsize=8)
+    _save(figure, path)
+
+
+PLOTS = {'heatmap.png': plot_heatmap, 'sigma.png': plot_sigma,
+         'cdf.png': plot_cdf}
+
+
+def write(result: comparison_mod.Comparison, folder: str) -> list[str]:
+    """Write ``report.json`` and the plots into ``folder``; their paths."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, 'report.json')
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(to_json(result), f, indent=2)
+        f.write('\n')
+    written = [path]
+    for name, draw in PLOTS.items():
+        written.append(os.path.join(folder, name))
+        draw(result, written[-1])
+    return written
+
