@@ -19,10 +19,10 @@ from pbr import version
 CONFIG_ENV = 'CRYPTOMINE_CONFIG_FILE'
 DEFAULT_TIMEOUT = 30.0
 # Shown from -vv on: reconnect messages that the command's error sums up,
-# and the deprecation warnings of libraries (oslo_log names oslo_messaging's
-# loggers oslo.messaging).
+# matplotlib's font cache notes and the deprecation warnings of libraries
+# (oslo_log names oslo_messaging's loggers oslo.messaging).
 QUIET_LOGGERS = ('oslo.messaging', 'oslo_messaging', 'kombu', 'amqp',
-                 'stevedore', 'py.warnings')
+                 'stevedore', 'matplotlib', 'py.warnings')
 
 
 class ClientManager:
@@ -52,6 +52,8 @@ class ClientManager:
 
 
 class CryptomineApp(app.App):
+
+    NAME = 'cryptomine'  # also when run as python -m
 
     def __init__(self, stdin=None, stdout=None, stderr=None):
         # cliff imports the commands here, and with them oslo.messaging,

@@ -256,7 +256,7 @@ class Rebalance(show.ShowOne):
                  else f' (at most {parsed_args.max_moves} moves)')
         scope = (f' in aggregate {parsed_args.aggregate}'
                  if parsed_args.aggregate else '')
-        self.app.stderr.write(f'Plan and live-migrate instances{scope} '
+        self.app.stderr.write(f'Plan and migrate instances{scope} '
                               f'now{limit}? [y/N] ')
         self.app.stderr.flush()
         if self.app.stdin.readline().strip().lower() not in ('y', 'yes'):

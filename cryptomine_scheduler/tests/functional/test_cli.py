@@ -1,0 +1,687 @@
+"""The ``cryptomine`` command line against a real controller with stored
+history, nova faked at the re-planner's edge.
+
+In one process, the cliff App's ``run(argv)`` reaches a controller on the
+fake transport: every command and output format, and the errors.  The
+console script, as a subprocess, reaches a controller on a private
+RabbitMQ.
+"""
+
+import argparse
+import csv
+import dataclasses
+import importlib.metadata
+import io
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import fixtures
+import oslo_messaging
+import yaml
+from oslotest import base
+
+from cryptomine_scheduler import rpc
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import service
+from cryptomine_scheduler.cli import app as app_mod
+from cryptomine_scheduler.cli import hosts
+from cryptomine_scheduler.cli import osc_plugin
+from cryptomine_scheduler.tests import fake_nova
+from cryptomine_scheduler.tests import rabbit
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.unit import test_controller
+from cryptomine_scheduler.tests.unit import test_replan
+from load_collector import publisher as publisher_mod
+
+CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), 'cryptomine')
+SERVERS = [test_replan.server_id(n) for n in range(6)]
+FLEET = {'hot', 'cold1', 'cold2', 'gpu1', 'asic1', 'quiet1', 'gone1'}
+FLEET_SAMPLES = 10 * len(FLEET)
+NOTHING_TO_DO = re.compile(r'^nothing to do: plan [0-9a-f-]{36} found no '
+                           r'move worth its cost \(objective [0-9.]+\)$')
+
+
+def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
+    """Ten samples, one a second, of: the skewed cluster's hosts (``hot``
+    carries its six servers), a GPU host, an ASIC host, ``quiet1`` silent
+    for four minutes and ``gone1`` for fifteen (stale; beyond the summary
+    window: a restarted controller has no summary of it)."""
+    found = []
+    for name in test_replan.HOSTS:
+        guests = [s for s in nova.cluster().servers if s.host == name]
+        found += [samples.make(
+            host=name, seq=i, timestamp=now - 10 + i,
+            cpu=10.0 * len(guests) + 2.0 + 0.5 * i,
+            mem=100.0 * 4096 * len(guests) / test_replan.MEMORY_MB + 5.0,
+            instances=[sample.InstanceLoad(s.uuid, 10.0, 4096.0)
+                       for s in guests]) for i in range(10)]
+    for i in range(10):
+        found += [
+            samples.make(host='gpu1', seq=i, timestamp=now - 10 + i,
+                         cpu=30.0, gpus=[samples.gpu(0),
+                                         samples.gpu(1, temp=75.0)]),
+            samples.make(host='asic1', seq=i, timestamp=now - 10 + i,
+                         cpu=5.0, asics=[samples.asic(1, errors=10 + i)]),
+            samples.make(host='quiet1', seq=i, timestamp=now - 250 + i),
+            samples.make(host='gone1', seq=i, timestamp=now - 900 + i)]
+    return found
+
+
+def write_config(directory: str, name: str, **default) -> str:
+    path = os.path.join(directory, name)
+    with open(path, 'w') as handle:
+        handle.write('[DEFAULT]\n' + ''.join(
+            f'{key} = {value}\n' for key, value in default.items()))
+    return path
+
+
+class TerminalIO(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
+class AppLogging(fixtures.Fixture):
+    """Puts back the logging that each App run configures (a root
+    handler, the root level, quieted loggers, captured warnings)."""
+
+    def _setUp(self):
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        quiet = {n: logging.getLogger(n).level
+                 for n in app_mod.QUIET_LOGGERS}
+        self.addCleanup(logging.captureWarnings, False)
+        self.addCleanup(root.setLevel, level)
+        self.addCleanup(setattr, root, 'handlers', handlers)
+        for name, old in quiet.items():
+            self.addCleanup(logging.getLogger(name).setLevel, old)
+
+
+@dataclasses.dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+    @property
+    def error(self) -> str:
+        """The command's error: the last line of stderr (in one process
+        the controller's own log lines come first)."""
+        return self.err.strip().splitlines()[-1]
+
+
+class RunsApp:
+    """Runs the App in this process with the config file ``self.config``."""
+
+    def cli(self, *argv: str, stdin: str = '', tty: bool = False,
+            config: str | None = None) -> Result:
+        stream = TerminalIO if tty else io.StringIO
+        out, err = io.StringIO(), stream()
+        self.useFixture(AppLogging())
+        rc = app_mod.CryptomineApp(stdin=stream(stdin), stdout=out,
+                                   stderr=err).run(
+            ['--config-file', config or self.config, *argv])
+        return Result(rc, out.getvalue(), err.getvalue())
+
+    def ok(self, *argv: str, **kwargs) -> Result:
+        result = self.cli(*argv, **kwargs)
+        self.assertEqual(0, result.rc, result.err)
+        return result
+
+
+class InProcessTestCase(RunsApp, test_replan.ReplanTestCase):
+    """The App against a controller on the fake transport."""
+
+    def setUp(self):
+        super().setUp()
+        self.config = write_config(self.state_dir, 'cli.conf',
+                                   transport_url=test_controller.URL)
+
+    def start_controller(self):
+        # A batch as large as the fleet is stored without waiting for
+        # the batch timeout.
+        self.conf.set_override('batch_size', FLEET_SAMPLES, 'controller')
+        return super().start_controller()
+
+    def record_load(self):
+        """Publish the fleet: stored history, not only summaries."""
+        batch = fleet_samples(self.nova, time.time())
+        self.publish(*batch)
+        self.stored(len(batch))
+
+
+class TestHosts(InProcessTestCase):
+
+    def test_list_in_every_format(self):
+        rows = {r['Host']: r for r in self.ok('host', 'list',
+                                               '-f', 'json').json()}
+        self.assertEqual(FLEET, set(rows))
+        hot = rows['hot']
+        self.assertEqual(('cpu', 66.5, 42.5, None), (
+            hot['Kind'], hot['CPU'], hot['Memory'], hot['GPU']))
+        self.assertEqual(65.7, hot['Predicted CPU'])  # mean + 1 std
+        self.assertEqual(30.0, hot['CPU Trend'])      # 0.5 %/s
+        gpu = rows['gpu1']
+        self.assertEqual(('gpu', 98.0, 14.0, 14.3), (
+            gpu['Kind'], gpu['GPU'], gpu['GPU Thermal Headroom'],
+            gpu['GPU Power Headroom']))
+        self.assertEqual('asic', rows['asic1']['Kind'])
+        self.assertEqual({'quiet1', 'gone1'},
+                         {h for h, r in rows.items() if r['Stale']})
+        self.assertGreater(rows['quiet1']['Age'], 240)
+
+        as_yaml = yaml.safe_load(self.ok('host', 'list', '-f', 'yaml').out)
+        self.assertEqual([(r['Host'], r['CPU']) for r in as_yaml],
+                         [(h, rows[h]['CPU']) for h in sorted(rows)])
+        as_csv = list(csv.DictReader(io.StringIO(
+            self.ok('host', 'list', '-f', 'csv').out)))
+        self.assertEqual(list(hosts.ListHosts.COLUMNS), list(as_csv[0]))
+        self.assertEqual(sorted(FLEET), [r['Host'] for r in as_csv])
+        self.assertEqual(('gpu', '14.0', 'False'), (
+            as_csv[4]['Kind'], as_csv[4]['GPU Thermal Headroom'],
+            as_csv[4]['Stale']))
+        values = self.ok('host', 'list', '-f', 'value', '-c', 'Host',
+                         '-c', 'Stale').out.splitlines()
+        self.assertIn('quiet1 True', values)
+        self.assertIn('hot False', values)
+        table = self.ok('host', 'list').out
+        self.assertIn('| Predicted CPU |', table)
+        self.assertRegex(table, r'\| hot +\| cpu +\| +66\.5 \|')
+
+    def test_sort_and_load_options(self):
+        by_cpu = self.ok('host', 'list', '-f', 'value', '-c', 'Host',
+                         '--sort-column', 'predicted_cpu',
+                         '--sort-descending').out.split()
+        self.assertEqual(['hot', 'gpu1', 'gone1', 'quiet1', 'cold1', 'cold2',
+                          'asic1'], by_cpu)
+        self.assertFalse(any(r['Stale'] for r in self.ok(
+            'host', 'list', '--stale-after', '1000', '-f', 'json').json()))
+
+        def predicted(k):
+            return next(r['Predicted CPU'] for r in self.ok(
+                'host', 'list', '--risk-factor', k, '-f', 'json').json()
+                if r['Host'] == 'hot')
+        # Two more standard deviations of 0.5 * std(0..9) = 1.436.
+        self.assertAlmostEqual(2.87, predicted('2') - predicted('0'),
+                               delta=0.11)
+
+    def test_show(self):
+        shown = self.ok('host', 'show', 'hot', '-f', 'json').json()
+        self.assertEqual(('hot', 'cpu', 10, False, 65.7), (
+            shown['Host'], shown['Kind'], shown['Samples'], shown['Stale'],
+            shown['Predicted CPU']))
+        cpu = shown['Summaries']['cpu_percent']
+        self.assertEqual((66.5, 64.25, 1.436), (cpu['last'], cpu['mean'],
+                                                cpu['std']))
+        self.assertNotIn('gpu_count', shown['Summaries'])
+        history = shown['History']['cpu_percent']
+        self.assertEqual(0, history['resolution_seconds'])
+        self.assertEqual([62.0 + 0.5 * i for i in range(10)],
+                         [v for _, v in history['points']])
+        self.assertEqual(
+            {'cpu_percent', 'mem_percent', 'load_1'}, set(shown['History']))
+        self.assertEqual(SERVERS, [i['uuid'] for i in shown['Instances']])
+        self.assertEqual((10.0, 4096.0), (shown['Instances'][0]
+                                          ['cpu_percent'],
+                                          shown['Instances'][0]['rss_mb']))
+
+        gpu = yaml.safe_load(self.ok('host', 'show', 'gpu1',
+                                     '-f', 'yaml').out)
+        self.assertEqual(14.0, gpu['GPU Thermal Headroom'])
+        self.assertEqual(2.0, gpu['Summaries']['gpu_count']['last'])
+        self.assertEqual([], gpu['Instances'])
+        asic = self.ok('host', 'show', 'asic1', '-f', 'value',
+                       '-c', 'ASIC Errors Per Minute').out
+        self.assertEqual(60.0, float(asic))  # one more error a second
+
+        table = self.ok('host', 'show', 'hot').out
+        self.assertIn('cpu_percent: 10 samples, min 62 max 66.5 last 66.5 '
+                      '▁▂▃▃▄▅▆▆▇█', table)
+        self.assertIn(f'{SERVERS[0]}  10.0   4096.0', table)
+
+    def test_show_host_without_summary(self):
+        self.controller.stop()
+        self.controller = self.start_controller()  # rebuilds one window
+        self.assertNotIn('gone1', self.ok('host', 'list', '-f', 'value',
+                                          '-c', 'Host').out.split())
+        shown = self.ok('host', 'show', 'gone1', '-f', 'json').json()
+        self.assertEqual({'Host': 'gone1', 'Stale': True, 'Instances': []},
+                         {k: v for k, v in shown.items() if k != 'History'})
+        self.assertEqual(10, len(shown['History']['mem_percent']['points']))
+        short = self.ok('host', 'show', 'gone1', '--since', '600',
+                        '-f', 'json').json()
+        self.assertEqual([], short['History']['mem_percent']['points'])
+
+    def test_plot(self):
+        path = os.path.join(self.state_dir, 'hot.png')
+        result = self.ok('host', 'show', 'hot', '--plot', path,
+                         '-f', 'value', '-c', 'Host')
+        self.assertEqual('hot\n', result.out)
+        self.assertIn(f'History plotted to {path}', result.err)
+        with open(path, 'rb') as handle:
+            self.assertEqual(b'\x89PNG\r\n\x1a\n', handle.read(8))
+        missing = os.path.join(self.state_dir, 'no-such-dir', 'hot.png')
+        result = self.cli('host', 'show', 'hot', '--plot', missing)
+        self.assertEqual(1, result.rc)
+        self.assertEqual(f'cannot write plot {missing}: No such file or '
+                         f'directory', result.error)
+
+    def test_unknown_host(self):
+        result = self.cli('host', 'show', 'nope')
+        self.assertEqual(4, result.rc)
+        self.assertEqual('', result.out)
+        self.assertEqual("unknown host 'nope': the controller has no "
+                         "samples from it", result.error)
+
+
+class TestPlans(InProcessTestCase):
+
+    def test_create_shows_moves_and_efficacy(self):
+        plan = self.ok('plan', 'create', '--dry-run', '-f', 'json').json()
+        self.assertEqual(('planned', True, 'operator'), (
+            plan['Status'], plan['Dry Run'], plan['Trigger']))
+        actions = plan['Actions']
+        self.assertEqual(len(actions), plan['Moves'])
+        self.assertGreater(plan['Moves'], 1)
+        self.assertEqual({'hot'}, {a['source'] for a in actions})
+        self.assertEqual({'pending'}, {a['status'] for a in actions})
+        self.assertEqual(4.0 * plan['Moves'], plan['GB To Move'])
+        self.assertLess(plan['Objective']['after'],
+                        plan['Objective']['before'])
+        self.assertEqual({'before': 0, 'after': 0}, plan['Overloaded'])
+        self.assertEqual([], self.nova.started)
+
+        one = self.ok('plan', 'create', '--max-moves', '1',
+                      '-f', 'json').json()
+        self.assertEqual((False, 1, 'planned'), (
+            one['Dry Run'], one['Moves'], one['Status']))
+        table = self.ok('plan', 'create').out
+        self.assertRegex(table, r'\| Objective +\| 0\.\d{4} -> 0\.\d{4} ')
+        self.assertRegex(table, rf'\| 0 +{SERVERS[0]}  hot +cold\d +4 +'
+                                r'0\.\d{4}  pending')
+
+    def test_list_and_show(self):
+        first = self.client.create_plan(dry_run=True, execute=False)
+        second = self.client.create_plan(dry_run=False, execute=False,
+                                         max_moves=1)
+        listed = list(csv.DictReader(io.StringIO(
+            self.ok('plan', 'list', '-f', 'csv').out)))
+        self.assertEqual([second['id'], first['id']],
+                         [r['ID'] for r in listed])
+        self.assertEqual(('False', 'planned', '1', '4.0'), (
+            listed[0]['Dry Run'], listed[0]['Status'], listed[0]['Moves'],
+            listed[0]['GB To Move']))
+        self.assertEqual(second['id'] + '\n', self.ok(
+            'plan', 'list', '--limit', '1', '-f', 'value', '-c', 'ID').out)
+        as_json = self.ok('plan', 'list', '-f', 'json').json()
+        self.assertEqual(round(first['efficacy']['before']['objective'], 4),
+                         as_json[1]['Objective Before'])
+        self.assertEqual(2, len(yaml.safe_load(
+            self.ok('plan', 'list', '-f', 'yaml').out)))
+        self.assertIn(first['id'], self.ok('plan', 'list').out)
+
+        shown = self.ok('plan', 'show', first['id'], '-f', 'json').json()
+        self.assertEqual([(a['instance'], a['destination'])
+                          for a in first['actions']],
+                         [(a['instance'], a['destination'])
+                          for a in shown['Actions']])
+        self.assertEqual('planned\n', self.ok(
+            'plan', 'show', first['id'], '-f', 'value', '-c', 'Status').out)
+        self.assertIn(f'| ID               | {first["id"]}',
+                      self.ok('plan', 'show', first['id']).out)
+
+    def test_nothing_to_do(self):
+        result = self.cli('plan', 'create', '--max-moves', '0')
+        self.assertEqual(5, result.rc)
+        self.assertEqual('', result.out)
+        self.assertRegex(result.error, NOTHING_TO_DO)
+        plan_id = result.error.split()[4]
+        self.assertEqual('nothing-to-do', self.client.get_plan(
+            plan_id)['status'])
+
+    def test_not_found(self):
+        for argv in (('plan', 'show', 'nope'), ('plan', 'abort', 'nope')):
+            result = self.cli(*argv)
+            self.assertEqual((4, "plan 'nope' not found"),
+                             (result.rc, result.error))
+        result = self.cli('plan', 'create', '--aggregate', 'gpu-pool')
+        self.assertEqual((4, "no compute host in aggregate 'gpu-pool'"),
+                         (result.rc, result.error))
+
+    def test_abort_running_plan(self):
+        self.conf.set_override('max_parallel', 1, 'replan')
+        self.nova.release.clear()
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        waiting.wait_for(lambda: self.nova.started, 10)
+        result = self.ok('plan', 'abort', plan['id'], '-f', 'json')
+        self.assertEqual('running', result.json()['Status'])
+        self.assertIn(f'Plan {plan["id"]} aborted: no further move will '
+                      f'start', result.err)
+        self.nova.release.set()
+        done = self.finished(plan['id'])
+        self.assertEqual('partial', done['status'])
+        self.assertEqual(1, len(self.nova.started))
+        again = self.cli('plan', 'abort', plan['id'])
+        self.assertEqual((5, f'nothing to do: plan {plan["id"]} is not '
+                             f'running (partial)'), (again.rc, again.error))
+
+    def test_busy_while_a_round_runs(self):
+        self.nova.release.clear()
+        plan = self.client.create_plan(dry_run=False, execute=True)
+        for argv in (('plan', 'create', '--dry-run'),
+                     ('rebalance', '--yes')):
+            result = self.cli(*argv)
+            self.assertEqual((5, 'busy: another re-plan round is running'),
+                             (result.rc, result.error))
+        self.nova.release.set()
+        self.assertEqual('succeeded', self.finished(plan['id'])['status'])
+
+
+class TestRebalance(InProcessTestCase):
+
+    def test_on_a_terminal_asks_and_draws_a_bar(self):
+        result = self.cli('rebalance', '--poll-interval', '0.05',
+                          '-f', 'json', stdin='y\n', tty=True)
+        self.assertEqual(0, result.rc, result.err)
+        self.assertIn('Plan and migrate instances now? [y/N] ', result.err)
+        done = result.json()
+        moves = len(done['Actions'])
+        self.assertEqual('succeeded', done['Status'])
+        self.assertIn(f'\r[{"#" * 30}] {moves}/{moves} moves done, '
+                      f'0 running, 0 failed\n', result.err)
+        for action in done['Actions']:
+            self.assertEqual('succeeded', action['status'])
+            self.assertEqual(action['destination'],
+                             self.nova.host_of(action['instance']))
+
+    def test_declined_on_a_terminal(self):
+        result = self.cli('rebalance', '--max-moves', '2',
+                          '--aggregate', 'any', stdin='n\n', tty=True)
+        self.assertEqual(1, result.rc)
+        self.assertEqual('Plan and migrate instances in aggregate any now (at '
+                         'most 2 moves)? [y/N] rebalance cancelled\n',
+                         result.err)
+        self.assertEqual([], self.client.list_plans())
+
+    def test_needs_yes_off_a_terminal(self):
+        result = self.cli('rebalance')
+        self.assertEqual(1, result.rc)
+        self.assertEqual('refusing to rebalance: stdin is not a terminal '
+                         'to confirm on (pass --yes)', result.error)
+        self.assertEqual([], self.client.list_plans())
+
+    def test_plain_progress_lines_and_failures(self):
+        self.conf.set_override('max_parallel', 1, 'replan')
+        self.conf.set_override('max_failures', 1, 'replan')
+        self.nova.failing = set(SERVERS)
+        result = self.cli('rebalance', '--yes', '--poll-interval', '0.05',
+                          '-f', 'value', '-c', 'Status')
+        self.assertEqual(1, result.rc)
+        self.assertEqual('failed\n', result.out)
+        first = self.client.list_plans()[0]['id']
+        moves = self.client.get_plan(first)['actions']
+        self.assertIn(f'Plan {first}: {len(moves)} moves\n', result.err)
+        self.assertIn(f'move 1/{len(moves)} {moves[0]["instance"]} hot -> '
+                      f'{moves[0]["destination"]}: failed: injected '
+                      f'failure\n', result.err)
+        self.assertNotIn('\r', result.err)
+
+    def test_nothing_to_do(self):
+        result = self.cli('rebalance', '--yes', '--max-moves', '0')
+        self.assertEqual(5, result.rc)
+        self.assertRegex(result.error, NOTHING_TO_DO)
+        self.assertEqual([], self.nova.started)
+
+
+class TestErrors(InProcessTestCase):
+
+    def test_no_controller_answers(self):
+        config = write_config(self.state_dir, 'other.conf',
+                              transport_url=test_controller.URL)
+        with open(config, 'a') as handle:
+            handle.write('[messaging]\ncontroller_topic = nobody\n')
+        result = self.cli('--timeout', '1', 'host', 'list', config=config)
+        self.assertEqual(3, result.rc)
+        self.assertEqual('controller unreachable at fake:/ (topic nobody): '
+                         'no reply within 1 s (is cryptomine-controller '
+                         'running?)', result.error)
+
+    def test_unknown_command(self):
+        result = self.cli('hots', 'list')
+        self.assertEqual(2, result.rc)
+        self.assertIn("'hots list' is not a cryptomine command", result.out)
+
+    def test_openstack_client_plugin(self):
+        parser = osc_plugin.build_option_parser(argparse.ArgumentParser())
+        options = parser.parse_args([
+            '--os-cryptomine-api-version', '1',
+            '--cryptomine-config-file', self.config,
+            '--cryptomine-timeout', '5'])
+        self.assertEqual('1', getattr(options, osc_plugin.API_VERSION_OPTION))
+        self.assertIn(options.os_cryptomine_api_version,
+                      osc_plugin.API_VERSIONS)
+
+        class ClientManager:
+            """What osc-lib's offers a plugin: the cloud configuration,
+            holding global options without their ``os_`` prefix."""
+
+            def get_configuration(self):
+                return {k: v for k, v in vars(options).items()
+                        if not k.startswith('os_')}
+
+        controller = osc_plugin.make_client(ClientManager())
+        self.addCleanup(controller.close)
+        self.assertEqual(FLEET, set(controller.snapshot().hosts))
+
+        def commands(group):
+            return {ep.name: ep.value for ep
+                    in importlib.metadata.entry_points(group=group)}
+        ours = commands('cryptomine.cli')
+        osc = {name.removeprefix('cryptomine_'): value
+               for name, value in commands('openstack.cryptomine.v1').items()}
+        self.assertLessEqual({'host_list', 'host_show', 'plan_create',
+                              'plan_list', 'plan_show', 'plan_abort',
+                              'rebalance'}, set(osc))
+        self.assertEqual(osc, {n: ours[n] for n in osc})
+        self.assertEqual(['cryptomine_scheduler.cli.osc_plugin'], [
+            ep.value for ep in importlib.metadata.entry_points(
+                group='openstack.cli.extension', name=osc_plugin.API_NAME)])
+
+
+class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
+
+    def test_replanner_not_configured(self):
+        self.config = write_config(self.state_dir, 'cli.conf',
+                                   transport_url=test_controller.URL)
+        for argv in (('plan', 'create'), ('rebalance', '--yes')):
+            result = self.cli(*argv)
+            self.assertEqual((1, 'cannot plan: this controller has no nova '
+                                 'API configured ([nova_api])'),
+                             (result.rc, result.error))
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class TestConsoleScript(base.BaseTestCase):
+    """``cryptomine`` as a process, against a controller on RabbitMQ."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.broker = rabbit.RabbitBroker()
+        cls.broker.setUp()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.broker.cleanUp()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        conf = test_controller.controller_conf(self.dir)
+        conf.set_override('transport_url', self.broker.url)
+        conf.set_override('batch_size', FLEET_SAMPLES, 'controller')
+        conf.set_override('migration_poll_interval', 0.05, 'replan')
+        conf.set_override('max_parallel', 1, 'replan')
+        notifications = oslo_messaging.get_notification_transport(conf)
+        self.addCleanup(notifications.cleanup)
+        transport = oslo_messaging.get_rpc_transport(
+            conf, allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
+        self.addCleanup(transport.cleanup)
+        self.nova = fake_nova.FakeNova(test_replan.skewed_cluster())
+        self.controller = service.ControllerService(
+            conf, notifications, transport,
+            nova=service.NovaLink(self.nova.cluster, self.nova))
+        self.controller.start()
+        self.addCleanup(self.controller.stop)
+        publisher = publisher_mod.SamplePublisher(
+            notifications, conf.messaging.sample_topic, 'test', 0)
+        for s in fleet_samples(self.nova, time.time()):
+            publisher.publish(samples.payload(s))
+        waiting.wait_for(
+            lambda: self.controller.totals.stored >= FLEET_SAMPLES, 30)
+        self.config = write_config(self.dir, 'cli.conf',
+                                   transport_url=self.broker.url)
+
+    def command(self, *argv: str, config: str | None = None) -> list[str]:
+        return [CONSOLE_SCRIPT, '--config-file', config or self.config,
+                *argv]
+
+    def cli(self, *argv: str, config: str | None = None) -> Result:
+        done = subprocess.run(self.command(*argv, config=config),
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def plan(self, plan_id: str) -> dict:
+        return self.controller.replanner.plans.get(plan_id)
+
+    def test_hosts(self):
+        rows = {r['Host']: r for r in self.cli('host', 'list',
+                                               '-f', 'json').json()}
+        self.assertEqual(FLEET, set(rows))
+        self.assertEqual((66.5, 65.7), (rows['hot']['CPU'],
+                                        rows['hot']['Predicted CPU']))
+        path = os.path.join(self.dir, 'hot.png')
+        result = self.cli('host', 'show', 'hot', '--plot', path,
+                          '-f', 'yaml')
+        self.assertEqual(0, result.rc, result.err)
+        self.assertEqual(f'History plotted to {path}\n', result.err)
+        shown = yaml.safe_load(result.out)
+        self.assertEqual(SERVERS, [i['uuid'] for i in shown['Instances']])
+        self.assertEqual(10, len(shown['History']['cpu_percent']['points']))
+        with open(path, 'rb') as handle:
+            self.assertEqual(b'\x89PNG', handle.read(4))
+
+    def test_plan_and_rebalance(self):
+        planned = self.cli('plan', 'create', '--dry-run', '-f', 'yaml')
+        self.assertEqual((0, ''), (planned.rc, planned.err))
+        dry = yaml.safe_load(planned.out)
+        self.assertEqual(('planned', True), (dry['Status'], dry['Dry Run']))
+
+        result = self.cli('rebalance', '--yes', '--poll-interval', '0.1',
+                          '-f', 'value', '-c', 'ID', '-c', 'Status')
+        self.assertEqual(0, result.rc, result.err)
+        plan_id, status = result.out.split()
+        self.assertEqual('succeeded', status)
+        actions = self.plan(plan_id)['actions']
+        lines = result.err.splitlines()
+        self.assertEqual(f'Plan {plan_id}: {len(actions)} moves', lines[0])
+        for k, a in enumerate(actions, 1):
+            self.assertIn(f'move {k}/{len(actions)} {a["instance"]} hot -> '
+                          f'{a["destination"]}: succeeded', lines)
+            self.assertEqual(a['destination'],
+                             self.nova.host_of(a['instance']))
+
+        listed = self.cli('plan', 'list', '-f', 'csv', '-c', 'ID',
+                          '-c', 'Status')
+        self.assertEqual(['"ID","Status"', f'"{plan_id}","succeeded"',
+                          f'"{dry["ID"]}","planned"'],
+                         listed.out.splitlines())
+        shown = yaml.safe_load(self.cli('plan', 'show', plan_id,
+                                        '-f', 'yaml').out)
+        self.assertEqual({'succeeded'}, {a['status']
+                                         for a in shown['Actions']})
+
+    def test_ctrl_c_aborts_and_reports_what_runs(self):
+        self.nova.release.clear()
+        process = subprocess.Popen(
+            self.command('rebalance', '--yes', '--poll-interval', '0.1'),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.addCleanup(process.kill)
+        waiting.wait_for(lambda: self.nova.started, 30)
+        time.sleep(1.0)  # watching the running move
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        self.assertEqual(130, process.returncode, err)
+        instance, destination, _ = self.nova.started[0]
+        plan_id = re.search(r'Interrupted: plan (\S+) aborted, no further '
+                            r'move will start; 1 still running:', err)[1]
+        self.assertIn(f'  {instance} hot -> {destination}\n', err)
+        self.assertIn('running', out)
+        self.nova.release.set()
+        self.controller.replanner.wait(10)
+        done = self.plan(plan_id)
+        self.assertEqual('partial', done['status'])
+        self.assertEqual(['succeeded'] + ['aborted'] * (
+            len(done['actions']) - 1), [a['status'] for a in done['actions']])
+
+    def test_exit_codes(self):
+        quiet = write_config(self.dir, 'quiet.conf',
+                             transport_url=self.broker.url)
+        with open(quiet, 'a') as handle:
+            handle.write('[messaging]\ncontroller_topic = nobody\n')
+        down = write_config(
+            self.dir, 'down.conf', transport_url=f'rabbit://cryptomine:'
+            f's3cret@127.0.0.1:{free_port()}/')
+        cases = [
+            (0, ('host', 'list', '-f', 'value', '-c', 'Host'), None),
+            (2, ('host', 'list', '--no-such-option'), None),
+            (2, ('hots', 'list'), None),
+            (3, ('--timeout', '1', 'host', 'list'), quiet),
+            (3, ('--timeout', '1', 'plan', 'list'), down),
+            (4, ('host', 'show', 'nope'), None),
+            (4, ('plan', 'show', 'nope'), None),
+            (5, ('plan', 'create', '--max-moves', '0'), None)]
+        started = time.monotonic()
+        processes = [subprocess.Popen(
+            self.command(*argv, config=config), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _, argv, config in cases]
+        results = [(p.wait(60), *p.communicate()) for p in processes]
+        self.assertLess(time.monotonic() - started, 40)
+        self.assertEqual([rc for rc, _, _ in cases],
+                         [rc for rc, _, _ in results], results)
+        errors = [err.strip() for _, _, err in results]
+        self.assertIn('unrecognized arguments: --no-such-option', errors[1])
+        masked = self.broker.url.replace(':guest@', ':***@')
+        self.assertEqual(
+            f'controller unreachable at {masked} (topic nobody): no reply '
+            'within 1 s (is cryptomine-controller running?)', errors[3])
+        self.assertRegex(errors[4], r'^controller unreachable at rabbit://'
+                         r'cryptomine:\*\*\*@127\.0\.0\.1:\d+/ \(topic '
+                         r'cryptomine_controller\): cannot connect to the '
+                         r'message broker$')
+        self.assertEqual(["unknown host 'nope': the controller has no "
+                          "samples from it", "plan 'nope' not found"],
+                         errors[5:7])
+        self.assertRegex(errors[7], NOTHING_TO_DO)
