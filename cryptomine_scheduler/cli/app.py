@@ -39,7 +39,8 @@ class ClientManager:
     def cryptomine(self):
         """The :class:`~cryptomine_scheduler.cli.client.Controller`."""
         if self._controller is None:
-            # Not imported with this module: see CryptomineApp.__init__.
+            # Imported at the top, oslo.messaging would warn before
+            # CryptomineApp.__init__ filters the warning.
             from cryptomine_scheduler.cli import client
             self._controller = client.connect(self._config_files,
                                               self._timeout)

@@ -1,6 +1,8 @@
 """``plan create|list|show|abort`` and ``rebalance``: re-plans on the
 controller, and carrying one out while watching it."""
 
+import contextlib
+import signal
 import time
 
 from cliff import lister
@@ -217,6 +219,19 @@ class Progress:
             self._stream.flush()
 
 
+@contextlib.contextmanager
+def interrupt_deferred():
+    """Ctrl-C only noted (in the list yielded) while the plan is being
+    made: aborting needs its id, and its moves start at once."""
+    pressed = []
+    previous = signal.signal(signal.SIGINT,
+                             lambda *_: pressed.append(True))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class Rebalance(show.ShowOne):
     """Plan and carry out now, showing progress and a final summary.
 
@@ -265,15 +280,19 @@ class Rebalance(show.ShowOne):
     def take_action(self, parsed_args):
         self._confirm(parsed_args)
         controller = self.app.client_manager.cryptomine
-        plan = controller.create_plan(
-            dry_run=False, execute=True, max_moves=parsed_args.max_moves,
-            aggregate=parsed_args.aggregate)
+        with interrupt_deferred() as interrupted:
+            plan = controller.create_plan(
+                dry_run=False, execute=True,
+                max_moves=parsed_args.max_moves,
+                aggregate=parsed_args.aggregate)
         if plan['status'] == 'nothing-to-do':
             raise nothing_to_do(plan)
         self.app.stderr.write(f'Plan {plan["id"]}: '
                               f'{len(plan["actions"])} moves\n')
         progress = Progress(self.app.stderr)
         try:
+            if interrupted:
+                raise KeyboardInterrupt
             while plan['finished_at'] is None:
                 progress.update(plan)
                 time.sleep(parsed_args.poll_interval)

@@ -438,6 +438,28 @@ class TestRebalance(InProcessTestCase):
                       f'failure\n', result.err)
         self.assertNotIn('\r', result.err)
 
+    def test_ctrl_c_while_planning_aborts_the_new_plan(self):
+        cluster = self.nova.cluster
+
+        def interrupting_cluster():
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C mid-planning
+            return cluster()
+        self.nova.cluster = interrupting_cluster
+        self.controller.stop()
+        self.controller = self.start_controller()
+        self.conf.set_override('max_parallel', 1, 'replan')
+        self.nova.release.clear()
+        result = self.cli('rebalance', '--yes', '-f', 'value', '-c', 'ID')
+        self.assertEqual(130, result.rc, result.err)
+        plan_id = result.out.strip()
+        self.assertIn(f'Interrupted: plan {plan_id} aborted, no further '
+                      f'move will start', result.err)
+        self.nova.release.set()
+        statuses = [a['status'] for a in self.finished(plan_id)['actions']]
+        self.assertLessEqual(len(self.nova.started), 1)
+        self.assertEqual(['aborted'] * (len(statuses) - 1),
+                         statuses[1:])
+
     def test_nothing_to_do(self):
         result = self.cli('rebalance', '--yes', '--max-moves', '0')
         self.assertEqual(5, result.rc)
