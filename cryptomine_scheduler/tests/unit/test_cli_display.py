@@ -1,0 +1,65 @@
+"""The CLI's small display helpers: masked URLs, sparklines, alignment."""
+
+from oslotest import base
+
+from cryptomine_scheduler.cli import client
+from cryptomine_scheduler.cli import columns
+
+
+class TestMaskUrl(base.BaseTestCase):
+
+    def test_passwords_masked(self):
+        for url, masked in (
+                ('rabbit://guest:guest@127.0.0.1:5672/',
+                 'rabbit://guest:***@127.0.0.1:5672/'),
+                ('rabbit://u:p1@h1:5672,u:p2@h2:5672/vhost',
+                 'rabbit://u:***@h1:5672,u:***@h2:5672/vhost'),
+                ('rabbit://:secret@h/', 'rabbit://:***@h/'),
+                ('rabbit://guest@h/', 'rabbit://guest@h/'),
+                ('rabbit://h:5672/', 'rabbit://h:5672/'),
+                ('fake:/', 'fake:/')):
+            self.assertEqual(masked, client.mask_url(url))
+
+    def test_remote_traceback_dropped(self):
+        error = RuntimeError('another round is running\nTraceback (most '
+                             'recent call last):\n  File "x.py"')
+        self.assertEqual('another round is running',
+                         client.first_line(error))
+
+
+class TestSparkline(base.BaseTestCase):
+
+    def test_lowest_to_highest(self):
+        self.assertEqual('▁▂▃▄▅▆▇█', columns.sparkline(list(range(8))))
+        self.assertEqual('█▁', columns.sparkline([5.0, 1.0]))
+
+    def test_flat_and_empty(self):
+        self.assertEqual('▁▁▁', columns.sparkline([3.0, 3.0, 3.0]))
+        self.assertEqual('', columns.sparkline([]))
+
+    def test_long_series_averaged_into_width(self):
+        # 100 points, 4 wide: buckets of 25 (means 12, 37, 62, 87).
+        self.assertEqual('▁▃▆█', columns.sparkline(list(range(100)), 4))
+        self.assertEqual(40, len(columns.sparkline(list(range(1000)))))
+
+
+class TestFormatting(base.BaseTestCase):
+
+    def test_number(self):
+        self.assertEqual(65.7, columns.number(65.686))
+        self.assertEqual(1.436, columns.number(1.43611, 3))
+        self.assertIsNone(columns.number(float('nan')))
+        self.assertIsNone(columns.number(None))
+
+    def test_utc(self):
+        self.assertEqual('2026-11-26T13:51:16Z', columns.utc(1795701076.9))
+        self.assertIsNone(columns.utc(None))
+
+    def test_aligned(self):
+        self.assertEqual('a    bb\nccc  d',
+                         columns.aligned([['a', 'bb'], ['ccc', 'd']]))
+
+    def test_text_column(self):
+        cell = columns.Text({'before': 1, 'after': 0}, '1 -> 0')
+        self.assertEqual('1 -> 0', cell.human_readable())
+        self.assertEqual({'before': 1, 'after': 0}, cell.machine_readable())
