@@ -27,6 +27,7 @@ warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 import psutil  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 
+from cryptomine_scheduler import conf as cm_conf  # noqa: E402
 from load_collector import cmd as collector_cmd  # noqa: E402
 
 # Long enough for validation_policy and build_collector (16+ characters).
@@ -34,9 +35,10 @@ SECRET = 'benchmark-master-secret-0123456789'
 MIB = 1024 * 1024
 
 
-def build_conf(overrides: Mapping[str, Mapping[str, object]] = ()
-               ) -> cfg.ConfigOpts:
-    """Return controller and collector options, as a deployment reads them.
+def build_conf(overrides: Mapping[str, Mapping[str, object]] = (),
+               controller: bool = False) -> cfg.ConfigOpts:
+    """Return the collector's options (and the controller's too, with
+    ``controller``), as a deployment reads them.
 
     ``overrides`` maps a group name (``DEFAULT`` for the default group) to
     the option values to set in it.  ``[messaging] master_secret`` is
@@ -44,6 +46,8 @@ def build_conf(overrides: Mapping[str, Mapping[str, object]] = ()
     """
     conf = cfg.ConfigOpts()
     collector_cmd.register_opts(conf)
+    if controller:
+        cm_conf.register_opts(conf)
     conf([], project='cryptomine', prog='cryptomine-benchmark',
          default_config_files=[], default_config_dirs=[])
     conf.set_override('master_secret', SECRET, 'messaging')

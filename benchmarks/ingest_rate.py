@@ -125,7 +125,8 @@ def ingest_in_process(notifications: list, batch_size: int,
     """
     with tempfile.TemporaryDirectory(dir=db_dir) as directory:
         conf = _common.build_conf(
-            {'database': {'connection': _sqlite_url(directory)}})
+            {'database': {'connection': _sqlite_url(directory)}},
+            controller=True)
         notify = oslo_messaging.get_notification_transport(conf,
                                                            url=FAKE_URL)
         rpc = oslo_messaging.get_rpc_transport(conf, url=FAKE_URL)
@@ -270,7 +271,7 @@ def controller_conf(topic: str, batch_size: int, prefetch: int,
     if prefetch:
         overrides['oslo_messaging_rabbit'] = {
             'rabbit_qos_prefetch_count': prefetch}
-    return _common.build_conf(overrides)
+    return _common.build_conf(overrides, controller=True)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -75,7 +75,7 @@ def build_collector(conf: cfg.ConfigOpts, transport) -> daemon.Collector:
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
-    cm_conf.register_opts(conf)
+    cm_conf.register_shared_opts(conf)
     collector_conf.register_opts(conf)
 
 

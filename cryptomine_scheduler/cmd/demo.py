@@ -18,12 +18,14 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
 from cryptomine_scheduler import signing
 from cryptomine_scheduler.summaries import Stat
 from load_collector import cmd as collector_cmd
+from load_collector import conf as collector_conf
 
 COLUMNS = (
     ('cpu %', sample_mod.HostMetric.CPU_PERCENT),
@@ -36,7 +38,8 @@ STATS = (Stat.LAST, Stat.EWMA, Stat.MEAN, Stat.P95, Stat.STD, Stat.TREND)
 
 def build_conf(state_dir: str, interval: float) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
-    collector_cmd.register_opts(conf)
+    cm_conf.register_opts(conf)
+    collector_conf.register_opts(conf)
     logging.register_options(conf)
     conf([], project='cryptomine', prog='cryptomine-demo')
     conf.set_override('state_path', state_dir)

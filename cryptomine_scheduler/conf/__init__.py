@@ -20,18 +20,28 @@ from cryptomine_scheduler.conf import nova_api
 from cryptomine_scheduler.conf import prometheus
 from cryptomine_scheduler.conf import replan
 
-_MODULES = (default, messaging, database, controller, replan, load_model,
-            nova_api, prometheus)
+_SHARED = (default, messaging)
+_MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
+                      prometheus)
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
+def register_shared_opts(conf: cfg.ConfigOpts) -> None:
+    """What collectors and controllers both read: oslo.messaging's own
+    options, ``[DEFAULT]`` and ``[messaging]``."""
     for group, opts in messaging_lib_opts.list_opts():
         conf.register_opts(opts, group=group)
     conf.register_opts(messaging_tracing.oslo_messaging_tracing,
                        group='oslo_messaging_tracing')
     conf.register_opts(messaging_metrics.oslo_messaging_metrics,
                        group='oslo_messaging_metrics')
-    for module in _MODULES:
+    for module in _SHARED:
+        module.register_opts(conf)
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Every option of the controller."""
+    register_shared_opts(conf)
+    for module in _MODULES[len(_SHARED):]:
         module.register_opts(conf)
 
 

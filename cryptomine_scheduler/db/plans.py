@@ -38,6 +38,12 @@ class PlanNotFound(LookupError):
     """No plan has this id."""
 
 
+def _plain(row) -> dict:
+    """A row as a dict with ``str`` keys (SQLAlchemy's are a subclass that
+    serialisers do not all know)."""
+    return {str(k): v for k, v in row.items()}
+
+
 def _loads(text):
     return json.loads(text) if text else None
 
@@ -118,8 +124,10 @@ class PlanStore:
                 .order_by(models.plan_actions.c.position)).mappings().all()
         plan = self._plan(row)
         plan['actions'] = [
-            {**{k: v for k, v in a.items() if k != 'plan_id'},
-             'after': json.loads(a['after'])} for a in actions]
+            {**_plain(a), 'after': json.loads(a['after'])} for a in actions
+        ]
+        for action in plan['actions']:
+            del action['plan_id']
         return plan
 
     def list(self, limit: int = 20) -> list[dict]:
@@ -133,7 +141,7 @@ class PlanStore:
 
     @staticmethod
     def _plan(row) -> dict:
-        return {**row, 'efficacy': _loads(row['efficacy']),
+        return {**_plain(row), 'efficacy': _loads(row['efficacy']),
                 'pinned': _loads(row['pinned'])}
 
     def last_moved(self, since: float) -> dict[str, float]:

@@ -18,10 +18,10 @@ from oslo_config import cfg
 
 from cryptomine_scheduler import service
 from cryptomine_scheduler.scheduler import plugin
+from cryptomine_scheduler.tests import config as test_config
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
-from load_collector import cmd as collector_cmd
 from load_collector import publisher as publisher_mod
 
 CONF = nova.conf.CONF
@@ -54,7 +54,7 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
 
     def start_controller(self):
         conf = cfg.ConfigOpts()
-        collector_cmd.register_opts(conf)
+        test_config.register_all_opts(conf)
         conf([])
         conf.set_override('state_path', self.useFixture(
             fixtures.TempDir()).path)

@@ -12,9 +12,9 @@ from cryptomine_scheduler import service
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.tests import config as test_config
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
-from load_collector import cmd as collector_cmd
 from load_collector import publisher as publisher_mod
 
 URL = 'fake:/'
@@ -22,7 +22,7 @@ URL = 'fake:/'
 
 def controller_conf(state_dir: str) -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
-    collector_cmd.register_opts(conf)
+    test_config.register_all_opts(conf)
     conf([])
     conf.set_override('state_path', state_dir)
     conf.set_override('master_secret', samples.SECRET, 'messaging')

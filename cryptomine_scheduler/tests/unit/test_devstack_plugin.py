@@ -24,8 +24,8 @@ from cryptomine_scheduler import service
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.tests import config as test_config
 from cryptomine_scheduler.tests import samples
-from load_collector import cmd as collector_cmd
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                     '..'))
@@ -115,7 +115,7 @@ class DevstackPluginTest(base.BaseTestCase):
     def cryptomine_conf(self) -> cfg.ConfigOpts:
         """cryptomine.conf as the services read it."""
         conf = cfg.ConfigOpts()
-        collector_cmd.register_opts(conf)
+        test_config.register_all_opts(conf)
         logging.register_options(conf)
         conf(['--config-file', self.conf_path], default_config_files=[])
         return conf
