@@ -153,10 +153,18 @@ class LoadAware(Policy):
 
 
 class LoadAwareReplan(LoadAware):
-    """:class:`LoadAware`, and the re-planner on every re-plan step."""
+    """:class:`LoadAware`, and the re-planner on every re-plan step.
+
+    ``planner_seconds`` are the heuristic's own times (the rest of a
+    round builds the snapshot and the problem).
+    """
 
     name = 'load-aware-replan'
     replans = True
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.planner_seconds: list[float] = []
 
     def replan(self, world):
         s = self.settings
@@ -171,6 +179,7 @@ class LoadAwareReplan(LoadAware):
         problem = inputs.build(cluster, world.snapshot(), model, policy,
                                world.now, world.last_moved)
         plan = heuristic.plan(problem)
+        self.planner_seconds.append(plan.seconds)
         index = {name: i for i, name in enumerate(world.trace.instances)}
         hosts = {name: h for h, name in enumerate(world.fleet.names)}
         started = []
