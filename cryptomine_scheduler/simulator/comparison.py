@@ -1,10 +1,11 @@
-"""Several policies replayed on the same trace and fleet: the API.
+"""Several policies replayed on the same trace and fleet: the API::
 
->>> from cryptomine_scheduler.simulator import comparison, synthetic
->>> case = synthetic.scenario(seed=1, instances=50, hours=2)
->>> result = comparison.compare(case.trace, case.fleet)
->>> [f.policy for f in result.figures][:2]
-['nova-spread', 'nova-metrics']
+    from cryptomine_scheduler.simulator import comparison, synthetic
+
+    case = synthetic.scenario(seed=1, instances=50, hours=2)
+    result = comparison.compare(case.trace, case.fleet)
+    for figures in result.figures:
+        print(figures.policy, figures.overload)
 """
 
 import dataclasses

@@ -26,6 +26,7 @@ every policy carries the whole trace, so their figures compare.
 import dataclasses
 import math
 import time
+import typing
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
 from cryptomine_scheduler.simulator import traces
+
+if typing.TYPE_CHECKING:
+    from cryptomine_scheduler.simulator import policies
 
 #: The scheduler's default thresholds and weights (nova.conf [cryptomine]).
 THRESHOLDS = scoring.Thresholds(
@@ -124,6 +128,15 @@ class Run:
     boots: int
     forced_boots: int
     seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class GpuReadings:
+    """Each host's GPUs in one step; NaN for hosts without GPUs."""
+
+    utilisation: np.ndarray   # mean of its GPUs, 0-1
+    thermal_headroom: np.ndarray   # degC
+    power_headroom: np.ndarray     # % of the limit
 
 
 def _overlap(start: float, end: float, low: float, high: float) -> float:
@@ -283,9 +296,8 @@ class World:
                 self._servers[i] = self._server(i, move.destination)
         return load
 
-    def gpu_headroom(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """GPU utilisation (0-1), thermal and power headroom of every
-        host this step (NaN for hosts without GPUs)."""
+    def gpus(self) -> GpuReadings:
+        """The GPU readings of this step."""
         h = len(self.offers)
         busy, busiest = np.zeros(h), np.zeros(h)
         if self.trace.gpu is not None:
@@ -296,7 +308,7 @@ class World:
         return self._gpus(busy, busiest, self.now + self.trace.step)
 
     def _gpus(self, busy: np.ndarray, busiest: np.ndarray,
-              seconds: float) -> tuple:
+              seconds: float) -> GpuReadings:
         """GPU readings with ``busy`` GPUs' worth of work on each host,
         its busiest GPU at ``busiest``."""
         h = len(self.offers)
@@ -307,9 +319,9 @@ class World:
             utilisation[host] = min(1.0, busy[host] / spec.count)
             thermal[host], power[host] = spec.headrooms(
                 busiest[host], utilisation[host], seconds)
-        return utilisation, thermal, power
+        return GpuReadings(utilisation, thermal, power)
 
-    def sample(self, load: np.ndarray, gpu: tuple) -> None:
+    def sample(self, load: np.ndarray, gpus: GpuReadings) -> None:
         """The collectors' samples of this step, stamped at its end."""
         percent = load / np.stack([self.vcpus, self.memory_mb], axis=1) * 100
         self.last_cpu_percent = percent[:, 0]
@@ -318,7 +330,7 @@ class World:
         stamp = self.now + self.trace.step
         self.hosts_history.add(stamp, percent)
         if len(self.mining_hosts):
-            self.mining_history.add(stamp, self._mining_rows(*gpu))
+            self.mining_history.add(stamp, self._mining_rows(gpus))
         t, on = self.step, self.host_of >= 0
         values = np.full((len(self.host_of), 2), np.nan)
         values[on, 0] = (self.trace.cpu[on, t]
@@ -326,8 +338,12 @@ class World:
         values[on, 1] = self.trace.rss_mb[on, t]
         self.instances_history.add(stamp, values, on)
 
-    def _mining_rows(self, utilisation, thermal, power) -> np.ndarray:
+    def _mining_rows(self, gpus: GpuReadings) -> np.ndarray:
+        """The mining metrics the controller would derive, per GPU or
+        ASIC host."""
         hosts = self.mining_hosts
+        utilisation = gpus.utilisation
+        thermal, power = gpus.thermal_headroom, gpus.power_headroom
         rows = np.full((len(hosts), len(mining.METRICS)), np.nan)
         column = _MINING_COLUMN
         gpu = self.gpu_total[hosts] > 0
@@ -365,7 +381,7 @@ class World:
             self.hosts_history.add(stamp, np.zeros((h, 2)))
             if len(self.mining_hosts):
                 self.mining_history.add(stamp, self._mining_rows(
-                    *self._gpus(np.zeros(h), np.zeros(h), stamp)))
+                    self._gpus(np.zeros(h), np.zeros(h), stamp)))
 
     def _make_snapshot(self) -> snapshot_mod.LoadSnapshot:
         if self.hosts_history is None:
@@ -411,10 +427,9 @@ def _events(trace: traces.Trace) -> tuple[list, list]:
     return arrivals, departures
 
 
-def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet, policy,
-             settings: Settings = DEFAULTS) -> Run:
-    """Replay ``trace`` on ``fleet`` under ``policy`` (a fresh
-    :class:`~.policies.Policy`)."""
+def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
+             policy: 'policies.Policy', settings: Settings = DEFAULTS) -> Run:
+    """Replay ``trace`` on ``fleet`` under ``policy`` (a fresh one)."""
     started = time.perf_counter()
     world = World(trace, fleet, settings, policy.uses_history)
     arrivals, departures = _events(trace)
@@ -443,19 +458,19 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet, policy,
                     raise SimulationError(
                         f'{trace.instances[i]} needs a '
                         f'{world.wants[i].value} host; the fleet has none')
-            host, passed = policy.place(world, i, room)
-            forced += not (fits and passed)
-            world.boot(i, host)
+            choice = policy.place(world, i, room)
+            forced += not (fits and choice.passed)
+            world.boot(i, choice.host)
         placed = world.host_of >= 0
         active[t] = np.bincount(world.host_of[placed], minlength=h) > 0
         gpu_guests[t] = np.bincount(world.host_of[placed & on_gpu],
                                     minlength=h)
         load = world.load()
-        gpu = world.gpu_headroom()
+        gpus = world.gpus()
         cpu[t] = load[:, 0] / world.vcpus
         memory[t] = load[:, 1] / world.memory_mb
-        gpu_headroom[t] = gpu[1]
-        world.sample(load, gpu)
+        gpu_headroom[t] = gpus.thermal_headroom
+        world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
                cpu=cpu, memory=memory, active=active, gpu_guests=gpu_guests,
                gpu_headroom=gpu_headroom,

@@ -123,6 +123,8 @@ class HostSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Fleet:
+    """The hosts, in the order policies break ties in."""
+
     hosts: tuple[HostSpec, ...]
 
     @property

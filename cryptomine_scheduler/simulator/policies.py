@@ -25,6 +25,8 @@ Ties go to the host listed first, as nova keeps the order of equal
 weights.
 """
 
+import abc
+import dataclasses
 import math
 
 import numpy as np
@@ -34,6 +36,7 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.simulator.engine import Settings
 from cryptomine_scheduler.simulator.engine import World
 
 
@@ -45,30 +48,39 @@ def _normalised(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """Where a boot goes, and whether the policy's own filter passed it
+    (False: no host passed, the best-weighed one was taken anyway)."""
+
+    host: int
+    passed: bool = True
+
+
 def _best(weights: np.ndarray, room: np.ndarray) -> int:
     """The candidate with the highest weight, the first one on ties."""
     candidates = np.flatnonzero(room)
     return int(candidates[np.argmax(weights[candidates])])
 
 
-class Policy:
+class Policy(abc.ABC):
     """Places booting instances; may move them on re-plan steps."""
 
     name = ''
     uses_history = False
     replans = False
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
         self.settings = settings
 
+    @abc.abstractmethod
     def place(self, world: World, instance: int,
-              room: np.ndarray) -> tuple[int, bool]:
-        """The host for ``instance`` among ``room``, and whether the
-        policy's own filter passed it."""
-        raise NotImplementedError
+              room: np.ndarray) -> Choice:
+        """Where ``instance`` boots, among the hosts of ``room``."""
 
     def replan(self, world: World) -> None:
-        """Start migrations (re-planning policies only)."""
+        """Start migrations; called only when ``replans`` is set."""
+        raise NotImplementedError(f'{self.name} does not re-plan')
 
 
 class NovaSpread(Policy):
@@ -81,7 +93,7 @@ class NovaSpread(Policy):
         return weights
 
     def place(self, world, instance, room):
-        return _best(self.ram_weights(world, room), room), True
+        return Choice(_best(self.ram_weights(world, room), room))
 
 
 class NovaMetrics(NovaSpread):
@@ -90,7 +102,7 @@ class NovaMetrics(NovaSpread):
     def place(self, world, instance, room):
         weights = self.ram_weights(world, room)
         weights[room] += _normalised(-world.last_cpu_percent[room])
-        return _best(weights, room), True
+        return Choice(_best(weights, room))
 
 
 class LoadAware(Policy):
@@ -105,7 +117,7 @@ class LoadAware(Policy):
     name = 'load-aware'
     uses_history = True
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
         super().__init__(settings)
         self._step = -1
         self._estimates: list[scoring.Estimate] = []
@@ -149,7 +161,7 @@ class LoadAware(Policy):
             * self.settings.expected_load_percent / 100.0,
             world.flavor[instance, 1])
         self._judge(world, host)
-        return host, bool(passing.any())
+        return Choice(host, bool(passing.any()))
 
 
 class LoadAwareReplan(LoadAware):
@@ -162,7 +174,7 @@ class LoadAwareReplan(LoadAware):
     name = 'load-aware-replan'
     replans = True
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings):
         super().__init__(settings)
         self.planner_seconds: list[float] = []
 
@@ -174,8 +186,7 @@ class LoadAwareReplan(LoadAware):
         policy = inputs.Policy(
             limits=problem_mod.Limits(max_moves=s.max_moves),
             cooldown=s.cooldown)
-        cluster = cluster_mod.Cluster(world.compute_hosts,
-                                             world.servers())
+        cluster = cluster_mod.Cluster(world.compute_hosts, world.servers())
         problem = inputs.build(cluster, world.snapshot(), model, policy,
                                world.now, world.last_moved)
         plan = heuristic.plan(problem)
@@ -195,7 +206,7 @@ class Watcher(NovaSpread):
     name = 'watcher'
     replans = True
 
-    def _loads(self, world: World) -> tuple[np.ndarray, np.ndarray]:
+    def loads(self, world: World) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) each placed instance's mean CPU cores and MiB over the
         period (0 without samples), and (H, 2) host capacities."""
         t, trace = world.step, world.trace
@@ -212,42 +223,45 @@ class Watcher(NovaSpread):
                 np.stack([world.vcpus, world.memory_mb], axis=1))
 
     def replan(self, world):
-        if world.step == 0:
-            return
-        demand, capacity = self._loads(world)
+        demand, capacity = self.loads(world)
         placed = world.host_of >= 0
         h = len(capacity)
         load = np.stack([np.bincount(world.host_of[placed],
                                      demand[placed, r], minlength=h)
                          for r in range(2)], axis=1) / capacity
         sd = load.std(axis=0)
-        if (sd <= self.settings.watcher_threshold).all():
-            return
         movable = np.flatnonzero(world.movable())
-        if not len(movable):
+        if (sd <= self.settings.watcher_threshold).all() or not len(movable):
             return
-        src = world.host_of[movable]
-        # Every (instance, destination) pair: the two hosts' loads change.
-        share = demand[movable][:, None, :] / capacity[None, :, :]
-        leaving = demand[movable] / capacity[src]
-        total = load.sum(axis=0)
-        squares = (load ** 2).sum(axis=0)
-        new_total = total - leaving[:, None, :] + share
-        dest_load = load[None, :, :]
-        src_load = load[src][:, None, :]
-        new_squares = (squares - src_load ** 2 + (src_load - leaving[
-            :, None, :]) ** 2 - dest_load ** 2 + (dest_load + share) ** 2)
-        variance = np.maximum(new_squares / h - (new_total / h) ** 2, 0.0)
-        weighted = np.sqrt(variance).sum(axis=2)  # weights 1.0 each
-        fits = ((world.allocated[None, :, :] + world.flavor[movable][
-            :, None, :]) <= world.allocatable[None, :, :] + 1e-9).all(axis=2)
-        fits &= src[:, None] != np.arange(h)[None, :]
+        after = _sd_after_moves(load, demand[movable], capacity,
+                                world.host_of[movable])
+        fits = ((world.allocated[None, :, :]
+                 + world.flavor[movable][:, None, :])
+                <= world.allocatable[None, :, :] + 1e-9).all(axis=2)
+        fits &= world.host_of[movable][:, None] != np.arange(h)[None, :]
         fits &= np.array([world.compatible(i) for i in movable])
-        weighted = np.where(fits, weighted, np.inf)
-        best = int(np.argmin(weighted))
-        k, destination = divmod(best, h)
-        if weighted[k, destination] < sd.sum() - 1e-12:
+        after = np.where(fits, after, np.inf)
+        k, destination = divmod(int(np.argmin(after)), h)
+        if after[k, destination] < sd.sum() - 1e-12:
             world.migrate(int(movable[k]), destination)
+
+
+def _sd_after_moves(load: np.ndarray, demand: np.ndarray,
+                    capacity: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """(M, H) the sum over resources (weights 1.0) of the standard
+    deviation of the hosts' ``load`` (H, R) if each of M instances of
+    ``demand`` (M, R) moved from its ``source`` host to each host; only
+    the source's and the destination's sums change."""
+    h = len(load)
+    leaving = (demand / capacity[source])[:, None, :]      # (M, 1, R)
+    arriving = demand[:, None, :] / capacity[None, :, :]   # (M, H, R)
+    at_source = load[source][:, None, :]
+    total = load.sum(axis=0) - leaving + arriving
+    squares = ((load ** 2).sum(axis=0)
+               - at_source ** 2 + (at_source - leaving) ** 2
+               - load[None] ** 2 + (load[None] + arriving) ** 2)
+    variance = np.maximum(squares / h - (total / h) ** 2, 0.0)
+    return np.sqrt(variance).sum(axis=2)
 
 
 POLICIES = {p.name: p for p in (NovaSpread, NovaMetrics, LoadAware,

@@ -28,11 +28,11 @@ class TestNova(base.BaseTestCase):
         w = world(3, 3, vcpus=8, memory_mb=8192)
         w.allocated[:, 1] = [4096, 2048, 2048]
         room = np.array([True, True, True])
-        self.assertEqual((1, True), policies.NovaSpread(SETTINGS).place(
-            w, 0, room))
+        self.assertEqual(policies.Choice(1), policies.NovaSpread(
+            SETTINGS).place(w, 0, room))
         room[1] = False
         self.assertEqual(2, policies.NovaSpread(SETTINGS).place(
-            w, 0, room)[0])
+            w, 0, room).host)
 
     def test_metrics_adds_the_normalised_instant_cpu(self):
         w = world(1, 3, vcpus=8, memory_mb=8192)
@@ -40,9 +40,9 @@ class TestNova(base.BaseTestCase):
         w.last_cpu_percent = np.array([90.0, 0.0, 30.0])  # 0, 1, 2/3
         room = np.ones(3, dtype=bool)
         self.assertEqual(0, policies.NovaSpread(SETTINGS).place(
-            w, 0, room)[0])
+            w, 0, room).host)
         self.assertEqual(2, policies.NovaMetrics(SETTINGS).place(
-            w, 0, room)[0])
+            w, 0, room).host)
 
 
 # host-000 gets vm0 (4 busy cores, little RAM), host-001 vm1 (idle, much
@@ -67,7 +67,7 @@ class TestLoadAware(base.BaseTestCase):
         w = world(4, 2, with_history=True, vcpus=4, memory_mb=65536)
         policy = policies.LoadAware(SETTINGS)
         room = np.ones(2, dtype=bool)
-        chosen = [policy.place(w, i, room)[0] for i in range(4)]
+        chosen = [policy.place(w, i, room).host for i in range(4)]
         self.assertEqual([0, 1, 0, 1], chosen)
 
 
@@ -110,7 +110,7 @@ class TestWatcher(base.BaseTestCase):
     def test_makes_the_single_best_move(self):
         for seed in range(5):
             w = self._world(seed)
-            demand, capacity = policies.Watcher(ALWAYS)._loads(w)
+            demand, capacity = policies.Watcher(ALWAYS).loads(w)
             expected = {}
             for i, dest in itertools.product(range(15), range(5)):
                 if dest == w.host_of[i]:
