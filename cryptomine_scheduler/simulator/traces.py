@@ -260,8 +260,11 @@ def read_bitbrains(path: str) -> Trace:
 
 
 def _number(row: dict, column: str, where: str) -> float:
+    """The column's number; NaN if empty and optional."""
     value = (row.get(column) or '').strip()
     if not value:
+        if column in CSV_COLUMNS:
+            raise TraceError(f'{where}: {column} is empty')
         return math.nan
     try:
         return float(value)

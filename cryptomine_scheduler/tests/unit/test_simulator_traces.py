@@ -162,7 +162,9 @@ class TestCsv(base.BaseTestCase):
                 (CSV.replace('web,1180,100,2', 'web,1180,100,3'),
                  'flavor of web changed'),
                 (CSV.replace(',gpu,99', ',fpga,99'), 'unknown accelerator'),
-                (CSV.replace('1060,25', '1060,lots'), 'not a number')):
+                (CSV.replace('1060,25', '1060,lots'), 'not a number'),
+                (CSV.replace('web,1180,100,2', 'web,1180,100,'),
+                 'vcpus is empty')):
             with self.subTest(message=message):
                 error = self.assertRaises(traces.TraceError,
                                           traces.read_csv, write(self, text))
