@@ -41,7 +41,10 @@ def build_conf(state_dir: str, interval: float) -> cfg.ConfigOpts:
     cm_conf.register_opts(conf)
     collector_conf.register_opts(conf)
     logging.register_options(conf)
-    conf([], project='cryptomine', prog='cryptomine-demo')
+    # Nothing from the machine's cryptomine.conf (its database, metrics
+    # port, transport): the demo is self-contained.
+    conf([], project='cryptomine', prog='cryptomine-demo',
+         default_config_files=[], default_config_dirs=[])
     conf.set_override('state_path', state_dir)
     secret = secrets.token_hex(32)
     conf.set_override('master_secret', secret, 'messaging')
