@@ -38,6 +38,7 @@ from cryptomine_scheduler.tests import recorders
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import nova_base
+from cryptomine_scheduler.tests.functional import test_cli
 from cryptomine_scheduler.tests.unit import test_controller
 
 S = ActionStatus
@@ -309,10 +310,11 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                           c['id']: 'hot'}, self.hosts())
 
 
-class ControllerRoundTest(ServersMixin, nova_sdk.NovaSDKTestCase):
+class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
+                          nova_sdk.NovaSDKTestCase):
     """The controller's re-planner end to end: samples in its summaries,
     nova read and driven through openstacksdk, plans in its database,
-    asked for over RPC."""
+    asked for over RPC and from the ``cryptomine`` command line."""
 
     HOSTS = ('hot', 'cold1', 'cold2')
 
@@ -336,6 +338,8 @@ class ControllerRoundTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         self.client = rpc.ControllerClient(
             rpc_transport, conf.messaging.controller_topic)
         self.conn = conn
+        self.config = test_cli.write_config(state_dir, 'cli.conf',
+                                            transport_url='fake:/')
 
     def record(self, servers, busy_percent: float) -> None:
         """Samples of every host: each server busy ``busy_percent`` of
@@ -376,3 +380,24 @@ class ControllerRoundTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                         done['efficacy']['before']['sigma'])
         self.assertEqual(len(done['actions']), len(self.admin_api.api_get(
             '/os-migrations').body['migrations']))
+
+    def test_cli_rebalance(self):
+        servers = self.boot_on('hot', 'medium', count=6)
+        self.record(servers, 12.0)
+
+        result = self.ok('rebalance', '--yes', '--max-moves', '3',
+                         '--poll-interval', '0.1', '-f', 'json')
+
+        done = result.json()
+        self.assertEqual('succeeded', done['Status'])
+        self.assertEqual(3, len(done['Actions']))
+        where = {s.uuid: s.host
+                 for s in nova_inventory.read_servers(self.conn)}
+        for action in done['Actions']:
+            self.assertEqual('hot', action['source'])
+            self.assertEqual(action['destination'], where[action['instance']])
+        self.assertEqual(3, list(where.values()).count('hot'))
+        for k, action in enumerate(done['Actions'], 1):
+            self.assertIn(f"move {k}/3 {action['instance']} hot -> "
+                          f"{action['destination']}: succeeded\n",
+                          result.err)
