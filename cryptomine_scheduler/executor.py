@@ -32,6 +32,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Protocol
 
+from keystoneauth1 import exceptions as ks_exceptions
 from openstack import connection as connection_mod
 from openstack import exceptions as sdk_exceptions
 from oslo_log import log as logging
@@ -279,7 +280,10 @@ class Executor:
 
 
 #: nova migration statuses of a migration that did not happen.
-_MIGRATION_FAILED = ('error', 'failed', 'cancelled')
+_MIGRATION_FAILED = ('error', 'failed', 'cancelled', 'reverted')
+#: What a call to nova can raise: openstacksdk's errors, and the
+#: transport and authentication errors of keystoneauth it lets through.
+_API_ERRORS = (sdk_exceptions.SDKException, ks_exceptions.ClientException)
 #: nova instance actions of a live and of a cold migration.
 _ACTIONS = {True: 'live-migration', False: 'migrate'}
 
@@ -298,9 +302,15 @@ class OpenStackMigrator:
     """
 
     def __init__(self, conn: connection_mod.Connection):
-        self._compute = conn.compute
+        self._conn = conn
         #: instance -> (live?, ids of its migrations before ours)
         self._started: dict[str, tuple[bool, frozenset[str]]] = {}
+
+    @property
+    def _compute(self):
+        # Looked up at first use (it asks nova for its API versions), so
+        # that a controller starts while nova is unreachable.
+        return self._conn.compute
 
     def _migrations(self, instance: str) -> list:
         return list(self._compute.migrations(server_id=instance))
@@ -314,7 +324,7 @@ class OpenStackMigrator:
                     block_migration='auto')
             else:
                 self._compute.migrate_server(instance, host=destination)
-        except sdk_exceptions.SDKException as exc:
+        except _API_ERRORS as exc:
             raise MigrationError(str(exc)) from exc
         self._started[instance] = (live, earlier)
 
@@ -329,7 +339,7 @@ class OpenStackMigrator:
             result = self._judge(server, migration, destination, live)
         except sdk_exceptions.NotFoundException:
             result = Progress(MigrationState.FAILED, 'server deleted')
-        except sdk_exceptions.SDKException as exc:
+        except _API_ERRORS as exc:
             raise MigrationError(str(exc)) from exc
         if result.state is not MigrationState.RUNNING:
             del self._started[instance]

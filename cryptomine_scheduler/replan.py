@@ -30,6 +30,8 @@ from cryptomine_scheduler.planning import problem as problem_mod
 
 LOG = logging.getLogger(__name__)
 LOCK_NAME = b'cryptomine-replan'
+#: Seconds a stopping controller waits for its running migrations.
+STOP_GRACE = 30.0
 INTERVAL = 'interval'
 OPERATOR = 'operator'
 
@@ -44,6 +46,14 @@ class ReplanUnavailable(RuntimeError):
 
 class UnknownAggregate(LookupError):
     """No compute host is in the named aggregate."""
+
+
+class NovaUnavailable(RuntimeError):
+    """Reading the cluster from nova or placement failed."""
+
+
+class NotRunningHere(RuntimeError):
+    """The plan is not running on this controller (no round to stop)."""
 
 
 def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
@@ -98,17 +108,26 @@ class PlanningLock:
             self._coordinator.stop()
 
     def acquire(self) -> bool:
+        """Take the lock if free; False if held (or the backend fails)."""
         if not self._local.acquire(blocking=False):
             return False
-        if self._lock is not None and not self._lock.acquire(blocking=False):
-            self._local.release()
-            return False
-        return True
+        try:
+            if self._lock is None or self._lock.acquire(blocking=False):
+                return True
+        except coordination.ToozError:
+            LOG.exception('Coordination backend failed; not planning')
+        self._local.release()
+        return False
 
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-        self._local.release()
+        try:
+            if self._lock is not None:
+                self._lock.release()
+        except coordination.ToozError:
+            LOG.exception('Coordination backend failed releasing the '
+                          'planning lock (it expires with the session)')
+        finally:
+            self._local.release()
 
 
 @dataclasses.dataclass
@@ -140,6 +159,7 @@ class Replanner:
         self._clock = clock
         self._lock = PlanningLock(conf.replan.coordination_url, conf.host)
         self._round: _Round | None = None
+        self._started = threading.Event()
         self._stopping = threading.Event()
         self._timer = threading.Thread(target=self._every_interval,
                                        name='cryptomine-replan', daemon=True)
@@ -165,23 +185,30 @@ class Replanner:
                                             self._migrator is None):
             raise ReplanUnavailable(
                 'this controller has no nova API configured ([nova_api])')
+        if not self._started.is_set() or self._stopping.is_set():
+            raise ReplanBusy('the controller is starting or stopping')
         if not self._lock.acquire():
             raise ReplanBusy('another re-plan round is running')
         try:
             plan_id, moves, cold = self._plan(trigger, dry_run, execute,
                                               max_moves, aggregate)
+            if execute and moves:
+                self._start_round(plan_id, moves, cold)
         except BaseException:
             self._lock.release()
             raise
-        if execute and moves:
-            self._start_round(plan_id, moves, cold)
-        else:
+        if not (execute and moves):
             self._lock.release()
         return self.plans.get(plan_id)
 
     def _plan(self, trigger, dry_run, execute, max_moves, aggregate):
         started = time.perf_counter()
-        found = self._cluster_source()
+        try:
+            found = self._cluster_source()
+        except Exception as exc:
+            LOG.exception('Reading the cluster from nova failed')
+            raise NovaUnavailable(
+                f'reading the cluster from nova failed: {exc}') from exc
         if aggregate:
             found = in_aggregate(found, aggregate)
         now = self._clock()
@@ -245,18 +272,28 @@ class Replanner:
             self.plans.set_status(current.plan_id, final_status(outcome))
         except Exception as exc:
             LOG.exception('Plan %s stopped by an error', current.plan_id)
+            error = f'round stopped by an error: {exc}'
+            self.plans.close_open_actions(current.plan_id, 'failed', error)
             self.plans.set_status(current.plan_id,
-                                  plans_mod.PlanStatus.FAILED, str(exc))
+                                  plans_mod.PlanStatus.FAILED, error)
         finally:
             self._lock.release()
 
     def abort(self, plan_id: str) -> dict:
-        """Start no further move of ``plan_id``; return the plan."""
+        """Start no further move of ``plan_id``; return the plan.
+
+        Raises :class:`NotRunningHere` when the plan is running on
+        another controller (the client asks the one that owns it).
+        """
         plan = self.plans.get(plan_id)
         current = self._round
         if current is not None and current.plan_id == plan_id:
             current.stop.set()
             LOG.info('Plan %s: abort requested', plan_id)
+        elif plan['status'] == plans_mod.PlanStatus.RUNNING.value:
+            raise NotRunningHere(
+                f'plan {plan_id} runs on controller {plan["controller"]!r}, '
+                f'not on {self.conf.host!r}')
         return plan
 
     def wait(self, timeout: float | None = None) -> None:
@@ -278,20 +315,29 @@ class Replanner:
                               interval)
 
     def start(self) -> None:
-        self.plans.close_interrupted()
+        closed = self.plans.close_interrupted(self.conf.host)
+        if closed:
+            LOG.warning('Closed %d plan(s) this controller left running '
+                        'when it stopped', closed)
         self._lock.start()
+        self._started.set()
         if self.conf.replan.interval and self._cluster_source is not None:
             self._timer.start()
 
-    def stop(self) -> None:
-        """No new round; the running one starts no new move and ends."""
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """No new round; the running one starts no new move.
+
+        Waits up to ``grace`` seconds for its running migrations; nova
+        finishes those that take longer, and the next start closes the
+        plan's rows.
+        """
         self._stopping.set()
+        if self._timer.is_alive():
+            self._timer.join()
         current = self._round
         if current is not None:
             current.stop.set()
-        self.wait()
-        if self._timer.is_alive():
-            self._timer.join()
+        self.wait(grace)
         self._lock.stop()
 
 

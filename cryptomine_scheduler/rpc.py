@@ -30,6 +30,8 @@ PlanNotFound = plans_mod.PlanNotFound
 ReplanBusy = replan.ReplanBusy
 ReplanUnavailable = replan.ReplanUnavailable
 UnknownAggregate = replan.UnknownAggregate
+NovaUnavailable = replan.NovaUnavailable
+NotRunningHere = replan.NotRunningHere
 
 
 class UnknownMetric(ValueError):
@@ -74,7 +76,7 @@ class ControllerEndpoint:
         return self._totals.wire()
 
     @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
-                                        UnknownAggregate)
+                                        UnknownAggregate, NovaUnavailable)
     def create_plan(self, ctxt, dry_run, execute, max_moves=None,
                     aggregate=None):
         return self._replanner.create(
@@ -88,7 +90,7 @@ class ControllerEndpoint:
     def get_plan(self, ctxt, plan_id):
         return self._replanner.plans.get(plan_id)
 
-    @oslo_messaging.expected_exceptions(PlanNotFound)
+    @oslo_messaging.expected_exceptions(PlanNotFound, NotRunningHere)
     def abort_plan(self, ctxt, plan_id):
         return self._replanner.abort(plan_id)
 
@@ -98,8 +100,10 @@ class ControllerClient:
     """Calls a controller over RPC."""
 
     def __init__(self, transport, topic: str, timeout: float = 10.0):
+        # 1.0 by default: the 1.0 calls keep working against a controller
+        # not yet upgraded; newer calls ask for their version.
         target = oslo_messaging.Target(topic=topic, namespace=NAMESPACE,
-                                       version=VERSION)
+                                       version='1.0')
         self._client = oslo_messaging.get_rpc_client(
             transport, target, timeout=timeout)
 
@@ -133,5 +137,8 @@ class ControllerClient:
             {}, 'get_plan', plan_id=plan_id)
 
     def abort_plan(self, plan_id: str) -> dict:
-        return self._client.prepare(version='1.1').call(
+        """Ask the controller running the plan (any controller can read
+        it, only its own can stop it) to start no further move."""
+        owner = self.get_plan(plan_id)['controller']
+        return self._client.prepare(version='1.1', server=owner).call(
             {}, 'abort_plan', plan_id=plan_id)

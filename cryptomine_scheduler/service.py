@@ -156,19 +156,22 @@ class ControllerService:
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         if self.workers is not None:
             self.workers.start()  # forks: before any thread of ours starts
+        self.replanner.start()
         self.rpc_server.start()
         if self.listener is not None:
             self.listener.start()
         self._maintenance.start()
-        self.replanner.start()
         if self.conf.prometheus.metrics_port:
             self.metrics.serve(self.conf.prometheus.metrics_host,
                                self.conf.prometheus.metrics_port)
 
     def stop(self) -> None:
-        """Stop consuming, finish the batch in hand, let the running
-        migrations end (starting no more), close the store."""
+        """Stop answering RPC, let the running migrations end for a
+        while (starting no more), stop consuming, finish the batch in
+        hand, close the store."""
         self._stop.set()
+        self.rpc_server.stop()
+        self.rpc_server.wait()
         self.replanner.stop()
         self.metrics.stop()
         if self.workers is not None:
@@ -176,8 +179,6 @@ class ControllerService:
         else:
             self.listener.stop()
             self.listener.wait()
-        self.rpc_server.stop()
-        self.rpc_server.wait()
         if self._maintenance.is_alive():
             self._maintenance.join()
         self.store.close()

@@ -76,7 +76,13 @@ def _bounds(name: str) -> tuple[float, float]:
 # common (valid) case first and build their messages only on failure.
 
 def _check_number(where: str, name: str, value) -> None:
-    if value.__class__ is not float and value.__class__ is not int:
+    if value.__class__ is int:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise Rejected(Reason.OUT_OF_RANGE,
+                           f'{where}.{name} is too large') from None
+    elif value.__class__ is not float:
         raise Rejected(Reason.MALFORMED, f'{where}.{name} is not a number')
     low, high = _bounds(name)
     if low <= value <= high and value != math.inf:
@@ -183,8 +189,10 @@ def _check_envelope(payload) -> tuple[dict, str]:
     return wire, signature
 
 
-# Deriving a key is an HMAC: remember those of the fleet's hosts.
-_host_key = functools.lru_cache(maxsize=100_000)(signing.derive_host_key)
+# Deriving a key is an HMAC: remember the keys of hosts whose samples
+# verified (only those, so that forged host names cannot fill it).
+_known_keys: dict[tuple[str, str], bytes] = {}
+MAX_KNOWN_KEYS = 100_000
 
 _TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
                          'host_load', 'instances', 'sensors', 'gpus',
@@ -194,10 +202,15 @@ _TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     """Return the sample in ``payload`` or raise :class:`Rejected`."""
     wire, signature = _check_envelope(payload)
-    key = _host_key(policy.master_secret, wire['host'])
+    known = (policy.master_secret, wire['host'])
+    key = _known_keys.get(known)
+    if key is None:
+        key = signing.derive_host_key(*known)
     if not signing.verify(wire, signature, key):
         raise Rejected(Reason.BAD_SIGNATURE,
                        f'signature does not match host {wire["host"]!r}')
+    if len(_known_keys) < MAX_KNOWN_KEYS:
+        _known_keys[known] = key
     version = wire.get('schema_version')
     if version != sample_mod.SCHEMA_VERSION:
         raise Rejected(Reason.UNSUPPORTED_VERSION,

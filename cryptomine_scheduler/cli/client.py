@@ -144,7 +144,7 @@ class Controller:
                               aggregate=aggregate)
         except rpc.ReplanBusy as exc:
             raise NothingToDo(f'busy: {first_line(exc)}') from None
-        except rpc.ReplanUnavailable as exc:
+        except (rpc.ReplanUnavailable, rpc.NovaUnavailable) as exc:
             raise CommandError(f'cannot plan: {first_line(exc)}') from None
         except rpc.UnknownAggregate as exc:
             raise NotFound(first_line(exc)) from None
@@ -162,4 +162,7 @@ class Controller:
         return self._plan_call(self._client.get_plan, plan_id)
 
     def abort_plan(self, plan_id: str) -> dict:
-        return self._plan_call(self._client.abort_plan, plan_id)
+        try:
+            return self._plan_call(self._client.abort_plan, plan_id)
+        except rpc.NotRunningHere as exc:
+            raise CommandError(f'cannot abort: {first_line(exc)}') from None

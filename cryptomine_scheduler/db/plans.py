@@ -5,7 +5,7 @@ action ``pending``; the executor then records each action's start and
 end (:class:`PlanStore` is its recorder), and the plan's final status
 when the round ends.  A controller that stops mid-round leaves
 ``running`` rows behind; :meth:`PlanStore.close_interrupted` closes them
-at the next start.
+at its next start.
 """
 
 import enum
@@ -156,24 +156,37 @@ class PlanStore:
                 .group_by(a.instance)).all()
         return dict(rows)
 
-    def close_interrupted(self) -> int:
-        """Mark plans and actions left running by a stopped controller
-        aborted; return how many plans."""
-        now = self._clock()
-        reason = 'controller stopped during the round'
+    def close_open_actions(self, plan_id: str, status: str,
+                           error: str) -> None:
+        """End the plan's pending and running actions as ``status``."""
+        self._close_actions(plan_id, (PENDING, RUNNING), status, error)
+
+    def _close_actions(self, plan_id: str, open_states: tuple[str, ...],
+                       status: str, error: str) -> None:
         a = models.plan_actions.c
-        p = models.plans.c
         with self.engine.begin() as conn:
+            conn.execute(models.plan_actions.update()
+                         .where(a.plan_id == plan_id,
+                                a.status.in_(open_states))
+                         .values(status=status, error=error,
+                                 finished_at=self._clock()))
+
+    def close_interrupted(self, controller: str) -> int:
+        """Mark the plans ``controller`` left running when it stopped
+        aborted, with their open actions; return how many plans.
+
+        An action that was running counts as failed: nova may have
+        finished or rolled back its migration, and either way the
+        instance deserves its cool-down.
+        """
+        reason = 'controller stopped during the round'
+        p = models.plans.c
+        with self.engine.connect() as conn:
             running = [r.id for r in conn.execute(
-                sa.select(p.id).where(p.status == PlanStatus.RUNNING.value))]
-            if running:
-                conn.execute(models.plan_actions.update()
-                             .where(a.plan_id.in_(running),
-                                    a.status.in_((PENDING, RUNNING)))
-                             .values(status='aborted', error=reason,
-                                     finished_at=now))
-                conn.execute(models.plans.update()
-                             .where(p.id.in_(running))
-                             .values(status=PlanStatus.ABORTED.value,
-                                     error=reason, finished_at=now))
+                sa.select(p.id).where(p.status == PlanStatus.RUNNING.value,
+                                      p.controller == controller))]
+        for plan_id in running:
+            self._close_actions(plan_id, (RUNNING,), 'failed', reason)
+            self._close_actions(plan_id, (PENDING,), 'aborted', reason)
+            self.set_status(plan_id, PlanStatus.ABORTED, reason)
         return len(running)

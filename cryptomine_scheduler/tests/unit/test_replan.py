@@ -213,18 +213,27 @@ class TestRestartAndInterval(ReplanTestCase):
         self.controller.stop()
         # What a controller killed mid-round leaves: a running plan.
         store = plans.PlanStore(self.controller.store.engine)
-        crashed = str(uuid.uuid4())
-        store.create(crashed, trigger='operator', controller='gone',
-                     dry_run=False, status=plans.PlanStatus.RUNNING,
-                     planning_seconds=0.1, efficacy={}, pinned={},
-                     moves=[fake_nova.move(server_id(0), 'hot', 'cold1')])
-        store.action_started(crashed, 0)
+        moves = [fake_nova.move(server_id(0), 'hot', 'cold1'),
+                 fake_nova.move(server_id(1), 'hot', 'cold2')]
+        crashed, elsewhere = str(uuid.uuid4()), str(uuid.uuid4())
+        for plan_id, controller in ((crashed, self.conf.host),
+                                    (elsewhere, 'other-controller')):
+            store.create(plan_id, trigger='operator', controller=controller,
+                         dry_run=False, status=plans.PlanStatus.RUNNING,
+                         planning_seconds=0.1, efficacy={}, pinned={},
+                         moves=moves)
+            store.action_started(plan_id, 0)
         self.controller = self.start_controller()
         done = self.client.get_plan(crashed)
         self.assertEqual('aborted', done['status'])
         self.assertEqual('controller stopped during the round',
                          done['error'])
-        self.assertEqual(['aborted'], [a['status'] for a in done['actions']])
+        # The migration in flight may have happened: it cools down.
+        self.assertEqual(['failed', 'aborted'],
+                         [a['status'] for a in done['actions']])
+        self.assertIn(server_id(0), store.last_moved(0.0))
+        # Another controller's round is its own business.
+        self.assertEqual('running', self.client.get_plan(elsewhere)['status'])
         self.assertEqual('planned',
                          self.client.get_plan(planned['id'])['status'])
 
@@ -237,3 +246,45 @@ class TestRestartAndInterval(ReplanTestCase):
         self.assertEqual('interval', found[0]['trigger'])
         self.assertTrue(found[0]['dry_run'])
         self.assertEqual([], self.nova.started)
+
+
+class TestLockAndOwnership(ReplanTestCase):
+
+    def test_coordination_backend_error_does_not_jam_planning(self):
+        lock = self.controller.replanner._lock._lock
+        real_acquire = lock.acquire
+        calls = []
+
+        def failing_once(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 1:
+                raise coordination.ToozConnectionError('backend down')
+            return real_acquire(*args, **kwargs)
+
+        self.useFixture(fixtures.MonkeyPatch(
+            f'{type(lock).__module__}.{type(lock).__qualname__}.acquire',
+            lambda _self, *a, **k: failing_once(*a, **k)))
+        self.assertRaises(rpc.ReplanBusy, self.client.create_plan,
+                          dry_run=True, execute=False)
+        self.assertEqual('planned', self.client.create_plan(
+            dry_run=True, execute=False)['status'])
+
+    def test_abort_of_a_round_owned_elsewhere_is_refused(self):
+        store = plans.PlanStore(self.controller.store.engine)
+        theirs = str(uuid.uuid4())
+        store.create(theirs, trigger='operator', controller='other',
+                     dry_run=False, status=plans.PlanStatus.RUNNING,
+                     planning_seconds=0.1, efficacy={}, pinned={},
+                     moves=[fake_nova.move(server_id(0), 'hot', 'cold1')])
+        self.assertRaises(rpc.NotRunningHere,
+                          self.controller.replanner.abort, theirs)
+
+    def test_nova_failure_is_one_clear_error(self):
+        def broken():
+            raise ConnectionError('keystone: connection refused')
+
+        self.controller.replanner._cluster_source = broken
+        error = self.assertRaises(rpc.NovaUnavailable,
+                                  self.client.create_plan,
+                                  dry_run=True, execute=False)
+        self.assertIn('connection refused', str(error))

@@ -80,6 +80,13 @@ REJECTIONS = [
      R.MALFORMED),
     ('instance cpu over 100', _resigned(
         _set(['instances', 0, 'cpu_percent'], 101.0)), R.OUT_OF_RANGE),
+    # Integers beyond a float: JSON carries them, a float column cannot.
+    ('huge integer, bounded field', _resigned(
+        _set(['host_load', 'cpu_percent'], 10 ** 400)), R.OUT_OF_RANGE),
+    ('huge integer, unbounded field', _resigned(
+        _set(['host_load', 'mem_used_mb'], 10 ** 400)), R.OUT_OF_RANGE),
+    ('huge integer timestamp', _resigned(
+        _set(['timestamp'], 10 ** 400)), R.OUT_OF_RANGE),
     ('instance rss nan', _resigned(_set(['instances', 0, 'rss_mb'],
                                         math.nan)), R.NOT_FINITE),
     ('too many instances', _resigned(_set(
