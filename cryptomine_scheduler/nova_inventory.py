@@ -80,7 +80,8 @@ def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
     group = conf[nova_api_conf.GROUP]
     if group.cloud:
         return openstack.connect(cloud=group.cloud,
-                                 region_name=group.region_name)
+                                 region_name=group.region_name,
+                                 api_timeout=group.timeout)
     auth = ks_loading.load_auth_from_conf_options(conf, nova_api_conf.GROUP)
     session = ks_loading.load_session_from_conf_options(
         conf, nova_api_conf.GROUP, auth=auth)
@@ -178,11 +179,19 @@ def live_migratable(extra_specs: dict) -> bool:
     (``pci_passthrough:alias``): nova moves those live only for devices
     its ``[pci]`` configuration marks live-migratable, which the API does
     not show, so the planner leaves them alone (or cold-migrates them,
-    where its policy allows).  PCI devices of SR-IOV Neutron ports do not
-    show in the flavor; nova refuses such a migration if it cannot make
-    it, and the executor records that failure.
+    where its policy allows).  Nor for Cyborg accelerators
+    (``accel:device_profile``), memory encryption
+    (``hw:mem_encryption``) or an emulated TPM (``hw:tpm_version``),
+    which nova refuses to live-migrate.  Devices of SR-IOV Neutron ports
+    and image properties do not show in the flavor; nova refuses such a
+    migration if it cannot make it, and the executor records that failure.
     """
-    return PCI_ALIAS_SPEC not in extra_specs
+    if PCI_ALIAS_SPEC in extra_specs or 'accel:device_profile' in extra_specs:
+        return False
+    if str(extra_specs.get('hw:mem_encryption', '')).lower() in (
+            'true', '1', 'yes'):
+        return False
+    return 'hw:tpm_version' not in extra_specs
 
 
 def _accelerator(server, extra_specs: dict) -> scoring.Accelerator | None:

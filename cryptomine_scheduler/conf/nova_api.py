@@ -10,6 +10,9 @@ from oslo_config import cfg
 from cryptomine_scheduler.conf import groups
 
 GROUP = 'nova_api'
+#: Seconds an API call to nova or placement may take (keystoneauth's
+#: ``timeout``, unset there by default).
+DEFAULT_TIMEOUT = 60
 
 nova_api_group = cfg.OptGroup(
     GROUP, title='nova and placement API client',
@@ -61,14 +64,17 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     groups.register(conf, nova_api_group, nova_api_opts)
     ks_loading.register_session_conf_options(conf, GROUP)
     ks_loading.register_auth_conf_options(conf, GROUP)
+    # A nova API that accepts and never answers must not hang a round.
+    conf.set_default('timeout', DEFAULT_TIMEOUT, group=GROUP)
 
 
 def keystoneauth_opts() -> list[cfg.Opt]:
     """keystoneauth's session, auth and password plugin options (with
     keystoneauth's help), as the sample shows them."""
     from keystoneauth1 import loading as ks_loading
-    return (ks_loading.get_session_conf_options()
-            + ks_loading.get_auth_common_conf_options()
+    session = ks_loading.get_session_conf_options()
+    cfg.set_defaults(session, timeout=DEFAULT_TIMEOUT)
+    return (session + ks_loading.get_auth_common_conf_options()
             + ks_loading.get_auth_plugin_conf_options('password'))
 
 

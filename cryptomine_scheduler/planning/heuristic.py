@@ -76,10 +76,13 @@ def _smallest(values: np.ndarray, count: int) -> np.ndarray:
     """Indices of the ``count`` smallest values, smallest (then lowest
     index) first."""
     if count < len(values):
-        part = np.argpartition(values, count - 1)[:count]
+        # Everything up to the count-th smallest value, ties included,
+        # so that the lowest indices win them.
+        part = np.flatnonzero(
+            values <= np.partition(values, count - 1)[count - 1])
     else:
         part = np.arange(len(values))
-    return part[np.lexsort((part, values[part]))]
+    return part[np.lexsort((part, values[part]))][:count]
 
 
 class _State:
@@ -114,10 +117,11 @@ class _State:
                cold: int) -> tuple[np.ndarray, np.ndarray]:
         """Masks of the ``hot`` most loaded hosts and of the ``cold``
         least loaded hosts that accept moves."""
-        order = np.argsort(-(dev @ self.p.weights), kind='stable')
+        pressure = dev @ self.p.weights
+        order = np.argsort(-pressure, kind='stable')
         hottest = np.zeros(len(self.p.hosts), dtype=bool)
         hottest[order[:hot]] = True
-        order = order[::-1]
+        order = np.argsort(pressure, kind='stable')
         order = order[self.p.accepts_moves[order]]
         coldest = np.zeros(len(self.p.hosts), dtype=bool)
         coldest[order[:cold]] = True

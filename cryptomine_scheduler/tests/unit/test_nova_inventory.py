@@ -56,6 +56,17 @@ timeout = 30
         self.assertEqual('RegionTwo', conn.config.get_region_name('compute'))
         self.assertEqual('internal', conn.config.get_interface('placement'))
 
+    def test_api_calls_time_out_by_default(self):
+        conf = self.configure("""
+[nova_api]
+auth_type = password
+auth_url = http://keystone.example:5000/v3
+username = cryptomine
+password = secret
+""")
+        self.assertEqual(nova_api_conf.DEFAULT_TIMEOUT,
+                         nova_inventory.connect(conf).session.timeout)
+
     def test_clouds_yaml(self):
         tmp = self.useFixture(fixtures.TempDir()).path
         clouds = os.path.join(tmp, 'clouds.yaml')
@@ -166,5 +177,11 @@ class ReadHostsTest(base.BaseTestCase):
     def test_live_migratable(self):
         self.assertTrue(nova_inventory.live_migratable(
             {'cryptomine:accelerator': 'gpu'}))
-        self.assertFalse(nova_inventory.live_migratable(
-            {'pci_passthrough:alias': 'a1:2'}))
+        self.assertTrue(nova_inventory.live_migratable(
+            {'hw:mem_encryption': 'false'}))
+        for refused in ({'pci_passthrough:alias': 'a1:2'},
+                        {'accel:device_profile': 'fpga-miner'},
+                        {'hw:mem_encryption': 'True'},
+                        {'hw:tpm_version': '2.0', 'hw:tpm_model': 'tpm-crb'}):
+            with self.subTest(extra_specs=refused):
+                self.assertFalse(nova_inventory.live_migratable(refused))

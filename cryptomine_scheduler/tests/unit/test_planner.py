@@ -243,6 +243,18 @@ class TestPlanOutput(base.BaseTestCase):
         self.assertEqual(first.moves, second.moves)
         self.assertEqual(first.efficacy, second.efficacy)
 
+    def test_ties_go_to_the_lowest_index(self):
+        # More identical idle hosts than a step scores: the first ones
+        # (by position) are the destinations, whatever numpy's selection.
+        hosts = {'a-hot': (16, 65536),
+                 **{f'idle{i:03d}': (16, 65536) for i in range(200)}}
+        servers = [('a-hot', 2, 4096, 1.75, 4096.0) for _ in range(8)]
+        p = fleets.problem(fleets.fleet(hosts, servers), NO_MIN_GAIN)
+        moves = heuristic.plan(p).moves
+        self.assertEqual([f'idle{i:03d}' for i in range(len(moves))],
+                         sorted(m.destination for m in moves))
+        self.assertEqual(fleets.server_uuid(0), moves[0].instance)
+
     def test_moves_are_ordered_and_dependencies_named(self):
         f = fleets.random_fleet(2, 10, 100)
         result = heuristic.plan(fleets.problem(f, NO_MIN_GAIN))
