@@ -26,6 +26,8 @@ flat (the same in every format)::
 
 Keys: see :class:`HostSpec` and :class:`GpuSpec` (``gpu_<field>``);
 ``count`` (default 1) and ``name`` (the INI section) name the hosts.
+Values are finite and not negative, the counts and sizes whole, and
+``count``, ``vcpus``, ``memory_mb`` and the allocation ratios above 0.
 
 Each GPU instance has a GPU of its own; the readings that matter are
 those of the busiest GPU (the headrooms are minima over the GPUs),
@@ -167,20 +169,29 @@ _KEYS = ({'name', 'count', 'gpus'} | _HOST_FIELDS
          | {f'gpu_{f}' for f in _GPU_FIELDS})
 
 
+_INTEGERS = ('count', 'gpus', 'vcpus', 'memory_mb', 'asics')
+#: Fields that must be above 0; the others must not be negative.
+_POSITIVE = ('count', 'vcpus', 'memory_mb', 'cpu_allocation_ratio',
+             'ram_allocation_ratio')
+
+
 def _typed(field: str, value, where: str):
     """``value`` (a string from INI, or YAML/JSON scalar) as the field's
-    type."""
-    kind = int if field in ('count', 'gpus', 'vcpus', 'memory_mb',
-                            'asics') else float
-    try:
-        number = kind(value)
+    type: a finite number, whole for the integer fields."""
+    integer = field in _INTEGERS
+    try:  # YAML's true is no count
+        number = math.nan if isinstance(value, bool) else float(value)
     except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or integer and not number.is_integer():
         raise FleetError(f'{where}: {field}={value!r} is not '
-                         f'{"an integer" if kind is int else "a number"}'
-                         ) from None
+                         f'{"an integer" if integer else "a finite number"}')
+    if field in _POSITIVE and number <= 0:
+        raise FleetError(f'{where}: {field}={value!r} must be positive')
     if number < 0:
-        raise FleetError(f'{where}: {field} must not be negative')
-    return number
+        raise FleetError(f'{where}: {field}={value!r} must not be '
+                         'negative')
+    return int(number) if integer else number
 
 
 def _group(name: str, keys: dict, where: str) -> list[HostSpec]:

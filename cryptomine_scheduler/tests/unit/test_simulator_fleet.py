@@ -99,13 +99,51 @@ class TestFleetFile(base.BaseTestCase):
                 ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, '
                  'gpu_idle_c: 30}\n', 'without gpus'),
                 ('f.yaml', 'hosts: 3\n', 'list of "groups"'),
-                ('f.ini', '[a]\nvcpus = -1\nmemory_mb = 4\n',
-                 'must not be negative'),
+                ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\nasics = -1\n',
+                 "asics='-1' must not be negative"),
                 ('f.txt', '', 'expected .yaml')):
             with self.subTest(message=message):
                 error = self.assertRaises(fleet.FleetError, fleet.load,
                                           self._file(name, text))
                 self.assertIn(message, str(error))
+
+    def test_sizes_and_ratios_are_finite_and_positive(self):
+        # Each would load, then divide by zero, truncate or poison every
+        # figure with NaN.
+        for name, text, message in (
+                ('f.yaml', 'groups:\n  - {name: a, vcpus: 0, '
+                 'memory_mb: 4}\n', 'f.yaml: a: vcpus=0 must be positive'),
+                ('f.json', '{"groups": [{"name": "a", "vcpus": 2, '
+                 '"memory_mb": 0}]}', 'memory_mb=0 must be positive'),
+                ('f.ini', '[a]\ncount = 0\nvcpus = 2\nmemory_mb = 4\n',
+                 "f.ini: [a]: count='0' must be positive"),
+                ('f.yaml', 'groups:\n  - {vcpus: 7.9, memory_mb: 4}\n',
+                 'vcpus=7.9 is not an integer'),
+                ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4.5\n',
+                 "memory_mb='4.5' is not an integer"),
+                ('f.yaml', 'groups:\n  - {vcpus: true, memory_mb: 4}\n',
+                 'vcpus=True is not an integer'),
+                ('f.yaml', 'defaults: {cpu_allocation_ratio: .nan}\n'
+                 'groups:\n  - {vcpus: 2, memory_mb: 4}\n',
+                 'cpu_allocation_ratio=nan is not a finite number'),
+                ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\n'
+                 'ram_allocation_ratio = 0\n',
+                 'ram_allocation_ratio=\'0\' must be positive'),
+                ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\ngpus = 1\n'
+                 'gpu_ambient_c = inf\n',
+                 "gpu_ambient_c='inf' is not a finite number")):
+            with self.subTest(message=message):
+                error = self.assertRaises(fleet.FleetError, fleet.load,
+                                          self._file(name, text))
+                self.assertIn(message, str(error))
+
+    def test_whole_numbers_in_any_spelling(self):
+        loaded = fleet.load(self._file('f.ini', '[a]\nvcpus = 2.0\n'
+                                       'memory_mb = 4096\ngpus = 0\n'))
+        self.assertEqual((2, 4096), (loaded.hosts[0].vcpus,
+                                     loaded.hosts[0].memory_mb))
+        self.assertIsInstance(loaded.hosts[0].vcpus, int)
+        self.assertIsNone(loaded.hosts[0].gpu)
 
 
 class TestGpuModel(base.BaseTestCase):
