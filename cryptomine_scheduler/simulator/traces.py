@@ -259,18 +259,53 @@ def read_bitbrains(path: str) -> Trace:
     return _grid([_read_bitbrains_file(f) for f in files], FIVE_MINUTES)
 
 
+#: Our CSV's numbers that have bounds: (least, most).  A VM can use a
+#: little more than its vCPUs' nominal speed (Bitbrains records up to
+#: 106 %), so only the GPU % has a ceiling.
+_CSV_BOUNDS = {'vcpus': (1.0, math.inf), 'memory_mb': (0.0, math.inf),
+               'cpu_percent': (0.0, math.inf), 'rss_mb': (0.0, math.inf),
+               'gpu_percent': (0.0, 100.0)}
+
+
 def _number(row: dict, column: str, where: str) -> float:
-    """The column's number; NaN if empty and optional."""
+    """The column's number, finite and within :data:`_CSV_BOUNDS`; NaN if
+    empty and optional."""
     value = (row.get(column) or '').strip()
     if not value:
         if column in CSV_COLUMNS:
             raise TraceError(f'{where}: {column} is empty')
         return math.nan
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise TraceError(f'{where}: {column}={value!r} is not a number'
                          ) from None
+    if not math.isfinite(number):
+        raise TraceError(f'{where}: {column}={value!r} is not finite')
+    least, most = _CSV_BOUNDS.get(column, (-math.inf, math.inf))
+    if not least <= number <= most:
+        span = f'{least:g}-{most:g}' if most < math.inf else f'>= {least:g}'
+        raise TraceError(f'{where}: {column}={value!r} is not {span}')
+    return number
+
+
+class _Content:
+    """The lines of ``stream`` but blank ones and comments (``#``);
+    ``line`` is the number in the file of the last one read."""
+
+    def __init__(self, stream: Iterable[str]):
+        self._lines = enumerate(stream, 1)
+        self.line = 0
+
+    def __iter__(self) -> '_Content':
+        return self
+
+    def __next__(self) -> str:
+        for number, text in self._lines:
+            if text.strip() and not text.startswith('#'):
+                self.line = number
+                return text
+        raise StopIteration
 
 
 def read_csv(path: str) -> Trace:
@@ -280,19 +315,24 @@ def read_csv(path: str) -> Trace:
     the instance's vCPUs, ``gpu_percent`` of its GPU, ``accelerator`` one
     of cpu, gpu, asic or empty.  A flavor column must not change within
     an instance.  The step is the most common gap between timestamps.
+    Every number is finite and within :data:`_CSV_BOUNDS`, ``vcpus``
+    whole; an error names the file's line and the column.
     """
     found: dict[str, dict] = {}
     with _open_text(path) as f:
-        reader = csv.DictReader(line for line in f
-                                if line.strip() and not line.startswith('#'))
+        content = _Content(f)
+        reader = csv.DictReader(content)
         missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
         if missing:
             raise TraceError(f'{path}: missing columns {sorted(missing)}')
         for row in reader:
-            where = f'{path}:{reader.line_num}'
+            where = f'{path}:{content.line}'
             name = row['instance']
-            flavor = (int(_number(row, 'vcpus', where)),
-                      _number(row, 'memory_mb', where),
+            vcpus = _number(row, 'vcpus', where)
+            if not vcpus.is_integer():
+                raise TraceError(f'{where}: vcpus={row["vcpus"]!r} is not '
+                                 'an integer')
+            flavor = (int(vcpus), _number(row, 'memory_mb', where),
                       (row.get('accelerator') or '').strip().lower())
             entry = found.setdefault(name, {'flavor': flavor, 'rows': []})
             if entry['flavor'] != flavor:

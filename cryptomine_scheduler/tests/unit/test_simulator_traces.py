@@ -170,6 +170,34 @@ class TestCsv(base.BaseTestCase):
                                           traces.read_csv, write(self, text))
                 self.assertIn(message, str(error))
 
+    def test_numbers_must_be_finite_and_in_range(self):
+        # The row's line in the file (the first line is a comment).
+        for old, new, message in (
+                ('web,1060,25', 'web,inf,25', ':4: timestamp=\'inf\' is not '
+                 'finite'),
+                ('1060,25,2', '1060,25,nan', ':4: vcpus=\'nan\' is not '
+                 'finite'),
+                ('1060,25,2', '1060,25,2.5', ":4: vcpus='2.5' is not an "
+                 'integer'),
+                ('1060,25,2', '1060,25,0', ":4: vcpus='0' is not >= 1"),
+                ('1060,25', '1060,-500', ":4: cpu_percent='-500' is not "
+                 '>= 0'),
+                ('gpu,99', 'gpu,101', ":5: gpu_percent='101' is not 0-100"),
+                ('4096,1100', '4096,-1', ":4: rss_mb='-1' is not >= 0"),
+                ('1060,25,2,4096', '1060,25,2,-4096',
+                 ":4: memory_mb='-4096' is not >= 0")):
+            with self.subTest(message=message):
+                path = write(self, CSV.replace(old, new, 1))
+                error = self.assertRaises(traces.TraceError,
+                                          traces.read_csv, path)
+                self.assertIn(path + message, str(error))
+
+    def test_a_guest_may_exceed_its_vcpus_a_little(self):
+        # Bitbrains records up to 106 % of the provisioned cores.
+        trace = traces.read_csv(write(self, CSV.replace('1060,25',
+                                                        '1060,106.4')))
+        self.assertAlmostEqual(2.128, trace.cpu[0, 1])
+
 
 class TestTrace(base.BaseTestCase):
 
