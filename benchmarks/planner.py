@@ -54,12 +54,10 @@ def speed(n_hosts: int, n_instances: int, max_moves: int) -> None:
           f'{e.after.overloaded}{verdict}')
 
 
-def quality(n_hosts: int, n_instances: int, max_moves: int,
-            seeds: int) -> None:
+def quality(label: str, make_fleet, max_moves: int, seeds: int) -> None:
     gaps, fast, slow = [], [], []
     for seed in range(seeds):
-        problem = fleets.problem(fleets.random_fleet(seed, n_hosts,
-                                                     n_instances),
+        problem = fleets.problem(make_fleet(seed),
                                  policy(max_moves, min_gain=0.0))
         found = heuristic.plan(problem)
         best = exact.solve(problem)
@@ -69,10 +67,10 @@ def quality(n_hosts: int, n_instances: int, max_moves: int,
         slow.append(best.seconds)
     gaps = np.array(gaps) * 100
     within = int((gaps <= TARGET_GAP * 100 + 1e-9).sum())
-    print(f'{n_hosts} hosts x {n_instances} instances, {max_moves} moves, '
-          f'{seeds} fleets: gap to the optimum median {np.median(gaps):.2f} '
-          f'%, max {gaps.max():.2f} %, within 5 %: {within}/{seeds}; '
-          f'heuristic {np.mean(fast) * 1000:.0f} ms, exact '
+    print(f'{label}, {max_moves} moves, {seeds} fleets: gap to the '
+          f'optimum median {np.median(gaps):.2f} %, max {gaps.max():.2f} '
+          f'%, within 5 %: {within}/{seeds}; heuristic '
+          f'{np.mean(fast) * 1000:.0f} ms, exact '
           f'{np.mean(slow) * 1000:.0f} ms per fleet')
 
 
@@ -89,9 +87,13 @@ def main() -> None:
         speed(10_000, 100_000, default_moves)
         speed(10_000, 100_000, 100)
     print('Heuristic against the exact optimum (baseline)')
-    quality(6, 30, 5, 20)
+    quality('6 hosts x 30 instances',
+            lambda seed: fleets.random_fleet(seed, 6, 30), 5, 20)
+    quality('4 hosts x 14 instances, zones, closed hosts, anti-affinity',
+            fleets.constrained_fleet, 4, 40)
     if not args.quick:
-        quality(8, 60, 10, 20)
+        quality('8 hosts x 60 instances',
+                lambda seed: fleets.random_fleet(seed, 8, 60), 10, 20)
 
 
 if __name__ == '__main__':

@@ -3,13 +3,14 @@
 Each step scores every (candidate instance, candidate destination) pair
 at once with numpy, as the change of the objective (see :mod:`.problem`)
 if that one instance moved, masks the infeasible pairs, and keeps the
-best few resulting placements (the *beam*) for the next step; where no
-single move helps, the best exchange of two instances is tried too (on
-two resources, balance often needs a CPU-heavy instance traded for a
-memory-heavy one).  Every placement is scored as its objective plus
-``min_gain`` per instance moved, and the best one seen wins: so each
-move must gain at least ``min_gain`` net of its migration cost, a
-balanced fleet is left alone, and at most ``max_moves`` instances move.
+best few resulting placements (the *beam*) for the next step, along
+with the best exchange of two instances (on two resources, balance
+often needs a CPU-heavy instance traded for a memory-heavy one; on a
+large fleet exchanges are tried only where no single move helps).
+Every placement is scored as its objective plus ``min_gain`` per
+instance moved, and the best one seen wins: so each move must gain at
+least ``min_gain`` net of its migration cost, a balanced fleet is left
+alone, and at most ``max_moves`` instances move.
 The search ends a few steps after the last improvement.
 
 Candidates are the instances on the most loaded hosts and the least
@@ -250,11 +251,11 @@ class _State:
         return [(float(change[i, j]), ((one, int(b[0, j])),
                                        (other, int(a[i, 0]))))]
 
-    def options(self) -> list[tuple[float, tuple]]:
+    def options(self, swaps: bool) -> list[tuple[float, tuple]]:
         """Next steps worth trying: the best moves, and the best swap
-        when no move improves the score."""
+        with ``swaps`` or when no move improves the score."""
         found = self.best_moves(BRANCH)
-        if not found or found[0][0] >= 0:
+        if swaps or not found or found[0][0] >= 0:
             found += self.best_swap()
         return found
 
@@ -281,7 +282,7 @@ def _search(problem: Problem) -> np.ndarray:
     for _ in range(2 * limits.max_moves + PATIENCE):
         options = []
         for k, state in enumerate(beam):
-            for change, steps in state.options():
+            for change, steps in state.options(swaps=width > 1):
                 options.append((state.score() + change, k, steps))
         chosen, seen = [], set()
         for _score, k, steps in sorted(options):

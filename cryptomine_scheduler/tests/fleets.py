@@ -122,3 +122,34 @@ def problem(f: Fleet, policy: inputs.Policy | None = None,
             model: inputs.LoadModel = MODEL, last_moved=None):
     return inputs.build(f.cluster, f.snapshot, model,
                         policy or inputs.Policy(), NOW, last_moved)
+
+
+def constrained_fleet(seed: int, n_hosts: int = 4,
+                      n_servers: int = 14) -> Fleet:
+    """A small fleet with every kind of constraint: tight allocation
+    ratios, two availability zones, hosts that take no instances (about
+    one in five) and an anti-affinity group of three."""
+    rng = np.random.default_rng(seed)
+    hosts = {f'h{h}': (int(rng.choice([8, 16])),
+                       int(rng.choice([16384, 32768])))
+             for h in range(n_hosts)}
+    names = list(hosts)
+    servers = []
+    for _ in range(n_servers):
+        host = names[min(int(rng.exponential(1.0)), n_hosts - 1)]
+        vcpus = int(rng.choice([1, 2, 4]))
+        mem = int(rng.choice([2048, 4096]))
+        servers.append((host, vcpus, mem, float(rng.uniform(0.2, 1.0) * vcpus),
+                        float(rng.uniform(0.3, 1.0) * mem)))
+    base = fleet(hosts, servers, cpu_allocation_ratio=1.5,
+                 ram_allocation_ratio=1.0)
+    computes = tuple(dataclasses.replace(
+        h, accepts_moves=bool(rng.random() > 0.2),
+        availability_zone='az1' if i % 2 == 0 or rng.random() < 0.5
+        else 'az2') for i, h in enumerate(base.cluster.hosts))
+    group = cluster.ServerGroup(
+        'spread', 'spread', cluster.GroupPolicy.ANTI_AFFINITY,
+        frozenset(server_uuid(n)
+                  for n in rng.choice(n_servers, 3, replace=False)))
+    return Fleet(cluster.Cluster(computes, base.cluster.servers, (group,)),
+                 base.snapshot)

@@ -286,12 +286,19 @@ class TestPlanOutput(base.BaseTestCase):
 class TestAgainstOptimum(base.BaseTestCase):
 
     def test_heuristic_within_5_percent_of_exact(self):
-        policy = inputs.Policy(limits=problem_mod.Limits(max_moves=5,
-                                                         min_gain=0.0))
-        for seed in range(12):
-            with self.subTest(seed=seed):
-                p = fleets.problem(fleets.random_fleet(seed, 6, 30), policy)
-                found = heuristic.plan(p).efficacy.after.objective
+        cases = [('random', seed, fleets.random_fleet(seed, 6, 30), 5)
+                 for seed in range(10)]
+        cases += [('constrained', seed, fleets.constrained_fleet(seed), 4)
+                  for seed in range(10)]
+        for kind, seed, fleet, max_moves in cases:
+            policy = inputs.Policy(limits=problem_mod.Limits(
+                max_moves=max_moves, min_gain=0.0))
+            with self.subTest(fleet=kind, seed=seed):
+                p = fleets.problem(fleet, policy)
+                found = heuristic.plan(p)
+                check_feasible(self, p, found.placement)
                 best = exact.solve(p).objective
-                self.assertLessEqual(best, found + 1e-9)
-                self.assertLessEqual(found, best * 1.05)
+                self.assertLessEqual(best, found.efficacy.after.objective
+                                     + 1e-9)
+                self.assertLessEqual(found.efficacy.after.objective,
+                                     best * 1.05)
