@@ -62,6 +62,9 @@ class SimulationError(ValueError):
 class Settings:
     """How the simulation and its policies behave.
 
+    The re-planning policies re-plan (or audit) every ``replan_interval``
+    seconds, at least every step; 0 means never, as the controller's
+    ``[replan] interval = 0``.
     ``window`` and ``half_life`` are the controller's summary window and
     EWMA half-life (its defaults, 600 s and 60 s, suit 10-second samples;
     a 5-minute trace needs longer ones).  ``expected_load_percent`` is
@@ -433,6 +436,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
     started = time.perf_counter()
     world = World(trace, fleet, settings, policy.uses_history)
     arrivals, departures = _events(trace)
+    replans = policy.replans and settings.replan_interval > 0
     replan_every = max(1, round(settings.replan_interval / trace.step))
     h, steps = len(fleet.hosts), trace.steps
     cpu, memory = np.zeros((steps, h)), np.zeros((steps, h))
@@ -445,7 +449,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
         world.begin_step(t)
         for i in departures[t]:
             world.leave(i)
-        if policy.replans and t and t % replan_every == 0:
+        if replans and t and t % replan_every == 0:
             planning = time.perf_counter()
             policy.replan(world)
             plan_seconds.append(time.perf_counter() - planning)

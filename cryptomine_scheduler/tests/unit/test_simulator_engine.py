@@ -71,6 +71,13 @@ class TestTinyTrace(base.BaseTestCase):
         self.assertEqual((1, 2.0, 3), (got.migrations, got.migrated_gb,
                                        got.plans))
 
+    def test_a_replan_interval_of_zero_never_replans(self):
+        # As the controller's [replan] interval = 0.
+        settings = engine.Settings(replan_interval=0)
+        run = engine.simulate(TINY, TWO_HOSTS, MoveFirstAtStepOne(settings),
+                              settings)
+        self.assertEqual(((), ()), (run.migrations, run.plan_seconds))
+
     def test_migrations_wait_for_a_lane_and_for_those_they_rely_on(self):
         settings = engine.Settings(migration_mb_per_s=1024.0,
                                    parallel_migrations=2)
