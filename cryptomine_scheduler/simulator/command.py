@@ -26,6 +26,32 @@ def _policy_list(text: str) -> list[str]:
     return names
 
 
+def _bounded(kind: type, least: float, most: float = math.inf, *,
+             above: bool = False):
+    """An argparse type: a finite ``kind`` from ``least`` (excluded when
+    ``above``) to ``most``."""
+    span = (f'{"an integer" if kind is int else "a number"} '
+            f'{"above" if above else "at least"} {least:g}'
+            + (f' and at most {most:g}' if most < math.inf else ''))
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and least <= value <= most) \
+                or above and value == least:
+            raise argparse.ArgumentTypeError(f'expected {span}, not {text!r}')
+        return value
+    return parse
+
+
+_COUNT = _bounded(int, 0)
+_POSITIVE_INT = _bounded(int, 0, above=True)
+_POSITIVE = _bounded(float, 0, above=True)
+_NON_NEGATIVE = _bounded(float, 0)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulate options to ``parser``."""
     source = parser.add_argument_group('workload')
@@ -35,16 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'generates a seeded mining mix instead')
     source.add_argument('--trace', metavar='PATH',
                         help='trace file or directory')
-    source.add_argument('--seed', type=int, default=0,
+    source.add_argument('--seed', type=_COUNT, default=0,
                         help='seed of the synthetic workload')
-    source.add_argument('--instances', type=int, metavar='N',
+    source.add_argument('--instances', type=_POSITIVE_INT, metavar='N',
                         help='keep the first N instances (synthetic: '
                              'generate N, default 300)')
     limit = source.add_mutually_exclusive_group()
-    limit.add_argument('--hours', type=float,
+    limit.add_argument('--hours', type=_POSITIVE,
                        help='simulate the first HOURS (synthetic: '
                             'default 24)')
-    limit.add_argument('--steps', type=int,
+    limit.add_argument('--steps', type=_POSITIVE_INT,
                        help='simulate the first STEPS steps')
     hosts = parser.add_argument_group(
         'fleet', 'a fleet file, or --hosts identical CPU hosts sized for '
@@ -53,14 +79,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                  'one host per 10 instances')
     hosts.add_argument('--fleet', metavar='FILE',
                        help='YAML, JSON or INI fleet file')
-    hosts.add_argument('--hosts', type=int, metavar='N')
-    hosts.add_argument('--host-vcpus', type=int, metavar='N')
-    hosts.add_argument('--host-memory-mb', type=int, metavar='MB')
-    hosts.add_argument('--cpu-allocation-ratio', type=float,
+    hosts.add_argument('--hosts', type=_POSITIVE_INT, metavar='N')
+    hosts.add_argument('--host-vcpus', type=_POSITIVE_INT, metavar='N')
+    hosts.add_argument('--host-memory-mb', type=_POSITIVE_INT, metavar='MB')
+    hosts.add_argument('--cpu-allocation-ratio', type=_POSITIVE,
                        help='default: room for 1.25 x the vCPUs the '
                             'trace holds at once')
-    hosts.add_argument('--ram-allocation-ratio', type=float, default=1.25)
-    hosts.add_argument('--target-load', type=float, default=0.6,
+    hosts.add_argument('--ram-allocation-ratio', type=_POSITIVE, default=1.25)
+    hosts.add_argument('--target-load',
+                       type=_bounded(float, 0, 1, above=True), default=0.6,
                        metavar='FRACTION',
                        help='mean CPU load the sized hosts get (0-1)')
     run = parser.add_argument_group('policies')
@@ -68,26 +95,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=list(policies.POLICIES),
                      help='comma-separated, default all: '
                           + ', '.join(policies.POLICIES))
-    run.add_argument('--replan-interval', type=float,
+    run.add_argument('--replan-interval', type=_NON_NEGATIVE,
                      default=DEFAULTS.replan_interval, metavar='SECONDS',
-                     help='re-plans and Watcher audits')
-    run.add_argument('--max-moves', type=int, default=DEFAULTS.max_moves,
+                     help='re-plans and Watcher audits; 0: none')
+    run.add_argument('--max-moves', type=_COUNT, default=DEFAULTS.max_moves,
                      help='migrations per re-plan at most')
-    run.add_argument('--window', type=float, default=DEFAULTS.window,
+    run.add_argument('--window', type=_POSITIVE, default=DEFAULTS.window,
                      metavar='SECONDS', help='summary window')
-    run.add_argument('--half-life', type=float, default=DEFAULTS.half_life,
+    run.add_argument('--half-life', type=_POSITIVE, default=DEFAULTS.half_life,
                      metavar='SECONDS', help='EWMA half-life')
-    run.add_argument('--risk-factor', type=float,
+    run.add_argument('--risk-factor', type=_NON_NEGATIVE,
                      default=DEFAULTS.risk_factor)
-    run.add_argument('--expected-load-percent', type=float,
+    run.add_argument('--expected-load-percent',
+                     type=_bounded(float, 0, 100),
                      default=DEFAULTS.expected_load_percent,
                      help='load a booting instance counts for, %% of '
                           'its vCPUs')
-    run.add_argument('--migration-mb-per-s', type=float,
+    run.add_argument('--migration-mb-per-s', type=_POSITIVE,
                      default=DEFAULTS.migration_mb_per_s)
-    run.add_argument('--overload-percent', type=float,
+    run.add_argument('--overload-percent', type=_NON_NEGATIVE,
                      default=DEFAULTS.overload_percent)
-    run.add_argument('--watcher-threshold', type=float,
+    run.add_argument('--watcher-threshold', type=_NON_NEGATIVE,
                      default=DEFAULTS.watcher_threshold,
                      help='standard deviation of normalised load')
     parser.add_argument('--output', metavar='DIR',
@@ -103,6 +131,15 @@ def _limit_steps(args, step: float) -> int | None:
     return None
 
 
+def _head(args, trace: traces.Trace) -> traces.Trace:
+    """The part of ``trace`` the options keep."""
+    kept = trace.head(_limit_steps(args, trace.step), args.instances)
+    if not kept.instances:
+        raise ValueError('no instance of the trace runs in the part kept '
+                         '(--instances, --hours, --steps)')
+    return kept
+
+
 def workload(args) -> tuple[traces.Trace, fleet_mod.Fleet | None]:
     """The trace the options name, and the synthetic fleet if any."""
     if args.trace_format == 'synthetic':
@@ -111,12 +148,10 @@ def workload(args) -> tuple[traces.Trace, fleet_mod.Fleet | None]:
         case = synthetic.scenario(
             args.seed, args.instances or 300,
             args.hours if args.hours is not None else 24.0)
-        trace = case.trace.head(_limit_steps(args, case.trace.step))
-        return trace, case.fleet
+        return _head(args, case.trace), case.fleet
     if not args.trace:
         raise ValueError(f'--trace-format {args.trace_format} needs --trace')
-    trace = traces.read(args.trace_format, args.trace)
-    return trace.head(_limit_steps(args, trace.step), args.instances), None
+    return _head(args, traces.read(args.trace_format, args.trace)), None
 
 
 def hosts(args, trace: traces.Trace,

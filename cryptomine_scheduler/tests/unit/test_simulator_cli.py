@@ -68,6 +68,60 @@ class TestSimulateCommand(base.BaseTestCase):
                       [e.strip() for e in entries])
 
 
+class TestOptions(base.BaseTestCase):
+    """Numbers out of range are usage errors naming the option."""
+
+    def _refused(self, *argv) -> str:
+        """What main says on refusing ``argv``, as argparse: status 2."""
+        folder = self.useFixture(fixtures.TempDir()).path
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(err):
+            error = self.assertRaises(SystemExit, module_main.main,
+                                      [*argv, '--output', folder])
+        self.assertEqual(2, error.code, err.getvalue())
+        return err.getvalue()
+
+    def test_numbers_out_of_range_are_refused(self):
+        for argv, message in (
+                # A negative slice simulated the last steps, 0 crashed.
+                (['--steps', '-280'], "--steps: expected an integer above "
+                 "0, not '-280'"),
+                (['--steps', '0'], '--steps: expected an integer above 0'),
+                (['--hours', '0'], '--hours: expected a number above 0'),
+                (['--hours', 'nan'], "--hours: expected a number above 0, "
+                 "not 'nan'"),
+                (['--replan-interval', '-300'], '--replan-interval: '
+                 'expected a number at least 0'),
+                (['--window', 'inf'], '--window: expected a number above 0'),
+                (['--instances', '0'], '--instances: expected an integer'),
+                (['--hosts', '2.5'], '--hosts: expected an integer above 0'),
+                (['--host-vcpus', '0'], '--host-vcpus: expected an integer'),
+                (['--ram-allocation-ratio', '0'], '--ram-allocation-ratio: '
+                 'expected a number above 0'),
+                (['--target-load', '1.5'], '--target-load: expected a '
+                 'number above 0 and at most 1'),
+                (['--expected-load-percent', '101'], 'at most 100'),
+                (['--migration-mb-per-s', '0'], '--migration-mb-per-s: '
+                 'expected a number above 0'),
+                (['--max-moves', '-1'], '--max-moves: expected an integer '
+                 'at least 0'),
+                (['--seed', '-1'], '--seed: expected an integer at least 0')):
+            with self.subTest(argv=argv):
+                self.assertIn(message, self._refused(
+                    '--instances', '30', '--policies', 'nova-spread', *argv))
+
+    def test_nothing_left_to_simulate(self):
+        # The first instance starts at the second step.
+        path = self.useFixture(fixtures.TempDir()).join('late.csv')
+        with open(path, 'w') as f:
+            f.write('timestamp,instance,vcpus,memory_mb,cpu_percent,rss_mb\n'
+                    '300,late,1,1024,50,512\n0,early,1,1024,50,512\n')
+        self.assertIn('no instance of the trace runs in the part kept',
+                      self._refused('--trace-format', 'csv', '--trace', path,
+                                    '--instances', '1', '--steps', '1'))
+
+
 class TestModuleMain(base.BaseTestCase):
 
     def test_same_table_as_the_command(self):
