@@ -121,10 +121,12 @@ class ControllerClient:
 
     def create_plan(self, dry_run: bool, execute: bool,
                     max_moves: int | None = None,
-                    aggregate: str | None = None) -> dict:
+                    aggregate: str | None = None,
+                    timeout: float | None = None) -> dict:
         """Plan now; with ``execute`` the moves run in the background
-        (poll :meth:`get_plan`)."""
-        return self._client.prepare(version='1.1').call(
+        (poll :meth:`get_plan`).  Reading a large cloud from nova takes
+        a while: ``timeout`` overrides the client's."""
+        return self._client.prepare(version='1.1', timeout=timeout).call(
             {}, 'create_plan', dry_run=dry_run, execute=execute,
             max_moves=max_moves, aggregate=aggregate)
 

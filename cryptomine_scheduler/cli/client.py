@@ -27,6 +27,9 @@ from cryptomine_scheduler.db import store as store_mod
 # client's ``retry``): a call still running this long after its RPC
 # timeout means the broker cannot be reached.
 CONNECT_GRACE = 5.0
+#: Seconds ``create_plan`` may take at least: the controller reads the
+#: whole cloud from nova and placement before it plans.
+PLANNING_TIMEOUT = 300.0
 _CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
 
 
@@ -98,9 +101,12 @@ class Controller:
             f'controller unreachable at {self._url} (topic {self._topic}): '
             f'{why}')
 
-    def _call(self, method, *args, **kwargs):
-        """``method(...)`` in a thread of its own, given up on after the
-        RPC timeout plus :data:`CONNECT_GRACE`."""
+    def _call(self, method, *args, deadline: float | None = None,
+              **kwargs):
+        """``method(...)`` in a thread of its own, given up on after
+        ``deadline`` (default: the RPC timeout) plus :data:`CONNECT_GRACE`.
+        """
+        deadline = deadline or self._timeout
         outcome = queue.SimpleQueue()
 
         def call():
@@ -112,7 +118,7 @@ class Controller:
         threading.Thread(target=call, name='cryptomine-rpc',
                          daemon=True).start()
         try:
-            ok, value = outcome.get(timeout=self._timeout + CONNECT_GRACE)
+            ok, value = outcome.get(timeout=deadline + CONNECT_GRACE)
         except queue.Empty:
             self._stuck = True
             raise self._unreachable('cannot connect to the message '
@@ -121,7 +127,7 @@ class Controller:
             return value
         if isinstance(value, oslo_messaging.MessagingTimeout):
             raise self._unreachable(
-                f'no reply within {self._timeout:g} s (is '
+                f'no reply within {deadline:g} s (is '
                 f'cryptomine-controller running?)') from None
         raise value
 
@@ -138,10 +144,15 @@ class Controller:
 
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:
+        # A quick call first, so that an unreachable controller is told
+        # within the usual timeout, not the planning one.
+        self.list_plans(1)
+        timeout = max(self._timeout, PLANNING_TIMEOUT)
         try:
             return self._call(self._client.create_plan, dry_run=dry_run,
                               execute=execute, max_moves=max_moves,
-                              aggregate=aggregate)
+                              aggregate=aggregate, timeout=timeout,
+                              deadline=timeout)
         except rpc.ReplanBusy as exc:
             raise NothingToDo(f'busy: {first_line(exc)}') from None
         except (rpc.ReplanUnavailable, rpc.NovaUnavailable) as exc:
