@@ -25,6 +25,7 @@ import dataclasses
 import openstack
 from keystoneauth1 import loading as ks_loading
 from openstack import connection as connection_mod
+from openstack import exceptions as sdk_exceptions
 from openstack import utils as sdk_utils
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -41,6 +42,8 @@ LOG = logging.getLogger(__name__)
 MIN_MICROVERSION = '2.64'
 #: Flavor extra spec asking for PCI passthrough devices.
 PCI_ALIAS_SPEC = 'pci_passthrough:alias'
+#: Server groups with one policy (a string) and their members.
+GROUPS_MICROVERSION = '2.64'
 
 
 class InventoryError(Exception):
@@ -230,9 +233,25 @@ def read_servers(conn: connection_mod.Connection) -> tuple[
 
 def read_groups(conn: connection_mod.Connection) -> tuple[
         cluster.ServerGroup, ...]:
-    """Server groups of all projects."""
+    """Server groups of all projects.
+
+    nova pages them by offset and sends no link to the next page (which
+    openstacksdk's listing would follow), so they are asked for a page
+    at a time until one comes back empty.
+    """
+    found, offset = [], 0
+    while True:
+        response = conn.compute.get(
+            '/os-server-groups', microversion=GROUPS_MICROVERSION,
+            params={'all_projects': 'True', 'offset': offset})
+        sdk_exceptions.raise_from_response(response)
+        page = response.json()['server_groups']
+        if not page:
+            break
+        found += page
+        offset += len(page)
     return tuple(
-        cluster.ServerGroup(id=group.id, name=group.name,
-                            policy=cluster.GroupPolicy(group.policy),
-                            members=frozenset(group.member_ids or ()))
-        for group in conn.compute.server_groups(all_projects=True))
+        cluster.ServerGroup(id=group['id'], name=group['name'],
+                            policy=cluster.GroupPolicy(group['policy']),
+                            members=frozenset(group.get('members') or ()))
+        for group in found)

@@ -165,6 +165,15 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             policy=cluster.GroupPolicy.ANTI_AFFINITY,
             members=frozenset({member['id']})),), found.groups)
 
+    def test_reads_every_page_of_server_groups(self):
+        # nova pages groups by offset, with no link to the next page.
+        self.flags(max_limit=2, group='api')
+        made = {self.admin_api.post_server_groups(
+            {'name': f'g{n}', 'policy': 'anti-affinity'})['id']
+            for n in range(5)}
+        self.assertEqual(made, {g.id for g in nova_inventory.read_groups(
+            self.connect())})
+
 
 def recorded_load(found: cluster.Cluster, cores: float,
                   rss_mb: float) -> snapshot.LoadSnapshot:
