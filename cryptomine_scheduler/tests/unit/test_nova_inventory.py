@@ -17,6 +17,15 @@ from cryptomine_scheduler.scoring import Accelerator
 R = types.SimpleNamespace
 
 
+PASSWORD_AUTH = """
+[nova_api]
+auth_type = password
+auth_url = http://keystone.example:5000/v3
+username = cryptomine
+password = secret
+"""
+
+
 class ConnectTest(base.BaseTestCase):
 
     def configure(self, text: str) -> cfg.ConfigOpts:
@@ -30,12 +39,7 @@ class ConnectTest(base.BaseTestCase):
         return conf
 
     def test_keystoneauth_options(self):
-        conf = self.configure("""
-[nova_api]
-auth_type = password
-auth_url = http://keystone.example:5000/v3
-username = cryptomine
-password = secret
+        conf = self.configure(PASSWORD_AUTH + """
 project_name = service
 user_domain_name = Default
 project_domain_name = Default
@@ -57,13 +61,7 @@ timeout = 30
         self.assertEqual('internal', conn.config.get_interface('placement'))
 
     def test_api_calls_time_out_by_default(self):
-        conf = self.configure("""
-[nova_api]
-auth_type = password
-auth_url = http://keystone.example:5000/v3
-username = cryptomine
-password = secret
-""")
+        conf = self.configure(PASSWORD_AUTH)
         self.assertEqual(nova_api_conf.DEFAULT_TIMEOUT,
                          nova_inventory.connect(conf).session.timeout)
 
