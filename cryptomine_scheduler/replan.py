@@ -20,6 +20,7 @@ from oslo_log import log as logging
 from tooz import coordination
 
 from cryptomine_scheduler import cluster as cluster_mod
+from cryptomine_scheduler import exception
 from cryptomine_scheduler import executor as executor_mod
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -36,24 +37,12 @@ INTERVAL = 'interval'
 OPERATOR = 'operator'
 
 
-class ReplanBusy(RuntimeError):
-    """Another round is running (here or on another controller)."""
-
-
-class ReplanUnavailable(RuntimeError):
-    """This controller cannot plan (or move): no nova API configured."""
-
-
-class UnknownAggregate(LookupError):
-    """No compute host is in the named aggregate."""
-
-
-class NovaUnavailable(RuntimeError):
-    """Reading the cluster from nova or placement failed."""
-
-
-class NotRunningHere(RuntimeError):
-    """The plan is not running on this controller (no round to stop)."""
+# Raised to RPC callers; defined where they need no controller import.
+ReplanBusy = exception.ReplanBusy
+ReplanUnavailable = exception.ReplanUnavailable
+UnknownAggregate = exception.UnknownAggregate
+NovaUnavailable = exception.NovaUnavailable
+NotRunningHere = exception.NotRunningHere
 
 
 def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:

@@ -8,13 +8,18 @@ compact, versioned wire form that the controller serves by RPC;
 
 import dataclasses
 import threading
+import typing
 
 import numpy as np
 
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
-from cryptomine_scheduler.db import store as store_mod
+
+if typing.TYPE_CHECKING:
+    # Only the controller rebuilds from the store; nova-scheduler, which
+    # reads snapshots, has no database layer to import.
+    from cryptomine_scheduler.db import store as store_mod
 
 SNAPSHOT_VERSION = 1
 HOST_METRICS = tuple(sample_mod.HostMetric)
@@ -170,7 +175,7 @@ class LoadTracker:
             with self._lock:
                 self._instance_host[instance.uuid] = sample.host
 
-    def rebuild(self, store: store_mod.HistoryStore, now: float) -> int:
+    def rebuild(self, store: 'store_mod.HistoryStore', now: float) -> int:
         """Replay the last window of history from ``store``; return count."""
         count = 0
         for sample in store.recent_samples(now - self.window):

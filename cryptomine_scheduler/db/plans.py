@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
+from cryptomine_scheduler import exception
 from cryptomine_scheduler.db import models
 
 PENDING = 'pending'
@@ -34,8 +35,8 @@ class PlanStatus(enum.Enum):
     ABORTED = 'aborted'          # stopped before any move succeeded
 
 
-class PlanNotFound(LookupError):
-    """No plan has this id."""
+# Raised to RPC callers; defined where they need no database import.
+PlanNotFound = exception.PlanNotFound
 
 
 def _plain(row) -> dict:

@@ -19,6 +19,7 @@ from oslo_log import log as logging
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
+from cryptomine_scheduler import exception
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler.db import models
 
@@ -27,8 +28,8 @@ LOG = logging.getLogger(__name__)
 ROLLUP_SECONDS = 300
 
 
-class UnknownHost(LookupError):
-    """The store has never seen this host."""
+# Raised to RPC callers; defined where they need no database import.
+UnknownHost = exception.UnknownHost
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import oslo_messaging
 from oslo_config import cfg
 
-from cryptomine_scheduler import rpc
+from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
@@ -232,7 +232,7 @@ class ControllerFetch:
     def __init__(self, conf: cfg.ConfigOpts):
         self._conf = conf
         self._transport = None
-        self._client: rpc.ControllerClient | None = None
+        self._client: rpcapi.ControllerClient | None = None
 
     def close(self) -> None:
         """Close the connection to the controller, if one was made."""
@@ -245,8 +245,8 @@ class ControllerFetch:
             opts = self._conf.cryptomine
             self._transport = oslo_messaging.get_rpc_transport(
                 self._conf, url=opts.controller_transport_url,
-                allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
-            self._client = rpc.ControllerClient(
+                allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
+            self._client = rpcapi.ControllerClient(
                 self._transport, opts.controller_topic,
                 timeout=opts.rpc_timeout)
         return self._client.get_load_snapshot()
