@@ -7,6 +7,7 @@ import logging
 import sys
 
 from cryptomine_scheduler.simulator import command
+from cryptomine_scheduler.simulator import files
 from cryptomine_scheduler.simulator import report
 
 
@@ -20,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
                         format='%(message)s')
     try:
         result = command.execute(args)
-    except ValueError as exc:  # unreadable trace or fleet, bad options
+    except files.InputError as exc:  # a bad trace or fleet file
+        print(f'{parser.prog}: error: {exc}', file=sys.stderr)
+        return 1
+    except ValueError as exc:  # options that do not go together
         parser.error(str(exc))
     print(report.table(result))
     written = report.write(result, args.output)

@@ -54,12 +54,13 @@ import yaml
 
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import files
 from cryptomine_scheduler.simulator import traces
 
 DAY = 86400.0
 
 
-class FleetError(ValueError):
+class FleetError(files.InputError):
     """A fleet file cannot be understood."""
 
 
@@ -229,16 +230,33 @@ def _from_mapping(data, where: str) -> Fleet:
     return _checked(Fleet(tuple(hosts)), where)
 
 
+def _syntax_error(path: str, exc: Exception) -> FleetError:
+    """``exc``, a YAML, JSON or INI syntax error in ``path``, in a line
+    that names the line of the file where the parser says."""
+    line, text = getattr(exc, 'lineno', None), str(exc).splitlines()[0]
+    mark = getattr(exc, 'problem_mark', None)
+    if isinstance(exc, json.JSONDecodeError):
+        text = exc.msg
+    elif mark is not None and getattr(exc, 'problem', None):  # YAML
+        line, text = mark.line + 1, exc.problem
+    elif getattr(exc, 'errors', None):  # configparser.ParsingError
+        line, text = exc.errors[0][0], f'cannot parse {exc.errors[0][1]}'
+    elif isinstance(exc, (configparser.DuplicateSectionError,
+                          configparser.DuplicateOptionError)):
+        text = text.split(']: ', 1)[-1]  # drop "While reading from..."
+    return FleetError(f'{path}:{line}: {text}' if line else f'{path}: {text}')
+
+
 def _from_ini(path: str) -> Fleet:
     parser = configparser.ConfigParser()
     try:
-        parser.read(path, encoding='utf-8')
+        parser.read_string(files.read_text(path, FleetError), source=path)
+        groups = {s: dict(parser[s]) for s in parser.sections()}
     except configparser.Error as exc:
-        raise FleetError(f'{path}: {exc}') from None
+        raise _syntax_error(path, exc) from None
     hosts = []
-    for section in parser.sections():
-        hosts += _group(section, dict(parser[section]),
-                        f'{path}: [{section}]')
+    for section, group in groups.items():
+        hosts += _group(section, group, f'{path}: [{section}]')
     return _checked(Fleet(tuple(hosts)), path)
 
 
@@ -256,17 +274,14 @@ def load(path: str) -> Fleet:
     suffix = os.path.splitext(path)[1].lower()
     if suffix in ('.ini', '.cfg', '.conf'):
         return _from_ini(path)
+    if suffix not in ('.json', '.yaml', '.yml'):
+        raise FleetError(f'{path}: expected .yaml, .yml, .json, .ini, .cfg '
+                         'or .conf')
+    text = files.read_text(path, FleetError)
     try:
-        with open(path, encoding='utf-8') as f:
-            if suffix == '.json':
-                data = json.load(f)
-            elif suffix in ('.yaml', '.yml'):
-                data = yaml.safe_load(f)
-            else:
-                raise FleetError(f'{path}: expected .yaml, .yml, .json, '
-                                 '.ini, .cfg or .conf')
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise FleetError(f'{path}: {exc}') from None
+        data = json.loads(text) if suffix == '.json' else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise _syntax_error(path, exc) from None
     return _from_mapping(data, path)
 
 

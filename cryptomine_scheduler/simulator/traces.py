@@ -9,10 +9,12 @@ before it (a missed sample is not a stopped guest).
 Readers:
 
 * :func:`read_planetlab`: a directory of CoMon/CloudSim PlanetLab files,
-  one per VM, one CPU % per line (5-minute steps).  Files that do not
-  start with a number (``SOURCE.txt``, a README) are skipped.  PlanetLab
-  gives no flavor or memory: every VM gets one vCPU (the % is of it) and
-  the memory of CloudSim's VM types in turn, used in full.
+  one per VM, one CPU % per line (5-minute steps), a day each: every
+  file has :data:`PLANETLAB_STEPS` lines, so a shorter one was cut short.
+  Files that do not start with a number (``SOURCE.txt``, a README) are
+  skipped.  PlanetLab gives no flavor or memory: every VM gets one vCPU
+  (the % is of it) and the memory of CloudSim's VM types in turn, used
+  in full.
 * :func:`read_bitbrains`: the GWA-T-12 Bitbrains per-VM CSV files
   (gzipped or plain, ``;\\t`` separated, first column Unix seconds
   although its header says ms), one file or a directory of them.  Rows
@@ -20,11 +22,16 @@ Readers:
   provisioning seen.
 * :func:`read_csv`: this project's own CSV (:data:`CSV_COLUMNS`), which
   :func:`write_csv` writes.
+
+Any file may be gzipped.  Every problem with a file (missing, a
+directory, unreadable, a damaged gzip, not UTF-8, a line that does not
+parse, a PlanetLab file cut short) raises :class:`TraceError`, whose
+message is one line naming the file and, where one applies, the line.
 """
 
 import csv
 import dataclasses
-import gzip
+import io
 import math
 import os
 from collections.abc import Iterable
@@ -33,9 +40,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import files
 
 #: Seconds between PlanetLab and Bitbrains samples.
 FIVE_MINUTES = 300.0
+#: Lines of a PlanetLab file: a day of 5-minute steps.
+PLANETLAB_STEPS = 288
 #: Memory (MiB) of CloudSim's four PlanetLab VM types, given in turn.
 PLANETLAB_MEMORY_MB = (870, 1740, 1740, 613)
 #: Our CSV: required columns, then optional ones.
@@ -43,9 +53,14 @@ CSV_COLUMNS = ('timestamp', 'instance', 'vcpus', 'memory_mb', 'cpu_percent',
                'rss_mb')
 CSV_OPTIONAL = ('accelerator', 'gpu_percent')
 _BITBRAINS_SUFFIXES = ('.csv', '.csv.gz')
+#: The Bitbrains columns read, by index: time (s), cores, CPU usage %,
+#: memory provisioned (KB), memory used (KB).
+_BITBRAINS_COLUMNS = {0: 'Timestamp', 1: 'CPU cores', 4: 'CPU usage [%]',
+                      5: 'Memory capacity provisioned [KB]',
+                      6: 'Memory usage [KB]'}
 
 
-class TraceError(ValueError):
+class TraceError(files.InputError):
     """A trace file cannot be read."""
 
 
@@ -162,65 +177,104 @@ def _grid(samples: Sequence[_Samples], step: float | None = None) -> Trace:
 
 
 def _files(path: str, suffixes: tuple[str, ...] = ()) -> list[str]:
-    if os.path.isfile(path):
-        return [path]
-    if not os.path.isdir(path):
-        raise TraceError(f'{path}: no such file or directory')
-    names = sorted(n for n in os.listdir(path)
-                   if not n.startswith('.') and n.endswith(suffixes or ''))
-    return [os.path.join(path, n) for n in names
-            if os.path.isfile(os.path.join(path, n))]
+    """``[path]`` if it is a file, else the files of directory ``path``
+    whose names end with one of ``suffixes`` (any if none)."""
+    found = files.listing(path, TraceError)
+    if suffixes and os.path.isdir(path):
+        found = [f for f in found if f.endswith(suffixes)]
+    return found
 
 
-def _open_text(path: str):
-    """A text stream of ``path``, gunzipped if it is gzip."""
-    with open(path, 'rb') as raw:
-        magic = raw.read(2)
-    if magic == b'\x1f\x8b':
-        return gzip.open(path, 'rt', encoding='utf-8')
-    return open(path, encoding='utf-8')
-
-
-def _starts_with_number(path: str) -> bool:
-    with open(path, 'rb') as f:
-        first = f.read(64).split()
+def _is_number(word: bytes) -> bool:
     try:
-        float(first[0])
-    except (IndexError, ValueError):
+        float(word)
+    except ValueError:
         return False
     return True
 
 
+def _is_text(word: bytes) -> bool:
+    try:
+        word.decode('utf-8')
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _planetlab_text(path: str) -> str | None:
+    """The text of PlanetLab file ``path``; None if its first word is
+    text that is not a number (``SOURCE.txt``, a README)."""
+    data = files.read_bytes(path, TraceError)
+    first = data.split(maxsplit=1)[:1]
+    if not first:
+        raise TraceError(f'{path}: empty, expected one CPU % per line')
+    if not _is_number(first[0]) and _is_text(first[0]):
+        return None
+    return files.decode(path, data, TraceError)
+
+
+def _planetlab_series(path: str, text: str) -> np.ndarray:
+    """The CPU % of each line of ``text`` but the blank ones."""
+    values = []
+    for number, line in enumerate(text.splitlines(), 1):
+        word = line.strip()
+        if not word:
+            continue
+        try:
+            value = float(word)
+        except ValueError:
+            raise TraceError(f'{path}:{number}: {word!r} is not a CPU %'
+                             ) from None
+        if not 0.0 <= value <= 100.0:  # NaN included
+            raise TraceError(f'{path}:{number}: CPU % {word!r} is not '
+                             '0-100')
+        values.append(value)
+    return np.array(values)
+
+
+def _check_lengths(series: dict[str, np.ndarray], steps: int | None) -> None:
+    """Refuse a file with other than ``steps`` lines (None: than the
+    longest file)."""
+    if steps is None:
+        expected = max(len(s) for s in series.values())
+        why = ' as the longest file'
+    else:
+        expected = steps
+        why = (' (a day of 5-minute steps)' if steps == PLANETLAB_STEPS
+               else '')
+    for name, values in series.items():
+        if len(values) != expected:
+            cut = 'cut short: ' if len(values) < expected else ''
+            raise TraceError(f'{name}: {cut}{len(values)} CPU % lines, '
+                             f'expected {expected}{why}')
+
+
 def read_planetlab(path: str,
-                   memory_mb: Sequence[int] = PLANETLAB_MEMORY_MB) -> Trace:
+                   memory_mb: Sequence[int] = PLANETLAB_MEMORY_MB,
+                   steps: int | None = PLANETLAB_STEPS) -> Trace:
     """Read a PlanetLab directory (or one file); see the module docstring.
 
-    VM ``n`` (in file name order) gets ``memory_mb[n % len(memory_mb)]``.
+    Every file must have ``steps`` CPU % lines (None: as many as the
+    longest).  VM ``n`` (in file name order) gets
+    ``memory_mb[n % len(memory_mb)]``.
     """
-    files = [f for f in _files(path) if _starts_with_number(f)]
-    if not files:
+    series = {}
+    for name in _files(path):
+        text = _planetlab_text(name)
+        if text is not None:
+            series[name] = _planetlab_series(name, text)
+    if not series:
         raise TraceError(f'{path}: no PlanetLab file')
-    series = []
-    for name in files:
-        with open(name, encoding='utf-8') as f:
-            try:
-                series.append(np.array(f.read().split(), dtype=float))
-            except ValueError as exc:
-                raise TraceError(f'{name}: {exc}') from None
-    length = max(len(s) for s in series)
-    cpu = np.full((len(series), length), np.nan)
-    for i, s in enumerate(series):
-        cpu[i, :len(s)] = s
-    if np.nanmin(cpu) < 0 or np.nanmax(cpu) > 100:
-        raise TraceError(f'{path}: CPU % outside 0-100')
+    _check_lengths(series, steps)
+    cpu = np.array(list(series.values()), dtype=float)
     memory = np.array([memory_mb[i % len(memory_mb)]
-                       for i in range(len(files))], dtype=float)
+                       for i in range(len(series))], dtype=float)
     return Trace(step=FIVE_MINUTES, start=0.0,
-                 instances=tuple(os.path.basename(f) for f in files),
-                 vcpus=np.ones(len(files), dtype=np.int64),
-                 memory_mb=memory, accelerators=(None,) * len(files),
+                 instances=tuple(os.path.basename(f) for f in series),
+                 vcpus=np.ones(len(series), dtype=np.int64),
+                 memory_mb=memory, accelerators=(None,) * len(series),
                  cpu=cpu / 100.0,
-                 rss_mb=np.where(np.isnan(cpu), np.nan, memory[:, None]))
+                 rss_mb=np.repeat(memory[:, None], cpu.shape[1], axis=1))
 
 
 def _bitbrains_name(path: str) -> str:
@@ -231,15 +285,55 @@ def _bitbrains_name(path: str) -> str:
     return name
 
 
-def _read_bitbrains_file(path: str) -> _Samples:
-    # Columns: 0 time (s), 1 cores, 4 CPU usage %, 5 memory provisioned
-    # (KB), 6 memory used (KB).
+def _bitbrains_problem(line: str) -> str | None:
+    """What is wrong with Bitbrains data line ``line``; None if nothing."""
+    fields = line.split(';')
+    if len(fields) <= max(_BITBRAINS_COLUMNS):
+        return (f'{len(fields)} fields, expected at least '
+                f'{max(_BITBRAINS_COLUMNS) + 1} (cut short?)')
+    for index, name in _BITBRAINS_COLUMNS.items():
+        word = fields[index].strip()
+        try:
+            value = float(word)
+        except ValueError:
+            return f'{name} {word!r} is not a number'
+        if not math.isfinite(value):
+            return f'{name} {word!r} is not finite'
+        if index and value < 0:
+            return f'{name} {word!r} is negative'
+    return None
+
+
+def _bitbrains_rows(path: str) -> np.ndarray:
+    """The :data:`_BITBRAINS_COLUMNS` of each data line of ``path``
+    (after its header); an error names the line."""
+    lines = files.read_text(path, TraceError).splitlines()
+    numbered = [(n, line) for n, line in enumerate(lines[1:], 2)
+                if line.strip()]
+    if not numbered:
+        raise TraceError(f'{path}: no data row after the header')
     try:
-        with _open_text(path) as f:
-            rows = np.loadtxt(f, delimiter=';', skiprows=1, ndmin=2,
-                              usecols=(0, 1, 4, 5, 6))
-    except (OSError, ValueError, EOFError) as exc:
-        raise TraceError(f'{path}: {exc}') from None
+        rows = np.loadtxt([line for _, line in numbered], delimiter=';',
+                          comments=None, ndmin=2,
+                          usecols=tuple(_BITBRAINS_COLUMNS))
+    except ValueError as exc:
+        suspects = numbered
+        fallback = f'{path}: {exc}'
+    else:
+        bad = ~np.isfinite(rows).all(axis=1) | (rows[:, 1:] < 0).any(axis=1)
+        if not bad.any():
+            return rows
+        suspects = [numbered[int(np.argmax(bad))]]
+        fallback = f'{path}:{suspects[0][0]}: a number out of range'
+    for number, line in suspects:
+        problem = _bitbrains_problem(line)
+        if problem:
+            raise TraceError(f'{path}:{number}: {problem}')
+    raise TraceError(fallback)
+
+
+def _read_bitbrains_file(path: str) -> _Samples:
+    rows = _bitbrains_rows(path)
     provisioned = rows[:, 1] > 0
     if not provisioned.any():
         raise TraceError(f'{path}: no row with CPU provisioned')
@@ -308,6 +402,34 @@ class _Content:
         raise StopIteration
 
 
+def _csv_rows(path: str, content: _Content) -> dict[str, dict]:
+    """Each instance's flavor and rows (timestamp, cpu_percent, rss_mb,
+    gpu_percent) in our CSV ``content``, checked."""
+    found: dict[str, dict] = {}
+    reader = csv.DictReader(content)
+    if reader.fieldnames is None:
+        raise TraceError(f'{path}: empty, expected a header')
+    missing = set(CSV_COLUMNS) - set(reader.fieldnames)
+    if missing:
+        raise TraceError(f'{path}: missing columns {sorted(missing)}')
+    for row in reader:
+        where = f'{path}:{content.line}'
+        name = row['instance']
+        vcpus = _number(row, 'vcpus', where)
+        if not vcpus.is_integer():
+            raise TraceError(f'{where}: vcpus={row["vcpus"]!r} is not '
+                             'an integer')
+        flavor = (int(vcpus), _number(row, 'memory_mb', where),
+                  (row.get('accelerator') or '').strip().lower())
+        entry = found.setdefault(name, {'flavor': flavor, 'rows': []})
+        if entry['flavor'] != flavor:
+            raise TraceError(f'{where}: the flavor of {name} changed')
+        entry['rows'].append(
+            [_number(row, c, where) for c in
+             ('timestamp', 'cpu_percent', 'rss_mb', 'gpu_percent')])
+    return found
+
+
 def read_csv(path: str) -> Trace:
     """Read our CSV: a header naming at least :data:`CSV_COLUMNS` (any
     order; :data:`CSV_OPTIONAL` may follow), one row per instance and
@@ -318,28 +440,14 @@ def read_csv(path: str) -> Trace:
     Every number is finite and within :data:`_CSV_BOUNDS`, ``vcpus``
     whole; an error names the file's line and the column.
     """
-    found: dict[str, dict] = {}
-    with _open_text(path) as f:
-        content = _Content(f)
-        reader = csv.DictReader(content)
-        missing = set(CSV_COLUMNS) - set(reader.fieldnames or ())
-        if missing:
-            raise TraceError(f'{path}: missing columns {sorted(missing)}')
-        for row in reader:
-            where = f'{path}:{content.line}'
-            name = row['instance']
-            vcpus = _number(row, 'vcpus', where)
-            if not vcpus.is_integer():
-                raise TraceError(f'{where}: vcpus={row["vcpus"]!r} is not '
-                                 'an integer')
-            flavor = (int(vcpus), _number(row, 'memory_mb', where),
-                      (row.get('accelerator') or '').strip().lower())
-            entry = found.setdefault(name, {'flavor': flavor, 'rows': []})
-            if entry['flavor'] != flavor:
-                raise TraceError(f'{where}: the flavor of {name} changed')
-            entry['rows'].append(
-                [_number(row, c, where) for c in
-                 ('timestamp', 'cpu_percent', 'rss_mb', 'gpu_percent')])
+    content = _Content(io.StringIO(files.read_text(path, TraceError),
+                                   newline=None))
+    try:
+        found = _csv_rows(path, content)
+    except csv.Error as exc:
+        raise TraceError(f'{path}:{content.line}: {exc}') from None
+    if not found:
+        raise TraceError(f'{path}: no data row after the header')
     samples = []
     for name, entry in found.items():
         vcpus, memory, kind = entry['flavor']

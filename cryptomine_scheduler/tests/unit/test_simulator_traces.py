@@ -31,23 +31,44 @@ class TestPlanetLab(base.BaseTestCase):
         np.testing.assert_array_equal(trace.memory_mb[:, None]
                                       * np.ones(288), trace.rss_mb)
 
-    def test_skips_files_that_are_not_series(self):
+    def _folder(self, **files) -> str:
         folder = self.useFixture(fixtures.TempDir()).path
-        for name, text in (('vm-b', '10\n20\n'), ('vm-a', '5\n'),
-                           ('README', 'Source: somewhere\n')):
-            with open(os.path.join(folder, name), 'w') as f:
-                f.write(text)
-        trace = traces.read_planetlab(folder)
+        for name, text in files.items():
+            with open(os.path.join(folder, name), 'wb') as f:
+                f.write(text if isinstance(text, bytes) else text.encode())
+        return folder
+
+    def test_skips_files_that_are_not_series(self):
+        folder = self._folder(**{'vm-b': '10\n20\n', 'vm-a': '5\n\n7\n',
+                                 'README': 'Source: somewhere\n'})
+        trace = traces.read_planetlab(folder, steps=2)
         self.assertEqual(('vm-a', 'vm-b'), trace.instances)
-        np.testing.assert_array_equal([[0.05, np.nan], [0.1, 0.2]],
+        np.testing.assert_array_equal([[0.05, 0.07], [0.1, 0.2]],
                                       trace.cpu)
-        self.assertEqual([True, False], trace.alive[0].tolist())
+
+    def test_every_file_has_a_day_of_lines(self):
+        day = ''.join(f'{i % 100}\n' for i in range(288))
+        self.assertEqual((2, 288), traces.read_planetlab(self._folder(
+            a=day, b=gzip.compress(day.encode()))).cpu.shape)
+        error = self.assertRaises(traces.TraceError, traces.read_planetlab,
+                                  self._folder(a=day, b='5\n' * 200))
+        self.assertIn('/b: cut short: 200 CPU % lines, expected 288 (a day '
+                      'of 5-minute steps)', str(error))
+
+    def test_or_as_many_as_the_longest(self):
+        folder = self._folder(a='1\n2\n3\n', b='4\n5\n')
+        error = self.assertRaises(traces.TraceError, traces.read_planetlab,
+                                  folder, steps=None)
+        self.assertIn('/b: cut short: 2 CPU % lines, expected 3 as the '
+                      'longest file', str(error))
+        self.assertEqual((1, 2), traces.read_planetlab(
+            os.path.join(folder, 'b'), steps=None).cpu.shape)
 
     def test_rejects_out_of_range_values(self):
-        folder = self.useFixture(fixtures.TempDir()).path
-        with open(os.path.join(folder, 'vm'), 'w') as f:
-            f.write('10\n140\n')
-        self.assertRaises(traces.TraceError, traces.read_planetlab, folder)
+        folder = self._folder(vm='10\n140\n')
+        error = self.assertRaises(traces.TraceError, traces.read_planetlab,
+                                  folder, steps=2)
+        self.assertIn("/vm:2: CPU % '140' is not 0-100", str(error))
 
 
 class TestBitbrains(base.BaseTestCase):
