@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sourced by the other tools: creates the virtualenv (VENV, default .venv)
-# with the pinned dependencies and this project installed in it, plus the
-# requirements file named by EXTRA_REQUIREMENTS if set.
+# with this project installed in it with every extra of setup.cfg (the
+# controller's, the simulator's and the command line's dependencies) at
+# the pinned versions, plus the requirements file named by
+# EXTRA_REQUIREMENTS if set.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
@@ -12,5 +14,5 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install -q --upgrade pip
 "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" \
-    -r "$ROOT/requirements.txt" \
-    ${EXTRA_REQUIREMENTS:+-r "$EXTRA_REQUIREMENTS"} -e "$ROOT"
+    ${EXTRA_REQUIREMENTS:+-r "$EXTRA_REQUIREMENTS"} \
+    -e "${ROOT}[controller,simulator,cli]"

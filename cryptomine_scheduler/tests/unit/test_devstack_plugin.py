@@ -138,7 +138,7 @@ class TestStack(DevstackPluginTest):
     def test_all_in_one(self):
         self.devstack(ALL_IN_ONE, *STACK)
 
-        self.assertEqual([f'setup_develop {ROOT}',
+        self.assertEqual([f'setup_develop {ROOT} controller,cli',
                           'recreate_database cryptomine',
                           self.process('cm-controller'),
                           self.process('cm-collector')], self.calls())
@@ -189,7 +189,7 @@ class TestStack(DevstackPluginTest):
     def test_controller_node(self):
         self.devstack(CONTROLLER, *STACK)
 
-        self.assertEqual([f'setup_develop {ROOT}',
+        self.assertEqual([f'setup_develop {ROOT} controller,cli',
                           'recreate_database cryptomine',
                           self.process('cm-controller')], self.calls())
         raw = read_ini(self.conf_path)
@@ -307,7 +307,7 @@ class TestStack(DevstackPluginTest):
 
     def test_collector_can_be_disabled(self):
         self.devstack(ALL_IN_ONE, *STACK, DISABLED_SERVICES='cm-collector')
-        self.assertEqual([f'setup_develop {ROOT}',
+        self.assertEqual([f'setup_develop {ROOT} controller,cli',
                           'recreate_database cryptomine',
                           self.process('cm-controller')], self.calls())
 

@@ -285,3 +285,25 @@ class TestProjectRequirements(base.BaseTestCase):
                 unpinned.append(f'{name}:{number}: {line} (constraints.txt: '
                                 f'{pin})')
         self.assertEqual([], unpinned)
+
+    def test_installers_name_existing_extras(self):
+        def extras_of(path, section, key):
+            values = ini_values(os.path.join(ROOT, path),
+                                lambda s, k: (s, k) == (section, key))
+            return {e for _, _, _, v in values
+                    for e in re.split(r'[\s,]+', v) if e}
+
+        extras = {key for _, _, key, _ in ini_values(
+            os.path.join(ROOT, 'setup.cfg'), lambda s, k: s == 'extras')}
+        self.assertEqual({'controller', 'simulator', 'cli'}, extras)
+        # The README's commands and tox run every part.
+        self.assertEqual(extras, extras_of('tox.ini', 'testenv', 'extras'))
+        with open(os.path.join(ROOT, 'tools', 'setup-env.sh')) as f:
+            setup_env = re.findall(r'\$\{ROOT\}\[([^\]]*)\]', f.read())
+        self.assertEqual([extras], [set(e.split(',')) for e in setup_env])
+        with open(os.path.join(ROOT, 'devstack', 'lib', 'cryptomine')) as f:
+            devstack = re.findall(r'setup_develop "\$CRYPTOMINE_DIR" (\S+)',
+                                  f.read())
+        self.assertNotEqual([], devstack)
+        for named in devstack:
+            self.assertLessEqual(set(named.split(',')), extras)
