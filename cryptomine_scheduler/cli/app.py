@@ -4,13 +4,16 @@ A cliff application; its commands are the entry points of the
 ``cryptomine.cli`` namespace.  It reads the services' cryptomine.conf
 (``--config-file``) for the transport URL and the controller's topic and
 talks to the controller over RPC.  Exit codes: see
-:mod:`cryptomine_scheduler.cli.client`.
+:mod:`cryptomine_scheduler.cli.errors`.
+
+``cryptomine --help`` loads every command: their modules import only
+cliff at the top, and what a command runs on (oslo.messaging, numpy,
+matplotlib, the simulator) when it runs.
 """
 
 import logging
 import os
 import sys
-import warnings
 
 from cliff import app
 from cliff import commandmanager
@@ -19,10 +22,11 @@ from pbr import version
 CONFIG_ENV = 'CRYPTOMINE_CONFIG_FILE'
 DEFAULT_TIMEOUT = 30.0
 # Shown from -vv on: reconnect messages that the command's error sums up,
-# matplotlib's font cache notes and the deprecation warnings of libraries
-# (oslo_log names oslo_messaging's loggers oslo.messaging).
-QUIET_LOGGERS = ('oslo.messaging', 'oslo_messaging', 'kombu', 'amqp',
-                 'stevedore', 'matplotlib', 'py.warnings')
+# oslo.service's choice of backend, matplotlib's font cache notes and the
+# deprecation warnings of libraries (oslo_log names oslo_messaging's
+# loggers oslo.messaging).
+QUIET_LOGGERS = ('oslo.messaging', 'oslo_messaging', 'oslo_service', 'kombu',
+                 'amqp', 'stevedore', 'matplotlib', 'py.warnings')
 
 
 class ClientManager:
@@ -39,8 +43,6 @@ class ClientManager:
     def cryptomine(self):
         """The :class:`~cryptomine_scheduler.cli.client.Controller`."""
         if self._controller is None:
-            # Imported at the top, oslo.messaging would warn before
-            # CryptomineApp.__init__ filters the warning.
             from cryptomine_scheduler.cli import client
             self._controller = client.connect(self._config_files,
                                               self._timeout)
@@ -57,18 +59,12 @@ class CryptomineApp(app.App):
     NAME = 'cryptomine'  # also when run as python -m
 
     def __init__(self, stdin=None, stdout=None, stderr=None):
-        # cliff imports the commands here, and with them oslo.messaging,
-        # whose import makes eventlet warn of its own deprecation: noise
-        # for an operator.
-        with warnings.catch_warnings():
-            warnings.filterwarnings('ignore', r'\s*Eventlet is deprecated')
-            super().__init__(
-                description="See the fleet's load, plan, and rebalance.",
-                version=version.VersionInfo(
-                    'cryptomine-scheduler').version_string(),
-                command_manager=commandmanager.CommandManager(
-                    'cryptomine.cli'),
-                stdin=stdin, stdout=stdout, stderr=stderr)
+        super().__init__(
+            description="See the fleet's load, plan, and rebalance.",
+            version=version.VersionInfo(
+                'cryptomine-scheduler').version_string(),
+            command_manager=commandmanager.CommandManager('cryptomine.cli'),
+            stdin=stdin, stdout=stdout, stderr=stderr)
         self.client_manager: ClientManager | None = None
         self._failure: BaseException | None = None
 

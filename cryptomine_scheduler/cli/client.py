@@ -1,16 +1,5 @@
-"""The controller as the commands reach it: the RPC client, and errors
-that say in one line what went wrong, each with its exit code.
-
-Exit codes of ``cryptomine``:
-
-* 0: success
-* 1: any other error (re-planner not configured, a move failed, ...)
-* 2: usage error (unknown command or option: argparse's and cliff's code)
-* 3: controller unreachable (the broker refuses, or no controller answers)
-* 4: not found: host, plan or aggregate
-* 5: nothing to do, or busy (another re-plan round is running)
-* 130: interrupted (Ctrl-C)
-"""
+"""The controller as the commands reach it: the RPC client, with a
+deadline on every call and the errors of :mod:`.errors`."""
 
 import queue
 import re
@@ -20,8 +9,9 @@ import oslo_messaging
 from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import rpc
-from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler import exception
+from cryptomine_scheduler import rpcapi
+from cryptomine_scheduler.cli import errors
 
 # oslo.messaging retries a refused connection forever (whatever the
 # client's ``retry``): a call still running this long after its RPC
@@ -31,26 +21,6 @@ CONNECT_GRACE = 5.0
 #: whole cloud from nova and placement before it plans.
 PLANNING_TIMEOUT = 300.0
 _CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
-
-
-class CommandError(Exception):
-    """A failure reported as one line; ``exit_code`` is the status."""
-
-    exit_code = 1
-
-
-class ControllerUnreachable(CommandError):
-    exit_code = 3
-
-
-class NotFound(CommandError):
-    exit_code = 4
-
-
-class NothingToDo(CommandError):
-    """Nothing was done: nothing worth doing, or another round runs."""
-
-    exit_code = 5
 
 
 def mask_url(url: str) -> str:
@@ -86,9 +56,9 @@ class Controller:
         self._topic = conf.messaging.controller_topic
         self._url = mask_url(conf.transport_url or 'rabbit://')
         self._transport = oslo_messaging.get_rpc_transport(
-            conf, allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
-        self._client = rpc.ControllerClient(self._transport, self._topic,
-                                            timeout)
+            conf, allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
+        self._client = rpcapi.ControllerClient(self._transport, self._topic,
+                                               timeout)
         self._stuck = False
 
     def close(self) -> None:
@@ -96,8 +66,8 @@ class Controller:
         if not self._stuck:
             self._transport.cleanup()
 
-    def _unreachable(self, why: str) -> ControllerUnreachable:
-        return ControllerUnreachable(
+    def _unreachable(self, why: str) -> errors.ControllerUnreachable:
+        return errors.ControllerUnreachable(
             f'controller unreachable at {self._url} (topic {self._topic}): '
             f'{why}')
 
@@ -138,9 +108,9 @@ class Controller:
         try:
             return self._call(self._client.get_host_history, host, since,
                               metric)
-        except store_mod.UnknownHost:
-            raise NotFound(f'unknown host {host!r}: the controller has no '
-                           f'samples from it') from None
+        except exception.UnknownHost:
+            raise errors.NotFound(f'unknown host {host!r}: the controller '
+                                  f'has no samples from it') from None
 
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:
@@ -153,12 +123,14 @@ class Controller:
                               execute=execute, max_moves=max_moves,
                               aggregate=aggregate, timeout=timeout,
                               deadline=timeout)
-        except rpc.ReplanBusy as exc:
-            raise NothingToDo(f'busy: {first_line(exc)}') from None
-        except (rpc.ReplanUnavailable, rpc.NovaUnavailable) as exc:
-            raise CommandError(f'cannot plan: {first_line(exc)}') from None
-        except rpc.UnknownAggregate as exc:
-            raise NotFound(first_line(exc)) from None
+        except exception.ReplanBusy as exc:
+            raise errors.NothingToDo(f'busy: {first_line(exc)}') from None
+        except (exception.ReplanUnavailable,
+                exception.NovaUnavailable) as exc:
+            raise errors.CommandError(
+                f'cannot plan: {first_line(exc)}') from None
+        except exception.UnknownAggregate as exc:
+            raise errors.NotFound(first_line(exc)) from None
 
     def list_plans(self, limit: int) -> list[dict]:
         return self._call(self._client.list_plans, limit)
@@ -166,8 +138,8 @@ class Controller:
     def _plan_call(self, method, plan_id: str) -> dict:
         try:
             return self._call(method, plan_id)
-        except rpc.PlanNotFound:
-            raise NotFound(f'plan {plan_id!r} not found') from None
+        except exception.PlanNotFound:
+            raise errors.NotFound(f'plan {plan_id!r} not found') from None
 
     def get_plan(self, plan_id: str) -> dict:
         return self._plan_call(self._client.get_plan, plan_id)
@@ -175,5 +147,6 @@ class Controller:
     def abort_plan(self, plan_id: str) -> dict:
         try:
             return self._plan_call(self._client.abort_plan, plan_id)
-        except rpc.NotRunningHere as exc:
-            raise CommandError(f'cannot abort: {first_line(exc)}') from None
+        except exception.NotRunningHere as exc:
+            raise errors.CommandError(
+                f'cannot abort: {first_line(exc)}') from None

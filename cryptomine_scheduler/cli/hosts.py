@@ -1,23 +1,8 @@
 """``host list`` and ``host show``: the fleet's load as the controller's
-summaries and history have it."""
-
-import datetime
-import math
+summaries and history have it (shown by :mod:`.host_views`)."""
 
 from cliff import lister
 from cliff import show
-
-from cryptomine_scheduler import mining
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler import snapshot
-from cryptomine_scheduler.cli import client
-from cryptomine_scheduler.cli import columns
-from cryptomine_scheduler.sample import HostMetric
-from cryptomine_scheduler.sample import InstanceMetric
-from cryptomine_scheduler.summaries import Stat
-
-HISTORY_METRICS = (HostMetric.CPU_PERCENT, HostMetric.MEM_PERCENT,
-                   HostMetric.LOAD_1)
 
 
 def add_load_options(parser) -> None:
@@ -28,10 +13,6 @@ def add_load_options(parser) -> None:
     parser.add_argument(
         '--stale-after', type=float, default=60.0, metavar='SECONDS',
         help='data older than this is marked stale (default 60)')
-
-
-def accelerator_kind(view: snapshot.HostView) -> str:
-    return ','.join(sorted(a.value for a in scoring.accelerators(view)))
 
 
 class ListHosts(lister.Lister):
@@ -57,104 +38,13 @@ class ListHosts(lister.Lister):
         return parser
 
     def take_action(self, parsed_args):
+        from cryptomine_scheduler.cli import host_views
+
         snap = self.app.client_manager.cryptomine.snapshot()
         return self.COLUMNS, [
-            self._row(name, view, parsed_args)
+            host_views.row(name, view, parsed_args.risk_factor,
+                           parsed_args.stale_after)
             for name, view in sorted(snap.hosts.items())]
-
-    @staticmethod
-    def _row(name: str, view: snapshot.HostView, parsed_args) -> tuple:
-        est = scoring.estimate(view, parsed_args.risk_factor)
-        return (
-            name, accelerator_kind(view),
-            columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
-            columns.number(view.metric(HostMetric.MEM_PERCENT, Stat.LAST)),
-            columns.number(view.mining_metric(
-                mining.MiningMetric.GPU_UTILIZATION, Stat.LAST)),
-            columns.number(est.cpu_percent), columns.number(est.mem_percent),
-            columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.TREND),
-                           2),
-            columns.number(est.gpu_thermal_headroom_c),
-            columns.number(est.gpu_power_headroom_percent),
-            columns.number(view.age), view.age > parsed_args.stale_after)
-
-
-def _summaries(view: snapshot.HostView) -> columns.Text:
-    """Every metric's statistics over the summary window."""
-    rows = [(m.value, [view.metric(m, s) for s in Stat])
-            for m in HostMetric]
-    rows += [(m.value, [view.mining_metric(m, s) for s in Stat])
-             for m in mining.METRICS]
-    known = {name: [columns.number(v, 3) for v in values]
-             for name, values in rows
-             if not all(math.isnan(v) for v in values)}
-    header = ['metric'] + [s.name.lower() for s in Stat]
-    text = columns.aligned([header] + [
-        [name] + ['' if v is None else f'{v:g}' for v in values]
-        for name, values in known.items()])
-    return columns.Text({name: dict(zip(header[1:], values, strict=True))
-                         for name, values in known.items()}, text)
-
-
-def _history(histories: dict[HostMetric, dict]) -> columns.Text:
-    lines = []
-    for metric, history in histories.items():
-        values = [v for _, v in history['points']]
-        resolution = history['resolution_seconds']
-        kind = (f'{resolution:g}-second rollups' if resolution
-                else 'samples')
-        if values:
-            lines.append(
-                f'{metric.value}: {len(values)} {kind}, min {min(values):g} '
-                f'max {max(values):g} last {values[-1]:g} '
-                f'{columns.sparkline(values)}')
-        else:
-            lines.append(f'{metric.value}: no {kind}')
-    return columns.Text(
-        {m.value: {'resolution_seconds': h['resolution_seconds'],
-                   'points': h['points']} for m, h in histories.items()},
-        '\n'.join(lines))
-
-
-def _instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
-    records = [{'uuid': uuid,
-                'cpu_percent': columns.number(
-                    view.metric(InstanceMetric.CPU_PERCENT, Stat.LAST)),
-                'rss_mb': columns.number(
-                    view.metric(InstanceMetric.RSS_MB, Stat.LAST), 0),
-                'age': columns.number(view.age)}
-               for uuid, view in sorted(found.items())]
-    if not records:
-        return columns.Text(records, 'none')
-    return columns.Text(records, columns.aligned(
-        [['uuid', 'cpu %', 'rss MiB', 'age s']]
-        + [[str(r[k]) for k in ('uuid', 'cpu_percent', 'rss_mb', 'age')]
-           for r in records]))
-
-
-def plot(path: str, host: str, histories: dict[HostMetric, dict]) -> None:
-    """Draw ``histories`` one panel each into the PNG ``path`` (Agg)."""
-    # matplotlib takes a second to import: only when plotting.
-    from matplotlib import figure
-    from matplotlib.backends import backend_agg
-
-    fig = figure.Figure(figsize=(9, 2.2 * len(histories)))
-    backend_agg.FigureCanvasAgg(fig)
-    axes = fig.subplots(len(histories), 1, sharex=True, squeeze=False)
-    for ax, (metric, history) in zip(axes[:, 0], histories.items(),
-                                     strict=True):
-        ax.plot([datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
-                 for t, _ in history['points']],
-                [v for _, v in history['points']], linewidth=1)
-        ax.set_ylabel(metric.value)
-        ax.grid(True, alpha=0.3)
-    fig.suptitle(f'{host} (UTC)')
-    fig.autofmt_xdate()
-    try:
-        fig.savefig(path, format='png')
-    except OSError as exc:
-        raise client.CommandError(
-            f'cannot write plot {path}: {exc.strerror}') from None
 
 
 class ShowHost(show.ShowOne):
@@ -180,37 +70,21 @@ class ShowHost(show.ShowOne):
         return parser
 
     def take_action(self, parsed_args):
+        from cryptomine_scheduler.cli import host_views
+
         controller = self.app.client_manager.cryptomine
         host = parsed_args.host
         snap = controller.snapshot()
         since = snap.generated_at - parsed_args.since
         histories = {m: controller.host_history(host, since, m)
-                     for m in HISTORY_METRICS}
+                     for m in host_views.HISTORY_METRICS}
         if parsed_args.plot:
-            plot(parsed_args.plot, host, histories)
+            host_views.plot(parsed_args.plot, host, histories)
             self.app.stderr.write(f'History plotted to {parsed_args.plot}\n')
-        view = snap.hosts.get(host)
-        fields = {'Host': host}
-        if view is None:  # no sample within the summary window
-            fields['Stale'] = True
-        else:
-            est = scoring.estimate(view, parsed_args.risk_factor)
-            fields.update({
-                'Kind': accelerator_kind(view),
-                'Samples': view.samples,
-                'Newest': columns.utc(view.newest),
-                'Age': columns.number(view.age),
-                'Stale': view.age > parsed_args.stale_after,
-                'Predicted CPU': columns.number(est.cpu_percent),
-                'Predicted Memory': columns.number(est.mem_percent),
-                'GPU Thermal Headroom': columns.number(
-                    est.gpu_thermal_headroom_c),
-                'GPU Power Headroom': columns.number(
-                    est.gpu_power_headroom_percent),
-                'ASIC Errors Per Minute': columns.number(
-                    est.asic_errors_per_min),
-                'Summaries': _summaries(view)})
-        fields['History'] = _history(histories)
-        fields['Instances'] = _instances(
+        fields = {'Host': host, **host_views.load_fields(
+            snap.hosts.get(host), parsed_args.risk_factor,
+            parsed_args.stale_after)}
+        fields['History'] = host_views.history(histories)
+        fields['Instances'] = host_views.instances(
             {uuid: i for uuid, i in snap.instances.items() if i.host == host})
         return tuple(fields), tuple(fields.values())

@@ -10,7 +10,6 @@ transport URL.
 import os
 
 from cryptomine_scheduler.cli import app
-from cryptomine_scheduler.cli import client
 
 API_NAME = 'cryptomine'
 API_VERSION_OPTION = 'os_cryptomine_api_version'
@@ -21,6 +20,9 @@ API_VERSIONS = {'1': 'cryptomine_scheduler.cli.client.Controller'}
 def make_client(instance):
     """The controller client, from the options below (OSC keeps them in
     the cloud configuration without their ``os_`` prefix)."""
+    # Not at the top: openstack imports every plugin for each command.
+    from cryptomine_scheduler.cli import client
+
     config = instance.get_configuration()
     path = config.get('cryptomine_config_file')
     return client.connect([path] if path else [],

@@ -8,8 +8,8 @@ import time
 from cliff import lister
 from cliff import show
 
-from cryptomine_scheduler.cli import client
 from cryptomine_scheduler.cli import columns
+from cryptomine_scheduler.cli import errors
 
 FINISHED_ACTIONS = ('succeeded', 'failed', 'skipped', 'aborted')
 BALANCE_FIGURES = ('objective', 'sigma', 'peak', 'overloaded')
@@ -74,10 +74,10 @@ def plan_fields(plan: dict) -> tuple[tuple, tuple]:
     return tuple(fields), tuple(fields.values())
 
 
-def nothing_to_do(plan: dict) -> client.NothingToDo:
+def nothing_to_do(plan: dict) -> errors.NothingToDo:
     objective = (plan['efficacy'] or {}).get('before', {}).get('objective')
     balance = '' if objective is None else f' (objective {objective:.4g})'
-    return client.NothingToDo(
+    return errors.NothingToDo(
         f'nothing to do: plan {plan["id"]} found no move worth its cost'
         f'{balance}')
 
@@ -170,7 +170,7 @@ class AbortPlan(show.ShowOne):
         plan = self.app.client_manager.cryptomine.abort_plan(
             parsed_args.plan_id)
         if plan['status'] != 'running':
-            raise client.NothingToDo(
+            raise errors.NothingToDo(
                 f'nothing to do: plan {plan["id"]} is not running '
                 f'({plan["status"]})')
         self.app.stderr.write(f'Plan {plan["id"]} aborted: no further move '
@@ -264,7 +264,7 @@ class Rebalance(show.ShowOne):
         if parsed_args.yes:
             return
         if not self.app.stdin.isatty():
-            raise client.CommandError('refusing to rebalance: stdin is not '
+            raise errors.CommandError('refusing to rebalance: stdin is not '
                                       'a terminal to confirm on (pass '
                                       '--yes)')
         limit = ('' if parsed_args.max_moves is None
@@ -275,7 +275,7 @@ class Rebalance(show.ShowOne):
                               f'now{limit}? [y/N] ')
         self.app.stderr.flush()
         if self.app.stdin.readline().strip().lower() not in ('y', 'yes'):
-            raise client.CommandError('rebalance cancelled')
+            raise errors.CommandError('rebalance cancelled')
 
     def take_action(self, parsed_args):
         self._confirm(parsed_args)

@@ -1,0 +1,141 @@
+"""How ``host list`` and ``host show`` show a host's load: the scoring
+of the nova filter on the controller's summaries, history and instances.
+
+Imported by the commands when they run: it needs numpy.
+"""
+
+import datetime
+import math
+
+from cryptomine_scheduler import mining
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.cli import columns
+from cryptomine_scheduler.cli import errors
+from cryptomine_scheduler.sample import HostMetric
+from cryptomine_scheduler.sample import InstanceMetric
+from cryptomine_scheduler.summaries import Stat
+
+HISTORY_METRICS = (HostMetric.CPU_PERCENT, HostMetric.MEM_PERCENT,
+                   HostMetric.LOAD_1)
+
+
+def accelerator_kind(view: snapshot.HostView) -> str:
+    return ','.join(sorted(a.value for a in scoring.accelerators(view)))
+
+
+def row(name: str, view: snapshot.HostView, risk_factor: float,
+        stale_after: float) -> tuple:
+    """A row of ``host list``."""
+    est = scoring.estimate(view, risk_factor)
+    return (
+        name, accelerator_kind(view),
+        columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
+        columns.number(view.metric(HostMetric.MEM_PERCENT, Stat.LAST)),
+        columns.number(view.mining_metric(
+            mining.MiningMetric.GPU_UTILIZATION, Stat.LAST)),
+        columns.number(est.cpu_percent), columns.number(est.mem_percent),
+        columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.TREND), 2),
+        columns.number(est.gpu_thermal_headroom_c),
+        columns.number(est.gpu_power_headroom_percent),
+        columns.number(view.age), view.age > stale_after)
+
+
+def load_fields(view: snapshot.HostView | None, risk_factor: float,
+                stale_after: float) -> dict:
+    """``host show``'s fields of the host's summaries; only Stale where
+    it has none (no sample within the summary window)."""
+    if view is None:
+        return {'Stale': True}
+    est = scoring.estimate(view, risk_factor)
+    return {
+        'Kind': accelerator_kind(view),
+        'Samples': view.samples,
+        'Newest': columns.utc(view.newest),
+        'Age': columns.number(view.age),
+        'Stale': view.age > stale_after,
+        'Predicted CPU': columns.number(est.cpu_percent),
+        'Predicted Memory': columns.number(est.mem_percent),
+        'GPU Thermal Headroom': columns.number(est.gpu_thermal_headroom_c),
+        'GPU Power Headroom': columns.number(
+            est.gpu_power_headroom_percent),
+        'ASIC Errors Per Minute': columns.number(est.asic_errors_per_min),
+        'Summaries': _summaries(view)}
+
+
+def _summaries(view: snapshot.HostView) -> columns.Text:
+    """Every metric's statistics over the summary window."""
+    rows = [(m.value, [view.metric(m, s) for s in Stat])
+            for m in HostMetric]
+    rows += [(m.value, [view.mining_metric(m, s) for s in Stat])
+             for m in mining.METRICS]
+    known = {name: [columns.number(v, 3) for v in values]
+             for name, values in rows
+             if not all(math.isnan(v) for v in values)}
+    header = ['metric'] + [s.name.lower() for s in Stat]
+    text = columns.aligned([header] + [
+        [name] + ['' if v is None else f'{v:g}' for v in values]
+        for name, values in known.items()])
+    return columns.Text({name: dict(zip(header[1:], values, strict=True))
+                         for name, values in known.items()}, text)
+
+
+def history(histories: dict[HostMetric, dict]) -> columns.Text:
+    lines = []
+    for metric, found in histories.items():
+        values = [v for _, v in found['points']]
+        resolution = found['resolution_seconds']
+        kind = (f'{resolution:g}-second rollups' if resolution
+                else 'samples')
+        if values:
+            lines.append(
+                f'{metric.value}: {len(values)} {kind}, min {min(values):g} '
+                f'max {max(values):g} last {values[-1]:g} '
+                f'{columns.sparkline(values)}')
+        else:
+            lines.append(f'{metric.value}: no {kind}')
+    return columns.Text(
+        {m.value: {'resolution_seconds': h['resolution_seconds'],
+                   'points': h['points']} for m, h in histories.items()},
+        '\n'.join(lines))
+
+
+def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
+    records = [{'uuid': uuid,
+                'cpu_percent': columns.number(
+                    view.metric(InstanceMetric.CPU_PERCENT, Stat.LAST)),
+                'rss_mb': columns.number(
+                    view.metric(InstanceMetric.RSS_MB, Stat.LAST), 0),
+                'age': columns.number(view.age)}
+               for uuid, view in sorted(found.items())]
+    if not records:
+        return columns.Text(records, 'none')
+    return columns.Text(records, columns.aligned(
+        [['uuid', 'cpu %', 'rss MiB', 'age s']]
+        + [[str(r[k]) for k in ('uuid', 'cpu_percent', 'rss_mb', 'age')]
+           for r in records]))
+
+
+def plot(path: str, host: str, histories: dict[HostMetric, dict]) -> None:
+    """Draw ``histories`` one panel each into the PNG ``path`` (Agg)."""
+    # matplotlib takes a second to import: only when plotting.
+    from matplotlib import figure
+    from matplotlib.backends import backend_agg
+
+    fig = figure.Figure(figsize=(9, 2.2 * len(histories)))
+    backend_agg.FigureCanvasAgg(fig)
+    axes = fig.subplots(len(histories), 1, sharex=True, squeeze=False)
+    for ax, (metric, found) in zip(axes[:, 0], histories.items(),
+                                   strict=True):
+        ax.plot([datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+                 for t, _ in found['points']],
+                [v for _, v in found['points']], linewidth=1)
+        ax.set_ylabel(metric.value)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(f'{host} (UTC)')
+    fig.autofmt_xdate()
+    try:
+        fig.savefig(path, format='png')
+    except OSError as exc:
+        raise errors.CommandError(
+            f'cannot write plot {path}: {exc.strerror}') from None
