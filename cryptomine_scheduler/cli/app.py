@@ -11,6 +11,7 @@ cliff at the top, and what a command runs on (oslo.messaging, numpy,
 matplotlib, the simulator) when it runs.
 """
 
+import itertools
 import logging
 import os
 import sys
@@ -59,12 +60,14 @@ class CryptomineApp(app.App):
     NAME = 'cryptomine'  # also when run as python -m
 
     def __init__(self, stdin=None, stdout=None, stderr=None):
+        # Deferred: "cryptomine host list --help" is "cryptomine help
+        # host list", not the top-level help.
         super().__init__(
             description="See the fleet's load, plan, and rebalance.",
             version=version.VersionInfo(
                 'cryptomine-scheduler').version_string(),
             command_manager=commandmanager.CommandManager('cryptomine.cli'),
-            stdin=stdin, stdout=stdout, stderr=stderr)
+            stdin=stdin, stdout=stdout, stderr=stderr, deferred_help=True)
         self.client_manager: ClientManager | None = None
         self._failure: BaseException | None = None
 
@@ -98,6 +101,11 @@ class CryptomineApp(app.App):
                                             self.options.timeout)
 
     def run_subcommand(self, argv):
+        if argv[:1] == ['help']:
+            # The options of "host list -f json --help" are the
+            # command's, which cliff's help command would refuse.
+            argv = list(itertools.takewhile(
+                lambda arg: not arg.startswith('-'), argv))
         self._failure = None
         result = super().run_subcommand(argv)
         if self._failure is not None:

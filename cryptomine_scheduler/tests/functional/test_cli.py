@@ -534,6 +534,42 @@ class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
                              (result.rc, result.error))
 
 
+class TestHelp(base.BaseTestCase):
+    """``cryptomine`` as a process: the help of a command, wherever
+    --help is on the line, needs no controller."""
+
+    def help(self, *argv: str) -> str:
+        done = subprocess.run([CONSOLE_SCRIPT, *argv],
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual((0, ''), (done.returncode, done.stderr), argv)
+        return done.stdout
+
+    def test_command_help(self):
+        for argv, command, option in (
+                (('host', 'list', '--help'), 'host list', '--risk-factor K'),
+                (('host', 'list', '-f', 'json', '-h'), 'host list',
+                 '--stale-after SECONDS'),
+                (('host', 'show', 'hot', '--help'), 'host show',
+                 '--plot FILE.png'),
+                (('plan', 'create', '--help'), 'plan create', '--dry-run'),
+                (('--help', 'rebalance'), 'rebalance',
+                 '--poll-interval SECONDS'),
+                (('simulate', '--help'), 'simulate', '--trace-format'),
+                (('help', 'plan', 'list'), 'plan list', '--limit N')):
+            out = self.help(*argv)
+            self.assertTrue(out.startswith(f'usage: cryptomine {command} '),
+                            (argv, out))
+            self.assertIn(option, out)
+
+    def test_application_help_lists_the_commands(self):
+        out = self.help('--help')
+        self.assertTrue(out.startswith('usage: cryptomine [--version]'), out)
+        self.assertIn('--config-file PATH', out)
+        for command in ('host list', 'plan create', 'rebalance', 'simulate'):
+            self.assertRegex(out, rf'\n  {command} +[A-Z]')
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 that nothing listens on."""
     with socket.socket() as sock:
