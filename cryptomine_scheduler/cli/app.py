@@ -45,8 +45,9 @@ class ClientManager:
         """The :class:`~cryptomine_scheduler.cli.client.Controller`."""
         if self._controller is None:
             from cryptomine_scheduler.cli import client
-            self._controller = client.connect(self._config_files,
-                                              self._timeout)
+            self._controller = client.connect(
+                self._config_files, self._timeout,
+                hint=f'--config-file or ${CONFIG_ENV}')
         return self._controller
 
     def close(self) -> None:

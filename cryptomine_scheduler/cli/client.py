@@ -20,6 +20,9 @@ CONNECT_GRACE = 5.0
 #: Seconds ``create_plan`` may take at least: the controller reads the
 #: whole cloud from nova and placement before it plans.
 PLANNING_TIMEOUT = 300.0
+#: Where oslo.config looks for cryptomine.conf (or cryptomine.conf.d)
+#: when no file is named.
+CONFIG_PLACES = ('~/.cryptomine/', '~/', '/etc/cryptomine/', '/etc/')
 _CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
 
 
@@ -33,18 +36,24 @@ def first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def load_conf(config_files: list[str]) -> cfg.ConfigOpts:
+def load_conf(config_files: list[str], hint: str) -> cfg.ConfigOpts:
     """cryptomine.conf from ``config_files``, else from oslo.config's
-    default places (``/etc/cryptomine/cryptomine.conf``, ...)."""
+    default places; ``hint`` says how to name one when none is there."""
     conf = cfg.ConfigOpts()
     cm_conf.register_opts(conf)
     args = [arg for path in config_files for arg in ('--config-file', path)]
     conf(args, project='cryptomine', prog='cryptomine')
+    if not (conf.config_file or conf.config_dir):
+        raise errors.CommandError(
+            f'no configuration file: no cryptomine.conf in '
+            f'{", ".join(CONFIG_PLACES[:-1])} or {CONFIG_PLACES[-1]} '
+            f'(name one with {hint})')
     return conf
 
 
-def connect(config_files: list[str], timeout: float) -> 'Controller':
-    return Controller(load_conf(config_files), timeout)
+def connect(config_files: list[str], timeout: float,
+            hint: str) -> 'Controller':
+    return Controller(load_conf(config_files, hint), timeout)
 
 
 class Controller:

@@ -6,7 +6,8 @@ oslo.messaging: ``cryptomine --help`` loads every command.
 Exit codes of ``cryptomine``:
 
 * 0: success
-* 1: any other error (re-planner not configured, a move failed, ...)
+* 1: any other error (no configuration file, re-planner not configured,
+  a move failed, ...)
 * 2: usage error (unknown command or option: argparse's and cliff's code)
 * 3: controller unreachable (the broker refuses, or no controller answers)
 * 4: not found: host, plan or aggregate

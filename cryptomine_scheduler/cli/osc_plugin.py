@@ -25,9 +25,10 @@ def make_client(instance):
 
     config = instance.get_configuration()
     path = config.get('cryptomine_config_file')
-    return client.connect([path] if path else [],
-                          config.get('cryptomine_timeout',
-                                     app.DEFAULT_TIMEOUT))
+    return client.connect(
+        [path] if path else [],
+        config.get('cryptomine_timeout') or app.DEFAULT_TIMEOUT,
+        hint=f'--cryptomine-config-file or ${app.CONFIG_ENV}')
 
 
 def build_option_parser(parser):

@@ -31,6 +31,7 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
+from cryptomine_scheduler.cli import errors
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.tests import fake_nova
@@ -532,6 +533,45 @@ class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
             self.assertEqual((1, 'cannot plan: this controller has no nova '
                                  'API configured ([nova_api])'),
                              (result.rc, result.error))
+
+
+class TestWithoutConfigFile(base.BaseTestCase):
+    """No --config-file, no $CRYPTOMINE_CONFIG_FILE, nothing where
+    oslo.config looks."""
+
+    NOT_FOUND = ('no configuration file: no cryptomine.conf in '
+                 '~/.cryptomine/, ~/, /etc/cryptomine/ or /etc/ (name one '
+                 'with {} or $CRYPTOMINE_CONFIG_FILE)')
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.EnvironmentVariable(app_mod.CONFIG_ENV))
+        for finder in ('find_config_files', 'find_config_dirs'):
+            self.useFixture(fixtures.MockPatch(
+                f'oslo_config.cfg.{finder}', return_value=[]))
+
+    def test_commands_say_where_they_looked(self):
+        for argv in (('host', 'list'), ('plan', 'create', '--dry-run')):
+            self.useFixture(AppLogging())
+            out, err = io.StringIO(), io.StringIO()
+            rc = app_mod.CryptomineApp(stdout=out, stderr=err).run(
+                list(argv))
+            self.assertEqual(
+                (1, '', self.NOT_FOUND.format('--config-file') + '\n'),
+                (rc, out.getvalue(), err.getvalue()))
+
+    def test_openstack_client_plugin(self):
+
+        class ClientManager:
+
+            def get_configuration(self):
+                return {'cryptomine_config_file': None,
+                        'cryptomine_timeout': None}
+
+        error = self.assertRaises(errors.CommandError,
+                                  osc_plugin.make_client, ClientManager())
+        self.assertEqual(self.NOT_FOUND.format('--cryptomine-config-file'),
+                         str(error))
 
 
 class TestHelp(base.BaseTestCase):
