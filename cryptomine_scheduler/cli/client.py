@@ -3,7 +3,9 @@ deadline on every call and the errors of :mod:`.errors`."""
 
 import queue
 import re
+import socket
 import threading
+import time
 
 import oslo_messaging
 from oslo_config import cfg
@@ -13,16 +15,14 @@ from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.cli import errors
 
-# oslo.messaging retries a refused connection forever (whatever the
-# client's ``retry``): a call still running this long after its RPC
-# timeout means the broker cannot be reached.
-CONNECT_GRACE = 5.0
 #: Seconds ``create_plan`` may take at least: the controller reads the
 #: whole cloud from nova and placement before it plans.
 PLANNING_TIMEOUT = 300.0
 #: Where oslo.config looks for cryptomine.conf (or cryptomine.conf.d)
 #: when no file is named.
 CONFIG_PLACES = ('~/.cryptomine/', '~/', '/etc/cryptomine/', '/etc/')
+#: The port of a rabbit:// host without one, as oslo.messaging has it.
+AMQP_PORT = 5672
 _CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
 
 
@@ -51,6 +51,17 @@ def load_conf(config_files: list[str], hint: str) -> cfg.ConfigOpts:
     return conf
 
 
+def broker_addresses(url: oslo_messaging.TransportURL
+                     ) -> list[tuple[str, int]]:
+    """The (host, port) pairs of a rabbit:// URL, localhost's where it
+    names none (as oslo.messaging); none for other transports (the
+    tests' fake://)."""
+    if url.transport != 'rabbit':
+        return []
+    return [(host.hostname, host.port or AMQP_PORT)
+            for host in url.hosts] or [('localhost', AMQP_PORT)]
+
+
 def connect(config_files: list[str], timeout: float,
             hint: str) -> 'Controller':
     return Controller(load_conf(config_files, hint), timeout)
@@ -64,10 +75,13 @@ class Controller:
         self._timeout = timeout
         self._topic = conf.messaging.controller_topic
         self._url = mask_url(conf.transport_url or 'rabbit://')
+        self._broker = broker_addresses(
+            oslo_messaging.TransportURL.parse(conf, conf.transport_url))
         self._transport = oslo_messaging.get_rpc_transport(
             conf, allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
         self._client = rpcapi.ControllerClient(self._transport, self._topic,
                                                timeout)
+        self._broker_reached = not self._broker
         self._stuck = False
 
     def close(self) -> None:
@@ -80,12 +94,36 @@ class Controller:
             f'controller unreachable at {self._url} (topic {self._topic}): '
             f'{why}')
 
-    def _call(self, method, *args, deadline: float | None = None,
-              **kwargs):
+    def _reach_broker(self, deadline: float) -> None:
+        """Open and close a TCP connection to one of the broker's hosts
+        by ``deadline`` (``time.monotonic``), or raise: oslo.messaging
+        would retry to connect for ever."""
+        error = None
+        for address in self._broker:
+            try:
+                with socket.create_connection(
+                        address, timeout=max(deadline - time.monotonic(),
+                                             0.001)):
+                    self._broker_reached = True
+                    return
+            except OSError as exc:
+                error = exc
+        raise self._unreachable(f'cannot connect to the message broker: '
+                                f'{error.strerror or error}')
+
+    def _no_reply(self, wait: float) -> errors.ControllerUnreachable:
+        return self._unreachable(f'no reply within {wait:g} s (is '
+                                 f'cryptomine-controller running?)')
+
+    def _call(self, method, *args, wait: float | None = None, **kwargs):
         """``method(...)`` in a thread of its own, given up on after
-        ``deadline`` (default: the RPC timeout) plus :data:`CONNECT_GRACE`.
-        """
-        deadline = deadline or self._timeout
+        ``wait`` seconds (default: the RPC timeout), connecting included:
+        a broker that takes the TCP connection but not the AMQP one (bad
+        credentials) keeps oslo.messaging retrying."""
+        wait = wait or self._timeout
+        deadline = time.monotonic() + wait
+        if not self._broker_reached:
+            self._reach_broker(deadline)
         outcome = queue.SimpleQueue()
 
         def call():
@@ -97,17 +135,15 @@ class Controller:
         threading.Thread(target=call, name='cryptomine-rpc',
                          daemon=True).start()
         try:
-            ok, value = outcome.get(timeout=deadline + CONNECT_GRACE)
+            ok, value = outcome.get(
+                timeout=max(deadline - time.monotonic(), 0.0))
         except queue.Empty:
             self._stuck = True
-            raise self._unreachable('cannot connect to the message '
-                                    'broker') from None
+            raise self._no_reply(wait) from None
         if ok:
             return value
         if isinstance(value, oslo_messaging.MessagingTimeout):
-            raise self._unreachable(
-                f'no reply within {deadline:g} s (is '
-                f'cryptomine-controller running?)') from None
+            raise self._no_reply(wait) from None
         raise value
 
     def snapshot(self):
@@ -131,7 +167,7 @@ class Controller:
             return self._call(self._client.create_plan, dry_run=dry_run,
                               execute=execute, max_moves=max_moves,
                               aggregate=aggregate, timeout=timeout,
-                              deadline=timeout)
+                              wait=timeout)
         except exception.ReplanBusy as exc:
             raise errors.NothingToDo(f'busy: {first_line(exc)}') from None
         except (exception.ReplanUnavailable,

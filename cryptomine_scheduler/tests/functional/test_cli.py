@@ -31,7 +31,7 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
-from cryptomine_scheduler.cli import errors
+from cryptomine_scheduler.cli import errors as errors_mod
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.tests import fake_nova
@@ -568,7 +568,7 @@ class TestWithoutConfigFile(base.BaseTestCase):
                 return {'cryptomine_config_file': None,
                         'cryptomine_timeout': None}
 
-        error = self.assertRaises(errors.CommandError,
+        error = self.assertRaises(errors_mod.CommandError,
                                   osc_plugin.make_client, ClientManager())
         self.assertEqual(self.NOT_FOUND.format('--cryptomine-config-file'),
                          str(error))
@@ -756,17 +756,16 @@ class TestConsoleScript(base.BaseTestCase):
             (2, ('host', 'list', '--no-such-option'), None),
             (2, ('hots', 'list'), None),
             (3, ('--timeout', '1', 'host', 'list'), quiet),
-            (3, ('--timeout', '1', 'plan', 'list'), down),
+            (3, ('plan', 'list'), down),
+            (3, ('plan', 'create'), down),
             (4, ('host', 'show', 'nope'), None),
             (4, ('plan', 'show', 'nope'), None),
             (5, ('plan', 'create', '--max-moves', '0'), None)]
-        started = time.monotonic()
         processes = [subprocess.Popen(
             self.command(*argv, config=config), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _, argv, config in cases]
         results = [(p.wait(60), *p.communicate()) for p in processes]
-        self.assertLess(time.monotonic() - started, 40)
         self.assertEqual([rc for rc, _, _ in cases],
                          [rc for rc, _, _ in results], results)
         errors = [err.strip() for _, _, err in results]
@@ -775,11 +774,12 @@ class TestConsoleScript(base.BaseTestCase):
         self.assertEqual(
             f'controller unreachable at {masked} (topic nobody): no reply '
             'within 1 s (is cryptomine-controller running?)', errors[3])
-        self.assertRegex(errors[4], r'^controller unreachable at rabbit://'
-                         r'cryptomine:\*\*\*@127\.0\.0\.1:\d+/ \(topic '
-                         r'cryptomine_controller\): cannot connect to the '
-                         r'message broker$')
+        for error in errors[4:6]:
+            self.assertRegex(error, r'^controller unreachable at rabbit://'
+                             r'cryptomine:\*\*\*@127\.0\.0\.1:\d+/ \(topic '
+                             r'cryptomine_controller\): cannot connect to '
+                             r'the message broker: Connection refused$')
         self.assertEqual(["unknown host 'nope': the controller has no "
                           "samples from it", "plan 'nope' not found"],
-                         errors[5:7])
-        self.assertRegex(errors[7], NOTHING_TO_DO)
+                         errors[6:8])
+        self.assertRegex(errors[8], NOTHING_TO_DO)

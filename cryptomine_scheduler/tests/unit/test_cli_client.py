@@ -1,0 +1,55 @@
+"""The command line's controller client without a controller: where it
+looks for the broker, and a broker that refuses connections."""
+
+import os
+import socket
+
+import fixtures
+import oslo_messaging
+from oslo_config import cfg
+from oslotest import base
+
+from cryptomine_scheduler.cli import client
+from cryptomine_scheduler.cli import errors
+
+
+class TestBrokerAddresses(base.BaseTestCase):
+
+    def addresses(self, url: str) -> list[tuple[str, int]]:
+        return client.broker_addresses(
+            oslo_messaging.TransportURL.parse(cfg.ConfigOpts(), url))
+
+    def test_every_host_default_port_5672(self):
+        self.assertEqual([('h1', 5673), ('::1', 5672)], self.addresses(
+            'rabbit://u:p@h1:5673,u:p@[::1]/vhost'))
+
+    def test_localhost_where_none_is_named(self):
+        self.assertEqual([('localhost', 5672)], self.addresses('rabbit://'))
+
+    def test_other_transports_not_checked(self):
+        self.assertEqual([], self.addresses('fake:/'))
+
+
+class TestStoppedBroker(base.BaseTestCase):
+
+    def test_refused_at_once(self):
+        # A port bound but not listening refuses connections.
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'cryptomine.conf')
+        with open(path, 'w') as handle:
+            handle.write(f'[DEFAULT]\ntransport_url = rabbit://cryptomine:'
+                         f's3cret@127.0.0.1:{port}/\n')
+        controller = client.connect([path], 30.0, hint='--config-file')
+        self.addCleanup(controller.close)
+        error = self.assertRaises(errors.ControllerUnreachable,
+                                  controller.list_plans, 1)
+        self.assertEqual(3, error.exit_code)
+        self.assertEqual(
+            f'controller unreachable at rabbit://cryptomine:***@127.0.0.1:'
+            f'{port}/ (topic cryptomine_controller): '
+            f'cannot connect to the message broker: Connection refused',
+            str(error))
