@@ -69,9 +69,11 @@ class BatchResult:
 
 
 class IngestTotals:
-    """Counters since the controller started, summed over batches."""
+    """Counters since the controller started, summed over batches, and
+    the ingest processes restarted (``restarts``: counts by service)."""
 
-    def __init__(self):
+    def __init__(self, restarts: Callable[[], dict[str, int]] = dict):
+        self._restarts = restarts
         self.received = 0
         self.stored = 0
         self.batches = 0
@@ -91,7 +93,8 @@ class IngestTotals:
             return {'received': self.received, 'stored': self.stored,
                     'batches': self.batches,
                     'rejected': {reason.value: self.rejected[reason]
-                                 for reason in validation.Reason}}
+                                 for reason in validation.Reason},
+                    'worker_restarts': self._restarts()}
 
 
 class Ingestor:

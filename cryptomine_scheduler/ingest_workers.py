@@ -1,94 +1,170 @@
-"""Ingest in child processes, for more samples than one process can take.
+"""Ingest in worker processes, for more samples than one process takes.
 
 One Python process consumes, validates and stores on about one core (the
-GIL).  With ``[controller] ingest_workers = N`` the controller forks N
-workers before it starts any thread.  Each runs its own batch listener on
-the shared sample queue, validates and stores exactly as in-process (one
-transaction per batch, acknowledged after commit), and sends each
-:class:`~cryptomine_scheduler.ingest.BatchResult` to the controller
-process, which keeps the totals and summaries and answers RPC.
+GIL).  With ``[controller] ingest_workers = N`` the controller's master
+process (:mod:`~cryptomine_scheduler.supervisor`) runs N
+:class:`IngestWorker` processes beside the controller process.  Each runs
+its own batch listener on the shared sample queue and stores exactly as
+in-process (one transaction per batch, acknowledged after commit), then
+sends the batch's :class:`~cryptomine_scheduler.ingest.BatchResult` to
+the controller process, which keeps the totals and summaries.
 
-A worker whose controller died exits at once: its unacknowledged messages
-go back to the queue, and what it committed is deduplicated by (host, seq)
-when redelivered.
+Each worker has a connection of its own to the controller process (a
+Unix socket in the abstract namespace, authenticated with a key the
+master made), so a worker killed in the middle of a send harms only its
+own connection; its replacement connects anew.  A worker that dies
+before its batch is acknowledged leaves the batch in the queue, and what
+it had committed comes back as duplicates.
 """
 
-import multiprocessing
+import dataclasses
 import os
-import signal
+import secrets
 import threading
+import time
+import uuid
 from collections.abc import Callable
+from multiprocessing import connection
 
+import oslo_messaging
+from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import service as service_mod
+from cryptomine_scheduler import supervisor
+from cryptomine_scheduler.db import store as store_mod
 
 LOG = logging.getLogger(__name__)
-PARENT_CHECK_SECONDS = 1.0
+CONNECT_TIMEOUT = 30.0
+CONNECT_RETRY = 0.2
 
 
-def _work(build_listener: Callable, results, index: int) -> None:
-    """Body of one forked worker."""
-    parent = os.getppid()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    listener = build_listener(results.put)
-    listener.start()
-    LOG.info('Ingest worker %d (pid %d) consuming', index, os.getpid())
-    while not stop.wait(PARENT_CHECK_SECONDS):
-        if os.getppid() != parent:
-            LOG.warning('Controller %d is gone; ingest worker %d exits',
-                        parent, index)
-            os._exit(1)
-    listener.stop()
-    listener.wait()
-    results.close()
-    results.join_thread()
+@dataclasses.dataclass(frozen=True)
+class Channel:
+    """Where workers reach the controller process, and the key."""
+
+    address: str
+    authkey: bytes
+
+    @classmethod
+    def new(cls) -> 'Channel':
+        # A leading NUL names a Linux abstract socket: no file to clean up.
+        return cls(f'\0cryptomine-ingest-{uuid.uuid4().hex}',
+                   secrets.token_bytes(32))
 
 
-class IngestWorkers:
-    """The worker processes and the thread absorbing their results."""
+class ResultServer:
+    """Accepts workers' connections and absorbs the results they send."""
 
-    def __init__(self, count: int,
-                 build_listener: Callable[[Callable], object],
+    def __init__(self, channel: Channel,
                  absorb: Callable[[ingest.BatchResult], None]):
-        context = multiprocessing.get_context('fork')
-        self._results = context.Queue()
-        self._processes = [
-            context.Process(target=_work, name=f'cryptomine-ingest-{i}',
-                            args=(build_listener, self._results, i))
-            for i in range(count)]
+        self._listener = connection.Listener(
+            channel.address, 'AF_UNIX', authkey=channel.authkey)
         self._absorb = absorb
-        self._reader = threading.Thread(target=self._read, daemon=True,
-                                        name='cryptomine-ingest-results')
+        self._accepter = threading.Thread(
+            target=self._accept, name='cryptomine-ingest-results',
+            daemon=True)
 
     def start(self) -> None:
-        """Fork the workers (before any thread is started), then read."""
-        for process in self._processes:
-            process.start()
-        self._reader.start()
+        self._accepter.start()
 
-    def _read(self) -> None:
-        for result in iter(self._results.get, None):
+    def _accept(self) -> None:
+        while True:
             try:
-                self._absorb(result)
-            except Exception:
-                LOG.exception('Could not absorb a batch result')
+                conn = self._listener.accept()
+            except OSError:
+                return  # closed by stop()
+            except connection.AuthenticationError:
+                LOG.warning('Refused an ingest result connection that '
+                            'failed authentication')
+                continue
+            threading.Thread(target=self._read, args=(conn,), daemon=True,
+                             name='cryptomine-ingest-reader').start()
 
-    def check(self) -> None:
-        """Log workers that died (the others carry on)."""
-        for process in self._processes:
-            if process.exitcode is not None:
-                LOG.error('Ingest worker %s exited with %s', process.name,
-                          process.exitcode)
-        self._processes = [p for p in self._processes if p.exitcode is None]
+    def _read(self, conn: connection.Connection) -> None:
+        with conn:
+            while True:
+                try:
+                    result = conn.recv()
+                except (EOFError, OSError):
+                    return  # that worker ended
+                except Exception:
+                    LOG.exception('Unreadable ingest result; dropping the '
+                                  'connection')
+                    return
+                try:
+                    self._absorb(result)
+                except Exception:
+                    LOG.exception('Could not absorb a batch result')
 
     def stop(self) -> None:
-        """Stop the workers (each finishes its batch), then the reader."""
-        for process in self._processes:
-            process.terminate()
-        for process in self._processes:
-            process.join(60)
-        self._results.put(None)
-        self._reader.join(10)
+        self._listener.close()
+
+
+class ResultSender:
+    """A worker's connection to the controller process, opened on first
+    use and again after the controller process was restarted."""
+
+    def __init__(self, channel: Channel, timeout: float = CONNECT_TIMEOUT):
+        self._channel = channel
+        self._timeout = timeout
+        self._conn: connection.Connection | None = None
+
+    def send(self, result: ingest.BatchResult) -> None:
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                if self._conn is None:
+                    self._conn = connection.Client(
+                        self._channel.address, 'AF_UNIX',
+                        authkey=self._channel.authkey)
+                self._conn.send(result)
+                return
+            except OSError as exc:
+                self.close()
+                if time.monotonic() >= deadline:
+                    # Stored all the same; the summaries catch up when the
+                    # controller process rebuilds them from the history.
+                    LOG.warning('Controller process unreachable (%s); the '
+                                'summaries miss a batch of %d samples',
+                                exc, len(result.stored))
+                    return
+                time.sleep(CONNECT_RETRY)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class IngestWorker(supervisor.ReloadingService):
+    """One process consuming, validating and storing samples."""
+
+    name = 'cryptomine-ingest'
+
+    def __init__(self, worker_id: int, conf: cfg.ConfigOpts,
+                 channel: Channel):
+        super().__init__(worker_id, conf)
+        self._sender = ResultSender(channel)
+        # The master migrated the schema before it started any worker.
+        self._store = store_mod.HistoryStore(
+            store_mod.create_engine(conf.database.connection))
+        self._transport = oslo_messaging.get_notification_transport(conf)
+        self._listener = service_mod.sample_listener(
+            conf, self._transport,
+            service_mod.new_ingestor(conf, self._store, time.time),
+            self._sender.send)
+
+    def run(self) -> None:
+        self._listener.start()
+        LOG.info('Ingest worker %d (pid %d) consuming', self.worker_id,
+                 os.getpid())
+
+    def terminate(self) -> None:
+        """Finish the batch in hand, then close."""
+        self._listener.stop()
+        self._listener.wait()
+        self._transport.cleanup()
+        self._sender.close()
+        self._store.close()

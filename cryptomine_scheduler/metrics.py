@@ -59,6 +59,13 @@ class _IngestCollector:
             rejected.add_metric([reason.value],
                                 totals['rejected'][reason.value])
         yield rejected
+        restarts = core.CounterMetricFamily(
+            f'{PREFIX}_worker_restarts',
+            'Worker processes that died and were started again, by '
+            'service.', labels=['service'])
+        for service, count in sorted(totals['worker_restarts'].items()):
+            restarts.add_metric([service], count)
+        yield restarts
 
 
 @dataclasses.dataclass(frozen=True)

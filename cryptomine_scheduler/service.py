@@ -13,7 +13,6 @@ from oslo_log import log as logging
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import ingest
-from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import replan
@@ -32,6 +31,35 @@ def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
     return validation.Policy(master_secret=secret,
                              max_clock_skew=conf.controller.max_clock_skew,
                              max_age=conf.controller.raw_retention)
+
+
+def new_ingestor(conf: cfg.ConfigOpts, store: store_mod.HistoryStore,
+                 clock: Callable[[], float]) -> ingest.Ingestor:
+    """An ingestor storing into ``store`` under the configured policy."""
+    return ingest.Ingestor(
+        store, validation_policy(conf),
+        ingest.RejectionLog(conf.controller.rejection_log_interval, clock),
+        clock)
+
+
+def sample_listener(conf: cfg.ConfigOpts, transport,
+                    ingestor: ingest.Ingestor,
+                    on_result: Callable[[ingest.BatchResult], None]):
+    """A batch listener of the sample queue feeding ``ingestor``."""
+    c = conf.controller
+    return oslo_messaging.get_batch_notification_listener(
+        transport,
+        [oslo_messaging.Target(topic=conf.messaging.sample_topic)],
+        [ingest.SampleEndpoint(ingestor, on_result)],
+        executor='threading', allow_requeue=True,
+        pool=listener_pool(conf), batch_size=c.batch_size,
+        batch_timeout=c.batch_timeout)
+
+
+def listener_pool(conf: cfg.ConfigOpts) -> str:
+    """The queue the controllers consume samples from."""
+    return (conf.controller.listener_pool
+            or f'{conf.messaging.sample_topic}.info')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,39 +83,32 @@ class NovaLink:
 class ControllerService:
     """Owns the store, the summaries and the messaging servers.
 
-    With ``[controller] ingest_workers``, worker processes consume instead
-    of ``notification_transport``; they connect to ``notification_url``
-    (default: ``[DEFAULT] transport_url``).
+    With ``[controller] ingest_workers``, other processes consume the
+    samples (:mod:`~cryptomine_scheduler.ingest_workers`) and hand each
+    stored batch to :meth:`absorb`; this one keeps the summaries and
+    answers RPC.
     """
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,
                  rpc_transport, clock: Callable[[], float] = time.time,
-                 notification_url: str | None = None,
-                 nova: NovaLink | None = None):
+                 nova: NovaLink | None = None,
+                 restarts: Callable[[], dict[str, int]] = dict):
         self.conf = conf
         self._clock = clock
-        self._notification_url = notification_url
         c = conf.controller
-        self._policy = validation_policy(conf)
         self.store = store_mod.HistoryStore.open(conf.database.connection)
         self.tracker = snapshot.LoadTracker(c.summary_window,
                                             c.ewma_half_life,
                                             c.hashrate_baseline_half_life)
-        self.totals = ingest.IngestTotals()
+        self.totals = ingest.IngestTotals(restarts)
         self.metrics = metrics.Metrics(self.totals, self.tracker,
                                        conf.cryptomine.risk_factor, clock)
-        self.listener_pool = (c.listener_pool
-                              or f'{conf.messaging.sample_topic}.info')
-        self.ingestor = ingest.Ingestor(
-            self.store, self._policy,
-            ingest.RejectionLog(c.rejection_log_interval, clock), clock)
-        self.workers = self.listener = None
-        if c.ingest_workers:
-            self.workers = ingest_workers.IngestWorkers(
-                c.ingest_workers, self._worker_listener, self.absorb)
-        else:
-            self.listener = self._listener(notification_transport,
-                                           self.ingestor, self.absorb)
+        self.listener_pool = listener_pool(conf)
+        self.ingestor = new_ingestor(conf, self.store, clock)
+        self.listener = None
+        if not c.ingest_workers:
+            self.listener = sample_listener(conf, notification_transport,
+                                            self.ingestor, self.absorb)
         nova = nova or NovaLink.from_conf(conf)
         self.replanner = replan.Replanner(
             conf, plans.PlanStore(self.store.engine, clock), self.tracker,
@@ -111,30 +132,6 @@ class ControllerService:
         for sample in result.stored:
             self.tracker.add(sample)
 
-    def _listener(self, transport, ingestor, on_result):
-        """A batch listener of the sample queue."""
-        c = self.conf.controller
-        return oslo_messaging.get_batch_notification_listener(
-            transport,
-            [oslo_messaging.Target(topic=self.conf.messaging.sample_topic)],
-            [ingest.SampleEndpoint(ingestor, on_result)],
-            executor='threading', allow_requeue=True,
-            pool=self.listener_pool, batch_size=c.batch_size,
-            batch_timeout=c.batch_timeout)
-
-    def _worker_listener(self, on_result):
-        """A listener with connections of its own (runs in a worker)."""
-        self.store.engine.dispose(close=False)  # the parent's connections
-        store = store_mod.HistoryStore.open(self.conf.database.connection)
-        transport = oslo_messaging.get_notification_transport(
-            self.conf, url=self._notification_url)
-        c = self.conf.controller
-        ingestor = ingest.Ingestor(
-            store, self._policy,
-            ingest.RejectionLog(c.rejection_log_interval, self._clock),
-            self._clock)
-        return self._listener(transport, ingestor, on_result)
-
     def maintain_once(self) -> store_mod.PurgeResult:
         """Roll up closed buckets and purge what is past retention."""
         c = self.conf.controller
@@ -143,8 +140,6 @@ class ControllerService:
 
     def _maintain(self) -> None:
         while not self._stop.wait(self.conf.controller.maintenance_interval):
-            if self.workers is not None:
-                self.workers.check()
             try:
                 result = self.maintain_once()
                 LOG.debug('Maintenance done: %s', result)
@@ -154,8 +149,6 @@ class ControllerService:
     def start(self) -> None:
         rows = self.tracker.rebuild(self.store, self._clock())
         LOG.info('Summaries rebuilt from %d stored samples', rows)
-        if self.workers is not None:
-            self.workers.start()  # forks: before any thread of ours starts
         self.replanner.start()
         self.rpc_server.start()
         if self.listener is not None:
@@ -174,9 +167,7 @@ class ControllerService:
         self.rpc_server.wait()
         self.replanner.stop()
         self.metrics.stop()
-        if self.workers is not None:
-            self.workers.stop()
-        else:
+        if self.listener is not None:
             self.listener.stop()
             self.listener.wait()
         if self._maintenance.is_alive():

@@ -1,6 +1,5 @@
 """``cryptomine-collector``: the per-compute-host sampling daemon."""
 
-import signal
 import sys
 import threading
 
@@ -11,6 +10,8 @@ from stevedore import extension
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import signing
+from cryptomine_scheduler import supervisor
+from cryptomine_scheduler import version
 from load_collector import buffer as buffer_mod
 from load_collector import conf as collector_conf
 from load_collector import daemon
@@ -21,14 +22,21 @@ LOG = logging.getLogger(__name__)
 SOURCE_NAMESPACE = 'cryptomine.collector.sources'
 
 
+def check_sources(conf: cfg.ConfigOpts) -> extension.ExtensionManager:
+    """The source plugins; SystemExit when a configured one is unknown."""
+    manager = extension.ExtensionManager(SOURCE_NAMESPACE)
+    unknown = set(conf.collector.sources) - set(manager.names())
+    if unknown:
+        raise SystemExit(f'Unknown collector source(s) {sorted(unknown)}; '
+                         f'available: {sorted(manager.names())}')
+    return manager
+
+
 def load_sources(conf: cfg.ConfigOpts) -> list[sources_mod.Source]:
     """Instantiate the configured sources; skip those unavailable here."""
-    manager = extension.ExtensionManager(SOURCE_NAMESPACE)
+    manager = check_sources(conf)
     loaded = []
     for name in conf.collector.sources:
-        if name not in manager.names():
-            raise SystemExit(f'Unknown collector source {name!r}; '
-                             f'available: {sorted(manager.names())}')
         try:
             loaded.append(manager[name].plugin(conf))
         except sources_mod.SourceUnavailable as exc:
@@ -36,9 +44,9 @@ def load_sources(conf: cfg.ConfigOpts) -> list[sources_mod.Source]:
     return loaded
 
 
-def signing_key(conf: cfg.ConfigOpts) -> bytes:
+def signing_key(conf: cfg.ConfigOpts, warn: bool = True) -> bytes:
     """This host's key: ``[messaging] host_key``, else derived from
-    ``master_secret`` with a warning."""
+    ``master_secret`` (with a warning unless ``warn`` is false)."""
     if conf.messaging.host_key:
         try:
             return signing.parse_host_key(conf.messaging.host_key)
@@ -53,12 +61,13 @@ def signing_key(conf: cfg.ConfigOpts) -> bytes:
             f'{host!r} (on a controller, "cryptomine-host-key {host}" '
             f'prints it), or master_secret ({signing.MIN_SECRET_LENGTH}+ '
             f'characters, as on the controllers)') from None
-    LOG.warning('Signing with a key derived from [messaging] '
-                'master_secret: whoever reads this configuration can sign '
-                'samples for every host.  Unless a controller shares it, '
-                'set [messaging] host_key instead (on a controller, '
-                '"cryptomine-host-key %s" prints it) and remove '
-                'master_secret.', host)
+    if warn:
+        LOG.warning('Signing with a key derived from [messaging] '
+                    'master_secret: whoever reads this configuration can '
+                    'sign samples for every host.  Unless a controller '
+                    'shares it, set [messaging] host_key instead (on a '
+                    'controller, "cryptomine-host-key %s" prints it) and '
+                    'remove master_secret.', host)
     return signing.derive_host_key(secret, host)
 
 
@@ -82,31 +91,78 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 CLI_OPTS = [
     cfg.IntOpt('cycles', min=1,
                help='Sample this many times, publish, and exit (default: '
-                    'run until SIGTERM).'),
+                    'run until SIGTERM, under a supervising process).'),
 ]
+
+
+class CollectorService(supervisor.ReloadingService):
+    """The collector in a supervised worker process.
+
+    SIGHUP applies a new ``[collector] interval`` or ``jitter`` from the
+    next cycle on; SIGTERM finishes the cycle in hand and publishes what
+    is buffered (``shutdown_flush_timeout``).
+    """
+
+    name = 'cryptomine-collector'
+
+    def __init__(self, worker_id: int, conf: cfg.ConfigOpts):
+        super().__init__(worker_id, conf)
+        self._transport = oslo_messaging.get_notification_transport(conf)
+        self._collector = build_collector(conf, self._transport)
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        LOG.info('Collector for host %s starting, first seq %d',
+                 self._collector.host, self._collector.stats.first_seq)
+        try:
+            self._collector.run(self._stop, self._pause)
+        finally:
+            self._stopped.set()
+
+    def _pause(self) -> float:
+        return daemon.jittered(self.conf.collector.interval,
+                               self.conf.collector.jitter)
+
+    def terminate(self) -> None:
+        self._stop.set()
+        self._stopped.wait()
+        flushed = self._collector.shutdown(
+            self.conf.collector.shutdown_flush_timeout)
+        self._transport.cleanup()
+        if not flushed:
+            raise SystemExit(1)
+
+
+def run_cycles(conf: cfg.ConfigOpts, cycles: int) -> int:
+    """Sample ``cycles`` times in this process, publish, and exit."""
+    transport = oslo_messaging.get_notification_transport(conf)
+    collector = build_collector(conf, transport)
+    pause = conf.collector.interval
+    try:
+        collector.run(threading.Event(), lambda: pause, cycles)
+    finally:
+        flushed = collector.shutdown(conf.collector.shutdown_flush_timeout)
+        transport.cleanup()
+    return 0 if flushed else 1
 
 
 def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     register_opts(conf)
+    supervisor.register_opts(conf)
     conf.register_cli_opts(CLI_OPTS)
     logging.register_options(conf)
-    conf(argv, project='cryptomine', prog='cryptomine-collector')
+    conf(argv, project='cryptomine', prog='cryptomine-collector',
+         version=version.version_string())
     logging.setup(conf, 'cryptomine')
-    transport = oslo_messaging.get_notification_transport(conf)
-    collector = build_collector(conf, transport)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    LOG.info('Collector for host %s starting, first seq %d',
-             collector.host, collector.stats.first_seq)
-    try:
-        collector.run(stop, conf.collector.interval, conf.collector.jitter,
-                      conf.cycles)
-    finally:
-        flushed = collector.shutdown(conf.collector.shutdown_flush_timeout)
-        transport.cleanup()
-    return 0 if flushed else 1
+    # Configuration errors end here, not in a worker restarted forever.
+    signing_key(conf, warn=False)
+    check_sources(conf)
+    if conf.cycles:
+        return run_cycles(conf, conf.cycles)
+    supervisor.run(conf, [supervisor.Workers(CollectorService, 1)])
+    return 0
 
 
 if __name__ == '__main__':

@@ -18,18 +18,18 @@ Name of this compute host exactly as nova knows it.  Defaults to the
 machine's host name, which is also nova-compute's default for
 ``[DEFAULT] host``; set both to the same value if you changed nova's.
 """),
-    cfg.FloatOpt('interval', default=10.0, min=0.01,
+    cfg.FloatOpt('interval', default=10.0, min=0.01, mutable=True,
                  help="""
-Seconds between two samples.
+Seconds between two samples.  A change takes effect on SIGHUP.
 
 Related options:
 
 * ``jitter``
 """),
-    cfg.FloatOpt('jitter', default=0.1, min=0.0, max=0.5,
+    cfg.FloatOpt('jitter', default=0.1, min=0.0, max=0.5, mutable=True,
                  help="""
 Random spread of the interval, as a fraction of it, so that many
-collectors do not publish in lockstep.
+collectors do not publish in lockstep.  A change takes effect on SIGHUP.
 """),
     cfg.ListOpt('sources',
                 default=['host', 'instances', 'sensors', 'gpu', 'asic'],
@@ -78,6 +78,7 @@ the next cycle.  Never unlimited: an unreachable broker must not block
 sampling.
 """),
     cfg.FloatOpt('shutdown_flush_timeout', default=10.0, min=0.0,
+                 mutable=True,
                  help="""
 Seconds spent on SIGTERM trying to publish what is still buffered.
 """),

@@ -35,6 +35,11 @@ class CollectorStats:
     source_errors: int = 0
 
 
+def jittered(interval: float, jitter: float) -> float:
+    """``interval`` spread by up to +/- ``jitter`` (a fraction of it)."""
+    return interval * (1.0 + random.uniform(-jitter, jitter))
+
+
 class Collector:
     """Samples one host and publishes what it measured."""
 
@@ -99,18 +104,22 @@ class Collector:
         self._buffer.append(signing.envelope(wire, self._key))
         self.flush()
 
-    def run(self, stop: threading.Event, interval: float, jitter: float,
+    def run(self, stop: threading.Event, pause: Callable[[], float],
             cycles: int | None = None) -> None:
-        """Cycle every ``interval`` (+/- jitter) until ``stop`` is set."""
+        """Cycle every ``pause()`` seconds until ``stop`` is set.
+
+        The first cycle, too, comes one pause after the start: the
+        sources' first readings (CPU time deltas) then cover a whole
+        interval instead of the few milliseconds since they were primed.
+        """
         done = 0
-        while not stop.is_set() and (cycles is None or done < cycles):
+        started = time.monotonic()
+        while cycles is None or done < cycles:
+            if stop.wait(max(0.0, pause() - (time.monotonic() - started))):
+                break
             started = time.monotonic()
             self.cycle()
             done += 1
-            if cycles is not None and done >= cycles:
-                break
-            pause = interval * (1.0 + random.uniform(-jitter, jitter))
-            stop.wait(max(0.0, pause - (time.monotonic() - started)))
 
     def shutdown(self, timeout: float) -> bool:
         """Try to empty the buffer for up to ``timeout`` seconds."""

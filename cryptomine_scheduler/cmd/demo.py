@@ -26,6 +26,7 @@ from cryptomine_scheduler import signing
 from cryptomine_scheduler.summaries import Stat
 from load_collector import cmd as collector_cmd
 from load_collector import conf as collector_conf
+from load_collector import daemon
 
 COLUMNS = (
     ('cpu %', sample_mod.HostMetric.CPU_PERCENT),
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     print(f'Sampling {collector.host} every {args.interval:g}s for '
           f'{args.duration:g}s; history in {conf.database.connection}')
     worker = threading.Thread(target=collector.run, args=(
-        stop, args.interval, conf.collector.jitter))
+        stop, lambda: daemon.jittered(args.interval, conf.collector.jitter)))
     worker.start()
     time.sleep(args.duration)
     stop.set()

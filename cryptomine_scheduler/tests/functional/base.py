@@ -1,6 +1,7 @@
 """Controllers and collectors as real processes on a private RabbitMQ."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from cryptomine_scheduler.tests import waiting
 
 CONTROLLER = 'cryptomine_scheduler.cmd.controller'
 COLLECTOR = 'load_collector.cmd'
+# Seconds to wait for what a quiet machine does in a few: the suite must
+# pass while other jobs load the machine.
+WAIT = 600
 
 
 class PipelineTestCase(base.BaseTestCase):
@@ -74,8 +78,13 @@ sources = host,instances
 
     @staticmethod
     def _kill(process):
+        """SIGKILL a service's whole process group (its supervising
+        master made one of its own)."""
         if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:  # --cycles runs unsupervised
+                process.kill()
             process.wait()
 
     def log(self, name: str) -> str:
@@ -85,7 +94,8 @@ sources = host,instances
     def start_controller(self, name='controller'):
         process = self._spawn(CONTROLLER, name)
         # Ready once it answers RPC.
-        waiting.wait_for(lambda: self._answers(), timeout=60, interval=0.5)
+        waiting.wait_for(lambda: self._answers(), timeout=WAIT, interval=0.5,
+                         seen=lambda: self.log(name)[-2000:])
         return process
 
     def _answers(self):
@@ -94,15 +104,18 @@ sources = host,instances
         except oslo_messaging.MessagingTimeout:
             return None
 
-    def start_collector(self, host: str, cycles: int | None,
-                        interval=0.05):
-        """Start a collector; ``cycles=None`` runs it until SIGTERM."""
-        extra = self._write(f'{host}.conf', f"""
+    def collector_conf(self, host: str, interval: float) -> str:
+        """(Re)write the configuration file of ``host``'s collector."""
+        return self._write(f'{host}.conf', f"""
 [collector]
 host = {host}
 interval = {interval}
 """)
-        args = ['--config-file', extra]
+
+    def start_collector(self, host: str, cycles: int | None,
+                        interval=0.05):
+        """Start a collector; ``cycles=None`` runs it until SIGTERM."""
+        args = ['--config-file', self.collector_conf(host, interval)]
         if cycles is not None:
             args += ['--cycles', str(cycles)]
         return self._spawn(COLLECTOR, host, *args)
@@ -126,10 +139,26 @@ interval = {interval}
         finally:
             store.close()
 
-    def wait_stored(self, total: int, timeout: float = 120):
+    def wait_stored(self, total: int, timeout: float = WAIT):
         return waiting.wait_for(
             lambda: sum(map(len, self.stored_seqs().values())) >= total,
-            timeout=timeout, interval=0.5)
+            timeout=timeout, interval=0.5,
+            seen=lambda: self.stored_summary(total))
+
+    def stored_summary(self, expected: int) -> str:
+        """How many samples each host has stored, against ``expected``."""
+        seqs = self.stored_seqs()
+        counts = {host: len(got) for host, got in sorted(seqs.items())}
+        return (f'{sum(counts.values())} of {expected} samples stored '
+                f'({counts})')
+
+    def wait_logged(self, name: str, pattern: str,
+                    timeout: float = WAIT) -> re.Match:
+        """The first match of ``pattern`` in process ``name``'s log."""
+        return waiting.wait_for(
+            lambda: re.search(pattern, self.log(name)), timeout=timeout,
+            interval=0.2,
+            seen=lambda: f'{name}.log ends with {self.log(name)[-2000:]!r}')
 
     def assert_contiguous(self, seqs: dict[str, list[int]], hosts,
                           cycles: int):

@@ -1,5 +1,6 @@
 """End to end over RabbitMQ: collectors -> controller -> SQLite."""
 
+import os
 import re
 import signal
 import time
@@ -19,12 +20,12 @@ class TestPipeline(base.PipelineTestCase):
         hosts = ['compute-a', 'compute-b', 'compute-c']
         collectors = [self.start_collector(h, cycles=60) for h in hosts]
         for process in collectors:
-            self.assertEqual(0, process.wait(120))
+            self.assertEqual(0, process.wait(base.WAIT))
         self.wait_stored(180)
         self.assert_contiguous(self.stored_seqs(), hosts, 60)
         stats = waiting.wait_for(
             lambda: (s := self.client().get_ingest_stats())['stored'] == 180
-            and s, timeout=30)
+            and s, timeout=base.WAIT)
         self.assertEqual(180, stats['received'])
         self.assertEqual(0, sum(stats['rejected'].values()))
         snap = self.client().get_load_snapshot()
@@ -35,14 +36,55 @@ class TestPipeline(base.PipelineTestCase):
         self.start_controller()
         collector = self.start_collector('compute-a', cycles=None)
         waiting.wait_for(lambda: self.stored_seqs().get('compute-a'),
-                         timeout=60)
+                         timeout=base.WAIT)
         collector.send_signal(signal.SIGTERM)
-        self.assertEqual(0, collector.wait(60))
+        self.assertEqual(0, collector.wait(base.WAIT))
         sampled = int(re.search(r'sampled=(\d+)',
                                 self.log('compute-a')).group(1))
         self.assertGreater(sampled, 0)
         self.wait_stored(sampled)
         self.assert_contiguous(self.stored_seqs(), ['compute-a'], sampled)
+
+    def test_sighup_reloads_the_collector_and_loses_nothing(self):
+        self.start_controller()
+        collector = self.start_collector('compute-a', cycles=None)
+        waiting.wait_for(lambda: len(self.stored_seqs().get('compute-a', ()))
+                         > 5, timeout=base.WAIT,
+                         seen=lambda: self.stored_summary(5))
+        # A mutable option changed: one sample an hour from now on.
+        self.collector_conf('compute-a', interval=3600)
+        collector.send_signal(signal.SIGHUP)
+        self.wait_logged('compute-a', r'configuration reloaded '
+                                      r'\(collector\.interval changed')
+        settled = waiting.wait_for(lambda: self._unchanged_stored(),
+                                   timeout=base.WAIT, interval=1.0)
+        time.sleep(3.0)
+        self.assertEqual(settled, self._stored_count(),
+                         'samples still taken at the old interval')
+        self.assertIsNone(collector.poll(), 'SIGHUP ended the collector')
+        collector.send_signal(signal.SIGTERM)
+        self.assertEqual(0, collector.wait(base.WAIT))
+        sampled = int(re.search(r'sampled=(\d+)',
+                                self.log('compute-a')).group(1))
+        self.assertEqual(settled, sampled)
+        self.assert_contiguous(self.stored_seqs(), ['compute-a'], sampled)
+
+    def _stored_count(self) -> int:
+        return len(self.stored_seqs().get('compute-a', ()))
+
+    def _unchanged_stored(self) -> int | None:
+        """The stored count if it did not change in a second."""
+        before = self._stored_count()
+        time.sleep(1.0)
+        return before if before == self._stored_count() else None
+
+    def test_sighup_keeps_the_controller_serving(self):
+        controller = self.start_controller()
+        controller.send_signal(signal.SIGHUP)
+        self.wait_logged('controller', r'cryptomine-controller worker 0: '
+                                       r'configuration reloaded')
+        self.assertIsNone(controller.poll())
+        self.assertIn('stored', self.client().get_ingest_stats())
 
     def test_broker_restart_loses_nothing(self):
         self.start_controller()
@@ -53,7 +95,7 @@ class TestPipeline(base.PipelineTestCase):
         time.sleep(3.0)
         self.broker.start()
         for process in collectors:
-            self.assertEqual(0, process.wait(180))
+            self.assertEqual(0, process.wait(base.WAIT))
         self.wait_stored(300)
         self.assert_contiguous(self.stored_seqs(), hosts, 150)
         for host in hosts:
@@ -66,14 +108,15 @@ class TestPipeline(base.PipelineTestCase):
         hosts = ['compute-a', 'compute-b']
         collectors = [self.start_collector(h, cycles=150) for h in hosts]
         waiting.wait_for(lambda: sum(map(len, self.stored_seqs().values()))
-                         > 50, timeout=60, interval=0.2)
+                         > 50, timeout=base.WAIT, interval=0.2,
+                         seen=lambda: self.stored_summary(50))
         controller.send_signal(signal.SIGKILL)
         controller.wait()
         before = self.stored_seqs()
         time.sleep(1.0)
         self.start_controller('controller-2')
         for process in collectors:
-            self.assertEqual(0, process.wait(180))
+            self.assertEqual(0, process.wait(base.WAIT))
         self.wait_stored(300)
         after = self.stored_seqs()
         self.assert_contiguous(after, hosts, 150)
@@ -99,7 +142,7 @@ class TestPipeline(base.PipelineTestCase):
         publisher.publish(samples.payload(claim_b, key_host='compute-a'))
         stats = waiting.wait_for(
             lambda: (s := self.client().get_ingest_stats())['received'] == 3
-            and s, timeout=30)
+            and s, timeout=base.WAIT)
         self.assertEqual(1, stats['stored'])
         self.assertEqual(2, stats['rejected']['bad_signature'])
         self.assertEqual({'compute-a': [1]}, self.stored_seqs())
@@ -114,3 +157,26 @@ class TestPipelineWithIngestWorkers(base.PipelineTestCase):
         TestPipeline.test_several_collectors_every_sample_stored_once)
     test_controller_crash_loses_no_history = (
         TestPipeline.test_controller_crash_loses_no_history)
+
+    def test_killed_ingest_worker_is_replaced(self):
+        controller = self.start_controller()
+        pid = int(self.wait_logged(
+            'controller', r'Ingest worker 0 \(pid (\d+)\) consuming').group(1))
+        hosts = ['compute-a', 'compute-b']
+        collectors = [self.start_collector(h, cycles=150) for h in hosts]
+        waiting.wait_for(lambda: sum(map(len, self.stored_seqs().values()))
+                         > 20, timeout=base.WAIT, interval=0.2,
+                         seen=lambda: self.stored_summary(20))
+        os.kill(pid, signal.SIGKILL)
+        self.wait_logged('controller', r'cryptomine-ingest worker 0 exited '
+                                       r'with -9; starting a new one')
+        self.wait_logged('controller',
+                         rf'Ingest worker 0 \(pid (?!{pid}\))\d+\) consuming')
+        for process in collectors:
+            self.assertEqual(0, process.wait(base.WAIT))
+        self.wait_stored(300)
+        self.assert_contiguous(self.stored_seqs(), hosts, 150)
+        self.assertIsNone(controller.poll())
+        stats = self.client().get_ingest_stats()
+        self.assertEqual({'cryptomine-controller': 0,
+                          'cryptomine-ingest': 1}, stats['worker_restarts'])

@@ -3,16 +3,19 @@ import threading
 
 import fixtures
 import oslo_messaging
+import psutil
 from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import validation
+from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
 from load_collector import buffer as buffer_mod
 from load_collector import cmd as collector_cmd
+from load_collector import daemon
 
 
 def _closed_port() -> int:
@@ -80,7 +83,7 @@ class TestCollectorPublishes(CollectorTestCase):
         self.addCleanup(listener.wait)
         self.addCleanup(listener.stop)
         collector = collector_cmd.build_collector(conf, transport)
-        collector.run(threading.Event(), interval=0.01, jitter=0.5,
+        collector.run(threading.Event(), lambda: daemon.jittered(0.01, 0.5),
                       cycles=5)
         self.assertTrue(collector.shutdown(timeout=1.0))
         waiting.wait_for(lambda: len(received.payloads) == 5, timeout=10)
@@ -104,6 +107,56 @@ class TestCollectorPublishes(CollectorTestCase):
         self.assertIn('host_key must be set', str(err))
         self.assertIn('cryptomine-host-key compute-7', str(err))
         self.assertIn('or master_secret', str(err))
+
+
+# Half a core: busy 20 ms, idle 20 ms.
+HALF_CORE = '''
+import time
+while True:
+    end = time.monotonic() + 0.02
+    while time.monotonic() < end:
+        pass
+    time.sleep(0.02)
+'''
+
+
+def busy_percent(before, after) -> float:
+    """The machine's CPU utilisation between two ``psutil.cpu_times()``,
+    counted as psutil counts it (guest time is inside user time)."""
+    def total(times):
+        return sum(times) - getattr(times, 'guest', 0.0) - getattr(
+            times, 'guest_nice', 0.0)
+
+    def idle(times):
+        return times.idle + getattr(times, 'iowait', 0.0)
+
+    elapsed = total(after) - total(before)
+    return 100.0 * (1.0 - (idle(after) - idle(before)) / elapsed)
+
+
+class TestFirstSample(CollectorTestCase):
+
+    def test_first_sample_measures_a_whole_interval(self):
+        self.useFixture(guests.FakeGuests(1, code=HALF_CORE))
+        conf = self.conf()
+        transport = self.transport(conf, 'fake:/')
+        received = Received()
+        listener = oslo_messaging.get_notification_listener(
+            transport, [oslo_messaging.Target(topic='cryptomine_samples')],
+            [received], executor='threading')
+        listener.start()
+        self.addCleanup(listener.wait)
+        self.addCleanup(listener.stop)
+        collector = collector_cmd.build_collector(conf, transport)
+        before = psutil.cpu_times()
+        collector.run(threading.Event(), lambda: 1.0, cycles=1)
+        after = psutil.cpu_times()
+        waiting.wait_for(lambda: received.payloads, timeout=60)
+        first = received.payloads[0][1]['sample']['host_load']['cpu_percent']
+        # What the machine used over that interval, measured apart; the
+        # burner alone is half a core of all of them.
+        self.assertAlmostEqual(busy_percent(before, after), first, delta=5)
+        self.assertGreater(first, 0.8 * 50.0 / psutil.cpu_count())
 
 
 class TestSigningKey(CollectorTestCase):
@@ -145,7 +198,7 @@ class TestHostKeyToController(test_controller.ControllerTestCase):
 
     def run_collector(self, conf, cycles):
         collector = collector_cmd.build_collector(conf, self.transport)
-        collector.run(threading.Event(), interval=0.0, jitter=0.0,
+        collector.run(threading.Event(), lambda: 0.0,
                       cycles=cycles)
         self.assertTrue(collector.shutdown(timeout=1.0))
 
@@ -178,7 +231,7 @@ class TestBrokerDown(CollectorTestCase):
         transport = self.transport(
             conf, f'rabbit://guest:guest@127.0.0.1:{_closed_port()}/')
         collector = collector_cmd.build_collector(conf, transport)
-        collector.run(threading.Event(), interval=0.0, jitter=0.0, cycles=5)
+        collector.run(threading.Event(), lambda: 0.0, cycles=5)
         self.assertEqual(5, collector.stats.sampled)
         self.assertEqual(0, collector.stats.published)
         self.assertEqual(3, collector.stats.buffered)

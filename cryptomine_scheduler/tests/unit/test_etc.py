@@ -83,7 +83,12 @@ class TestSystemdUnits(base.BaseTestCase):
                 self.assertEqual(
                     ['--config-file', '/etc/cryptomine/cryptomine.conf'],
                     args)
-                self.assertEqual('on-failure', service['Restart'])
+                # Restarted on any exit systemctl did not ask for; SIGHUP
+                # reloads; SIGTERM to the supervising master alone.
+                self.assertEqual('always', service['Restart'])
+                self.assertEqual('/bin/kill -HUP $MAINPID',
+                                 service['ExecReload'])
+                self.assertEqual('mixed', service['KillMode'])
                 self.assertEqual('cryptomine', service['User'])
                 self.assertEqual('multi-user.target',
                                  unit['Install']['WantedBy'])
