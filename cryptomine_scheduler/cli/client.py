@@ -40,7 +40,7 @@ def load_conf(config_files: list[str], hint: str) -> cfg.ConfigOpts:
     """cryptomine.conf from ``config_files``, else from oslo.config's
     default places; ``hint`` says how to name one when none is there."""
     conf = cfg.ConfigOpts()
-    cm_conf.register_opts(conf)
+    cm_conf.register_shared_opts(conf)
     args = [arg for path in config_files for arg in ('--config-file', path)]
     conf(args, project='cryptomine', prog='cryptomine')
     if not (conf.config_file or conf.config_dir):
