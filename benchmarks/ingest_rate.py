@@ -3,7 +3,9 @@
 Part (a) feeds signed sample payloads straight to ``Ingestor.ingest()``;
 part (b) pre-publishes them to a private RabbitMQ broker with the
 collectors' ``SamplePublisher`` and times a ``ControllerService`` draining
-the queue into a fresh SQLite file.  Each part runs with the configured
+the queue into a fresh SQLite file, and with ``--ingest-workers`` the
+``cryptomine-controller`` daemon itself (master, controller process and
+ingest workers).  Each part runs with the configured
 batch size and with batches of one sample (one transaction per sample) as
 the baseline, in the same run.
 
@@ -11,12 +13,16 @@ Run from the repository root: ``.venv/bin/python benchmarks/ingest_rate.py``
 """
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import math
 import multiprocessing
 import os
 import random
+import signal
+import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +40,7 @@ import oslo_messaging
 import psutil
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
 from load_collector import publisher as publisher_mod
@@ -254,8 +261,8 @@ def wait_stored(totals: ingest.IngestTotals, expected: int,
     return peak_rss
 
 
-def controller_conf(topic: str, batch_size: int, prefetch: int,
-                    db_dir: str, workers: int = 0):
+def controller_overrides(topic: str, batch_size: int, prefetch: int,
+                         db_dir: str, workers: int = 0) -> dict:
     """The controller options of one drain: fresh queue and database.
 
     A ``prefetch`` of 0 leaves ``rabbit_qos_prefetch_count`` alone.
@@ -271,7 +278,19 @@ def controller_conf(topic: str, batch_size: int, prefetch: int,
     if prefetch:
         overrides['oslo_messaging_rabbit'] = {
             'rabbit_qos_prefetch_count': prefetch}
-    return _common.build_conf(overrides, controller=True)
+    return overrides
+
+
+def write_conf_file(path: str, overrides: dict, url: str) -> None:
+    """``overrides`` as the daemon's configuration file, on ``url``."""
+    sections = {'DEFAULT': {'transport_url': url},
+                'messaging': {'master_secret': _common.SECRET}}
+    for group, values in overrides.items():
+        sections.setdefault(group, {}).update(values)
+    with open(path, 'w') as handle:
+        for group, values in sections.items():
+            handle.write(f'[{group}]\n')
+            handle.writelines(f'{k} = {v}\n' for k, v in values.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,8 +346,7 @@ def drain(conf, broker: rabbit.RabbitBroker, expected: int,
     try:
         with _common.profiled(profile, f'drain, batch size '
                                        f'{conf.controller.batch_size}'):
-            controller = service.ControllerService(
-                conf, notifications, rpc, notification_url=broker.url)
+            controller = service.ControllerService(conf, notifications, rpc)
             try:
                 return measure_drain(controller, broker_process(broker),
                                      expected, stall_timeout)
@@ -337,6 +355,98 @@ def drain(conf, broker: rabbit.RabbitBroker, expected: int,
     finally:
         notifications.cleanup()
         rpc.cleanup()
+
+
+def _tree_cpu(root: psutil.Process) -> dict[int, float]:
+    """CPU seconds of ``root`` and its descendants, by PID."""
+    cpu = {}
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            cpu[process.pid] = _cpu_seconds(process)
+        except psutil.NoSuchProcess:
+            pass
+    return cpu
+
+
+def _tree_rss(root: psutil.Process) -> float:
+    """Resident memory of ``root`` and its descendants, in MiB."""
+    return sum(process.memory_info().rss
+               for process in [root, *root.children(recursive=True)]
+               ) / _common.MIB
+
+
+def _stored_rows(db_path: str) -> int:
+    """Samples in the SQLite history (0 before the schema exists)."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
+            query = 'SELECT count(*) FROM host_samples'
+            return db.execute(query).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def drain_supervised(overrides: dict, broker: rabbit.RabbitBroker,
+                     expected: int, stall_timeout: float,
+                     work_dir: str) -> Drain:
+    """Run ``cryptomine-controller`` itself (its master, the controller
+    process and the ingest workers) until ``expected`` are stored.
+
+    Timed by the rows in its database from the first one stored, so
+    that the start of three processes is not counted as ingest time.
+    """
+    path = os.path.join(work_dir, 'cryptomine.conf')
+    write_conf_file(path, overrides, broker.url)
+    db_path = overrides['database']['connection'].removeprefix('sqlite:///')
+    with open(os.path.join(work_dir, 'controller.log'), 'wb') as log:
+        daemon = subprocess.Popen(
+            [sys.executable, '-m', 'cryptomine_scheduler.cmd.controller',
+             '--config-file', path], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        tree, beam = psutil.Process(daemon.pid), broker_process(broker)
+        stored, last_change, first = 0, time.monotonic(), None
+        while stored < expected:
+            time.sleep(0.02)
+            count = _stored_rows(db_path)
+            if count != stored:
+                stored, last_change = count, time.monotonic()
+            elif time.monotonic() - last_change > stall_timeout:
+                raise RuntimeError(f'ingest stalled at {stored} of '
+                                   f'{expected} samples')
+            if first is None and stored:
+                first = (stored, time.monotonic(), _tree_cpu(tree),
+                         _cpu_seconds(beam), _tree_rss(tree))
+        done, cpu, rss = time.monotonic(), _tree_cpu(tree), _tree_rss(tree)
+        stats = _absorbed(overrides, broker.url, expected, stall_timeout)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(120)
+    counted, start, cpu_before, beam_before, rss_before = first
+    scale = expected / max(expected - counted, 1)
+    return Drain((done - start) * scale,
+                 scale * sum(cpu[pid] - cpu_before.get(pid, 0.0)
+                             for pid in cpu), {},
+                 scale * (_cpu_seconds(beam) - beam_before),
+                 rss - rss_before, stats)
+
+
+def _absorbed(overrides: dict, url: str, expected: int,
+              timeout: float) -> dict:
+    """The controller's ingest stats once its summaries hold every
+    sample the workers stored."""
+    conf = _common.build_conf(overrides, controller=True)
+    transport = oslo_messaging.get_rpc_transport(conf, url=url)
+    client = rpcapi.ControllerClient(
+        transport, conf.messaging.controller_topic, timeout=timeout)
+    try:
+        deadline = time.monotonic() + timeout
+        while (stats := client.get_ingest_stats())['stored'] < expected:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f'the controller absorbed {stats} of '
+                                   f'{expected} stored samples')
+            time.sleep(0.1)
+        return stats
+    finally:
+        transport.cleanup()
 
 
 def report_drain(result: Drain, count: int, batch_size: int) -> float:
@@ -348,7 +458,9 @@ def report_drain(result: Drain, count: int, batch_size: int) -> float:
     print(f'    controller CPU {per_sample:.3f} ms/sample '
           f'({result.cpu_seconds / result.seconds:.0%} of a core, so '
           f'{1000 / per_sample:,.0f} samples/s with a whole core), RSS '
-          f'+{result.rss_growth_mb:.0f} MiB at peak; CPU by live thread:')
+          f'+{result.rss_growth_mb:.0f} MiB at peak'
+          + ('; CPU by live thread:' if result.thread_cpu else
+             ' (the daemon\'s processes together)'))
     for name, seconds in sorted(result.thread_cpu.items(),
                                 key=lambda item: -item[1]):
         if seconds >= 0.01:
@@ -373,9 +485,15 @@ def run_drain(args, broker: rabbit.RabbitBroker, workload: Workload,
           f'queue {topic}.info')
     prepublish(broker, topic, workload, args.publishers)
     with tempfile.TemporaryDirectory(dir=args.db_dir) as db_dir:
-        conf = controller_conf(topic, batch_size, prefetch, db_dir, workers)
-        result = drain(conf, broker, workload.count, args.stall_timeout,
-                       args.profile)
+        overrides = controller_overrides(topic, batch_size, prefetch, db_dir,
+                                         workers)
+        if workers:
+            result = drain_supervised(overrides, broker, workload.count,
+                                      args.stall_timeout, db_dir)
+        else:
+            result = drain(_common.build_conf(overrides, controller=True),
+                           broker, workload.count, args.stall_timeout,
+                           args.profile)
     return report_drain(result, workload.count, batch_size)
 
 

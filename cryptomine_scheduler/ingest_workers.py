@@ -110,8 +110,15 @@ class ResultSender:
         self._channel = channel
         self._timeout = timeout
         self._conn: connection.Connection | None = None
+        # The listener's threads hand batches over concurrently; one
+        # message at a time on the connection.
+        self._lock = threading.Lock()
 
     def send(self, result: ingest.BatchResult) -> None:
+        with self._lock:
+            self._send(result)
+
+    def _send(self, result: ingest.BatchResult) -> None:
         deadline = time.monotonic() + self._timeout
         while True:
             try:
