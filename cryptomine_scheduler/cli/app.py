@@ -18,7 +18,8 @@ import sys
 
 from cliff import app
 from cliff import commandmanager
-from pbr import version
+
+from cryptomine_scheduler import version as package_version
 
 CONFIG_ENV = 'CRYPTOMINE_CONFIG_FILE'
 DEFAULT_TIMEOUT = 30.0
@@ -65,8 +66,7 @@ class CryptomineApp(app.App):
         # host list", not the top-level help.
         super().__init__(
             description="See the fleet's load, plan, and rebalance.",
-            version=version.VersionInfo(
-                'cryptomine-scheduler').version_string(),
+            version=package_version.version_string(),
             command_manager=commandmanager.CommandManager('cryptomine.cli'),
             stdin=stdin, stdout=stdout, stderr=stderr, deferred_help=True)
         self.client_manager: ClientManager | None = None

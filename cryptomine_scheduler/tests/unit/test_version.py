@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from importlib import metadata
 from unittest import mock
 
@@ -26,3 +28,19 @@ class TestVersion(base.BaseTestCase):
                 mock.patch.object(pbr_version.VersionInfo, 'release_string',
                                   return_value='9.9.9.dev1'):
             self.assertEqual('9.9.9.dev1', version.version_string())
+
+
+class TestCommandsPrintIt(base.BaseTestCase):
+
+    def test_version_option_of_every_command(self):
+        expected = metadata.version('cryptomine-scheduler')
+        for module in ('cryptomine_scheduler.cli.app',
+                       'cryptomine_scheduler.cmd.controller',
+                       'load_collector.cmd'):
+            with self.subTest(module=module):
+                done = subprocess.run(
+                    [sys.executable, '-m', module, '--version'],
+                    capture_output=True, text=True, timeout=300)
+                self.assertEqual(0, done.returncode, done.stderr)
+                printed = (done.stdout + done.stderr).split()
+                self.assertEqual(expected, printed[-1])
