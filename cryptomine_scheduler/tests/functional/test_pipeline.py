@@ -110,7 +110,9 @@ class TestPipeline(base.PipelineTestCase):
         waiting.wait_for(lambda: sum(map(len, self.stored_seqs().values()))
                          > 50, timeout=base.WAIT, interval=0.2,
                          seen=lambda: self.stored_summary(50))
-        controller.send_signal(signal.SIGKILL)
+        # The master and its workers die at once, as on a crash of the
+        # node: nothing drains.
+        os.killpg(controller.pid, signal.SIGKILL)
         controller.wait()
         before = self.stored_seqs()
         time.sleep(1.0)
