@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import functools
 import math
+import re
 import uuid
 
 from cryptomine_scheduler import sample as sample_mod
@@ -38,6 +39,11 @@ class Reason(enum.Enum):
     CLOCK_SKEW = 'clock_skew'
     TOO_OLD = 'too_old'
     DUPLICATE = 'duplicate'
+    # Counted by ingest, not by validate():
+    NOT_AN_ENVELOPE = 'not_an_envelope'  # the bus could not decode it
+    WRONG_PRIORITY = 'wrong_priority'  # not an ``info`` notification
+    UNSTORABLE = 'unstorable'  # valid, but the database refused it
+    DEAD_LETTERED = 'dead_lettered'  # the store failed too often
 
 
 class Rejected(Exception):
@@ -101,10 +107,22 @@ def _check_int(where: str, name: str, value) -> None:
                        f'{where}.{name}={value} is negative or too large')
 
 
+def is_text(value, max_length: int = MAX_STRING) -> bool:
+    """A str of at most ``max_length`` characters that any database
+    stores: valid UTF-8 (no lone surrogate), no NUL."""
+    if value.__class__ is not str or len(value) > max_length:
+        return False
+    try:
+        value.encode('utf-8')
+    except UnicodeEncodeError:
+        return False
+    return '\x00' not in value
+
+
 def _check_string(where: str, name: str, value) -> None:
-    if value.__class__ is not str or len(value) > MAX_STRING:
+    if not is_text(value):
         raise Rejected(Reason.MALFORMED,
-                       f'{where}.{name} is not a short string')
+                       f'{where}.{name} is not a short UTF-8 string')
     if name in UUID_FIELDS:
         try:
             uuid.UUID(value)
@@ -178,20 +196,23 @@ def _check_section(wire: dict, section: str, cls, key: str) -> None:
 
 
 def _check_envelope(payload) -> tuple[dict, str]:
-    _require(isinstance(payload, dict), Reason.MALFORMED,
+    _require(payload.__class__ is dict, Reason.MALFORMED,
              'payload is not an object')
     wire, signature = payload.get('sample'), payload.get('signature')
-    _require(isinstance(wire, dict), Reason.MALFORMED, 'no sample object')
-    _require(isinstance(signature, str), Reason.MALFORMED, 'no signature')
+    _require(wire.__class__ is dict, Reason.MALFORMED, 'no sample object')
+    _require(signature.__class__ is str
+             and _SIGNATURE.fullmatch(signature) is not None,
+             Reason.MALFORMED, 'signature is not 64 lowercase hex digits')
     host = wire.get('host')
-    _require(isinstance(host, str) and 0 < len(host) <= MAX_STRING,
-             Reason.MALFORMED, 'host is not a non-empty string')
+    _require(is_text(host) and host != '', Reason.MALFORMED,
+             'host is not a non-empty short UTF-8 string')
     return wire, signature
 
 
 # Deriving a key is an HMAC: remember the keys of hosts whose samples
 # verified (only those, so that forged host names cannot fill it).
 _known_keys: dict[tuple[str, str], bytes] = {}
+_SIGNATURE = re.compile('[0-9a-f]{64}')
 MAX_KNOWN_KEYS = 100_000
 
 _TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
@@ -212,7 +233,8 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     if len(_known_keys) < MAX_KNOWN_KEYS:
         _known_keys[known] = key
     version = wire.get('schema_version')
-    if version != sample_mod.SCHEMA_VERSION:
+    # 1.0 and True equal 1 in Python; the schema says an integer.
+    if version.__class__ is not int or version != sample_mod.SCHEMA_VERSION:
         raise Rejected(Reason.UNSUPPORTED_VERSION,
                        f'schema_version {version!r}, expected '
                        f'{sample_mod.SCHEMA_VERSION}')

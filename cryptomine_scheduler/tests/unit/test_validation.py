@@ -49,8 +49,30 @@ REJECTIONS = [
     ('not a dict', ['x'], R.MALFORMED),
     ('no sample', {'signature': 'ab'}, R.MALFORMED),
     ('no signature', {'sample': {'host': 'h'}}, R.MALFORMED),
-    ('garbage signature', {'sample': samples.make().to_wire(),
-                           'signature': 'ab'}, R.BAD_SIGNATURE),
+    ('short signature', {'sample': samples.make().to_wire(),
+                         'signature': 'ab'}, R.MALFORMED),
+    ('wrong signature', {'sample': samples.make().to_wire(),
+                         'signature': 'ab' * 32}, R.BAD_SIGNATURE),
+    # Poison that once stalled ingest (TypeError, UnicodeEncodeError).
+    ('non-ASCII signature', {'sample': samples.make().to_wire(),
+                             'signature': 'é' * 64}, R.MALFORMED),
+    ('upper-case signature', {'sample': samples.make().to_wire(),
+                              'signature': 'AB' * 32}, R.MALFORMED),
+    ('signature not a string', {'sample': samples.make().to_wire(),
+                                'signature': 7}, R.MALFORMED),
+    ('lone surrogate in host', {
+        'sample': samples.make(host='compute-\udc80').to_wire(),
+        'signature': 'ab' * 32}, R.MALFORMED),
+    ('NUL in host', {'sample': samples.make(host='compute\x00').to_wire(),
+                     'signature': 'ab' * 32}, R.MALFORMED),
+    ('lone surrogate in a gpu name', _resigned(
+        _set(['gpus', 0, 'name'], 'RTX \ud800')), R.MALFORMED),
+    ('NUL in a gpu name', _resigned(
+        _set(['gpus', 0, 'name'], 'RTX\x00')), R.MALFORMED),
+    ('version true', _resigned(_set(['schema_version'], True)),
+     R.UNSUPPORTED_VERSION),
+    ('version 1.0', _resigned(_set(['schema_version'], 1.0)),
+     R.UNSUPPORTED_VERSION),
     ('empty host', _resigned(_set(['host'], '')), R.MALFORMED),
     ('host too long', _resigned(_set(['host'], 'h' * 256)), R.MALFORMED),
     ('version 2', _resigned(_set(['schema_version'], 2)),
@@ -165,9 +187,12 @@ class TestValidate(base.BaseTestCase):
                                         samples.POLICY, NOW)
                 self.assertEqual(reason, err.reason, err.detail)
 
-    def test_every_reason_but_duplicate_is_covered(self):
+    def test_every_reason_of_validate_is_covered(self):
         covered = {reason for _, _, reason in REJECTIONS}
-        self.assertEqual(set(R) - {R.DUPLICATE}, covered)
+        counted_by_ingest = {R.DUPLICATE, R.NOT_AN_ENVELOPE,
+                             R.WRONG_PRIORITY, R.UNSTORABLE,
+                             R.DEAD_LETTERED}
+        self.assertEqual(set(R) - counted_by_ingest, covered)
 
     def test_accepted_boundaries(self):
         for name, payload in ACCEPTED:
