@@ -2,10 +2,17 @@
 
 :class:`Ingestor` is transport-agnostic; :class:`SampleEndpoint` adapts it
 to an oslo.messaging batch notification listener and hands each stored
-batch on, to be summed in :class:`IngestTotals` and summarised.  A batch
-is acknowledged only after its transaction committed; if the store fails,
-the whole batch is requeued and its already-stored samples come back as
-duplicates.
+batch on, to be summed in :class:`IngestTotals` and summarised.
+
+One bad message harms only itself: whatever fails in a message's checks
+rejects that message alone, and a sample the database refuses is found
+by storing the batch's samples one at a time and rejected alone
+(``unstorable``).  Only a failure of the database itself (down, locked,
+disk full) requeues the batch, after a pause that doubles each time, and
+a message whose batch failed ``max_attempts`` times is parked on the
+dead-letter topic instead (``dead_lettered``).  A batch is acknowledged
+only after its transaction committed; samples stored before a requeue
+come back as duplicates.
 """
 
 import collections
@@ -15,7 +22,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Sequence
 
-import oslo_messaging
 from oslo_log import log as logging
 
 from cryptomine_scheduler import sample as sample_mod
@@ -108,7 +114,8 @@ class Ingestor:
         self.rejections = rejections
         self._clock = clock
 
-    def _accept(self, notification: Notification, now: float):
+    def _accept(self, notification: Notification,
+                now: float) -> sample_mod.LoadSample:
         if notification.event_type != sample_mod.EVENT_TYPE:
             raise validation.Rejected(
                 validation.Reason.MALFORMED,
@@ -118,8 +125,8 @@ class Ingestor:
     def ingest(self, notifications: Sequence[Notification]) -> BatchResult:
         """Store the valid samples of a batch in one transaction.
 
-        Store errors propagate (the caller requeues the batch); invalid
-        messages are logged, counted in the result and dropped.
+        Invalid messages are logged, counted in the result and dropped;
+        :class:`StoreFailed` says the database itself failed.
         """
         now = self._clock()
         valid, rejected = [], collections.Counter()
@@ -127,38 +134,69 @@ class Ingestor:
             try:
                 valid.append(self._accept(notification, now))
             except validation.Rejected as rejection:
-                self.rejections.record(rejection)
-                rejected[rejection.reason] += 1
-        added = self._store.add_samples(valid, now) if valid else None
-        if added and added.duplicates:
-            self.rejections.record(validation.Rejected(
+                self._reject(rejection, rejected)
+            except Exception as exc:  # input no check foresaw
+                self._reject(validation.Rejected(
+                    validation.Reason.MALFORMED,
+                    f'unreadable ({exc.__class__.__name__})'), rejected)
+        stored, duplicates = self._store_all(valid, now, rejected)
+        if duplicates:
+            self._reject(validation.Rejected(
                 validation.Reason.DUPLICATE,
-                f'{added.duplicates} sample(s) already stored'))
-            rejected[validation.Reason.DUPLICATE] += added.duplicates
-        return BatchResult(len(notifications),
-                           added.stored if added else (), dict(rejected))
+                f'{duplicates} sample(s) already stored'), rejected,
+                duplicates)
+        return BatchResult(len(notifications), stored, dict(rejected))
 
+    def _reject(self, rejection: validation.Rejected,
+                rejected: collections.Counter, count: int = 1) -> None:
+        self.rejections.record(rejection)
+        rejected[rejection.reason] += count
 
-class SampleEndpoint:
-    """Batch notification endpoint feeding an :class:`Ingestor`.
-
-    ``on_result`` gets every stored batch's :class:`BatchResult` (to sum
-    the totals and update the summaries, here or in another process).
-    """
-
-    def __init__(self, ingestor: Ingestor,
-                 on_result: Callable[[BatchResult], None]):
-        self._ingestor = ingestor
-        self._on_result = on_result
-
-    def info(self, messages):
+    def _add(self, samples: list[sample_mod.LoadSample],
+             now: float) -> store_mod.AddResult:
         try:
-            result = self._ingestor.ingest([
-                Notification(m.get('event_type', ''), m.get('payload'))
-                for m in messages])
-        except Exception:
-            LOG.exception('Storing a batch of %d samples failed; requeued',
-                          len(messages))
-            return oslo_messaging.NotificationResult.REQUEUE
-        self._on_result(result)
-        return oslo_messaging.NotificationResult.HANDLED
+            return self._store.add_samples(samples, now)
+        except Exception as exc:
+            if store_mod.is_store_failure(exc):
+                raise StoreFailed(str(exc)) from exc
+            raise
+
+    def _store_all(self, valid: list[sample_mod.LoadSample], now: float,
+                   rejected: collections.Counter
+                   ) -> tuple[tuple[sample_mod.LoadSample, ...], int]:
+        """Store ``valid``; if the database refuses the batch, store its
+        samples one at a time and reject those it refuses."""
+        if not valid:
+            return (), 0
+        try:
+            added = self._add(valid, now)
+            return added.stored, added.duplicates
+        except StoreFailed:
+            raise
+        except Exception as exc:
+            if len(valid) == 1:
+                self._unstorable(valid[0], exc, rejected)
+                return (), 0
+        stored, duplicates = [], 0
+        for sample in valid:
+            try:
+                added = self._add([sample], now)
+            except StoreFailed:
+                raise
+            except Exception as exc:
+                self._unstorable(sample, exc, rejected)
+                continue
+            stored.extend(added.stored)
+            duplicates += added.duplicates
+        return tuple(stored), duplicates
+
+    def _unstorable(self, sample: sample_mod.LoadSample, exc: Exception,
+                    rejected: collections.Counter) -> None:
+        self._reject(validation.Rejected(
+            validation.Reason.UNSTORABLE,
+            f'the database refused host {sample.host!r} seq {sample.seq} '
+            f'({exc.__class__.__name__})'), rejected)
+
+
+class StoreFailed(Exception):
+    """The database failed, not the data: the batch is to be retried."""

@@ -31,6 +31,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import service as service_mod
 from cryptomine_scheduler import supervisor
 from cryptomine_scheduler.db import store as store_mod
@@ -158,7 +159,7 @@ class IngestWorker(supervisor.ReloadingService):
         self._store = store_mod.HistoryStore(
             store_mod.create_engine(conf.database.connection))
         self._transport = oslo_messaging.get_notification_transport(conf)
-        self._listener = service_mod.sample_listener(
+        self._listener = ingest_bus.sample_listener(
             conf, self._transport,
             service_mod.new_ingestor(conf, self._store, time.time),
             self._sender.send)

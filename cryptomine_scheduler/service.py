@@ -13,6 +13,7 @@ from oslo_log import log as logging
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import replan
@@ -40,26 +41,6 @@ def new_ingestor(conf: cfg.ConfigOpts, store: store_mod.HistoryStore,
         store, validation_policy(conf),
         ingest.RejectionLog(conf.controller.rejection_log_interval, clock),
         clock)
-
-
-def sample_listener(conf: cfg.ConfigOpts, transport,
-                    ingestor: ingest.Ingestor,
-                    on_result: Callable[[ingest.BatchResult], None]):
-    """A batch listener of the sample queue feeding ``ingestor``."""
-    c = conf.controller
-    return oslo_messaging.get_batch_notification_listener(
-        transport,
-        [oslo_messaging.Target(topic=conf.messaging.sample_topic)],
-        [ingest.SampleEndpoint(ingestor, on_result)],
-        executor='threading', allow_requeue=True,
-        pool=listener_pool(conf), batch_size=c.batch_size,
-        batch_timeout=c.batch_timeout)
-
-
-def listener_pool(conf: cfg.ConfigOpts) -> str:
-    """The queue the controllers consume samples from."""
-    return (conf.controller.listener_pool
-            or f'{conf.messaging.sample_topic}.info')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,12 +84,12 @@ class ControllerService:
         self.totals = ingest.IngestTotals(restarts)
         self.metrics = metrics.Metrics(self.totals, self.tracker,
                                        conf.cryptomine.risk_factor, clock)
-        self.listener_pool = listener_pool(conf)
+        self.listener_pool = ingest_bus.listener_pool(conf)
         self.ingestor = new_ingestor(conf, self.store, clock)
         self.listener = None
         if not c.ingest_workers:
-            self.listener = sample_listener(conf, notification_transport,
-                                            self.ingestor, self.absorb)
+            self.listener = ingest_bus.sample_listener(
+                conf, notification_transport, self.ingestor, self.absorb)
         nova = nova or NovaLink.from_conf(conf)
         self.replanner = replan.Replanner(
             conf, plans.PlanStore(self.store.engine, clock), self.tracker,

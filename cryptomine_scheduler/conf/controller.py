@@ -92,6 +92,36 @@ failing hash board shows as a drop rather than becoming the new normal.
 Seconds between two warnings about rejected samples; rejections in between
 are counted and summarised in the next warning.
 """),
+    cfg.IntOpt('max_store_attempts', default=5, min=1, max=100,
+               help="""
+Times a batch is tried when the database fails (down, locked, disk full)
+before its messages are parked on ``dead_letter_topic``.  A sample the
+database refuses while it works is rejected alone (``unstorable``), never
+retried.
+
+Related options:
+
+* ``store_retry_delay``
+* ``dead_letter_topic``
+"""),
+    cfg.FloatOpt('store_retry_delay', default=1.0, min=0.0, max=60.0,
+                 help="""
+Seconds the listener holds a batch the database failed to store before
+requeueing it; the pause doubles with each attempt, up to
+``store_retry_max_delay``.
+"""),
+    cfg.FloatOpt('store_retry_max_delay', default=30.0, min=0.0,
+                 max=600.0,
+                 help="""
+Longest pause between two attempts to store a batch.
+"""),
+    cfg.StrOpt('dead_letter_topic', default='cryptomine_samples_dead',
+               help="""
+Notification topic on which messages are parked after
+``max_store_attempts`` failed attempts; they wait in the queue
+``<dead_letter_topic>.info`` until ``cryptomine-dead-letters replay``
+puts them back on the sample queue.
+"""),
 ]
 
 

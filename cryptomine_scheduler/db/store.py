@@ -40,6 +40,14 @@ class AddResult:
     duplicates: int
 
 
+def is_store_failure(exc: Exception) -> bool:
+    """Whether ``exc`` says the database failed (down, locked, disk full)
+    rather than refused the data it was given."""
+    return isinstance(exc, (sa.exc.OperationalError,
+                            sa.exc.DisconnectionError)) or (
+        isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated)
+
+
 @dataclasses.dataclass(frozen=True)
 class PurgeResult:
     """Rows removed by :meth:`HistoryStore.purge`, per table."""

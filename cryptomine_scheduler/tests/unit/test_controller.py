@@ -128,36 +128,6 @@ class TestControllerService(ControllerTestCase):
                          ['rejected']['duplicate'] == 1, 10)
 
 
-class TestRequeueOnStoreFailure(base.BaseTestCase):
-
-    def test_batch_requeued_then_stored(self):
-        state_dir = self.useFixture(fixtures.TempDir()).path
-        store = store_mod.HistoryStore.open(
-            f'sqlite:///{state_dir}/h.sqlite')
-        self.addCleanup(store.close)
-        ingestor = ingest.Ingestor(store, samples.POLICY,
-                                   ingest.RejectionLog(60, time.time))
-        totals = ingest.IngestTotals()
-        endpoint = ingest.SampleEndpoint(ingestor, totals.add)
-        now = time.time()
-        messages = [{'event_type': sample.EVENT_TYPE,
-                     'payload': samples.payload(samples.make(
-                         seq=i, timestamp=now))} for i in range(3)]
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql(
-                'ALTER TABLE host_samples RENAME TO unavailable')
-        self.assertEqual(oslo_messaging.NotificationResult.REQUEUE,
-                         endpoint.info(messages))
-        self.assertEqual(0, totals.stored)
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql(
-                'ALTER TABLE unavailable RENAME TO host_samples')
-        self.assertEqual(oslo_messaging.NotificationResult.HANDLED,
-                         endpoint.info(messages))
-        self.assertEqual({'compute-1': [0, 1, 2]}, store.stored_seqs())
-        self.assertEqual((3, 3), (totals.received, totals.stored))
-
-
 class TestRejectionLog(base.BaseTestCase):
 
     def test_warns_once_per_interval_with_a_summary(self):

@@ -48,7 +48,9 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                     if name == 'cryptomine_samples_rejected_total'}
         self.assertEqual({'malformed': 1, 'bad_signature': 1, 'duplicate': 1,
                           'unsupported_version': 0, 'not_finite': 0,
-                          'out_of_range': 0, 'clock_skew': 0, 'too_old': 0},
+                          'out_of_range': 0, 'clock_skew': 0, 'too_old': 0,
+                          'not_an_envelope': 0, 'wrong_priority': 0,
+                          'unstorable': 0, 'dead_lettered': 0},
                          rejected)
 
     def test_host_gauges(self):

@@ -1,0 +1,211 @@
+"""One bad message harms only itself: isolation, bounded retries, dead
+letters, and every dropped message counted."""
+
+import logging
+import time
+
+import fixtures
+import oslo_messaging
+from oslo_config import cfg
+from oslotest import base
+
+from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import ingest
+from cryptomine_scheduler import ingest_bus
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import validation
+from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+
+R = validation.Reason
+HANDLED = oslo_messaging.NotificationResult.HANDLED
+REQUEUE = oslo_messaging.NotificationResult.REQUEUE
+DEAD_TOPIC = 'test_dead'
+
+
+class Parked:
+    """Notification endpoint keeping what lands on the dead-letter
+    topic."""
+
+    def __init__(self):
+        self.messages = []
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self.messages.append((ctxt, event_type, payload))
+
+
+class EndpointTestCase(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        state_dir = self.useFixture(fixtures.TempDir()).path
+        self.store = store_mod.HistoryStore.open(
+            f'sqlite:///{state_dir}/h.sqlite')
+        self.addCleanup(self.store.close)
+        self.ingestor = ingest.Ingestor(
+            self.store, samples.POLICY, ingest.RejectionLog(60, time.time))
+        self.totals = ingest.IngestTotals()
+        conf = cfg.ConfigOpts()
+        cm_conf.register_shared_opts(conf)
+        conf([])
+        self.transport = oslo_messaging.get_notification_transport(
+            conf, url='fake:/')
+        self.addCleanup(self.transport.cleanup)
+        self.parked = Parked()
+        listener = oslo_messaging.get_notification_listener(
+            self.transport, [oslo_messaging.Target(topic=DEAD_TOPIC)],
+            [self.parked], executor='threading')
+        listener.start()
+        self.addCleanup(listener.wait)
+        self.addCleanup(listener.stop)
+        self.endpoint = ingest_bus.SampleEndpoint(
+            self.ingestor, self.totals.add,
+            ingest_bus.DeadLetters(self.transport, DEAD_TOPIC),
+            ingest_bus.RetryPolicy(max_attempts=3, first_delay=0.0,
+                                   max_delay=0.0))
+        self.now = time.time()
+
+    def messages(self, seqs):
+        return [{'event_type': sample.EVENT_TYPE,
+                 'metadata': {'message_id': f'm{seq}'},
+                 'payload': samples.payload(samples.make(
+                     seq=seq, timestamp=self.now))} for seq in seqs]
+
+    def break_store(self):
+        with self.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'ALTER TABLE host_samples RENAME TO unavailable')
+
+    def mend_store(self):
+        with self.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'ALTER TABLE unavailable RENAME TO host_samples')
+
+
+class TestStoreFailures(EndpointTestCase):
+
+    def test_batch_requeued_while_the_database_fails_then_stored(self):
+        batch = self.messages(range(3))
+        self.break_store()
+        self.assertEqual(REQUEUE, self.endpoint.info(batch))
+        self.assertEqual(0, self.totals.stored)
+        self.mend_store()
+        self.assertEqual(HANDLED, self.endpoint.info(batch))
+        self.assertEqual({'compute-1': [0, 1, 2]}, self.store.stored_seqs())
+        self.assertEqual((3, 3), (self.totals.received, self.totals.stored))
+
+    def test_parked_after_max_attempts_and_counted(self):
+        batch = self.messages(range(3))
+        self.break_store()
+        self.assertEqual(REQUEUE, self.endpoint.info(batch))
+        self.assertEqual(REQUEUE, self.endpoint.info(batch))
+        self.assertEqual(HANDLED, self.endpoint.info(batch))  # 3rd failure
+        waiting.wait_for(lambda: len(self.parked.messages) == 3, timeout=30)
+        _, event_type, payload = self.parked.messages[0]
+        self.assertEqual(sample.EVENT_TYPE, event_type)
+        self.assertEqual(batch[0]['payload'], payload)
+        wire = self.totals.wire()
+        self.assertEqual(3, wire['rejected']['dead_lettered'])
+        self.assertEqual(0, wire['stored'])
+
+    def test_a_sample_the_database_refuses_is_rejected_alone(self):
+        with self.store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                'CREATE TRIGGER refuse BEFORE INSERT ON host_samples '
+                "WHEN NEW.seq = 13 BEGIN SELECT RAISE(ABORT, 'no'); END")
+        self.assertEqual(HANDLED,
+                         self.endpoint.info(self.messages(range(10, 16))))
+        self.assertEqual({'compute-1': [10, 11, 12, 14, 15]},
+                         self.store.stored_seqs())
+        wire = self.totals.wire()
+        self.assertEqual(1, wire['rejected']['unstorable'])
+        self.assertEqual((6, 5), (wire['received'], wire['stored']))
+
+
+class TestIngestorIsolation(EndpointTestCase):
+
+    def test_a_check_that_raises_rejects_that_message_alone(self):
+        # A payload whose signature comparison would once raise TypeError.
+        poison = {'event_type': sample.EVENT_TYPE, 'payload': {
+            'sample': samples.make(seq=1).to_wire(), 'signature': 'é' * 64}}
+        weird = {'event_type': sample.EVENT_TYPE, 'payload': Unprintable()}
+        batch = [poison, weird, *self.messages([2, 3])]
+        self.assertEqual(HANDLED, self.endpoint.info(batch))
+        self.assertEqual({'compute-1': [2, 3]}, self.store.stored_seqs())
+        self.assertEqual(2, self.totals.wire()['rejected']['malformed'])
+
+
+class Unprintable(dict):
+    """A payload whose every use raises."""
+
+    def get(self, *args):
+        raise RuntimeError('no')
+
+
+class Incoming:
+    """What oslo.messaging hands its dispatcher."""
+
+    def __init__(self, message):
+        self.ctxt = {}
+        self.message = message
+
+
+class TestDispatcher(base.BaseTestCase):
+
+    def test_unreadable_and_other_priorities_counted_and_acknowledged(self):
+        got, results = [], []
+
+        class Endpoint:
+            def info(self, messages):
+                got.extend(messages)
+                return HANDLED
+
+        dispatcher = ingest_bus.SampleDispatcher(
+            [Endpoint()], results.append, ingest.RejectionLog(60, time.time))
+        good = Incoming({'priority': 'info', 'event_type': 'e',
+                         'payload': {}})
+        requeue = dispatcher.dispatch([
+            Incoming({'priority': 7, 'payload': {}}),
+            Incoming({'priority': 'warn', 'payload': {}}),
+            Incoming(['not', 'a', 'dict']),
+            good])
+        self.assertEqual(set(), requeue)
+        self.assertEqual(1, len(got))
+        totals = ingest.IngestTotals()
+        for result in results:
+            totals.add(result)
+        wire = totals.wire()
+        self.assertEqual(2, wire['rejected']['malformed'])
+        self.assertEqual(1, wire['rejected']['wrong_priority'])
+        self.assertEqual(3, wire['received'])
+
+
+class TestDriverDrops(base.BaseTestCase):
+
+    def test_counted_and_logged_at_a_bounded_rate(self):
+        now = [0.0]
+        results = []
+        drops = ingest_bus.DriverDrops(results.append, interval=60,
+                                       clock=lambda: now[0])
+        driver = logging.getLogger(ingest_bus.DRIVER_LOGGER)
+        # Only this test's counter (a listener of an earlier test in this
+        # process installed its own).
+        saved, driver.filters = driver.filters, []
+        self.addCleanup(setattr, driver, 'filters', saved)
+        drops.install()
+        logger = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        for _ in range(50):
+            try:
+                raise ValueError('not JSON')
+            except ValueError:
+                driver.exception(ingest_bus.DRIVER_DROP)
+        now[0] = 61.0
+        driver.exception(ingest_bus.DRIVER_DROP)
+        self.assertEqual(51, sum(r.rejected[R.NOT_AN_ENVELOPE]
+                                 for r in results))
+        self.assertEqual(2, logger.output.count('Dropped'))
+        self.assertNotIn('Traceback', logger.output)
+        self.assertIn('Dropped 50 message(s)', logger.output)
+        driver.warning('something else')
+        self.assertIn('something else', logger.output)
