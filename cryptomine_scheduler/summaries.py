@@ -142,6 +142,9 @@ class SummaryBook:
             if series is None:
                 series = self._series[key] = _Series()
             series.add(timestamp, values, self.half_life)
+            # Trimmed here too, not only when a snapshot is built: the
+            # window bounds memory whether or not anybody asks.
+            series.trim(series.times[-1] - self.window)
             self._cache.pop(key, None)
 
     def summaries(self, now: float) -> dict[Hashable, Summary]:

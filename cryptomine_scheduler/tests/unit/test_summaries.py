@@ -59,6 +59,14 @@ class TestSummaryBook(base.BaseTestCase):
         self.assertEqual(240.0, summary.get(0, Stat.MEAN))
         self.assertEqual(290.0, summary.newest)
 
+    def test_window_bounds_memory_without_any_snapshot(self):
+        book = summaries.SummaryBook(1, window=100, half_life=10)
+        for t in range(0, 7200 * 10, 1):
+            book.add('h', t / 10.0, [1.0])
+        # Two simulated hours at 10 samples a second, never summarised:
+        # only the window's 100 s are kept.
+        self.assertEqual(1001, len(book._series['h'].times))
+
     def test_late_sample_enters_window_in_order(self):
         book = summaries.SummaryBook(1, window=600, half_life=60)
         book.add('h', 0.0, [0.0])
