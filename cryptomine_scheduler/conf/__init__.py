@@ -21,6 +21,7 @@ from cryptomine_scheduler.conf import prometheus
 from cryptomine_scheduler.conf import replan
 
 _SHARED = (default, messaging)
+DURABLE_QUEUES = 'amqp_durable_queues'
 _MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
                       prometheus)
 
@@ -36,6 +37,18 @@ def register_shared_opts(conf: cfg.ConfigOpts) -> None:
                        group='oslo_messaging_metrics')
     for module in _SHARED:
         module.register_opts(conf)
+    # Samples queued while no controller consumes survive a broker
+    # restart.  Collectors and controllers declare the sample queue and
+    # must agree; an existing non-durable queue has to be deleted once.
+    conf.set_default(DURABLE_QUEUES, True, group='oslo_messaging_rabbit')
+
+
+def set_library_defaults() -> None:
+    """oslo-config-generator's hook: the sample shows our defaults of
+    oslo.messaging's options (only the generator calls it: it changes
+    the library's options for the whole process)."""
+    from oslo_messaging._drivers import amqp
+    cfg.set_defaults(amqp.amqp_opts, **{DURABLE_QUEUES: True})
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
