@@ -4,24 +4,39 @@ A host's *predicted* load is risk-aware: for each resource it takes the
 higher of the EWMA (reacts quickly to a rising load) and the window mean
 (remembers the history), plus ``k`` standard deviations::
 
-    cpu = max(ewma, mean) + k * std + pending_cpu        (% of the host)
-    mem = max(ewma, mean) + k * std + pending_mem        (% of the host)
+    cpu = max(ewma, mean) + k * std + credit_cpu         (% of the host)
+    mem = max(ewma, mean) + k * std + credit_mem         (% of the host)
 
-Mining headrooms are bounded from below the same way::
+where the credit is the expected load of boots the samples do not show
+yet (pending boots, and at boot the guest being placed).  Mining
+headrooms are bounded from below the same way::
 
     thermal = min(ewma, mean) - k * std                  (degC to slowdown)
     power   = min(ewma, mean) - k * std                  (% of the limit)
 
 and the ASIC hardware-error rate is its window mean (errors per minute).
 Readings a host does not have are NaN and are neither checked nor
-weighed.  The score is the weighted mean pressure, negated so that higher
-is better::
+weighed.
 
-    score = -sum(w_r * pressure_r) / sum(w_r)   over the known resources
-    pressure = cpu / 100, mem / 100,
+A host is judged for a guest (:class:`Demand`) on the resources that
+guest will use, never on others, so that reporting more readings neither
+helps nor harms a host.  The score is negated so that higher is better::
+
+    score    = -(pressure + spare + overload)
+    pressure = sum(w_r * p_r) / sum(w_r)    r in R, readings the host has
+    R        = {cpu, mem}, plus {thermal, power} for a GPU guest
+    p_r      = cpu / 100, mem / 100,
                1 - clamp(thermal / THERMAL_SCALE_C), 1 - clamp(power / 100)
-"""
+    spare    = accelerator_penalty   for a guest asking no accelerator on
+               a host with one (keeps GPUs and ASICs for guests that need
+               them), else 0
+    overload = 1 + accelerator_penalty + over   when over > 0, else 0
+    over     = max(0, (cpu - max_cpu) / 100, (mem - max_mem) / 100)
 
+Within the thresholds ``pressure <= 1``, so any host over a CPU or memory
+threshold scores below every host within them, and overloaded hosts rank
+among themselves by how far over they are.
+"""
 import dataclasses
 import enum
 import math
@@ -49,6 +64,11 @@ class Credit:
     cpu_percent: float = 0.0
     mem_percent: float = 0.0
 
+    def plus(self, cpu_percent: float, mem_percent: float) -> 'Credit':
+        """This credit with more load added."""
+        return Credit(self.cpu_percent + cpu_percent,
+                      self.mem_percent + mem_percent)
+
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
@@ -69,6 +89,32 @@ class Weights:
     memory: float
     gpu_thermal: float
     gpu_power: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Demand:
+    """The guest a host is judged for: which resources it will use.
+
+    Every guest uses CPU and memory; a GPU guest also the host's GPUs.  A
+    guest asking for no accelerator (or for ``cpu``) costs a host with an
+    accelerator ``accelerator_penalty`` of score.
+    """
+
+    accelerator: Accelerator | None = None
+    accelerator_penalty: float = 0.0
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.accelerator is Accelerator.GPU
+
+    @property
+    def plain(self) -> bool:
+        """True when the guest needs no accelerator."""
+        return self.accelerator in (None, Accelerator.CPU)
+
+
+#: A guest needing no accelerator, without penalty for accelerator hosts.
+CPU_GUEST = Demand()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,12 +154,14 @@ NO_CREDIT = Credit()
 
 
 def with_credit(est: Estimate, credit: Credit) -> Estimate:
-    """``est`` with the load of pending boots added."""
+    """``est`` with the load of boots not sampled yet added."""
     if credit == NO_CREDIT:
         return est
-    return dataclasses.replace(
-        est, cpu_percent=est.cpu_percent + credit.cpu_percent,
-        mem_percent=est.mem_percent + credit.mem_percent)
+    return Estimate(est.cpu_percent + credit.cpu_percent,
+                    est.mem_percent + credit.mem_percent,
+                    est.gpu_thermal_headroom_c,
+                    est.gpu_power_headroom_percent,
+                    est.asic_errors_per_min, est.accelerators)
 
 
 def estimate(view: snapshot.HostView, k: float,
@@ -131,22 +179,8 @@ def estimate(view: snapshot.HostView, k: float,
         accelerators=accelerators(view)), credit)
 
 
-def violations(est: Estimate, limits: Thresholds) -> list[str]:
-    """Why ``est`` breaks ``limits``; empty when the host passes.
-
-    A value exactly at its limit passes.
-    """
+def _broken(checks) -> list[str]:
     found = []
-    checks = (
-        ('cpu', est.cpu_percent, limits.max_cpu_percent, True),
-        ('memory', est.mem_percent, limits.max_mem_percent, True),
-        ('GPU thermal headroom', est.gpu_thermal_headroom_c,
-         limits.min_gpu_thermal_headroom_c, False),
-        ('GPU power headroom', est.gpu_power_headroom_percent,
-         limits.min_gpu_power_headroom_percent, False),
-        ('ASIC hardware errors/min', est.asic_errors_per_min,
-         limits.max_asic_errors_per_min, True),
-    )
     for name, value, limit, is_maximum in checks:
         if math.isnan(value):
             continue
@@ -156,22 +190,77 @@ def violations(est: Estimate, limits: Thresholds) -> list[str]:
     return found
 
 
+def capacity_violations(est: Estimate, limits: Thresholds) -> list[str]:
+    """Why ``est`` is over the CPU or memory threshold; empty when not.
+
+    A value exactly at its limit passes.
+    """
+    return _broken((
+        ('cpu', est.cpu_percent, limits.max_cpu_percent, True),
+        ('memory', est.mem_percent, limits.max_mem_percent, True),
+    ))
+
+
+def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
+    """Why ``est`` breaks a hardware-safety limit (GPU thermal or power
+    headroom, ASIC error rate); empty when it does not.
+
+    A value exactly at its limit passes.
+    """
+    return _broken((
+        ('GPU thermal headroom', est.gpu_thermal_headroom_c,
+         limits.min_gpu_thermal_headroom_c, False),
+        ('GPU power headroom', est.gpu_power_headroom_percent,
+         limits.min_gpu_power_headroom_percent, False),
+        ('ASIC hardware errors/min', est.asic_errors_per_min,
+         limits.max_asic_errors_per_min, True),
+    ))
+
+
+def violations(est: Estimate, limits: Thresholds) -> list[str]:
+    """Why ``est`` breaks ``limits`` (capacity, then hardware safety);
+    empty when the host passes.  A value exactly at its limit passes."""
+    return capacity_violations(est, limits) + safety_violations(est, limits)
+
+
+def overage(est: Estimate, limits: Thresholds) -> float:
+    """How far the predicted CPU or memory is over its threshold, as a
+    fraction of the host: ``max(0, (cpu - max_cpu) / 100,
+    (mem - max_mem) / 100)``; 0 at or under the thresholds."""
+    return max(0.0, (est.cpu_percent - limits.max_cpu_percent) / 100.0,
+               (est.mem_percent - limits.max_mem_percent) / 100.0)
+
+
 def _clamp(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
-def score(est: Estimate, weights: Weights) -> float:
-    """Higher is better: minus the weighted mean resource pressure."""
-    terms = (
-        (weights.cpu, est.cpu_percent / 100.0),
-        (weights.memory, est.mem_percent / 100.0),
-        (weights.gpu_thermal,
-         1.0 - _clamp(est.gpu_thermal_headroom_c / THERMAL_SCALE_C)),
-        (weights.gpu_power,
-         1.0 - _clamp(est.gpu_power_headroom_percent / 100.0)),
-    )
-    known = [(w, p) for w, p in terms if w > 0 and not math.isnan(p)]
-    total = sum(w for w, _ in known)
-    if not total:
-        return 0.0
-    return -sum(w * p for w, p in known) / total
+def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
+          over: float = 0.0) -> float:
+    """Higher is better: minus the weighted mean pressure of the resources
+    ``demand`` uses, the accelerator penalty and the overload penalty
+    for ``over`` (from :func:`overage`); see the module docstring."""
+    total = weighted = 0.0
+    if weights.cpu > 0 and not math.isnan(est.cpu_percent):
+        total += weights.cpu
+        weighted += weights.cpu * est.cpu_percent / 100.0
+    if weights.memory > 0 and not math.isnan(est.mem_percent):
+        total += weights.memory
+        weighted += weights.memory * est.mem_percent / 100.0
+    if demand.uses_gpu:
+        thermal = est.gpu_thermal_headroom_c
+        if weights.gpu_thermal > 0 and not math.isnan(thermal):
+            total += weights.gpu_thermal
+            weighted += weights.gpu_thermal * (
+                1.0 - _clamp(thermal / THERMAL_SCALE_C))
+        power = est.gpu_power_headroom_percent
+        if weights.gpu_power > 0 and not math.isnan(power):
+            total += weights.gpu_power
+            weighted += weights.gpu_power * (1.0 - _clamp(power / 100.0))
+    penalty = 0.0
+    if demand.plain and (Accelerator.GPU in est.accelerators
+                         or Accelerator.ASIC in est.accelerators):
+        penalty = demand.accelerator_penalty
+    if over > 0:
+        penalty += 1.0 + demand.accelerator_penalty + over
+    return -(weighted / total if total else 0.0) - penalty

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import threading
 
@@ -33,9 +34,10 @@ def view(cpus, mems=None, gpus=None, asics=None, host='h'):
     return snapshot.LoadSnapshot.from_wire(tracker.snapshot(end)).hosts[host]
 
 
-def est(cpu=50.0, mem=50.0, thermal=NAN, power=NAN, errors=NAN):
+def est(cpu=50.0, mem=50.0, thermal=NAN, power=NAN, errors=NAN,
+        kinds=(A.CPU,)):
     return scoring.Estimate(cpu, mem, thermal, power, errors,
-                            frozenset({A.CPU}))
+                            frozenset(kinds))
 
 
 class TestEstimate(base.BaseTestCase):
@@ -108,30 +110,115 @@ class TestViolations(base.BaseTestCase):
                                  scoring.violations(estimate, LIMITS))
 
 
+class TestCapacityAndSafety(base.BaseTestCase):
+
+    CASES = [
+        # (name, estimate, capacity violations, safety violations, over)
+        ('within', est(cpu=80.0, mem=90.0), [], [], 0.0),
+        ('cpu just over', est(cpu=80.5), ['cpu 80.5 > 80'], [], 0.005),
+        ('memory just over', est(mem=90.5), ['memory 90.5 > 90'], [],
+         0.005),
+        ('the worse of the two counts', est(cpu=100.0, mem=95.0),
+         ['cpu 100.0 > 80', 'memory 95.0 > 90'], [], 0.2),
+        ('safety apart', est(thermal=4.0, errors=31.0), [],
+         ['GPU thermal headroom 4.0 < 5',
+          'ASIC hardware errors/min 31.0 > 30'], 0.0),
+    ]
+
+    def test_table(self):
+        for name, estimate, capacity, safety, over in self.CASES:
+            with self.subTest(name):
+                self.assertEqual(capacity, scoring.capacity_violations(
+                    estimate, LIMITS))
+                self.assertEqual(safety, scoring.safety_violations(
+                    estimate, LIMITS))
+                self.assertEqual(capacity + safety,
+                                 scoring.violations(estimate, LIMITS))
+                self.assertAlmostEqual(over,
+                                       scoring.overage(estimate, LIMITS))
+
+
 class TestScore(base.BaseTestCase):
 
     WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
                               gpu_power=0.0)
+    CPU = scoring.Demand(accelerator_penalty=0.1)
+    GPU = scoring.Demand(A.GPU, accelerator_penalty=0.1)
+    CPU_KIND = scoring.Demand(A.CPU, accelerator_penalty=0.1)
+
+    def score(self, estimate, demand=None, over=0.0):
+        return scoring.score(estimate, self.WEIGHTS, demand or self.CPU,
+                             over)
+
+    CASES = [
+        # (name, estimate, demand, expected score)
+        ('a CPU guest is judged on CPU and memory only',
+         est(cpu=50.0, mem=30.0, thermal=15.0, kinds=(A.GPU,)), 'CPU',
+         -(0.5 + 0.3) / 2 - 0.1),
+        ('a GPU guest also on the GPUs',
+         est(cpu=50.0, mem=30.0, thermal=15.0, kinds=(A.GPU,)), 'GPU',
+         -(0.5 + 0.3 + (1 - 15 / 30)) / 3),
+        ('a reading the host lacks is not weighed',
+         est(cpu=40.0, mem=40.0, thermal=NAN, kinds=(A.GPU,)), 'GPU',
+         -0.4),
+        ('no penalty on a host without accelerator', est(cpu=40.0), 'CPU',
+         -0.45),
+        ('penalty for a guest asking cpu on an ASIC host',
+         est(cpu=40.0, kinds=(A.ASIC,)), 'CPU_KIND', -0.45 - 0.1),
+    ]
+
+    def test_table(self):
+        for name, estimate, demand, expected in self.CASES:
+            with self.subTest(name):
+                self.assertAlmostEqual(expected, self.score(
+                    estimate, getattr(self, demand)))
 
     def test_less_loaded_scores_higher(self):
-        self.assertGreater(scoring.score(est(cpu=20.0), self.WEIGHTS),
-                           scoring.score(est(cpu=60.0), self.WEIGHTS))
+        self.assertGreater(self.score(est(cpu=20.0)),
+                           self.score(est(cpu=60.0)))
 
-    def test_formula(self):
-        # (0.5 + 0.3 + (1 - 15/30)) / 3
-        self.assertAlmostEqual(
-            -(0.5 + 0.3 + 0.5) / 3,
-            scoring.score(est(cpu=50.0, mem=30.0, thermal=15.0),
-                          self.WEIGHTS))
+    def test_hotter_gpu_host_scores_lower_for_a_gpu_guest(self):
+        hot, cool = (est(thermal=t, kinds=(A.GPU,)) for t in (6.0, 25.0))
+        self.assertGreater(self.score(cool, self.GPU),
+                           self.score(hot, self.GPU))
+        self.assertEqual(self.score(cool), self.score(hot))
 
-    def test_missing_reading_not_weighed(self):
-        self.assertAlmostEqual(-0.4, scoring.score(
-            est(cpu=40.0, mem=40.0, thermal=NAN), self.WEIGHTS))
+    def test_reporting_more_resources_does_not_help(self):
+        # An idle GPU does not dilute the CPU pressure of its host.
+        gpu_host = est(cpu=150.0, mem=40.0, thermal=29.0, power=95.0,
+                       kinds=(A.GPU,))
+        cpu_host = est(cpu=95.0, mem=40.0)
+        self.assertLess(self.score(gpu_host), self.score(cpu_host))
 
-    def test_hotter_gpu_host_scores_lower(self):
-        self.assertGreater(
-            scoring.score(est(thermal=25.0), self.WEIGHTS),
-            scoring.score(est(thermal=6.0), self.WEIGHTS))
+    def test_cpu_guest_prefers_host_without_accelerator(self):
+        for kind in (A.GPU, A.ASIC):
+            with self.subTest(kind.value):
+                self.assertGreater(self.score(est()),
+                                   self.score(est(kinds=(kind,))))
+                # ... unless the other host is more loaded by more than
+                # the penalty.
+                self.assertLess(self.score(est(cpu=70.1)),
+                                self.score(est(cpu=50.0, kinds=(kind,))))
+                self.assertGreater(self.score(est(cpu=69.9)),
+                                   self.score(est(cpu=50.0, kinds=(kind,))))
+
+    def test_overloaded_below_every_host_within_thresholds(self):
+        # The worst host within the thresholds: every pressure at 1 and
+        # the accelerator penalty; the least overloaded: just over.
+        worst = est(cpu=100.0, mem=100.0, kinds=(A.GPU,))
+        just_over = est(cpu=0.0, mem=0.0)
+        self.assertLess(self.score(just_over, over=1e-9),
+                        self.score(worst))
+        self.assertAlmostEqual(self.score(just_over),
+                               self.score(just_over, over=0.0))
+
+    def test_overloaded_rank_by_how_far_over(self):
+        limits = dataclasses.replace(LIMITS, max_cpu_percent=90.0)
+        hosts = {cpu: est(cpu=cpu, mem=40.0) for cpu in (95.0, 120.0, 150.0)}
+        scores = {cpu: self.score(e, over=scoring.overage(e, limits))
+                  for cpu, e in hosts.items()}
+        self.assertGreater(scores[95.0], scores[120.0])
+        self.assertGreater(scores[120.0], scores[150.0])
 
 
 class TestPendingBoots(base.BaseTestCase):
