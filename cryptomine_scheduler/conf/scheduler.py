@@ -1,7 +1,8 @@
 """Options of the nova scheduler plugin, read from ``nova.conf``.
 
-Each threshold, the missing-data policy and the weight multiplier can be
-overridden per host aggregate with the metadata key named in its help.
+Each threshold, the missing-data and overload policies and the weight
+multiplier can be overridden per host aggregate with the metadata key
+named in its help.
 """
 
 from oslo_config import cfg
@@ -14,6 +15,8 @@ scheduler_group = cfg.OptGroup(
 
 MISSING_PASS = 'pass'
 MISSING_REJECT = 'reject'
+OVERLOAD_SOFT = 'soft'
+OVERLOAD_HARD = 'hard'
 
 #: The load model, shared with the controller's re-planner (which reads
 #: them from the same group of its own configuration file).
@@ -117,6 +120,38 @@ unreachable.  After that every host counts as having no data and
 What the filter does with a host that has no fresh load data (stale, never
 sampled, or the controller unreachable).  Aggregate metadata key:
 ``cryptomine_missing_data_policy``.
+"""),
+    cfg.StrOpt('overload_policy', default=OVERLOAD_SOFT,
+               choices=[(OVERLOAD_SOFT, 'weigh overloaded hosts down'),
+                        (OVERLOAD_HARD, 'filter overloaded hosts out')],
+               help="""
+What the filter does with a host whose predicted CPU or memory load, with
+the guest being placed, is over ``max_cpu_percent`` or
+``max_mem_percent``.  ``soft`` lets it pass and the weigher ranks it below
+every host within the thresholds, the least overloaded first, so a burst
+that placement can hold is placed rather than refused with NoValidHost.
+``hard`` rejects it.  The accelerator kind and the hardware-safety limits
+(GPU thermal and power headroom, ASIC error rate) always reject.
+Aggregate metadata key: ``cryptomine_overload_policy`` (``hard`` wins
+over ``soft`` when a host is in several aggregates).
+
+Related options:
+
+* ``max_cpu_percent``, ``max_mem_percent``
+"""),
+    cfg.FloatOpt('accelerator_penalty', default=0.1, min=0.0, max=1.0,
+                 help="""
+Score taken from a host with GPUs or ASICs when the guest asks for no
+accelerator, in units of load pressure (0.1 = ten points of predicted
+load): a CPU-only guest goes to a host with an accelerator only when that
+host is this much less loaded than the best host without one, so
+accelerators are not stranded behind CPU guests.
+
+Possible values:
+
+* 0: accelerator hosts are weighed like any other
+* 1: a CPU-only guest goes to an accelerator host only when every host
+  without one is at its thresholds
 """),
     cfg.FloatOpt('weight_multiplier', default=1.0,
                  help="""

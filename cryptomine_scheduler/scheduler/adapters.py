@@ -1,5 +1,6 @@
-"""Records of nova's objects for the plugin (duck-typed, no nova import)."""
+"""Records of nova's objects for the plugin (duck-typed)."""
 
+from cryptomine_scheduler.scheduler import aggregates
 from cryptomine_scheduler.scheduler import plugin
 
 
@@ -19,18 +20,19 @@ def flavor_facts(spec_obj) -> plugin.FlavorFacts:
                               extra_specs=dict(flavor.extra_specs or {}))
 
 
-def begin_request(load_plugin: plugin.LoadAwarePlugin, spec_obj) -> None:
-    """Tell the plugin which placement is being scheduled.
+def begin_request(load_plugin: plugin.LoadAwarePlugin,
+                  spec_obj) -> plugin.RequestState:
+    """The state of the placement nova is scheduling with ``spec_obj``.
 
     A multi-create request reuses its ``RequestSpec`` for every instance,
     setting ``instance_uuid`` to the one being placed.
     """
-    load_plugin.begin_request(spec_obj, flavor_facts(spec_obj),
-                              spec_obj.instance_uuid)
+    return load_plugin.begin_request(spec_obj, flavor_facts(spec_obj),
+                                     spec_obj.instance_uuid)
 
 
-def host_load(load_plugin: plugin.LoadAwarePlugin,
-              host_state) -> plugin.HostLoad:
-    """The host's load for the current request (computed once)."""
-    return (load_plugin.cached_load(host_state.host)
-            or load_plugin.host_load(host_facts(host_state)))
+def host_load(state: plugin.RequestState, host_state) -> plugin.HostLoad:
+    """The host's load for the request of ``state`` (computed once)."""
+    return (state.cached_load(host_state.host)
+            or state.host_load(host_facts(host_state), aggregates.thresholds(
+                host_state, state.settings.thresholds)))

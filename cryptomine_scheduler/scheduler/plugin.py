@@ -1,10 +1,12 @@
 """What the filter and the weigher share in one nova-scheduler process.
 
 nova builds its filters and weighers once; :func:`shared` gives them one
-:class:`LoadAwarePlugin` holding the snapshot cache and the pending-boot
-credit.  The plugin works on small records of nova's objects
-(:class:`HostFacts`, :class:`FlavorFacts`) built by the adapters, so it
-needs no nova import.
+:class:`LoadAwarePlugin` holding what the whole process shares: the
+snapshot cache, the estimates of the current snapshot and the
+pending-boot credit.  What belongs to one request (its settings, the
+hosts it judged) is a :class:`RequestState`, kept per request.  The
+plugin works on small records of nova's objects (:class:`HostFacts`,
+:class:`FlavorFacts`) built by the adapters, so it needs no nova import.
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.scheduler import pending
+from cryptomine_scheduler.scheduler import requests
 from cryptomine_scheduler.scheduler import snapshot_client
 
 ACCELERATOR_SPEC = 'cryptomine:accelerator'
@@ -71,11 +74,19 @@ class FlavorFacts:
 
 @dataclasses.dataclass(frozen=True)
 class HostLoad:
-    """A host's estimate and score, or why there is none (``missing``)."""
+    """A host's predicted load with the guest being placed, or why there
+    is none (``missing``).
+
+    ``score`` is :func:`scoring.score` for the request, ``over`` how far
+    the host is over its CPU or memory threshold (:func:`scoring.overage`)
+    and ``thresholds`` the host's own (aggregates included).
+    """
 
     estimate: scoring.Estimate | None
     missing: str | None = None
     score: float | None = None
+    over: float = 0.0
+    thresholds: scoring.Thresholds | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,21 +97,30 @@ class Settings:
     stale_after: float
     risk_factor: float
     missing_data_policy: str
+    overload_policy: str
     thresholds: scoring.Thresholds
     weights: scoring.Weights
     weight_multiplier: float
     accelerator: scoring.Accelerator | None
     bad_flavor: str | None
+    demand: scoring.Demand
+    guest: pending.Request
 
     @classmethod
-    def read(cls, opts, flavor: FlavorFacts) -> 'Settings':
+    def read(cls, opts, flavor: FlavorFacts,
+             instance_uuid: str | None = None) -> 'Settings':
         try:
             accelerator, bad_flavor = flavor.accelerator(), None
         except BadFlavor as exc:
             accelerator, bad_flavor = None, str(exc)
+        try:
+            busy = flavor.busy_vcpus(opts.default_expected_load_percent)
+        except BadFlavor:
+            busy = float(flavor.vcpus)
         return cls(
             stale_after=opts.stale_after, risk_factor=opts.risk_factor,
             missing_data_policy=opts.missing_data_policy,
+            overload_policy=opts.overload_policy,
             thresholds=scoring.Thresholds(
                 max_cpu_percent=opts.max_cpu_percent,
                 max_mem_percent=opts.max_mem_percent,
@@ -113,16 +133,89 @@ class Settings:
                                     gpu_thermal=opts.gpu_thermal_weight,
                                     gpu_power=opts.gpu_power_weight),
             weight_multiplier=opts.weight_multiplier,
-            accelerator=accelerator, bad_flavor=bad_flavor)
+            accelerator=accelerator, bad_flavor=bad_flavor,
+            demand=scoring.Demand(
+                accelerator=accelerator,
+                accelerator_penalty=opts.accelerator_penalty),
+            guest=pending.Request(instance_uuid, busy,
+                                  float(flavor.memory_mb)))
+
+
+class Estimates:
+    """Hosts' estimates without credit for one snapshot and risk factor,
+    computed once and shared by every request on that snapshot."""
+
+    def __init__(self, snap: snapshot.LoadSnapshot | None,
+                 risk_factor: float):
+        self.snapshot = snap
+        self.risk_factor = risk_factor
+        self.by_host: dict[str, scoring.Estimate] = {}
+
+    def get(self, name: str, view: snapshot.HostView) -> scoring.Estimate:
+        est = self.by_host.get(name)
+        if est is None:  # two requests may both compute it: same value
+            est = self.by_host[name] = scoring.estimate(view,
+                                                        self.risk_factor)
+        return est
+
+
+class RequestState:
+    """One placement being scheduled: its settings, its snapshot and the
+    hosts judged so far (the filter judges a host, the weigher reuses
+    it).  Used by one request's thread only."""
+
+    def __init__(self, settings: Settings, estimates: Estimates,
+                 boots: pending.PendingBoots):
+        self.settings = settings
+        self.snapshot = estimates.snapshot
+        self.passed_without_data = 0
+        self._estimates = estimates
+        self._boots = boots
+        self._loads: dict[str, HostLoad] = {}
+
+    def cached_load(self, name: str) -> HostLoad | None:
+        """The load of host ``name`` if already judged in this request."""
+        return self._loads.get(name)
+
+    def host_load(self, host: HostFacts,
+                  thresholds: scoring.Thresholds | None = None) -> HostLoad:
+        """The predicted load of ``host`` with this request's guest on it,
+        judged against ``thresholds`` (the request's by default)."""
+        load = self._loads.get(host.name)
+        if load is None:
+            load = self._loads[host.name] = self._judge(
+                host, thresholds or self.settings.thresholds)
+        return load
+
+    def _judge(self, host: HostFacts,
+               thresholds: scoring.Thresholds) -> HostLoad:
+        self._boots.observe(host.name, host.num_instances)
+        snap, settings = self.snapshot, self.settings
+        if snap is None:
+            return HostLoad(None, 'no load snapshot from the controller')
+        view = snap.hosts.get(host.name)
+        if view is None:
+            return HostLoad(None, 'never sampled')
+        if view.age > settings.stale_after:
+            return HostLoad(None, f'data {view.age:.0f}s old')
+        guest = settings.guest
+        credit = self._boots.credit(host.name, snap, host.vcpus,
+                                    host.memory_mb).plus(
+            guest.busy_vcpus / host.vcpus * 100.0 if host.vcpus else 0.0,
+            guest.memory_mb / host.memory_mb * 100.0
+            if host.memory_mb else 0.0)
+        estimate = scoring.with_credit(
+            self._estimates.get(host.name, view), credit)
+        over = scoring.overage(estimate, thresholds)
+        return HostLoad(estimate, score=scoring.score(
+            estimate, settings.weights, settings.demand, over), over=over,
+            thresholds=thresholds)
 
 
 class LoadAwarePlugin:
-    """Snapshot, pending boots and the load model, per request.
-
-    Per-host work is done once: a host's estimate and score without
-    credit once per snapshot, with credit once per request (the filter
-    computes it, the weigher reuses it).
-    """
+    """Snapshot cache, pending boots and per-snapshot estimates of one
+    nova-scheduler process; each request's own state is a
+    :class:`RequestState` kept apart (see :mod:`.requests`)."""
 
     def __init__(self, opts, cache: snapshot_client.SnapshotCache,
                  boots: pending.PendingBoots,
@@ -131,80 +224,40 @@ class LoadAwarePlugin:
         self.cache = cache
         self.boots = boots
         self.close = close
-        self.settings: Settings | None = None
-        self._owner: object = None
-        self._owner_uuid: str | None = None
-        self._snapshot: snapshot.LoadSnapshot | None = None
-        self._estimates: dict[str, HostLoad] = {}
-        self._estimates_key: tuple = ()
-        self._loads: dict[str, HostLoad] = {}
+        #: ``weight_multiplier`` as read at the latest request's start
+        #: (nova asks for it per host, without the request).
+        self.weight_multiplier: float = opts.weight_multiplier
+        self._estimates = Estimates(None, 0.0)
+        self._requests: requests.RequestMap[RequestState] = (
+            requests.RequestMap())
         self._lock = threading.Lock()
 
     def begin_request(self, owner: object, flavor: FlavorFacts,
-                      instance_uuid: str | None) -> None:
-        """Start scheduling a placement, once per (``owner``, instance),
-        whoever of the filter and the weigher calls first.
+                      instance_uuid: str | None) -> RequestState:
+        """The state of the placement of ``instance_uuid`` for ``owner``
+        (nova's ``RequestSpec``, by identity), made by whichever of the
+        filter and the weigher calls first."""
+        return self._requests.get_or_make(
+            owner, instance_uuid,
+            lambda: self._new_request(flavor, instance_uuid))
 
-        ``owner`` is nova's ``RequestSpec``, compared by identity; holding
-        it keeps its id from being reused by the next request's.
-        """
+    def _new_request(self, flavor: FlavorFacts,
+                     instance_uuid: str | None) -> RequestState:
+        opts = self.opts
+        settings = Settings.read(opts, flavor, instance_uuid)
+        self.weight_multiplier = settings.weight_multiplier
+        self.cache.ttl = opts.snapshot_ttl
+        self.cache.max_age = opts.snapshot_max_age
+        self.boots.timeout = opts.pending_boot_timeout
+        snap = self.cache.get(first_wait=opts.rpc_timeout)
         with self._lock:
-            if owner is self._owner and instance_uuid == self._owner_uuid:
-                return
-            self._owner, self._owner_uuid = owner, instance_uuid
-            self.settings = Settings.read(self.opts, flavor)
-            self.cache.ttl = self.opts.snapshot_ttl
-            self.cache.max_age = self.opts.snapshot_max_age
-            self.boots.timeout = self.opts.pending_boot_timeout
-            self._snapshot = self.cache.get(first_wait=self.opts.rpc_timeout)
-            # A snapshot is made while the previous one is still held
-            # (by the cache and by us), so it never reuses that one's id.
-            key = (id(self._snapshot), self.settings.risk_factor,
-                   self.settings.weights)
-            if key != self._estimates_key:
-                self._estimates, self._estimates_key = {}, key
-            self._loads = {}
-        try:
-            busy = flavor.busy_vcpus(self.opts.default_expected_load_percent)
-        except BadFlavor:
-            busy = float(flavor.vcpus)
-        self.boots.start_request(pending.Request(instance_uuid, busy,
-                                                 float(flavor.memory_mb)))
-
-    def cached_load(self, name: str) -> HostLoad | None:
-        """The load of host ``name`` if already known in this request."""
-        return self._loads.get(name)
-
-    def host_load(self, host: HostFacts) -> HostLoad:
-        """The predicted load of ``host`` for the current request."""
-        load = self._loads.get(host.name)
-        if load is None:
-            load = self._loads[host.name] = self._host_load(host)
-        return load
-
-    def _host_load(self, host: HostFacts) -> HostLoad:
-        self.boots.observe(host.name, host.num_instances)
-        snap = self._snapshot
-        if snap is None:
-            return HostLoad(None, 'no load snapshot from the controller')
-        view = snap.hosts.get(host.name)
-        if view is None:
-            return HostLoad(None, 'never sampled')
-        if view.age > self.settings.stale_after:
-            return HostLoad(None, f'data {view.age:.0f}s old')
-        base = self._estimates.get(host.name)
-        if base is None:
-            estimate = scoring.estimate(view, self.settings.risk_factor)
-            base = self._estimates[host.name] = HostLoad(
-                estimate, score=scoring.score(estimate,
-                                              self.settings.weights))
-        credit = self.boots.credit(host.name, snap, host.vcpus,
-                                   host.memory_mb)
-        if credit == scoring.NO_CREDIT:
-            return base
-        estimate = scoring.with_credit(base.estimate, credit)
-        return HostLoad(estimate, score=scoring.score(
-            estimate, self.settings.weights))
+            estimates = self._estimates
+            if (estimates.snapshot is not snap
+                    or estimates.risk_factor != settings.risk_factor):
+                estimates = self._estimates = Estimates(
+                    snap, settings.risk_factor)
+        self.boots.start_request(settings.guest)
+        return RequestState(settings, estimates, self.boots)
 
 
 def median(values: list[float]) -> float:

@@ -1,9 +1,13 @@
 """LoadAwareWeigher: prefer the least-loaded compatible host.
 
-The raw weight is :func:`cryptomine_scheduler.scoring.score` (minus the
-weighted resource pressure; nova normalises it and applies the
-multiplier).  A host without fresh load data gets the median weight of
-the others: neither favoured nor punished for a gap in the telemetry.
+The raw weight is :func:`cryptomine_scheduler.scoring.score` for the
+request: minus the weighted pressure of the resources the guest will use,
+with the guest on the host; a host with an accelerator the guest does not
+need is penalised, and a host over its CPU or memory threshold ranks
+below every host within them, by how far over it is.  nova normalises the
+weights and applies the multiplier.  A host without fresh load data gets
+the median weight of the others: neither favoured nor punished for a gap
+in the telemetry.
 """
 
 import nova.conf
@@ -26,23 +30,26 @@ class LoadAwareWeigher(weights.BaseHostWeigher):
         self._plugin = load_plugin or plugin.shared(CONF)
 
     def weight_multiplier(self, host_state):
-        default = (self._plugin.settings.weight_multiplier
-                   if self._plugin.settings else
-                   self._plugin.opts.weight_multiplier)
+        default = self._plugin.weight_multiplier
         if not host_state.aggregates:
             return default
         return utils.get_weight_multiplier(
             host_state, 'cryptomine_weight_multiplier', default)
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
-        adapters.begin_request(self._plugin, weight_properties)
-        weights_ = [self._weigh_object(w.obj, weight_properties)
-                    for w in weighed_obj_list]
+        state = adapters.begin_request(self._plugin, weight_properties)
+        weights_ = [self._weight(w.obj, state) for w in weighed_obj_list]
         fill = plugin.median([w for w in weights_ if w is not None])
         return [fill if w is None else w for w in weights_]
 
     def _weigh_object(self, host_state, weight_properties):
-        load = adapters.host_load(self._plugin, host_state)
+        weight = self._weight(host_state, adapters.begin_request(
+            self._plugin, weight_properties))
+        return 0.0 if weight is None else weight
+
+    @staticmethod
+    def _weight(host_state, state: plugin.RequestState) -> float | None:
+        load = adapters.host_load(state, host_state)
         if load.estimate is None:
             LOG.debug('%s weighed as the median: %s', host_state,
                       load.missing)

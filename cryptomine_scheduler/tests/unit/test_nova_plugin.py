@@ -3,12 +3,14 @@
 import nova.conf
 from nova import objects
 from nova import test
+from nova.scheduler import filters
 from nova.scheduler import weights
 from nova.tests.unit.scheduler import fakes
 from oslo_utils.fixture import uuidsentinel as uuids
 
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import filter as load_filter
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import plugin
@@ -86,11 +88,23 @@ class PluginTestCase(test.NoDBTestCase):
         return list(self.filter.filter_all([host], spec)) == [host]
 
 
+# What the default guest (4 vCPUs at 100 %, 4 GiB) adds to a default host
+# (16 vCPUs, 64 GiB), in % of the host.
+GUEST_CPU = 25.0
+GUEST_MEM = 6.25
+
+
 class TestFilterThresholds(PluginTestCase):
+    """Thresholds under ``overload_policy = hard``; the guest being
+    placed counts in the predicted load."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(overload_policy='hard', group='cryptomine')
 
     def test_cpu_boundary(self):
-        self.controller.report('at', cpu=90.0)
-        self.controller.report('over', cpu=90.01)
+        self.controller.report('at', cpu=90.0 - GUEST_CPU)
+        self.controller.report('over', cpu=90.01 - GUEST_CPU)
         self.assertTrue(self.passes(self.host('at')))
         self.assertFalse(self.passes(self.host('over')))
 
@@ -99,13 +113,13 @@ class TestFilterThresholds(PluginTestCase):
         for i, cpu in enumerate((55.0, 95.0) * 3):
             self.controller.report('spiky', cpu=cpu, at=NOW - 60 + 10 * i,
                                    count=1)
-        self.controller.report('steady', cpu=75.0)
+        self.controller.report('steady', cpu=90.0 - GUEST_CPU - 5.0)
         self.assertTrue(self.passes(self.host('steady')))
         self.assertFalse(self.passes(self.host('spiky')))
 
     def test_memory_boundary(self):
-        self.controller.report('at', mem=90.0)
-        self.controller.report('over', mem=90.5)
+        self.controller.report('at', mem=90.0 - GUEST_MEM)
+        self.controller.report('over', mem=90.5 - GUEST_MEM)
         self.assertTrue(self.passes(self.host('at')))
         self.assertFalse(self.passes(self.host('over')))
 
@@ -133,7 +147,7 @@ class TestFilterThresholds(PluginTestCase):
         self.assertFalse(self.passes(self.host('sick')))
 
     def test_aggregate_overrides_threshold(self):
-        self.controller.report('h', cpu=70.0)
+        self.controller.report('h', cpu=70.0 - GUEST_CPU)
         strict = [{'cryptomine_max_cpu_percent': '60'}]
         loose = [{'cryptomine_max_cpu_percent': '80'}]
         both = strict + loose  # the strictest wins
@@ -150,7 +164,7 @@ class TestFilterThresholds(PluginTestCase):
         self.assertFalse(self.passes(self.host('over')))
 
     def test_bad_aggregate_value_falls_back_to_config(self):
-        self.controller.report('h', cpu=70.0)
+        self.controller.report('h', cpu=70.0 - GUEST_CPU)
         self.assertTrue(self.passes(self.host(
             'h', [{'cryptomine_max_cpu_percent': 'lots'}])))
 
@@ -243,7 +257,8 @@ class TestWeigher(PluginTestCase):
     def test_cooler_gpu_host_preferred(self):
         self.controller.report('hot', gpus=[samples.gpu(0, temp=85.0)])
         self.controller.report('cool', gpus=[samples.gpu(0, temp=60.0)])
-        scores = self.weigh([self.host('hot'), self.host('cool')])
+        scores = self.weigh([self.host('hot'), self.host('cool')],
+                            self.spec({plugin.ACCELERATOR_SPEC: 'gpu'}))
         self.assertGreater(scores['cool'], scores['hot'])
 
     def test_host_without_data_gets_the_median(self):
@@ -254,6 +269,7 @@ class TestWeigher(PluginTestCase):
 
     def test_multiplier_from_config_and_aggregate(self):
         self.flags(weight_multiplier=2.5, group='cryptomine')
+        self.weigh([self.host('h')])  # nova weighs before it multiplies
         self.assertEqual(2.5, self.weigher.weight_multiplier(self.host('h')))
         self.assertEqual(-1.0, self.weigher.weight_multiplier(self.host(
             'h', [{'cryptomine_weight_multiplier': '-1'}])))
@@ -284,11 +300,170 @@ class TestPendingBootCredit(PluginTestCase):
         spec = self.spec({plugin.EXPECTED_LOAD_SPEC: '50'}, vcpus=8)
         self.weigher.weigh_objects([nova_weighed(host)], spec)
         host.num_instances += 1
-        self.weigher.weigh_objects([nova_weighed(host)], self.spec())
-        estimate = self.plugin.host_load(
-            plugin.HostFacts('h1', 1, 16.0, 65536.0)).estimate
-        # 10 % measured + 4 busy vCPUs of 16.
+        spec = self.spec({plugin.EXPECTED_LOAD_SPEC: '0'})
+        self.weigher.weigh_objects([nova_weighed(host)], spec)
+        estimate = adapters.host_load(
+            adapters.begin_request(self.plugin, spec), host).estimate
+        # 10 % measured + 4 busy vCPUs of 16 placed before, and nothing of
+        # the guest of this request (0 % expected).
         self.assertAlmostEqual(35.0, estimate.cpu_percent)
+
+
+class TestOverloadPolicy(PluginTestCase):
+    """CPU and memory thresholds: weighed down (soft) or filtered (hard)."""
+
+    def build(self):
+        super().build()
+        for name, cpu in (('idle', 20.0), ('busy', 60.0), ('over', 80.0),
+                          ('far-over', 95.0)):
+            self.controller.report(name, cpu=cpu)
+
+    def schedule(self, names, spec=None, aggregates=()):
+        """The hosts that pass and their order after weighing."""
+        spec = spec or self.spec()
+        hosts = [self.host(n, aggregates) for n in names]
+        passed = filters.HostFilterHandler().get_filtered_objects(
+            [self.filter], hosts, spec)
+        weighed = weights.HostWeightHandler().get_weighed_objects(
+            [self.weigher], passed, spec)
+        return [w.obj.host for w in weighed]
+
+    def test_soft_passes_overloaded_hosts_ranked_last(self):
+        # With the guest (+25 %): 45, 85, 105 and 120 % of a 90 % limit.
+        self.assertEqual(['idle', 'busy', 'over', 'far-over'],
+                         self.schedule(['far-over', 'over', 'busy', 'idle']))
+
+    def test_soft_all_overloaded_least_bad_wins(self):
+        self.assertEqual(['over', 'far-over'],
+                         self.schedule(['far-over', 'over']))
+
+    def test_hard_filters_overloaded_hosts(self):
+        self.flags(overload_policy='hard', group='cryptomine')
+        self.assertEqual(['idle', 'busy'],
+                         self.schedule(['far-over', 'over', 'busy', 'idle']))
+        self.assertEqual([], self.schedule(['far-over', 'over']))
+
+    def test_aggregate_overrides_policy(self):
+        hard = {'cryptomine_overload_policy': 'hard'}
+        soft = {'cryptomine_overload_policy': 'soft'}
+        cases = [
+            # (option, aggregates, 'over' passes)
+            ('soft', (), True),
+            ('hard', (), False),
+            ('soft', [hard], False),
+            ('hard', [soft], True),
+            ('soft', [soft, hard], False),  # the strictest wins
+            ('soft', [{'cryptomine_overload_policy': 'bogus'}], True),
+        ]
+        for option, aggregates, expected in cases:
+            with self.subTest(option=option, aggregates=aggregates):
+                self.flags(overload_policy=option, group='cryptomine')
+                self.assertEqual(expected, self.passes(
+                    self.host('over', aggregates)))
+                self.assertTrue(self.passes(self.host('idle', aggregates)))
+
+    def test_hardware_safety_stays_hard(self):
+        self.controller.report('hot', gpus=[samples.gpu(0, temp=84.1)])
+        for i in range(5):  # 36 errors per minute
+            self.controller.report('sick', at=NOW - 40 + 10 * i, count=1,
+                                   asics=[samples.asic(1,
+                                                       errors=1000 + 6 * i)])
+        self.assertFalse(self.passes(self.host('hot')))
+        self.assertFalse(self.passes(self.host('sick')))
+        self.assertFalse(self.passes(self.host('idle'), self.spec(
+            {plugin.ACCELERATOR_SPEC: 'gpu'})))
+
+
+class TestGuestOwnLoad(PluginTestCase):
+    """A host is judged with the guest being placed on it."""
+
+    CASES = [
+        # (host vCPUs, measured cpu, guest vCPUs, expected %, max_cpu,
+        #  passes)
+        (2, 89.0, 1, '100', 95.0, False),  # 89 + 50 = 139
+        (2, 45.0, 1, '100', 95.0, True),  # 45 + 50 = 95: at the limit
+        (2, 45.01, 1, '100', 95.0, False),
+        (2, 89.0, 1, '10', 95.0, True),  # 89 + 5 = 94
+        (64, 89.0, 1, '100', 91.0, True),  # 89 + 1.5625
+        (64, 89.0, 2, '100', 91.0, False),  # 89 + 3.125
+    ]
+
+    def test_table(self):
+        self.flags(overload_policy='hard', group='cryptomine')
+        for vcpus, cpu, guest, percent, limit, expected in self.CASES:
+            with self.subTest(vcpus=vcpus, cpu=cpu, guest=guest,
+                              percent=percent):
+                self.build()
+                self.flags(max_cpu_percent=limit, group='cryptomine')
+                self.controller.report('h', cpu=cpu, mem=10.0)
+                spec = self.spec({plugin.EXPECTED_LOAD_SPEC: percent},
+                                 vcpus=guest, memory_mb=512)
+                self.assertEqual(expected, self.passes(
+                    self.host('h', vcpus=vcpus), spec))
+
+    def test_memory_of_the_guest_counts(self):
+        self.flags(overload_policy='hard', group='cryptomine')
+        self.controller.report('h', mem=80.0)
+        host = self.host('h', ram_mb=16384)
+        # 80 % + 1 GiB of 16 = 86.25 %; + 2 GiB = 92.5 % > 90.
+        self.assertTrue(self.passes(host, self.spec(memory_mb=1024)))
+        self.assertFalse(self.passes(host, self.spec(memory_mb=2048)))
+
+
+class TestLikeWithLike(PluginTestCase):
+    """A host is weighed on the resources the guest will use."""
+
+    def order(self, hosts, spec=None):
+        spec = spec or self.spec()
+        weighed = weights.HostWeightHandler().get_weighed_objects(
+            [self.weigher], hosts, spec)
+        return [w.obj.host for w in weighed]
+
+    def test_busier_gpu_host_ranks_below_for_a_cpu_guest(self):
+        # With the 4-vCPU guest: 100 + 50 = 150 % on the 8-vCPU GPU host,
+        # 70 + 25 = 95 % on the 16-vCPU CPU host.  The GPU host's idle
+        # GPU must not make up for it.
+        self.controller.report('gpu-host', cpu=100.0, mem=20.0, gpus=[
+            samples.gpu(0, temp=40.0, power=50.0)])
+        self.controller.report('cpu-host', cpu=70.0, mem=20.0)
+        self.assertEqual(['cpu-host', 'gpu-host'], self.order(
+            [self.host('gpu-host', vcpus=8), self.host('cpu-host')]))
+
+    def test_cpu_guest_prefers_host_without_accelerator(self):
+        self.controller.report('gpu-host', cpu=40.0, gpus=[samples.gpu(0)])
+        self.controller.report('asic-host', cpu=40.0,
+                               asics=[samples.asic(1)])
+        self.controller.report('cpu-host', cpu=40.0)
+        self.controller.report('cpu-host-at', cpu=59.9)
+        self.controller.report('cpu-host-over', cpu=60.1)
+        hosts = [self.host(n) for n in ('gpu-host', 'asic-host',
+                                        'cpu-host')]
+        self.assertEqual('cpu-host', self.order(hosts)[0])
+        # ... unless that is more loaded by more than the penalty (0.1 of
+        # the mean of CPU and memory pressure: 20 points of CPU).
+        self.assertEqual(['cpu-host-at', 'gpu-host'], self.order(
+            [self.host('gpu-host'), self.host('cpu-host-at')]))
+        self.assertEqual(['gpu-host', 'cpu-host-over'], self.order(
+            [self.host('cpu-host-over'), self.host('gpu-host')]))
+
+    def test_no_penalty_when_configured_off(self):
+        self.flags(accelerator_penalty=0.0, group='cryptomine')
+        self.controller.report('gpu-host', cpu=40.0, gpus=[samples.gpu(0)])
+        self.controller.report('cpu-host', cpu=40.0)
+        scores = TestWeigher.weigh(self, [self.host('gpu-host'),
+                                          self.host('cpu-host')])
+        self.assertEqual(scores['gpu-host'], scores['cpu-host'])
+
+    def test_gpu_guest_weighs_gpu_headroom(self):
+        self.controller.report('hot', cpu=20.0, gpus=[
+            samples.gpu(0, temp=80.0)])
+        self.controller.report('cool', cpu=30.0, gpus=[
+            samples.gpu(0, temp=50.0)])
+        gpu_spec = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        hosts = [self.host('hot'), self.host('cool')]
+        self.assertEqual(['cool', 'hot'], self.order(hosts, gpu_spec))
+        # A CPU guest looks at CPU and memory only.
+        self.assertEqual(['hot', 'cool'], self.order(hosts))
 
 
 def nova_weighed(host_state):

@@ -1,0 +1,70 @@
+"""Per-aggregate overrides of the plugin's options.
+
+A host in several aggregates gets the strictest value: the lowest
+maximum, the highest minimum, ``reject`` over ``pass`` and ``hard``
+over ``soft``.  A value that cannot be read is ignored with a warning.
+"""
+
+from nova.scheduler.filters import utils
+from oslo_log import log as logging
+
+from cryptomine_scheduler import scoring
+from cryptomine_scheduler.conf import scheduler as scheduler_conf
+
+LOG = logging.getLogger(__name__)
+
+# (option, strictest of several aggregates); metadata key cryptomine_<option>
+_THRESHOLDS = (
+    ('max_cpu_percent', min),
+    ('max_mem_percent', min),
+    ('min_gpu_thermal_headroom_c', max),
+    ('min_gpu_power_headroom_percent', max),
+    ('max_asic_errors_per_min', min),
+)
+
+
+def thresholds(host_state, defaults: scoring.Thresholds
+               ) -> scoring.Thresholds:
+    """The thresholds of ``host_state``: ``defaults`` overridden by its
+    aggregates' ``cryptomine_<threshold>`` metadata."""
+    if not host_state.aggregates:
+        return defaults
+    values = {}
+    for name, strictest in _THRESHOLDS:
+        default = getattr(defaults, name)
+        try:
+            values[name] = utils.validate_num_values(
+                utils.aggregate_values_from_key(host_state,
+                                                f'cryptomine_{name}'),
+                default, cast_to=float, based_on=strictest)
+        except ValueError as exc:
+            LOG.warning('Ignoring aggregate cryptomine_%s: %s', name, exc)
+            values[name] = default
+    return scoring.Thresholds(**values)
+
+
+def _choice(host_state, key: str, default: str,
+            strictest_first: tuple[str, ...]) -> str:
+    if not host_state.aggregates:
+        return default
+    values = utils.aggregate_values_from_key(host_state, key)
+    for value in strictest_first:
+        if value in values:
+            return value
+    return default
+
+
+def missing_policy(host_state, default: str) -> str:
+    """``missing_data_policy`` of ``host_state`` (aggregate key
+    ``cryptomine_missing_data_policy``)."""
+    return _choice(host_state, 'cryptomine_missing_data_policy', default,
+                   (scheduler_conf.MISSING_REJECT,
+                    scheduler_conf.MISSING_PASS))
+
+
+def overload_policy(host_state, default: str) -> str:
+    """``overload_policy`` of ``host_state`` (aggregate key
+    ``cryptomine_overload_policy``)."""
+    return _choice(host_state, 'cryptomine_overload_policy', default,
+                   (scheduler_conf.OVERLOAD_HARD,
+                    scheduler_conf.OVERLOAD_SOFT))
