@@ -65,6 +65,7 @@ from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.mining import MiningMetric
 from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.scheduler import adapters
+from cryptomine_scheduler.scheduler import aggregates
 from cryptomine_scheduler.scheduler import filter as load_filter
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import plugin
@@ -459,16 +460,17 @@ def step_breakdown(hosts: list, load_plugin: plugin.LoadAwarePlugin
     spec = make_spec()
     ours_filter = load_filter.LoadAwareFilter(load_plugin)
     ours_weigher = load_weigher.LoadAwareWeigher(load_plugin)
-    adapters.begin_request(load_plugin, spec)
-    snap = load_plugin._snapshot
+    state = adapters.begin_request(load_plugin, spec)
+    snap = state.snapshot
     facts = {id(h): adapters.host_facts(h) for h in hosts}
     views = {id(h): snap.hosts[h.host] for h in hosts}
     credits = {id(h): load_plugin.boots.credit(h.host, snap, 64.0, 262144.0)
                for h in hosts}
-    estimates = {id(h): load_plugin.host_load(facts[id(h)]).estimate
+    estimates = {id(h): state.host_load(facts[id(h)]).estimate
                  for h in hosts}
-    thresholds = load_plugin.settings.thresholds
-    weights = load_plugin.settings.weights
+    thresholds = state.settings.thresholds
+    weights = state.settings.weights
+    demand = state.settings.demand
     steps = [
         ('filter: LoadAwareFilter.host_passes (whole)',
          lambda h: ours_filter.host_passes(h, spec)),
@@ -477,8 +479,10 @@ def step_breakdown(hosts: list, load_plugin: plugin.LoadAwarePlugin
         ('weigher: LoadAwareWeigher.weight_multiplier',
          ours_weigher.weight_multiplier),
         ('  adapters.host_facts', adapters.host_facts),
-        ('  plugin.host_load (again: cached per request)',
-         lambda h: load_plugin.host_load(facts[id(h)])),
+        ('  RequestState.host_load (again: cached per request)',
+         lambda h: state.host_load(facts[id(h)])),
+        ('  plugin.begin_request (the request known already)',
+         lambda h: adapters.begin_request(load_plugin, spec)),
         ('    PendingBoots.observe',
          lambda h: load_plugin.boots.observe(h.host, h.num_instances)),
         ('    PendingBoots.credit',
@@ -499,13 +503,16 @@ def step_breakdown(hosts: list, load_plugin: plugin.LoadAwarePlugin
          lambda h: scoring.accelerators(views[id(h)])),
         ('  adapters.flavor_facts + accelerator()',
          lambda h: adapters.flavor_facts(spec).accelerator()),
-        ('  filter._thresholds (host in no aggregate)',
-         lambda h: load_filter._thresholds(h, thresholds)),
-        ('  scoring.violations',
-         lambda h: scoring.violations(estimates[id(h)], thresholds)
+        ('  aggregates.thresholds (host in no aggregate)',
+         lambda h: aggregates.thresholds(h, thresholds)),
+        ('  scoring.safety_violations',
+         lambda h: scoring.safety_violations(estimates[id(h)], thresholds)
+         if estimates[id(h)] else None),
+        ('  scoring.overage',
+         lambda h: scoring.overage(estimates[id(h)], thresholds)
          if estimates[id(h)] else None),
         ('  scoring.score',
-         lambda h: scoring.score(estimates[id(h)], weights)
+         lambda h: scoring.score(estimates[id(h)], weights, demand)
          if estimates[id(h)] else None),
         ('  opts.stale_after (oslo.config read)',
          lambda h: opts.stale_after),

@@ -64,11 +64,6 @@ class Credit:
     cpu_percent: float = 0.0
     mem_percent: float = 0.0
 
-    def plus(self, cpu_percent: float, mem_percent: float) -> 'Credit':
-        """This credit with more load added."""
-        return Credit(self.cpu_percent + cpu_percent,
-                      self.mem_percent + mem_percent)
-
 
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
@@ -110,7 +105,7 @@ class Demand:
     @property
     def plain(self) -> bool:
         """True when the guest needs no accelerator."""
-        return self.accelerator in (None, Accelerator.CPU)
+        return self.accelerator is None or self.accelerator is Accelerator.CPU
 
 
 #: A guest needing no accelerator, without penalty for accelerator hosts.
@@ -140,14 +135,20 @@ def _lower(view, metric, k: float) -> float:
     return min(ewma, mean) - k * view.mining_metric(metric, Stat.STD)
 
 
+CPU_ONLY = frozenset({Accelerator.CPU})
+_KINDS = {  # (has GPUs, has ASICs): one shared set each
+    (False, False): CPU_ONLY,
+    (True, False): frozenset({Accelerator.GPU}),
+    (False, True): frozenset({Accelerator.ASIC}),
+    (True, True): frozenset({Accelerator.GPU, Accelerator.ASIC}),
+}
+
+
 def accelerators(view: snapshot.HostView) -> frozenset[Accelerator]:
     """The accelerator kinds a host reports (CPU when it has none)."""
-    kinds = set()
-    if view.mining_metric(MiningMetric.GPU_COUNT, Stat.LAST) > 0:
-        kinds.add(Accelerator.GPU)
-    if view.mining_metric(MiningMetric.ASIC_COUNT, Stat.LAST) > 0:
-        kinds.add(Accelerator.ASIC)
-    return frozenset(kinds or {Accelerator.CPU})
+    return _KINDS[
+        view.mining_metric(MiningMetric.GPU_COUNT, Stat.LAST) > 0,
+        view.mining_metric(MiningMetric.ASIC_COUNT, Stat.LAST) > 0]
 
 
 NO_CREDIT = Credit()
@@ -157,8 +158,15 @@ def with_credit(est: Estimate, credit: Credit) -> Estimate:
     """``est`` with the load of boots not sampled yet added."""
     if credit == NO_CREDIT:
         return est
-    return Estimate(est.cpu_percent + credit.cpu_percent,
-                    est.mem_percent + credit.mem_percent,
+    return with_load(est, credit.cpu_percent, credit.mem_percent)
+
+
+def with_load(est: Estimate, cpu_percent: float,
+              mem_percent: float) -> Estimate:
+    """``est`` with ``cpu_percent`` and ``mem_percent`` of the host
+    added (:func:`with_credit` without the record, for hot paths)."""
+    return Estimate(est.cpu_percent + cpu_percent,
+                    est.mem_percent + mem_percent,
                     est.gpu_thermal_headroom_c,
                     est.gpu_power_headroom_percent,
                     est.asic_errors_per_min, est.accelerators)
@@ -207,6 +215,10 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
 
     A value exactly at its limit passes.
     """
+    if (math.isnan(est.asic_errors_per_min)
+            and math.isnan(est.gpu_thermal_headroom_c)
+            and math.isnan(est.gpu_power_headroom_percent)):
+        return []  # a host without GPUs or miners: the common case
     return _broken((
         ('GPU thermal headroom', est.gpu_thermal_headroom_c,
          limits.min_gpu_thermal_headroom_c, False),
@@ -258,8 +270,9 @@ def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
             total += weights.gpu_power
             weighted += weights.gpu_power * (1.0 - _clamp(power / 100.0))
     penalty = 0.0
-    if demand.plain and (Accelerator.GPU in est.accelerators
-                         or Accelerator.ASIC in est.accelerators):
+    kinds = est.accelerators
+    if (kinds is not CPU_ONLY and demand.plain
+            and (Accelerator.GPU in kinds or Accelerator.ASIC in kinds)):
         penalty = demand.accelerator_penalty
     if over > 0:
         penalty += 1.0 + demand.accelerator_penalty + over

@@ -33,6 +33,8 @@ def begin_request(load_plugin: plugin.LoadAwarePlugin,
 
 def host_load(state: plugin.RequestState, host_state) -> plugin.HostLoad:
     """The host's load for the request of ``state`` (computed once)."""
-    return (state.cached_load(host_state.host)
-            or state.host_load(host_facts(host_state), aggregates.thresholds(
-                host_state, state.settings.thresholds)))
+    load = state.cached_load(host_state.host)
+    if load is None:
+        load = state.judge(host_facts(host_state), aggregates.thresholds(
+            host_state, state.settings.thresholds))
+    return load

@@ -12,6 +12,7 @@ plugin works on small records of nova's objects (:class:`HostFacts`,
 import dataclasses
 import math
 import threading
+import typing
 from collections.abc import Callable
 
 import oslo_messaging
@@ -72,14 +73,14 @@ class FlavorFacts:
         return self.vcpus * min(max(percent, 0.0), 100.0) / 100.0
 
 
-@dataclasses.dataclass(frozen=True)
-class HostLoad:
+class HostLoad(typing.NamedTuple):
     """A host's predicted load with the guest being placed, or why there
     is none (``missing``).
 
     ``score`` is :func:`scoring.score` for the request, ``over`` how far
     the host is over its CPU or memory threshold (:func:`scoring.overage`)
-    and ``thresholds`` the host's own (aggregates included).
+    and ``thresholds`` the host's own (aggregates included).  A named
+    tuple: one is made per host and request.
     """
 
     estimate: scoring.Estimate | None
@@ -183,8 +184,13 @@ class RequestState:
         judged against ``thresholds`` (the request's by default)."""
         load = self._loads.get(host.name)
         if load is None:
-            load = self._loads[host.name] = self._judge(
-                host, thresholds or self.settings.thresholds)
+            load = self.judge(host, thresholds or self.settings.thresholds)
+        return load
+
+    def judge(self, host: HostFacts,
+              thresholds: scoring.Thresholds) -> HostLoad:
+        """Judge ``host`` (not judged yet in this request) and keep it."""
+        load = self._loads[host.name] = self._judge(host, thresholds)
         return load
 
     def _judge(self, host: HostFacts,
@@ -199,17 +205,20 @@ class RequestState:
         if view.age > settings.stale_after:
             return HostLoad(None, f'data {view.age:.0f}s old')
         guest = settings.guest
+        cpu = guest.busy_vcpus / host.vcpus * 100.0 if host.vcpus else 0.0
+        mem = (guest.memory_mb / host.memory_mb * 100.0 if host.memory_mb
+               else 0.0)
         credit = self._boots.credit(host.name, snap, host.vcpus,
-                                    host.memory_mb).plus(
-            guest.busy_vcpus / host.vcpus * 100.0 if host.vcpus else 0.0,
-            guest.memory_mb / host.memory_mb * 100.0
-            if host.memory_mb else 0.0)
-        estimate = scoring.with_credit(
-            self._estimates.get(host.name, view), credit)
+                                    host.memory_mb)
+        if credit is not scoring.NO_CREDIT:
+            cpu += credit.cpu_percent
+            mem += credit.mem_percent
+        estimate = scoring.with_load(self._estimates.get(host.name, view),
+                                     cpu, mem)
         over = scoring.overage(estimate, thresholds)
-        return HostLoad(estimate, score=scoring.score(
-            estimate, settings.weights, settings.demand, over), over=over,
-            thresholds=thresholds)
+        return HostLoad(estimate, None, scoring.score(
+            estimate, settings.weights, settings.demand, over), over,
+            thresholds)
 
 
 class LoadAwarePlugin:
