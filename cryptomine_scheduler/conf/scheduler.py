@@ -142,10 +142,11 @@ Related options:
     cfg.FloatOpt('accelerator_penalty', default=0.1, min=0.0, max=1.0,
                  help="""
 Score taken from a host with GPUs or ASICs when the guest asks for no
-accelerator, in units of load pressure (0.1 = ten points of predicted
-load): a CPU-only guest goes to a host with an accelerator only when that
-host is this much less loaded than the best host without one, so
-accelerators are not stranded behind CPU guests.
+accelerator (or for ``cpu``), in units of pressure (the weighted mean of
+the guest's resources' predicted load, 1 = 100 %): a CPU-only guest goes
+to a host with an accelerator only when that host's pressure is this
+much lower than the best host's without one, so accelerators are not
+stranded behind CPU guests.
 
 Possible values:
 
