@@ -28,6 +28,7 @@ from collections.abc import Callable
 import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
+from oslo_messaging._drivers import impl_rabbit
 from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.notify import listener as notify_listener
 
@@ -37,8 +38,9 @@ from cryptomine_scheduler import validation
 LOG = logging.getLogger(__name__)
 Reason = validation.Reason
 OnResult = Callable[[ingest.BatchResult], None]
-# The driver's logger and the line it logs for a body it cannot decode.
-DRIVER_LOGGER = 'oslo_messaging._drivers.impl_rabbit'
+# The driver's logger (oslo.log names it with a dot: oslo.messaging...)
+# and the line it logs for a body it cannot decode.
+DRIVER_LOGGER = impl_rabbit.LOG.logger.name
 DRIVER_DROP = 'Failed to process message ... skipping it.'
 MAX_TRACKED_MESSAGES = 100_000
 DEAD_LETTER_REASON = 'dead_letter_reason'

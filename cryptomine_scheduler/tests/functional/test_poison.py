@@ -1,0 +1,86 @@
+"""Poison messages over a real RabbitMQ: each is rejected alone and
+counted, and the valid samples behind it are stored."""
+
+import json
+import time
+import uuid
+
+import kombu
+import oslo_messaging
+
+from cryptomine_scheduler import sample
+from cryptomine_scheduler import signing
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.functional import base
+from load_collector import publisher as publisher_mod
+
+QUEUE = 'cryptomine_samples.info'
+
+
+def _envelope(priority, payload) -> str:
+    """An AMQP body as oslo.messaging writes a notification (its inner
+    message kept as JSON text, so that escapes such as a lone surrogate
+    reach the consumer as they are)."""
+    inner = json.dumps({
+        'message_id': str(uuid.uuid4()), 'publisher_id': 'poison',
+        'event_type': sample.EVENT_TYPE, 'priority': priority,
+        'payload': payload, 'timestamp': '2026-12-03 00:00:00.000000'})
+    return json.dumps({'oslo.version': '2.0', 'oslo.message': inner})
+
+
+class TestPoisonMessages(base.PipelineTestCase):
+
+    def test_each_poison_rejected_alone_and_valid_samples_stored(self):
+        self.start_controller()
+        now = time.time()
+        wire = samples.make(host='compute-p', seq=1, timestamp=now).to_wire()
+        surrogate_host = _envelope('INFO', {
+            'sample': dict(wire, host='PLACEHOLDER'),
+            'signature': 'ab' * 32}).replace('PLACEHOLDER',
+                                             'compute-\\\\udc80')
+        raw_bodies = [
+            b'\x00\xffnot json at all',               # not an envelope
+            _envelope(7, signing.envelope(wire, b'k' * 32)),  # priority
+            _envelope('WARN', signing.envelope(wire, b'k' * 32)),
+            surrogate_host,
+        ]
+        amqp_url = 'amqp' + self.broker.url[len('rabbit'):]
+        with kombu.Connection(amqp_url) as connection:
+            producer = connection.Producer()
+            for body in raw_bodies:
+                producer.publish(body, routing_key=QUEUE, exchange='',
+                                 content_type='application/json',
+                                 content_encoding='utf-8')
+        publisher = self._publisher()
+        # Signed with the host's own key: only the controller's checks
+        # stand between these and the database.
+        publisher.publish({'sample': wire, 'signature': 'é' * 64})
+        named = samples.make(host='compute-p', seq=2, timestamp=now,
+                             gpus=[samples.gpu(0)]).to_wire()
+        named['gpus'][0]['name'] = 'RTX \udc80'
+        publisher.publish(signing.envelope(
+            named, signing.derive_host_key(samples.SECRET, 'compute-p')))
+        hosts = [f'compute-{n}' for n in range(4)]
+        for seq in range(50):
+            for host in hosts:
+                publisher.publish(samples.payload(samples.make(
+                    host=host, seq=seq, timestamp=now)))
+        self.wait_stored(200)
+        self.assert_contiguous(self.stored_seqs(), hosts, 50)
+        stats = waiting.wait_for(
+            lambda: (s := self.client().get_ingest_stats())['received']
+            >= 206 and s, timeout=base.WAIT,
+            seen=lambda: self.client().get_ingest_stats())
+        self.assertEqual(200, stats['stored'])
+        rejected = {k: v for k, v in stats['rejected'].items() if v}
+        self.assertEqual({'not_an_envelope': 1, 'wrong_priority': 1,
+                          'malformed': 4}, rejected)
+        self.assertEqual(206, stats['received'])
+
+    def _publisher(self) -> publisher_mod.SamplePublisher:
+        transport = oslo_messaging.get_notification_transport(
+            self.client()._client.transport.conf, url=self.broker.url)
+        self.addCleanup(transport.cleanup)
+        return publisher_mod.SamplePublisher(
+            transport, 'cryptomine_samples', 'poison', 0)
