@@ -3,6 +3,10 @@
 import time
 from collections.abc import Callable
 
+# Seconds to wait for what a quiet machine does in a few: the suite must
+# pass while other jobs load the machine, so no wait is tight.
+PATIENCE = 600.0
+
 
 def wait_for(predicate, timeout: float, interval: float = 0.05,
              seen: Callable[[], str] | None = None):

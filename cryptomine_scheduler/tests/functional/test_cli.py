@@ -365,7 +365,7 @@ class TestPlans(InProcessTestCase):
         self.conf.set_override('max_parallel', 1, 'replan')
         self.nova.release.clear()
         plan = self.client.create_plan(dry_run=False, execute=True)
-        waiting.wait_for(lambda: self.nova.started, 10)
+        waiting.wait_for(lambda: self.nova.started, waiting.PATIENCE)
         result = self.ok('plan', 'abort', plan['id'], '-f', 'json')
         self.assertEqual('running', result.json()['Status'])
         self.assertIn(f'Plan {plan["id"]} aborted: no further move will '
@@ -581,7 +581,7 @@ class TestHelp(base.BaseTestCase):
     def help(self, *argv: str) -> str:
         done = subprocess.run([CONSOLE_SCRIPT, *argv],
                               stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=waiting.PATIENCE)
         self.assertEqual((0, ''), (done.returncode, done.stderr), argv)
         return done.stdout
 
@@ -655,7 +655,8 @@ class TestConsoleScript(base.BaseTestCase):
         for s in fleet_samples(self.nova, time.time()):
             publisher.publish(samples.payload(s))
         waiting.wait_for(
-            lambda: self.controller.totals.stored >= FLEET_SAMPLES, 30)
+            lambda: self.controller.totals.stored >= FLEET_SAMPLES,
+            waiting.PATIENCE)
         self.config = write_config(self.dir, 'cli.conf',
                                    transport_url=self.broker.url)
 
@@ -666,7 +667,7 @@ class TestConsoleScript(base.BaseTestCase):
     def cli(self, *argv: str, config: str | None = None) -> Result:
         done = subprocess.run(self.command(*argv, config=config),
                               stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=waiting.PATIENCE)
         return Result(done.returncode, done.stdout, done.stderr)
 
     def plan(self, plan_id: str) -> dict:
@@ -726,10 +727,10 @@ class TestConsoleScript(base.BaseTestCase):
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
         self.addCleanup(process.kill)
-        waiting.wait_for(lambda: self.nova.started, 30)
+        waiting.wait_for(lambda: self.nova.started, waiting.PATIENCE)
         time.sleep(1.0)  # watching the running move
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=waiting.PATIENCE)
         self.assertEqual(130, process.returncode, err)
         instance, destination, _ = self.nova.started[0]
         plan_id = re.search(r'Interrupted: plan (\S+) aborted, no further '

@@ -86,7 +86,8 @@ class TestCollectorPublishes(CollectorTestCase):
         collector.run(threading.Event(), lambda: daemon.jittered(0.01, 0.5),
                       cycles=5)
         self.assertTrue(collector.shutdown(timeout=1.0))
-        waiting.wait_for(lambda: len(received.payloads) == 5, timeout=10)
+        waiting.wait_for(lambda: len(received.payloads) == 5,
+                         waiting.PATIENCE)
         policy = samples.POLICY
         checked = [validation.validate(p, policy, now=p['sample']
                                        ['timestamp'])
@@ -151,7 +152,7 @@ class TestFirstSample(CollectorTestCase):
         before = psutil.cpu_times()
         collector.run(threading.Event(), lambda: 1.0, cycles=1)
         after = psutil.cpu_times()
-        waiting.wait_for(lambda: received.payloads, timeout=60)
+        waiting.wait_for(lambda: received.payloads, waiting.PATIENCE)
         first = received.payloads[0][1]['sample']['host_load']['cpu_percent']
         # What the machine used over that interval, measured apart; the
         # burner alone is half a core of all of them.
@@ -205,7 +206,8 @@ class TestHostKeyToController(test_controller.ControllerTestCase):
     def ingest_stats(self, received):
         return waiting.wait_for(
             lambda: (s := self.client.get_ingest_stats())['received']
-            == received and s, 10)
+            == received and s,
+            waiting.PATIENCE)
 
     def test_samples_signed_with_the_host_key_are_stored(self):
         self.run_collector(host_key_conf('compute-7'), cycles=3)

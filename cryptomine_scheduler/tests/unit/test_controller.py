@@ -66,7 +66,7 @@ class ControllerTestCase(base.BaseTestCase):
 
     def stored(self, count):
         return waiting.wait_for(
-            lambda: self.controller.totals.stored >= count, 10)
+            lambda: self.controller.totals.stored >= count, waiting.PATIENCE)
 
 
 class TestControllerService(ControllerTestCase):
@@ -100,7 +100,8 @@ class TestControllerService(ControllerTestCase):
         self.stored(1)
         stats = waiting.wait_for(
             lambda: (s := self.client.get_ingest_stats())['received'] == 4
-            and s, 10)
+            and s,
+            waiting.PATIENCE)
         self.assertEqual(1, stats['stored'])
         self.assertEqual({'malformed': 1, 'bad_signature': 1,
                           'duplicate': 1},
@@ -125,7 +126,7 @@ class TestControllerService(ControllerTestCase):
         # Sequence numbers seen before the restart are still duplicates.
         self.publish(samples.make(host='c1', seq=4, timestamp=now))
         waiting.wait_for(lambda: self.client.get_ingest_stats()
-                         ['rejected']['duplicate'] == 1, 10)
+                         ['rejected']['duplicate'] == 1, waiting.PATIENCE)
 
 
 class TestRejectionLog(base.BaseTestCase):

@@ -101,7 +101,8 @@ class TestStoreFailures(EndpointTestCase):
         self.assertEqual(REQUEUE, self.endpoint.info(batch))
         self.assertEqual(REQUEUE, self.endpoint.info(batch))
         self.assertEqual(HANDLED, self.endpoint.info(batch))  # 3rd failure
-        waiting.wait_for(lambda: len(self.parked.messages) == 3, timeout=30)
+        waiting.wait_for(lambda: len(self.parked.messages) == 3,
+                         waiting.PATIENCE)
         _, event_type, payload = self.parked.messages[0]
         self.assertEqual(sample.EVENT_TYPE, event_type)
         self.assertEqual(batch[0]['payload'], payload)

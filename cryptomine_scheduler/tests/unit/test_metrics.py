@@ -40,7 +40,8 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.publish(good, good)
         metrics = waiting.wait_for(
             lambda: (m := self.scrape())[
-                ('cryptomine_samples_received_total', ())] == 4 and m, 10)
+                ('cryptomine_samples_received_total', ())] == 4 and m,
+            waiting.PATIENCE)
         self.assertEqual(1, metrics['cryptomine_samples_stored_total', ()])
         self.assertGreaterEqual(metrics['cryptomine_batches_total', ()], 1)
         rejected = {dict(labels)['reason']: value

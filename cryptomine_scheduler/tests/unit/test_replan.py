@@ -87,7 +87,8 @@ class ReplanTestCase(test_controller.ControllerTestCase):
 
     def finished(self, plan_id):
         waiting.wait_for(
-            lambda: self.client.get_plan(plan_id)['finished_at'], 10)
+            lambda: self.client.get_plan(plan_id)['finished_at'],
+            waiting.PATIENCE)
         return self.client.get_plan(plan_id)
 
 
@@ -153,7 +154,7 @@ class TestPlans(ReplanTestCase):
         self.conf.set_override('max_parallel', 1, 'replan')
         self.nova.release.clear()
         plan = self.client.create_plan(dry_run=False, execute=True)
-        waiting.wait_for(lambda: self.nova.started, 10)
+        waiting.wait_for(lambda: self.nova.started, waiting.PATIENCE)
         self.client.abort_plan(plan['id'])
         self.nova.release.set()
         done = self.finished(plan['id'])
@@ -242,7 +243,8 @@ class TestRestartAndInterval(ReplanTestCase):
         self.conf.set_override('interval', 1, 'replan')
         self.controller = self.start_controller()
         self.record_load()
-        found = waiting.wait_for(lambda: self.client.list_plans(), 10)
+        found = waiting.wait_for(lambda: self.client.list_plans(),
+                                 waiting.PATIENCE)
         self.assertEqual('interval', found[0]['trigger'])
         self.assertTrue(found[0]['dry_run'])
         self.assertEqual([], self.nova.started)
