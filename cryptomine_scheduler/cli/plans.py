@@ -221,8 +221,9 @@ class Progress:
 
 @contextlib.contextmanager
 def interrupt_deferred():
-    """Ctrl-C only noted (in the list yielded) while the plan is being
-    made: aborting needs its id, and its moves start at once."""
+    """Ctrl-C only noted (in the list yielded), never raised in the middle
+    of a call to the controller: a call cut short leaves the connection's
+    reply in flight, and the abort that follows would wait for it."""
     pressed = []
     previous = signal.signal(signal.SIGINT,
                              lambda *_: pressed.append(True))
@@ -230,6 +231,13 @@ def interrupt_deferred():
         yield pressed
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def sleep_unless(pressed: list, seconds: float) -> None:
+    """Sleep ``seconds``, or less once Ctrl-C was noted in ``pressed``."""
+    deadline = time.monotonic() + seconds
+    while not pressed and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))
 
 
 class Rebalance(show.ShowOne):
@@ -285,28 +293,26 @@ class Rebalance(show.ShowOne):
                 dry_run=False, execute=True,
                 max_moves=parsed_args.max_moves,
                 aggregate=parsed_args.aggregate)
-        if plan['status'] == 'nothing-to-do':
-            raise nothing_to_do(plan)
-        self.app.stderr.write(f'Plan {plan["id"]}: '
-                              f'{len(plan["actions"])} moves\n')
-        progress = Progress(self.app.stderr)
-        try:
-            if interrupted:
-                raise KeyboardInterrupt
-            while plan['finished_at'] is None:
+            if plan['status'] == 'nothing-to-do':
+                raise nothing_to_do(plan)
+            self.app.stderr.write(f'Plan {plan["id"]}: '
+                                  f'{len(plan["actions"])} moves\n')
+            progress = Progress(self.app.stderr)
+            while plan['finished_at'] is None and not interrupted:
                 progress.update(plan)
-                time.sleep(parsed_args.poll_interval)
-                plan = controller.get_plan(plan['id'])
-        except KeyboardInterrupt:
-            progress.end()
-            plan = controller.abort_plan(plan['id'])
-            self._report_interrupted(plan)
-            self.exit_code = 130
-        else:
-            progress.update(plan)
-            progress.end()
-            if plan['status'] != 'succeeded':
-                self.exit_code = 1
+                sleep_unless(interrupted, parsed_args.poll_interval)
+                if not interrupted:
+                    plan = controller.get_plan(plan['id'])
+            if interrupted:
+                progress.end()
+                plan = controller.abort_plan(plan['id'])
+                self._report_interrupted(plan)
+                self.exit_code = 130
+                return plan_fields(plan)
+        progress.update(plan)
+        progress.end()
+        if plan['status'] != 'succeeded':
+            self.exit_code = 1
         return plan_fields(plan)
 
     def _report_interrupted(self, plan: dict) -> None:
