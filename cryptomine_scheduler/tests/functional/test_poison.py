@@ -2,12 +2,15 @@
 counted, and the valid samples behind it are stored."""
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 
 import kombu
 import oslo_messaging
 
+from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
 from cryptomine_scheduler.tests import samples
@@ -84,3 +87,47 @@ class TestPoisonMessages(base.PipelineTestCase):
         self.addCleanup(transport.cleanup)
         return publisher_mod.SamplePublisher(
             transport, 'cryptomine_samples', 'poison', 0)
+
+
+class TestDeadLetters(base.PipelineTestCase):
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, '-m', 'cryptomine_scheduler.cmd.manage',
+             '--config-file', self.common, 'dead-letters', *args],
+            capture_output=True, text=True, timeout=base.WAIT)
+
+    def test_parked_messages_listed_then_replayed_and_stored(self):
+        self.start_controller()
+        nothing = self.manage('list')
+        self.assertEqual(0, nothing.returncode, nothing.stderr)
+        self.assertIn('0 message(s) parked', nothing.stderr)
+        now = time.time()
+        parked = [{'event_type': sample.EVENT_TYPE,
+                   'metadata': {'message_id': f'parked-{seq}'},
+                   'payload': samples.payload(samples.make(
+                       host='compute-d', seq=seq, timestamp=now))}
+                  for seq in range(3)]
+        transport = oslo_messaging.get_notification_transport(
+            self.client()._client.transport.conf, url=self.broker.url)
+        self.addCleanup(transport.cleanup)
+        ingest_bus.DeadLetters(transport, 'cryptomine_samples_dead').park(
+            parked, '5 failed attempts to store it: database down')
+
+        listed = self.manage('list')
+        self.assertEqual(0, listed.returncode, listed.stderr)
+        lines = listed.stdout.splitlines()
+        self.assertEqual(3, len(lines))
+        for seq, line in enumerate(lines):
+            self.assertIn(f"parked-{seq}  {sample.EVENT_TYPE}  "
+                          f"host='compute-d' seq={seq}  5 failed attempts",
+                          line)
+        self.assertEqual({}, self.stored_seqs())  # listing keeps them
+
+        replayed = self.manage('replay')
+        self.assertEqual(0, replayed.returncode, replayed.stderr)
+        self.assertIn('3 message(s) replayed onto cryptomine_samples.info',
+                      replayed.stderr)
+        self.wait_stored(3)
+        self.assertEqual({'compute-d': [0, 1, 2]}, self.stored_seqs())
+        self.assertIn('0 message(s) parked', self.manage('list').stderr)
