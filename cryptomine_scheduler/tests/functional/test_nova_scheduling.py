@@ -99,16 +99,27 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
                      'host4': 60.0})
         self.assertEqual('host2', self.host_of(self.boot_server('miner')))
 
-    def test_overloaded_hosts_filtered_out(self):
+    def test_overloaded_hosts_filtered_out_under_hard_policy(self):
+        self.flags(overload_policy='hard', group='cryptomine')
         self.report({'host1': 95.0, 'host2': 92.0, 'host3': 91.0,
                      'host4': 75.0})
-        # Each 1-vCPU guest adds 6.25 % to host4's prediction: 75, 81.25
-        # and 87.5 pass, 93.75 does not.
-        servers = [self.boot_server('small') for _ in range(3)]
+        # Each 1-vCPU guest adds 6.25 % to host4's prediction, the one
+        # being placed included: 81.25 and 87.5 pass, 93.75 does not.
+        servers = [self.boot_server('small') for _ in range(2)]
         self.assertEqual({'host4'}, {self.host_of(s) for s in servers})
         failed = self.wait_for_status(self.boot_server('small', wait=False),
                                       'ERROR')
         self.assertIn('No valid host', failed['fault']['message'])
+
+    def test_overloaded_hosts_weighed_last_under_soft_policy(self):
+        self.report({'host1': 95.0, 'host2': 92.0, 'host3': 91.0,
+                     'host4': 75.0})
+        # The burst is placed: host4 while it is within the threshold,
+        # then the least overloaded hosts, never the worst one.
+        servers = [self.boot_server('small') for _ in range(4)]
+        placed = [self.host_of(s) for s in servers]
+        self.assertEqual(['host4', 'host4'], placed[:2])
+        self.assertLessEqual(set(placed), {'host3', 'host4'})
 
     def test_burst_spreads_instead_of_piling_up(self):
         self.report({'host1': 30.0, 'host2': 20.0, 'host3': 30.0,
