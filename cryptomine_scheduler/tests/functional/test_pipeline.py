@@ -103,6 +103,23 @@ class TestPipeline(base.PipelineTestCase):
             self.assertIn('Message bus unreachable', self.log(host))
             self.assertIn('reachable again', self.log(host))
 
+    def test_queued_samples_survive_a_broker_restart(self):
+        # With the default settings: samples waiting in the queue while no
+        # controller runs are still there after the broker restarted.
+        controller = self.start_controller()  # declares the queue
+        controller.send_signal(signal.SIGTERM)
+        self.assertEqual(0, controller.wait(base.WAIT))
+        hosts = ['compute-a', 'compute-b']
+        for process in [self.start_collector(h, cycles=50) for h in hosts]:
+            self.assertEqual(0, process.wait(base.WAIT))
+        self.assertEqual(100, self.broker.queue_depths()[
+            'cryptomine_samples.info'])
+        self.broker.stop()
+        self.broker.start()
+        self.start_controller('controller-2')
+        self.wait_stored(100)
+        self.assert_contiguous(self.stored_seqs(), hosts, 50)
+
     def test_controller_crash_loses_no_history(self):
         controller = self.start_controller()
         hosts = ['compute-a', 'compute-b']
