@@ -21,7 +21,11 @@ from cryptomine_scheduler.conf import prometheus
 from cryptomine_scheduler.conf import replan
 
 _SHARED = (default, messaging)
-DURABLE_QUEUES = 'amqp_durable_queues'
+# cryptomine's exchange and queue durability on RabbitMQ: an exchange of
+# its own never clashes with nova's ``openstack`` exchange (declared
+# non-durable) on a shared vhost, so its queues can be durable.
+EXCHANGE = 'cryptomine'
+DURABLE_QUEUES = True
 _MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
                       prometheus)
 
@@ -38,17 +42,20 @@ def register_shared_opts(conf: cfg.ConfigOpts) -> None:
     for module in _SHARED:
         module.register_opts(conf)
     # Samples queued while no controller consumes survive a broker
-    # restart.  Collectors and controllers declare the sample queue and
-    # must agree; an existing non-durable queue has to be deleted once.
-    conf.set_default(DURABLE_QUEUES, True, group='oslo_messaging_rabbit')
+    # restart.  Collectors, controllers and nova's plugin must agree.
+    conf.set_default('control_exchange', EXCHANGE)
+    conf.set_default('amqp_durable_queues', DURABLE_QUEUES,
+                     group='oslo_messaging_rabbit')
 
 
 def set_library_defaults() -> None:
     """oslo-config-generator's hook: the sample shows our defaults of
     oslo.messaging's options (only the generator calls it: it changes
     the library's options for the whole process)."""
+    from oslo_messaging import transport
     from oslo_messaging._drivers import amqp
-    cfg.set_defaults(amqp.amqp_opts, **{DURABLE_QUEUES: True})
+    cfg.set_defaults(amqp.amqp_opts, amqp_durable_queues=DURABLE_QUEUES)
+    cfg.set_defaults(transport._transport_opts, control_exchange=EXCHANGE)
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:

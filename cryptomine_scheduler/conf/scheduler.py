@@ -89,6 +89,24 @@ scheduler_opts = [
 Message bus of the cryptomine controller.  Unset means nova's own
 ``[DEFAULT] transport_url``.
 """),
+    cfg.StrOpt('controller_exchange', default='cryptomine',
+               help="""
+RabbitMQ exchange of the cryptomine controller; must equal the
+controller's ``[DEFAULT] control_exchange``.  nova's own messaging keeps
+its settings: the plugin talks to the controller on a connection of its
+own.
+
+Related options:
+
+* ``controller_durable_queues``
+"""),
+    cfg.BoolOpt('controller_durable_queues', default=True,
+                help="""
+Whether the controller declares its exchange and queues durable; must
+equal the controller's ``[oslo_messaging_rabbit] amqp_durable_queues``
+(RabbitMQ refuses a connection that declares them otherwise).  nova's own
+``amqp_durable_queues`` is left as it is.
+"""),
     cfg.StrOpt('controller_topic', default='cryptomine_controller',
                help="""
 RPC topic of the cryptomine controller; must equal the controller's

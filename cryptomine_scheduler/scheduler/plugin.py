@@ -18,6 +18,7 @@ from collections.abc import Callable
 import oslo_messaging
 from oslo_config import cfg
 
+from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -284,6 +285,28 @@ _shared: dict[int, LoadAwarePlugin] = {}
 _shared_lock = threading.Lock()
 
 
+def bus_conf(nova_conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """Messaging options for the connection to the controller: nova's
+    transport URL and RabbitMQ settings (TLS, heartbeats) with the
+    controller's exchange and durability, in a configuration of their own
+    so that nova's own bus keeps its settings."""
+    opts = nova_conf.cryptomine
+    conf = cfg.ConfigOpts()
+    cm_conf.register_shared_opts(conf)
+    conf([], default_config_files=[], default_config_dirs=[])
+    conf.set_override('transport_url', nova_conf.transport_url)
+    try:
+        rabbit = nova_conf.oslo_messaging_rabbit
+    except cfg.NoSuchOptError:  # nova made no RabbitMQ transport yet
+        rabbit = {}
+    for name in rabbit:
+        conf.set_override(name, rabbit[name], 'oslo_messaging_rabbit')
+    conf.set_override('control_exchange', opts.controller_exchange)
+    conf.set_override('amqp_durable_queues', opts.controller_durable_queues,
+                      'oslo_messaging_rabbit')
+    return conf
+
+
 class ControllerFetch:
     """Fetches snapshots from the controller ``conf`` names.
 
@@ -306,7 +329,7 @@ class ControllerFetch:
         if self._client is None:
             opts = self._conf.cryptomine
             self._transport = oslo_messaging.get_rpc_transport(
-                self._conf, url=opts.controller_transport_url,
+                bus_conf(self._conf), url=opts.controller_transport_url,
                 allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
             self._client = rpcapi.ControllerClient(
                 self._transport, opts.controller_topic,
