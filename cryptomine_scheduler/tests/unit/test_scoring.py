@@ -331,7 +331,7 @@ class TestSnapshotCache(base.BaseTestCase):
         self.now[0] = 5.0
         self.assertIs(first, cache.get())
         self.gate.set()
-        waiting.wait_for(lambda: cache.get() is not first, timeout=5)
+        waiting.wait_for(lambda: cache.get() is not first, waiting.PATIENCE)
         self.assertEqual(2, self.calls)
 
     def test_controller_down_until_max_age(self):
