@@ -9,10 +9,12 @@ import uuid
 
 import kombu
 import oslo_messaging
+import psutil
 
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
+from cryptomine_scheduler.tests import fuzz
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import base
@@ -32,7 +34,17 @@ def _envelope(priority, payload) -> str:
     return json.dumps({'oslo.version': '2.0', 'oslo.message': inner})
 
 
-class TestPoisonMessages(base.PipelineTestCase):
+class BusTestCase(base.PipelineTestCase):
+
+    def _publisher(self) -> publisher_mod.SamplePublisher:
+        transport = oslo_messaging.get_notification_transport(
+            self.client()._client.transport.conf, url=self.broker.url)
+        self.addCleanup(transport.cleanup)
+        return publisher_mod.SamplePublisher(
+            transport, 'cryptomine_samples', 'poison', 0)
+
+
+class TestPoisonMessages(BusTestCase):
 
     def test_each_poison_rejected_alone_and_valid_samples_stored(self):
         self.start_controller()
@@ -81,12 +93,6 @@ class TestPoisonMessages(base.PipelineTestCase):
                           'malformed': 4}, rejected)
         self.assertEqual(206, stats['received'])
 
-    def _publisher(self) -> publisher_mod.SamplePublisher:
-        transport = oslo_messaging.get_notification_transport(
-            self.client()._client.transport.conf, url=self.broker.url)
-        self.addCleanup(transport.cleanup)
-        return publisher_mod.SamplePublisher(
-            transport, 'cryptomine_samples', 'poison', 0)
 
 
 class TestDeadLetters(base.PipelineTestCase):
@@ -131,3 +137,55 @@ class TestDeadLetters(base.PipelineTestCase):
         self.wait_stored(3)
         self.assertEqual({'compute-d': [0, 1, 2]}, self.stored_seqs())
         self.assertIn('0 message(s) parked', self.manage('list').stderr)
+
+
+class TestFuzz(BusTestCase):
+    """Generated bad messages among valid ones, over the real broker."""
+
+    BAD_PAYLOADS = 9000
+    RAW_BODIES = 1200
+    VALID_HOSTS = 10
+    VALID_PER_HOST = 100
+
+    def test_every_valid_sample_stored_once_every_bad_one_counted(self):
+        controller = self.start_controller()
+        workers = psutil.Process(controller.pid).children(recursive=True)
+        rss_before = sum(p.memory_info().rss for p in workers)
+        now = time.time()
+        publisher = self._publisher()
+        bad = fuzz.bad_payloads(self.BAD_PAYLOADS, seed=7, now=now)
+        hosts = [f'valid-{n}' for n in range(self.VALID_HOSTS)]
+        amqp_url = 'amqp' + self.broker.url[len('rabbit'):]
+        raw = fuzz.raw_bodies(self.RAW_BODIES, seed=11)
+        with kombu.Connection(amqp_url) as connection:
+            producer = connection.Producer()
+            for seq in range(self.VALID_PER_HOST):
+                for host in hosts:
+                    publisher.publish(samples.payload(samples.make(
+                        host=host, seq=seq, timestamp=now)))
+                for _ in range(self.BAD_PAYLOADS // self.VALID_PER_HOST):
+                    publisher.publish(next(bad))
+                for _ in range(self.RAW_BODIES // self.VALID_PER_HOST):
+                    producer.publish(next(raw), routing_key=QUEUE,
+                                     exchange='',
+                                     content_type='application/json',
+                                     content_encoding='utf-8')
+                # The controller answers while it chews on all this.
+                self.assertIn('stored', self.client().get_ingest_stats())
+        total = (self.BAD_PAYLOADS + self.RAW_BODIES
+                 + self.VALID_HOSTS * self.VALID_PER_HOST)
+        stats = waiting.wait_for(
+            lambda: (s := self.client().get_ingest_stats())['received']
+            >= total and s, timeout=base.WAIT,
+            seen=lambda: self.client().get_ingest_stats())
+        self.assertEqual(total, stats['received'])
+        self.assertEqual(self.VALID_HOSTS * self.VALID_PER_HOST,
+                         stats['stored'])
+        self.assertEqual(self.BAD_PAYLOADS + self.RAW_BODIES,
+                         sum(stats['rejected'].values()))
+        stored = self.stored_seqs()
+        self.assertEqual(set(hosts), set(stored))  # no bad one stored
+        self.assert_contiguous(stored, hosts, self.VALID_PER_HOST)
+        rss_after = sum(p.memory_info().rss for p in workers)
+        self.assertLess(rss_after - rss_before, 200 * 2 ** 20,
+                        'the controller grew by more than 200 MiB')

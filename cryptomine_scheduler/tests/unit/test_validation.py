@@ -1,6 +1,8 @@
 import copy
 import math
 
+import hypothesis
+from hypothesis import strategies
 from oslotest import base
 
 from cryptomine_scheduler import sample
@@ -245,3 +247,40 @@ class TestSigning(base.BaseTestCase):
     def test_canonical_form_ignores_key_order(self):
         self.assertEqual(signing.canonical_bytes({'a': 1, 'b': [1.5]}),
                          signing.canonical_bytes({'b': [1.5], 'a': 1}))
+
+
+JSON = strategies.recursive(
+    strategies.none() | strategies.booleans() | strategies.integers()
+    | strategies.floats() | strategies.text(max_size=20),
+    lambda inner: strategies.lists(inner, max_size=3)
+    | strategies.dictionaries(strategies.text(max_size=8), inner,
+                              max_size=3),
+    max_leaves=8)
+PATHS = [['host'], ['seq'], ['timestamp'], ['schema_version'],
+         ['host_load'], ['host_load', 'cpu_percent'], ['sensors'],
+         ['instances'], ['instances', 0], ['instances', 0, 'uuid'],
+         ['gpus', 0, 'name'], ['gpus', 0, 'instances'],
+         ['asics', 0, 'available'], ['asics', 0, 'miner']]
+
+
+class TestAnyInput(base.BaseTestCase):
+    """Property: whatever a payload holds, validate() returns a sample or
+    raises Rejected, nothing else (anything else once stalled ingest)."""
+
+    @hypothesis.settings(max_examples=1500, deadline=None)
+    @hypothesis.given(path=strategies.sampled_from(PATHS), value=JSON,
+                      resign=strategies.booleans())
+    def test_any_value_anywhere(self, path, value, resign):
+        payload = _resigned(_set(path, value))
+        if not resign:
+            payload['signature'] = 'ab' * 32
+        try:
+            validation.validate(payload, samples.POLICY, NOW)
+        except validation.Rejected:
+            pass
+
+    @hypothesis.settings(max_examples=500, deadline=None)
+    @hypothesis.given(payload=JSON)
+    def test_any_payload(self, payload):
+        self.assertRaises(validation.Rejected, validation.validate,
+                          payload, samples.POLICY, NOW)
