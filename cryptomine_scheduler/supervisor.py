@@ -18,6 +18,8 @@ from cotyledon import oslo_config_glue
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cryptomine_scheduler import version
+
 LOG = logging.getLogger(__name__)
 
 
@@ -72,10 +74,16 @@ class Workers:
     args: tuple = ()
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """``[DEFAULT] graceful_shutdown_timeout`` and ``log_options``
-    (cotyledon's, in the sample through its ``cotyledon`` namespace)."""
+def parse_args(conf: cfg.ConfigOpts, argv, prog: str) -> None:
+    """Read a daemon's command line and configuration files, and set up
+    logging.  Adds ``[DEFAULT] graceful_shutdown_timeout`` and
+    ``log_options`` (cotyledon's, in the sample through its
+    ``cotyledon`` namespace) and oslo.log's options."""
     oslo_config_glue.register_opts(conf)
+    logging.register_options(conf)
+    conf(argv, project='cryptomine', prog=prog,
+         version=version.version_string())
+    logging.setup(conf, 'cryptomine')
 
 
 def run(conf: cfg.ConfigOpts, services: Sequence[Workers],

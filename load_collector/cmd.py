@@ -11,7 +11,6 @@ from stevedore import extension
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import supervisor
-from cryptomine_scheduler import version
 from load_collector import buffer as buffer_mod
 from load_collector import conf as collector_conf
 from load_collector import daemon
@@ -150,12 +149,8 @@ def run_cycles(conf: cfg.ConfigOpts, cycles: int) -> int:
 def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     register_opts(conf)
-    supervisor.register_opts(conf)
     conf.register_cli_opts(CLI_OPTS)
-    logging.register_options(conf)
-    conf(argv, project='cryptomine', prog='cryptomine-collector',
-         version=version.version_string())
-    logging.setup(conf, 'cryptomine')
+    supervisor.parse_args(conf, argv, 'cryptomine-collector')
     # Configuration errors end here, not in a worker restarted forever.
     signing_key(conf, warn=False)
     check_sources(conf)

@@ -16,7 +16,6 @@ from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler import supervisor
-from cryptomine_scheduler import version
 from cryptomine_scheduler.db import store as store_mod
 
 LOG = logging.getLogger(__name__)
@@ -68,11 +67,7 @@ def prepare(conf: cfg.ConfigOpts) -> None:
 def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     cm_conf.register_opts(conf)
-    supervisor.register_opts(conf)
-    logging.register_options(conf)
-    conf(argv, project='cryptomine', prog='cryptomine-controller',
-         version=version.version_string())
-    logging.setup(conf, 'cryptomine')
+    supervisor.parse_args(conf, argv, 'cryptomine-controller')
     try:
         prepare(conf)
     except ValueError as exc:

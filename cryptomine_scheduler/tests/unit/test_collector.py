@@ -69,12 +69,8 @@ class CollectorTestCase(base.BaseTestCase):
         self.addCleanup(transport.cleanup)
         return transport
 
-
-class TestCollectorPublishes(CollectorTestCase):
-
-    def test_signed_samples_in_order_over_the_bus(self):
-        conf = self.conf()
-        transport = self.transport(conf, 'fake:/')
+    def received(self, transport) -> Received:
+        """What reaches the sample topic of ``transport`` from now on."""
         received = Received()
         listener = oslo_messaging.get_notification_listener(
             transport, [oslo_messaging.Target(topic='cryptomine_samples')],
@@ -82,6 +78,15 @@ class TestCollectorPublishes(CollectorTestCase):
         listener.start()
         self.addCleanup(listener.wait)
         self.addCleanup(listener.stop)
+        return received
+
+
+class TestCollectorPublishes(CollectorTestCase):
+
+    def test_signed_samples_in_order_over_the_bus(self):
+        conf = self.conf()
+        transport = self.transport(conf, 'fake:/')
+        received = self.received(transport)
         collector = collector_cmd.build_collector(conf, transport)
         collector.run(threading.Event(), lambda: daemon.jittered(0.01, 0.5),
                       cycles=5)
@@ -141,13 +146,7 @@ class TestFirstSample(CollectorTestCase):
         self.useFixture(guests.FakeGuests(1, code=HALF_CORE))
         conf = self.conf()
         transport = self.transport(conf, 'fake:/')
-        received = Received()
-        listener = oslo_messaging.get_notification_listener(
-            transport, [oslo_messaging.Target(topic='cryptomine_samples')],
-            [received], executor='threading')
-        listener.start()
-        self.addCleanup(listener.wait)
-        self.addCleanup(listener.stop)
+        received = self.received(transport)
         collector = collector_cmd.build_collector(conf, transport)
         before = psutil.cpu_times()
         collector.run(threading.Event(), lambda: 1.0, cycles=1)
