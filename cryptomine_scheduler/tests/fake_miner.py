@@ -31,7 +31,8 @@ The canned replies below copy the layout of real firmwares, trimmed:
     rejected as a whole, and no NUL at the end.
 
 Modes, settable at any time through :attr:`FakeMiner.mode`: None (answer),
-``slow`` (answer after :attr:`FakeMiner.delay` seconds), ``garbage`` (not
+``slow`` (answer after :attr:`FakeMiner.delay` seconds, unless the client
+hangs up first), ``garbage`` (not
 JSON), ``error`` (``STATUS`` ``E`` to every command), ``glitch`` (the
 firmware bug that writes ``}{`` for ``},{`` between list items),
 ``single`` (a firmware older than API 3.1: a joined command is one
@@ -41,11 +42,14 @@ the API-README shows them).
 :meth:`FakeMiner.start` opens the same port again.
 """
 
+import contextlib
 import dataclasses
 import json
+import select
 import socket
 import socketserver
 import threading
+import time
 
 import fixtures
 
@@ -231,18 +235,54 @@ def _read_command(sock: socket.socket) -> str | None:
             return None
 
 
+class InFlight:
+    """The most connections open at once, over the fake miners sharing
+    this object."""
+
+    def __init__(self):
+        self.peak = 0
+        self._open = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def connection(self):
+        with self._lock:
+            self._open += 1
+            self.peak = max(self.peak, self._open)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+
+
+def _hung_up(sock: socket.socket, fake: 'FakeMiner') -> bool:
+    """Hold the reply for ``fake.delay`` seconds; True if the client hung
+    up (or the fake stopped) first."""
+    deadline = time.monotonic() + fake.delay
+    while time.monotonic() < deadline and not fake.stopping.is_set():
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        if readable and not sock.recv(1, socket.MSG_PEEK):
+            return True
+    return fake.stopping.is_set()
+
+
 class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self):
         fake = self.server.fake
         fake.count_connection()
+        with fake.in_flight.connection():
+            self._answer(fake)
+
+    def _answer(self, fake: 'FakeMiner') -> None:
         self.request.settimeout(5.0)
         command = _read_command(self.request)
         if command is None:
             return
         fake.commands.append(command)
         mode = fake.mode
-        if mode == 'slow' and fake.stopping.wait(fake.delay):
+        if mode == 'slow' and _hung_up(self.request, fake):
             return
         try:
             self.request.sendall(reply_bytes(fake.flavour, command, mode))
@@ -266,13 +306,15 @@ class FakeMiner(fixtures.Fixture):
     """
 
     def __init__(self, flavour: str = 'antminer-s9',
-                 mode: str | None = None, delay: float = 10.0):
+                 mode: str | None = None, delay: float = 10.0,
+                 in_flight: InFlight | None = None):
         super().__init__()
         if flavour not in FLAVOURS or mode not in MODES:
             raise ValueError(f'unknown flavour {flavour!r} or mode {mode!r}')
         self.flavour = flavour
         self.mode = mode
         self.delay = delay
+        self.in_flight = in_flight or InFlight()
 
     def _setUp(self):
         self.port = 0

@@ -1,7 +1,6 @@
 import dataclasses
 import json
 import logging
-import time
 
 import fixtures
 from oslotest import base
@@ -17,7 +16,6 @@ from load_collector.sources import host
 
 UUID = '6f1c0a5e-3b7e-4c1e-9d59-0f2f6a4e8b11'
 TIMEOUT = 0.3
-MARGIN = 0.25  # scheduling slack on a busy test machine
 MINER = asic.Miner('10.20.0.11', 4028, UUID)
 
 
@@ -355,11 +353,10 @@ class TestAsicSource(base.BaseTestCase):
         return asic.AsicSource(collector_conf(miners=list(entries),
                                      miner_timeout=TIMEOUT))
 
-    def _collect(self, source) -> tuple[list[sample.AsicLoad], float]:
+    def _collect(self, source) -> list[sample.AsicLoad]:
         draft = sources.SampleDraft()
-        started = time.monotonic()
         source.collect(draft)
-        return draft.asics, time.monotonic() - started
+        return draft.asics
 
     def _unavailable(self, fake, instance=None) -> sample.AsicLoad:
         return sample.AsicLoad(miner=fake.entry, available=False,
@@ -370,7 +367,7 @@ class TestAsicSource(base.BaseTestCase):
             with self.subTest(flavour=flavour):
                 fake = self.useFixture(fake_miner.FakeMiner(flavour))
                 source = self._source(f'{fake.entry}={UUID}')
-                (load,), _ = self._collect(source)
+                (load,) = self._collect(source)
                 _assert_load(self, dataclasses.replace(
                     expected, miner=fake.entry, instance=UUID), load)
                 self.assertEqual(cgminer_api.COMBINED, fake.commands[0])
@@ -389,7 +386,7 @@ class TestAsicSource(base.BaseTestCase):
 
     def test_joined_reply_without_lists(self):
         (fake,) = self._miners(1, 'antminer-s19', 'bare')
-        (load,), _ = self._collect(self._source(fake.entry))
+        (load,) = self._collect(self._source(fake.entry))
         _assert_load(self, dataclasses.replace(
             EXPECTED['antminer-s19'], miner=fake.entry), load)
         self.assertEqual([cgminer_api.COMBINED], fake.commands)
@@ -402,7 +399,7 @@ class TestAsicSource(base.BaseTestCase):
                 fake = self.useFixture(fake_miner.FakeMiner(flavour, mode))
                 source = self._source(fake.entry)
                 for _ in range(2):
-                    (load,), _ = self._collect(source)
+                    (load,) = self._collect(source)
                     _assert_load(self, dataclasses.replace(
                         EXPECTED[flavour], miner=fake.entry), load)
                 # One combined attempt and three commands, then three.
@@ -418,19 +415,19 @@ class TestAsicSource(base.BaseTestCase):
         source = self._source(fake.entry)
         self._collect(source)
         fake.stop()
-        (load,), _ = self._collect(source)
+        (load,) = self._collect(source)
         self.assertFalse(load.available)
         fake.mode = None  # its firmware upgraded meanwhile
         fake.start()
         del fake.commands[:]
         for _ in range(2):
-            (load,), _ = self._collect(source)
+            (load,) = self._collect(source)
             self.assertTrue(load.available)
         self.assertEqual([cgminer_api.COMBINED] * 2, fake.commands)
 
     def test_firmware_glitch_still_parses(self):
         (fake,) = self._miners(1, 'antminer-s9', 'glitch')
-        (load,), _ = self._collect(self._source(fake.entry))
+        (load,) = self._collect(self._source(fake.entry))
         _assert_load(self, dataclasses.replace(
             EXPECTED['antminer-s9'], miner=fake.entry), load)
 
@@ -442,26 +439,25 @@ class TestAsicSource(base.BaseTestCase):
                 if mode == 'closed':
                     fake.stop()
                 source = self._source(f'{fake.entry}={UUID}')
-                (load,), elapsed = self._collect(source)
+                (load,) = self._collect(source)
+                # A slow miner answers after 10 s: the source gave up at
+                # its timeout, or it would have read the answer.
                 self.assertEqual(self._unavailable(fake, UUID), load)
-                self.assertLess(elapsed, TIMEOUT + MARGIN)
-                if mode == 'slow':
-                    self.assertGreaterEqual(elapsed, TIMEOUT * 0.9)
 
     def test_miner_coming_back(self):
         (fake,) = self._miners(1, 'cgminer')
         source = self._source(fake.entry)
         fake.stop()
-        (load,), _ = self._collect(source)
+        (load,) = self._collect(source)
         self.assertFalse(load.available)
         fake.start()
-        (load,), _ = self._collect(source)
+        (load,) = self._collect(source)
         self.assertTrue(load.available)
         fake.mode = 'error'
-        (load,), _ = self._collect(source)
+        (load,) = self._collect(source)
         self.assertFalse(load.available)
         fake.mode = None
-        (load,), _ = self._collect(source)
+        (load,) = self._collect(source)
         _assert_load(self, dataclasses.replace(
             EXPECTED['cgminer'], miner=fake.entry), load)
 
@@ -490,8 +486,7 @@ class TestAsicSource(base.BaseTestCase):
         odd = self.useFixture(fake_miner.FakeMiner('strings'))
         fakes = [healthy, slow, closed, garbage, odd]
         source = self._source(*(f.entry for f in fakes))
-        loads, elapsed = self._collect(source)
-        self.assertLess(elapsed, TIMEOUT + MARGIN)
+        loads = self._collect(source)
         self.assertEqual([f.entry for f in fakes], [a.miner for a in loads])
         _assert_load(self, dataclasses.replace(
             EXPECTED['antminer-s19'], miner=healthy.entry), loads[0])
@@ -501,27 +496,21 @@ class TestAsicSource(base.BaseTestCase):
             EXPECTED['strings'], miner=odd.entry), loads[4])
 
     def test_twenty_miners_are_polled_together(self):
-        fakes = self._miners(20, mode='slow')
+        in_flight = fake_miner.InFlight()
+        fakes = self._miners(20, mode='slow', in_flight=in_flight)
         source = self._source(*(f.entry for f in fakes))
-        loads, elapsed = self._collect(source)
+        loads = self._collect(source)
         self.assertEqual([False] * 20, [a.available for a in loads])
-        # One by one, this would take 20 timeouts.
-        self.assertLess(elapsed, TIMEOUT + MARGIN)
+        # One by one, a connection would close before the next opened.
+        self.assertEqual(20, in_flight.peak)
         self.assertEqual([1] * 20, [f.connections for f in fakes])
 
-    def test_twenty_healthy_miners_are_cheap(self):
+    def test_twenty_healthy_miners_read_every_cycle(self):
         fakes = self._miners(20, 'antminer-s9')
         source = self._source(*(f.entry for f in fakes))
         self._collect(source)
-        cycles, wall = 10, 0.0
-        cpu = time.thread_time()
-        for _ in range(cycles):
-            loads, elapsed = self._collect(source)
-            wall += elapsed
-        cpu = (time.thread_time() - cpu) / cycles
-        self.assertEqual([True] * 20, [a.available for a in loads])
-        self.assertLess(wall / cycles, TIMEOUT)
-        # The collector's whole cycle is budgeted 5 ms of CPU; this source
-        # measures 1-3 ms here.  The bound only catches gross regressions
-        # on a slow, shared test machine.
-        self.assertLess(cpu, 0.010)
+        # What a cycle costs is benchmarks/collector_cost.py's to say;
+        # here, ten cycles in a row read every miner every time.
+        for _ in range(10):
+            loads = self._collect(source)
+            self.assertEqual([True] * 20, [a.available for a in loads])
