@@ -20,7 +20,7 @@ from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import version
 
 
-def _amqp_url(transport_url: str) -> str:
+def amqp_url(transport_url: str) -> str:
     """kombu's name for the broker oslo.messaging calls ``rabbit``."""
     scheme, sep, rest = transport_url.partition('://')
     if scheme != 'rabbit' or not sep:
@@ -44,7 +44,7 @@ def describe(body) -> str:
 def dead_letters(conf: cfg.ConfigOpts, replay: bool, limit: int) -> int:
     parked = f'{conf.controller.dead_letter_topic}.info'
     samples = ingest_bus.listener_pool(conf)
-    with kombu.Connection(_amqp_url(conf.transport_url),
+    with kombu.Connection(amqp_url(conf.transport_url),
                           transport_options={'confirm_publish': True}
                           ) as connection:
         channel = connection.channel()

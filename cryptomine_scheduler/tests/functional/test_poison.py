@@ -14,6 +14,7 @@ import psutil
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
+from cryptomine_scheduler.cmd import manage
 from cryptomine_scheduler.tests import fuzz
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
@@ -60,8 +61,7 @@ class TestPoisonMessages(BusTestCase):
             _envelope('WARN', signing.envelope(wire, b'k' * 32)),
             surrogate_host,
         ]
-        amqp_url = 'amqp' + self.broker.url[len('rabbit'):]
-        with kombu.Connection(amqp_url) as connection:
+        with kombu.Connection(manage.amqp_url(self.broker.url)) as connection:
             producer = connection.Producer()
             for body in raw_bodies:
                 producer.publish(body, routing_key=QUEUE, exchange='',
@@ -155,9 +155,8 @@ class TestFuzz(BusTestCase):
         publisher = self._publisher()
         bad = fuzz.bad_payloads(self.BAD_PAYLOADS, seed=7, now=now)
         hosts = [f'valid-{n}' for n in range(self.VALID_HOSTS)]
-        amqp_url = 'amqp' + self.broker.url[len('rabbit'):]
         raw = fuzz.raw_bodies(self.RAW_BODIES, seed=11)
-        with kombu.Connection(amqp_url) as connection:
+        with kombu.Connection(manage.amqp_url(self.broker.url)) as connection:
             producer = connection.Producer()
             for seq in range(self.VALID_PER_HOST):
                 for host in hosts:
