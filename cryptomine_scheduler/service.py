@@ -108,10 +108,11 @@ class ControllerService:
             daemon=True)
 
     def absorb(self, result: ingest.BatchResult) -> None:
-        """Count a stored batch and add its samples to the summaries."""
-        self.totals.add(result)
+        """Add a stored batch's samples to the summaries, then count it
+        (a sample counted as stored is already in the next snapshot)."""
         for sample in result.stored:
             self.tracker.add(sample)
+        self.totals.add(result)
 
     def maintain_once(self) -> store_mod.PurgeResult:
         """Roll up closed buckets and purge what is past retention."""
