@@ -16,6 +16,10 @@ class UnknownMetric(ValueError):
     """The metric name is not one of :class:`~.sample.HostMetric`."""
 
 
+class BadArgument(ValueError):
+    """A call's argument is of the wrong type or out of range."""
+
+
 class PlanNotFound(LookupError):
     """No plan has this id."""
 

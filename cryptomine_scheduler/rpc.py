@@ -4,6 +4,7 @@ The client's names are re-exported here for callers that run where the
 controller does.
 """
 
+import math
 import time
 from collections.abc import Callable
 
@@ -47,8 +48,15 @@ class ControllerEndpoint:
         self._raw_retention = raw_retention
         self._clock = clock
 
-    def get_load_snapshot(self, ctxt):
-        return self._tracker.snapshot(self._clock())
+    @oslo_messaging.expected_exceptions(exception.BadArgument)
+    def get_load_snapshot(self, ctxt, instances_since=None):
+        if instances_since is not None and not (
+                instances_since.__class__ in (int, float)
+                and 0 <= instances_since < math.inf):
+            raise exception.BadArgument(
+                f'instances_since {instances_since!r} is not a number of '
+                'seconds')
+        return self._tracker.snapshot(self._clock(), instances_since)
 
     @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
     def get_host_history(self, ctxt, host, since, metric):

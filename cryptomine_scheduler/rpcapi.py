@@ -8,6 +8,7 @@ Version history:
 
 * 1.0: ``get_load_snapshot``, ``get_host_history``, ``get_ingest_stats``.
 * 1.1: ``create_plan``, ``list_plans``, ``get_plan``, ``abort_plan``.
+* 1.2: ``get_load_snapshot`` takes ``instances_since``.
 """
 
 import oslo_messaging
@@ -17,7 +18,7 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.1'
+VERSION = '1.2'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`, and, from a controller not yet upgraded,
 # the modules that defined them before (imported only then, and only
@@ -40,9 +41,17 @@ class ControllerClient:
         self._client = oslo_messaging.get_rpc_client(
             transport, target, timeout=timeout)
 
-    def get_load_snapshot(self) -> snapshot.LoadSnapshot:
-        return snapshot.LoadSnapshot.from_wire(
-            self._client.call({}, 'get_load_snapshot'))
+    def get_load_snapshot(self, instances_since: float | None = None
+                          ) -> snapshot.LoadSnapshot:
+        """Every host's summary, and every instance's, or with
+        ``instances_since`` (seconds) only those of the instances first
+        sampled that recently (needs a controller of 1.2 or later)."""
+        if instances_since is None:
+            wire = self._client.call({}, 'get_load_snapshot')
+        else:
+            wire = self._client.prepare(version='1.2').call(
+                {}, 'get_load_snapshot', instances_since=instances_since)
+        return snapshot.LoadSnapshot.from_wire(wire)
 
     def get_host_history(self, host: str, since: float,
                          metric: sample_mod.HostMetric) -> dict:

@@ -170,10 +170,11 @@ class LoadTracker:
         if row is not None:
             self.mining.add(sample.host, sample.timestamp, row)
         for instance in sample.instances:
-            self.instances.add(instance.uuid, sample.timestamp,
-                               (instance.cpu_percent, instance.rss_mb))
+            # Its host first: a snapshot lists an instance with its host.
             with self._lock:
                 self._instance_host[instance.uuid] = sample.host
+            self.instances.add(instance.uuid, sample.timestamp,
+                               (instance.cpu_percent, instance.rss_mb))
 
     def rebuild(self, store: 'store_mod.HistoryStore', now: float) -> int:
         """Replay the last window of history from ``store``; return count."""
@@ -183,14 +184,26 @@ class LoadTracker:
             count += 1
         return count
 
-    def snapshot(self, now: float) -> dict:
-        """Return the wire form of the current snapshot."""
-        instances = self.instances.summaries(now)
+    def snapshot(self, now: float,
+                 instances_since: float | None = None) -> dict:
+        """Return the wire form of the current snapshot.
+
+        With ``instances_since`` (seconds) only the instances first
+        sampled that recently are in it: what nova-scheduler needs to
+        tell whether the guests it placed are running yet, without the
+        whole fleet's guests (40 a host make the snapshot 40 times
+        larger and slower).
+        """
+        with self._lock:
+            for uuid in self.instances.forget(now):
+                self._instance_host.pop(uuid, None)
+        keys = (None if instances_since is None
+                else self.instances.first_seen_since(now - instances_since))
+        instances = self.instances.summaries(now, keys)
         mining_summaries = self.mining.summaries(now)
         with self._lock:
-            for uuid in set(self._instance_host) - set(instances):
-                del self._instance_host[uuid]
-            instance_host = dict(self._instance_host)
+            instance_host = {uuid: self._instance_host[uuid]
+                             for uuid in instances}
         return {
             'version': SNAPSHOT_VERSION,
             'generated_at': now,

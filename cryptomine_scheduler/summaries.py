@@ -15,12 +15,13 @@ metric with no reading in the window summarises to NaN.
 """
 
 import bisect
+import collections
 import dataclasses
 import enum
 import math
 import threading
-import warnings
 from collections.abc import Hashable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -48,58 +49,93 @@ class Summary:
         return float(self.stats[metric_index, stat])
 
 
-def _trend(times: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Least-squares slope per minute of each column (no NaN inside)."""
-    centred = times - times.mean()
-    spread = float(centred @ centred)
-    if spread == 0:
-        return np.zeros(values.shape[1])
-    return (centred @ (values - values.mean(axis=0))) / spread * 60.0
+def _last_known(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The newest known value along axis 0 (NaN where none)."""
+    depth = values.shape[0]
+    position = depth - 1 - np.argmax(known[::-1], axis=0)
+    last = np.take_along_axis(values, position[None], axis=0)[0]
+    return np.where(known.any(axis=0), last, np.nan)
 
 
-def summarise(times: np.ndarray, values: np.ndarray,
-              ewma: np.ndarray) -> np.ndarray:
-    """Return the ``(metrics, len(Stat))`` statistics of one window.
+def _percentile(values: np.ndarray, known: np.ndarray,
+                q: float) -> np.ndarray:
+    """numpy's linear percentile of the known values along axis 0."""
+    ordered = np.sort(np.where(known, values, np.inf), axis=0)
+    count = known.sum(axis=0)
+    rank = np.maximum(count - 1, 0) * q / 100.0
+    low = np.floor(rank).astype(np.int64)
+    high = np.minimum(low + 1, np.maximum(count - 1, 0))
+    below = np.take_along_axis(ordered, low[None], axis=0)[0]
+    above = np.take_along_axis(ordered, high[None], axis=0)[0]
+    with np.errstate(invalid='ignore'):
+        value = below + (above - below) * (rank - low)
+    return np.where(count > 0, value, np.nan)
 
-    ``times`` has shape (n,), ``values`` shape (n, metrics), n >= 1.
+
+def window_stats(times: np.ndarray, values: np.ndarray, known: np.ndarray,
+                 ewma: np.ndarray) -> np.ndarray:
+    """The statistics of many series at once: ``stats[series, metric,
+    Stat]``.
+
+    ``times`` is (depth, series), ``values`` and ``known`` (the readings
+    inside the window and not missing) are (depth, series, metrics),
+    ``ewma`` is (series, metrics).  The rows of a series need not be in
+    time order, except that LAST is the known value of the highest row.
     """
-    stats = np.empty((values.shape[1], len(Stat)))
-    stats[:, Stat.EWMA] = ewma
-    missing = np.isnan(values)
-    if not missing.any():
-        stats[:, Stat.LAST] = values[-1]
-        stats[:, Stat.MEAN] = values.mean(axis=0)
-        stats[:, Stat.P95] = np.percentile(values, 95, axis=0)
-        stats[:, Stat.STD] = values.std(axis=0)
-        stats[:, Stat.TREND] = _trend(times, values)
-        return stats
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN columns
-        stats[:, Stat.MEAN] = np.nanmean(values, axis=0)
-        stats[:, Stat.P95] = np.nanpercentile(values, 95, axis=0)
-        stats[:, Stat.STD] = np.nanstd(values, axis=0)
-    for column in range(values.shape[1]):
-        known = ~missing[:, column]
-        series = values[known, column]
-        stats[column, Stat.LAST] = series[-1] if series.size else math.nan
-        stats[column, Stat.TREND] = (
-            _trend(times[known], series[:, None])[0] if series.size
-            else math.nan)
+    count = known.sum(axis=0)
+    stats = np.full(ewma.shape + (len(Stat),), np.nan)
+    stats[..., Stat.EWMA] = ewma
+    stats[..., Stat.LAST] = _last_known(values, known)
+    stats[..., Stat.P95] = _percentile(values, known, 95.0)
+    zeroed = np.where(known, values, 0.0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        mean = zeroed.sum(axis=0) / count
+        spread = np.where(known, values - mean, 0.0)
+        stats[..., Stat.MEAN] = mean
+        stats[..., Stat.STD] = np.sqrt((spread ** 2).sum(axis=0) / count)
+        stamp = np.where(known, times[:, :, None], 0.0)
+        centred = np.where(known, stamp - stamp.sum(axis=0) / count, 0.0)
+        span = (centred ** 2).sum(axis=0)
+        slope = (centred * spread).sum(axis=0) / span * 60.0
+    stats[..., Stat.TREND] = np.where(
+        count == 0, np.nan, np.where(span > 0, slope, 0.0))
     return stats
 
 
 class _Series:
-    """Samples of one series within the window, kept in time order."""
+    """Samples of one series within the window, in time order, in numpy
+    arrays (a row per sample) that grow by doubling: a Python object per
+    reading would make millions of objects for a large fleet, and the
+    garbage collector's passes over them would slow the whole
+    controller."""
 
-    def __init__(self):
-        self.times: list[float] = []
-        self.values: list[tuple[float, ...]] = []
+    __slots__ = ('_times', '_values', '_start', '_end', 'ewma', 'ewma_time',
+                 'first_time')
+
+    def __init__(self, metrics: int):
+        self._times = np.empty(4)
+        self._values = np.empty((4, metrics))
+        self._start = self._end = 0
         self.ewma: np.ndarray | None = None
         self.ewma_time = -math.inf
+        self.first_time = math.inf
 
-    def add(self, timestamp, values, half_life) -> None:
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    @property
+    def times(self) -> np.ndarray:
+        """The sample times in the window (a view)."""
+        return self._times[self._start:self._end]
+
+    @property
+    def values(self) -> np.ndarray:
+        """The readings in the window, a row per sample (a view)."""
+        return self._values[self._start:self._end]
+
+    def add(self, timestamp: float, row: np.ndarray,
+            half_life: float) -> None:
         if timestamp >= self.ewma_time:
-            row = np.asarray(values, dtype=float)
             if self.ewma is None:
                 self.ewma = row
             else:
@@ -111,28 +147,54 @@ class _Series:
                                      np.where(np.isnan(self.ewma), row,
                                               moved))
             self.ewma_time = timestamp
-        index = bisect.bisect_right(self.times, timestamp)
-        self.times.insert(index, timestamp)
-        self.values.insert(index, tuple(values))
+        self.first_time = min(self.first_time, timestamp)
+        if self._end == len(self._times):
+            self._make_room()
+        end = self._end
+        index = end
+        if end > self._start and timestamp < self._times[end - 1]:
+            index = self._start + int(np.searchsorted(
+                self.times, timestamp, side='right'))
+            self._times[index + 1:end + 1] = self._times[index:end]
+            self._values[index + 1:end + 1] = self._values[index:end]
+        self._times[index] = timestamp
+        self._values[index] = row
+        self._end = end + 1
+
+    def _make_room(self) -> None:
+        """Move the window to the front, doubling the arrays if over half
+        full."""
+        live = len(self)
+        capacity = len(self._times) * (2 if 2 * live > len(self._times)
+                                       else 1)
+        times, values = np.empty(capacity), np.empty(
+            (capacity, self._values.shape[1]))
+        times[:live], values[:live] = self.times, self.values
+        self._times, self._values = times, values
+        self._start, self._end = 0, live
 
     def trim(self, oldest: float) -> None:
-        keep = bisect.bisect_left(self.times, oldest)
-        if keep:
-            del self.times[:keep]
-            del self.values[:keep]
+        self._start += int(np.searchsorted(self.times, oldest, side='left'))
 
 
 class SummaryBook:
-    """Thread-safe rolling summaries of many series of the same metrics."""
+    """Thread-safe rolling summaries of many series of the same metrics.
+
+    Summaries are computed when asked for, only for the series that
+    changed since, and many series at once (``batch`` at a time, to bound
+    the memory of the arrays).
+    """
 
     def __init__(self, metrics: int, window: float, half_life: float,
-                 forget_after: float | None = None):
+                 forget_after: float | None = None, batch: int = 4096):
         self.metrics = metrics
         self.window = window
         self.half_life = half_life
         self.forget_after = forget_after
+        self.batch = batch
         self._series: dict[Hashable, _Series] = {}
         self._cache: dict[Hashable, Summary] = {}
+        self._forgot_at = -math.inf
         self._lock = threading.Lock()
 
     def add(self, key: Hashable, timestamp: float, values) -> None:
@@ -140,34 +202,71 @@ class SummaryBook:
         with self._lock:
             series = self._series.get(key)
             if series is None:
-                series = self._series[key] = _Series()
-            series.add(timestamp, values, self.half_life)
+                series = self._series[key] = _Series(self.metrics)
+            series.add(timestamp, np.asarray(values, dtype=float),
+                       self.half_life)
             # Trimmed here too, not only when a snapshot is built: the
             # window bounds memory whether or not anybody asks.
             series.trim(series.times[-1] - self.window)
             self._cache.pop(key, None)
 
-    def summaries(self, now: float) -> dict[Hashable, Summary]:
-        """Return the summary of every series, recomputing changed ones.
+    def first_seen_since(self, since: float) -> list[Hashable]:
+        """The series whose first sample is ``since`` or later."""
+        with self._lock:
+            return [key for key, series in self._series.items()
+                    if series.first_time >= since]
+
+    def summaries(self, now: float, keys: Iterable[Hashable] | None = None
+                  ) -> dict[Hashable, Summary]:
+        """Return the summary of every series (or of those of ``keys``
+        that exist), recomputing changed ones.
 
         Series with no sample in the window keep their last summary (its
         ``newest`` tells how stale it is) unless ``forget_after`` seconds
         have passed, then they are dropped.
         """
+        self.forget(now)
         with self._lock:
-            for key in list(self._series):
-                series = self._series[key]
-                if (self.forget_after is not None
-                        and now - series.ewma_time > self.forget_after):
-                    del self._series[key]
-                    self._cache.pop(key, None)
-                    continue
-                if key in self._cache:
-                    continue
-                series.trim(min(now, series.times[-1]) - self.window)
-                self._cache[key] = Summary(
-                    newest=series.times[-1], samples=len(series.times),
-                    stats=summarise(np.asarray(series.times),
-                                    np.asarray(series.values, dtype=float),
-                                    series.ewma))
-            return dict(self._cache)
+            wanted = (list(self._series) if keys is None
+                      else [k for k in keys if k in self._series])
+            self._summarise([k for k in wanted if k not in self._cache],
+                            now)
+            return {key: self._cache[key] for key in wanted}
+
+    def forget(self, now: float) -> list[Hashable]:
+        """Drop the series silent for ``forget_after``; return their keys.
+
+        Looking costs a pass over every series, so it is done at most ten
+        times per ``forget_after``: a series goes up to 10 % late.
+        """
+        if (self.forget_after is None
+                or now - self._forgot_at < self.forget_after / 10.0):
+            return []
+        with self._lock:
+            self._forgot_at = now
+            gone = [k for k, series in self._series.items()
+                    if now - series.ewma_time > self.forget_after]
+            for key in gone:
+                del self._series[key]
+                self._cache.pop(key, None)
+        return gone
+
+    def _summarise(self, keys: list[Hashable], now: float) -> None:
+        """Summarise ``keys``, series of equal length together."""
+        by_length: dict[int, list[Hashable]] = collections.defaultdict(list)
+        for key in keys:
+            series = self._series[key]
+            series.trim(min(now, series.times[-1]) - self.window)
+            by_length[len(series)].append(key)
+        for length, group in by_length.items():
+            for start in range(0, len(group), self.batch):
+                chunk = group[start:start + self.batch]
+                rows = [self._series[key] for key in chunk]
+                times = np.stack([r.times for r in rows], axis=1)
+                values = np.stack([r.values for r in rows], axis=1)
+                stats = window_stats(times, values, ~np.isnan(values),
+                                     np.array([r.ewma for r in rows]))
+                for key, row, series_stats in zip(chunk, rows, stats):
+                    self._cache[key] = Summary(
+                        newest=float(row.times[-1]), samples=length,
+                        stats=series_stats)

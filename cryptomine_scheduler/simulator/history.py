@@ -3,13 +3,12 @@
 :class:`History` keeps the last samples of many series (hosts, or
 instances) of the same metrics, one sample per simulation step at most,
 and computes every series' :class:`~cryptomine_scheduler.summaries.Stat`
-at once with numpy.  The statistics are those of
-:func:`cryptomine_scheduler.summaries.summarise` and the EWMA that of
-:class:`~cryptomine_scheduler.summaries.SummaryBook` (the unit tests
-check that they agree): a window keeps the samples no older than
+at once with :func:`~cryptomine_scheduler.summaries.window_stats`, as the
+controller's :class:`~cryptomine_scheduler.summaries.SummaryBook` does
+(the unit tests check that they agree on windows and EWMA): a window keeps the samples no older than
 ``window`` seconds before the series' newest one, a missing reading
 (NaN) is left out of every statistic and keeps the EWMA.  SummaryBook
-itself takes a Python loop per series and sample, too slow for a
+itself takes a Python call per series and sample, too slow for a
 thousand instances over thousands of steps.
 """
 
@@ -17,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler import summaries
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,29 +27,6 @@ class Summaries:
     newest: np.ndarray
     samples: np.ndarray
     stats: np.ndarray
-
-
-def _last_known(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """The newest known value along axis 0 (NaN where none)."""
-    depth = values.shape[0]
-    position = depth - 1 - np.argmax(known[::-1], axis=0)
-    last = np.take_along_axis(values, position[None], axis=0)[0]
-    return np.where(known.any(axis=0), last, np.nan)
-
-
-def _percentile(values: np.ndarray, known: np.ndarray,
-                q: float) -> np.ndarray:
-    """numpy's linear percentile of the known values along axis 0."""
-    ordered = np.sort(np.where(known, values, np.inf), axis=0)
-    count = known.sum(axis=0)
-    rank = np.maximum(count - 1, 0) * q / 100.0
-    low = np.floor(rank).astype(np.int64)
-    high = np.minimum(low + 1, np.maximum(count - 1, 0))
-    below = np.take_along_axis(ordered, low[None], axis=0)[0]
-    above = np.take_along_axis(ordered, high[None], axis=0)[0]
-    with np.errstate(invalid='ignore'):
-        value = below + (above - below) * (rank - low)
-    return np.where(count > 0, value, np.nan)
 
 
 class History:
@@ -101,24 +77,6 @@ class History:
         with np.errstate(invalid='ignore'):
             inside = taken & (times >= newest - self.window)
         known = inside[:, :, None] & ~np.isnan(values)   # (d, s, m)
-        count = known.sum(axis=0)
-        stats = np.full(self.ewma.shape + (len(Stat),), np.nan)
-        stats[..., Stat.EWMA] = self.ewma
-        stats[..., Stat.LAST] = _last_known(values, known)
-        stats[..., Stat.P95] = _percentile(values, known, 95.0)
-        zeroed = np.where(known, values, 0.0)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            mean = zeroed.sum(axis=0) / count
-            spread = np.where(known, values - mean, 0.0)
-            stats[..., Stat.MEAN] = mean
-            stats[..., Stat.STD] = np.sqrt((spread ** 2).sum(axis=0)
-                                           / count)
-            stamp = np.where(known, times[:, :, None], 0.0)
-            centred = np.where(known, stamp - stamp.sum(axis=0) / count,
-                               0.0)
-            span = (centred ** 2).sum(axis=0)
-            slope = (centred * spread).sum(axis=0) / span * 60.0
-        stats[..., Stat.TREND] = np.where(
-            count == 0, np.nan, np.where(span > 0, slope, 0.0))
+        stats = summaries.window_stats(times, values, known, self.ewma)
         return Summaries(newest=newest, samples=inside.sum(axis=0),
                          stats=stats)

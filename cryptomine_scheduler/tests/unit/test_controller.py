@@ -5,6 +5,7 @@ import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
+from cryptomine_scheduler import exception
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
@@ -90,6 +91,26 @@ class TestControllerService(ControllerTestCase):
             'c1', now - 60, sample.HostMetric.CPU_PERCENT)
         self.assertEqual([10.0 * i for i in range(10)],
                          [v for _, v in history['points']])
+
+    def test_snapshot_of_new_instances_only(self):
+        now = time.time()
+        old, new = samples.instance(1), samples.instance(2)
+        self.publish(samples.make(host='c1', seq=1, timestamp=now - 500,
+                                  instances=[old]),
+                     samples.make(host='c1', seq=2, timestamp=now - 5,
+                                  instances=[old, new]))
+        self.stored(2)
+        every = self.client.get_load_snapshot()
+        self.assertEqual({old.uuid, new.uuid}, set(every.instances))
+        recent = self.client.get_load_snapshot(instances_since=300)
+        self.assertEqual({new.uuid}, set(recent.instances))
+        self.assertEqual('c1', recent.instances[new.uuid].host)
+        self.assertEqual(every.hosts['c1'].samples,
+                         recent.hosts['c1'].samples)
+        for bad in (-1, 'soon', float('nan'), True):
+            with self.subTest(instances_since=bad):
+                self.assertRaises(exception.BadArgument,
+                                  self.client.get_load_snapshot, bad)
 
     def test_rejections_counted_by_reason(self):
         now = time.time()

@@ -8,7 +8,15 @@ from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.tests import samples
 
 
-class TestSummarise(base.BaseTestCase):
+def summarise(times, values) -> np.ndarray:
+    """``window_stats`` of one series: ``stats[metric, Stat]``."""
+    values = np.array(values, dtype=float)[:, None, :]
+    return summaries.window_stats(np.array(times)[:, None], values,
+                                  ~np.isnan(values),
+                                  np.zeros((1, values.shape[2])))[0]
+
+
+class TestWindowStats(base.BaseTestCase):
 
     CASES = [
         # (times, values, expected {stat: value})
@@ -25,17 +33,39 @@ class TestSummarise(base.BaseTestCase):
 
     def test_table(self):
         for times, values, expected in self.CASES:
-            stats = summaries.summarise(np.array(times), np.array(values),
-                                        np.array([0.0]))
+            stats = summarise(times, values)
             for stat, value in expected.items():
                 with self.subTest(times=times, stat=stat):
                     self.assertAlmostEqual(value, stats[0, stat], places=6)
 
     def test_metrics_are_independent_columns(self):
-        stats = summaries.summarise(np.array([0.0, 60.0]),
-                                    np.array([[1.0, 5.0], [3.0, 5.0]]),
-                                    np.zeros(2))
+        stats = summarise([0.0, 60.0], [[1.0, 5.0], [3.0, 5.0]])
         self.assertEqual([2.0, 0.0], list(stats[:, Stat.TREND]))
+
+    def test_agrees_with_numpy_on_series_with_gaps(self):
+        rng = np.random.default_rng(7)
+        for depth in (1, 2, 5, 60):
+            times = np.sort(rng.uniform(0, 600, depth))
+            values = rng.normal(50, 20, (depth, 4))
+            values[rng.random((depth, 4)) < 0.3] = np.nan
+            values[:, 3] = np.nan  # a metric never read
+            stats = summarise(times, values)
+            for m in range(3):
+                known = ~np.isnan(values[:, m])
+                series, stamps = values[known, m], times[known]
+                with self.subTest(depth=depth, metric=m):
+                    if not series.size:
+                        self.assertTrue(np.isnan(stats[m, Stat.MEAN]))
+                        continue
+                    self.assertAlmostEqual(series[-1], stats[m, Stat.LAST])
+                    self.assertAlmostEqual(series.mean(), stats[m, Stat.MEAN])
+                    self.assertAlmostEqual(np.percentile(series, 95),
+                                           stats[m, Stat.P95])
+                    self.assertAlmostEqual(series.std(), stats[m, Stat.STD])
+                    slope = (np.polyfit(stamps, series, 1)[0] * 60.0
+                             if series.size > 1 else 0.0)
+                    self.assertAlmostEqual(slope, stats[m, Stat.TREND])
+            self.assertTrue(np.isnan(np.delete(stats[3], Stat.EWMA)).all())
 
 
 class TestSummaryBook(base.BaseTestCase):
@@ -82,6 +112,33 @@ class TestSummaryBook(base.BaseTestCase):
         book.add('gone', 0.0, [1.0])
         book.add('live', 100.0, [1.0])
         self.assertEqual({'live'}, set(book.summaries(100.0)))
+
+    def test_batches_of_mixed_lengths_match_one_by_one(self):
+        rng = np.random.default_rng(3)
+        batched = summaries.SummaryBook(2, window=600, half_life=60, batch=3)
+        for key in range(10):
+            for t in range(key % 4 + 1):  # lengths 1 to 4
+                batched.add(key, 10.0 * t, rng.normal(50, 10, 2))
+        got = batched.summaries(100.0)
+        for key, summary in got.items():
+            alone = summaries.SummaryBook(2, window=600, half_life=60)
+            series = batched._series[key]
+            for stamp, row in zip(series.times, series.values):
+                alone.add(key, stamp, row)
+            with self.subTest(key=key):
+                np.testing.assert_allclose(
+                    alone.summaries(100.0)[key].stats, summary.stats)
+                self.assertEqual(key % 4 + 1, summary.samples)
+
+    def test_summaries_of_some_keys_and_new_series(self):
+        book = summaries.SummaryBook(1, window=600, half_life=60)
+        book.add('old', 0.0, [1.0])
+        book.add('new', 500.0, [2.0])
+        book.add('old', 500.0, [3.0])
+        self.assertEqual(['new'], book.first_seen_since(400.0))
+        picked = book.summaries(500.0, keys=['new', 'absent'])
+        self.assertEqual({'new'}, set(picked))
+        self.assertEqual(2.0, picked['new'].get(0, Stat.LAST))
 
     def test_unchanged_series_reuse_their_summary(self):
         book = summaries.SummaryBook(1, window=60, half_life=10)
