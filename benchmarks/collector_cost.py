@@ -40,6 +40,7 @@ import importlib.util
 import multiprocessing
 import os
 import pathlib
+import queue
 import statistics
 import subprocess
 import sys
@@ -304,22 +305,23 @@ class Job:
 
 
 class RecordingPublisher:
-    """Publishes through ``inner`` and keeps the last payload to check."""
+    """Publishes through ``inner`` and queues each payload to check."""
 
     def __init__(self, inner: publisher_mod.SamplePublisher):
         self._inner = inner
-        self.last: dict | None = None
+        self.sent: queue.SimpleQueue = queue.SimpleQueue()
 
     def publish(self, payload: dict) -> None:
         self._inner.publish(payload)
-        self.last = payload
+        self.sent.put(payload)
 
 
 class CycleRunner:
     """A collector assembled as ``cryptomine-collector`` does it.
 
     ``sources`` as :func:`load_sources` built them.  With ``publish``
-    false a cycle stops after signing the sample.
+    false a cycle stops after signing the sample; otherwise it ends once
+    the collector's publishing thread has sent it.
     """
 
     def __init__(self, conf, transport, sources, publish: bool):
@@ -332,12 +334,14 @@ class CycleRunner:
             HOST, sources, self._publisher,
             self._key, buffer_mod.ReplayBuffer(conf.collector.buffer_size))
         self._publish = publish
+        if publish:
+            self._collector.start()
 
     def cycle(self) -> dict:
         """Run one cycle; return the wire sample it produced."""
         if self._publish:
             self._collector.cycle()
-            return self._publisher.last['sample']
+            return self._publisher.sent.get()['sample']
         wire = self._collector.sample().to_wire()
         return signing.envelope(wire, self._key)['sample']
 

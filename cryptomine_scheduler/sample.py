@@ -9,7 +9,9 @@ untrusted input is the job of :mod:`cryptomine_scheduler.validation`.
 import dataclasses
 import enum
 
-SCHEMA_VERSION = 1
+# 2 added the collector's own counters (``collector``); the controller
+# still accepts 1 from collectors not yet upgraded.
+SCHEMA_VERSION = 2
 EVENT_TYPE = 'cryptomine.load.sample'
 
 
@@ -116,6 +118,18 @@ class AsicLoad:
     power_w: float | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class CollectorCounters:
+    """The collector's own counters when it took the sample: samples
+    dropped from its full buffer and publish attempts that failed since
+    it started, samples waiting to be published, source failures."""
+
+    dropped: int
+    buffered: int
+    publish_failures: int
+    source_errors: int
+
+
 # Metrics bounded as percentages; every other metric is a non-negative
 # quantity except temperatures.  Kept next to the dataclasses so a new
 # field gets a rule.
@@ -138,11 +152,15 @@ class LoadSample:
     sensors: HostSensors = HostSensors()
     gpus: tuple[GpuLoad, ...] = ()
     asics: tuple[AsicLoad, ...] = ()
-    schema_version: int = SCHEMA_VERSION
+    collector: CollectorCounters | None = None  # None: schema 1
+
+    @property
+    def schema_version(self) -> int:
+        return 1 if self.collector is None else SCHEMA_VERSION
 
     def to_wire(self) -> dict:
         """Return the JSON-able dict that is signed and published."""
-        return {
+        wire = {
             'schema_version': self.schema_version,
             'host': self.host,
             'seq': self.seq,
@@ -156,6 +174,9 @@ class LoadSample:
                      for g in self.gpus],
             'asics': [dict(vars(a)) for a in self.asics],
         }
+        if self.collector is not None:
+            wire['collector'] = dict(vars(self.collector))
+        return wire
 
     @classmethod
     def from_wire(cls, wire: dict) -> 'LoadSample':
@@ -170,5 +191,6 @@ class LoadSample:
             gpus=tuple(GpuLoad(**{**g, 'instances': tuple(g['instances'])})
                        for g in wire['gpus']),
             asics=tuple(AsicLoad(**a) for a in wire['asics']),
-            schema_version=wire['schema_version'],
+            collector=(CollectorCounters(**wire['collector'])
+                       if 'collector' in wire else None),
         )

@@ -215,9 +215,12 @@ _known_keys: dict[tuple[str, str], bytes] = {}
 _SIGNATURE = re.compile('[0-9a-f]{64}')
 MAX_KNOWN_KEYS = 100_000
 
-_TOP_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
-                         'host_load', 'instances', 'sensors', 'gpus',
-                         'asics'})
+_V1_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
+                        'host_load', 'instances', 'sensors', 'gpus', 'asics'})
+# The fields of each accepted schema version: 1, from collectors not yet
+# upgraded, lacks the collector's own counters.
+_TOP_FIELDS = {1: _V1_FIELDS,
+               sample_mod.SCHEMA_VERSION: _V1_FIELDS | {'collector'}}
 
 
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
@@ -234,13 +237,17 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
         _known_keys[known] = key
     version = wire.get('schema_version')
     # 1.0 and True equal 1 in Python; the schema says an integer.
-    if version.__class__ is not int or version != sample_mod.SCHEMA_VERSION:
+    if version.__class__ is not int or version not in _TOP_FIELDS:
         raise Rejected(Reason.UNSUPPORTED_VERSION,
-                       f'schema_version {version!r}, expected '
-                       f'{sample_mod.SCHEMA_VERSION}')
-    if wire.keys() != _TOP_FIELDS:
+                       f'schema_version {version!r}, expected one of '
+                       f'{sorted(_TOP_FIELDS)}')
+    fields = _TOP_FIELDS[version]
+    if wire.keys() != fields:
         raise Rejected(Reason.MALFORMED, f'fields '
-                       f'{sorted(set(wire) ^ _TOP_FIELDS)} missing or unknown')
+                       f'{sorted(set(wire) ^ fields)} missing or unknown')
+    if version > 1:
+        _check_record('collector', wire['collector'],
+                      sample_mod.CollectorCounters)
     _check_int('sample', 'seq', wire['seq'])
     _check_number('sample', 'timestamp', wire['timestamp'])
     _check_record('host_load', wire['host_load'], sample_mod.HostLoad)

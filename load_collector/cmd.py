@@ -113,7 +113,7 @@ class CollectorService(supervisor.ReloadingService):
 
     def run(self) -> None:
         LOG.info('Collector for host %s starting, first seq %d',
-                 self._collector.host, self._collector.stats.first_seq)
+                 self._collector.host, self._collector.first_seq)
         try:
             self._collector.run(self._stop, self._pause)
         finally:

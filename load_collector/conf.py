@@ -68,14 +68,27 @@ reported unavailable for the cycle.
 """),
     cfg.IntOpt('buffer_size', default=8640, min=1,
                help="""
-Samples kept while the message bus is unreachable (8640 is a day at the
-default interval).  When full, the oldest are dropped and counted.
+Samples kept while the message bus is unreachable or refuses them (8640
+is a day at the default interval).  When full, the oldest are dropped.
+Every sample carries the collector's counts of dropped and buffered
+samples, which the controller shows per host.
+
+Related options:
+
+* ``publish_retry``
 """),
     cfg.IntOpt('publish_retry', default=1, min=0,
                help="""
-Connection retries for one publish before the sample stays buffered for
-the next cycle.  Never unlimited: an unreachable broker must not block
-sampling.
+Connection retries of one publish before the sample goes back to the
+buffer and is tried again a second later.  Samples are published by a
+thread of their own, in order, so sampling never waits for the message
+bus; bounded so that a shutdown can give up after
+``shutdown_flush_timeout``.
+
+Related options:
+
+* ``buffer_size``
+* ``shutdown_flush_timeout``
 """),
     cfg.FloatOpt('shutdown_flush_timeout', default=10.0, min=0.0,
                  mutable=True,

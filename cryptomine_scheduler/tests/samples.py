@@ -52,13 +52,21 @@ def asic(n: int = 1, hashrate: float = 13500.0, errors: int = 10,
         chains_active=3, power_w=power)
 
 
+COUNTERS = sample.CollectorCounters(dropped=2, buffered=5,
+                                    publish_failures=3, source_errors=1)
+
+
 def make(host: str = 'compute-1', seq: int = 1, timestamp: float = 1000.0,
          cpu: float = 10.0, mem: float = 40.0, instances=(), gpus=(),
-         asics=(), sensors=NO_SENSORS) -> sample.LoadSample:
+         asics=(), sensors=NO_SENSORS,
+         collector: sample.CollectorCounters | None = None
+         ) -> sample.LoadSample:
+    """A sample; of schema 1 unless it has ``collector`` counters."""
     return sample.LoadSample(host=host, seq=seq, timestamp=timestamp,
                              host_load=host_load(cpu, mem),
                              instances=tuple(instances), sensors=sensors,
-                             gpus=tuple(gpus), asics=tuple(asics))
+                             gpus=tuple(gpus), asics=tuple(asics),
+                             collector=collector)
 
 
 def payload(s: sample.LoadSample, secret: str = SECRET,

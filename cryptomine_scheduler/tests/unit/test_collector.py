@@ -16,6 +16,7 @@ from cryptomine_scheduler.tests.unit import test_controller
 from load_collector import buffer as buffer_mod
 from load_collector import cmd as collector_cmd
 from load_collector import daemon
+from load_collector import publisher as publisher_mod
 
 
 def _closed_port() -> int:
@@ -227,44 +228,164 @@ class TestHostKeyToController(test_controller.ControllerTestCase):
 
 class TestBrokerDown(CollectorTestCase):
 
-    def test_keeps_sampling_into_a_bounded_buffer(self):
-        conf = self.conf(buffer_size=3)
+    def test_sampling_never_waits_for_an_unreachable_broker(self):
+        conf = self.conf(buffer_size=10)
         transport = self.transport(
             conf, f'rabbit://guest:guest@127.0.0.1:{_closed_port()}/')
         collector = collector_cmd.build_collector(conf, transport)
         collector.run(threading.Event(), lambda: 0.0, cycles=5)
-        self.assertEqual(5, collector.stats.sampled)
-        self.assertEqual(0, collector.stats.published)
-        self.assertEqual(3, collector.stats.buffered)
-        self.assertEqual(2, collector.stats.dropped)
+        stats = collector.stats
+        self.assertEqual(5, stats.sampled)
+        self.assertEqual(0, stats.published)
+        self.assertEqual(5, stats.buffered)
+        self.assertEqual(0, stats.dropped)
+        waiting.wait_for(lambda: collector.stats.publish_failures,
+                         waiting.PATIENCE)
         self.assertFalse(collector.shutdown(timeout=0.0))
+
+
+class GatedPublisher:
+    """Records what it publishes; ``publish`` waits for ``gate`` and
+    fails while ``down`` is set."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.gate.set()
+        self.down = threading.Event()
+        self.entered = threading.Event()
+        self.published: list[dict] = []
+
+    def publish(self, payload: dict) -> None:
+        self.entered.set()
+        self.gate.wait()
+        if self.down.is_set():
+            raise publisher_mod.PublishError('broker down')
+        self.published.append(payload)
+
+
+class FailingSource:
+
+    def collect(self, draft) -> None:
+        raise OSError('sensor gone')
+
+    def close(self) -> None:
+        pass
+
+
+class TestPublishingThread(CollectorTestCase):
+    """The collector with a publisher that blocks or fails: cycles go on,
+    the counters say so, the buffer is replayed in order."""
+
+    def collector(self, buffer_size: int = 100, sources=()):
+        publisher = GatedPublisher()
+        conf = self.conf()
+        collector = daemon.Collector(
+            'compute-7', collector_cmd.load_sources(conf) + list(sources),
+            publisher,
+            collector_cmd.signing_key(conf),
+            buffer_mod.ReplayBuffer(buffer_size))
+        self.addCleanup(collector.shutdown, 0.0)
+        self.addCleanup(publisher.gate.set)
+        return collector, publisher
+
+    def seqs(self, publisher: GatedPublisher) -> list[int]:
+        return [p['sample']['seq'] for p in publisher.published]
+
+    def test_cycles_go_on_while_a_publish_blocks(self):
+        collector, publisher = self.collector()
+        publisher.gate.clear()
+        collector.start()
+        collector.cycle()
+        waiting.wait_for(publisher.entered.is_set, waiting.PATIENCE)
+        counters = [collector.sample().collector for _ in range(3)]
+        # Sampled while the first sample was in hand and the next waited.
+        self.assertEqual([1, 1, 1], [c.buffered for c in counters])
+        for _ in range(4):
+            collector.cycle()
+        self.assertEqual(5, collector.stats.buffered)
+        publisher.gate.set()
+        self.assertTrue(collector.shutdown(timeout=waiting.PATIENCE))
+        first = collector.first_seq
+        self.assertEqual([first] + list(range(first + 4, first + 8)),
+                         self.seqs(publisher))
+        waited = [p['sample']['collector']['buffered']
+                  for p in publisher.published]
+        self.assertEqual([0, 1, 2, 3, 4], waited)
+
+    def test_failures_counted_and_buffer_replayed_in_order(self):
+        collector, publisher = self.collector()
+        publisher.down.set()
+        collector.run(threading.Event(), lambda: 0.0, cycles=3)
+        waiting.wait_for(lambda: collector.stats.publish_failures,
+                         waiting.PATIENCE)
+        collector.cycle()
+        publisher.down.clear()
+        self.assertTrue(collector.shutdown(timeout=waiting.PATIENCE))
+        first = collector.first_seq
+        self.assertEqual(list(range(first, first + 4)),
+                         self.seqs(publisher))
+        last = publisher.published[-1]['sample']['collector']
+        self.assertGreaterEqual(last['publish_failures'], 1)
+        self.assertEqual(3, last['buffered'])
+        self.assertEqual(0, last['dropped'])
+        self.assertEqual(4, collector.stats.published)
+
+    def test_full_buffer_keeps_the_newest(self):
+        collector, publisher = self.collector(buffer_size=3)
+        publisher.gate.clear()
+        collector.start()
+        collector.cycle()
+        waiting.wait_for(publisher.entered.is_set, waiting.PATIENCE)
+        for _ in range(5):
+            collector.cycle()
+        self.assertEqual(2, collector.stats.dropped)
+        self.assertEqual(4, collector.stats.buffered)  # 1 in hand, 3 wait
+        self.assertEqual(2, collector.sample().collector.dropped)
+        publisher.gate.set()
+        self.assertTrue(collector.shutdown(timeout=waiting.PATIENCE))
+        first = collector.first_seq
+        self.assertEqual([first, first + 3, first + 4, first + 5],
+                         self.seqs(publisher))
+
+    def test_source_errors_counted_in_samples(self):
+        collector, _ = self.collector(sources=[FailingSource()])
+        self.assertEqual([1, 2], [collector.sample().collector.source_errors
+                                  for _ in range(2)])
+        self.assertEqual(2, collector.stats.source_errors)
 
 
 class TestReplayBuffer(base.BaseTestCase):
 
-    def test_failed_send_keeps_item_and_order(self):
+    def test_put_back_keeps_item_and_order(self):
         buf = buffer_mod.ReplayBuffer(capacity=10)
-        for item in range(5):
+        for item in range(3):
             buf.append(item)
-        sent, fail_on = [], {2}
-
-        def send(item):
-            if item in fail_on:
-                raise OSError('down')
-            sent.append(item)
-
-        self.assertRaises(OSError, buf.drain, send)
-        self.assertEqual([0, 1], sent)
-        self.assertEqual(3, len(buf))
-        fail_on.clear()
-        self.assertEqual(3, buf.drain(send))
-        self.assertEqual([0, 1, 2, 3, 4], sent)
+        self.assertEqual(0, buf.take())
+        self.assertEqual(3, len(buf))  # the one in hand included
+        buf.put_back(0)
+        for expected in (0, 1):
+            self.assertEqual(expected, buf.take())
+            buf.sent()
+        self.assertEqual(1, len(buf))
 
     def test_overflow_drops_oldest(self):
         buf = buffer_mod.ReplayBuffer(capacity=2)
         for item in range(5):
             buf.append(item)
+        buf.close()
         out = []
-        buf.drain(out.append)
+        while (item := buf.take()) is not None:
+            out.append(item)
+            buf.sent()
         self.assertEqual([3, 4], out)
         self.assertEqual(3, buf.dropped)
+
+    def test_item_put_back_into_a_full_buffer_is_dropped(self):
+        buf = buffer_mod.ReplayBuffer(capacity=2)
+        buf.append(0)
+        self.assertEqual(0, buf.take())
+        buf.append(1)
+        buf.append(2)
+        buf.put_back(0)
+        self.assertEqual(1, buf.dropped)
+        self.assertEqual([1, 2], [buf.take(), buf.take()])

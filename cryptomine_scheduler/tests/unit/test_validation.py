@@ -21,7 +21,7 @@ def _resigned(mutate):
         gpus=[samples.gpu(0, instances=[samples.instance(1).uuid])],
         asics=[samples.asic(1, instance_uuid=samples.instance(1).uuid)],
         sensors=sample.HostSensors(cpu_temperature_c=55.0, energy_j=1e6),
-    ).to_wire()
+        collector=samples.COUNTERS).to_wire()
     mutate(wire)
     host = wire.get('host') if isinstance(wire.get('host'), str) else 'x'
     key = signing.derive_host_key(samples.SECRET, host)
@@ -77,8 +77,30 @@ REJECTIONS = [
      R.UNSUPPORTED_VERSION),
     ('empty host', _resigned(_set(['host'], '')), R.MALFORMED),
     ('host too long', _resigned(_set(['host'], 'h' * 256)), R.MALFORMED),
-    ('version 2', _resigned(_set(['schema_version'], 2)),
+    ('version 3', _resigned(_set(['schema_version'], 3)),
      R.UNSUPPORTED_VERSION),
+    ('version 0', _resigned(_set(['schema_version'], 0)),
+     R.UNSUPPORTED_VERSION),
+    ('version 1 with collector counters',
+     _resigned(_set(['schema_version'], 1)), R.MALFORMED),
+    ('version 2 without collector counters',
+     _resigned(_delete(['collector'])), R.MALFORMED),
+    ('collector not an object', _resigned(_set(['collector'], [])),
+     R.MALFORMED),
+    ('collector counter missing', _resigned(
+        _delete(['collector', 'dropped'])), R.MALFORMED),
+    ('collector counter unknown', _resigned(
+        _set(['collector', 'published'], 1)), R.MALFORMED),
+    ('collector counter negative', _resigned(
+        _set(['collector', 'buffered'], -1)), R.OUT_OF_RANGE),
+    ('collector counter float', _resigned(
+        _set(['collector', 'dropped'], 1.0)), R.MALFORMED),
+    ('collector counter bool', _resigned(
+        _set(['collector', 'source_errors'], True)), R.MALFORMED),
+    ('collector counter null', _resigned(
+        _set(['collector', 'publish_failures'], None)), R.MALFORMED),
+    ('collector counter 2**63', _resigned(
+        _set(['collector', 'dropped'], 2 ** 63)), R.OUT_OF_RANGE),
     ('missing seq', _resigned(_delete(['seq'])), R.MALFORMED),
     ('extra field', _resigned(_set(['extra'], 1)), R.MALFORMED),
     ('negative seq', _resigned(_set(['seq'], -1)), R.OUT_OF_RANGE),
@@ -164,6 +186,10 @@ ACCEPTED = [
     ('future within skew', _resigned(_set(['timestamp'], NOW + 60.0))),
     ('exactly max age', _resigned(_set(['timestamp'], NOW - 86400.0))),
     ('no instances', _resigned(_set(['instances'], []))),
+    ('collector counters 0', _resigned(_set(['collector'], dict.fromkeys(
+        vars(samples.COUNTERS), 0)))),
+    ('collector counter 2**63 - 1', _resigned(
+        _set(['collector', 'dropped'], 2 ** 63 - 1))),
     ('gpu fields absent', _resigned(_set(['gpus', 0], samples.gpu(
         0).__dict__ | {k: None for k in (
             'utilization_percent', 'power_w', 'temperature_c',
@@ -209,10 +235,24 @@ class TestValidate(base.BaseTestCase):
             gpus=[samples.gpu(0), samples.gpu(1, throttle=0x24,
                                               instances=['a' * 32])],
             asics=[samples.asic(1), samples.asic(2, available=False)],
-            sensors=sample.HostSensors(cpu_temperature_c=-3.5))
+            sensors=sample.HostSensors(cpu_temperature_c=-3.5),
+            collector=samples.COUNTERS)
         result = validation.validate(samples.payload(original),
                                      samples.POLICY, NOW)
         self.assertEqual(original, result)
+        self.assertEqual(2, result.to_wire()['schema_version'])
+
+    def test_schema_1_accepted_without_counters(self):
+        # From a collector not yet upgraded, during a rolling upgrade.
+        original = samples.make(timestamp=NOW, instances=[
+            samples.instance(1)])
+        wire = original.to_wire()
+        self.assertEqual(1, wire['schema_version'])
+        self.assertNotIn('collector', wire)
+        result = validation.validate(samples.payload(original),
+                                     samples.POLICY, NOW)
+        self.assertEqual(original, result)
+        self.assertIsNone(result.collector)
 
     def test_tampered_value_breaks_signature(self):
         payload = samples.payload(samples.make(timestamp=NOW))
@@ -260,7 +300,8 @@ PATHS = [['host'], ['seq'], ['timestamp'], ['schema_version'],
          ['host_load'], ['host_load', 'cpu_percent'], ['sensors'],
          ['instances'], ['instances', 0], ['instances', 0, 'uuid'],
          ['gpus', 0, 'name'], ['gpus', 0, 'instances'],
-         ['asics', 0, 'available'], ['asics', 0, 'miner']]
+         ['asics', 0, 'available'], ['asics', 0, 'miner'],
+         ['collector'], ['collector', 'buffered']]
 
 
 class TestAnyInput(base.BaseTestCase):
