@@ -3,7 +3,8 @@
 Ingest counters and per-host gauges are read at scrape time, from the
 service's :class:`~cryptomine_scheduler.ingest.IngestTotals` and from a
 snapshot of its :class:`~cryptomine_scheduler.snapshot.LoadTracker`
-(predicted loads as in :mod:`~cryptomine_scheduler.scoring`), so ingest
+(predicted loads as in :mod:`~cryptomine_scheduler.scoring`) and of its
+:class:`~cryptomine_scheduler.collector_counters.CounterBook`, so ingest
 pays nothing for them.  The re-planner reports each plan and migration
 through :meth:`Metrics.plan_finished` and
 :meth:`Metrics.migration_finished`.
@@ -18,6 +19,7 @@ import prometheus_client
 from oslo_log import log as logging
 from prometheus_client import core
 
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -144,15 +146,53 @@ class _HostCollector:
         yield from families
 
 
+_COLLECTOR_COUNTERS = (  # name, CollectorCounters field, is a counter, help
+    ('collector_samples_dropped', 'dropped', True,
+     "Samples the host's collector dropped from its full buffer since it "
+     'started.'),
+    ('collector_samples_buffered', 'buffered', False,
+     "Samples waiting in the host's collector for the message bus."),
+    ('collector_publish_failures', 'publish_failures', True,
+     "Publishes the host's collector retried since it started."),
+    ('collector_source_errors', 'source_errors', True,
+     "Source failures of the host's collector since it started."),
+)
+
+
+class _CollectorCountersCollector:
+    """The counters each host's collector reported in its newest
+    sample, for the hosts that sampled within the summary window."""
+
+    def __init__(self, book: collector_counters.CounterBook, window: float,
+                 clock: Callable[[], float]):
+        self._book = book
+        self._window = window
+        self._clock = clock
+
+    def collect(self):
+        newest = sorted(self._book.since(self._clock() - self._window)
+                        .items())
+        for name, field, is_counter, text in _COLLECTOR_COUNTERS:
+            family = (core.CounterMetricFamily if is_counter
+                      else core.GaugeMetricFamily)(
+                f'{PREFIX}_{name}', text, labels=['host'])
+            for host, reported in newest:
+                family.add_metric([host], getattr(reported.counters, field))
+            yield family
+
+
 class Metrics:
     """The controller's registry, its HTTP endpoint and the re-plan API."""
 
     def __init__(self, totals: ingest.IngestTotals,
                  tracker: snapshot.LoadTracker, risk_factor: float,
+                 collectors: collector_counters.CounterBook,
                  clock: Callable[[], float] = time.time):
         self.registry = prometheus_client.CollectorRegistry()
         self.registry.register(_IngestCollector(totals))
         self.registry.register(_HostCollector(tracker, risk_factor, clock))
+        self.registry.register(_CollectorCountersCollector(
+            collectors, tracker.window, clock))
         self._plans = prometheus_client.Counter(
             f'{PREFIX}_plans', 'Re-plans finished, by status.', ['status'],
             registry=self.registry)

@@ -11,6 +11,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
@@ -29,9 +30,14 @@ LOG = logging.getLogger(__name__)
 
 def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
     secret = signing.check_master_secret(conf.messaging.master_secret)
-    return validation.Policy(master_secret=secret,
-                             max_clock_skew=conf.controller.max_clock_skew,
-                             max_age=conf.controller.raw_retention)
+    c = conf.controller
+    return validation.Policy(
+        master_secret=secret, max_clock_skew=c.max_clock_skew,
+        max_age=c.raw_retention,
+        limits=validation.Limits(
+            sample_bytes=c.max_sample_bytes,
+            instances=c.max_instances_per_sample,
+            gpus=c.max_gpus_per_sample, asics=c.max_miners_per_sample))
 
 
 def new_ingestor(conf: cfg.ConfigOpts, store: store_mod.HistoryStore,
@@ -82,8 +88,10 @@ class ControllerService:
                                             c.ewma_half_life,
                                             c.hashrate_baseline_half_life)
         self.totals = ingest.IngestTotals(restarts)
+        self.collectors = collector_counters.CounterBook()
         self.metrics = metrics.Metrics(self.totals, self.tracker,
-                                       conf.cryptomine.risk_factor, clock)
+                                       conf.cryptomine.risk_factor,
+                                       self.collectors, clock)
         self.listener_pool = ingest_bus.listener_pool(conf)
         self.ingestor = new_ingestor(conf, self.store, clock)
         self.listener = None
@@ -112,6 +120,7 @@ class ControllerService:
         (a sample counted as stored is already in the next snapshot)."""
         for sample in result.stored:
             self.tracker.add(sample)
+            self.collectors.add(sample)
         self.totals.add(result)
 
     def maintain_once(self) -> store_mod.PurgeResult:

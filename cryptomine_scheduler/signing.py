@@ -49,14 +49,19 @@ def canonical_bytes(wire: dict) -> bytes:
     return json.dumps(wire, sort_keys=True, separators=(',', ':')).encode()
 
 
+def _mac(data: bytes, key: bytes) -> str:
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
 def sign(wire: dict, key: bytes) -> str:
     """Return the hex signature of a wire sample."""
-    return hmac.new(key, canonical_bytes(wire), hashlib.sha256).hexdigest()
+    return _mac(canonical_bytes(wire), key)
 
 
-def verify(wire: dict, signature: str, key: bytes) -> bool:
-    """Check a signature in constant time."""
-    return hmac.compare_digest(sign(wire, key), signature)
+def verify(data: bytes, signature: str, key: bytes) -> bool:
+    """Check the signature of a sample's :func:`canonical_bytes` in
+    constant time."""
+    return hmac.compare_digest(_mac(data, key), signature)
 
 
 def envelope(wire: dict, key: bytes) -> dict:

@@ -9,6 +9,7 @@ Records are checked against their dataclass in :mod:`sample`: every field
 must be present (and no other), of the annotated type, finite, and in the
 range its name implies (percentages 0-100, temperatures -50-150 °C,
 everything else non-negative; ``uuid``/``instance`` fields hold UUIDs).
+A sample larger than the operator's :class:`Limits` is ``too_large``.
 """
 
 import dataclasses
@@ -22,8 +23,7 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import signing
 
 MAX_STRING = 255
-# Upper bounds of list lengths, per section.
-MAX_ITEMS = {'instances': 4096, 'gpus': 64, 'asics': 1024}
+MAX_GPU_GUESTS = 64  # instances listed on one GPU
 TEMPERATURE_RANGE = (-50.0, 150.0)
 UUID_FIELDS = frozenset({'uuid', 'instance', 'instances'})
 
@@ -39,6 +39,7 @@ class Reason(enum.Enum):
     CLOCK_SKEW = 'clock_skew'
     TOO_OLD = 'too_old'
     DUPLICATE = 'duplicate'
+    TOO_LARGE = 'too_large'  # over a limit of :class:`Limits`
     # Counted by ingest, not by validate():
     NOT_AN_ENVELOPE = 'not_an_envelope'  # the bus could not decode it
     WRONG_PRIORITY = 'wrong_priority'  # not an ``info`` notification
@@ -56,12 +57,24 @@ class Rejected(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Limits:
+    """The most one sample may carry; ``sample_bytes`` counts its
+    canonical JSON (:func:`signing.canonical_bytes`), the bytes signed."""
+
+    sample_bytes: int
+    instances: int
+    gpus: int
+    asics: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Policy:
     """What the validator accepts besides the schema itself."""
 
     master_secret: str
     max_clock_skew: float
     max_age: float
+    limits: Limits
 
 
 def _require(condition: bool, reason: Reason, detail: str) -> None:
@@ -137,7 +150,7 @@ def _check_bool(where: str, name: str, value) -> None:
 
 
 def _check_uuid_list(where: str, name: str, value) -> None:
-    if value.__class__ is not list or len(value) > MAX_ITEMS['gpus']:
+    if value.__class__ is not list or len(value) > MAX_GPU_GUESTS:
         raise Rejected(Reason.MALFORMED, f'{where}.{name} is not a short list')
     for item in value:
         _check_string(where, name, item)
@@ -183,12 +196,16 @@ def _check_record(where: str, record, cls) -> None:
         check(where, name, record[name])
 
 
-def _check_section(wire: dict, section: str, cls, key: str) -> None:
-    """Check a list of records whose ``key`` field must be unique."""
+def _check_section(wire: dict, section: str, cls, key: str,
+                   limit: int) -> None:
+    """Check a list of at most ``limit`` records whose ``key`` field must
+    be unique."""
     records = wire[section]
-    _require(isinstance(records, list)
-             and len(records) <= MAX_ITEMS[section],
-             Reason.MALFORMED, f'{section} is not a list of bounded length')
+    _require(records.__class__ is list, Reason.MALFORMED,
+             f'{section} is not a list')
+    if len(records) > limit:
+        raise Rejected(Reason.TOO_LARGE, f'host {wire["host"]!r} listed '
+                       f'{len(records)} {section}, more than {limit}')
     for index, record in enumerate(records):
         _check_record(f'{section}[{index}]', record, cls)
     _require(len({r[key] for r in records}) == len(records),
@@ -227,10 +244,17 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     """Return the sample in ``payload`` or raise :class:`Rejected`."""
     wire, signature = _check_envelope(payload)
     known = (policy.master_secret, wire['host'])
+    limits = policy.limits
+    # Serialised once, for the size and the signature.
+    signed = signing.canonical_bytes(wire)
+    if len(signed) > limits.sample_bytes:
+        raise Rejected(Reason.TOO_LARGE, f'sample of host {wire["host"]!r} '
+                       f'is {len(signed)} bytes, more than '
+                       f'{limits.sample_bytes}')
     key = _known_keys.get(known)
     if key is None:
         key = signing.derive_host_key(*known)
-    if not signing.verify(wire, signature, key):
+    if not signing.verify(signed, signature, key):
         raise Rejected(Reason.BAD_SIGNATURE,
                        f'signature does not match host {wire["host"]!r}')
     if len(_known_keys) < MAX_KNOWN_KEYS:
@@ -252,9 +276,11 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     _check_number('sample', 'timestamp', wire['timestamp'])
     _check_record('host_load', wire['host_load'], sample_mod.HostLoad)
     _check_record('sensors', wire['sensors'], sample_mod.HostSensors)
-    _check_section(wire, 'instances', sample_mod.InstanceLoad, 'uuid')
-    _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index')
-    _check_section(wire, 'asics', sample_mod.AsicLoad, 'miner')
+    _check_section(wire, 'instances', sample_mod.InstanceLoad, 'uuid',
+                   limits.instances)
+    _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index', limits.gpus)
+    _check_section(wire, 'asics', sample_mod.AsicLoad, 'miner',
+                   limits.asics)
     timestamp = wire['timestamp']
     if timestamp > now + policy.max_clock_skew:
         raise Rejected(Reason.CLOCK_SKEW, f'timestamp {timestamp} is '

@@ -49,6 +49,40 @@ Seconds to wait for a batch to fill before storing what has arrived.
 Seconds a sample's timestamp may lie in the future of the controller's
 clock before the sample is rejected as ``clock_skew``.
 """),
+    cfg.IntOpt('max_sample_bytes', default=512 * 1024, min=1024,
+               max=64 * 1024 * 1024,
+               help="""
+Largest sample accepted, in bytes of its canonical JSON (the bytes its
+signature covers, a little less than the message on the bus).  A sample
+listing ``max_instances_per_sample`` guests, ``max_gpus_per_sample`` GPUs
+and ``max_miners_per_sample`` miners is about 210 KiB; the default
+leaves room for long names.  Larger samples are rejected as
+``too_large``.
+
+Related options:
+
+* ``max_instances_per_sample``
+* ``max_gpus_per_sample``
+* ``max_miners_per_sample``
+"""),
+    cfg.IntOpt('max_instances_per_sample', default=512, min=1, max=65536,
+               help="""
+Most guests one sample may list.  Hosts run tens of guests, a dense one
+a few hundred; a sample listing more is rejected as ``too_large``.
+Raise ``max_sample_bytes`` with it (about 80 bytes a guest).
+"""),
+    cfg.IntOpt('max_gpus_per_sample', default=32, min=1, max=1024,
+               help="""
+Most GPUs one sample may list.  Servers and mining rigs carry 8 to 16
+GPUs; a sample listing more than this is rejected as ``too_large``.
+"""),
+    cfg.IntOpt('max_miners_per_sample', default=512, min=1, max=65536,
+               help="""
+Most network-attached miners (ASICs) one sample may list.  A collector
+polls the miners of a rack or a container, a few hundred at most; a
+sample listing more is rejected as ``too_large``.  Raise
+``max_sample_bytes`` with it (about 350 bytes a miner).
+"""),
     cfg.IntOpt('raw_retention', default=86400, min=600,
                help="""
 Seconds raw samples are kept.  Older samples are purged once rolled up

@@ -2,8 +2,9 @@
 
 :func:`bad_payloads` mutates a valid signed sample so that it must be
 rejected (a wrong type, a value out of range, a field missing or
-unknown, a broken signature, text no database stores) and re-signs most
-of them with the host's own key, so that they reach the deep checks.
+unknown, more records than the default limits allow, a broken signature,
+text no database stores) and re-signs most of them with the host's own
+key, so that they reach the deep checks.
 :func:`raw_bodies` are AMQP bodies that are no sample notification at
 all.  Both are seeded: a failure can be replayed.
 """
@@ -14,6 +15,7 @@ import random
 
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import signing
+from cryptomine_scheduler.conf import controller as controller_conf
 from cryptomine_scheduler.tests import samples
 
 # Values no field of the given current type accepts (None stands for an
@@ -89,7 +91,21 @@ def _top_level(rng: random.Random, wire: dict) -> None:
     wire[key] = rng.choice(_TOP_LEVEL[key])
 
 
-MUTATIONS = (_wrong_value, _missing_or_unknown, _top_level)
+_DEFAULTS = {opt.name: opt.default for opt in controller_conf.controller_opts}
+# (section, its limit, a builder of its n-th record); miners and bytes
+# are left to the unit tests: too heavy to send by the thousand.
+_LIMITED = (('instances', 'max_instances_per_sample', samples.instance),
+            ('gpus', 'max_gpus_per_sample', samples.gpu))
+
+
+def _too_many(rng: random.Random, wire: dict) -> None:
+    """A section lists one record more than the default limit allows."""
+    section, option, record = rng.choice(_LIMITED)
+    records = [record(n) for n in range(_DEFAULTS[option] + 1)]
+    wire[section] = samples.make(**{section: records}).to_wire()[section]
+
+
+MUTATIONS = (_wrong_value, _missing_or_unknown, _top_level, _too_many)
 
 
 def bad_payloads(count: int, seed: int, now: float):

@@ -9,8 +9,10 @@ from cryptomine_scheduler import validation
 
 NO_SENSORS = sample.HostSensors()
 SECRET = 'test-master-secret-0123456789'
+LIMITS = validation.Limits(sample_bytes=2 ** 20, instances=512, gpus=32,
+                           asics=512)
 POLICY = validation.Policy(master_secret=SECRET, max_clock_skew=60.0,
-                           max_age=86400.0)
+                           max_age=86400.0, limits=LIMITS)
 
 
 def host_load(cpu: float = 10.0, mem: float = 40.0) -> sample.HostLoad:

@@ -4,6 +4,7 @@ import urllib.request
 
 from prometheus_client import parser
 
+from cryptomine_scheduler import sample
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
@@ -50,6 +51,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.assertEqual({'malformed': 1, 'bad_signature': 1, 'duplicate': 1,
                           'unsupported_version': 0, 'not_finite': 0,
                           'out_of_range': 0, 'clock_skew': 0, 'too_old': 0,
+                          'too_large': 0,
                           'not_an_envelope': 0, 'wrong_priority': 0,
                           'unstorable': 0, 'dead_lettered': 0},
                          rejected)
@@ -91,6 +93,34 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                      'asic_errors_per_minute'):
             self.assertIsNone(gauge(name, 'cpu-1'))
         self.assertIsNone(gauge('asic_errors_per_minute', 'gpu-1'))
+
+    def test_collector_counters_of_the_newest_sample(self):
+        now = time.time()
+        newest = sample.CollectorCounters(dropped=4, buffered=120,
+                                          publish_failures=9,
+                                          source_errors=1)
+        # A replayed buffer: the newest sample arrives before older ones.
+        self.publish(
+            samples.make(host='cpu-1', seq=3, timestamp=now - 1,
+                         collector=newest),
+            samples.make(host='cpu-1', seq=2, timestamp=now - 2,
+                         collector=samples.COUNTERS),
+            samples.make(host='old-1', seq=1, timestamp=now - 1))
+        self.stored(3)
+        metrics = self.scrape()
+        self.assertEqual(
+            {'dropped_total': 4, 'buffered': 120,
+             'publish_failures_total': 9, 'source_errors_total': 1},
+            {name.removeprefix('cryptomine_collector_')
+             .removeprefix('samples_'): value
+             for (name, labels), value in metrics.items()
+             if name.startswith('cryptomine_collector_')
+             and not name.endswith('_created')
+             and labels == (('host', 'cpu-1'),)})
+        # A collector of schema 1 reports no counters.
+        self.assertEqual({(('host', 'cpu-1'),)}, {
+            labels for name, labels in metrics
+            if name.startswith('cryptomine_collector_')})
 
     def test_plan_and_migration_metrics(self):
         self.controller.metrics.plan_finished('applied', 0.3)

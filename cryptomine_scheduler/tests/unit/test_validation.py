@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import math
 
 import hypothesis
@@ -12,6 +13,7 @@ from cryptomine_scheduler.tests import samples
 
 R = validation.Reason
 NOW = 100000.0
+LIMITS = samples.LIMITS
 
 
 def _resigned(mutate):
@@ -135,9 +137,10 @@ REJECTIONS = [
         _set(['timestamp'], 10 ** 400)), R.OUT_OF_RANGE),
     ('instance rss nan', _resigned(_set(['instances', 0, 'rss_mb'],
                                         math.nan)), R.NOT_FINITE),
-    ('too many instances', _resigned(_set(
-        ['instances'], [samples.instance(1).__dict__] * 4097)),
-     R.MALFORMED),
+    ('one instance too many', _resigned(_set(
+        ['instances'], [samples.instance(n).__dict__
+                        for n in range(LIMITS.instances + 1)])),
+     R.TOO_LARGE),
     ('instance listed twice', _resigned(_set(
         ['instances'], [samples.instance(1).__dict__] * 2)), R.MALFORMED),
     ('gpu util over 100', _resigned(
@@ -156,9 +159,12 @@ REJECTIONS = [
         lambda w: w['gpus'].append(dict(w['gpus'][0]))), R.MALFORMED),
     ('gpu name too long', _resigned(
         _set(['gpus', 0, 'name'], 'x' * 256)), R.MALFORMED),
-    ('65 gpus', _resigned(_set(['gpus'], [
+    ('one gpu too many', _resigned(_set(['gpus'], [
         samples.gpu(i).__dict__ | {'instances': []}
-        for i in range(65)])), R.MALFORMED),
+        for i in range(LIMITS.gpus + 1)])), R.TOO_LARGE),
+    ('65 instances on a gpu', _resigned(_set(
+        ['gpus', 0, 'instances'], [samples.instance(n).uuid
+                                   for n in range(65)])), R.MALFORMED),
     ('asic available not bool', _resigned(
         _set(['asics', 0, 'available'], 1)), R.MALFORMED),
     ('asic errors negative', _resigned(
@@ -167,6 +173,9 @@ REJECTIONS = [
         _set(['asics', 0, 'hashrate_5s_ghs'], math.inf)), R.NOT_FINITE),
     ('asic instance not uuid', _resigned(
         _set(['asics', 0, 'instance'], 'tenant')), R.MALFORMED),
+    ('one miner too many', _resigned(_set(['asics'], [
+        samples.asic(n).__dict__ for n in range(LIMITS.asics + 1)])),
+     R.TOO_LARGE),
     ('asic unknown field', _resigned(
         _set(['asics', 0, 'voltage'], 12.0)), R.MALFORMED),
     ('sensor temperature -51', _resigned(
@@ -199,9 +208,14 @@ ACCEPTED = [
         2, available=False).__dict__))),
     ('no sensors', _resigned(_set(['sensors'], {
         'cpu_temperature_c': None, 'energy_j': None}))),
-    ('4096 instances', _resigned(_set(
+    ('as many instances as allowed', _resigned(_set(
         ['instances'], [samples.instance(n).__dict__
-                        for n in range(4096)]))),
+                        for n in range(LIMITS.instances)]))),
+    ('as many gpus as allowed', _resigned(_set(['gpus'], [
+        samples.gpu(i).__dict__ | {'instances': []}
+        for i in range(LIMITS.gpus)]))),
+    ('as many miners as allowed', _resigned(_set(['asics'], [
+        samples.asic(n).__dict__ for n in range(LIMITS.asics)]))),
 ]
 
 
@@ -227,6 +241,25 @@ class TestValidate(base.BaseTestCase):
             with self.subTest(name):
                 result = validation.validate(payload, samples.POLICY, NOW)
                 self.assertEqual(payload['sample']['seq'], result.seq)
+
+    def test_sample_bytes_limit(self):
+        payload = _resigned(lambda wire: None)
+        size = len(signing.canonical_bytes(payload['sample']))
+        for limit, accepted in ((size + 1, True), (size, True),
+                                (size - 1, False)):
+            with self.subTest(limit=limit):
+                policy = dataclasses.replace(
+                    samples.POLICY, limits=dataclasses.replace(
+                        LIMITS, sample_bytes=limit))
+                if accepted:
+                    validation.validate(payload, policy, NOW)
+                else:
+                    err = self.assertRaises(validation.Rejected,
+                                            validation.validate, payload,
+                                            policy, NOW)
+                    self.assertEqual(R.TOO_LARGE, err.reason)
+                    self.assertIn(f"'compute-1' is {size} bytes, more "
+                                  f"than {limit}", err.detail)
 
     def test_round_trip(self):
         original = samples.make(
