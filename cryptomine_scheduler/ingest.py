@@ -5,14 +5,15 @@ to an oslo.messaging batch notification listener and hands each stored
 batch on, to be summed in :class:`IngestTotals` and summarised.
 
 One bad message harms only itself: whatever fails in a message's checks
-rejects that message alone, and a sample the database refuses is found
-by storing the batch's samples one at a time and rejected alone
-(``unstorable``).  Only a failure of the database itself (down, locked,
-disk full) requeues the batch, after a pause that doubles each time, and
-a message whose batch failed ``max_attempts`` times is parked on the
-dead-letter topic instead (``dead_lettered``).  A batch is acknowledged
-only after its transaction committed; samples stored before a requeue
-come back as duplicates.
+rejects that message alone, as does a sample over its host's rate limit
+(:mod:`~cryptomine_scheduler.rate_limit`), and a sample the database
+refuses is found by storing the batch's samples one at a time and
+rejected alone (``unstorable``).  Only a failure of the database itself
+(down, locked, disk full) requeues the batch, after a pause that doubles
+each time, and a message whose batch failed ``max_attempts`` times is
+parked on the dead-letter topic instead (``dead_lettered``).  A batch is
+acknowledged only after its transaction committed; samples stored before
+a requeue come back as duplicates.
 """
 
 import collections
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 
 from oslo_log import log as logging
 
+from cryptomine_scheduler import rate_limit as rate_limit_mod
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
@@ -108,10 +110,12 @@ class Ingestor:
 
     def __init__(self, store: store_mod.HistoryStore,
                  policy: validation.Policy, rejections: RejectionLog,
+                 rate_limit: rate_limit_mod.HostRateLimit,
                  clock: Callable[[], float] = time.time):
         self._store = store
         self._policy = policy
         self.rejections = rejections
+        self._rate_limit = rate_limit
         self._clock = clock
 
     def _accept(self, notification: Notification,
@@ -120,7 +124,14 @@ class Ingestor:
             raise validation.Rejected(
                 validation.Reason.MALFORMED,
                 f'unexpected event_type {notification.event_type!r}')
-        return validation.validate(notification.payload, self._policy, now)
+        valid = validation.validate(notification.payload, self._policy, now)
+        if not self._rate_limit.take(valid.host, now):
+            limit = self._rate_limit
+            raise validation.Rejected(
+                validation.Reason.TOO_FREQUENT,
+                f'host {valid.host!r} sent more than {limit.burst} samples '
+                f'at once or {limit.rate:g}/s since')
+        return valid
 
     def ingest(self, notifications: Sequence[Notification]) -> BatchResult:
         """Store the valid samples of a batch in one transaction.
@@ -139,7 +150,12 @@ class Ingestor:
                 self._reject(validation.Rejected(
                     validation.Reason.MALFORMED,
                     f'unreadable ({exc.__class__.__name__})'), rejected)
-        stored, duplicates = self._store_all(valid, now, rejected)
+        try:
+            stored, duplicates = self._store_all(valid, now, rejected)
+        except StoreFailed:
+            # The batch comes back, and takes its tokens again then.
+            self._rate_limit.give_back(s.host for s in valid)
+            raise
         if duplicates:
             self._reject(validation.Rejected(
                 validation.Reason.DUPLICATE,

@@ -17,6 +17,7 @@ from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import signing
@@ -43,9 +44,11 @@ def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
 def new_ingestor(conf: cfg.ConfigOpts, store: store_mod.HistoryStore,
                  clock: Callable[[], float]) -> ingest.Ingestor:
     """An ingestor storing into ``store`` under the configured policy."""
+    c = conf.controller
     return ingest.Ingestor(
         store, validation_policy(conf),
-        ingest.RejectionLog(conf.controller.rejection_log_interval, clock),
+        ingest.RejectionLog(c.rejection_log_interval, clock),
+        rate_limit.HostRateLimit(c.host_sample_rate, c.host_sample_burst),
         clock)
 
 

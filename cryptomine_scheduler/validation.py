@@ -41,6 +41,7 @@ class Reason(enum.Enum):
     DUPLICATE = 'duplicate'
     TOO_LARGE = 'too_large'  # over a limit of :class:`Limits`
     # Counted by ingest, not by validate():
+    TOO_FREQUENT = 'too_frequent'  # over its host's rate limit
     NOT_AN_ENVELOPE = 'not_an_envelope'  # the bus could not decode it
     WRONG_PRIORITY = 'wrong_priority'  # not an ``info`` notification
     UNSTORABLE = 'unstorable'  # valid, but the database refused it

@@ -83,6 +83,34 @@ polls the miners of a rack or a container, a few hundred at most; a
 sample listing more is rejected as ``too_large``.  Raise
 ``max_sample_bytes`` with it (about 350 bytes a miner).
 """),
+    cfg.FloatOpt('host_sample_rate', default=1.0, min=0.001,
+                 help="""
+Samples a second that one host may send, sustained (a token bucket of
+``host_sample_burst`` tokens refilling at this rate); samples beyond it
+are rejected as ``too_frequent``.  Keep it above 1 / ``[collector]
+interval``: the default is ten times what a collector sends at its
+default interval (10 s).  The bucket refills while a host cannot send,
+so a collector replaying its buffer after an outage stays within the
+limit.  Each ingest process keeps its own buckets: with N processes
+(``ingest_workers``), a host may send up to N times this rate.
+
+Related options:
+
+* ``host_sample_burst``
+"""),
+    cfg.IntOpt('host_sample_burst', default=10000, min=1,
+               help="""
+Samples one host may send at once.  Keep it above the samples one host
+can have that are not too old (``raw_retention`` / ``[collector]
+interval``: 8640 at the defaults, also the collector's default
+``buffer_size``), so that a collector's replay of its buffer after an
+outage is never rejected.
+
+Related options:
+
+* ``host_sample_rate``
+* ``raw_retention``
+"""),
     cfg.IntOpt('raw_retention', default=86400, min=600,
                help="""
 Seconds raw samples are kept.  Older samples are purged once rolled up

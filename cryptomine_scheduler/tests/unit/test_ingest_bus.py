@@ -12,6 +12,7 @@ from oslotest import base
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
+from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
@@ -37,14 +38,20 @@ class Parked:
 
 class EndpointTestCase(base.BaseTestCase):
 
+    RATE, BURST = 1.0, 1000
+
     def setUp(self):
         super().setUp()
+        # A whole number of seconds: clock differences are exact.
+        self.now = self.clock = float(int(time.time()))
         state_dir = self.useFixture(fixtures.TempDir()).path
         self.store = store_mod.HistoryStore.open(
             f'sqlite:///{state_dir}/h.sqlite')
         self.addCleanup(self.store.close)
         self.ingestor = ingest.Ingestor(
-            self.store, samples.POLICY, ingest.RejectionLog(60, time.time))
+            self.store, samples.POLICY, ingest.RejectionLog(60, time.time),
+            rate_limit.HostRateLimit(self.RATE, self.BURST),
+            clock=lambda: self.clock)
         self.totals = ingest.IngestTotals()
         conf = cfg.ConfigOpts()
         cm_conf.register_shared_opts(conf)
@@ -64,13 +71,13 @@ class EndpointTestCase(base.BaseTestCase):
             ingest_bus.DeadLetters(self.transport, DEAD_TOPIC),
             ingest_bus.RetryPolicy(max_attempts=3, first_delay=0.0,
                                    max_delay=0.0))
-        self.now = time.time()
 
-    def messages(self, seqs):
+    def messages(self, seqs, host='compute-1', timestamp=None):
         return [{'event_type': sample.EVENT_TYPE,
-                 'metadata': {'message_id': f'm{seq}'},
+                 'metadata': {'message_id': f'{host}-{seq}'},
                  'payload': samples.payload(samples.make(
-                     seq=seq, timestamp=self.now))} for seq in seqs]
+                     host=host, seq=seq,
+                     timestamp=timestamp or self.now))} for seq in seqs]
 
     def break_store(self):
         with self.store.engine.begin() as conn:
@@ -122,6 +129,61 @@ class TestStoreFailures(EndpointTestCase):
         wire = self.totals.wire()
         self.assertEqual(1, wire['rejected']['unstorable'])
         self.assertEqual((6, 5), (wire['received'], wire['stored']))
+
+
+class TestHostRateLimit(EndpointTestCase):
+
+    RATE, BURST = 0.1, 3
+
+    def test_samples_over_the_burst_rejected_then_the_rate(self):
+        logger = self.useFixture(fixtures.FakeLogger(level=logging.WARNING))
+        self.assertEqual(HANDLED, self.endpoint.info(self.messages(
+            range(4)) + self.messages(range(3), host='compute-2')))
+        self.assertEqual({'compute-1': [0, 1, 2], 'compute-2': [0, 1, 2]},
+                         self.store.stored_seqs())
+        self.assertEqual(1, self.totals.wire()['rejected']['too_frequent'])
+        self.assertIn("too_frequent: host 'compute-1' sent more than 3 "
+                      "samples at once or 0.1/s since", logger.output)
+        self.clock += 9.0  # 0.9 token
+        self.endpoint.info(self.messages([4]))
+        self.clock += 1.0  # 1 token
+        self.endpoint.info(self.messages([5]))
+        self.assertEqual([0, 1, 2, 5], self.store.stored_seqs()['compute-1'])
+        self.assertEqual(2, self.totals.wire()['rejected']['too_frequent'])
+
+    def test_replay_after_an_outage_let_in(self):
+        self.endpoint.info(self.messages(range(3)))  # bucket empty
+        # Cut off for 30 s (three samples at 0.1/s), the collector
+        # buffered three samples; they arrive at once.
+        self.clock += 30.0
+        buffered = [self.messages([3 + n], timestamp=self.now + 10.0 * n)[0]
+                    for n in range(3)]
+        self.endpoint.info(buffered)
+        self.assertEqual([0, 1, 2, 3, 4, 5],
+                         self.store.stored_seqs()['compute-1'])
+        self.assertEqual(0, self.totals.wire()['rejected']['too_frequent'])
+
+    def test_invalid_samples_and_forged_hosts_take_no_token(self):
+        forged = [{'event_type': sample.EVENT_TYPE,
+                   'payload': samples.payload(samples.make(
+                       host=f'forged-{n}', seq=n, timestamp=self.now),
+                       key_host='compute-1')} for n in range(5)]
+        too_old = self.messages(range(5), timestamp=self.now - 90000.0)
+        self.endpoint.info(forged + too_old + self.messages(range(5, 8)))
+        self.assertEqual({'compute-1': [5, 6, 7]}, self.store.stored_seqs())
+        self.assertEqual({'bad_signature': 5, 'too_old': 5},
+                         {k: v for k, v in self.totals.wire()[
+                             'rejected'].items() if v})
+        self.assertEqual(1, len(self.ingestor._rate_limit))
+
+    def test_a_requeued_batch_gets_its_tokens_back(self):
+        batch = self.messages(range(3))
+        self.break_store()
+        self.assertEqual(REQUEUE, self.endpoint.info(batch))
+        self.assertEqual(REQUEUE, self.endpoint.info(batch))
+        self.mend_store()
+        self.assertEqual(HANDLED, self.endpoint.info(batch))
+        self.assertEqual({'compute-1': [0, 1, 2]}, self.store.stored_seqs())
 
 
 class TestIngestorIsolation(EndpointTestCase):

@@ -51,7 +51,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.assertEqual({'malformed': 1, 'bad_signature': 1, 'duplicate': 1,
                           'unsupported_version': 0, 'not_finite': 0,
                           'out_of_range': 0, 'clock_skew': 0, 'too_old': 0,
-                          'too_large': 0,
+                          'too_large': 0, 'too_frequent': 0,
                           'not_an_envelope': 0, 'wrong_priority': 0,
                           'unstorable': 0, 'dead_lettered': 0},
                          rejected)

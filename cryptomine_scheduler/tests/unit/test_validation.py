@@ -231,9 +231,9 @@ class TestValidate(base.BaseTestCase):
 
     def test_every_reason_of_validate_is_covered(self):
         covered = {reason for _, _, reason in REJECTIONS}
-        counted_by_ingest = {R.DUPLICATE, R.NOT_AN_ENVELOPE,
-                             R.WRONG_PRIORITY, R.UNSTORABLE,
-                             R.DEAD_LETTERED}
+        counted_by_ingest = {R.DUPLICATE, R.TOO_FREQUENT,
+                             R.NOT_AN_ENVELOPE, R.WRONG_PRIORITY,
+                             R.UNSTORABLE, R.DEAD_LETTERED}
         self.assertEqual(set(R) - counted_by_ingest, covered)
 
     def test_accepted_boundaries(self):
