@@ -235,6 +235,28 @@ def violations(est: Estimate, limits: Thresholds) -> list[str]:
     return capacity_violations(est, limits) + safety_violations(est, limits)
 
 
+def refusal(est: Estimate, limits: Thresholds, demand: Demand,
+            hard_overload: bool) -> str | None:
+    """Why LoadAwareFilter refuses a host for the guest ``demand``
+    describes (``est`` includes the guest's load); None when it passes.
+
+    The accelerator kind and the hardware-safety limits always hold; the
+    CPU and memory thresholds only when ``hard_overload``.
+    """
+    wanted = demand.accelerator
+    if wanted is not None and wanted not in est.accelerators:
+        offers = ', '.join(sorted(a.value for a in est.accelerators))
+        return f'offers {offers}, the flavor asks for {wanted.value}'
+    broken = safety_violations(est, limits)
+    if broken:
+        return 'hardware-safety limit: ' + '; '.join(broken)
+    if hard_overload:
+        broken = capacity_violations(est, limits)
+        if broken:
+            return 'predicted load with the guest: ' + '; '.join(broken)
+    return None
+
+
 def overage(est: Estimate, limits: Thresholds) -> float:
     """How far the predicted CPU or memory is over its threshold, as a
     fraction of the host: ``max(0, (cpu - max_cpu) / 100,

@@ -72,27 +72,19 @@ class LoadAwareFilter(filters.BaseHostFilter):
         if settings.bad_flavor:
             LOG.debug('%s rejected: %s', host_state, settings.bad_flavor)
             return False
-        wanted = settings.accelerator
-        if wanted is not None and wanted not in load.estimate.accelerators:
-            LOG.debug('%s offers %s, the flavor asks for %s', host_state,
-                      sorted(a.value for a in load.estimate.accelerators),
-                      wanted.value)
-            return False
-        broken = scoring.safety_violations(load.estimate, load.thresholds)
-        if broken:
-            LOG.debug('%s fails a hardware-safety limit: %s', host_state,
-                      '; '.join(broken))
+        # The aggregates are looked up only for a host over a threshold.
+        hard = load.over > 0 and aggregates.overload_policy(
+            host_state, settings.overload_policy) == (
+                scheduler_conf.OVERLOAD_HARD)
+        refused = scoring.refusal(load.estimate, load.thresholds,
+                                  settings.demand, hard_overload=hard)
+        if refused:
+            LOG.debug('%s rejected: %s', host_state, refused)
             return False
         if load.over > 0:
-            policy = aggregates.overload_policy(host_state,
-                                                settings.overload_policy)
-            broken = scoring.capacity_violations(load.estimate,
-                                                 load.thresholds)
-            if policy == scheduler_conf.OVERLOAD_HARD:
-                LOG.debug('%s fails on predicted load with the guest: %s',
-                          host_state, '; '.join(broken))
-                return False
             LOG.debug('%s is over on predicted load with the guest (%s); '
                       'passing it to be weighed down (overload_policy = '
-                      'soft)', host_state, '; '.join(broken))
+                      'soft)', host_state, '; '.join(
+                          scoring.capacity_violations(load.estimate,
+                                                      load.thresholds)))
         return True

@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import math
 
+from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
+from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet as fleet_mod
@@ -111,6 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=DEFAULTS.expected_load_percent,
                      help='load a booting instance counts for, %% of '
                           'its vCPUs')
+    run.add_argument('--overload-policy', choices=(OVERLOAD_SOFT,
+                                                   OVERLOAD_HARD),
+                     default=DEFAULTS.overload_policy,
+                     help='what the load-aware filter does with a host '
+                          'over the CPU or memory threshold: weigh it '
+                          'down (soft) or refuse it (hard)')
     run.add_argument('--migration-mb-per-s', type=_POSITIVE,
                      default=DEFAULTS.migration_mb_per_s)
     run.add_argument('--overload-percent', type=_NON_NEGATIVE,
@@ -175,6 +183,7 @@ def settings(args) -> engine.Settings:
         max_moves=args.max_moves, window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,
+        overload_policy=args.overload_policy,
         migration_mb_per_s=args.migration_mb_per_s,
         overload_percent=args.overload_percent,
         watcher_threshold=args.watcher_threshold)

@@ -16,11 +16,13 @@ Each step of the trace, in this order:
 
 Hosts are taken to have run idle for one summary window before the
 trace starts, so the first boots see hosts with (idle) data.  A boot
-that no host has room for (flavor vCPUs and memory within the
-allocation ratios, a free GPU for a GPU instance, the accelerator kind
-it asks for), or that the policy's filter rejects everywhere, is placed
-anyway on the policy's favourite compatible host and counted as forced:
-every policy carries the whole trace, so their figures compare.
+fails as it would in nova (NoValidHost) and its instance never runs when
+no host has room for it (flavor vCPUs and memory within the allocation
+ratios, a free GPU for a GPU instance, the accelerator kind it asks
+for: placement's verdict, the same for every policy) or when the
+policy's filter refuses every host that has room (the policy's own
+verdict).  Both are counted, apart, beside the quality figures: a policy
+that refuses work must not look better for carrying less.
 """
 
 import dataclasses
@@ -34,6 +36,7 @@ from cryptomine_scheduler import cluster
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot as snapshot_mod
+from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
@@ -69,7 +72,9 @@ class Settings:
     EWMA half-life (its defaults, 600 s and 60 s, suit 10-second samples;
     a 5-minute trace needs longer ones).  ``expected_load_percent`` is
     what a booting instance counts for until it is sampled (the flavor's
-    ``cryptomine:expected_load_percent``).  A migration of ``M`` MiB
+    ``cryptomine:expected_load_percent``); ``overload_policy`` and
+    ``accelerator_penalty`` are nova.conf's ``[cryptomine]`` options of
+    those names.  A migration of ``M`` MiB
     takes ``M / migration_mb_per_s`` seconds, ``parallel_migrations`` at
     a time.  ``overload_percent`` is the CPU load a host-step counts as
     overloaded above; ``watcher_*`` are the Watcher strategy's threshold
@@ -83,6 +88,8 @@ class Settings:
     thresholds: scoring.Thresholds = THRESHOLDS
     weights: scoring.Weights = WEIGHTS
     expected_load_percent: float = 100.0
+    overload_policy: str = OVERLOAD_SOFT
+    accelerator_penalty: float = 0.1
     max_moves: int = 10
     cooldown: float = 3600.0
     migration_mb_per_s: float = 125.0
@@ -129,7 +136,8 @@ class Run:
     migrations: tuple[Migration, ...]
     plan_seconds: tuple[float, ...]
     boots: int
-    forced_boots: int
+    no_room_boots: int
+    refused_boots: int
     seconds: float
 
 
@@ -262,6 +270,8 @@ class World:
             self.gpus_used[host] += 1
 
     def leave(self, i: int) -> None:
+        if self.host_of[i] < 0:
+            return  # its boot failed
         move = self.migrating.pop(i, None)
         if move is not None:
             self.allocated[move.destination] -= self.flavor[i]
@@ -444,7 +454,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
     gpu_guests = np.zeros((steps, h), dtype=np.int64)
     on_gpu = world.wants == scoring.Accelerator.GPU
     gpu_headroom = np.full((steps, h), np.nan)
-    plan_seconds, forced = [], 0
+    plan_seconds, no_room, refused = [], 0, 0
     for t in range(steps):
         world.begin_step(t)
         for i in departures[t]:
@@ -457,14 +467,17 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
             room = world.room(i)
             fits = bool(room.any())
             if not fits:
-                room = world.compatible(i)
-                if not room.any():
+                if not world.compatible(i).any():
                     raise SimulationError(
                         f'{trace.instances[i]} needs a '
                         f'{world.wants[i].value} host; the fleet has none')
-            choice = policy.place(world, i, room)
-            forced += not (fits and choice.passed)
-            world.boot(i, choice.host)
+                no_room += 1
+                continue
+            host = policy.place(world, i, room)
+            if host is None:
+                refused += 1
+                continue
+            world.boot(i, host)
         placed = world.host_of >= 0
         active[t] = np.bincount(world.host_of[placed], minlength=h) > 0
         gpu_guests[t] = np.bincount(world.host_of[placed & on_gpu],
@@ -480,5 +493,6 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
                gpu_headroom=gpu_headroom,
                migrations=tuple(world.migrations),
                plan_seconds=tuple(plan_seconds),
-               boots=sum(len(a) for a in arrivals), forced_boots=forced,
+               boots=sum(len(a) for a in arrivals), no_room_boots=no_room,
+               refused_boots=refused,
                seconds=time.perf_counter() - started)

@@ -11,8 +11,10 @@ Over the host-steps of hosts that hold at least one instance (*active*):
 
 Over all hosts: ``sigma``, the standard deviation of the CPU load across
 hosts, step by step (its mean over the run in the table).  And
-``migrations``, ``migrated_gb`` (flavor memory moved), ``forced_boots``
-(see :mod:`.engine`), ``gpu_hot`` (the fraction of GPU instance-time
+``migrations``, ``migrated_gb`` (flavor memory moved), the failed boots
+(see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
+``refused_boots`` (the policy's filter refused every host with room),
+``gpu_hot`` (the fraction of GPU instance-time
 spent on a host under the filter's thermal headroom, when there are GPU
 instances), the planning time
 (re-plans and Watcher audits) in total and per round, and the run's
@@ -38,7 +40,8 @@ class Figures:
     migrations: int
     migrated_gb: float
     boots: int
-    forced_boots: int
+    no_room_boots: int
+    refused_boots: int
     gpu_hot: float | None
     plans: int
     planning_seconds: float
@@ -74,7 +77,8 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         mean_sigma=float(sigma(run).mean()),
         migrations=len(run.migrations),
         migrated_gb=float(sum(m.memory_mb for m in run.migrations)) / 1024.0,
-        boots=run.boots, forced_boots=run.forced_boots,
+        boots=run.boots, no_room_boots=run.no_room_boots,
+        refused_boots=run.refused_boots,
         gpu_hot=(float(run.gpu_guests[hot].sum() / guests) if guests
                  else None),
         plans=plans, planning_seconds=planning,

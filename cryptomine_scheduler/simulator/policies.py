@@ -7,9 +7,13 @@
   weights, each normalised over the candidate hosts to 0-1 (all equal:
   all 0) and summed.  ``cpu.percent`` is the compute monitor's last
   reading, which boots do not change until the host reports again.
-* ``load-aware``: our LoadAwareFilter and LoadAwareWeigher: the load
-  model of :mod:`cryptomine_scheduler.scoring` on the controller's
-  summaries, with the pending-boot credit.
+* ``load-aware``: our LoadAwareFilter and LoadAwareWeigher: each host
+  judged with the guest on it (the load model of
+  :mod:`cryptomine_scheduler.scoring` on the controller's summaries, the
+  pending-boot credit and the guest's expected load), refused as the
+  filter refuses (:func:`~cryptomine_scheduler.scoring.refusal`: the
+  accelerator kind, hardware safety, and the CPU and memory thresholds
+  under ``overload_policy = hard``), the best score winning.
 * ``load-aware-replan``: the same, plus our re-planner
   (:mod:`cryptomine_scheduler.planning`) every re-plan interval.
 * ``watcher``: nova-spread at boot, then an audit every re-plan interval
@@ -26,13 +30,13 @@ weights.
 """
 
 import abc
-import dataclasses
 import math
 
 import numpy as np
 
 from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
@@ -46,15 +50,6 @@ def _normalised(values: np.ndarray) -> np.ndarray:
     if high == low:
         return np.zeros_like(values)
     return (values - low) / (high - low)
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """Where a boot goes, and whether the policy's own filter passed it
-    (False: no host passed, the best-weighed one was taken anyway)."""
-
-    host: int
-    passed: bool = True
 
 
 def _best(weights: np.ndarray, room: np.ndarray) -> int:
@@ -75,8 +70,9 @@ class Policy(abc.ABC):
 
     @abc.abstractmethod
     def place(self, world: World, instance: int,
-              room: np.ndarray) -> Choice:
-        """Where ``instance`` boots, among the hosts of ``room``."""
+              room: np.ndarray) -> int | None:
+        """The host ``instance`` boots on, among the hosts of ``room``;
+        None when the policy's filter refuses them all (NoValidHost)."""
 
     def replan(self, world: World) -> None:
         """Start migrations; called only when ``replans`` is set."""
@@ -93,7 +89,7 @@ class NovaSpread(Policy):
         return weights
 
     def place(self, world, instance, room):
-        return Choice(_best(self.ram_weights(world, room), room))
+        return _best(self.ram_weights(world, room), room)
 
 
 class NovaMetrics(NovaSpread):
@@ -102,16 +98,14 @@ class NovaMetrics(NovaSpread):
     def place(self, world, instance, room):
         weights = self.ram_weights(world, room)
         weights[room] += _normalised(-world.last_cpu_percent[room])
-        return Choice(_best(weights, room))
+        return _best(weights, room)
 
 
 class LoadAware(Policy):
     """LoadAwareFilter and LoadAwareWeigher on the step's snapshot.
 
-    A host's estimate without credit is computed once per step; boots of
-    the step add their credit (``expected_load_percent`` of their vCPUs
-    and their flavor's memory) to their host, whose filter verdict and
-    score alone are computed again.
+    A host's estimate without credit is computed once per step; the boots
+    of the step add their expected load to their host's credit.
     """
 
     name = 'load-aware'
@@ -122,17 +116,6 @@ class LoadAware(Policy):
         self._step = -1
         self._estimates: list[scoring.Estimate] = []
         self._credit: np.ndarray = np.zeros((0, 2))
-        self._passes = np.zeros(0, dtype=bool)
-        self._scores = np.zeros(0)
-
-    def _judge(self, world: World, host: int) -> None:
-        cores, megabytes = self._credit[host]
-        est = scoring.with_credit(self._estimates[host], scoring.Credit(
-            cpu_percent=cores / world.vcpus[host] * 100.0,
-            mem_percent=megabytes / world.memory_mb[host] * 100.0))
-        self._passes[host] = not scoring.violations(
-            est, self.settings.thresholds)
-        self._scores[host] = scoring.score(est, self.settings.weights)
 
     def _start_step(self, world: World) -> None:
         snap = world.snapshot()
@@ -140,28 +123,32 @@ class LoadAware(Policy):
         self._estimates = [
             scoring.estimate(snap.hosts[name], self.settings.risk_factor)
             for name in world.fleet.names]
-        h = len(self._estimates)
-        self._credit = np.zeros((h, 2))
-        self._passes = np.zeros(h, dtype=bool)
-        self._scores = np.zeros(h)
-        for host in range(h):
-            self._judge(world, host)
+        self._credit = np.zeros((len(self._estimates), 2))
 
     def place(self, world, instance, room):
         if world.step != self._step:
             self._start_step(world)
-        wants = world.trace.accelerators[instance]
-        if wants is not None:
-            room = room & np.array([wants in e.accelerators
-                                    for e in self._estimates])
-        passing = room & self._passes
-        host = _best(self._scores, passing if passing.any() else room)
-        self._credit[host] += (
-            world.flavor[instance, 0]
-            * self.settings.expected_load_percent / 100.0,
-            world.flavor[instance, 1])
-        self._judge(world, host)
-        return Choice(host, bool(passing.any()))
+        s = self.settings
+        demand = scoring.Demand(world.trace.accelerators[instance],
+                                s.accelerator_penalty)
+        guest = (world.flavor[instance, 0] * s.expected_load_percent / 100.0,
+                 world.flavor[instance, 1])
+        best, best_score = None, -math.inf
+        for host in np.flatnonzero(room):
+            cores, megabytes = self._credit[host] + guest
+            est = scoring.with_load(
+                self._estimates[host], cores / world.vcpus[host] * 100.0,
+                megabytes / world.memory_mb[host] * 100.0)
+            if scoring.refusal(est, s.thresholds, demand,
+                               s.overload_policy == OVERLOAD_HARD):
+                continue
+            score = scoring.score(est, s.weights, demand,
+                                  scoring.overage(est, s.thresholds))
+            if score > best_score:  # the first one on ties
+                best, best_score = int(host), score
+        if best is not None:
+            self._credit[best] += guest
+        return best
 
 
 class LoadAwareReplan(LoadAware):

@@ -138,6 +138,30 @@ class TestCapacityAndSafety(base.BaseTestCase):
                                        scoring.overage(estimate, LIMITS))
 
 
+class TestRefusal(base.BaseTestCase):
+
+    GPU = scoring.Demand(A.GPU)
+
+    CASES = [
+        # (name, estimate, demand, hard_overload, refusal or None)
+        ('a plain guest anywhere', est(kinds=(A.GPU,)), scoring.CPU_GUEST,
+         True, None),
+        ('no GPU for a GPU guest', est(), GPU, False,
+         'offers cpu, the flavor asks for gpu'),
+        ('hot GPUs, whatever the policy', est(thermal=4.0, kinds=(A.GPU,)),
+         GPU, False, 'hardware-safety limit: GPU thermal headroom 4.0 < 5'),
+        ('overloaded, soft', est(cpu=95.0), scoring.CPU_GUEST, False, None),
+        ('overloaded, hard', est(cpu=95.0), scoring.CPU_GUEST, True,
+         'predicted load with the guest: cpu 95.0 > 80'),
+    ]
+
+    def test_table(self):
+        for name, estimate, demand, hard, expected in self.CASES:
+            with self.subTest(name):
+                self.assertEqual(expected, scoring.refusal(
+                    estimate, LIMITS, demand, hard_overload=hard))
+
+
 class TestScore(base.BaseTestCase):
 
     WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,

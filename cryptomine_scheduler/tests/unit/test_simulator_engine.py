@@ -50,8 +50,9 @@ class TestTinyTrace(base.BaseTestCase):
         self.assertEqual(150.0, got.max_load)
         # sigma per step: 15, 40, 55, 15.
         self.assertAlmostEqual(31.25, got.mean_sigma)
-        self.assertEqual((0, 0.0, 3, 0), (got.migrations, got.migrated_gb,
-                                          got.boots, got.forced_boots))
+        self.assertEqual((0, 0.0, 3, 0, 0),
+                         (got.migrations, got.migrated_gb, got.boots,
+                          got.no_room_boots, got.refused_boots))
         self.assertIsNone(got.gpu_hot)
 
     def test_a_migration_counts_on_both_hosts_while_it_moves(self):
@@ -105,14 +106,15 @@ class TestTinyTrace(base.BaseTestCase):
                               policies.NovaSpread(settings), settings)
         self.assertEqual([[True, True], [False, True]], run.active.tolist())
 
-    def test_a_boot_without_room_is_forced(self):
+    def test_a_boot_without_room_fails_and_never_runs(self):
         one = fleet.uniform(1, vcpus=1, memory_mb=4096,
                             cpu_allocation_ratio=1.0)
-        full = trace(cpu=[[0.5], [0.5]], vcpus=[1, 1],
+        full = trace(cpu=[[0.5, 0.5], [0.5, 0.5]], vcpus=[1, 1],
                      memory_mb=[1024, 1024])
         settings = engine.Settings()
         for name, policy in policies.POLICIES.items():
             with self.subTest(policy=name):
                 run = engine.simulate(full, one, policy(settings), settings)
-                self.assertEqual(1, run.forced_boots)
-                np.testing.assert_allclose([[1.0]], run.cpu)
+                self.assertEqual((1, 0), (run.no_room_boots,
+                                          run.refused_boots))
+                np.testing.assert_allclose([[0.5], [0.5]], run.cpu)

@@ -28,21 +28,17 @@ class TestNova(base.BaseTestCase):
         w = world(3, 3, vcpus=8, memory_mb=8192)
         w.allocated[:, 1] = [4096, 2048, 2048]
         room = np.array([True, True, True])
-        self.assertEqual(policies.Choice(1), policies.NovaSpread(
-            SETTINGS).place(w, 0, room))
+        self.assertEqual(1, policies.NovaSpread(SETTINGS).place(w, 0, room))
         room[1] = False
-        self.assertEqual(2, policies.NovaSpread(SETTINGS).place(
-            w, 0, room).host)
+        self.assertEqual(2, policies.NovaSpread(SETTINGS).place(w, 0, room))
 
     def test_metrics_adds_the_normalised_instant_cpu(self):
         w = world(1, 3, vcpus=8, memory_mb=8192)
         w.allocated[:, 1] = [0, 4096, 2048]    # RAM weights 1, 0, 0.5
         w.last_cpu_percent = np.array([90.0, 0.0, 30.0])  # 0, 1, 2/3
         room = np.ones(3, dtype=bool)
-        self.assertEqual(0, policies.NovaSpread(SETTINGS).place(
-            w, 0, room).host)
-        self.assertEqual(2, policies.NovaMetrics(SETTINGS).place(
-            w, 0, room).host)
+        self.assertEqual(0, policies.NovaSpread(SETTINGS).place(w, 0, room))
+        self.assertEqual(2, policies.NovaMetrics(SETTINGS).place(w, 0, room))
 
 
 # host-000 gets vm0 (4 busy cores, little RAM), host-001 vm1 (idle, much
@@ -67,8 +63,24 @@ class TestLoadAware(base.BaseTestCase):
         w = world(4, 2, with_history=True, vcpus=4, memory_mb=65536)
         policy = policies.LoadAware(SETTINGS)
         room = np.ones(2, dtype=bool)
-        chosen = [policy.place(w, i, room).host for i in range(4)]
+        chosen = [policy.place(w, i, room) for i in range(4)]
         self.assertEqual([0, 1, 0, 1], chosen)
+
+    def test_overload_refuses_only_under_the_hard_policy(self):
+        # Both hosts fully busy from step 0; vm2 boots at step 3.
+        busy = trace(cpu=[[4.0] * 6, [4.0] * 6, [NAN] * 3 + [0.5] * 3],
+                     vcpus=[3, 3, 1], memory_mb=[1024, 1024, 512])
+        hosts = fleet.uniform(2, vcpus=4, memory_mb=8192)
+        for policy, refused in (('soft', 0), ('hard', 1)):
+            settings = engine.Settings(overload_policy=policy)
+            with self.subTest(overload_policy=policy):
+                run = engine.simulate(busy, hosts,
+                                      policies.LoadAware(settings), settings)
+                self.assertEqual((0, refused), (run.no_room_boots,
+                                                run.refused_boots))
+                # A refused guest never runs: no host carries its load.
+                self.assertAlmostEqual(8.5 - 0.5 * refused,
+                                       float((run.cpu[3] * 4).sum()))
 
 
 # Four 1-vCPU guests on two 2-vCPU hosts; vm0 and vm2 share host-000 and
