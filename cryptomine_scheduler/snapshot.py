@@ -145,7 +145,13 @@ def _host_wire(summary: summaries.Summary,
 
 
 class LoadTracker:
-    """In-memory summaries of the stored load, kept current by ingest."""
+    """In-memory summaries of the stored load, kept current by ingest.
+
+    A snapshot lists, for each host, only the instances its newest sample
+    lists (the guests running there now), so its size is bounded by the
+    hosts and the per-sample instance limit, however many guests a host
+    has reported in the window.
+    """
 
     def __init__(self, window: float, half_life: float,
                  baseline_half_life: float = 1800.0):
@@ -159,7 +165,10 @@ class LoadTracker:
         # whose collector is down) is forgotten after one window.
         self.instances = summaries.SummaryBook(
             len(INSTANCE_METRICS), window, half_life, forget_after=window)
+        #: instance -> the host whose newest sample listed it last
         self._instance_host: dict[str, str] = {}
+        #: host -> (timestamp, instances) of its newest sample
+        self._listed: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
     def add(self, sample: sample_mod.LoadSample) -> None:
@@ -170,11 +179,16 @@ class LoadTracker:
         if row is not None:
             self.mining.add(sample.host, sample.timestamp, row)
         for instance in sample.instances:
-            # Its host first: a snapshot lists an instance with its host.
-            with self._lock:
-                self._instance_host[instance.uuid] = sample.host
             self.instances.add(instance.uuid, sample.timestamp,
                                (instance.cpu_percent, instance.rss_mb))
+        # Listed once summarised: a snapshot shows all of them or none.
+        with self._lock:
+            listed = self._listed.get(sample.host)
+            if listed is None or sample.timestamp >= listed[0]:
+                uuids = frozenset(i.uuid for i in sample.instances)
+                self._listed[sample.host] = (sample.timestamp, uuids)
+                for uuid in uuids:
+                    self._instance_host[uuid] = sample.host
 
     def rebuild(self, store: 'store_mod.HistoryStore', now: float) -> int:
         """Replay the last window of history from ``store``; return count."""
@@ -197,13 +211,16 @@ class LoadTracker:
         with self._lock:
             for uuid in self.instances.forget(now):
                 self._instance_host.pop(uuid, None)
-        keys = (None if instances_since is None
+            candidates = (
+                list(self._instance_host) if instances_since is None
                 else self.instances.first_seen_since(now - instances_since))
-        instances = self.instances.summaries(now, keys)
+            running = {}
+            for uuid in candidates:
+                host = self._instance_host.get(uuid)
+                if host is not None and uuid in self._listed[host][1]:
+                    running[uuid] = host
+        instances = self.instances.summaries(now, running)
         mining_summaries = self.mining.summaries(now)
-        with self._lock:
-            instance_host = {uuid: self._instance_host[uuid]
-                             for uuid in instances}
         return {
             'version': SNAPSHOT_VERSION,
             'generated_at': now,
@@ -211,7 +228,6 @@ class LoadTracker:
             **_layout(),
             'hosts': {name: _host_wire(s, mining_summaries.get(name))
                       for name, s in self.hosts.summaries(now).items()},
-            'instances': {uuid: {**_series_wire(s),
-                                 'host': instance_host[uuid]}
+            'instances': {uuid: {**_series_wire(s), 'host': running[uuid]}
                           for uuid, s in instances.items()},
         }

@@ -172,6 +172,22 @@ class TestSnapshot(base.BaseTestCase):
         self.assertEqual(9.0, guest.metric(sample.InstanceMetric.CPU_PERCENT,
                                            Stat.LAST))
 
+    def test_instances_are_those_of_each_hosts_newest_sample(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        kept, gone, moved = (samples.instance(n) for n in (1, 2, 3))
+        tracker.add(samples.make(host='a', seq=1, timestamp=1000.0,
+                                 instances=[kept, gone, moved]))
+        tracker.add(samples.make(host='b', seq=1, timestamp=1005.0,
+                                 instances=[moved]))
+        tracker.add(samples.make(host='a', seq=2, timestamp=1010.0,
+                                 instances=[kept]))
+        # A replayed older sample of 'a' does not bring them back.
+        tracker.add(samples.make(host='a', seq=0, timestamp=990.0,
+                                 instances=[kept, gone, moved]))
+        snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1010.0))
+        self.assertEqual({kept.uuid: 'a', moved.uuid: 'b'},
+                         {u: i.host for u, i in snap.instances.items()})
+
     def test_incompatible_snapshot_refused(self):
         wire = snapshot.LoadTracker(600, 60).snapshot(0.0)
         self.assertRaises(snapshot.SnapshotVersionError,
