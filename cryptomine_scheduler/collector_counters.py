@@ -3,11 +3,13 @@
 Every schema-2 sample carries its collector's counters since it started
 (:class:`~cryptomine_scheduler.sample.CollectorCounters`), so the newest
 sample of a host says all there is: the controller keeps that one, in
-memory, for the metrics and ``host show``.  After a controller restart a
-host's counters are back with its next sample.
+memory, for the metrics and the ``get_collector_counters`` RPC call
+(``host list`` and ``host show``).  After a controller restart a host's
+counters are back with its next sample.
 """
 
 import dataclasses
+import math
 import threading
 
 from cryptomine_scheduler import sample as sample_mod
@@ -22,7 +24,16 @@ class Reported:
     counters: sample_mod.CollectorCounters
 
     def wire(self) -> dict:
-        return {'timestamp': self.timestamp, **vars(self.counters)}
+        return {'seq': self.seq, 'timestamp': self.timestamp,
+                **vars(self.counters)}
+
+    @classmethod
+    def from_wire(cls, wire: dict) -> 'Reported':
+        """Counters a newer controller adds are left out."""
+        counters = sample_mod.CollectorCounters(**{
+            field.name: wire[field.name]
+            for field in dataclasses.fields(sample_mod.CollectorCounters)})
+        return cls(wire['seq'], wire['timestamp'], counters)
 
 
 class CounterBook:
@@ -46,8 +57,9 @@ class CounterBook:
         with self._lock:
             return self._newest.get(host)
 
-    def since(self, oldest: float) -> dict[str, Reported]:
-        """Hosts whose newest counters are from ``oldest`` on."""
+    def since(self, oldest: float = -math.inf) -> dict[str, Reported]:
+        """Hosts whose newest counters are from ``oldest`` on (all by
+        default)."""
         with self._lock:
             return {host: reported for host, reported in self._newest.items()
                     if reported.timestamp >= oldest}

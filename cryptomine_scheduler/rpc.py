@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import oslo_messaging
 
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import replan
@@ -40,8 +41,10 @@ class ControllerEndpoint:
     def __init__(self, store: store_mod.HistoryStore,
                  tracker: snapshot.LoadTracker, totals: ingest.IngestTotals,
                  raw_retention: float, replanner: replan.Replanner,
+                 collectors: collector_counters.CounterBook,
                  clock: Callable[[], float] = time.time):
         self._store = store
+        self._collectors = collectors
         self._replanner = replanner
         self._tracker = tracker
         self._totals = totals
@@ -75,6 +78,17 @@ class ControllerEndpoint:
 
     def get_ingest_stats(self, ctxt):
         return self._totals.wire()
+
+    @oslo_messaging.expected_exceptions(exception.BadArgument)
+    def get_collector_counters(self, ctxt, host=None):
+        if not (host is None or isinstance(host, str)):
+            raise exception.BadArgument(f'host {host!r} is not a name')
+        if host is None:
+            newest = self._collectors.since()
+        else:
+            reported = self._collectors.get(host)
+            newest = {} if reported is None else {host: reported}
+        return {name: reported.wire() for name, reported in newest.items()}
 
     @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
                                         UnknownAggregate, NovaUnavailable)

@@ -9,25 +9,29 @@ Version history:
 * 1.0: ``get_load_snapshot``, ``get_host_history``, ``get_ingest_stats``.
 * 1.1: ``create_plan``, ``list_plans``, ``get_plan``, ``abort_plan``.
 * 1.2: ``get_load_snapshot`` takes ``instances_since``.
+* 1.3: ``get_collector_counters``.
 """
 
 import oslo_messaging
 
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.2'
+VERSION = '1.3'
 # Exceptions the client re-raises as themselves rather than RemoteError:
-# those of :mod:`.exception`, and, from a controller not yet upgraded,
-# the modules that defined them before (imported only then, and only
-# where the controller's dependencies are installed).
+# those of :mod:`.exception`; from a controller not yet upgraded, the
+# modules that defined them before (imported only then, and only where
+# the controller's dependencies are installed) and oslo.messaging's
+# UnsupportedVersion for a call newer than the controller.
 REMOTE_EXCEPTION_MODULES = [exception.__name__,
                             'cryptomine_scheduler.db.store',
                             'cryptomine_scheduler.db.plans',
                             'cryptomine_scheduler.replan',
-                            'cryptomine_scheduler.rpc']
+                            'cryptomine_scheduler.rpc',
+                            oslo_messaging.UnsupportedVersion.__module__]
 
 
 class ControllerClient:
@@ -60,6 +64,16 @@ class ControllerClient:
 
     def get_ingest_stats(self) -> dict:
         return self._client.call({}, 'get_ingest_stats')
+
+    def get_collector_counters(self, host: str | None = None
+                               ) -> dict[str, collector_counters.Reported]:
+        """The counters each host's collector sent with its newest
+        sample since the controller started, by host; with ``host`` only
+        that host's, if any (needs a controller of 1.3 or later)."""
+        wire = self._client.prepare(version='1.3').call(
+            {}, 'get_collector_counters', host=host)
+        return {name: collector_counters.Reported.from_wire(reported)
+                for name, reported in wire.items()}
 
     def create_plan(self, dry_run: bool, execute: bool,
                     max_moves: int | None = None,

@@ -107,7 +107,7 @@ class ControllerService:
             nova.cluster_source, nova.migrator, self.metrics, clock)
         self.endpoint = rpc.ControllerEndpoint(
             self.store, self.tracker, self.totals, c.raw_retention,
-            self.replanner, clock)
+            self.replanner, self.collectors, clock)
         self.rpc_server = oslo_messaging.get_rpc_server(
             rpc_transport,
             oslo_messaging.Target(topic=conf.messaging.controller_topic,

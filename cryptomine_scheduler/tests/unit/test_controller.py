@@ -133,6 +133,31 @@ class TestControllerService(ControllerTestCase):
                           self.client.get_host_history, 'nope', 0,
                           sample.HostMetric.CPU_PERCENT)
 
+    def test_collector_counters_of_each_newest_sample(self):
+        now = time.time()
+        older = sample.CollectorCounters(dropped=0, buffered=9,
+                                         publish_failures=1, source_errors=0)
+        # A replayed buffer: the newer sample's counters stay.
+        self.publish(samples.make(host='c1', seq=8, timestamp=now,
+                                  collector=samples.COUNTERS),
+                     samples.make(host='c1', seq=7, timestamp=now - 1,
+                                  collector=older),
+                     samples.make(host='c2', seq=1, timestamp=now,
+                                  collector=older),
+                     samples.make(host='old', seq=1, timestamp=now))
+        self.stored(4)
+        every = self.client.get_collector_counters()
+        self.assertEqual({'c1', 'c2'}, set(every))
+        self.assertEqual((8, now, samples.COUNTERS), (
+            every['c1'].seq, every['c1'].timestamp, every['c1'].counters))
+        self.assertEqual(older, every['c2'].counters)
+        self.assertEqual({'c2': every['c2']},
+                         self.client.get_collector_counters('c2'))
+        self.assertEqual({}, self.client.get_collector_counters('old'))
+        self.assertEqual({}, self.client.get_collector_counters('nope'))
+        self.assertRaises(exception.BadArgument,
+                          self.client.get_collector_counters, ['c1'])
+
     def test_restart_rebuilds_summaries_from_history(self):
         now = time.time()
         self.publish(*[samples.make(host='c1', seq=i, timestamp=now - 5 + i,
