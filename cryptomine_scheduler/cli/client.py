@@ -10,6 +10,7 @@ import time
 import oslo_messaging
 from oslo_config import cfg
 
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpcapi
@@ -156,6 +157,16 @@ class Controller:
         except exception.UnknownHost:
             raise errors.NotFound(f'unknown host {host!r}: the controller '
                                   f'has no samples from it') from None
+
+    def collector_counters(self, host: str | None = None
+                           ) -> dict[str, collector_counters.Reported]:
+        """What :meth:`~rpcapi.ControllerClient.get_collector_counters`
+        says; nothing from a controller older than 1.3, which keeps no
+        counters (controllers may be upgraded after their clients)."""
+        try:
+            return self._call(self._client.get_collector_counters, host)
+        except oslo_messaging.UnsupportedVersion:
+            return {}
 
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:

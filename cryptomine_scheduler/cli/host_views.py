@@ -7,6 +7,7 @@ Imported by the commands when they run: it needs numpy.
 import datetime
 import math
 
+from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -24,10 +25,14 @@ def accelerator_kind(view: snapshot.HostView) -> str:
     return ','.join(sorted(a.value for a in scoring.accelerators(view)))
 
 
-def row(name: str, view: snapshot.HostView, risk_factor: float,
+def row(name: str, view: snapshot.HostView,
+        reported: collector_counters.Reported | None, risk_factor: float,
         stale_after: float) -> tuple:
-    """A row of ``host list``."""
+    """A row of ``host list``; ``reported``: the counters of the host's
+    collector, if it sent any."""
     est = scoring.estimate(view, risk_factor)
+    counters = (None, None) if reported is None else (
+        reported.counters.dropped, reported.counters.buffered)
     return (
         name, accelerator_kind(view),
         columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
@@ -38,7 +43,7 @@ def row(name: str, view: snapshot.HostView, risk_factor: float,
         columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.TREND), 2),
         columns.number(est.gpu_thermal_headroom_c),
         columns.number(est.gpu_power_headroom_percent),
-        columns.number(view.age), view.age > stale_after)
+        columns.number(view.age), view.age > stale_after, *counters)
 
 
 def load_fields(view: snapshot.HostView | None, risk_factor: float,
@@ -78,6 +83,20 @@ def _summaries(view: snapshot.HostView) -> columns.Text:
         for name, values in known.items()])
     return columns.Text({name: dict(zip(header[1:], values, strict=True))
                          for name, values in known.items()}, text)
+
+
+def collector(reported: collector_counters.Reported | None
+              ) -> columns.Text | None:
+    """``host show``'s counters of the host's collector and the sample
+    that carried them; None where it sent none (a collector of schema 1,
+    or none since the controller started)."""
+    if reported is None:
+        return None
+    c = reported.counters
+    return columns.Text(reported.wire(), (
+        f'dropped {c.dropped}, buffered {c.buffered}, publish failures '
+        f'{c.publish_failures}, source errors {c.source_errors} (sample '
+        f'{reported.seq} at {columns.utc(reported.timestamp)})'))
 
 
 def history(histories: dict[HostMetric, dict]) -> columns.Text:

@@ -24,13 +24,16 @@ class ListHosts(lister.Lister):
     Trend is in % per minute; GPU Thermal Headroom (degrees C below the
     slowdown temperature) and GPU Power Headroom (% of the power limit)
     are risk-aware lower bounds; Age is the seconds since the newest
-    sample.  Unknown values are empty (None in JSON).
+    sample.  Dropped (samples lost from a full buffer since the collector
+    started) and Buffered (samples waiting for the message bus) are the
+    counters of the host's collector in its newest sample.  Unknown
+    values are empty (None in JSON).
     """
 
     auth_required = False
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
                'Predicted Memory', 'CPU Trend', 'GPU Thermal Headroom',
-               'GPU Power Headroom', 'Age', 'Stale')
+               'GPU Power Headroom', 'Age', 'Stale', 'Dropped', 'Buffered')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -40,10 +43,12 @@ class ListHosts(lister.Lister):
     def take_action(self, parsed_args):
         from cryptomine_scheduler.cli import host_views
 
-        snap = self.app.client_manager.cryptomine.snapshot()
+        controller = self.app.client_manager.cryptomine
+        snap = controller.snapshot()
+        counters = controller.collector_counters()
         return self.COLUMNS, [
-            host_views.row(name, view, parsed_args.risk_factor,
-                           parsed_args.stale_after)
+            host_views.row(name, view, counters.get(name),
+                           parsed_args.risk_factor, parsed_args.stale_after)
             for name, view in sorted(snap.hosts.items())]
 
 
@@ -51,8 +56,9 @@ class ShowHost(show.ShowOne):
     """Show one host: its summaries, recent history and instances.
 
     Summaries cover the controller's summary window (trend per minute);
-    History covers the last --since seconds.  --plot draws that history
-    into a PNG file.
+    Collector has the counters the host's collector sent with its newest
+    sample; History covers the last --since seconds.  --plot draws that
+    history into a PNG file.
     """
 
     auth_required = False
@@ -84,6 +90,8 @@ class ShowHost(show.ShowOne):
         fields = {'Host': host, **host_views.load_fields(
             snap.hosts.get(host), parsed_args.risk_factor,
             parsed_args.stale_after)}
+        fields['Collector'] = host_views.collector(
+            controller.collector_counters(host).get(host))
         fields['History'] = host_views.history(histories)
         fields['Instances'] = host_views.instances(
             {uuid: i for uuid, i in snap.instances.items() if i.host == host})

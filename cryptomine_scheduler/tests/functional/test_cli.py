@@ -52,9 +52,10 @@ NOTHING_TO_DO = re.compile(r'^nothing to do: plan [0-9a-f-]{36} found no '
 
 def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
     """Ten samples, one a second, of: the skewed cluster's hosts (``hot``
-    carries its six servers), a GPU host, an ASIC host, ``quiet1`` silent
-    for four minutes and ``gone1`` for fifteen (stale; beyond the summary
-    window: a restarted controller has no summary of it)."""
+    carries its six servers and a collector that buffers, the others'
+    collectors send no counters), a GPU host, an ASIC host, ``quiet1``
+    silent for four minutes and ``gone1`` for fifteen (stale; beyond the
+    summary window: a restarted controller has no summary of it)."""
     found = []
     for name in test_replan.HOSTS:
         guests = [s for s in nova.cluster().servers if s.host == name]
@@ -63,7 +64,9 @@ def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
             cpu=10.0 * len(guests) + 2.0 + 0.5 * i,
             mem=100.0 * 4096 * len(guests) / test_replan.MEMORY_MB + 5.0,
             instances=[sample.InstanceLoad(s.uuid, 10.0, 4096.0)
-                       for s in guests]) for i in range(10)]
+                       for s in guests],
+            collector=samples.COUNTERS if name == 'hot' else None)
+            for i in range(10)]
     for i in range(10):
         found += [
             samples.make(host='gpu1', seq=i, timestamp=now - 10 + i,
@@ -182,6 +185,9 @@ class TestHosts(InProcessTestCase):
         self.assertEqual({'quiet1', 'gone1'},
                          {h for h, r in rows.items() if r['Stale']})
         self.assertGreater(rows['quiet1']['Age'], 240)
+        self.assertEqual((2, 5), (hot['Dropped'], hot['Buffered']))
+        self.assertEqual((None, None), (rows['cold1']['Dropped'],
+                                        rows['cold1']['Buffered']))
 
         as_yaml = yaml.safe_load(self.ok('host', 'list', '-f', 'yaml').out)
         self.assertEqual([(r['Host'], r['CPU']) for r in as_yaml],
@@ -197,9 +203,13 @@ class TestHosts(InProcessTestCase):
                          '-c', 'Stale').out.splitlines()
         self.assertIn('quiet1 True', values)
         self.assertIn('hot False', values)
+        self.assertEqual(('2', '5', '', ''), (
+            as_csv[5]['Dropped'], as_csv[5]['Buffered'],
+            as_csv[0]['Dropped'], as_csv[0]['Buffered']))
         table = self.ok('host', 'list').out
         self.assertIn('| Predicted CPU |', table)
         self.assertRegex(table, r'\| hot +\| cpu +\| +66\.5 \|')
+        self.assertRegex(table, r'\| hot +\|.*\| False +\| 2 +\| 5 +\|')
 
     def test_sort_and_load_options(self):
         by_cpu = self.ok('host', 'list', '-f', 'value', '-c', 'Host',
@@ -234,6 +244,12 @@ class TestHosts(InProcessTestCase):
         self.assertEqual(
             {'cpu_percent', 'mem_percent', 'load_1'}, set(shown['History']))
         self.assertEqual(SERVERS, [i['uuid'] for i in shown['Instances']])
+        collector = shown['Collector']
+        self.assertEqual((9, vars(samples.COUNTERS)), (
+            collector.pop('seq'),
+            {k: v for k, v in collector.items() if k != 'timestamp'}))
+        self.assertIsNone(self.ok('host', 'show', 'cold1', '-f', 'json')
+                          .json()['Collector'])
         self.assertEqual((10.0, 4096.0), (shown['Instances'][0]
                                           ['cpu_percent'],
                                           shown['Instances'][0]['rss_mb']))
@@ -251,6 +267,9 @@ class TestHosts(InProcessTestCase):
         self.assertIn('cpu_percent: 10 samples, min 62 max 66.5 last 66.5 '
                       '▁▂▃▃▄▅▆▆▇█', table)
         self.assertIn(f'{SERVERS[0]}  10.0   4096.0', table)
+        self.assertRegex(table, r'\| Collector +\| dropped 2, buffered 5, '
+                                r'publish failures 3, source errors 1 '
+                                r'\(sample 9 at [0-9T:-]+Z\) +\|')
 
     def test_show_host_without_summary(self):
         self.controller.stop()
@@ -258,7 +277,8 @@ class TestHosts(InProcessTestCase):
         self.assertNotIn('gone1', self.ok('host', 'list', '-f', 'value',
                                           '-c', 'Host').out.split())
         shown = self.ok('host', 'show', 'gone1', '-f', 'json').json()
-        self.assertEqual({'Host': 'gone1', 'Stale': True, 'Instances': []},
+        self.assertEqual({'Host': 'gone1', 'Stale': True, 'Collector': None,
+                          'Instances': []},
                          {k: v for k, v in shown.items() if k != 'History'})
         self.assertEqual(10, len(shown['History']['mem_percent']['points']))
         short = self.ok('host', 'show', 'gone1', '--since', '600',
@@ -686,6 +706,12 @@ class TestConsoleScript(base.BaseTestCase):
         self.assertEqual(f'History plotted to {path}\n', result.err)
         shown = yaml.safe_load(result.out)
         self.assertEqual(SERVERS, [i['uuid'] for i in shown['Instances']])
+        collector = shown['Collector']
+        self.assertEqual((9, vars(samples.COUNTERS)), (
+            collector.pop('seq'),
+            {k: v for k, v in collector.items() if k != 'timestamp'}))
+        self.assertIsNone(self.ok('host', 'show', 'cold1', '-f', 'json')
+                          .json()['Collector'])
         self.assertEqual(10, len(shown['History']['cpu_percent']['points']))
         with open(path, 'rb') as handle:
             self.assertEqual(b'\x89PNG', handle.read(4))

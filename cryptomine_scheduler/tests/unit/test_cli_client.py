@@ -1,5 +1,6 @@
 """The command line's controller client without a controller: where it
-looks for the broker, and a broker that refuses connections."""
+looks for the broker, a broker that refuses connections, and a
+controller older than the client."""
 
 import os
 import socket
@@ -9,6 +10,7 @@ import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
+from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.cli import client
 from cryptomine_scheduler.cli import errors
 
@@ -53,3 +55,35 @@ class TestStoppedBroker(base.BaseTestCase):
             f'{port}/ (topic cryptomine_controller): '
             f'cannot connect to the message broker: Connection refused',
             str(error))
+
+
+class OlderEndpoint:
+    """A controller of RPC API 1.2, before ``get_collector_counters``."""
+
+    target = oslo_messaging.Target(namespace=rpcapi.NAMESPACE, version='1.2')
+
+    def get_ingest_stats(self, ctxt):
+        return {'stored': 0}
+
+
+class TestOlderController(base.BaseTestCase):
+
+    def test_no_collector_counters_from_a_controller_before_1_3(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'cryptomine.conf')
+        with open(path, 'w') as handle:
+            handle.write('[DEFAULT]\ntransport_url = fake:/\n')
+        controller = client.connect([path], 30.0, hint='--config-file')
+        self.addCleanup(controller.close)
+        conf = client.load_conf([path], hint='--config-file')
+        transport = oslo_messaging.get_rpc_transport(conf)
+        self.addCleanup(transport.cleanup)
+        server = oslo_messaging.get_rpc_server(
+            transport, oslo_messaging.Target(
+                topic=conf.messaging.controller_topic, server='old'),
+            [OlderEndpoint()], executor='threading')
+        server.start()
+        self.addCleanup(server.wait)
+        self.addCleanup(server.stop)
+        self.assertEqual({}, controller.collector_counters())
+        self.assertEqual({}, controller.collector_counters('compute-1'))
