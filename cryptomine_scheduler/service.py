@@ -17,6 +17,8 @@ from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import nova_notifications
+from cryptomine_scheduler import placements
 from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
@@ -87,9 +89,18 @@ class ControllerService:
         self._clock = clock
         c = conf.controller
         self.store = store_mod.HistoryStore.open(conf.database.connection)
-        self.tracker = snapshot.LoadTracker(c.summary_window,
-                                            c.ewma_half_life,
-                                            c.hashrate_baseline_half_life)
+        learn = conf.nova_notifications
+        self.tracker = snapshot.LoadTracker(
+            c.summary_window, c.ewma_half_life,
+            c.hashrate_baseline_half_life,
+            placements.Placements(learn.warmup, learn.max_age, clock=clock)
+            if learn.enabled else None)
+        self._nova_transport = self.nova_listener = None
+        if learn.enabled:
+            self._nova_transport = oslo_messaging.get_notification_transport(
+                conf, url=learn.transport_url)
+            self.nova_listener = nova_notifications.listener(
+                conf, self._nova_transport, self.tracker.placements)
         self.totals = ingest.IngestTotals(restarts)
         self.collectors = collector_counters.CounterBook()
         self.metrics = metrics.Metrics(self.totals, self.tracker,
@@ -145,8 +156,9 @@ class ControllerService:
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
         self.rpc_server.start()
-        if self.listener is not None:
-            self.listener.start()
+        for listener in (self.listener, self.nova_listener):
+            if listener is not None:
+                listener.start()
         self._maintenance.start()
         if self.conf.prometheus.metrics_port:
             self.metrics.serve(self.conf.prometheus.metrics_host,
@@ -161,9 +173,12 @@ class ControllerService:
         self.rpc_server.wait()
         self.replanner.stop()
         self.metrics.stop()
-        if self.listener is not None:
-            self.listener.stop()
-            self.listener.wait()
+        for listener in (self.listener, self.nova_listener):
+            if listener is not None:
+                listener.stop()
+                listener.wait()
+        if self._nova_transport is not None:
+            self._nova_transport.cleanup()
         if self._maintenance.is_alive():
             self._maintenance.join()
         self.store.close()

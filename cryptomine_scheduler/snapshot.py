@@ -17,8 +17,9 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
 
 if typing.TYPE_CHECKING:
-    # Only the controller rebuilds from the store; nova-scheduler, which
-    # reads snapshots, has no database layer to import.
+    # Only the controller rebuilds from the store and learns placements;
+    # nova-scheduler, which reads snapshots, imports neither.
+    from cryptomine_scheduler import placements as placements_mod
     from cryptomine_scheduler.db import store as store_mod
 
 SNAPSHOT_VERSION = 1
@@ -69,6 +70,18 @@ class InstanceView(SeriesView):
         return self.get(_INSTANCE_ROW[metric], stat)
 
 
+@dataclasses.dataclass(frozen=True)
+class PendingView:
+    """A guest nova placed on ``host`` that is still warming up: its
+    flavor's size and expected load (None: the scheduler's default)."""
+
+    uuid: str
+    host: str
+    vcpus: int
+    memory_mb: int
+    expected_load_percent: float | None
+
+
 class SnapshotVersionError(ValueError):
     """The snapshot was written by an incompatible controller."""
 
@@ -81,6 +94,11 @@ class LoadSnapshot:
     window: float
     hosts: dict[str, HostView]
     instances: dict[str, InstanceView]
+    #: The guests warming up (a controller learning placements from
+    #: nova sends them), by host, and their UUIDs.
+    pending: dict[str, tuple[PendingView, ...]] = dataclasses.field(
+        default_factory=dict)
+    placed: frozenset[str] = frozenset()
 
     @classmethod
     def from_wire(cls, wire: dict) -> 'LoadSnapshot':
@@ -101,7 +119,14 @@ class LoadSnapshot:
                                samples=v['samples'],
                                stats=np.asarray(v['stats']), host=v['host'])
             for uuid, v in wire['instances'].items()}
-        return cls(now, wire['window'], hosts, instances)
+        pending: dict[str, list[PendingView]] = {}
+        for uuid, v in wire.get('pending', {}).items():
+            pending.setdefault(v['host'], []).append(PendingView(
+                uuid, v['host'], v['vcpus'], v['memory_mb'],
+                v['expected_load_percent']))
+        return cls(now, wire['window'], hosts, instances,
+                   {host: tuple(views) for host, views in pending.items()},
+                   frozenset(wire.get('pending', ())))
 
 
 def _layout() -> dict:
@@ -150,12 +175,15 @@ class LoadTracker:
     A snapshot lists, for each host, only the instances its newest sample
     lists (the guests running there now), so its size is bounded by the
     hosts and the per-sample instance limit, however many guests a host
-    has reported in the window.
+    has reported in the window.  With ``placements`` (learnt from nova)
+    it also lists the guests placed that are still warming up.
     """
 
     def __init__(self, window: float, half_life: float,
-                 baseline_half_life: float = 1800.0):
+                 baseline_half_life: float = 1800.0,
+                 placements: 'placements_mod.Placements | None' = None):
         self.window = window
+        self.placements = placements
         self.hosts = summaries.SummaryBook(len(HOST_METRICS), window,
                                            half_life)
         self.mining = summaries.SummaryBook(len(mining.METRICS), window,
@@ -230,4 +258,7 @@ class LoadTracker:
                       for name, s in self.hosts.summaries(now).items()},
             'instances': {uuid: {**_series_wire(s), 'host': running[uuid]}
                           for uuid, s in instances.items()},
+            'pending': ({} if self.placements is None else {
+                uuid: placement.wire() for uuid, placement in
+                self.placements.warming(self.instances.first_time).items()}),
         }

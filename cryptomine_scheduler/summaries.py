@@ -210,6 +210,12 @@ class SummaryBook:
             series.trim(series.times[-1] - self.window)
             self._cache.pop(key, None)
 
+    def first_time(self, key: Hashable) -> float | None:
+        """When ``key`` was first sampled; None if it is not kept."""
+        with self._lock:
+            series = self._series.get(key)
+            return None if series is None else series.first_time
+
     def first_seen_since(self, since: float) -> list[Hashable]:
         """The series whose first sample is ``since`` or later."""
         with self._lock:

@@ -17,6 +17,7 @@ from cryptomine_scheduler.conf import default
 from cryptomine_scheduler.conf import load_model
 from cryptomine_scheduler.conf import messaging
 from cryptomine_scheduler.conf import nova_api
+from cryptomine_scheduler.conf import nova_notifications
 from cryptomine_scheduler.conf import prometheus
 from cryptomine_scheduler.conf import replan
 
@@ -27,7 +28,7 @@ _SHARED = (default, messaging)
 EXCHANGE = 'cryptomine'
 DURABLE_QUEUES = True
 _MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
-                      prometheus)
+                      nova_notifications, prometheus)
 
 
 def register_shared_opts(conf: cfg.ConfigOpts) -> None:

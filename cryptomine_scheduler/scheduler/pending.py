@@ -1,12 +1,22 @@
-"""Pending-boot credit: load placed since the load snapshot was taken.
+"""Pending-boot credit: load placed that the samples do not show yet.
 
 A burst of boots would otherwise all land on the host that looked least
-loaded, because its samples do not show the new guests yet.  The
-scheduler's host states count each placement (nova increments
-``num_instances`` when it consumes a host for a request), so a rise of
-that count since the last request means the last request's guests went
-there.  Each such boot adds its expected load to the host until the
-snapshot shows the guest running there, or until ``timeout`` passes.
+loaded, because its samples do not show the new guests yet.  Two sources,
+the first one authoritative:
+
+* the snapshot's *pending* guests: every placement of every scheduler
+  worker, which the controller learns from nova's notifications; each
+  counts its expected load less what it is measured to use, until it has
+  been sampled for the controller's warm-up window;
+* this worker's own placements, for the seconds until the controller
+  knows them: the scheduler's host states count each placement (nova
+  increments ``num_instances`` when it consumes a host for a request),
+  so a rise of that count since the last request means the last
+  request's guests went there.  Such a boot adds its expected load to
+  the host until the snapshot shows its guest running or pending,
+  wherever (a rise another worker caused is credited to this worker's
+  last request, whose guest the controller then shows elsewhere), or
+  until ``timeout`` passes.
 """
 
 import dataclasses
@@ -16,6 +26,8 @@ from collections.abc import Callable
 
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.sample import InstanceMetric
+from cryptomine_scheduler.summaries import Stat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,9 +51,11 @@ class PendingBoot:
 class PendingBoots:
     """Tracks placements per host; thread-safe."""
 
-    def __init__(self, timeout: float,
+    def __init__(self, timeout: float, default_percent: float = 100.0,
                  clock: Callable[[], float] = time.time):
         self.timeout = timeout
+        #: Expected load of a pending guest whose flavor does not say.
+        self.default_percent = default_percent
         self._clock = clock
         self._seen: dict[str, int] = {}
         self._pending: dict[str, list[PendingBoot]] = {}
@@ -72,29 +86,64 @@ class PendingBoots:
 
     def credit(self, host: str, snap: snapshot.LoadSnapshot | None,
                vcpus: float, memory_mb: float) -> scoring.Credit:
-        """Load (% of a host of ``vcpus`` and ``memory_mb``) of the boots
-        on ``host`` that ``snap`` does not show yet."""
-        if host not in self._pending:  # the common case, without the lock
-            return scoring.NO_CREDIT
+        """Load (% of a host of ``vcpus`` and ``memory_mb``) of the guests
+        placed on ``host`` that ``snap`` does not show at their expected
+        load yet."""
+        warming = () if snap is None else snap.pending.get(host, ())
+        if host not in self._pending and not warming:
+            return scoring.NO_CREDIT  # the common case, without the lock
+        busy_percent, memory_percent = self._warming(
+            warming, snap, host, vcpus, memory_mb)
         now = self._clock()
         with self._lock:
             boots = [b for b in self._pending.get(host, ())
                      if now - b.placed_at < self.timeout
-                     and not _reflected(b, snap)]
+                     and not _known(b, snap)]
             if boots:
                 self._pending[host] = boots
             else:
                 self._pending.pop(host, None)
-        busy = sum(b.request.busy_vcpus for b in boots)
-        memory = sum(b.request.memory_mb for b in boots)
-        return scoring.Credit(
-            cpu_percent=busy / vcpus * 100.0 if vcpus else 0.0,
-            mem_percent=memory / memory_mb * 100.0 if memory_mb else 0.0)
+        if vcpus:
+            busy_percent += (sum(b.request.busy_vcpus for b in boots)
+                             / vcpus * 100.0)
+        if memory_mb:
+            memory_percent += (sum(b.request.memory_mb for b in boots)
+                               / memory_mb * 100.0)
+        return scoring.Credit(cpu_percent=busy_percent,
+                              mem_percent=memory_percent)
+
+    def _warming(self, warming, snap, host: str, vcpus: float,
+                 memory_mb: float) -> tuple[float, float]:
+        """The controller's pending guests of ``host``: their expected
+        load less what they are measured to use, in % of the host."""
+        busy = memory = 0.0
+        for guest in warming:
+            percent = (self.default_percent
+                       if guest.expected_load_percent is None
+                       else guest.expected_load_percent)
+            cpu = guest.vcpus * percent / vcpus if vcpus else 0.0
+            mem = guest.memory_mb / memory_mb * 100.0 if memory_mb else 0.0
+            seen = snap.instances.get(guest.uuid)
+            if seen is not None and seen.host == host:
+                cpu -= _measured(seen, InstanceMetric.CPU_PERCENT)
+                if memory_mb:
+                    mem -= (_measured(seen, InstanceMetric.RSS_MB)
+                            / memory_mb * 100.0)
+            busy += max(cpu, 0.0)
+            memory += max(mem, 0.0)
+        return busy, memory
 
 
-def _reflected(boot: PendingBoot,
-               snap: snapshot.LoadSnapshot | None) -> bool:
-    if snap is None or boot.request.instance_uuid is None:
+def _measured(view: snapshot.InstanceView, metric: InstanceMetric) -> float:
+    """The guest's last reading, 0 when it has none."""
+    value = view.metric(metric, Stat.LAST)
+    return 0.0 if value != value else value
+
+
+def _known(boot: PendingBoot, snap: snapshot.LoadSnapshot | None) -> bool:
+    """Whether ``snap`` accounts for the boot's guest: sampled, or
+    pending, on whichever host."""
+    uuid = boot.request.instance_uuid
+    if snap is None or uuid is None:
         return False
-    seen = snap.instances.get(boot.request.instance_uuid)
-    return seen is not None and seen.host == boot.host
+    return uuid in snap.instances or uuid in snap.placed

@@ -19,6 +19,7 @@ import oslo_messaging
 from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import placements
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -28,7 +29,7 @@ from cryptomine_scheduler.scheduler import requests
 from cryptomine_scheduler.scheduler import snapshot_client
 
 ACCELERATOR_SPEC = 'cryptomine:accelerator'
-EXPECTED_LOAD_SPEC = 'cryptomine:expected_load_percent'
+EXPECTED_LOAD_SPEC = placements.EXPECTED_LOAD_SPEC
 
 
 class BadFlavor(ValueError):
@@ -103,7 +104,6 @@ class Settings:
     thresholds: scoring.Thresholds
     weights: scoring.Weights
     weight_multiplier: float
-    accelerator: scoring.Accelerator | None
     bad_flavor: str | None
     demand: scoring.Demand
     guest: pending.Request
@@ -135,7 +135,7 @@ class Settings:
                                     gpu_thermal=opts.gpu_thermal_weight,
                                     gpu_power=opts.gpu_power_weight),
             weight_multiplier=opts.weight_multiplier,
-            accelerator=accelerator, bad_flavor=bad_flavor,
+            bad_flavor=bad_flavor,
             demand=scoring.Demand(
                 accelerator=accelerator,
                 accelerator_penalty=opts.accelerator_penalty),
@@ -211,9 +211,8 @@ class RequestState:
                else 0.0)
         credit = self._boots.credit(host.name, snap, host.vcpus,
                                     host.memory_mb)
-        if credit is not scoring.NO_CREDIT:
-            cpu += credit.cpu_percent
-            mem += credit.mem_percent
+        cpu += credit.cpu_percent
+        mem += credit.mem_percent
         estimate = scoring.with_load(self._estimates.get(host.name, view),
                                      cpu, mem)
         over = scoring.overage(estimate, thresholds)
@@ -259,6 +258,7 @@ class LoadAwarePlugin:
         self.cache.ttl = opts.snapshot_ttl
         self.cache.max_age = opts.snapshot_max_age
         self.boots.timeout = opts.pending_boot_timeout
+        self.boots.default_percent = opts.default_expected_load_percent
         snap = self.cache.get(first_wait=opts.rpc_timeout)
         with self._lock:
             estimates = self._estimates

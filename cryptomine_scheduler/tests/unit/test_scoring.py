@@ -4,6 +4,7 @@ import threading
 
 from oslotest import base
 
+from cryptomine_scheduler import placements
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.scheduler import pending
@@ -289,22 +290,70 @@ class TestPendingBoots(base.BaseTestCase):
         self.assertEqual(0.0, self.boots.credit('h1', None, 8, 8192)
                          .cpu_percent)
 
-    def test_expires_when_snapshot_shows_the_guest_there(self):
+    def test_ends_when_snapshot_shows_the_guest_anywhere(self):
         guest = samples.instance(1).uuid
         self.request(guest)
         self.boots.observe('h1', 0)
         self.request('next')
         self.boots.observe('h1', 1)
         tracker = snapshot.LoadTracker(600, 60)
+        tracker.add(samples.make(host='h3'))
+        nothing = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
+        self.assertEqual(25.0, self.boots.credit('h1', nothing, 8, 8192)
+                         .cpu_percent)
+        # Seen on h2: the rise of h1 was another worker's placement.
         tracker.add(samples.make(host='h2', instances=[samples.instance(1)]))
         elsewhere = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
-        self.assertEqual(25.0, self.boots.credit('h1', elsewhere, 8, 8192)
+        self.assertEqual(0.0, self.boots.credit('h1', elsewhere, 8, 8192)
                          .cpu_percent)
-        tracker.add(samples.make(host='h1', seq=2,
-                                 instances=[samples.instance(1)]))
-        there = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
-        self.assertEqual(0.0, self.boots.credit('h1', there, 8, 8192)
-                         .cpu_percent)
+
+    @staticmethod
+    def _snapshot(tracker, now=1000.0, guests=()):
+        tracker.add(samples.make(host='h1', seq=int(now), timestamp=now,
+                                 instances=guests))
+        return snapshot.LoadSnapshot.from_wire(tracker.snapshot(now))
+
+    def test_controller_placements_count_until_warmed_up(self):
+        clock = [1000.0]
+        book = placements.Placements(warmup=60, max_age=900,
+                                     clock=lambda: clock[0])
+        tracker = snapshot.LoadTracker(600, 60, placements=book)
+        guest = samples.instance(1, cpu=5.0, rss=512.0)
+        book.placed(guest.uuid, 'h1', vcpus=2, memory_mb=1024,
+                    expected_load_percent=None)
+        book.placed('other', 'h2', vcpus=4, memory_mb=1024,
+                    expected_load_percent=50.0)
+        self.boots.default_percent = 100.0
+        # Not sampled yet: 2 of 8 vCPUs busy, 1 GiB of 8.
+        snap = self._snapshot(tracker)
+        self.assertEqual(scoring.Credit(25.0, 12.5),
+                         self.boots.credit('h1', snap, 8, 8192))
+        self.assertEqual(scoring.Credit(25.0, 12.5),
+                         self.boots.credit('h2', snap, 8, 8192))
+        # Sampled: what it does not use yet still counts.
+        snap = self._snapshot(tracker, guests=[guest])
+        self.assertEqual(scoring.Credit(20.0, 6.25),
+                         self.boots.credit('h1', snap, 8, 8192))
+        # Sampled for the warm-up window: its samples tell it all.
+        clock[0] = 1060.0
+        snap = self._snapshot(tracker, now=1060.0, guests=[guest])
+        self.assertEqual(scoring.Credit(),
+                         self.boots.credit('h1', snap, 8, 8192))
+        self.assertEqual(['other'], list(book.warming(tracker.instances
+                                                      .first_time)))
+
+    def test_own_boot_known_to_the_controller_counts_once(self):
+        book = placements.Placements(warmup=60, max_age=900,
+                                     clock=lambda: 1000.0)
+        self.request('a')
+        self.boots.observe('h1', 0)
+        self.request('b')
+        self.boots.observe('h1', 1)  # 'a', 2 vCPUs, on h1
+        book.placed('a', 'h1', vcpus=2, memory_mb=1024,
+                    expected_load_percent=None)
+        snap = self._snapshot(snapshot.LoadTracker(600, 60, placements=book))
+        self.assertEqual(scoring.Credit(25.0, 12.5),
+                         self.boots.credit('h1', snap, 8, 8192))
 
     def test_first_sight_and_decrease_are_not_placements(self):
         self.request('a')

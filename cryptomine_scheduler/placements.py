@@ -1,0 +1,87 @@
+"""Guests nova has placed whose load is not fully observed yet.
+
+nova-scheduler runs several workers, on several hosts; each one sees only
+its own decisions.  The controller learns every placement from nova's
+versioned notifications (:mod:`.nova_notifications`) and serves the
+guests still warming up in the snapshot, so that every worker counts a
+new guest against its host, and for as long as it takes: until the
+guest has been sampled for ``warmup`` seconds (a miner ramps up after
+its guest boots), not merely until it shows up.  A guest never sampled
+(its host's collector down) stops counting after ``max_age``.
+"""
+
+import collections
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+
+#: What a nova flavor may say about a guest's load (its extra spec).
+EXPECTED_LOAD_SPEC = 'cryptomine:expected_load_percent'
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """A guest placed on ``host`` with its flavor's size.
+
+    ``expected_load_percent`` is the flavor's extra spec, None when it
+    has none (each scheduler applies its own default).
+    """
+
+    host: str
+    vcpus: int
+    memory_mb: int
+    expected_load_percent: float | None
+    placed_at: float
+
+    def wire(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class Placements:
+    """The guests warming up, by instance UUID; thread-safe and bounded
+    (``limit`` entries, the oldest dropped first)."""
+
+    def __init__(self, warmup: float, max_age: float, limit: int = 100_000,
+                 clock: Callable[[], float] = time.time):
+        self.warmup = warmup
+        self.max_age = max_age
+        self.limit = limit
+        self._clock = clock
+        self._placed: collections.OrderedDict[str, Placement] = (
+            collections.OrderedDict())
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._placed)
+
+    def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
+               expected_load_percent: float | None) -> None:
+        """Note that nova started building ``uuid`` on ``host``."""
+        with self._lock:
+            self._placed.pop(uuid, None)
+            self._placed[uuid] = Placement(host, vcpus, memory_mb,
+                                           expected_load_percent,
+                                           self._clock())
+            while len(self._placed) > self.limit:
+                self._placed.popitem(last=False)
+
+    def gone(self, uuid: str) -> None:
+        """The guest failed to build or was deleted."""
+        with self._lock:
+            self._placed.pop(uuid, None)
+
+    def warming(self, first_sampled: Callable[[str], float | None]
+                ) -> dict[str, Placement]:
+        """The placements still counting: dropped once their guest was
+        first sampled ``warmup`` seconds ago, or after ``max_age``."""
+        now = self._clock()
+        with self._lock:
+            for uuid, placement in list(self._placed.items()):
+                first = first_sampled(uuid)
+                if (now - placement.placed_at > self.max_age
+                        or (first is not None
+                            and now - first >= self.warmup)):
+                    del self._placed[uuid]
+            return dict(self._placed)

@@ -1,0 +1,120 @@
+from oslotest import base
+
+from cryptomine_scheduler import nova_notifications
+from cryptomine_scheduler import placements
+
+UUID = '6f1a2b3c-0000-4000-8000-000000000001'
+
+
+def nova_object(object_name: str, **data) -> dict:
+    """A nova versioned object as nova serialises it in a notification."""
+    return {'nova_object.name': object_name, 'nova_object.namespace': 'nova',
+            'nova_object.version': '1.0', 'nova_object.data': data}
+
+
+def create(host='compute-1', extra_specs=None, uuid=UUID) -> dict:
+    flavor = nova_object('FlavorPayload', name='miner', vcpus=4,
+                         memory_mb=8192, extra_specs=extra_specs or {})
+    return nova_object('InstanceCreatePayload', uuid=uuid, host=host,
+                       flavor=flavor)
+
+
+class TestPlacements(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.now = [1000.0]
+        self.book = placements.Placements(warmup=60, max_age=900, limit=3,
+                                          clock=lambda: self.now[0])
+
+    def test_warm_up_counts_from_the_first_sample(self):
+        self.book.placed('a', 'h1', 2, 1024, None)
+        first = {'a': 1030.0}
+        self.now[0] = 1089.0
+        self.assertEqual(['a'], list(self.book.warming(first.get)))
+        self.now[0] = 1090.0
+        self.assertEqual({}, self.book.warming(first.get))
+
+    def test_never_sampled_counts_until_max_age(self):
+        self.book.placed('a', 'h1', 2, 1024, None)
+        self.now[0] = 1900.0
+        self.assertEqual(['a'], list(self.book.warming(lambda uuid: None)))
+        self.now[0] = 1900.5
+        self.assertEqual({}, self.book.warming(lambda uuid: None))
+
+    def test_bounded_oldest_dropped_first_and_gone(self):
+        for uuid in 'abcd':
+            self.book.placed(uuid, 'h1', 1, 512, None)
+        self.book.gone('c')
+        self.assertEqual(['b', 'd'], list(self.book.warming(
+            lambda uuid: None)))
+
+
+class TestInstanceEndpoint(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.book = placements.Placements(warmup=60, max_age=900,
+                                          clock=lambda: 1000.0)
+        self.endpoint = nova_notifications.InstanceEndpoint(self.book)
+
+    def notify(self, event_type, payload, publisher='nova-compute:host-p'):
+        handler = (self.endpoint.error if event_type.endswith('error')
+                   else self.endpoint.info)
+        handler({}, publisher, event_type, payload, {})
+
+    def warming(self):
+        return self.book.warming(lambda uuid: None)
+
+    def test_create_start_is_a_placement(self):
+        self.notify('instance.create.start', create(
+            extra_specs={placements.EXPECTED_LOAD_SPEC: '70'}))
+        self.assertEqual(
+            {UUID: placements.Placement('compute-1', 4, 8192, 70.0, 1000.0)},
+            self.warming())
+
+    def test_host_from_the_publisher_when_the_payload_has_none(self):
+        self.notify('instance.create.start', create(host=None))
+        self.assertEqual('host-p', self.warming()[UUID].host)
+
+    def test_expected_load_spec_read_safely(self):
+        for spec, expected in (('250', 100.0), ('-5', 0.0), ('nan', None),
+                               ('lots', None), (None, None)):
+            with self.subTest(spec=spec):
+                specs = {} if spec is None else {
+                    placements.EXPECTED_LOAD_SPEC: spec}
+                self.notify('instance.create.start', create(
+                    extra_specs=specs))
+                self.assertEqual(expected,
+                                 self.warming()[UUID].expected_load_percent)
+
+    def test_failed_build_and_delete_end_the_placement(self):
+        for event, name in (('instance.create.error',
+                             'InstanceCreatePayload'),
+                            ('instance.delete.start',
+                             'InstanceActionPayload')):
+            with self.subTest(event=event):
+                self.notify('instance.create.start', create())
+                self.notify(event, nova_object(name, uuid=UUID))
+                self.assertEqual({}, self.warming())
+
+    def test_unreadable_payloads_skipped(self):
+        self.notify('instance.create.start', create(uuid='ok'))
+        for payload in ({}, 'text', nova_object('InstanceCreatePayload'),
+                        nova_object('InstanceCreatePayload', uuid='x',
+                                    host='h', flavor={'vcpus': 'many'}),
+                        nova_object('ServiceStatusPayload', uuid='x')):
+            with self.subTest(payload=payload):
+                self.notify('instance.create.start', payload)
+        self.assertEqual(['ok'], list(self.warming()))
+
+    def test_only_instance_creation_and_deletion_events(self):
+        rule = nova_notifications.InstanceEndpoint.filter_rule
+        for event, wanted in (('instance.create.start', True),
+                              ('instance.create.end', False),
+                              ('instance.delete.end', True),
+                              ('instance.update', False),
+                              ('service.update', False)):
+            with self.subTest(event=event):
+                self.assertEqual(wanted, rule.match(
+                    {}, 'nova-compute:h', event, {}, {}))
