@@ -53,20 +53,26 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import _common
-import oslo_messaging
-import psutil
-from oslo_messaging._drivers import impl_fake
+from load_collector import launch
 
-import cryptomine_scheduler
-from cryptomine_scheduler import signing
-from load_collector import buffer as buffer_mod
-from load_collector import cmd as collector_cmd
-from load_collector import daemon
-from load_collector import publisher as publisher_mod
-from load_collector import sources as sources_mod
-from load_collector.sources import gpu as gpu_mod
-from load_collector.sources import sensors as sensors_mod
+# As cryptomine-collector starts (and in each collector child, which
+# imports this module first): before anything imports oslo.messaging.
+launch.native_threads()
+
+import _common  # noqa: E402
+import oslo_messaging  # noqa: E402
+import psutil  # noqa: E402
+from oslo_messaging._drivers import impl_fake  # noqa: E402
+
+import cryptomine_scheduler  # noqa: E402
+from cryptomine_scheduler import signing  # noqa: E402
+from load_collector import buffer as buffer_mod  # noqa: E402
+from load_collector import cmd as collector_cmd  # noqa: E402
+from load_collector import daemon  # noqa: E402
+from load_collector import publisher as publisher_mod  # noqa: E402
+from load_collector import sources as sources_mod  # noqa: E402
+from load_collector.sources import gpu as gpu_mod  # noqa: E402
+from load_collector.sources import sensors as sensors_mod  # noqa: E402
 
 GUEST_CODE = 'import time; time.sleep(600)'
 HOST = 'benchmark-compute'
@@ -74,8 +80,9 @@ HOST = 'benchmark-compute'
 FAKES_DIR = pathlib.Path(cryptomine_scheduler.__file__).parent / 'tests'
 # Modules a real collector never imports: the collector children check
 # that none of them got in (nova switches to its threading mode and
-# weighs tens of MiB).
-FOREIGN_MODULES = ('nova', 'cryptomine_scheduler.tests', 'fixtures')
+# weighs tens of MiB; eventlet is what native_threads keeps out).
+FOREIGN_MODULES = ('nova', 'cryptomine_scheduler.tests', 'fixtures',
+                   'eventlet')
 
 
 # -- the guests ---------------------------------------------------------
@@ -521,7 +528,8 @@ def run_variant(job: Job) -> Measured:
         with _common.profiled(job.profile, job.variant.label):
             timings = measure_cycles(runner, job.cycles, job.pause, job)
         miner_cpu = process_cpu_s(job.miner_pid) - miner_cpu
-        foreign = tuple(m for m in FOREIGN_MODULES if m in sys.modules)
+        foreign = tuple(m for m in FOREIGN_MODULES
+                        if sys.modules.get(m) is not None)
         return Measured(
             timings, rss_after_warmup, _common.rss_mb(), tuple(described),
             foreign,

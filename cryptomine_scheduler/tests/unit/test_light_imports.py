@@ -20,12 +20,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 SCHEDULER_FORBIDDEN = ('alembic', 'openstack', 'tooz', 'prometheus_client',
                        'scipy', 'matplotlib')
 #: Not for the collector: the base install lacks everything the
-#: ``[controller]``, ``[simulator]`` and ``[cli]`` extras add.
+#: ``[controller]``, ``[simulator]`` and ``[cli]`` extras add, and its
+#: native threads need neither eventlet nor what eventlet imports.
 COLLECTOR_FORBIDDEN = ('sqlalchemy', 'scipy', 'matplotlib', 'alembic',
                        'openstack', 'keystoneauth1', 'tooz',
-                       'prometheus_client', 'cliff')
+                       'prometheus_client', 'cliff', 'eventlet', 'OpenSSL',
+                       'cryptography', 'numpy')
 # Prints, as JSON: the forbidden packages that are imported but were not
-# before (``baseline``), and the names that our modules bind to anything
+# before (``baseline``; a None in sys.modules blocks an import), and the
+# names that our modules bind to anything
 # of a forbidden package.  The latter also catches an import of ours that
 # nova happened to have made already.
 REPORT = """
@@ -50,7 +53,9 @@ def _package(value):
 
 
 def report(baseline):
-    loaded = {m.partition('.')[0] for m in set(sys.modules) - baseline}
+    loaded = {name.partition('.')[0] for name, module
+              in list(sys.modules.items())
+              if module is not None and name not in baseline}
     bound = sorted(
         f'{name}.{attr} ({_package(value)})'
         for name, module in list(sys.modules.items())
@@ -85,10 +90,14 @@ assert [cls.__name__ for cls in classes] == ['LoadAwareFilter',
 objects = [cls() for cls in classes]
 report(baseline)
 """
-# The collector's command, with every source of its default configuration
-# built (those with nothing to read here are skipped, as at start).
+# The collector's command as its console script starts it, with every
+# source of its default configuration built (those with nothing to read
+# here are skipped, as at start).
 COLLECTOR = REPORT + """
 baseline = set(sys.modules)
+from load_collector import launch
+
+launch.native_threads()
 from oslo_config import cfg
 
 from load_collector import cmd
@@ -144,3 +153,9 @@ import fractions
 report(baseline)
 """, ('fractions',))
         self.assertEqual(['fractions'], found['loaded'])
+        blocked = self.run_check(REPORT + """
+baseline = set(sys.modules)
+sys.modules['fractions'] = None
+report(baseline)
+""", ('fractions',))
+        self.assertEqual([], blocked['loaded'])
