@@ -1,12 +1,13 @@
 """``cryptomine-collector``: the per-compute-host sampling daemon."""
 
+import importlib.metadata
 import sys
 import threading
 
 import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
-from stevedore import extension
+from stevedore import named
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import signing
@@ -21,14 +22,19 @@ LOG = logging.getLogger(__name__)
 SOURCE_NAMESPACE = 'cryptomine.collector.sources'
 
 
-def check_sources(conf: cfg.ConfigOpts) -> extension.ExtensionManager:
-    """The source plugins; SystemExit when a configured one is unknown."""
-    manager = extension.ExtensionManager(SOURCE_NAMESPACE)
-    unknown = set(conf.collector.sources) - set(manager.names())
-    if unknown:
-        raise SystemExit(f'Unknown collector source(s) {sorted(unknown)}; '
-                         f'available: {sorted(manager.names())}')
-    return manager
+def _unknown_sources(names: list[str]) -> None:
+    available = sorted({entry.name for entry in importlib.metadata.
+                        entry_points(group=SOURCE_NAMESPACE)})
+    raise SystemExit(f'Unknown collector source(s) {sorted(names)}; '
+                     f'available: {available}')
+
+
+def check_sources(conf: cfg.ConfigOpts) -> named.NamedExtensionManager:
+    """The configured source plugins, only they imported; SystemExit
+    when one is unknown."""
+    return named.NamedExtensionManager(
+        SOURCE_NAMESPACE, conf.collector.sources,
+        on_missing_entrypoints_callback=_unknown_sources)
 
 
 def load_sources(conf: cfg.ConfigOpts) -> list[sources_mod.Source]:

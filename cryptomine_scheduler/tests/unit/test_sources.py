@@ -102,6 +102,16 @@ class TestInstanceSource(base.BaseTestCase):
         self.assertIn(fake.uuids[1], found)
         self.assertNotIn(fake.uuids[0], found)
 
+    def test_guest_started_later_is_found(self):
+        first = self.useFixture(guests.FakeGuests(1))
+        source = instances.InstanceSource(collector_conf())
+        self.addCleanup(source.close)
+        self.assertIn(first.uuids[0], self._collect(source))
+        later = self.useFixture(guests.FakeGuests(1))
+        found = self._collect(source)
+        self.assertIn(first.uuids[0], found)
+        self.assertIn(later.uuids[0], found)
+
     def test_other_processes_ignored_with_custom_pattern(self):
         fake = self.useFixture(guests.FakeGuests(1))
         source = instances.InstanceSource(
@@ -115,6 +125,10 @@ class TestLoadSources(base.BaseTestCase):
         loaded = collector_cmd.load_sources(collector_conf())
         self.assertEqual([host.HostSource, instances.InstanceSource],
                          [type(s) for s in loaded])
+
+    def test_only_the_configured_sources_are_imported(self):
+        manager = collector_cmd.check_sources(collector_conf(sources=['host']))
+        self.assertEqual(['host'], manager.names())
 
     def test_unknown_source_is_a_clear_error(self):
         err = self.assertRaises(SystemExit, collector_cmd.load_sources,
