@@ -95,8 +95,8 @@ def collector(reported: collector_counters.Reported | None
     c = reported.counters
     return columns.Text(reported.wire(), (
         f'dropped {c.dropped}, buffered {c.buffered}, publish failures '
-        f'{c.publish_failures}, source errors {c.source_errors} (sample '
-        f'{reported.seq} at {columns.utc(reported.timestamp)})'))
+        f'{c.publish_failures}, source errors {c.source_errors}\nfrom '
+        f'sample {reported.seq} at {columns.utc(reported.timestamp)}'))
 
 
 def history(histories: dict[HostMetric, dict]) -> columns.Text:
