@@ -103,6 +103,93 @@ class TestPipeline(base.PipelineTestCase):
             self.assertIn('Message bus unreachable', self.log(host))
             self.assertIn('reachable again', self.log(host))
 
+    def test_broker_outage_buffered_replayed_and_counted(self):
+        # Issue 16: with the broker down the collector keeps sampling
+        # into its buffer; back, every sample is stored once and the
+        # controller shows the collector's counters.
+        self.start_controller()
+        collector = self.start_collector('compute-a', cycles=None)
+        first = int(self.wait_logged('compute-a',
+                                     r'first seq (\d+)').group(1))
+        waiting.wait_for(lambda: len(self.stored_seqs().get('compute-a', ()))
+                         > 5, timeout=base.WAIT,
+                         seen=lambda: self.stored_summary(5))
+
+        # Once the buffer is replayed, the newest sample has none waiting.
+        self._outage()
+        back = self._wait_counters(
+            lambda c: c.buffered == 0 and c.publish_failures > 0)
+        self.wait_stored(back.seq - first + 1)
+        self.assert_contiguous(self.stored_seqs(), ['compute-a'],
+                               back.seq - first + 1)
+
+        # No sampling after a second outage: the controller's newest is
+        # then the outage's last sample, taken with all the others
+        # waiting (as many as the collector replays after the first).
+        def freeze():
+            self.collector_conf('compute-a', interval=3600)
+            collector.send_signal(signal.SIGHUP)
+            self.wait_logged('compute-a', r'configuration reloaded')
+
+        self._outage(freeze)
+        replayed = self._logged('compute-a', r'reachable again; replaying '
+                                             r'(\d+)', count=2)
+        last = self._wait_counters(
+            lambda c: c.buffered == int(replayed[1]))
+        self.wait_stored(last.seq - first + 1)
+        self.assert_contiguous(self.stored_seqs(), ['compute-a'],
+                               last.seq - first + 1)
+        failures = (last.counters.publish_failures
+                    - back.counters.publish_failures)
+        self.assertGreater(failures, 0)
+        # More samples than publishes tried: sampling did not wait for the
+        # broker (a cycle that did would fail a publish each).
+        self.assertGreater(last.counters.buffered, failures)
+        self.assertEqual(0, last.counters.dropped)
+
+        collector.send_signal(signal.SIGTERM)
+        self.assertEqual(0, collector.wait(base.WAIT))
+        sampled = int(re.search(r'sampled=(\d+)',
+                                self.log('compute-a')).group(1))
+        self.assertEqual(last.seq - first + 1, sampled)
+
+    def _outage(self, before_restart=lambda: None):
+        """Stop the broker until compute-a's collector has sampled for a
+        while without it; call ``before_restart``; start it again."""
+        unreachable = 'Message bus unreachable'
+        before = len(re.findall(unreachable, self.log('compute-a')))
+        self.broker.stop()
+        self._logged('compute-a', unreachable, count=before + 1)
+        time.sleep(3.0)
+        before_restart()
+        self.broker.start()
+
+    def _logged(self, name: str, pattern: str, count: int) -> list[str]:
+        """The first ``count`` matches of ``pattern`` in ``name``'s log."""
+        def enough():
+            found = re.findall(pattern, self.log(name))
+            return found[:count] if len(found) >= count else None
+
+        return waiting.wait_for(
+            enough, timeout=base.WAIT, interval=0.2,
+            seen=lambda: f'{name}.log ends with {self.log(name)[-2000:]!r}')
+
+    def _wait_counters(self, predicate):
+        """compute-a's counters at the controller once ``predicate`` holds
+        for them."""
+        return waiting.wait_for(
+            lambda: (r := self._counters()) and predicate(r.counters) and r,
+            timeout=base.WAIT, seen=lambda: repr(self._counters()))
+
+    def _counters(self):
+        """compute-a's counters at the controller, None until it has some
+        (or while its RPC reconnects after the broker restart)."""
+        try:
+            return self.client().get_collector_counters(
+                'compute-a').get('compute-a')
+        except oslo_messaging.MessagingTimeout:
+            return None
+
     def test_queued_samples_survive_a_broker_restart(self):
         # With the default settings: samples waiting in the queue while no
         # controller runs are still there after the broker restarted.
