@@ -2,11 +2,13 @@
 
 A process is a guest when the first word of its command line matches
 ``[collector] instance_cmdline_regex`` and it has a ``-uuid`` argument
-(libvirt always passes the nova instance UUID that way).  Command lines
-are read once per new PID (psutil).  Each known guest then costs one
-``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS are
-both in that line, and the open file stays bound to that process even if
-its PID is reused.
+(libvirt always passes the nova instance UUID that way).  The processes
+are looked at only when the names listed in ``/proc`` changed since the
+last cycle, and then only the new ones, in the order of their PIDs: one
+read of a command line without ``-uuid`` rules a process out, psutil
+reads the others.  Each known guest then costs one ``pread`` of its
+``/proc/<pid>/stat``, kept open: CPU time and RSS are both in that line,
+and the open file stays bound to that process even if its PID is reused.
 """
 
 import dataclasses
@@ -58,6 +60,13 @@ class _Guest:
     seen_at: float
 
 
+def _may_be_guest(pid: int) -> bool:
+    """False when ``pid``'s command line has no ``-uuid`` argument (then
+    :func:`instance_uuid` finds none either); OSError if it is gone."""
+    with open(f'/proc/{pid}/cmdline', 'rb') as cmdline:
+        return b'-uuid' in cmdline.read()
+
+
 class InstanceSource(sources.Source):
     """Fills :attr:`SampleDraft.instances`."""
 
@@ -66,32 +75,47 @@ class InstanceSource(sources.Source):
         self._pattern = re.compile(conf.collector.instance_cmdline_regex)
         self._cpus = psutil.cpu_count() or 1
         self._guests: dict[int, _Guest] = {}
-        self._others: set[int] = set()
+        # What /proc listed when every process in it was last looked at,
+        # but those that could not be read then.
+        self._looked_at: set[str] = set()
 
-    def _discover(self, pid: int) -> None:
+    def _discover(self, pid: int) -> bool:
+        """Follow ``pid`` if it is a guest; False if it cannot be told."""
         try:
+            if not _may_be_guest(pid):
+                return True
             process = psutil.Process(pid)
             guest_uuid = instance_uuid(process.cmdline(), self._pattern)
             if guest_uuid is None:
-                self._others.add(pid)
-                return
+                return True
             started = process.create_time()
             fd = os.open(f'/proc/{pid}/stat', os.O_RDONLY)
         except (*_GONE, OSError):
-            return
+            return False
         # Until the next cycle, the best estimate of the guest's load is
         # its average since it started.
         self._guests[pid] = _Guest(fd, guest_uuid, 0.0, started)
+        return True
 
     def _forget(self, pid: int) -> None:
         os.close(self._guests.pop(pid).stat_fd)
+        # Its PID may come back as another process.
+        self._looked_at.discard(str(pid))
+
+    def _look_at_new_processes(self) -> None:
+        listed = set(os.listdir('/proc'))
+        if listed == self._looked_at:
+            return
+        new = sorted(int(name) for name in listed - self._looked_at
+                     if name.isdigit())
+        for pid in new:
+            if not self._discover(pid):
+                listed.discard(str(pid))
+        self._looked_at = listed
 
     def collect(self, draft: sources.SampleDraft) -> None:
         now = time.time()
-        pids = set(psutil.pids())
-        self._others &= pids
-        for pid in pids - self._others - self._guests.keys():
-            self._discover(pid)
+        self._look_at_new_processes()
         for pid in list(self._guests):
             guest = self._guests[pid]
             try:
