@@ -20,12 +20,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
 SCHEDULER_FORBIDDEN = ('alembic', 'openstack', 'tooz', 'prometheus_client',
                        'scipy', 'matplotlib')
 #: Not for the collector: the base install lacks everything the
-#: ``[controller]``, ``[simulator]`` and ``[cli]`` extras add, and its
-#: native threads need neither eventlet nor what eventlet imports.
+#: ``[controller]``, ``[simulator]`` and ``[cli]`` extras add, and it
+#: needs neither eventlet (nor what eventlet imports), nor kombu's
+#: optional serialisers.
 COLLECTOR_FORBIDDEN = ('sqlalchemy', 'scipy', 'matplotlib', 'alembic',
                        'openstack', 'keystoneauth1', 'tooz',
                        'prometheus_client', 'cliff', 'eventlet', 'OpenSSL',
-                       'cryptography', 'numpy')
+                       'cryptography', 'numpy', 'yaml', 'msgpack')
 # Prints, as JSON: the forbidden packages that are imported but were not
 # before (``baseline``; a None in sys.modules blocks an import), and the
 # names that our modules bind to anything
