@@ -12,6 +12,7 @@ from oslo_log import log as logging
 
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import collector_counters
+from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
@@ -98,7 +99,8 @@ class ControllerService:
         self._nova_transport = self.nova_listener = None
         if learn.enabled:
             self._nova_transport = oslo_messaging.get_notification_transport(
-                conf, url=learn.transport_url)
+                cm_conf.bus_conf(conf, learn.exchange, learn.durable_queues),
+                url=learn.transport_url)
             self.nova_listener = nova_notifications.listener(
                 conf, self._nova_transport, self.tracker.placements)
         self.totals = ingest.IngestTotals(restarts)

@@ -94,8 +94,9 @@ class LoadSnapshot:
     window: float
     hosts: dict[str, HostView]
     instances: dict[str, InstanceView]
-    #: The guests warming up (a controller learning placements from
-    #: nova sends them), by host, and their UUIDs.
+    #: Whether the controller learns placements from nova; if so the
+    #: guests warming up, by host, and their UUIDs.
+    learns_placements: bool = False
     pending: dict[str, tuple[PendingView, ...]] = dataclasses.field(
         default_factory=dict)
     placed: frozenset[str] = frozenset()
@@ -124,7 +125,7 @@ class LoadSnapshot:
             pending.setdefault(v['host'], []).append(PendingView(
                 uuid, v['host'], v['vcpus'], v['memory_mb'],
                 v['expected_load_percent']))
-        return cls(now, wire['window'], hosts, instances,
+        return cls(now, wire['window'], hosts, instances, 'pending' in wire,
                    {host: tuple(views) for host, views in pending.items()},
                    frozenset(wire.get('pending', ())))
 
@@ -249,7 +250,7 @@ class LoadTracker:
                     running[uuid] = host
         instances = self.instances.summaries(now, running)
         mining_summaries = self.mining.summaries(now)
-        return {
+        wire = {
             'version': SNAPSHOT_VERSION,
             'generated_at': now,
             'window': self.window,
@@ -258,7 +259,9 @@ class LoadTracker:
                       for name, s in self.hosts.summaries(now).items()},
             'instances': {uuid: {**_series_wire(s), 'host': running[uuid]}
                           for uuid, s in instances.items()},
-            'pending': ({} if self.placements is None else {
-                uuid: placement.wire() for uuid, placement in
-                self.placements.warming(self.instances.first_time).items()}),
         }
+        if self.placements is not None:
+            wire['pending'] = {
+                uuid: placement.wire() for uuid, placement in
+                self.placements.warming(self.instances.first_time).items()}
+        return wire

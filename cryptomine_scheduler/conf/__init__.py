@@ -49,6 +49,29 @@ def register_shared_opts(conf: cfg.ConfigOpts) -> None:
                      group='oslo_messaging_rabbit')
 
 
+def bus_conf(source: cfg.ConfigOpts, exchange: str,
+             durable: bool) -> cfg.ConfigOpts:
+    """Messaging options for a bus whose exchange and queue durability
+    are not ``source``'s: its transport URL and RabbitMQ settings (TLS,
+    heartbeats) in a configuration of their own, so that ``source``'s own
+    bus keeps its settings (a mismatch in durability makes RabbitMQ refuse
+    to declare the exchange)."""
+    conf = cfg.ConfigOpts()
+    register_shared_opts(conf)
+    conf([], default_config_files=[], default_config_dirs=[])
+    conf.set_override('transport_url', source.transport_url)
+    try:
+        rabbit = source.oslo_messaging_rabbit
+    except cfg.NoSuchOptError:  # nova made no RabbitMQ transport yet
+        rabbit = {}
+    for name in rabbit:
+        conf.set_override(name, rabbit[name], 'oslo_messaging_rabbit')
+    conf.set_override('control_exchange', exchange)
+    conf.set_override('amqp_durable_queues', durable,
+                      'oslo_messaging_rabbit')
+    return conf
+
+
 def set_library_defaults() -> None:
     """oslo-config-generator's hook: the sample shows our defaults of
     oslo.messaging's options (only the generator calls it: it changes

@@ -35,6 +35,11 @@ controller (a consumer takes the messages of its topic from the others).
 """),
     cfg.StrOpt('exchange', default='nova',
                help="nova's ``control_exchange``."),
+    cfg.BoolOpt('durable_queues', default=False,
+                help="""
+nova's ``[oslo_messaging_rabbit] amqp_durable_queues``: RabbitMQ refuses
+a consumer that declares nova's exchange with another durability.
+"""),
     cfg.FloatOpt('warmup', default=120.0, min=0.0,
                  help="""
 Seconds a new guest keeps counting against its host after its first

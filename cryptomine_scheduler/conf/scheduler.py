@@ -182,6 +182,20 @@ hosts (stacking).  Aggregate metadata key:
                  help="""
 Seconds a boot placed by this scheduler counts against its host when the
 snapshot does not show the guest running there yet.
+
+Related options:
+
+* ``pending_boot_handover``
+"""),
+    cfg.FloatOpt('pending_boot_handover', default=10.0, min=0.0,
+                 help="""
+When the controller learns placements from nova's notifications (its
+``[nova_notifications] enabled``): seconds this scheduler counts a boot
+it placed itself, the time for the controller to learn it; a host then
+counts the larger of this scheduler's boots and the controller's
+placements (every worker's), never both.  Longer than the time from a
+placement to nova-compute's ``instance.create.start`` plus
+``snapshot_ttl``.
 """),
 ] + load_model_opts
 

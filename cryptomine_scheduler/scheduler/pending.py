@@ -1,22 +1,25 @@
 """Pending-boot credit: load placed that the samples do not show yet.
 
 A burst of boots would otherwise all land on the host that looked least
-loaded, because its samples do not show the new guests yet.  Two sources,
-the first one authoritative:
+loaded, because its samples do not show the new guests yet.  Two
+estimates of the same placements:
 
-* the snapshot's *pending* guests: every placement of every scheduler
-  worker, which the controller learns from nova's notifications; each
-  counts its expected load less what it is measured to use, until it has
-  been sampled for the controller's warm-up window;
-* this worker's own placements, for the seconds until the controller
-  knows them: the scheduler's host states count each placement (nova
-  increments ``num_instances`` when it consumes a host for a request),
-  so a rise of that count since the last request means the last
-  request's guests went there.  Such a boot adds its expected load to
-  the host until the snapshot shows its guest running or pending,
-  wherever (a rise another worker caused is credited to this worker's
-  last request, whose guest the controller then shows elsewhere), or
-  until ``timeout`` passes.
+* the snapshot's *pending* guests, when the controller learns placements
+  from nova's notifications: every placement of every scheduler worker,
+  a second or so late; each counts its expected load less what it is
+  measured to use, until it has been sampled for the controller's
+  warm-up window;
+* this worker's inference, immediate: the scheduler's host states count
+  each placement (nova increments ``num_instances`` when it consumes a
+  host, and reads other workers' placements from the database), so a
+  rise of that count since the last request is a placement, credited to
+  the last request's flavor (whose guest it may not be, under
+  concurrency).  Such a boot counts until the snapshot shows its guest
+  sampled or pending, wherever, or for ``timeout`` seconds; for
+  ``handover`` seconds only when the controller learns placements.
+
+A host counts the larger of the two, never their sum: both see the same
+guests.
 """
 
 import dataclasses
@@ -52,8 +55,10 @@ class PendingBoots:
     """Tracks placements per host; thread-safe."""
 
     def __init__(self, timeout: float, default_percent: float = 100.0,
+                 handover: float = 10.0,
                  clock: Callable[[], float] = time.time):
         self.timeout = timeout
+        self.handover = handover
         #: Expected load of a pending guest whose flavor does not say.
         self.default_percent = default_percent
         self._clock = clock
@@ -92,25 +97,27 @@ class PendingBoots:
         warming = () if snap is None else snap.pending.get(host, ())
         if host not in self._pending and not warming:
             return scoring.NO_CREDIT  # the common case, without the lock
-        busy_percent, memory_percent = self._warming(
-            warming, snap, host, vcpus, memory_mb)
+        learnt = snap is not None and snap.learns_placements
+        timeout = min(self.timeout, self.handover) if learnt else self.timeout
         now = self._clock()
         with self._lock:
             boots = [b for b in self._pending.get(host, ())
-                     if now - b.placed_at < self.timeout
+                     if now - b.placed_at < timeout
                      and not _known(b, snap)]
             if boots:
                 self._pending[host] = boots
             else:
                 self._pending.pop(host, None)
-        if vcpus:
-            busy_percent += (sum(b.request.busy_vcpus for b in boots)
-                             / vcpus * 100.0)
-        if memory_mb:
-            memory_percent += (sum(b.request.memory_mb for b in boots)
-                               / memory_mb * 100.0)
-        return scoring.Credit(cpu_percent=busy_percent,
-                              mem_percent=memory_percent)
+        busy = (sum(b.request.busy_vcpus for b in boots) / vcpus * 100.0
+                if vcpus else 0.0)
+        memory = (sum(b.request.memory_mb for b in boots) / memory_mb * 100.0
+                  if memory_mb else 0.0)
+        if not learnt:
+            return scoring.Credit(cpu_percent=busy, mem_percent=memory)
+        learnt_busy, learnt_memory = self._warming(warming, snap, host,
+                                                   vcpus, memory_mb)
+        return scoring.Credit(cpu_percent=max(busy, learnt_busy),
+                              mem_percent=max(memory, learnt_memory))
 
     def _warming(self, warming, snap, host: str, vcpus: float,
                  memory_mb: float) -> tuple[float, float]:

@@ -259,6 +259,7 @@ class LoadAwarePlugin:
         self.cache.max_age = opts.snapshot_max_age
         self.boots.timeout = opts.pending_boot_timeout
         self.boots.default_percent = opts.default_expected_load_percent
+        self.boots.handover = opts.pending_boot_handover
         snap = self.cache.get(first_wait=opts.rpc_timeout)
         with self._lock:
             estimates = self._estimates
@@ -285,28 +286,6 @@ _shared: dict[int, LoadAwarePlugin] = {}
 _shared_lock = threading.Lock()
 
 
-def bus_conf(nova_conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
-    """Messaging options for the connection to the controller: nova's
-    transport URL and RabbitMQ settings (TLS, heartbeats) with the
-    controller's exchange and durability, in a configuration of their own
-    so that nova's own bus keeps its settings."""
-    opts = nova_conf.cryptomine
-    conf = cfg.ConfigOpts()
-    cm_conf.register_shared_opts(conf)
-    conf([], default_config_files=[], default_config_dirs=[])
-    conf.set_override('transport_url', nova_conf.transport_url)
-    try:
-        rabbit = nova_conf.oslo_messaging_rabbit
-    except cfg.NoSuchOptError:  # nova made no RabbitMQ transport yet
-        rabbit = {}
-    for name in rabbit:
-        conf.set_override(name, rabbit[name], 'oslo_messaging_rabbit')
-    conf.set_override('control_exchange', opts.controller_exchange)
-    conf.set_override('amqp_durable_queues', opts.controller_durable_queues,
-                      'oslo_messaging_rabbit')
-    return conf
-
-
 class ControllerFetch:
     """Fetches snapshots from the controller ``conf`` names.
 
@@ -328,8 +307,12 @@ class ControllerFetch:
     def __call__(self) -> snapshot.LoadSnapshot:
         if self._client is None:
             opts = self._conf.cryptomine
+            # nova's transport URL and RabbitMQ settings, the controller's
+            # exchange and durability.
             self._transport = oslo_messaging.get_rpc_transport(
-                bus_conf(self._conf), url=opts.controller_transport_url,
+                cm_conf.bus_conf(self._conf, opts.controller_exchange,
+                                 opts.controller_durable_queues),
+                url=opts.controller_transport_url,
                 allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
             self._client = rpcapi.ControllerClient(
                 self._transport, opts.controller_topic,

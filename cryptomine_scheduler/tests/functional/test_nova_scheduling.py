@@ -29,8 +29,9 @@ FILTER = 'cryptomine_scheduler.scheduler.filter.LoadAwareFilter'
 WEIGHER = 'cryptomine_scheduler.scheduler.weigher.LoadAwareWeigher'
 
 
-class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
-    """Four 16-vCPU hosts; only our weigher, so its effect is isolated."""
+class LoadAwareTestBase(nova_base.NovaSchedulingTestCase):
+    """Four 16-vCPU hosts; only our weigher, so its effect is isolated;
+    the controller on a private RabbitMQ."""
 
     AVAILABLE_FILTERS = ['nova.scheduler.filters.all_filters', FILTER]
     ENABLED_FILTERS = ['ComputeFilter', 'LoadAwareFilter']
@@ -45,17 +46,26 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
         plugin.forget(CONF)
         self.addCleanup(plugin.forget, CONF)
         super().setUp()
+        # Load is reported once per test: a slow machine must not make
+        # it stale (stale_after) before the test's last boot.
         self.flags(controller_transport_url=self.broker.url,
                    snapshot_ttl=0.2, rpc_timeout=5.0, risk_factor=0.5,
-                   group='cryptomine')
+                   stale_after=3600.0, group='cryptomine')
         self.flags(cores=-1, ram=-1, instances=-1, group='quota')
         self.controller = self.start_controller()
         self.seq = 0
+
+    def controller_overrides(self) -> dict:
+        """{group: {option: value}} of the controller's configuration."""
+        return {}
 
     def start_controller(self):
         conf = cfg.ConfigOpts()
         test_config.register_all_opts(conf)
         conf([])
+        for group, options in self.controller_overrides().items():
+            for name, value in options.items():
+                conf.set_override(name, value, group)
         conf.set_override('state_path', self.useFixture(
             fixtures.TempDir()).path)
         conf.set_override('master_secret', samples.SECRET, 'messaging')
@@ -78,9 +88,10 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
         if not controller._stop.is_set():
             controller.stop()
 
-    def report(self, loads: dict, gpu_hosts=()):
+    def report(self, loads: dict, gpu_hosts=(), guests=None):
         """Publish 5 samples of each host (10 s apart, ending now) with
-        the CPU load given; ``gpu_hosts`` also report a GPU."""
+        the CPU load given; ``gpu_hosts`` also report a GPU, ``guests``
+        lists each host's instances."""
         now = time.time()
         expected = self.controller.totals.stored
         for host, cpu in loads.items():
@@ -89,10 +100,14 @@ class LoadAwareSchedulingTest(nova_base.NovaSchedulingTestCase):
                 self.seq += 1
                 self.publisher.publish(samples.payload(samples.make(
                     host=host, seq=self.seq, timestamp=now - 40 + 10 * i,
-                    cpu=cpu, gpus=gpus)))
+                    cpu=cpu, gpus=gpus,
+                    instances=(guests or {}).get(host, ()))))
                 expected += 1
         waiting.wait_for(
             lambda: self.controller.totals.stored >= expected, 30)
+
+
+class LoadAwareSchedulingTest(LoadAwareTestBase):
 
     def test_boot_lands_on_least_loaded_host(self):
         self.report({'host1': 80.0, 'host2': 15.0, 'host3': 50.0,
