@@ -14,7 +14,6 @@ they are left out of every statistic (the EWMA keeps its value), and a
 metric with no reading in the window summarises to NaN.
 """
 
-import bisect
 import collections
 import dataclasses
 import enum
@@ -272,7 +271,8 @@ class SummaryBook:
                 values = np.stack([r.values for r in rows], axis=1)
                 stats = window_stats(times, values, ~np.isnan(values),
                                      np.array([r.ewma for r in rows]))
-                for key, row, series_stats in zip(chunk, rows, stats):
+                for key, row, series_stats in zip(chunk, rows, stats,
+                                                  strict=True):
                     self._cache[key] = Summary(
                         newest=float(row.times[-1]), samples=length,
                         stats=series_stats)

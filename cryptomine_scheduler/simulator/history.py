@@ -3,11 +3,11 @@
 :class:`History` keeps the last samples of many series (hosts, or
 instances) of the same metrics, one sample per simulation step at most,
 and computes every series' :class:`~cryptomine_scheduler.summaries.Stat`
-at once with :func:`~cryptomine_scheduler.summaries.window_stats`, as the
-controller's :class:`~cryptomine_scheduler.summaries.SummaryBook` does
-(the unit tests check that they agree on windows and EWMA): a window keeps the samples no older than
-``window`` seconds before the series' newest one, a missing reading
-(NaN) is left out of every statistic and keeps the EWMA.  SummaryBook
+at once with :func:`~cryptomine_scheduler.summaries.window_stats`, as
+the controller's :class:`~cryptomine_scheduler.summaries.SummaryBook`
+does (the unit tests check that they agree): a window keeps the samples
+no older than ``window`` seconds before the series' newest one, a missing
+reading (NaN) is left out of every statistic and keeps the EWMA.  SummaryBook
 itself takes a Python call per series and sample, too slow for a
 thousand instances over thousands of steps.
 """

@@ -123,7 +123,7 @@ class TestSummaryBook(base.BaseTestCase):
         for key, summary in got.items():
             alone = summaries.SummaryBook(2, window=600, half_life=60)
             series = batched._series[key]
-            for stamp, row in zip(series.times, series.values):
+            for stamp, row in zip(series.times, series.values, strict=True):
                 alone.add(key, stamp, row)
             with self.subTest(key=key):
                 np.testing.assert_allclose(
