@@ -58,6 +58,14 @@ def read_ini(path: str) -> dict:
     return sections
 
 
+def read_ini_text(text: str, folder: str) -> dict:
+    """:func:`read_ini` of ``text``."""
+    path = os.path.join(folder, 'expected.ini')
+    with open(path, 'w') as f:
+        f.write(text)
+    return read_ini(path)
+
+
 class DevstackPluginTest(base.BaseTestCase):
 
     def setUp(self):
@@ -185,6 +193,11 @@ class TestStack(DevstackPluginTest):
         self.assertEqual('pass', nova.cryptomine.missing_data_policy)
         self.assertEqual(90.0, nova.cryptomine.max_cpu_percent)
         self.assertEqual(1.0, nova.cryptomine.weight_multiplier)
+        self.assertTrue(conf.nova_notifications.enabled)
+        self.assertEqual(['versioned_notifications',
+                          'cryptomine_notifications'],
+                         read_ini(self.nova_conf)['notifications']
+                         ['versioned_notifications_topics'][0].split(','))
 
     def test_controller_node(self):
         self.devstack(CONTROLLER, *STACK)
@@ -215,7 +228,15 @@ class TestStack(DevstackPluginTest):
         for controller_only in ('database', 'replan', 'nova_api',
                                 'prometheus'):
             self.assertNotIn(controller_only, raw)
-        self.assert_nova_conf_untouched()
+        # nova-compute sends versioned notifications to the controller's
+        # topic too; nothing else of nova.conf changes.
+        nova = read_ini(self.nova_conf)
+        self.assertEqual(
+            {'notification_format': ['both'],
+             'versioned_notifications_topics':
+                 ['versioned_notifications,cryptomine_notifications']},
+            nova.pop('notifications'))
+        self.assertEqual(read_ini_text(DEVSTACK_NOVA_CONF, self.dest), nova)
 
     def compute_node_payload(self, claimed_host=None) -> dict:
         """A sample signed with the compute node's key, for its own host
