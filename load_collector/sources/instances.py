@@ -3,10 +3,12 @@
 A process is a guest when the first word of its command line matches
 ``[collector] instance_cmdline_regex`` and it has a ``-uuid`` argument
 (libvirt always passes the nova instance UUID that way).  The processes
-are looked at only when the names listed in ``/proc`` changed since the
-last cycle, and then only the new ones, in the order of their PIDs: one
-read of a command line without ``-uuid`` rules a process out, psutil
-reads the others.  Each known guest then costs one ``pread`` of its
+are looked at only when what ``/proc`` lists changed since the last
+cycle, and then only the new ones, in the order of their PIDs: one read
+of a command line without ``-uuid`` rules a process out, psutil reads
+the others.  A process is told by its PID and the inode number of its
+``/proc/<pid>`` directory, which a PID reused by another process does
+not keep.  Each known guest then costs one ``pread`` of its
 ``/proc/<pid>/stat``, kept open: CPU time and RSS are both in that line,
 and the open file stays bound to that process even if its PID is reused.
 """
@@ -75,9 +77,9 @@ class InstanceSource(sources.Source):
         self._pattern = re.compile(conf.collector.instance_cmdline_regex)
         self._cpus = psutil.cpu_count() or 1
         self._guests: dict[int, _Guest] = {}
-        # What /proc listed when every process in it was last looked at,
-        # but those that could not be read then.
-        self._looked_at: set[str] = set()
+        # What /proc listed (PID -> inode number) when every process in
+        # it was last looked at, but those that could not be read then.
+        self._looked_at: dict[str, int] = {}
 
     def _discover(self, pid: int) -> bool:
         """Follow ``pid`` if it is a guest; False if it cannot be told."""
@@ -100,17 +102,20 @@ class InstanceSource(sources.Source):
     def _forget(self, pid: int) -> None:
         os.close(self._guests.pop(pid).stat_fd)
         # Its PID may come back as another process.
-        self._looked_at.discard(str(pid))
+        self._looked_at.pop(str(pid), None)
 
     def _look_at_new_processes(self) -> None:
-        listed = set(os.listdir('/proc'))
+        listed = {entry.name: entry.inode() for entry in os.scandir('/proc')}
         if listed == self._looked_at:
             return
-        new = sorted(int(name) for name in listed - self._looked_at
-                     if name.isdigit())
+        new = sorted(int(name) for name, inode in listed.items()
+                     if self._looked_at.get(name) != inode
+                     and name.isdigit())
         for pid in new:
-            if not self._discover(pid):
-                listed.discard(str(pid))
+            # A guest's own entry is new again when the kernel dropped it
+            # from its cache; its stat file tells whether it is still it.
+            if pid not in self._guests and not self._discover(pid):
+                del listed[str(pid)]
         self._looked_at = listed
 
     def collect(self, draft: sources.SampleDraft) -> None:

@@ -5,6 +5,7 @@ import psutil
 from oslotest import base
 
 from cryptomine_scheduler.tests import guests
+from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import cmd as collector_cmd
 from load_collector import sources
@@ -108,6 +109,15 @@ class TestInstanceSource(base.BaseTestCase):
         self.addCleanup(source.close)
         self.assertIn(first.uuids[0], self._collect(source))
         later = self.useFixture(guests.FakeGuests(1))
+        # Until exec has set up its arguments, a process's command line
+        # reads empty, and the process is no guest (as with psutil).
+        path = f'/proc/{later.processes[0].pid}/cmdline'
+
+        def cmdline() -> bytes:
+            with open(path, 'rb') as read:
+                return read.read()
+
+        waiting.wait_for(cmdline, waiting.PATIENCE)
         found = self._collect(source)
         self.assertIn(first.uuids[0], found)
         self.assertIn(later.uuids[0], found)
