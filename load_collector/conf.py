@@ -77,10 +77,12 @@ Related options:
 
 * ``publish_retry``
 """),
-    cfg.IntOpt('publish_retry', default=1, min=0,
+    cfg.IntOpt('publish_retry', default=1, min=1,
                help="""
 Connection retries of one publish before the sample goes back to the
-buffer and is tried again a second later.  Samples are published by a
+buffer and is tried again a second later.  At least one: a broker that
+refuses a sample (a length limit on the sample queue) closes the channel,
+and only a reconnection lets the next publish through.  Samples are published by a
 thread of their own, in order, so sampling never waits for the message
 bus; bounded so that a shutdown can give up after
 ``shutdown_flush_timeout``.

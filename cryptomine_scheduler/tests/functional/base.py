@@ -50,7 +50,7 @@ rabbit_retry_interval = 1
 batch_timeout = 1
 ingest_workers = {self.INGEST_WORKERS}
 [collector]
-publish_retry = 0
+publish_retry = 1
 shutdown_flush_timeout = 60
 sources = host,instances
 """)

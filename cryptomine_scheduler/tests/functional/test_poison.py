@@ -19,7 +19,9 @@ from cryptomine_scheduler.tests import fuzz
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import base
+from load_collector import buffer as buffer_mod
 from load_collector import publisher as publisher_mod
+from load_collector import sender
 
 QUEUE = 'cryptomine_samples.info'
 
@@ -37,12 +39,12 @@ def _envelope(priority, payload) -> str:
 
 class BusTestCase(base.PipelineTestCase):
 
-    def _publisher(self) -> publisher_mod.SamplePublisher:
+    def _publisher(self, retry: int = 0) -> publisher_mod.SamplePublisher:
         transport = oslo_messaging.get_notification_transport(
             self.client()._client.transport.conf, url=self.broker.url)
         self.addCleanup(transport.cleanup)
         return publisher_mod.SamplePublisher(
-            transport, 'cryptomine_samples', 'poison', 0)
+            transport, 'cryptomine_samples', 'poison', retry)
 
 
 class TestPoisonMessages(BusTestCase):
@@ -93,6 +95,41 @@ class TestPoisonMessages(BusTestCase):
                           'malformed': 4}, rejected)
         self.assertEqual(206, stats['received'])
 
+
+
+class TestQueueLengthLimit(BusTestCase):
+    """The operator's RabbitMQ policy caps the sample queue; a sample the
+    broker refuses is an error to the collector, which keeps it."""
+
+    def test_refused_sample_kept_then_stored(self):
+        controller = self.start_controller()  # it declares the queue
+        self._kill(controller)
+        policy = self.broker._ctl(
+            'set_policy', 'cryptomine-samples', f'^{QUEUE}$',
+            '{"max-length": 3, "overflow": "reject-publish"}',
+            '--apply-to', 'queues')
+        self.assertEqual(0, policy.returncode, policy.stderr)
+        now = time.time()
+        buffer = buffer_mod.ReplayBuffer(100)
+        for seq in range(5):
+            buffer.append(samples.payload(samples.make(
+                host='compute-q', seq=seq, timestamp=now)))
+        # The collector's default [collector] publish_retry: the broker
+        # closes the channel of a refused publish, which takes one
+        # reconnection.
+        publishing = sender.Sender(buffer, self._publisher(1).publish,
+                                   retry_pause=0.2)
+        publishing.start()
+        self.addCleanup(publishing.stop, 0)
+        # Three fill the queue; the broker refuses the fourth, which
+        # stays at the head of the buffer with the fifth behind it.
+        waiting.wait_for(lambda: publishing.failures > 0, base.WAIT)
+        self.assertEqual((3, 2), (publishing.published, len(buffer)))
+        self.broker._ctl('clear_policy', 'cryptomine-samples')
+        self.start_controller()
+        self.wait_stored(5)
+        self.assertEqual({'compute-q': [0, 1, 2, 3, 4]}, self.stored_seqs())
+        self.assertEqual(5, publishing.published)
 
 
 class TestDeadLetters(base.PipelineTestCase):

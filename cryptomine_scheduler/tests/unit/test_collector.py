@@ -44,7 +44,7 @@ def collector_conf(**collector) -> cfg.ConfigOpts:
     conf.set_override('master_secret', samples.SECRET, 'messaging')
     conf.set_override('host', 'compute-7', 'collector')
     conf.set_override('sources', ['host'], 'collector')
-    conf.set_override('publish_retry', 0, 'collector')
+    conf.set_override('publish_retry', 1, 'collector')
     for name, value in collector.items():
         conf.set_override(name, value, 'collector')
     return conf
