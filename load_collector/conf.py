@@ -81,10 +81,10 @@ Related options:
                help="""
 Connection retries of one publish before the sample goes back to the
 buffer and is tried again a second later.  At least one: a broker that
-refuses a sample (a length limit on the sample queue) closes the channel,
-and only a reconnection lets the next publish through.  Samples are published by a
-thread of their own, in order, so sampling never waits for the message
-bus; bounded so that a shutdown can give up after
+refuses a sample (a length limit on the sample queue) closes the
+channel, and only a reconnection lets the next publish through.  Samples
+are published by a thread of their own, in order, so sampling never
+waits for the message bus; bounded so that a shutdown can give up after
 ``shutdown_flush_timeout``.
 
 Related options:

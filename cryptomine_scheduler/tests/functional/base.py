@@ -20,7 +20,7 @@ from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 
 CONTROLLER = 'cryptomine_scheduler.cmd.controller'
-COLLECTOR = 'load_collector.cmd'
+COLLECTOR = 'load_collector.launch'  # as cryptomine-collector starts it
 WAIT = waiting.PATIENCE
 
 

@@ -36,7 +36,7 @@ class TestCommandsPrintIt(base.BaseTestCase):
         expected = metadata.version('cryptomine-scheduler')
         for module in ('cryptomine_scheduler.cli.app',
                        'cryptomine_scheduler.cmd.controller',
-                       'load_collector.cmd'):
+                       'load_collector.launch'):
             with self.subTest(module=module):
                 done = subprocess.run(
                     [sys.executable, '-m', module, '--version'],
