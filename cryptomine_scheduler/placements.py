@@ -52,10 +52,6 @@ class Placements:
             collections.OrderedDict())
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._placed)
-
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
                expected_load_percent: float | None) -> None:
         """Note that nova started building ``uuid`` on ``host``."""
