@@ -5,12 +5,14 @@ A process is a guest when the first word of its command line matches
 (libvirt always passes the nova instance UUID that way).  The processes
 are looked at only when what ``/proc`` lists changed since the last
 cycle, and then only the new ones, in the order of their PIDs: one read
-of a command line without ``-uuid`` rules a process out, psutil reads
-the others.  A process is told by its PID and the inode number of its
-``/proc/<pid>`` directory, which a PID reused by another process does
-not keep.  Each known guest then costs one ``pread`` of its
-``/proc/<pid>/stat``, kept open: CPU time and RSS are both in that line,
-and the open file stays bound to that process even if its PID is reused.
+of a command line without ``-uuid`` rules a process out (one started
+less than :data:`SETTLE` seconds ago is looked at again, since it may
+yet execute qemu), psutil reads the others.  A process is told by its
+PID and the inode number of its ``/proc/<pid>`` directory, which a PID
+reused by another process does not keep.  Each known guest then costs
+one ``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS
+are both in that line, and the open file stays bound to that process
+even if its PID is reused.
 """
 
 import dataclasses
@@ -29,8 +31,12 @@ _GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
 _CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 _PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
 # Fields of /proc/<pid>/stat after the ")" that ends the command name:
-# utime and stime (fields 14 and 15, clock ticks), rss (24, pages).
-_UTIME, _STIME, _RSS = 11, 12, 21
+# utime and stime (fields 14 and 15, clock ticks), starttime (22, clock
+# ticks after boot), rss (24, pages).
+_UTIME, _STIME, _START, _RSS = 11, 12, 19, 21
+#: Seconds a process that is no guest is looked at again: libvirt forks,
+#: prepares the child, and only then executes qemu in it.
+SETTLE = 5.0
 
 
 def read_stat(fd: int) -> tuple[float, int]:
@@ -69,6 +75,19 @@ def _may_be_guest(pid: int) -> bool:
         return b'-uuid' in cmdline.read()
 
 
+def _started(pid: int) -> float:
+    """When ``pid`` started, in seconds after boot; OSError if gone."""
+    with open(f'/proc/{pid}/stat', 'rb') as stat:
+        line = stat.read()
+    return int(line[line.rindex(b')') + 2:].split()[_START]) / _CLOCK_TICKS
+
+
+def _uptime() -> float:
+    """Seconds since boot."""
+    with open('/proc/uptime', 'rb') as uptime:
+        return float(uptime.read().split()[0])
+
+
 class InstanceSource(sources.Source):
     """Fills :attr:`SampleDraft.instances`."""
 
@@ -81,15 +100,15 @@ class InstanceSource(sources.Source):
         # it was last looked at, but those that could not be read then.
         self._looked_at: dict[str, int] = {}
 
-    def _discover(self, pid: int) -> bool:
-        """Follow ``pid`` if it is a guest; False if it cannot be told."""
+    def _discover(self, pid: int, uptime: float) -> bool:
+        """Follow ``pid`` if it is a guest; False if it cannot be told
+        yet (gone, or so young that it may still execute qemu)."""
         try:
-            if not _may_be_guest(pid):
-                return True
-            process = psutil.Process(pid)
-            guest_uuid = instance_uuid(process.cmdline(), self._pattern)
+            process = psutil.Process(pid) if _may_be_guest(pid) else None
+            guest_uuid = (None if process is None else
+                          instance_uuid(process.cmdline(), self._pattern))
             if guest_uuid is None:
-                return True
+                return uptime - _started(pid) >= SETTLE
             started = process.create_time()
             fd = os.open(f'/proc/{pid}/stat', os.O_RDONLY)
         except (*_GONE, OSError):
@@ -111,10 +130,11 @@ class InstanceSource(sources.Source):
         new = sorted(int(name) for name, inode in listed.items()
                      if self._looked_at.get(name) != inode
                      and name.isdigit())
+        uptime = _uptime()
         for pid in new:
             # A guest's own entry is new again when the kernel dropped it
             # from its cache; its stat file tells whether it is still it.
-            if pid not in self._guests and not self._discover(pid):
+            if pid not in self._guests and not self._discover(pid, uptime):
                 del listed[str(pid)]
         self._looked_at = listed
 

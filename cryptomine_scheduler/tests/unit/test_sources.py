@@ -1,5 +1,8 @@
 import re
+import subprocess
+import sys
 import time
+import uuid
 
 import psutil
 from oslotest import base
@@ -110,17 +113,40 @@ class TestInstanceSource(base.BaseTestCase):
         self.assertIn(first.uuids[0], self._collect(source))
         later = self.useFixture(guests.FakeGuests(1))
         # Until exec has set up its arguments, a process's command line
-        # reads empty, and the process is no guest (as with psutil).
-        path = f'/proc/{later.processes[0].pid}/cmdline'
-
-        def cmdline() -> bytes:
-            with open(path, 'rb') as read:
-                return read.read()
-
-        waiting.wait_for(cmdline, waiting.PATIENCE)
+        # reads empty, or its parent's, and the process is no guest.
+        self._wait_for_exec(later.processes[0].pid)
         found = self._collect(source)
         self.assertIn(first.uuids[0], found)
         self.assertIn(later.uuids[0], found)
+
+    def test_guest_executed_after_it_was_seen_is_found(self):
+        # libvirt forks, prepares the child, then executes qemu in it: a
+        # cycle in between must not rule the process out for good.
+        guest_uuid = str(uuid.uuid4())
+        child = subprocess.Popen(
+            [sys.executable, '-c', 'import os, sys; sys.stdin.readline(); '
+             f'os.execv(sys.executable, ["qemu-system-x86_64", "-c", '
+             f'{guests.IDLE!r}, "-uuid", "{guest_uuid}"])'],
+            stdin=subprocess.PIPE)
+        self.addCleanup(child.wait)
+        self.addCleanup(child.kill)
+        source = instances.InstanceSource(collector_conf())
+        self.addCleanup(source.close)
+        self.assertNotIn(guest_uuid, self._collect(source))
+        child.stdin.write(b'go\n')
+        child.stdin.close()
+        self._wait_for_exec(child.pid)
+        self.assertIn(guest_uuid, self._collect(source))
+
+    @staticmethod
+    def _wait_for_exec(pid: int) -> None:
+        path = f'/proc/{pid}/cmdline'
+
+        def executed() -> bool:
+            with open(path, 'rb') as read:
+                return read.read().startswith(b'qemu-system-x86_64\0')
+
+        waiting.wait_for(executed, waiting.PATIENCE)
 
     def test_other_processes_ignored_with_custom_pattern(self):
         fake = self.useFixture(guests.FakeGuests(1))
