@@ -20,6 +20,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import placements as placements_mod
+from cryptomine_scheduler import validation
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ def _expected_load(extra_specs) -> float | None:
     return min(max(percent, 0.0), 100.0) if percent == percent else None
 
 
+def _text(value) -> str | None:
+    """A short identifier, None when absent or not one."""
+    return value if validation.is_text(value, 255) and value else None
+
+
 class InstanceEndpoint:
     """Feeds :class:`Placements` from instance notifications."""
 
@@ -66,7 +72,9 @@ class InstanceEndpoint:
                 self._placements.placed(
                     str(uuid), str(host), int(flavor['vcpus']),
                     int(flavor['memory_mb']),
-                    _expected_load(flavor.get('extra_specs')))
+                    _expected_load(flavor.get('extra_specs')),
+                    _text(flavor.get('flavorid')),
+                    _text(instance.get('image_uuid')))
             else:
                 self._placements.gone(str(uuid))
         except (KeyError, IndexError, TypeError, ValueError,

@@ -25,7 +25,9 @@ class Placement:
     """A guest placed on ``host`` with its flavor's size.
 
     ``expected_load_percent`` is the flavor's extra spec, None when it
-    has none (each scheduler applies its own default).
+    has none (each scheduler applies its own default); ``flavor`` is the
+    flavor's ID and ``image`` the image's, what :mod:`.flavor_loads`
+    learns under.
     """
 
     host: str
@@ -33,6 +35,8 @@ class Placement:
     memory_mb: int
     expected_load_percent: float | None
     placed_at: float
+    flavor: str | None = None
+    image: str | None = None
 
     def wire(self) -> dict:
         return dataclasses.asdict(self)
@@ -53,13 +57,14 @@ class Placements:
         self._lock = threading.Lock()
 
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
-               expected_load_percent: float | None) -> None:
+               expected_load_percent: float | None,
+               flavor: str | None = None, image: str | None = None) -> None:
         """Note that nova started building ``uuid`` on ``host``."""
         with self._lock:
             self._placed.pop(uuid, None)
             self._placed[uuid] = Placement(host, vcpus, memory_mb,
                                            expected_load_percent,
-                                           self._clock())
+                                           self._clock(), flavor, image)
             while len(self._placed) > self.limit:
                 self._placed.popitem(last=False)
 
@@ -68,16 +73,23 @@ class Placements:
         with self._lock:
             self._placed.pop(uuid, None)
 
-    def warming(self, first_sampled: Callable[[str], float | None]
+    def warming(self, first_sampled: Callable[[str], float | None],
+                warmed: Callable[[str, Placement], None] = lambda *_: None
                 ) -> dict[str, Placement]:
         """The placements still counting: dropped once their guest was
-        first sampled ``warmup`` seconds ago, or after ``max_age``."""
+        first sampled ``warmup`` seconds ago (and handed to ``warmed``),
+        or after ``max_age``."""
         now = self._clock()
+        warm = []
         with self._lock:
             for uuid, placement in list(self._placed.items()):
                 first = first_sampled(uuid)
-                if (now - placement.placed_at > self.max_age
-                        or (first is not None
-                            and now - first >= self.warmup)):
+                if first is not None and now - first >= self.warmup:
+                    warm.append((uuid, placement))
                     del self._placed[uuid]
-            return dict(self._placed)
+                elif now - placement.placed_at > self.max_age:
+                    del self._placed[uuid]
+            counting = dict(self._placed)
+        for uuid, placement in warm:
+            warmed(uuid, placement)
+        return counting

@@ -9,9 +9,10 @@ untrusted input is the job of :mod:`cryptomine_scheduler.validation`.
 import dataclasses
 import enum
 
-# 2 added the collector's own counters (``collector``); the controller
-# still accepts 1 from collectors not yet upgraded.
-SCHEMA_VERSION = 2
+# 2 added the collector's own counters (``collector``), 3 the host's
+# logical CPUs (``cpus``); the controller still accepts 1 and 2 from
+# collectors not yet upgraded.
+SCHEMA_VERSION = 3
 EVENT_TYPE = 'cryptomine.load.sample'
 
 
@@ -153,10 +154,15 @@ class LoadSample:
     gpus: tuple[GpuLoad, ...] = ()
     asics: tuple[AsicLoad, ...] = ()
     collector: CollectorCounters | None = None  # None: schema 1
+    #: The logical CPUs that ``cpu_percent`` (and each guest's) is a
+    #: share of; None before schema 3.
+    cpus: int | None = None
 
     @property
     def schema_version(self) -> int:
-        return 1 if self.collector is None else SCHEMA_VERSION
+        if self.collector is None:
+            return 1
+        return 2 if self.cpus is None else SCHEMA_VERSION
 
     def to_wire(self) -> dict:
         """Return the JSON-able dict that is signed and published."""
@@ -176,6 +182,8 @@ class LoadSample:
         }
         if self.collector is not None:
             wire['collector'] = dict(vars(self.collector))
+        if self.cpus is not None:
+            wire['cpus'] = self.cpus
         return wire
 
     @classmethod
@@ -193,4 +201,5 @@ class LoadSample:
             asics=tuple(AsicLoad(**a) for a in wire['asics']),
             collector=(CollectorCounters(**wire['collector'])
                        if 'collector' in wire else None),
+            cpus=wire.get('cpus'),
         )

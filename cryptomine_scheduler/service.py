@@ -14,6 +14,7 @@ from cryptomine_scheduler import cluster
 from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import executor
+from cryptomine_scheduler import flavor_loads
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
@@ -95,7 +96,9 @@ class ControllerService:
             c.summary_window, c.ewma_half_life,
             c.hashrate_baseline_half_life,
             placements.Placements(learn.warmup, learn.max_age, clock=clock)
-            if learn.enabled else None)
+            if learn.enabled else None,
+            flavor_loads.FlavorLoads(learn.learn_guests,
+                                     learn.learn_min_guests))
         self._nova_transport = self.nova_listener = None
         if learn.enabled:
             self._nova_transport = oslo_messaging.get_notification_transport(

@@ -7,11 +7,13 @@ compact, versioned wire form that the controller serves by RPC;
 """
 
 import dataclasses
+import functools
 import threading
 import typing
 
 import numpy as np
 
+from cryptomine_scheduler import flavor_loads as flavor_loads_mod
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
@@ -100,6 +102,15 @@ class LoadSnapshot:
     pending: dict[str, tuple[PendingView, ...]] = dataclasses.field(
         default_factory=dict)
     placed: frozenset[str] = frozenset()
+    #: What warm guests of each flavor use (:mod:`.flavor_loads`).
+    flavor_loads: flavor_loads_mod.Table = dataclasses.field(
+        default_factory=dict)
+
+    def learned_load(self, flavor: str | None,
+                     image: str | None) -> float | None:
+        """The learned load (% of its vCPUs) of a guest of ``flavor``
+        booted from ``image``; None when not learned."""
+        return flavor_loads_mod.expected(self.flavor_loads, flavor, image)
 
     @classmethod
     def from_wire(cls, wire: dict) -> 'LoadSnapshot':
@@ -127,7 +138,8 @@ class LoadSnapshot:
                 v['expected_load_percent']))
         return cls(now, wire['window'], hosts, instances, 'pending' in wire,
                    {host: tuple(views) for host, views in pending.items()},
-                   frozenset(wire.get('pending', ())))
+                   frozenset(wire.get('pending', ())),
+                   wire.get('flavor_loads', {}))
 
 
 def _layout() -> dict:
@@ -177,14 +189,17 @@ class LoadTracker:
     lists (the guests running there now), so its size is bounded by the
     hosts and the per-sample instance limit, however many guests a host
     has reported in the window.  With ``placements`` (learnt from nova)
-    it also lists the guests placed that are still warming up.
+    it also lists the guests placed that are still warming up, and
+    learns from those warmed up what each flavor's guests use.
     """
 
     def __init__(self, window: float, half_life: float,
                  baseline_half_life: float = 1800.0,
-                 placements: 'placements_mod.Placements | None' = None):
+                 placements: 'placements_mod.Placements | None' = None,
+                 flavor_loads: flavor_loads_mod.FlavorLoads | None = None):
         self.window = window
         self.placements = placements
+        self.flavor_loads = flavor_loads or flavor_loads_mod.FlavorLoads()
         self.hosts = summaries.SummaryBook(len(HOST_METRICS), window,
                                            half_life)
         self.mining = summaries.SummaryBook(len(mining.METRICS), window,
@@ -198,6 +213,8 @@ class LoadTracker:
         self._instance_host: dict[str, str] = {}
         #: host -> (timestamp, instances) of its newest sample
         self._listed: dict[str, tuple[float, frozenset[str]]] = {}
+        #: host -> its logical CPUs, from its newest sample telling them
+        self._cpus: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def add(self, sample: sample_mod.LoadSample) -> None:
@@ -216,6 +233,8 @@ class LoadTracker:
             if listed is None or sample.timestamp >= listed[0]:
                 uuids = frozenset(i.uuid for i in sample.instances)
                 self._listed[sample.host] = (sample.timestamp, uuids)
+                if sample.cpus is not None:
+                    self._cpus[sample.host] = sample.cpus
                 for uuid in uuids:
                     self._instance_host[uuid] = sample.host
 
@@ -261,7 +280,41 @@ class LoadTracker:
                           for uuid, s in instances.items()},
         }
         if self.placements is not None:
-            wire['pending'] = {
-                uuid: placement.wire() for uuid, placement in
-                self.placements.warming(self.instances.first_time).items()}
+            warming = self.placements.warming(
+                self.instances.first_time,
+                functools.partial(self._learn, now))
+            learned = self.flavor_loads.wire()
+            wire['pending'] = {uuid: _pending_wire(placement, learned)
+                               for uuid, placement in warming.items()}
+            wire['flavor_loads'] = learned
         return wire
+
+    def _learn(self, now: float, uuid: str,
+               placement: 'placements_mod.Placement') -> None:
+        """Note what the guest ``uuid``, warm now, uses of its vCPUs:
+        its recent (EWMA) share of its host's CPUs, scaled."""
+        with self._lock:
+            host = self._instance_host.get(uuid)
+            cpus = self._cpus.get(host)
+        if placement.flavor is None or cpus is None or not placement.vcpus:
+            return
+        summary = self.instances.summaries(now, (uuid,)).get(uuid)
+        if summary is None:
+            return
+        share = summary.get(_INSTANCE_ROW[sample_mod.InstanceMetric
+                                          .CPU_PERCENT], summaries.Stat.EWMA)
+        if share == share:
+            self.flavor_loads.observe(placement.flavor, placement.image,
+                                      share * cpus / placement.vcpus)
+
+
+def _pending_wire(placement: 'placements_mod.Placement',
+                  learned: flavor_loads_mod.Table) -> dict:
+    """A warming guest as served: its expected load learned from its
+    flavor's guests, else its flavor's extra spec."""
+    wire = placement.wire()
+    percent = flavor_loads_mod.expected(learned, placement.flavor,
+                                        placement.image)
+    if percent is not None:
+        wire['expected_load_percent'] = percent
+    return wire

@@ -235,10 +235,10 @@ MAX_KNOWN_KEYS = 100_000
 
 _V1_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
                         'host_load', 'instances', 'sensors', 'gpus', 'asics'})
-# The fields of each accepted schema version: 1, from collectors not yet
-# upgraded, lacks the collector's own counters.
-_TOP_FIELDS = {1: _V1_FIELDS,
-               sample_mod.SCHEMA_VERSION: _V1_FIELDS | {'collector'}}
+# The fields of each accepted schema version: 1 and 2, from collectors
+# not yet upgraded, lack the collector's own counters and the host's CPUs.
+_TOP_FIELDS = {1: _V1_FIELDS, 2: _V1_FIELDS | {'collector'},
+               3: _V1_FIELDS | {'collector', 'cpus'}}
 
 
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
@@ -273,6 +273,9 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     if version > 1:
         _check_record('collector', wire['collector'],
                       sample_mod.CollectorCounters)
+    if version > 2:
+        _check_int('sample', 'cpus', wire['cpus'])
+        _require(wire['cpus'] > 0, Reason.OUT_OF_RANGE, 'sample.cpus is 0')
     _check_int('sample', 'seq', wire['seq'])
     _check_number('sample', 'timestamp', wire['timestamp'])
     _check_record('host_load', wire['host_load'], sample_mod.HostLoad)

@@ -96,7 +96,8 @@ class Collector:
             host=self.host, seq=self._next_seq, timestamp=self._clock(),
             host_load=draft.host_load, instances=tuple(draft.instances),
             sensors=draft.sensors, gpus=tuple(draft.gpus),
-            asics=tuple(draft.asics), collector=self.stats.counters())
+            asics=tuple(draft.asics), collector=self.stats.counters(),
+            cpus=draft.cpus)
         self._next_seq += 1
         self._sampled += 1
         return sample

@@ -43,8 +43,8 @@ a consumer that declares nova's exchange with another durability.
     cfg.FloatOpt('warmup', default=120.0, min=0.0,
                  help="""
 Seconds a new guest keeps counting against its host after its first
-sample: its expected load (the flavor's
-``cryptomine:expected_load_percent``, or nova.conf's
+sample: its expected load (learned from the flavor's guests, else the
+flavor's ``cryptomine:expected_load_percent``, else nova.conf's
 ``[cryptomine] default_expected_load_percent``) less what it is measured
 to use, so that a miner still ramping up is not taken for an idle guest.
 """),
@@ -52,6 +52,18 @@ to use, so that a miner still ramping up is not taken for an idle guest.
                  help="""
 Seconds after which a placement stops counting even if its guest was
 never sampled (its host's collector down).
+"""),
+    cfg.IntOpt('learn_guests', default=50, min=1,
+               help="""
+How many of the latest warm guests of a flavor (and of a flavor and
+image) make its learned expected load: the mean of their loads, as a
+share of their vCPUs, when their warm-up ended.  The learned load is
+used before the flavor's ``cryptomine:expected_load_percent``.
+"""),
+    cfg.IntOpt('learn_min_guests', default=3, min=1,
+               help="""
+How many warm guests of a flavor (or of a flavor and image) must have
+been measured before their load is used for the next guests.
 """),
 ]
 

@@ -12,12 +12,24 @@ def host_facts(host_state) -> plugin.HostFacts:
         memory_mb=float(host_state.total_usable_ram_mb or 0))
 
 
+def _field(obj, name: str):
+    """A nova object's field, None when unset (reading an unset field
+    of a nova object raises)."""
+    if obj is None or not obj.obj_attr_is_set(name):
+        return None
+    return getattr(obj, name)
+
+
 def flavor_facts(spec_obj) -> plugin.FlavorFacts:
-    """The parts of a ``RequestSpec``'s flavor the plugin needs."""
+    """The parts of a ``RequestSpec``'s flavor (and image) the plugin
+    needs."""
     flavor = spec_obj.flavor
+    image = _field(_field(spec_obj, 'image'), 'id')
     return plugin.FlavorFacts(vcpus=flavor.vcpus,
                               memory_mb=flavor.memory_mb,
-                              extra_specs=dict(flavor.extra_specs or {}))
+                              extra_specs=dict(flavor.extra_specs or {}),
+                              flavorid=_field(flavor, 'flavorid'),
+                              image=None if image is None else str(image))
 
 
 def begin_request(load_plugin: plugin.LoadAwarePlugin,

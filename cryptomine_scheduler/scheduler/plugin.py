@@ -48,11 +48,14 @@ class HostFacts:
 
 @dataclasses.dataclass(frozen=True)
 class FlavorFacts:
-    """What a request asks for."""
+    """What a request asks for: the flavor (its ID, what the controller
+    learns loads under) and the image's ID when nova knows it."""
 
     vcpus: int
     memory_mb: int
     extra_specs: dict
+    flavorid: str | None = None
+    image: str | None = None
 
     def accelerator(self) -> scoring.Accelerator | None:
         value = self.extra_specs.get(ACCELERATOR_SPEC)
@@ -65,8 +68,13 @@ class FlavorFacts:
                 f'{ACCELERATOR_SPEC}={value!r}; expected one of '
                 f'{[a.value for a in scoring.Accelerator]}') from None
 
-    def busy_vcpus(self, default_percent: float) -> float:
-        value = self.extra_specs.get(EXPECTED_LOAD_SPEC, default_percent)
+    def busy_vcpus(self, default_percent: float,
+                   learned_percent: float | None = None) -> float:
+        """The vCPUs its guest is expected to keep busy: at the load
+        learned from its flavor's guests, else at its extra spec's, else
+        at ``default_percent``."""
+        value = (self.extra_specs.get(EXPECTED_LOAD_SPEC, default_percent)
+                 if learned_percent is None else learned_percent)
         try:
             percent = float(value)
         except ValueError:
@@ -110,13 +118,15 @@ class Settings:
 
     @classmethod
     def read(cls, opts, flavor: FlavorFacts,
-             instance_uuid: str | None = None) -> 'Settings':
+             instance_uuid: str | None = None,
+             learned_percent: float | None = None) -> 'Settings':
         try:
             accelerator, bad_flavor = flavor.accelerator(), None
         except BadFlavor as exc:
             accelerator, bad_flavor = None, str(exc)
         try:
-            busy = flavor.busy_vcpus(opts.default_expected_load_percent)
+            busy = flavor.busy_vcpus(opts.default_expected_load_percent,
+                                     learned_percent)
         except BadFlavor:
             busy = float(flavor.vcpus)
         return cls(
@@ -253,14 +263,17 @@ class LoadAwarePlugin:
     def _new_request(self, flavor: FlavorFacts,
                      instance_uuid: str | None) -> RequestState:
         opts = self.opts
-        settings = Settings.read(opts, flavor, instance_uuid)
-        self.weight_multiplier = settings.weight_multiplier
         self.cache.ttl = opts.snapshot_ttl
         self.cache.max_age = opts.snapshot_max_age
         self.boots.timeout = opts.pending_boot_timeout
         self.boots.default_percent = opts.default_expected_load_percent
         self.boots.handover = opts.pending_boot_handover
         snap = self.cache.get(first_wait=opts.rpc_timeout)
+        settings = Settings.read(
+            opts, flavor, instance_uuid,
+            None if snap is None else snap.learned_load(flavor.flavorid,
+                                                        flavor.image))
+        self.weight_multiplier = settings.weight_multiplier
         with self._lock:
             estimates = self._estimates
             if (estimates.snapshot is not snap

@@ -61,14 +61,15 @@ COUNTERS = sample.CollectorCounters(dropped=2, buffered=5,
 def make(host: str = 'compute-1', seq: int = 1, timestamp: float = 1000.0,
          cpu: float = 10.0, mem: float = 40.0, instances=(), gpus=(),
          asics=(), sensors=NO_SENSORS,
-         collector: sample.CollectorCounters | None = None
-         ) -> sample.LoadSample:
-    """A sample; of schema 1 unless it has ``collector`` counters."""
+         collector: sample.CollectorCounters | None = None,
+         cpus: int | None = None) -> sample.LoadSample:
+    """A sample; of schema 1 unless it has ``collector`` counters, of
+    schema 3 with ``cpus`` too."""
     return sample.LoadSample(host=host, seq=seq, timestamp=timestamp,
                              host_load=host_load(cpu, mem),
                              instances=tuple(instances), sensors=sensors,
                              gpus=tuple(gpus), asics=tuple(asics),
-                             collector=collector)
+                             collector=collector, cpus=cpus)
 
 
 def payload(s: sample.LoadSample, secret: str = SECRET,

@@ -24,6 +24,7 @@ class SampleDraft:
     """The sections of a sample being filled in by the sources."""
 
     host_load: sample.HostLoad | None = None
+    cpus: int | None = None
     instances: list[sample.InstanceLoad] = dataclasses.field(
         default_factory=list)
     sensors: sample.HostSensors = sample.HostSensors()

@@ -83,8 +83,11 @@ class HostSource(sources.Source):
         self._cpu_times = self._read_cpu_times()
 
     def _read_cpu_times(self) -> list[float]:
-        """The host's CPU times in seconds, as psutil's ``cpu_times()``."""
-        line = self._stat.read().split(b'\n', 1)[0]
+        """The host's CPU times in seconds, as psutil's ``cpu_times()``;
+        notes the online CPUs they add up (one ``cpuN`` line each)."""
+        stat = self._stat.read()
+        self._cpus = stat.count(b'\ncpu')
+        line = stat.split(b'\n', 1)[0]
         return [float(x) / _CLOCK_TICKS
                 for x in line.split()[1:_CPU_FIELDS + 1]]
 
@@ -112,6 +115,7 @@ class HostSource(sources.Source):
         else:
             swap = psutil.swap_memory()
             swap_used, swap_percent = swap.used, swap.percent
+        draft.cpus = self._cpus or None
         draft.host_load = sample.HostLoad(
             cpu_percent=cpu_percent,
             load_1=load_1, load_5=load_5, load_15=load_15,

@@ -8,6 +8,7 @@ from nova.scheduler import weights
 from nova.tests.unit.scheduler import fakes
 from oslo_utils.fixture import uuidsentinel as uuids
 
+from cryptomine_scheduler import placements
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.scheduler import adapters
@@ -77,11 +78,11 @@ class PluginTestCase(test.NoDBTestCase):
                             for i, m in enumerate(aggregates)]
         return state
 
-    def spec(self, extra_specs=None, vcpus=4, memory_mb=4096):
+    def spec(self, extra_specs=None, vcpus=4, memory_mb=4096, **fields):
         return objects.RequestSpec(
             instance_uuid=uuids.instance, flavor=objects.Flavor(
                 vcpus=vcpus, memory_mb=memory_mb, root_gb=1,
-                extra_specs=extra_specs or {}))
+                extra_specs=extra_specs or {}), **fields)
 
     def passes(self, host, spec=None):
         spec = spec or self.spec()
@@ -307,6 +308,34 @@ class TestPendingBootCredit(PluginTestCase):
         # 10 % measured + 4 busy vCPUs of 16 placed before, and nothing of
         # the guest of this request (0 % expected).
         self.assertAlmostEqual(35.0, estimate.cpu_percent)
+
+
+    def test_learned_load_before_the_extra_spec(self):
+        self.controller.tracker = snapshot.LoadTracker(
+            600, 60, placements=placements.Placements(warmup=120,
+                                                      max_age=900))
+        learned = self.controller.tracker.flavor_loads
+        for percent in (40.0, 50.0, 60.0):
+            learned.observe('miner.8', uuids.image, percent)
+        learned.observe('miner.8', uuids.other, 100.0)  # one guest: unused
+        self.controller.report('h1', cpu=10.0)
+        host = self.host('h1', vcpus=16)
+
+        def predicted_cpu(flavorid, image=None):
+            spec = self.spec({plugin.EXPECTED_LOAD_SPEC: '100'}, vcpus=8)
+            spec.flavor.flavorid = flavorid
+            if image is not None:
+                spec.image = objects.ImageMeta(id=image)
+            return adapters.host_load(adapters.begin_request(
+                self.plugin, spec), host).estimate.cpu_percent
+
+        # 10 % measured + 8 vCPUs of 16: at the mean of the flavor's and
+        # image's guests (50 %), of the flavor's (62.5 % with the other
+        # image's guest), else at the extra spec's 100 %.
+        self.assertAlmostEqual(35.0, predicted_cpu('miner.8', uuids.image))
+        self.assertAlmostEqual(41.25, predicted_cpu('miner.8', uuids.other))
+        self.assertAlmostEqual(41.25, predicted_cpu('miner.8'))
+        self.assertAlmostEqual(60.0, predicted_cpu('never-seen'))
 
 
 class TestOverloadPolicy(PluginTestCase):

@@ -12,11 +12,15 @@ def nova_object(object_name: str, **data) -> dict:
             'nova_object.version': '1.0', 'nova_object.data': data}
 
 
+IMAGE = '0c8d7e6f-0000-4000-8000-0000000000aa'
+
+
 def create(host='compute-1', extra_specs=None, uuid=UUID) -> dict:
-    flavor = nova_object('FlavorPayload', name='miner', vcpus=4,
-                         memory_mb=8192, extra_specs=extra_specs or {})
+    flavor = nova_object('FlavorPayload', name='miner', flavorid='m1',
+                         vcpus=4, memory_mb=8192,
+                         extra_specs=extra_specs or {})
     return nova_object('InstanceCreatePayload', uuid=uuid, host=host,
-                       flavor=flavor)
+                       flavor=flavor, image_uuid=IMAGE)
 
 
 class TestPlacements(base.BaseTestCase):
@@ -34,6 +38,18 @@ class TestPlacements(base.BaseTestCase):
         self.assertEqual(['a'], list(self.book.warming(first.get)))
         self.now[0] = 1090.0
         self.assertEqual({}, self.book.warming(first.get))
+
+    def test_warm_guests_handed_over_once(self):
+        self.book.placed('a', 'h1', 2, 1024, None, 'm1', 'img')
+        self.book.placed('b', 'h1', 2, 1024, None)
+        first = {'a': 1000.0}
+        warmed = []
+        self.now[0] = 1060.0
+        self.assertEqual(['b'], list(self.book.warming(
+            first.get, lambda *args: warmed.append(args))))
+        self.book.warming(first.get, lambda *args: warmed.append(args))
+        self.assertEqual([('a', placements.Placement(
+            'h1', 2, 1024, None, 1000.0, 'm1', 'img'))], warmed)
 
     def test_never_sampled_counts_until_max_age(self):
         self.book.placed('a', 'h1', 2, 1024, None)
@@ -70,7 +86,8 @@ class TestInstanceEndpoint(base.BaseTestCase):
         self.notify('instance.create.start', create(
             extra_specs={placements.EXPECTED_LOAD_SPEC: '70'}))
         self.assertEqual(
-            {UUID: placements.Placement('compute-1', 4, 8192, 70.0, 1000.0)},
+            {UUID: placements.Placement('compute-1', 4, 8192, 70.0, 1000.0,
+                                        'm1', IMAGE)},
             self.warming())
 
     def test_host_from_the_publisher_when_the_payload_has_none(self):
@@ -87,6 +104,15 @@ class TestInstanceEndpoint(base.BaseTestCase):
                     extra_specs=specs))
                 self.assertEqual(expected,
                                  self.warming()[UUID].expected_load_percent)
+
+    def test_flavor_and_image_ids_read_safely(self):
+        payload = create()
+        data = payload['nova_object.data']
+        data['image_uuid'] = ''
+        data['flavor']['nova_object.data']['flavorid'] = 7
+        self.notify('instance.create.start', payload)
+        self.assertEqual((None, None), (self.warming()[UUID].flavor,
+                                        self.warming()[UUID].image))
 
     def test_failed_build_and_delete_end_the_placement(self):
         for event, name in (('instance.create.error',

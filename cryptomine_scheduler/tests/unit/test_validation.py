@@ -23,7 +23,7 @@ def _resigned(mutate):
         gpus=[samples.gpu(0, instances=[samples.instance(1).uuid])],
         asics=[samples.asic(1, instance_uuid=samples.instance(1).uuid)],
         sensors=sample.HostSensors(cpu_temperature_c=55.0, energy_j=1e6),
-        collector=samples.COUNTERS).to_wire()
+        collector=samples.COUNTERS, cpus=16).to_wire()
     mutate(wire)
     host = wire.get('host') if isinstance(wire.get('host'), str) else 'x'
     key = signing.derive_host_key(samples.SECRET, host)
@@ -79,14 +79,23 @@ REJECTIONS = [
      R.UNSUPPORTED_VERSION),
     ('empty host', _resigned(_set(['host'], '')), R.MALFORMED),
     ('host too long', _resigned(_set(['host'], 'h' * 256)), R.MALFORMED),
-    ('version 3', _resigned(_set(['schema_version'], 3)),
+    ('version 4', _resigned(_set(['schema_version'], 4)),
      R.UNSUPPORTED_VERSION),
     ('version 0', _resigned(_set(['schema_version'], 0)),
      R.UNSUPPORTED_VERSION),
     ('version 1 with collector counters',
      _resigned(_set(['schema_version'], 1)), R.MALFORMED),
     ('version 2 without collector counters',
-     _resigned(_delete(['collector'])), R.MALFORMED),
+     _resigned(lambda w: (_set(['schema_version'], 2)(w),
+                          _delete(['cpus'])(w), _delete(['collector'])(w))),
+     R.MALFORMED),
+    ('version 2 with cpus', _resigned(_set(['schema_version'], 2)),
+     R.MALFORMED),
+    ('version 3 without cpus', _resigned(_delete(['cpus'])), R.MALFORMED),
+    ('no cpus', _resigned(_set(['cpus'], 0)), R.OUT_OF_RANGE),
+    ('negative cpus', _resigned(_set(['cpus'], -4)), R.OUT_OF_RANGE),
+    ('cpus a float', _resigned(_set(['cpus'], 16.0)), R.MALFORMED),
+    ('cpus a boolean', _resigned(_set(['cpus'], True)), R.MALFORMED),
     ('collector not an object', _resigned(_set(['collector'], [])),
      R.MALFORMED),
     ('collector counter missing', _resigned(
@@ -269,11 +278,23 @@ class TestValidate(base.BaseTestCase):
                                               instances=['a' * 32])],
             asics=[samples.asic(1), samples.asic(2, available=False)],
             sensors=sample.HostSensors(cpu_temperature_c=-3.5),
-            collector=samples.COUNTERS)
+            collector=samples.COUNTERS, cpus=64)
         result = validation.validate(samples.payload(original),
                                      samples.POLICY, NOW)
         self.assertEqual(original, result)
-        self.assertEqual(2, result.to_wire()['schema_version'])
+        self.assertEqual(3, result.to_wire()['schema_version'])
+        self.assertEqual(64, result.cpus)
+
+    def test_schema_2_accepted_without_cpus(self):
+        # From a collector not yet upgraded, during a rolling upgrade.
+        original = samples.make(timestamp=NOW, collector=samples.COUNTERS)
+        wire = original.to_wire()
+        self.assertEqual(2, wire['schema_version'])
+        self.assertNotIn('cpus', wire)
+        result = validation.validate(samples.payload(original),
+                                     samples.POLICY, NOW)
+        self.assertEqual(original, result)
+        self.assertIsNone(result.cpus)
 
     def test_schema_1_accepted_without_counters(self):
         # From a collector not yet upgraded, during a rolling upgrade.
