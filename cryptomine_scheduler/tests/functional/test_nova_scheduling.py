@@ -90,8 +90,9 @@ class LoadAwareTestBase(nova_base.NovaSchedulingTestCase):
 
     def report(self, loads: dict, gpu_hosts=(), guests=None):
         """Publish 5 samples of each host (10 s apart, ending now) with
-        the CPU load given; ``gpu_hosts`` also report a GPU, ``guests``
-        lists each host's instances."""
+        the CPU load given, from a host of 16 CPUs as the fake driver's;
+        ``gpu_hosts`` also report a GPU, ``guests`` lists each host's
+        instances."""
         now = time.time()
         expected = self.controller.totals.stored
         for host, cpu in loads.items():
@@ -100,8 +101,8 @@ class LoadAwareTestBase(nova_base.NovaSchedulingTestCase):
                 self.seq += 1
                 self.publisher.publish(samples.payload(samples.make(
                     host=host, seq=self.seq, timestamp=now - 40 + 10 * i,
-                    cpu=cpu, gpus=gpus,
-                    instances=(guests or {}).get(host, ()))))
+                    cpu=cpu, gpus=gpus, collector=samples.COUNTERS,
+                    cpus=16, instances=(guests or {}).get(host, ()))))
                 expected += 1
         waiting.wait_for(
             lambda: self.controller.totals.stored >= expected, 30)

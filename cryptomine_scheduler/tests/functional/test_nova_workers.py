@@ -112,13 +112,14 @@ class TwoSchedulerWorkersTest(test_nova_scheduling.LoadAwareTestBase):
                                      f'{dict(placed)} against {shares}')
         # Both workers scheduled part of the burst (judged hosts).
         self.assertTrue(self.first.boots._seen and self.second.boots._seen)
-        # The guests are sampled, past the controller's warm-up: no
-        # worker counts any of them any more.
+        # The guests are sampled, past the controller's warm-up, each
+        # keeping half of its one vCPU busy: no worker counts any of them
+        # any more.
         guests = collections.defaultdict(list)
         for server in servers:
             guests[server['OS-EXT-SRV-ATTR:host']].append(
-                sample.InstanceLoad(uuid=server['id'], cpu_percent=STEP,
-                                    rss_mb=2048.0))
+                sample.InstanceLoad(uuid=server['id'],
+                                    cpu_percent=STEP / 2, rss_mb=2048.0))
         self.report(LOADS, guests=guests)
         for worker in (self.first, self.second):
             snap = waiting.wait_for(
@@ -127,6 +128,14 @@ class TwoSchedulerWorkersTest(test_nova_scheduling.LoadAwareTestBase):
                 with self.subTest(host=host):
                     self.assertEqual(scoring.NO_CREDIT, worker.boots.credit(
                         host, snap, 16, 32768))
+        # What the controller learned of the flavor from nova's
+        # notifications and the guests' samples: 50 % of a guest's vCPUs,
+        # what the next boot of the flavor is judged with.
+        (learned,) = snap.flavor_loads.values()
+        self.assertAlmostEqual(50.0, learned['percent'], places=1)
+        self.assertEqual(self.BURST, learned['guests'])
+        self.assertEqual([nova_fixtures.GlanceFixture.image1['id']],
+                         list(learned['images']))
 
     @staticmethod
     def _fresh(worker):
