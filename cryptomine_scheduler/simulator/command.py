@@ -112,7 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      type=_bounded(float, 0, 100),
                      default=DEFAULTS.expected_load_percent,
                      help='load a booting instance counts for, %% of '
-                          'its vCPUs')
+                          'its vCPUs, until its flavor\'s load is learned')
+    run.add_argument('--no-learned-loads', dest='learn_loads',
+                     action='store_false',
+                     help='never learn a flavor\'s load from its earlier '
+                          'instances (as a controller that does not '
+                          'listen to nova\'s notifications)')
     run.add_argument('--overload-policy', choices=(OVERLOAD_SOFT,
                                                    OVERLOAD_HARD),
                      default=DEFAULTS.overload_policy,
@@ -183,6 +188,7 @@ def settings(args) -> engine.Settings:
         max_moves=args.max_moves, window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,
+        learn_loads=args.learn_loads,
         overload_policy=args.overload_policy,
         migration_mb_per_s=args.migration_mb_per_s,
         overload_percent=args.overload_percent,

@@ -72,7 +72,9 @@ class Settings:
     EWMA half-life (its defaults, 600 s and 60 s, suit 10-second samples;
     a 5-minute trace needs longer ones).  ``expected_load_percent`` is
     what a booting instance counts for until it is sampled (the flavor's
-    ``cryptomine:expected_load_percent``); ``overload_policy`` and
+    ``cryptomine:expected_load_percent``) unless ``learn_loads``, as the
+    controller with nova's notifications, learned its flavor's load from
+    the instances before it; ``overload_policy`` and
     ``accelerator_penalty`` are nova.conf's ``[cryptomine]`` options of
     those names.  A migration of ``M`` MiB
     takes ``M / migration_mb_per_s`` seconds, ``parallel_migrations`` at
@@ -88,6 +90,7 @@ class Settings:
     thresholds: scoring.Thresholds = THRESHOLDS
     weights: scoring.Weights = WEIGHTS
     expected_load_percent: float = 100.0
+    learn_loads: bool = True
     overload_policy: str = OVERLOAD_SOFT
     accelerator_penalty: float = 0.1
     max_moves: int = 10

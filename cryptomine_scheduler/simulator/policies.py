@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from cryptomine_scheduler import cluster as cluster_mod
+from cryptomine_scheduler import flavor_loads
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.planning import heuristic
@@ -105,7 +106,10 @@ class LoadAware(Policy):
     """LoadAwareFilter and LoadAwareWeigher on the step's snapshot.
 
     A host's estimate without credit is computed once per step; the boots
-    of the step add their expected load to their host's credit.
+    of the step add their expected load to their host's credit.  With
+    ``learn_loads`` the expected load is learned per flavor as the
+    controller learns it: each placed instance's first step is its load
+    at the end of its warm-up.
     """
 
     name = 'load-aware'
@@ -116,8 +120,40 @@ class LoadAware(Policy):
         self._step = -1
         self._estimates: list[scoring.Estimate] = []
         self._credit: np.ndarray = np.zeros((0, 2))
+        self._learned = flavor_loads.FlavorLoads()
+        self._table: flavor_loads.Table = {}
+        #: Per instance: observed yet, and its first step (set on the
+        #: first step, when the trace is known).
+        self._observed: np.ndarray | None = None
+        self._boot_step: np.ndarray | None = None
+
+    def _learn(self, world: World) -> None:
+        """Observe the instances placed before this step, once each."""
+        trace = world.trace
+        if self._observed is None:
+            self._observed = np.zeros(len(trace.instances), dtype=bool)
+            self._boot_step = np.argmax(trace.alive, axis=1)
+        warm = ((world.host_of >= 0) & ~self._observed
+                & (self._boot_step < world.step))
+        for i in np.flatnonzero(warm):
+            self._learned.observe(
+                _flavor_key(world, i), None,
+                trace.cpu[i, self._boot_step[i]] / trace.vcpus[i] * 100.0)
+        self._observed |= warm
+
+    def _expected_percent(self, world: World, instance: int) -> float:
+        """The load a booting instance counts for, % of its vCPUs."""
+        if self.settings.learn_loads:
+            learned = flavor_loads.expected(
+                self._table, _flavor_key(world, instance), None)
+            if learned is not None:
+                return learned
+        return self.settings.expected_load_percent
 
     def _start_step(self, world: World) -> None:
+        if self.settings.learn_loads:
+            self._learn(world)
+            self._table = self._learned.wire()
         snap = world.snapshot()
         self._step = world.step
         self._estimates = [
@@ -131,7 +167,8 @@ class LoadAware(Policy):
         s = self.settings
         demand = scoring.Demand(world.trace.accelerators[instance],
                                 s.accelerator_penalty)
-        guest = (world.flavor[instance, 0] * s.expected_load_percent / 100.0,
+        guest = (world.flavor[instance, 0]
+                 * self._expected_percent(world, instance) / 100.0,
                  world.flavor[instance, 1])
         best, best_score = None, -math.inf
         for host in np.flatnonzero(room):
@@ -253,3 +290,11 @@ def _sd_after_moves(load: np.ndarray, demand: np.ndarray,
 
 POLICIES = {p.name: p for p in (NovaSpread, NovaMetrics, LoadAware,
                                 LoadAwareReplan, Watcher)}
+
+
+def _flavor_key(world: World, instance: int) -> str:
+    """What the controller learns loads under: the flavor (size and
+    accelerator; a trace has no flavor names)."""
+    kind = world.trace.accelerators[instance]
+    vcpus, memory_mb = world.flavor[instance]
+    return f'{vcpus:g}:{memory_mb:g}:{kind.value if kind else "any"}'
