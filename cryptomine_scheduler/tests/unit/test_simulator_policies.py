@@ -66,6 +66,23 @@ class TestLoadAware(base.BaseTestCase):
         chosen = [policy.place(w, i, room) for i in range(4)]
         self.assertEqual([0, 1, 0, 1], chosen)
 
+    def test_a_flavor_s_load_learned_from_its_first_instances(self):
+        # 1-vCPU guests at 0.3 cores boot one a step on a 2-vCPU host,
+        # each counted at 100 % of its vCPU (50 % of the host) until its
+        # flavor is learned from three.  vm3 finds the host at 45 %: at
+        # 100 % it would take it to 95 %, over the 90 % limit; at the 30 %
+        # learned, to 60 %.
+        cpu = [[NAN] * i + [0.3] * (6 - i) for i in range(4)]
+        guests = trace(cpu=cpu, vcpus=[1] * 4, memory_mb=[512] * 4)
+        host = fleet.uniform(1, vcpus=2, memory_mb=8192)
+        for learn, refused in ((True, 0), (False, 1)):
+            settings = engine.Settings(overload_policy='hard', risk_factor=0,
+                                       half_life=60, learn_loads=learn)
+            with self.subTest(learn_loads=learn):
+                run = engine.simulate(guests, host,
+                                      policies.LoadAware(settings), settings)
+                self.assertEqual(refused, run.refused_boots)
+
     def test_overload_refuses_only_under_the_hard_policy(self):
         # Both hosts fully busy from step 0; vm2 boots at step 3.
         busy = trace(cpu=[[4.0] * 6, [4.0] * 6, [NAN] * 3 + [0.5] * 3],
