@@ -8,12 +8,38 @@ untrusted input is the job of :mod:`cryptomine_scheduler.validation`.
 
 import dataclasses
 import enum
+import functools
+import typing
 
 # 2 added the collector's own counters (``collector``), 3 the host's
-# logical CPUs (``cpus``); the controller still accepts 1 and 2 from
-# collectors not yet upgraded.
+# logical CPUs (``cpus``), the chassis readings of the host's BMC and
+# where each GPU's readings come from; the controller still accepts 1
+# and 2 from collectors not yet upgraded.
 SCHEMA_VERSION = 3
 EVENT_TYPE = 'cryptomine.load.sample'
+#: Where a GPU's readings come from: the host's NVML, or the host's BMC
+#: over Redfish (GPUs passed through to guests, which NVML cannot see).
+GpuReadingSource = typing.Literal['nvml', 'redfish']
+
+
+def since(version: int) -> dict:
+    """The metadata of a record field that schema ``version`` added."""
+    return {'since': version}
+
+
+@functools.cache
+def newer_fields(cls, version: int) -> frozenset[str]:
+    """The fields of record ``cls`` that schema ``version`` lacks."""
+    return frozenset(f.name for f in dataclasses.fields(cls)
+                     if f.metadata.get('since', 1) > version)
+
+
+def _record(record, version: int) -> dict:
+    """The wire form of a flat record in schema ``version``."""
+    newer = newer_fields(type(record), version)
+    if not newer:
+        return dict(vars(record))
+    return {k: v for k, v in vars(record).items() if k not in newer}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,18 +89,28 @@ class InstanceMetric(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class HostSensors:
-    """Host thermal and energy readings; None where the host has none."""
+    """Host thermal and energy readings; None where the host has none.
+
+    The chassis' inlet (intake) temperature and power are the BMC's.
+    """
 
     cpu_temperature_c: float | None = None
     energy_j: float | None = None  # RAPL package counter, wraps
+    inlet_temperature_c: float | None = dataclasses.field(
+        default=None, metadata=since(3))
+    chassis_power_w: float | None = dataclasses.field(
+        default=None, metadata=since(3))
 
 
 @dataclasses.dataclass(frozen=True)
 class GpuLoad:
-    """One GPU as NVML sees it.  A field the board does not support is None.
+    """One GPU as its ``source`` sees it.  A field the board (or the BMC)
+    does not report is None.
 
     ``throttle_reasons`` is NVML's clock-throttle bitmask; ``instances``
     are the UUIDs of the guests using the GPU (mdev/vGPU or passthrough).
+    Over Redfish, ``slowdown_temperature_c`` is the temperature sensor's
+    upper non-critical (caution) threshold.
     """
 
     index: int
@@ -93,6 +129,8 @@ class GpuLoad:
     memory_clock_mhz: float | None = None
     throttle_reasons: int | None = None
     instances: tuple[str, ...] = ()
+    source: GpuReadingSource = dataclasses.field(default='nvml',
+                                                 metadata=since(3))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +176,8 @@ PERCENT_FIELDS = frozenset({'cpu_percent', 'mem_percent', 'swap_percent',
                             'utilization_percent',
                             'memory_utilization_percent', 'fan_percent'})
 TEMPERATURE_FIELDS = frozenset({'cpu_temperature_c', 'temperature_c',
-                                'slowdown_temperature_c'})
+                                'slowdown_temperature_c',
+                                'inlet_temperature_c'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +205,9 @@ class LoadSample:
 
     def to_wire(self) -> dict:
         """Return the JSON-able dict that is signed and published."""
+        version = self.schema_version
         wire = {
-            'schema_version': self.schema_version,
+            'schema_version': version,
             'host': self.host,
             'seq': self.seq,
             'timestamp': self.timestamp,
@@ -175,8 +215,10 @@ class LoadSample:
             # deep-copies and costs the collector ~30 times more.
             'host_load': dict(vars(self.host_load)),
             'instances': [dict(vars(i)) for i in self.instances],
-            'sensors': dict(vars(self.sensors)),
-            'gpus': [{**vars(g), 'instances': list(g.instances)}
+            # Without the fields added since, as a collector not yet
+            # upgraded sends them.
+            'sensors': _record(self.sensors, version),
+            'gpus': [{**_record(g, version), 'instances': list(g.instances)}
                      for g in self.gpus],
             'asics': [dict(vars(a)) for a in self.asics],
         }

@@ -6,9 +6,11 @@ the controller counts.  Nothing here trusts the input: any shape, type or
 value an attacker or a broken collector could send ends as a rejection.
 
 Records are checked against their dataclass in :mod:`sample`: every field
-must be present (and no other), of the annotated type, finite, and in the
-range its name implies (percentages 0-100, temperatures -50-150 °C,
-everything else non-negative; ``uuid``/``instance`` fields hold UUIDs).
+of the sample's schema version must be present (and no other: a field
+added by a later version carries ``since`` in its metadata), of the
+annotated type, finite, and in the range its name implies (percentages
+0-100, temperatures -50-150 °C, everything else non-negative;
+``uuid``/``instance`` fields hold UUIDs).
 A sample larger than the operator's :class:`Limits` is ``too_large``.
 """
 
@@ -17,6 +19,7 @@ import enum
 import functools
 import math
 import re
+import typing
 import uuid
 
 from cryptomine_scheduler import sample as sample_mod
@@ -157,6 +160,15 @@ def _check_uuid_list(where: str, name: str, value) -> None:
         _check_string(where, name, item)
 
 
+_GPU_SOURCES = frozenset(typing.get_args(sample_mod.GpuReadingSource))
+
+
+def _check_gpu_source(where: str, name: str, value) -> None:
+    if value.__class__ is not str or value not in _GPU_SOURCES:
+        raise Rejected(Reason.MALFORMED, f'{where}.{name} is not one of '
+                       f'{sorted(_GPU_SOURCES)}')
+
+
 def _optional(check):
     def check_optional(where, name, value):
         if value is not None:
@@ -173,22 +185,26 @@ _TYPE_CHECKS = {
     str | None: _optional(_check_string),
     bool: _check_bool,
     tuple[str, ...]: _check_uuid_list,
+    sample_mod.GpuReadingSource: _check_gpu_source,
 }
 
 
 @functools.cache
-def _fields(cls) -> tuple[frozenset, tuple]:
-    """The field names of dataclass ``cls`` and each field's check."""
-    fields = dataclasses.fields(cls)
+def _fields(cls, version: int) -> tuple[frozenset, tuple]:
+    """The field names of dataclass ``cls`` in schema ``version`` and
+    each field's check."""
+    newer = sample_mod.newer_fields(cls, version)
+    fields = [f for f in dataclasses.fields(cls) if f.name not in newer]
     return (frozenset(f.name for f in fields),
             tuple((f.name, _TYPE_CHECKS[f.type]) for f in fields))
 
 
-def _check_record(where: str, record, cls) -> None:
-    """Check ``record`` against the fields of dataclass ``cls``."""
+def _check_record(where: str, record, cls, version: int) -> None:
+    """Check ``record`` against the fields of dataclass ``cls`` in schema
+    ``version``."""
     if record.__class__ is not dict:
         raise Rejected(Reason.MALFORMED, f'{where} is not an object')
-    names, checks = _fields(cls)
+    names, checks = _fields(cls, version)
     if record.keys() != names:
         raise Rejected(Reason.MALFORMED,
                        f'{where} fields {sorted(set(record) ^ names)} '
@@ -198,7 +214,7 @@ def _check_record(where: str, record, cls) -> None:
 
 
 def _check_section(wire: dict, section: str, cls, key: str,
-                   limit: int) -> None:
+                   limit: int, version: int) -> None:
     """Check a list of at most ``limit`` records whose ``key`` field must
     be unique."""
     records = wire[section]
@@ -208,7 +224,7 @@ def _check_section(wire: dict, section: str, cls, key: str,
         raise Rejected(Reason.TOO_LARGE, f'host {wire["host"]!r} listed '
                        f'{len(records)} {section}, more than {limit}')
     for index, record in enumerate(records):
-        _check_record(f'{section}[{index}]', record, cls)
+        _check_record(f'{section}[{index}]', record, cls, version)
     _require(len({r[key] for r in records}) == len(records),
              Reason.MALFORMED, f'{section} lists a {key} twice')
 
@@ -272,19 +288,22 @@ def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
                        f'{sorted(set(wire) ^ fields)} missing or unknown')
     if version > 1:
         _check_record('collector', wire['collector'],
-                      sample_mod.CollectorCounters)
+                      sample_mod.CollectorCounters, version)
     if version > 2:
         _check_int('sample', 'cpus', wire['cpus'])
         _require(wire['cpus'] > 0, Reason.OUT_OF_RANGE, 'sample.cpus is 0')
     _check_int('sample', 'seq', wire['seq'])
     _check_number('sample', 'timestamp', wire['timestamp'])
-    _check_record('host_load', wire['host_load'], sample_mod.HostLoad)
-    _check_record('sensors', wire['sensors'], sample_mod.HostSensors)
+    _check_record('host_load', wire['host_load'], sample_mod.HostLoad,
+                  version)
+    _check_record('sensors', wire['sensors'], sample_mod.HostSensors,
+                  version)
     _check_section(wire, 'instances', sample_mod.InstanceLoad, 'uuid',
-                   limits.instances)
-    _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index', limits.gpus)
+                   limits.instances, version)
+    _check_section(wire, 'gpus', sample_mod.GpuLoad, 'index', limits.gpus,
+                   version)
     _check_section(wire, 'asics', sample_mod.AsicLoad, 'miner',
-                   limits.asics)
+                   limits.asics, version)
     timestamp = wire['timestamp']
     if timestamp > now + policy.max_clock_skew:
         raise Rejected(Reason.CLOCK_SKEW, f'timestamp {timestamp} is '

@@ -31,6 +31,7 @@ _COLUMN_TYPES = {
     bool: (sa.Boolean, False),
     # Instance UUIDs joined by commas.
     tuple[str, ...]: (sa.Text, False),
+    sample.GpuReadingSource: (sa.String(16), False),
 }
 
 

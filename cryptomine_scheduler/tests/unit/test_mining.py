@@ -49,6 +49,22 @@ class TestGpuValues(base.BaseTestCase):
                     else:
                         self.assertAlmostEqual(value, row[metric])
 
+    def test_passthrough_gpu_read_over_redfish(self):
+        # What the BMC gives of a GPU bound to vfio-pci: temperature and
+        # its sensor's caution threshold, power and the device's limit.
+        passthrough = sample.GpuLoad(
+            index=100, pci_bus_id='00000000:17:00.0', name='NVIDIA H200',
+            power_w=520.0, power_limit_w=700.0, temperature_c=71.0,
+            slowdown_temperature_c=87.0, source='redfish')
+        row = _row(mining.MiningDeriver(600).derive(samples.make(
+            gpus=[passthrough])))
+        self.assertEqual(16.0, row[M.GPU_THERMAL_HEADROOM])
+        self.assertAlmostEqual(100 * 180 / 700, row[M.GPU_POWER_HEADROOM])
+        self.assertEqual(1.0, row[M.GPU_COUNT])
+        # The BMC reports no utilisation nor throttle reasons.
+        self.assertTrue(math.isnan(row[M.GPU_UTILIZATION]))
+        self.assertTrue(math.isnan(row[M.GPU_THROTTLED]))
+
     def test_host_without_devices_has_no_row(self):
         deriver = mining.MiningDeriver(600)
         self.assertIsNone(deriver.derive(samples.make()))

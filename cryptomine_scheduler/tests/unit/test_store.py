@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import sqlite3
 
@@ -88,6 +89,29 @@ class TestAddSamples(StoreTestCase):
         self.assertEqual([True, False], [a.available for a in asics])
         self.assertIsNone(asics[1].hashrate_5s_ghs)
         self.assertEqual([stored], list(self.store.recent_samples(T0)))
+
+    def test_bmc_readings_round_trip(self):
+        passthrough = dataclasses.replace(
+            samples.gpu(100, instances=[samples.instance(1).uuid]),
+            utilization_percent=None, throttle_reasons=None,
+            source='redfish')
+        stored = samples.make(
+            seq=4, timestamp=T0, gpus=[samples.gpu(0), passthrough],
+            sensors=sample.HostSensors(inlet_temperature_c=23.5,
+                                       chassis_power_w=3120.0),
+            collector=samples.COUNTERS, cpus=32)
+        self.store.add_samples([stored], T0)
+        with self.store.engine.connect() as conn:
+            sources = conn.execute(sa.select(models.gpu_samples.c.source)
+                                   .order_by('index')).scalars().all()
+            chassis = conn.execute(sa.select(
+                models.host_samples.c.inlet_temperature_c,
+                models.host_samples.c.chassis_power_w)).one()
+        self.assertEqual(['nvml', 'redfish'], sources)
+        self.assertEqual((23.5, 3120.0), tuple(chassis))
+        replayed, = self.store.recent_samples(T0)
+        self.assertEqual(stored.gpus, replayed.gpus)
+        self.assertEqual(stored.sensors, replayed.sensors)
 
     def test_duplicates_within_and_across_batches_stored_once(self):
         first = samples.make(seq=7, timestamp=T0, cpu=10.0)

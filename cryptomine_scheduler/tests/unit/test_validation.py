@@ -48,6 +48,16 @@ def _delete(path):
     return mutate
 
 
+def _schema_2(*mutations):
+    """Make the wire a schema 2 one (no ``cpus``), then ``mutations``."""
+    def mutate(wire):
+        _set(['schema_version'], 2)(wire)
+        _delete(['cpus'])(wire)
+        for mutation in mutations:
+            mutation(wire)
+    return mutate
+
+
 REJECTIONS = [
     # (name, payload, reason)
     ('not a dict', ['x'], R.MALFORMED),
@@ -92,6 +102,31 @@ REJECTIONS = [
     ('version 2 with cpus', _resigned(_set(['schema_version'], 2)),
      R.MALFORMED),
     ('version 3 without cpus', _resigned(_delete(['cpus'])), R.MALFORMED),
+    # The fields schema 3 added to records: required in 3, absent before.
+    ('version 3 without gpu source', _resigned(_delete(['gpus', 0,
+                                                        'source'])),
+     R.MALFORMED),
+    ('version 3 without inlet temperature', _resigned(_delete(
+        ['sensors', 'inlet_temperature_c'])), R.MALFORMED),
+    ('version 3 without chassis power', _resigned(_delete(
+        ['sensors', 'chassis_power_w'])), R.MALFORMED),
+    ('version 2 with gpu source', _resigned(_schema_2(
+        _delete(['sensors', 'inlet_temperature_c']),
+        _delete(['sensors', 'chassis_power_w']))), R.MALFORMED),
+    ('version 2 with chassis readings', _resigned(_schema_2(
+        _delete(['gpus', 0, 'source']))), R.MALFORMED),
+    ('gpu source unknown', _resigned(_set(['gpus', 0, 'source'], 'ipmi')),
+     R.MALFORMED),
+    ('gpu source a list', _resigned(_set(['gpus', 0, 'source'], ['nvml'])),
+     R.MALFORMED),
+    ('gpu source null', _resigned(_set(['gpus', 0, 'source'], None)),
+     R.MALFORMED),
+    ('inlet over 150 C', _resigned(_set(['sensors', 'inlet_temperature_c'],
+                                        150.5)), R.OUT_OF_RANGE),
+    ('chassis power negative', _resigned(_set(
+        ['sensors', 'chassis_power_w'], -1.0)), R.OUT_OF_RANGE),
+    ('chassis power a string', _resigned(_set(
+        ['sensors', 'chassis_power_w'], '900')), R.MALFORMED),
     ('no cpus', _resigned(_set(['cpus'], 0)), R.OUT_OF_RANGE),
     ('negative cpus', _resigned(_set(['cpus'], -4)), R.OUT_OF_RANGE),
     ('cpus a float', _resigned(_set(['cpus'], 16.0)), R.MALFORMED),
@@ -215,8 +250,17 @@ ACCEPTED = [
     ('gpu at 150 C', _resigned(_set(['gpus', 0, 'temperature_c'], 150.0))),
     ('unavailable miner', _resigned(_set(['asics', 0], samples.asic(
         2, available=False).__dict__))),
-    ('no sensors', _resigned(_set(['sensors'], {
-        'cpu_temperature_c': None, 'energy_j': None}))),
+    ('no sensors', _resigned(_set(['sensors'], vars(sample.HostSensors())))),
+    ('gpu read over redfish', _resigned(_set(['gpus', 0], samples.gpu(
+        0).__dict__ | dict.fromkeys(
+            ('utilization_percent', 'memory_utilization_percent',
+             'memory_used_mb', 'memory_total_mb', 'fan_percent',
+             'sm_clock_mhz', 'memory_clock_mhz', 'throttle_reasons'))
+        | {'instances': [], 'source': 'redfish'}))),
+    ('inlet at -50 C', _resigned(_set(['sensors', 'inlet_temperature_c'],
+                                      -50.0))),
+    ('chassis power 0', _resigned(_set(['sensors', 'chassis_power_w'],
+                                       0))),
     ('as many instances as allowed', _resigned(_set(
         ['instances'], [samples.instance(n).__dict__
                         for n in range(LIMITS.instances)]))),
@@ -295,6 +339,33 @@ class TestValidate(base.BaseTestCase):
                                      samples.POLICY, NOW)
         self.assertEqual(original, result)
         self.assertIsNone(result.cpus)
+
+    def test_schema_2_records_lack_the_fields_of_schema_3(self):
+        original = samples.make(timestamp=NOW, collector=samples.COUNTERS,
+                                gpus=[samples.gpu(0)])
+        wire = original.to_wire()
+        self.assertNotIn('source', wire['gpus'][0])
+        self.assertEqual({'cpu_temperature_c', 'energy_j'},
+                         set(wire['sensors']))
+        result = validation.validate(samples.payload(original),
+                                     samples.POLICY, NOW)
+        # Every GPU of an older collector was read through NVML.
+        self.assertEqual('nvml', result.gpus[0].source)
+
+    def test_round_trip_of_bmc_readings(self):
+        passthrough = dataclasses.replace(
+            samples.gpu(100, instances=[samples.instance(1).uuid]),
+            utilization_percent=None, source='redfish')
+        original = samples.make(
+            timestamp=NOW, gpus=[samples.gpu(0), passthrough],
+            sensors=sample.HostSensors(inlet_temperature_c=24.5,
+                                       chassis_power_w=3150.0),
+            collector=samples.COUNTERS, cpus=64)
+        wire = original.to_wire()
+        self.assertEqual(['nvml', 'redfish'],
+                         [g['source'] for g in wire['gpus']])
+        self.assertEqual(original, validation.validate(
+            samples.payload(original), samples.POLICY, NOW))
 
     def test_schema_1_accepted_without_counters(self):
         # From a collector not yet upgraded, during a rolling upgrade.
