@@ -5,11 +5,15 @@ utilisation alone cannot rank hosts.  :class:`MiningDeriver` turns each
 sample's device readings into one row of host-level :class:`MiningMetric`
 values (NaN where the host has no such device or the reading is absent):
 
+* ``gpu_free``                    GPUs no guest uses
 * ``gpu_thermal_headroom_c``      min over GPUs of (slowdown - temperature)
+* ``gpu_free_thermal_headroom_c`` the same over the free GPUs: what a new
+  guest would get
 * ``gpu_power_headroom_percent``  min over GPUs of (limit - draw) / limit
 * ``gpu_throttled``               1 if any GPU is held back by power or
   heat (NVML throttle bits in :data:`THROTTLE_MASK`), else 0; its mean
   over the summary window is the throttle-active fraction
+* ``asic_free``                   miners up that no guest holds
 * ``asic_hardware_errors_per_min`` sum over miners of the increase of
   their hardware-error counters since their previous sample (a counter
   that went down was reset and counts 0)
@@ -39,11 +43,14 @@ class MiningMetric(enum.Enum):
     """Host-level mining metrics, one column each in the summaries."""
 
     GPU_COUNT = 'gpu_count'
+    GPU_FREE = 'gpu_free'
     GPU_UTILIZATION = 'gpu_utilization_percent'
     GPU_THERMAL_HEADROOM = 'gpu_thermal_headroom_c'
+    GPU_FREE_THERMAL_HEADROOM = 'gpu_free_thermal_headroom_c'
     GPU_POWER_HEADROOM = 'gpu_power_headroom_percent'
     GPU_THROTTLED = 'gpu_throttled'
     ASIC_COUNT = 'asic_count'
+    ASIC_FREE = 'asic_free'
     ASIC_UNAVAILABLE = 'asic_unavailable'
     ASIC_HASHRATE = 'asic_hashrate_ghs'
     ASIC_HASHRATE_RATIO = 'asic_hashrate_ratio'
@@ -68,18 +75,25 @@ def _mean(values) -> float:
     return sum(known) / len(known) if known else NAN
 
 
+def _thermal_headroom(gpus) -> float:
+    """The least headroom (degC to slowdown) of ``gpus``; NaN for none."""
+    return _min(g.slowdown_temperature_c - g.temperature_c for g in gpus
+                if None not in (g.slowdown_temperature_c, g.temperature_c))
+
+
 def gpu_values(gpus: tuple[sample_mod.GpuLoad, ...]) -> dict:
     """Host-level GPU metrics of one sample."""
     if not gpus:
         return {}
     throttles = _known(g.throttle_reasons for g in gpus)
+    free = [g for g in gpus if not g.instances]
     return {
         MiningMetric.GPU_COUNT: float(len(gpus)),
+        MiningMetric.GPU_FREE: float(len(free)),
         MiningMetric.GPU_UTILIZATION: _mean(
             g.utilization_percent for g in gpus),
-        MiningMetric.GPU_THERMAL_HEADROOM: _min(
-            g.slowdown_temperature_c - g.temperature_c for g in gpus
-            if None not in (g.slowdown_temperature_c, g.temperature_c)),
+        MiningMetric.GPU_THERMAL_HEADROOM: _thermal_headroom(gpus),
+        MiningMetric.GPU_FREE_THERMAL_HEADROOM: _thermal_headroom(free),
         MiningMetric.GPU_POWER_HEADROOM: _min(
             (g.power_limit_w - g.power_w) / g.power_limit_w * 100.0
             for g in gpus if g.power_w is not None and g.power_limit_w),
@@ -129,6 +143,8 @@ class MiningDeriver:
                 if a.hashrate_5s_ghs is not None and a.power_w]
         return {
             MiningMetric.ASIC_COUNT: float(len(sample.asics)),
+            MiningMetric.ASIC_FREE: float(sum(a.instance is None
+                                              for a in up)),
             MiningMetric.ASIC_UNAVAILABLE: float(len(sample.asics)
                                                  - len(up)),
             MiningMetric.ASIC_HASHRATE: sum(hashrates) if hashrates else NAN,

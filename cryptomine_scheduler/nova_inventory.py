@@ -104,14 +104,11 @@ def read_cluster(conn: connection_mod.Connection) -> cluster.Cluster:
 
 
 def _split_kinds(value: str, aggregate: str) -> set[scoring.Accelerator]:
-    kinds = set()
-    for item in value.split(','):
-        try:
-            kinds.add(scoring.Accelerator(item.strip().lower()))
-        except ValueError:
-            LOG.warning('Aggregate %s: ignoring unknown accelerator %r in '
-                        '%s', aggregate, item, plugin.ACCELERATOR_SPEC)
-    return kinds
+    kinds, unknown = scoring.parse_kinds(value)
+    for item in unknown:
+        LOG.warning('Aggregate %s: ignoring unknown accelerator %r in %s',
+                    aggregate, item, plugin.ACCELERATOR_SPEC)
+    return set(kinds)
 
 
 def _memberships(conn) -> dict[str, _Membership]:

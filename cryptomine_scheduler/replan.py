@@ -50,15 +50,8 @@ def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
     c = conf.cryptomine
     return inputs.LoadModel(
         risk_factor=c.risk_factor,
-        thresholds=scoring.Thresholds(
-            max_cpu_percent=c.max_cpu_percent,
-            max_mem_percent=c.max_mem_percent,
-            min_gpu_thermal_headroom_c=c.min_gpu_thermal_headroom_c,
-            min_gpu_power_headroom_percent=c.min_gpu_power_headroom_percent,
-            max_asic_errors_per_min=c.max_asic_errors_per_min),
-        weights=scoring.Weights(cpu=c.cpu_weight, memory=c.memory_weight,
-                                gpu_thermal=c.gpu_thermal_weight,
-                                gpu_power=c.gpu_power_weight),
+        thresholds=scoring.Thresholds.from_opts(c),
+        weights=scoring.Weights.from_opts(c),
         stale_after=c.stale_after,
         default_load_percent=c.default_expected_load_percent)
 

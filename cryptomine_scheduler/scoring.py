@@ -15,8 +15,11 @@ headrooms are bounded from below the same way::
     power   = min(ewma, mean) - k * std                  (% of the limit)
 
 and the ASIC hardware-error rate is its window mean (errors per minute).
-Readings a host does not have are NaN and are neither checked nor
-weighed.
+What a new guest would get of the host's accelerators (:class:`Devices`)
+comes from the newest sample: the free GPUs and miners, the headroom of
+the free GPUs, the miners' hashrate against their baseline (its lower
+bound, ``min(ewma, mean)``) and hashrate per watt.  Readings a host does
+not have are NaN and are neither checked nor weighed.
 
 A host is judged for a guest (:class:`Demand`) on the resources that
 guest will use, never on others, so that reporting more readings neither
@@ -24,9 +27,15 @@ helps nor harms a host.  The score is negated so that higher is better::
 
     score    = -(pressure + spare + overload)
     pressure = sum(w_r * p_r) / sum(w_r)    r in R, readings the host has
-    R        = {cpu, mem}, plus {thermal, power} for a GPU guest
+    R        = {cpu, mem}
+               + {thermal, power, utilisation, occupancy} for a GPU guest
+               + {occupancy, hashrate, efficiency} for an ASIC guest
     p_r      = cpu / 100, mem / 100,
-               1 - clamp(thermal / THERMAL_SCALE_C), 1 - clamp(power / 100)
+               1 - clamp(thermal / THERMAL_SCALE_C) (of the free GPUs
+               when known), 1 - clamp(power / 100), utilisation / 100,
+               1 - free / count (GPUs or miners),
+               1 - clamp(hashrate ratio),
+               1 - clamp(hashrate per watt / HASHRATE_PER_WATT_SCALE)
     spare    = accelerator_penalty   for a guest asking no accelerator on
                a host with one (keeps GPUs and ASICs for guests that need
                them), else 0
@@ -36,6 +45,11 @@ helps nor harms a host.  The score is negated so that higher is better::
 Within the thresholds ``pressure <= 1``, so any host over a CPU or memory
 threshold scores below every host within them, and overloaded hosts rank
 among themselves by how far over they are.
+
+The filter refuses a host (:func:`refusal`) that lacks the accelerator
+kind asked for, has no free device of it, breaks a hardware-safety limit
+(GPU thermal or power headroom, ASIC error rate), or, for an ASIC guest,
+whose miners fell below ``min_asic_hashrate_ratio`` of their baseline.
 """
 import dataclasses
 import enum
@@ -47,6 +61,13 @@ from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.summaries import Stat
 
 THERMAL_SCALE_C = 30.0
+#: Hashrate per watt (GH/s per W) at which an ASIC host's efficiency
+#: pressure is 0; SHA-256 boards of 2026 reach about 60.
+HASHRATE_PER_WATT_SCALE = 100.0
+NAN = math.nan
+#: The flavor extra spec that asks for an accelerator kind, and the
+#: aggregate property that says which kinds its hosts offer.
+ACCELERATOR_KEY = 'cryptomine:accelerator'
 
 
 class Accelerator(enum.Enum):
@@ -74,6 +95,14 @@ class Thresholds:
     min_gpu_thermal_headroom_c: float
     min_gpu_power_headroom_percent: float
     max_asic_errors_per_min: float
+    min_asic_hashrate_ratio: float
+
+    @classmethod
+    def from_opts(cls, opts) -> 'Thresholds':
+        """The thresholds of the option group ``opts`` (an option of
+        each field's name)."""
+        return cls(**{f.name: getattr(opts, f.name)
+                      for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +113,17 @@ class Weights:
     memory: float
     gpu_thermal: float
     gpu_power: float
+    gpu_utilization: float
+    free_devices: float
+    asic_hashrate: float
+    asic_efficiency: float
+
+    @classmethod
+    def from_opts(cls, opts) -> 'Weights':
+        """The weights of the option group ``opts`` (``<field>_weight``
+        options)."""
+        return cls(**{f.name: getattr(opts, f'{f.name}_weight')
+                      for f in dataclasses.fields(cls)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +143,10 @@ class Demand:
         return self.accelerator is Accelerator.GPU
 
     @property
+    def uses_asic(self) -> bool:
+        return self.accelerator is Accelerator.ASIC
+
+    @property
     def plain(self) -> bool:
         """True when the guest needs no accelerator."""
         return self.accelerator is None or self.accelerator is Accelerator.CPU
@@ -110,6 +154,25 @@ class Demand:
 
 #: A guest needing no accelerator, without penalty for accelerator hosts.
 CPU_GUEST = Demand()
+
+
+@dataclasses.dataclass(frozen=True)
+class Devices:
+    """What a new guest would get of a host's accelerators: the free
+    GPUs and miners and their state; NaN where the host has no such
+    reading."""
+
+    gpu_count: float = NAN
+    gpu_free: float = NAN
+    gpu_free_thermal_headroom_c: float = NAN
+    gpu_utilization_percent: float = NAN
+    asic_count: float = NAN
+    asic_free: float = NAN
+    asic_hashrate_ratio: float = NAN
+    hashrate_per_watt: float = NAN
+
+
+NO_DEVICES = Devices()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +185,7 @@ class Estimate:
     gpu_power_headroom_percent: float
     asic_errors_per_min: float
     accelerators: frozenset[Accelerator]
+    devices: Devices = NO_DEVICES
 
 
 def _upper(view, metric, k: float) -> float:
@@ -142,6 +206,26 @@ _KINDS = {  # (has GPUs, has ASICs): one shared set each
     (False, True): frozenset({Accelerator.ASIC}),
     (True, True): frozenset({Accelerator.GPU, Accelerator.ASIC}),
 }
+
+
+def parse_kinds(value: str) -> tuple[frozenset[Accelerator], list[str]]:
+    """The accelerator kinds a comma-separated ``cryptomine:accelerator``
+    aggregate property names, and the items that name none."""
+    kinds, unknown = set(), []
+    for item in value.split(','):
+        try:
+            kinds.add(Accelerator(item.strip().lower()))
+        except ValueError:
+            unknown.append(item)
+    return frozenset(kinds), unknown
+
+
+def offered(declared: frozenset[Accelerator] | None,
+            sampled: frozenset[Accelerator]) -> frozenset[Accelerator]:
+    """What a host offers: what its aggregates declare (the operator's
+    word, true too of passthrough GPUs its samples cannot see), else
+    what its samples show.  The filter and the planner both ask here."""
+    return declared or sampled
 
 
 def accelerators(view: snapshot.HostView) -> frozenset[Accelerator]:
@@ -169,7 +253,33 @@ def with_load(est: Estimate, cpu_percent: float,
                     est.mem_percent + mem_percent,
                     est.gpu_thermal_headroom_c,
                     est.gpu_power_headroom_percent,
-                    est.asic_errors_per_min, est.accelerators)
+                    est.asic_errors_per_min, est.accelerators, est.devices)
+
+
+def devices(view: snapshot.HostView, k: float) -> Devices:
+    """What a new guest would get of the host's accelerators."""
+    if view.mining_stats is None:
+        return NO_DEVICES
+
+    def last(metric: MiningMetric) -> float:
+        return view.mining_metric(metric, Stat.LAST)
+
+    return Devices(
+        gpu_count=last(MiningMetric.GPU_COUNT),
+        gpu_free=last(MiningMetric.GPU_FREE),
+        gpu_free_thermal_headroom_c=_lower(
+            view, MiningMetric.GPU_FREE_THERMAL_HEADROOM, k),
+        gpu_utilization_percent=max(
+            view.mining_metric(MiningMetric.GPU_UTILIZATION, Stat.EWMA),
+            view.mining_metric(MiningMetric.GPU_UTILIZATION, Stat.MEAN)),
+        asic_count=last(MiningMetric.ASIC_COUNT),
+        asic_free=last(MiningMetric.ASIC_FREE),
+        asic_hashrate_ratio=min(
+            view.mining_metric(MiningMetric.ASIC_HASHRATE_RATIO, Stat.EWMA),
+            view.mining_metric(MiningMetric.ASIC_HASHRATE_RATIO,
+                               Stat.MEAN)),
+        hashrate_per_watt=view.mining_metric(MiningMetric.HASHRATE_PER_WATT,
+                                             Stat.MEAN))
 
 
 def estimate(view: snapshot.HostView, k: float,
@@ -184,7 +294,7 @@ def estimate(view: snapshot.HostView, k: float,
             view, MiningMetric.GPU_POWER_HEADROOM, k),
         asic_errors_per_min=view.mining_metric(
             MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN, Stat.MEAN),
-        accelerators=accelerators(view)), credit)
+        accelerators=accelerators(view), devices=devices(view, k)), credit)
 
 
 def _broken(checks) -> list[str]:
@@ -247,6 +357,9 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     if wanted is not None and wanted not in est.accelerators:
         offers = ', '.join(sorted(a.value for a in est.accelerators))
         return f'offers {offers}, the flavor asks for {wanted.value}'
+    lacking = _device_refusal(est.devices, limits, demand)
+    if lacking:
+        return lacking
     broken = safety_violations(est, limits)
     if broken:
         return 'hardware-safety limit: ' + '; '.join(broken)
@@ -254,6 +367,22 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
         broken = capacity_violations(est, limits)
         if broken:
             return 'predicted load with the guest: ' + '; '.join(broken)
+    return None
+
+
+def _device_refusal(dev: Devices, limits: Thresholds,
+                    demand: Demand) -> str | None:
+    """Why the host has no healthy free device for ``demand``; None when
+    it has one, or when its samples cannot tell."""
+    if demand.uses_gpu and dev.gpu_free == 0:
+        return f'no free GPU: all {dev.gpu_count:g} in use'
+    if demand.uses_asic:
+        if dev.asic_free == 0:
+            return f'no free miner up of {dev.asic_count:g}'
+        if dev.asic_hashrate_ratio < limits.min_asic_hashrate_ratio:
+            return (f'miners at {dev.asic_hashrate_ratio:.0%} of their '
+                    f'baseline hashrate, below '
+                    f'{limits.min_asic_hashrate_ratio:.0%}')
     return None
 
 
@@ -269,28 +398,48 @@ def _clamp(value: float) -> float:
     return min(max(value, 0.0), 1.0)
 
 
+def _gpu_pressures(est: Estimate, weights: Weights):
+    """(weight, pressure) of a GPU guest's terms, NaN where unknown."""
+    dev = est.devices
+    thermal = dev.gpu_free_thermal_headroom_c
+    if math.isnan(thermal):
+        thermal = est.gpu_thermal_headroom_c
+    return ((weights.gpu_thermal, 1.0 - _clamp(thermal / THERMAL_SCALE_C)),
+            (weights.gpu_power,
+             1.0 - _clamp(est.gpu_power_headroom_percent / 100.0)),
+            (weights.gpu_utilization, dev.gpu_utilization_percent / 100.0),
+            (weights.free_devices, _occupancy(dev.gpu_free, dev.gpu_count)))
+
+
+def _asic_pressures(dev: Devices, weights: Weights):
+    """(weight, pressure) of an ASIC guest's terms, NaN where unknown."""
+    return ((weights.free_devices, _occupancy(dev.asic_free, dev.asic_count)),
+            (weights.asic_hashrate, 1.0 - _clamp(dev.asic_hashrate_ratio)),
+            (weights.asic_efficiency, 1.0 - _clamp(
+                dev.hashrate_per_watt / HASHRATE_PER_WATT_SCALE)))
+
+
+def _occupancy(free: float, count: float) -> float:
+    """The share of the devices in use; NaN when unknown."""
+    return 1.0 - free / count if count > 0 else NAN
+
+
 def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
           over: float = 0.0) -> float:
     """Higher is better: minus the weighted mean pressure of the resources
     ``demand`` uses, the accelerator penalty and the overload penalty
     for ``over`` (from :func:`overage`); see the module docstring."""
-    total = weighted = 0.0
-    if weights.cpu > 0 and not math.isnan(est.cpu_percent):
-        total += weights.cpu
-        weighted += weights.cpu * est.cpu_percent / 100.0
-    if weights.memory > 0 and not math.isnan(est.mem_percent):
-        total += weights.memory
-        weighted += weights.memory * est.mem_percent / 100.0
+    terms = [(weights.cpu, est.cpu_percent / 100.0),
+             (weights.memory, est.mem_percent / 100.0)]
     if demand.uses_gpu:
-        thermal = est.gpu_thermal_headroom_c
-        if weights.gpu_thermal > 0 and not math.isnan(thermal):
-            total += weights.gpu_thermal
-            weighted += weights.gpu_thermal * (
-                1.0 - _clamp(thermal / THERMAL_SCALE_C))
-        power = est.gpu_power_headroom_percent
-        if weights.gpu_power > 0 and not math.isnan(power):
-            total += weights.gpu_power
-            weighted += weights.gpu_power * (1.0 - _clamp(power / 100.0))
+        terms.extend(_gpu_pressures(est, weights))
+    elif demand.uses_asic:
+        terms.extend(_asic_pressures(est.devices, weights))
+    total = weighted = 0.0
+    for weight, pressure in terms:
+        if weight > 0 and not math.isnan(pressure):
+            total += weight
+            weighted += weight * pressure
     penalty = 0.0
     kinds = est.accelerators
     if (kinds is not CPU_ONLY and demand.plain

@@ -61,6 +61,13 @@ Highest mean rate of ASIC hardware errors (per minute, all miners of the
 host) that passes.  Aggregate metadata key:
 ``cryptomine_max_asic_errors_per_min``.
 """),
+    cfg.FloatOpt('min_asic_hashrate_ratio', default=0.5, min=0.0, max=1.0,
+                 help="""
+Lowest hashrate of a host's miners, as a share of each miner's own
+baseline (its long-term average), that passes for a flavor asking for
+an ASIC: a board whose hashrate sagged is sick.  Aggregate metadata key:
+``cryptomine_min_asic_hashrate_ratio``.
+"""),
     cfg.FloatOpt('cpu_weight', default=1.0, min=0.0,
                  help='Weight of the predicted CPU load in the score.'),
     cfg.FloatOpt('memory_weight', default=1.0, min=0.0,
@@ -73,6 +80,27 @@ score.
     cfg.FloatOpt('gpu_power_weight', default=0.5, min=0.0,
                  help="""
 Weight of the GPUs' power pressure (1 - headroom / limit) in the score.
+"""),
+    cfg.FloatOpt('gpu_utilization_weight', default=0.5, min=0.0,
+                 help="""
+Weight of the host's mean GPU utilisation in a GPU flavor's score: busy
+GPUs heat the box the new guest's GPU shares.
+"""),
+    cfg.FloatOpt('free_devices_weight', default=1.0, min=0.0,
+                 help="""
+Weight of the share of the host's GPUs (for a GPU flavor) or miners (for
+an ASIC flavor) in use, in the score: the host with more free devices of
+the kind asked for is preferred.
+"""),
+    cfg.FloatOpt('asic_hashrate_weight', default=1.0, min=0.0,
+                 help="""
+Weight of the miners' hashrate sag (1 - hashrate / baseline) in an ASIC
+flavor's score.
+"""),
+    cfg.FloatOpt('asic_efficiency_weight', default=0.5, min=0.0,
+                 help="""
+Weight of the miners' inefficiency (1 - hashrate per watt / 100 GH/s per
+W) in an ASIC flavor's score.
 """),
     cfg.FloatOpt('default_expected_load_percent', default=100.0, min=0.0,
                  max=100.0,

@@ -20,6 +20,7 @@ _THRESHOLDS = (
     ('min_gpu_thermal_headroom_c', max),
     ('min_gpu_power_headroom_percent', max),
     ('max_asic_errors_per_min', min),
+    ('min_asic_hashrate_ratio', max),
 )
 
 
@@ -68,3 +69,21 @@ def overload_policy(host_state, default: str) -> str:
     return _choice(host_state, 'cryptomine_overload_policy', default,
                    (scheduler_conf.OVERLOAD_HARD,
                     scheduler_conf.OVERLOAD_SOFT))
+
+
+def declared_kinds(host_state) -> frozenset[scoring.Accelerator] | None:
+    """The accelerator kinds ``host_state``'s aggregates declare (their
+    ``cryptomine:accelerator`` property, as the re-planner reads it);
+    None when none does."""
+    if not host_state.aggregates:
+        return None
+    kinds: frozenset[scoring.Accelerator] = frozenset()
+    for value in utils.aggregate_values_from_key(host_state,
+                                                 scoring.ACCELERATOR_KEY):
+        parsed, unknown = scoring.parse_kinds(value)
+        for item in unknown:
+            LOG.warning('Ignoring unknown accelerator %r in aggregate '
+                        '%s of host %s', item, scoring.ACCELERATOR_KEY,
+                        host_state.host)
+        kinds |= parsed
+    return kinds or None

@@ -28,7 +28,7 @@ from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import requests
 from cryptomine_scheduler.scheduler import snapshot_client
 
-ACCELERATOR_SPEC = 'cryptomine:accelerator'
+ACCELERATOR_SPEC = scoring.ACCELERATOR_KEY
 EXPECTED_LOAD_SPEC = placements.EXPECTED_LOAD_SPEC
 
 
@@ -44,6 +44,8 @@ class HostFacts:
     num_instances: int
     vcpus: float
     memory_mb: float
+    #: What its aggregates say it offers (None: they do not say).
+    accelerators: frozenset[scoring.Accelerator] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,17 +135,8 @@ class Settings:
             stale_after=opts.stale_after, risk_factor=opts.risk_factor,
             missing_data_policy=opts.missing_data_policy,
             overload_policy=opts.overload_policy,
-            thresholds=scoring.Thresholds(
-                max_cpu_percent=opts.max_cpu_percent,
-                max_mem_percent=opts.max_mem_percent,
-                min_gpu_thermal_headroom_c=opts.min_gpu_thermal_headroom_c,
-                min_gpu_power_headroom_percent=(
-                    opts.min_gpu_power_headroom_percent),
-                max_asic_errors_per_min=opts.max_asic_errors_per_min),
-            weights=scoring.Weights(cpu=opts.cpu_weight,
-                                    memory=opts.memory_weight,
-                                    gpu_thermal=opts.gpu_thermal_weight,
-                                    gpu_power=opts.gpu_power_weight),
+            thresholds=scoring.Thresholds.from_opts(opts),
+            weights=scoring.Weights.from_opts(opts),
             weight_multiplier=opts.weight_multiplier,
             bad_flavor=bad_flavor,
             demand=scoring.Demand(
@@ -225,6 +218,9 @@ class RequestState:
         mem += credit.mem_percent
         estimate = scoring.with_load(self._estimates.get(host.name, view),
                                      cpu, mem)
+        if host.accelerators:
+            estimate = dataclasses.replace(estimate, accelerators=(
+                scoring.offered(host.accelerators, estimate.accelerators)))
         over = scoring.overage(estimate, thresholds)
         return HostLoad(estimate, None, scoring.score(
             estimate, settings.weights, settings.demand, over), over,

@@ -49,9 +49,11 @@ if typing.TYPE_CHECKING:
 THRESHOLDS = scoring.Thresholds(
     max_cpu_percent=90.0, max_mem_percent=90.0,
     min_gpu_thermal_headroom_c=5.0, min_gpu_power_headroom_percent=2.0,
-    max_asic_errors_per_min=30.0)
+    max_asic_errors_per_min=30.0, min_asic_hashrate_ratio=0.5)
 WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
-                          gpu_power=0.5)
+                          gpu_power=0.5, gpu_utilization=0.5,
+                          free_devices=1.0, asic_hashrate=1.0,
+                          asic_efficiency=0.5)
 _HOST_ROWS = (snapshot_mod.HOST_METRICS.index(HostMetric.CPU_PERCENT),
               snapshot_mod.HOST_METRICS.index(HostMetric.MEM_PERCENT))
 _MINING_COLUMN = {m: i for i, m in enumerate(mining.METRICS)}
@@ -365,17 +367,22 @@ class World:
         gpu = self.gpu_total[hosts] > 0
         rows[gpu, column[mining.MiningMetric.GPU_COUNT]] = (
             self.gpu_total[hosts][gpu])
+        rows[gpu, column[mining.MiningMetric.GPU_FREE]] = (
+            self.gpu_total[hosts][gpu] - self.gpus_used[hosts][gpu])
         rows[gpu, column[mining.MiningMetric.GPU_UTILIZATION]] = (
             utilisation[hosts][gpu] * 100.0)
-        rows[gpu, column[mining.MiningMetric.GPU_THERMAL_HEADROOM]] = (
-            thermal[hosts][gpu])
+        # One headroom a host: its free GPUs' is its busy ones'.
+        for metric in (mining.MiningMetric.GPU_THERMAL_HEADROOM,
+                       mining.MiningMetric.GPU_FREE_THERMAL_HEADROOM):
+            rows[gpu, column[metric]] = thermal[hosts][gpu]
         rows[gpu, column[mining.MiningMetric.GPU_POWER_HEADROOM]] = (
             power[hosts][gpu])
         rows[gpu, column[mining.MiningMetric.GPU_THROTTLED]] = (
             (thermal[hosts][gpu] <= 0) | (power[hosts][gpu] <= 0))
         asics = np.array([self.fleet.hosts[k].asics for k in hosts])
-        rows[asics > 0, column[mining.MiningMetric.ASIC_COUNT]] = (
-            asics[asics > 0])
+        for metric in (mining.MiningMetric.ASIC_COUNT,
+                       mining.MiningMetric.ASIC_FREE):
+            rows[asics > 0, column[metric]] = asics[asics > 0]
         rows[asics > 0, column[mining.MiningMetric.ASIC_UNAVAILABLE]] = 0.0
         rows[asics > 0,
              column[mining.MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN]] = 0.0

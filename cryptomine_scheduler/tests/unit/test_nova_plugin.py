@@ -196,6 +196,39 @@ class TestFilterAccelerators(PluginTestCase):
                 passed = self.filter.filter_all(hosts, self.spec(specs))
                 self.assertEqual(expected, {h.host for h in passed})
 
+    def test_aggregate_declares_passed_through_gpus(self):
+        # All its GPUs passed through to guests: NVML sees none, so its
+        # samples show no GPU; its aggregate says what it offers.
+        self.controller.report('passthrough-host')
+        gpu_row = [{plugin.ACCELERATOR_SPEC: 'gpu'}]
+        hosts = [self.host('passthrough-host', gpu_row),
+                 self.host('cpu-host'),
+                 self.host('gpu-host', [{plugin.ACCELERATOR_SPEC: 'gpu,x'}])]
+        spec = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        self.assertEqual(['passthrough-host', 'gpu-host'], [
+            h.host for h in self.filter.filter_all(hosts, spec)])
+        # A plain guest keeps off it, as off any accelerator host.
+        loads = [adapters.host_load(adapters.begin_request(
+            self.plugin, self.spec()), h) for h in hosts[:2]]
+        self.assertLess(loads[0].score, loads[1].score)
+
+    def test_gpu_guest_needs_a_free_gpu(self):
+        busy = samples.instance(1).uuid
+        self.controller.report('full', gpus=[samples.gpu(0, instances=[
+            busy])])
+        spec = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        passed = self.filter.filter_all(
+            [self.host('full'), self.host('gpu-host')], spec)
+        self.assertEqual(['gpu-host'], [h.host for h in passed])
+
+    def test_asic_guest_needs_a_healthy_free_miner(self):
+        self.controller.report('down', asics=[samples.asic(
+            1, available=False)])
+        spec = self.spec({plugin.ACCELERATOR_SPEC: 'asic'})
+        passed = self.filter.filter_all(
+            [self.host('down'), self.host('asic-host')], spec)
+        self.assertEqual(['asic-host'], [h.host for h in passed])
+
 
 class TestMissingData(PluginTestCase):
 

@@ -1,6 +1,7 @@
 import dataclasses
 import math
 import threading
+import types
 
 from oslotest import base
 
@@ -16,7 +17,8 @@ A = scoring.Accelerator
 LIMITS = scoring.Thresholds(max_cpu_percent=80.0, max_mem_percent=90.0,
                             min_gpu_thermal_headroom_c=5.0,
                             min_gpu_power_headroom_percent=2.0,
-                            max_asic_errors_per_min=30.0)
+                            max_asic_errors_per_min=30.0,
+                            min_asic_hashrate_ratio=0.5)
 NAN = math.nan
 
 
@@ -166,7 +168,9 @@ class TestRefusal(base.BaseTestCase):
 class TestScore(base.BaseTestCase):
 
     WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
-                              gpu_power=0.0)
+                              gpu_power=0.0, gpu_utilization=0.0,
+                              free_devices=0.0, asic_hashrate=0.0,
+                              asic_efficiency=0.0)
     CPU = scoring.Demand(accelerator_penalty=0.1)
     GPU = scoring.Demand(A.GPU, accelerator_penalty=0.1)
     CPU_KIND = scoring.Demand(A.CPU, accelerator_penalty=0.1)
@@ -423,3 +427,135 @@ class TestSnapshotCache(base.BaseTestCase):
     def test_no_controller_at_all(self):
         self.down = True
         self.assertIsNone(self.cache().get(first_wait=5))
+
+
+def dev(**fields) -> scoring.Devices:
+    return scoring.Devices(**fields)
+
+
+class TestDevices(base.BaseTestCase):
+    """What a new guest would get of a host's GPUs and miners."""
+
+    GPU = scoring.Demand(A.GPU)
+    ASIC = scoring.Demand(A.ASIC)
+    WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
+                              gpu_power=0.5, gpu_utilization=0.5,
+                              free_devices=1.0, asic_hashrate=1.0,
+                              asic_efficiency=0.5)
+
+    def test_free_devices_from_the_samples(self):
+        busy = samples.instance(1).uuid
+        gpus = [samples.gpu(0, temp=80.0, instances=[busy]),
+                samples.gpu(1, temp=60.0), samples.gpu(2, temp=65.0)]
+        asics = [samples.asic(1, instance_uuid=busy), samples.asic(2),
+                 samples.asic(3, available=False)]
+        result = scoring.estimate(view([50.0] * 3, gpus=[gpus] * 3,
+                                       asics=[asics] * 3), 0.0).devices
+        self.assertEqual((3.0, 2.0, 3.0, 1.0), (
+            result.gpu_count, result.gpu_free, result.asic_count,
+            result.asic_free))
+        # The busy GPU is the hottest (9 degC to slowdown); the free
+        # ones have 24 at least, what a new guest would get.
+        self.assertAlmostEqual(24.0, result.gpu_free_thermal_headroom_c)
+        self.assertAlmostEqual(98.0, result.gpu_utilization_percent)
+
+    def test_refusal_table(self):
+        cases = [
+            # (demand, devices, refused because ...)
+            (self.GPU, dev(gpu_count=8.0, gpu_free=0.0), 'no free GPU'),
+            (self.GPU, dev(gpu_count=8.0, gpu_free=1.0), None),
+            (self.GPU, dev(), None),  # samples cannot tell
+            (self.ASIC, dev(asic_count=20.0, asic_free=0.0),
+             'no free miner'),
+            (self.ASIC, dev(asic_count=20.0, asic_free=4.0,
+                            asic_hashrate_ratio=0.3), 'baseline hashrate'),
+            (self.ASIC, dev(asic_count=20.0, asic_free=4.0,
+                            asic_hashrate_ratio=0.5), None),  # at the limit
+            (self.ASIC, dev(asic_count=20.0, asic_free=4.0,
+                            asic_hashrate_ratio=0.49), 'baseline hashrate'),
+            (self.ASIC, dev(asic_count=20.0, asic_free=1.0), None),
+            # A CPU guest does not care about the devices.
+            (scoring.CPU_GUEST, dev(gpu_count=8.0, gpu_free=0.0), None),
+        ]
+        for demand, devices, reason in cases:
+            with self.subTest(demand=demand, devices=devices):
+                refusal = scoring.refusal(
+                    dataclasses.replace(est(kinds=(A.GPU, A.ASIC)),
+                                        devices=devices),
+                    LIMITS, demand, hard_overload=False)
+                if reason is None:
+                    self.assertIsNone(refusal)
+                else:
+                    self.assertIn(reason, refusal)
+
+    def _score(self, demand, devices, **load) -> float:
+        kinds = (A.GPU,) if demand is self.GPU else (A.ASIC,)
+        return scoring.score(dataclasses.replace(
+            est(kinds=kinds, **load), devices=devices), self.WEIGHTS, demand)
+
+    def test_gpu_host_with_more_free_gpus_wins(self):
+        one_busy = dev(gpu_count=8.0, gpu_free=7.0)
+        seven_busy = dev(gpu_count=8.0, gpu_free=1.0)
+        self.assertGreater(self._score(self.GPU, one_busy),
+                           self._score(self.GPU, seven_busy))
+
+    def test_gpu_host_whose_free_gpus_are_cooler_wins(self):
+        # The same hottest GPU (2 degC of headroom, busy) on both hosts.
+        cool = dev(gpu_count=8.0, gpu_free=4.0,
+                   gpu_free_thermal_headroom_c=25.0)
+        warm = dev(gpu_count=8.0, gpu_free=4.0,
+                   gpu_free_thermal_headroom_c=8.0)
+        self.assertGreater(self._score(self.GPU, cool, thermal=2.0),
+                           self._score(self.GPU, warm, thermal=2.0))
+
+    def test_gpu_host_with_busier_gpus_loses(self):
+        idle = dev(gpu_count=8.0, gpu_free=4.0, gpu_utilization_percent=40.0)
+        busy = dev(gpu_count=8.0, gpu_free=4.0, gpu_utilization_percent=99.0)
+        self.assertGreater(self._score(self.GPU, idle),
+                           self._score(self.GPU, busy))
+
+    def test_asic_terms_table(self):
+        usual = dict(asic_count=20.0, asic_free=10.0,
+                     asic_hashrate_ratio=1.0, hashrate_per_watt=30.0)
+        cases = [  # (the better host differs from the worse by)
+            ('more free miners', dict(asic_free=15.0), {}),
+            ('hashrate nearer its baseline', {},
+             dict(asic_hashrate_ratio=0.8)),
+            ('more hashrate per watt', dict(hashrate_per_watt=50.0), {}),
+        ]
+        for name, better, worse in cases:
+            with self.subTest(name):
+                self.assertGreater(
+                    self._score(self.ASIC, dev(**{**usual, **better})),
+                    self._score(self.ASIC, dev(**{**usual, **worse})))
+
+    def test_healthy_asic_host_beats_one_with_miners_down(self):
+        # Before: miners down scored best (nothing weighed); now it is
+        # refused, and among the healthy the most free and efficient wins.
+        hosts = {
+            'down': dev(asic_count=20.0, asic_free=0.0),
+            'sagging': dev(asic_count=20.0, asic_free=12.0,
+                           asic_hashrate_ratio=0.3, hashrate_per_watt=30.0),
+            'few-free': dev(asic_count=20.0, asic_free=2.0,
+                            asic_hashrate_ratio=1.0, hashrate_per_watt=30.0),
+            'best': dev(asic_count=20.0, asic_free=12.0,
+                        asic_hashrate_ratio=1.0, hashrate_per_watt=35.0),
+        }
+        passing = {
+            name: self._score(self.ASIC, devices)
+            for name, devices in hosts.items()
+            if scoring.refusal(dataclasses.replace(
+                est(kinds=(A.ASIC,)), devices=devices), LIMITS, self.ASIC,
+                hard_overload=False) is None}
+        self.assertEqual(['best', 'few-free'],
+                         sorted(passing, key=passing.get, reverse=True))
+
+    def test_options_named_after_the_fields(self):
+        opts = types.SimpleNamespace(
+            **{f'{f.name}_weight': float(n) for n, f in enumerate(
+                dataclasses.fields(scoring.Weights))},
+            **{f.name: float(n) for n, f in enumerate(
+                dataclasses.fields(scoring.Thresholds))})
+        self.assertEqual(2.0, scoring.Weights.from_opts(opts).gpu_thermal)
+        self.assertEqual(5.0, scoring.Thresholds.from_opts(
+            opts).min_asic_hashrate_ratio)
