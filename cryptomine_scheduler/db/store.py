@@ -113,19 +113,30 @@ def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
     return sa.insert(table).prefix_with('IGNORE')
 
 
-def _sample_rows(samples: dict[tuple[int, int], sample_mod.LoadSample]
-                 ) -> dict[sa.Table, list[dict]]:
-    """Return the rows of every raw table for ``{(host_id, seq): sample}``."""
+def _key(host_id: int, seq: int, s: sample_mod.LoadSample) -> dict:
+    return {'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
+            'bucket': bucket_of(s.timestamp)}
+
+
+def _host_rows(samples: dict[tuple[int, int], sample_mod.LoadSample]
+               ) -> list[dict]:
+    """The ``host_samples`` rows of ``{(host_id, seq): sample}``."""
+    # vars() of the flat dataclasses: asdict deep-copies, ~5x slower.
+    return [{**_key(host_id, seq, s), 'rolled_up': False,
+             **vars(s.host_load), **vars(s.sensors)}
+            for (host_id, seq), s in samples.items()]
+
+
+def _part_rows(samples: dict[tuple[int, int], sample_mod.LoadSample]
+               ) -> dict[sa.Table, list[dict]]:
+    """The rows of the instance, GPU and ASIC tables of ``samples``."""
     rows: dict[sa.Table, list[dict]] = {
-        t: [] for t in (models.host_samples, models.instance_samples,
-                        models.gpu_samples, models.asic_samples)}
+        t: [] for t in (models.instance_samples, models.gpu_samples,
+                        models.asic_samples)}
     for (host_id, seq), s in samples.items():
-        key = {'host_id': host_id, 'seq': seq, 'ts': s.timestamp,
-               'bucket': bucket_of(s.timestamp)}
-        # vars() of the flat dataclasses: asdict deep-copies, ~5x slower.
-        rows[models.host_samples].append({
-            **key, 'rolled_up': False, **vars(s.host_load),
-            **vars(s.sensors)})
+        if not (s.instances or s.gpus or s.asics):
+            continue
+        key = _key(host_id, seq, s)
         rows[models.instance_samples].extend(
             {**key, 'instance_uuid': i.uuid, 'cpu_percent': i.cpu_percent,
              'rss_mb': i.rss_mb} for i in s.instances)
@@ -227,19 +238,45 @@ class HistoryStore:
             .where(sa.tuple_(table.c.host_id, table.c.seq).in_(keys)))
         return {(host_id, seq) for host_id, seq in rows}
 
+    def _insert_new(self, conn, samples: dict[tuple[int, int],
+                                              sample_mod.LoadSample]
+                    ) -> dict[tuple[int, int], sample_mod.LoadSample]:
+        """Insert the host rows of ``samples`` not stored yet; return
+        those samples.
+
+        Where the database returns what an insert skipping duplicates
+        wrote (SQLite, PostgreSQL), that is one multi-row statement;
+        elsewhere the stored keys are looked up first.
+        """
+        table = models.host_samples
+        insert = _insert_ignoring_duplicates(self.engine, table)
+        if not self.engine.dialect.insert_returning:
+            existing = self._existing_keys(conn, list(samples))
+            samples = {k: s for k, s in samples.items()
+                       if k not in existing}
+            if samples:
+                conn.execute(insert, _host_rows(samples))
+            return samples
+        inserted = conn.execute(
+            insert.returning(table.c.host_id, table.c.seq),
+            _host_rows(samples))
+        return {key: samples[key] for key in map(tuple, inserted)}
+
     def add_samples(self, samples: Sequence[sample_mod.LoadSample],
                     now: float) -> AddResult:
-        """Store new samples in one transaction; skip seen (host, seq)."""
+        """Store new samples in one transaction; skip seen (host, seq).
+
+        One multi-row insert per table (a few where the database limits
+        the parameters of one statement).
+        """
         with self.engine.begin() as conn:
             try:
                 self._ensure_hosts(conn, {s.host for s in samples}, now)
                 unique: dict[tuple[int, int], sample_mod.LoadSample] = {}
                 for s in samples:
                     unique.setdefault((self._host_ids[s.host], s.seq), s)
-                existing = self._existing_keys(conn, list(unique))
-                fresh = {k: s for k, s in unique.items() if k not in existing}
-                rows = _sample_rows(fresh)
-                for table, table_rows in rows.items():
+                fresh = self._insert_new(conn, unique)
+                for table, table_rows in _part_rows(fresh).items():
                     if table_rows:
                         conn.execute(_insert_ignoring_duplicates(
                             self.engine, table), table_rows)
@@ -247,8 +284,9 @@ class HistoryStore:
                 # The ids cached in this transaction may be rolled back.
                 self._host_ids.clear()
                 raise
-        return AddResult(stored=tuple(fresh.values()),
-                         duplicates=len(samples) - len(fresh))
+        # In the order given, as stored.
+        stored = tuple(s for k, s in unique.items() if k in fresh)
+        return AddResult(stored=stored, duplicates=len(samples) - len(fresh))
 
     def roll_up(self, now: float) -> int:
         """Recompute the rollups of every closed bucket with new samples.
