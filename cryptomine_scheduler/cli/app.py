@@ -1,60 +1,59 @@
 """``cryptomine``: see the fleet's load, plan, and rebalance.
 
 A cliff application; its commands are the entry points of the
-``cryptomine.cli`` namespace.  It reads the services' cryptomine.conf
-(``--config-file``) for the transport URL and the controller's topic and
-talks to the controller over RPC.  Exit codes: see
-:mod:`cryptomine_scheduler.cli.errors`.
+``cryptomine.cli`` namespace.  It reaches cryptomine-api through
+keystoneauth as the OpenStack clients do: a cloud of ``clouds.yaml``
+(``--os-cloud``, ``$OS_CLOUD``) or the ``--os-*`` options and
+``$OS_*`` variables, the endpoint of the service catalog or an override.
+Exit codes: see :mod:`cryptomine_scheduler.cli.errors`.
 
 ``cryptomine --help`` loads every command: their modules import only
-cliff at the top, and what a command runs on (oslo.messaging, numpy,
-matplotlib, the simulator) when it runs.
+cliff at the top, and what a command runs on (numpy, matplotlib, the
+simulator) when it runs.
 """
 
+import argparse
 import itertools
 import logging
-import os
 import sys
 
 from cliff import app
 from cliff import commandmanager
+from openstack import config as os_config
 
 from cryptomine_scheduler import version as package_version
 
-CONFIG_ENV = 'CRYPTOMINE_CONFIG_FILE'
-DEFAULT_TIMEOUT = 30.0
-# Shown from -vv on: reconnect messages that the command's error sums up,
-# oslo.service's choice of backend, matplotlib's font cache notes and the
-# deprecation warnings of libraries (oslo_log names oslo_messaging's
-# loggers oslo.messaging).
-QUIET_LOGGERS = ('oslo.messaging', 'oslo_messaging', 'oslo_service', 'kombu',
-                 'amqp', 'stevedore', 'matplotlib', 'py.warnings')
+#: The API's type in keystone's service catalog (as
+#: :data:`cryptomine_scheduler.cli.client.SERVICE_TYPE`, which needs
+#: numpy to import).
+SERVICE_TYPE = 'load-placement'
+# Shown from -vv on: keystoneauth's requests, oslo.service's choice of
+# backend, matplotlib's font cache notes and the deprecation warnings of
+# libraries.
+QUIET_LOGGERS = ('keystoneauth', 'openstack', 'urllib3', 'oslo_service',
+                 'stevedore', 'matplotlib', 'py.warnings')
+
+
+DESCRIPTION = "See the fleet's load, plan, and rebalance."
 
 
 class ClientManager:
     """What commands reach as ``self.app.client_manager``, as in
     OpenStackClient: ``cryptomine`` connects on first use."""
 
-    def __init__(self, config_files: list[str], timeout: float):
-        self._config_files = config_files or (
-            [os.environ[CONFIG_ENV]] if os.environ.get(CONFIG_ENV) else [])
-        self._timeout = timeout
-        self._controller = None
+    def __init__(self, loader: os_config.OpenStackConfig,
+                 options: argparse.Namespace):
+        self._loader = loader
+        self._options = options
+        self._api = None
 
     @property
     def cryptomine(self):
-        """The :class:`~cryptomine_scheduler.cli.client.Controller`."""
-        if self._controller is None:
+        """The :class:`~cryptomine_scheduler.cli.client.Api`."""
+        if self._api is None:
             from cryptomine_scheduler.cli import client
-            self._controller = client.connect(
-                self._config_files, self._timeout,
-                hint=f'--config-file or ${CONFIG_ENV}')
-        return self._controller
-
-    def close(self) -> None:
-        if self._controller is not None:
-            self._controller.close()
-            self._controller = None
+            self._api = client.connect(self._loader, self._options)
+        return self._api
 
 
 class CryptomineApp(app.App):
@@ -62,32 +61,32 @@ class CryptomineApp(app.App):
     NAME = 'cryptomine'  # also when run as python -m
 
     def __init__(self, stdin=None, stdout=None, stderr=None):
+        self._loader = os_config.OpenStackConfig()
+        self._argv: list[str] = []
         # Deferred: "cryptomine host list --help" is "cryptomine help
         # host list", not the top-level help.
         super().__init__(
-            description="See the fleet's load, plan, and rebalance.",
+            description=DESCRIPTION,
             version=package_version.version_string(),
             command_manager=commandmanager.CommandManager('cryptomine.cli'),
             stdin=stdin, stdout=stdout, stderr=stderr, deferred_help=True)
         self.client_manager: ClientManager | None = None
         self._failure: BaseException | None = None
 
+    def run(self, argv):
+        # Again, with the options of the authentication type that the
+        # line, the environment or clouds.yaml names.
+        self._argv = list(argv)
+        self.parser = self.build_option_parser(
+            DESCRIPTION, package_version.version_string())
+        return super().run(argv)
+
     def build_option_parser(self, description, version,
                             argparse_kwargs=None):
         parser = super().build_option_parser(description, version,
                                              argparse_kwargs)
-        parser.add_argument(
-            '--config-file', action='append', default=[],
-            dest='config_files', metavar='PATH',
-            help='cryptomine.conf with [DEFAULT] transport_url and '
-                 '[messaging] controller_topic; can be repeated (default: '
-                 f'${CONFIG_ENV}, else /etc/cryptomine/'
-                 'cryptomine.conf and the other oslo.config places)')
-        parser.add_argument(
-            '--timeout', type=float, default=DEFAULT_TIMEOUT,
-            metavar='SECONDS',
-            help='seconds to wait for the controller\'s reply (default '
-                 f'{DEFAULT_TIMEOUT:g})')
+        self._loader.register_argparse_arguments(
+            parser, list(self._argv), service_keys=[SERVICE_TYPE])
         return parser
 
     def configure_logging(self):
@@ -98,8 +97,7 @@ class CryptomineApp(app.App):
                 logging.getLogger(name).setLevel(logging.CRITICAL)
 
     def initialize_app(self, argv):
-        self.client_manager = ClientManager(self.options.config_files,
-                                            self.options.timeout)
+        self.client_manager = ClientManager(self._loader, self.options)
 
     def run_subcommand(self, argv):
         if argv[:1] == ['help']:
@@ -115,7 +113,6 @@ class CryptomineApp(app.App):
 
     def clean_up(self, cmd, result, err):
         self._failure = err
-        self.client_manager.close()
 
 
 def main(argv: list[str] | None = None) -> int:

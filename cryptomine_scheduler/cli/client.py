@@ -1,208 +1,196 @@
-"""The controller as the commands reach it: the RPC client, with a
-deadline on every call and the errors of :mod:`.errors`."""
+"""The cryptomine API as the commands reach it: HTTP through a
+keystoneauth adapter (keystone's token, the service catalog's endpoint
+of :data:`SERVICE_TYPE` or an override), with the errors of
+:mod:`.errors`."""
 
-import queue
-import re
-import socket
-import threading
-import time
+import argparse
+import dataclasses
+from collections.abc import Callable
+from urllib import parse
 
-import oslo_messaging
-from oslo_config import cfg
+from keystoneauth1 import adapter as ksa_adapter
+from keystoneauth1 import exceptions as ksa_exceptions
+from openstack import config as os_config
+from openstack import exceptions as os_exceptions
 
 from cryptomine_scheduler import collector_counters
-from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import exception
-from cryptomine_scheduler import rpcapi
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.cli import errors
 
+#: The API's type in keystone's service catalog.
+SERVICE_TYPE = 'load-placement'
 #: Seconds ``create_plan`` may take at least: the controller reads the
 #: whole cloud from nova and placement before it plans.
 PLANNING_TIMEOUT = 300.0
-#: Where oslo.config looks for cryptomine.conf (or cryptomine.conf.d)
-#: when no file is named.
-CONFIG_PLACES = ('~/.cryptomine/', '~/', '/etc/cryptomine/', '/etc/')
-#: The port of a rabbit:// host without one, as oslo.messaging has it.
-AMQP_PORT = 5672
-_CREDENTIALS = re.compile(r'(?<=[/,])([^:@/,]*):[^@/,]*@')
 
 
-def mask_url(url: str) -> str:
-    """``url`` with every password replaced by ``***``."""
-    return _CREDENTIALS.sub(r'\1:***@', url)
+@dataclasses.dataclass(frozen=True)
+class HostLoad:
+    """A host's load (None: no sample within the summary window) and its
+    collector's newest counters (None: it sent none)."""
+
+    name: str
+    view: snapshot.HostView | None
+    reported: collector_counters.Reported | None
 
 
-def first_line(error: Exception) -> str:
-    """A remote exception's message without the remote traceback."""
-    return str(error).strip().splitlines()[0]
+@dataclasses.dataclass(frozen=True)
+class Fleet:
+    generated_at: float
+    hosts: tuple[HostLoad, ...]
 
 
-def load_conf(config_files: list[str], hint: str) -> cfg.ConfigOpts:
-    """cryptomine.conf from ``config_files``, else from oslo.config's
-    default places; ``hint`` says how to name one when none is there."""
-    conf = cfg.ConfigOpts()
-    cm_conf.register_shared_opts(conf)
-    args = [arg for path in config_files for arg in ('--config-file', path)]
-    conf(args, project='cryptomine', prog='cryptomine')
-    if not (conf.config_file or conf.config_dir):
-        raise errors.CommandError(
-            f'no configuration file: no cryptomine.conf in '
-            f'{", ".join(CONFIG_PLACES[:-1])} or {CONFIG_PLACES[-1]} '
-            f'(name one with {hint})')
-    return conf
+@dataclasses.dataclass(frozen=True)
+class HostDetail:
+    generated_at: float
+    load: HostLoad
+    instances: dict[str, snapshot.InstanceView]
 
 
-def broker_addresses(url: oslo_messaging.TransportURL
-                     ) -> list[tuple[str, int]]:
-    """The (host, port) pairs of a rabbit:// URL, localhost's where it
-    names none (as oslo.messaging); none for other transports (the
-    tests' fake://)."""
-    if url.transport != 'rabbit':
-        return []
-    return [(host.hostname, host.port or AMQP_PORT)
-            for host in url.hosts] or [('localhost', AMQP_PORT)]
+def _host_load(document: dict, now: float) -> HostLoad:
+    return HostLoad(document['name'], documents.host_view(document, now),
+                    documents.reported(document))
 
 
-def connect(config_files: list[str], timeout: float,
-            hint: str) -> 'Controller':
-    return Controller(load_conf(config_files, hint), timeout)
+def _no_credentials(error: Exception) -> errors.CommandError:
+    return errors.CommandError(
+        f'no credentials: {error} (name a cloud of clouds.yaml with '
+        '--os-cloud or $OS_CLOUD, or give the --os-* options)')
 
 
-class Controller:
-    """The controller's RPC API with a deadline on every call and the
-    errors a command reports."""
+def _quote(name: str) -> str:
+    return parse.quote(name, safe='')
 
-    def __init__(self, conf: cfg.ConfigOpts, timeout: float):
-        self._timeout = timeout
-        self._topic = conf.messaging.controller_topic
-        self._url = mask_url(conf.transport_url or 'rabbit://')
-        self._broker = broker_addresses(
-            oslo_messaging.TransportURL.parse(conf, conf.transport_url))
-        self._transport = oslo_messaging.get_rpc_transport(
-            conf, allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
-        self._client = rpcapi.ControllerClient(self._transport, self._topic,
-                                               timeout)
-        self._broker_reached = not self._broker
-        self._stuck = False
 
-    def close(self) -> None:
-        # A call still retrying to connect would block the clean-up.
-        if not self._stuck:
-            self._transport.cleanup()
+def _message(response) -> str:
+    """The API's error message, or the response's text."""
+    try:
+        return response.json()['error']['message']
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip() or response.reason
 
-    def _unreachable(self, why: str) -> errors.ControllerUnreachable:
-        return errors.ControllerUnreachable(
-            f'controller unreachable at {self._url} (topic {self._topic}): '
-            f'{why}')
 
-    def _reach_broker(self, deadline: float) -> None:
-        """Open and close a TCP connection to one of the broker's hosts
-        by ``deadline`` (``time.monotonic``), or raise: oslo.messaging
-        would retry to connect for ever."""
-        error = None
-        for address in self._broker:
-            try:
-                with socket.create_connection(
-                        address, timeout=max(deadline - time.monotonic(),
-                                             0.001)):
-                    self._broker_reached = True
-                    return
-            except OSError as exc:
-                error = exc
-        raise self._unreachable(f'cannot connect to the message broker: '
-                                f'{error.strerror or error}')
+class Api:
+    """The API's resources; every failure is an :class:`errors.
+    CommandError` with its exit code."""
 
-    def _no_reply(self, wait: float) -> errors.ControllerUnreachable:
-        return self._unreachable(f'no reply within {wait:g} s (is '
-                                 f'cryptomine-controller running?)')
+    def __init__(self, adapter: ksa_adapter.Adapter):
+        self._adapter = adapter
 
-    def _call(self, method, *args, wait: float | None = None, **kwargs):
-        """``method(...)`` in a thread of its own, given up on after
-        ``wait`` seconds (default: the RPC timeout), connecting included:
-        a broker that takes the TCP connection but not the AMQP one (bad
-        credentials) keeps oslo.messaging retrying."""
-        wait = wait or self._timeout
-        deadline = time.monotonic() + wait
-        if not self._broker_reached:
-            self._reach_broker(deadline)
-        outcome = queue.SimpleQueue()
-
-        def call():
-            try:
-                outcome.put((True, method(*args, **kwargs)))
-            except Exception as exc:
-                outcome.put((False, exc))
-
-        threading.Thread(target=call, name='cryptomine-rpc',
-                         daemon=True).start()
+    def _endpoint(self) -> str:
         try:
-            ok, value = outcome.get(
-                timeout=max(deadline - time.monotonic(), 0.0))
-        except queue.Empty:
-            self._stuck = True
-            raise self._no_reply(wait) from None
-        if ok:
-            return value
-        if isinstance(value, oslo_messaging.MessagingTimeout):
-            raise self._no_reply(wait) from None
-        raise value
+            return self._adapter.get_endpoint() or 'no endpoint'
+        except ksa_exceptions.ClientException:
+            return f'the {SERVICE_TYPE} endpoint'
 
-    def snapshot(self):
-        return self._call(self._client.get_load_snapshot)
-
-    def host_history(self, host: str, since: float, metric) -> dict:
+    def _request(self, method: str, path: str, *, json=None,
+                 params=None, timeout: float | None = None,
+                 conflict: Callable[[str], errors.CommandError] = (
+                     lambda message: errors.NothingToDo(f'busy: {message}'))
+                 ) -> dict:
+        """The JSON body of the API's answer; ``conflict`` makes the
+        error of a 409 from its message."""
+        extra = {} if timeout is None else {'timeout': timeout}
         try:
-            return self._call(self._client.get_host_history, host, since,
-                              metric)
-        except exception.UnknownHost:
-            raise errors.NotFound(f'unknown host {host!r}: the controller '
-                                  f'has no samples from it') from None
+            response = self._adapter.request(
+                path, method, json=json, params=params, raise_exc=False,
+                **extra)
+        except (ksa_exceptions.ConnectTimeout,
+                ksa_exceptions.ConnectFailure) as exc:
+            raise errors.ControllerUnreachable(
+                f'API unreachable at {self._endpoint()}: {exc}') from None
+        except ksa_exceptions.EndpointNotFound:
+            raise errors.CommandError(
+                f'no {SERVICE_TYPE} endpoint in the service catalog (is '
+                'cryptomine-api registered in keystone? or name it with '
+                '--os-endpoint-override)') from None
+        except ksa_exceptions.MissingRequiredOptions as exc:
+            raise _no_credentials(exc) from None
+        except ksa_exceptions.ClientException as exc:
+            raise errors.CommandError(f'keystone: {exc}') from None
+        code = response.status_code
+        if code < 400:
+            return response.json()
+        message = _message(response)
+        if code == 404:
+            raise errors.NotFound(message)
+        if code == 409:
+            raise conflict(message)
+        if code in (502, 504):
+            raise errors.ControllerUnreachable(
+                f'controller unreachable: {message}')
+        if code == 503:
+            raise errors.CommandError(f'cannot plan: {message}')
+        if code == 401:
+            raise errors.CommandError(f'not authenticated: {message}')
+        if code == 403:
+            raise errors.CommandError(f'forbidden: {message}')
+        raise errors.CommandError(f'{code} {response.reason}: {message}')
 
-    def collector_counters(self, host: str | None = None
-                           ) -> dict[str, collector_counters.Reported]:
-        """What :meth:`~rpcapi.ControllerClient.get_collector_counters`
-        says; nothing from a controller older than 1.3, which keeps no
-        counters (controllers may be upgraded after their clients)."""
-        try:
-            return self._call(self._client.get_collector_counters, host)
-        except oslo_messaging.UnsupportedVersion:
-            return {}
+    def fleet(self) -> Fleet:
+        found = self._request('GET', '/v1/hosts')
+        now = found['generated_at']
+        return Fleet(now, tuple(_host_load(h, now) for h in found['hosts']))
+
+    def host(self, name: str) -> HostDetail:
+        found = self._request('GET', f'/v1/hosts/{_quote(name)}')
+        now = found['generated_at']
+        return HostDetail(now, _host_load(found['host'], now), {
+            i['uuid']: documents.instance_view(i, now)
+            for i in found['host']['instances']})
+
+    def host_history(self, host: str, since: float,
+                     metric: sample_mod.HostMetric) -> dict:
+        return self._request(
+            'GET', f'/v1/hosts/{_quote(host)}/history',
+            params={'metric': metric.value, 'since': repr(since)}
+        )['history']
 
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:
-        # A quick call first, so that an unreachable controller is told
-        # within the usual timeout, not the planning one.
-        self.list_plans(1)
-        timeout = max(self._timeout, PLANNING_TIMEOUT)
-        try:
-            return self._call(self._client.create_plan, dry_run=dry_run,
-                              execute=execute, max_moves=max_moves,
-                              aggregate=aggregate, timeout=timeout,
-                              wait=timeout)
-        except exception.ReplanBusy as exc:
-            raise errors.NothingToDo(f'busy: {first_line(exc)}') from None
-        except (exception.ReplanUnavailable,
-                exception.NovaUnavailable) as exc:
-            raise errors.CommandError(
-                f'cannot plan: {first_line(exc)}') from None
-        except exception.UnknownAggregate as exc:
-            raise errors.NotFound(first_line(exc)) from None
+        """Plan now; with ``execute`` the moves run in the background
+        (poll :meth:`get_plan`)."""
+        scope = {'max_moves': max_moves, 'aggregate': aggregate}
+        timeout = max(self._adapter.session.timeout or 0, PLANNING_TIMEOUT)
+        if execute:
+            found = self._request('POST', '/v1/rebalance', json=scope,
+                                  timeout=timeout)
+        else:
+            found = self._request('POST', '/v1/plans',
+                                  json={'dry_run': dry_run, **scope},
+                                  timeout=timeout)
+        return found['plan']
 
     def list_plans(self, limit: int) -> list[dict]:
-        return self._call(self._client.list_plans, limit)
-
-    def _plan_call(self, method, plan_id: str) -> dict:
-        try:
-            return self._call(method, plan_id)
-        except exception.PlanNotFound:
-            raise errors.NotFound(f'plan {plan_id!r} not found') from None
+        return self._request('GET', '/v1/plans',
+                             params={'limit': limit})['plans']
 
     def get_plan(self, plan_id: str) -> dict:
-        return self._plan_call(self._client.get_plan, plan_id)
+        return self._request('GET',
+                             f'/v1/plans/{_quote(plan_id)}')['plan']
 
     def abort_plan(self, plan_id: str) -> dict:
-        try:
-            return self._plan_call(self._client.abort_plan, plan_id)
-        except exception.NotRunningHere as exc:
-            raise errors.CommandError(
-                f'cannot abort: {first_line(exc)}') from None
+        return self._request(
+            'POST', f'/v1/plans/{_quote(plan_id)}/abort',
+            conflict=lambda message: errors.CommandError(
+                f'cannot abort: {message}'))['plan']
+
+
+def connect(loader: os_config.OpenStackConfig,
+            options: argparse.Namespace) -> Api:
+    """The API of the cloud that ``options`` (the ``--os-*`` options,
+    which fall back to ``$OS_*`` and clouds.yaml) describe."""
+    try:
+        cloud = loader.get_one(argparse=options)
+        return Api(ksa_adapter.Adapter(
+            session=cloud.get_session(), service_type=SERVICE_TYPE,
+            interface=cloud.get_interface(SERVICE_TYPE),
+            region_name=cloud.get_region_name(SERVICE_TYPE),
+            endpoint_override=cloud.get_endpoint(SERVICE_TYPE)))
+    except ksa_exceptions.MissingRequiredOptions as exc:
+        raise _no_credentials(exc) from None
+    except (ksa_exceptions.ClientException,
+            os_exceptions.ConfigException) as exc:
+        raise errors.CommandError(f'cannot connect: {exc}') from None

@@ -30,7 +30,6 @@ class ListHosts(lister.Lister):
     values are empty (None in JSON).
     """
 
-    auth_required = False
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
                'Predicted Memory', 'CPU Trend', 'GPU Thermal Headroom',
                'GPU Power Headroom', 'Age', 'Stale', 'Dropped', 'Buffered')
@@ -43,13 +42,11 @@ class ListHosts(lister.Lister):
     def take_action(self, parsed_args):
         from cryptomine_scheduler.cli import host_views
 
-        controller = self.app.client_manager.cryptomine
-        snap = controller.snapshot()
-        counters = controller.collector_counters()
+        fleet = self.app.client_manager.cryptomine.fleet()
         return self.COLUMNS, [
-            host_views.row(name, view, counters.get(name),
+            host_views.row(h.name, h.view, h.reported,
                            parsed_args.risk_factor, parsed_args.stale_after)
-            for name, view in sorted(snap.hosts.items())]
+            for h in fleet.hosts]
 
 
 class ShowHost(show.ShowOne):
@@ -61,7 +58,6 @@ class ShowHost(show.ShowOne):
     history into a PNG file.
     """
 
-    auth_required = False
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -78,21 +74,19 @@ class ShowHost(show.ShowOne):
     def take_action(self, parsed_args):
         from cryptomine_scheduler.cli import host_views
 
-        controller = self.app.client_manager.cryptomine
+        api = self.app.client_manager.cryptomine
         host = parsed_args.host
-        snap = controller.snapshot()
-        since = snap.generated_at - parsed_args.since
-        histories = {m: controller.host_history(host, since, m)
+        detail = api.host(host)
+        since = detail.generated_at - parsed_args.since
+        histories = {m: api.host_history(host, since, m)
                      for m in host_views.HISTORY_METRICS}
         if parsed_args.plot:
             host_views.plot(parsed_args.plot, host, histories)
             self.app.stderr.write(f'History plotted to {parsed_args.plot}\n')
         fields = {'Host': host, **host_views.load_fields(
-            snap.hosts.get(host), parsed_args.risk_factor,
+            detail.load.view, parsed_args.risk_factor,
             parsed_args.stale_after)}
-        fields['Collector'] = host_views.collector(
-            controller.collector_counters(host).get(host))
+        fields['Collector'] = host_views.collector(detail.load.reported)
         fields['History'] = host_views.history(histories)
-        fields['Instances'] = host_views.instances(
-            {uuid: i for uuid, i in snap.instances.items() if i.host == host})
+        fields['Instances'] = host_views.instances(detail.instances)
         return tuple(fields), tuple(fields.values())

@@ -91,7 +91,6 @@ class CreatePlan(show.ShowOne):
     of guest memory they copy.  Exits 5 when no move is worth its cost.
     """
 
-    auth_required = False
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -113,7 +112,6 @@ class CreatePlan(show.ShowOne):
 class ListPlans(lister.Lister):
     """List past plans, newest first."""
 
-    auth_required = False
     COLUMNS = ('ID', 'Created', 'Trigger', 'Dry Run', 'Status', 'Moves',
                'GB To Move', 'Objective Before', 'Objective After')
 
@@ -141,7 +139,6 @@ class ListPlans(lister.Lister):
 class ShowPlan(show.ShowOne):
     """Show a plan, its efficacy and its actions with their outcomes."""
 
-    auth_required = False
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -159,7 +156,6 @@ class AbortPlan(show.ShowOne):
     Moves already running finish.  Exits 5 when the plan is not running.
     """
 
-    auth_required = False
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -222,8 +218,8 @@ class Progress:
 @contextlib.contextmanager
 def interrupt_deferred():
     """Ctrl-C only noted (in the list yielded), never raised in the middle
-    of a call to the controller: a call cut short leaves the connection's
-    reply in flight, and the abort that follows would wait for it."""
+    of a request to the API: a plan whose creation was cut short would
+    run on without its ID, which the abort that follows needs."""
     pressed = []
     previous = signal.signal(signal.SIGINT,
                              lambda *_: pressed.append(True))
@@ -251,7 +247,6 @@ class Rebalance(show.ShowOne):
     130 after Ctrl-C.
     """
 
-    auth_required = False
     exit_code = 0
 
     def get_parser(self, prog_name):

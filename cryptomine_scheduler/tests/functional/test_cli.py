@@ -1,10 +1,13 @@
-"""The ``cryptomine`` command line against a real controller with stored
-history, nova faked at the re-planner's edge.
+"""The ``cryptomine`` command line against cryptomine-api and a real
+controller with stored history, nova faked at the re-planner's edge.
 
-In one process, the cliff App's ``run(argv)`` reaches a controller on the
-fake transport: every command and output format, and the errors.  The
-console script, as a subprocess, reaches a controller on a private
-RabbitMQ.
+The API runs in the test's process behind keystonemiddleware's auth_token
+(its test fixture validates the tokens the tests make) and the real
+policy engine.  In one process, the cliff App's ``run(argv)`` reaches it
+through keystoneauth, the API reaching a controller on the fake
+transport: every command and output format, and the errors.  The console
+scripts, ``cryptomine`` and OpenStackClient's ``openstack``, as
+subprocesses, reach an API whose controller is on a private RabbitMQ.
 """
 
 import argparse
@@ -31,9 +34,9 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
-from cryptomine_scheduler.cli import errors as errors_mod
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
+from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
@@ -43,6 +46,7 @@ from cryptomine_scheduler.tests.unit import test_replan
 from load_collector import publisher as publisher_mod
 
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), 'cryptomine')
+OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
 SERVERS = [test_replan.server_id(n) for n in range(6)]
 FLEET = {'hot', 'cold1', 'cold2', 'gpu1', 'asic1', 'quiet1', 'gone1'}
 FLEET_SAMPLES = 10 * len(FLEET)
@@ -77,14 +81,6 @@ def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
             samples.make(host='quiet1', seq=i, timestamp=now - 250 + i),
             samples.make(host='gone1', seq=i, timestamp=now - 900 + i)]
     return found
-
-
-def write_config(directory: str, name: str, **default) -> str:
-    path = os.path.join(directory, name)
-    with open(path, 'w') as handle:
-        handle.write('[DEFAULT]\n' + ''.join(
-            f'{key} = {value}\n' for key, value in default.items()))
-    return path
 
 
 class TerminalIO(io.StringIO):
@@ -126,17 +122,42 @@ class Result:
         return self.err.strip().splitlines()[-1]
 
 
+def api_options(url: str, token: str) -> list[str]:
+    """keystoneauth's options for ``token`` at the API at ``url``, no
+    keystone asked (``admin_token``: a token and an endpoint)."""
+    return ['--os-auth-type', 'admin_token', '--os-endpoint', url,
+            '--os-token', token]
+
+
+class CleanEnvironment(fixtures.Fixture):
+    """No ``$OS_*`` variable and no clouds.yaml of this machine's."""
+
+    def _setUp(self):
+        for name in [n for n in os.environ if n.startswith('OS_')]:
+            self.useFixture(fixtures.EnvironmentVariable(name))
+        home = self.useFixture(fixtures.TempHomeDir()).path
+        self.useFixture(fixtures.EnvironmentVariable(
+            'OS_CLIENT_CONFIG_FILE', os.path.join(home, 'clouds.yaml')))
+
+
 class RunsApp:
-    """Runs the App in this process with the config file ``self.config``."""
+    """Runs the App in this process against the API of ``self.api``
+    (:class:`~.api_server.ApiServer`) with an administrator's token."""
+
+    def serve_api(self, conf, transport) -> None:
+        self.useFixture(CleanEnvironment())
+        self.api = self.useFixture(api_server.ApiServer(conf, transport))
+        self.admin = api_options(self.api.url,
+                                 self.api.token(api_server.ADMIN))
 
     def cli(self, *argv: str, stdin: str = '', tty: bool = False,
-            config: str | None = None) -> Result:
+            options: list[str] | None = None) -> Result:
         stream = TerminalIO if tty else io.StringIO
         out, err = io.StringIO(), stream()
         self.useFixture(AppLogging())
         rc = app_mod.CryptomineApp(stdin=stream(stdin), stdout=out,
                                    stderr=err).run(
-            ['--config-file', config or self.config, *argv])
+            [*(self.admin if options is None else options), *argv])
         return Result(rc, out.getvalue(), err.getvalue())
 
     def ok(self, *argv: str, **kwargs) -> Result:
@@ -150,8 +171,7 @@ class InProcessTestCase(RunsApp, test_replan.ReplanTestCase):
 
     def setUp(self):
         super().setUp()
-        self.config = write_config(self.state_dir, 'cli.conf',
-                                   transport_url=test_controller.URL)
+        self.serve_api(self.conf, self.rpc_transport)
 
     def start_controller(self):
         # A batch as large as the fleet is stored without waiting for
@@ -491,42 +511,63 @@ class TestRebalance(InProcessTestCase):
 class TestErrors(InProcessTestCase):
 
     def test_no_controller_answers(self):
-        config = write_config(self.state_dir, 'other.conf',
-                              transport_url=test_controller.URL)
-        with open(config, 'a') as handle:
-            handle.write('[messaging]\ncontroller_topic = nobody\n')
-        result = self.cli('--timeout', '1', 'host', 'list', config=config)
+        conf = test_controller.controller_conf(self.state_dir)
+        conf.set_override('controller_topic', 'nobody', 'messaging')
+        conf.set_override('rpc_timeout', 1, 'api')
+        quiet = self.useFixture(api_server.ApiServer(
+            conf, self.rpc_transport, tokens=self.api.tokens))
+        result = self.cli('host', 'list', options=api_options(
+            quiet.url, quiet.token(api_server.ADMIN)))
+        self.assertEqual((3, 'controller unreachable: no controller '
+                             'replied within 1 s'),
+                         (result.rc, result.error))
+
+    def test_api_unreachable(self):
+        url = f'http://127.0.0.1:{free_port()}'
+        result = self.cli('host', 'list', options=api_options(url, 'x'))
         self.assertEqual(3, result.rc)
-        self.assertEqual('controller unreachable at fake:/ (topic nobody): '
-                         'no reply within 1 s (is cryptomine-controller '
-                         'running?)', result.error)
+        self.assertTrue(result.error.startswith(
+            f'API unreachable at {url}: Unable to establish connection to '
+            f'{url}/v1/hosts'), result.error)
+
+    def test_reader_reads_but_moves_nothing(self):
+        reader = api_options(self.api.url,
+                             self.api.token(api_server.READER))
+        self.assertEqual(FLEET, {r['Host'] for r in self.ok(
+            'host', 'list', '-f', 'json', options=reader).json()})
+        self.assertEqual(SERVERS, [i['uuid'] for i in self.ok(
+            'host', 'show', 'hot', '-f', 'json', options=reader
+        ).json()['Instances']])
+        self.assertEqual([], self.ok('plan', 'list', '-f', 'json',
+                                     options=reader).json())
+        for argv, rule in ((('plan', 'create', '--dry-run'), 'create'),
+                           (('rebalance', '--yes'), 'execute'),
+                           (('plan', 'abort', 'any'), 'abort')):
+            result = self.cli(*argv, options=reader)
+            self.assertEqual(
+                (1, f'forbidden: policy does not allow cryptomine:plan:'
+                    f'{rule} to be performed'), (result.rc, result.error))
+        self.assertEqual([], self.client.list_plans())
+        self.assertEqual([], self.nova.started)
+
+    def test_token_refused(self):
+        result = self.cli('host', 'list',
+                          options=api_options(self.api.url, 'forged'))
+        self.assertEqual((1, 'not authenticated: The request you have made '
+                             'requires authentication.'),
+                         (result.rc, result.error))
 
     def test_unknown_command(self):
         result = self.cli('hots', 'list')
         self.assertEqual(2, result.rc)
         self.assertIn("'hots list' is not a cryptomine command", result.out)
 
-    def test_openstack_client_plugin(self):
+    def test_openstack_client_plugin_entry_points(self):
         parser = osc_plugin.build_option_parser(argparse.ArgumentParser())
-        options = parser.parse_args([
-            '--os-cryptomine-api-version', '1',
-            '--cryptomine-config-file', self.config,
-            '--cryptomine-timeout', '5'])
+        options = parser.parse_args(['--os-cryptomine-api-version', '1'])
         self.assertEqual('1', getattr(options, osc_plugin.API_VERSION_OPTION))
         self.assertIn(options.os_cryptomine_api_version,
                       osc_plugin.API_VERSIONS)
-
-        class ClientManager:
-            """What osc-lib's offers a plugin: the cloud configuration,
-            holding global options without their ``os_`` prefix."""
-
-            def get_configuration(self):
-                return {k: v for k, v in vars(options).items()
-                        if not k.startswith('os_')}
-
-        controller = osc_plugin.make_client(ClientManager())
-        self.addCleanup(controller.close)
-        self.assertEqual(FLEET, set(controller.snapshot().hosts))
 
         def commands(group):
             return {ep.name: ep.value for ep
@@ -546,8 +587,7 @@ class TestErrors(InProcessTestCase):
 class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
 
     def test_replanner_not_configured(self):
-        self.config = write_config(self.state_dir, 'cli.conf',
-                                   transport_url=test_controller.URL)
+        self.serve_api(self.conf, self.rpc_transport)
         for argv in (('plan', 'create'), ('rebalance', '--yes')):
             result = self.cli(*argv)
             self.assertEqual((1, 'cannot plan: this controller has no nova '
@@ -555,43 +595,21 @@ class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
                              (result.rc, result.error))
 
 
-class TestWithoutConfigFile(base.BaseTestCase):
-    """No --config-file, no $CRYPTOMINE_CONFIG_FILE, nothing where
-    oslo.config looks."""
+class TestWithoutCredentials(base.BaseTestCase):
+    """No cloud, no ``--os-*`` option, no ``$OS_*`` variable."""
 
-    NOT_FOUND = ('no configuration file: no cryptomine.conf in '
-                 '~/.cryptomine/, ~/, /etc/cryptomine/ or /etc/ (name one '
-                 'with {} or $CRYPTOMINE_CONFIG_FILE)')
-
-    def setUp(self):
-        super().setUp()
-        self.useFixture(fixtures.EnvironmentVariable(app_mod.CONFIG_ENV))
-        for finder in ('find_config_files', 'find_config_dirs'):
-            self.useFixture(fixtures.MockPatch(
-                f'oslo_config.cfg.{finder}', return_value=[]))
-
-    def test_commands_say_where_they_looked(self):
+    def test_commands_say_what_is_missing(self):
+        self.useFixture(CleanEnvironment())
         for argv in (('host', 'list'), ('plan', 'create', '--dry-run')):
             self.useFixture(AppLogging())
             out, err = io.StringIO(), io.StringIO()
             rc = app_mod.CryptomineApp(stdout=out, stderr=err).run(
                 list(argv))
-            self.assertEqual(
-                (1, '', self.NOT_FOUND.format('--config-file') + '\n'),
-                (rc, out.getvalue(), err.getvalue()))
-
-    def test_openstack_client_plugin(self):
-
-        class ClientManager:
-
-            def get_configuration(self):
-                return {'cryptomine_config_file': None,
-                        'cryptomine_timeout': None}
-
-        error = self.assertRaises(errors_mod.CommandError,
-                                  osc_plugin.make_client, ClientManager())
-        self.assertEqual(self.NOT_FOUND.format('--cryptomine-config-file'),
-                         str(error))
+            self.assertEqual((1, ''), (rc, out.getvalue()))
+            self.assertRegex(err.getvalue(), r'^no credentials: .*auth[-_]url'
+                             r'.* \(name a cloud of clouds\.yaml with '
+                             r'--os-cloud or \$OS_CLOUD, or give the '
+                             r'--os-\* options\)\n$')
 
 
 class TestHelp(base.BaseTestCase):
@@ -625,7 +643,7 @@ class TestHelp(base.BaseTestCase):
     def test_application_help_lists_the_commands(self):
         out = self.help('--help')
         self.assertTrue(out.startswith('usage: cryptomine [--version]'), out)
-        self.assertIn('--config-file PATH', out)
+        self.assertIn('--os-cloud <name>', out)
         for command in ('host list', 'plan create', 'rebalance', 'simulate'):
             self.assertRegex(out, rf'\n  {command} +[A-Z]')
 
@@ -638,7 +656,8 @@ def free_port() -> int:
 
 
 class TestConsoleScript(base.BaseTestCase):
-    """``cryptomine`` as a process, against a controller on RabbitMQ."""
+    """``cryptomine`` and ``openstack`` as processes, against the API
+    and a controller on RabbitMQ."""
 
     @classmethod
     def setUpClass(cls):
@@ -677,18 +696,29 @@ class TestConsoleScript(base.BaseTestCase):
         waiting.wait_for(
             lambda: self.controller.totals.stored >= FLEET_SAMPLES,
             waiting.PATIENCE)
-        self.config = write_config(self.dir, 'cli.conf',
-                                   transport_url=self.broker.url)
+        self.conf, self.transport = conf, transport
+        self.useFixture(CleanEnvironment())
+        self.api = self.useFixture(api_server.ApiServer(conf, transport))
+        self.admin = api_options(self.api.url,
+                                 self.api.token(api_server.ADMIN))
 
-    def command(self, *argv: str, config: str | None = None) -> list[str]:
-        return [CONSOLE_SCRIPT, '--config-file', config or self.config,
-                *argv]
+    def command(self, *argv: str, options: list[str] | None = None
+                ) -> list[str]:
+        return [CONSOLE_SCRIPT, *(options or self.admin), *argv]
 
-    def cli(self, *argv: str, config: str | None = None) -> Result:
-        done = subprocess.run(self.command(*argv, config=config),
-                              stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=waiting.PATIENCE)
+    def cli(self, *argv: str, options: list[str] | None = None,
+            program: str = CONSOLE_SCRIPT) -> Result:
+        done = subprocess.run(
+            [program, *(options or self.admin), *argv],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=waiting.PATIENCE)
         return Result(done.returncode, done.stdout, done.stderr)
+
+    def openstack(self, *argv: str, options: list[str] | None = None
+                  ) -> Result:
+        """``openstack cryptomine ARGV``."""
+        return self.cli('cryptomine', *argv, options=options,
+                        program=OPENSTACK)
 
     def plan(self, plan_id: str) -> dict:
         return self.controller.replanner.plans.get(plan_id)
@@ -769,42 +799,78 @@ class TestConsoleScript(base.BaseTestCase):
             len(done['actions']) - 1), [a['status'] for a in done['actions']])
 
     def test_exit_codes(self):
-        quiet = write_config(self.dir, 'quiet.conf',
-                             transport_url=self.broker.url)
-        with open(quiet, 'a') as handle:
-            handle.write('[messaging]\ncontroller_topic = nobody\n')
-        down = write_config(
-            self.dir, 'down.conf', transport_url=f'rabbit://cryptomine:'
-            f's3cret@127.0.0.1:{free_port()}/')
+        conf = test_controller.controller_conf(self.dir)
+        conf.set_override('controller_topic', 'nobody', 'messaging')
+        conf.set_override('rpc_timeout', 1, 'api')
+        quiet_api = self.useFixture(api_server.ApiServer(
+            conf, self.transport, tokens=self.api.tokens))
+        quiet = api_options(quiet_api.url,
+                            quiet_api.token(api_server.ADMIN))
+        down = api_options(f'http://127.0.0.1:{free_port()}', 'x')
         cases = [
             (0, ('host', 'list', '-f', 'value', '-c', 'Host'), None),
             (2, ('host', 'list', '--no-such-option'), None),
             (2, ('hots', 'list'), None),
-            (3, ('--timeout', '1', 'host', 'list'), quiet),
+            (3, ('host', 'list'), quiet),
             (3, ('plan', 'list'), down),
             (3, ('plan', 'create'), down),
             (4, ('host', 'show', 'nope'), None),
             (4, ('plan', 'show', 'nope'), None),
             (5, ('plan', 'create', '--max-moves', '0'), None)]
         processes = [subprocess.Popen(
-            self.command(*argv, config=config), stdin=subprocess.DEVNULL,
+            self.command(*argv, options=options), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _, argv, config in cases]
+            for _, argv, options in cases]
         results = [(p.wait(60), *p.communicate()) for p in processes]
         self.assertEqual([rc for rc, _, _ in cases],
                          [rc for rc, _, _ in results], results)
         errors = [err.strip() for _, _, err in results]
         self.assertIn('unrecognized arguments: --no-such-option', errors[1])
-        masked = self.broker.url.replace(':guest@', ':***@')
-        self.assertEqual(
-            f'controller unreachable at {masked} (topic nobody): no reply '
-            'within 1 s (is cryptomine-controller running?)', errors[3])
+        self.assertEqual('controller unreachable: no controller replied '
+                         'within 1 s', errors[3])
         for error in errors[4:6]:
-            self.assertRegex(error, r'^controller unreachable at rabbit://'
-                             r'cryptomine:\*\*\*@127\.0\.0\.1:\d+/ \(topic '
-                             r'cryptomine_controller\): cannot connect to '
-                             r'the message broker: Connection refused$')
+            self.assertRegex(error, r'^API unreachable at http://127\.0\.0\.1'
+                             r':\d+: Unable to establish connection to ')
         self.assertEqual(["unknown host 'nope': the controller has no "
                           "samples from it", "plan 'nope' not found"],
                          errors[6:8])
         self.assertRegex(errors[8], NOTHING_TO_DO)
+
+    def test_openstack_client(self):
+        rows = {r['Host']: r for r in self.openstack(
+            'host', 'list', '-f', 'json').json()}
+        self.assertEqual(FLEET, set(rows))
+        self.assertEqual(65.7, rows['hot']['Predicted CPU'])
+        shown = self.openstack('host', 'show', 'hot', '-f', 'json').json()
+        self.assertEqual(SERVERS, [i['uuid'] for i in shown['Instances']])
+
+        reader = api_options(self.api.url,
+                             self.api.token(api_server.READER))
+        refused = self.openstack('plan', 'create', '--dry-run',
+                                 options=reader)
+        self.assertEqual(1, refused.rc)
+        self.assertIn('forbidden: policy does not allow cryptomine:plan:'
+                      'create to be performed', refused.err)
+
+        planned = self.openstack('plan', 'create', '--dry-run', '-f', 'json')
+        self.assertEqual(0, planned.rc, planned.err)
+        dry = planned.json()
+        self.assertEqual(('planned', True), (dry['Status'], dry['Dry Run']))
+        result = self.openstack('rebalance', '--yes', '--poll-interval',
+                                '0.1', '-f', 'value', '-c', 'Status')
+        self.assertEqual((0, 'succeeded\n'), (result.rc, result.out),
+                         result.err)
+        self.assertEqual(['planned', 'succeeded'], sorted(
+            r['Status'] for r in self.openstack(
+                'plan', 'list', '-f', 'json', options=reader).json()))
+        missing = self.openstack('plan', 'show', 'nope')
+        self.assertEqual((1, "plan 'nope' not found"),
+                         (missing.rc, missing.error))
+
+        # --os-cryptomine-endpoint overrides the endpoint.
+        elsewhere = self.admin[:3] + ['http://127.0.0.1:9/'] + self.admin[4:]
+        overridden = self.cli(
+            '--os-cryptomine-endpoint', self.api.url, 'cryptomine', 'plan',
+            'list', '-f', 'value', '-c', 'Status', options=elsewhere,
+            program=OPENSTACK)
+        self.assertEqual(0, overridden.rc, overridden.err)

@@ -33,6 +33,7 @@ from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import efficacy
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import recorders
 from cryptomine_scheduler.tests import samples
@@ -323,7 +324,8 @@ class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
                           nova_sdk.NovaSDKTestCase):
     """The controller's re-planner end to end: samples in its summaries,
     nova read and driven through openstacksdk, plans in its database,
-    asked for over RPC and from the ``cryptomine`` command line."""
+    asked for through cryptomine-api (keystonemiddleware's auth_token,
+    the real policy engine) and from the ``cryptomine`` command line."""
 
     HOSTS = ('hot', 'cold1', 'cold2')
 
@@ -344,11 +346,8 @@ class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
                 executor.OpenStackMigrator(conn)))
         self.controller.start()
         self.addCleanup(self.controller.stop)
-        self.client = rpc.ControllerClient(
-            rpc_transport, conf.messaging.controller_topic)
         self.conn = conn
-        self.config = test_cli.write_config(state_dir, 'cli.conf',
-                                            transport_url='fake:/')
+        self.serve_api(conf, rpc_transport)
 
     def record(self, servers, busy_percent: float) -> None:
         """Samples of every host: each server busy ``busy_percent`` of
@@ -368,17 +367,27 @@ class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
     def test_dry_run_then_rebalance(self):
         servers = self.boot_on('hot', 'medium', count=6)
         self.record(servers, 12.0)
+        admin = self.api.session(self.api.token(api_server.ADMIN))
+        reader = self.api.session(self.api.token(api_server.READER))
+        plans = f'{self.api.url}/v1/plans'
 
-        dry = self.client.create_plan(dry_run=True, execute=False)
+        self.assertEqual(403, reader.post(plans, json={}).status_code)
+        created = admin.post(plans, json={'dry_run': True})
+        self.assertEqual(201, created.status_code, created.text)
+        dry = created.json()['plan']
         self.assertEqual('planned', dry['status'])
         self.assertGreaterEqual(len(dry['actions']), 2)
         self.assertEqual([], self.admin_api.api_get(
             '/os-migrations').body['migrations'])
 
-        plan = self.client.create_plan(dry_run=False, execute=True)
+        self.assertEqual(403, reader.post(f'{self.api.url}/v1/rebalance',
+                                          json={}).status_code)
+        started = admin.post(f'{self.api.url}/v1/rebalance', json={})
+        self.assertEqual(202, started.status_code, started.text)
+        plan_url = f'{plans}/{started.json()["plan"]["id"]}'
         waiting.wait_for(
-            lambda: self.client.get_plan(plan['id'])['finished_at'], 120)
-        done = self.client.get_plan(plan['id'])
+            lambda: reader.get(plan_url).json()['plan']['finished_at'], 120)
+        done = reader.get(plan_url).json()['plan']
         self.assertEqual('succeeded', done['status'])
         where = {s.uuid: s.host
                  for s in nova_inventory.read_servers(self.conn)}

@@ -1,0 +1,100 @@
+"""The controller as the API reaches it over the message bus: the RPC
+client, with the controller's errors as the API's."""
+
+import contextlib
+import time
+
+import oslo_messaging
+
+from cryptomine_scheduler import exception
+from cryptomine_scheduler import rpcapi
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.api import errors
+
+
+def first_line(error: Exception) -> str:
+    """A remote exception's message without the remote traceback."""
+    return str(error).strip().splitlines()[0]
+
+
+@contextlib.contextmanager
+def _answers(timeout: float):
+    """The controller's errors as the API's."""
+    try:
+        yield
+    except oslo_messaging.MessagingTimeout:
+        raise errors.GatewayTimeout(
+            f'no controller replied within {timeout:g} s') from None
+    except exception.UnknownAggregate as error:
+        raise errors.NotFound(first_line(error)) from None
+    except (exception.UnknownMetric, exception.BadArgument) as error:
+        raise errors.BadRequest(first_line(error)) from None
+    except (exception.ReplanBusy, exception.NotRunningHere) as error:
+        raise errors.Conflict(first_line(error)) from None
+    except (exception.ReplanUnavailable,
+            exception.NovaUnavailable) as error:
+        raise errors.Unavailable(first_line(error)) from None
+
+
+class Controller:
+    """The calls the API makes, each bounded by a timeout."""
+
+    def __init__(self, client: rpcapi.ControllerClient, timeout: float,
+                 planning_timeout: float):
+        self._client = client
+        self._timeout = timeout
+        self._planning_timeout = planning_timeout
+
+    def snapshot(self):
+        with _answers(self._timeout):
+            return self._client.get_load_snapshot()
+
+    def collector_counters(self, host: str | None = None):
+        """What :meth:`~rpcapi.ControllerClient.get_collector_counters`
+        says; nothing from a controller older than 1.3, which keeps no
+        counters (controllers may be upgraded after the API)."""
+        with _answers(self._timeout):
+            try:
+                return self._client.get_collector_counters(host)
+            except oslo_messaging.UnsupportedVersion:
+                return {}
+
+    def host_history(self, host: str, since: float,
+                     metric: sample_mod.HostMetric) -> dict:
+        with _answers(self._timeout):
+            try:
+                return self._client.get_host_history(host, since, metric)
+            except exception.UnknownHost:
+                raise errors.NotFound(
+                    f'unknown host {host!r}: the controller has no samples '
+                    f'from it') from None
+
+    def known_host(self, host: str) -> None:
+        """Raise NotFound unless the controller stored samples of
+        ``host`` (an empty history of now tells, cheaply)."""
+        self.host_history(host, time.time(), sample_mod.HostMetric.LOAD_1)
+
+    def create_plan(self, dry_run: bool, execute: bool,
+                    max_moves: int | None, aggregate: str | None) -> dict:
+        with _answers(self._planning_timeout):
+            return self._client.create_plan(
+                dry_run=dry_run, execute=execute, max_moves=max_moves,
+                aggregate=aggregate, timeout=self._planning_timeout)
+
+    def list_plans(self, limit: int) -> list[dict]:
+        with _answers(self._timeout):
+            return self._client.list_plans(limit)
+
+    def _plan_call(self, method, plan_id: str) -> dict:
+        with _answers(self._timeout):
+            try:
+                return method(plan_id)
+            except exception.PlanNotFound:
+                raise errors.NotFound(
+                    f'plan {plan_id!r} not found') from None
+
+    def get_plan(self, plan_id: str) -> dict:
+        return self._plan_call(self._client.get_plan, plan_id)
+
+    def abort_plan(self, plan_id: str) -> dict:
+        return self._plan_call(self._client.abort_plan, plan_id)

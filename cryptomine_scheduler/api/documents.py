@@ -1,0 +1,80 @@
+"""Hosts as the API shows them, and back.
+
+The controller's snapshot keeps each host's statistics as rows of
+numbers; the API names them (``{"cpu_percent": {"last": 66.5, ...}}``,
+``null`` where a value is unknown, JSON having no NaN), and a client
+reads a document back into the :class:`~.snapshot.HostView` that the
+scoring works on.
+"""
+
+import math
+
+import numpy as np
+
+from cryptomine_scheduler import collector_counters
+from cryptomine_scheduler import mining
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler import summaries
+
+STATS = tuple(s.name.lower() for s in summaries.Stat)
+
+
+def _named(stats: np.ndarray, metrics) -> dict:
+    return {metric.value: {stat: None if math.isnan(value) else value
+                           for stat, value in zip(STATS, row, strict=True)}
+            for metric, row in zip(metrics, stats.tolist(), strict=True)}
+
+
+def _rows(named: dict, metrics) -> np.ndarray:
+    return np.array([[np.nan if (v := named[m.value][s]) is None else v
+                      for s in STATS] for m in metrics], dtype=float)
+
+
+def _series(view: snapshot.SeriesView, metrics) -> dict:
+    return {'newest': view.newest, 'samples': view.samples,
+            'summaries': _named(view.stats, metrics)}
+
+
+def host(name: str, view: snapshot.HostView | None,
+         reported: collector_counters.Reported | None) -> dict:
+    """A host's load (None: no sample within the summary window) and
+    its collector's newest counters (None: it sent none)."""
+    load = None if view is None else {
+        **_series(view, snapshot.HOST_METRICS),
+        'mining': None if view.mining_stats is None else _named(
+            view.mining_stats, mining.METRICS)}
+    return {'name': name, 'load': load,
+            'collector': None if reported is None else reported.wire()}
+
+
+def instance(uuid: str, view: snapshot.InstanceView) -> dict:
+    return {'uuid': uuid, 'host': view.host,
+            **_series(view, snapshot.INSTANCE_METRICS)}
+
+
+def host_view(document: dict, now: float) -> snapshot.HostView | None:
+    """A :func:`host` document's load as a view, ``now`` its snapshot's
+    time."""
+    load = document['load']
+    if load is None:
+        return None
+    return snapshot.HostView(
+        newest=load['newest'], age=now - load['newest'],
+        samples=load['samples'],
+        stats=_rows(load['summaries'], snapshot.HOST_METRICS),
+        mining_stats=None if load['mining'] is None else _rows(
+            load['mining'], mining.METRICS))
+
+
+def instance_view(document: dict, now: float) -> snapshot.InstanceView:
+    return snapshot.InstanceView(
+        newest=document['newest'], age=now - document['newest'],
+        samples=document['samples'],
+        stats=_rows(document['summaries'], snapshot.INSTANCE_METRICS),
+        host=document['host'])
+
+
+def reported(document: dict) -> collector_counters.Reported | None:
+    found = document['collector']
+    return None if found is None else collector_counters.Reported.from_wire(
+        found)

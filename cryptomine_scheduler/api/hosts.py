@@ -1,0 +1,56 @@
+"""``/v1/hosts``: every host's load, one host's, and its history."""
+
+import time
+
+from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.api import documents
+from cryptomine_scheduler.api import errors
+from cryptomine_scheduler.api import policies
+from cryptomine_scheduler.api import request as request_mod
+
+#: History of the last hour unless ``since`` says otherwise.
+DEFAULT_HISTORY = 3600.0
+
+
+def _snapshot_fields(snap) -> dict:
+    return {'generated_at': snap.generated_at, 'window': snap.window}
+
+
+def list_hosts(req: request_mod.ApiRequest) -> dict:
+    req.authorize(policies.HOST_LIST)
+    snap = req.controller.snapshot()
+    counters = req.controller.collector_counters()
+    return {**_snapshot_fields(snap), 'hosts': [
+        documents.host(name, view, counters.get(name))
+        for name, view in sorted(snap.hosts.items())]}
+
+
+def show_host(req: request_mod.ApiRequest, host: str) -> dict:
+    """The host's load, instances and collector; a host stored but
+    silent for longer than the summary window has no load."""
+    req.authorize(policies.HOST_GET)
+    snap = req.controller.snapshot()
+    view = snap.hosts.get(host)
+    if view is None:
+        req.controller.known_host(host)
+    found = documents.host(
+        host, view, req.controller.collector_counters(host).get(host))
+    found['instances'] = [documents.instance(uuid, i) for uuid, i
+                          in sorted(snap.instances.items())
+                          if i.host == host]
+    return {**_snapshot_fields(snap), 'host': found}
+
+
+def host_history(req: request_mod.ApiRequest, host: str) -> dict:
+    """``?metric=`` (a host metric, default ``cpu_percent``) since
+    ``?since=`` (Unix time, default an hour ago)."""
+    req.authorize(policies.HOST_GET)
+    name = req.param('metric', str, sample_mod.HostMetric.CPU_PERCENT.value)
+    try:
+        metric = sample_mod.HostMetric(name)
+    except ValueError:
+        raise errors.BadRequest(
+            f'unknown metric {name!r}; one of '
+            f'{", ".join(m.value for m in sample_mod.HostMetric)}') from None
+    since = req.param('since', float, time.time() - DEFAULT_HISTORY)
+    return {'history': req.controller.host_history(host, since, metric)}

@@ -1,0 +1,59 @@
+"""``/v1/plans`` and ``/v1/rebalance``: re-plans on the controller."""
+
+from cryptomine_scheduler.api import errors
+from cryptomine_scheduler.api import policies
+from cryptomine_scheduler.api import request as request_mod
+
+#: The most plans one listing returns.
+MAX_LIMIT = 1000
+
+_SCOPE = {
+    'max_moves': {'type': ['integer', 'null'], 'minimum': 0},
+    'aggregate': {'type': ['string', 'null'], 'minLength': 1,
+                  'maxLength': 255},
+}
+CREATE = {'type': 'object', 'additionalProperties': False,
+          'properties': {'dry_run': {'type': 'boolean'}, **_SCOPE}}
+REBALANCE = {'type': 'object', 'additionalProperties': False,
+             'properties': _SCOPE}
+
+
+def list_plans(req: request_mod.ApiRequest) -> dict:
+    """``?limit=N`` newest first (default 20)."""
+    req.authorize(policies.PLAN_LIST)
+    limit = req.param('limit', int, 20)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise errors.BadRequest(f'limit must be 1 to {MAX_LIMIT}')
+    return {'plans': req.controller.list_plans(limit)}
+
+
+def show_plan(req: request_mod.ApiRequest, plan_id: str) -> dict:
+    req.authorize(policies.PLAN_GET)
+    return {'plan': req.controller.get_plan(plan_id)}
+
+
+def create_plan(req: request_mod.ApiRequest) -> tuple[int, dict]:
+    """Plan now and record it; nothing moves."""
+    req.authorize(policies.PLAN_CREATE)
+    body = req.body(CREATE)
+    plan = req.controller.create_plan(
+        dry_run=body.get('dry_run', False), execute=False,
+        max_moves=body.get('max_moves'), aggregate=body.get('aggregate'))
+    return 201, {'plan': plan}
+
+
+def rebalance(req: request_mod.ApiRequest) -> tuple[int, dict]:
+    """Plan and carry out now: the moves run in the background (poll
+    the plan)."""
+    req.authorize(policies.PLAN_EXECUTE)
+    body = req.body(REBALANCE)
+    plan = req.controller.create_plan(
+        dry_run=False, execute=True, max_moves=body.get('max_moves'),
+        aggregate=body.get('aggregate'))
+    return 202, {'plan': plan}
+
+
+def abort_plan(req: request_mod.ApiRequest, plan_id: str) -> dict:
+    req.authorize(policies.PLAN_ABORT)
+    return {'plan': req.controller.abort_plan(plan_id)}
+

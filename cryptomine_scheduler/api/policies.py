@@ -1,0 +1,65 @@
+"""The API's policy rules and their defaults.
+
+Reading the fleet's load and the plans takes the ``reader`` role;
+planning, carrying out and stopping plans take ``admin`` (keystone's
+default roles imply ``reader`` from ``member`` and ``member`` from
+``admin``).  ``oslopolicy-sample-generator --namespace cryptomine``
+writes them out; operators override them in ``policy.yaml``.
+"""
+
+from oslo_policy import policy
+
+READER = 'role:reader'
+ADMIN = 'role:admin'
+SCOPE = ['project']
+
+HOST_LIST = 'cryptomine:host:list'
+HOST_GET = 'cryptomine:host:get'
+PLAN_LIST = 'cryptomine:plan:list'
+PLAN_GET = 'cryptomine:plan:get'
+PLAN_CREATE = 'cryptomine:plan:create'
+PLAN_EXECUTE = 'cryptomine:plan:execute'
+PLAN_ABORT = 'cryptomine:plan:abort'
+
+RULES = [
+    policy.RuleDefault('reader', READER,
+                       description='Reads the fleet and the plans.'),
+    policy.RuleDefault('admin', ADMIN,
+                       description='Plans, and moves guests.'),
+    policy.DocumentedRuleDefault(
+        name=HOST_LIST, check_str='rule:reader', scope_types=SCOPE,
+        description="List the hosts with their load and their "
+                    "collectors' counters.",
+        operations=[{'path': '/v1/hosts', 'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        name=HOST_GET, check_str='rule:reader', scope_types=SCOPE,
+        description='Show a host: its load, instances and history.',
+        operations=[{'path': '/v1/hosts/{host}', 'method': 'GET'},
+                    {'path': '/v1/hosts/{host}/history', 'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        name=PLAN_LIST, check_str='rule:reader', scope_types=SCOPE,
+        description='List the plans, newest first.',
+        operations=[{'path': '/v1/plans', 'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        name=PLAN_GET, check_str='rule:reader', scope_types=SCOPE,
+        description='Show a plan with its actions.',
+        operations=[{'path': '/v1/plans/{plan_id}', 'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        name=PLAN_CREATE, check_str='rule:admin', scope_types=SCOPE,
+        description='Compute and record a plan (nothing moves).',
+        operations=[{'path': '/v1/plans', 'method': 'POST'}]),
+    policy.DocumentedRuleDefault(
+        name=PLAN_EXECUTE, check_str='rule:admin', scope_types=SCOPE,
+        description='Plan and live-migrate guests now (rebalance).',
+        operations=[{'path': '/v1/rebalance', 'method': 'POST'}]),
+    policy.DocumentedRuleDefault(
+        name=PLAN_ABORT, check_str='rule:admin', scope_types=SCOPE,
+        description='Stop a running plan from starting further moves.',
+        operations=[{'path': '/v1/plans/{plan_id}/abort',
+                     'method': 'POST'}]),
+]
+
+
+def list_rules():
+    """The ``oslo.policy.policies`` entry point."""
+    return RULES
