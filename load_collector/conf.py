@@ -5,6 +5,7 @@ import socket
 from oslo_config import cfg
 
 from cryptomine_scheduler.conf import groups
+from load_collector import redfish_conf
 
 collector_group = cfg.OptGroup(
     'collector', title='cryptomine collector',
@@ -102,7 +103,9 @@ Seconds spent on SIGTERM trying to publish what is still buffered.
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     groups.register(conf, collector_group, collector_opts)
+    groups.register(conf, redfish_conf.redfish_group,
+                    redfish_conf.redfish_opts)
 
 
 def list_opts():
-    return [(collector_group, collector_opts)]
+    return [(collector_group, collector_opts), *redfish_conf.list_opts()]

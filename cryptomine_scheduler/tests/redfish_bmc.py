@@ -1,0 +1,169 @@
+"""A GPU server's BMC: sushy-tools' static Redfish emulator serving a
+mock-up that the test writes.
+
+:func:`gpu_server` builds the mock-up's documents (Redfish 2020.4+:
+processors of type GPU with their EnvironmentMetrics, temperature
+sensors and PCIe devices; the chassis' EnvironmentMetrics and
+ThermalSubsystem); :class:`StaticBmc` writes them as
+``<path>/index.json`` files and serves them with ``sushy-static``.  A
+document given as a str is written as it is (garbage answers).
+"""
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import fixtures
+
+V1 = '/redfish/v1'
+
+
+@dataclasses.dataclass(frozen=True)
+class Gpu:
+    """One GPU of the mock-up, in PCIe slot ``slot``."""
+
+    slot: int
+    bus: int
+    temperature_c: float = 65.0
+    caution_c: float = 87.0
+    power_w: float = 450.0
+    power_limit_w: float = 700.0
+    model: str = 'NVIDIA H200'
+
+    @property
+    def address(self) -> str:
+        return f'00000000:{self.bus:02X}:00.0'
+
+
+def _link(path: str) -> dict:
+    return {'@odata.id': f'{V1}/{path}'}
+
+
+def _members(*paths: str) -> dict:
+    return {'Members': [_link(p) for p in paths],
+            'Members@odata.count': len(paths)}
+
+
+def _gpu_documents(gpu: Gpu) -> dict[str, object]:
+    processor = f'Systems/1/Processors/GPU{gpu.slot}'
+    device = f'Chassis/1/PCIeDevices/GPU{gpu.slot}'
+    sensor = f'Chassis/1/Sensors/GPU{gpu.slot}_Temp'
+    return {
+        processor: {
+            'Id': f'GPU{gpu.slot}', 'Name': 'GPU', 'ProcessorType': 'GPU',
+            'Model': gpu.model,
+            'EnvironmentMetrics': _link(f'{processor}/EnvironmentMetrics'),
+            'Links': {'PCIeDevice': _link(device)}},
+        f'{processor}/EnvironmentMetrics': {
+            'Id': 'EnvironmentMetrics', 'Name': 'GPU environment',
+            'TemperatureCelsius': {'Reading': gpu.temperature_c,
+                                   'DataSourceUri': f'{V1}/{sensor}'},
+            'PowerWatts': {'Reading': gpu.power_w},
+            'PowerLimitWatts': {'SetPoint': gpu.power_limit_w,
+                                'AllowableMax': gpu.power_limit_w}},
+        sensor: {
+            'Id': f'GPU{gpu.slot}_Temp', 'Name': 'GPU temperature',
+            'ReadingType': 'Temperature', 'Reading': gpu.temperature_c,
+            'Thresholds': {'UpperCaution': {'Reading': gpu.caution_c},
+                           'UpperCritical': {'Reading': gpu.caution_c + 5}}},
+        device: {
+            'Id': f'GPU{gpu.slot}', 'Name': gpu.model,
+            'Slot': {'Location': {'PartLocation': {
+                'ServiceLabel': f'PCIe Slot {gpu.slot}',
+                'LocationType': 'Slot', 'LocationOrdinalValue': gpu.slot}}},
+            'PCIeFunctions': _link(f'{device}/PCIeFunctions')},
+        f'{device}/PCIeFunctions': _members(f'{device}/PCIeFunctions/0'),
+        f'{device}/PCIeFunctions/0': {
+            'Id': '0', 'Name': 'Function 0', 'FunctionId': 0,
+            'DeviceClass': 'DisplayController', 'SegmentNumber': '0x0000',
+            'BusNumber': f'0x{gpu.bus:02x}', 'DeviceNumber': '0x00',
+            'FunctionNumber': '0x0'},
+    }
+
+
+def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
+               chassis_power_w: float = 3200.0) -> dict[str, object]:
+    """The documents of a GPU server's Redfish service, by path below
+    ``/redfish/v1`` ('' for the service root)."""
+    documents = {
+        '': {'Id': 'RootService', 'Name': 'Root Service',
+             'RedfishVersion': '1.15.0', 'Systems': _link('Systems'),
+             'Chassis': _link('Chassis')},
+        'Systems': _members('Systems/1'),
+        'Systems/1': {'Id': '1', 'Name': 'GPU server',
+                      'Processors': _link('Systems/1/Processors')},
+        'Systems/1/Processors': _members(
+            'Systems/1/Processors/CPU0',
+            *(f'Systems/1/Processors/GPU{g.slot}' for g in gpus)),
+        'Systems/1/Processors/CPU0': {'Id': 'CPU0', 'Name': 'CPU',
+                                      'ProcessorType': 'CPU'},
+        'Chassis': _members('Chassis/1'),
+        'Chassis/1': {
+            'Id': '1', 'Name': 'GPU server chassis',
+            'ChassisType': 'RackMount',
+            'EnvironmentMetrics': _link('Chassis/1/EnvironmentMetrics'),
+            'ThermalSubsystem': _link('Chassis/1/ThermalSubsystem')},
+        'Chassis/1/EnvironmentMetrics': {
+            'Id': 'EnvironmentMetrics', 'Name': 'Chassis environment',
+            'PowerWatts': {'Reading': chassis_power_w}},
+        'Chassis/1/ThermalSubsystem': {
+            'Id': 'ThermalSubsystem', 'Name': 'Thermal subsystem',
+            'ThermalMetrics': _link(
+                'Chassis/1/ThermalSubsystem/ThermalMetrics')},
+        'Chassis/1/ThermalSubsystem/ThermalMetrics': {
+            'Id': 'ThermalMetrics', 'Name': 'Chassis temperatures',
+            'TemperatureSummaryCelsius': {'Intake': {'Reading': inlet_c}}},
+    }
+    for gpu in gpus:
+        documents.update(_gpu_documents(gpu))
+    return documents
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class StaticBmc(fixtures.Fixture):
+    """``sushy-static`` serving ``documents`` on 127.0.0.1; :attr:`url`."""
+
+    def __init__(self, documents: dict[str, object]):
+        super().__init__()
+        self.documents = documents
+
+    def write(self, path: str, document: object) -> None:
+        """Write (or replace) the document served at ``path``."""
+        folder = os.path.join(self.root, path)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, 'index.json'), 'w') as f:
+            f.write(document if isinstance(document, str)
+                    else json.dumps(document))
+
+    def _setUp(self):
+        self.root = self.useFixture(fixtures.TempDir()).path
+        for path, document in self.documents.items():
+            self.write(path, document)
+        port = free_port()
+        self.url = f'http://127.0.0.1:{port}'
+        process = subprocess.Popen(
+            [sys.executable, '-m', 'sushy_tools.static.main',
+             '--interface', '127.0.0.1', '--port', str(port),
+             '--mockup-files', self.root],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), 1).close()
+                return
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError('sushy-static did not start') from None
+                time.sleep(0.05)
