@@ -10,7 +10,9 @@ variant's memory is its own:
 * host and instances sources, full cycle published over ``fake:/`` (the
   compute-host variant the targets apply to);
 * a mining host: host, sensors, gpu and asic sources, full cycle;
-* that mining host with the instances source and the guests too.
+* that mining host with the instances source and the guests too;
+* a mining host whose GPUs are passed through to guests, read over
+  Redfish instead of NVML: host, sensors, asic and redfish sources.
 
 The targets are issue 21's: the compute host's cycle in 2 ms of CPU and
 40 MiB of RSS, the mining host's in 3 ms, with the guests in 4 ms.
@@ -29,6 +31,10 @@ written to a temporary directory instead of ``/sys/class``.  Both fakes
 are loaded from their files rather than through
 ``cryptomine_scheduler.tests``, whose ``__init__`` imports nova; each
 collector child checks that neither nova nor that package got imported.
+The Redfish host's BMC is sushy-tools' static emulator serving a mock-up
+of a server with as many GPUs, in a process of its own; the redfish
+source reads it every :data:`REDFISH_INTERVAL` seconds in its own thread,
+whose CPU is shown apart (the cycle only takes the newest read).
 
 Run from the repository root:
 ``.venv/bin/python benchmarks/collector_cost.py``
@@ -75,6 +81,11 @@ from load_collector.sources import gpu as gpu_mod  # noqa: E402
 from load_collector.sources import sensors as sensors_mod  # noqa: E402
 
 GUEST_CODE = 'import time; time.sleep(600)'
+#: Seconds between two reads of the BMC (the shortest ``[redfish]
+#: interval``); the cycles are ``--pause`` apart.
+REDFISH_INTERVAL = 1.0
+#: The fields of the sensors section that the sensors source fills.
+SENSORS_SOURCE_FIELDS = ('cpu_temperature_c', 'energy_j')
 HOST = 'benchmark-compute'
 # The test modules the fakes live in, loaded by file (see load_fake).
 FAKES_DIR = pathlib.Path(cryptomine_scheduler.__file__).parent / 'tests'
@@ -204,6 +215,32 @@ def running_miners(count: int, flavour: str
             process.join()
 
 
+@contextlib.contextmanager
+def running_bmc(gpus: int):
+    """Serve a mock-up of a server with ``gpus`` GPUs with sushy-static."""
+    redfish_bmc = load_fake('redfish_bmc')
+    bmc = redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
+        [redfish_bmc.Gpu(slot=n, bus=0x11 + n) for n in range(gpus)]))
+    bmc.setUp()
+    try:
+        yield bmc
+    finally:
+        bmc.cleanUp()
+
+
+def wait_for_bmc(sources: list[sources_mod.Source],
+                 timeout: float = 60.0) -> str:
+    """Wait until the redfish source has read the BMC once."""
+    deadline = time.monotonic() + timeout
+    while sources and time.monotonic() < deadline:
+        draft = sources_mod.SampleDraft()
+        sources[0].collect(draft)
+        if draft.sensors.chassis_power_w is not None:
+            return f'read every {REDFISH_INTERVAL:g} s in its own thread'
+        time.sleep(0.05)
+    return 'NOT READ'
+
+
 def mining_gpus(fake_nvml, count: int, guest_pids: tuple[int, ...]):
     """``count`` busy mining boards; board N runs guest_pids[N] if any."""
     return [fake_nvml.FakeGpu(
@@ -296,6 +333,9 @@ MINING_VARIANTS = (
     Variant('mining host + instances, full cycle',
             ('host', 'instances', 'sensors', 'gpu', 'asic'), True,
             cpu_target_ms=4.0),
+    Variant('mining host, GPUs over Redfish + miners',
+            ('host', 'sensors', 'asic', 'redfish'), True,
+            cpu_target_ms=5.0),
 )
 
 
@@ -315,6 +355,7 @@ class Job:
     gpu_guests: tuple[tuple[int, str], ...] = ()
     miners: tuple[str, ...] = ()
     miner_pid: int | None = None  # the miner servers' process
+    bmc_url: str | None = None  # the BMC the redfish source reads
 
 
 class RecordingPublisher:
@@ -405,6 +446,9 @@ def load_sources(conf, job: Job, stack: contextlib.ExitStack
                 f'sensors: none on this machine, so a written tree of '
                 f'{chips} hwmon temperatures and {len(RAPL_TREE)} RAPL '
                 f'zones')
+        elif name == 'redfish':
+            described.append(f'redfish: {job.gpus} GPUs and the chassis of '
+                             f'a sushy-static BMC, {wait_for_bmc(found)}')
         elif name == 'asic':
             described.append(f'asic: {len(job.miners)} FakeMiner servers '
                              f'in process {job.miner_pid}')
@@ -455,13 +499,15 @@ class Measured:
     sources: tuple[str, ...] = ()  # what each source read
     foreign_modules: tuple[str, ...] = ()  # of FOREIGN_MODULES, imported
     miner_cpu_ms: float | None = None  # the miners' process, per cycle
+    redfish_cpu_ms: float | None = None  # the redfish thread, per cycle
 
 
 def device_faults(wire: dict, job: Job) -> list[str]:
     """What the sample got wrong about the sensors, GPUs and miners."""
     faults = []
     sources = job.variant.sources
-    if 'sensors' in sources and None in wire['sensors'].values():
+    if 'sensors' in sources and None in (wire['sensors'][name] for name in
+                                         SENSORS_SOURCE_FIELDS):
         faults.append(f'sensors incomplete: {wire["sensors"]}')
     if 'gpu' in sources:
         gpus = wire['gpus']
@@ -473,6 +519,13 @@ def device_faults(wire: dict, job: Job) -> list[str]:
         if [g['instances'] for g in gpus] != (
                 owners + [[]] * (len(gpus) - len(owners)))[:len(gpus)]:
             faults.append('GPUs not listing the guests they run')
+    if 'redfish' in sources:
+        read = sum(g['source'] == 'redfish' and g['temperature_c'] is not
+                   None for g in wire['gpus'])
+        power = wire['sensors']['chassis_power_w']
+        if read != job.gpus or power is None:
+            faults.append(f'{read} of {job.gpus} GPUs read over Redfish, '
+                          f'chassis power {power}')
     if 'asic' in sources:
         asics = wire['asics']
         available = sum(a['available'] and a['hashrate_5s_ghs'] is not None
@@ -514,7 +567,8 @@ def run_variant(job: Job) -> Measured:
     _common.quiet_logging()
     conf = _common.build_conf(
         {'collector': {'sources': list(job.variant.sources),
-                       'miners': list(job.miners)}})
+                       'miners': list(job.miners)},
+         'redfish': {'url': job.bmc_url, 'interval': REDFISH_INTERVAL}})
     transport = oslo_messaging.get_notification_transport(conf, url=job.url)
     with contextlib.ExitStack() as stack:
         stack.callback(transport.cleanup)
@@ -525,15 +579,20 @@ def run_variant(job: Job) -> Measured:
         measure_cycles(runner, job.warmup, job.pause, job)
         rss_after_warmup = _common.rss_mb()
         miner_cpu = process_cpu_s(job.miner_pid)
+        redfish_cpu = _common.cpu_by_thread().get('redfish', 0.0)
         with _common.profiled(job.profile, job.variant.label):
             timings = measure_cycles(runner, job.cycles, job.pause, job)
         miner_cpu = process_cpu_s(job.miner_pid) - miner_cpu
+        redfish_cpu = (_common.cpu_by_thread().get('redfish', 0.0)
+                       - redfish_cpu)
         foreign = tuple(m for m in FOREIGN_MODULES
                         if sys.modules.get(m) is not None)
         return Measured(
             timings, rss_after_warmup, _common.rss_mb(), tuple(described),
             foreign,
-            1000 * miner_cpu / job.cycles if job.miner_pid else None)
+            1000 * miner_cpu / job.cycles if job.miner_pid else None,
+            (1000 * redfish_cpu / job.cycles
+             if 'redfish' in job.variant.sources else None))
 
 
 def run_in_child(job: Job) -> Measured:
@@ -556,6 +615,10 @@ def report(variant: Variant, measured: Measured) -> None:
     if 'gpu' in variant.sources or 'asic' in variant.sources:
         for description in measured.sources:
             print(f'      {description}')
+    if measured.redfish_cpu_ms is not None:
+        print(f'      the redfish thread (a read every {REDFISH_INTERVAL:g} '
+              f's) used {measured.redfish_cpu_ms:.2f} ms CPU per cycle, '
+              f'counted above only where it ran during a cycle')
     if measured.miner_cpu_ms is not None:
         print(f'      the miner servers\' process used '
               f'{measured.miner_cpu_ms:.2f} ms CPU per cycle (not counted '
@@ -681,12 +744,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def variant_jobs(args, guests: dict[str, int], miners: tuple[str, ...],
-                 miner_pid: int | None) -> dict[Variant, Job]:
+                 miner_pid: int | None, bmc_url: str | None
+                 ) -> dict[Variant, Job]:
     """The job of every variant to measure, in order."""
     url, jobs = args.transport_url, {}
     for variant in VARIANTS + (MINING_VARIANTS if args.mining else ()):
         listed = 'instances' in variant.sources
         mining = dict(gpus=args.gpus, miners=miners, miner_pid=miner_pid,
+                      bmc_url=bmc_url,
                       gpu_guests=tuple((pid, u) for u, pid in list(
                           guests.items())[:args.gpus] if listed))
         jobs[variant] = Job(
@@ -745,15 +810,16 @@ def main(argv=None) -> int:
         guests = stack.enter_context(running_guests(args.instances))
         print(f'{len(guests)} guest processes ready in '
               f'{time.perf_counter() - started:.1f} s')
-        miners, miner_pid = (), None
+        miners, miner_pid, bmc_url = (), None, None
         if args.mining:
+            bmc_url = stack.enter_context(running_bmc(args.gpus)).url
             started = time.perf_counter()
             miners, miner_pid = stack.enter_context(
                 running_miners(args.miners, args.miner_flavour))
             print(f'{len(miners)} {args.miner_flavour} miner servers ready '
                   f'in {time.perf_counter() - started:.1f} s (process '
                   f'{miner_pid})')
-        jobs = variant_jobs(args, guests, miners, miner_pid)
+        jobs = variant_jobs(args, guests, miners, miner_pid, bmc_url)
         measured = measure_variants(args, jobs)
     return _common.verdict(check_all(jobs, measured, len(guests)))
 
