@@ -128,6 +128,11 @@ class _Series:
         return self._times[self._start:self._end]
 
     @property
+    def newest(self) -> float:
+        """The time of the newest sample."""
+        return self._times[self._end - 1]
+
+    @property
     def values(self) -> np.ndarray:
         """The readings in the window, a row per sample (a view)."""
         return self._values[self._start:self._end]
@@ -138,18 +143,23 @@ class _Series:
             if self.ewma is None:
                 self.ewma = row
             else:
-                dt = timestamp - self.ewma_time
-                alpha = 1.0 - 2.0 ** (-dt / half_life)
+                alpha = 1.0 - 2.0 ** ((self.ewma_time - timestamp)
+                                      / half_life)
                 moved = self.ewma + alpha * (row - self.ewma)
-                # A missing reading keeps the average; a first one sets it.
-                self.ewma = np.where(np.isnan(row), self.ewma,
-                                     np.where(np.isnan(self.ewma), row,
-                                              moved))
+                # A missing reading keeps the average; a first one sets
+                # it.  Both are rare: look for them only if NaN came out.
+                missing = np.isnan(moved)
+                if missing.any():
+                    moved[missing] = np.where(np.isnan(row), self.ewma,
+                                              row)[missing]
+                self.ewma = moved
             self.ewma_time = timestamp
-        self.first_time = min(self.first_time, timestamp)
-        if self._end == len(self._times):
-            self._make_room()
+        if timestamp < self.first_time:
+            self.first_time = timestamp
         end = self._end
+        if end == len(self._times):
+            self._make_room()
+            end = self._end
         index = end
         if end > self._start and timestamp < self._times[end - 1]:
             index = self._start + int(np.searchsorted(
@@ -173,7 +183,9 @@ class _Series:
         self._start, self._end = 0, live
 
     def trim(self, oldest: float) -> None:
-        self._start += int(np.searchsorted(self.times, oldest, side='left'))
+        if self._start < self._end and self._times[self._start] < oldest:
+            self._start += int(np.searchsorted(self.times, oldest,
+                                               side='left'))
 
 
 class SummaryBook:
@@ -202,11 +214,11 @@ class SummaryBook:
             series = self._series.get(key)
             if series is None:
                 series = self._series[key] = _Series(self.metrics)
-            series.add(timestamp, np.asarray(values, dtype=float),
+            series.add(timestamp, np.array(values, dtype=float),
                        self.half_life)
             # Trimmed here too, not only when a snapshot is built: the
             # window bounds memory whether or not anybody asks.
-            series.trim(series.times[-1] - self.window)
+            series.trim(series.newest - self.window)
             self._cache.pop(key, None)
 
     def first_time(self, key: Hashable) -> float | None:
