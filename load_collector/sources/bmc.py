@@ -34,6 +34,7 @@ from load_collector.sources import vfio
 #: and malformed fields; a body that is not JSON (ValueError) or whose
 #: objects are not where the schema puts them (TypeError, AttributeError,
 #: LookupError from sushy's field lookup).
+ROOT = '/redfish/v1/'
 GARBAGE = (exceptions.SushyError, ValueError, TypeError, AttributeError,
            LookupError)
 
@@ -83,6 +84,13 @@ class _Resource(base.ResourceBase):
 
     def __init__(self, conn: connector.Connector, path: str):
         super().__init__(conn, path, reader=_JsonReader())
+
+
+class _Root(_Resource):
+    systems = base.Field(['Systems', '@odata.id'], required=True,
+                         adapter=_text)
+    chassis = base.Field(['Chassis', '@odata.id'], required=True,
+                         adapter=_text)
 
 
 class _Collection(_Resource):
@@ -218,7 +226,13 @@ class Bmc:
             connect_timeout=timeout)
         self._auth = auth.SessionOrBasicAuth(username, password)
         try:
-            root = sushy.Sushy(url, auth=self._auth, connector=self._conn)
+            # Read first as any resource (the service root needs no
+            # credentials), so that garbage is told only once; then
+            # sushy authenticates the connection.
+            root = _Root(self._conn, ROOT)
+            # Held: sushy ends the session when it is collected.
+            self._service = sushy.Sushy(url, auth=self._auth,
+                                        connector=self._conn)
             self._gpus = sorted(self._find_gpus(root),
                                 key=lambda g: (g.address is None,
                                                g.address, g.label))
@@ -235,9 +249,9 @@ class Bmc:
             pass  # the BMC is gone, or forgot the session already
         self._conn.close()
 
-    def _find_gpus(self, root: sushy.Sushy):
+    def _find_gpus(self, root: _Root):
         conn = self._conn
-        for system in root.get_system_collection().members_identities:
+        for system in _Collection(conn, root.systems).members:
             processors = _System(conn, system).processors
             if processors is None:
                 continue
@@ -256,12 +270,11 @@ class Bmc:
             name=processor.model or processor.identity,
             environment=processor.environment)
 
-    def _find_chassis(self, root: sushy.Sushy
-                      ) -> tuple[str | None, str | None]:
+    def _find_chassis(self, root: _Root) -> tuple[str | None, str | None]:
         """The paths of the first chassis' EnvironmentMetrics and
         ThermalMetrics, of the first chassis that has either."""
         conn = self._conn
-        for path in root.get_chassis_collection().members_identities:
+        for path in _Collection(conn, root.chassis).members:
             chassis = _Chassis(conn, path)
             thermal = (None if chassis.thermal is None
                        else _ThermalSubsystem(conn, chassis.thermal).metrics)

@@ -111,19 +111,21 @@ class _Poller(threading.Thread):
                 self._bmc = bmc.Bmc(*self._login)
             read = self._bmc.read()
         except bmc.GARBAGE as exc:
-            self._disconnect()  # found again once it answers
-            if self._bmc_fault is None:
-                LOG.warning('BMC %s unreadable, its readings reported '
-                            'absent until it answers: %s', self._url, exc)
-            self._bmc_fault = str(exc)
-            return bmc.BmcRead(bmc.ChassisReading(),
-                               tuple(g.absent() for g in self._known), {})
-        if self._bmc_fault is not None:
-            LOG.info('BMC %s readable again', self._url)
-            self._bmc_fault = None
-        self._log_faults(read.faults)
-        self._known = read.gpus
-        return read
+            fault = str(exc)  # logged below: the message, no traceback
+        else:
+            if self._bmc_fault is not None:
+                LOG.info('BMC %s readable again', self._url)
+                self._bmc_fault = None
+            self._log_faults(read.faults)
+            self._known = read.gpus
+            return read
+        self._disconnect()  # found again once it answers
+        if self._bmc_fault is None:
+            LOG.warning('BMC %s unreadable, its readings reported absent '
+                        'until it answers: %s', self._url, fault)
+        self._bmc_fault = fault
+        return bmc.BmcRead(bmc.ChassisReading(),
+                           tuple(g.absent() for g in self._known), {})
 
     def _log_faults(self, faults: dict[str, str]) -> None:
         for part in faults.keys() - self._faults.keys():

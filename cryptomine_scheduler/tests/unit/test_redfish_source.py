@@ -1,5 +1,6 @@
 """The ``redfish`` source against sushy-tools' static Redfish emulator."""
 
+import dataclasses
 import json
 import socket
 import threading
@@ -112,6 +113,25 @@ class TestReadings(RedfishSourceTestCase):
             [_expected(GPUS[0], 0, (legacy.uuids[0],)),
              _expected(GPUS[1], 1),
              _expected(GPUS[2], 2, (current.uuids[0],))], draft.gpus)
+
+    def test_a_read_too_old_is_absent(self):
+        bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
+            GPUS)))
+        source = self.source(bmc.url)
+        self.read(source, lambda d: d.sensors.chassis_power_w is not None)
+        source.close()
+        poller = source._poller
+        poller.join(PATIENCE)
+        # Older than two intervals and the timeout.
+        poller.snapshot = dataclasses.replace(
+            poller.snapshot, taken_at=poller.snapshot.taken_at - 7.5)
+        draft = self.collect(source)
+        self.assertEqual(
+            [sample.GpuLoad(index=100 + n, pci_bus_id=g.address,
+                            name=g.model, source='redfish')
+             for n, g in enumerate(GPUS)], draft.gpus)
+        self.assertEqual(sample.HostSensors(cpu_temperature_c=48.0),
+                         draft.sensors)
 
     def test_no_bmc_configured(self):
         self.assertRaises(sources.SourceUnavailable, redfish.RedfishSource,
