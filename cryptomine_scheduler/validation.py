@@ -140,7 +140,7 @@ def _check_string(where: str, name: str, value) -> None:
     if not is_text(value):
         raise Rejected(Reason.MALFORMED,
                        f'{where}.{name} is not a short UTF-8 string')
-    if name in UUID_FIELDS:
+    if name in UUID_FIELDS and _CANONICAL_UUID.fullmatch(value) is None:
         try:
             uuid.UUID(value)
         except ValueError:
@@ -189,14 +189,22 @@ _TYPE_CHECKS = {
 }
 
 
+_NUMBERS = frozenset({float, float | None})
+# Bounds no value is within: the fast path below takes only numbers.
+_NOT_A_NUMBER = (math.nan, math.nan)
+
+
 @functools.cache
 def _fields(cls, version: int) -> tuple[frozenset, tuple]:
     """The field names of dataclass ``cls`` in schema ``version`` and
-    each field's check."""
+    each field's check with the bounds of a float (NaN for the others)."""
     newer = sample_mod.newer_fields(cls, version)
     fields = [f for f in dataclasses.fields(cls) if f.name not in newer]
     return (frozenset(f.name for f in fields),
-            tuple((f.name, _TYPE_CHECKS[f.type]) for f in fields))
+            tuple((f.name, _TYPE_CHECKS[f.type],
+                   *(_bounds(f.name) if f.type in _NUMBERS
+                     else _NOT_A_NUMBER))
+                  for f in fields))
 
 
 def _check_record(where: str, record, cls, version: int) -> None:
@@ -209,8 +217,12 @@ def _check_record(where: str, record, cls, version: int) -> None:
         raise Rejected(Reason.MALFORMED,
                        f'{where} fields {sorted(set(record) ^ names)} '
                        'missing or unknown')
-    for name, check in checks:
-        check(where, name, record[name])
+    for name, check, low, high in checks:
+        value = record[name]
+        # A float in range, the usual reading, needs no call.
+        if not (value.__class__ is float and low <= value <= high
+                and value != math.inf):
+            check(where, name, value)
 
 
 def _check_section(wire: dict, section: str, cls, key: str,
@@ -247,6 +259,9 @@ def _check_envelope(payload) -> tuple[dict, str]:
 # verified (only those, so that forged host names cannot fill it).
 _known_keys: dict[tuple[str, str], bytes] = {}
 _SIGNATURE = re.compile('[0-9a-f]{64}')
+# What collectors send; uuid.UUID judges any other spelling.
+_CANONICAL_UUID = re.compile(
+    '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 MAX_KNOWN_KEYS = 100_000
 
 _V1_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
