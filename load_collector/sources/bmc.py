@@ -30,11 +30,11 @@ from sushy.resources import base
 from cryptomine_scheduler import validation
 from load_collector.sources import vfio
 
+ROOT = '/redfish/v1/'
 #: What a garbage answer raises: sushy's errors for HTTP errors, missing
 #: and malformed fields; a body that is not JSON (ValueError) or whose
 #: objects are not where the schema puts them (TypeError, AttributeError,
 #: LookupError from sushy's field lookup).
-ROOT = '/redfish/v1/'
 GARBAGE = (exceptions.SushyError, ValueError, TypeError, AttributeError,
            LookupError)
 

@@ -9,8 +9,10 @@ import fixtures
 from oslotest import base
 
 from cryptomine_scheduler import sample
+from cryptomine_scheduler import validation
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests import redfish_bmc
+from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources
@@ -24,6 +26,7 @@ GPUS = [redfish_bmc.Gpu(slot=1, bus=0x17, temperature_c=61.0,
         redfish_bmc.Gpu(slot=3, bus=0x3B, model='NVIDIA H100')]
 LOGGER = 'load_collector.sources.redfish'
 PATIENCE = waiting.PATIENCE
+NOW = 1_800_000_000.0
 
 
 def _expected(gpu: redfish_bmc.Gpu, rank: int,
@@ -86,6 +89,12 @@ class TestReadings(RedfishSourceTestCase):
         self.assertEqual(sample.HostSensors(
             cpu_temperature_c=48.0, inlet_temperature_c=23.5,
             chassis_power_w=3320.0), draft.sensors)
+        # The controller takes them.
+        taken = samples.make(timestamp=NOW, gpus=draft.gpus,
+                             sensors=draft.sensors,
+                             collector=samples.COUNTERS, cpus=64)
+        self.assertEqual(taken, validation.validate(
+            samples.payload(taken), samples.POLICY, NOW))
 
     def test_gpus_that_nvml_reads_are_left_to_it(self):
         bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
