@@ -1,4 +1,10 @@
-"""The controller's RPC endpoint; the client is in :mod:`.rpcapi`.
+"""The controller's RPC endpoints; the client is in :mod:`.rpcapi`.
+
+Two topics, so that the broker's permissions tell who may call what:
+:class:`ReadEndpoint` on ``[messaging] controller_topic`` only reads
+(nova-scheduler's plugin may write to that topic), and
+:class:`OperatorEndpoint` on ``[messaging] operator_topic`` also plans,
+moves and aborts (only cryptomine-api's bus user may write to it).
 
 The client's names are re-exported here for callers that run where the
 controller does.
@@ -33,19 +39,19 @@ NotRunningHere = exception.NotRunningHere
 UnknownMetric = exception.UnknownMetric
 
 
-class ControllerEndpoint:
-    """Serves summaries and history from a running controller."""
+class ReadEndpoint:
+    """Serves summaries, history and counters from a running
+    controller; nothing it offers changes anything."""
 
     target = oslo_messaging.Target(namespace=NAMESPACE, version=VERSION)
 
     def __init__(self, store: store_mod.HistoryStore,
                  tracker: snapshot.LoadTracker, totals: ingest.IngestTotals,
-                 raw_retention: float, replanner: replan.Replanner,
+                 raw_retention: float,
                  collectors: collector_counters.CounterBook,
                  clock: Callable[[], float] = time.time):
         self._store = store
         self._collectors = collectors
-        self._replanner = replanner
         self._tracker = tracker
         self._totals = totals
         self._raw_retention = raw_retention
@@ -89,6 +95,15 @@ class ControllerEndpoint:
             reported = self._collectors.get(host)
             newest = {} if reported is None else {host: reported}
         return {name: reported.wire() for name, reported in newest.items()}
+
+
+class OperatorEndpoint(ReadEndpoint):
+    """What :class:`ReadEndpoint` serves, and the plans: creating,
+    carrying out, aborting and reading them."""
+
+    def __init__(self, *args, replanner: replan.Replanner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._replanner = replanner
 
     @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
                                         UnknownAggregate, NovaUnavailable)

@@ -10,6 +10,10 @@ Version history:
 * 1.1: ``create_plan``, ``list_plans``, ``get_plan``, ``abort_plan``.
 * 1.2: ``get_load_snapshot`` takes ``instances_since``.
 * 1.3: ``get_collector_counters``.
+
+The plan calls are served on ``[messaging] operator_topic`` only: a
+client for them (cryptomine-api) is made with that topic, nova-scheduler's
+with ``controller_topic``, on which the controller only reads.
 """
 
 import oslo_messaging

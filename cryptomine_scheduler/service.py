@@ -121,14 +121,17 @@ class ControllerService:
         self.replanner = replan.Replanner(
             conf, plans.PlanStore(self.store.engine, clock), self.tracker,
             nova.cluster_source, nova.migrator, self.metrics, clock)
-        self.endpoint = rpc.ControllerEndpoint(
-            self.store, self.tracker, self.totals, c.raw_retention,
-            self.replanner, self.collectors, clock)
-        self.rpc_server = oslo_messaging.get_rpc_server(
-            rpc_transport,
-            oslo_messaging.Target(topic=conf.messaging.controller_topic,
-                                  server=conf.host),
-            [self.endpoint], executor='threading')
+        served = (self.store, self.tracker, self.totals, c.raw_retention,
+                  self.collectors, clock)
+        self.rpc_servers = [
+            oslo_messaging.get_rpc_server(
+                rpc_transport, oslo_messaging.Target(topic=topic,
+                                                     server=conf.host),
+                [endpoint], executor='threading')
+            for topic, endpoint in (
+                (conf.messaging.controller_topic, rpc.ReadEndpoint(*served)),
+                (conf.messaging.operator_topic, rpc.OperatorEndpoint(
+                    *served, replanner=self.replanner)))]
         self._stop = threading.Event()
         self._maintenance = threading.Thread(
             target=self._maintain, name='cryptomine-maintenance',
@@ -160,7 +163,8 @@ class ControllerService:
         rows = self.tracker.rebuild(self.store, self._clock())
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
-        self.rpc_server.start()
+        for server in self.rpc_servers:
+            server.start()
         for listener in (self.listener, self.nova_listener):
             if listener is not None:
                 listener.start()
@@ -174,8 +178,10 @@ class ControllerService:
         while (starting no more), stop consuming, finish the batch in
         hand, close the store."""
         self._stop.set()
-        self.rpc_server.stop()
-        self.rpc_server.wait()
+        for server in self.rpc_servers:
+            server.stop()
+        for server in self.rpc_servers:
+            server.wait()
         self.replanner.stop()
         self.metrics.stop()
         for listener in (self.listener, self.nova_listener):

@@ -98,6 +98,8 @@ class Router:
             LOG.exception('%s %s failed', request.method, request.path_info)
             return errors.response(500, 'the API failed; its log has why')
         code, body = result if isinstance(result, tuple) else (200, result)
+        # The context's user and project are on the line (oslo.log).
+        LOG.info('%s %s: %d', request.method, request.path_info, code)
         return json_response(code, body)
 
 

@@ -38,7 +38,7 @@ class Application:
         self.transport = transport or oslo_messaging.get_rpc_transport(
             conf, allowed_remote_exmods=rpcapi.REMOTE_EXCEPTION_MODULES)
         client = rpcapi.ControllerClient(
-            self.transport, conf.messaging.controller_topic,
+            self.transport, conf.messaging.operator_topic,
             timeout=conf.api.rpc_timeout)
         self.wsgi = app_mod.build(conf, controller_mod.Controller(
             client, conf.api.rpc_timeout, conf.api.planning_timeout))

@@ -20,7 +20,23 @@ Related options:
 """),
     cfg.StrOpt('controller_topic', default='cryptomine_controller',
                help="""
-RPC topic of the controller (snapshot and history queries).
+RPC topic on which the controller serves reads only: the load snapshot,
+a host's history and the collectors' counters (what nova-scheduler's
+filter and weigher ask for).
+
+Related options:
+
+* ``operator_topic``
+"""),
+    cfg.StrOpt('operator_topic', default='cryptomine_operator',
+               help="""
+RPC topic on which the controller serves cryptomine-api: the reads, and
+creating, carrying out and aborting plans.  Give only the API's bus user
+the right to publish to it (see the security guide).
+
+Related options:
+
+* ``controller_topic``
 """),
     cfg.StrOpt('master_secret', secret=True,
                help="""

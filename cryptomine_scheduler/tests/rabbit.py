@@ -127,6 +127,24 @@ class RabbitBroker(fixtures.Fixture):
         self.server.wait(30)
         self.server = None
 
+    def add_user(self, name: str, password: str,
+                 permissions: tuple[str, str, str],
+                 topics: dict[str, tuple[str, str]] | None = None) -> str:
+        """Add a user with ``permissions`` (configure, write and read
+        patterns of exchange and queue names) on the default vhost and,
+        for each exchange of ``topics``, the write and read patterns of
+        its routing keys; return the user's transport URL."""
+        commands = [('add_user', name, password),
+                    ('set_permissions', name, *permissions)]
+        commands += [('set_topic_permissions', name, exchange, *patterns)
+                     for exchange, patterns in (topics or {}).items()]
+        for command in commands:
+            result = self._ctl(*command)
+            if result.returncode != 0:
+                raise RuntimeError(f'rabbitmqctl {command[0]} failed: '
+                                   f'{result.stderr}')
+        return f'rabbit://{name}:{password}@127.0.0.1:{self.port}/'
+
     def queue_depths(self) -> dict[str, int]:
         """Return the messages waiting in each queue."""
         result = self._ctl('list_queues', '-q', 'name', 'messages')

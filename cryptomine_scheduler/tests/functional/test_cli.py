@@ -550,6 +550,14 @@ class TestErrors(InProcessTestCase):
         self.assertEqual([], self.client.list_plans())
         self.assertEqual([], self.nova.started)
 
+    def test_endpoint_override(self):
+        elsewhere = api_options(f'http://127.0.0.1:{free_port()}',
+                                self.api.token(api_server.READER))
+        result = self.ok('--os-load-placement-endpoint-override',
+                         self.api.url, 'plan', 'list', '-f', 'json',
+                         options=elsewhere)
+        self.assertEqual([], result.json())
+
     def test_token_refused(self):
         result = self.cli('host', 'list',
                           options=api_options(self.api.url, 'forged'))

@@ -44,8 +44,9 @@ class ControllerTestCase(base.BaseTestCase):
             self.conf, url=URL,
             allowed_remote_exmods=rpc.REMOTE_EXCEPTION_MODULES)
         self.controller = self.start_controller()
+        # The API's topic: the reads and the plans.
         self.client = rpc.ControllerClient(
-            self.rpc_transport, self.conf.messaging.controller_topic)
+            self.rpc_transport, self.conf.messaging.operator_topic)
         self.publisher = publisher_mod.SamplePublisher(
             self.transport, self.conf.messaging.sample_topic, 'test', 0)
 
