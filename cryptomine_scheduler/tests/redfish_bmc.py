@@ -4,7 +4,8 @@ mock-up that the test writes.
 :func:`gpu_server` builds the mock-up's documents (Redfish 2020.4+:
 processors of type GPU with their EnvironmentMetrics, temperature
 sensors and PCIe devices; the chassis' EnvironmentMetrics and
-ThermalSubsystem); :class:`StaticBmc` writes them as
+ThermalSubsystem; or the deprecated Thermal and Power resources, as
+older BMCs have them); :class:`StaticBmc` writes them as
 ``<path>/index.json`` files and serves them with ``sushy-static``.  A
 document given as a str is written as it is (garbage answers).
 """
@@ -48,28 +49,18 @@ def _members(*paths: str) -> dict:
             'Members@odata.count': len(paths)}
 
 
-def _gpu_documents(gpu: Gpu) -> dict[str, object]:
-    processor = f'Systems/1/Processors/GPU{gpu.slot}'
+def _processor(gpu: Gpu) -> str:
+    return f'Systems/1/Processors/GPU{gpu.slot}'
+
+
+def _gpu_documents(gpu: Gpu, legacy: bool) -> dict[str, object]:
+    processor = _processor(gpu)
     device = f'Chassis/1/PCIeDevices/GPU{gpu.slot}'
     sensor = f'Chassis/1/Sensors/GPU{gpu.slot}_Temp'
-    return {
+    documents = {
         processor: {
             'Id': f'GPU{gpu.slot}', 'Name': 'GPU', 'ProcessorType': 'GPU',
-            'Model': gpu.model,
-            'EnvironmentMetrics': _link(f'{processor}/EnvironmentMetrics'),
-            'Links': {'PCIeDevice': _link(device)}},
-        f'{processor}/EnvironmentMetrics': {
-            'Id': 'EnvironmentMetrics', 'Name': 'GPU environment',
-            'TemperatureCelsius': {'Reading': gpu.temperature_c,
-                                   'DataSourceUri': f'{V1}/{sensor}'},
-            'PowerWatts': {'Reading': gpu.power_w},
-            'PowerLimitWatts': {'SetPoint': gpu.power_limit_w,
-                                'AllowableMax': gpu.power_limit_w}},
-        sensor: {
-            'Id': f'GPU{gpu.slot}_Temp', 'Name': 'GPU temperature',
-            'ReadingType': 'Temperature', 'Reading': gpu.temperature_c,
-            'Thresholds': {'UpperCaution': {'Reading': gpu.caution_c},
-                           'UpperCritical': {'Reading': gpu.caution_c + 5}}},
+            'Model': gpu.model, 'Links': {'PCIeDevice': _link(device)}},
         device: {
             'Id': f'GPU{gpu.slot}', 'Name': gpu.model,
             'Slot': {'Location': {'PartLocation': {
@@ -83,12 +74,56 @@ def _gpu_documents(gpu: Gpu) -> dict[str, object]:
             'BusNumber': f'0x{gpu.bus:02x}', 'DeviceNumber': '0x00',
             'FunctionNumber': '0x0'},
     }
+    if legacy:
+        return documents
+    documents[processor]['EnvironmentMetrics'] = _link(
+        f'{processor}/EnvironmentMetrics')
+    documents.update({
+        f'{processor}/EnvironmentMetrics': {
+            'Id': 'EnvironmentMetrics', 'Name': 'GPU environment',
+            'TemperatureCelsius': {'Reading': gpu.temperature_c,
+                                   'DataSourceUri': f'{V1}/{sensor}'},
+            'PowerWatts': {'Reading': gpu.power_w},
+            'PowerLimitWatts': {'SetPoint': gpu.power_limit_w,
+                                'AllowableMax': gpu.power_limit_w}},
+        sensor: {
+            'Id': f'GPU{gpu.slot}_Temp', 'Name': 'GPU temperature',
+            'ReadingType': 'Temperature', 'Reading': gpu.temperature_c,
+            'Thresholds': {'UpperCaution': {'Reading': gpu.caution_c},
+                           'UpperCritical': {'Reading': gpu.caution_c + 5}}},
+    })
+    return documents
+
+
+def _legacy_chassis(gpus: list[Gpu], inlet_c: float,
+                    chassis_power_w: float) -> dict[str, object]:
+    """The deprecated Thermal and Power resources: the GPUs' temperatures
+    name their processor in RelatedItem; no GPU power."""
+    return {
+        'Chassis/1/Thermal': {
+            'Id': 'Thermal', 'Name': 'Thermal',
+            'Temperatures': [
+                {'MemberId': 'inlet', 'Name': 'Inlet Temp',
+                 'PhysicalContext': 'Intake', 'ReadingCelsius': inlet_c},
+                *({'MemberId': f'gpu{g.slot}', 'Name': f'GPU{g.slot} Temp',
+                   'PhysicalContext': 'GPU',
+                   'ReadingCelsius': g.temperature_c,
+                   'UpperThresholdNonCritical': g.caution_c,
+                   'RelatedItem': [_link(_processor(g))]} for g in gpus)]},
+        'Chassis/1/Power': {
+            'Id': 'Power', 'Name': 'Power',
+            'PowerControl': [{'MemberId': '0', 'Name': 'Server Power',
+                              'PowerConsumedWatts': chassis_power_w}]},
+    }
 
 
 def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
-               chassis_power_w: float = 3200.0) -> dict[str, object]:
+               chassis_power_w: float = 3200.0, legacy: bool = False
+               ) -> dict[str, object]:
     """The documents of a GPU server's Redfish service, by path below
-    ``/redfish/v1`` ('' for the service root)."""
+    ``/redfish/v1`` ('' for the service root); ``legacy``: with the
+    Thermal and Power resources that Redfish 2020.4 deprecated instead of
+    the EnvironmentMetrics, ThermalSubsystem and Sensors."""
     documents = {
         '': {'Id': 'RootService', 'Name': 'Root Service',
              'RedfishVersion': '1.15.0', 'Systems': _link('Systems'),
@@ -119,7 +154,17 @@ def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
             'TemperatureSummaryCelsius': {'Intake': {'Reading': inlet_c}}},
     }
     for gpu in gpus:
-        documents.update(_gpu_documents(gpu))
+        documents.update(_gpu_documents(gpu, legacy))
+    if legacy:
+        chassis = documents['Chassis/1']
+        for path in ('Chassis/1/EnvironmentMetrics',
+                     'Chassis/1/ThermalSubsystem',
+                     'Chassis/1/ThermalSubsystem/ThermalMetrics'):
+            del documents[path]
+        del chassis['EnvironmentMetrics'], chassis['ThermalSubsystem']
+        chassis.update(Thermal=_link('Chassis/1/Thermal'),
+                       Power=_link('Chassis/1/Power'))
+        documents.update(_legacy_chassis(gpus, inlet_c, chassis_power_w))
     return documents
 
 

@@ -8,8 +8,13 @@ device and function numbers of its first PCIe function) and its
 caution, or non-critical, threshold of the temperature sensor they point
 at is the slowdown temperature, read once per sensor), the chassis'
 ``EnvironmentMetrics`` (power) and its ``ThermalMetrics`` (intake
-temperature): the Redfish 2020.4+ model, which sushy's classes do not
-cover, so they are declared here as sushy declares its own.
+temperature): the Redfish 2020.4+ model.  Where a BMC lacks these, the
+chassis' deprecated ``Thermal`` resource gives the intake temperature
+and each GPU's temperature and upper non-critical threshold (the one
+whose ``RelatedItem`` names the GPU's processor or PCIe device), and its
+``Power`` resource the chassis power (``PowerControl``); no GPU power
+then.  sushy's classes cover none of this, so the resources are
+declared here as sushy declares its own.
 
 A part whose answer is garbage (not JSON, a wrong type, an HTTP error)
 is read as absent and named in :attr:`BmcRead.faults`; a BMC that cannot
@@ -143,6 +148,8 @@ class _Chassis(_Resource):
     environment = base.Field(['EnvironmentMetrics', '@odata.id'],
                              adapter=_text)
     thermal = base.Field(['ThermalSubsystem', '@odata.id'], adapter=_text)
+    legacy_thermal = base.Field(['Thermal', '@odata.id'], adapter=_text)
+    legacy_power = base.Field(['Power', '@odata.id'], adapter=_text)
 
 
 class _ThermalSubsystem(_Resource):
@@ -152,6 +159,53 @@ class _ThermalSubsystem(_Resource):
 class _ThermalMetrics(_Resource):
     intake_c = base.Field(['TemperatureSummaryCelsius', 'Intake', 'Reading'],
                           adapter=_celsius)
+
+
+class _LegacyTemperature(base.ListField):
+    context = base.Field('PhysicalContext')
+    reading_c = base.Field('ReadingCelsius', adapter=_celsius)
+    caution_c = base.Field('UpperThresholdNonCritical', adapter=_celsius)
+    related = base.Field('RelatedItem', default=(), adapter=_links)
+
+
+class _LegacyThermal(_Resource):
+    """The deprecated Thermal resource (before Redfish 2020.4)."""
+
+    temperatures = _LegacyTemperature('Temperatures', default=[])
+
+    def related_to(self, paths: frozenset[str]) -> _LegacyTemperature | None:
+        """The first temperature related to one of ``paths``."""
+        return next((t for t in self.temperatures
+                     if paths.intersection(map(_path, t.related))), None)
+
+    def intake_c(self) -> float | None:
+        return next((t.reading_c for t in self.temperatures
+                     if t.context == 'Intake'), None)
+
+
+class _PowerControl(base.ListField):
+    consumed_w = base.Field('PowerConsumedWatts', adapter=_watts)
+
+
+class _LegacyPower(_Resource):
+    """The deprecated Power resource (before Redfish 2020.4)."""
+
+    controls = _PowerControl('PowerControl', default=[])
+
+
+def _path(link: str) -> str:
+    return link.rstrip('/')
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChassisPaths:
+    """Where the chassis' readings are; None where it has no such
+    resource."""
+
+    environment: str | None = None
+    thermal_metrics: str | None = None
+    legacy_thermal: str | None = None
+    legacy_power: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +246,9 @@ class _Gpu:
     label: str
     name: str
     environment: str | None  # the path of its EnvironmentMetrics
+    #: The paths of its processor and PCIe device, which a temperature of
+    #: the legacy Thermal resource names in its RelatedItem.
+    related: frozenset[str]
     #: The upper caution threshold of ``sensor``, the temperature sensor
     #: that the EnvironmentMetrics last pointed at (read once).
     slowdown_temperature_c: float | None = None
@@ -237,6 +294,12 @@ class Bmc:
                                 key=lambda g: (g.address is None,
                                                g.address, g.label))
             self._chassis = self._find_chassis(root)
+            # Read each time only if the newer resources lack something.
+            self._legacy_thermal = (
+                self._chassis.legacy_thermal
+                if self._chassis.thermal_metrics is None
+                or any(g.environment is None for g in self._gpus)
+                else None)
         except BaseException:
             self.close()
             raise
@@ -268,19 +331,23 @@ class Bmc:
                                                          device),
             label=(device and device.slot) or processor.identity,
             name=processor.model or processor.identity,
-            environment=processor.environment)
+            environment=processor.environment,
+            related=frozenset(map(_path, filter(None, (
+                processor.path, processor.pcie_device)))))
 
-    def _find_chassis(self, root: _Root) -> tuple[str | None, str | None]:
-        """The paths of the first chassis' EnvironmentMetrics and
-        ThermalMetrics, of the first chassis that has either."""
+    def _find_chassis(self, root: _Root) -> _ChassisPaths:
+        """Where the readings of the first chassis that has any are."""
         conn = self._conn
         for path in _Collection(conn, root.chassis).members:
             chassis = _Chassis(conn, path)
-            thermal = (None if chassis.thermal is None
-                       else _ThermalSubsystem(conn, chassis.thermal).metrics)
-            if chassis.environment is not None or thermal is not None:
-                return chassis.environment, thermal
-        return None, None
+            paths = _ChassisPaths(
+                chassis.environment,
+                None if chassis.thermal is None
+                else _ThermalSubsystem(conn, chassis.thermal).metrics,
+                chassis.legacy_thermal, chassis.legacy_power)
+            if paths != _ChassisPaths():
+                return paths
+        return _ChassisPaths()
 
     def _get(self, part: str, cls, path: str | None,
              faults: dict[str, str]):
@@ -296,8 +363,16 @@ class Bmc:
             faults[part] = str(exc)
             return None
 
-    def _read_gpu(self, gpu: _Gpu, faults: dict[str, str]) -> GpuReading:
+    def _read_gpu(self, gpu: _Gpu, legacy: _LegacyThermal | None,
+                  faults: dict[str, str]) -> GpuReading:
         reading = GpuReading(gpu.address, gpu.label, gpu.name)
+        if gpu.environment is None:
+            # The legacy Thermal resource: temperature and threshold only.
+            found = None if legacy is None else legacy.related_to(
+                gpu.related)
+            return reading if found is None else dataclasses.replace(
+                reading, temperature_c=found.reading_c,
+                slowdown_temperature_c=found.caution_c)
         part = f'GPU {gpu.label}'
         metrics = self._get(part, _EnvironmentMetrics, gpu.environment,
                             faults)
@@ -315,17 +390,33 @@ class Bmc:
             slowdown_temperature_c=gpu.slowdown_temperature_c,
             power_w=metrics.power_w, power_limit_w=metrics.power_limit_w)
 
+    def _read_chassis(self, legacy: _LegacyThermal | None,
+                      faults: dict[str, str]) -> ChassisReading:
+        paths = self._chassis
+        if paths.environment is not None:
+            power = self._get('chassis power', _EnvironmentMetrics,
+                              paths.environment, faults)
+            power_w = power and power.power_w
+        else:
+            power = self._get('chassis power', _LegacyPower,
+                              paths.legacy_power, faults)
+            power_w = power and next(
+                (c.consumed_w for c in power.controls), None)
+        if paths.thermal_metrics is not None:
+            thermal = self._get('chassis inlet temperature',
+                                _ThermalMetrics, paths.thermal_metrics,
+                                faults)
+            inlet_c = thermal and thermal.intake_c
+        else:
+            inlet_c = legacy and legacy.intake_c()
+        return ChassisReading(inlet_temperature_c=inlet_c, power_w=power_w)
+
     def read(self) -> BmcRead:
         """Read every GPU's and the chassis' sensors now."""
         faults: dict[str, str] = {}
-        power_path, thermal_path = self._chassis
-        power = self._get('chassis power', _EnvironmentMetrics, power_path,
-                          faults)
-        thermal = self._get('chassis inlet temperature', _ThermalMetrics,
-                            thermal_path, faults)
-        chassis = ChassisReading(
-            power_w=power and power.power_w,
-            inlet_temperature_c=thermal and thermal.intake_c)
-        return BmcRead(chassis, tuple(self._read_gpu(gpu, faults)
-                                      for gpu in self._gpus), faults)
+        legacy = self._get('chassis thermal', _LegacyThermal,
+                           self._legacy_thermal, faults)
+        return BmcRead(self._read_chassis(legacy, faults),
+                       tuple(self._read_gpu(gpu, legacy, faults)
+                             for gpu in self._gpus), faults)
 

@@ -96,6 +96,20 @@ class TestReadings(RedfishSourceTestCase):
         self.assertEqual(taken, validation.validate(
             samples.payload(taken), samples.POLICY, NOW))
 
+    def test_legacy_thermal_and_power(self):
+        # A BMC without EnvironmentMetrics: temperatures and thresholds
+        # from the chassis' Thermal resource, by RelatedItem; no GPU power.
+        bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
+            GPUS, inlet_c=22.0, chassis_power_w=2980.0, legacy=True)))
+        draft = self.read(self.source(bmc.url),
+                          lambda d: d.sensors.chassis_power_w is not None)
+        self.assertEqual(
+            [dataclasses.replace(_expected(g, n), power_w=None,
+                                 power_limit_w=None)
+             for n, g in enumerate(GPUS)], draft.gpus)
+        self.assertEqual((22.0, 2980.0), (draft.sensors.inlet_temperature_c,
+                                          draft.sensors.chassis_power_w))
+
     def test_gpus_that_nvml_reads_are_left_to_it(self):
         bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
             GPUS)))
@@ -210,6 +224,23 @@ class TestBrokenBmc(RedfishSourceTestCase):
             with self.subTest(part=part):
                 self.assertEqual(1, self.log.output.count(
                     f'{part} unreadable, reported absent'))
+
+    def test_garbage_legacy_thermal(self):
+        documents = redfish_bmc.gpu_server(GPUS, legacy=True)
+        documents['Chassis/1/Thermal']['Temperatures'][1]['RelatedItem'] = [
+            'GPU1']
+        bmc = self.useFixture(redfish_bmc.StaticBmc(documents))
+        source = self.source(bmc.url)
+        self.polls(source, 2)
+        draft = self.collect(source)
+        self.assertEqual(
+            [sample.GpuLoad(index=100 + n, pci_bus_id=g.address,
+                            name=g.model, source='redfish')
+             for n, g in enumerate(GPUS)], draft.gpus)
+        self.assertIsNone(draft.sensors.inlet_temperature_c)
+        self.assertEqual(3200.0, draft.sensors.chassis_power_w)
+        self.assertEqual(1, self.log.output.count(
+            'chassis thermal unreadable, reported absent'))
 
     def test_garbage_service_root(self):
         documents = redfish_bmc.gpu_server(GPUS)
