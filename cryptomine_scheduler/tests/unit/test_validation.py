@@ -251,6 +251,10 @@ ACCEPTED = [
     ('unavailable miner', _resigned(_set(['asics', 0], samples.asic(
         2, available=False).__dict__))),
     ('no sensors', _resigned(_set(['sensors'], vars(sample.HostSensors())))),
+    ('version 2 without the fields of 3', _resigned(_schema_2(
+        _delete(['gpus', 0, 'source']),
+        _delete(['sensors', 'inlet_temperature_c']),
+        _delete(['sensors', 'chassis_power_w'])))),
     ('gpu read over redfish', _resigned(_set(['gpus', 0], samples.gpu(
         0).__dict__ | dict.fromkeys(
             ('utilization_percent', 'memory_utilization_percent',
