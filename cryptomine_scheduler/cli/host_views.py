@@ -6,6 +6,7 @@ Imported by the commands when they run: it needs numpy.
 
 import datetime
 import math
+import os
 
 from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import mining
@@ -135,8 +136,11 @@ def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
            for r in records]))
 
 
-def plot(path: str, host: str, histories: dict[HostMetric, dict]) -> None:
-    """Draw ``histories`` one panel each into the PNG ``path`` (Agg)."""
+def plot(path: str, host: str, histories: dict[HostMetric, dict],
+         force: bool = False) -> None:
+    """Draw ``histories`` one panel each into the PNG ``path`` (Agg): a
+    new file, never one that exists or a symbolic link, unless
+    ``force``."""
     # matplotlib takes a second to import: only when plotting.
     from matplotlib import figure
     from matplotlib.backends import backend_agg
@@ -153,8 +157,16 @@ def plot(path: str, host: str, histories: dict[HostMetric, dict]) -> None:
         ax.grid(True, alpha=0.3)
     fig.suptitle(f'{host} (UTC)')
     fig.autofmt_xdate()
+    # O_EXCL refuses any existing name, a symbolic link (even dangling)
+    # included.
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        fig.savefig(path, format='png')
+        with os.fdopen(os.open(path, flags, 0o644), 'wb') as out:
+            fig.savefig(out, format='png')
+    except FileExistsError:
+        raise errors.CommandError(
+            f'cannot write plot {path}: it exists (--force replaces it)'
+        ) from None
     except OSError as exc:
         raise errors.CommandError(
             f'cannot write plot {path}: {exc.strerror}') from None

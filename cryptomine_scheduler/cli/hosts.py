@@ -55,7 +55,8 @@ class ShowHost(show.ShowOne):
     Summaries cover the controller's summary window (trend per minute);
     Collector has the counters the host's collector sent with its newest
     sample; History covers the last --since seconds.  --plot draws that
-    history into a PNG file.
+    history into a new PNG file (an existing file or a symbolic link is
+    refused unless --force).
     """
 
 
@@ -67,7 +68,11 @@ class ShowHost(show.ShowOne):
             '--since', type=float, default=3600.0, metavar='SECONDS',
             help='history of the last SECONDS (default 3600)')
         parser.add_argument('--plot', metavar='FILE.png',
-                            help='draw the history into this PNG file')
+                            help='draw the history into this new PNG file')
+        parser.add_argument(
+            '--force', action='store_true',
+            help='with --plot, replace the file if it exists (following '
+                 'a symbolic link)')
         add_load_options(parser)
         return parser
 
@@ -81,7 +86,8 @@ class ShowHost(show.ShowOne):
         histories = {m: api.host_history(host, since, m)
                      for m in host_views.HISTORY_METRICS}
         if parsed_args.plot:
-            host_views.plot(parsed_args.plot, host, histories)
+            host_views.plot(parsed_args.plot, host, histories,
+                            force=parsed_args.force)
             self.app.stderr.write(f'History plotted to {parsed_args.plot}\n')
         fields = {'Host': host, **host_views.load_fields(
             detail.load.view, parsed_args.risk_factor,

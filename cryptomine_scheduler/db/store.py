@@ -88,11 +88,24 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def create_engine(url: str) -> sa.Engine:
-    """Create an engine; SQLite gets WAL mode and full fsync on commit."""
+    """Create an engine; SQLite gets WAL mode and full fsync on commit,
+    and a new database file is readable by its owner only."""
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == 'sqlite':
+        _create_private(engine.url.database)
         sa.event.listen(engine, 'connect', _sqlite_pragmas)
     return engine
+
+
+def _create_private(path: str | None) -> None:
+    """Create the SQLite file ``path`` with mode 0600 unless it exists
+    (SQLite gives its WAL and shared-memory files the same mode)."""
+    if not path or path == ':memory:' or path.startswith('file:'):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def upgrade(engine: sa.Engine) -> None:

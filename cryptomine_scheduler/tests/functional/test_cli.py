@@ -313,6 +313,21 @@ class TestHosts(InProcessTestCase):
         self.assertIn(f'History plotted to {path}', result.err)
         with open(path, 'rb') as handle:
             self.assertEqual(b'\x89PNG\r\n\x1a\n', handle.read(8))
+        refused = self.cli('host', 'show', 'hot', '--plot', path)
+        self.assertEqual((1, f'cannot write plot {path}: it exists '
+                             '(--force replaces it)'),
+                         (refused.rc, refused.error))
+        target = os.path.join(self.state_dir, 'elsewhere')
+        link = os.path.join(self.state_dir, 'link.png')
+        os.symlink(target, link)
+        self.assertEqual(1, self.cli('host', 'show', 'hot', '--plot',
+                                     link).rc)
+        self.assertFalse(os.path.exists(target))
+        with open(path, 'wb') as handle:
+            handle.write(b'old')
+        self.ok('host', 'show', 'hot', '--plot', path, '--force')
+        with open(path, 'rb') as handle:
+            self.assertEqual(b'\x89PNG', handle.read(4))
         missing = os.path.join(self.state_dir, 'no-such-dir', 'hot.png')
         result = self.cli('host', 'show', 'hot', '--plot', missing)
         self.assertEqual(1, result.rc)
