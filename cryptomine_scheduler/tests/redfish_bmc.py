@@ -11,6 +11,8 @@ document given as a str is written as it is (garbage answers).
 """
 
 import dataclasses
+import datetime
+import ipaddress
 import json
 import os
 import socket
@@ -19,6 +21,10 @@ import sys
 import time
 
 import fixtures
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 V1 = '/redfish/v1'
 
@@ -175,12 +181,44 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class StaticBmc(fixtures.Fixture):
-    """``sushy-static`` serving ``documents`` on 127.0.0.1; :attr:`url`."""
+def self_signed(folder: str) -> tuple[str, str]:
+    """Write a certificate for 127.0.0.1 and its key; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME,
+                                         'bmc.test')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+            ipaddress.ip_address('127.0.0.1'))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None),
+                       critical=True)
+        .sign(key, hashes.SHA256()))
+    cert_path = os.path.join(folder, 'bmc.pem')
+    key_path = os.path.join(folder, 'bmc.key')
+    with open(cert_path, 'wb') as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, 'wb') as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_path, key_path
 
-    def __init__(self, documents: dict[str, object]):
+
+class StaticBmc(fixtures.Fixture):
+    """``sushy-static`` serving ``documents`` on 127.0.0.1; :attr:`url`.
+
+    With ``tls``, over HTTPS with a self-signed certificate, at
+    :attr:`certificate`.
+    """
+
+    def __init__(self, documents: dict[str, object], tls: bool = False):
         super().__init__()
         self.documents = documents
+        self.tls = tls
 
     def write(self, path: str, document: object) -> None:
         """Write (or replace) the document served at ``path``."""
@@ -195,11 +233,16 @@ class StaticBmc(fixtures.Fixture):
         for path, document in self.documents.items():
             self.write(path, document)
         port = free_port()
-        self.url = f'http://127.0.0.1:{port}'
+        tls = []
+        if self.tls:
+            self.certificate, key = self_signed(
+                self.useFixture(fixtures.TempDir()).path)
+            tls = ['--ssl-certificate', self.certificate, '--ssl-key', key]
+        self.url = f'{"https" if self.tls else "http"}://127.0.0.1:{port}'
         process = subprocess.Popen(
             [sys.executable, '-m', 'sushy_tools.static.main',
              '--interface', '127.0.0.1', '--port', str(port),
-             '--mockup-files', self.root],
+             '--mockup-files', self.root, *tls],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.addCleanup(process.wait)
         self.addCleanup(process.kill)

@@ -110,6 +110,21 @@ class TestReadings(RedfishSourceTestCase):
         self.assertEqual((22.0, 2980.0), (draft.sensors.inlet_temperature_c,
                                           draft.sensors.chassis_power_w))
 
+    def test_tls(self):
+        bmc = self.useFixture(redfish_bmc.StaticBmc(
+            redfish_bmc.gpu_server(GPUS), tls=True))
+        for options in ({'ca_file': bmc.certificate},
+                        {'verify_tls': False}):
+            with self.subTest(**options):
+                source = self.source(bmc.url, **options)
+                self.read(source, lambda d: len(d.gpus) == 3)
+                source.close()
+        # A certificate no CA vouches for: not read, logged.
+        source = self.source(bmc.url)
+        self.polls(source, 1)
+        self.assertEqual([], self.collect(source).gpus)
+        self.assertIn('CERTIFICATE_VERIFY_FAILED', self.log.output)
+
     def test_gpus_that_nvml_reads_are_left_to_it(self):
         bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
             GPUS)))
