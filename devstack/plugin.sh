@@ -5,7 +5,8 @@
 #     enable_plugin cryptomine-scheduler <git URL of this repository>
 #     enable_service cm-controller     # on one node only
 #
-# cm-collector is enabled by settings and runs where n-cpu runs.  The
+# cm-collector is enabled by settings and runs where n-cpu runs; cm-api
+# (cryptomine-api) where cm-controller runs.  The
 # functions called here live in lib/cryptomine.
 
 # Save trace setting; no tracing here: the configuration holds secrets.
@@ -15,7 +16,7 @@ set +o xtrace
 # shellcheck source=SCRIPTDIR/lib/cryptomine
 source "$CRYPTOMINE_DIR/devstack/lib/cryptomine"
 
-if is_service_enabled cm-controller cm-collector n-sch; then
+if is_service_enabled cm-controller cm-collector cm-api n-sch; then
     if [[ "$1" == "stack" && "$2" == "install" ]]; then
         echo_summary "Installing cryptomine-scheduler"
         install_cryptomine
@@ -24,6 +25,9 @@ if is_service_enabled cm-controller cm-collector n-sch; then
         echo_summary "Configuring cryptomine-scheduler"
         configure_cryptomine
         init_cryptomine
+        if is_service_enabled key && is_service_enabled cm-api; then
+            create_cryptomine_accounts
+        fi
 
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         echo_summary "Starting cryptomine-scheduler"

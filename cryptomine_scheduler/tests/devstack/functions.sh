@@ -96,6 +96,31 @@ function setup_develop {
     ln -sf "$(dirname "$HARNESS_PYTHON")"/cryptomine-* "$prefix"
 }
 
+function rabbitmqctl {
+    _record rabbitmqctl "$@"
+}
+
+# Writes what devstack's would: the service user's credentials.
+function configure_keystone_authtoken_middleware {
+    local conf=$1 user=$2
+    iniset "$conf" keystone_authtoken auth_type password
+    iniset "$conf" keystone_authtoken www_authenticate_uri "$KEYSTONE_SERVICE_URI"
+    iniset "$conf" keystone_authtoken username "$user"
+    iniset "$conf" keystone_authtoken password "$SERVICE_PASSWORD"
+}
+
+function create_service_user {
+    _record create_service_user "$@"
+}
+
+function get_or_create_service {
+    _record get_or_create_service "$@"
+}
+
+function get_or_create_endpoint {
+    _record get_or_create_endpoint "$@"
+}
+
 function run_process {
     _record run_process "$@"
 }

@@ -8,6 +8,7 @@ back through nova's and our own option definitions.
 
 import getpass
 import glob
+import hashlib
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ from cryptomine_scheduler import validation
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.tests import config as test_config
 from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests.functional import test_bus_permissions
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..',
                                     '..'))
@@ -49,6 +51,19 @@ STACK = ('stack install', 'stack post-config', 'stack extra')
 ALL_IN_ONE = 'key,mysql,rabbit,n-api,n-cond,n-sch,n-cpu,cm-controller'
 CONTROLLER = 'key,mysql,rabbit,n-api,n-cond,n-sch,cm-controller'
 COMPUTE = 'n-cpu,q-agt'
+DEVSTACK_URL = 'rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/'
+ACCOUNTS = ['create_service_user cryptomine',
+            'get_or_create_service cryptomine load-placement Load-aware '
+            'placement of cryptomine-scheduler',
+            'get_or_create_endpoint load-placement RegionOne '
+            'http://10.0.0.1:9787']
+
+
+def bus_url(role: str, service_password: str = 'service-pw') -> str:
+    """The transport URL of ``role``'s bus user as devstack derives it."""
+    password = hashlib.sha256(f'cryptomine-rabbit:{role}:'
+                              f'{service_password}'.encode()).hexdigest()
+    return f'rabbit://cryptomine-{role}:{password}@10.0.0.1:5672/cryptomine'
 
 
 def read_ini(path: str) -> dict:
@@ -98,7 +113,8 @@ class DevstackPluginTest(base.BaseTestCase):
             'ENABLE_DEBUG_LOG_LEVEL': 'True',
             'SERVICE_PASSWORD': 'service-pw', 'SERVICE_PROJECT_NAME':
             'service', 'SERVICE_DOMAIN_NAME': 'Default',
-            'REGION_NAME': 'RegionOne',
+            'REGION_NAME': 'RegionOne', 'SERVICE_HOST': '10.0.0.1',
+            'SERVICE_PROTOCOL': 'http', 'SERVICE_LISTEN_ADDRESS': '0.0.0.0',
             'KEYSTONE_SERVICE_URI': 'http://10.0.0.1/identity',
             'RABBIT_HOST': '10.0.0.1', 'RABBIT_PASSWORD': 'rabbit-pw',
             'DATABASE_HOST': '10.0.0.1', 'DATABASE_PASSWORD': 'db-pw',
@@ -111,14 +127,43 @@ class DevstackPluginTest(base.BaseTestCase):
         return result
 
     def calls(self) -> list[str]:
+        """What would have run, but RabbitMQ's commands."""
+        return [c for c in self.all_calls()
+                if not c.startswith('rabbitmqctl ')]
+
+    def all_calls(self) -> list[str]:
         with open(self.log) as f:
             return f.read().splitlines()
+
+    def bus_users(self) -> dict:
+        """``{role: (permissions, topics)}`` as :data:`test_bus_permissions.
+        ROLES` has them, from the rabbitmqctl commands run."""
+        found = {}
+        for call in self.all_calls():
+            words = call.split()
+            if words[1] == 'set_permissions':
+                self.assertEqual(['-p', 'cryptomine'], words[2:4])
+                role = words[4].removeprefix('cryptomine-')
+                found[role] = (tuple(words[5:8]), None)
+            elif words[1] == 'set_topic_permissions':
+                self.assertEqual(['-p', 'cryptomine'], words[2:4])
+                role = words[4].removeprefix('cryptomine-')
+                self.assertEqual(['cryptomine', '.*'], [words[5], words[7]])
+                found[role] = (found[role][0], words[6])
+        return found
+
+    def api_conf(self) -> dict:
+        return read_ini(os.path.join(self.conf_dir, 'cryptomine-api.conf'))
 
     def process(self, service_name: str) -> str:
         """The logged start of ``cm-X``, which runs ``cryptomine-X``."""
         program = service_name.replace('cm-', 'cryptomine-')
         return (f'run_process {service_name} {self.bin_dir}/{program} '
                 f'--config-file {self.conf_path}')
+
+    def api_process(self) -> str:
+        return (f'run_process cm-api {self.bin_dir}/cryptomine-api '
+                f'--config-file {self.conf_dir}/cryptomine-api.conf')
 
     def cryptomine_conf(self) -> cfg.ConfigOpts:
         """cryptomine.conf as the services read it."""
@@ -146,13 +191,15 @@ class TestStack(DevstackPluginTest):
     def test_all_in_one(self):
         self.devstack(ALL_IN_ONE, *STACK)
 
-        self.assertEqual([f'setup_develop {ROOT} controller,cli',
-                          'recreate_database cryptomine',
+        self.assertEqual([f'setup_develop {ROOT} controller,api,cli',
+                          'recreate_database cryptomine', *ACCOUNTS,
                           self.process('cm-controller'),
-                          self.process('cm-collector')], self.calls())
+                          self.process('cm-collector'),
+                          self.api_process()], self.calls())
+        self.assertEqual(test_bus_permissions.ROLES, self.bus_users())
         conf = self.cryptomine_conf()
-        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
-                         conf.transport_url)
+        # The collector shares the controller's file, and bus user.
+        self.assertEqual(bus_url('controller'), conf.transport_url)
         self.assertEqual('mysql+pymysql://root:db-pw@10.0.0.1/cryptomine'
                          '?charset=utf8', conf.database.connection)
         self.assertEqual(self.data_dir, conf.state_path)
@@ -166,8 +213,13 @@ class TestStack(DevstackPluginTest):
         self.assertEqual(0o600, os.stat(self.conf_path).st_mode & 0o777)
         raw = read_ini(self.conf_path)
         self.assertEqual(
-            ['rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/'],
+            [bus_url('controller')],
             raw['oslo_messaging_notifications']['transport_url'])
+        api = self.api_conf()
+        self.assertEqual([bus_url('api')], api['DEFAULT']['transport_url'])
+        self.assertEqual(['9787'], api['api']['bind_port'])
+        self.assertEqual(['cryptomine'],
+                         api['keystone_authtoken']['username'])
         self.assertEqual(
             {'interval': ['0'], 'dry_run': ['False'],
              'coordination_url': [f'file://{self.data_dir}/coordination']},
@@ -188,7 +240,7 @@ class TestStack(DevstackPluginTest):
                          nova.filter_scheduler.enabled_filters)
         self.assertEqual([ALL_WEIGHERS, WEIGHER],
                          nova.filter_scheduler.weight_classes)
-        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
+        self.assertEqual(bus_url('nova'),
                          nova.cryptomine.controller_transport_url)
         self.assertEqual('pass', nova.cryptomine.missing_data_policy)
         self.assertEqual(90.0, nova.cryptomine.max_cpu_percent)
@@ -202,9 +254,10 @@ class TestStack(DevstackPluginTest):
     def test_controller_node(self):
         self.devstack(CONTROLLER, *STACK)
 
-        self.assertEqual([f'setup_develop {ROOT} controller,cli',
-                          'recreate_database cryptomine',
-                          self.process('cm-controller')], self.calls())
+        self.assertEqual([f'setup_develop {ROOT} controller,api,cli',
+                          'recreate_database cryptomine', *ACCOUNTS,
+                          self.process('cm-controller'),
+                          self.api_process()], self.calls())
         raw = read_ini(self.conf_path)
         self.assertIn('database', raw)
         self.assertNotIn('collector', raw)
@@ -221,8 +274,11 @@ class TestStack(DevstackPluginTest):
                           self.process('cm-collector')], self.calls())
         conf = self.cryptomine_conf()
         self.assertEqual('compute-7', conf.collector.host)
-        self.assertEqual('rabbit://stackrabbit:rabbit-pw@10.0.0.1:5672/',
-                         conf.transport_url)
+        self.assertEqual(bus_url('collector'), conf.transport_url)
+        self.assertEqual([bus_url('collector')], read_ini(self.conf_path)[
+            'oslo_messaging_notifications']['transport_url'])
+        # RabbitMQ runs on the controller node: no user made here.
+        self.assertEqual({}, self.bus_users())
         raw = read_ini(self.conf_path)
         self.assertEqual(['host_key'], list(raw['messaging']))
         for controller_only in ('database', 'replan', 'nova_api',
@@ -328,9 +384,10 @@ class TestStack(DevstackPluginTest):
 
     def test_collector_can_be_disabled(self):
         self.devstack(ALL_IN_ONE, *STACK, DISABLED_SERVICES='cm-collector')
-        self.assertEqual([f'setup_develop {ROOT} controller,cli',
-                          'recreate_database cryptomine',
-                          self.process('cm-controller')], self.calls())
+        self.assertEqual([f'setup_develop {ROOT} controller,api,cli',
+                          'recreate_database cryptomine', *ACCOUNTS,
+                          self.process('cm-controller'),
+                          self.api_process()], self.calls())
 
     def test_short_secret_stops_the_stack(self):
         result = self.devstack(ALL_IN_ONE, *STACK, check=False,
@@ -354,7 +411,8 @@ class TestUnstackAndClean(DevstackPluginTest):
 
         self.devstack(ALL_IN_ONE, 'unstack', 'clean')
         self.assertEqual(['stop_process cm-controller',
-                          'stop_process cm-collector'], self.calls()[-2:])
+                          'stop_process cm-collector',
+                          'stop_process cm-api'], self.calls()[-3:])
         self.assertFalse(os.path.exists(self.conf_dir))
         self.assertFalse(os.path.exists(self.data_dir))
 
