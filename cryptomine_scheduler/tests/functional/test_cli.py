@@ -37,6 +37,7 @@ from cryptomine_scheduler.cli import app as app_mod
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.tests import api_server
+from cryptomine_scheduler.tests import fake_identity
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
@@ -136,8 +137,9 @@ class CleanEnvironment(fixtures.Fixture):
         for name in [n for n in os.environ if n.startswith('OS_')]:
             self.useFixture(fixtures.EnvironmentVariable(name))
         home = self.useFixture(fixtures.TempHomeDir()).path
+        self.clouds_yaml = os.path.join(home, 'clouds.yaml')
         self.useFixture(fixtures.EnvironmentVariable(
-            'OS_CLIENT_CONFIG_FILE', os.path.join(home, 'clouds.yaml')))
+            'OS_CLIENT_CONFIG_FILE', self.clouds_yaml))
 
 
 class RunsApp:
@@ -720,7 +722,7 @@ class TestConsoleScript(base.BaseTestCase):
             lambda: self.controller.totals.stored >= FLEET_SAMPLES,
             waiting.PATIENCE)
         self.conf, self.transport = conf, transport
-        self.useFixture(CleanEnvironment())
+        self.environment = self.useFixture(CleanEnvironment())
         self.api = self.useFixture(api_server.ApiServer(conf, transport))
         self.admin = api_options(self.api.url,
                                  self.api.token(api_server.ADMIN))
@@ -897,3 +899,26 @@ class TestConsoleScript(base.BaseTestCase):
             'list', '-f', 'value', '-c', 'Status', options=elsewhere,
             program=OPENSTACK)
         self.assertEqual(0, overridden.rc, overridden.err)
+
+    def test_cloud_of_clouds_yaml_and_the_catalog(self):
+        identity = self.useFixture(fake_identity.Identity(
+            self.api, api_server.ADMIN))
+        with open(self.environment.clouds_yaml, 'w') as handle:
+            yaml.safe_dump({'clouds': {'test': identity.cloud()}}, handle)
+        cloud = ['--os-cloud', 'test']
+        rows = self.cli('host', 'list', '-f', 'json', options=cloud)
+        self.assertEqual(0, rows.rc, rows.err)
+        self.assertEqual(FLEET, {r['Host'] for r in rows.json()})
+        shown = self.openstack('host', 'show', 'hot', '-f', 'value', '-c',
+                               'Predicted CPU', options=cloud)
+        self.assertEqual((0, '65.7\n'), (shown.rc, shown.out), shown.err)
+
+        wrong = yaml.safe_dump({'clouds': {'test': dict(
+            identity.cloud(), auth=dict(identity.cloud()['auth'],
+                                        password='wrong'))}})
+        with open(self.environment.clouds_yaml, 'w') as handle:
+            handle.write(wrong)
+        refused = self.cli('host', 'list', options=cloud)
+        self.assertEqual(1, refused.rc)
+        self.assertIn('keystone: The request you have made requires '
+                      'authentication.', refused.error)
