@@ -127,6 +127,10 @@ def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
     return sa.insert(table).prefix_with('IGNORE')
 
 
+class _SomeStored(Exception):
+    """Some samples of a batch are stored already."""
+
+
 class _DriverInsert:
     """An insert skipping duplicates, compiled once and run by the
     database driver itself on plain rows: SQLAlchemy's processing of
@@ -140,10 +144,13 @@ class _DriverInsert:
         self._positional = (operator.itemgetter(*compiled.positiontup)
                             if compiled.positional else None)
 
-    def execute(self, conn: sa.Connection, rows: list[dict]) -> None:
+    def execute(self, conn: sa.Connection, rows: list[dict]) -> int:
+        """Insert ``rows``; return how many the database wrote."""
+        if not rows:
+            return 0
         if self._positional is not None:
             rows = list(map(self._positional, rows))
-        conn.exec_driver_sql(self._sql, rows)
+        return conn.exec_driver_sql(self._sql, rows).rowcount
 
 
 _PART_TABLES = (models.instance_samples, models.gpu_samples,
@@ -243,8 +250,8 @@ class HistoryStore:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self._host_ids: dict[str, int] = {}
-        self._part_inserts = {table: _DriverInsert(engine, table)
-                              for table in _PART_TABLES}
+        self._inserts = {table: _DriverInsert(engine, table)
+                         for table in (models.host_samples, *_PART_TABLES)}
 
     @classmethod
     def open(cls, url: str) -> 'HistoryStore':
@@ -275,54 +282,46 @@ class HistoryStore:
             .where(sa.tuple_(table.c.host_id, table.c.seq).in_(keys)))
         return {(host_id, seq) for host_id, seq in rows}
 
-    def _insert_new(self, conn, samples: dict[tuple[int, int],
-                                              sample_mod.LoadSample]
-                    ) -> dict[tuple[int, int], sample_mod.LoadSample]:
-        """Insert the host rows of ``samples`` not stored yet; return
-        those samples.
-
-        Where the database returns what an insert skipping duplicates
-        wrote (SQLite, PostgreSQL), that is one multi-row statement;
-        elsewhere the stored keys are looked up first.
-        """
-        table = models.host_samples
-        insert = _insert_ignoring_duplicates(self.engine, table)
-        if not self.engine.dialect.insert_returning:
-            existing = self._existing_keys(conn, list(samples))
-            samples = {k: s for k, s in samples.items()
-                       if k not in existing}
-            if samples:
-                conn.execute(insert, _host_rows(samples))
-            return samples
-        inserted = conn.execute(
-            insert.returning(table.c.host_id, table.c.seq),
-            _host_rows(samples))
-        return {key: samples[key] for key in map(tuple, inserted)}
-
     def add_samples(self, samples: Sequence[sample_mod.LoadSample],
                     now: float) -> AddResult:
         """Store new samples in one transaction; skip seen (host, seq).
 
-        One multi-row insert per table (a few where the database limits
-        the parameters of one statement).
+        A batch is first inserted as if none of its samples were stored
+        yet, one statement per table; if the database skipped some host
+        rows (a batch redelivered, a buffer replayed), that transaction
+        is rolled back and the batch stored again without the samples
+        found stored.
         """
+        try:
+            return self._add(samples, now, look_up=False)
+        except _SomeStored:
+            return self._add(samples, now, look_up=True)
+
+    def _add(self, samples: Sequence[sample_mod.LoadSample], now: float,
+             look_up: bool) -> AddResult:
         with self.engine.begin() as conn:
             try:
                 self._ensure_hosts(conn, {s.host for s in samples}, now)
                 unique: dict[tuple[int, int], sample_mod.LoadSample] = {}
                 for s in samples:
                     unique.setdefault((self._host_ids[s.host], s.seq), s)
-                fresh = self._insert_new(conn, unique)
+                fresh = unique
+                if look_up:
+                    existing = self._existing_keys(conn, list(unique))
+                    fresh = {k: s for k, s in unique.items()
+                             if k not in existing}
+                inserted = self._inserts[models.host_samples].execute(
+                    conn, _host_rows(fresh))
+                if inserted < len(fresh) and not look_up:
+                    raise _SomeStored()
                 for table, table_rows in _part_rows(fresh).items():
-                    if table_rows:
-                        self._part_inserts[table].execute(conn, table_rows)
+                    self._inserts[table].execute(conn, table_rows)
             except Exception:
                 # The ids cached in this transaction may be rolled back.
                 self._host_ids.clear()
                 raise
-        # In the order given, as stored.
-        stored = tuple(s for k, s in unique.items() if k in fresh)
-        return AddResult(stored=stored, duplicates=len(samples) - len(fresh))
+        return AddResult(stored=tuple(fresh.values()),
+                         duplicates=len(samples) - len(fresh))
 
     def roll_up(self, now: float) -> int:
         """Recompute the rollups of every closed bucket with new samples.
