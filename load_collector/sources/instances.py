@@ -44,7 +44,8 @@ def read_stat(fd: int) -> tuple[float, int]:
     line = os.pread(fd, 4096, 0)
     if not line:
         raise ProcessLookupError('process exited')
-    fields = line[line.rindex(b')') + 2:].split()
+    # Only the fields up to the RSS are split off.
+    fields = line[line.rindex(b')') + 2:].split(None, _RSS + 1)
     ticks = int(fields[_UTIME]) + int(fields[_STIME])
     return ticks / _CLOCK_TICKS, int(fields[_RSS]) * _PAGE_SIZE
 
@@ -82,6 +83,12 @@ def _started(pid: int) -> float:
     return int(line[line.rindex(b')') + 2:].split()[_START]) / _CLOCK_TICKS
 
 
+def _last_pid(loadavg: int) -> bytes:
+    """The PID (or thread ID) the kernel gave last, from an open
+    /proc/loadavg: unchanged, no process was started since."""
+    return os.pread(loadavg, 256, 0).rsplit(None, 1)[-1]
+
+
 def _uptime() -> float:
     """Seconds since boot."""
     with open('/proc/uptime', 'rb') as uptime:
@@ -97,8 +104,12 @@ class InstanceSource(sources.Source):
         self._cpus = psutil.cpu_count() or 1
         self._guests: dict[int, _Guest] = {}
         # What /proc listed (PID -> inode number) when every process in
-        # it was last looked at, but those that could not be read then.
+        # it was last looked at, but those that could not be read then,
+        # and the PID given last before that listing.
         self._looked_at: dict[str, int] = {}
+        self._loadavg = os.open('/proc/loadavg', os.O_RDONLY)
+        self._last_pid = b''
+        self._undecided = False
 
     def _discover(self, pid: int, uptime: float) -> bool:
         """Follow ``pid`` if it is a guest; False if it cannot be told
@@ -124,6 +135,13 @@ class InstanceSource(sources.Source):
         self._looked_at.pop(str(pid), None)
 
     def _look_at_new_processes(self) -> None:
+        # Listing /proc is most of a cycle's cost on a host with few new
+        # processes: skipped when none was started and none is left to
+        # look at again.
+        last_pid = _last_pid(self._loadavg)
+        if last_pid == self._last_pid and not self._undecided:
+            return
+        self._last_pid = last_pid
         listed = {entry.name: entry.inode() for entry in os.scandir('/proc')}
         if listed == self._looked_at:
             return
@@ -131,11 +149,13 @@ class InstanceSource(sources.Source):
                      if self._looked_at.get(name) != inode
                      and name.isdigit())
         uptime = _uptime()
+        self._undecided = False
         for pid in new:
             # A guest's own entry is new again when the kernel dropped it
             # from its cache; its stat file tells whether it is still it.
             if pid not in self._guests and not self._discover(pid, uptime):
                 del listed[str(pid)]
+                self._undecided = True
         self._looked_at = listed
 
     def collect(self, draft: sources.SampleDraft) -> None:
@@ -159,3 +179,4 @@ class InstanceSource(sources.Source):
     def close(self) -> None:
         for pid in list(self._guests):
             self._forget(pid)
+        os.close(self._loadavg)
