@@ -161,20 +161,22 @@ class InstanceSource(sources.Source):
     def collect(self, draft: sources.SampleDraft) -> None:
         now = time.time()
         self._look_at_new_processes()
-        for pid in list(self._guests):
-            guest = self._guests[pid]
+        # Once per guest and cycle: names bound here, bounds compared
+        # inline (min and max calls cost a tenth of the loop).
+        append, load, cpus = (draft.instances.append, sample.InstanceLoad,
+                              self._cpus)
+        for pid, guest in list(self._guests.items()):
             try:
                 cpu_seconds, rss = read_stat(guest.stat_fd)
             except OSError:
                 self._forget(pid)
                 continue
-            elapsed = max(now - guest.seen_at, 1e-6)
-            share = (cpu_seconds - guest.cpu_seconds) / elapsed / self._cpus
+            elapsed = now - guest.seen_at
+            percent = (cpu_seconds - guest.cpu_seconds) / (
+                elapsed if elapsed > 1e-6 else 1e-6) / cpus * 100.0
             guest.cpu_seconds, guest.seen_at = cpu_seconds, now
-            draft.instances.append(sample.InstanceLoad(
-                uuid=guest.uuid,
-                cpu_percent=min(max(share * 100.0, 0.0), 100.0),
-                rss_mb=rss / MIB))
+            append(load(guest.uuid, 0.0 if percent < 0.0 else
+                        100.0 if percent > 100.0 else percent, rss / MIB))
 
     def close(self) -> None:
         for pid in list(self._guests):
