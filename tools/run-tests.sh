@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian machine: installs RabbitMQ and
-# the shell linter from Debian's packages (the tests start private brokers
-# on 127.0.0.1 and stop them, and lint the shell scripts) and the Python
-# dependencies, lints, then runs unit and functional tests with stestr.
+# The whole test suite on a fresh Debian machine: installs RabbitMQ,
+# PostgreSQL, etcd and the shell linter from Debian's packages (the tests
+# start private brokers, database clusters and etcd servers on 127.0.0.1
+# and stop them, and lint the shell scripts) and the Python dependencies,
+# lints, then runs unit and functional tests with stestr.
 # Arguments are passed to stestr as a test filter.
 set -euo pipefail
 EXTRA_REQUIREMENTS="$(dirname "$0")/../test-requirements.txt"
@@ -15,6 +16,10 @@ if ! ls /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server \
         >/dev/null 2>&1; then
     packages+=(rabbitmq-server)
 fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    packages+=(postgresql)
+fi
+[ -x /usr/bin/etcd ] || packages+=(etcd-server)
 command -v shellcheck >/dev/null || packages+=(shellcheck)
 if [ ${#packages[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)

@@ -34,12 +34,14 @@ class PipelineTestCase(base.BaseTestCase):
         super().setUp()
         self.broker = self.useFixture(rabbit.RabbitBroker())
         self.dir = self.useFixture(fixtures.TempDir()).path
-        self.db_url = f'sqlite:///{self.dir}/cryptomine.sqlite'
+        self.db_url = self.database_url()
         self.common = self._write('common.conf', f"""
 [DEFAULT]
 transport_url = {self.broker.url}
 state_path = {self.dir}
 host = controller-1
+[database]
+connection = {self.db_url}
 [messaging]
 master_secret = {samples.SECRET}
 [oslo_messaging_rabbit]
@@ -54,6 +56,10 @@ publish_retry = 1
 shutdown_flush_timeout = 60
 sources = host,instances
 """)
+
+    def database_url(self) -> str:
+        """The history database of the controllers started."""
+        return f'sqlite:///{self.dir}/cryptomine.sqlite'
 
     def _write(self, name: str, text: str) -> str:
         path = os.path.join(self.dir, name)

@@ -21,9 +21,12 @@ class StoreTestCase(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.dir = self.useFixture(fixtures.TempDir()).path
-        self.url = f'sqlite:///{self.dir}/history.sqlite'
+        self.url = self.database_url()
         self.store = store_mod.HistoryStore.open(self.url)
         self.addCleanup(self.store.close)
+
+    def database_url(self) -> str:
+        return f'sqlite:///{self.dir}/history.sqlite'
 
 
 class TestSchema(StoreTestCase):

@@ -1,0 +1,35 @@
+"""The history store's schema, rollups and retention on PostgreSQL."""
+
+from cryptomine_scheduler.tests import postgres
+from cryptomine_scheduler.tests.unit import test_store
+
+
+class OnPostgres(test_store.StoreTestCase):
+
+    def database_url(self) -> str:
+        return self.useFixture(postgres.PostgresCluster()).url
+
+
+class TestSchemaOnPostgres(OnPostgres):
+
+    test_migrations_match_models = (
+        test_store.TestSchema.test_migrations_match_models)
+    test_reopen_keeps_history = test_store.TestSchema.test_reopen_keeps_history
+
+
+class TestAddSamplesOnPostgres(OnPostgres):
+
+    test_stores_hosts_and_instances = (
+        test_store.TestAddSamples.test_stores_hosts_and_instances)
+    test_devices_and_sensors_round_trip = (
+        test_store.TestAddSamples.test_devices_and_sensors_round_trip)
+    test_duplicates_within_and_across_batches_stored_once = (
+        test_store.TestAddSamples
+        .test_duplicates_within_and_across_batches_stored_once)
+    test_failed_batch_leaves_nothing = (
+        test_store.TestAddSamples.test_failed_batch_leaves_nothing)
+
+
+class TestRollupsAndRetentionOnPostgres(
+        OnPostgres, test_store.TestRollupsAndRetention):
+    """Every rollup and purge test, on PostgreSQL."""
