@@ -93,7 +93,9 @@ class _State:
         self.p = problem
         self.target = problem.target()
         self.load_ceiling = problem.load_ceiling()
-        self.alloc_ceiling = problem.alloc_ceiling()
+        #: What placement lets a host hold: a host already over it (a
+        #: lowered allocation ratio) receives nothing, as nova refuses.
+        self.room = problem.alloc_capacity
         self.placement = problem.current.copy()
         self.load = problem.load(self.placement)
         self.alloc = problem.allocated(self.placement)
@@ -141,12 +143,26 @@ class _State:
         ok &= p.accepts_moves[dest] | (dest == p.current[inst])
         for k in range(p.alloc_demand.shape[1]):
             ok &= (self.alloc[dest, k] + p.alloc_demand[inst, k]
-                   <= self.alloc_ceiling[dest, k] + 1e-9)
+                   <= self.room[dest, k] + 1e-9)
         for r in range(p.demand.shape[1]):
             ok &= ((self.load[dest, r] + p.demand[inst, r])
                    <= (self.load_ceiling[dest, r] + 1e-9)
                    * p.capacity[dest, r])
         return ok & self._apart(inst, dest)
+
+    def _swap_fits(self, first, second, a, b) -> np.ndarray:
+        """Whether nova can make the exchange: one of the two migrations
+        fits its destination as it is, and the other fits once the first
+        has ended (nova holds a migrating guest on both hosts)."""
+        p, alloc, room = self.p, self.alloc, self.room
+        need_first, need_second = p.alloc_demand[first], p.alloc_demand[second]
+        into_b = (alloc[b] + need_first <= room[b] + 1e-9).all(axis=-1)
+        into_a = (alloc[a] + need_second <= room[a] + 1e-9).all(axis=-1)
+        into_a_after = (alloc[a] - need_first + need_second
+                        <= room[a] + 1e-9).all(axis=-1)
+        into_b_after = (alloc[b] - need_second + need_first
+                        <= room[b] + 1e-9).all(axis=-1)
+        return (into_b & into_a_after) | (into_a & into_b_after)
 
     def _apart(self, inst: np.ndarray, dest: np.ndarray,
                leaving: np.ndarray | None = None) -> np.ndarray:
@@ -228,10 +244,7 @@ class _State:
         ok = (a != b) & (p.zone[a] == p.zone[b])
         ok &= (p.wants_accelerator[first] & ~p.host_accelerators[b]) == 0
         ok &= (p.wants_accelerator[second] & ~p.host_accelerators[a]) == 0
-        for k in range(p.alloc_demand.shape[1]):
-            net = p.alloc_demand[second, k] - p.alloc_demand[first, k]
-            ok &= self.alloc[a, k] + net <= self.alloc_ceiling[a, k] + 1e-9
-            ok &= self.alloc[b, k] - net <= self.alloc_ceiling[b, k] + 1e-9
+        ok &= self._swap_fits(first, second, a, b)
         for r, weight in enumerate(p.weights):
             net = p.demand[second, r] - p.demand[first, r]
             for host, sign in ((a, 1.0), (b, -1.0)):
@@ -309,11 +322,14 @@ def _search(problem: Problem) -> np.ndarray:
     return best
 
 
-def _sequence(problem: Problem, placement: np.ndarray) -> list[Move]:
-    """Order the moves from ``problem.current`` to ``placement``.
+def _sequence(problem: Problem, placement: np.ndarray
+              ) -> tuple[list[Move], np.ndarray]:
+    """Order the moves from ``problem.current`` to ``placement``, and
+    the placement they reach.
 
     Best gain first among those feasible at their turn, so a move into a
-    host comes after the moves out of it that make room.
+    host comes after the moves out of it that make room; moves that never
+    become feasible (nova would refuse them) are left out.
     """
     state = _State(problem)
     todo = np.flatnonzero(placement != problem.current)
@@ -322,10 +338,8 @@ def _sequence(problem: Problem, placement: np.ndarray) -> list[Move]:
         dev = state.deviation()
         change = np.where(state.feasible(todo, placement[todo]),
                           state.delta(todo, placement[todo], dev), np.inf)
-        # A swap between two full hosts has no feasible first move: take
-        # the cheapest anyway (nova's scheduler has the last word).
         if not np.isfinite(change).any():
-            change = state.delta(todo, placement[todo], dev)
+            break  # what is left nova would refuse: not planned
         k = int(np.argmin(change))
         inst, dest = int(todo[k]), int(placement[todo[k]])
         destination = problem.hosts[dest]
@@ -339,14 +353,13 @@ def _sequence(problem: Problem, placement: np.ndarray) -> list[Move]:
                         if m.source == destination)))
         state.apply(inst, dest)
         todo = np.delete(todo, k)
-    return moves
+    return moves, state.placement
 
 
 def plan(problem: Problem) -> Plan:
     """Improve ``problem.current``; see the module docstring."""
     started = time.perf_counter()
-    placement = _search(problem)
-    moves = _sequence(problem, placement)
+    moves, placement = _sequence(problem, _search(problem))
     return Plan(placement=placement, moves=tuple(moves),
                 efficacy=efficacy_mod.efficacy(problem, placement),
                 seconds=time.perf_counter() - started)

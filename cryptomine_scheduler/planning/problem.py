@@ -85,7 +85,7 @@ class Limits:
     """What one round may do."""
 
     max_moves: int = 10
-    min_gain: float = 0.002
+    min_gain: float = 0.07
     migration_cost_per_gb: float = 0.0005
 
 

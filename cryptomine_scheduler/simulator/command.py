@@ -102,6 +102,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='re-plans and Watcher audits; 0: none')
     run.add_argument('--max-moves', type=_COUNT, default=DEFAULTS.max_moves,
                      help='migrations per re-plan at most')
+    run.add_argument('--min-gain', type=_NON_NEGATIVE,
+                     default=DEFAULTS.min_gain,
+                     help='objective gain a move must bring, net of its '
+                          'cost ([replan] min_gain)')
     run.add_argument('--window', type=_POSITIVE, default=DEFAULTS.window,
                      metavar='SECONDS', help='summary window')
     run.add_argument('--half-life', type=_POSITIVE, default=DEFAULTS.half_life,
@@ -185,7 +189,8 @@ def hosts(args, trace: traces.Trace,
 def settings(args) -> engine.Settings:
     return dataclasses.replace(
         DEFAULTS, replan_interval=args.replan_interval,
-        max_moves=args.max_moves, window=args.window,
+        max_moves=args.max_moves, min_gain=args.min_gain,
+        window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,
         learn_loads=args.learn_loads,

@@ -37,6 +37,7 @@ from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot as snapshot_mod
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
+from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
@@ -78,7 +79,8 @@ class Settings:
     controller with nova's notifications, learned its flavor's load from
     the instances before it; ``overload_policy`` and
     ``accelerator_penalty`` are nova.conf's ``[cryptomine]`` options of
-    those names.  A migration of ``M`` MiB
+    those names, ``max_moves``, ``min_gain`` and ``cooldown`` the
+    controller's ``[replan]`` options.  A migration of ``M`` MiB
     takes ``M / migration_mb_per_s`` seconds, ``parallel_migrations`` at
     a time.  ``overload_percent`` is the CPU load a host-step counts as
     overloaded above; ``watcher_*`` are the Watcher strategy's threshold
@@ -96,6 +98,7 @@ class Settings:
     overload_policy: str = OVERLOAD_SOFT
     accelerator_penalty: float = 0.1
     max_moves: int = 10
+    min_gain: float = problem_mod.Limits.min_gain
     cooldown: float = 3600.0
     migration_mb_per_s: float = 125.0
     parallel_migrations: int = 2
@@ -143,6 +146,7 @@ class Run:
     boots: int
     no_room_boots: int
     refused_boots: int
+    refused_migrations: int
     seconds: float
 
 
@@ -191,6 +195,7 @@ class World:
         self.last_moved: dict[str, float] = {}
         self.lanes = np.zeros(max(1, settings.parallel_migrations))
         self.migrations: list[Migration] = []
+        self.refused_migrations = 0
         #: Each host's CPU % over the last step (nova's cpu.percent).
         self.last_cpu_percent = np.zeros(h)
         self._snapshot: snapshot_mod.LoadSnapshot | None = None
@@ -248,9 +253,17 @@ class World:
     # -- what policies do --------------------------------------------------
 
     def migrate(self, i: int, destination: int,
-                after: tuple[Migration, ...] = ()) -> Migration:
+                after: tuple[Migration, ...] = ()) -> Migration | None:
         """Start moving instance ``i`` as soon as a lane is free and the
-        migrations it relies on are done."""
+        migrations it relies on are done; None, counted, when nova would
+        refuse it: the destination has no room in placement, even after
+        the migrations out of it that it waits for."""
+        freed = sum((self.flavor[m.instance] for m in after
+                     if m.source == destination), np.zeros(2))
+        if not (self.allocated[destination] - freed + self.flavor[i]
+                <= self.allocatable[destination] + 1e-9).all():
+            self.refused_migrations += 1
+            return None
         lane = int(np.argmin(self.lanes))
         start = max([self.now, self.lanes[lane]] + [m.end for m in after])
         duration = self.flavor[i, 1] / self.settings.migration_mb_per_s
@@ -505,4 +518,5 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
                plan_seconds=tuple(plan_seconds),
                boots=sum(len(a) for a in arrivals), no_room_boots=no_room,
                refused_boots=refused,
+               refused_migrations=world.refused_migrations,
                seconds=time.perf_counter() - started)

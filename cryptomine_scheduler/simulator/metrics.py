@@ -14,6 +14,8 @@ hosts, step by step (its mean over the run in the table).  And
 ``migrations``, ``migrated_gb`` (flavor memory moved), the failed boots
 (see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
 ``refused_boots`` (the policy's filter refused every host with room),
+``refused_migrations`` (planned moves nova would refuse: no room at the
+destination),
 ``gpu_hot`` (the fraction of GPU instance-time
 spent on a host under the filter's thermal headroom, when there are GPU
 instances), the planning time
@@ -42,6 +44,7 @@ class Figures:
     boots: int
     no_room_boots: int
     refused_boots: int
+    refused_migrations: int
     gpu_hot: float | None
     plans: int
     planning_seconds: float
@@ -79,6 +82,7 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         migrated_gb=float(sum(m.memory_mb for m in run.migrations)) / 1024.0,
         boots=run.boots, no_room_boots=run.no_room_boots,
         refused_boots=run.refused_boots,
+        refused_migrations=run.refused_migrations,
         gpu_hot=(float(run.gpu_guests[hot].sum() / guests) if guests
                  else None),
         plans=plans, planning_seconds=planning,

@@ -41,6 +41,7 @@ from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.simulator.engine import Migration
 from cryptomine_scheduler.simulator.engine import Settings
 from cryptomine_scheduler.simulator.engine import World
 
@@ -208,7 +209,8 @@ class LoadAwareReplan(LoadAware):
             risk_factor=s.risk_factor, thresholds=s.thresholds,
             weights=s.weights, stale_after=2 * world.trace.step)
         policy = inputs.Policy(
-            limits=problem_mod.Limits(max_moves=s.max_moves),
+            limits=problem_mod.Limits(max_moves=s.max_moves,
+                                      min_gain=s.min_gain),
             cooldown=s.cooldown)
         cluster = cluster_mod.Cluster(world.compute_hosts, world.servers())
         problem = inputs.build(cluster, world.snapshot(), model, policy,
@@ -217,11 +219,13 @@ class LoadAwareReplan(LoadAware):
         self.planner_seconds.append(plan.seconds)
         index = {name: i for i, name in enumerate(world.trace.instances)}
         hosts = {name: h for h, name in enumerate(world.fleet.names)}
-        started = []
+        started: list[Migration | None] = []
         for move in plan.moves:
-            started.append(world.migrate(
-                index[move.instance], hosts[move.destination],
-                after=tuple(started[k] for k in move.after)))
+            after = tuple(started[k] for k in move.after)
+            # As the executor: a move waiting on one nova refused is
+            # skipped.
+            started.append(None if None in after else world.migrate(
+                index[move.instance], hosts[move.destination], after=after))
 
 
 class Watcher(NovaSpread):

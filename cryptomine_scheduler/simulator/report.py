@@ -30,6 +30,7 @@ COLUMNS = (
     ('GB moved', 'migrated_gb', '{:.1f}'),
     ('no room', 'no_room_boots', '{:d}'),
     ('refused', 'refused_boots', '{:d}'),
+    ('moves refused', 'refused_migrations', '{:d}'),
     ('GPU hot %', 'gpu_hot', '{:.2%}'),
     ('planning s', 'planning_seconds', '{:.2f}'),
     ('ms/plan', 'seconds_per_plan', '{:.1f}'),

@@ -10,6 +10,7 @@ from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.planning import inputs
+from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.summaries import Stat
 
 NOW = 1_000_000.0
@@ -24,6 +25,9 @@ MODEL = inputs.LoadModel(
                             free_devices=1.0, asic_hashrate=1.0,
                             asic_efficiency=0.5),
     stale_after=60.0)
+#: A round that moves for small gains: for tests of how rounds run,
+#: on clusters too small for the default bar.
+LOW_BAR = inputs.Policy(limits=problem_mod.Limits(min_gain=0.002))
 
 
 def stats(rows: int, values, std=0.0) -> np.ndarray:

@@ -248,7 +248,7 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         self.boot_on('hot', 'medium', count=6)
         found = nova_inventory.read_cluster(self.conn)
         problem = inputs.build(found, recorded_load(found, 1.75, 3000.0),
-                               fleets.MODEL, inputs.Policy(), fleets.NOW)
+                               fleets.MODEL, fleets.LOW_BAR, fleets.NOW)
         plan = heuristic.plan(problem)
         self.assertGreaterEqual(len(plan.moves), 3)
         cold = plan.moves[-1].instance
@@ -334,6 +334,8 @@ class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
         state_dir = self.useFixture(fixtures.TempDir()).path
         conf = test_controller.controller_conf(state_dir)
         conf.set_override('migration_poll_interval', 0.1, 'replan')
+        conf.set_override('min_gain', fleets.LOW_BAR.limits.min_gain,
+                          'replan')
         transport = oslo_messaging.get_notification_transport(
             conf, url='fake:/')
         rpc_transport = oslo_messaging.get_rpc_transport(

@@ -183,6 +183,64 @@ class TestConstraints(base.BaseTestCase):
                                    for m in heuristic.plan(p).moves})
 
 
+def nova_accepts_in_turn(test, p: problem_mod.Problem, moves) -> None:
+    """Replay ``moves`` as nova runs them: each needs room in placement at
+    its destination, where the guest is held on both hosts until the
+    migration ends (its source is freed only then)."""
+    index = {name: i for i, name in enumerate(p.hosts)}
+    instance = {name: i for i, name in enumerate(p.instances)}
+    alloc = p.allocated(p.current)
+    for move in moves:
+        dest, need = index[move.destination], p.alloc_demand[
+            instance[move.instance]]
+        test.assertTrue((alloc[dest] + need <= p.alloc_capacity[dest]
+                         + 1e-9).all(), f'no room on {move.destination} '
+                        f'for {move.instance}: {alloc[dest]} + {need} > '
+                        f'{p.alloc_capacity[dest]}')
+        alloc[dest] += need
+        alloc[index[move.source]] -= need
+
+
+class TestRoomInPlacement(base.BaseTestCase):
+    """The planner plans only what nova would accept."""
+
+    def test_a_host_over_its_allocation_receives_nothing(self):
+        # 'over' holds two idle 4-vCPU guests where placement now allows
+        # 1 vCPU (its allocation ratio was lowered): it looks the best
+        # destination, but nova refuses every guest there, even once its
+        # own have left.
+        hosts = {'hot': (16, 65536), 'over': (16, 65536),
+                 'cold': (16, 65536)}
+        servers = ([('hot', 2, 4096, 1.75, 4096.0)] * 8
+                   + [('over', 4, 4096, 0.0, 1024.0)] * 2)
+        f = customise(fleets.fleet(hosts, servers, cpu_allocation_ratio=2.0,
+                                   ram_allocation_ratio=1.0),
+                      hosts={'over': {'cpu_allocation_ratio': 0.0625}})
+        p = fleets.problem(f, NO_MIN_GAIN)
+        result = heuristic.plan(p)
+        self.assertTrue(result.moves)
+        self.assertNotIn('over', {m.destination for m in result.moves})
+        nova_accepts_in_turn(self, p, result.moves)
+
+    def test_random_fleets_with_full_hosts(self):
+        for seed in range(8):
+            f = fleets.random_fleet(seed, 12, 160)
+            tight = {h.name: {'cpu_allocation_ratio': 0.5}
+                     for h in f.cluster.hosts[:6:2]}
+            p = fleets.problem(customise(f, hosts=tight), NO_MIN_GAIN)
+            with self.subTest(seed=seed):
+                result = heuristic.plan(p)
+                nova_accepts_in_turn(self, p, result.moves)
+                # The placement reported is the one the moves reach.
+                reached = p.current.copy()
+                instance = {n: i for i, n in enumerate(p.instances)}
+                hosts = {n: i for i, n in enumerate(p.hosts)}
+                for move in result.moves:
+                    reached[instance[move.instance]] = hosts[
+                        move.destination]
+                np.testing.assert_array_equal(reached, result.placement)
+
+
 class TestRoundLimits(base.BaseTestCase):
 
     def test_max_moves(self):

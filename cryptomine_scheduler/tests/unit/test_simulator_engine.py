@@ -72,6 +72,17 @@ class TestTinyTrace(base.BaseTestCase):
         self.assertEqual((1, 2.0, 3), (got.migrations, got.migrated_gb,
                                        got.plans))
 
+    def test_a_migration_nova_would_refuse_is_counted_not_made(self):
+        # host-001 allows 2 vCPUs (allocation ratio 1) and holds vm1's
+        # two: no room for vm0.
+        full = fleet.uniform(2, vcpus=2, memory_mb=8192,
+                             cpu_allocation_ratio=1.0)
+        settings = engine.Settings()
+        run = engine.simulate(TINY, full, MoveFirstAtStepOne(settings),
+                              settings)
+        self.assertEqual(((), 1), (run.migrations, run.refused_migrations))
+        self.assertEqual(1, metrics.figures(run, settings).refused_migrations)
+
     def test_a_replan_interval_of_zero_never_replans(self):
         # As the controller's [replan] interval = 0.
         settings = engine.Settings(replan_interval=0)
