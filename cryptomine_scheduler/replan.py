@@ -153,7 +153,8 @@ class Replanner:
                 max_moves=r.max_moves if max_moves is None else max_moves,
                 min_gain=r.min_gain,
                 migration_cost_per_gb=r.migration_cost_per_gb),
-            cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration)
+            cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration,
+            reserve_accelerator_hosts=r.reserve_accelerator_hosts)
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,

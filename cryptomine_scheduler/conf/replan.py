@@ -57,6 +57,13 @@ Objective cost of moving one GiB of guest memory (in the units of
 Seconds after its last move (succeeded or failed) before an instance may
 move again.
 """),
+    cfg.BoolOpt('reserve_accelerator_hosts', default=True,
+                help="""
+Never move an instance that asks for no accelerator onto a GPU or ASIC
+host (one that offers no plain CPU), so that CPU tenants do not strand
+the devices mining guests rent.  Instances already on such hosts may
+still move off them.
+"""),
     cfg.BoolOpt('allow_cold_migration', default=False,
                 help="""
 Move instances that cannot live-migrate (PCI passthrough) by cold

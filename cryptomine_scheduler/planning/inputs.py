@@ -45,6 +45,7 @@ class Policy:
     limits: problem_mod.Limits = problem_mod.Limits()
     cooldown: float = 3600.0
     allow_cold_migration: bool = False
+    reserve_accelerator_hosts: bool = True
 
 
 def _instance_upper(view: snapshot_mod.InstanceView, metric, k) -> float:
@@ -65,6 +66,24 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
     if last_moved is not None and now - last_moved < policy.cooldown:
         return Pinned.COOL_DOWN
     return None
+
+
+_PLAIN = problem_mod.accelerator_mask({scoring.Accelerator.CPU})
+
+
+def _wanted(servers, placed: np.ndarray, offered: np.ndarray,
+            policy: Policy) -> np.ndarray:
+    """(N,) the accelerator bitmask each instance's destination must
+    offer: its flavor's; for an instance asking none, none, or, with
+    ``reserve_accelerator_hosts``, plain CPU when its host offers it (an
+    instance on an accelerator host may leave it for any host)."""
+    wanted = np.array([problem_mod.accelerator_mask(
+        {s.accelerator} if s.accelerator else ()) for s in servers],
+        dtype=np.int64).reshape(len(servers))
+    if policy.reserve_accelerator_hosts and len(servers):
+        plain = (wanted == 0) & ((offered[placed] & _PLAIN) != 0)
+        wanted[plain] = _PLAIN
+    return wanted
 
 
 def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
@@ -159,10 +178,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         weights=weights / max(weights.sum(), 1e-9),
         zone=zone,
         host_accelerators=offered,
-        wants_accelerator=np.array(
-            [problem_mod.accelerator_mask(
-                {s.accelerator} if s.accelerator else ())
-             for s in servers], dtype=np.int64),
+        wants_accelerator=_wanted(servers, placed, offered, policy),
         accepts_moves=receives,
         movable=movable,
         move_cost=(alloc_demand[:, 1] / 1024.0

@@ -241,6 +241,29 @@ class TestRoomInPlacement(base.BaseTestCase):
                 np.testing.assert_array_equal(reached, result.placement)
 
 
+class TestReservedAcceleratorHosts(base.BaseTestCase):
+
+    def test_cpu_tenants_are_not_moved_onto_gpu_hosts(self):
+        # cold1 is an idle GPU host, the best destination by load.
+        f = customise(skewed(), hosts={
+            'cold1': {'accelerators': frozenset({A.GPU})}})
+        for reserve, allowed in ((True, {'cold2'}),
+                                 (False, {'cold1', 'cold2'})):
+            policy = inputs.Policy(limits=NO_MIN_GAIN.limits,
+                                   reserve_accelerator_hosts=reserve)
+            with self.subTest(reserve=reserve):
+                moves = heuristic.plan(fleets.problem(f, policy)).moves
+                self.assertTrue(moves)
+                self.assertEqual(allowed, {m.destination for m in moves})
+
+    def test_a_tenant_on_a_gpu_host_may_leave_it(self):
+        f = customise(skewed(), hosts={
+            'hot': {'accelerators': frozenset({A.GPU})}})
+        moves = heuristic.plan(fleets.problem(f, NO_MIN_GAIN)).moves
+        self.assertTrue(moves)
+        self.assertEqual({'hot'}, {m.source for m in moves})
+
+
 class TestRoundLimits(base.BaseTestCase):
 
     def test_max_moves(self):
