@@ -69,11 +69,14 @@ class RejectionLog:
 
 @dataclasses.dataclass(frozen=True)
 class BatchResult:
-    """What one batch brought: new samples and rejections by reason."""
+    """What one batch brought: new samples, rejections by reason, and
+    the valid samples that were stored already (``known``: counted as
+    ``duplicate``, yet news to a controller that did not consume them)."""
 
     received: int
     stored: tuple[sample_mod.LoadSample, ...]
     rejected: dict[validation.Reason, int]
+    known: tuple[sample_mod.LoadSample, ...] = ()
 
 
 class IngestTotals:
@@ -151,17 +154,18 @@ class Ingestor:
                     validation.Reason.MALFORMED,
                     f'unreadable ({exc.__class__.__name__})'), rejected)
         try:
-            stored, duplicates = self._store_all(valid, now, rejected)
+            added = self._store_all(valid, now, rejected)
         except StoreFailed:
             # The batch comes back, and takes its tokens again then.
             self._rate_limit.give_back(s.host for s in valid)
             raise
-        if duplicates:
+        if added.duplicates:
             self._reject(validation.Rejected(
                 validation.Reason.DUPLICATE,
-                f'{duplicates} sample(s) already stored'), rejected,
-                duplicates)
-        return BatchResult(len(notifications), stored, dict(rejected))
+                f'{added.duplicates} sample(s) already stored'), rejected,
+                added.duplicates)
+        return BatchResult(len(notifications), added.stored, dict(rejected),
+                           added.known)
 
     def _reject(self, rejection: validation.Rejected,
                 rejected: collections.Counter, count: int = 1) -> None:
@@ -178,22 +182,20 @@ class Ingestor:
             raise
 
     def _store_all(self, valid: list[sample_mod.LoadSample], now: float,
-                   rejected: collections.Counter
-                   ) -> tuple[tuple[sample_mod.LoadSample, ...], int]:
+                   rejected: collections.Counter) -> store_mod.AddResult:
         """Store ``valid``; if the database refuses the batch, store its
         samples one at a time and reject those it refuses."""
         if not valid:
-            return (), 0
+            return store_mod.AddResult((), 0)
         try:
-            added = self._add(valid, now)
-            return added.stored, added.duplicates
+            return self._add(valid, now)
         except StoreFailed:
             raise
         except Exception as exc:
             if len(valid) == 1:
                 self._unstorable(valid[0], exc, rejected)
-                return (), 0
-        stored, duplicates = [], 0
+                return store_mod.AddResult((), 0)
+        stored, duplicates, known = [], 0, []
         for sample in valid:
             try:
                 added = self._add([sample], now)
@@ -204,7 +206,8 @@ class Ingestor:
                 continue
             stored.extend(added.stored)
             duplicates += added.duplicates
-        return tuple(stored), duplicates
+            known.extend(added.known)
+        return store_mod.AddResult(tuple(stored), duplicates, tuple(known))
 
     def _unstorable(self, sample: sample_mod.LoadSample, exc: Exception,
                     rejected: collections.Counter) -> None:

@@ -5,11 +5,13 @@ import functools
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 
 import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
+from cryptomine_scheduler import absorbed_samples
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
@@ -24,6 +26,7 @@ from cryptomine_scheduler import placements
 from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
+from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
@@ -106,6 +109,7 @@ class ControllerService:
                 url=learn.transport_url)
             self.nova_listener = nova_notifications.listener(
                 conf, self._nova_transport, self.tracker.placements)
+        self.absorbed = absorbed_samples.AbsorbedSamples(c.summary_window)
         self.totals = ingest.IngestTotals(restarts)
         self.collectors = collector_counters.CounterBook()
         self.metrics = metrics.Metrics(self.totals, self.tracker,
@@ -138,12 +142,21 @@ class ControllerService:
             daemon=True)
 
     def absorb(self, result: ingest.BatchResult) -> None:
-        """Add a stored batch's samples to the summaries, then count it
-        (a sample counted as stored is already in the next snapshot)."""
-        for sample in result.stored:
-            self.tracker.add(sample)
-            self.collectors.add(sample)
+        """Add a batch's valid samples to the summaries, those stored now
+        and those stored before (by a peer controller), then count it (a
+        sample counted as stored is already in the next snapshot)."""
+        self._summarise(result.stored + result.known)
         self.totals.add(result)
+
+    def _summarise(self, samples: Iterable[sample_mod.LoadSample]) -> int:
+        """Add the samples not summarised yet; return how many."""
+        count = 0
+        for sample in samples:
+            if self.absorbed.first_time(sample):
+                self.tracker.add(sample)
+                self.collectors.add(sample)
+                count += 1
+        return count
 
     def maintain_once(self) -> store_mod.PurgeResult:
         """Roll up closed buckets and purge what is past retention."""
@@ -160,7 +173,8 @@ class ControllerService:
                 LOG.exception('Rollup/purge failed; retrying next interval')
 
     def start(self) -> None:
-        rows = self.tracker.rebuild(self.store, self._clock())
+        rows = self._summarise(self.store.recent_samples(
+            self._clock() - self.tracker.window))
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
         for server in self.rpc_servers:

@@ -19,10 +19,9 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
 
 if typing.TYPE_CHECKING:
-    # Only the controller rebuilds from the store and learns placements;
-    # nova-scheduler, which reads snapshots, imports neither.
+    # Only the controller learns placements; nova-scheduler, which reads
+    # snapshots, does not import them.
     from cryptomine_scheduler import placements as placements_mod
-    from cryptomine_scheduler.db import store as store_mod
 
 SNAPSHOT_VERSION = 1
 HOST_METRICS = tuple(sample_mod.HostMetric)
@@ -237,14 +236,6 @@ class LoadTracker:
                     self._cpus[sample.host] = sample.cpus
                 for uuid in uuids:
                     self._instance_host[uuid] = sample.host
-
-    def rebuild(self, store: 'store_mod.HistoryStore', now: float) -> int:
-        """Replay the last window of history from ``store``; return count."""
-        count = 0
-        for sample in store.recent_samples(now - self.window):
-            self.add(sample)
-            count += 1
-        return count
 
     def snapshot(self, now: float,
                  instances_since: float | None = None) -> dict:

@@ -39,6 +39,9 @@ class AddResult:
 
     stored: tuple[sample_mod.LoadSample, ...]
     duplicates: int
+    #: the samples of the batch that were stored already (by another
+    #: controller, or before a redelivery)
+    known: tuple[sample_mod.LoadSample, ...] = ()
 
 
 def is_store_failure(exc: Exception) -> bool:
@@ -321,7 +324,9 @@ class HistoryStore:
                 self._host_ids.clear()
                 raise
         return AddResult(stored=tuple(fresh.values()),
-                         duplicates=len(samples) - len(fresh))
+                         duplicates=len(samples) - len(fresh),
+                         known=tuple(s for k, s in unique.items()
+                                     if k not in fresh))
 
     def roll_up(self, now: float) -> int:
         """Recompute the rollups of every closed bucket with new samples.

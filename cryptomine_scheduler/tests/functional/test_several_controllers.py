@@ -1,0 +1,119 @@
+"""Several controllers, one truth: three controller processes on one
+PostgreSQL database, one etcd and one RabbitMQ broker, each consuming
+its own copy of the sample stream (a ``listener_pool`` of its own)."""
+
+import os
+import signal
+
+import oslo_messaging
+
+from cryptomine_scheduler import rpcapi
+from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.tests import etcd
+from cryptomine_scheduler.tests import postgres
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.functional import base
+
+HOSTS = ('compute-a', 'compute-b', 'compute-c', 'compute-d')
+CONTROLLERS = ('controller-1', 'controller-2', 'controller-3')
+
+
+class TestSeveralControllers(base.PipelineTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.etcd = self.useFixture(etcd.EtcdServer())
+        self.controllers = {name: self.start_peer(name)
+                            for name in CONTROLLERS}
+        # Every pool's queue is bound before the first sample is sent.
+        waiting.wait_for(
+            lambda: {self.pool(n) for n in CONTROLLERS}
+            <= set(self.broker.queue_depths()), timeout=base.WAIT,
+            interval=0.5, seen=lambda: repr(self.broker.queue_depths()))
+
+    def database_url(self) -> str:
+        return self.useFixture(postgres.PostgresCluster()).url
+
+    @staticmethod
+    def pool(name: str) -> str:
+        return f'cryptomine_samples.{name}'
+
+    def start_peer(self, name: str):
+        """Start controller ``name`` with a pool of its own; return its
+        process once it answers."""
+        path = self._write(f'{name}.conf', f"""
+[DEFAULT]
+host = {name}
+[controller]
+listener_pool = {self.pool(name)}
+[replan]
+coordination_url = {self.etcd.url}
+""")
+        process = self._spawn(base.CONTROLLER, name, '--config-file', path)
+        waiting.wait_for(lambda: self._snapshot(name), timeout=base.WAIT,
+                         interval=0.5, seen=lambda: self.log(name)[-2000:])
+        return process
+
+    def _snapshot(self, name: str) -> snapshot.LoadSnapshot | None:
+        """Controller ``name``'s own snapshot (None while unreachable)."""
+        self.client()  # the transport
+        caller = oslo_messaging.get_rpc_client(
+            self._transport, oslo_messaging.Target(
+                topic='cryptomine_controller', server=name,
+                namespace=rpcapi.NAMESPACE, version='1.0'), timeout=5)
+        try:
+            return snapshot.LoadSnapshot.from_wire(
+                caller.call({}, 'get_load_snapshot'))
+        except oslo_messaging.MessagingTimeout:
+            return None
+
+    def sample_counts(self, name: str) -> dict[str, int]:
+        snap = self._snapshot(name)
+        return {} if snap is None else {
+            host: view.samples for host, view in snap.hosts.items()}
+
+    def assert_complete(self, names, cycles: int) -> None:
+        """Every controller of ``names`` summarises every host's
+        ``cycles`` samples, none twice."""
+        expected = dict.fromkeys(HOSTS, cycles)
+        for name in names:
+            waiting.wait_for(
+                lambda n=name: all(c >= cycles for c in
+                                   self.sample_counts(n).values())
+                and len(self.sample_counts(n)) == len(HOSTS),
+                timeout=base.WAIT, interval=0.5,
+                seen=lambda n=name: f'{n}: {self.sample_counts(n)}')
+            self.assertEqual(expected, self.sample_counts(name), name)
+
+    def test_every_controller_summarises_every_sample(self):
+        cycles = 60
+        for process in [self.start_collector(h, cycles) for h in HOSTS]:
+            self.assertEqual(0, process.wait(base.WAIT))
+        self.wait_stored(cycles * len(HOSTS))
+        self.assert_contiguous(self.stored_seqs(), HOSTS, cycles)
+        self.assert_complete(CONTROLLERS, cycles)
+
+    def test_a_controller_killed_mid_stream_loses_nothing(self):
+        cycles = 200
+        collectors = [self.start_collector(h, cycles) for h in HOSTS]
+        waiting.wait_for(lambda: sum(map(len, self.stored_seqs().values()))
+                         > 100, timeout=base.WAIT, interval=0.2,
+                         seen=lambda: self.stored_summary(100))
+        killed = CONTROLLERS[0]
+        os.killpg(self.controllers[killed].pid, signal.SIGKILL)
+        self.controllers[killed].wait()
+        for process in collectors:
+            self.assertEqual(0, process.wait(base.WAIT))
+        self.wait_stored(cycles * len(HOSTS))
+        self.assert_contiguous(self.stored_seqs(), HOSTS, cycles)
+        self.assert_complete(CONTROLLERS[1:], cycles)
+        # Back, it rebuilds from the history and then reads the copies
+        # its queue kept meanwhile: each sample counted once.
+        self.start_peer(killed)
+        self.assert_complete([killed], cycles)
+        waiting.wait_for(
+            lambda: not self.broker.queue_depths()[self.pool(killed)],
+            timeout=base.WAIT, interval=0.5,
+            seen=lambda: repr(self.broker.queue_depths()))
+        self.assertEqual(dict.fromkeys(HOSTS, cycles),
+                         self.sample_counts(killed))
