@@ -102,6 +102,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='re-plans and Watcher audits; 0: none')
     run.add_argument('--max-moves', type=_COUNT, default=DEFAULTS.max_moves,
                      help='migrations per re-plan at most')
+    run.add_argument('--no-reserve-accelerator-hosts',
+                     dest='reserve_accelerator_hosts', action='store_false',
+                     help='let the re-planner move CPU tenants onto GPU '
+                          'and ASIC hosts ([replan] '
+                          'reserve_accelerator_hosts = false)')
     run.add_argument('--min-gain', type=_NON_NEGATIVE,
                      default=DEFAULTS.min_gain,
                      help='objective gain a move must bring, net of its '
@@ -190,6 +195,7 @@ def settings(args) -> engine.Settings:
     return dataclasses.replace(
         DEFAULTS, replan_interval=args.replan_interval,
         max_moves=args.max_moves, min_gain=args.min_gain,
+        reserve_accelerator_hosts=args.reserve_accelerator_hosts,
         window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,

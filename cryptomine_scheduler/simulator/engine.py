@@ -79,12 +79,13 @@ class Settings:
     controller with nova's notifications, learned its flavor's load from
     the instances before it; ``overload_policy`` and
     ``accelerator_penalty`` are nova.conf's ``[cryptomine]`` options of
-    those names, ``max_moves``, ``min_gain`` and ``cooldown`` the
-    controller's ``[replan]`` options.  A migration of ``M`` MiB
-    takes ``M / migration_mb_per_s`` seconds, ``parallel_migrations`` at
-    a time.  ``overload_percent`` is the CPU load a host-step counts as
-    overloaded above; ``watcher_*`` are the Watcher strategy's threshold
-    (standard deviation of normalised load) and averaging period.
+    those names, ``max_moves``, ``min_gain``, ``cooldown`` and
+    ``reserve_accelerator_hosts`` the controller's ``[replan]`` options.
+    A migration of ``M`` MiB takes ``M / migration_mb_per_s`` seconds,
+    ``parallel_migrations`` at a time.  ``overload_percent`` is the CPU
+    load a host-step counts as overloaded above; ``watcher_*`` are the
+    Watcher strategy's threshold (standard deviation of normalised load)
+    and averaging period.
     """
 
     replan_interval: float = 300.0
@@ -100,6 +101,7 @@ class Settings:
     max_moves: int = 10
     min_gain: float = problem_mod.Limits.min_gain
     cooldown: float = 3600.0
+    reserve_accelerator_hosts: bool = True
     migration_mb_per_s: float = 125.0
     parallel_migrations: int = 2
     overload_percent: float = 90.0

@@ -211,7 +211,8 @@ class LoadAwareReplan(LoadAware):
         policy = inputs.Policy(
             limits=problem_mod.Limits(max_moves=s.max_moves,
                                       min_gain=s.min_gain),
-            cooldown=s.cooldown)
+            cooldown=s.cooldown,
+            reserve_accelerator_hosts=s.reserve_accelerator_hosts)
         cluster = cluster_mod.Cluster(world.compute_hosts, world.servers())
         problem = inputs.build(cluster, world.snapshot(), model, policy,
                                world.now, world.last_moved)
