@@ -5,7 +5,10 @@ controller's summaries), build the planning problem with the weigher's
 load model, plan with the heuristic, store the plan and its moves, and,
 unless it is a dry run, hand the moves to the executor in a background
 thread.  Only one round runs at a time across all controllers: the round
-holds a tooz lock from planning to its last migration.
+holds a tooz lock from planning to its last migration.  The lock lives as
+long as its holder's session (etcd: a lease that its heartbeat renews);
+the controller that takes it after a holder died settles the dead round
+from nova's state before it plans.
 """
 
 import collections
@@ -14,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Mapping
 
 from oslo_config import cfg
 from oslo_log import log as logging
@@ -34,6 +38,11 @@ LOCK_NAME = b'cryptomine-replan'
 #: Seconds a stopping controller waits for its running migrations.
 STOP_GRACE = 30.0
 INTERVAL = 'interval'
+#: What a migration nova ended makes of its action.
+_ENDED = {
+    executor_mod.MigrationState.DONE: executor_mod.ActionStatus.SUCCEEDED,
+    executor_mod.MigrationState.FAILED: executor_mod.ActionStatus.FAILED,
+}
 OPERATOR = 'operator'
 
 
@@ -173,6 +182,7 @@ class Replanner:
         if not self._lock.acquire():
             raise ReplanBusy('another re-plan round is running')
         try:
+            self._settle_orphans()
             plan_id, moves, cold = self._plan(trigger, dry_run, execute,
                                               max_moves, aggregate)
             if execute and moves:
@@ -183,6 +193,51 @@ class Replanner:
         if not (execute and moves):
             self._lock.release()
         return self.plans.get(plan_id)
+
+    def _settle_orphans(self) -> None:
+        """Close the rounds that controllers which died holding the lock
+        left running, from nova's state; raise :class:`ReplanBusy` while
+        one of their migrations still runs.
+
+        Holding the lock, this controller knows that no other one is in
+        a round: another's plan still running is an orphan.  A migration
+        nova finished is recorded as succeeded, one that failed as
+        failed; the moves not started are aborted.
+        """
+        if self._migrator is None:
+            return
+        for plan_id in self.plans.running_elsewhere(self.conf.host):
+            plan = self.plans.get(plan_id)
+            if self._record_ended_migrations(plan):
+                raise ReplanBusy(f'plan {plan_id} of controller '
+                                 f'{plan["controller"]}, which stopped, '
+                                 f'still has migrations running')
+            why = f'controller {plan["controller"]} stopped during the round'
+            self.plans.close_open_actions(
+                plan_id, executor_mod.ActionStatus.ABORTED.value, why)
+            counts = collections.Counter(
+                executor_mod.ActionStatus(a['status'])
+                for a in self.plans.get(plan_id)['actions'])
+            self.plans.set_status(plan_id, final_status(counts), why)
+            LOG.warning('Plan %s closed from nova\'s state: %s', plan_id,
+                        why)
+
+    def _record_ended_migrations(self, plan: dict) -> bool:
+        """Record the plan's migrations that nova ended; True if one
+        still runs."""
+        running = False
+        for action in plan['actions']:
+            if action['status'] != executor_mod.ActionStatus.RUNNING.value:
+                continue
+            progress = self._migrator.progress(
+                action['instance'], action['source'], action['destination'])
+            status = _ENDED.get(progress.state)
+            if status is None:
+                running = True
+            else:
+                self.plans.action_finished(plan['id'], action['position'],
+                                           status, progress.reason)
+        return running
 
     def _plan(self, trigger, dry_run, execute, max_moves, aggregate):
         started = time.perf_counter()
@@ -252,7 +307,8 @@ class Replanner:
         try:
             outcome = executor.run(current.plan_id, moves, cold,
                                    current.stop)
-            self.plans.set_status(current.plan_id, final_status(outcome))
+            self.plans.set_status(current.plan_id,
+                                  final_status(outcome.counts))
         except Exception as exc:
             LOG.exception('Plan %s stopped by an error', current.plan_id)
             error = f'round stopped by an error: {exc}'
@@ -324,9 +380,9 @@ class Replanner:
         self._lock.stop()
 
 
-def final_status(outcome) -> plans_mod.PlanStatus:
-    """A finished round's status from the executor's counts."""
-    counts = outcome.counts
+def final_status(counts: Mapping[executor_mod.ActionStatus, int]
+                 ) -> plans_mod.PlanStatus:
+    """A finished round's status from its actions' counts."""
     done = counts.get(executor_mod.ActionStatus.SUCCEEDED, 0)
     total = sum(counts.values())
     if done == total:

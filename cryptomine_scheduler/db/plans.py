@@ -172,6 +172,15 @@ class PlanStore:
                          .values(status=status, error=error,
                                  finished_at=self._clock()))
 
+    def running_elsewhere(self, controller: str) -> tuple[str, ...]:
+        """The plans other controllers have running, oldest first."""
+        p = models.plans.c
+        with self.engine.connect() as conn:
+            return tuple(r.id for r in conn.execute(
+                sa.select(p.id).where(p.status == PlanStatus.RUNNING.value,
+                                      p.controller != controller)
+                .order_by(p.created_at)))
+
     def close_interrupted(self, controller: str) -> int:
         """Mark the plans ``controller`` left running when it stopped
         aborted, with their open actions; return how many plans.
