@@ -10,13 +10,16 @@ end:
   it wait too: the order is the plan's;
 * a move starts once the moves it relies on (``Move.after``) succeeded,
   and is skipped when one of them failed or was skipped;
-* a migration that has not ended after ``migration_timeout`` seconds has
-  failed ('timed out'): nova may still finish or roll it back, but its
-  hosts count as free again.  Progress that cannot be read this time is
-  read again at the next poll (every ``poll_interval`` seconds);
-* after ``max_failures`` failures, or once ``stop`` is set (an operator's
-  abort, a service shutdown), no move starts any more: the running ones
-  are watched to their end and the rest are aborted.
+* a migration that has not ended after ``migration_timeout`` seconds is
+  aborted in nova, and so are the running ones once ``stop`` is set (an
+  operator's abort, a service shutdown).  Its hosts stay busy until nova
+  says it ended (finished after all: it succeeded; rolled back: it
+  failed, 'timed out'), or until twice the timeout if nova never does.
+  Progress that cannot be read this time is read again at the next poll
+  (every ``poll_interval`` seconds);
+* after ``max_failures`` failures, or once ``stop`` is set, no move
+  starts any more: the running ones are watched to their end and the
+  rest are aborted.
 
 Every start and end goes to a :class:`Recorder` (the plan store).  The
 migrations themselves go through a :class:`Migrator`:
@@ -116,6 +119,10 @@ class Migrator(Protocol):
         """The state of the migration :meth:`start` asked for; raise
         :class:`MigrationError` when it cannot be read this time."""
 
+    def abort(self, instance: str) -> None:
+        """Ask nova to abort the migration :meth:`start` asked for; raise
+        :class:`MigrationError` when nova cannot (a cold migration)."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -130,11 +137,13 @@ class Outcome:
                 for status in ActionStatus}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Running:
     position: int
     move: heuristic.Move
     started: float
+    #: Why nova was asked to abort it; None while it was not.
+    aborting: str | None = None
 
 
 class _Round:
@@ -214,7 +223,7 @@ class Executor:
         round_ = _Round(plan_id, moves, self._recorder)
         while True:
             for action in list(round_.running):
-                self._watch(round_, action)
+                self._watch(round_, action, stop)
             self._start_next(round_, cold, stop)
             halt = self._halt_reason(round_, stop)
             if halt is not None:
@@ -259,8 +268,10 @@ class Executor:
                     round_.end(position, ActionStatus.FAILED, str(exc))
             round_.upcoming += 1
 
-    def _watch(self, round_: _Round, action: _Running) -> None:
-        """End ``action`` if its migration ended or timed out."""
+    def _watch(self, round_: _Round, action: _Running,
+               stop: threading.Event) -> None:
+        """End ``action`` if its migration ended; abort it in nova once it
+        timed out or the round is stopped."""
         move = action.move
         try:
             progress = self._migrator.progress(move.instance, move.source,
@@ -269,14 +280,36 @@ class Executor:
             LOG.warning('Plan %s move %d: cannot read its progress (%s); '
                         'trying again', round_.plan_id, action.position, exc)
             progress = Progress(MigrationState.RUNNING)
+        elapsed = self._clock() - action.started
+        timeout = self._limits.migration_timeout
         if progress.state is MigrationState.DONE:
             round_.end(action.position, ActionStatus.SUCCEEDED)
         elif progress.state is MigrationState.FAILED:
             round_.end(action.position, ActionStatus.FAILED,
-                       progress.reason or 'failed')
-        elif (self._clock() - action.started
-              >= self._limits.migration_timeout):
-            round_.end(action.position, ActionStatus.FAILED, 'timed out')
+                       action.aborting or progress.reason or 'failed')
+        elif elapsed >= 2 * timeout:
+            round_.end(action.position, ActionStatus.FAILED,
+                       f'{action.aborting or "timed out"}; nova did not '
+                       f'end it in {elapsed:.0f} s')
+        elif action.aborting is None and (elapsed >= timeout
+                                          or stop.is_set()):
+            action.aborting = ('timed out' if elapsed >= timeout
+                               else 'round stopped on request')
+            self._abort(round_, action)
+
+    def _abort(self, round_: _Round, action: _Running) -> None:
+        move = action.move
+        try:
+            self._migrator.abort(move.instance)
+        except MigrationError as exc:
+            LOG.warning('Plan %s move %d (%s): %s, and nova cannot abort '
+                        'it (%s); watching it to its end', round_.plan_id,
+                        action.position, move.instance, action.aborting,
+                        exc)
+            return
+        LOG.warning('Plan %s move %d (%s): %s; asked nova to abort it',
+                    round_.plan_id, action.position, move.instance,
+                    action.aborting)
 
 
 #: nova migration statuses of a migration that did not happen.
@@ -327,6 +360,19 @@ class OpenStackMigrator:
         except _API_ERRORS as exc:
             raise MigrationError(str(exc)) from exc
         self._started[instance] = (live, earlier)
+
+    def abort(self, instance: str) -> None:
+        live, earlier = self._started[instance]
+        if not live:
+            raise MigrationError('nova aborts live migrations only')
+        try:
+            running = [m for m in self._migrations(instance)
+                       if m.id not in earlier
+                       and m.status not in _MIGRATION_FAILED + ('completed',)]
+            for migration in running:
+                self._compute.abort_server_migration(migration.id, instance)
+        except _API_ERRORS as exc:
+            raise MigrationError(str(exc)) from exc
 
     def progress(self, instance: str, source: str,
                  destination: str) -> Progress:

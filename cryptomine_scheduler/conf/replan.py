@@ -77,7 +77,9 @@ Migrations at once into or out of one host, at most.
 """),
     cfg.IntOpt('migration_timeout', default=1800, min=10,
                help="""
-Seconds a migration may take before it is recorded as failed.
+Seconds a migration may take before it is aborted through nova's API (a
+live migration; a cold one is watched on).  Its hosts stay busy until
+nova reports it ended, or for twice this long if nova never does.
 """),
     cfg.FloatOpt('migration_poll_interval', default=2.0, min=0.01,
                  help="""

@@ -20,7 +20,8 @@ class FakeNova:
     """Cluster source and Migrator over one mutable cluster.
 
     A started migration finishes when :attr:`release` is set (set by
-    default); instances in ``failing`` fail with a reason.
+    default), or is rolled back once aborted; instances in ``failing``
+    fail with a reason.
     """
 
     def __init__(self, found: cluster.Cluster):
@@ -30,6 +31,7 @@ class FakeNova:
         self.release.set()
         self.failing: set[str] = set()
         self.started: list[tuple[str, str, bool]] = []
+        self.aborted: list[str] = []
 
     def cluster(self) -> cluster.Cluster:
         with self._lock:
@@ -43,9 +45,16 @@ class FakeNova:
         with self._lock:
             self.started.append((instance, destination, live))
 
+    def abort(self, instance: str) -> None:
+        with self._lock:
+            self.aborted.append(instance)
+
     def progress(self, instance: str, source: str,
                  destination: str) -> executor.Progress:
         if not self.release.is_set():
+            if instance in self.aborted:
+                return executor.Progress(executor.MigrationState.FAILED,
+                                         'migration cancelled')
             return executor.Progress(executor.MigrationState.RUNNING)
         if instance in self.failing:
             return executor.Progress(executor.MigrationState.FAILED,

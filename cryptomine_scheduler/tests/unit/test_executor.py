@@ -44,6 +44,9 @@ class Script:
     refused: str | None = None
     #: Its first progress reads fail.
     unreadable: int = 0
+    #: Seconds after nova is asked to abort it that it is rolled back;
+    #: None: the abort changes nothing.
+    rolls_back: float | None = None
 
 
 class ScriptedMigrator:
@@ -55,6 +58,7 @@ class ScriptedMigrator:
         self.started: dict[str, float] = {}
         self.live: dict[str, bool] = {}
         self.reads: dict[str, int] = {}
+        self.aborted: dict[str, float] = {}
 
     def start(self, instance: str, destination: str, live: bool) -> None:
         script = self.scripts.get(instance, Script())
@@ -69,6 +73,11 @@ class ScriptedMigrator:
         self.reads[instance] = self.reads.get(instance, 0) + 1
         if self.reads[instance] <= script.unreadable:
             raise executor.MigrationError('503 Service Unavailable')
+        aborted = self.aborted.get(instance)
+        if (aborted is not None and script.rolls_back is not None
+                and self.clock() - aborted >= script.rolls_back):
+            return executor.Progress(executor.MigrationState.FAILED,
+                                     'migration cancelled')
         if (script.seconds is None
                 or self.clock() - self.started[instance] < script.seconds):
             return executor.Progress(executor.MigrationState.RUNNING)
@@ -76,6 +85,12 @@ class ScriptedMigrator:
             return executor.Progress(executor.MigrationState.FAILED,
                                      script.fails)
         return executor.Progress(executor.MigrationState.DONE)
+
+
+    def abort(self, instance: str) -> None:
+        if not self.live[instance]:
+            raise executor.MigrationError('nova aborts live migrations only')
+        self.aborted[instance] = self.clock()
 
 
 def move(instance, source, destination, after=()) -> heuristic.Move:
@@ -200,15 +215,43 @@ class ExecutorTest(base.BaseTestCase):
                          recorder.finished()[0])
         self.assertEqual(0.0, outcome.seconds)
 
-    def test_timeout(self):
-        moves = [move('i0', 'a', 'b'), move('i1', 'a', 'c', after=[0])]
-        outcome, recorder, _ = self.run_moves(
-            moves, {'i0': Script(seconds=None)}, migration_timeout=60.0)
-        self.assertEqual((S.FAILED, S.SKIPPED), outcome.statuses)
+    def test_timeout_aborts_in_nova_and_holds_the_hosts_until_it_ends(self):
+        moves = [move('i0', 'a', 'b'), move('i1', 'a', 'c', after=[0]),
+                 move('i2', 'b', 'd')]
+        outcome, recorder, migrator = self.run_moves(
+            moves, {'i0': Script(seconds=None, rolls_back=5.0)},
+            migration_timeout=60.0, max_parallel=3)
+        self.assertEqual((S.FAILED, S.SKIPPED, S.SUCCEEDED),
+                         outcome.statuses)
+        # Polled every 2 s: the first poll at or past 60 s asks nova to
+        # abort, the first at or past 65 s sees it rolled back.
+        self.assertEqual({'i0': 60.0}, migrator.aborted)
         failed = [c for c in recorder.calls if c.status is S.FAILED]
-        self.assertEqual('timed out', failed[0].error)
-        # Polled every 2 s: the first poll at or past 60 s ends it.
-        self.assertEqual(60.0, failed[0].at)
+        self.assertEqual(('timed out', 66.0), (failed[0].error,
+                                               failed[0].at))
+        # i2 leaves b, where i0 was still arriving: it waits for nova.
+        self.assertEqual(66.0, migrator.started['i2'])
+
+    def test_finished_after_the_abort_was_asked_succeeded(self):
+        outcome, _, migrator = self.run_moves(
+            [move('i0', 'a', 'b')], {'i0': Script(seconds=61.0)},
+            migration_timeout=60.0)
+        self.assertEqual((S.SUCCEEDED,), outcome.statuses)
+        self.assertEqual({'i0': 60.0}, migrator.aborted)
+
+    def test_nova_that_never_ends_it_is_given_up_at_twice_the_timeout(self):
+        for cold in (frozenset(), frozenset({'i0'})):  # cold: no abort
+            with self.subTest(cold=bool(cold)):
+                outcome, recorder, migrator = self.run_moves(
+                    [move('i0', 'a', 'b')], {'i0': Script(seconds=None)},
+                    cold=cold, migration_timeout=60.0)
+                self.assertEqual((S.FAILED,), outcome.statuses)
+                failed = recorder.finished()[0]
+                self.assertEqual(
+                    (S.FAILED, 'timed out; nova did not end it in 120 s'),
+                    failed)
+                self.assertEqual({} if cold else {'i0': 60.0},
+                                 migrator.aborted)
 
     def test_just_before_timeout_succeeds(self):
         outcome, _, _ = self.run_moves(
@@ -240,6 +283,9 @@ class ExecutorTest(base.BaseTestCase):
         self.assertEqual((S.SUCCEEDED, S.SUCCEEDED, S.ABORTED, S.ABORTED),
                          outcome.statuses)
         self.assertEqual(['i0', 'i1'], sorted(migrator.started))
+        # nova was asked to abort the running ones at the next poll; they
+        # finished before it could.
+        self.assertEqual({'i0': 2.0, 'i1': 2.0}, migrator.aborted)
         self.assertEqual(12.0, outcome.seconds)
 
     def test_cold_instances_are_cold_migrated(self):

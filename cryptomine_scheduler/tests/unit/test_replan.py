@@ -158,17 +158,20 @@ class TestPlans(ReplanTestCase):
         self.assertEqual('failed', done['status'])
         self.assertEqual(1, len(self.nova.started))
 
-    def test_abort_stops_starting_moves(self):
+    def test_abort_stops_starting_moves_and_aborts_the_running_one(self):
         self.conf.set_override('max_parallel', 1, 'replan')
-        self.nova.release.clear()
+        self.nova.release.clear()  # the first migration runs until aborted
         plan = self.client.create_plan(dry_run=False, execute=True)
         waiting.wait_for(lambda: self.nova.started, waiting.PATIENCE)
         self.client.abort_plan(plan['id'])
-        self.nova.release.set()
         done = self.finished(plan['id'])
-        self.assertEqual(['succeeded'] + ['aborted'] * (
-            len(done['actions']) - 1), [a['status'] for a in done['actions']])
-        self.assertEqual('partial', done['status'])
+        first, *rest = done['actions']
+        self.assertEqual([self.nova.started[0][0]], self.nova.aborted)
+        self.assertEqual(('failed', 'round stopped on request'),
+                         (first['status'], first['error']))
+        self.assertEqual(['aborted'] * len(rest),
+                         [a['status'] for a in rest])
+        self.assertEqual('failed', done['status'])
 
     def test_one_round_at_a_time_in_this_controller(self):
         self.nova.release.clear()
