@@ -1,6 +1,7 @@
 """Several controllers, one truth: three controller processes on one
 PostgreSQL database, one etcd and one RabbitMQ broker, each consuming
-its own copy of the sample stream (a ``listener_pool`` of its own)."""
+its own copy of the sample stream: the first one the queue that the
+collectors declare, the others a ``listener_pool`` of their own."""
 
 import os
 import signal
@@ -36,6 +37,8 @@ class TestSeveralControllers(base.PipelineTestCase):
 
     @staticmethod
     def pool(name: str) -> str:
+        if name == CONTROLLERS[0]:
+            return 'cryptomine_samples.info'
         return f'cryptomine_samples.{name}'
 
     def start_peer(self, name: str):
