@@ -2,10 +2,12 @@
 
 A process is a guest when the first word of its command line matches
 ``[collector] instance_cmdline_regex`` and it has a ``-uuid`` argument
-(libvirt always passes the nova instance UUID that way).  The processes
-are looked at only when what ``/proc`` lists changed since the last
-cycle, and then only the new ones, in the order of their PIDs: one read
-of a command line without ``-uuid`` rules a process out (one started
+(libvirt always passes the nova instance UUID that way).  ``/proc`` is
+listed only when a process was started since it was last listed (the
+PID the kernel gave last, in ``/proc/loadavg``, changed) or one is left
+to look at again; the processes are looked at only when what it lists
+changed, and then only the new ones, in the order of their PIDs: one
+read of a command line without ``-uuid`` rules a process out (one started
 less than :data:`SETTLE` seconds ago is looked at again, since it may
 yet execute qemu), psutil reads the others.  A process is told by its
 PID and the inode number of its ``/proc/<pid>`` directory, which a PID
