@@ -11,15 +11,15 @@ end:
 * a move starts once the moves it relies on (``Move.after``) succeeded,
   and is skipped when one of them failed or was skipped;
 * a migration that has not ended after ``migration_timeout`` seconds is
-  aborted in nova, and so are the running ones once ``stop`` is set (an
-  operator's abort, a service shutdown).  Its hosts stay busy until nova
+  aborted in nova, and so are the running ones once ``cancel`` is set (an
+  operator's abort).  Its hosts stay busy until nova
   says it ended (finished after all: it succeeded; rolled back: it
   failed, 'timed out'), or until twice the timeout if nova never does.
   Progress that cannot be read this time is read again at the next poll
   (every ``poll_interval`` seconds);
-* after ``max_failures`` failures, or once ``stop`` is set, no move
-  starts any more: the running ones are watched to their end and the
-  rest are aborted.
+* after ``max_failures`` failures, or once ``stop`` (a service
+  shutdown) or ``cancel`` is set, no move starts any more: the running
+  ones are watched to their end and the rest are aborted.
 
 Every start and end goes to a :class:`Recorder` (the plan store).  The
 migrations themselves go through a :class:`Migrator`:
@@ -216,14 +216,16 @@ class Executor:
         self._sleep = sleep
 
     def run(self, plan_id: str, moves: Sequence[heuristic.Move],
-            cold: frozenset[str], stop: threading.Event) -> Outcome:
+            cold: frozenset[str], stop: threading.Event,
+            cancel: threading.Event | None = None) -> Outcome:
         """Carry out ``moves`` in order; instances in ``cold`` are
         cold-migrated, the others live-migrated."""
         began = self._clock()
         round_ = _Round(plan_id, moves, self._recorder)
+        cancel = cancel or threading.Event()
         while True:
             for action in list(round_.running):
-                self._watch(round_, action, stop)
+                self._watch(round_, action, cancel)
             self._start_next(round_, cold, stop)
             halt = self._halt_reason(round_, stop)
             if halt is not None:
@@ -269,9 +271,9 @@ class Executor:
             round_.upcoming += 1
 
     def _watch(self, round_: _Round, action: _Running,
-               stop: threading.Event) -> None:
+               cancel: threading.Event) -> None:
         """End ``action`` if its migration ended; abort it in nova once it
-        timed out or the round is stopped."""
+        timed out or the round is cancelled."""
         move = action.move
         try:
             progress = self._migrator.progress(move.instance, move.source,
@@ -292,9 +294,9 @@ class Executor:
                        f'{action.aborting or "timed out"}; nova did not '
                        f'end it in {elapsed:.0f} s')
         elif action.aborting is None and (elapsed >= timeout
-                                          or stop.is_set()):
+                                          or cancel.is_set()):
             action.aborting = ('timed out' if elapsed >= timeout
-                               else 'round stopped on request')
+                               else 'plan aborted on request')
             self._abort(round_, action)
 
     def _abort(self, round_: _Round, action: _Running) -> None:

@@ -124,7 +124,11 @@ class PlanningLock:
 @dataclasses.dataclass
 class _Round:
     plan_id: str
+    #: Start no further move (a shutdown, or an operator's abort).
     stop: threading.Event
+    #: Abort the running migrations too (an operator's abort).
+    cancel: threading.Event = dataclasses.field(
+        default_factory=threading.Event)
     thread: threading.Thread | None = None
 
 
@@ -306,7 +310,7 @@ class Replanner:
                 poll_interval=r.migration_poll_interval))
         try:
             outcome = executor.run(current.plan_id, moves, cold,
-                                   current.stop)
+                                   current.stop, current.cancel)
             self.plans.set_status(current.plan_id,
                                   final_status(outcome.counts))
         except Exception as exc:
@@ -319,7 +323,8 @@ class Replanner:
             self._lock.release()
 
     def abort(self, plan_id: str) -> dict:
-        """Start no further move of ``plan_id``; return the plan.
+        """Start no further move of ``plan_id`` and abort its running
+        migrations in nova; return the plan.
 
         Raises :class:`NotRunningHere` when the plan is running on
         another controller (the client asks the one that owns it).
@@ -327,6 +332,7 @@ class Replanner:
         plan = self.plans.get(plan_id)
         current = self._round
         if current is not None and current.plan_id == plan_id:
+            current.cancel.set()
             current.stop.set()
             LOG.info('Plan %s: abort requested', plan_id)
         elif plan['status'] == plans_mod.PlanStatus.RUNNING.value:

@@ -102,7 +102,7 @@ def move(instance, source, destination, after=()) -> heuristic.Move:
 class ExecutorTest(base.BaseTestCase):
 
     def run_moves(self, moves, scripts=None, cold=frozenset(), stop=None,
-                  on_start=None, **limits):
+                  on_start=None, cancel=None, **limits):
         """Run ``moves``; returns (outcome, recorder, migrator)."""
         self.clock = Clock()
         recorder = recorders.ListRecorder(self.clock, on_start)
@@ -112,7 +112,7 @@ class ExecutorTest(base.BaseTestCase):
                                    executor.Limits(**limits),
                                    clock=self.clock, sleep=self.clock.sleep)
         outcome = runner.run('plan-1', moves, frozenset(cold),
-                             stop or threading.Event())
+                             stop or threading.Event(), cancel)
         self.assertEqual(len(recorder.calls), sum(
             c.plan_id == 'plan-1' for c in recorder.calls))
         return outcome, recorder, migrator
@@ -283,10 +283,28 @@ class ExecutorTest(base.BaseTestCase):
         self.assertEqual((S.SUCCEEDED, S.SUCCEEDED, S.ABORTED, S.ABORTED),
                          outcome.statuses)
         self.assertEqual(['i0', 'i1'], sorted(migrator.started))
-        # nova was asked to abort the running ones at the next poll; they
-        # finished before it could.
-        self.assertEqual({'i0': 2.0, 'i1': 2.0}, migrator.aborted)
+        self.assertEqual({}, migrator.aborted)  # a shutdown: left to nova
         self.assertEqual(12.0, outcome.seconds)
+
+    def test_cancel_aborts_the_running_moves_in_nova(self):
+        cancel, stop = threading.Event(), threading.Event()
+
+        def cancel_at_second(position):
+            if position == 1:
+                cancel.set()
+                stop.set()
+        outcome, recorder, migrator = self.run_moves(
+            [move('i0', 'a', 'b'), move('i1', 'c', 'd'),
+             move('i2', 'e', 'f')],
+            {'i1': Script(seconds=11.0, rolls_back=1.0)}, stop=stop,
+            cancel=cancel, on_start=cancel_at_second, max_parallel=3)
+        # Asked at the next poll (2 s): i0 finished before nova could
+        # abort it, i1 was rolled back.
+        self.assertEqual({'i0': 2.0, 'i1': 2.0}, migrator.aborted)
+        self.assertEqual((S.SUCCEEDED, S.FAILED, S.ABORTED),
+                         outcome.statuses)
+        self.assertEqual((S.FAILED, 'plan aborted on request'),
+                         recorder.finished()[1])
 
     def test_cold_instances_are_cold_migrated(self):
         _, _, migrator = self.run_moves(

@@ -167,7 +167,7 @@ class TestPlans(ReplanTestCase):
         done = self.finished(plan['id'])
         first, *rest = done['actions']
         self.assertEqual([self.nova.started[0][0]], self.nova.aborted)
-        self.assertEqual(('failed', 'round stopped on request'),
+        self.assertEqual(('failed', 'plan aborted on request'),
                          (first['status'], first['error']))
         self.assertEqual(['aborted'] * len(rest),
                          [a['status'] for a in rest])
