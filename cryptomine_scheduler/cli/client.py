@@ -105,7 +105,7 @@ class Api:
             raise errors.CommandError(
                 f'no {SERVICE_TYPE} endpoint in the service catalog (is '
                 'cryptomine-api registered in keystone? or name it with '
-                '--os-endpoint-override)') from None
+                f'--os-{SERVICE_TYPE}-endpoint-override)') from None
         except ksa_exceptions.MissingRequiredOptions as exc:
             raise _no_credentials(exc) from None
         except ksa_exceptions.ClientException as exc:
@@ -118,7 +118,7 @@ class Api:
             raise errors.NotFound(message)
         if code == 409:
             raise conflict(message)
-        if code in (502, 504):
+        if code == 504:
             raise errors.ControllerUnreachable(
                 f'controller unreachable: {message}')
         if code == 503:

@@ -22,12 +22,15 @@ USER, PASSWORD, PROJECT = 'operator', 'operator-pw', 'ops'
 class Identity(fixtures.Fixture):
     """Serves ``/v3``; its token is valid at ``api`` (an
     :class:`~.api_server.ApiServer`) with ``roles``, and its catalog
-    has ``api``'s URL as the ``load-placement`` endpoint."""
+    has ``api``'s URL as the ``load-placement`` endpoint, unless not
+    ``registered``."""
 
-    def __init__(self, api: api_server.ApiServer, roles: list[str]):
+    def __init__(self, api: api_server.ApiServer, roles: list[str],
+                 registered: bool = True):
         super().__init__()
         self._api = api
         self._roles = roles
+        self._registered = registered
 
     def _setUp(self):
         server = service.make_server('127.0.0.1', 0, self._app)
@@ -45,15 +48,21 @@ class Identity(fixtures.Fixture):
                          'project_domain_name': 'Default'},
                 'region_name': 'RegionOne', 'interface': 'public'}
 
+    def options(self) -> list[str]:
+        """The ``--os-*`` options of this identity's user."""
+        return [f'--os-{name.replace("_", "-")}={value}'
+                for name, value in self.cloud()['auth'].items()]
+
     def _token(self) -> tuple[str, dict]:
         token = ksa_fixture.V3Token(
             user_id=uuid.uuid4().hex, user_name=USER,
             project_id=api_server.PROJECT, project_name=PROJECT)
         for role in self._roles:
             token.add_role(name=role)
-        token.add_service(cli_app.SERVICE_TYPE).add_standard_endpoints(
-            public=self._api.url, internal=self._api.url,
-            region='RegionOne')
+        if self._registered:
+            token.add_service(cli_app.SERVICE_TYPE).add_standard_endpoints(
+                public=self._api.url, internal=self._api.url,
+                region='RegionOne')
         return self._api.tokens.add_token(token), token
 
     @webob.dec.wsgify

@@ -39,6 +39,7 @@ from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import fake_identity
 from cryptomine_scheduler.tests import fake_nova
+from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
@@ -529,7 +530,7 @@ class TestErrors(InProcessTestCase):
 
     def test_no_controller_answers(self):
         conf = test_controller.controller_conf(self.state_dir)
-        conf.set_override('controller_topic', 'nobody', 'messaging')
+        conf.set_override('operator_topic', 'nobody', 'messaging')
         conf.set_override('rpc_timeout', 1, 'api')
         quiet = self.useFixture(api_server.ApiServer(
             conf, self.rpc_transport, tokens=self.api.tokens))
@@ -574,6 +575,21 @@ class TestErrors(InProcessTestCase):
                          self.api.url, 'plan', 'list', '-f', 'json',
                          options=elsewhere)
         self.assertEqual([], result.json())
+
+    def test_os_options_and_no_endpoint_in_the_catalog(self):
+        registered = self.useFixture(fake_identity.Identity(
+            self.api, api_server.READER))
+        self.assertEqual(FLEET, {r['Host'] for r in self.ok(
+            'host', 'list', '-f', 'json',
+            options=registered.options()).json()})
+        unregistered = self.useFixture(fake_identity.Identity(
+            self.api, api_server.READER, registered=False))
+        result = self.cli('host', 'list', options=unregistered.options())
+        self.assertEqual(
+            (1, 'no load-placement endpoint in the service catalog (is '
+                'cryptomine-api registered in keystone? or name it with '
+                '--os-load-placement-endpoint-override)'),
+            (result.rc, result.error))
 
     def test_token_refused(self):
         result = self.cli('host', 'list',
@@ -703,6 +719,9 @@ class TestConsoleScript(base.BaseTestCase):
         conf.set_override('batch_size', FLEET_SAMPLES, 'controller')
         conf.set_override('migration_poll_interval', 0.05, 'replan')
         conf.set_override('max_parallel', 1, 'replan')
+        # The small skewed cluster moves at a low bar, as in test_replan.
+        conf.set_override('min_gain', fleets.LOW_BAR.limits.min_gain,
+                          'replan')
         notifications = oslo_messaging.get_notification_transport(conf)
         self.addCleanup(notifications.cleanup)
         transport = oslo_messaging.get_rpc_transport(
@@ -825,7 +844,7 @@ class TestConsoleScript(base.BaseTestCase):
 
     def test_exit_codes(self):
         conf = test_controller.controller_conf(self.dir)
-        conf.set_override('controller_topic', 'nobody', 'messaging')
+        conf.set_override('operator_topic', 'nobody', 'messaging')
         conf.set_override('rpc_timeout', 1, 'api')
         quiet_api = self.useFixture(api_server.ApiServer(
             conf, self.transport, tokens=self.api.tokens))
