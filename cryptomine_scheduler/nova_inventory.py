@@ -42,6 +42,7 @@ LOG = logging.getLogger(__name__)
 MIN_MICROVERSION = '2.64'
 #: Flavor extra spec asking for PCI passthrough devices.
 PCI_ALIAS_SPEC = 'pci_passthrough:alias'
+VGPU_SPEC = 'resources:VGPU'
 #: Server groups with one policy (a string) and their members.
 GROUPS_MICROVERSION = '2.64'
 
@@ -93,13 +94,15 @@ def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
         interface=group.interface, app_name='cryptomine-scheduler')
 
 
-def read_cluster(conn: connection_mod.Connection) -> cluster.Cluster:
-    """Hosts, servers and server groups as nova and placement see them."""
+def read_cluster(conn: connection_mod.Connection,
+                 vgpu_live_migration: bool = False) -> cluster.Cluster:
+    """Hosts, servers and server groups as nova and placement see them
+    (vGPU servers live-migratable with ``vgpu_live_migration``)."""
     if not sdk_utils.supports_microversion(conn.compute, MIN_MICROVERSION):
         raise InventoryError(
             f'nova API microversion {MIN_MICROVERSION} or later is needed')
     return cluster.Cluster(hosts=read_hosts(conn),
-                           servers=read_servers(conn),
+                           servers=read_servers(conn, vgpu_live_migration),
                            groups=read_groups(conn))
 
 
@@ -171,9 +174,14 @@ def read_hosts(conn: connection_mod.Connection) -> tuple[
     return tuple(sorted(hosts, key=lambda h: h.name))
 
 
-def live_migratable(extra_specs: dict) -> bool:
+def live_migratable(extra_specs: dict,
+                    vgpu_live_migration: bool = False) -> bool:
     """Whether a server of a flavor with these extra specs may
     live-migrate.
+
+    A vGPU (``resources:VGPU``) only with ``vgpu_live_migration``: nova
+    live-migrates mdevs only with libvirt 8.6 and QEMU 8.1 or later on
+    both hosts, which its API does not show.
 
     Not when the flavor asks for PCI passthrough devices
     (``pci_passthrough:alias``): nova moves those live only for devices
@@ -187,6 +195,8 @@ def live_migratable(extra_specs: dict) -> bool:
     migration if it cannot make it, and the executor records that failure.
     """
     if PCI_ALIAS_SPEC in extra_specs or 'accel:device_profile' in extra_specs:
+        return False
+    if VGPU_SPEC in extra_specs and not vgpu_live_migration:
         return False
     if str(extra_specs.get('hw:mem_encryption', '')).lower() in (
             'true', '1', 'yes'):
@@ -206,8 +216,9 @@ def _accelerator(server, extra_specs: dict) -> scoring.Accelerator | None:
         return None
 
 
-def read_servers(conn: connection_mod.Connection) -> tuple[
-        cluster.Server, ...]:
+def read_servers(conn: connection_mod.Connection,
+                 vgpu_live_migration: bool = False
+                 ) -> tuple[cluster.Server, ...]:
     """Servers of all projects that are on a compute host."""
     servers = []
     for server in conn.compute.servers(details=True, all_projects=True):
@@ -224,7 +235,8 @@ def read_servers(conn: connection_mod.Connection) -> tuple[
             task_state=server.task_state,
             locked=bool(server.is_locked),
             accelerator=_accelerator(server, extra_specs),
-            live_migratable=live_migratable(extra_specs)))
+            live_migratable=live_migratable(extra_specs,
+                                            vgpu_live_migration)))
     return tuple(servers)
 
 

@@ -73,7 +73,9 @@ class NovaLink:
         if not (group.cloud or group.auth_type):
             return cls()
         conn = nova_inventory.connect(conf)
-        return cls(functools.partial(nova_inventory.read_cluster, conn),
+        return cls(functools.partial(
+            nova_inventory.read_cluster, conn,
+            vgpu_live_migration=conf.replan.vgpu_live_migration),
                    executor.OpenStackMigrator(conn))
 
 

@@ -57,6 +57,13 @@ Objective cost of moving one GiB of guest memory (in the units of
 Seconds after its last move (succeeded or failed) before an instance may
 move again.
 """),
+    cfg.BoolOpt('vgpu_live_migration', default=False,
+                help="""
+Live-migrate instances of vGPU flavors (``resources:VGPU``).  nova can
+only where both hosts run libvirt 8.6 and QEMU 8.1 or later, which its
+API does not tell; off, they stay where they are (or move cold, with
+``allow_cold_migration``).
+"""),
     cfg.BoolOpt('reserve_accelerator_hosts', default=True,
                 help="""
 Never move an instance that asks for no accelerator onto a GPU or ASIC

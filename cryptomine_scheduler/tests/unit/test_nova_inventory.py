@@ -180,6 +180,13 @@ class ReadHostsTest(base.BaseTestCase):
         for refused in ({'pci_passthrough:alias': 'a1:2'},
                         {'accel:device_profile': 'fpga-miner'},
                         {'hw:mem_encryption': 'True'},
-                        {'hw:tpm_version': '2.0', 'hw:tpm_model': 'tpm-crb'}):
+                        {'hw:tpm_version': '2.0', 'hw:tpm_model': 'tpm-crb'},
+                        {'resources:VGPU': '1'}):
             with self.subTest(extra_specs=refused):
                 self.assertFalse(nova_inventory.live_migratable(refused))
+        # Where the operator says both ends can (libvirt 8.6, QEMU 8.1).
+        self.assertTrue(nova_inventory.live_migratable(
+            {'resources:VGPU': '1'}, vgpu_live_migration=True))
+        self.assertFalse(nova_inventory.live_migratable(
+            {'resources:VGPU': '1', 'pci_passthrough:alias': 'a1:1'},
+            vgpu_live_migration=True))
