@@ -429,17 +429,21 @@ def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
     """Higher is better: minus the weighted mean pressure of the resources
     ``demand`` uses, the accelerator penalty and the overload penalty
     for ``over`` (from :func:`overage`); see the module docstring."""
-    terms = [(weights.cpu, est.cpu_percent / 100.0),
-             (weights.memory, est.mem_percent / 100.0)]
-    if demand.uses_gpu:
-        terms.extend(_gpu_pressures(est, weights))
-    elif demand.uses_asic:
-        terms.extend(_asic_pressures(est.devices, weights))
     total = weighted = 0.0
-    for weight, pressure in terms:
-        if weight > 0 and not math.isnan(pressure):
-            total += weight
-            weighted += weight * pressure
+    # CPU and memory inline: every guest's, on the weigher's hot path.
+    if weights.cpu > 0 and not math.isnan(est.cpu_percent):
+        total += weights.cpu
+        weighted += weights.cpu * est.cpu_percent / 100.0
+    if weights.memory > 0 and not math.isnan(est.mem_percent):
+        total += weights.memory
+        weighted += weights.memory * est.mem_percent / 100.0
+    if not demand.plain:
+        terms = (_gpu_pressures(est, weights) if demand.uses_gpu
+                 else _asic_pressures(est.devices, weights))
+        for weight, pressure in terms:
+            if weight > 0 and not math.isnan(pressure):
+                total += weight
+                weighted += weight * pressure
     penalty = 0.0
     kinds = est.accelerators
     if (kinds is not CPU_ONLY and demand.plain
