@@ -25,7 +25,7 @@ A host is judged for a guest (:class:`Demand`) on the resources that
 guest will use, never on others, so that reporting more readings neither
 helps nor harms a host.  The score is negated so that higher is better::
 
-    score    = -(pressure + spare + overload)
+    score    = -(pressure + spare + burst + overload)
     pressure = sum(w_r * p_r) / sum(w_r)    r in R, readings the host has
     R        = {cpu, mem}
                + {thermal, power, utilisation, occupancy} for a GPU guest
@@ -39,12 +39,16 @@ helps nor harms a host.  The score is negated so that higher is better::
     spare    = accelerator_penalty   for a guest asking no accelerator on
                a host with one (keeps GPUs and ASICs for guests that need
                them), else 0
-    overload = 1 + accelerator_penalty + over   when over > 0, else 0
+    burst    = BURST_PENALTY + BURST_COST_WEIGHT * cost / (cost + 1)
+               on a rented burst host costing ``cost`` an hour, else 0
+    overload = OVERLOAD_PENALTY + accelerator_penalty + over
+               when over > 0, else 0
     over     = max(0, (cpu - max_cpu) / 100, (mem - max_mem) / 100)
 
-Within the thresholds ``pressure <= 1``, so any host over a CPU or memory
-threshold scores below every host within them, and overloaded hosts rank
-among themselves by how far over they are.
+Within the thresholds ``pressure <= 1``, so every host of the operator's
+own within them comes first; then the burst hosts within them, cheapest
+first, then least loaded; then the hosts over a CPU or memory threshold,
+ranked among themselves by how far over they are.
 
 The filter refuses a host (:func:`refusal`) that lacks the accelerator
 kind asked for, has no free device of it, breaks a hardware-safety limit
@@ -65,6 +69,11 @@ THERMAL_SCALE_C = 30.0
 #: pressure is 0; SHA-256 boards of 2026 reach about 60.
 HASHRATE_PER_WATT_SCALE = 100.0
 NAN = math.nan
+#: Score taken from a rented burst host (and the weight of its cost), and
+#: from an overloaded host: the ladder of the module docstring.
+BURST_PENALTY = 2.0
+BURST_COST_WEIGHT = 10.0
+OVERLOAD_PENALTY = BURST_PENALTY + BURST_COST_WEIGHT + 2.0
 #: The flavor extra spec that asks for an accelerator kind, and the
 #: aggregate property that says which kinds its hosts offer.
 ACCELERATOR_KEY = 'cryptomine:accelerator'
@@ -137,6 +146,10 @@ class Demand:
 
     accelerator: Accelerator | None = None
     accelerator_penalty: float = 0.0
+    #: What the flavor earns an hour (``cryptomine:price_per_hour``), and
+    #: the least margin a burst host must leave on it (None: no guard).
+    price_per_hour: float | None = None
+    burst_min_margin: float | None = None
 
     @property
     def uses_gpu(self) -> bool:
@@ -346,12 +359,14 @@ def violations(est: Estimate, limits: Thresholds) -> list[str]:
 
 
 def refusal(est: Estimate, limits: Thresholds, demand: Demand,
-            hard_overload: bool) -> str | None:
+            hard_overload: bool,
+            burst_cost: float | None = None) -> str | None:
     """Why LoadAwareFilter refuses a host for the guest ``demand``
     describes (``est`` includes the guest's load); None when it passes.
 
     The accelerator kind and the hardware-safety limits always hold; the
-    CPU and memory thresholds only when ``hard_overload``.
+    CPU and memory thresholds only when ``hard_overload``; a burst host
+    costing ``burst_cost`` an hour only leaving the flavor's margin.
     """
     wanted = demand.accelerator
     if wanted is not None and wanted not in est.accelerators:
@@ -363,10 +378,26 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     broken = safety_violations(est, limits)
     if broken:
         return 'hardware-safety limit: ' + '; '.join(broken)
+    unpaid = _burst_refusal(demand, burst_cost)
+    if unpaid:
+        return unpaid
     if hard_overload:
         broken = capacity_violations(est, limits)
         if broken:
             return 'predicted load with the guest: ' + '; '.join(broken)
+    return None
+
+
+def _burst_refusal(demand: Demand, cost: float | None) -> str | None:
+    """Why a burst host costing ``cost`` an hour would lose money on the
+    guest; None when it would not or no guard is set."""
+    price, least = demand.price_per_hour, demand.burst_min_margin
+    if cost is None or price is None or least is None:
+        return None
+    margin = (price - cost) / price if price > 0 else -math.inf
+    if margin < least:
+        return (f'burst host at {cost:g}/h, the flavor earns {price:g}/h: '
+                f'margin {margin:.0%} below {least:.0%}')
     return None
 
 
@@ -425,10 +456,11 @@ def _occupancy(free: float, count: float) -> float:
 
 
 def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
-          over: float = 0.0) -> float:
+          over: float = 0.0, burst_cost: float | None = None) -> float:
     """Higher is better: minus the weighted mean pressure of the resources
-    ``demand`` uses, the accelerator penalty and the overload penalty
-    for ``over`` (from :func:`overage`); see the module docstring."""
+    ``demand`` uses, the accelerator penalty, the burst penalty of a host
+    rented at ``burst_cost`` an hour and the overload penalty for
+    ``over`` (from :func:`overage`); see the module docstring."""
     total = weighted = 0.0
     # CPU and memory inline: every guest's, on the weigher's hot path.
     if weights.cpu > 0 and not math.isnan(est.cpu_percent):
@@ -449,6 +481,9 @@ def score(est: Estimate, weights: Weights, demand: Demand = CPU_GUEST,
     if (kinds is not CPU_ONLY and demand.plain
             and (Accelerator.GPU in kinds or Accelerator.ASIC in kinds)):
         penalty = demand.accelerator_penalty
+    if burst_cost is not None:
+        penalty += BURST_PENALTY + BURST_COST_WEIGHT * (
+            burst_cost / (burst_cost + 1.0))
     if over > 0:
-        penalty += 1.0 + demand.accelerator_penalty + over
+        penalty += OVERLOAD_PENALTY + demand.accelerator_penalty + over
     return -(weighted / total if total else 0.0) - penalty

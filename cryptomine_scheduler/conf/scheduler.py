@@ -185,6 +185,15 @@ Related options:
 
 * ``max_cpu_percent``, ``max_mem_percent``
 """),
+    cfg.FloatOpt('burst_min_margin', min=-1.0, max=1.0,
+                 help="""
+Least margin, as a share of what the flavor earns an hour (its
+``cryptomine:price_per_hour`` extra spec), that a rented burst host
+(aggregate ``cryptomine:tier = burst``, costing its
+``cryptomine:cost_per_hour``) must leave for the filter to pass it: 0
+refuses placements that lose money, 0.2 those earning less than 20 %.
+Unset, or a flavor without a price: burst hosts are only weighed last.
+"""),
     cfg.FloatOpt('accelerator_penalty', default=0.1, min=0.0, max=1.0,
                  help="""
 Score taken from a host with GPUs or ASICs when the guest asks for no

@@ -12,6 +12,10 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 
 LOG = logging.getLogger(__name__)
+#: Which hosts are rented burst capacity, and what one costs an hour.
+TIER_KEY = 'cryptomine:tier'
+TIER_BURST = 'burst'
+COST_KEY = 'cryptomine:cost_per_hour'
 
 # (option, strictest of several aggregates); metadata key cryptomine_<option>
 _THRESHOLDS = (
@@ -87,3 +91,21 @@ def declared_kinds(host_state) -> frozenset[scoring.Accelerator] | None:
                         host_state.host)
         kinds |= parsed
     return kinds or None
+
+
+def burst_cost(host_state) -> float | None:
+    """What ``host_state`` costs an hour when its aggregates say it is a
+    rented burst host (``cryptomine:tier = burst``; the highest
+    ``cryptomine:cost_per_hour`` of them, 0 when none says); None for a
+    host of the operator's own."""
+    if not host_state.aggregates or TIER_BURST not in (
+            utils.aggregate_values_from_key(host_state, TIER_KEY)):
+        return None
+    try:
+        return utils.validate_num_values(
+            utils.aggregate_values_from_key(host_state, COST_KEY), 0.0,
+            cast_to=float, based_on=max)
+    except ValueError as exc:
+        LOG.warning('Ignoring aggregate %s of host %s: %s', COST_KEY,
+                    host_state.host, exc)
+        return 0.0

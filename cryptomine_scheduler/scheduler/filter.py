@@ -77,7 +77,8 @@ class LoadAwareFilter(filters.BaseHostFilter):
             host_state, settings.overload_policy) == (
                 scheduler_conf.OVERLOAD_HARD)
         refused = scoring.refusal(load.estimate, load.thresholds,
-                                  settings.demand, hard_overload=hard)
+                                  settings.demand, hard_overload=hard,
+                                  burst_cost=load.burst_cost)
         if refused:
             LOG.debug('%s rejected: %s', host_state, refused)
             return False

@@ -29,6 +29,7 @@ from cryptomine_scheduler.scheduler import requests
 from cryptomine_scheduler.scheduler import snapshot_client
 
 ACCELERATOR_SPEC = scoring.ACCELERATOR_KEY
+PRICE_SPEC = 'cryptomine:price_per_hour'
 EXPECTED_LOAD_SPEC = placements.EXPECTED_LOAD_SPEC
 
 
@@ -46,6 +47,8 @@ class HostFacts:
     memory_mb: float
     #: What its aggregates say it offers (None: they do not say).
     accelerators: frozenset[scoring.Accelerator] | None = None
+    #: What it costs an hour if rented burst capacity; None: our own.
+    burst_cost: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,20 @@ class FlavorFacts:
             raise BadFlavor(
                 f'{ACCELERATOR_SPEC}={value!r}; expected one of '
                 f'{[a.value for a in scoring.Accelerator]}') from None
+
+    def price_per_hour(self) -> float | None:
+        """What a guest of the flavor earns an hour, None if unsaid."""
+        value = self.extra_specs.get(PRICE_SPEC)
+        if value is None:
+            return None
+        try:
+            price = float(value)
+        except ValueError:
+            raise BadFlavor(f'{PRICE_SPEC}={value!r} is not a '
+                            'number') from None
+        if not price >= 0:
+            raise BadFlavor(f'{PRICE_SPEC}={value!r} is not a price')
+        return price
 
     def busy_vcpus(self, default_percent: float,
                    learned_percent: float | None = None) -> float:
@@ -100,6 +117,7 @@ class HostLoad(typing.NamedTuple):
     score: float | None = None
     over: float = 0.0
     thresholds: scoring.Thresholds | None = None
+    burst_cost: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,8 +142,9 @@ class Settings:
              learned_percent: float | None = None) -> 'Settings':
         try:
             accelerator, bad_flavor = flavor.accelerator(), None
+            price = flavor.price_per_hour()
         except BadFlavor as exc:
-            accelerator, bad_flavor = None, str(exc)
+            accelerator, price, bad_flavor = None, None, str(exc)
         try:
             busy = flavor.busy_vcpus(opts.default_expected_load_percent,
                                      learned_percent)
@@ -141,7 +160,9 @@ class Settings:
             bad_flavor=bad_flavor,
             demand=scoring.Demand(
                 accelerator=accelerator,
-                accelerator_penalty=opts.accelerator_penalty),
+                accelerator_penalty=opts.accelerator_penalty,
+                price_per_hour=price,
+                burst_min_margin=opts.burst_min_margin),
             guest=pending.Request(instance_uuid, busy,
                                   float(flavor.memory_mb)))
 
@@ -223,8 +244,8 @@ class RequestState:
                 scoring.offered(host.accelerators, estimate.accelerators)))
         over = scoring.overage(estimate, thresholds)
         return HostLoad(estimate, None, scoring.score(
-            estimate, settings.weights, settings.demand, over), over,
-            thresholds)
+            estimate, settings.weights, settings.demand, over,
+            host.burst_cost), over, thresholds, host.burst_cost)
 
 
 class LoadAwarePlugin:

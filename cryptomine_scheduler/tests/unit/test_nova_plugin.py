@@ -530,3 +530,55 @@ class TestLikeWithLike(PluginTestCase):
 
 def nova_weighed(host_state):
     return weights.WeighedHost(host_state, 0.0)
+
+
+class TestBurstHosts(PluginTestCase):
+    """Rented burst hosts: used last, cheapest first, never at a loss."""
+
+    HOSTS = {  # name: (CPU %, aggregate metadata)
+        'home-a': (50.0, {}),
+        'home-b': (60.0, {}),
+        'home-over': (95.0, {}),
+        'burst-cheap': (10.0, {'cryptomine:tier': 'burst',
+                               'cryptomine:cost_per_hour': '1.0'}),
+        'burst-dear': (5.0, {'cryptomine:tier': 'burst',
+                             'cryptomine:cost_per_hour': '5.0'}),
+    }
+
+    def schedule(self, names, spec=None):
+        hosts = []
+        for name in names:
+            cpu, metadata = self.HOSTS[name]
+            self.controller.report(name, cpu=cpu)
+            hosts.append(self.host(name, [metadata] if metadata else ()))
+        spec = spec or self.spec()
+        passed = filters.HostFilterHandler().get_filtered_objects(
+            [self.filter], hosts, spec)
+        weighed = weights.HostWeightHandler().get_weighed_objects(
+            [self.weigher], passed, spec)
+        return [w.obj.host for w in weighed]
+
+    def test_home_first_then_burst_cheapest_first_then_overloaded(self):
+        self.assertEqual(
+            ['home-a', 'home-b', 'burst-cheap', 'burst-dear', 'home-over'],
+            self.schedule(list(self.HOSTS)))
+
+    def test_burst_when_no_home_host_is_within_the_thresholds(self):
+        self.assertEqual(['burst-cheap', 'burst-dear', 'home-over'],
+                         self.schedule(['home-over', 'burst-dear',
+                                        'burst-cheap']))
+
+    def test_a_burst_host_that_would_lose_money_is_refused(self):
+        self.flags(burst_min_margin=0.2, group='cryptomine')
+        priced = self.spec({plugin.PRICE_SPEC: '2.0'})
+        # burst-dear costs 5/h for 2/h earned; burst-cheap leaves 50 %.
+        self.assertEqual(['home-a', 'burst-cheap'],
+                         self.schedule(['burst-dear', 'burst-cheap',
+                                        'home-a'], priced))
+        # Without a price, or without a margin set, nothing is refused.
+        self.assertEqual(3, len(self.schedule(
+            ['burst-dear', 'burst-cheap', 'home-a'])))
+
+    def test_unreadable_price_fails_the_flavor(self):
+        spec = self.spec({plugin.PRICE_SPEC: 'cheap'})
+        self.assertEqual([], self.schedule(['home-a'], spec))
