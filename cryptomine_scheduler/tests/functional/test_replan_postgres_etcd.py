@@ -56,24 +56,13 @@ class OnPostgresAndEtcd(test_replan.ReplanTestCase):
         return self.etcd.url
 
 
-class TestPlansOnPostgresAndEtcd(OnPostgresAndEtcd):
-
-    test_rebalance_moves_what_the_plan_said = (
-        test_replan.TestPlans.test_rebalance_moves_what_the_plan_said)
-    test_moved_instances_cool_down = (
-        test_replan.TestPlans.test_moved_instances_cool_down)
-    test_abort_stops_starting_moves = (
-        test_replan.TestPlans.test_abort_stops_starting_moves)
-    test_another_controller_holding_the_lock_blocks_planning = (
-        test_replan.TestPlans
-        .test_another_controller_holding_the_lock_blocks_planning)
+class TestPlansOnPostgresAndEtcd(OnPostgresAndEtcd, test_replan.TestPlans):
+    """Every round test, on PostgreSQL and etcd."""
 
 
-class TestRestartOnPostgresAndEtcd(OnPostgresAndEtcd):
-
-    test_round_left_running_by_a_crash_is_closed_at_start = (
-        test_replan.TestRestartAndInterval
-        .test_round_left_running_by_a_crash_is_closed_at_start)
+class TestRestartOnPostgresAndEtcd(OnPostgresAndEtcd,
+                                   test_replan.TestRestartAndInterval):
+    """A crash's round closed at start, and the periodic round."""
 
 
 class TestFailOver(OnPostgresAndEtcd):
