@@ -1,7 +1,8 @@
 """Several controllers, one truth: three controller processes on one
-PostgreSQL database, one etcd and one RabbitMQ broker, each consuming
-its own copy of the sample stream: the first one the queue that the
-collectors declare, the others a ``listener_pool`` of their own."""
+PostgreSQL database, one etcd and one RabbitMQ broker (quorum queues on
+its one node), each consuming its own copy of the sample stream: the
+first one the queue that the collectors declare, the others a
+``listener_pool`` of their own."""
 
 import os
 import signal
@@ -23,6 +24,9 @@ class TestSeveralControllers(base.PipelineTestCase):
 
     def setUp(self):
         super().setUp()
+        with open(self.common, 'a') as common:
+            common.write('[oslo_messaging_rabbit]\n'
+                         'rabbit_quorum_queue = true\n')
         self.etcd = self.useFixture(etcd.EtcdServer())
         self.controllers = {name: self.start_peer(name)
                             for name in CONTROLLERS}
