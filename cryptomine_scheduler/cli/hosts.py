@@ -59,7 +59,6 @@ class ShowHost(show.ShowOne):
     refused unless --force).
     """
 
-
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('host', metavar='HOST',

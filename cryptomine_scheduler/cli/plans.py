@@ -91,7 +91,6 @@ class CreatePlan(show.ShowOne):
     of guest memory they copy.  Exits 5 when no move is worth its cost.
     """
 
-
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('--dry-run', action='store_true',
@@ -139,7 +138,6 @@ class ListPlans(lister.Lister):
 class ShowPlan(show.ShowOne):
     """Show a plan, its efficacy and its actions with their outcomes."""
 
-
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('plan_id', metavar='ID', help='plan ID')
@@ -151,11 +149,12 @@ class ShowPlan(show.ShowOne):
 
 
 class AbortPlan(show.ShowOne):
-    """Stop a running plan from starting further moves.
+    """Stop a running plan: no further move starts.
 
-    Moves already running finish.  Exits 5 when the plan is not running.
+    nova is asked to abort the live migrations still running (it rolls
+    them back; a cold migration finishes).  Exits 5 when the plan is not
+    running.
     """
-
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -241,7 +240,8 @@ class Rebalance(show.ShowOne):
 
     Asks for confirmation unless --yes (and refuses without --yes when
     stdin is not a terminal).  Ctrl-C aborts the plan: no further move
-    starts, the moves still running are listed and finish on their own.
+    starts, and the moves still running are listed and aborted in nova
+    (live migrations roll back).
     Exits 0 when every move succeeded, 1 when one failed or was skipped
     or aborted, 5 when there is nothing to do or another round runs,
     130 after Ctrl-C.

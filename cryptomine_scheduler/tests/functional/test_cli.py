@@ -428,13 +428,18 @@ class TestPlans(InProcessTestCase):
         self.assertEqual('running', result.json()['Status'])
         self.assertIn(f'Plan {plan["id"]} aborted: no further move will '
                       f'start', result.err)
-        self.nova.release.set()
+        self.addCleanup(self.nova.release.set)
+        # The running live migration is aborted in nova, which rolls it
+        # back; no other starts.
         done = self.finished(plan['id'])
-        self.assertEqual('partial', done['status'])
-        self.assertEqual(1, len(self.nova.started))
+        [(instance, _, _)] = self.nova.started
+        self.assertEqual([instance], self.nova.aborted)
+        self.assertEqual(('failed', [('failed', 'plan aborted on request')]), (
+            done['status'], [(a['status'], a['error'])
+                             for a in done['actions'][:1]]))
         again = self.cli('plan', 'abort', plan['id'])
         self.assertEqual((5, f'nothing to do: plan {plan["id"]} is not '
-                             f'running (partial)'), (again.rc, again.error))
+                             f'running (failed)'), (again.rc, again.error))
 
     def test_busy_while_a_round_runs(self):
         self.nova.release.clear()
@@ -835,11 +840,13 @@ class TestConsoleScript(base.BaseTestCase):
                             r'move will start; 1 still running:', err)[1]
         self.assertIn(f'  {instance} hot -> {destination}\n', err)
         self.assertIn('running', out)
-        self.nova.release.set()
+        self.addCleanup(self.nova.release.set)
+        # The running live migration is aborted in nova too.
         self.controller.replanner.wait(10)
         done = self.plan(plan_id)
-        self.assertEqual('partial', done['status'])
-        self.assertEqual(['succeeded'] + ['aborted'] * (
+        self.assertEqual([instance], self.nova.aborted)
+        self.assertEqual('failed', done['status'])
+        self.assertEqual(['failed'] + ['aborted'] * (
             len(done['actions']) - 1), [a['status'] for a in done['actions']])
 
     def test_exit_codes(self):
