@@ -7,7 +7,12 @@ the queue into a fresh SQLite file, and with ``--ingest-workers`` the
 ``cryptomine-controller`` daemon itself (master, controller process and
 ingest workers).  Each part runs with the configured
 batch size and with batches of one sample (one transaction per sample) as
-the baseline, in the same run.
+the baseline, in the same run.  (a) prints the CPU per sample of each
+stage (decoding the bodies, the signature, the rest of validation, the
+database write, the summaries); each in-process drain of (b) splits its
+CPU the same way, with the listener's thread and oslo.messaging's
+dispatch.  (b) drains ``--runs`` times per configuration, prints
+min/median/max and exits non-zero when a median misses its target.
 
 Run from the repository root: ``.venv/bin/python benchmarks/ingest_rate.py``
 """
