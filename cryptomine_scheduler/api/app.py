@@ -77,9 +77,9 @@ class Router:
             if found:
                 allowed.append(method)
         if allowed:
-            raise errors.ApiError(
+            raise errors.MethodNotAllowed(
                 f'{request.method} is not allowed on {request.path_info} '
-                f'(only {", ".join(allowed)})', code=405)
+                f'(only {", ".join(allowed)})')
         raise errors.NotFound(f'no resource {request.path_info}')
 
     @webob.dec.wsgify

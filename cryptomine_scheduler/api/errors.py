@@ -12,10 +12,6 @@ class ApiError(Exception):
 
     code = 500
 
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code or self.code
-
 
 class BadRequest(ApiError):
     code = 400
@@ -27,6 +23,10 @@ class Forbidden(ApiError):
 
 class NotFound(ApiError):
     code = 404
+
+
+class MethodNotAllowed(ApiError):
+    code = 405
 
 
 class Conflict(ApiError):
