@@ -255,6 +255,7 @@ class HistoryStore:
         self._host_ids: dict[str, int] = {}
         self._inserts = {table: _DriverInsert(engine, table)
                          for table in (models.host_samples, *_PART_TABLES)}
+        self._expect_stored = False
 
     @classmethod
     def open(cls, url: str) -> 'HistoryStore':
@@ -293,12 +294,18 @@ class HistoryStore:
         yet, one statement per table; if the database skipped some host
         rows (a batch redelivered, a buffer replayed), that transaction
         is rolled back and the batch stored again without the samples
-        found stored.
+        found stored.  After a batch with stored samples the next one
+        looks them up first: a controller consuming its own copy of the
+        stream behind a peer finds most samples stored.
         """
-        try:
-            return self._add(samples, now, look_up=False)
-        except _SomeStored:
-            return self._add(samples, now, look_up=True)
+        if not self._expect_stored:
+            try:
+                return self._add(samples, now, look_up=False)
+            except _SomeStored:
+                pass
+        result = self._add(samples, now, look_up=True)
+        self._expect_stored = bool(result.known)
+        return result
 
     def _add(self, samples: Sequence[sample_mod.LoadSample], now: float,
              look_up: bool) -> AddResult:

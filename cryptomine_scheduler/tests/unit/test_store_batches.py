@@ -44,3 +44,14 @@ class TestPartlyStoredBatch(test_store.StoreTestCase):
         self.assertEqual((), result.stored)
         self.assertEqual(2, result.duplicates)
         self.assertEqual([(1,), (2,)], self._rows(models.instance_samples))
+
+    def test_new_samples_after_a_replayed_batch_are_all_stored(self):
+        first = [samples.make(seq=seq, timestamp=T0 + seq) for seq in (1, 2)]
+        self.store.add_samples(first, T0)
+        self.assertEqual(2, self.store.add_samples(first, T0).duplicates)
+        for seq in (3, 4):
+            batch = [samples.make(seq=seq, timestamp=T0 + seq)]
+            self.assertEqual(tuple(batch),
+                             self.store.add_samples(batch, T0).stored)
+        self.assertEqual({'compute-1': [1, 2, 3, 4]},
+                         self.store.stored_seqs())
