@@ -70,6 +70,9 @@ class RabbitBroker(fixtures.Fixture):
             'RABBITMQ_MNESIA_BASE': os.path.join(self.base, 'mnesia'),
             'RABBITMQ_LOG_BASE': os.path.join(self.base, 'log'),
             'RABBITMQ_PID_FILE': os.path.join(self.base, 'rabbit.pid'),
+            # A crash dump goes with the broker's files, not into the
+            # checkout the tests run in.
+            'ERL_CRASH_DUMP': os.path.join(self.base, 'erl_crash.dump'),
             'RABBITMQ_NODENAME': self.node,
             'RABBITMQ_NODE_IP_ADDRESS': '127.0.0.1',
             'RABBITMQ_NODE_PORT': str(self.port),
@@ -103,7 +106,8 @@ class RabbitBroker(fixtures.Fixture):
         log = open(os.path.join(self.base, 'server.out'), 'ab')
         self.server = subprocess.Popen(
             [os.path.join(self.sbin, 'rabbitmq-server')], env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.base)  # where Mnesia writes its core dumps
         log.close()
         result = self._ctl('wait', '--timeout', '90',
                            self.env['RABBITMQ_PID_FILE'])
