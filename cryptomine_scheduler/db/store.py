@@ -27,6 +27,8 @@ from cryptomine_scheduler.db import models
 LOG = logging.getLogger(__name__)
 
 ROLLUP_SECONDS = 300
+#: PostgreSQL advisory lock key held while the schema is migrated.
+MIGRATION_LOCK = 0x63727970746f6d  # 'cryptom'
 
 
 # Raised to RPC callers; defined where they need no database import.
@@ -112,11 +114,19 @@ def _create_private(path: str | None) -> None:
 
 
 def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema to the newest alembic revision."""
+    """Bring the schema to the newest alembic revision.
+
+    On PostgreSQL controllers starting together migrate one after the
+    other (a transaction-scoped advisory lock): the next finds the schema
+    up to date.
+    """
     cfg = alembic_config.Config()
     cfg.set_main_option('script_location', os.path.join(
         os.path.dirname(__file__), 'migrations'))
     with engine.begin() as connection:
+        if connection.dialect.name == 'postgresql':
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(
+                MIGRATION_LOCK)))
         cfg.attributes['connection'] = connection
         alembic_command.upgrade(cfg, 'head')
 

@@ -1,6 +1,12 @@
 """The history store's schema, rollups and retention on PostgreSQL."""
 
+from concurrent import futures
+
+from oslotest import base
+
+from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.tests import postgres
+from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.unit import test_store
 
 
@@ -33,3 +39,20 @@ class TestAddSamplesOnPostgres(OnPostgres):
 class TestRollupsAndRetentionOnPostgres(
         OnPostgres, test_store.TestRollupsAndRetention):
     """Every rollup and purge test, on PostgreSQL."""
+
+
+class TestControllersStartingTogether(base.BaseTestCase):
+
+    def test_concurrent_migrations_of_a_new_database(self):
+        url = self.useFixture(postgres.PostgresCluster()).url
+
+        def open_store(_):
+            store = store_mod.HistoryStore.open(url)
+            self.addCleanup(store.close)
+            return store
+
+        with futures.ThreadPoolExecutor(3) as pool:
+            stores = list(pool.map(open_store, range(3)))
+        stores[0].add_samples([samples.make(
+            seq=1, timestamp=test_store.T0)], test_store.T0)
+        self.assertEqual({'compute-1': [1]}, stores[2].stored_seqs())
