@@ -278,7 +278,10 @@ class HistoryStore:
         self.engine.dispose()
 
     def _ensure_hosts(self, conn, names, now) -> None:
-        missing = [n for n in names if n not in self._host_ids]
+        # Sorted, as the samples below: controllers storing the same
+        # samples at once lock the same rows in the same order, never in
+        # a cycle (a deadlock).
+        missing = sorted(n for n in names if n not in self._host_ids)
         if not missing:
             return
         conn.execute(
@@ -325,6 +328,7 @@ class HistoryStore:
                 unique: dict[tuple[int, int], sample_mod.LoadSample] = {}
                 for s in samples:
                     unique.setdefault((self._host_ids[s.host], s.seq), s)
+                unique = dict(sorted(unique.items(), key=lambda i: i[0]))
                 fresh = unique
                 if look_up:
                     existing = self._existing_keys(conn, list(unique))
