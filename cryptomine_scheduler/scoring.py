@@ -372,13 +372,15 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     if wanted is not None and wanted not in est.accelerators:
         offers = ', '.join(sorted(a.value for a in est.accelerators))
         return f'offers {offers}, the flavor asks for {wanted.value}'
-    lacking = _device_refusal(est.devices, limits, demand)
+    lacking = (None if demand.plain
+               else _device_refusal(est.devices, limits, demand))
     if lacking:
         return lacking
     broken = safety_violations(est, limits)
     if broken:
         return 'hardware-safety limit: ' + '; '.join(broken)
-    unpaid = _burst_refusal(demand, burst_cost)
+    unpaid = (None if burst_cost is None
+              else _burst_refusal(demand, burst_cost))
     if unpaid:
         return unpaid
     if hard_overload:
@@ -388,11 +390,11 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     return None
 
 
-def _burst_refusal(demand: Demand, cost: float | None) -> str | None:
+def _burst_refusal(demand: Demand, cost: float) -> str | None:
     """Why a burst host costing ``cost`` an hour would lose money on the
     guest; None when it would not or no guard is set."""
     price, least = demand.price_per_hour, demand.burst_min_margin
-    if cost is None or price is None or least is None:
+    if price is None or least is None:
         return None
     margin = (price - cost) / price if price > 0 else -math.inf
     if margin < least:

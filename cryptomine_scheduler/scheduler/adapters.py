@@ -6,12 +6,14 @@ from cryptomine_scheduler.scheduler import plugin
 
 def host_facts(host_state) -> plugin.HostFacts:
     """The parts of a nova ``HostState`` the load model needs."""
+    grouped = bool(host_state.aggregates)  # most hosts: in none
     return plugin.HostFacts(
         name=host_state.host, num_instances=host_state.num_instances,
         vcpus=float(host_state.vcpus_total or 0),
         memory_mb=float(host_state.total_usable_ram_mb or 0),
-        accelerators=aggregates.declared_kinds(host_state),
-        burst_cost=aggregates.burst_cost(host_state))
+        accelerators=(aggregates.declared_kinds(host_state) if grouped
+                      else None),
+        burst_cost=aggregates.burst_cost(host_state) if grouped else None)
 
 
 def _field(obj, name: str):
