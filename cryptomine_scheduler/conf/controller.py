@@ -15,9 +15,12 @@ Queue the controller consumes samples from.  Controllers using the same
 queue share the sample stream (each sample goes to one of them).  Unset
 means ``<[messaging] sample_topic>.info``, the queue collectors declare
 when they publish: samples sent before any controller started wait there.
-Give a controller a pool of its own only to have it receive its own copy
-of every sample (and then keep it running: its queue fills while it is
-down).
+With several controllers, keep this queue for one of them and give each
+other a pool of its own (``cryptomine_samples.<its host>``): each then
+receives every sample, summarises all of them and serves nova the same
+snapshot, while the shared database keeps the first copy.  A controller
+with a pool of its own should keep running: its queue fills while it is
+down (and is read when it is back).
 
 Related options:
 

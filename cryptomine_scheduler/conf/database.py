@@ -17,7 +17,7 @@ controllers share the history.
 Possible values:
 
 * ``sqlite:////var/lib/cryptomine/cryptomine.sqlite``
-* ``postgresql+psycopg2://user:password@host/cryptomine``
+* ``postgresql+psycopg://user:password@host/cryptomine``
 * ``mysql+pymysql://user:password@host/cryptomine``
 
 Related options:
