@@ -4,7 +4,6 @@ writes from the API's rules."""
 import os
 
 import fixtures
-from oslo_policy import generator
 from oslotest import base
 
 from cryptomine_scheduler.tests.unit import test_config_sample
@@ -18,8 +17,10 @@ class TestPolicySample(base.BaseTestCase):
 
     def test_committed_sample_is_current(self):
         out = os.path.join(self.useFixture(fixtures.TempDir()).path, 's')
-        generator.generate_sample(['--config-file', GENERATOR_CONF,
-                                   '--output-file', out])
+        test_config_sample.generate([
+            '-c', 'from oslo_policy import generator; '
+            'generator.generate_sample()', '--config-file', GENERATOR_CONF,
+            '--output-file', out])
         with open(out) as fresh, open(SAMPLE) as committed:
             self.assertEqual(
                 fresh.read(), committed.read(),
