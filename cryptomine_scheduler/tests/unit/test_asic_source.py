@@ -349,9 +349,10 @@ class TestAsicSource(base.BaseTestCase):
         return [self.useFixture(fake_miner.FakeMiner(*args, **kwargs))
                 for _ in range(count)]
 
-    def _source(self, *entries: str) -> asic.AsicSource:
+    def _source(self, *entries: str,
+                timeout: float = TIMEOUT) -> asic.AsicSource:
         return asic.AsicSource(collector_conf(miners=list(entries),
-                                     miner_timeout=TIMEOUT))
+                                              miner_timeout=timeout))
 
     def _collect(self, source) -> list[sample.AsicLoad]:
         draft = sources.SampleDraft()
@@ -498,7 +499,9 @@ class TestAsicSource(base.BaseTestCase):
     def test_twenty_miners_are_polled_together(self):
         in_flight = fake_miner.InFlight()
         fakes = self._miners(20, mode='slow', in_flight=in_flight)
-        source = self._source(*(f.entry for f in fakes))
+        # A timeout long enough that a busy machine still opens all 20
+        # connections before the first one gives up.
+        source = self._source(*(f.entry for f in fakes), timeout=3.0)
         loads = self._collect(source)
         self.assertEqual([False] * 20, [a.available for a in loads])
         # One by one, a connection would close before the next opened.
