@@ -5,6 +5,7 @@ import socket
 from oslo_config import cfg
 
 from cryptomine_scheduler.conf import groups
+from load_collector import cpu_set
 from load_collector import redfish_conf
 
 collector_group = cfg.OptGroup(
@@ -46,6 +47,39 @@ configured, no sensors) disables itself with one log line.
 Regular expression matched against the first word of a process's command
 line to recognise a guest.  The instance UUID is read from the ``-uuid``
 argument.
+"""),
+    cfg.Opt('guest_cpu_set', type=cpu_set.CpuSetType(), default='',
+            help="""
+The host CPUs that nova-compute runs guests on, in nova's CPU-set
+syntax.  The host's CPU percentage is measured over these CPUs only,
+each guest's is a share of their capacity, and every sample reports how
+many of them are online (``cpus``), so that the figures scale like
+placement's VCPU inventory.  Empty: read from nova's configuration
+(``nova_config_files``): the union of ``[compute] cpu_shared_set`` and
+``cpu_dedicated_set``, else ``[DEFAULT] vcpu_pin_set``, else every CPU.
+CPUs of the set that are offline are left out, with one log line.
+
+Possible values:
+
+* Empty (the default): as nova's configuration says
+* CPU numbers, ranges ``A-B`` and exclusions ``^N`` or ``^A-B``,
+  separated by commas, e.g. ``4-31,^8,40``
+
+Related options:
+
+* ``nova_config_files``
+"""),
+    cfg.ListOpt('nova_config_files', default=['/etc/nova/nova.conf'],
+                help="""
+nova's configuration files as nova-compute reads them, later ones
+overriding earlier ones, from which the guests' CPU set is read when
+``guest_cpu_set`` is empty.  A file that cannot be read is skipped with
+a warning; nova-compute under devstack reads
+``/etc/nova/nova-cpu.conf``.
+
+Related options:
+
+* ``guest_cpu_set``
 """),
     cfg.ListOpt('miners', default=[],
                 item_type=cfg.types.String(),

@@ -15,6 +15,11 @@ reused by another process does not keep.  Each known guest then costs
 one ``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS
 are both in that line, and the open file stays bound to that process
 even if its PID is reused.
+
+A guest's CPU percentage is a share of the host CPUs nova gives guests
+(see :mod:`load_collector.cpu_set`), as many as the sample's ``cpus``:
+the host source's count of this cycle when it ran first, else this
+source's own count at start.
 """
 
 import dataclasses
@@ -26,6 +31,7 @@ import uuid
 import psutil
 
 from cryptomine_scheduler import sample
+from load_collector import cpu_set
 from load_collector import sources
 
 MIB = 1024 * 1024
@@ -91,6 +97,14 @@ def _last_pid(loadavg: int) -> bytes:
     return os.pread(loadavg, 256, 0).rsplit(None, 1)[-1]
 
 
+def _online_cpus() -> frozenset[int]:
+    """The numbers of the CPUs online, from their ``/proc/stat`` lines."""
+    with open('/proc/stat', 'rb') as stat:
+        lines = stat.read().split(b'\n')[1:]
+    return frozenset(cpu_set.line_cpu(line) for line in lines
+                     if line.startswith(b'cpu'))
+
+
 def _uptime() -> float:
     """Seconds since boot."""
     with open('/proc/uptime', 'rb') as uptime:
@@ -103,7 +117,9 @@ class InstanceSource(sources.Source):
     def __init__(self, conf):
         super().__init__(conf)
         self._pattern = re.compile(conf.collector.instance_cmdline_regex)
-        self._cpus = psutil.cpu_count() or 1
+        guest_cpus = cpu_set.guest_cpus(conf).cpus
+        self._cpus = (psutil.cpu_count() if guest_cpus is None
+                      else len(guest_cpus & _online_cpus())) or 1
         self._guests: dict[int, _Guest] = {}
         # What /proc listed (PID -> inode number) when every process in
         # it was last looked at, but those that could not be read then,
@@ -166,7 +182,7 @@ class InstanceSource(sources.Source):
         # Once per guest and cycle: names bound here, bounds compared
         # inline (min and max calls cost a tenth of the loop).
         append, load, cpus = (draft.instances.append, sample.InstanceLoad,
-                              self._cpus)
+                              draft.cpus or self._cpus)
         for pid, guest in list(self._guests.items()):
             try:
                 cpu_seconds, rss = read_stat(guest.stat_fd)
