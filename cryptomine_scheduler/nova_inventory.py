@@ -10,9 +10,13 @@ Through openstacksdk, as an admin:
   are the inventories' (the hypervisor API dropped capacities in 2.88).
   A host with several nodes (ironic) gets their sum and the smallest
   ratios.  Its aggregates give the availability zone (else the service's
-  zone, nova's ``default_availability_zone``) and the accelerator kinds
-  (metadata ``cryptomine:accelerator=gpu,asic``; None when no aggregate
-  of the host says).
+  zone, nova's ``default_availability_zone``).
+* a host's **GPUs and miners** (:func:`read_devices`) are the device
+  inventories of the providers in its compute nodes' trees and what
+  nova allocated of them (:mod:`.device_inventory`).  The accelerator
+  kinds a host offers are those its aggregates' metadata declares
+  (``cryptomine:accelerator=gpu,asic``: PCI passthrough not reported to
+  placement) and those placement counts; None when neither says.
 * **servers** of all projects that sit on a host, with the flavor nova
   embeds in them (2.47 and later): vcpus, RAM, ``cryptomine:accelerator``
   and whether the server may live-migrate (:func:`live_migratable`).
@@ -31,6 +35,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.scheduler import plugin
@@ -53,12 +58,14 @@ class InventoryError(Exception):
 
 @dataclasses.dataclass
 class _Capacity:
-    """A host's usable VCPU and MEMORY_MB, summed over its nodes."""
+    """A host's usable VCPU and MEMORY_MB, summed over its nodes, and
+    its GPUs and miners."""
 
     vcpus: int = 0
     memory_mb: int = 0
     cpu_allocation_ratio: float = float('inf')
     ram_allocation_ratio: float = float('inf')
+    devices: device_inventory.HostDevices = device_inventory.HostDevices()
 
     def add(self, inventories: dict) -> None:
         vcpu, memory = inventories['VCPU'], inventories['MEMORY_MB']
@@ -94,14 +101,23 @@ def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
         interface=group.interface, app_name='cryptomine-scheduler')
 
 
+def device_classes(conf: cfg.ConfigOpts) -> device_inventory.DeviceClasses:
+    """The resource classes ``[nova_api]`` counts as GPUs and miners."""
+    group = conf[nova_api_conf.GROUP]
+    return device_inventory.DeviceClasses(
+        tuple(group.gpu_resource_classes), tuple(group.asic_resource_classes))
+
+
 def read_cluster(conn: connection_mod.Connection,
-                 vgpu_live_migration: bool = False) -> cluster.Cluster:
+                 vgpu_live_migration: bool = False,
+                 classes: device_inventory.DeviceClasses = (
+                     device_inventory.DEFAULT_CLASSES)) -> cluster.Cluster:
     """Hosts, servers and server groups as nova and placement see them
     (vGPU servers live-migratable with ``vgpu_live_migration``)."""
     if not sdk_utils.supports_microversion(conn.compute, MIN_MICROVERSION):
         raise InventoryError(
             f'nova API microversion {MIN_MICROVERSION} or later is needed')
-    return cluster.Cluster(hosts=read_hosts(conn),
+    return cluster.Cluster(hosts=read_hosts(conn, classes),
                            servers=read_servers(conn, vgpu_live_migration),
                            groups=read_groups(conn))
 
@@ -128,26 +144,77 @@ def _memberships(conn) -> dict[str, _Membership]:
     return found
 
 
-def _capacities(conn) -> dict[str, _Capacity]:
+def _inventories(conn, provider: str) -> dict:
+    return {inv.resource_class: inv for inv in
+            conn.placement.resource_provider_inventories(provider)}
+
+
+def _tree_devices(conn, root: str, root_inventories: dict,
+                  children: list[str],
+                  classes: device_inventory.DeviceClasses
+                  ) -> device_inventory.HostDevices:
+    """The GPUs and miners of the provider tree under ``root``; usages
+    are asked only of providers that have some."""
+    counts = []
+    for provider in [root, *children]:
+        inventories = (root_inventories if provider == root
+                       else _inventories(conn, provider))
+        capacity = {rc: inv.total - inv.reserved
+                    for rc, inv in inventories.items()
+                    if classes.is_device(rc)}
+        if capacity:
+            usages = conn.placement.fetch_resource_provider_usages(
+                provider).usages or {}
+            counts.append(classes.count(capacity, usages))
+    return device_inventory.total(counts)
+
+
+def _children(conn) -> dict[str, list[str]]:
+    """Providers below each root provider (GPUs, PCI devices, boards)."""
+    found = collections.defaultdict(list)
+    for provider in conn.placement.resource_providers():
+        root = provider.root_provider_id
+        if root and root != provider.id:
+            found[root].append(provider.id)
+    return found
+
+
+def _capacities(conn, classes: device_inventory.DeviceClasses
+                ) -> dict[str, _Capacity]:
     found = collections.defaultdict(_Capacity)
+    children = _children(conn)
     for hypervisor in conn.compute.hypervisors(details=True):
         host = (hypervisor.service_details or {}).get('host')
-        inventories = {
-            inv.resource_class: inv for inv in
-            conn.placement.resource_provider_inventories(hypervisor.id)}
+        inventories = _inventories(conn, hypervisor.id)
         if host is None or not {'VCPU', 'MEMORY_MB'} <= inventories.keys():
             LOG.warning('Compute node %s (host %s) has no VCPU or MEMORY_MB '
                         'inventory in placement; leaving it out',
                         hypervisor.name, host)
             continue
-        found[host].add(inventories)
+        capacity = found[host]
+        capacity.add(inventories)
+        capacity.devices += _tree_devices(
+            conn, hypervisor.id, inventories,
+            children.get(hypervisor.id, []), classes)
     return found
 
 
-def read_hosts(conn: connection_mod.Connection) -> tuple[
+def read_devices(conn: connection_mod.Connection,
+                 classes: device_inventory.DeviceClasses
+                 ) -> dict[str, device_inventory.HostDevices]:
+    """The GPUs and miners placement counts on each host that has
+    some."""
+    return {host: capacity.devices
+            for host, capacity in _capacities(conn, classes).items()
+            if capacity.devices}
+
+
+def read_hosts(conn: connection_mod.Connection,
+               classes: device_inventory.DeviceClasses = (
+                   device_inventory.DEFAULT_CLASSES)) -> tuple[
         cluster.ComputeHost, ...]:
     """Every nova-compute host with an inventory in placement."""
-    capacities = _capacities(conn)
+    capacities = _capacities(conn, classes)
     memberships = _memberships(conn)
     hosts = []
     for service in conn.compute.services(binary='nova-compute'):
@@ -169,9 +236,18 @@ def read_hosts(conn: connection_mod.Connection) -> tuple[
             accepts_moves=(service.status == 'enabled'
                            and service.state == 'up'
                            and not service.is_forced_down),
-            accelerators=(None if member.accelerators is None
-                          else frozenset(member.accelerators))))
+            accelerators=_offered(capacity.devices, member)))
     return tuple(sorted(hosts, key=lambda h: h.name))
+
+
+def _offered(devices: device_inventory.HostDevices,
+             member: _Membership) -> frozenset[scoring.Accelerator] | None:
+    """What a host's aggregates declare and placement counts, as
+    :func:`scoring.offered` has it for the scheduler."""
+    counted = scoring.counted_kinds(devices) if devices else frozenset()
+    if member.accelerators is None:
+        return counted or None
+    return frozenset(member.accelerators) | counted
 
 
 def live_migratable(extra_specs: dict,

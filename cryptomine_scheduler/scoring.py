@@ -18,7 +18,10 @@ and the ASIC hardware-error rate is its window mean (errors per minute).
 What a new guest would get of the host's accelerators (:class:`Devices`)
 comes from the newest sample: the free GPUs and miners, the headroom of
 the free GPUs, the miners' hashrate against their baseline (its lower
-bound, ``min(ewma, mean)``) and hashrate per watt.  Readings a host does
+bound, ``min(ewma, mean)``) and hashrate per watt.  How many GPUs (or
+miners) a host has and how many are free is placement's count where it
+counts some (:mod:`.device_inventory`; passed-through GPUs included),
+else the samples'; the samples say how healthy they are.  Readings a host does
 not have are NaN and are neither checked nor weighed.
 
 A host is judged for a guest (:class:`Demand`) on the resources that
@@ -59,6 +62,7 @@ import dataclasses
 import enum
 import math
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.mining import MiningMetric
 from cryptomine_scheduler.sample import HostMetric
@@ -173,7 +177,7 @@ CPU_GUEST = Demand()
 class Devices:
     """What a new guest would get of a host's accelerators: the free
     GPUs and miners and their state; NaN where the host has no such
-    reading."""
+    reading.  ``counted``: the kinds whose counts are placement's."""
 
     gpu_count: float = NAN
     gpu_free: float = NAN
@@ -183,6 +187,7 @@ class Devices:
     asic_free: float = NAN
     asic_hashrate_ratio: float = NAN
     hashrate_per_watt: float = NAN
+    counted: frozenset[Accelerator] = frozenset()
 
 
 NO_DEVICES = Devices()
@@ -234,18 +239,32 @@ def parse_kinds(value: str) -> tuple[frozenset[Accelerator], list[str]]:
 
 
 def offered(declared: frozenset[Accelerator] | None,
-            sampled: frozenset[Accelerator]) -> frozenset[Accelerator]:
+            est: Estimate) -> frozenset[Accelerator]:
     """What a host offers: what its aggregates declare (the operator's
-    word, true too of passthrough GPUs its samples cannot see), else
-    what its samples show.  The filter and the planner both ask here."""
-    return declared or sampled
+    word, true too of passthrough GPUs outside placement) and the kinds
+    placement counts devices of; without a declaration, what placement
+    and its samples show.  The filter and the planner both ask here."""
+    if declared:
+        return declared | est.devices.counted
+    return est.accelerators
+
+
+def counted_kinds(devices: device_inventory.HostDevices
+                  ) -> frozenset[Accelerator]:
+    """The accelerator kinds placement counts devices of (CPU when
+    none)."""
+    return _KINDS[devices.gpu.total > 0, devices.asic.total > 0]
 
 
 def accelerators(view: snapshot.HostView) -> frozenset[Accelerator]:
-    """The accelerator kinds a host reports (CPU when it has none)."""
+    """The accelerator kinds of a host: those placement counts and
+    those its samples report (CPU when neither shows one)."""
+    counts = view.devices or device_inventory.HostDevices()
     return _KINDS[
-        view.mining_metric(MiningMetric.GPU_COUNT, Stat.LAST) > 0,
-        view.mining_metric(MiningMetric.ASIC_COUNT, Stat.LAST) > 0]
+        counts.gpu.total > 0
+        or view.mining_metric(MiningMetric.GPU_COUNT, Stat.LAST) > 0,
+        counts.asic.total > 0
+        or view.mining_metric(MiningMetric.ASIC_COUNT, Stat.LAST) > 0]
 
 
 NO_CREDIT = Credit()
@@ -270,7 +289,23 @@ def with_load(est: Estimate, cpu_percent: float,
 
 
 def devices(view: snapshot.HostView, k: float) -> Devices:
-    """What a new guest would get of the host's accelerators."""
+    """What a new guest would get of the host's accelerators: the
+    sampled state, with placement's counts of the kinds it counts."""
+    sampled = _sampled_devices(view, k)
+    counts = view.devices
+    if not counts:
+        return sampled
+    placed = {}
+    if counts.gpu.total:
+        placed.update(gpu_count=counts.gpu.total, gpu_free=counts.gpu.free)
+    if counts.asic.total:
+        placed.update(asic_count=counts.asic.total,
+                      asic_free=counts.asic.free)
+    return dataclasses.replace(sampled, counted=counted_kinds(counts),
+                               **placed)
+
+
+def _sampled_devices(view: snapshot.HostView, k: float) -> Devices:
     if view.mining_stats is None:
         return NO_DEVICES
 

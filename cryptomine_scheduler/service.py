@@ -15,6 +15,7 @@ from cryptomine_scheduler import absorbed_samples
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import flavor_loads
 from cryptomine_scheduler import ingest
@@ -61,11 +62,14 @@ def new_ingestor(conf: cfg.ConfigOpts, store: store_mod.HistoryStore,
 
 @dataclasses.dataclass(frozen=True)
 class NovaLink:
-    """How the re-planner reads the cluster and moves instances; both
-    None when this controller has no ``[nova_api]`` configured."""
+    """How the re-planner reads the cluster and moves instances, and how
+    the controller counts every host's GPUs and miners; all None when
+    this controller has no ``[nova_api]`` configured."""
 
     cluster_source: Callable[[], cluster.Cluster] | None = None
     migrator: executor.Migrator | None = None
+    device_source: Callable[[], dict[
+        str, device_inventory.HostDevices]] | None = None
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> 'NovaLink':
@@ -73,10 +77,14 @@ class NovaLink:
         if not (group.cloud or group.auth_type):
             return cls()
         conn = nova_inventory.connect(conf)
+        classes = nova_inventory.device_classes(conf)
         return cls(functools.partial(
             nova_inventory.read_cluster, conn,
-            vgpu_live_migration=conf.replan.vgpu_live_migration),
-                   executor.OpenStackMigrator(conn))
+            vgpu_live_migration=conf.replan.vgpu_live_migration,
+            classes=classes),
+                   executor.OpenStackMigrator(conn),
+                   functools.partial(nova_inventory.read_devices, conn,
+                                     classes))
 
 
 class ControllerService:
@@ -139,9 +147,18 @@ class ControllerService:
                 (conf.messaging.operator_topic, rpc.OperatorEndpoint(
                     *served, replanner=self.replanner)))]
         self._stop = threading.Event()
-        self._maintenance = threading.Thread(
-            target=self._maintain, name='cryptomine-maintenance',
-            daemon=True)
+        self._periodic = [threading.Thread(
+            target=self._every, args=(c.maintenance_interval,
+                                      self.maintain_once, 'Rollup/purge'),
+            name='cryptomine-maintenance', daemon=True)]
+        refresh = conf.nova_api.device_refresh_interval
+        if nova.device_source is not None and refresh:
+            self._periodic.append(threading.Thread(
+                target=self._every, args=(
+                    refresh, functools.partial(self.count_devices,
+                                               nova.device_source),
+                    'Reading GPUs and miners from placement', True),
+                name='cryptomine-devices', daemon=True))
 
     def absorb(self, result: ingest.BatchResult) -> None:
         """Add a batch's valid samples to the summaries, those stored now
@@ -166,13 +183,28 @@ class ControllerService:
         return self.store.purge(self._clock(), c.raw_retention,
                                 c.rollup_retention)
 
-    def _maintain(self) -> None:
-        while not self._stop.wait(self.conf.controller.maintenance_interval):
+    def count_devices(self, source: Callable[[], dict[
+            str, device_inventory.HostDevices]]) -> int:
+        """Put placement's count of every host's GPUs and miners in the
+        snapshots; return how many hosts have some."""
+        devices = source()
+        self.tracker.set_devices(devices)
+        return len(devices)
+
+    def _every(self, interval: float, action: Callable[[], object],
+               what: str, at_start: bool = False) -> None:
+        """Run ``action`` every ``interval`` seconds until stopped (first
+        at once with ``at_start``); a failure is logged and retried at
+        the next interval."""
+        if at_start:
+            interval, first = 0.0, interval
+        while not self._stop.wait(interval):
+            if at_start:
+                interval, at_start = first, False
             try:
-                result = self.maintain_once()
-                LOG.debug('Maintenance done: %s', result)
+                LOG.debug('%s done: %s', what, action())
             except Exception:
-                LOG.exception('Rollup/purge failed; retrying next interval')
+                LOG.exception('%s failed; retrying next interval', what)
 
     def start(self) -> None:
         rows = self._summarise(self.store.recent_samples(
@@ -184,7 +216,8 @@ class ControllerService:
         for listener in (self.listener, self.nova_listener):
             if listener is not None:
                 listener.start()
-        self._maintenance.start()
+        for thread in self._periodic:
+            thread.start()
         if self.conf.prometheus.metrics_port:
             self.metrics.serve(self.conf.prometheus.metrics_host,
                                self.conf.prometheus.metrics_port)
@@ -206,6 +239,7 @@ class ControllerService:
                 listener.wait()
         if self._nova_transport is not None:
             self._nova_transport.cleanup()
-        if self._maintenance.is_alive():
-            self._maintenance.join()
+        for thread in self._periodic:
+            if thread.is_alive():
+                thread.join()
         self.store.close()

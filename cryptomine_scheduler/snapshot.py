@@ -13,6 +13,7 @@ import typing
 
 import numpy as np
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import flavor_loads as flavor_loads_mod
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import sample as sample_mod
@@ -46,9 +47,12 @@ class SeriesView:
 
 @dataclasses.dataclass(frozen=True)
 class HostView(SeriesView):
-    """A host's load; ``mining_stats`` is None without GPU or ASIC."""
+    """A host's load; ``mining_stats`` is None without GPU or ASIC;
+    ``devices`` its GPUs and miners as placement counts them, None when
+    the controller does not read placement or it counts none."""
 
     mining_stats: np.ndarray | None = None
+    devices: device_inventory.HostDevices | None = None
 
     def metric(self, metric: sample_mod.HostMetric,
                stat: summaries.Stat) -> float:
@@ -123,7 +127,8 @@ class LoadSnapshot:
                                 samples=v['samples'],
                                 stats=np.asarray(v['stats']),
                                 mining_stats=_from_wire_stats(
-                                    v.get('mining')))
+                                    v.get('mining')),
+                                devices=_devices_from_wire(v))
                  for name, v in wire['hosts'].items()}
         instances = {
             uuid: InstanceView(newest=v['newest'], age=now - v['newest'],
@@ -161,6 +166,12 @@ def _from_wire_stats(rows) -> np.ndarray | None:
                      for row in rows], dtype=float)
 
 
+def _devices_from_wire(host: dict) -> device_inventory.HostDevices | None:
+    devices = host.get('devices')
+    return (None if devices is None
+            else device_inventory.HostDevices.from_wire(devices))
+
+
 def _check_layout(wire: dict) -> None:
     for key, expected in _layout().items():
         if wire.get(key) != expected:
@@ -174,10 +185,13 @@ def _series_wire(summary: summaries.Summary) -> dict:
 
 
 def _host_wire(summary: summaries.Summary,
-               mining_summary: summaries.Summary | None) -> dict:
+               mining_summary: summaries.Summary | None,
+               devices: device_inventory.HostDevices | None) -> dict:
     wire = _series_wire(summary)
     if mining_summary is not None:
         wire['mining'] = _to_wire_stats(mining_summary.stats)
+    if devices:
+        wire['devices'] = devices.wire()
     return wire
 
 
@@ -214,7 +228,16 @@ class LoadTracker:
         self._listed: dict[str, tuple[float, frozenset[str]]] = {}
         #: host -> its logical CPUs, from its newest sample telling them
         self._cpus: dict[str, int] = {}
+        #: host -> its GPUs and miners, as placement counted them last
+        self._devices: dict[str, device_inventory.HostDevices] = {}
         self._lock = threading.Lock()
+
+    def set_devices(self,
+                    devices: dict[str, device_inventory.HostDevices]
+                    ) -> None:
+        """Replace every host's device counts by a new reading of
+        placement (hosts it left out count none)."""
+        self._devices = dict(devices)
 
     def add(self, sample: sample_mod.LoadSample) -> None:
         self.hosts.add(sample.host, sample.timestamp,
@@ -260,12 +283,14 @@ class LoadTracker:
                     running[uuid] = host
         instances = self.instances.summaries(now, running)
         mining_summaries = self.mining.summaries(now)
+        devices = self._devices
         wire = {
             'version': SNAPSHOT_VERSION,
             'generated_at': now,
             'window': self.window,
             **_layout(),
-            'hosts': {name: _host_wire(s, mining_summaries.get(name))
+            'hosts': {name: _host_wire(s, mining_summaries.get(name),
+                                       devices.get(name))
                       for name, s in self.hosts.summaries(now).items()},
             'instances': {uuid: {**_series_wire(s), 'host': running[uuid]}
                           for uuid, s in instances.items()},

@@ -7,6 +7,7 @@ authenticate, as in nova's own ``[placement]`` and ``[neutron]`` groups.
 
 from oslo_config import cfg
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.conf import groups
 
 GROUP = 'nova_api'
@@ -17,10 +18,12 @@ DEFAULT_TIMEOUT = 60
 nova_api_group = cfg.OptGroup(
     GROUP, title='nova and placement API client',
     help="""
-Credentials and endpoints the re-planner uses to read compute hosts,
-servers and server groups from nova and placement and to live-migrate
-servers.  The user needs nova's admin role (live migration, all
-projects' servers, compute services) and placement's reader role.
+Credentials and endpoints the controller uses to read compute hosts,
+their GPUs and miners, servers and server groups from nova and
+placement, and to live-migrate servers.  The user needs nova's admin
+role (live migration, all projects' servers, compute services) and
+placement's reader role.  Without them, the re-planner is off and which
+hosts offer GPUs and miners comes from aggregates and load samples.
 """)
 
 nova_api_opts = [
@@ -52,6 +55,33 @@ Unset takes the catalog's only region (or the cloud's ``region_name``).
                help="""
 Which endpoints of the service catalog to use for nova and placement.
 Ignored when ``cloud`` is set (``clouds.yaml`` says it there).
+"""),
+    cfg.IntOpt('device_refresh_interval', default=60, min=0,
+               help="""
+Seconds between two readings of every host's GPUs and miners from
+placement (their inventories and what nova allocated of them), which the
+controller puts in the load snapshot for the filter, the weigher and the
+re-planner.  0 reads them only when the re-planner reads the cluster.
+
+Related options:
+
+* ``gpu_resource_classes``, ``asic_resource_classes``
+"""),
+    cfg.ListOpt('gpu_resource_classes',
+                default=list(device_inventory.DEFAULT_GPU_CLASSES),
+                help="""
+Placement resource classes that count as GPUs, as shell-style patterns:
+physical and virtual GPUs, and PCI devices nova reports to placement
+(``[pci] report_in_placement``; class ``CUSTOM_PCI_<VENDOR>_<PRODUCT>``
+unless the device spec names one).  A host with an inventory of any of
+them is a GPU host, whatever its aggregates say.
+"""),
+    cfg.ListOpt('asic_resource_classes',
+                default=list(device_inventory.DEFAULT_ASIC_CLASSES),
+                help="""
+Placement resource classes that count as ASIC miners, as shell-style
+patterns (for example ``CUSTOM_ASIC_MINER``, the custom class an
+operator gives the boards of a host through a provider config file).
 """),
 ]
 

@@ -112,7 +112,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
                     est, cpu_percent=np.nan, mem_percent=np.nan),
                     model.thresholds):
                 receives[i] = False
-            kinds = scoring.offered(kinds, est.accelerators)
+            kinds = scoring.offered(kinds, est)
         offered[i] = problem_mod.accelerator_mask(
             kinds or {scoring.Accelerator.CPU})
     total = np.nan_to_num(total)

@@ -241,7 +241,7 @@ class RequestState:
                                      cpu, mem)
         if host.accelerators:
             estimate = dataclasses.replace(estimate, accelerators=(
-                scoring.offered(host.accelerators, estimate.accelerators)))
+                scoring.offered(host.accelerators, estimate)))
         over = scoring.overage(estimate, thresholds)
         return HostLoad(estimate, None, scoring.score(
             estimate, settings.weights, settings.demand, over,

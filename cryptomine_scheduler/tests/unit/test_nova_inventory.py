@@ -10,6 +10,7 @@ from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.scoring import Accelerator
@@ -100,15 +101,31 @@ def inventory(total, reserved, ratio):
 class FakeNova:
     """openstacksdk's compute and placement proxies, as records."""
 
-    def __init__(self, hypervisors, inventories, aggregates, services):
+    def __init__(self, hypervisors, inventories, aggregates, services,
+                 children=None, usages=None):
+        """``children``: root provider -> providers below it;
+        ``usages``: provider -> {resource class: used}."""
         self.compute = R(
             hypervisors=lambda details: hypervisors,
             aggregates=lambda: aggregates,
             services=lambda binary: [s for s in services
                                      if binary == 'nova-compute'])
-        self.placement = R(resource_provider_inventories=lambda rp: [
-            R(resource_class=rc, **vars(inv))
-            for rc, inv in inventories.get(rp, {}).items()])
+        providers = [R(id=h.id, root_provider_id=h.id) for h in hypervisors]
+        providers += [R(id=child, root_provider_id=root)
+                      for root, below in (children or {}).items()
+                      for child in below]
+        self.usage_calls = []
+
+        def fetch_usages(rp):
+            self.usage_calls.append(rp)
+            return R(usages=(usages or {}).get(rp))
+
+        self.placement = R(
+            resource_providers=lambda: providers,
+            fetch_resource_provider_usages=fetch_usages,
+            resource_provider_inventories=lambda rp: [
+                R(resource_class=rc, **vars(inv))
+                for rc, inv in inventories.get(rp, {}).items()])
 
 
 def service(host, status='enabled', state='up', forced_down=False):
@@ -171,6 +188,54 @@ class ReadHostsTest(base.BaseTestCase):
             {n: (h.availability_zone, set(h.aggregates), h.accelerators
                  and set(h.accelerators), h.accepts_moves)
              for n, h in hosts.items()})
+
+    def test_gpus_and_miners_counted_in_provider_trees(self):
+        host = {'VCPU': inventory(32, 0, 1.0),
+                'MEMORY_MB': inventory(65536, 0, 1.0)}
+        conn = FakeNova(
+            hypervisors=[R(id=n, name=n, service_details={'host': n})
+                         for n in ('cpu', 'pgpu', 'pci', 'asic', 'agg')],
+            inventories={
+                'cpu': host, 'agg': host,
+                'pgpu': host,
+                # Two physical GPUs for vGPUs, one with a GPU reserved.
+                'pgpu-0': {'VGPU': inventory(8, 0, 1.0)},
+                'pgpu-1': {'PGPU': inventory(2, 1, 1.0)},
+                # PCI in placement: an NVIDIA GPU and a NIC (not a GPU).
+                'pci': host,
+                'pci-81': {'CUSTOM_PCI_10DE_2330': inventory(1, 0, 1.0)},
+                'pci-82': {'CUSTOM_PCI_10DE_2330': inventory(1, 0, 1.0)},
+                'pci-83': {'CUSTOM_PCI_8086_1572': inventory(1, 0, 1.0)},
+                'asic': dict(host, CUSTOM_ASIC_MINER=inventory(20, 0, 1.0))},
+            children={'pgpu': ['pgpu-0', 'pgpu-1'],
+                      'pci': ['pci-81', 'pci-82', 'pci-83']},
+            usages={'pgpu-0': {'VGPU': 3}, 'pgpu-1': {'PGPU': 1},
+                    'pci-81': {'CUSTOM_PCI_10DE_2330': 1},
+                    'pci-82': {}, 'asic': {'CUSTOM_ASIC_MINER': 20,
+                                           'VCPU': 8}},
+            aggregates=[R(name='passthrough', hosts=['agg', 'asic'],
+                          availability_zone=None,
+                          metadata={'cryptomine:accelerator': 'gpu'})],
+            services=[service(n) for n in
+                      ('cpu', 'pgpu', 'pci', 'asic', 'agg')])
+        count = device_inventory.DeviceCount
+        self.assertEqual(
+            {'pgpu': device_inventory.HostDevices(gpu=count(9, 4)),
+             'pci': device_inventory.HostDevices(gpu=count(2, 1)),
+             'asic': device_inventory.HostDevices(asic=count(20, 20))},
+            nova_inventory.read_devices(
+                conn, device_inventory.DEFAULT_CLASSES))
+        # Usages are asked only where there are devices.
+        self.assertNotIn('cpu', conn.usage_calls)
+        self.assertNotIn('pci-83', conn.usage_calls)
+        # The aggregate's word is kept (passthrough outside placement),
+        # with what placement counts.
+        self.assertEqual(
+            {'cpu': None, 'pgpu': {Accelerator.GPU},
+             'pci': {Accelerator.GPU}, 'agg': {Accelerator.GPU},
+             'asic': {Accelerator.GPU, Accelerator.ASIC}},
+            {h.name: h.accelerators and set(h.accelerators)
+             for h in nova_inventory.read_hosts(conn)})
 
     def test_live_migratable(self):
         self.assertTrue(nova_inventory.live_migratable(

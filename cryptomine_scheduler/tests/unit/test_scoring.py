@@ -5,6 +5,7 @@ import types
 
 from oslotest import base
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import placements
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -22,12 +23,15 @@ LIMITS = scoring.Thresholds(max_cpu_percent=80.0, max_mem_percent=90.0,
 NAN = math.nan
 
 
-def view(cpus, mems=None, gpus=None, asics=None, host='h'):
+def view(cpus, mems=None, gpus=None, asics=None, host='h', devices=None):
     """The snapshot view of a host that reported these samples 10 s apart.
 
-    ``gpus``/``asics`` give each sample's device list.
+    ``gpus``/``asics`` give each sample's device list; ``devices`` what
+    placement counts on the host.
     """
     tracker = snapshot.LoadTracker(window=600, half_life=60)
+    if devices is not None:
+        tracker.set_devices({host: devices})
     for i, cpu in enumerate(cpus):
         tracker.add(samples.make(
             host=host, seq=i, timestamp=1000.0 + 10 * i, cpu=cpu,
@@ -458,6 +462,45 @@ class TestDevices(base.BaseTestCase):
         # ones have 24 at least, what a new guest would get.
         self.assertAlmostEqual(24.0, result.gpu_free_thermal_headroom_c)
         self.assertAlmostEqual(98.0, result.gpu_utilization_percent)
+
+    def test_placement_counts_the_devices_samples_show_the_health(self):
+        busy = samples.instance(1).uuid
+        # The collector sees 3 GPUs (one busy); placement counts 8, of
+        # which nova allocated 6: five are passed through, unseen.
+        gpus = [samples.gpu(0, temp=80.0, instances=[busy]),
+                samples.gpu(1, temp=60.0), samples.gpu(2, temp=65.0)]
+        counted = device_inventory.HostDevices(
+            gpu=device_inventory.DeviceCount(8, 6))
+        result = scoring.estimate(view([50.0] * 3, gpus=[gpus] * 3,
+                                       devices=counted), 0.0).devices
+        self.assertEqual((8, 2, frozenset({A.GPU})), (
+            result.gpu_count, result.gpu_free, result.counted))
+        self.assertAlmostEqual(24.0, result.gpu_free_thermal_headroom_c)
+        # Miners placement does not count stay the samples' word.
+        self.assertTrue(math.isnan(result.asic_count))
+
+    def test_passed_through_gpus_make_a_gpu_host(self):
+        count = device_inventory.DeviceCount
+        cases = [
+            # (placement's count, aggregates' word, offered, refusal)
+            (count(4, 1), None, {A.GPU}, None),
+            (count(4, 4), None, {A.GPU}, 'no free GPU: all 4 in use'),
+            (count(4, 1), frozenset({A.CPU}), {A.CPU, A.GPU}, None),
+            (count(), None, {A.CPU},
+             'offers cpu, the flavor asks for gpu'),
+            (count(), frozenset({A.GPU}), {A.GPU}, None),
+        ]
+        for gpus, declared, offered, refused in cases:
+            with self.subTest(gpus=gpus, declared=declared):
+                # No GPU telemetry at all: every GPU is passed through.
+                estimate = scoring.estimate(view(
+                    [20.0] * 3, devices=device_inventory.HostDevices(
+                        gpu=gpus)), 0.0)
+                kinds = scoring.offered(declared, estimate)
+                self.assertEqual(offered, set(kinds))
+                self.assertEqual(refused, scoring.refusal(
+                    dataclasses.replace(estimate, accelerators=kinds),
+                    LIMITS, self.GPU, hard_overload=True))
 
     def test_refusal_table(self):
         cases = [
