@@ -5,6 +5,7 @@ import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import rpc
@@ -92,6 +93,39 @@ class TestControllerService(ControllerTestCase):
             'c1', now - 60, sample.HostMetric.CPU_PERCENT)
         self.assertEqual([10.0 * i for i in range(10)],
                          [v for _, v in history['points']])
+
+    def test_gpus_and_miners_read_from_placement_every_interval(self):
+        self.controller.stop()
+        self.conf.set_override('device_refresh_interval', 1, 'nova_api')
+        count = device_inventory.DeviceCount
+        readings = [
+            {'g1': device_inventory.HostDevices(gpu=count(8, 2))},
+            RuntimeError('placement down'),  # logged, the last one kept
+            {'g1': device_inventory.HostDevices(gpu=count(8, 8))}]
+
+        def read():
+            reading = readings[0] if len(readings) == 1 else readings.pop(0)
+            if isinstance(reading, Exception):
+                raise reading
+            return reading
+
+        self.controller = service.ControllerService(
+            self.conf, self.transport, self.rpc_transport,
+            nova=service.NovaLink(device_source=read))
+        self.controller.start()
+        self.addCleanup(self._stop, self.controller)
+        self.publish(samples.make(host='g1', seq=1, timestamp=time.time()),
+                     samples.make(host='c1', seq=1, timestamp=time.time()))
+        self.stored(2)
+        first = waiting.wait_for(
+            lambda: (s := self.client.get_load_snapshot()).hosts[
+                'g1'].devices and s, waiting.PATIENCE)
+        self.assertIsNone(first.hosts['c1'].devices)
+        # The later readings replace it, past the failed one.
+        full = waiting.wait_for(
+            lambda: (s := self.client.get_load_snapshot()).hosts[
+                'g1'].devices.gpu.free == 0 and s, waiting.PATIENCE)
+        self.assertEqual(8, full.hosts['g1'].devices.gpu.used)
 
     def test_snapshot_of_new_instances_only(self):
         now = time.time()
