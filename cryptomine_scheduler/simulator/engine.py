@@ -23,6 +23,15 @@ for: placement's verdict, the same for every policy) or when the
 policy's filter refuses every host that has room (the policy's own
 verdict).  Both are counted, apart, beside the quality figures: a policy
 that refuses work must not look better for carrying less.
+
+A GPU instance holds a GPU of its host, an ASIC instance a miner (see
+:mod:`.fleet`), until it leaves; neither live-migrates (the device
+stays with the host).  Each step every GPU heats by its own utilisation
+and throttles when too hot, and every miner's health follows the
+fleet's failure injection (:mod:`.miners`, the same for every policy);
+the collectors' mining rows report both as the controller derives them
+(:mod:`cryptomine_scheduler.mining`), so our filter and weigher judge
+them as in production.
 """
 
 import dataclasses
@@ -41,6 +50,7 @@ from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
+from cryptomine_scheduler.simulator import miners as miners_mod
 from cryptomine_scheduler.simulator import traces
 
 if typing.TYPE_CHECKING:
@@ -130,9 +140,14 @@ class Run:
 
     ``cpu`` and ``memory`` are each host's load per step as a fraction of
     its capacity (above 1 when the instances ask for more than it has),
-    ``active`` whether it held an instance, ``gpu_guests`` how many GPU
-    instances it held and ``gpu_headroom`` its thermal headroom (degC;
-    NaN for hosts without GPUs).
+    ``active`` whether it held an instance.  Per step and GPU (the
+    fleet's GPUs host after host, ``gpu_host`` naming each one's host):
+    ``gpu_held`` whether an instance held it, ``gpu_work`` the
+    utilisation its instance asked (0-1), ``gpu_delivered`` the share of
+    that it did (less when it throttled) and ``gpu_headroom`` its
+    thermal headroom (degC).  Per step and miner: ``asic_held`` whether
+    an instance held it and ``asic_ratio`` its hashrate against its
+    baseline (0 while down).
     """
 
     policy: str
@@ -141,8 +156,13 @@ class Run:
     cpu: np.ndarray
     memory: np.ndarray
     active: np.ndarray
-    gpu_guests: np.ndarray
+    gpu_host: np.ndarray
+    gpu_held: np.ndarray
+    gpu_work: np.ndarray
+    gpu_delivered: np.ndarray
     gpu_headroom: np.ndarray
+    asic_held: np.ndarray
+    asic_ratio: np.ndarray
     migrations: tuple[Migration, ...]
     plan_seconds: tuple[float, ...]
     boots: int
@@ -154,11 +174,13 @@ class Run:
 
 @dataclasses.dataclass(frozen=True)
 class GpuReadings:
-    """Each host's GPUs in one step; NaN for hosts without GPUs."""
+    """The fleet's GPUs in one step, one entry per GPU."""
 
-    utilisation: np.ndarray   # mean of its GPUs, 0-1
+    utilisation: np.ndarray        # asked of it, 0-1
+    delivered: np.ndarray          # share of that it did, 0-1
     thermal_headroom: np.ndarray   # degC
     power_headroom: np.ndarray     # % of the limit
+    throttled: np.ndarray          # bool
 
 
 def _overlap(start: float, end: float, low: float, high: float) -> float:
@@ -184,10 +206,23 @@ class World:
         self.wants = np.array([k or scoring.Accelerator.CPU
                                for k in trace.accelerators])
         self.wants_any = np.array([k is None for k in trace.accelerators])
-        # GPUs are passed through: their guests cannot live-migrate.
-        self.live_migratable = self.wants != scoring.Accelerator.GPU
+        # GPUs are passed through and miners are the host's: their
+        # guests cannot live-migrate.
+        self.live_migratable = ((self.wants != scoring.Accelerator.GPU)
+                                & (self.wants != scoring.Accelerator.ASIC))
         self.offers = np.array([s.accelerator for s in fleet.hosts])
         self.gpu_total = fleet.gpus
+        self.asic_total = fleet.asics
+        self.asics_used = np.zeros(h, dtype=np.int64)
+        # The devices, host after host; the instance holding each (-1:
+        # free) and the device each instance holds.
+        self.gpu_host = np.repeat(np.arange(h), self.gpu_total)
+        self.gpu_guest = np.full(len(self.gpu_host), -1)
+        self.miner_host = np.repeat(np.arange(h), self.asic_total)
+        self.miner_guest = np.full(len(self.miner_host), -1)
+        self.device_of = np.full(n, -1)
+        self.health = miners_mod.fleet_health(fleet, trace.steps,
+                                              trace.step)
         self.vcpus = fleet.vcpus
         self.memory_mb = fleet.memory_mb
         self.allocatable = fleet.allocatable
@@ -215,9 +250,11 @@ class World:
         """Hosts nova's placement and PCI filters allow for instance ``i``."""
         fits = ((self.allocated + self.flavor[i]
                  <= self.allocatable + 1e-9).all(axis=1))
-        return fits & self.compatible(i) & (
-            (self.gpus_used < self.gpu_total)
-            | (self.wants[i] is not scoring.Accelerator.GPU))
+        if self.wants[i] is scoring.Accelerator.GPU:
+            fits &= self.gpus_used < self.gpu_total
+        elif self.wants[i] is scoring.Accelerator.ASIC:
+            fits &= self.asics_used < self.asic_total
+        return fits & self.compatible(i)
 
     def compatible(self, i: int) -> np.ndarray:
         """Hosts that offer the accelerator instance ``i`` asks for."""
@@ -288,6 +325,18 @@ class World:
         self.allocated[host] += self.flavor[i]
         if self.wants[i] is scoring.Accelerator.GPU:
             self.gpus_used[host] += 1
+            free = np.flatnonzero((self.gpu_host == host)
+                                  & (self.gpu_guest < 0))
+            self.device_of[i] = free[0]
+            self.gpu_guest[free[0]] = i
+        elif self.wants[i] is scoring.Accelerator.ASIC:
+            self.asics_used[host] += 1
+            free = np.flatnonzero((self.miner_host == host)
+                                  & (self.miner_guest < 0))
+            # The first one up, else the first (argmax: the first True).
+            miner = free[np.argmax(self.health.up[self.step, free])]
+            self.device_of[i] = miner
+            self.miner_guest[miner] = i
 
     def leave(self, i: int) -> None:
         if self.host_of[i] < 0:
@@ -299,6 +348,11 @@ class World:
         self.allocated[host] -= self.flavor[i]
         if self.wants[i] is scoring.Accelerator.GPU:
             self.gpus_used[host] -= 1
+            self.gpu_guest[self.device_of[i]] = -1
+        elif self.wants[i] is scoring.Accelerator.ASIC:
+            self.asics_used[host] -= 1
+            self.miner_guest[self.device_of[i]] = -1
+        self.device_of[i] = -1
         self.host_of[i] = -1
 
     def begin_step(self, step: int) -> None:
@@ -331,28 +385,27 @@ class World:
 
     def gpus(self) -> GpuReadings:
         """The GPU readings of this step."""
-        h = len(self.offers)
-        busy, busiest = np.zeros(h), np.zeros(h)
+        work = np.zeros(len(self.gpu_host))
+        held = self.gpu_guest >= 0
         if self.trace.gpu is not None:
-            on = self.host_of >= 0
-            share = np.nan_to_num(self.trace.gpu[on, self.step]) / 100.0
-            np.add.at(busy, self.host_of[on], share)
-            np.maximum.at(busiest, self.host_of[on], share)
-        return self._gpus(busy, busiest, self.now + self.trace.step)
+            work[held] = np.nan_to_num(
+                self.trace.gpu[self.gpu_guest[held], self.step]) / 100.0
+        return self._gpus(work, self.now + self.trace.step)
 
-    def _gpus(self, busy: np.ndarray, busiest: np.ndarray,
-              seconds: float) -> GpuReadings:
-        """GPU readings with ``busy`` GPUs' worth of work on each host,
-        its busiest GPU at ``busiest``."""
-        h = len(self.offers)
-        utilisation = np.full(h, np.nan)
-        thermal, power = np.full(h, np.nan), np.full(h, np.nan)
+    def _gpus(self, work: np.ndarray, seconds: float) -> GpuReadings:
+        """GPU readings with ``work`` (0-1) asked of each GPU."""
+        g = len(work)
+        delivered, thermal, power = np.ones(g), np.zeros(g), np.zeros(g)
+        throttled = np.zeros(g, dtype=bool)
         for host in np.flatnonzero(self.gpu_total):
             spec = self.fleet.hosts[host].gpu
-            utilisation[host] = min(1.0, busy[host] / spec.count)
-            thermal[host], power[host] = spec.headrooms(
-                busiest[host], utilisation[host], seconds)
-        return GpuReadings(utilisation, thermal, power)
+            mine = self.gpu_host == host
+            heat = spec.heat(work[mine], seconds)
+            delivered[mine] = heat.delivered
+            thermal[mine] = spec.slowdown_c - heat.temperature_c
+            power[mine] = 100.0 - heat.power_percent
+            throttled[mine] = heat.throttled
+        return GpuReadings(work, delivered, thermal, power, throttled)
 
     def sample(self, load: np.ndarray, gpus: GpuReadings) -> None:
         """The collectors' samples of this step, stamped at its end."""
@@ -363,7 +416,8 @@ class World:
         stamp = self.now + self.trace.step
         self.hosts_history.add(stamp, percent)
         if len(self.mining_hosts):
-            self.mining_history.add(stamp, self._mining_rows(gpus))
+            self.mining_history.add(stamp,
+                                    self._mining_rows(gpus, self.step))
         t, on = self.step, self.host_of >= 0
         values = np.full((len(self.host_of), 2), np.nan)
         values[on, 0] = (self.trace.cpu[on, t]
@@ -371,37 +425,56 @@ class World:
         values[on, 1] = self.trace.rss_mb[on, t]
         self.instances_history.add(stamp, values, on)
 
-    def _mining_rows(self, gpus: GpuReadings) -> np.ndarray:
+    def _mining_rows(self, gpus: GpuReadings,
+                     step: int) -> np.ndarray:
         """The mining metrics the controller would derive, per GPU or
-        ASIC host."""
-        hosts = self.mining_hosts
-        utilisation = gpus.utilisation
-        thermal, power = gpus.thermal_headroom, gpus.power_headroom
-        rows = np.full((len(hosts), len(mining.METRICS)), np.nan)
-        column = _MINING_COLUMN
-        gpu = self.gpu_total[hosts] > 0
-        rows[gpu, column[mining.MiningMetric.GPU_COUNT]] = (
-            self.gpu_total[hosts][gpu])
-        rows[gpu, column[mining.MiningMetric.GPU_FREE]] = (
-            self.gpu_total[hosts][gpu] - self.gpus_used[hosts][gpu])
-        rows[gpu, column[mining.MiningMetric.GPU_UTILIZATION]] = (
-            utilisation[hosts][gpu] * 100.0)
-        # One headroom a host: its free GPUs' is its busy ones'.
-        for metric in (mining.MiningMetric.GPU_THERMAL_HEADROOM,
-                       mining.MiningMetric.GPU_FREE_THERMAL_HEADROOM):
-            rows[gpu, column[metric]] = thermal[hosts][gpu]
-        rows[gpu, column[mining.MiningMetric.GPU_POWER_HEADROOM]] = (
-            power[hosts][gpu])
-        rows[gpu, column[mining.MiningMetric.GPU_THROTTLED]] = (
-            (thermal[hosts][gpu] <= 0) | (power[hosts][gpu] <= 0))
-        asics = np.array([self.fleet.hosts[k].asics for k in hosts])
-        for metric in (mining.MiningMetric.ASIC_COUNT,
-                       mining.MiningMetric.ASIC_FREE):
-            rows[asics > 0, column[metric]] = asics[asics > 0]
-        rows[asics > 0, column[mining.MiningMetric.ASIC_UNAVAILABLE]] = 0.0
-        rows[asics > 0,
-             column[mining.MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN]] = 0.0
+        ASIC host, from the GPUs' readings and the miners' health at
+        ``step``."""
+        rows = np.full((len(self.mining_hosts), len(mining.METRICS)),
+                       np.nan)
+        for row, host in zip(rows, self.mining_hosts, strict=True):
+            if self.gpu_total[host]:
+                self._gpu_row(row, gpus, self.gpu_host == host)
+            if self.asic_total[host]:
+                self._asic_row(row, host, step)
         return rows
+
+    def _gpu_row(self, row: np.ndarray, gpus: GpuReadings,
+                 mine: np.ndarray) -> None:
+        """Fill ``row`` with a host's GPU metrics (``mine``: its GPUs)."""
+        column, metric = _MINING_COLUMN, mining.MiningMetric
+        free = mine & (self.gpu_guest < 0)
+        row[column[metric.GPU_COUNT]] = mine.sum()
+        row[column[metric.GPU_FREE]] = free.sum()
+        row[column[metric.GPU_UTILIZATION]] = (
+            gpus.utilisation[mine].mean() * 100.0)
+        row[column[metric.GPU_THERMAL_HEADROOM]] = (
+            gpus.thermal_headroom[mine].min())
+        row[column[metric.GPU_FREE_THERMAL_HEADROOM]] = (
+            gpus.thermal_headroom[free].min() if free.any() else np.nan)
+        row[column[metric.GPU_POWER_HEADROOM]] = (
+            gpus.power_headroom[mine].min())
+        row[column[metric.GPU_THROTTLED]] = gpus.throttled[mine].any()
+
+    def _asic_row(self, row: np.ndarray, host: int, step: int) -> None:
+        """Fill ``row`` with a host's ASIC metrics at ``step``."""
+        column, metric = _MINING_COLUMN, mining.MiningMetric
+        spec = self.fleet.hosts[host].asic
+        mine = self.miner_host == host
+        up = self.health.up[step, mine]
+        ratio = self.health.hashrate_ratio[step, mine][up]
+        row[column[metric.ASIC_COUNT]] = spec.count
+        row[column[metric.ASIC_FREE]] = (
+            up & (self.miner_guest[mine] < 0)).sum()
+        row[column[metric.ASIC_UNAVAILABLE]] = spec.count - up.sum()
+        row[column[metric.ASIC_HARDWARE_ERRORS_PER_MIN]] = (
+            self.health.errors_per_min[step, mine].sum())
+        if up.any():
+            hashrate = ratio.sum() * spec.hashrate_ghs
+            row[column[metric.ASIC_HASHRATE]] = hashrate
+            row[column[metric.ASIC_HASHRATE_RATIO]] = ratio.min()
+            row[column[metric.HASHRATE_PER_WATT]] = (
+                hashrate / (up.sum() * spec.power_w))
 
     def _start_history(self) -> None:
         s = self.settings
@@ -418,8 +491,8 @@ class World:
             stamp = -k * self.trace.step
             self.hosts_history.add(stamp, np.zeros((h, 2)))
             if len(self.mining_hosts):
-                self.mining_history.add(stamp, self._mining_rows(
-                    self._gpus(np.zeros(h), np.zeros(h), stamp)))
+                idle = self._gpus(np.zeros(len(self.gpu_host)), stamp)
+                self.mining_history.add(stamp, self._mining_rows(idle, 0))
 
     def _make_snapshot(self) -> snapshot_mod.LoadSnapshot:
         if self.hosts_history is None:
@@ -476,9 +549,11 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
     h, steps = len(fleet.hosts), trace.steps
     cpu, memory = np.zeros((steps, h)), np.zeros((steps, h))
     active = np.zeros((steps, h), dtype=bool)
-    gpu_guests = np.zeros((steps, h), dtype=np.int64)
-    on_gpu = world.wants == scoring.Accelerator.GPU
-    gpu_headroom = np.full((steps, h), np.nan)
+    g, a = len(world.gpu_host), len(world.miner_host)
+    gpu_held = np.zeros((steps, g), dtype=bool)
+    gpu_work, gpu_delivered = np.zeros((steps, g)), np.zeros((steps, g))
+    gpu_headroom = np.zeros((steps, g))
+    asic_held = np.zeros((steps, a), dtype=bool)
     plan_seconds, no_room, refused = [], 0, 0
     for t in range(steps):
         world.begin_step(t)
@@ -505,17 +580,21 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
             world.boot(i, host)
         placed = world.host_of >= 0
         active[t] = np.bincount(world.host_of[placed], minlength=h) > 0
-        gpu_guests[t] = np.bincount(world.host_of[placed & on_gpu],
-                                    minlength=h)
+        gpu_held[t] = world.gpu_guest >= 0
+        asic_held[t] = world.miner_guest >= 0
         load = world.load()
         gpus = world.gpus()
         cpu[t] = load[:, 0] / world.vcpus
         memory[t] = load[:, 1] / world.memory_mb
+        gpu_work[t], gpu_delivered[t] = gpus.utilisation, gpus.delivered
         gpu_headroom[t] = gpus.thermal_headroom
         world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
-               cpu=cpu, memory=memory, active=active, gpu_guests=gpu_guests,
-               gpu_headroom=gpu_headroom,
+               cpu=cpu, memory=memory, active=active,
+               gpu_host=world.gpu_host, gpu_held=gpu_held,
+               gpu_work=gpu_work, gpu_delivered=gpu_delivered,
+               gpu_headroom=gpu_headroom, asic_held=asic_held,
+               asic_ratio=world.health.hashrate_ratio,
                migrations=tuple(world.migrations),
                plan_seconds=tuple(plan_seconds),
                boots=sum(len(a) for a in arrivals), no_room_boots=no_room,

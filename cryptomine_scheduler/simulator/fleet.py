@@ -17,6 +17,12 @@ flat (the same in every format)::
         memory_mb: 65536
         gpus: 8               # GPU host (accelerator gpu)
         gpu_ambient_c: 4.0    # this row runs 4 degC hotter
+      - name: asic
+        count: 6
+        vcpus: 8
+        memory_mb: 65536
+        asics: 10             # ASIC host (accelerator asic), 10 miners
+        asic_sag_rate_per_day: 0.2   # failure injection (:mod:`.miners`)
 
     # INI (.ini, .cfg, .conf): one section per group, [DEFAULT] defaults
     [cpu]
@@ -24,23 +30,34 @@ flat (the same in every format)::
     vcpus = 32
     memory_mb = 131072
 
-Keys: see :class:`HostSpec` and :class:`GpuSpec` (``gpu_<field>``);
-``count`` (default 1) and ``name`` (the INI section) name the hosts.
-Values are finite and not negative, the counts and sizes whole, and
-``count``, ``vcpus``, ``memory_mb`` and the allocation ratios above 0.
+Keys: see :class:`HostSpec`, :class:`GpuSpec` (``gpu_<field>``) and
+:class:`AsicSpec` (``asic_<field>``); ``count`` (default 1) and ``name``
+(the INI section) name the hosts, ``gpus`` and ``asics`` count the
+devices.  Values are finite and not negative, the counts and sizes
+whole, ``count``, ``vcpus``, ``memory_mb`` and the allocation ratios
+above 0, and ``asic_sag_min <= asic_sag_max <= 1``.
 
-Each GPU instance has a GPU of its own; the readings that matter are
-those of the busiest GPU (the headrooms are minima over the GPUs),
-warmed by the others in the chassis::
+Each GPU instance holds a GPU of its own (passthrough), the first free
+one of its host.  Each GPU's temperature comes from its own utilisation
+``u`` (0-1), warmed by the chassis (the mean utilisation of the host's
+GPUs) and the room::
 
-    temperature = idle_c + (full_c - idle_c) * busiest
-                  + chassis_c * mean utilisation of the host's GPUs
+    base        = idle_c + chassis_c * mean utilisation of the host's GPUs
                   + ambient_c + ambient_swing_c * sin(2 pi t / 1 day)
                   + drift_c_per_day * days
-    power %     = idle_power_percent
-                  + (full_power_percent - idle_power_percent) * busiest
+    temperature = base + (full_c - idle_c) * u
 
-and the headrooms are ``slowdown_c - temperature`` and ``100 - power``.
+A GPU whose temperature would pass ``slowdown_c`` throttles: it does
+the share ``delivered = (slowdown_c - base) / ((full_c - idle_c) * u)``
+(0 to 1) of its work, which holds it at ``slowdown_c`` (at ``base`` when
+even idle it is hotter), and the rest of its hashrate is lost.  Its
+power is ``idle_power_percent + (full_power_percent -
+idle_power_percent) * u * delivered`` % of its limit; the headrooms are
+``slowdown_c - temperature`` and ``100 - power``.
+
+Each ASIC instance holds a miner of its own, the first free one that is
+up (else the first free one: placement counts miners, not their
+health); its hashrate is its miner's (:mod:`.miners`).
 """
 
 import configparser
@@ -65,6 +82,16 @@ class FleetError(files.InputError):
 
 
 @dataclasses.dataclass(frozen=True)
+class GpuHeat:
+    """A host's GPUs in one step, one entry per GPU (module docstring)."""
+
+    temperature_c: np.ndarray
+    power_percent: np.ndarray
+    delivered: np.ndarray      # share of its work each GPU does, 0-1
+    throttled: np.ndarray      # bool: held back by heat
+
+
+@dataclasses.dataclass(frozen=True)
 class GpuSpec:
     """A GPU host's boards and how hot and hungry they run."""
 
@@ -79,25 +106,58 @@ class GpuSpec:
     idle_power_percent: float = 15.0
     full_power_percent: float = 96.0
 
-    def headrooms(self, busiest: float, mean: float,
-                  seconds: float) -> tuple[float, float]:
-        """(thermal headroom degC, power headroom %) with the busiest GPU
-        and the host's GPUs on average at ``busiest`` and ``mean``
-        utilisation (0-1), ``seconds`` into the simulation."""
-        temperature = (self.idle_c + (self.full_c - self.idle_c) * busiest
-                       + self.chassis_c * mean + self.ambient_c
-                       + self.ambient_swing_c
-                       * math.sin(2.0 * math.pi * seconds / DAY)
-                       + self.drift_c_per_day * seconds / DAY)
+    def heat(self, utilisation: np.ndarray, seconds: float) -> GpuHeat:
+        """Each GPU's state with ``utilisation`` (0-1, one per GPU)
+        asked of it, ``seconds`` into the simulation."""
+        base = (self.idle_c + self.chassis_c * utilisation.mean()
+                + self.ambient_c + self.ambient_swing_c
+                * math.sin(2.0 * math.pi * seconds / DAY)
+                + self.drift_c_per_day * seconds / DAY)
+        work = (self.full_c - self.idle_c) * utilisation
+        throttled = base + work > self.slowdown_c
+        with np.errstate(divide='ignore', invalid='ignore'):
+            delivered = np.where(
+                throttled,
+                np.clip((self.slowdown_c - base) / work, 0.0, 1.0), 1.0)
+        temperature = np.maximum(
+            np.minimum(base + work, self.slowdown_c), base)
         power = (self.idle_power_percent
                  + (self.full_power_percent - self.idle_power_percent)
-                 * busiest)
-        return self.slowdown_c - temperature, 100.0 - power
+                 * utilisation * delivered)
+        return GpuHeat(temperature, power, delivered, throttled)
+
+
+@dataclasses.dataclass(frozen=True)
+class AsicSpec:
+    """An ASIC host's miners and how often they fall sick.
+
+    Each miner hashes ``hashrate_ghs`` (its baseline) drawing
+    ``power_w`` and makes ``errors_per_min`` hardware errors while
+    healthy; the ``*_rate_per_day`` (per miner, 0: never), ``*_hours``
+    (mean duration), ``sag_*`` and ``error_burst_per_min`` fields
+    inject failures seeded by ``seed`` (:mod:`.miners`).
+    """
+
+    count: int
+    hashrate_ghs: float = 100000.0
+    power_w: float = 3000.0
+    errors_per_min: float = 0.5
+    failure_rate_per_day: float = 0.0
+    down_hours: float = 4.0
+    sag_rate_per_day: float = 0.0
+    sag_hours: float = 6.0
+    sag_min: float = 0.3
+    sag_max: float = 0.6
+    error_rate_per_day: float = 0.0
+    error_hours: float = 2.0
+    error_burst_per_min: float = 60.0
+    seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
 class HostSpec:
-    """One compute host; ``asics`` miners make it an ASIC host."""
+    """One compute host; ``gpu`` makes it a GPU host, ``asic`` an ASIC
+    host."""
 
     name: str
     vcpus: int
@@ -105,7 +165,12 @@ class HostSpec:
     cpu_allocation_ratio: float = 4.0
     ram_allocation_ratio: float = 1.0
     gpu: GpuSpec | None = None
-    asics: int = 0
+    asic: AsicSpec | None = None
+
+    @property
+    def asics(self) -> int:
+        """Its miners."""
+        return self.asic.count if self.asic else 0
 
     @property
     def accelerator(self) -> Accelerator:
@@ -154,6 +219,10 @@ class Fleet:
         return np.array([h.gpu.count if h.gpu else 0 for h in self.hosts],
                         dtype=np.int64)
 
+    @property
+    def asics(self) -> np.ndarray:
+        return np.array([h.asics for h in self.hosts], dtype=np.int64)
+
     def describe(self) -> str:
         groups: dict[tuple, int] = {}
         for h in self.hosts:
@@ -164,13 +233,15 @@ class Fleet:
 
 
 _GPU_FIELDS = {f.name for f in dataclasses.fields(GpuSpec)} - {'count'}
-_HOST_FIELDS = {f.name for f in dataclasses.fields(HostSpec)} - {'name',
-                                                                  'gpu'}
-_KEYS = ({'name', 'count', 'gpus'} | _HOST_FIELDS
-         | {f'gpu_{f}' for f in _GPU_FIELDS})
+_ASIC_FIELDS = {f.name for f in dataclasses.fields(AsicSpec)} - {'count'}
+_HOST_FIELDS = {f.name for f in dataclasses.fields(HostSpec)} - {
+    'name', 'gpu', 'asic'}
+_KEYS = ({'name', 'count', 'gpus', 'asics'} | _HOST_FIELDS
+         | {f'gpu_{f}' for f in _GPU_FIELDS}
+         | {f'asic_{f}' for f in _ASIC_FIELDS})
 
 
-_INTEGERS = ('count', 'gpus', 'vcpus', 'memory_mb', 'asics')
+_INTEGERS = ('count', 'gpus', 'vcpus', 'memory_mb', 'asics', 'asic_seed')
 #: Fields that must be above 0; the others must not be negative.
 _POSITIVE = ('count', 'vcpus', 'memory_mb', 'cpu_allocation_ratio',
              'ram_allocation_ratio')
@@ -205,14 +276,25 @@ def _group(name: str, keys: dict, where: str) -> list[HostSpec]:
     values = {k: _typed(k, v, where) for k, v in keys.items()
               if k != 'name'}
     count = values.pop('count', 1)
-    gpus = values.pop('gpus', 0)
-    gpu_values = {k[len('gpu_'):]: values.pop(k)
-                  for k in list(values) if k.startswith('gpu_')}
-    if gpu_values and not gpus:
-        raise FleetError(f'{where}: gpu_* keys without gpus')
-    gpu = GpuSpec(count=gpus, **gpu_values) if gpus else None
-    return [HostSpec(name=f'{name}-{i:03d}', gpu=gpu, **values)
+    gpu = _devices(GpuSpec, 'gpu', values, where)
+    asic = _devices(AsicSpec, 'asic', values, where)
+    if asic is not None and not (asic.sag_min <= asic.sag_max <= 1.0):
+        raise FleetError(f'{where}: expected asic_sag_min <= asic_sag_max '
+                         f'<= 1, got {asic.sag_min:g} and '
+                         f'{asic.sag_max:g}')
+    return [HostSpec(name=f'{name}-{i:03d}', gpu=gpu, asic=asic, **values)
             for i in range(count)]
+
+
+def _devices(spec: type, kind: str, values: dict, where: str):
+    """The ``spec`` (GpuSpec or AsicSpec) of the ``<kind>s`` count and
+    ``<kind>_*`` keys, popped from ``values``; None without devices."""
+    count = values.pop(f'{kind}s', 0)
+    fields = {k[len(kind) + 1:]: values.pop(k)
+              for k in list(values) if k.startswith(f'{kind}_')}
+    if fields and not count:
+        raise FleetError(f'{where}: {kind}_* keys without {kind}s')
+    return spec(count=count, **fields) if count else None
 
 
 def _from_mapping(data, where: str) -> Fleet:

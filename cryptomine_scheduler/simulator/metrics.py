@@ -15,12 +15,19 @@ hosts, step by step (its mean over the run in the table).  And
 (see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
 ``refused_boots`` (the policy's filter refused every host with room),
 ``refused_migrations`` (planned moves nova would refuse: no room at the
-destination),
-``gpu_hot`` (the fraction of GPU instance-time
-spent on a host under the filter's thermal headroom, when there are GPU
-instances), the planning time
-(re-plans and Watcher audits) in total and per round, and the run's
-wall time.
+destination), the planning time (re-plans and Watcher audits) in total
+and per round, and the run's wall time.
+
+Over the devices instances hold (None when they hold none):
+
+* ``gpu_hot``: the fraction of GPU instance-time spent on a GPU under
+  the filter's thermal headroom;
+* ``gpu_throttle_lost``: the share of the GPU instances' hashrate lost
+  to throttling, ``sum(work * (1 - delivered)) / sum(work)`` over the
+  held GPU-steps (hashrate taken as proportional to utilisation);
+* ``asic_lost``: the share of the ASIC instances' baseline hashrate
+  lost to sick miners, ``sum(1 - hashrate ratio)`` over the held
+  miner-steps divided by their number (a dead miner loses it all).
 """
 
 import dataclasses
@@ -46,6 +53,8 @@ class Figures:
     refused_boots: int
     refused_migrations: int
     gpu_hot: float | None
+    gpu_throttle_lost: float | None
+    asic_lost: float | None
     plans: int
     planning_seconds: float
     seconds_per_plan: float
@@ -65,10 +74,16 @@ def sigma(run: engine.Run) -> np.ndarray:
     return run.cpu.std(axis=1) * 100.0
 
 
+def _share(part: float, whole: float) -> float | None:
+    return float(part / whole) if whole else None
+
+
 def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     active = run.cpu[run.active] * 100.0
-    guests = run.gpu_guests.sum()
-    hot = run.gpu_headroom < settings.thresholds.min_gpu_thermal_headroom_c
+    held = run.gpu_held
+    hot = held & (run.gpu_headroom
+                  < settings.thresholds.min_gpu_thermal_headroom_c)
+    work = run.gpu_work[held]
     plans = len(run.plan_seconds)
     planning = float(sum(run.plan_seconds))
     return Figures(
@@ -83,8 +98,11 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         boots=run.boots, no_room_boots=run.no_room_boots,
         refused_boots=run.refused_boots,
         refused_migrations=run.refused_migrations,
-        gpu_hot=(float(run.gpu_guests[hot].sum() / guests) if guests
-                 else None),
+        gpu_hot=_share(hot.sum(), held.sum()),
+        gpu_throttle_lost=_share(
+            (work * (1.0 - run.gpu_delivered[held])).sum(), work.sum()),
+        asic_lost=_share((1.0 - run.asic_ratio[run.asic_held]).sum(),
+                         run.asic_held.sum()),
         plans=plans, planning_seconds=planning,
         seconds_per_plan=planning / plans if plans else 0.0,
         run_seconds=run.seconds)

@@ -2,7 +2,9 @@
 
 :func:`write` puts into a folder ``report.json`` (the figures, the
 settings, the trace and the fleet), ``heatmap.png`` (each host's CPU
-load over time, one panel per policy), ``sigma.png`` (the standard
+load over time, one panel per policy), ``gpu-heatmap.png`` (each GPU's
+thermal headroom over time, one panel per policy; only for a fleet with
+GPUs), ``sigma.png`` (the standard
 deviation of the hosts' CPU load over time) and ``cdf.png`` (the
 distribution of the active hosts' CPU load).  Plots are drawn with
 matplotlib's Agg canvas, without pyplot's global state or a display.
@@ -31,7 +33,10 @@ COLUMNS = (
     ('no room', 'no_room_boots', '{:d}'),
     ('refused', 'refused_boots', '{:d}'),
     ('moves refused', 'refused_migrations', '{:d}'),
+    # The GPU/ASIC section.
     ('GPU hot %', 'gpu_hot', '{:.2%}'),
+    ('GPU hash lost %', 'gpu_throttle_lost', '{:.2%}'),
+    ('ASIC hash lost %', 'asic_lost', '{:.2%}'),
     ('planning s', 'planning_seconds', '{:.2f}'),
     ('ms/plan', 'seconds_per_plan', '{:.1f}'),
 )
@@ -48,9 +53,14 @@ def _cell(figures: metrics.Figures, field: str, fmt: str) -> str:
 
 def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
     """The table's headings and one row of text cells per policy; the
-    GPU column only when the fleet has GPU hosts."""
-    columns = [c for c in COLUMNS
-               if c[1] != 'gpu_hot' or result.fleet.gpus.any()]
+    GPU columns only when the fleet has GPU hosts, the ASIC one only when
+    it has ASIC hosts."""
+    left_out = set()
+    if not result.fleet.gpus.any():
+        left_out |= {'gpu_hot', 'gpu_throttle_lost'}
+    if not result.fleet.asics.any():
+        left_out.add('asic_lost')
+    columns = [c for c in COLUMNS if c[1] not in left_out]
     return (tuple(c[0] for c in columns),
             [tuple(_cell(f, field, fmt) for _, field, fmt in columns)
              for f in result.figures])
@@ -111,6 +121,32 @@ def plot_heatmap(result: comparison_mod.Comparison, path: str) -> None:
     _save(figure, path)
 
 
+def plot_gpu_heatmap(result: comparison_mod.Comparison, path: str) -> None:
+    """Each GPU's thermal headroom over time, a panel per policy; white
+    lines part the hosts."""
+    runs = result.runs
+    figure = Figure(figsize=(8, 1.8 * len(runs) + 0.6),
+                    layout='constrained')
+    axes = figure.subplots(len(runs), 1, sharex=True, squeeze=False)[:, 0]
+    hours = runs[0].cpu.shape[0] * runs[0].step / 3600.0
+    gpus = runs[0].gpu_host
+    edges = np.flatnonzero(np.diff(gpus)) + 1
+    image = None
+    for ax, run in zip(axes, runs, strict=True):
+        image = ax.imshow(run.gpu_headroom.T, aspect='auto',
+                          cmap='inferno_r', vmin=0, vmax=40,
+                          interpolation='nearest',
+                          extent=(0, hours, len(gpus), 0))
+        for edge in edges:
+            ax.axhline(edge, color='white', linewidth=0.5)
+        ax.set_ylabel('GPU')
+        ax.set_title(run.policy, fontsize=9)
+    axes[-1].set_xlabel('hours')
+    figure.colorbar(image, ax=list(axes),
+                    label='GPU thermal headroom, degC')
+    _save(figure, path)
+
+
 def plot_sigma(result: comparison_mod.Comparison, path: str) -> None:
     figure = Figure(figsize=(8, 3.5), layout='constrained')
     ax = figure.subplots()
@@ -139,8 +175,8 @@ def plot_cdf(result: comparison_mod.Comparison, path: str) -> None:
     _save(figure, path)
 
 
-PLOTS = {'heatmap.png': plot_heatmap, 'sigma.png': plot_sigma,
-         'cdf.png': plot_cdf}
+PLOTS = {'heatmap.png': plot_heatmap, 'gpu-heatmap.png': plot_gpu_heatmap,
+         'sigma.png': plot_sigma, 'cdf.png': plot_cdf}
 
 
 def write(result: comparison_mod.Comparison, folder: str) -> list[str]:
@@ -152,6 +188,8 @@ def write(result: comparison_mod.Comparison, folder: str) -> list[str]:
         f.write('\n')
     written = [path]
     for name, draw in PLOTS.items():
+        if draw is plot_gpu_heatmap and not result.fleet.gpus.any():
+            continue
         written.append(os.path.join(folder, name))
         draw(result, written[-1])
     return written

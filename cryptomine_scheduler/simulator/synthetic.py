@@ -6,6 +6,8 @@ Every instance follows one :class:`Profile`:
   with short pauses when the pool or the coin switches;
 * ``gpu-miner``: one GPU near 100 % with dips when the miner restarts,
   little CPU, on a GPU host (not live-migratable);
+* ``asic-miner``: one ASIC miner of an ASIC host, driven by a small
+  guest (a few % of its vCPUs; not live-migratable);
 * ``bursty``: a tenant idling at a few % with bursts to most of its
   vCPUs lasting tens of minutes;
 * ``diurnal``: a service following the day (a peak in the afternoon)
@@ -14,9 +16,10 @@ Every instance follows one :class:`Profile`:
 Memory use is a share of the flavor that creeps up slowly.  Some
 instances run from the start; the others arrive at random times and
 every one leaves after a random lifetime (or at the end).  The same seed
-gives the same trace.  :func:`fleet` gives hosts for it: CPU hosts and
-GPU hosts, a row of which runs hotter and warms over the day (thermal
-drift), sized so the trace loads them to about 60 %.
+gives the same trace.  :func:`fleet` gives hosts for it: CPU hosts, GPU
+hosts, a row of which runs hotter and warms over the day (thermal
+drift), and ASIC hosts whose miners die, sag and err now and then
+(:data:`FAILURES`), sized so the trace loads them to about 60 %.
 """
 
 import dataclasses
@@ -36,20 +39,33 @@ DAY_STEPS = round(fleet_mod.DAY / STEP)
 class Profile(enum.Enum):
     CPU_MINER = 'cpu-miner'
     GPU_MINER = 'gpu-miner'
+    ASIC_MINER = 'asic-miner'
     BURSTY = 'bursty'
     DIURNAL = 'diurnal'
 
 
 #: Share of instances of each profile by default.
-DEFAULT_MIX = {Profile.CPU_MINER: 0.25, Profile.GPU_MINER: 0.15,
-               Profile.BURSTY: 0.30, Profile.DIURNAL: 0.30}
+DEFAULT_MIX = {Profile.CPU_MINER: 0.20, Profile.GPU_MINER: 0.15,
+               Profile.ASIC_MINER: 0.15, Profile.BURSTY: 0.25,
+               Profile.DIURNAL: 0.25}
 #: Flavors (vCPUs, MiB) a profile draws from.
 FLAVORS = {
     Profile.CPU_MINER: ((4, 4096), (8, 8192)),
     Profile.GPU_MINER: ((4, 16384),),
+    Profile.ASIC_MINER: ((2, 4096),),
     Profile.BURSTY: ((1, 2048), (2, 4096), (4, 8192)),
     Profile.DIURNAL: ((2, 4096), (4, 8192)),
 }
+
+
+#: Failure injection of the ASIC hosts' miners (:class:`.fleet.AsicSpec`
+#: fields): per miner and day, 0.1 deaths and 0.15 sags (to 30-60 % of
+#: the baseline) of 6 h on average, and 0.1 error bursts of 2 h.
+FAILURES = {'failure_rate_per_day': 0.1, 'down_hours': 6.0,
+            'sag_rate_per_day': 0.15, 'sag_hours': 6.0,
+            'error_rate_per_day': 0.1, 'error_hours': 2.0}
+_KIND = {Profile.GPU_MINER: Accelerator.GPU,
+         Profile.ASIC_MINER: Accelerator.ASIC}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +85,11 @@ def _cpu_miner(rng, steps: int) -> np.ndarray:
 
 def _gpu_miner(rng, steps: int) -> np.ndarray:
     return np.clip(rng.uniform(0.04, 0.1) + rng.normal(0, 0.01, steps),
+                   0, 1)
+
+
+def _asic_miner(rng, steps: int) -> np.ndarray:
+    return np.clip(rng.uniform(0.02, 0.06) + rng.normal(0, 0.005, steps),
                    0, 1)
 
 
@@ -126,6 +147,8 @@ def generate(seed: int = 0, instances: int = 300, hours: float = 24.0,
         elif profile is Profile.GPU_MINER:
             share = _gpu_miner(rng, length)
             gpu[i, life] = _gpu_series(rng, length)
+        elif profile is Profile.ASIC_MINER:
+            share = _asic_miner(rng, length)
         elif profile is Profile.BURSTY:
             share = _bursty(rng, length)
         else:
@@ -134,8 +157,7 @@ def generate(seed: int = 0, instances: int = 300, hours: float = 24.0,
         used = rng.uniform(0.4, 0.8)
         creep = np.linspace(0, rng.uniform(0, 0.15), length)
         rss[i, life] = memory[i] * np.clip(used + creep, 0, 1)
-        kinds.append(Accelerator.GPU if profile is Profile.GPU_MINER
-                     else None)
+        kinds.append(_KIND.get(profile))
     return traces.Trace(
         step=STEP, start=0.0,
         instances=tuple(f'{profiles[k].value}-{i:04d}'
@@ -144,17 +166,29 @@ def generate(seed: int = 0, instances: int = 300, hours: float = 24.0,
         cpu=cpu, rss_mb=rss, gpu=gpu)
 
 
+def _hosts_for(trace: traces.Trace, kind: Accelerator, devices: int,
+              load: float) -> int:
+    """Hosts of ``devices`` devices enough for the instances of ``trace``
+    asking for ``kind`` at about ``load``."""
+    wants = np.array([k is kind for k in trace.accelerators])
+    at_once = (trace.alive & wants[:, None]).sum(axis=0).max(initial=0)
+    return math.ceil(at_once / devices / load) if at_once else 0
+
+
 def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
-          gpus_per_host: int = 8) -> fleet_mod.Fleet:
-    """CPU hosts of 32 vCPUs and 128 GiB and GPU hosts of 16 vCPUs and
-    ``gpus_per_host`` GPUs, enough of each for ``trace`` at about
+          gpus_per_host: int = 8, miners_per_host: int = 5,
+          failures: dict | None = None) -> fleet_mod.Fleet:
+    """CPU hosts of 32 vCPUs and 128 GiB, GPU hosts of 16 vCPUs and
+    ``gpus_per_host`` GPUs and ASIC hosts of 8 vCPUs, 64 GiB and
+    ``miners_per_host`` miners, enough of each for ``trace`` at about
     ``load``; a third of the GPU hosts (at least one) sit in a hot row
     (+4 to +8 degC, warming up to 2 degC a day); the room swings by
-    2 degC over the day."""
+    2 degC over the day.  The miners fail as ``failures`` says
+    (:class:`.fleet.AsicSpec` fields; default :data:`FAILURES`), seeded
+    by ``seed``."""
     rng = np.random.default_rng(seed)
-    on_gpu = np.array([k is Accelerator.GPU for k in trace.accelerators])
-    at_once = (trace.alive & on_gpu[:, None]).sum(axis=0).max(initial=0)
-    gpu_hosts = math.ceil(at_once / gpus_per_host / load) if at_once else 0
+    gpu_hosts = _hosts_for(trace, Accelerator.GPU, gpus_per_host, load)
+    asic_hosts = _hosts_for(trace, Accelerator.ASIC, miners_per_host, load)
     busy = np.nansum(trace.cpu, axis=0).mean()
     cpu_hosts = max(1, math.ceil((busy / load - 16 * gpu_hosts) / 32))
     hosts = list(fleet_mod.uniform(cpu_hosts, 32, 131072,
@@ -169,6 +203,13 @@ def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
         hosts.append(fleet_mod.HostSpec(
             name=f'gpu-{h:03d}', vcpus=16, memory_mb=131072,
             cpu_allocation_ratio=4.0, gpu=spec))
+    asic = fleet_mod.AsicSpec(count=miners_per_host, seed=seed,
+                              **(FAILURES if failures is None
+                                 else failures))
+    hosts += [fleet_mod.HostSpec(name=f'asic-{h:03d}', vcpus=8,
+                                 memory_mb=65536, cpu_allocation_ratio=4.0,
+                                 asic=asic)
+              for h in range(asic_hosts)]
     return fleet_mod.Fleet(tuple(hosts))
 
 

@@ -134,5 +134,5 @@ class TestModuleMain(base.BaseTestCase):
         lines = out.getvalue().splitlines()
         self.assertEqual(['nova-spread', 'load-aware'],
                          [line.split()[0] for line in lines[1:]])
-        self.assertEqual({'report.json', 'heatmap.png', 'sigma.png',
-                          'cdf.png'}, set(os.listdir(folder)))
+        self.assertEqual({'report.json', 'heatmap.png', 'gpu-heatmap.png',
+                          'sigma.png', 'cdf.png'}, set(os.listdir(folder)))

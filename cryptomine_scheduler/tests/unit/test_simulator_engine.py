@@ -3,10 +3,13 @@ import dataclasses
 import numpy as np
 from oslotest import base
 
+from cryptomine_scheduler import mining
+from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import metrics
 from cryptomine_scheduler.simulator import policies
+from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.tests.simulation import trace
 
 NAN = np.nan
@@ -129,3 +132,37 @@ class TestTinyTrace(base.BaseTestCase):
                 self.assertEqual((1, 0), (run.no_room_boots,
                                           run.refused_boots))
                 np.testing.assert_allclose([[0.5], [0.5]], run.cpu)
+
+
+class TestDevices(base.BaseTestCase):
+    """What the collectors report of the GPUs guests hold."""
+
+    def test_free_gpus_report_their_own_headroom(self):
+        # Chassis 6 degC at full load; 20 degC ambient.  One of two GPUs
+        # busy: base 30 + 6 * 0.5 + 20 = 53; the busy one would reach
+        # 103 and holds at 90 (headroom 0); the free one has 90 - 53.
+        spec = fleet.GpuSpec(count=2, slowdown_c=90, idle_c=30, full_c=80,
+                             chassis_c=6, ambient_c=20)
+        gpu = trace(cpu=[[0.1, 0.1]], vcpus=[1], memory_mb=[1024],
+                    accelerators=(Accelerator.GPU,), gpu=[[100, 100]])
+        hosts = fleet.Fleet((fleet.HostSpec('gpu-000', 16, 65536,
+                                            gpu=spec),))
+        w = engine.World(gpu, hosts, engine.Settings(), with_history=True)
+        w.begin_step(0)
+        w.boot(0, 0)
+        w.sample(w.load(), w.gpus())
+        w.begin_step(1)
+        view = w.snapshot().hosts['gpu-000']
+        metric = mining.MiningMetric
+        for m, expected in (
+                (metric.GPU_COUNT, 2), (metric.GPU_FREE, 1),
+                (metric.GPU_UTILIZATION, 50),
+                (metric.GPU_THERMAL_HEADROOM, 0),
+                (metric.GPU_FREE_THERMAL_HEADROOM, 37),
+                # It does (90 - 53) / 50 of its work: 15 + 81 * 0.74 %.
+                (metric.GPU_POWER_HEADROOM, 100 - (15 + 81 * 0.74)),
+                (metric.GPU_THROTTLED, 1)):
+            with self.subTest(metric=m.value):
+                self.assertAlmostEqual(expected,
+                                       view.mining_metric(m, Stat.LAST))
+        self.assertFalse(w.live_migratable[0])

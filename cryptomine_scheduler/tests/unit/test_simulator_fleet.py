@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import fixtures
@@ -26,6 +27,8 @@ groups:
     vcpus: 4
     memory_mb: 8192
     asics: 20
+    asic_sag_rate_per_day: 0.5
+    asic_seed: 7
 """
 
 INI = """\
@@ -48,13 +51,16 @@ gpu_ambient_c = 4.0
 vcpus = 4
 memory_mb = 8192
 asics = 20
+asic_sag_rate_per_day = 0.5
+asic_seed = 7
 """
 
 GROUPS = [
     {'name': 'cpu', 'count': 3, 'vcpus': 32, 'memory_mb': 131072},
     {'name': 'gpu', 'count': 2, 'vcpus': 16, 'memory_mb': 65536,
      'gpus': 8, 'gpu_ambient_c': 4.0},
-    {'name': 'asic', 'vcpus': 4, 'memory_mb': 8192, 'asics': 20},
+    {'name': 'asic', 'vcpus': 4, 'memory_mb': 8192, 'asics': 20,
+     'asic_sag_rate_per_day': 0.5, 'asic_seed': 7},
 ]
 
 
@@ -85,6 +91,9 @@ class TestFleetFile(base.BaseTestCase):
         self.assertEqual({8.0}, {h.cpu_allocation_ratio for h in hosts})
         self.assertEqual(4.0, hosts[3].gpu.ambient_c)
         self.assertEqual([0, 0, 0, 8, 8, 0], loaded[0].gpus.tolist())
+        self.assertEqual([0] * 5 + [20], loaded[0].asics.tolist())
+        self.assertEqual(fleet.AsicSpec(count=20, sag_rate_per_day=0.5,
+                                        seed=7), hosts[5].asic)
         self.assertEqual(frozenset({Accelerator.GPU}),
                          hosts[3].compute_host().accelerators)
 
@@ -101,6 +110,16 @@ class TestFleetFile(base.BaseTestCase):
                 ('f.yaml', 'hosts: 3\n', 'list of "groups"'),
                 ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\nasics = -1\n',
                  "asics='-1' must not be negative"),
+                ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\n'
+                 'asic_sag_hours = 3\n', 'asic_* keys without asics'),
+                ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, asics: 1, '
+                 'asic_sag_min: 0.7}\n',
+                 'expected asic_sag_min <= asic_sag_max <= 1, got 0.7 and '
+                 '0.6'),
+                ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, asics: 1, '
+                 'asic_sag_max: 1.5}\n', 'asic_sag_max <= 1'),
+                ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, asics: 1, '
+                 'asic_seed: 0.5}\n', 'asic_seed=0.5 is not an integer'),
                 ('f.txt', '', 'expected .yaml')):
             with self.subTest(message=message):
                 error = self.assertRaises(fleet.FleetError, fleet.load,
@@ -148,15 +167,34 @@ class TestFleetFile(base.BaseTestCase):
 
 class TestGpuModel(base.BaseTestCase):
 
-    def test_headrooms(self):
+    def test_each_gpu_heats_by_its_own_work_and_throttles(self):
         spec = fleet.GpuSpec(count=4, slowdown_c=90, idle_c=30, full_c=80,
                              chassis_c=4, ambient_c=2, ambient_swing_c=3,
                              drift_c_per_day=1, idle_power_percent=10,
                              full_power_percent=90)
-        # A quarter of a day in: the swing is at its peak, the drift 0.25.
-        thermal, power = spec.headrooms(1.0, 0.5, fleet.DAY / 4)
-        self.assertAlmostEqual(90 - (80 + 2 + 2 + 3 + 0.25), thermal)
-        self.assertAlmostEqual(10.0, power)
+        # A quarter of a day in: the swing is at its peak, the drift
+        # 0.25; base = 30 + 4 * mean + ambient + 3 + 0.25, work = 50 u.
+        for (name, ambient, work, temperature, delivered, power,
+             throttled) in (
+                ('one busy GPU', 2, [1, 0, 0, 0],
+                 [86.25, 36.25, 36.25, 36.25], [1] * 4, [90, 10, 10, 10],
+                 [False] * 4),
+                # base 45.25: the busy ones would reach 95.25; they do
+                # (90 - 45.25) / 50 of their work and stay at 90.
+                ('a hot row', 10, [1, 1, 0, 0],
+                 [90, 90, 45.25, 45.25], [0.895, 0.895, 1, 1],
+                 [10 + 80 * 0.895] * 2 + [10, 10], [True, True, False,
+                                                    False]),
+                # base 93.75: over the limit even idle.
+                ('hotter than slowdown', 60, [0.5, 0, 0, 0],
+                 [93.75] * 4, [0] * 4, [10] * 4, [True] * 4)):
+            heat = dataclasses.replace(spec, ambient_c=ambient).heat(
+                np.array(work, dtype=float), fleet.DAY / 4)
+            with self.subTest(name):
+                np.testing.assert_allclose(temperature, heat.temperature_c)
+                np.testing.assert_allclose(delivered, heat.delivered)
+                np.testing.assert_allclose(power, heat.power_percent)
+                self.assertEqual(throttled, heat.throttled.tolist())
 
 
 class TestSized(base.BaseTestCase):

@@ -3,9 +3,11 @@ import itertools
 import numpy as np
 from oslotest import base
 
+from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import policies
+from cryptomine_scheduler.tests.simulation import asic_host
 from cryptomine_scheduler.tests.simulation import trace
 
 NAN = np.nan
@@ -164,3 +166,58 @@ class TestWatcher(base.BaseTestCase):
         relaxed = engine.Settings(watcher_threshold=1.0)
         policies.Watcher(relaxed).replan(w)
         self.assertEqual([], w.migrations)
+
+
+# Four 1-vCPU guests asking for a miner each, two from the start and two
+# from step 2.  nova-spread alternates: vm0 and vm2 on the first ASIC
+# host (ties go to it), vm1 and vm3 on the second.
+MINERS = trace(cpu=[[0.1] * 4, [0.1] * 4, [NAN] * 2 + [0.1] * 2,
+                    [NAN] * 2 + [0.1] * 2], vcpus=[1] * 4,
+               memory_mb=[1024] * 4, accelerators=(Accelerator.ASIC,) * 4)
+LOAD_AWARE = (policies.LoadAware, policies.LoadAwareReplan)
+
+
+class TestSickMiners(base.BaseTestCase):
+    """Our filter steers ASIC guests off sick hosts; nova cannot see
+    them."""
+
+    def test_a_sick_host_gets_no_new_asic_guest_from_our_policies(self):
+        for kind in ('failure', 'sag', 'error'):
+            hosts = fleet.Fleet((asic_host('asic-000', 4, sick=kind),
+                                 asic_host('asic-001', 4)))
+            for policy in (policies.NovaSpread, *LOAD_AWARE):
+                run = engine.simulate(MINERS, hosts, policy(SETTINGS),
+                                      SETTINGS)
+                on_sick = run.asic_held[:, :4].sum(axis=1)
+                with self.subTest(kind=kind, policy=policy.name):
+                    self.assertEqual((0, 0), (run.no_room_boots,
+                                              run.refused_boots))
+                    self.assertEqual(
+                        [1, 1, 2, 2] if policy is policies.NovaSpread
+                        else [0] * 4, on_sick.tolist())
+
+    def test_only_sick_hosts_refuse_the_boot_and_count_it(self):
+        # The honesty rule: a boot our filter refuses never runs.
+        hosts = fleet.Fleet((asic_host('asic-000', 4, sick='sag'),))
+        for policy, refused in ((policies.NovaSpread, 0),
+                                (policies.LoadAware, 4)):
+            run = engine.simulate(MINERS, hosts, policy(SETTINGS), SETTINGS)
+            with self.subTest(policy=policy.name):
+                self.assertEqual(refused, run.refused_boots)
+                self.assertEqual(4 - refused, run.asic_held[-1].sum())
+
+    def test_a_guest_gets_a_miner_that_is_up(self):
+        # asic-000's first two miners are dead; vm0 gets the third.
+        host = asic_host('asic-000', 4)
+        w = engine.World(MINERS, fleet.Fleet((host,)), SETTINGS,
+                         with_history=False)
+        w.health.up[:, :2] = False
+        w.boot(0, 0)
+        w.boot(1, 0)
+        self.assertEqual([-1, -1, 0, 1], w.miner_guest.tolist())
+        w.boot(2, 0)  # none up is free: placement still counts miners
+        self.assertEqual([2, -1, 0, 1], w.miner_guest.tolist())
+        w.leave(0)
+        self.assertEqual([2, -1, -1, 1], w.miner_guest.tolist())
+        self.assertEqual([2], w.asics_used.tolist())
+        self.assertFalse(w.live_migratable.any())

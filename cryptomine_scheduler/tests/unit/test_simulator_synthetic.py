@@ -29,9 +29,9 @@ class TestSynthetic(base.BaseTestCase):
         share = trace.cpu / trace.vcpus[:, None]
         profile = np.array([n.rsplit('-', 1)[0] for n in trace.instances])
         gpu = profile == 'gpu-miner'
-        self.assertEqual(
-            [Accelerator.GPU if g else None for g in gpu],
-            list(trace.accelerators))
+        kinds = {'gpu-miner': Accelerator.GPU, 'asic-miner': Accelerator.ASIC}
+        self.assertEqual([kinds.get(p) for p in profile],
+                         list(trace.accelerators))
         self.assertGreater(np.nanmedian(trace.gpu[gpu]), 95)
         self.assertTrue(np.isnan(trace.gpu[~gpu]).all())
         self.assertGreater(np.nanmedian(share[profile == 'cpu-miner']), 0.9)

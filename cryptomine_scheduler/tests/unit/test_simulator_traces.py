@@ -163,7 +163,8 @@ class TestCsv(base.BaseTestCase):
         self.assertTrue(np.isnan(trace.gpu[0]).all())
 
     def test_round_trip(self):
-        trace = synthetic.generate(seed=4, instances=20, hours=3)
+        trace = synthetic.generate(seed=4, instances=40, hours=3)
+        self.assertIn(Accelerator.GPU, trace.accelerators)
         path = self.useFixture(fixtures.TempDir()).join('out.csv')
         traces.write_csv(trace, path)
         again = traces.read_csv(path)
