@@ -9,9 +9,9 @@ kept open, instead of psutil's parse of every line of both and of
 
 The CPU figure is over the CPUs nova gives guests (see
 :mod:`load_collector.cpu_set`): the first line of ``/proc/stat`` when
-that is every CPU, else the sum of the set's ``cpuN`` lines, found by
-their position, which is looked up again only when a CPU went offline or
-came back.  The sample's ``cpus`` is the number of those CPUs online.
+that is every CPU, else the sum of the set's ``cpuN`` lines (or the
+first line less the other CPUs' lines, when they are fewer).  The
+sample's ``cpus`` is the number of those CPUs online.
 """
 
 import os
@@ -62,6 +62,108 @@ def cpu_busy_percent(before: list[float], after: list[float]) -> float:
         return 0.0
 
 
+def _column_sums(lines: list[bytes]) -> list[int]:
+    """The sums of each CPU time field of ``cpuN`` lines of /proc/stat
+    (all as long: one kernel writes them)."""
+    if not lines:
+        return []
+    fields = b' '.join(lines).split()
+    width = len(fields) // len(lines)
+    return [sum(map(int, fields[field::width]))
+            for field in range(1, min(width, _CPU_FIELDS + 1))]
+
+
+def _name(line: bytes) -> bytes:
+    """How a ``cpuN`` line starts: ``b'cpuN '``."""
+    return line[:line.index(b' ') + 1]
+
+
+def _fields(line: bytes) -> list[int]:
+    """The CPU time fields of a ``cpu`` line of /proc/stat."""
+    return [int(x) for x in line.split()[1:_CPU_FIELDS + 1]]
+
+
+class _SetTimes:
+    """The summed CPU times of a set of CPUs, from /proc/stat.
+
+    Their ``cpuN`` lines are found by position, looked up again only when
+    the online CPUs changed (and at every reading while one of the set is
+    offline).  When the set is most of the online CPUs, its times are the
+    first line's (every CPU's) less the other CPUs' lines.
+    """
+
+    def __init__(self, cpus: frozenset[int]):
+        self._cpus = cpus
+        #: The CPU lines when located, those parsed (by position, 0 the
+        #: first) and how they start (``b'cpuN '``), and whether they
+        #: are the set's own or the others'.
+        self._lines_located = -1
+        self._numbers: list[int] = []
+        self._names: list[bytes] = []
+        self._others = False
+        #: How the lines of the set's online CPUs start.
+        self._set_names: frozenset[bytes] = frozenset()
+        #: The set's CPUs offline, already logged.
+        self._offline: set[int] = set()
+        #: The last reading's lines and the set's summed times.
+        self._lines: list[bytes] = []
+        self._sums: list[int] = []
+
+    @property
+    def online(self) -> int:
+        """How many CPUs of the set were online at the last reading."""
+        return len(self._set_names)
+
+    def _locate(self, lines: list[bytes]) -> None:
+        """Find the CPUs' lines; log those of the set offline."""
+        found = {cpu_set.line_cpu(line): number
+                 for number, line in enumerate(lines[1:], 1)}
+        inside = sorted(cpu for cpu in found if cpu in self._cpus)
+        outside = sorted(cpu for cpu in found if cpu not in self._cpus)
+        self._others = len(outside) + 1 < len(inside)
+        parsed = outside if self._others else inside
+        self._numbers = [found[cpu] for cpu in parsed]
+        self._names = [b'cpu%d ' % cpu for cpu in parsed]
+        self._set_names = frozenset(b'cpu%d ' % cpu for cpu in inside)
+        self._lines_located = len(lines)
+        offline = self._cpus.difference(found)
+        for cpu in sorted(offline - self._offline):
+            LOG.warning('Guest CPU %d is offline or absent: left out', cpu)
+        for cpu in sorted(self._offline - offline):
+            LOG.info('Guest CPU %d is online again', cpu)
+        self._offline = offline
+
+    def read(self, stat: bytes) -> float:
+        """The set's busy percentage since the last reading, over its
+        CPUs online at both (0.0 at the first)."""
+        online = stat.count(b'\ncpu')
+        lines = stat.split(b'\n', online + 1)[:online + 1]
+        set_names = self._set_names
+        parsed = ([lines[number] for number in self._numbers]
+                  if len(lines) == self._lines_located else None)
+        # The same CPUs online, on the same lines (when none of the set
+        # was offline, the count and the parsed lines tell).
+        if (self._offline or not set_names or parsed is None
+                or not all(map(bytes.startswith, parsed, self._names))):
+            self._locate(lines)
+            parsed = [lines[number] for number in self._numbers]
+        sums = _column_sums(parsed)
+        if self._others:
+            total = _fields(lines[0])
+            sums = [t - o for t, o in zip(total, sums, strict=True)
+                    ] if sums else total
+        if set_names is self._set_names:
+            before, after = self._sums, sums
+        else:
+            both = set_names & self._set_names
+            before, after = (
+                _column_sums([line for line in reading[1:]
+                              if _name(line) in both])
+                for reading in (self._lines, lines))
+        self._lines, self._sums = lines, sums
+        return cpu_busy_percent(before, after) if before else 0.0
+
+
 class _ProcFile:
     """A procfs file kept open and read whole from its start."""
 
@@ -91,20 +193,17 @@ class HostSource(sources.Source):
             LOG.warning('Cannot read %s ([collector] nova_config_files)',
                         ', '.join(guest.unreadable))
         #: The guests' CPUs, None for all.
-        self._guest_cpus = guest.cpus
-        #: (line after the first of /proc/stat, b'cpuN ') of those online.
-        self._layout: tuple[tuple[int, bytes], ...] = ()
-        #: Those offline, already logged.
-        self._offline: set[int] = set()
+        self._set = None if guest.cpus is None else _SetTimes(guest.cpus)
         self._stat = _ProcFile(os.path.join(procfs, 'stat'))
         self._meminfo = _ProcFile(os.path.join(procfs, 'meminfo'))
         # The first reading only starts the CPU time delta.
-        if guest.cpus is None:
+        if self._set is None:
             self._cpu_times = self._read_cpu_times()
             LOG.info('Measuring CPU over %s', guest.origin)
             return
-        self._set_times = self._read_set_times()
-        if not self._set_times:
+        self._set.read(self._stat.read())
+        self._cpus = self._set.online
+        if not self._cpus:
             self.close()
             raise cpu_set.CpuSetError(
                 f'no CPU of {cpu_set.describe(guest.cpus)} (from '
@@ -121,54 +220,15 @@ class HostSource(sources.Source):
         return [float(x) / _CLOCK_TICKS
                 for x in line.split()[1:_CPU_FIELDS + 1]]
 
-    def _locate(self, lines: list[bytes]) -> None:
-        """Find the guests' CPUs among ``lines``; log those offline."""
-        found = {}
-        for number, line in enumerate(lines):
-            cpu = cpu_set.line_cpu(line)
-            if cpu in self._guest_cpus:
-                found[cpu] = number
-        self._layout = tuple((number, b'cpu%d ' % cpu)
-                             for cpu, number in sorted(found.items()))
-        offline = self._guest_cpus.difference(found)
-        for cpu in sorted(offline - self._offline):
-            LOG.warning('Guest CPU %d is offline or absent: left out', cpu)
-        for cpu in sorted(self._offline - offline):
-            LOG.info('Guest CPU %d is online again', cpu)
-        self._offline = offline
-
-    def _read_set_times(self) -> dict[bytes, list[int]]:
-        """The guests' online CPUs' times in clock ticks, by line name;
-        notes how many they are."""
-        stat = self._stat.read()
-        online = stat.count(b'\ncpu')
-        lines = stat.split(b'\n', online + 1)[1:online + 1]
-        # Every guest CPU online still on its line, none back online
-        # (when none was offline, one coming back moves another's line).
-        if self._offline or not self._layout or not all(
-                number < len(lines) and lines[number].startswith(name)
-                for number, name in self._layout):
-            self._locate(lines)
-        self._cpus = len(self._layout)
-        return {name: [int(x) for x in lines[number].split()
-                       [1:_CPU_FIELDS + 1]]
-                for number, name in self._layout}
-
     def _cpu_percent(self) -> float:
-        if self._guest_cpus is None:
-            cpu_times = self._read_cpu_times()
-            percent = cpu_busy_percent(self._cpu_times, cpu_times)
-            self._cpu_times = cpu_times
+        if self._set is not None:
+            percent = self._set.read(self._stat.read())
+            self._cpus = self._set.online
             return percent
-        before, after = self._set_times, self._read_set_times()
-        self._set_times = after
-        # Over the CPUs online at both readings.
-        both = [name for name in after if name in before]
-        return cpu_busy_percent(
-            [sum(times) for times in zip(*(before[n] for n in both),
-                                         strict=True)],
-            [sum(times) for times in zip(*(after[n] for n in both),
-                                         strict=True)])
+        cpu_times = self._read_cpu_times()
+        percent = cpu_busy_percent(self._cpu_times, cpu_times)
+        self._cpu_times = cpu_times
+        return percent
 
     def collect(self, draft: sources.SampleDraft) -> None:
         load_1, load_5, load_15 = os.getloadavg()

@@ -229,6 +229,9 @@ class TestHostOverTheSet(base.BaseTestCase):
         ('4-7', 55.0, 4),
         ('0-7,^0-3', 55.0, 4),
         ('1,3,5', 30.0, 3),
+        # As all CPUs less the others' lines.
+        ('1-7', 40.0, 7),
+        ('0-6', 30.0, 7),
     ]
 
     def test_share_of_the_set(self):
@@ -249,32 +252,51 @@ class TestHostOverTheSet(base.BaseTestCase):
         self.assertEqual(1, self.log.output.count('Guest CPU 8 is offline'))
 
     def test_cpu_going_offline_and_back(self):
-        source = self.source('2-5')
-        # CPU 3 offline: the figure is over 2, 4 and 5, online throughout.
-        without_3 = {c: t for c, t in self.AFTER.items() if c != 3}
-        draft = self.cycle(source, without_3)
-        self.assertEqual((36.7, 3), (draft.host_load.cpu_percent,
-                                     draft.cpus))
-        self.assertIn('Guest CPU 3 is offline', self.log.output)
-        # Back, while CPU 7 (not a guest CPU) goes offline: as many
-        # lines as before, every other guest CPU still on its line.
-        back = {c: (t[0] + 100, t[1]) for c, t in self.AFTER.items()
-                if c != 7}
-        draft = self.cycle(source, back)
-        self.assertEqual((100.0, 4), (draft.host_load.cpu_percent,
-                                      draft.cpus))
-        self.assertIn('Guest CPU 3 is online again', self.log.output)
-        draft = self.cycle(source, {c: (t[0] + 50, t[1] + 50)
-                                    for c, t in back.items()})
-        self.assertEqual((50.0, 4), (draft.host_load.cpu_percent,
-                                     draft.cpus))
+        # 2-5 is read from its own lines, 1-6 as all CPUs less 0 and 7.
+        for spec, percents in [('2-5', (36.7, 100.0, 50.0)),
+                               ('1-6', (36.0, 100.0, 50.0))]:
+            with self.subTest(guest_cpu_set=spec):
+                self.log.reset_output()
+                cpus = len(cpu_set.parse(spec))
+                source = self.source(spec)
+                # CPU 3 offline: the figure is over the others of the
+                # set, online throughout.
+                without_3 = {c: t for c, t in self.AFTER.items() if c != 3}
+                draft = self.cycle(source, without_3)
+                self.assertEqual((percents[0], cpus - 1),
+                                 (draft.host_load.cpu_percent, draft.cpus))
+                self.assertIn('Guest CPU 3 is offline', self.log.output)
+                # Back, while CPU 7 (not a guest CPU) goes offline: as
+                # many lines as before.
+                back = {c: (t[0] + 100, t[1]) for c, t in self.AFTER.items()
+                        if c != 7}
+                draft = self.cycle(source, back)
+                self.assertEqual((percents[1], cpus),
+                                 (draft.host_load.cpu_percent, draft.cpus))
+                self.assertIn('Guest CPU 3 is online again', self.log.output)
+                draft = self.cycle(source, {c: (t[0] + 50, t[1] + 50)
+                                            for c, t in back.items()})
+                self.assertEqual((percents[2], cpus),
+                                 (draft.host_load.cpu_percent, draft.cpus))
 
-    def test_cpu_outside_the_set_going_offline(self):
-        source = self.source('4-7')
-        draft = self.cycle(source, {c: t for c, t in self.AFTER.items()
-                                    if c not in (0, 2)})
-        self.assertEqual((55.0, 4), (draft.host_load.cpu_percent,
-                                     draft.cpus))
+    def test_cpus_outside_the_set_changing(self):
+        after = self.AFTER
+        for spec, online, percent in [
+                # Read from the set's own lines.
+                ('4-7', {c: t for c, t in after.items() if c not in (0, 2)},
+                 55.0),
+                # As all CPUs less the others.
+                ('1-7', {c: t for c, t in after.items() if c != 0}, 40.0),
+                ('2-7', {**{c: t for c, t in after.items() if c != 1},
+                         8: (5000, 0)}, 45.0)]:
+            with self.subTest(guest_cpu_set=spec):
+                source = self.source(spec)
+                draft = self.cycle(source, online)
+                self.assertEqual((percent, len(cpu_set.parse(spec))),
+                                 (draft.host_load.cpu_percent, draft.cpus))
+                draft = self.cycle(source, {c: (t[0] + 30, t[1] + 70)
+                                            for c, t in online.items()})
+                self.assertEqual(30.0, draft.host_load.cpu_percent)
         self.assertNotIn('offline', self.log.output)
 
     def test_no_cpu_of_the_set_online(self):
