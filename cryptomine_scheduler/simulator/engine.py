@@ -18,7 +18,8 @@ Hosts are taken to have run idle for one summary window before the
 trace starts, so the first boots see hosts with (idle) data.  A boot
 fails as it would in nova (NoValidHost) and its instance never runs when
 no host has room for it (flavor vCPUs and memory within the allocation
-ratios, a free GPU for a GPU instance, the accelerator kind it asks
+ratios, a free GPU for a GPU instance, a free miner for an ASIC one
+(dead or alive: placement counts miners), the accelerator kind it asks
 for: placement's verdict, the same for every policy) or when the
 policy's filter refuses every host that has room (the policy's own
 verdict).  Both are counted, apart, beside the quality figures: a policy

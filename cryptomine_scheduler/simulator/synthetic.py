@@ -179,7 +179,7 @@ def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
           gpus_per_host: int = 8, miners_per_host: int = 5,
           failures: dict | None = None) -> fleet_mod.Fleet:
     """CPU hosts of 32 vCPUs and 128 GiB, GPU hosts of 16 vCPUs and
-    ``gpus_per_host`` GPUs and ASIC hosts of 8 vCPUs, 64 GiB and
+    ``gpus_per_host`` GPUs and ASIC hosts of 8 vCPUs, 32 GiB and
     ``miners_per_host`` miners, enough of each for ``trace`` at about
     ``load``; a third of the GPU hosts (at least one) sit in a hot row
     (+4 to +8 degC, warming up to 2 degC a day); the room swings by
@@ -207,7 +207,7 @@ def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
                               **(FAILURES if failures is None
                                  else failures))
     hosts += [fleet_mod.HostSpec(name=f'asic-{h:03d}', vcpus=8,
-                                 memory_mb=65536, cpu_allocation_ratio=4.0,
+                                 memory_mb=32768, cpu_allocation_ratio=4.0,
                                  asic=asic)
               for h in range(asic_hosts)]
     return fleet_mod.Fleet(tuple(hosts))

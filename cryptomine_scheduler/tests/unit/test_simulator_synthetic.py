@@ -2,6 +2,8 @@ import numpy as np
 from oslotest import base
 
 from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.simulator import fleet
+from cryptomine_scheduler.simulator import miners
 from cryptomine_scheduler.simulator import synthetic
 
 
@@ -58,3 +60,19 @@ class TestSynthetic(base.BaseTestCase):
                            for k in case.trace.accelerators])
         most = (case.trace.alive & on_gpu[:, None]).sum(axis=0).max()
         self.assertGreaterEqual(case.fleet.gpus.sum(), most)
+
+    def test_fleet_has_asic_hosts_whose_miners_fail(self):
+        case = synthetic.scenario(seed=5, instances=200, hours=12)
+        asic_hosts = [h for h in case.fleet.hosts if h.asic is not None]
+        self.assertTrue(asic_hosts)
+        self.assertEqual(
+            {fleet.AsicSpec(count=5, seed=5, **synthetic.FAILURES)},
+            {h.asic for h in asic_hosts})
+        on_asic = np.array([k is Accelerator.ASIC
+                            for k in case.trace.accelerators])
+        most = (case.trace.alive & on_asic[:, None]).sum(axis=0).max()
+        self.assertGreaterEqual(case.fleet.asics.sum(), most)
+        health = miners.fleet_health(case.fleet, case.trace.steps,
+                                     case.trace.step)
+        self.assertFalse(health.up.all())
+        self.assertLess(health.hashrate_ratio[health.up].min(), 0.6)
