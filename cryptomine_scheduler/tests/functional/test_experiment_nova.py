@@ -37,6 +37,7 @@ TRACE = traces.Trace(
     vcpus=np.ones(4, dtype=np.int64), memory_mb=np.full(4, 512.0),
     accelerators=(None,) * 4, cpu=np.full((4, 2), 0.5),
     rss_mb=np.full((4, 2), 128.0))
+IMAGE = nova_fixtures.GlanceFixture.image1['id']
 FAST = runner_mod.Timing(poll=0.1, boot_timeout=60.0, delete_timeout=60.0)
 
 
@@ -57,7 +58,7 @@ class RunnerTest(nova_sdk.NovaSDKTestCase):
         self.record = record_mod.Record(name='cmx-test', setup=setup_mod.Setup(
             trace='trace.csv', trace_format='csv', mapping='mapping.yaml',
             compression=600.0, duration=0.5, warmup=0.0,
-            image=nova_fixtures.GlanceFixture.image1['id'], network='none',
+            image=IMAGE, network='none',
             public_key=_public_key()))
         self.saver = runner_mod.Saver(self.record, self.path)
         self.messages = []
