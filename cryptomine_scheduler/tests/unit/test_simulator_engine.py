@@ -4,12 +4,15 @@ import numpy as np
 from oslotest import base
 
 from cryptomine_scheduler import mining
+from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import metrics
 from cryptomine_scheduler.simulator import policies
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests.simulation import asic_host
 from cryptomine_scheduler.tests.simulation import trace
 
 NAN = np.nan
@@ -166,3 +169,60 @@ class TestDevices(base.BaseTestCase):
                 self.assertAlmostEqual(expected,
                                        view.mining_metric(m, Stat.LAST))
         self.assertFalse(w.live_migratable[0])
+
+    def test_rows_are_what_the_controller_derives(self):
+        # The same readings as collector samples, through mining.py: a
+        # GPU host with one of two GPUs busy and throttled, and an ASIC
+        # host whose miners are healthy, sagging and erring, and dead;
+        # vm1 holds the healthy one.
+        spec = fleet.GpuSpec(count=2, chassis_c=6, ambient_c=20)
+        work = trace(cpu=[[0.1] * 2] * 2, vcpus=[1, 1],
+                     memory_mb=[1024] * 2,
+                     accelerators=(Accelerator.GPU, Accelerator.ASIC),
+                     gpu=[[100, 100], [NAN, NAN]])
+        hosts = fleet.Fleet((
+            fleet.HostSpec('gpu-000', 16, 65536, gpu=spec),
+            asic_host('asic-000', miners=3)))
+        w = engine.World(work, hosts, engine.Settings(), with_history=True)
+        w.health.hashrate_ratio[1] = [1.0, 0.4, 0.0]
+        w.health.errors_per_min[1] = [1.0, 61.0, 0.0]  # whole counters
+        w.health.up[1, 2] = False
+        for step in (0, 1):
+            w.begin_step(step)
+            if step == 0:
+                w.boot(0, 0)
+                w.boot(1, 1)
+            gpus = w.gpus()
+            w.sample(w.load(), gpus)
+        w.begin_step(2)
+        snap = w.snapshot()
+        deriver = mining.MiningDeriver(baseline_half_life=86400.0)
+        asic = hosts.hosts[1].asic
+        for t, step in ((0.0, 0), (300.0, 1)):
+            health = [(bool(w.health.up[step, m]),
+                       w.health.hashrate_ratio[step, m],
+                       w.health.errors_per_min[step, m]) for m in range(3)]
+            miners = [sample_mod.AsicLoad(
+                miner=f'm{m}', available=up, instance=(
+                    'vm1' if m == 0 else None),
+                hashrate_5s_ghs=ratio * asic.hashrate_ghs if up else None,
+                hardware_errors=round(errors * 5 * step) if up else None,
+                power_w=asic.power_w if up else None)
+                for m, (up, ratio, errors) in enumerate(health)]
+            derived = deriver.derive(samples.make(
+                host='asic-000', timestamp=t, asics=miners))
+        gpu_samples = [samples.gpu(
+            index=g, util=gpus.utilisation[g] * 100.0,
+            temp=spec.slowdown_c - gpus.thermal_headroom[g],
+            power=100.0 - gpus.power_headroom[g], limit=100.0,
+            throttle=0x20 if gpus.throttled[g] else 0,
+            instances=('vm0',) if g == 0 else ()) for g in range(2)]
+        expected = {'gpu-000': mining.gpu_values(tuple(gpu_samples)),
+                    'asic-000': dict(zip(mining.METRICS, derived,
+                                         strict=True))}
+        for name, values in expected.items():
+            view = snap.hosts[name]
+            for m, value in values.items():
+                with self.subTest(host=name, metric=m.value):
+                    np.testing.assert_allclose(
+                        value, view.mining_metric(m, Stat.LAST))
