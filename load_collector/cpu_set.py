@@ -147,9 +147,9 @@ def from_nova(paths: list[str]) -> GuestCpus:
                               f'{exc}') from None
     if not cpus:
         readable = ', '.join(p for p in paths if p not in unreadable)
-        origin = (f'all CPUs: no CPU set in nova ({readable})' if readable
-                  else f'all CPUs: {read} not readable')
-        return GuestCpus(None, origin, tuple(unreadable))
+        return GuestCpus(None, f'all CPUs, none set in the nova '
+                               f'configuration read ({readable or "none"})',
+                         tuple(unreadable))
     names = ' and '.join(f'[{s}] {n}' for s, n in chosen)
     return GuestCpus(cpus, f'{names} of nova ({read})', tuple(unreadable))
 

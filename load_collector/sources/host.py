@@ -150,8 +150,8 @@ class _SetTimes:
         sums = _column_sums(parsed)
         if self._others:
             total = _fields(lines[0])
-            sums = [t - o for t, o in zip(total, sums, strict=True)
-                    ] if sums else total
+            sums = ([t - o for t, o in zip(total, sums, strict=True)]
+                    if sums else total)
         if set_names is self._set_names:
             before, after = self._sums, sums
         else:
@@ -216,9 +216,7 @@ class HostSource(sources.Source):
         notes the online CPUs they add up (one ``cpuN`` line each)."""
         stat = self._stat.read()
         self._cpus = stat.count(b'\ncpu')
-        line = stat.split(b'\n', 1)[0]
-        return [float(x) / _CLOCK_TICKS
-                for x in line.split()[1:_CPU_FIELDS + 1]]
+        return [x / _CLOCK_TICKS for x in _fields(stat.split(b'\n', 1)[0])]
 
     def _cpu_percent(self) -> float:
         if self._set is not None:
