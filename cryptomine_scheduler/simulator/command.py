@@ -64,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument('--trace', metavar='PATH',
                         help='trace file or directory')
     source.add_argument('--seed', type=_COUNT, default=0,
-                        help='seed of the synthetic workload')
+                        help='seed of the synthetic workload and of its '
+                             "miners' failures")
     source.add_argument('--instances', type=_POSITIVE_INT, metavar='N',
                         help='keep the first N instances (synthetic: '
                              'generate N, default 300)')
