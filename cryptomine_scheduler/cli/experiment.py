@@ -251,7 +251,7 @@ class RunExperiment(show.ShowOne):
                  'Started', 'Ended'),
                 (name, path, len(servers),
                  sum(s.status == 'ERROR' for s in servers),
-                 len(found.migrations), _utc(found.start_at),
+                 len(found.migrations or ()), _utc(found.start_at),
                  _utc(found.ended_at)))
 
 
@@ -286,8 +286,9 @@ class ReportExperiment(lister.Lister):
 
     Reads each host's CPU history from cryptomine-api (from the
     players' start) and nova's migration records (those the run saved
-    in its record, else nova's), and replays the same part of the trace
-    in the simulator under the recorded policy set-up.  Prints the
+    in its record, or nova's if it was killed first), and replays the
+    same part of the trace in the simulator under the recorded policy
+    set-up.  Prints the
     simulator's table, one row predicted and one measured, and writes
     report.json, fidelity.json (measured minus predicted) and the plots
     into --output.
@@ -317,11 +318,16 @@ class ReportExperiment(lister.Lister):
         setup = found.setup
         api = self.app.client_manager.cryptomine
         history = {}
-        for host in api.fleet().hosts:
-            points = api.host_history(host.name, found.start_at,
-                                      sample.HostMetric.CPU_PERCENT)
-            history[host.name] = tuple(tuple(p) for p in points['points'])
-        if not found.migrations:
+        hosts = ({h.name for h in api.fleet().hosts}
+                 | {s.host for s in found.servers() if s.host})
+        for host in sorted(hosts):
+            try:
+                points = api.host_history(host, found.start_at,
+                                          sample.HostMetric.CPU_PERCENT)
+            except errors.NotFound:  # never sampled
+                continue
+            history[host] = tuple(tuple(p) for p in points['points'])
+        if found.migrations is None:
             found.migrations = cloud.migrations(
                 _connection(self.app),
                 {s.id for s in found.servers() if s.id})

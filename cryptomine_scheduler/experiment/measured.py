@@ -66,7 +66,7 @@ def _cpu(samples: tuple[tuple[float, float], ...], start: float,
 
 
 def _moves(record: record_mod.Record) -> list[record_mod.MigrationRecord]:
-    return sorted((m for m in record.migrations if m.status in DONE),
+    return sorted((m for m in record.migrations or () if m.status in DONE),
                   key=lambda m: unix_time(m.updated_at or m.created_at))
 
 
@@ -126,5 +126,5 @@ def run(found: Measurements, alive: np.ndarray,
         boots=len(servers_all), no_room_boots=0,
         refused_boots=sum(s.status == 'ERROR' for s in servers_all),
         refused_migrations=sum(m.status in FAILED
-                               for m in record.migrations),
+                               for m in record.migrations or ()),
         seconds=ended - record.start_at)

@@ -73,15 +73,15 @@ class Record:
     """An experiment: its name (the prefix of what it creates), set-up,
     resources in creation order, and the Unix times its players start
     (``start_at``) and it ended (``ended_at``, None while running), and
-    nova's migration records of its servers, read before teardown."""
+    nova's migration records of its servers, read before teardown (None
+    if the run did not get that far)."""
 
     name: str
     setup: setup_mod.Setup
     resources: list[Resource] = dataclasses.field(default_factory=list)
     start_at: float | None = None
     ended_at: float | None = None
-    migrations: list[MigrationRecord] = dataclasses.field(
-        default_factory=list)
+    migrations: list[MigrationRecord] | None = None
 
     def servers(self) -> list[Resource]:
         return [r for r in self.resources if r.kind is Kind.SERVER]
@@ -97,8 +97,9 @@ class Record:
         return {'name': self.name, 'setup': self.setup.to_dict(),
                 'resources': [r.to_dict() for r in self.resources],
                 'start_at': self.start_at, 'ended_at': self.ended_at,
-                'migrations': [dataclasses.asdict(m)
-                               for m in self.migrations]}
+                'migrations': (None if self.migrations is None else
+                               [dataclasses.asdict(m)
+                                for m in self.migrations])}
 
     @classmethod
     def from_dict(cls, data: dict) -> 'Record':
@@ -107,8 +108,9 @@ class Record:
                    resources=[Resource.from_dict(r)
                               for r in data['resources']],
                    start_at=data['start_at'], ended_at=data['ended_at'],
-                   migrations=[MigrationRecord(**m)
-                               for m in data.get('migrations', [])])
+                   migrations=(None if data['migrations'] is None else
+                               [MigrationRecord(**m)
+                                for m in data['migrations']]))
 
 
 def save(record: Record, path: str) -> None:

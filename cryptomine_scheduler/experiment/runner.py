@@ -58,13 +58,12 @@ def _raise_interrupted(signum, frame):
 
 
 @contextlib.contextmanager
-def _handlers(handler) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``handler`` (in the main thread only)."""
+def _handlers(handler, *signals: signal.Signals) -> Iterator[None]:
+    """``signals`` call ``handler`` (in the main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {s: signal.signal(s, handler)
-              for s in (signal.SIGINT, signal.SIGTERM)}
+    before = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
@@ -115,14 +114,14 @@ class Runner:
     def run(self) -> None:
         """The whole experiment; teardown always follows."""
         try:
-            with _handlers(_raise_interrupted):
+            with _handlers(_raise_interrupted, signal.SIGTERM):
                 self.create()
                 self.play()
                 self.record.migrations = cloud.migrations(
                     self.conn, {r.id for r in self.record.servers() if r.id})
                 self.saver()
         finally:
-            with _handlers(_ignore):
+            with _handlers(_ignore, signal.SIGINT, signal.SIGTERM):
                 teardown(self.conn, self.saver, self.timing, self.notify)
 
     def _create(self, resource: record_mod.Resource,

@@ -86,6 +86,7 @@ class RunnerTest(nova_sdk.NovaSDKTestCase):
         self.assertLessEqual({s.host for s in servers}, set(self.HOSTS))
         self.assertEqual({512.0}, {s.memory_mb for s in servers})
         self.assertGreaterEqual(found.ended_at, found.start_at + 0.5)
+        self.assertEqual([], found.migrations)
         self.assertEqual(['flavor', 'keypair'] + ['server'] * 4,
                          [r.kind.value for r in found.resources])
         self.assertNothingLeft()
@@ -109,15 +110,24 @@ class RunnerTest(nova_sdk.NovaSDKTestCase):
         self.assertEqual((0.5, [0.5, 0.5]), (schedule.step, schedule.cpu))
         self.assertEqual(self.record.start_at, schedule.start_at)
 
-    def test_sigterm_mid_boot_leaves_nothing(self):
+    def interrupt_mid_boot(self, signum: signal.Signals, raised: type):
         def interrupt(message):
-            if len(self.record.servers()) == 2:
-                os.kill(os.getpid(), signal.SIGTERM)
+            if len(self.record.servers()) == 2 and message.startswith(
+                    'booting'):
+                os.kill(os.getpid(), signum)
 
-        self.assertRaises(runner_mod.Interrupted,
-                          self.runner(notify=interrupt).run)
-        self.assertEqual(2, len(record_mod.load(self.path).servers()))
+        self.assertRaises(raised, self.runner(notify=interrupt).run)
+        found = record_mod.load(self.path)
+        self.assertEqual(2, len(found.servers()))
+        # Stopped before the end: no migration records were read.
+        self.assertIsNone(found.migrations)
         self.assertNothingLeft()
+
+    def test_sigterm_mid_boot_leaves_nothing(self):
+        self.interrupt_mid_boot(signal.SIGTERM, runner_mod.Interrupted)
+
+    def test_ctrl_c_mid_boot_leaves_nothing(self):
+        self.interrupt_mid_boot(signal.SIGINT, KeyboardInterrupt)
 
     def test_error_mid_boot_leaves_nothing(self):
         # nova refuses the third server: over the project's quota.
