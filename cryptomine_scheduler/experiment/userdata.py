@@ -2,8 +2,11 @@
 
 A ``#cloud-config`` document: ``write_files`` puts :mod:`.player` (the
 module's own source, shipped in this package) and the guest's schedule
-under :data:`FOLDER`, and ``runcmd`` starts the player in the
-background with ``python3``, its output in ``player.log`` there.
+under :data:`FOLDER`, and a systemd unit that runs it; ``runcmd``
+enables and starts the unit, so the player starts again after a reboot
+(a cold migration reboots the guest) and joins its schedule where it
+stands.  Without systemd, ``runcmd`` starts the player once, in the
+background, its output in ``player.log`` there.
 """
 
 import json
@@ -15,6 +18,8 @@ from cryptomine_scheduler.experiment import player
 
 #: Where the player and its schedule live in the guest.
 FOLDER = '/opt/cryptomine-player'
+#: The systemd unit that runs the player.
+UNIT = 'cryptomine-player.service'
 #: nova's limit on user data, base64-encoded.
 MAX_BASE64_BYTES = 65535
 
@@ -32,15 +37,24 @@ def player_source() -> str:
 
 def render(schedule: player.Schedule) -> str:
     """The user data of a guest that plays ``schedule``."""
+    command = f'python3 {FOLDER}/player.py {FOLDER}/schedule.json'
+    unit = ('[Unit]\nDescription=cryptomine load player\n'
+            'After=time-sync.target\n\n'
+            f'[Service]\nExecStart=/usr/bin/env {command}\n\n'
+            '[Install]\nWantedBy=multi-user.target\n')
+    start = (f'if command -v systemctl >/dev/null; then systemctl '
+             f'daemon-reload && systemctl enable --now {UNIT}; else nohup '
+             f'{command} >{FOLDER}/player.log 2>&1 & fi')
     document = {
         'write_files': [
             {'path': f'{FOLDER}/player.py', 'permissions': '0755',
              'content': player_source()},
             {'path': f'{FOLDER}/schedule.json', 'permissions': '0644',
              'content': json.dumps(schedule._asdict())},
+            {'path': f'/etc/systemd/system/{UNIT}', 'permissions': '0644',
+             'content': unit},
         ],
-        'runcmd': [['sh', '-c', f'nohup python3 {FOLDER}/player.py '
-                    f'{FOLDER}/schedule.json >{FOLDER}/player.log 2>&1 &']],
+        'runcmd': [['sh', '-c', start]],
     }
     text = '#cloud-config\n' + yaml.safe_dump(document, sort_keys=False)
     encoded = (len(text.encode('utf-8')) + 2) // 3 * 4

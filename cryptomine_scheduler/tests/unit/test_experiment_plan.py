@@ -102,7 +102,13 @@ class UserDataTest(base.BaseTestCase):
         player = document['write_files'][0]
         self.assertEqual(userdata.player_source(), player['content'])
         self.assertEqual(schedule, userdata.schedule_of(text))
-        self.assertIn(f'python3 {player["path"]}', str(document['runcmd']))
+        unit = document['write_files'][2]
+        self.assertEqual(f'/etc/systemd/system/{userdata.UNIT}',
+                         unit['path'])
+        self.assertIn(f'ExecStart=/usr/bin/env python3 {player["path"]} ',
+                      unit['content'])
+        (start,) = document['runcmd']
+        self.assertIn(f'systemctl enable --now {userdata.UNIT}', start[2])
 
     def test_too_long_a_schedule_is_refused(self):
         (guest, _) = workload.guests(TRACE, flavors.parse(MAPPING, 'm'), 30)
