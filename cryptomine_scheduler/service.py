@@ -8,6 +8,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 
 import oslo_messaging
+from openstack import connection as openstack_connection
 from oslo_config import cfg
 from oslo_log import log as logging
 
@@ -76,7 +77,12 @@ class NovaLink:
         group = conf.nova_api
         if not (group.cloud or group.auth_type):
             return cls()
-        conn = nova_inventory.connect(conf)
+        return cls.through(nova_inventory.connect(conf), conf)
+
+    @classmethod
+    def through(cls, conn: openstack_connection.Connection,
+                conf: cfg.ConfigOpts) -> 'NovaLink':
+        """The link through the openstacksdk connection ``conn``."""
         classes = nova_inventory.device_classes(conf)
         return cls(functools.partial(
             nova_inventory.read_cluster, conn,

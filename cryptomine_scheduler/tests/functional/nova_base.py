@@ -57,7 +57,32 @@ def api_paste_config() -> str:
     raise RuntimeError(f'nova api-paste.ini not found under {sys.prefix}')
 
 
-class NovaSchedulingTestCase(integrated_helpers._IntegratedTestBase):
+class InProcessNova:
+    """What every in-process nova of these tests needs, before a base of
+    nova's (``_IntegratedTestBase`` or one built on it) in the bases."""
+
+    def setUp(self):
+        # Before super().setUp(): cleaned up after all of nova's fixtures.
+        self.useFixture(nova_defaults.LibraryDefaultsFixture())
+        # nova's per-test thread pools log their shutdown (INFO) from
+        # cleanups that run after nova's log capture is gone, i.e. to the
+        # worker's stdout; keep those records in a test detail instead.
+        pools = logging.getLogger('nova.thread_pool_factory')
+        self.useFixture(fixtures.MockPatchObject(pools, 'propagate', False))
+        self.useFixture(fixtures.FakeLogger(
+            name='nova.thread_pool_factory', level=logging.INFO))
+        super().setUp()
+
+    def _setup_services(self):
+        self.flags(api_paste_config=api_paste_config(), group='wsgi')
+        # Scheduling tests fill hosts; nova's default quotas (10 instances,
+        # 20 cores, 50 GiB) would refuse the requests first.
+        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
+        super()._setup_services()
+
+
+class NovaSchedulingTestCase(InProcessNova,
+                             integrated_helpers._IntegratedTestBase):
     """Nova with ``HOSTS`` fake computes, a few flavors and helpers."""
 
     #: Compute host names; one nova-compute (fake driver) each.
@@ -103,26 +128,10 @@ class NovaSchedulingTestCase(integrated_helpers._IntegratedTestBase):
                 flags[name] = list(value)
         return flags
 
-    def setUp(self):
-        # Before super().setUp(): cleaned up after all of nova's fixtures.
-        self.useFixture(nova_defaults.LibraryDefaultsFixture())
-        # nova's per-test thread pools log their shutdown (INFO) from
-        # cleanups that run after nova's log capture is gone, i.e. to the
-        # worker's stdout; keep those records in a test detail instead.
-        pools = logging.getLogger('nova.thread_pool_factory')
-        self.useFixture(fixtures.MockPatchObject(pools, 'propagate', False))
-        self.useFixture(fixtures.FakeLogger(
-            name='nova.thread_pool_factory', level=logging.INFO))
-        super().setUp()
-
     # -- nova service start-up (hooks of _IntegratedTestBase) --------------
 
     def _setup_services(self):
-        self.flags(api_paste_config=api_paste_config(), group='wsgi')
         self.flags(compute_driver=self.COMPUTE_DRIVER)
-        # Scheduling tests fill hosts; nova's default quotas (10 instances,
-        # 20 cores, 50 GiB) would refuse the requests first.
-        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
         flags = self.scheduler_flags()
         if flags:
             self.flags(group='filter_scheduler', **flags)

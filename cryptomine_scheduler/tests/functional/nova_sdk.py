@@ -34,8 +34,9 @@ class Connection(connection.Connection):
     placement = _PlacementService(service_type='placement')
 
 
-class NovaSDKTestCase(nova_base.NovaSchedulingTestCase):
-    """:class:`~.nova_base.NovaSchedulingTestCase` with :meth:`connect`."""
+class SDKMixin:
+    """:meth:`connect` for a test case built on nova's integrated test
+    base (``api_fixture``, ``placement_fixture``)."""
 
     def connect(self) -> connection.Connection:
         """An admin Connection to this test's nova and placement."""
@@ -50,3 +51,7 @@ class NovaSDKTestCase(nova_base.NovaSchedulingTestCase):
             session=session,
             compute_endpoint_override=api.base_url,
             placement_endpoint_override=self.placement_fixture.endpoint)
+
+
+class NovaSDKTestCase(SDKMixin, nova_base.NovaSchedulingTestCase):
+    """:class:`~.nova_base.NovaSchedulingTestCase` with :meth:`connect`."""

@@ -11,25 +11,17 @@ from cryptomine_scheduler.tests.functional import nova_base  # noqa: I001
 
 import time
 
-import fixtures
 import nova.conf
-import oslo_messaging
-from oslo_config import cfg
 
-from cryptomine_scheduler import service
-from cryptomine_scheduler.scheduler import plugin
-from cryptomine_scheduler.tests import config as test_config
-from cryptomine_scheduler.tests import rabbit
-from cryptomine_scheduler.tests import samples
-from cryptomine_scheduler.tests import waiting
-from load_collector import publisher as publisher_mod
+from cryptomine_scheduler.tests.functional import controller_beside
 
 CONF = nova.conf.CONF
 FILTER = 'cryptomine_scheduler.scheduler.filter.LoadAwareFilter'
 WEIGHER = 'cryptomine_scheduler.scheduler.weigher.LoadAwareWeigher'
 
 
-class LoadAwareTestBase(nova_base.NovaSchedulingTestCase):
+class LoadAwareTestBase(controller_beside.ControllerBeside,
+                        nova_base.NovaSchedulingTestCase):
     """Four 16-vCPU hosts; only our weigher, so its effect is isolated;
     the controller on a private RabbitMQ."""
 
@@ -38,74 +30,6 @@ class LoadAwareTestBase(nova_base.NovaSchedulingTestCase):
     WEIGHT_CLASSES = [WEIGHER]
     FLAVORS = dict(nova_base.NovaSchedulingTestCase.FLAVORS,
                    miner=(4, 2048, 10, {}))
-
-    def setUp(self):
-        self.broker = self.useFixture(rabbit.RabbitBroker())
-        # The scheduler started by setUp builds its own plugin, which
-        # connects on its first request, after the flags below.
-        plugin.forget(CONF)
-        self.addCleanup(plugin.forget, CONF)
-        super().setUp()
-        # Load is reported once per test: a slow machine must not make
-        # it stale (stale_after) before the test's last boot.
-        self.flags(controller_transport_url=self.broker.url,
-                   snapshot_ttl=0.2, rpc_timeout=5.0, risk_factor=0.5,
-                   stale_after=3600.0, group='cryptomine')
-        self.flags(cores=-1, ram=-1, instances=-1, group='quota')
-        self.controller = self.start_controller()
-        self.seq = 0
-
-    def controller_overrides(self) -> dict:
-        """{group: {option: value}} of the controller's configuration."""
-        return {}
-
-    def start_controller(self):
-        conf = cfg.ConfigOpts()
-        test_config.register_all_opts(conf)
-        conf([])
-        for group, options in self.controller_overrides().items():
-            for name, value in options.items():
-                conf.set_override(name, value, group)
-        conf.set_override('state_path', self.useFixture(
-            fixtures.TempDir()).path)
-        conf.set_override('master_secret', samples.SECRET, 'messaging')
-        conf.set_override('batch_timeout', 1, 'controller')
-        notify = oslo_messaging.get_notification_transport(
-            conf, url=self.broker.url)
-        rpc_transport = oslo_messaging.get_rpc_transport(
-            conf, url=self.broker.url)
-        self.addCleanup(notify.cleanup)
-        self.addCleanup(rpc_transport.cleanup)
-        controller = service.ControllerService(conf, notify, rpc_transport)
-        controller.start()
-        self.addCleanup(self._stop_controller, controller)
-        self.publisher = publisher_mod.SamplePublisher(
-            notify, conf.messaging.sample_topic, 'test', 1)
-        return controller
-
-    @staticmethod
-    def _stop_controller(controller):
-        if not controller._stop.is_set():
-            controller.stop()
-
-    def report(self, loads: dict, gpu_hosts=(), guests=None):
-        """Publish 5 samples of each host (10 s apart, ending now) with
-        the CPU load given, from a host of 16 CPUs as the fake driver's;
-        ``gpu_hosts`` also report a GPU, ``guests`` lists each host's
-        instances."""
-        now = time.time()
-        expected = self.controller.totals.stored
-        for host, cpu in loads.items():
-            gpus = [samples.gpu(0)] if host in gpu_hosts else []
-            for i in range(5):
-                self.seq += 1
-                self.publisher.publish(samples.payload(samples.make(
-                    host=host, seq=self.seq, timestamp=now - 40 + 10 * i,
-                    cpu=cpu, gpus=gpus, collector=samples.COUNTERS,
-                    cpus=16, instances=(guests or {}).get(host, ()))))
-                expected += 1
-        waiting.wait_for(
-            lambda: self.controller.totals.stored >= expected, 30)
 
 
 class LoadAwareSchedulingTest(LoadAwareTestBase):

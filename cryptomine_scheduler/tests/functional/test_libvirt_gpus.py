@@ -1,0 +1,132 @@
+"""GPU hosts under nova's libvirt driver on its fake libvirt.
+
+nova's own libvirt functional base models PCI devices and mediated
+devices: its computes report passthrough GPUs to placement (``[pci]
+report_in_placement``) and physical GPUs' vGPUs (``PGPU`` providers with
+a ``VGPU`` inventory).  The controller reads those counts from this
+placement through openstacksdk, as in production, and the samples say
+how hot each GPU is.  Servers boot through nova's API.
+"""
+
+# nova_base first: it selects nova's concurrency mode.
+from cryptomine_scheduler.tests.functional import nova_base  # noqa: I001
+
+import time
+
+from nova.tests.fixtures import libvirt as fakelibvirt
+from nova.tests.functional.libvirt import test_vgpu
+from oslo_serialization import jsonutils
+
+from cryptomine_scheduler import service
+from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests import waiting
+from cryptomine_scheduler.tests.functional import controller_beside
+from cryptomine_scheduler.tests.functional import nova_sdk
+from cryptomine_scheduler.tests.functional import test_nova_scheduling
+
+IMAGE = nova_base.nova_fixtures.GlanceFixture.image1['id']
+#: The resource class the operator gives the passthrough GPUs.
+GPU_CLASS = 'CUSTOM_GPU_A100'
+
+
+def gpus(temp: float, count: int = 2) -> list:
+    """A host's GPUs at ``temp`` degC (slowdown at 89), none busy."""
+    return [samples.gpu(i, util=0.0, temp=temp) for i in range(count)]
+
+
+class LibvirtGpuTestBase(controller_beside.ControllerBeside,
+                         nova_sdk.SDKMixin, nova_base.InProcessNova,
+                         test_vgpu.VGPUTestBase):
+    """nova's libvirt driver, our filter and only our weigher, and a
+    controller that reads placement every second."""
+
+    ADDITIONAL_FILTERS = ['LoadAwareFilter']
+
+    def _setup_scheduler_service(self):
+        self.flags(available_filters=[
+            'nova.scheduler.filters.all_filters',
+            test_nova_scheduling.FILTER],
+            weight_classes=[test_nova_scheduling.WEIGHER],
+            group='filter_scheduler')
+        return super()._setup_scheduler_service()
+
+    def controller_overrides(self) -> dict:
+        return {'nova_api': {'device_refresh_interval': 1}}
+
+    def nova_link(self, conf) -> service.NovaLink:
+        return service.NovaLink.through(self.connect(), conf)
+
+    def wait_for_gpus(self, expected: dict) -> None:
+        """Until the controller's snapshot counts ``{host: (total,
+        used)}`` GPUs of these hosts (sampled already) as placement
+        does."""
+        def counted():
+            hosts = self.controller.tracker.snapshot(time.time())['hosts']
+            return {name: tuple(hosts[name].get('devices', {}).get(
+                'gpu', (0, 0))) for name in expected if name in hosts}
+        waiting.wait_for(lambda: counted() == expected, 60)
+
+    def boot(self, flavor: str, expected_state: str = 'ACTIVE') -> dict:
+        return self._create_server(
+            image_uuid=IMAGE, flavor_id=self.flavors[flavor],
+            networks='none', expected_state=expected_state)
+
+    def host_of(self, server: dict) -> str:
+        return server['OS-EXT-SRV-ATTR:host']
+
+
+class PassthroughGpuTest(LibvirtGpuTestBase):
+    """Three hosts with two GPUs each for PCI passthrough, reported to
+    placement; a host without GPUs, the least loaded."""
+
+    GPU_HOSTS = ('gpu1', 'gpu2', 'gpu3')
+
+    def setUp(self):
+        super().setUp()
+        self.flags(report_in_placement=True, group='pci')
+        self.flags(pci_in_placement=True, group='filter_scheduler')
+        self.flags(device_spec=[jsonutils.dumps({
+            'vendor_id': fakelibvirt.PCI_VEND_ID,
+            'product_id': fakelibvirt.PCI_PROD_ID,
+            'resource_class': GPU_CLASS})], alias=[jsonutils.dumps({
+                'name': 'a100', 'device_type': 'type-PCI',
+                'resource_class': GPU_CLASS})], group='pci')
+        for host in self.GPU_HOSTS:
+            self.start_compute(host, pci_info=fakelibvirt.HostPCIDevicesInfo(
+                num_pci=2, num_pfs=0, num_vfs=0))
+        self.start_compute('cpu1')
+        self.flavors = {'miner': self._create_flavor(
+            vcpu=2, extra_spec={'pci_passthrough:alias': 'a100:1',
+                                'cryptomine:accelerator': 'gpu',
+                                # A GPU miner: little CPU of its own.
+                                'cryptomine:expected_load_percent': '20'})}
+
+    def report(self, *args, **kwargs):
+        super().report(*args, **kwargs)
+        self.wait_for_gpus({h: (2, 0) for h in self.GPU_HOSTS})
+
+    def test_hosts_whose_gpus_are_all_passed_through_take_gpu_miners(self):
+        # The hosts' drivers see none of their GPUs (bound to vfio-pci):
+        # the samples show no GPU, placement counts two on each.
+        self.report({'gpu1': 20.0, 'gpu2': 20.0, 'gpu3': 20.0,
+                     'cpu1': 5.0})
+        placed = [self.host_of(self.boot('miner')) for _ in range(6)]
+        self.assertEqual({h: 2 for h in self.GPU_HOSTS},
+                         {h: placed.count(h) for h in set(placed)})
+        failed = self.boot('miner', expected_state='ERROR')
+        self.assertIn('No valid host', failed['fault']['message'])
+
+    def test_the_host_whose_free_gpus_are_coolest_wins(self):
+        # Out of band (the BMC), the GPUs' temperatures are known: 6, 39
+        # and 27 degC to slowdown.
+        self.report({h: 20.0 for h in self.GPU_HOSTS},
+                    gpus={'gpu1': gpus(83.0), 'gpu2': gpus(50.0),
+                          'gpu3': gpus(62.0)})
+        placed = [self.host_of(self.boot('miner')) for _ in range(6)]
+        self.assertEqual('gpu2', placed[0])
+        # A host with a GPU in use still beats the hot host (with one
+        # busy GPU, a host's occupancy term is 0.5, the hot host's thermal
+        # pressure 0.8), which gets the last two; none gets a third.
+        self.assertEqual(['gpu1', 'gpu1'], placed[4:])
+        self.assertEqual({h: 2 for h in self.GPU_HOSTS},
+                         {h: placed.count(h) for h in set(placed)})
