@@ -14,6 +14,7 @@ from cryptomine_scheduler import signing
 from cryptomine_scheduler import supervisor
 from load_collector import buffer as buffer_mod
 from load_collector import conf as collector_conf
+from load_collector import cpu_set
 from load_collector import daemon
 from load_collector import publisher as publisher_mod
 from load_collector import sources as sources_mod
@@ -160,6 +161,11 @@ def main(argv=None) -> int:
     # Configuration errors end here, not in a worker restarted forever.
     signing_key(conf, warn=False)
     check_sources(conf)
+    if 'host' in conf.collector.sources:
+        try:
+            cpu_set.guest_cpus(conf)
+        except cpu_set.CpuSetError as exc:
+            sys.exit(f'cryptomine-collector: {exc}')
     if conf.cycles:
         return run_cycles(conf, conf.cycles)
     supervisor.run(conf, [supervisor.Workers(CollectorService, 1)])
