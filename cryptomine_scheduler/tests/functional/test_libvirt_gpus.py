@@ -130,3 +130,29 @@ class PassthroughGpuTest(LibvirtGpuTestBase):
         self.assertEqual(['gpu1', 'gpu1'], placed[4:])
         self.assertEqual({h: 2 for h in self.GPU_HOSTS},
                          {h: placed.count(h) for h in set(placed)})
+
+
+class VirtualGpuTest(LibvirtGpuTestBase):
+    """Two hosts with two physical GPUs each, cut into vGPUs (16 each of
+    nvidia-11); a host without GPUs, the least loaded."""
+
+    def setUp(self):
+        super().setUp()
+        self.flags(enabled_mdev_types=fakelibvirt.NVIDIA_11_VGPU_TYPE,
+                   group='devices')
+        for host in ('vgpu1', 'vgpu2'):
+            self.start_compute_with_vgpu(host)
+        self.start_compute('cpu1')
+        self.flavors = {'miner': self._create_flavor(
+            vcpu=1, extra_spec={'resources:VGPU': '1',
+                                'cryptomine:accelerator': 'gpu',
+                                'cryptomine:expected_load_percent': '20'})}
+
+    def test_vgpu_miners_go_where_the_gpus_are_coolest(self):
+        # The host's driver sees its physical GPUs (NVML).
+        self.report({'vgpu1': 20.0, 'vgpu2': 30.0, 'cpu1': 5.0},
+                    gpus={'vgpu1': gpus(83.0), 'vgpu2': gpus(50.0)})
+        # Placement's PGPU providers, under each compute node, count them.
+        self.wait_for_gpus({'vgpu1': (32, 0), 'vgpu2': (32, 0)})
+        placed = [self.host_of(self.boot('miner')) for _ in range(3)]
+        self.assertEqual(['vgpu2'] * 3, placed)
