@@ -29,7 +29,10 @@ class ComputeHost:
     allocated.  ``accepts_moves`` is False for a disabled or down compute
     service: such a host may lose instances but never gains any.
     ``accelerators`` is None when nova does not say (the planner then
-    uses what the host's load samples report).
+    uses what the host's load samples report).  ``burst_cost_per_hour``
+    is what a rented burst host costs an hour (aggregate properties
+    ``cryptomine:tier = burst`` and ``cryptomine:cost_per_hour``); None
+    for a host of the operator's own.
     """
 
     name: str
@@ -41,6 +44,7 @@ class ComputeHost:
     aggregates: frozenset[str] = frozenset()
     accepts_moves: bool = True
     accelerators: frozenset[Accelerator] | None = None
+    burst_cost_per_hour: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
