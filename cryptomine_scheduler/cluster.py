@@ -8,6 +8,7 @@ a fleet file.  :mod:`.planning.problem` joins them with the load snapshot.
 import dataclasses
 import enum
 
+from cryptomine_scheduler import tiers
 from cryptomine_scheduler.scoring import Accelerator
 
 
@@ -45,6 +46,12 @@ class ComputeHost:
     accepts_moves: bool = True
     accelerators: frozenset[Accelerator] | None = None
     burst_cost_per_hour: float | None = None
+
+    @property
+    def tier(self) -> tiers.Tier:
+        """Burst with a cost (0 when its aggregates give none), home
+        without."""
+        return tiers.tier_of(self.burst_cost_per_hour)
 
 
 @dataclasses.dataclass(frozen=True)

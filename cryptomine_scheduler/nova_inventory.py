@@ -37,6 +37,7 @@ from oslo_log import log as logging
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler import tiers
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.scheduler import plugin
 
@@ -84,6 +85,17 @@ class _Membership:
     names: set[str] = dataclasses.field(default_factory=set)
     zone: str | None = None
     accelerators: set[scoring.Accelerator] | None = None
+    tiers: set[str] = dataclasses.field(default_factory=set)
+    costs: set[str] = dataclasses.field(default_factory=set)
+
+    def burst_cost(self, host: str) -> float | None:
+        """What the host costs an hour if burst capacity, else None."""
+        found = tiers.read(self.tiers, self.costs)
+        if found.unreadable:
+            LOG.warning('Host %s: ignoring aggregate %s %s', host,
+                        tiers.COST_KEY,
+                        ', '.join(map(repr, found.unreadable)))
+        return found.cost_per_hour
 
 
 def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
@@ -133,11 +145,16 @@ def _split_kinds(value: str, aggregate: str) -> set[scoring.Accelerator]:
 def _memberships(conn) -> dict[str, _Membership]:
     found = collections.defaultdict(_Membership)
     for aggregate in conn.compute.aggregates():
-        spec = (aggregate.metadata or {}).get(plugin.ACCELERATOR_SPEC)
+        metadata = aggregate.metadata or {}
+        spec = metadata.get(plugin.ACCELERATOR_SPEC)
         for host in aggregate.hosts or ():
             member = found[host]
             member.names.add(aggregate.name)
             member.zone = aggregate.availability_zone or member.zone
+            for key, values in ((tiers.TIER_KEY, member.tiers),
+                                (tiers.COST_KEY, member.costs)):
+                if key in metadata:
+                    values.add(metadata[key])
             if spec is not None:
                 member.accelerators = ((member.accelerators or set())
                                        | _split_kinds(spec, aggregate.name))
@@ -236,7 +253,8 @@ def read_hosts(conn: connection_mod.Connection,
             accepts_moves=(service.status == 'enabled'
                            and service.state == 'up'
                            and not service.is_forced_down),
-            accelerators=_offered(capacity.devices, member)))
+            accelerators=_offered(capacity.devices, member),
+            burst_cost_per_hour=member.burst_cost(service.host)))
     return tuple(sorted(hosts, key=lambda h: h.name))
 
 

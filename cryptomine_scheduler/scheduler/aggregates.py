@@ -9,13 +9,14 @@ from nova.scheduler.filters import utils
 from oslo_log import log as logging
 
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler import tiers
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 
 LOG = logging.getLogger(__name__)
 #: Which hosts are rented burst capacity, and what one costs an hour.
-TIER_KEY = 'cryptomine:tier'
-TIER_BURST = 'burst'
-COST_KEY = 'cryptomine:cost_per_hour'
+TIER_KEY = tiers.TIER_KEY
+TIER_BURST = tiers.TIER_BURST
+COST_KEY = tiers.COST_KEY
 
 # (option, strictest of several aggregates); metadata key cryptomine_<option>
 _THRESHOLDS = (
@@ -95,17 +96,14 @@ def declared_kinds(host_state) -> frozenset[scoring.Accelerator] | None:
 
 def burst_cost(host_state) -> float | None:
     """What ``host_state`` costs an hour when its aggregates say it is a
-    rented burst host (``cryptomine:tier = burst``; the highest
-    ``cryptomine:cost_per_hour`` of them, 0 when none says); None for a
-    host of the operator's own."""
-    if not host_state.aggregates or TIER_BURST not in (
-            utils.aggregate_values_from_key(host_state, TIER_KEY)):
+    rented burst host (:func:`.tiers.read`); None for a host of the
+    operator's own."""
+    if not host_state.aggregates:
         return None
-    try:
-        return utils.validate_num_values(
-            utils.aggregate_values_from_key(host_state, COST_KEY), 0.0,
-            cast_to=float, based_on=max)
-    except ValueError as exc:
-        LOG.warning('Ignoring aggregate %s of host %s: %s', COST_KEY,
-                    host_state.host, exc)
-        return 0.0
+    found = tiers.read(
+        utils.aggregate_values_from_key(host_state, TIER_KEY),
+        utils.aggregate_values_from_key(host_state, COST_KEY))
+    if found.unreadable:
+        LOG.warning('Ignoring aggregate %s %s of host %s', COST_KEY,
+                    ', '.join(map(repr, found.unreadable)), host_state.host)
+    return found.cost_per_hour

@@ -14,6 +14,7 @@ from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.tiers import Tier
 
 R = types.SimpleNamespace
 
@@ -188,6 +189,43 @@ class ReadHostsTest(base.BaseTestCase):
             {n: (h.availability_zone, set(h.aggregates), h.accelerators
                  and set(h.accelerators), h.accepts_moves)
              for n, h in hosts.items()})
+
+    def test_tiers_and_costs_of_aggregates(self):
+        inv = {'VCPU': inventory(8, 0, 1.0),
+               'MEMORY_MB': inventory(4096, 0, 1.0)}
+        names = ('own', 'rented', 'twice', 'free', 'bad')
+        burst = {'cryptomine:tier': 'burst'}
+        conn = FakeNova(
+            hypervisors=[R(id=n, name=n, service_details={'host': n})
+                         for n in names],
+            inventories=dict.fromkeys(names, inv),
+            aggregates=[
+                R(name='home', hosts=['own'], availability_zone=None,
+                  metadata={'cryptomine:tier': 'home',
+                            'cryptomine:cost_per_hour': '9'}),
+                R(name='partner', hosts=['rented', 'twice'],
+                  availability_zone=None,
+                  metadata=dict(burst, **{'cryptomine:cost_per_hour': '2'})),
+                R(name='dear', hosts=['twice', 'bad'],
+                  availability_zone=None,
+                  metadata={'cryptomine:cost_per_hour': '3.5'}),
+                R(name='uncosted', hosts=['free', 'bad'],
+                  availability_zone=None, metadata=burst),
+                R(name='typo', hosts=['bad'], availability_zone=None,
+                  metadata={'cryptomine:cost_per_hour': 'cheap'})],
+            services=[service(n) for n in names])
+        with self.assertLogs(nova_inventory.LOG.logger) as logs:
+            hosts = {h.name: h for h in nova_inventory.read_hosts(conn)}
+        # The highest cost of a burst host's aggregates, 0 when none
+        # gives one; a home host costs nothing, whatever it says.
+        self.assertEqual(
+            {'own': (Tier.HOME, None), 'rented': (Tier.BURST, 2.0),
+             'twice': (Tier.BURST, 3.5), 'free': (Tier.BURST, 0.0),
+             'bad': (Tier.BURST, 3.5)},
+            {n: (h.tier, h.burst_cost_per_hour) for n, h in hosts.items()})
+        [warning] = logs.output
+        self.assertIn("Host bad: ignoring aggregate cryptomine:"
+                      "cost_per_hour 'cheap'", warning)
 
     def test_gpus_and_miners_counted_in_provider_trees(self):
         host = {'VCPU': inventory(32, 0, 1.0),
