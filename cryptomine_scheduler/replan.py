@@ -79,12 +79,15 @@ def in_aggregate(found: cluster_mod.Cluster,
 
 class PlanningLock:
     """One round at a time: in this process, and through tooz across
-    controllers when ``coordination_url`` is set."""
+    controllers when ``coordination_url`` is set (the tooz lock
+    ``name``)."""
 
-    def __init__(self, url: str | None, member: str):
+    def __init__(self, url: str | None, member: str,
+                 name: bytes = LOCK_NAME):
         self._local = threading.Lock()
         self._coordinator = None
         self._lock = None
+        self._name = name
         if url:
             self._coordinator = coordination.get_coordinator(
                 url, member.encode())
@@ -92,7 +95,7 @@ class PlanningLock:
     def start(self) -> None:
         if self._coordinator is not None:
             self._coordinator.start(start_heart=True)
-            self._lock = self._coordinator.get_lock(LOCK_NAME)
+            self._lock = self._coordinator.get_lock(self._name)
 
     def stop(self) -> None:
         if self._coordinator is not None:

@@ -12,6 +12,7 @@ from oslo_messaging._metrics import client as messaging_metrics
 from oslo_messaging._tracing import client as messaging_tracing
 
 from cryptomine_scheduler.conf import api
+from cryptomine_scheduler.conf import burst
 from cryptomine_scheduler.conf import controller
 from cryptomine_scheduler.conf import database
 from cryptomine_scheduler.conf import default
@@ -29,7 +30,7 @@ _SHARED = (default, messaging)
 EXCHANGE = 'cryptomine'
 DURABLE_QUEUES = True
 _MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
-                      nova_notifications, prometheus, api)
+                      nova_notifications, prometheus, api, burst)
 
 
 def register_shared_opts(conf: cfg.ConfigOpts) -> None:

@@ -187,3 +187,49 @@ plan_actions = sa.Table(
     sa.Column('started_at', sa.Float, nullable=True),
     sa.Column('finished_at', sa.Float, nullable=True),
 )
+
+# The burst tier (times are Unix seconds; ``end`` is NULL while it
+# lasts).  Which host and tier each instance ran on, and at what cost an
+# hour (NULL on a home host): one row per stay.
+tier_stays = sa.Table(
+    'tier_stays', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('instance', sa.String(36), nullable=False, index=True),
+    sa.Column('host', sa.String(255), nullable=False),
+    sa.Column('tier', sa.String(16), nullable=False),
+    sa.Column('cost_per_hour', sa.Float, nullable=True),
+    sa.Column('start', sa.Float, nullable=False),
+    sa.Column('end', sa.Float, nullable=True, index=True),
+)
+
+# The periods a burst host was held (in nova and not released).
+burst_host_stays = sa.Table(
+    'burst_host_stays', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('host', sa.String(255), nullable=False, index=True),
+    sa.Column('cost_per_hour', sa.Float, nullable=False),
+    sa.Column('start', sa.Float, nullable=False),
+    sa.Column('end', sa.Float, nullable=True, index=True),
+)
+
+# Burst hosts seen empty and enabled, since when.
+burst_empty_hosts = sa.Table(
+    'burst_empty_hosts', metadata,
+    sa.Column('host', sa.String(255), primary_key=True),
+    sa.Column('since', sa.Float, nullable=False),
+)
+
+# Burst hosts the controller released (disabled), and when that ended:
+# the operator enabled the host again, or removed it from nova.
+burst_releases = sa.Table(
+    'burst_releases', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('host', sa.String(255), nullable=False, index=True),
+    sa.Column('cost_per_hour', sa.Float, nullable=False),
+    sa.Column('empty_since', sa.Float, nullable=False),
+    sa.Column('released_at', sa.Float, nullable=False),
+    sa.Column('controller', sa.String(255), nullable=False),
+    sa.Column('reason', sa.String(255), nullable=False),
+    sa.Column('ended_at', sa.Float, nullable=True),
+    sa.Column('ended', sa.String(16), nullable=True),
+)
