@@ -7,7 +7,9 @@ snapshot of its :class:`~cryptomine_scheduler.snapshot.LoadTracker`
 :class:`~cryptomine_scheduler.collector_counters.CounterBook`, so ingest
 pays nothing for them.  The re-planner reports each plan and migration
 through :meth:`Metrics.plan_finished` and
-:meth:`Metrics.migration_finished`.
+:meth:`Metrics.migration_finished`.  The burst tier's gauges and
+counters are read from its history (:class:`~.db.burst.BurstStore`) at
+scrape time: every controller of a deployment reports the same values.
 """
 
 import dataclasses
@@ -181,15 +183,52 @@ class _CollectorCountersCollector:
             yield family
 
 
+_BURST = (  # name, Totals field, is a counter, help
+    ('burst_hosts', 'hosts_held', False,
+     'Burst hosts held now (in nova and not released).'),
+    ('burst_cost_per_hour', 'cost_per_hour', False,
+     'What the burst hosts held cost an hour now.'),
+    ('burst_host_hours', 'burst_host_hours', True,
+     'Hours burst hosts were held, in all.'),
+    ('burst_cost', 'cost', True,
+     'What the burst hosts held cost, in all.'),
+    ('burst_instance_hours', 'burst_instance_hours', True,
+     'Hours instances ran on burst hosts, in all.'),
+    ('burst_releasable_hosts', 'releasable', False,
+     'Burst hosts released (disabled) and not enabled again.'),
+    ('burst_releases', 'releases', True,
+     'Burst hosts released, in all.'),
+)
+
+
+class _BurstCollector:
+    """The burst tier's totals, read from its history when scraped."""
+
+    def __init__(self, store, clock: Callable[[], float]):
+        self._store = store
+        self._clock = clock
+
+    def collect(self):
+        totals = self._store.totals(self._clock())
+        for name, field, is_counter, text in _BURST:
+            family = (core.CounterMetricFamily if is_counter
+                      else core.GaugeMetricFamily)
+            yield family(f'{PREFIX}_{name}', text,
+                         value=getattr(totals, field))
+
+
 class Metrics:
     """The controller's registry, its HTTP endpoint and the re-plan API."""
 
     def __init__(self, totals: ingest.IngestTotals,
                  tracker: snapshot.LoadTracker, risk_factor: float,
                  collectors: collector_counters.CounterBook,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, burst=None):
+        """``burst``: the burst tier's :class:`~.db.burst.BurstStore`."""
         self.registry = prometheus_client.CollectorRegistry()
         self.registry.register(_IngestCollector(totals))
+        if burst is not None:
+            self.registry.register(_BurstCollector(burst, clock))
         self.registry.register(_HostCollector(tracker, risk_factor, clock))
         self.registry.register(_CollectorCountersCollector(
             collectors, tracker.window, clock))

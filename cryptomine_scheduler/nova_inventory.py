@@ -358,3 +358,14 @@ def read_groups(conn: connection_mod.Connection) -> tuple[
                             policy=cluster.GroupPolicy(group['policy']),
                             members=frozenset(group.get('members') or ()))
         for group in found)
+
+
+def disable_compute(conn: connection_mod.Connection, host: str,
+                    reason: str) -> None:
+    """Disable ``host``'s nova-compute service with ``reason`` (nova's
+    scheduler then places nothing more there)."""
+    found = list(conn.compute.services(binary='nova-compute', host=host))
+    if len(found) != 1:
+        raise InventoryError(
+            f'{len(found)} nova-compute services on host {host!r}')
+    conn.compute.disable_service(found[0], disabled_reason=reason)

@@ -23,6 +23,7 @@ from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
 
 NAMESPACE = rpcapi.NAMESPACE
@@ -98,12 +99,20 @@ class ReadEndpoint:
 
 
 class OperatorEndpoint(ReadEndpoint):
-    """What :class:`ReadEndpoint` serves, and the plans: creating,
-    carrying out, aborting and reading them."""
+    """What :class:`ReadEndpoint` serves, the plans (creating, carrying
+    out, aborting and reading them) and the burst tier's status."""
 
-    def __init__(self, *args, replanner: replan.Replanner, **kwargs):
+    def __init__(self, *args, replanner: replan.Replanner,
+                 burst: burst_db.BurstStore, **kwargs):
         super().__init__(*args, **kwargs)
         self._replanner = replanner
+        self._burst = burst
+
+    @oslo_messaging.expected_exceptions(exception.BadArgument)
+    def get_burst_status(self, ctxt, since):
+        if not (since.__class__ in (int, float) and math.isfinite(since)):
+            raise exception.BadArgument(f'since {since!r} is not a time')
+        return self._burst.status(float(since), self._clock()).wire()
 
     @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
                                         UnknownAggregate, NovaUnavailable)

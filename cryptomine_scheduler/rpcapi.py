@@ -10,8 +10,9 @@ Version history:
 * 1.1: ``create_plan``, ``list_plans``, ``get_plan``, ``abort_plan``.
 * 1.2: ``get_load_snapshot`` takes ``instances_since``.
 * 1.3: ``get_collector_counters``.
+* 1.4: ``get_burst_status``.
 
-The plan calls are served on ``[messaging] operator_topic`` only: a
+The plan and burst calls are served on ``[messaging] operator_topic`` only: a
 client for them (cryptomine-api) is made with that topic, nova-scheduler's
 with ``controller_topic``, on which the controller only reads.
 """
@@ -24,7 +25,7 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.3'
+VERSION = '1.4'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -104,3 +105,10 @@ class ControllerClient:
         owner = self.get_plan(plan_id)['controller']
         return self._client.prepare(version='1.1', server=owner).call(
             {}, 'abort_plan', plan_id=plan_id)
+
+    def get_burst_status(self, since: float) -> dict:
+        """The burst tier now and since ``since`` (Unix seconds), as
+        :class:`~cryptomine_scheduler.db.burst.Status` (needs a
+        controller of 1.4 or later)."""
+        return self._client.prepare(version='1.4').call(
+            {}, 'get_burst_status', since=since)

@@ -13,6 +13,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import absorbed_samples
+from cryptomine_scheduler import burst
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
@@ -32,6 +33,7 @@ from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import validation
+from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 
@@ -71,6 +73,8 @@ class NovaLink:
     migrator: executor.Migrator | None = None
     device_source: Callable[[], dict[
         str, device_inventory.HostDevices]] | None = None
+    #: Disables a host's nova-compute service with a reason.
+    disable_service: Callable[[str, str], None] | None = None
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> 'NovaLink':
@@ -90,7 +94,8 @@ class NovaLink:
             classes=classes),
                    executor.OpenStackMigrator(conn),
                    functools.partial(nova_inventory.read_devices, conn,
-                                     classes))
+                                     classes),
+                   functools.partial(nova_inventory.disable_compute, conn))
 
 
 class ControllerService:
@@ -128,9 +133,10 @@ class ControllerService:
         self.absorbed = absorbed_samples.AbsorbedSamples(c.summary_window)
         self.totals = ingest.IngestTotals(restarts)
         self.collectors = collector_counters.CounterBook()
+        self.burst = burst_db.BurstStore(self.store.engine, clock)
         self.metrics = metrics.Metrics(self.totals, self.tracker,
                                        conf.cryptomine.risk_factor,
-                                       self.collectors, clock)
+                                       self.collectors, clock, self.burst)
         self.listener_pool = ingest_bus.listener_pool(conf)
         self.ingestor = new_ingestor(conf, self.store, clock)
         self.listener = None
@@ -151,7 +157,7 @@ class ControllerService:
             for topic, endpoint in (
                 (conf.messaging.controller_topic, rpc.ReadEndpoint(*served)),
                 (conf.messaging.operator_topic, rpc.OperatorEndpoint(
-                    *served, replanner=self.replanner)))]
+                    *served, replanner=self.replanner, burst=self.burst)))]
         self._stop = threading.Event()
         self._periodic = [threading.Thread(
             target=self._every, args=(c.maintenance_interval,
@@ -165,6 +171,30 @@ class ControllerService:
                                                nova.device_source),
                     'Reading GPUs and miners from placement', True),
                 name='cryptomine-devices', daemon=True))
+        self.burst_lock = self.sweeper = None
+        if (nova.cluster_source is not None and nova.disable_service
+                is not None and conf.burst.check_interval):
+            self._start_sweeper(nova, notification_transport)
+
+    def _start_sweeper(self, nova: NovaLink, transport) -> None:
+        """Look at the burst tier every ``[burst] check_interval``."""
+        b = self.conf.burst
+        self.burst_lock = replan.PlanningLock(
+            self.conf.replan.coordination_url, self.conf.host,
+            burst.LOCK_NAME)
+        notifier = oslo_messaging.Notifier(
+            transport, publisher_id=f'cryptomine-controller.{self.conf.host}',
+            driver='messagingv2', topics=b.notification_topics)
+        self.sweeper = burst.Sweeper(
+            self.burst, self.burst_lock, nova.cluster_source,
+            nova.disable_service,
+            functools.partial(notifier.info, {}, burst.EVENT_TYPE),
+            self.conf.host, b.release_after, b.release_empty_hosts,
+            self._clock)
+        self._periodic.append(threading.Thread(
+            target=self._every, args=(b.check_interval, self.sweeper.sweep,
+                                      'Looking at the burst tier', True),
+            name='cryptomine-burst', daemon=True))
 
     def absorb(self, result: ingest.BatchResult) -> None:
         """Add a batch's valid samples to the summaries, those stored now
@@ -217,6 +247,8 @@ class ControllerService:
             self._clock() - self.tracker.window))
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
+        if self.burst_lock is not None:
+            self.burst_lock.start()
         for server in self.rpc_servers:
             server.start()
         for listener in (self.listener, self.nova_listener):
@@ -248,4 +280,6 @@ class ControllerService:
         for thread in self._periodic:
             if thread.is_alive():
                 thread.join()
+        if self.burst_lock is not None:
+            self.burst_lock.stop()
         self.store.close()

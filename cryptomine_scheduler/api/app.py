@@ -17,6 +17,7 @@ from oslo_middleware import healthcheck
 from oslo_middleware import request_id
 from oslo_policy import policy
 
+from cryptomine_scheduler.api import burst
 from cryptomine_scheduler.api import controller as controller_mod
 from cryptomine_scheduler.api import errors
 from cryptomine_scheduler.api import hosts
@@ -39,6 +40,7 @@ ROUTES = [
     ('GET', '/v1/plans/{plan_id}', plans.show_plan),
     ('POST', '/v1/plans/{plan_id}/abort', plans.abort_plan),
     ('POST', '/v1/rebalance', plans.rebalance),
+    ('GET', '/v1/burst', burst.show_burst),
 ]
 HEALTHCHECK = '/healthcheck'
 UNAUTHENTICATED = {'/': versions.root, '/v1': versions.current,

@@ -98,3 +98,7 @@ class Controller:
 
     def abort_plan(self, plan_id: str) -> dict:
         return self._plan_call(self._client.abort_plan, plan_id)
+
+    def burst_status(self, since: float) -> dict:
+        with _answers(self._timeout):
+            return self._client.get_burst_status(since)

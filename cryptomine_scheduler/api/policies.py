@@ -1,10 +1,11 @@
 """The API's policy rules and their defaults.
 
-Reading the fleet's load and the plans takes the ``reader`` role;
-planning, carrying out and stopping plans take ``admin`` (keystone's
-default roles imply ``reader`` from ``member`` and ``member`` from
-``admin``).  ``oslopolicy-sample-generator --namespace cryptomine``
-writes them out; operators override them in ``policy.yaml``.
+Reading the fleet's load, the plans and the burst tier takes the
+``reader`` role; planning, carrying out and stopping plans take
+``admin`` (keystone's default roles imply ``reader`` from ``member``
+and ``member`` from ``admin``).  ``oslopolicy-sample-generator
+--namespace cryptomine`` writes them out; operators override them in
+``policy.yaml``.
 """
 
 from oslo_policy import policy
@@ -20,6 +21,7 @@ PLAN_GET = 'cryptomine:plan:get'
 PLAN_CREATE = 'cryptomine:plan:create'
 PLAN_EXECUTE = 'cryptomine:plan:execute'
 PLAN_ABORT = 'cryptomine:plan:abort'
+BURST_GET = 'cryptomine:burst:get'
 
 RULES = [
     policy.RuleDefault('reader', READER,
@@ -57,6 +59,11 @@ RULES = [
         description='Stop a running plan from starting further moves.',
         operations=[{'path': '/v1/plans/{plan_id}/abort',
                      'method': 'POST'}]),
+    policy.DocumentedRuleDefault(
+        name=BURST_GET, check_str='rule:reader', scope_types=SCOPE,
+        description='Show the burst tier: hosts per tier, instances, '
+                    'cost, hours on burst, releasable hosts.',
+        operations=[{'path': '/v1/burst', 'method': 'GET'}]),
 ]
 
 

@@ -148,6 +148,10 @@ class Api:
             params={'metric': metric.value, 'since': repr(since)}
         )['history']
 
+    def burst_status(self, since: float) -> dict:
+        return self._request('GET', '/v1/burst',
+                             params={'since': repr(since)})['burst']
+
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:
         """Plan now; with ``execute`` the moves run in the background

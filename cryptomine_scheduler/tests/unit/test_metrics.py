@@ -4,10 +4,14 @@ import urllib.request
 
 from prometheus_client import parser
 
+from cryptomine_scheduler import burst
 from cryptomine_scheduler import sample
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
+from cryptomine_scheduler.tiers import Tier
+
+HOUR = 3600.0
 
 
 def free_port() -> int:
@@ -152,3 +156,24 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.scrape()
         self.controller.stop()
         self.assertRaises(OSError, self.scrape)
+
+    def test_burst_gauges_and_counters_from_the_history(self):
+        now = time.time()
+        store = self.controller.burst
+        b1, b2 = (burst.Stay(h, Tier.BURST, 2.0) for h in ('b1', 'b2'))
+        store.record(now - 2 * HOUR, {'i1': b1, 'i2': b1},
+                     {'b1': 2.0, 'b2': 2.0}, {'b2': now - 2 * HOUR})
+        store.released(burst.Release('b2', 2.0, now - 2 * HOUR),
+                       now - HOUR, 'c1')
+        metrics = self.scrape()
+
+        def value(name):
+            return metrics[f'cryptomine_burst_{name}', ()]
+
+        self.assertEqual((1, 2.0, 1, 1),
+                         (value('hosts'), value('cost_per_hour'),
+                          value('releasable_hosts'), value('releases_total')))
+        # b1 held 2 h and b2 1 h at 2 an hour; two instances 2 h on b1.
+        self.assertAlmostEqual(3.0, value('host_hours_total'), 2)
+        self.assertAlmostEqual(6.0, value('cost_total'), 2)
+        self.assertAlmostEqual(4.0, value('instance_hours_total'), 2)

@@ -1,5 +1,4 @@
-"""The burst tier: each instance's stays per tier, burst hosts held,
-empty and released.
+"""The burst tier: instances' stays per tier, burst hosts held and released.
 
 Revision ID: 0005
 Revises: 0004
