@@ -2,8 +2,11 @@
 
 For small fleets only (``N * H`` binaries): it measures how far the
 heuristic is from the optimum.  Variables are ``x[i, h]`` (instance ``i``
-on host ``h``) and ``e[h, r]``, bounded below by every tangent of the
-piecewise-linear square of ``u[h, r] - t[r]``; solved by HiGHS
+on host ``h``), ``e[h, r]``, bounded below by every tangent of the
+piecewise-linear square of ``u[h, r] - t[r]``, and ``s[h, d]``, bounded
+below by the tangents of the square of the count of instances holding
+a device of kind ``d`` on ``h`` at every whole count (exact there, as
+counts are whole); solved by HiGHS
 through :func:`scipy.optimize.milp`.  ``min_gain`` does not apply: the
 optimum is the optimum.
 """
@@ -46,7 +49,8 @@ def solve(p: Problem, time_limit: float = 60.0) -> Optimum:
     """The optimal placement; raise :class:`NoSolution` if none in time."""
     started = time.perf_counter()
     n, h, r = len(p.instances), len(p.hosts), p.capacity.shape[1]
-    nx, ne = n * h, h * r
+    kinds = len(problem_mod.DEVICES)
+    nx, ne, ns = n * h, h * r, h * kinds
 
     def x(i, k):
         return i * h + k
@@ -54,14 +58,20 @@ def solve(p: Problem, time_limit: float = 60.0) -> Optimum:
     def e(k, res):
         return nx + k * r + res
 
-    cost = np.zeros(nx + ne)
-    cost[nx:] = np.repeat(p.weights[None, :], h, axis=0).ravel()
+    def s(k, kind):
+        return nx + ne + k * kinds + kind
+
+    cost = np.zeros(nx + ne + ns)
+    cost[nx:nx + ne] = np.repeat(p.weights[None, :], h, axis=0).ravel()
+    cost[:nx] = np.tile(p.host_cost, n)
+    cost[nx + ne:] = (p.limits.device_weight * p.device_pressure
+                      / np.maximum(p.device_count, 1.0)).ravel()
     stay = x(np.arange(n), p.current)
     cost[stay] -= p.move_cost
-    upper = np.ones(nx + ne)
+    upper = np.ones(nx + ne + ns)
     upper[:nx] = _allowed(p).ravel()
     upper[nx:] = np.inf
-    integrality = np.r_[np.ones(nx), np.zeros(ne)]
+    integrality = np.r_[np.ones(nx), np.zeros(ne + ns)]
 
     rows, lower_b, upper_b = [], [], []
 
@@ -96,6 +106,18 @@ def solve(p: Problem, time_limit: float = 60.0) -> Optimum:
         for res in range(p.alloc_demand.shape[1]):
             add({x(i, k): p.alloc_demand[i, res] for i in range(n)},
                 -np.inf, alloc_ceiling[k, res] + 1e-9)
+    room = p.device_room()
+    for kind in range(kinds):
+        holders = np.flatnonzero(p.holds == kind)
+        if not len(holders):
+            continue
+        for k in range(h):
+            count = {x(i, k): 1.0 for i in holders}
+            add(count, -np.inf, room[k, kind] + 1e-9)
+            # s >= a * (2 n - a) for every whole count a it can reach.
+            for a in range(int(min(room[k, kind], len(holders))) + 1):
+                add({**{j: 2.0 * a for j in count}, s(k, kind): -1.0},
+                    -np.inf, float(a * a))
     for g in np.unique(p.anti_affinity[p.anti_affinity >= 0]):
         members = np.flatnonzero(p.anti_affinity == g)
         already = np.bincount(p.current[members], minlength=h)
@@ -103,13 +125,13 @@ def solve(p: Problem, time_limit: float = 60.0) -> Optimum:
             add({x(i, k): 1.0 for i in members}, -np.inf,
                 max(1, already[k]))
 
-    matrix = sparse.lil_matrix((len(rows), nx + ne))
+    matrix = sparse.lil_matrix((len(rows), nx + ne + ns))
     for row, coeffs in enumerate(rows):
         for col, value in coeffs.items():
             matrix[row, col] = value
     result = optimize.milp(
         cost, integrality=integrality,
-        bounds=optimize.Bounds(np.zeros(nx + ne), upper),
+        bounds=optimize.Bounds(np.zeros(nx + ne + ns), upper),
         constraints=optimize.LinearConstraint(
             matrix.tocsr(), np.array(lower_b), np.array(upper_b)),
         options={'time_limit': time_limit, 'disp': False})

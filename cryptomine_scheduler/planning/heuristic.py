@@ -99,6 +99,18 @@ class _State:
         self.placement = problem.current.copy()
         self.load = problem.load(self.placement)
         self.alloc = problem.allocated(self.placement)
+        self.held = problem.held(self.placement)
+        self.device_room = problem.device_room()
+        #: Whether instances hold devices, and whether any is under
+        #: pressure (the mining term can change).
+        self.holding = bool((problem.holds >= 0).any())
+        self.mining = self.holding and bool(
+            problem.limits.device_weight
+            and (problem.device_pressure > 0).any())
+        #: What makes a host a source beyond its load: its cost, the
+        #: pressure on its devices.
+        self.extra = (problem.host_cost + problem.limits.device_weight
+                      * problem.device_pressure.max(axis=1, initial=0.0))
         self.value = problem.objective(self.placement)
         self.moves = 0
 
@@ -107,6 +119,7 @@ class _State:
         twin.placement = self.placement.copy()
         twin.load = self.load.copy()
         twin.alloc = self.alloc.copy()
+        twin.held = self.held.copy()
         return twin
 
     def score(self) -> float:
@@ -120,7 +133,7 @@ class _State:
                cold: int) -> tuple[np.ndarray, np.ndarray]:
         """Masks of the ``hot`` most loaded hosts and of the ``cold``
         least loaded hosts that accept moves."""
-        pressure = dev @ self.p.weights
+        pressure = dev @ self.p.weights + self.extra
         order = np.argsort(-pressure, kind='stable')
         hottest = np.zeros(len(self.p.hosts), dtype=bool)
         hottest[order[:hot]] = True
@@ -148,6 +161,11 @@ class _State:
             ok &= ((self.load[dest, r] + p.demand[inst, r])
                    <= (self.load_ceiling[dest, r] + 1e-9)
                    * p.capacity[dest, r])
+        if self.holding:
+            kind = p.holds[inst]
+            column = np.maximum(kind, 0)
+            ok &= (kind < 0) | (self.held[dest, column] + 1.0
+                                <= self.device_room[dest, column] + 1e-9)
         return ok & self._apart(inst, dest)
 
     def _swap_fits(self, first, second, a, b) -> np.ndarray:
@@ -193,7 +211,10 @@ class _State:
         not (broadcast as in :meth:`feasible`)."""
         p = self.p
         src = self.placement[inst]
-        change = p.move_cost[inst] * self._moves_delta(inst, dest)
+        change = (p.move_cost[inst] * self._moves_delta(inst, dest)
+                  + p.host_cost[dest] - p.host_cost[src])
+        if self.mining:
+            change = change + self._device_delta(inst, src, dest)
         for r, weight in enumerate(p.weights):
             if not weight:
                 continue
@@ -203,6 +224,19 @@ class _State:
                 square(dev[src, r] - removed) - square(dev[src, r])
                 + square(dev[dest, r] + added) - square(dev[dest, r]))
         return change
+
+    def _device_delta(self, inst, src, dest) -> np.ndarray:
+        """Change of the mining term when ``inst`` goes from ``src`` to
+        ``dest``: one device of its kind fewer held on one, one more on
+        the other."""
+        p = self.p
+        kind = p.holds[inst]
+        column = np.maximum(kind, 0)
+        per_device = p.device_pressure / np.maximum(p.device_count, 1.0)
+        before, after = self.held[src, column], self.held[dest, column]
+        change = (per_device[src, column] * (1.0 - 2.0 * before)
+                  + per_device[dest, column] * (2.0 * after + 1.0))
+        return p.limits.device_weight * np.where(kind >= 0, change, 0.0)
 
     def changes(self, inst: np.ndarray, dest: np.ndarray,
                 dev: np.ndarray) -> np.ndarray:
@@ -242,6 +276,8 @@ class _State:
                   + (p.move_cost[second] + p.limits.min_gain)
                   * self._moves_delta(second, a))
         ok = (a != b) & (p.zone[a] == p.zone[b])
+        # Instances holding devices move alone (their device room).
+        ok &= (p.holds[first] < 0) & (p.holds[second] < 0)
         ok &= (p.wants_accelerator[first] & ~p.host_accelerators[b]) == 0
         ok &= (p.wants_accelerator[second] & ~p.host_accelerators[a]) == 0
         ok &= self._swap_fits(first, second, a, b)
@@ -281,6 +317,10 @@ class _State:
         self.load[dest] += p.demand[inst]
         self.alloc[src] -= p.alloc_demand[inst]
         self.alloc[dest] += p.alloc_demand[inst]
+        kind = p.holds[inst]
+        if kind >= 0:
+            self.held[src, kind] -= 1.0
+            self.held[dest, kind] += 1.0
         self.placement[inst] = dest
 
 

@@ -6,6 +6,21 @@ its history, and an instance's the same of its own.  A host whose load
 data is missing or stale neither gives nor takes instances; a host that
 breaks a mining threshold (GPU thermal or power headroom, ASIC errors)
 may give but not take.
+
+The mining term (:mod:`.problem`) reads each host's devices as the
+weigher does (placement's counts where the controller has them, else
+the samples'; a host whose free devices are unknown takes no instance
+holding one) and their pressure:
+
+    GPU:  clamp((THERMAL_KNEE_C - thermal headroom) / THERMAL_KNEE_C),
+          or the same of the power headroom over POWER_KNEE_PERCENT,
+          whichever is higher (headrooms of all the host's GPUs: busy
+          ones heat the chassis)
+    ASIC: clamp(1 - hashrate against baseline)
+
+so that GPUs with comfortable headroom, however they differ, give no
+reason to move.  A rented burst host costs BURST_HOST_COST plus
+BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
 """
 
 import dataclasses
@@ -19,6 +34,17 @@ from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
 from cryptomine_scheduler.sample import InstanceMetric
 from cryptomine_scheduler.summaries import Stat
+
+#: Headrooms below which GPUs are under pressure (see the docstring).
+THERMAL_KNEE_C = 15.0
+POWER_KNEE_PERCENT = 10.0
+#: Objective cost per instance on a rented burst host: more than
+#: ``min_gain`` (0.07), so an instance there comes home once home has
+#: room, and a home instance leaves for a burst host only for a gain of
+#: more than both together (the hysteresis around a peak).
+BURST_HOST_COST = 0.15
+BURST_COST_WEIGHT = 0.1
+_DEVICE_COLUMN = {kind: d for d, kind in enumerate(problem_mod.DEVICES)}
 
 _STILL = (cluster_mod.GroupPolicy.AFFINITY,
           cluster_mod.GroupPolicy.SOFT_AFFINITY)
@@ -86,6 +112,32 @@ def _wanted(servers, placed: np.ndarray, offered: np.ndarray,
     return wanted
 
 
+def _knee(headroom: float, knee: float) -> float:
+    """Pressure of a headroom: 0 from ``knee`` up, 1 at none; 0 when
+    unknown."""
+    if np.isnan(headroom):
+        return 0.0
+    return float(np.clip((knee - headroom) / knee, 0.0, 1.0))
+
+
+def _devices(est: scoring.Estimate) -> tuple[tuple, tuple, tuple]:
+    """(counts, free, pressures) of a host's GPUs and miners."""
+    dev = est.devices
+    gpu = max(_knee(est.gpu_thermal_headroom_c, THERMAL_KNEE_C),
+              _knee(est.gpu_power_headroom_percent, POWER_KNEE_PERCENT))
+    ratio = dev.asic_hashrate_ratio
+    asic = 0.0 if np.isnan(ratio) else float(np.clip(1.0 - ratio, 0.0, 1.0))
+    return (np.nan_to_num((dev.gpu_count, dev.asic_count)),
+            np.nan_to_num((dev.gpu_free, dev.asic_free)), (gpu, asic))
+
+
+def _host_cost(host: cluster_mod.ComputeHost) -> float:
+    cost = host.burst_cost_per_hour
+    if cost is None:
+        return 0.0
+    return BURST_HOST_COST + BURST_COST_WEIGHT * cost / (cost + 1.0)
+
+
 def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
           model: LoadModel, policy: Policy, now: float,
           last_moved: dict[str, float] | None = None) -> problem_mod.Problem:
@@ -100,11 +152,13 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     informed = np.zeros(n_hosts, dtype=bool)
     receives = np.array([h.accepts_moves for h in hosts], dtype=bool)
     offered = np.zeros(n_hosts, dtype=np.int64)
+    devices = np.zeros((3, n_hosts, len(problem_mod.DEVICES)))
     for i, host in enumerate(hosts):
         view = snap.hosts.get(host.name)
         kinds = host.accelerators
         if view is not None and view.age <= model.stale_after:
             est = scoring.estimate(view, model.risk_factor)
+            devices[:, i] = _devices(est)
             total[i] = (est.cpu_percent / 100.0 * host.vcpus,
                         est.mem_percent / 100.0 * host.memory_mb)
             informed[i] = not np.isnan(total[i]).any()
@@ -185,4 +239,10 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
                    * policy.limits.migration_cost_per_gb),
         anti_affinity=anti,
         limits=policy.limits,
-        pinned=pinned)
+        pinned=pinned,
+        holds=np.array([_DEVICE_COLUMN.get(s.accelerator, -1)
+                        for s in servers], dtype=np.int64),
+        device_count=devices[0],
+        device_free=devices[1],
+        device_pressure=devices[2],
+        host_cost=np.array([_host_cost(h) for h in hosts]))

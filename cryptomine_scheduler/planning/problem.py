@@ -13,19 +13,32 @@ the imbalance), plus a cost per migration proportional to the
 instance's memory::
 
     sum_r w_r * sum_h sq(u_hr - t_r)  +  cost_per_gb * sum_moved mem_gb_i
+      + sum_i host_cost[h_i]
+      + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
 with ``t_r`` the fleet-wide utilisation of resource ``r`` (constant:
-moving instances does not change it).  ``sq`` is the square, made
-piecewise linear (the maximum of its tangents at every multiple of
-``GRID``) so that the exact solver can use it as it is; it differs
+moving instances does not change it).  ``host_cost`` is what hosting
+one instance costs on a host (a rented burst host's: so instances come
+home when home has room, and leave home only for a large gain).  The
+last term is the mining one: ``n_hd`` instances hold a device of kind
+``d`` (GPU, miner) of the ``c_hd`` on host ``h``, whose devices are
+under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown
+temperature, or miners at no hashrate).  Squaring the count spreads the
+mining instances by their hosts' health: a hot GPU host sheds GPU
+instances to cool hosts with free GPUs, fewer each time as it empties.
+
+``sq`` is the square, made piecewise linear (the maximum of its
+tangents at every multiple of ``GRID``) so that the exact solver can
+use it as it is; it differs
 from ``x * x`` by at most ``GRID ** 2 / 4``.  Squaring weighs a host far
 from the mean more than two hosts a little off, and leaves the
 heuristic a smooth landscape.  A placement is feasible when
 every instance sits on a host of its availability zone that offers its
 accelerator, accepts moves (unless it is the instance's current host),
-has room for the instance's flavor (within the allocation ratios), stays
-at or below the load limit (or its current load, if already above), and
-hosts no other member of the instance's anti-affinity group.
+has room for the instance's flavor (within the allocation ratios), has
+a free device of the kind the instance holds, stays at or below the load
+limit (or its current load, if already above), and hosts no other
+member of the instance's anti-affinity group.
 """
 
 import dataclasses
@@ -40,6 +53,8 @@ RESOURCES = ('cpu', 'memory')
 #: Allocation columns (nova's flavor resources).
 ALLOCATIONS = ('vcpus', 'memory_mb')
 _ACCELERATOR_BIT = {kind: 1 << i for i, kind in enumerate(Accelerator)}
+#: Device kinds an instance may hold, the columns of the device arrays.
+DEVICES = (Accelerator.GPU, Accelerator.ASIC)
 #: Spacing of the tangents of the piecewise-linear square.
 GRID = 0.01
 #: Deviations beyond which the square continues along its last tangent.
@@ -87,6 +102,8 @@ class Limits:
     max_moves: int = 10
     min_gain: float = 0.07
     migration_cost_per_gb: float = 0.0005
+    #: Weight of the mining term of the objective.
+    device_weight: float = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +134,22 @@ class Problem:
     limits: Limits = Limits()
     #: Why each pinned instance is pinned, by instance index.
     pinned: dict[int, Pinned] = dataclasses.field(default_factory=dict)
+    #: Mining and tiers (module docstring); None: none of either.
+    holds: np.ndarray | None = None          # (N,) DEVICES column, -1
+    device_count: np.ndarray | None = None   # (H, D) devices of each kind
+    device_free: np.ndarray | None = None    # (H, D) free under current
+    device_pressure: np.ndarray | None = None  # (H, D) 0-1
+    host_cost: np.ndarray | None = None      # (H,) per instance hosted
+
+    def __post_init__(self):
+        n, h, d = len(self.instances), len(self.hosts), len(DEVICES)
+        for name, value in (('holds', np.full(n, -1, dtype=np.int64)),
+                            ('device_count', np.zeros((h, d))),
+                            ('device_free', np.zeros((h, d))),
+                            ('device_pressure', np.zeros((h, d))),
+                            ('host_cost', np.zeros(h))):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
 
     @property
     def memory_gb(self) -> np.ndarray:
@@ -137,6 +170,23 @@ class Problem:
                          minlength=len(self.hosts))
              for k in range(self.alloc_demand.shape[1])], axis=1)
 
+    def held(self, placement: np.ndarray) -> np.ndarray:
+        """(H, D) instances holding a device of each kind, by host."""
+        held = np.zeros((len(self.hosts), len(DEVICES)))
+        holding = self.holds >= 0
+        np.add.at(held, (placement[holding], self.holds[holding]), 1.0)
+        return held
+
+    def device_cost(self, held: np.ndarray) -> float:
+        """The mining term for ``held`` devices (module docstring)."""
+        return self.limits.device_weight * float(
+            (self.device_pressure * held * held
+             / np.maximum(self.device_count, 1.0)).sum())
+
+    def device_room(self) -> np.ndarray:
+        """(H, D) how many devices of each kind each host may hold."""
+        return self.held(self.current) + self.device_free
+
     def target(self) -> np.ndarray:
         """(R,) the fleet-wide utilisation every host is steered to."""
         total = self.base.sum(0) + self.demand.sum(0)
@@ -156,4 +206,6 @@ class Problem:
         deviation = self.load(placement) / self.capacity - self.target()
         imbalance = float((square(deviation) * self.weights).sum())
         moved = placement != self.current
-        return imbalance + float(self.move_cost[moved].sum())
+        return (imbalance + float(self.move_cost[moved].sum())
+                + float(self.host_cost[placement].sum())
+                + self.device_cost(self.held(placement)))

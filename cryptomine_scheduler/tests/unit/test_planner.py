@@ -2,11 +2,13 @@
 the heuristic against the exact optimum."""
 
 import dataclasses
+import math
 
 import numpy as np
 from oslotest import base
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning import heuristic
@@ -30,9 +32,17 @@ def skewed(**host_kwargs) -> fleets.Fleet:
 
 
 def customise(f: fleets.Fleet, hosts=None, servers=None,
-              groups=()) -> fleets.Fleet:
-    """``f`` with some host/server fields replaced, and server groups of
-    server numbers ``[(policy, [n, ...])]``."""
+              groups=(), gpus=None) -> fleets.Fleet:
+    """``f`` with some host/server fields replaced, server groups of
+    server numbers ``[(policy, [n, ...])]`` and ``gpus`` counted by
+    placement ``{host: (total, used)}``."""
+    views = dict(f.snapshot.hosts)
+    for name, (total, used) in (gpus or {}).items():
+        views[name] = dataclasses.replace(
+            views[name], devices=device_inventory.HostDevices(
+                gpu=device_inventory.DeviceCount(total, used)))
+    f = fleets.Fleet(f.cluster, dataclasses.replace(f.snapshot,
+                                                    hosts=views))
     hosts = hosts or {}
     servers = servers or {}
     computes = tuple(dataclasses.replace(h, **hosts.get(h.name, {}))
@@ -68,6 +78,8 @@ def check_feasible(test, p: problem_mod.Problem, placement) -> None:
         before = np.bincount(p.current[members], minlength=n_hosts)
         test.assertTrue((after <= np.maximum(before, 1)).all(),
                         f'group members together: {after}')
+    test.assertTrue((p.held(placement) <= p.device_room() + 1e-9).all(),
+                    'more devices held than a host has')
 
 
 PLANNERS = {
@@ -90,7 +102,14 @@ class TestConstraints(base.BaseTestCase):
                    'cold2': {'accelerators': frozenset({A.GPU})},
                    'hot': {'accelerators': frozenset({A.GPU})}},
             servers={n: {'accelerator': A.GPU} for n in range(8)},
+            gpus={'cold2': (8, 0), 'hot': (8, 8)},
             forbidden_hosts={'cold1'}),
+        'no free GPU': dict(
+            hosts={h: {'accelerators': frozenset({A.GPU})}
+                   for h in ('cold1', 'cold2', 'hot')},
+            servers={n: {'accelerator': A.GPU} for n in range(8)},
+            gpus={'cold1': (8, 0), 'cold2': (8, 8), 'hot': (8, 8)},
+            forbidden_hosts={'cold2'}),
         'availability zone': dict(
             hosts={'cold1': {'availability_zone': 'az2'}},
             forbidden_hosts={'cold1'}),
@@ -127,7 +146,7 @@ class TestConstraints(base.BaseTestCase):
                              cpu_allocation_ratio=2.0,
                              ram_allocation_ratio=1.0)
         f = customise(f, case.get('hosts'), case.get('servers'),
-                      case.get('groups', ()))
+                      case.get('groups', ()), case.get('gpus'))
         return fleets.problem(f, NO_MIN_GAIN)
 
     def test_constraints_hold_for_both_planners(self):
@@ -383,3 +402,138 @@ class TestAgainstOptimum(base.BaseTestCase):
                                      + 1e-9)
                 self.assertLessEqual(found.efficacy.after.objective,
                                      best * 1.05)
+
+
+def mining_fleet(live: bool = True, **views) -> fleets.Fleet:
+    """Three GPU hosts of 32 cores, as loaded as each other: ``hot``
+    (1 degC of GPU headroom) holds nine GPU guests on its nine GPUs,
+    ``cool`` (25 degC) has eight free GPUs, ``full`` (28 degC) none."""
+    hosts = {'hot': (32, 131072), 'cool': (32, 131072),
+             'full': (32, 131072)}
+    servers = [('hot', 2, 4096, 1.0, 4096.0) for _ in range(9)]
+    f = fleets.fleet(hosts, servers,
+                     host_base={'cool': (9.0, 36864.0),
+                                'full': (9.0, 36864.0)},
+                     accelerators=frozenset({A.GPU}))
+    headroom = {'hot': 1.0, 'cool': 25.0, 'full': 28.0, **views}
+    hosts_views = {
+        name: dataclasses.replace(view, mining_stats=fleets.host_view(
+            0.0, 0.0, mining_values={
+                fleets.mining.MiningMetric.GPU_COUNT: 9.0,
+                fleets.mining.MiningMetric.GPU_THERMAL_HEADROOM:
+                    headroom[name]}).mining_stats)
+        for name, view in f.snapshot.hosts.items()}
+    f = fleets.Fleet(f.cluster, dataclasses.replace(f.snapshot,
+                                                    hosts=hosts_views))
+    return customise(
+        f, servers={n: {'accelerator': A.GPU, 'live_migratable': live}
+                    for n in range(9)},
+        gpus={'hot': (9, 9), 'cool': (8, 0), 'full': (8, 8)})
+
+
+class TestMining(base.BaseTestCase):
+    """The mining term: hot GPU hosts shed GPU guests to cool ones."""
+
+    def test_hot_gpu_host_sheds_guests_to_the_cool_host_with_free_gpus(self):
+        p = fleets.problem(mining_fleet())
+        plan = heuristic.plan(p)
+        check_feasible(self, p, plan.placement)
+        self.assertEqual({'cool'}, {m.destination for m in plan.moves})
+        # Each guest leaving gains less (its host cools); the first
+        # gains 0.5 * (14 / 15) * 17 / 9 = 0.88, the last 0.05, below
+        # min_gain: it stays.
+        self.assertEqual(8, len(plan.moves))
+        self.assertGreater(plan.moves[0].gain, 0.8)
+        self.assertLess(plan.moves[-1].gain, 0.2)
+        optimum = exact.solve(p)
+        self.assertLessEqual(p.objective(plan.placement),
+                             optimum.objective * 1.01 + 1e-6)
+
+    def test_comfortable_headroom_gives_no_reason_to_move(self):
+        # 16 degC is past the knee: the difference with 25 does not count.
+        p = fleets.problem(mining_fleet(hot=16.0))
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_passthrough_guests_move_only_where_cold_migration_is_allowed(
+            self):
+        f = mining_fleet(live=False)
+        self.assertEqual((), heuristic.plan(fleets.problem(f)).moves)
+        cold = inputs.Policy(allow_cold_migration=True)
+        moves = heuristic.plan(fleets.problem(f, cold)).moves
+        self.assertEqual({'cool'}, {m.destination for m in moves})
+
+    def test_device_pressure_table(self):
+        cases = [
+            # (thermal headroom, power headroom, hashrate ratio)
+            #   -> (GPU pressure, ASIC pressure)
+            ((math.nan, math.nan, math.nan), (0.0, 0.0)),
+            ((30.0, 50.0, 1.0), (0.0, 0.0)),
+            ((15.0, 10.0, 1.2), (0.0, 0.0)),     # at the knees
+            ((7.5, 50.0, 0.75), (0.5, 0.25)),
+            ((12.0, 2.0, 0.3), (0.8, 0.7)),      # power the higher
+            ((-3.0, 50.0, 0.0), (1.0, 1.0)),     # past slowdown
+        ]
+        for (thermal, power, ratio), expected in cases:
+            with self.subTest(thermal=thermal, power=power, ratio=ratio):
+                est = scoring.Estimate(
+                    50.0, 50.0, thermal, power, math.nan,
+                    frozenset({A.GPU}),
+                    scoring.Devices(asic_hashrate_ratio=ratio))
+                _, _, pressure = inputs._devices(est)
+                np.testing.assert_allclose(expected, pressure)
+
+
+def burst_fleet(home_cores: float, on_burst: int = 4,
+                costs=(2.0,)) -> fleets.Fleet:
+    """``home`` (16 cores, ``home_cores`` busy besides its guests) and
+    rented burst hosts at ``costs`` an hour; ``on_burst`` 1-core guests
+    on the first burst host, two on home."""
+    hosts = {'home': (16, 65536)}
+    hosts.update({f'burst{k}': (16, 65536) for k in range(len(costs))})
+    servers = ([('home', 1, 2048, 1.0, 2048.0)] * 2
+               + [('burst0', 1, 2048, 1.0, 2048.0)] * on_burst)
+    f = fleets.fleet(hosts, servers, host_base={'home': (home_cores, 0.0)},
+                     cpu_allocation_ratio=2.0, ram_allocation_ratio=1.0)
+    return customise(f, hosts={f'burst{k}': {'burst_cost_per_hour': cost}
+                               for k, cost in enumerate(costs)})
+
+
+class TestBurst(base.BaseTestCase):
+    """Burst hosts are drained first and filled last."""
+
+    def test_instances_come_home_when_home_has_room(self):
+        p = fleets.problem(burst_fleet(home_cores=2.0))
+        plan = heuristic.plan(p)
+        self.assertEqual(4, len(plan.moves))
+        self.assertEqual({'home'}, {m.destination for m in plan.moves})
+
+    def test_a_burst_host_without_a_cost_is_drained_too(self):
+        p = fleets.problem(burst_fleet(home_cores=2.0, costs=(0.0,)))
+        self.assertEqual(4, len(heuristic.plan(p).moves))
+
+    def test_they_stay_while_home_is_busy(self):
+        # 14 of home's 16 cores busy: one more guest would pass the
+        # 90 % limit.
+        p = fleets.problem(burst_fleet(home_cores=12.0))
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_home_load_does_not_spill_to_an_idle_burst_host(self):
+        # home at 75 %, burst idle: spreading would gain balance, not
+        # enough to pay for the burst host (the hysteresis).
+        p = fleets.problem(burst_fleet(home_cores=10.0, on_burst=0))
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_equal_costs_give_no_reason_to_move_between_burst_hosts(self):
+        p = fleets.problem(burst_fleet(home_cores=13.0, on_burst=2,
+                                       costs=(1.0, 1.0)))
+        self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_exact_solver_agrees(self):
+        for home_cores in (2.0, 12.0):
+            with self.subTest(home_cores=home_cores):
+                p = fleets.problem(burst_fleet(home_cores))
+                plan = heuristic.plan(p)
+                optimum = exact.solve(p)
+                self.assertLessEqual(p.objective(plan.placement),
+                                     optimum.objective * 1.01 + 1e-6)
+
