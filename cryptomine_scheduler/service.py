@@ -172,12 +172,13 @@ class ControllerService:
                     'Reading GPUs and miners from placement', True),
                 name='cryptomine-devices', daemon=True))
         self.burst_lock = self.sweeper = None
-        if (nova.cluster_source is not None and nova.disable_service
-                is not None and conf.burst.check_interval):
-            self._start_sweeper(nova, notification_transport)
+        if (nova.cluster_source is not None
+                and nova.disable_service is not None):
+            self._add_sweeper(nova, notification_transport)
 
-    def _start_sweeper(self, nova: NovaLink, transport) -> None:
-        """Look at the burst tier every ``[burst] check_interval``."""
+    def _add_sweeper(self, nova: NovaLink, transport) -> None:
+        """Look at the burst tier every ``[burst] check_interval`` (0:
+        never; :attr:`sweeper` looks on demand)."""
         b = self.conf.burst
         self.burst_lock = replan.PlanningLock(
             self.conf.replan.coordination_url, self.conf.host,
@@ -191,6 +192,8 @@ class ControllerService:
             functools.partial(notifier.info, {}, burst.EVENT_TYPE),
             self.conf.host, b.release_after, b.release_empty_hosts,
             self._clock)
+        if not b.check_interval:
+            return
         self._periodic.append(threading.Thread(
             target=self._every, args=(b.check_interval, self.sweeper.sweep,
                                       'Looking at the burst tier', True),
