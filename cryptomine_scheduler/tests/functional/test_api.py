@@ -9,11 +9,13 @@ import fixtures
 from keystoneauth1 import fixture as ksa_fixture
 from oslo_policy import opts as policy_opts
 
+from cryptomine_scheduler import burst
 from cryptomine_scheduler import sample
 from cryptomine_scheduler.api import policies
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.functional import test_cli
+from cryptomine_scheduler.tiers import Tier
 
 
 class ApiTestCase(test_cli.InProcessTestCase):
@@ -125,6 +127,40 @@ class TestReader(ApiTestCase):
         self.assertError(
             403, f'{policies.HOST_LIST} needs a project-scoped token',
             system.get(self.url('/v1/hosts')))
+
+
+class TestBurst(ApiTestCase):
+    """``/v1/burst`` from the controller's burst history."""
+
+    def test_reader_reads_the_burst_tier(self):
+        now = time.time()
+        self.controller.burst.record(
+            now - 7200, {'i1': burst.Stay('b1', Tier.BURST, 1.5),
+                         'i2': burst.Stay('h1', Tier.HOME, None)},
+            {'b1': 1.5}, {})
+        found = self.reader.get(self.url('/v1/burst'),
+                                params={'since': repr(now - 3600)})
+        self.assertEqual(200, found.status_code, found.text)
+        status = found.json()['burst']
+        self.assertEqual(
+            [('b1', 'burst', 1.5, 1), ('h1', 'home', None, 1)],
+            [(h['host'], h['tier'], h['cost_per_hour'], h['instances'])
+             for h in status['hosts']])
+        self.assertEqual(1.5, status['cost_per_hour'])
+        self.assertAlmostEqual(1.5, status['cost'], 2)
+        self.assertAlmostEqual(1.0, status['burst_instance_hours'], 2)
+        # Without since: the last day.
+        self.assertAlmostEqual(3.0, self.reader.get(self.url(
+            '/v1/burst')).json()['burst']['cost'], 2)
+
+    def test_bad_since_and_no_role(self):
+        self.assertError(400, "since 'soon' is not a number",
+                         self.reader.get(self.url('/v1/burst'),
+                                         params={'since': 'soon'}))
+        nobody = self.api.session(self.api.token([]))
+        self.assertError(
+            403, f'policy does not allow {policies.BURST_GET} to be '
+                 'performed', nobody.get(self.url('/v1/burst')))
 
 
 class TestAdmin(ApiTestCase):

@@ -623,7 +623,7 @@ class TestErrors(InProcessTestCase):
                for name, value in commands('openstack.cryptomine.v1').items()}
         self.assertLessEqual({'host_list', 'host_show', 'plan_create',
                               'plan_list', 'plan_show', 'plan_abort',
-                              'rebalance'}, set(osc))
+                              'rebalance', 'burst_status'}, set(osc))
         self.assertEqual(osc, {n: ours[n] for n in osc})
         self.assertEqual(['cryptomine_scheduler.cli.osc_plugin'], [
             ep.value for ep in importlib.metadata.entry_points(
@@ -639,6 +639,15 @@ class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
             self.assertEqual((1, 'cannot plan: this controller has no nova '
                                  'API configured ([nova_api])'),
                              (result.rc, result.error))
+
+    def test_burst_status_of_an_empty_history(self):
+        self.serve_api(self.conf, self.rpc_transport)
+        shown = self.ok('burst', 'status', '-f', 'json').json()
+        self.assertEqual(({}, [], [], 0.0, 0.0), (
+            shown['Tiers'], shown['Releasable'], shown['Hosts'],
+            shown['Cost Per Hour'], shown['Burst Host Hours']))
+        table = self.ok('burst', 'status', '--since', '3600').out
+        self.assertRegex(table, r'\| Tiers +\| none +\|')
 
 
 class TestWithoutCredentials(base.BaseTestCase):
@@ -680,7 +689,9 @@ class TestHelp(base.BaseTestCase):
                 (('--help', 'rebalance'), 'rebalance',
                  '--poll-interval SECONDS'),
                 (('simulate', '--help'), 'simulate', '--trace-format'),
-                (('help', 'plan', 'list'), 'plan list', '--limit N')):
+                (('help', 'plan', 'list'), 'plan list', '--limit N'),
+                (('burst', 'status', '--help'), 'burst status',
+                 '--since SECONDS')):
             out = self.help(*argv)
             self.assertTrue(out.startswith(f'usage: cryptomine {command} '),
                             (argv, out))
@@ -690,7 +701,8 @@ class TestHelp(base.BaseTestCase):
         out = self.help('--help')
         self.assertTrue(out.startswith('usage: cryptomine [--version]'), out)
         self.assertIn('--os-cloud <name>', out)
-        for command in ('host list', 'plan create', 'rebalance', 'simulate'):
+        for command in ('host list', 'plan create', 'rebalance', 'simulate',
+                        'burst status'):
             self.assertRegex(out, rf'\n  {command} +[A-Z]')
 
 
