@@ -16,11 +16,13 @@ notification ``cryptomine.burst.releasable``).  Needs ``[nova_api]``.
 """)
 
 burst_opts = [
-    cfg.IntOpt('check_interval', default=60, min=0,
+    cfg.IntOpt('check_interval', default=300, min=0,
                help="""
-Seconds between two looks at the cluster through nova's API.  Each look
-records the tier every instance runs on (billing history, precise to
-this interval) and finds the burst hosts to release.  0 disables both.
+Seconds between two looks at the cluster through nova's API (one
+controller looks at a time, under ``[replan] coordination_url``).  Each
+look reads every host and server, as a re-plan does, records the tier
+every instance runs on (billing history, precise to this interval) and
+finds the burst hosts to release.  0 disables both.
 
 Related options:
 
