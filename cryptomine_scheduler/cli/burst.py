@@ -32,7 +32,7 @@ def _tiers(hosts: list[dict]) -> columns.Text:
         counts[h['tier']][1] += h['instances']
     found = {tier: {'hosts': n, 'instances': i}
              for tier, (n, i) in sorted(counts.items())}
-    return columns.Text(found, ', '.join(
+    return columns.Text(found, '; '.join(
         f'{tier}: {v["hosts"]} hosts, {v["instances"]} instances'
         for tier, v in found.items()) or 'none')
 
