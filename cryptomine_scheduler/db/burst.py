@@ -75,15 +75,21 @@ def _open(table):
     return table.select().where(table.c.end.is_(None))
 
 
-def _hours(rows, start: float, end: float, cost: bool = False) -> float:
-    """Hours of ``rows`` (stays) within ``[start, end]``, each times its
-    cost with ``cost``."""
-    total = 0.0
-    for row in rows:
-        seconds = max(0.0, min(row.end if row.end is not None else end,
-                               end) - max(row.start, start))
-        total += seconds * ((row.cost_per_hour or 0.0) if cost else 1.0)
-    return total / HOUR
+def _hours(conn, table, since: float, now: float, *where,
+           cost: bool = False) -> float:
+    """Hours of the stays of ``table`` within ``[since, now]``, each
+    times its cost with ``cost``."""
+    since_, now_ = sa.literal(since, sa.Float), sa.literal(now, sa.Float)
+    end = sa.func.coalesce(table.c.end, now_)
+    seconds = (sa.case((end < now_, end), else_=now_)
+               - sa.case((table.c.start > since_, table.c.start),
+                         else_=since_))
+    if cost:
+        seconds = seconds * sa.func.coalesce(table.c.cost_per_hour, 0.0)
+    total = conn.execute(sa.select(sa.func.sum(seconds)).where(
+        sa.or_(table.c.end.is_(None), table.c.end > since_),
+        table.c.start < now_, *where)).scalar()
+    return (total or 0.0) / HOUR
 
 
 class BurstStore:
@@ -192,14 +198,15 @@ class BurstStore:
         with self.engine.connect() as conn:
             current = conn.execute(_open(stays)).all()
             held = conn.execute(_open(hosts)).all()
-            period = [conn.execute(t.select().where(
-                sa.or_(t.c.end.is_(None), t.c.end > since),
-                t.c.start < now)).all() for t in (stays, hosts)]
             released = conn.execute(
                 sa.select(r.host, r.cost_per_hour, r.empty_since,
                           r.released_at)
                 .where(r.ended_at.is_(None))).all()
             empty = self._empty(conn)
+            cost = _hours(conn, hosts, since, now, cost=True)
+            host_hours = _hours(conn, hosts, since, now)
+            instance_hours = _hours(conn, stays, since, now,
+                                    stays.c.tier == tiers.TIER_BURST)
         found: dict[str, HostStatus] = {}
         for row in current:
             before = found.get(row.host)
@@ -208,23 +215,21 @@ class BurstStore:
                 1 + (before.instances if before else 0))
         for row in held:
             found.setdefault(row.host, HostStatus(
-                row.host, tiers.Tier.BURST.value, row.cost_per_hour, 0))
+                row.host, tiers.TIER_BURST, row.cost_per_hour, 0))
         for host, since_ in empty.items():
             if host in found:
                 found[host] = dataclasses.replace(found[host],
                                                   empty_since=since_)
         for row in released:
             found[row.host] = HostStatus(
-                row.host, tiers.Tier.BURST.value, row.cost_per_hour, 0,
+                row.host, tiers.TIER_BURST, row.cost_per_hour, 0,
                 row.empty_since, row.released_at)
-        on_burst = [s for s in period[0] if s.tier == tiers.TIER_BURST]
         return Status(
             generated_at=now, since=since,
             hosts=tuple(found[h] for h in sorted(found)),
             cost_per_hour=sum(row.cost_per_hour for row in held),
-            cost=_hours(period[1], since, now, cost=True),
-            burst_host_hours=_hours(period[1], since, now),
-            burst_instance_hours=_hours(on_burst, since, now))
+            cost=cost, burst_host_hours=host_hours,
+            burst_instance_hours=instance_hours)
 
     @staticmethod
     def _empty(conn) -> dict[str, float]:
@@ -232,19 +237,21 @@ class BurstStore:
         return dict(conn.execute(sa.select(t.host, t.since)).all())
 
     def totals(self, now: float | None = None) -> Totals:
-        """Since the history began."""
+        """Since the history began, by SQL sums (a scrape reads no
+        rows)."""
         now = self._clock() if now is None else now
-        status = self.status(0.0, now)
+        stays, hosts = models.tier_stays, models.burst_host_stays
+        r = models.burst_releases.c
         with self.engine.connect() as conn:
-            releases = conn.execute(sa.select(sa.func.count()).select_from(
-                models.burst_releases)).scalar_one()
-        return Totals(
-            hosts_held=sum(1 for h in status.hosts
-                           if h.tier == tiers.TIER_BURST
-                           and h.released_at is None),
-            cost_per_hour=status.cost_per_hour,
-            burst_host_hours=status.burst_host_hours, cost=status.cost,
-            burst_instance_hours=status.burst_instance_hours,
-            releasable=sum(1 for h in status.hosts
-                           if h.released_at is not None),
-            releases=releases)
+            open_hosts = conn.execute(sa.select(
+                sa.func.count(), sa.func.sum(hosts.c.cost_per_hour))
+                .where(hosts.c.end.is_(None))).one()
+            releases = conn.execute(sa.select(
+                sa.func.count(), sa.func.count(r.ended_at))).one()
+            return Totals(
+                hosts_held=open_hosts[0], cost_per_hour=open_hosts[1] or 0.0,
+                burst_host_hours=_hours(conn, hosts, 0.0, now),
+                cost=_hours(conn, hosts, 0.0, now, cost=True),
+                burst_instance_hours=_hours(
+                    conn, stays, 0.0, now, stays.c.tier == tiers.TIER_BURST),
+                releasable=releases[0] - releases[1], releases=releases[0])

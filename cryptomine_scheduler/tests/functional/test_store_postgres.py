@@ -7,6 +7,7 @@ from oslotest import base
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.tests import postgres
 from cryptomine_scheduler.tests import samples
+from cryptomine_scheduler.tests.unit import test_burst
 from cryptomine_scheduler.tests.unit import test_store
 
 
@@ -56,3 +57,10 @@ class TestControllersStartingTogether(base.BaseTestCase):
         stores[0].add_samples([samples.make(
             seq=1, timestamp=test_store.T0)], test_store.T0)
         self.assertEqual({'compute-1': [1]}, stores[2].stored_seqs())
+
+
+class TestBurstHistoryOnPostgres(test_burst.HistoryTest):
+    """Stays, holds and their sums (SQL arithmetic) on PostgreSQL."""
+
+    def database_url(self) -> str:
+        return self.useFixture(postgres.PostgresCluster()).url

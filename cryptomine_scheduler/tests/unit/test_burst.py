@@ -113,11 +113,14 @@ class SweeperTestCase(base.BaseTestCase):
     def setUp(self):
         super().setUp()
         self.dir = self.useFixture(fixtures.TempDir()).path
-        self.url = f'sqlite:///{self.dir}/history.sqlite'
+        self.url = self.database_url()
         self.now = T0
         self.cloud = Cloud(host('home1'), host('b1', 2.0), host('b2', 2.0))
         self.sent: list[dict] = []
         self.sweeper = self.new_sweeper()
+
+    def database_url(self) -> str:
+        return f'sqlite:///{self.dir}/history.sqlite'
 
     def clock(self) -> float:
         return self.now
