@@ -55,7 +55,9 @@ class Status:
     burst_instance_hours: float
 
     def wire(self) -> dict:
-        return dataclasses.asdict(self)
+        """As JSON has it (lists, not tuples)."""
+        return {**dataclasses.asdict(self),
+                'hosts': [dataclasses.asdict(h) for h in self.hosts]}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,15 +2,18 @@
 (:mod:`.db.burst`), on a real SQLite store and tooz's file driver."""
 
 import dataclasses
+import time
 
 import fixtures
 from oslotest import base
 
 from cryptomine_scheduler import burst
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import exception
 from cryptomine_scheduler import replan
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests.unit import test_controller
 from cryptomine_scheduler.tiers import Tier
 
 T0 = 1_800_000_000.0
@@ -292,3 +295,22 @@ class HistoryTest(SweeperTestCase):
                             burst_instance_hours=8.0, releasable=2,
                             releases=2),
             self.store.totals(T0 + 4 * HOUR))
+
+
+class StatusOverRpcTest(test_controller.ControllerTestCase):
+    """``get_burst_status`` on the operator topic."""
+
+    def test_status_and_a_bad_since(self):
+        now = time.time()
+        self.controller.burst.record(
+            now - HOUR, {'i1': burst.Stay('b1', Tier.BURST, 2.0)},
+            {'b1': 2.0}, {})
+        status = self.client.get_burst_status(now - HOUR)
+        self.assertEqual(
+            [{'host': 'b1', 'tier': 'burst', 'cost_per_hour': 2.0,
+              'instances': 1, 'empty_since': None, 'released_at': None}],
+            status['hosts'])
+        self.assertEqual(2.0, status['cost_per_hour'])
+        for since in ('yesterday', float('nan'), None):
+            self.assertRaises(exception.BadArgument,
+                              self.client.get_burst_status, since)
