@@ -124,15 +124,17 @@ class BurstStore:
                seen: Mapping[str, dict]) -> None:
         """End the open rows of ``table`` whose ``key`` is not ``seen``
         with the same values; start a row for each ``seen`` without."""
-        kept = set()
-        for row in conn.execute(_open(table)).mappings():
+        kept, ended = set(), []
+        for row in conn.execute(_open(table)).mappings().all():
             values = seen.get(row[key])
             if values is not None and all(row[k] == v
                                           for k, v in values.items()):
                 kept.add(row[key])
             else:
-                conn.execute(table.update().where(table.c.id == row['id'])
-                             .values(end=now))
+                ended.append(row['id'])
+        if ended:
+            conn.execute(table.update().where(table.c.id.in_(ended))
+                         .values(end=now))
         new = [{key: name, 'start': now, **values}
                for name, values in seen.items() if name not in kept]
         if new:
