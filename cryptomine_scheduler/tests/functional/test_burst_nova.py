@@ -7,8 +7,10 @@ admission guard refuses a burst host that would leave a flavor's price
 less than the margin.  Releases: the controller reads the cluster and
 disables an empty burst host through openstacksdk, sends
 ``cryptomine.burst.releasable`` (captured on oslo.messaging's fake
-driver), and uses a host the operator enables again; its status is
-asked through cryptomine-api and the command line.
+driver), and uses a host the operator enables again; after a peak the
+re-planner live-migrates the guests home and their burst host is
+released; the status is asked through cryptomine-api and the command
+line.
 """
 
 # nova_base first (through test_replan_nova): it selects nova's
@@ -24,6 +26,7 @@ import oslo_messaging
 from nova.tests import fixtures as nova_fixtures
 
 from cryptomine_scheduler import burst
+from cryptomine_scheduler import executor
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
@@ -137,11 +140,15 @@ class BurstReleaseTest(BurstAggregates, test_cli.RunsApp,
             conf, transport, rpc_transport, clock=lambda: self.now,
             nova=service.NovaLink(
                 functools.partial(nova_inventory.read_cluster, self.conn),
+                executor.OpenStackMigrator(self.conn),
                 disable_service=functools.partial(
                     nova_inventory.disable_compute, self.conn)))
         self.controller.start()
         self.addCleanup(self.controller.stop)
         self.serve_api(conf, rpc_transport)
+
+    # Samples of every host: each server busy a share of its host.
+    record = test_replan_nova.ControllerRoundTest.record
 
     def look(self, after: float) -> tuple[burst.Release, ...]:
         """Look ``after`` seconds after the test started."""
@@ -199,6 +206,43 @@ class BurstReleaseTest(BurstAggregates, test_cli.RunsApp,
             [('burst1', 'burst', 2.0, self.start, None)],
             [(s['host'], s['tier'], s['cost_per_hour'], s['start'],
               s['end']) for s in self.controller.burst.stays(guest['id'])])
+
+    def test_after_the_peak_guests_come_home_and_the_host_is_released(
+            self):
+        self.start = self.now
+        servers = self.boot_on('burst1', 'medium', count=2)
+        self.assertEqual((), self.look(0))
+        # The peak is over: home has room.
+        self.record(servers, 10.0)
+        plan = self.controller.replanner.create(
+            trigger='operator', dry_run=False, execute=True)
+        self.controller.replanner.wait(120)
+        plan = self.controller.replanner.plans.get(plan['id'])
+        self.assertEqual('succeeded', plan['status'])
+        self.assertEqual({'home1'}, {
+            s.host for s in nova_inventory.read_servers(self.conn)})
+        self.assertEqual((), self.look(RELEASE_AFTER / 2))
+        # burst2 was never used; burst1 is empty since the look after
+        # the move.
+        self.assertEqual(['burst2'], [
+            r.host for r in self.look(RELEASE_AFTER)])
+        self.assertEqual((), self.look(RELEASE_AFTER / 2 + RELEASE_AFTER - 1))
+        self.assertEqual(['burst1'], [
+            r.host for r in self.look(RELEASE_AFTER / 2 + RELEASE_AFTER)])
+        self.assertEqual(('disabled', burst.reason(
+            self.start + RELEASE_AFTER / 2)), self._status('burst1'))
+        waiting.wait_for(lambda: len(self.notifications.received) == 2,
+                         waiting.PATIENCE)
+        self.assertEqual(['burst2', 'burst1'], [
+            payload['host'] for _, payload in self.notifications.received])
+        # Each guest's stays: on burst1 until the look after the move.
+        for server in servers:
+            self.assertEqual(
+                [('burst1', 'burst', self.start, self.start
+                  + RELEASE_AFTER / 2),
+                 ('home1', 'home', self.start + RELEASE_AFTER / 2, None)],
+                [(s['host'], s['tier'], s['start'], s['end'])
+                 for s in self.controller.burst.stays(server['id'])])
 
     def _status(self, host: str) -> tuple[str, str | None]:
         found = self.service_of(host)
