@@ -5,14 +5,17 @@ import dataclasses
 import time
 
 import fixtures
+import oslo_messaging
 from oslotest import base
 
 from cryptomine_scheduler import burst
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import replan
+from cryptomine_scheduler import service
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
 from cryptomine_scheduler.tiers import Tier
 
@@ -314,3 +317,41 @@ class StatusOverRpcTest(test_controller.ControllerTestCase):
         for since in ('yesterday', float('nan'), None):
             self.assertRaises(exception.BadArgument,
                               self.client.get_burst_status, since)
+
+
+class PeriodicLookTest(test_controller.ControllerTestCase):
+    """The controller looks every ``check_interval`` and announces a
+    release on its bus (oslo.messaging's fake driver)."""
+
+    def start_controller(self):
+        self.cloud = Cloud(host('home1'), host('b1', 1.5))
+        self.conf.set_override('check_interval', 1, 'burst')
+        self.conf.set_override('release_after', 0, 'burst')
+        self.conf.set_override('notification_topics', ['provisioning'],
+                               'burst')
+        self.received = []
+        listener = oslo_messaging.get_notification_listener(
+            self.transport, [oslo_messaging.Target(topic='provisioning')],
+            [self], executor='threading')
+        listener.start()
+        self.addCleanup(listener.wait)
+        self.addCleanup(listener.stop)
+        controller = service.ControllerService(
+            self.conf, self.transport, self.rpc_transport,
+            nova=service.NovaLink(lambda: self.cloud.found,
+                                  disable_service=self.cloud.disable))
+        controller.start()
+        self.addCleanup(self._stop, controller)
+        return controller
+
+    def info(self, ctxt, publisher_id, event_type, payload, metadata):
+        self.received.append((event_type, payload['host']))
+
+    def test_empty_burst_host_released_and_announced(self):
+        waiting.wait_for(lambda: self.received, waiting.PATIENCE)
+        self.assertEqual([(burst.EVENT_TYPE, 'b1')], self.received)
+        [(name, reason)] = self.cloud.disabled
+        self.assertEqual('b1', name)
+        self.assertTrue(reason.startswith(burst.REASON_PREFIX))
+        self.assertEqual(['b1'], [
+            r['host'] for r in self.controller.burst.releases()])
