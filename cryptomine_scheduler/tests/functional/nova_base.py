@@ -26,59 +26,25 @@ Concurrency: nova 34 runs either under eventlet monkey patching or with
 native threads.  ``cryptomine_scheduler/tests/__init__.py`` selects native
 threads (``OS_NOVA_DISABLE_EVENTLET_PATCHING=1``) before anything imports
 eventlet, so nova does not monkey patch the other tests of a worker.
-``nova_defaults.LibraryDefaultsFixture`` undoes the library option
+``nova_defaults.LibraryDefaultsFixture`` (through
+:class:`~cryptomine_scheduler.experiment.nova_in_process.InProcessNova`,
+which this module shares with the emulated testbed) undoes the library option
 defaults nova changes process-wide.
 """
 
-import logging
-import os
-import sys
 import time
-from unittest import mock
 
-import fixtures
 from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import integrated_helpers
 from nova.tests.functional.api import client as api_client
-from nova.virt import fake as fake_virt
 
-from cryptomine_scheduler.tests import nova_defaults
+from cryptomine_scheduler.experiment import nova_in_process
+
+InProcessNova = nova_in_process.InProcessNova
+api_paste_config = nova_in_process.api_paste_config
 
 #: The flavor extra spec our filter/weigher will look at.
 ACCELERATOR_SPEC = 'cryptomine:accelerator'
-
-
-def api_paste_config() -> str:
-    """nova's api-paste.ini as installed into the virtualenv by pip."""
-    for prefix in (sys.prefix, sys.exec_prefix):
-        path = os.path.join(prefix, 'etc', 'nova', 'api-paste.ini')
-        if os.path.exists(path):
-            return path
-    raise RuntimeError(f'nova api-paste.ini not found under {sys.prefix}')
-
-
-class InProcessNova:
-    """What every in-process nova of these tests needs, before a base of
-    nova's (``_IntegratedTestBase`` or one built on it) in the bases."""
-
-    def setUp(self):
-        # Before super().setUp(): cleaned up after all of nova's fixtures.
-        self.useFixture(nova_defaults.LibraryDefaultsFixture())
-        # nova's per-test thread pools log their shutdown (INFO) from
-        # cleanups that run after nova's log capture is gone, i.e. to the
-        # worker's stdout; keep those records in a test detail instead.
-        pools = logging.getLogger('nova.thread_pool_factory')
-        self.useFixture(fixtures.MockPatchObject(pools, 'propagate', False))
-        self.useFixture(fixtures.FakeLogger(
-            name='nova.thread_pool_factory', level=logging.INFO))
-        super().setUp()
-
-    def _setup_services(self):
-        self.flags(api_paste_config=api_paste_config(), group='wsgi')
-        # Scheduling tests fill hosts; nova's default quotas (10 instances,
-        # 20 cores, 50 GiB) would refuse the requests first.
-        self.flags(instances=-1, cores=-1, ram=-1, group='quota')
-        super()._setup_services()
 
 
 class NovaSchedulingTestCase(InProcessNova,
@@ -156,14 +122,7 @@ class NovaSchedulingTestCase(InProcessNova,
         res = dict(self.DEFAULT_HOST_RESOURCES)
         res.update(self.HOST_RESOURCES.get(host, {}))
         res.update(resources)
-        driver_cls = getattr(fake_virt, self.COMPUTE_DRIVER.split('.')[-1])
-        # The fake driver reads its inventory from class attributes, both in
-        # __init__ and on every update_provider_tree().
-        with mock.patch.multiple(driver_cls, **res):
-            compute = self._start_compute(host)
-        for name, value in res.items():
-            setattr(compute.manager.driver, name, value)
-        return compute
+        return self.start_fake_compute(host, self.COMPUTE_DRIVER, **res)
 
     def _clear_attrs(self):
         # nova deletes every public attribute after each test, which breaks

@@ -11,13 +11,13 @@ from oslo_utils.fixture import uuidsentinel as uuids
 from cryptomine_scheduler import placements
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.experiment import nova_defaults
 from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import filter as load_filter
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import plugin
 from cryptomine_scheduler.scheduler import snapshot_client
 from cryptomine_scheduler.scheduler import weigher as load_weigher
-from cryptomine_scheduler.tests import nova_defaults
 from cryptomine_scheduler.tests import samples
 
 CONF = nova.conf.CONF
