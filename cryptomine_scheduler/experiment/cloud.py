@@ -75,14 +75,17 @@ def boot(conn: connection.Connection, *, name: str, experiment: str,
         metadata={METADATA_KEY: experiment}, **extra).id
 
 
-def server_state(conn: connection.Connection,
-                 server_id: str) -> ServerState | None:
-    """The server's state; None once it is gone."""
-    server = conn.compute.find_server(server_id, ignore_missing=True)
-    if server is None:
-        return None
+def _state(server) -> ServerState:
     fault = (server.fault or {}).get('message') if server.fault else None
     return ServerState(server.status, server.compute_host, fault)
+
+
+def server_states(conn: connection.Connection,
+                  experiment: str) -> dict[str, ServerState]:
+    """The states of the servers of ``experiment`` that exist, by ID,
+    from one listing of the servers named after it."""
+    return {s.id: _state(s) for s in conn.compute.servers(
+        name=f'^{re.escape(experiment)}-')}
 
 
 def find_ids(conn: connection.Connection, kind: str, name: str) -> list[str]:

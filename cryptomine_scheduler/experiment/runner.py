@@ -173,8 +173,9 @@ class Runner:
         deadline = self.clock() + self.timing.boot_timeout
         waiting = [r for r in self.record.servers() if r.status not in BOOTED]
         while waiting:
+            states = cloud.server_states(self.conn, self.record.name)
             for server in waiting:
-                state = cloud.server_state(self.conn, server.id)
+                state = states.get(server.id)
                 if state is not None and state.status in BOOTED:
                     self.saver.replace(server, dataclasses.replace(
                         server, status=state.status, host=state.host,
@@ -219,8 +220,9 @@ def _delete_servers(conn: connection.Connection, saver: Saver,
             pending[server.name] = (server, ids)
     deadline = time.monotonic() + timing.delete_timeout
     while pending:
+        existing = cloud.server_states(conn, saver.record.name)
         for name, (server, ids) in list(pending.items()):
-            if all(cloud.server_state(conn, i) is None for i in ids):
+            if not existing.keys() & set(ids):
                 saver.replace(server, dataclasses.replace(
                     server, state=State.DELETED))
                 del pending[name]
