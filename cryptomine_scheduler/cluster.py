@@ -54,13 +54,24 @@ class ComputeHost:
         return tiers.tier_of(self.burst_cost_per_hour)
 
 
+class MigrationMode(enum.Enum):
+    """How a flavor lets the re-planner move its instances
+    (``cryptomine:migration``)."""
+
+    LIVE = 'live'
+    COLD = 'cold'
+    NEVER = 'never'
+
+
 @dataclasses.dataclass(frozen=True)
 class Server:
     """A nova instance.
 
     ``status`` and ``task_state`` are nova's; ``accelerator`` is the
     flavor's ``cryptomine:accelerator`` extra spec; ``live_migratable``
-    is False for instances with PCI passthrough devices.
+    is False for instances with PCI passthrough devices; ``migration``
+    the flavor's ``cryptomine:migration``: the operator's word, over
+    ``live_migratable`` (None: as nova allows).
     """
 
     uuid: str
@@ -73,6 +84,14 @@ class Server:
     locked: bool = False
     accelerator: Accelerator | None = None
     live_migratable: bool = True
+    migration: MigrationMode | None = None
+
+    @property
+    def moves_cold(self) -> bool:
+        """Whether a move of this instance is a cold migration."""
+        if self.migration is None:
+            return not self.live_migratable
+        return self.migration is MigrationMode.COLD
 
 
 @dataclasses.dataclass(frozen=True)

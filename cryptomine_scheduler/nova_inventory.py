@@ -49,6 +49,8 @@ MIN_MICROVERSION = '2.64'
 #: Flavor extra spec asking for PCI passthrough devices.
 PCI_ALIAS_SPEC = 'pci_passthrough:alias'
 VGPU_SPEC = 'resources:VGPU'
+#: Flavor extra spec saying how the re-planner may move its instances.
+MIGRATION_SPEC = 'cryptomine:migration'
 #: Server groups with one policy (a string) and their members.
 GROUPS_MICROVERSION = '2.64'
 
@@ -298,6 +300,21 @@ def live_migratable(extra_specs: dict,
     return 'hw:tpm_version' not in extra_specs
 
 
+def migration_mode(server: str, extra_specs: dict
+                   ) -> cluster.MigrationMode | None:
+    """The flavor's ``cryptomine:migration`` (``live``, ``cold`` or
+    ``never``); None, with a warning, for another value."""
+    value = extra_specs.get(MIGRATION_SPEC)
+    if value is None:
+        return None
+    try:
+        return cluster.MigrationMode(str(value).strip().lower())
+    except ValueError:
+        LOG.warning('Server %s: ignoring %s=%r (live, cold or never)',
+                    server, MIGRATION_SPEC, value)
+        return None
+
+
 def _accelerator(server, extra_specs: dict) -> scoring.Accelerator | None:
     facts = plugin.FlavorFacts(vcpus=server.flavor.vcpus,
                                memory_mb=server.flavor.ram,
@@ -330,7 +347,8 @@ def read_servers(conn: connection_mod.Connection,
             locked=bool(server.is_locked),
             accelerator=_accelerator(server, extra_specs),
             live_migratable=live_migratable(extra_specs,
-                                            vgpu_live_migration)))
+                                            vgpu_live_migration),
+            migration=migration_mode(server.id, extra_specs)))
     return tuple(servers)
 
 

@@ -26,6 +26,7 @@ from tooz import coordination
 from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import executor as executor_mod
+from cryptomine_scheduler import maintenance_windows
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.db import plans as plans_mod
@@ -162,7 +163,7 @@ class Replanner:
         self._timer = threading.Thread(target=self._every_interval,
                                        name='cryptomine-replan', daemon=True)
 
-    def _policy(self, max_moves: int | None) -> inputs.Policy:
+    def _policy(self, max_moves: int | None, now: float) -> inputs.Policy:
         r = self.conf.replan
         return inputs.Policy(
             limits=problem_mod.Limits(
@@ -170,7 +171,9 @@ class Replanner:
                 min_gain=r.min_gain,
                 migration_cost_per_gb=r.migration_cost_per_gb),
             cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration,
-            reserve_accelerator_hosts=r.reserve_accelerator_hosts)
+            reserve_accelerator_hosts=r.reserve_accelerator_hosts,
+            cold_window_open=maintenance_windows.open_at(
+                tuple(r.cold_migration_windows), now))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,
@@ -257,15 +260,14 @@ class Replanner:
         if aggregate:
             found = in_aggregate(found, aggregate)
         now = self._clock()
-        policy = self._policy(max_moves)
+        policy = self._policy(max_moves, now)
         snap = snapshot.LoadSnapshot.from_wire(self._tracker.snapshot(now))
         problem = inputs.build(found, snap, load_model(self.conf), policy,
                                now, self.plans.last_moved(
                                    now - policy.cooldown))
         result = heuristic.plan(problem)
         seconds = time.perf_counter() - started
-        unmigratable = {s.uuid for s in found.servers
-                        if not s.live_migratable}
+        unmigratable = {s.uuid for s in found.servers if s.moves_cold}
         cold = frozenset(m.instance for m in result.moves
                          if m.instance in unmigratable)
         if not result.moves:

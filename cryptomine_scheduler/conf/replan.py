@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from cryptomine_scheduler import maintenance_windows
 from cryptomine_scheduler.conf import groups
 
 replan_group = cfg.OptGroup(
@@ -75,6 +76,22 @@ still move off them.
                 help="""
 Move instances that cannot live-migrate (PCI passthrough) by cold
 migration, which stops them for the copy.  Off: they stay where they are.
+A flavor's ``cryptomine:migration`` extra spec overrides it for its
+instances: ``cold`` (moved cold), ``live`` (moved live: devices nova's
+``[pci]`` configuration marks live-migratable) or ``never``.
+
+Related options:
+
+* ``cold_migration_windows``
+"""),
+    cfg.ListOpt('cold_migration_windows', default=[],
+                item_type=maintenance_windows.parse,
+                help="""
+When cold migrations may stop guests, as windows ``DAYS HH:MM-HH:MM`` in
+UTC (``DAYS``: ``*``, a day or a range such as ``Mon-Fri``; a range of
+times that ends before it starts runs past midnight), comma separated:
+for example ``Mon-Fri 01:00-05:00, Sat 22:00-02:00``.  Outside them a
+round moves no instance cold.  Empty: at any time.
 """),
     cfg.IntOpt('max_parallel', default=2, min=1,
                help='Migrations running at once, at most.'),

@@ -72,6 +72,8 @@ class Policy:
     cooldown: float = 3600.0
     allow_cold_migration: bool = False
     reserve_accelerator_hosts: bool = True
+    #: Whether this round is in a cold-migration window.
+    cold_window_open: bool = True
 
 
 def _instance_upper(view: snapshot_mod.InstanceView, metric, k) -> float:
@@ -87,8 +89,13 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
         return Pinned.TASK
     if server.locked:
         return Pinned.LOCKED
-    if not server.live_migratable and not policy.allow_cold_migration:
-        return Pinned.NOT_LIVE_MIGRATABLE
+    if server.migration is cluster_mod.MigrationMode.NEVER:
+        return Pinned.NEVER
+    if server.moves_cold:
+        if server.migration is None and not policy.allow_cold_migration:
+            return Pinned.NOT_LIVE_MIGRATABLE
+        if not policy.cold_window_open:
+            return Pinned.OUTSIDE_WINDOW
     if last_moved is not None and now - last_moved < policy.cooldown:
         return Pinned.COOL_DOWN
     return None

@@ -92,6 +92,8 @@ class Pinned(enum.Enum):
     NOT_LIVE_MIGRATABLE = 'not live-migratable'
     AFFINITY = 'affinity group'
     COOL_DOWN = 'moved recently'
+    NEVER = 'flavor says never move'
+    OUTSIDE_WINDOW = 'cold migration outside its windows'
     NO_LOAD_DATA = 'no load data for its host'
 
 

@@ -275,6 +275,27 @@ class ReadHostsTest(base.BaseTestCase):
             {h.name: h.accelerators and set(h.accelerators)
              for h in nova_inventory.read_hosts(conn)})
 
+    def test_migration_mode(self):
+        for spec, mode in (({}, None),
+                           ({'cryptomine:migration': 'cold'},
+                            cluster.MigrationMode.COLD),
+                           ({'cryptomine:migration': ' Never '},
+                            cluster.MigrationMode.NEVER),
+                           ({'cryptomine:migration': 'live'},
+                            cluster.MigrationMode.LIVE),
+                           ({'cryptomine:migration': 'sometimes'}, None)):
+            with self.subTest(spec=spec):
+                self.assertEqual(mode,
+                                 nova_inventory.migration_mode('s1', spec))
+        for server, cold in (
+                (dict(), False), (dict(live_migratable=False), True),
+                (dict(migration=cluster.MigrationMode.COLD), True),
+                (dict(live_migratable=False,
+                      migration=cluster.MigrationMode.LIVE), False)):
+            with self.subTest(server=server):
+                self.assertEqual(cold, cluster.Server(
+                    'u', 'n', 'h', 1, 512, **server).moves_cold)
+
     def test_live_migratable(self):
         self.assertTrue(nova_inventory.live_migratable(
             {'cryptomine:accelerator': 'gpu'}))

@@ -462,6 +462,33 @@ class TestMining(base.BaseTestCase):
         moves = heuristic.plan(fleets.problem(f, cold)).moves
         self.assertEqual({'cool'}, {m.destination for m in moves})
 
+    def test_cold_moves_only_in_their_window_and_as_flavors_say(self):
+        cold = inputs.Policy(allow_cold_migration=True)
+        shut = dataclasses.replace(cold, cold_window_open=False)
+        never, by_flavor, live = (
+            {n: {'migration': mode} for n in range(9)}
+            for mode in (cluster.MigrationMode.NEVER,
+                         cluster.MigrationMode.COLD,
+                         cluster.MigrationMode.LIVE))
+        cases = [
+            # (servers' fields, policy, moved, why the rest stay)
+            ({}, shut, False, Pinned.OUTSIDE_WINDOW),
+            (never, cold, False, Pinned.NEVER),
+            # The flavor allows them cold where the option does not.
+            (by_flavor, inputs.Policy(), True, None),
+            (by_flavor, dataclasses.replace(shut, allow_cold_migration=False),
+             False, Pinned.OUTSIDE_WINDOW),
+            # Devices nova live-migrates: no window needed.
+            (live, shut, True, None),
+        ]
+        for servers, policy, moved, pinned in cases:
+            with self.subTest(servers=servers and servers[0], policy=policy):
+                f = customise(mining_fleet(live=False), servers=servers)
+                p = fleets.problem(f, policy)
+                self.assertEqual(moved, bool(heuristic.plan(p).moves))
+                if pinned:
+                    self.assertEqual({pinned}, set(p.pinned.values()))
+
     def test_device_pressure_table(self):
         cases = [
             # (thermal headroom, power headroom, hashrate ratio)
