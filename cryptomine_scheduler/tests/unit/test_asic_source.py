@@ -15,7 +15,9 @@ from load_collector.sources import cgminer_api
 from load_collector.sources import host
 
 UUID = '6f1c0a5e-3b7e-4c1e-9d59-0f2f6a4e8b11'
-TIMEOUT = 0.3
+#: Long enough for a healthy fake miner on a busy machine; the slow
+#: fake answers after 10 s.
+TIMEOUT = 2.0
 MINER = asic.Miner('10.20.0.11', 4028, UUID)
 
 
@@ -475,7 +477,7 @@ class TestAsicSource(base.BaseTestCase):
         self.assertEqual(
             [f'Miner {fake.entry} unavailable: reply is not JSON',
              f'Miner {fake.entry} available again',
-             f'Miner {fake.entry} unavailable: no reply within {TIMEOUT}s',
+             f'Miner {fake.entry} unavailable: no reply within {TIMEOUT:g}s',
              f'Miner {fake.entry} available again'], lines)
 
     def test_healthy_and_broken_miners_in_one_cycle(self):
@@ -501,7 +503,7 @@ class TestAsicSource(base.BaseTestCase):
         fakes = self._miners(20, mode='slow', in_flight=in_flight)
         # A timeout long enough that a busy machine still opens all 20
         # connections before the first one gives up.
-        source = self._source(*(f.entry for f in fakes), timeout=3.0)
+        source = self._source(*(f.entry for f in fakes), timeout=5.0)
         loads = self._collect(source)
         self.assertEqual([False] * 20, [a.available for a in loads])
         # One by one, a connection would close before the next opened.

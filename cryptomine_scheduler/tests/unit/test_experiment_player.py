@@ -58,6 +58,13 @@ class ScheduleTest(base.BaseTestCase):
         self.assertLessEqual(imported, set(sys.stdlib_module_names))
 
 
+#: Spin for argv[1] seconds.
+SPIN = ('import sys, time\n'
+        'end = time.monotonic() + float(sys.argv[1])\n'
+        'while time.monotonic() < end:\n'
+        '    pass\n')
+
+
 class PlayerProcessTest(base.BaseTestCase):
     """The player as cloud-init starts it, measured from outside."""
 
@@ -78,11 +85,19 @@ class PlayerProcessTest(base.BaseTestCase):
         return usage.ru_utime + usage.ru_stime
 
     def test_follows_the_trace_cpu(self):
-        # Mean duty 50 % over 2.5 s of schedule, on one vCPU.
+        # Mean duty 50 % over 2.5 s of schedule, on one vCPU; beside it
+        # a process that spins the whole time measures how much CPU this
+        # machine gives one process now (all of it, when idle).
         process = self.start(step=1.25, vcpus=1, cpu=[0.25, 0.75],
                              memory_mb=[1, 1])
+        spinner = subprocess.Popen([sys.executable, '-c', SPIN, '2.5'])
+        self.addCleanup(lambda: spinner.poll() is None and spinner.kill())
         used = self.cpu_seconds(process) / 2.5
-        self.assertGreater(used, 0.35)
+        available = min(1.0, self.cpu_seconds(spinner) / 2.5)
+        # A machine too busy to give it its share gives it less; within
+        # 15 points of 50 % when it can.
+        self.assertGreater(used, 0.35 if available > 0.9 else
+                           0.5 * min(0.5, available))
         self.assertLess(used, 0.65)
 
     def test_an_idle_trace_stays_idle(self):
