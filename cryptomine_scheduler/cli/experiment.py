@@ -118,6 +118,11 @@ class RunExperiment(show.ShowOne):
     --resume RECORD") deletes what a killed run left.  The policy
     options describe how the cloud was set up; they are recorded for
     "experiment report".
+
+    With --emulated, nova, the controller and fake hosts run in this
+    process instead (the emulated testbed), set up as the policy
+    options say; the run writes its report (--output), as nothing of
+    it outlives the process.
     """
 
     def get_parser(self, prog_name):
@@ -154,7 +159,8 @@ class RunExperiment(show.ShowOne):
                                  'servers (deleted at the end)')
         policy = parser.add_argument_group(
             'policy set-up', 'how the cloud was configured (recorded for '
-                             'the report; the run changes nothing)')
+                             'the report; the run changes nothing), or '
+                             'how the emulated testbed is set up')
         policy.add_argument('--policy', choices=POLICIES,
                             default='load-aware-replan')
         policy.add_argument('--replan-interval', type=_non_negative,
@@ -171,6 +177,26 @@ class RunExperiment(show.ShowOne):
         policy.add_argument('--fleet', metavar='FILE',
                             help='simulator fleet file of the compute '
                                  'hosts, for the prediction')
+        emulated = parser.add_argument_group(
+            'emulated testbed', 'nova, the controller and fake hosts in '
+                                'this process instead of a cloud')
+        emulated.add_argument('--emulated', action='store_true',
+                              help='run on the emulated testbed (needs '
+                                   'nova installed; no --image)')
+        emulated.add_argument('--transport-url', metavar='URL',
+                              help='the bus of the emulated controller, '
+                                   'e.g. rabbit://guest:guest@127.0.0.1:'
+                                   '5672/ (default: fake:/, in-process)')
+        emulated.add_argument('--hosts', type=int, default=10,
+                              help='fake hosts (default 10)')
+        emulated.add_argument('--host-vcpus', type=int, default=16)
+        emulated.add_argument('--host-memory-mb', type=int, default=32768)
+        emulated.add_argument('--min-gain', type=_non_negative,
+                              help="the controller's [replan] min_gain "
+                                   '(default: its default, 0.07)')
+        emulated.add_argument('--output', metavar='DIR',
+                              help='where the report goes (default: '
+                                   'NAME-report)')
         parser.add_argument('--record', metavar='FILE',
                             help='default: ./NAME.json')
         parser.add_argument('--poll-interval', type=_positive, default=5.0,
@@ -184,9 +210,11 @@ class RunExperiment(show.ShowOne):
     def _setup(self, args):
         from cryptomine_scheduler.experiment import setup as setup_mod
 
-        if not (args.trace and args.mapping and args.image):
+        if not (args.trace and args.mapping
+                and (args.image or args.emulated)):
             raise errors.CommandError('--trace, --mapping and --image are '
-                                      'needed (or --resume RECORD)')
+                                      'needed (or --resume RECORD); no '
+                                      '--image with --emulated')
         if args.trace_format not in TRACE_FORMATS:
             raise errors.CommandError(f'--trace-format: one of '
                                       f'{", ".join(TRACE_FORMATS)}')
@@ -215,6 +243,8 @@ class RunExperiment(show.ShowOne):
         from cryptomine_scheduler.experiment import workload
         from cryptomine_scheduler.simulator import traces
 
+        if parsed_args.emulated:
+            return self._emulated(parsed_args)
         _default_cloud(self.app)
         if parsed_args.resume:
             setup = _load_record(parsed_args.resume).setup
@@ -246,13 +276,73 @@ class RunExperiment(show.ShowOne):
                 f'interrupted by {exc}; what it created is deleted') from None
         except runner.TeardownIncomplete as exc:
             raise errors.CommandError(str(exc)) from None
-        servers = found.servers()
-        return (('Name', 'Record', 'Servers', 'Boot Errors', 'Migrations',
-                 'Started', 'Ended'),
-                (name, path, len(servers),
-                 sum(s.status == 'ERROR' for s in servers),
-                 len(found.migrations or ()), _utc(found.start_at),
-                 _utc(found.ended_at)))
+        return _summary(found, path)
+
+    def _emulated(self, args):
+        """The run on the emulated testbed, and its report (the
+        controller's history ends with the process)."""
+        import dataclasses
+
+        from cryptomine_scheduler.experiment import emulated
+        from cryptomine_scheduler.experiment import fidelity
+        from cryptomine_scheduler.experiment import flavors
+        from cryptomine_scheduler.experiment import record as record_mod
+        from cryptomine_scheduler.experiment import runner
+        from cryptomine_scheduler.experiment import workload
+        from cryptomine_scheduler.simulator import report
+        from cryptomine_scheduler.simulator import traces
+
+        if args.resume:
+            raise errors.CommandError('nothing of an emulated run outlives '
+                                      'it: no --resume')
+        if args.hosts < 1 or args.host_vcpus < 1 or args.host_memory_mb < 1:
+            raise errors.CommandError('--hosts, --host-vcpus and '
+                                      '--host-memory-mb: above 0')
+        setup = dataclasses.replace(
+            self._setup(args), image=emulated.IMAGE, network='none',
+            cloud=emulated.CLOUD, warmup=0.0, public_key=None)
+        try:
+            trace = workload.part(
+                traces.read(setup.trace_format, setup.trace),
+                setup.compression, setup.duration, setup.instances)
+            mapping = flavors.load(setup.mapping)
+            workload.guests(trace, mapping, setup.compression)
+        except ValueError as exc:  # unreadable trace, mapping
+            raise errors.CommandError(str(exc)) from None
+        name = (f'cmx-{datetime.datetime.now():%Y%m%d%H%M%S}-'
+                f'{secrets.token_hex(2)}')
+        path = args.record or f'{name}.json'
+        saver = runner.Saver(record_mod.Record(name=name, setup=setup), path)
+        saver()
+        found = emulated.Emulation(
+            hosts=args.hosts, vcpus=args.host_vcpus,
+            memory_mb=args.host_memory_mb,
+            transport_url=args.transport_url or 'fake:/')
+        if args.min_gain is not None:
+            found = dataclasses.replace(found, min_gain=args.min_gain)
+        try:
+            outcome = emulated.run(setup, trace, mapping, saver, found,
+                                   runner.Timing(poll=args.poll_interval),
+                                   notify=_stderr(self.app))
+        except runner.Interrupted as exc:
+            raise errors.CommandError(
+                f'interrupted by {exc}; nothing outlives the run') from None
+        written = fidelity.write(outcome.comparison,
+                                 args.output or f'{name}-report')
+        self.app.stderr.write(f'report and plots: {", ".join(written)}\n')
+        for line in report.table(outcome.comparison).splitlines():
+            self.app.stderr.write(line + '\n')
+        return _summary(outcome.record, path)
+
+
+def _summary(found, path: str):
+    servers = found.servers()
+    return (('Name', 'Record', 'Servers', 'Boot Errors', 'Migrations',
+             'Started', 'Ended'),
+            (found.name, path, len(servers),
+             sum(s.status == 'ERROR' for s in servers),
+             len(found.migrations or ()), _utc(found.start_at),
+             _utc(found.ended_at)))
 
 
 def _utc(moment: float | None) -> str:
