@@ -22,6 +22,7 @@ from cryptomine_scheduler.experiment import nova_threads  # noqa: F401,I001
 import logging
 import os
 import sys
+import threading
 from unittest import mock
 
 import fixtures
@@ -93,14 +94,32 @@ class Connection(connection.Connection):
     placement = _PlacementService(service_type='placement')
 
 
+class _OneAtATime(ks_session.Session):
+    """A session whose requests wait for each other: nova's cell
+    database fixture livelocks under API requests from several threads
+    at once (the runner's, the re-planner's, the trace collector's)."""
+
+    def __init__(self, lock: threading.RLock, **kwargs):
+        super().__init__(**kwargs)
+        self._lock = lock
+
+    def request(self, *args, **kwargs):
+        with self._lock:
+            return super().request(*args, **kwargs)
+
+
 class SDKMixin:
     """:meth:`connect` for a case built on nova's integrated test base
     (``api_fixture``, ``placement_fixture``)."""
 
     def connect(self) -> connection.Connection:
-        """An admin Connection to this nova and placement."""
+        """An admin Connection to this nova and placement; the
+        requests of all of this case's connections one at a time."""
         api = self.api_fixture
-        session = ks_session.Session(
+        if getattr(self, '_api_lock', None) is None:
+            self._api_lock = threading.RLock()
+        session = _OneAtATime(
+            self._api_lock,
             auth=token_endpoint.Token(api.base_url, 'admin'),
             additional_headers={
                 'X-Auth-User': 'admin', 'X-User-Id': 'admin',
