@@ -22,11 +22,13 @@ spread the hot VMs three a host.
 # First: the emulated testbed selects nova's concurrency mode.
 from cryptomine_scheduler.experiment import emulated  # noqa: I001
 
+import logging
 import os
 
 import fixtures
 import numpy as np
 from oslotest import base
+from testtools import content
 
 from cryptomine_scheduler.experiment import flavors
 from cryptomine_scheduler.experiment import measured
@@ -66,6 +68,7 @@ class EmulatedRunTest(base.BaseTestCase):
 
     def setUp(self):
         super().setUp()
+        self.useFixture(fixtures.FakeLogger(level=logging.INFO))
         self.broker = self.useFixture(rabbit.RabbitBroker())
         self.folder = self.useFixture(fixtures.TempDir()).path
         self.messages = []
@@ -108,7 +111,7 @@ class EmulatedRunTest(base.BaseTestCase):
     def test_replanning_cuts_overload(self):
         without = self.assertConsistent(self.play('load-aware'))
         with_replan = self.assertConsistent(self.play('load-aware-replan'))
-        self.addDetail('figures', fixtures.content.text_content(
+        self.addDetail('figures', content.text_content(
             f'without: {without}\nwith: {with_replan}'))
 
         self.assertEqual(0, without.migrations)
@@ -122,6 +125,7 @@ class EmulatedCliTest(test_cli.RunsApp, base.BaseTestCase):
     hosts, re-planning on, the report written."""
 
     def test_run_emulated(self):
+        self.useFixture(fixtures.FakeLogger(level=logging.INFO))
         self.useFixture(test_cli.CleanEnvironment())
         broker = self.useFixture(rabbit.RabbitBroker())
         folder = self.useFixture(fixtures.TempDir()).path
