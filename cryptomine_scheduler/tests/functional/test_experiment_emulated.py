@@ -7,16 +7,15 @@ through openstacksdk, and the trace collector publishing each fake
 host's load from the trace VMs nova placed there.
 
 The trace (seeded, written here): 60 VMs of 4 vCPUs over an hour of
-1-minute steps, played at 120x (30 s a run).  After ten quiet minutes
-(the boots land while every host is idle, so nova spreads them about
-six a host, blind to what comes), 30 VMs drawn at random run their 4
-vCPUs flat out (25 % of a host each), the others idle at a tenth of a
-vCPU.  A host overloads (over 90 %) with four hot VMs and stays below
-with three: without re-planning every host with four or more stays
-overloaded to the end; the chance that nova's blind spread gives every
-host three exactly is below 1 in 10,000 (and the run without
-re-planning is checked to overload).  Re-planning every 2 s must
-spread the hot VMs three a host.
+1-minute steps, played at 60x (a minute a run).  The trace starts once
+every server is up, so nova places them on idle hosts, about six a host,
+blind to what comes; after five quiet minutes, 30 VMs drawn at random
+run their 4 vCPUs flat out (25 % of a host each), the others idle at a
+tenth of a vCPU.  A host overloads (over 90 %) with four hot VMs and
+stays below with three: without re-planning every host with four or more
+stays overloaded to the end (the chance that nova's blind spread gives
+every host three exactly is below 1 in 10,000, and the run is checked to
+overload); re-planning every 2 s must spread the hot VMs three a host.
 """
 
 # First: the emulated testbed selects nova's concurrency mode.
@@ -43,7 +42,7 @@ from cryptomine_scheduler.tests.functional import test_experiment_cli
 
 VMS, STEPS, HOT = 60, 60, 30
 QUIET = 5
-COMPRESSION = 120.0
+COMPRESSION = 60.0
 MAPPING = flavors.parse({
     'flavors': {'vm': {'vcpus': 4, 'ram_mb': 1024, 'disk_gb': 1}},
     'rules': [{'flavor': 'vm'}]}, 'mapping')
