@@ -88,7 +88,8 @@ class _Membership:
     zone: str | None = None
     accelerators: set[scoring.Accelerator] | None = None
     tiers: set[str] = dataclasses.field(default_factory=set)
-    costs: set[str] = dataclasses.field(default_factory=set)
+    #: (hosts in the aggregate, its cost_per_hour) per aggregate.
+    costs: set[tuple[int, str]] = dataclasses.field(default_factory=set)
 
     def burst_cost(self, host: str) -> float | None:
         """What the host costs an hour if burst capacity, else None."""
@@ -153,10 +154,11 @@ def _memberships(conn) -> dict[str, _Membership]:
             member = found[host]
             member.names.add(aggregate.name)
             member.zone = aggregate.availability_zone or member.zone
-            for key, values in ((tiers.TIER_KEY, member.tiers),
-                                (tiers.COST_KEY, member.costs)):
-                if key in metadata:
-                    values.add(metadata[key])
+            if tiers.TIER_KEY in metadata:
+                member.tiers.add(metadata[tiers.TIER_KEY])
+            if tiers.COST_KEY in metadata:
+                member.costs.add((len(aggregate.hosts),
+                                  metadata[tiers.COST_KEY]))
             if spec is not None:
                 member.accelerators = ((member.accelerators or set())
                                        | _split_kinds(spec, aggregate.name))

@@ -4,11 +4,13 @@ Host aggregate properties say it: ``cryptomine:tier = burst`` makes
 every host of the aggregate a burst host (anything else, or no
 property, leaves it the operator's own, ``home``), and
 ``cryptomine:cost_per_hour`` is what it costs.  A host in several
-aggregates is a burst host if any of them says so, at the highest cost
-they give (the strictest value, as for every aggregate override); a
-burst host without a readable cost costs 0.  The scheduler's plugin
-(reading nova's ``HostState``) and the controller's inventory (reading
-nova's API) both decide through :func:`read`.
+aggregates is a burst host if any of them says so.  Its cost is the one
+given by its smallest aggregate that gives one, so that an aggregate of
+one host overrides the price of that host's pool; among aggregates of
+the same size, the highest (the strictest value, as for every aggregate
+override).  A burst host without a readable cost costs 0.  The
+scheduler's plugin (reading nova's ``HostState``) and the controller's
+inventory (reading nova's API) both decide through :func:`read`.
 """
 
 import dataclasses
@@ -51,15 +53,23 @@ def _cost(value: str) -> float | None:
     return cost if math.isfinite(cost) and cost >= 0 else None
 
 
-def read(tiers: Iterable[str], costs: Iterable[str]) -> Reading:
+def read(tiers: Iterable[str],
+         costs: Iterable[tuple[int, str]]) -> Reading:
     """The tier and cost of a host whose aggregates give the ``tiers``
-    and ``costs`` values (one of each per aggregate that has it)."""
+    values and the ``costs`` as (hosts in the aggregate, value), one of
+    each per aggregate that has it."""
     if TIER_BURST not in {str(t).strip().lower() for t in tiers}:
         return Reading()
     costs = tuple(costs)
-    readable = [c for c in map(_cost, costs) if c is not None]
-    return Reading(Tier.BURST, max(readable, default=0.0),
-                   tuple(c for c in costs if _cost(c) is None))
+    readable = [(size, cost) for size, cost in
+                ((size, _cost(value)) for size, value in costs)
+                if cost is not None]
+    smallest = min((size for size, _ in readable), default=None)
+    return Reading(
+        Tier.BURST,
+        max((cost for size, cost in readable if size == smallest),
+            default=0.0),
+        tuple(value for _, value in costs if _cost(value) is None))
 
 
 def tier_of(cost_per_hour: float | None) -> Tier:

@@ -102,7 +102,9 @@ def burst_cost(host_state) -> float | None:
         return None
     found = tiers.read(
         utils.aggregate_values_from_key(host_state, TIER_KEY),
-        utils.aggregate_values_from_key(host_state, COST_KEY))
+        [(len(aggregate.hosts), aggregate.metadata[COST_KEY])
+         for aggregate in host_state.aggregates
+         if COST_KEY in aggregate.metadata])
     if found.unreadable:
         LOG.warning('Ignoring aggregate %s %s of host %s', COST_KEY,
                     ', '.join(map(repr, found.unreadable)), host_state.host)

@@ -212,14 +212,17 @@ class ReadHostsTest(base.BaseTestCase):
                 R(name='uncosted', hosts=['free', 'bad'],
                   availability_zone=None, metadata=burst),
                 R(name='typo', hosts=['bad'], availability_zone=None,
-                  metadata={'cryptomine:cost_per_hour': 'cheap'})],
+                  metadata={'cryptomine:cost_per_hour': 'cheap'}),
+                R(name='deal', hosts=['rented'], availability_zone=None,
+                  metadata={'cryptomine:cost_per_hour': '1.5'})],
             services=[service(n) for n in names])
         with self.assertLogs(nova_inventory.LOG.logger) as logs:
             hosts = {h.name: h for h in nova_inventory.read_hosts(conn)}
-        # The highest cost of a burst host's aggregates, 0 when none
-        # gives one; a home host costs nothing, whatever it says.
+        # The cost of a burst host's smallest aggregate that gives a
+        # readable one (the highest of equals), 0 when none does; a home
+        # host costs nothing, whatever it says.
         self.assertEqual(
-            {'own': (Tier.HOME, None), 'rented': (Tier.BURST, 2.0),
+            {'own': (Tier.HOME, None), 'rented': (Tier.BURST, 1.5),
              'twice': (Tier.BURST, 3.5), 'free': (Tier.BURST, 0.0),
              'bad': (Tier.BURST, 3.5)},
             {n: (h.tier, h.burst_cost_per_hour) for n, h in hosts.items()})

@@ -74,7 +74,8 @@ class PluginTestCase(test.NoDBTestCase):
         state = fakes.FakeHostState(name, 'node', {
             'num_instances': num_instances, 'vcpus_total': vcpus,
             'total_usable_ram_mb': ram_mb})
-        state.aggregates = [objects.Aggregate(id=i, metadata=m)
+        state.aggregates = [objects.Aggregate(id=i, metadata=m,
+                                              hosts=[name])
                             for i, m in enumerate(aggregates)]
         return state
 
@@ -578,6 +579,28 @@ class TestBurstHosts(PluginTestCase):
         # Without a price, or without a margin set, nothing is refused.
         self.assertEqual(3, len(self.schedule(
             ['burst-dear', 'burst-cheap', 'home-a'])))
+
+    def test_a_one_host_aggregate_overrides_its_pools_cost(self):
+        pool = objects.Aggregate(
+            id=1, hosts=['burst-p', 'burst-q', 'burst-r'],
+            metadata={'cryptomine:tier': 'burst',
+                      'cryptomine:cost_per_hour': '5.0'})
+        cheap_deal = objects.Aggregate(
+            id=2, hosts=['burst-q'],
+            metadata={'cryptomine:cost_per_hour': '0.5'})
+        hosts = []
+        for name, cpu in (('burst-p', 5.0), ('burst-q', 30.0),
+                          ('burst-r', 10.0)):
+            self.controller.report(name, cpu=cpu)
+            hosts.append(self.host(name))
+            hosts[-1].aggregates = [pool] + (
+                [cheap_deal] if name == 'burst-q' else [])
+        weighed = weights.HostWeightHandler().get_weighed_objects(
+            [self.weigher], hosts, self.spec())
+        # The pool's hosts cost the same and go by load; burst-q, at its
+        # own price, goes first although it is the busiest.
+        self.assertEqual(['burst-q', 'burst-p', 'burst-r'],
+                         [w.obj.host for w in weighed])
 
     def test_unreadable_price_fails_the_flavor(self):
         spec = self.spec({plugin.PRICE_SPEC: 'cheap'})
