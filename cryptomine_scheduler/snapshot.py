@@ -125,7 +125,7 @@ class LoadSnapshot:
         now = wire['generated_at']
         hosts = {name: HostView(newest=v['newest'], age=now - v['newest'],
                                 samples=v['samples'],
-                                stats=np.asarray(v['stats']),
+                                stats=_padded(v['stats']),
                                 mining_stats=_from_wire_stats(
                                     v.get('mining')),
                                 devices=_devices_from_wire(v))
@@ -133,7 +133,7 @@ class LoadSnapshot:
         instances = {
             uuid: InstanceView(newest=v['newest'], age=now - v['newest'],
                                samples=v['samples'],
-                               stats=np.asarray(v['stats']), host=v['host'])
+                               stats=_padded(v['stats']), host=v['host'])
             for uuid, v in wire['instances'].items()}
         pending: dict[str, list[PendingView]] = {}
         for uuid, v in wire.get('pending', {}).items():
@@ -162,8 +162,8 @@ def _to_wire_stats(stats: np.ndarray) -> list:
 def _from_wire_stats(rows) -> np.ndarray | None:
     if rows is None:
         return None
-    return np.array([[np.nan if v is None else v for v in row]
-                     for row in rows], dtype=float)
+    return _padded([[np.nan if v is None else v for v in row]
+                    for row in rows])
 
 
 def _devices_from_wire(host: dict) -> device_inventory.HostDevices | None:
@@ -173,10 +173,25 @@ def _devices_from_wire(host: dict) -> device_inventory.HostDevices | None:
 
 
 def _check_layout(wire: dict) -> None:
+    """Raise unless ``wire`` is laid out as ours, or as a writer's that
+    knew only the first statistics (they read as NaN, see _padded)."""
     for key, expected in _layout().items():
-        if wire.get(key) != expected:
-            raise SnapshotVersionError(f'snapshot {key} {wire.get(key)!r} '
+        found = wire.get(key)
+        if key == 'stats' and isinstance(found, list) and found:
+            expected = expected[:len(found)]
+        if found != expected:
+            raise SnapshotVersionError(f'snapshot {key} {found!r} '
                                        f'differ from {expected!r}')
+
+
+def _padded(rows) -> np.ndarray:
+    """Stats rows with NaN for the statistics their writer did not
+    know (appended since)."""
+    stats = np.asarray(rows, dtype=float)
+    missing = len(summaries.Stat) - stats.shape[-1]
+    if missing <= 0:
+        return stats
+    return np.pad(stats, ((0, 0), (0, missing)), constant_values=np.nan)
 
 
 def _series_wire(summary: summaries.Summary) -> dict:

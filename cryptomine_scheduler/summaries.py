@@ -8,8 +8,12 @@ whose weight depends on the time between samples::
     ewma  = ewma + alpha * (value - ewma)
 
 A summary holds, per metric: the last value, the EWMA, the mean, the
-95th percentile and the standard deviation over the window, and the
-trend (least-squares slope, units per minute).  Missing readings are NaN:
+95th percentile and the standard deviation over the window, the
+trend (least-squares slope, units per minute), and the lag-1
+autocorrelation of the samples in time order (how much of a departure
+from the window's mean is left one sample later: near 1 for a level that
+persists, near 0 or below for noise and short spikes; NaN under three
+readings or for a constant series).  Missing readings are NaN:
 they are left out of every statistic (the EWMA keeps its value), and a
 metric with no reading in the window summarises to NaN.
 """
@@ -34,6 +38,7 @@ class Stat(enum.IntEnum):
     P95 = 3
     STD = 4
     TREND = 5
+    AUTOCORR = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +84,8 @@ def window_stats(times: np.ndarray, values: np.ndarray, known: np.ndarray,
     ``times`` is (depth, series), ``values`` and ``known`` (the readings
     inside the window and not missing) are (depth, series, metrics),
     ``ewma`` is (series, metrics).  The rows of a series need not be in
-    time order, except that LAST is the known value of the highest row.
+    time order, except that LAST is the known value of the highest row
+    and AUTOCORR pairs each known row with the known row above it.
     """
     count = known.sum(axis=0)
     stats = np.full(ewma.shape + (len(Stat),), np.nan)
@@ -98,7 +104,25 @@ def window_stats(times: np.ndarray, values: np.ndarray, known: np.ndarray,
         slope = (centred * spread).sum(axis=0) / span * 60.0
     stats[..., Stat.TREND] = np.where(
         count == 0, np.nan, np.where(span > 0, slope, 0.0))
+    stats[..., Stat.AUTOCORR] = _autocorrelation(spread, known)
     return stats
+
+
+def _autocorrelation(spread: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Lag-1 autocorrelation along axis 0 of the departures from the
+    mean (``spread``, 0 where not ``known``): the sum of the products of
+    consecutive known departures over the sum of their squares."""
+    # Each known row paired with the previous known row of its series.
+    rows = np.arange(len(known))[:, None, None]
+    last = np.maximum.accumulate(np.where(known, rows, -1), axis=0)
+    previous = np.concatenate([np.full_like(last[:1], -1), last[:-1]])
+    earlier = np.take_along_axis(spread, np.maximum(previous, 0), axis=0)
+    paired = known & (previous >= 0)
+    product = np.where(paired, spread * earlier, 0.0).sum(axis=0)
+    energy = (spread ** 2).sum(axis=0)
+    enough = (known.sum(axis=0) >= 3) & (energy > 0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(enough, product / energy, np.nan)
 
 
 class _Series:

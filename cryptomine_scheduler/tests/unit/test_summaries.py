@@ -67,6 +67,31 @@ class TestWindowStats(base.BaseTestCase):
                     self.assertAlmostEqual(slope, stats[m, Stat.TREND])
             self.assertTrue(np.isnan(np.delete(stats[3], Stat.EWMA)).all())
 
+    def test_autocorrelation_of_the_known_readings_in_order(self):
+        rng = np.random.default_rng(3)
+        level = np.zeros(400)
+        for t in range(1, len(level)):
+            level[t] = 0.9 * level[t - 1] + rng.normal()
+        values = np.stack([level, rng.normal(size=400)], axis=1)
+        values[rng.random(values.shape) < 0.2] = np.nan
+        stats = summarise(np.arange(400.0), values)
+        for m in range(2):
+            series = values[~np.isnan(values[:, m]), m]
+            spread = series - series.mean()
+            with self.subTest(metric=m):
+                self.assertAlmostEqual(
+                    (spread[1:] * spread[:-1]).sum() / (spread ** 2).sum(),
+                    stats[m, Stat.AUTOCORR])
+        self.assertGreater(stats[0, Stat.AUTOCORR], 0.8)   # persists
+        self.assertLess(abs(stats[1, Stat.AUTOCORR]), 0.2)  # noise
+
+    def test_autocorrelation_unknown_under_three_readings_or_constant(self):
+        for values in ([[1.0], [2.0]], [[4.0], [4.0], [4.0]]):
+            with self.subTest(values=values):
+                stats = summarise(np.arange(len(values), dtype=float),
+                                  values)
+                self.assertTrue(np.isnan(stats[0, Stat.AUTOCORR]))
+
 
 class TestSummaryBook(base.BaseTestCase):
 
@@ -187,6 +212,22 @@ class TestSnapshot(base.BaseTestCase):
         snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1010.0))
         self.assertEqual({kept.uuid: 'a', moved.uuid: 'b'},
                          {u: i.host for u, i in snap.instances.items()})
+
+    def test_snapshot_of_a_writer_without_the_newest_stats(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        tracker.add(samples.make(host='a', seq=1, timestamp=1000.0, cpu=50,
+                                 instances=[samples.instance(1, cpu=5)]))
+        wire = tracker.snapshot(1000.0)
+        wire['stats'] = wire['stats'][:Stat.AUTOCORR]
+        for series in (*wire['hosts'].values(), *wire['instances'].values()):
+            series['stats'] = [row[:Stat.AUTOCORR]
+                               for row in series['stats']]
+        snap = snapshot.LoadSnapshot.from_wire(wire)
+        a = snap.hosts['a']
+        self.assertEqual(50.0, a.metric(sample.HostMetric.CPU_PERCENT,
+                                        Stat.LAST))
+        self.assertTrue(np.isnan(a.metric(sample.HostMetric.CPU_PERCENT,
+                                          Stat.AUTOCORR)))
 
     def test_incompatible_snapshot_refused(self):
         wire = snapshot.LoadTracker(600, 60).snapshot(0.0)
