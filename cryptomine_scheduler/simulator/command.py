@@ -17,6 +17,9 @@ from cryptomine_scheduler.simulator import traces
 
 FORMATS = (*traces.READERS, 'synthetic')
 DEFAULTS = engine.DEFAULTS
+#: The synthetic workloads and their fleets.
+SCENARIOS = {'mining-day': synthetic.scenario,
+             'burst-peak': synthetic.burst_peak}
 
 
 def _policy_list(text: str) -> list[str]:
@@ -63,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'generates a seeded mining mix instead')
     source.add_argument('--trace', metavar='PATH',
                         help='trace file or directory')
+    source.add_argument('--scenario', choices=tuple(SCENARIOS),
+                        default='mining-day',
+                        help='the synthetic workload: mining-day (CPU, '
+                             'GPU and ASIC miners and tenants on home '
+                             'hosts) or burst-peak (CPU tenants and a '
+                             'wave of miners past home capacity, with a '
+                             'pool of rented burst hosts)')
     source.add_argument('--seed', type=_COUNT, default=0,
                         help='seed of the synthetic workload and of its '
                              "miners' failures")
@@ -95,9 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help='mean CPU load the sized hosts get (0-1)')
     run = parser.add_argument_group('policies')
     run.add_argument('--policies', type=_policy_list,
-                     default=list(policies.POLICIES),
-                     help='comma-separated, default all: '
-                          + ', '.join(policies.POLICIES))
+                     help='comma-separated, default all ('
+                          + ', '.join(policies.POLICIES)
+                          + '; burst-aware only on a fleet with burst '
+                            'hosts)')
     run.add_argument('--replan-interval', type=_NON_NEGATIVE,
                      default=DEFAULTS.replan_interval, metavar='SECONDS',
                      help='re-plans and Watcher audits; 0: none')
@@ -138,6 +149,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=DEFAULTS.migration_mb_per_s)
     run.add_argument('--overload-percent', type=_NON_NEGATIVE,
                      default=DEFAULTS.overload_percent)
+    run.add_argument('--release-after', type=_NON_NEGATIVE,
+                     default=DEFAULTS.release_after, metavar='SECONDS',
+                     help='a burst host empty this long is released '
+                          '([burst] release_after)')
     run.add_argument('--watcher-threshold', type=_NON_NEGATIVE,
                      default=DEFAULTS.watcher_threshold,
                      help='standard deviation of normalised load')
@@ -168,12 +183,14 @@ def workload(args) -> tuple[traces.Trace, fleet_mod.Fleet | None]:
     if args.trace_format == 'synthetic':
         if args.trace:
             raise ValueError('--trace needs --trace-format')
-        case = synthetic.scenario(
+        case = SCENARIOS[args.scenario](
             args.seed, args.instances or 300,
             args.hours if args.hours is not None else 24.0)
         return _head(args, case.trace), case.fleet
     if not args.trace:
         raise ValueError(f'--trace-format {args.trace_format} needs --trace')
+    if args.scenario != 'mining-day':
+        raise ValueError('--scenario needs --trace-format synthetic')
     return _head(args, traces.read(args.trace_format, args.trace)), None
 
 
@@ -204,7 +221,8 @@ def settings(args) -> engine.Settings:
         overload_policy=args.overload_policy,
         migration_mb_per_s=args.migration_mb_per_s,
         overload_percent=args.overload_percent,
-        watcher_threshold=args.watcher_threshold)
+        watcher_threshold=args.watcher_threshold,
+        release_after=args.release_after)
 
 
 def execute(args) -> comparison.Comparison:

@@ -33,9 +33,11 @@ class Comparison:
 
 
 def compare(trace: traces.Trace, fleet: fleet_mod.Fleet,
-            names: Sequence[str] = tuple(policies.POLICIES),
+            names: Sequence[str] | None = None,
             settings: engine.Settings = engine.DEFAULTS) -> Comparison:
-    """Replay ``trace`` on ``fleet`` under each policy of ``names``."""
+    """Replay ``trace`` on ``fleet`` under each policy of ``names``
+    (default :func:`.policies.defaults`)."""
+    names = policies.defaults(fleet) if names is None else names
     unknown = set(names) - set(policies.POLICIES)
     if unknown:
         raise ValueError(f'unknown policies {sorted(unknown)}; expected '

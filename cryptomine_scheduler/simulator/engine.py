@@ -3,7 +3,9 @@
 Each step of the trace, in this order:
 
 1. instances whose trace ended leave (their flavor is released);
-2. on a re-plan step, the policy may start migrations;
+2. a policy that releases burst hosts gives back those empty for
+   ``release_after`` (:meth:`World.release_idle`); on a re-plan step,
+   the policy may start migrations;
 3. instances whose trace starts boot, one at a time, where the policy
    places them;
 4. every host's load over the step is the sum of its instances' (a
@@ -96,7 +98,10 @@ class Settings:
     ``parallel_migrations`` at a time.  ``overload_percent`` is the CPU
     load a host-step counts as overloaded above; ``watcher_*`` are the
     Watcher strategy's threshold (standard deviation of normalised load)
-    and averaging period.
+    and averaging period.  A burst host empty for ``release_after``
+    seconds is released (``[burst] release_after``): by the policies that
+    release, and in the burst host-hours of every policy
+    (:mod:`.metrics`).
     """
 
     replan_interval: float = 300.0
@@ -118,6 +123,7 @@ class Settings:
     overload_percent: float = 90.0
     watcher_threshold: float = 0.2
     watcher_period: float = 600.0
+    release_after: float = 3600.0
 
 
 DEFAULTS = Settings()
@@ -141,8 +147,9 @@ class Run:
 
     ``cpu`` and ``memory`` are each host's load per step as a fraction of
     its capacity (above 1 when the instances ask for more than it has),
-    ``active`` whether it held an instance.  Per step and GPU (the
-    fleet's GPUs host after host, ``gpu_host`` naming each one's host):
+    ``active`` whether it held an instance, ``cost_per_hour`` what each
+    host costs an hour (NaN for the operator's own).  Per step and GPU
+    (the fleet's GPUs host after host, ``gpu_host`` naming each one's host):
     ``gpu_held`` whether an instance held it, ``gpu_work`` the
     utilisation its instance asked (0-1), ``gpu_delivered`` the share of
     that it did (less when it throttled) and ``gpu_headroom`` its
@@ -157,6 +164,7 @@ class Run:
     cpu: np.ndarray
     memory: np.ndarray
     active: np.ndarray
+    cost_per_hour: np.ndarray
     gpu_host: np.ndarray
     gpu_held: np.ndarray
     gpu_work: np.ndarray
@@ -228,6 +236,14 @@ class World:
         self.memory_mb = fleet.memory_mb
         self.allocatable = fleet.allocatable
         self.compute_hosts = tuple(s.compute_host() for s in fleet.hosts)
+        #: What each host costs an hour as the scoring takes it (None:
+        #: the operator's own).
+        self.burst_cost = tuple(s.cost_per_hour for s in fleet.hosts)
+        self.burst = fleet.burst
+        #: Burst hosts given back (no boot goes there), and since when
+        #: each host holds no instance (NaN: it holds some).
+        self.released = np.zeros(h, dtype=bool)
+        self.empty_since = np.zeros(h)
         self.migrating: dict[int, Migration] = {}
         self._servers: list[cluster.Server | None] = [None] * n
         self.last_moved: dict[str, float] = {}
@@ -318,7 +334,26 @@ class World:
         self.last_moved[self.trace.instances[i]] = self.now
         return move
 
+    def rent(self, host: int) -> None:
+        """Rent released burst host ``host`` again (the operator's
+        provisioning enables its compute service)."""
+        self.released[host] = False
+
     # -- the engine's side -------------------------------------------------
+
+    def release_idle(self) -> None:
+        """Release the burst hosts that have held no instance (nor an
+        incoming migration) for ``release_after`` seconds, as the
+        controller's burst loop does."""
+        holding = np.zeros(len(self.offers), dtype=bool)
+        holding[self.host_of[self.host_of >= 0]] = True
+        holding[[m.destination for m in self.migrating.values()]] = True
+        self.empty_since[holding] = np.nan
+        self.empty_since[~holding & np.isnan(self.empty_since)] = self.now
+        idle = (self.burst & ~self.released & ~holding
+                & (self.now - self.empty_since
+                   >= self.settings.release_after))
+        self.released |= idle
 
     def boot(self, i: int, host: int) -> None:
         self.host_of[i] = host
@@ -560,6 +595,8 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
         world.begin_step(t)
         for i in departures[t]:
             world.leave(i)
+        if policy.releases:
+            world.release_idle()
         if replans and t and t % replan_every == 0:
             planning = time.perf_counter()
             policy.replan(world)
@@ -592,6 +629,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
         world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
                cpu=cpu, memory=memory, active=active,
+               cost_per_hour=fleet.cost_per_hour,
                gpu_host=world.gpu_host, gpu_held=gpu_held,
                gpu_work=gpu_work, gpu_delivered=gpu_delivered,
                gpu_headroom=gpu_headroom, asic_held=asic_held,

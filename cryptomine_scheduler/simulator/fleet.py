@@ -23,6 +23,12 @@ flat (the same in every format)::
         memory_mb: 65536
         asics: 10             # ASIC host (accelerator asic), 10 miners
         asic_sag_rate_per_day: 0.2   # failure injection (:mod:`.miners`)
+      - name: rented          # burst capacity, rented at peaks
+        count: 4
+        vcpus: 32
+        memory_mb: 131072
+        tier: burst           # home (the default) or burst
+        cost_per_hour: 2.5    # what a burst host costs an hour (0 unset)
 
     # INI (.ini, .cfg, .conf): one section per group, [DEFAULT] defaults
     [cpu]
@@ -33,7 +39,10 @@ flat (the same in every format)::
 Keys: see :class:`HostSpec`, :class:`GpuSpec` (``gpu_<field>``) and
 :class:`AsicSpec` (``asic_<field>``); ``count`` (default 1) and ``name``
 (the INI section) name the hosts, ``gpus`` and ``asics`` count the
-devices.  Values are finite and not negative, the counts and sizes
+devices.  ``tier`` is ``home`` (the operator's own, the default) or
+``burst`` (rented capacity, :mod:`cryptomine_scheduler.tiers`), and
+``cost_per_hour`` what a burst host costs (0 when not given; only for
+burst hosts).  Values are finite and not negative, the counts and sizes
 whole, ``count``, ``vcpus``, ``memory_mb`` and the allocation ratios
 above 0, and ``asic_sag_min <= asic_sag_max <= 1``.
 
@@ -70,6 +79,7 @@ import numpy as np
 import yaml
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import tiers
 from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import files
 from cryptomine_scheduler.simulator import traces
@@ -157,7 +167,8 @@ class AsicSpec:
 @dataclasses.dataclass(frozen=True)
 class HostSpec:
     """One compute host; ``gpu`` makes it a GPU host, ``asic`` an ASIC
-    host."""
+    host, ``cost_per_hour`` a rented burst host costing that an hour
+    (None: the operator's own)."""
 
     name: str
     vcpus: int
@@ -166,6 +177,7 @@ class HostSpec:
     ram_allocation_ratio: float = 1.0
     gpu: GpuSpec | None = None
     asic: AsicSpec | None = None
+    cost_per_hour: float | None = None
 
     @property
     def asics(self) -> int:
@@ -186,7 +198,8 @@ class HostSpec:
             name=self.name, vcpus=self.vcpus, memory_mb=self.memory_mb,
             cpu_allocation_ratio=self.cpu_allocation_ratio,
             ram_allocation_ratio=self.ram_allocation_ratio,
-            accelerators=frozenset({self.accelerator}))
+            accelerators=frozenset({self.accelerator}),
+            burst_cost_per_hour=self.cost_per_hour)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,20 +236,34 @@ class Fleet:
     def asics(self) -> np.ndarray:
         return np.array([h.asics for h in self.hosts], dtype=np.int64)
 
+    @property
+    def cost_per_hour(self) -> np.ndarray:
+        """What each host costs an hour: NaN for the operator's own."""
+        return np.array([math.nan if h.cost_per_hour is None
+                         else h.cost_per_hour for h in self.hosts])
+
+    @property
+    def burst(self) -> np.ndarray:
+        """Whether each host is rented burst capacity."""
+        return ~np.isnan(self.cost_per_hour)
+
     def describe(self) -> str:
         groups: dict[tuple, int] = {}
         for h in self.hosts:
-            key = (h.vcpus, h.memory_mb, h.accelerator.value)
+            key = (h.vcpus, h.memory_mb, h.accelerator.value,
+                   h.cost_per_hour)
             groups[key] = groups.get(key, 0) + 1
-        return ', '.join(f'{n} x {v} vCPU/{m // 1024} GiB {kind}'
-                         for (v, m, kind), n in groups.items())
+        return ', '.join(
+            f'{n} x {v} vCPU/{m // 1024} GiB {kind}'
+            + ('' if cost is None else f' burst at {cost:g}/h')
+            for (v, m, kind, cost), n in groups.items())
 
 
 _GPU_FIELDS = {f.name for f in dataclasses.fields(GpuSpec)} - {'count'}
 _ASIC_FIELDS = {f.name for f in dataclasses.fields(AsicSpec)} - {'count'}
 _HOST_FIELDS = {f.name for f in dataclasses.fields(HostSpec)} - {
     'name', 'gpu', 'asic'}
-_KEYS = ({'name', 'count', 'gpus', 'asics'} | _HOST_FIELDS
+_KEYS = ({'name', 'count', 'gpus', 'asics', 'tier'} | _HOST_FIELDS
          | {f'gpu_{f}' for f in _GPU_FIELDS}
          | {f'asic_{f}' for f in _ASIC_FIELDS})
 
@@ -274,8 +301,10 @@ def _group(name: str, keys: dict, where: str) -> list[HostSpec]:
         if required not in keys:
             raise FleetError(f'{where}: {required} is required')
     values = {k: _typed(k, v, where) for k, v in keys.items()
-              if k != 'name'}
+              if k not in ('name', 'tier')}
     count = values.pop('count', 1)
+    values['cost_per_hour'] = _cost(keys.get('tier', 'home'),
+                                    values.get('cost_per_hour'), where)
     gpu = _devices(GpuSpec, 'gpu', values, where)
     asic = _devices(AsicSpec, 'asic', values, where)
     if asic is not None and not (asic.sag_min <= asic.sag_max <= 1.0):
@@ -284,6 +313,23 @@ def _group(name: str, keys: dict, where: str) -> list[HostSpec]:
                          f'{asic.sag_max:g}')
     return [HostSpec(name=f'{name}-{i:03d}', gpu=gpu, asic=asic, **values)
             for i in range(count)]
+
+
+def _cost(tier, cost: float | None, where: str) -> float | None:
+    """The cost an hour of a host of ``tier`` whose group gives
+    ``cost`` (None if it gives none): 0 for a burst host without one,
+    None for a home host."""
+    try:
+        burst = tiers.Tier(str(tier).strip().lower()) is tiers.Tier.BURST
+    except ValueError:
+        raise FleetError(f'{where}: tier={tier!r} is not one of '
+                         f'{[t.value for t in tiers.Tier]}') from None
+    if burst:
+        return cost or 0.0
+    if cost is not None:
+        raise FleetError(f'{where}: cost_per_hour on a home host (add '
+                         'tier: burst)')
+    return None
 
 
 def _devices(spec: type, kind: str, values: dict, where: str):

@@ -18,6 +18,17 @@ hosts, step by step (its mean over the run in the table).  And
 destination), the planning time (re-plans and Watcher audits) in total
 and per round, and the run's wall time.
 
+Over the burst hosts (None when the fleet has none):
+
+* ``burst_host_hours``: the hours burst hosts were rented, that is held
+  an instance or had held one less than ``release_after`` before (the
+  release rule of the controller's burst loop, counted for every
+  policy, so that a policy that never releases does not pay for it and
+  the figures compare placement alone);
+* ``burst_cost``: those hours at each host's cost an hour;
+* ``overload_host_hours``: the hours hosts spent overloaded (the
+  overload time that ``overload`` shares out over the active hosts).
+
 Over the devices instances hold (None when they hold none):
 
 * ``gpu_hot``: the fraction of GPU instance-time spent on a GPU under
@@ -31,6 +42,7 @@ Over the devices instances hold (None when they hold none):
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -52,6 +64,9 @@ class Figures:
     no_room_boots: int
     refused_boots: int
     refused_migrations: int
+    burst_host_hours: float | None
+    burst_cost: float | None
+    overload_host_hours: float | None
     gpu_hot: float | None
     gpu_throttle_lost: float | None
     asic_lost: float | None
@@ -78,18 +93,30 @@ def _share(part: float, whole: float) -> float | None:
     return float(part / whole) if whole else None
 
 
+def rented(run: engine.Run, release_after: float) -> np.ndarray:
+    """(T, H) whether each burst host was rented in each step: it held
+    an instance within the last ``release_after`` seconds."""
+    steps = math.ceil(release_after / run.step)
+    held = np.cumsum(run.active, axis=0)
+    before = np.zeros_like(held)
+    before[steps + 1:] = held[:-steps - 1]
+    return (held > before) & ~np.isnan(run.cost_per_hour)
+
+
 def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     active = run.cpu[run.active] * 100.0
+    overloaded = (active > settings.overload_percent).sum()
     held = run.gpu_held
     hot = held & (run.gpu_headroom
                   < settings.thresholds.min_gpu_thermal_headroom_c)
     work = run.gpu_work[held]
     plans = len(run.plan_seconds)
     planning = float(sum(run.plan_seconds))
+    burst = ~np.isnan(run.cost_per_hour)
+    hours = rented(run, settings.release_after).sum(axis=0) * run.step / 3600
     return Figures(
         policy=run.policy,
-        overload=(float((active > settings.overload_percent).mean())
-                  if active.size else 0.0),
+        overload=float(overloaded / active.size) if active.size else 0.0,
         p95_load=float(np.percentile(active, 95)) if active.size else 0.0,
         max_load=float(active.max()) if active.size else 0.0,
         mean_sigma=float(sigma(run).mean()),
@@ -98,6 +125,11 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         boots=run.boots, no_room_boots=run.no_room_boots,
         refused_boots=run.refused_boots,
         refused_migrations=run.refused_migrations,
+        burst_host_hours=float(hours.sum()) if burst.any() else None,
+        burst_cost=(float(hours[burst] @ run.cost_per_hour[burst])
+                    if burst.any() else None),
+        overload_host_hours=(float(overloaded * run.step / 3600)
+                             if burst.any() else None),
         gpu_hot=_share(hot.sum(), held.sum()),
         gpu_throttle_lost=_share(
             (work * (1.0 - run.gpu_delivered[held])).sum(), work.sum()),

@@ -13,9 +13,20 @@
   pending-boot credit and the guest's expected load), refused as the
   filter refuses (:func:`~cryptomine_scheduler.scoring.refusal`: the
   accelerator kind, hardware safety, and the CPU and memory thresholds
-  under ``overload_policy = hard``), the best score winning.
+  under ``overload_policy = hard``, and a burst host's cost against the
+  flavor's margin), the best score winning: the operator's own hosts
+  within the thresholds first, then burst hosts within them, cheapest
+  first, then the hosts over a threshold.
 * ``load-aware-replan``: the same, plus our re-planner
-  (:mod:`cryptomine_scheduler.planning`) every re-plan interval.
+  (:mod:`cryptomine_scheduler.planning`) every re-plan interval, whose
+  cost of an instance on a burst host brings instances home first.
+* ``burst-aware``: ``load-aware-replan`` with the controller's burst
+  loop: a burst host empty for ``release_after`` is released (no boot
+  goes there), and a released one is rented again (the operator's
+  provisioning enables it) for a boot that no host in use can take
+  within the thresholds, the one our weigher ranks first among all, or
+  for a move the re-planner chose (its burst cost per instance makes
+  that one that pays).
 * ``watcher``: nova-spread at boot, then an audit every re-plan interval
   of Watcher's workload_stabilization strategy: each host's load is the
   sum of its instances' means over the last period, divided by the
@@ -25,7 +36,8 @@
   deviations is made, if it lowers it (one per audit; every host
   searched, so the choice is reproducible).
 
-Ties go to the host listed first, as nova keeps the order of equal
+nova's policies and Watcher know no tiers: burst hosts are hosts to
+them.  Ties go to the host listed first, as nova keeps the order of equal
 weights.
 """
 
@@ -41,6 +53,7 @@ from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator.engine import Migration
 from cryptomine_scheduler.simulator.engine import Settings
 from cryptomine_scheduler.simulator.engine import World
@@ -66,6 +79,8 @@ class Policy(abc.ABC):
     name = ''
     uses_history = False
     replans = False
+    #: Releases idle burst hosts (:meth:`.engine.World.release_idle`).
+    releases = False
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -162,31 +177,54 @@ class LoadAware(Policy):
             for name in world.fleet.names]
         self._credit = np.zeros((len(self._estimates), 2))
 
-    def place(self, world, instance, room):
+    def _guest(self, world: World, instance: int) -> np.ndarray:
+        """The cores and MiB a booting instance counts for."""
+        return np.array([world.flavor[instance, 0]
+                         * self._expected_percent(world, instance) / 100.0,
+                         world.flavor[instance, 1]])
+
+    def choose(self, world: World, instance: int,
+               room: np.ndarray) -> tuple[int | None, float]:
+        """The host of ``room`` our filter passes and weigher ranks
+        first for ``instance``, and how far over the CPU or memory
+        threshold it would be (:func:`~cryptomine_scheduler.scoring.
+        overage`, 0 within them); (None, inf) when the filter refuses
+        them all."""
         if world.step != self._step:
             self._start_step(world)
         s = self.settings
         demand = scoring.Demand(world.trace.accelerators[instance],
                                 s.accelerator_penalty)
-        guest = (world.flavor[instance, 0]
-                 * self._expected_percent(world, instance) / 100.0,
-                 world.flavor[instance, 1])
-        best, best_score = None, -math.inf
+        guest = self._guest(world, instance)
+        best, best_score, best_over = None, -math.inf, math.inf
         for host in np.flatnonzero(room):
             cores, megabytes = self._credit[host] + guest
             est = scoring.with_load(
                 self._estimates[host], cores / world.vcpus[host] * 100.0,
                 megabytes / world.memory_mb[host] * 100.0)
+            cost = world.burst_cost[host]
             if scoring.refusal(est, s.thresholds, demand,
-                               s.overload_policy == OVERLOAD_HARD):
+                               s.overload_policy == OVERLOAD_HARD,
+                               burst_cost=cost):
                 continue
-            score = scoring.score(est, s.weights, demand,
-                                  scoring.overage(est, s.thresholds))
+            over = scoring.overage(est, s.thresholds)
+            score = scoring.score(est, s.weights, demand, over,
+                                  burst_cost=cost)
             if score > best_score:  # the first one on ties
-                best, best_score = int(host), score
-        if best is not None:
-            self._credit[best] += guest
-        return best
+                best, best_score, best_over = int(host), score, over
+        return best, best_over
+
+    def _credited(self, world: World, instance: int,
+                  host: int | None) -> int | None:
+        """``host``, where ``instance`` boots: its load now counts
+        there until the next step's snapshot."""
+        if host is not None:
+            self._credit[host] += self._guest(world, instance)
+        return host
+
+    def place(self, world, instance, room):
+        return self._credited(world, instance,
+                              self.choose(world, instance, room)[0])
 
 
 class LoadAwareReplan(LoadAware):
@@ -227,6 +265,29 @@ class LoadAwareReplan(LoadAware):
             # skipped.
             started.append(None if None in after else world.migrate(
                 index[move.instance], hosts[move.destination], after=after))
+
+
+class BurstAware(LoadAwareReplan):
+    """:class:`LoadAwareReplan` with the controller's burst loop
+    (module docstring)."""
+
+    name = 'burst-aware'
+    releases = True
+
+    def place(self, world, instance, room):
+        best, over = self.choose(world, instance, room & ~world.released)
+        if best is None or over > 0:
+            best, _ = self.choose(world, instance, room)
+            if best is not None and world.released[best]:
+                world.rent(best)
+        return self._credited(world, instance, best)
+
+    def replan(self, world):
+        started = len(world.migrations)
+        super().replan(world)
+        for move in world.migrations[started:]:
+            if world.released[move.destination]:
+                world.rent(move.destination)
 
 
 class Watcher(NovaSpread):
@@ -294,7 +355,15 @@ def _sd_after_moves(load: np.ndarray, demand: np.ndarray,
 
 
 POLICIES = {p.name: p for p in (NovaSpread, NovaMetrics, LoadAware,
-                                LoadAwareReplan, Watcher)}
+                                LoadAwareReplan, Watcher, BurstAware)}
+
+
+def defaults(fleet: fleet_mod.Fleet) -> list[str]:
+    """The policies compared unless asked: all of them, less
+    ``burst-aware`` on a fleet without burst hosts (where it is
+    ``load-aware-replan``)."""
+    return [name for name, policy in POLICIES.items()
+            if fleet.burst.any() or not policy.releases]
 
 
 def _flavor_key(world: World, instance: int) -> str:

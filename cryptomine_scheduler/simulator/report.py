@@ -33,6 +33,10 @@ COLUMNS = (
     ('no room', 'no_room_boots', '{:d}'),
     ('refused', 'refused_boots', '{:d}'),
     ('moves refused', 'refused_migrations', '{:d}'),
+    # The burst section.
+    ('burst host-h', 'burst_host_hours', '{:.1f}'),
+    ('burst cost', 'burst_cost', '{:.1f}'),
+    ('overload host-h', 'overload_host_hours', '{:.1f}'),
     # The GPU/ASIC section.
     ('GPU hot %', 'gpu_hot', '{:.2%}'),
     ('GPU hash lost %', 'gpu_throttle_lost', '{:.2%}'),
@@ -53,9 +57,12 @@ def _cell(figures: metrics.Figures, field: str, fmt: str) -> str:
 
 def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
     """The table's headings and one row of text cells per policy; the
-    GPU columns only when the fleet has GPU hosts, the ASIC one only when
-    it has ASIC hosts."""
+    burst columns only when the fleet has burst hosts, the GPU ones only
+    when it has GPU hosts, the ASIC one only when it has ASIC hosts."""
     left_out = set()
+    if not result.fleet.burst.any():
+        left_out |= {'burst_host_hours', 'burst_cost',
+                     'overload_host_hours'}
     if not result.fleet.gpus.any():
         left_out |= {'gpu_hot', 'gpu_throttle_lost'}
     if not result.fleet.asics.any():
@@ -88,7 +95,8 @@ def describe(result: comparison_mod.Comparison) -> dict:
                       np.nansum(trace.cpu, axis=0).mean())},
         'fleet': {'hosts': len(result.fleet.hosts),
                   'description': result.fleet.describe(),
-                  'vcpus': float(result.fleet.vcpus.sum())},
+                  'vcpus': float(result.fleet.vcpus.sum()),
+                  'burst_hosts': int(result.fleet.burst.sum())},
         'settings': dataclasses.asdict(result.settings),
     }
 

@@ -218,3 +218,64 @@ def scenario(seed: int = 0, instances: int = 300,
     """A mining mix and its fleet, from one seed."""
     trace = generate(seed, instances, hours)
     return Scenario(trace, fleet(trace, seed))
+
+
+#: The tenants of :func:`burst_peak`: CPU ones only.
+PEAK_MIX = {Profile.CPU_MINER: 0.3, Profile.BURSTY: 0.35,
+            Profile.DIURNAL: 0.35}
+#: The burst pool of :func:`burst_peak`: the cost an hour of each group
+#: of hosts of 32 vCPUs and 128 GiB, a group per quarter of the home
+#: hosts.
+BURST_COSTS = (1.5, 2.5)
+
+
+def _wave(rng, count: int, steps: int, peak: slice) -> traces.Trace:
+    """``count`` CPU miners of 8 vCPUs and 8 GiB arriving over the first
+    hour of ``peak`` and leaving over its last hour."""
+    ramp = max(1, round(3600 / STEP))
+    cpu = np.full((count, steps), np.nan)
+    rss = np.full((count, steps), np.nan)
+    for i in range(count):
+        arrive = peak.start + int(rng.integers(ramp))
+        leave = min(steps, max(arrive + 1, peak.stop - int(rng.integers(
+            ramp))))
+        cpu[i, arrive:leave] = 8 * _cpu_miner(rng, leave - arrive)
+        rss[i, arrive:leave] = 8192 * rng.uniform(0.4, 0.8)
+    return traces.Trace(
+        step=STEP, start=0.0,
+        instances=tuple(f'peak-miner-{i:04d}' for i in range(count)),
+        vcpus=np.full(count, 8), memory_mb=np.full(count, 8192.0),
+        accelerators=(None,) * count, cpu=cpu, rss_mb=rss,
+        gpu=np.full((count, steps), np.nan))
+
+
+def burst_peak(seed: int = 0, instances: int = 200,
+               hours: float = 24.0) -> Scenario:
+    """A day of ``instances`` CPU tenants (:data:`PEAK_MIX`) on home
+    hosts of 32 vCPUs loaded to about 55 % on average, and a wave of CPU
+    miners from 10:00 to 16:00 of the day (the same share of ``hours``)
+    asking half the home hosts' vCPUs: more than home takes within the
+    CPU threshold.  The fleet adds a burst pool (:data:`BURST_COSTS`)."""
+    base = generate(seed, instances, hours, PEAK_MIX)
+    steps = base.steps
+    busy = np.nansum(base.cpu, axis=0).mean()
+    home = fleet_mod.uniform(max(1, math.ceil(busy / 0.55 / 32)), 32,
+                             131072, cpu_allocation_ratio=4.0)
+    wave = _wave(np.random.default_rng([seed, 1]),
+                 math.ceil(0.5 * home.vcpus.sum() / 8), steps,
+                 slice(round(steps * 10 / 24), round(steps * 16 / 24)))
+    trace = traces.Trace(
+        step=STEP, start=0.0, instances=base.instances + wave.instances,
+        vcpus=np.concatenate([base.vcpus, wave.vcpus]),
+        memory_mb=np.concatenate([base.memory_mb, wave.memory_mb]),
+        accelerators=base.accelerators + wave.accelerators,
+        cpu=np.concatenate([base.cpu, wave.cpu]),
+        rss_mb=np.concatenate([base.rss_mb, wave.rss_mb]),
+        gpu=np.concatenate([base.gpu, wave.gpu]))
+    pool = tuple(
+        fleet_mod.HostSpec(name=f'burst-{g}-{i:03d}', vcpus=32,
+                           memory_mb=131072, cpu_allocation_ratio=4.0,
+                           cost_per_hour=cost)
+        for g, cost in enumerate(BURST_COSTS)
+        for i in range(math.ceil(len(home.hosts) / 4)))
+    return Scenario(trace, fleet_mod.Fleet(home.hosts + pool))
