@@ -169,7 +169,8 @@ class Replanner:
             limits=problem_mod.Limits(
                 max_moves=r.max_moves if max_moves is None else max_moves,
                 min_gain=r.min_gain,
-                migration_cost_per_gb=r.migration_cost_per_gb),
+                migration_cost_per_gb=r.migration_cost_per_gb,
+                planning_budget=r.planning_budget),
             cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration,
             reserve_accelerator_hosts=r.reserve_accelerator_hosts,
             cold_window_open=maintenance_windows.open_at(

@@ -53,6 +53,22 @@ on a PlanetLab day it makes 100 migrations for 1,052 VMs (2,152 at
 Objective cost of moving one GiB of guest memory (in the units of
 ``min_gain``): large guests must gain more to be moved.
 """),
+    cfg.FloatOpt('planning_budget', default=5.0, min=0.0,
+                 help="""
+Seconds the planner may search for a round's plan.  It plans greedily
+first, then with wider beams while each finds a plan better by at least
+``min_gain``; when the budget runs out it returns the best plan found so
+far.
+
+Possible values:
+
+* 0: nothing is searched, no move is planned
+* a positive number of seconds
+
+Related options:
+
+* ``max_moves``, ``min_gain``
+"""),
     cfg.IntOpt('cooldown', default=3600, min=0,
                help="""
 Seconds after its last move (succeeded or failed) before an instance may

@@ -15,13 +15,20 @@ The search ends a few steps after the last improvement.
 
 Candidates are the instances on the most loaded hosts and the least
 loaded destinations (all of them on a small fleet), which keeps a step
-cheap on a large one; a large fleet also gets a beam of one (greedy).
-Ties go to the lowest index: the same input always gives the same plan.
+cheap on a large one.
+
+The search is anytime, within ``Limits.planning_budget`` seconds: a
+beam of one (greedy) first, for a plan fast, then beams of each width of
+``WIDTHS`` in turn, each from the current placement, until a width finds
+nothing better than the one before, or the budget runs out; the best
+placement seen wins.  Ties go to the lowest index: the same input gives
+the same plan whenever the search ends before its budget.
 """
 
 import copy
 import dataclasses
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,10 +42,8 @@ SOURCE_HOSTS = 64
 DESTINATION_HOSTS = 128
 #: Hosts on each side of the exchanges scored in one step.
 SWAP_HOSTS = 16
-#: Placements kept per step, on fleets of up to BEAM_MAX_PAIRS
-#: (instance, host) pairs; one (greedy) beyond.
-BEAM_WIDTH = 16
-BEAM_MAX_PAIRS = 100_000
+#: Placements kept per step by the successive searches (docstring).
+WIDTHS = (1, 4, 16, 64)
 #: Single moves each kept placement is expanded with.
 BRANCH = 8
 #: Steps without improvement before the search ends.
@@ -324,15 +329,25 @@ class _State:
         self.placement[inst] = dest
 
 
-def _search(problem: Problem) -> np.ndarray:
-    """The best placement the beam search finds (module docstring)."""
-    limits = problem.limits
-    width = (BEAM_WIDTH if len(problem.instances) * len(problem.hosts)
-             <= BEAM_MAX_PAIRS else 1)
-    root = _State(problem)
-    best, best_score = root.placement.copy(), root.score()
-    beam, stale = [root], 0
+class _Budget:
+    """The seconds a search may take, read from ``clock``."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]):
+        self.deadline = clock() + seconds
+        self.clock = clock
+
+    def spent(self) -> bool:
+        return self.clock() >= self.deadline
+
+
+def _beam(root: _State, width: int, budget: _Budget) -> _State:
+    """The best state a beam of ``width`` reaches from ``root`` (module
+    docstring) before it stalls or ``budget`` is spent."""
+    limits = root.p.limits
+    best, beam, stale = root, [root], 0
     for _ in range(2 * limits.max_moves + PATIENCE):
+        if budget.spent():
+            break
         options = []
         for k, state in enumerate(beam):
             for change, steps in state.options(swaps=width > 1):
@@ -352,14 +367,30 @@ def _search(problem: Problem) -> np.ndarray:
         if not chosen:
             break
         beam = chosen
-        if beam[0].score() < best_score - 1e-12:
-            best, best_score, stale = beam[0].placement.copy(), \
-                beam[0].score(), 0
+        if beam[0].score() < best.score() - 1e-12:
+            best, stale = beam[0], 0
         else:
             stale += 1
             if stale >= PATIENCE:
                 break
     return best
+
+
+def _search(problem: Problem, budget: _Budget) -> np.ndarray:
+    """The best placement the successive beams find (module
+    docstring)."""
+    root = _State(problem)
+    best = _beam(root, WIDTHS[0], budget)
+    if best is root:
+        return root.placement  # no move or exchange gains: left alone
+    for width in WIDTHS[1:]:
+        found = _beam(root, width, budget)
+        gained = best.score() - found.score()
+        if gained > 0:
+            best = found
+        if max(gained, 0.0) < problem.limits.min_gain:
+            break  # widening no longer finds a move's worth
+    return best.placement
 
 
 def _sequence(problem: Problem, placement: np.ndarray
@@ -396,10 +427,13 @@ def _sequence(problem: Problem, placement: np.ndarray
     return moves, state.placement
 
 
-def plan(problem: Problem) -> Plan:
-    """Improve ``problem.current``; see the module docstring."""
-    started = time.perf_counter()
-    moves, placement = _sequence(problem, _search(problem))
+def plan(problem: Problem,
+         clock: Callable[[], float] = time.perf_counter) -> Plan:
+    """Improve ``problem.current`` within ``problem.limits.
+    planning_budget`` seconds of ``clock``; see the module docstring."""
+    started = clock()
+    budget = _Budget(problem.limits.planning_budget, clock)
+    moves, placement = _sequence(problem, _search(problem, budget))
     return Plan(placement=placement, moves=tuple(moves),
                 efficacy=efficacy_mod.efficacy(problem, placement),
-                seconds=time.perf_counter() - started)
+                seconds=clock() - started)

@@ -106,6 +106,9 @@ class Limits:
     migration_cost_per_gb: float = 0.0005
     #: Weight of the mining term of the objective.
     device_weight: float = 0.5
+    #: Seconds the heuristic may search; it returns the best plan found
+    #: when they run out.
+    planning_budget: float = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
