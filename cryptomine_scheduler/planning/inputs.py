@@ -2,10 +2,23 @@
 
 The load model is the weigher's (:mod:`cryptomine_scheduler.scoring`):
 a host's predicted CPU and memory are ``max(EWMA, mean) + k * std`` of
-its history, and an instance's the same of its own.  A host whose load
-data is missing or stale neither gives nor takes instances; a host that
-breaks a mining threshold (GPU thermal or power headroom, ASIC errors)
-may give but not take.
+its history, and an instance's the same of its own, less the part of a
+recent rise that the history says will not last (the payback): a move
+must pay for itself over the ``cooldown`` that follows it, so each
+series counts only the share of its EWMA above the window's mean
+expected to remain, on average, over that horizon.  With ``rho`` the
+series' lag-1 autocorrelation (0-1) and ``n`` the samples the horizon
+spans at the series' sampling rate::
+
+    level = mean + share * max(EWMA - mean, 0) + k * std
+    share = mean of rho ** t for t = 1 .. n
+          = rho * (1 - rho ** n) / (n * (1 - rho))
+
+A level that persists (rho near 1) counts whole; a spike over noise
+(rho near 0) not at all, so no move chases it; an unknown rho counts
+whole.  A host whose load data is missing or stale neither gives nor
+takes instances; a host that breaks a mining threshold (GPU thermal or
+power headroom, ASIC errors) may give but not take.
 
 The mining term (:mod:`.problem`) reads each host's devices as the
 weigher does (placement's counts where the controller has them, else
@@ -32,6 +45,7 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot as snapshot_mod
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
+from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.sample import InstanceMetric
 from cryptomine_scheduler.summaries import Stat
 
@@ -79,6 +93,29 @@ class Policy:
 def _instance_upper(view: snapshot_mod.InstanceView, metric, k) -> float:
     return (max(view.metric(metric, Stat.EWMA), view.metric(metric, Stat.MEAN))
             + k * view.metric(metric, Stat.STD))
+
+
+def persisting(rho: float, steps: float) -> float:
+    """The share of a departure from the mean left, on average, over the
+    next ``steps`` samples of a series of lag-1 autocorrelation ``rho``
+    (module docstring); 1 where ``rho`` is unknown."""
+    if np.isnan(rho):
+        return 1.0
+    rho = float(np.clip(rho, 0.0, 1.0))
+    if rho == 1.0:
+        return 1.0
+    return rho * (1.0 - rho ** steps) / (steps * (1.0 - rho))
+
+
+def _transient(view: snapshot_mod.SeriesView, metric, window: float,
+               horizon: float) -> float:
+    """The part of ``metric``'s EWMA above its mean not expected to last
+    over ``horizon`` seconds (``window``: the summaries' window)."""
+    above = np.fmax(view.metric(metric, Stat.EWMA)
+                    - view.metric(metric, Stat.MEAN), 0.0)
+    steps = max(horizon * max(view.samples, 1) / window, 1.0)
+    return float((1.0 - persisting(view.metric(metric, Stat.AUTOCORR),
+                                   steps)) * above)
 
 
 def _pin_reason(server: cluster_mod.Server, policy: Policy,
@@ -166,8 +203,13 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         if view is not None and view.age <= model.stale_after:
             est = scoring.estimate(view, model.risk_factor)
             devices[:, i] = _devices(est)
-            total[i] = (est.cpu_percent / 100.0 * host.vcpus,
-                        est.mem_percent / 100.0 * host.memory_mb)
+            total[i] = (
+                (est.cpu_percent - _transient(
+                    view, HostMetric.CPU_PERCENT, snap.window,
+                    policy.cooldown)) / 100.0 * host.vcpus,
+                (est.mem_percent - _transient(
+                    view, HostMetric.MEM_PERCENT, snap.window,
+                    policy.cooldown)) / 100.0 * host.memory_mb)
             informed[i] = not np.isnan(total[i]).any()
             if scoring.violations(dataclasses.replace(
                     est, cpu_percent=np.nan, mem_percent=np.nan),
@@ -196,11 +238,12 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         host = hosts[placed[n]]
         view = snap.instances.get(server.uuid)
         if view is not None:
-            demand[n] = (
-                _instance_upper(view, InstanceMetric.CPU_PERCENT,
-                                model.risk_factor) / 100.0 * host.vcpus,
-                _instance_upper(view, InstanceMetric.RSS_MB,
-                                model.risk_factor))
+            demand[n] = [
+                _instance_upper(view, metric, model.risk_factor)
+                - _transient(view, metric, snap.window, policy.cooldown)
+                for metric in (InstanceMetric.CPU_PERCENT,
+                               InstanceMetric.RSS_MB)]
+            demand[n, 0] *= host.vcpus / 100.0
         else:
             demand[n] = (server.vcpus * model.default_load_percent / 100.0,
                          server.memory_mb)

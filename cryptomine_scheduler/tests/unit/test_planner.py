@@ -9,12 +9,15 @@ from oslotest import base
 
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import device_inventory
+from cryptomine_scheduler import sample
 from cryptomine_scheduler import scoring
+from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
+from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.tests import fleets
 
 A = scoring.Accelerator
@@ -392,6 +395,70 @@ class TestPlanningBudget(base.BaseTestCase):
                 self.assertEqual(
                     heuristic.plan(p).moves,
                     heuristic.plan(p, clock=Ticking()).moves)
+
+
+def risen(autocorr: float, window_level: bool = False) -> fleets.Fleet:
+    """Three hosts of 16 cores, each with four 2-vCPU guests that used 1
+    core over the summary window; ``hot``'s four have lately risen to
+    3.5 cores each (their EWMA, and their host's), in a history of lag-1
+    autocorrelation ``autocorr`` (or, with ``window_level``, have used
+    3.5 cores all the window)."""
+    hosts = {'hot': (16, 65536), 'cold1': (16, 65536), 'cold2': (16, 65536)}
+    servers = [(h, 2, 4096, 1.0, 4096.0) for h in hosts for _ in range(4)]
+    f = fleets.fleet(hosts, servers, cpu_allocation_ratio=2.0)
+    stats = (Stat.EWMA, Stat.LAST) + ((Stat.MEAN,) if window_level else ())
+
+    def rise(view, metrics, metric, value):
+        table = view.stats.copy()
+        table[metrics.index(metric), list(stats)] = value
+        table[:, Stat.AUTOCORR] = autocorr
+        return dataclasses.replace(view, stats=table)
+
+    host_views = dict(f.snapshot.hosts)
+    host_views['hot'] = rise(host_views['hot'], snapshot.HOST_METRICS,
+                             sample.HostMetric.CPU_PERCENT, 87.5)
+    instance_views = {
+        uuid: (rise(view, snapshot.INSTANCE_METRICS,
+                    sample.InstanceMetric.CPU_PERCENT, 100.0 * 3.5 / 16)
+               if view.host == 'hot' else view)
+        for uuid, view in f.snapshot.instances.items()}
+    return fleets.Fleet(f.cluster, dataclasses.replace(
+        f.snapshot, hosts=host_views, instances=instance_views))
+
+
+class TestPayback(base.BaseTestCase):
+    """A move must pay over the cooldown: a rise the history says will
+    pass moves nothing, one that lasts moves guests off the hot host."""
+
+    def test_transient_spike_moves_nothing(self):
+        for autocorr in (-0.3, 0.0, 0.2):
+            with self.subTest(autocorr=autocorr):
+                p = fleets.problem(risen(autocorr))
+                self.assertEqual((), heuristic.plan(p).moves)
+
+    def test_persistent_rise_moves_guests_off_the_hot_host(self):
+        for fleet in (risen(0.9999), risen(np.nan),
+                      risen(0.0, window_level=True)):
+            p = fleets.problem(fleet)
+            moves = heuristic.plan(p).moves
+            self.assertGreater(len(moves), 0)
+            self.assertEqual({'hot'}, {m.source for m in moves})
+
+    def test_shorter_horizon_counts_more_of_a_rise(self):
+        # rho 0.99 at 10 s samples: most of the rise is gone within an
+        # hour, not within a minute.
+        hour, minute = (fleets.problem(risen(0.99), inputs.Policy(
+            cooldown=cooldown)) for cooldown in (3600.0, 60.0))
+        self.assertEqual((), heuristic.plan(hour).moves)
+        self.assertGreater(len(heuristic.plan(minute).moves), 0)
+
+    def test_persisting_share(self):
+        for rho, steps, share in ((np.nan, 12, 1.0), (1.0, 12, 1.0),
+                                  (0.0, 12, 0.0), (-0.5, 12, 0.0),
+                                  (0.5, 1, 0.5), (0.5, 2, 0.375),
+                                  (0.9, 12, np.mean(0.9 ** np.arange(1, 13)))):
+            with self.subTest(rho=rho, steps=steps):
+                self.assertAlmostEqual(share, inputs.persisting(rho, steps))
 
 
 class TestPlanOutput(base.BaseTestCase):
