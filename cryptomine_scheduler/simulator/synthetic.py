@@ -227,6 +227,9 @@ PEAK_MIX = {Profile.CPU_MINER: 0.3, Profile.BURSTY: 0.35,
 #: of hosts of 32 vCPUs and 128 GiB, a group per quarter of the home
 #: hosts.
 BURST_COSTS = (1.5, 2.5)
+#: The share of the home hosts' vCPUs the wave of :func:`burst_peak`
+#: asks.
+WAVE = 0.5
 
 
 def _wave(rng, count: int, steps: int, peak: slice) -> traces.Trace:
@@ -254,15 +257,16 @@ def burst_peak(seed: int = 0, instances: int = 200,
     """A day of ``instances`` CPU tenants (:data:`PEAK_MIX`) on home
     hosts of 32 vCPUs loaded to about 55 % on average, and a wave of CPU
     miners from 10:00 to 16:00 of the day (the same share of ``hours``)
-    asking half the home hosts' vCPUs: more than home takes within the
-    CPU threshold.  The fleet adds a burst pool (:data:`BURST_COSTS`)."""
+    asking :data:`WAVE` of the home hosts' vCPUs more: more than home
+    takes within the CPU threshold.  The fleet adds a burst pool
+    (:data:`BURST_COSTS`)."""
     base = generate(seed, instances, hours, PEAK_MIX)
     steps = base.steps
     busy = np.nansum(base.cpu, axis=0).mean()
     home = fleet_mod.uniform(max(1, math.ceil(busy / 0.55 / 32)), 32,
                              131072, cpu_allocation_ratio=4.0)
     wave = _wave(np.random.default_rng([seed, 1]),
-                 math.ceil(0.5 * home.vcpus.sum() / 8), steps,
+                 math.ceil(WAVE * home.vcpus.sum() / 8), steps,
                  slice(round(steps * 10 / 24), round(steps * 16 / 24)))
     trace = traces.Trace(
         step=STEP, start=0.0, instances=base.instances + wave.instances,
