@@ -169,9 +169,11 @@ def _limit_steps(args, step: float) -> int | None:
     return None
 
 
-def _head(args, trace: traces.Trace) -> traces.Trace:
-    """The part of ``trace`` the options keep."""
-    kept = trace.head(_limit_steps(args, trace.step), args.instances)
+def _head(args, trace: traces.Trace,
+          instances: int | None) -> traces.Trace:
+    """The part of ``trace`` the options keep: its first ``instances``
+    (None: all) over the steps they ask for."""
+    kept = trace.head(_limit_steps(args, trace.step), instances)
     if not kept.instances:
         raise ValueError('no instance of the trace runs in the part kept '
                          '(--instances, --hours, --steps)')
@@ -186,12 +188,14 @@ def workload(args) -> tuple[traces.Trace, fleet_mod.Fleet | None]:
         case = SCENARIOS[args.scenario](
             args.seed, args.instances or 300,
             args.hours if args.hours is not None else 24.0)
-        return _head(args, case.trace), case.fleet
+        # N tenants generated, and all the scenario adds (a wave).
+        return _head(args, case.trace, None), case.fleet
     if not args.trace:
         raise ValueError(f'--trace-format {args.trace_format} needs --trace')
     if args.scenario != 'mining-day':
         raise ValueError('--scenario needs --trace-format synthetic')
-    return _head(args, traces.read(args.trace_format, args.trace)), None
+    return (_head(args, traces.read(args.trace_format, args.trace),
+                  args.instances), None)
 
 
 def hosts(args, trace: traces.Trace,

@@ -103,6 +103,18 @@ def rented(run: engine.Run, release_after: float) -> np.ndarray:
     return (held > before) & ~np.isnan(run.cost_per_hour)
 
 
+def _burst(run: engine.Run, release_after: float,
+           overloaded: int) -> tuple[float | None, ...]:
+    """The burst host-hours, their cost and the overload host-hours
+    (of ``overloaded`` host-steps); None each without burst hosts."""
+    burst = ~np.isnan(run.cost_per_hour)
+    if not burst.any():
+        return None, None, None
+    hours = rented(run, release_after).sum(axis=0) * run.step / 3600.0
+    return (float(hours.sum()), float(hours[burst] @ run.cost_per_hour[burst]),
+            overloaded * run.step / 3600.0)
+
+
 def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     active = run.cpu[run.active] * 100.0
     overloaded = (active > settings.overload_percent).sum()
@@ -112,8 +124,8 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     work = run.gpu_work[held]
     plans = len(run.plan_seconds)
     planning = float(sum(run.plan_seconds))
-    burst = ~np.isnan(run.cost_per_hour)
-    hours = rented(run, settings.release_after).sum(axis=0) * run.step / 3600
+    burst_hours, burst_cost, overload_hours = _burst(
+        run, settings.release_after, overloaded)
     return Figures(
         policy=run.policy,
         overload=float(overloaded / active.size) if active.size else 0.0,
@@ -125,11 +137,8 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         boots=run.boots, no_room_boots=run.no_room_boots,
         refused_boots=run.refused_boots,
         refused_migrations=run.refused_migrations,
-        burst_host_hours=float(hours.sum()) if burst.any() else None,
-        burst_cost=(float(hours[burst] @ run.cost_per_hour[burst])
-                    if burst.any() else None),
-        overload_host_hours=(float(overloaded * run.step / 3600)
-                             if burst.any() else None),
+        burst_host_hours=burst_hours, burst_cost=burst_cost,
+        overload_host_hours=overload_hours,
         gpu_hot=_share(hot.sum(), held.sum()),
         gpu_throttle_lost=_share(
             (work * (1.0 - run.gpu_delivered[held])).sum(), work.sum()),

@@ -1,13 +1,16 @@
 """The simulator's burst pool: fleet files, the rules of placement and
 release, the figures, and the burst-peak day."""
 
+import argparse
 import os
+from unittest import mock
 
 import fixtures
 import numpy as np
 from oslotest import base
 
 from cryptomine_scheduler import tiers
+from cryptomine_scheduler.simulator import command
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
@@ -162,6 +165,18 @@ class TestRelease(base.BaseTestCase):
                          boot_all(policies.BurstAware(w.settings), w))
         self.assertEqual([False, False, True], w.released.tolist())
 
+    def test_a_move_the_re_planner_makes_to_a_released_host_rents_it(self):
+        w = world((HOME, burst('b-000', 1.0)), instances=1,
+                  settings=engine.Settings(release_after=0.0))
+        w.begin_step(0)
+        w.boot(0, 0)
+        w.release_idle()
+        self.assertTrue(w.released[1])
+        with mock.patch.object(policies.LoadAwareReplan, 'replan',
+                               lambda self, world: world.migrate(0, 1)):
+            policies.BurstAware(w.settings).replan(w)
+        self.assertEqual([False, False], w.released.tolist())
+
     def test_only_the_burst_aware_policy_releases(self):
         self.assertEqual(['burst-aware'], [
             name for name, p in policies.POLICIES.items() if p.releases])
@@ -208,6 +223,14 @@ class TestFigures(base.BaseTestCase):
 
 
 class TestBurstPeak(base.BaseTestCase):
+
+    def test_only_a_synthetic_scenario(self):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        args = parser.parse_args(['--scenario', 'burst-peak',
+                                  '--trace-format', 'csv', '--trace', 'x'])
+        self.assertRaisesRegex(ValueError, 'needs --trace-format synthetic',
+                               command.workload, args)
 
     def test_the_day_needs_burst_capacity(self):
         case = synthetic.burst_peak(seed=0, instances=60, hours=8.0)
