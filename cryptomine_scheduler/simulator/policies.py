@@ -14,9 +14,9 @@
   filter refuses (:func:`~cryptomine_scheduler.scoring.refusal`: the
   accelerator kind, hardware safety, and the CPU and memory thresholds
   under ``overload_policy = hard``, and a burst host's cost against the
-  flavor's margin, which no trace gives), the best score winning: the operator's own hosts
-  within the thresholds first, then burst hosts within them, cheapest
-  first, then the hosts over a threshold.
+  flavor's margin, which no trace gives), the best score winning: the
+  operator's own hosts within the thresholds first, then burst hosts
+  within them, cheapest first, then the hosts over a threshold.
 * ``load-aware-replan``: the same, plus our re-planner
   (:mod:`cryptomine_scheduler.planning`) every re-plan interval, whose
   cost of an instance on a burst host brings instances home first.
