@@ -5,24 +5,26 @@ at once with numpy, as the change of the objective (see :mod:`.problem`)
 if that one instance moved, masks the infeasible pairs, and keeps the
 best few resulting placements (the *beam*) for the next step, along
 with the best exchange of two instances (on two resources, balance
-often needs a CPU-heavy instance traded for a memory-heavy one; on a
-large fleet exchanges are tried only where no single move helps).
+often needs a CPU-heavy instance traded for a memory-heavy one; a beam
+of one tries exchanges only where no single move helps).
 Every placement is scored as its objective plus ``min_gain`` per
 instance moved, and the best one seen wins: so each move must gain at
 least ``min_gain`` net of its migration cost, a balanced fleet is left
 alone, and at most ``max_moves`` instances move.
-The search ends a few steps after the last improvement.
+A beam ends a few steps after its last improvement.
 
 Candidates are the instances on the most loaded hosts and the least
 loaded destinations (all of them on a small fleet), which keeps a step
 cheap on a large one.
 
 The search is anytime, within ``Limits.planning_budget`` seconds: a
-beam of one (greedy) first, for a plan fast, then beams of each width of
-``WIDTHS`` in turn, each from the current placement, until a width finds
-nothing better than the one before, or the budget runs out; the best
+beam of one (greedy) first, for a plan fast (if it finds nothing, the
+fleet is left alone), then beams of each width of ``WIDTHS`` in turn,
+each from the current placement, until one improves the best plan by
+less than ``min_gain`` (not a move's worth), or the budget runs out (it
+is read before each placement of a beam is expanded); the best
 placement seen wins.  Ties go to the lowest index: the same input gives
-the same plan whenever the search ends before its budget.
+the same plan whenever the search ends within its budget.
 """
 
 import copy
@@ -43,7 +45,7 @@ DESTINATION_HOSTS = 128
 #: Hosts on each side of the exchanges scored in one step.
 SWAP_HOSTS = 16
 #: Placements kept per step by the successive searches (docstring).
-WIDTHS = (1, 4, 16, 64)
+WIDTHS = (1, 2, 4, 16, 64)
 #: Single moves each kept placement is expanded with.
 BRANCH = 8
 #: Steps without improvement before the search ends.
@@ -346,10 +348,11 @@ def _beam(root: _State, width: int, budget: _Budget) -> _State:
     limits = root.p.limits
     best, beam, stale = root, [root], 0
     for _ in range(2 * limits.max_moves + PATIENCE):
-        if budget.spent():
-            break
-        options = []
+        options, spent = [], False
         for k, state in enumerate(beam):
+            spent = budget.spent()
+            if spent:
+                break  # the states expanded so far make the last step
             for change, steps in state.options(swaps=width > 1):
                 options.append((state.score() + change, k, steps))
         chosen, seen = [], set()
@@ -364,15 +367,13 @@ def _beam(root: _State, width: int, budget: _Budget) -> _State:
             chosen.append(state)
             if len(chosen) == width:
                 break
-        if not chosen:
-            break
-        beam = chosen
-        if beam[0].score() < best.score() - 1e-12:
-            best, stale = beam[0], 0
+        if chosen and chosen[0].score() < best.score() - 1e-12:
+            best, stale = chosen[0], 0
         else:
             stale += 1
-            if stale >= PATIENCE:
-                break
+        if not chosen or spent or stale >= PATIENCE:
+            break
+        beam = chosen
     return best
 
 

@@ -59,6 +59,12 @@ POWER_KNEE_PERCENT = 10.0
 BURST_HOST_COST = 0.15
 BURST_COST_WEIGHT = 0.1
 _DEVICE_COLUMN = {kind: d for d, kind in enumerate(problem_mod.DEVICES)}
+#: Rows of the CPU and memory statistics, as the planner's resources.
+_HOST_ROWS = [snapshot_mod.HOST_METRICS.index(m)
+              for m in (HostMetric.CPU_PERCENT, HostMetric.MEM_PERCENT)]
+_INSTANCE_ROWS = [snapshot_mod.INSTANCE_METRICS.index(m)
+                  for m in (InstanceMetric.CPU_PERCENT,
+                            InstanceMetric.RSS_MB)]
 
 _STILL = (cluster_mod.GroupPolicy.AFFINITY,
           cluster_mod.GroupPolicy.SOFT_AFFINITY)
@@ -90,32 +96,28 @@ class Policy:
     cold_window_open: bool = True
 
 
-def _instance_upper(view: snapshot_mod.InstanceView, metric, k) -> float:
-    return (max(view.metric(metric, Stat.EWMA), view.metric(metric, Stat.MEAN))
-            + k * view.metric(metric, Stat.STD))
-
-
-def persisting(rho: float, steps: float) -> float:
+def persisting(rho, steps):
     """The share of a departure from the mean left, on average, over the
     next ``steps`` samples of a series of lag-1 autocorrelation ``rho``
-    (module docstring); 1 where ``rho`` is unknown."""
-    if np.isnan(rho):
-        return 1.0
-    rho = float(np.clip(rho, 0.0, 1.0))
-    if rho == 1.0:
-        return 1.0
-    return rho * (1.0 - rho ** steps) / (steps * (1.0 - rho))
+    (module docstring); 1 where ``rho`` is unknown.  Broadcasts."""
+    rho = np.clip(np.nan_to_num(rho, nan=1.0), 0.0, 1.0)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        share = rho * (1.0 - rho ** steps) / (steps * (1.0 - rho))
+    return np.where(rho >= 1.0, 1.0, share)
 
 
-def _transient(view: snapshot_mod.SeriesView, metric, window: float,
-               horizon: float) -> float:
-    """The part of ``metric``'s EWMA above its mean not expected to last
-    over ``horizon`` seconds (``window``: the summaries' window)."""
-    above = np.fmax(view.metric(metric, Stat.EWMA)
-                    - view.metric(metric, Stat.MEAN), 0.0)
-    steps = max(horizon * max(view.samples, 1) / window, 1.0)
-    return float((1.0 - persisting(view.metric(metric, Stat.AUTOCORR),
-                                   steps)) * above)
+def _level(stats: np.ndarray, samples, k: float, window: float,
+           horizon: float) -> np.ndarray:
+    """The predicted level (module docstring) of series of ``stats[...,
+    Stat]``, sampled ``samples`` times in ``window`` seconds, over
+    ``horizon`` seconds; NaN where EWMA or mean is unknown."""
+    ewma, mean = stats[..., Stat.EWMA], stats[..., Stat.MEAN]
+    steps = np.maximum(horizon * np.maximum(samples, 1) / window, 1.0)
+    share = persisting(stats[..., Stat.AUTOCORR], steps)
+    with np.errstate(invalid='ignore'):
+        return (np.maximum(ewma, mean)
+                - (1.0 - share) * np.fmax(ewma - mean, 0.0)
+                + k * stats[..., Stat.STD])
 
 
 def _pin_reason(server: cluster_mod.Server, policy: Policy,
@@ -203,13 +205,9 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         if view is not None and view.age <= model.stale_after:
             est = scoring.estimate(view, model.risk_factor)
             devices[:, i] = _devices(est)
-            total[i] = (
-                (est.cpu_percent - _transient(
-                    view, HostMetric.CPU_PERCENT, snap.window,
-                    policy.cooldown)) / 100.0 * host.vcpus,
-                (est.mem_percent - _transient(
-                    view, HostMetric.MEM_PERCENT, snap.window,
-                    policy.cooldown)) / 100.0 * host.memory_mb)
+            total[i] = _level(view.stats[_HOST_ROWS], view.samples,
+                              model.risk_factor, snap.window,
+                              policy.cooldown) / 100.0 * capacity[i]
             informed[i] = not np.isnan(total[i]).any()
             if scoring.violations(dataclasses.replace(
                     est, cpu_percent=np.nan, mem_percent=np.nan),
@@ -234,17 +232,17 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
                 pinned[n] = Pinned.AFFINITY
             elif group.policy in _APART:
                 anti[n] = g
+    views = [snap.instances.get(s.uuid) for s in servers]
+    seen = np.array([v is not None for v in views], dtype=bool)
+    if seen.any():
+        known = [v for v in views if v is not None]
+        demand[seen] = _level(
+            np.stack([v.stats[_INSTANCE_ROWS] for v in known]),
+            np.array([v.samples for v in known])[:, None],
+            model.risk_factor, snap.window, policy.cooldown)
+        demand[seen, 0] *= capacity[placed[seen], 0] / 100.0
     for n, server in enumerate(servers):
-        host = hosts[placed[n]]
-        view = snap.instances.get(server.uuid)
-        if view is not None:
-            demand[n] = [
-                _instance_upper(view, metric, model.risk_factor)
-                - _transient(view, metric, snap.window, policy.cooldown)
-                for metric in (InstanceMetric.CPU_PERCENT,
-                               InstanceMetric.RSS_MB)]
-            demand[n, 0] *= host.vcpus / 100.0
-        else:
+        if not seen[n]:
             demand[n] = (server.vcpus * model.default_load_percent / 100.0,
                          server.memory_mb)
         reason = (Pinned.NO_LOAD_DATA if not informed[placed[n]]

@@ -351,8 +351,9 @@ class Ticking:
 class TestPlanningBudget(base.BaseTestCase):
     """The heuristic returns its best plan so far when its budget runs
     out.  ``plan`` reads its clock when it starts, when it sets the
-    deadline, then before each search step: with a clock that ticks once
-    a read, a budget of ``n + 1`` seconds lets ``n`` steps run."""
+    deadline, then before it expands each placement of its beam (one a
+    step in the greedy search, the first): with a clock that ticks once a
+    read, a budget of ``n + 1`` seconds lets ``n`` greedy steps run."""
 
     def _problem(self, seconds: float) -> problem_mod.Problem:
         policy = inputs.Policy(limits=problem_mod.Limits(
