@@ -45,8 +45,10 @@ deviation of their predicted utilisation (0-1) from the fleet's mean,
 weighted per resource by ``[cryptomine] cpu_weight`` and
 ``memory_weight``; moving a host from 20 points above the mean to 10
 gains about 0.03.  The default moves only for large imbalances: replayed
-on a PlanetLab day it makes 100 migrations for 1,052 VMs (2,152 at
-0.002) for an overload time of 6.6 % (5.6 %) against nova's 18 %.
+on a PlanetLab day it makes 74 migrations for 1,052 VMs (764 at 0.002)
+for an overload time of 7.0 % (6.6 %) against nova's 18 %.  Loads are
+those expected over ``cooldown``: a rise the history says will pass
+does not count.
 """),
     cfg.FloatOpt('migration_cost_per_gb', default=0.0005, min=0.0,
                  help="""
@@ -72,7 +74,8 @@ Related options:
     cfg.IntOpt('cooldown', default=3600, min=0,
                help="""
 Seconds after its last move (succeeded or failed) before an instance may
-move again.
+move again; also the horizon over which a move must pay for itself (the
+share of a recent rise in load expected to last that long counts).
 """),
     cfg.BoolOpt('vgpu_live_migration', default=False,
                 help="""
