@@ -9,6 +9,7 @@ inventory and the executor reach it through openstacksdk
 # nova_base first (through nova_sdk): it selects nova's concurrency mode.
 from cryptomine_scheduler.tests.functional import nova_sdk  # noqa: I001
 
+import dataclasses
 import functools
 import threading
 import time
@@ -208,6 +209,35 @@ def failing_pre_live_migration(failing: set[str], pre_live_migration):
     return wrapper
 
 
+class HangingMigrations:
+    """The fake driver's live migrations of ``instances`` run until
+    nova is asked to abort them, and end (the guest stays at its
+    source, the migration ``cancelled``) only once ``release`` is set:
+    a migration that never converges, and a hypervisor slow to give up.
+    The others run as the fake driver runs them."""
+
+    def __init__(self):
+        self.instances: set[str] = set()
+        self.aborted = threading.Event()
+        self.release = threading.Event()
+        self._run = fake_virt.FakeDriver.live_migration
+
+    def live_migration(self, driver, context, instance, dest, post_method,
+                       recover_method, block_migration=False,
+                       migrate_data=None):
+        if instance.uuid not in self.instances:
+            return self._run(
+                driver, context, instance, dest, post_method,
+                recover_method, block_migration, migrate_data)
+        self.aborted.wait(waiting.PATIENCE)
+        self.release.wait(waiting.PATIENCE)
+        recover_method(context, instance, dest, migrate_data,
+                       migration_status='cancelled')
+
+    def abort(self, driver, instance) -> None:
+        self.aborted.set()
+
+
 class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
     """Plans carried out through nova's API."""
 
@@ -223,12 +253,19 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             'nova.virt.fake.FakeDriver.pre_live_migration',
             failing_pre_live_migration(
                 self.failing, fake_virt.FakeDriver.pre_live_migration)))
+        self.hanging = HangingMigrations()
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.fake.FakeDriver.live_migration',
+            self.hanging.live_migration))
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.fake.FakeDriver.live_migration_abort',
+            self.hanging.abort))
         self.conn = self.connect()
         self.recorder = recorders.ListRecorder(time.monotonic)
 
-    def execute(self, moves, cold=frozenset(), stop=None):
+    def execute(self, moves, cold=frozenset(), stop=None, limits=None):
         runner = executor.Executor(executor.OpenStackMigrator(self.conn),
-                                   self.recorder, self.LIMITS)
+                                   self.recorder, limits or self.LIMITS)
         return runner.run('plan-1', moves, cold, stop or threading.Event())
 
     def hosts(self) -> dict[str, str]:
@@ -300,6 +337,35 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                           d['id']: 'cold2'}, self.hosts())
         self.assertEqual([('live-migration', 'failed')],
                          self.migration_types(a))
+
+    def test_hanging_migration_aborted_and_its_hosts_held_until_it_ends(
+            self):
+        a, b = self.boot_on('hot', count=2)
+        self.hanging.instances.add(a['id'])
+        # Once nova is asked to abort, the hypervisor takes a while.
+        threading.Thread(target=lambda: self.hanging.aborted.wait(
+            waiting.PATIENCE) and time.sleep(1.0)
+            or self.hanging.release.set(), daemon=True).start()
+        released_first = []
+        self.recorder.on_start = lambda position: position == 1 and (
+            released_first.append(self.hanging.release.is_set()))
+        # Both leave the same host, one at a time.
+        moves = [heuristic.Move(a['id'], 'hot', 'cold1', 2048.0, 0.01),
+                 heuristic.Move(b['id'], 'hot', 'cold2', 2048.0, 0.01)]
+
+        outcome = self.execute(moves, limits=dataclasses.replace(
+            self.LIMITS, migration_timeout=10.0))
+
+        self.assertEqual((S.FAILED, S.SUCCEEDED), outcome.statuses)
+        _, error = self.recorder.finished()[0]
+        self.assertIn('timed out', error)
+        self.assertTrue(self.hanging.aborted.is_set())
+        # The second move waited for nova to end the first, not for the
+        # executor to give up on it.
+        self.assertEqual([True], released_first)
+        self.assertEqual([('live-migration', 'cancelled')],
+                         self.migration_types(a))
+        self.assertEqual({a['id']: 'hot', b['id']: 'cold2'}, self.hosts())
 
     def test_stop_lets_running_moves_finish(self):
         a, c = self.boot_on('hot', count=2)
