@@ -26,8 +26,10 @@ def _named(stats: np.ndarray, metrics) -> dict:
 
 
 def _rows(named: dict, metrics) -> np.ndarray:
-    return np.array([[np.nan if (v := named[m.value][s]) is None else v
-                      for s in STATS] for m in metrics], dtype=float)
+    # A statistic an older server does not name reads as unknown.
+    return np.array([[np.nan if (v := named[m.value].get(s)) is None
+                      else v for s in STATS] for m in metrics],
+                    dtype=float)
 
 
 def _series(view: snapshot.SeriesView, metrics) -> dict:
