@@ -55,7 +55,7 @@ does not count.
 Objective cost of moving one GiB of guest memory (in the units of
 ``min_gain``): large guests must gain more to be moved.
 """),
-    cfg.FloatOpt('planning_budget', default=5.0, min=0.0,
+    cfg.FloatOpt('planning_budget', default=1.0, min=0.0,
                  help="""
 Seconds the planner may search for a round's plan.  It plans greedily
 first, then with wider beams while each finds a plan better by at least

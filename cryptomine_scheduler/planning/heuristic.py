@@ -21,7 +21,9 @@ The search is anytime, within ``Limits.planning_budget`` seconds: a
 beam of one (greedy) first, for a plan fast (if it finds nothing, the
 fleet is left alone), then beams of each width of ``WIDTHS`` in turn,
 each from the current placement, until one improves the best plan by
-less than ``min_gain`` (not a move's worth), or the budget runs out (it
+less than ``min_gain`` (not a move's worth), the next one would not
+finish within what is left of the budget (its cost is foreseen from the
+last beam's, in proportion to the width), or the budget runs out (it
 is read before each placement of a beam is expanded); the best
 placement seen wins.  Ties go to the lowest index: the same input gives
 the same plan whenever the search ends within its budget.
@@ -335,7 +337,8 @@ class _Budget:
     """The seconds a search may take, read from ``clock``."""
 
     def __init__(self, seconds: float, clock: Callable[[], float]):
-        self.deadline = clock() + seconds
+        self.start = clock()
+        self.deadline = self.start + seconds
         self.clock = clock
 
     def spent(self) -> bool:
@@ -384,8 +387,14 @@ def _search(problem: Problem, budget: _Budget) -> np.ndarray:
     best = _beam(root, WIDTHS[0], budget)
     if best is root:
         return root.placement  # no move or exchange gains: left alone
+    last_width, ended = WIDTHS[0], budget.clock()
+    last_cost = ended - budget.start
     for width in WIDTHS[1:]:
+        if ended + last_cost * width / last_width > budget.deadline:
+            break  # it would not finish within the budget
         found = _beam(root, width, budget)
+        last_width, started, ended = width, ended, budget.clock()
+        last_cost = ended - started
         gained = best.score() - found.score()
         if gained > 0:
             best = found

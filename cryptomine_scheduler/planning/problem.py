@@ -108,7 +108,7 @@ class Limits:
     device_weight: float = 0.5
     #: Seconds the heuristic may search; it returns the best plan found
     #: when they run out.
-    planning_budget: float = 5.0
+    planning_budget: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)

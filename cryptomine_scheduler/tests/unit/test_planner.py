@@ -4,6 +4,7 @@ the heuristic against the exact optimum."""
 import dataclasses
 import math
 
+import fixtures
 import numpy as np
 from oslotest import base
 
@@ -386,6 +387,31 @@ class TestPlanningBudget(base.BaseTestCase):
         clock = Ticking()
         result = heuristic.plan(self._problem(3.0), clock=clock)
         self.assertEqual(clock.now - 1.0, result.seconds)
+
+    def test_a_beam_that_would_not_finish_is_not_started(self):
+        spans = []
+        beam = heuristic._beam
+
+        def timed(root, width, budget):
+            begun = budget.clock.now
+            found = beam(root, width, budget)
+            spans.append((width, budget.clock.now - begun))
+            return found
+
+        self.useFixture(fixtures.MonkeyPatch(
+            'cryptomine_scheduler.planning.heuristic._beam', timed))
+        free = heuristic.plan(self._problem(1e9), clock=Ticking())
+        [(width, greedy)] = spans[:1]
+        self.assertEqual(1, width)
+        self.assertIn(2, [w for w, _ in spans])
+        # Greedy finishes within twice its own time; a beam of two,
+        # foreseen at twice greedy's, would not.
+        spans.clear()
+        cut = heuristic.plan(self._problem(2 * greedy), clock=Ticking())
+        self.assertEqual([(1, greedy)], spans)
+        self.assertTrue(cut.moves)
+        self.assertLessEqual(free.efficacy.after.objective,
+                             cut.efficacy.after.objective)
 
     def test_ample_budget_plans_as_an_unbounded_search(self):
         policy = inputs.Policy(limits=problem_mod.Limits(
