@@ -39,6 +39,8 @@ LOCK_NAME = b'cryptomine-replan'
 #: Seconds a stopping controller waits for its running migrations.
 STOP_GRACE = 30.0
 INTERVAL = 'interval'
+#: Seconds over which ``[replan] max_moves_per_day`` counts.
+DAY = 86400.0
 #: What a migration nova ended makes of its action.
 _ENDED = {
     executor_mod.MigrationState.DONE: executor_mod.ActionStatus.SUCCEEDED,
@@ -353,12 +355,27 @@ class Replanner:
         if current is not None and current.thread is not None:
             current.thread.join(timeout)
 
+    def _left_today(self) -> int | None:
+        """Moves a periodic round may plan under ``max_moves_per_day``
+        (None: ``max_moves``)."""
+        r = self.conf.replan
+        if not r.max_moves_per_day:
+            return None
+        started = self.plans.moves_started(self._clock() - DAY)
+        left = max(0, r.max_moves_per_day - started)
+        if left < r.max_moves:
+            LOG.info('Periodic re-plan: %d of max_moves_per_day = %d '
+                     'started in the last 24 h; this round plans at most '
+                     '%d', started, r.max_moves_per_day, left)
+        return min(r.max_moves, left)
+
     def _every_interval(self) -> None:
         interval = self.conf.replan.interval
         while not self._stopping.wait(interval):
             try:
                 self.create(trigger=INTERVAL, dry_run=self.conf.replan.dry_run,
-                            execute=not self.conf.replan.dry_run)
+                            execute=not self.conf.replan.dry_run,
+                            max_moves=self._left_today())
             except ReplanBusy:
                 LOG.info('Periodic re-plan skipped: another round runs')
             except Exception:

@@ -14,17 +14,34 @@ group's, as in nova.conf.
 """)
 
 replan_opts = [
-    cfg.IntOpt('interval', default=0, min=0,
+    cfg.IntOpt('interval', default=600, min=0,
                help="""
-Seconds between re-plans.  0 disables the periodic re-plan; operators can
-still plan and rebalance on demand (``cryptomine plan create``,
-``cryptomine rebalance``).
+Seconds between re-plans (the first one an interval after the controller
+starts; only with ``[nova_api]`` configured).  0 disables the periodic
+re-plan; operators can still plan and rebalance on demand (``cryptomine
+plan create``, ``cryptomine rebalance``).
+
+Related options:
+
+* ``dry_run``, ``max_moves``, ``max_moves_per_day``
 """),
-    cfg.BoolOpt('dry_run', default=True,
+    cfg.BoolOpt('dry_run', default=False,
                 help="""
-Periodic re-plans are computed and recorded but not carried out.  Keep it
-on until the recorded plans look right; on-demand plans choose for
-themselves.
+Periodic re-plans are computed and recorded but not carried out.  Turn it
+on to review the recorded plans first (``cryptomine plan list``);
+on-demand plans choose for themselves.
+"""),
+    cfg.IntOpt('max_moves_per_day', default=100, min=0,
+               help="""
+Migrations the periodic re-plans may start in any 24 hours, counted from
+the plans recorded in the database (so over every controller and across
+restarts); a round plans at most what is left.  Operators' plans and
+rebalances are not limited by it, but count.
+
+Possible values:
+
+* 0: no daily limit (``max_moves`` a round only)
+* a positive number: for example a tenth of the cloud's instances
 """),
     cfg.StrOpt('coordination_url',
                help="""

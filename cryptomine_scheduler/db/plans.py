@@ -157,6 +157,15 @@ class PlanStore:
                 .group_by(a.instance)).all()
         return dict(rows)
 
+    def moves_started(self, since: float) -> int:
+        """Migrations started at ``since`` or later, whatever their
+        end."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.count())
+                .where(a.started_at >= since)).scalar_one()
+
     def close_open_actions(self, plan_id: str, status: str,
                            error: str) -> None:
         """End the plan's pending and running actions as ``status``."""

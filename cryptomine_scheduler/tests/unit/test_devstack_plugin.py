@@ -221,7 +221,7 @@ class TestStack(DevstackPluginTest):
         self.assertEqual(['cryptomine'],
                          api['keystone_authtoken']['username'])
         self.assertEqual(
-            {'interval': ['0'], 'dry_run': ['False'],
+            {'interval': ['600'], 'dry_run': ['False'],
              'coordination_url': [f'file://{self.data_dir}/coordination']},
             raw['replan'])
         self.assertEqual(

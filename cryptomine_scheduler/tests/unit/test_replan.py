@@ -13,7 +13,9 @@ from cryptomine_scheduler import cluster
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
+from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
+from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import samples
@@ -252,6 +254,7 @@ class TestRestartAndInterval(ReplanTestCase):
     def test_periodic_dry_run(self):
         self.controller.stop()
         self.conf.set_override('interval', 1, 'replan')
+        self.conf.set_override('dry_run', True, 'replan')
         self.controller = self.start_controller()
         self.record_load()
         found = waiting.wait_for(lambda: self.client.list_plans(),
@@ -259,6 +262,43 @@ class TestRestartAndInterval(ReplanTestCase):
         self.assertEqual('interval', found[0]['trigger'])
         self.assertTrue(found[0]['dry_run'])
         self.assertEqual([], self.nova.started)
+
+
+    def test_periodic_rounds_keep_to_the_daily_budget(self):
+        # A move started before the last 24 h does not count; one since
+        # (an operator's) does.
+        store = plans.PlanStore(self.controller.store.engine)
+        for started in (time.time() - 86_500, time.time() - 3_600):
+            plan_id = str(uuid.uuid4())
+            store.create(plan_id, trigger='operator', controller='other',
+                         dry_run=False, status=plans.PlanStatus.SUCCEEDED,
+                         planning_seconds=0.1, efficacy={}, pinned={},
+                         moves=[heuristic.Move(server_id(5), 'hot', 'cold1',
+                                               4096.0, 0.1)])
+            with store.engine.begin() as conn:
+                conn.execute(models.plan_actions.update().where(
+                    models.plan_actions.c.plan_id == plan_id).values(
+                        status='succeeded', started_at=started))
+        self.controller.stop()
+        self.conf.set_override('interval', 1, 'replan')
+        self.conf.set_override('max_moves_per_day', 3, 'replan')
+        self.controller = self.start_controller()
+        self.record_load()
+
+        def rounds():
+            found = sorted((self.client.get_plan(p['id'])
+                            for p in self.client.list_plans()
+                            if p['trigger'] == 'interval'),
+                           key=lambda p: p['created_at'])
+            moving = [k for k, p in enumerate(found) if p['actions']]
+            return found if moving and len(found) > moving[0] + 1 else None
+
+        found = waiting.wait_for(rounds, waiting.PATIENCE)
+        # The round that moved planned what was left of the day's three;
+        # none after it moved anything.
+        [moved] = [p for p in found if p['actions']]
+        self.assertEqual(2, len(moved['actions']))
+        self.assertEqual(2, len(self.nova.started))
 
 
 class TestLockAndOwnership(ReplanTestCase):
