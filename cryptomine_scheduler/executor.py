@@ -69,6 +69,9 @@ class Limits:
     migration_timeout: float = 1800.0
     max_failures: int = 2
     poll_interval: float = 2.0
+    #: Seconds a GiB of the guest's memory adds to ``migration_timeout``'s
+    #: floor (nova's libvirt ``live_migration_completion_timeout``).
+    migration_timeout_per_gib: float = 0.0
 
     def __post_init__(self):
         if min(self.max_parallel, self.max_parallel_per_host,
@@ -78,6 +81,16 @@ class Limits:
         if self.migration_timeout <= 0 or self.poll_interval <= 0:
             raise ValueError(f'{self}: timeout and poll interval must be '
                              'positive')
+        if self.migration_timeout_per_gib < 0:
+            raise ValueError(f'{self}: the timeout per GiB must not be '
+                             'negative')
+
+    def timeout(self, move: heuristic.Move) -> float:
+        """Seconds ``move`` may take before nova is asked to abort it:
+        ``migration_timeout``, or longer for a guest whose memory nova's
+        own completion timeout gives longer."""
+        return max(self.migration_timeout,
+                   self.migration_timeout_per_gib * move.memory_mb / 1024)
 
 
 class MigrationState(enum.Enum):
@@ -283,7 +296,7 @@ class Executor:
                         'trying again', round_.plan_id, action.position, exc)
             progress = Progress(MigrationState.RUNNING)
         elapsed = self._clock() - action.started
-        timeout = self._limits.migration_timeout
+        timeout = self._limits.timeout(move)
         if progress.state is MigrationState.DONE:
             round_.end(action.position, ActionStatus.SUCCEEDED)
         elif progress.state is MigrationState.FAILED:

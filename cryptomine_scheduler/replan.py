@@ -314,6 +314,7 @@ class Replanner:
                 max_parallel=r.max_parallel,
                 max_parallel_per_host=r.max_parallel_per_host,
                 migration_timeout=r.migration_timeout,
+                migration_timeout_per_gib=r.migration_timeout_per_gib,
                 max_failures=r.max_failures,
                 poll_interval=r.migration_poll_interval))
         try:

@@ -138,8 +138,22 @@ Migrations at once into or out of one host, at most.
     cfg.IntOpt('migration_timeout', default=1800, min=10,
                help="""
 Seconds a migration may take before it is aborted through nova's API (a
-live migration; a cold one is watched on).  Its hosts stay busy until
-nova reports it ended, or for twice this long if nova never does.
+live migration; a cold one is watched on), at the least: a guest gets
+``migration_timeout_per_gib`` for each GiB of its memory when that is
+longer.  Its hosts stay busy until nova reports it ended, or for twice
+the timeout if nova never does.
+
+Related options:
+
+* ``migration_timeout_per_gib``
+"""),
+    cfg.IntOpt('migration_timeout_per_gib', default=800, min=0,
+               help="""
+Seconds each GiB of a guest's memory gives its migration before it is
+aborted, when longer than ``migration_timeout``.  The default is nova's
+own ``[libvirt] live_migration_completion_timeout``, so that nova's
+``live_migration_timeout_action`` (abort or force-complete) acts first;
+set both alike.  0: ``migration_timeout`` for every guest.
 """),
     cfg.FloatOpt('migration_poll_interval', default=2.0, min=0.01,
                  help="""

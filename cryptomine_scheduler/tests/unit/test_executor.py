@@ -253,6 +253,18 @@ class ExecutorTest(base.BaseTestCase):
                 self.assertEqual({} if cold else {'i0': 60.0},
                                  migrator.aborted)
 
+    def test_a_large_guest_gets_nova_s_time_per_gib(self):
+        # 2 GiB at 40 s a GiB is 80 s, more than the 60 s floor.
+        outcome, recorder, migrator = self.run_moves(
+            [move('i0', 'a', 'b')], {'i0': Script(seconds=None,
+                                                  rolls_back=5.0)},
+            migration_timeout=60.0, migration_timeout_per_gib=40.0)
+        self.assertEqual((S.FAILED,), outcome.statuses)
+        self.assertEqual({'i0': 80.0}, migrator.aborted)
+        limits = executor.Limits(migration_timeout=60.0,
+                                 migration_timeout_per_gib=20.0)
+        self.assertEqual(60.0, limits.timeout(move('i0', 'a', 'b')))
+
     def test_just_before_timeout_succeeds(self):
         outcome, _, _ = self.run_moves(
             [move('i0', 'a', 'b')], {'i0': Script(seconds=58.0)},
@@ -327,6 +339,7 @@ class ExecutorTest(base.BaseTestCase):
     def test_limits_are_checked(self):
         for bad in ({'max_parallel': 0}, {'max_parallel_per_host': 0},
                     {'max_failures': 0}, {'migration_timeout': 0.0},
+                    {'migration_timeout_per_gib': -1.0},
                     {'poll_interval': -1.0}):
             with self.subTest(**bad):
                 self.assertRaises(ValueError, executor.Limits, **bad)
