@@ -74,6 +74,26 @@ class LibvirtGpuTestBase(controller_beside.ControllerBeside,
             return None
         return tuple(hosts[host].get('devices', {}).get('gpu', (0, 0)))
 
+    def pass_gpus_through(self) -> None:
+        """nova passes the fake hosts' PCI devices through as GPUs of
+        ``GPU_CLASS``, counted in placement, alias ``a100``."""
+        self.flags(report_in_placement=True, group='pci')
+        self.flags(pci_in_placement=True, group='filter_scheduler')
+        self.flags(device_spec=[jsonutils.dumps({
+            'vendor_id': fakelibvirt.PCI_VEND_ID,
+            'product_id': fakelibvirt.PCI_PROD_ID,
+            'resource_class': GPU_CLASS})], alias=[jsonutils.dumps({
+                'name': 'a100', 'device_type': 'type-PCI',
+                'resource_class': GPU_CLASS})], group='pci')
+
+    def miner_flavor(self, **extra_specs) -> str:
+        """A GPU miner's flavor: one passthrough GPU, little CPU."""
+        return self._create_flavor(
+            vcpu=2, extra_spec={'pci_passthrough:alias': 'a100:1',
+                                'cryptomine:accelerator': 'gpu',
+                                'cryptomine:expected_load_percent': '20',
+                                **extra_specs})
+
     def boot(self, flavor: str, expected_state: str = 'ACTIVE') -> dict:
         return self._create_server(
             image_uuid=IMAGE, flavor_id=self.flavors[flavor],
@@ -91,23 +111,12 @@ class PassthroughGpuTest(LibvirtGpuTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flags(report_in_placement=True, group='pci')
-        self.flags(pci_in_placement=True, group='filter_scheduler')
-        self.flags(device_spec=[jsonutils.dumps({
-            'vendor_id': fakelibvirt.PCI_VEND_ID,
-            'product_id': fakelibvirt.PCI_PROD_ID,
-            'resource_class': GPU_CLASS})], alias=[jsonutils.dumps({
-                'name': 'a100', 'device_type': 'type-PCI',
-                'resource_class': GPU_CLASS})], group='pci')
+        self.pass_gpus_through()
         for host in self.GPU_HOSTS:
             self.start_compute(host, pci_info=fakelibvirt.HostPCIDevicesInfo(
                 num_pci=2, num_pfs=0, num_vfs=0))
         self.start_compute('cpu1')
-        self.flavors = {'miner': self._create_flavor(
-            vcpu=2, extra_spec={'pci_passthrough:alias': 'a100:1',
-                                'cryptomine:accelerator': 'gpu',
-                                # A GPU miner: little CPU of its own.
-                                'cryptomine:expected_load_percent': '20'})}
+        self.flavors = {'miner': self.miner_flavor()}
 
     def report(self, *args, **kwargs):
         super().report(*args, **kwargs)
@@ -174,24 +183,14 @@ class ColdMigrationTest(LibvirtGpuTestBase):
 
     def setUp(self):
         super().setUp()
-        self.flags(report_in_placement=True, group='pci')
-        self.flags(pci_in_placement=True, group='filter_scheduler')
-        self.flags(device_spec=[jsonutils.dumps({
-            'vendor_id': fakelibvirt.PCI_VEND_ID,
-            'product_id': fakelibvirt.PCI_PROD_ID,
-            'resource_class': GPU_CLASS})], alias=[jsonutils.dumps({
-                'name': 'a100', 'device_type': 'type-PCI',
-                'resource_class': GPU_CLASS})], group='pci')
+        self.pass_gpus_through()
         # The copy of the disk between hosts goes over SSH, which a test
         # has not: the driver's half of it is a no-op here.
         self.useFixture(fixtures.MonkeyPatch(
             'nova.virt.libvirt.driver.LibvirtDriver'
             '.migrate_disk_and_power_off', lambda *args, **kwargs: '{}'))
-        self.flavors = {'miner': self._create_flavor(
-            vcpu=2, extra_spec={'pci_passthrough:alias': 'a100:1',
-                                'cryptomine:accelerator': 'gpu',
-                                'cryptomine:migration': 'cold',
-                                'cryptomine:expected_load_percent': '20'})}
+        self.flavors = {'miner': self.miner_flavor(
+            **{'cryptomine:migration': 'cold'})}
 
     def controller_overrides(self) -> dict:
         # One move a round: a second cold migration of a passthrough
