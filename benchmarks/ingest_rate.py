@@ -40,6 +40,7 @@ from collections.abc import Iterator
 # isort: off
 # The test helpers put nova in native-thread mode, which has to happen
 # before anything imports eventlet (oslo.messaging does, through _common).
+from cryptomine_scheduler.tests import postgres
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples
 # isort: on
@@ -47,6 +48,7 @@ from cryptomine_scheduler.tests import samples
 import _common
 import oslo_messaging
 import psutil
+import sqlalchemy
 from oslo_messaging._drivers import common as rpc_common
 
 from cryptomine_scheduler import ingest
@@ -59,6 +61,8 @@ from load_collector import publisher as publisher_mod
 
 E2E_TARGET = 3000.0  # samples/s, end to end, in one process
 E2E_WORKERS_TARGET = 5000.0  # with --ingest-workers
+PG_TARGET = 3000.0  # samples/s of the stream, several controllers
+PG_TARGET_CONTROLLERS = 2  # ... when this many share the machine
 SAMPLE_INTERVAL = 10.0  # seconds between two samples of one host
 FAKE_URL = 'fake:/'
 CPUS = 64  # logical CPUs of every sampled host
@@ -664,6 +668,297 @@ def run_end_to_end(args, workload: Workload,
     return verdicts
 
 
+# -- (c) several controllers on PostgreSQL ------------------------------
+
+
+@dataclasses.dataclass
+class Peer:
+    """One ``cryptomine-controller`` daemon of a group, in a session of
+    its own (so that its master and children stop and go together)."""
+
+    name: str
+    daemon: subprocess.Popen
+    log_path: str
+    caller: object  # an RPC client addressed to this controller only
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.daemon.pid, signum)
+
+    def stats(self) -> dict:
+        return self.caller.call({}, 'get_ingest_stats')
+
+    def log_tail(self) -> str:
+        with open(self.log_path, errors='replace') as log:
+            return log.read()[-2000:]
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+        try:
+            self.daemon.wait(60)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.daemon.wait(30)
+
+
+def _new_database(cluster: postgres.PostgresCluster, name: str) -> str:
+    """Create database ``name`` in ``cluster``; return its URL."""
+    engine = sqlalchemy.create_engine(cluster.url,
+                                      isolation_level='AUTOCOMMIT')
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE {name}'))
+    finally:
+        engine.dispose()
+    return sqlalchemy.make_url(cluster.url).set(
+        database=name).render_as_string(hide_password=False)
+
+
+def _postgres_rows(url: str) -> int:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sqlalchemy.text(
+                'SELECT count(*) FROM host_samples')).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def postgres_process(cluster: postgres.PostgresCluster) -> psutil.Process:
+    """The postmaster; its children are the backends doing the work."""
+    with open(os.path.join(cluster.data, 'postmaster.pid')) as pidfile:
+        return psutil.Process(int(pidfile.readline().strip()))
+
+
+def start_peer(name: str, overrides: dict, broker: rabbit.RabbitBroker,
+               transport, work_dir: str, timeout: float = 120.0) -> Peer:
+    """Start controller ``name`` on ``overrides``; return it once it
+    answers RPC (its schema migrated, its sample queue declared)."""
+    path = os.path.join(work_dir, f'{name}.conf')
+    write_conf_file(path, overrides, broker.url)
+    log_path = os.path.join(work_dir, f'{name}.log')
+    with open(log_path, 'wb') as log:
+        daemon = subprocess.Popen(
+            [sys.executable, '-m', 'cryptomine_scheduler.cmd.controller',
+             '--config-file', path], stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    caller = oslo_messaging.get_rpc_client(transport, oslo_messaging.Target(
+        topic=overrides['messaging']['controller_topic'], server=name,
+        namespace=rpcapi.NAMESPACE, version='1.0'), timeout=2)
+    peer = Peer(name, daemon, log_path, caller)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            peer.stats()
+            break
+        except oslo_messaging.MessagingTimeout:
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                peer.stop()
+                raise RuntimeError(f'controller {name} did not answer: '
+                                   f'{peer.log_tail()}') from None
+    peer.caller = caller.prepare(timeout=30)
+    return peer
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupDrain:
+    """What one drain by a group of controllers measured."""
+
+    seconds: float  # until every controller absorbed every sample
+    each_seconds: dict[str, float]
+    stats: dict[str, dict]
+    # CPU seconds by controller, of PostgreSQL, of RabbitMQ, and the
+    # seconds the machine's CPUs were idle
+    cpu: dict[str, float]
+    rows: int
+
+
+def _group_cpu(peers: list[Peer], cluster: postgres.PostgresCluster,
+               beam: psutil.Process) -> dict[str, float]:
+    cpu = {peer.name: _tree_cpu(psutil.Process(peer.daemon.pid))
+           for peer in peers}
+    cpu['PostgreSQL'] = _tree_cpu(postgres_process(cluster))
+    cpu['RabbitMQ'] = {beam.pid: _cpu_seconds(beam)}
+    cpu['idle'] = {0: psutil.cpu_times().idle}
+    return cpu
+
+
+def _cpu_delta(before: dict, after: dict) -> dict[str, float]:
+    return {name: sum(seconds - before[name].get(pid, 0.0)
+                      for pid, seconds in by_pid.items())
+            for name, by_pid in after.items()}
+
+
+def wait_absorbed(peers: list[Peer], expected: int,
+                  stall_timeout: float) -> tuple[dict, dict]:
+    """Poll every controller until each counted ``expected`` samples
+    (stored by itself or by a peer first); return when each was done
+    (seconds from now) and its ingest stats."""
+    start = time.monotonic()
+    done, stats, last, last_change = {}, {}, -1, start
+    while len(done) < len(peers):
+        time.sleep(0.2)
+        for peer in peers:
+            if peer.name in done:
+                continue
+            stats[peer.name] = peer.stats()
+            if stats[peer.name]['received'] >= expected:
+                done[peer.name] = time.monotonic() - start
+        progress = sum(s['received'] for s in stats.values())
+        if progress != last:
+            last, last_change = progress, time.monotonic()
+        elif time.monotonic() - last_change > stall_timeout:
+            raise RuntimeError(f'ingest stalled: {stats}')
+    return done, stats
+
+
+def drain_group(args, broker: rabbit.RabbitBroker,
+                cluster: postgres.PostgresCluster, workload: Workload,
+                count: int, run: int, work_dir: str) -> GroupDrain:
+    """Start ``count`` controllers on a fresh database, each with a
+    sample pool of its own; freeze them, fill their queues, thaw them
+    together and time until every one absorbed every sample."""
+    label = f'pg_n{count}_r{run}'
+    topic = f'benchmark_samples_{label}'
+    url = _new_database(cluster, f'benchmark_{label}')
+    transport = oslo_messaging.get_rpc_transport(_common.build_conf(),
+                                                 url=broker.url)
+    peers, pools = [], []
+    try:
+        for index in range(count):
+            name = f'benchmark-{label}-c{index + 1}'
+            overrides = controller_overrides(
+                topic, args.batch_size,
+                args.prefetch_factor * args.batch_size, work_dir,
+                args.pg_ingest_workers)
+            overrides['DEFAULT']['host'] = name
+            overrides['database']['connection'] = url
+            # The first consumes the queue the collectors declare, the
+            # others a copy of their own.
+            pools.append(f'{topic}.info')
+            if index:
+                pools[-1] = f'{topic}.{name}'
+                overrides['controller']['listener_pool'] = pools[-1]
+            peers.append(start_peer(name, overrides, broker, transport,
+                                    work_dir))
+        _wait_for_queues(broker, pools)
+        for peer in peers:
+            peer.signal(signal.SIGSTOP)
+        prepublish(broker, topic, workload, args.publishers)
+        for pool in pools[1:]:
+            _wait_for_depth(broker, pool, workload.count)
+        beam = broker_process(broker)
+        before = _group_cpu(peers, cluster, beam)
+        for peer in peers:
+            peer.signal(signal.SIGCONT)
+        done, stats = wait_absorbed(peers, workload.count,
+                                    args.stall_timeout)
+        cpu = _cpu_delta(before, _group_cpu(peers, cluster, beam))
+    finally:
+        for peer in peers:
+            peer.stop()
+        transport.cleanup()
+    return GroupDrain(max(done.values()), done, stats, cpu,
+                      _postgres_rows(url))
+
+
+def _wait_for_queues(broker: rabbit.RabbitBroker, queues: list[str],
+                     timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not set(queues) <= set(broker.queue_depths()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'queues {queues} not all declared: '
+                               f'{broker.queue_depths()}')
+        time.sleep(0.5)
+
+
+def report_group(result: GroupDrain, count: int) -> float:
+    """Print one group drain; return the stream rate it kept up with."""
+    peers = len(result.each_seconds)
+    rate = report_rate(f'{peers} controller(s), every one all', count,
+                       result.seconds,
+                       f' (x{peers} = {peers * count / result.seconds:,.0f}'
+                       f' absorbed in all)')
+    for name, seconds in result.each_seconds.items():
+        stats = result.stats[name]
+        print(f'    {name}: all in {seconds:6.2f} s = '
+              f'{count / seconds:6,.0f} samples/s, stored '
+              f'{stats["stored"]:,} (the rest duplicate: '
+              f'{stats["rejected"]["duplicate"]:,}), CPU '
+              f'{1000 * result.cpu[name] / count:.3f} ms/sample')
+    capacity = (os.cpu_count() or 1) * result.seconds
+    controllers = sum(result.cpu[name] for name in result.each_seconds)
+    shares = {'controllers': controllers,
+              'PostgreSQL': result.cpu['PostgreSQL'],
+              'RabbitMQ': result.cpu['RabbitMQ']}
+    shares['other processes'] = (capacity - result.cpu['idle']
+                                 - sum(shares.values()))
+    shares['idle'] = result.cpu['idle']
+    print(f'    rows in host_samples: {result.rows:,}; share of the '
+          f'{os.cpu_count()} CPUs: '
+          + ', '.join(f'{name} {seconds / capacity:.0%}'
+                      for name, seconds in shares.items()))
+    if shares['other processes'] > 0.1 * capacity:
+        print('    note: other processes took CPU from this drain; its '
+              'rate is lower than on a quiet machine')
+    if result.rows != count:
+        raise RuntimeError(f'{result.rows} rows stored for {count} '
+                           f'samples')
+    return rate
+
+
+def run_postgresql(args, workload: Workload) -> list[bool]:
+    _common.heading('(c) several controllers: RabbitMQ -> '
+                    'cryptomine-controller x N -> one PostgreSQL')
+    print_workload(workload)
+    counts = [int(n) for n in args.controllers.split(',')]
+    print(f'  controllers {counts}, each with its own pool, batch size '
+          f'{args.batch_size}, ingest workers {args.pg_ingest_workers}; '
+          f'frozen while their queues fill, timed from their thaw')
+    try:
+        with _common.stopwatch() as startup:
+            broker = rabbit.RabbitBroker()
+            broker.setUp()
+    except rabbit.RabbitUnavailable as exc:
+        print(f'FAIL  cannot measure: {exc}')
+        return [False]
+    try:
+        try:
+            cluster = postgres.PostgresCluster()
+            cluster.setUp()
+        except postgres.PostgresUnavailable as exc:
+            print(f'FAIL  cannot measure: {exc}')
+            return [False]
+        print(f'  private RabbitMQ broker and PostgreSQL cluster up in '
+              f'{startup["wall"]:.1f} s')
+        rates: dict[int, list[float]] = {n: [] for n in counts}
+        try:
+            with tempfile.TemporaryDirectory() as work_dir:
+                for run in range(args.runs):
+                    for count in counts:
+                        result = drain_group(args, broker, cluster,
+                                             workload, count, run, work_dir)
+                        rates[count].append(
+                            report_group(result, workload.count))
+        finally:
+            cluster.cleanUp()
+    finally:
+        broker.cleanUp()
+    for count in counts:
+        median = _spread(f'{count} controller(s), the stream each '
+                         f'absorbed', rates[count])
+        print(f'    {count} x {median:,.0f} = {count * median:,.0f} '
+              f'samples/s absorbed in all')
+    if PG_TARGET_CONTROLLERS not in rates:
+        return []
+    return [_common.check(
+        f'ingest of the stream by {PG_TARGET_CONTROLLERS} controllers on '
+        f'PostgreSQL (median)', statistics.median(
+            rates[PG_TARGET_CONTROLLERS]), PG_TARGET, 'samples/s',
+        higher_is_better=True)]
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -700,6 +995,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'system temporary directory)')
     parser.add_argument('--stall-timeout', type=float, default=30.0,
                         help='give up when nothing is stored for this long')
+    parser.add_argument('--postgresql', action='store_true',
+                        help='also run (c): groups of controller daemons '
+                             'on one PostgreSQL database')
+    parser.add_argument('--controllers', default='1,2,3',
+                        help='sizes of the groups of (c), comma-separated')
+    parser.add_argument('--pg-samples', type=int, default=12000,
+                        help='samples published and drained in (c)')
+    parser.add_argument('--pg-ingest-workers', type=int, default=0,
+                        help='[controller] ingest_workers of each '
+                             'controller of (c)')
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--skip-in-process', action='store_true')
     parser.add_argument('--skip-end-to-end', action='store_true')
@@ -722,6 +1027,8 @@ def main(argv=None) -> int:
     if not args.skip_end_to_end:
         results += run_end_to_end(args, workload.sized(args.e2e_samples),
                                   stages)
+    if args.postgresql:
+        results += run_postgresql(args, workload.sized(args.pg_samples))
     return _common.verdict(results)
 
 
