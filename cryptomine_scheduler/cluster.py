@@ -71,7 +71,7 @@ class Server:
     flavor's ``cryptomine:accelerator`` extra spec; ``live_migratable``
     is False for instances with PCI passthrough devices; ``migration``
     the flavor's ``cryptomine:migration``: the operator's word, over
-    ``live_migratable`` (None: as nova allows).
+    ``live_migratable`` (None: as nova allows); ``project`` its tenant.
     """
 
     uuid: str
@@ -85,6 +85,7 @@ class Server:
     accelerator: Accelerator | None = None
     live_migratable: bool = True
     migration: MigrationMode | None = None
+    project: str | None = None
 
     @property
     def moves_cold(self) -> bool:

@@ -350,7 +350,8 @@ def read_servers(conn: connection_mod.Connection,
             accelerator=_accelerator(server, extra_specs),
             live_migratable=live_migratable(extra_specs,
                                             vgpu_live_migration),
-            migration=migration_mode(server.id, extra_specs)))
+            migration=migration_mode(server.id, extra_specs),
+            project=server.project_id))
     return tuple(servers)
 
 

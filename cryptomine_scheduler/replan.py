@@ -165,7 +165,24 @@ class Replanner:
         self._timer = threading.Thread(target=self._every_interval,
                                        name='cryptomine-replan', daemon=True)
 
-    def _policy(self, max_moves: int | None, now: float) -> inputs.Policy:
+    def _downtime_spent(self, found: cluster_mod.Cluster,
+                        now: float) -> frozenset[str]:
+        """The tenants whose guests of ``found`` spent their
+        ``cold_downtime_per_tenant`` in cold migrations in the last 24
+        hours."""
+        budget = self.conf.replan.cold_downtime_per_tenant
+        if not budget:
+            return frozenset()
+        by_instance = self.plans.cold_downtime(now - DAY)
+        spent: dict[str, float] = collections.defaultdict(float)
+        for server in found.servers:
+            if server.project is not None:
+                spent[server.project] += by_instance.get(server.uuid, 0.0)
+        return frozenset(p for p, seconds in spent.items()
+                         if seconds >= budget)
+
+    def _policy(self, max_moves: int | None, now: float,
+                found: cluster_mod.Cluster) -> inputs.Policy:
         r = self.conf.replan
         return inputs.Policy(
             limits=problem_mod.Limits(
@@ -176,7 +193,8 @@ class Replanner:
             cooldown=r.cooldown, allow_cold_migration=r.allow_cold_migration,
             reserve_accelerator_hosts=r.reserve_accelerator_hosts,
             cold_window_open=maintenance_windows.open_at(
-                tuple(r.cold_migration_windows), now))
+                tuple(r.cold_migration_windows), now),
+            downtime_spent=self._downtime_spent(found, now))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,
@@ -263,7 +281,7 @@ class Replanner:
         if aggregate:
             found = in_aggregate(found, aggregate)
         now = self._clock()
-        policy = self._policy(max_moves, now)
+        policy = self._policy(max_moves, now, found)
         snap = snapshot.LoadSnapshot.from_wire(self._tracker.snapshot(now))
         problem = inputs.build(found, snap, load_model(self.conf), policy,
                                now, self.plans.last_moved(

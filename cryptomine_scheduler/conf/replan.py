@@ -129,6 +129,18 @@ times that ends before it starts runs past midnight), comma separated:
 for example ``Mon-Fri 01:00-05:00, Sat 22:00-02:00``.  Outside them a
 round moves no instance cold.  Empty: at any time.
 """),
+    cfg.IntOpt('cold_downtime_per_tenant', default=0, min=0,
+               help="""
+Seconds of cold migration (the guest is stopped throughout) each tenant
+may be given in any 24 hours, counted from the recorded plans of every
+controller.  A tenant whose day is spent has no guest moved cold until
+it frees up; a round may take it past the budget by the cold moves it
+plans at once (at most ``max_moves``).  0: no budget.
+
+Related options:
+
+* ``allow_cold_migration``, ``cold_migration_windows``
+"""),
     cfg.IntOpt('max_parallel', default=2, min=1,
                help='Migrations running at once, at most.'),
     cfg.IntOpt('max_parallel_per_host', default=1, min=1,

@@ -8,6 +8,7 @@ when the round ends.  A controller that stops mid-round leaves
 at its next start.
 """
 
+import collections
 import enum
 import json
 import time
@@ -156,6 +157,21 @@ class PlanStore:
                        a.status.in_(('succeeded', 'failed')))
                 .group_by(a.instance)).all()
         return dict(rows)
+
+    def cold_downtime(self, since: float) -> dict[str, float]:
+        """Seconds each instance spent in the cold migrations that
+        started at ``since`` or later (to now for a running one)."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.instance, a.started_at, a.finished_at)
+                .where(a.started_at >= since, a.live.is_(False))).all()
+        now = self._clock()
+        spent: dict[str, float] = collections.defaultdict(float)
+        for instance, started, finished in rows:
+            spent[instance] += (now if finished is None else finished) - (
+                started)
+        return dict(spent)
 
     def moves_started(self, since: float) -> int:
         """Migrations started at ``since`` or later, whatever their

@@ -94,6 +94,8 @@ class Policy:
     reserve_accelerator_hosts: bool = True
     #: Whether this round is in a cold-migration window.
     cold_window_open: bool = True
+    #: Tenants whose cold-migration downtime of the day is spent.
+    downtime_spent: frozenset[str] = frozenset()
 
 
 def persisting(rho, steps):
@@ -135,6 +137,8 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
             return Pinned.NOT_LIVE_MIGRATABLE
         if not policy.cold_window_open:
             return Pinned.OUTSIDE_WINDOW
+        if server.project in policy.downtime_spent:
+            return Pinned.DOWNTIME_BUDGET
     if last_moved is not None and now - last_moved < policy.cooldown:
         return Pinned.COOL_DOWN
     return None

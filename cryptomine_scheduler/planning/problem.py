@@ -94,6 +94,7 @@ class Pinned(enum.Enum):
     COOL_DOWN = 'moved recently'
     NEVER = 'flavor says never move'
     OUTSIDE_WINDOW = 'cold migration outside its windows'
+    DOWNTIME_BUDGET = "tenant's cold-migration downtime spent"
     NO_LOAD_DATA = 'no load data for its host'
 
 
@@ -107,8 +108,11 @@ class Limits:
     #: Weight of the mining term of the objective.
     device_weight: float = 0.5
     #: Seconds the heuristic may search; it returns the best plan found
-    #: when they run out.
-    planning_budget: float = 1.0
+    #: when they run out.  The controller passes ``[replan]
+    #: planning_budget`` (1 s by default); this default, for the
+    #: simulator and the tests, leaves a busy machine room to search as
+    #: an idle one would.
+    planning_budget: float = 5.0
 
 
 @dataclasses.dataclass(frozen=True)

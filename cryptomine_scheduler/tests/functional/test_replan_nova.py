@@ -151,17 +151,18 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                 cpu_allocation_ratio=2.0, accepts_moves=False),
         ), found.hosts)
         servers = {s.name: s for s in found.servers}
+        project = self.api.get_server(web['id'])['tenant_id']
         self.assertEqual(cluster.Server(
             uuid=web['id'], name='web', host='cpu1', vcpus=1,
-            memory_mb=2048, locked=True), servers['web'])
+            memory_mb=2048, locked=True, project=project), servers['web'])
         self.assertEqual(cluster.Server(
             uuid=miner['id'], name='miner', host='gpu1', vcpus=4,
-            memory_mb=8192, accelerator=scoring.Accelerator.GPU),
-            servers['miner'])
+            memory_mb=8192, accelerator=scoring.Accelerator.GPU,
+            project=project), servers['miner'])
         self.assertEqual(cluster.Server(
             uuid=nic['id'], name='nic', host='cpu1', vcpus=1,
-            memory_mb=1024, status='SHUTOFF', live_migratable=False),
-            servers['nic'])
+            memory_mb=1024, status='SHUTOFF', live_migratable=False,
+            project=project), servers['nic'])
         self.assertEqual((cluster.ServerGroup(
             id=group['id'], name='spread',
             policy=cluster.GroupPolicy.ANTI_AFFINITY,

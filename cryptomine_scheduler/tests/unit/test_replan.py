@@ -2,6 +2,7 @@
 lock; nova is faked at the edge (the nova functional tests use the real
 one)."""
 
+import dataclasses
 import multiprocessing
 import time
 import uuid
@@ -299,6 +300,63 @@ class TestRestartAndInterval(ReplanTestCase):
         [moved] = [p for p in found if p['actions']]
         self.assertEqual(2, len(moved['actions']))
         self.assertEqual(2, len(self.nova.started))
+
+
+class TestColdDowntimeBudget(ReplanTestCase):
+    """Passthrough guests of two tenants, moved only cold."""
+
+    def setUp(self):
+        super().setUp()
+        self.controller.stop()
+        self.nova = fake_nova.FakeNova(dataclasses.replace(
+            skewed_cluster(), servers=tuple(
+                dataclasses.replace(s, live_migratable=False,
+                                    project='acme' if n < 3 else 'other')
+                for n, s in enumerate(skewed_cluster().servers))))
+        self.conf.set_override('allow_cold_migration', True, 'replan')
+        self.conf.set_override('cold_downtime_per_tenant', 600, 'replan')
+        self.controller = self.start_controller()
+        self.record_load()
+
+    def record_cold_move(self, instance: str, started: float,
+                         seconds: float) -> None:
+        store = plans.PlanStore(self.controller.store.engine)
+        plan_id = str(uuid.uuid4())
+        store.create(plan_id, trigger='operator', controller='other',
+                     dry_run=False, status=plans.PlanStatus.SUCCEEDED,
+                     planning_seconds=0.1, efficacy={}, pinned={},
+                     moves=[heuristic.Move(instance, 'cold2', 'hot',
+                                           4096.0, 0.1)],
+                     cold=frozenset({instance}))
+        with store.engine.begin() as conn:
+            conn.execute(models.plan_actions.update().where(
+                models.plan_actions.c.plan_id == plan_id).values(
+                    status='succeeded', started_at=started,
+                    finished_at=started + seconds))
+
+    def planned_tenants(self) -> tuple[set[str], dict]:
+        plan = self.client.create_plan(dry_run=True, execute=False)
+        tenants = {s.uuid: s.project for s in self.nova.cluster().servers}
+        return ({tenants[a['instance']] for a in plan['actions']},
+                plan['pinned'])
+
+    def test_a_tenant_past_its_day_of_downtime_is_not_moved_cold(self):
+        now = time.time()
+        # acme: 400 s a day ago (not counted) and 300 + 300 s since.
+        self.record_cold_move(server_id(0), now - 86_500, 400.0)
+        self.record_cold_move(server_id(1), now - 7_200, 300.0)
+        self.record_cold_move(server_id(2), now - 3_600, 300.0)
+        # other: 500 s, within its 600.
+        self.record_cold_move(server_id(3), now - 3_600, 500.0)
+        moved, pinned = self.planned_tenants()
+        self.assertEqual({'other'}, moved)
+        self.assertEqual(3, pinned["tenant's cold-migration downtime spent"])
+
+    def test_within_the_budget_both_tenants_move(self):
+        self.record_cold_move(server_id(1), time.time() - 3_600, 599.0)
+        moved, pinned = self.planned_tenants()
+        self.assertEqual({'acme', 'other'}, moved)
+        self.assertNotIn("tenant's cold-migration downtime spent", pinned)
 
 
 class TestLockAndOwnership(ReplanTestCase):
