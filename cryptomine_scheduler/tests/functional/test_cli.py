@@ -623,7 +623,9 @@ class TestErrors(InProcessTestCase):
                for name, value in commands('openstack.cryptomine.v1').items()}
         self.assertLessEqual({'host_list', 'host_show', 'plan_create',
                               'plan_list', 'plan_show', 'plan_abort',
-                              'rebalance', 'burst_status'}, set(osc))
+                              'rebalance', 'burst_status', 'experiment_run',
+                              'experiment_cleanup', 'experiment_report'},
+                             set(osc))
         self.assertEqual(osc, {n: ours[n] for n in osc})
         self.assertEqual(['cryptomine_scheduler.cli.osc_plugin'], [
             ep.value for ep in importlib.metadata.entry_points(
@@ -929,6 +931,15 @@ class TestConsoleScript(base.BaseTestCase):
         missing = self.openstack('plan', 'show', 'nope')
         self.assertEqual((1, "plan 'nope' not found"),
                          (missing.rc, missing.error))
+
+        # The experiment commands, with OpenStackClient's options.
+        usage = self.openstack('experiment', 'run', '--help')
+        self.assertEqual(0, usage.rc, usage.err)
+        self.assertIn('--compression', usage.out)
+        # OpenStackClient exits 1 on any command error.
+        missing = self.openstack('experiment', 'cleanup', 'nowhere.json')
+        self.assertEqual((1, 'nowhere.json: No such file or directory'),
+                         (missing.rc, missing.err.strip()))
 
         # --os-cryptomine-endpoint overrides the endpoint.
         elsewhere = self.admin[:3] + ['http://127.0.0.1:9/'] + self.admin[4:]
