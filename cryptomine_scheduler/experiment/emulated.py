@@ -232,6 +232,9 @@ class _Runner(runner_mod.Runner):
         super().play()
         self.collector.stop()
         self.controller.replanner.stop()
+        # Past stop's grace (a busy machine), the round still watches its
+        # running migrations: nova's records are read once they ended.
+        self.controller.replanner.wait()
 
 
 TIMING = runner_mod.Timing(poll=0.2)
