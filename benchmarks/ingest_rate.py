@@ -1,4 +1,4 @@
-"""Controller ingest rate into SQLite, in-process and over RabbitMQ.
+"""Controller ingest rate, in-process and over RabbitMQ.
 
 Part (a) feeds signed sample payloads straight to ``Ingestor.ingest()``;
 part (b) pre-publishes them to a private RabbitMQ broker with the
@@ -13,6 +13,14 @@ database write, the summaries); each in-process drain of (b) splits its
 CPU the same way, with the listener's thread and oslo.messaging's
 dispatch.  (b) drains ``--runs`` times per configuration, prints
 min/median/max and exits non-zero when a median misses its target.
+
+With ``--postgresql``, part (c) starts groups of 1, 2 and 3 (see
+``--controllers``) ``cryptomine-controller`` daemons on one PostgreSQL
+database, each consuming its own copy of the stream, freezes them while
+their queues fill, thaws them together and times until every one has
+counted every sample; it prints the CPU of the controllers, PostgreSQL,
+RabbitMQ and other processes, and judges the target on the drains that
+other processes left alone.
 
 Run from the repository root: ``.venv/bin/python benchmarks/ingest_rate.py``
 """
