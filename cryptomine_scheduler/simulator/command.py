@@ -74,8 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'wave of miners past home capacity, with a '
                              'pool of rented burst hosts)')
     source.add_argument('--seed', type=_COUNT, default=0,
-                        help='seed of the synthetic workload and of its '
-                             "miners' failures")
+                        help='seed of the synthetic workload, of its '
+                             "miners' failures and of Watcher's random "
+                             'choice of destinations')
     source.add_argument('--instances', type=_POSITIVE_INT, metavar='N',
                         help='keep the first N instances (synthetic: '
                              'generate N, default 300)')
@@ -105,9 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help='mean CPU load the sized hosts get (0-1)')
     run = parser.add_argument_group('policies')
     run.add_argument('--policies', type=_policy_list,
-                     help='comma-separated, default all ('
+                     help='comma-separated, from '
                           + ', '.join(policies.POLICIES)
-                          + '; burst-aware only on a fleet with burst '
+                          + '; default all but '
+                          + ', '.join(name for name, policy
+                                      in policies.POLICIES.items()
+                                      if policy.on_request)
+                          + ' (burst-aware only on a fleet with burst '
                             'hosts)')
     run.add_argument('--replan-interval', type=_NON_NEGATIVE,
                      default=DEFAULTS.replan_interval, metavar='SECONDS',
@@ -153,9 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=DEFAULTS.release_after, metavar='SECONDS',
                      help='a burst host empty this long is released '
                           '([burst] release_after)')
-    run.add_argument('--watcher-threshold', type=_NON_NEGATIVE,
+    run.add_argument('--watcher-threshold', type=_bounded(float, 0, 1),
                      default=DEFAULTS.watcher_threshold,
-                     help='standard deviation of normalised load')
+                     help="Watcher's workload_stabilization trigger: "
+                          "standard deviation of the hosts' CPU load "
+                          '(0-1)')
     parser.add_argument('--output', metavar='DIR',
                         default='simulation-report',
                         help='folder for report.json and the plots')
@@ -225,7 +232,7 @@ def settings(args) -> engine.Settings:
         overload_policy=args.overload_policy,
         migration_mb_per_s=args.migration_mb_per_s,
         overload_percent=args.overload_percent,
-        watcher_threshold=args.watcher_threshold,
+        watcher_threshold=args.watcher_threshold, watcher_seed=args.seed,
         release_after=args.release_after)
 
 

@@ -96,12 +96,13 @@ class Settings:
     ``reserve_accelerator_hosts`` the controller's ``[replan]`` options.
     A migration of ``M`` MiB takes ``M / migration_mb_per_s`` seconds,
     ``parallel_migrations`` at a time.  ``overload_percent`` is the CPU
-    load a host-step counts as overloaded above; ``watcher_*`` are the
-    Watcher strategy's threshold (standard deviation of normalised load)
-    and averaging period.  A burst host empty for ``release_after``
-    seconds is released (``[burst] release_after``): by the policies that
-    release, and in the burst host-hours of every policy
-    (:mod:`.metrics`).
+    load a host-step counts as overloaded above; ``watcher_threshold`` is
+    the threshold of Watcher's workload_stabilization (standard deviation
+    of the hosts' CPU load, 0-1) and ``watcher_seed`` seeds its random
+    choice of destinations (:mod:`.watcher`).  A burst host empty for
+    ``release_after`` seconds is released (``[burst] release_after``): by
+    the policies that release, and in the burst host-hours of every
+    policy (:mod:`.metrics`).
     """
 
     replan_interval: float = 300.0
@@ -121,8 +122,8 @@ class Settings:
     migration_mb_per_s: float = 125.0
     parallel_migrations: int = 2
     overload_percent: float = 90.0
-    watcher_threshold: float = 0.2
-    watcher_period: float = 600.0
+    watcher_threshold: float = 0.1
+    watcher_seed: int = 0
     release_after: float = 3600.0
 
 

@@ -28,13 +28,16 @@
   for a move the re-planner chose (its burst cost per instance makes
   that one that pays).
 * ``watcher``: nova-spread at boot, then an audit every re-plan interval
-  of Watcher's workload_stabilization strategy: each host's load is the
-  sum of its instances' means over the last period, divided by the
-  host's capacity; when the standard deviation of the CPU or memory
-  load exceeds the threshold, every (instance, host with room) move is
-  simulated and the one that leaves the lowest weighted sum of standard
-  deviations is made, if it lowers it (one per audit; every host
-  searched, so the choice is reproducible).
+  of Watcher's workload_stabilization strategy as its code runs it
+  (:mod:`.watcher`: CPU only, threshold 0.1, a random destination per
+  instance, every improving move in one audit), each move asked of nova,
+  which refuses those without room.
+* ``watcher-balance`` (on request): the same with Watcher's
+  workload_balance strategy (one move per audit).
+* ``watcher-real`` and ``watcher-balance-real`` (on request, with
+  python-watcher installed): python-watcher's own strategy classes on a
+  model and a datasource of the simulator's state
+  (:mod:`.watcher_real`), their moves asked of nova likewise.
 
 nova's policies and Watcher know no tiers: burst hosts are hosts to
 them.  Ties go to the host listed first, as nova keeps the order of equal
@@ -42,7 +45,9 @@ weights.
 """
 
 import abc
+import importlib.util
 import math
+import random
 
 import numpy as np
 
@@ -54,8 +59,10 @@ from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.simulator import fleet as fleet_mod
+from cryptomine_scheduler.simulator import watcher
 from cryptomine_scheduler.simulator.engine import Migration
 from cryptomine_scheduler.simulator.engine import Settings
+from cryptomine_scheduler.simulator.engine import SimulationError
 from cryptomine_scheduler.simulator.engine import World
 
 
@@ -81,6 +88,8 @@ class Policy(abc.ABC):
     replans = False
     #: Releases idle burst hosts (:meth:`.engine.World.release_idle`).
     releases = False
+    #: Compared only when named (:func:`defaults`).
+    on_request = False
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -295,75 +304,88 @@ class Watcher(NovaSpread):
 
     name = 'watcher'
     replans = True
+    #: The samples an audit reads, in seconds.
+    period = max(watcher.INSTANCE_PERIOD, watcher.NODE_PERIOD)
 
-    def loads(self, world: World) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) each placed instance's mean CPU cores and MiB over the
-        period (0 without samples), and (H, 2) host capacities."""
-        t, trace = world.step, world.trace
-        span = slice(max(0, t - math.ceil(self.settings.watcher_period
-                                          / trace.step)), t)
-        placed = world.host_of >= 0
-        samples = ~np.isnan(trace.cpu[:, span])
-        count = np.maximum(samples.sum(axis=1), 1)[:, None]
-        means = np.stack([np.nansum(trace.cpu[:, span], axis=1),
-                          np.nansum(trace.rss_mb[:, span], axis=1)],
-                         axis=1) / count
-        means[~placed] = 0.0
-        return (means,
-                np.stack([world.vcpus, world.memory_mb], axis=1))
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.rng = random.Random(settings.watcher_seed)
+
+    def audit(self, cluster: watcher.Cluster) -> list[watcher.Move]:
+        """The migrations of one audit, in order."""
+        return watcher.stabilization(
+            cluster, self.settings.watcher_threshold, self.rng)
 
     def replan(self, world):
-        demand, capacity = self.loads(world)
-        placed = world.host_of >= 0
-        h = len(capacity)
-        load = np.stack([np.bincount(world.host_of[placed],
-                                     demand[placed, r], minlength=h)
-                         for r in range(2)], axis=1) / capacity
-        sd = load.std(axis=0)
-        movable = np.flatnonzero(world.movable())
-        if (sd <= self.settings.watcher_threshold).all() or not len(movable):
-            return
-        after = _sd_after_moves(load, demand[movable], capacity,
-                                world.host_of[movable])
-        fits = ((world.allocated[None, :, :]
-                 + world.flavor[movable][:, None, :])
-                <= world.allocatable[None, :, :] + 1e-9).all(axis=2)
-        fits &= world.host_of[movable][:, None] != np.arange(h)[None, :]
-        fits &= np.array([world.compatible(i) for i in movable])
-        after = np.where(fits, after, np.inf)
-        k, destination = divmod(int(np.argmin(after)), h)
-        if after[k, destination] < sd.sum() - 1e-12:
-            world.migrate(int(movable[k]), destination)
+        watcher.apply(world, self.audit(watcher.cluster(world,
+                                                        self.period)))
 
 
-def _sd_after_moves(load: np.ndarray, demand: np.ndarray,
-                    capacity: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """(M, H) the sum over resources (weights 1.0) of the standard
-    deviation of the hosts' ``load`` (H, R) if each of M instances of
-    ``demand`` (M, R) moved from its ``source`` host to each host; only
-    the source's and the destination's sums change."""
-    h = len(load)
-    leaving = (demand / capacity[source])[:, None, :]      # (M, 1, R)
-    arriving = demand[:, None, :] / capacity[None, :, :]   # (M, H, R)
-    at_source = load[source][:, None, :]
-    total = load.sum(axis=0) - leaving + arriving
-    squares = ((load ** 2).sum(axis=0)
-               - at_source ** 2 + (at_source - leaving) ** 2
-               - load[None] ** 2 + (load[None] + arriving) ** 2)
-    variance = np.maximum(squares / h - (total / h) ** 2, 0.0)
-    return np.sqrt(variance).sum(axis=2)
+class WatcherBalance(Watcher):
+    """Watcher's workload_balance audit (module docstring)."""
+
+    name = 'watcher-balance'
+    on_request = True
+    period = watcher.BALANCE_PERIOD
+
+    def audit(self, cluster):
+        return watcher.balance(cluster, watcher.BALANCE_THRESHOLD)
+
+
+def _watcher_real():
+    """:mod:`.watcher_real`, which needs python-watcher."""
+    if importlib.util.find_spec('watcher') is None:
+        raise SimulationError(
+            "the watcher-real policies run python-watcher's strategies; "
+            "install it: pip install 'cryptomine-scheduler[watcher]'")
+    try:
+        from cryptomine_scheduler.simulator import watcher_real
+    except ImportError as exc:  # eventlet forbidden, as in nova's tests
+        raise SimulationError(f'python-watcher cannot load: {exc}') from exc
+    return watcher_real
+
+
+class WatcherReal(Watcher):
+    """python-watcher's own workload_stabilization (module docstring)."""
+
+    name = 'watcher-real'
+    on_request = True
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.strategies = _watcher_real()
+
+    def audit(self, cluster):
+        return self.strategies.stabilization(
+            cluster, self.settings.watcher_threshold, self.rng)
+
+
+class WatcherBalanceReal(WatcherBalance):
+    """python-watcher's own workload_balance (module docstring)."""
+
+    name = 'watcher-balance-real'
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.strategies = _watcher_real()
+
+    def audit(self, cluster):
+        return self.strategies.balance(cluster, watcher.BALANCE_THRESHOLD)
 
 
 POLICIES = {p.name: p for p in (NovaSpread, NovaMetrics, LoadAware,
-                                LoadAwareReplan, Watcher, BurstAware)}
+                                LoadAwareReplan, Watcher, BurstAware,
+                                WatcherBalance, WatcherReal,
+                                WatcherBalanceReal)}
 
 
 def defaults(fleet: fleet_mod.Fleet) -> list[str]:
-    """The policies compared unless asked: all of them, less
-    ``burst-aware`` on a fleet without burst hosts (where it is
-    ``load-aware-replan``)."""
+    """The policies compared unless asked: all of them but those on
+    request, less ``burst-aware`` on a fleet without burst hosts (where
+    it is ``load-aware-replan``)."""
     return [name for name, policy in POLICIES.items()
-            if fleet.burst.any() or not policy.releases]
+            if not policy.on_request
+            and (fleet.burst.any() or not policy.releases)]
 
 
 def _flavor_key(world: World, instance: int) -> str:

@@ -295,7 +295,8 @@ class TestProjectRequirements(base.BaseTestCase):
 
         extras = {key for _, _, key, _ in ini_values(
             os.path.join(ROOT, 'setup.cfg'), lambda s, k: s == 'extras')}
-        self.assertEqual({'controller', 'api', 'simulator', 'cli'}, extras)
+        self.assertEqual({'controller', 'api', 'simulator', 'cli', 'watcher'},
+                         extras)
         # The README's commands and tox run every part.
         self.assertEqual(extras, extras_of('tox.ini', 'testenv', 'extras'))
         with open(os.path.join(ROOT, 'tools', 'setup-env.sh')) as f:

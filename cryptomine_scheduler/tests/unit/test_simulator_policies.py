@@ -1,5 +1,3 @@
-import itertools
-
 import numpy as np
 from oslotest import base
 
@@ -12,8 +10,6 @@ from cryptomine_scheduler.tests.simulation import trace
 
 NAN = np.nan
 SETTINGS = engine.Settings()
-#: Watcher audits act whatever the imbalance.
-ALWAYS = engine.Settings(watcher_threshold=0.0)
 
 
 def world(instances: int, hosts: int, with_history: bool = False,
@@ -122,50 +118,6 @@ class TestLoadAwareReplan(base.BaseTestCase):
         self.assertTrue(run.migrations)
         self.assertIn(run.migrations[0].instance, (0, 2))
         self.assertLessEqual(run.cpu[-1].max(), 0.9)
-
-
-class TestWatcher(base.BaseTestCase):
-
-    def _world(self, seed: int) -> engine.World:
-        rng = np.random.default_rng(seed)
-        n, h = 15, 5
-        cpu = rng.uniform(0.1, 2.0, (n, 4))
-        w = engine.World(trace(cpu, [2] * n, rng.choice([1024, 4096], n)),
-                         fleet.uniform(h, vcpus=8, memory_mb=65536),
-                         SETTINGS, with_history=False)
-        for i, host in enumerate(rng.choice(h, n, p=[.4, .3, .1, .1, .1])):
-            w.boot(i, int(host))
-        w.begin_step(3)
-        return w
-
-    def test_makes_the_single_best_move(self):
-        for seed in range(5):
-            w = self._world(seed)
-            demand, capacity = policies.Watcher(ALWAYS).loads(w)
-            expected = {}
-            for i, dest in itertools.product(range(15), range(5)):
-                if dest == w.host_of[i]:
-                    continue
-                where = w.host_of.copy()
-                where[i] = dest
-                load = np.stack([np.bincount(where, demand[:, r],
-                                             minlength=5)
-                                 for r in range(2)], axis=1) / capacity
-                expected[(i, dest)] = load.std(axis=0).sum()
-            best = min(expected, key=expected.get)
-            policies.Watcher(ALWAYS).replan(w)
-            with self.subTest(seed=seed):
-                move, = w.migrations
-                self.assertEqual(best, (move.instance, move.destination))
-                # Means over the last 600 s: steps 1 and 2.
-                np.testing.assert_allclose(
-                    w.trace.cpu[:, 1:3].mean(axis=1), demand[:, 0])
-
-    def test_leaves_a_balanced_fleet_alone(self):
-        w = self._world(0)
-        relaxed = engine.Settings(watcher_threshold=1.0)
-        policies.Watcher(relaxed).replan(w)
-        self.assertEqual([], w.migrations)
 
 
 # Four 1-vCPU guests asking for a miner each, two from the start and two
