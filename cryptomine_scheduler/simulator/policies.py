@@ -31,7 +31,8 @@
   of Watcher's workload_stabilization strategy as its code runs it
   (:mod:`.watcher`: CPU only, threshold 0.1, a random destination per
   instance, every improving move in one audit), each move asked of nova,
-  which refuses those without room.
+  which refuses those it would not make (no room, a device, a move in
+  flight, a host of another kind).
 * ``watcher-balance`` (on request): the same with Watcher's
   workload_balance strategy (one move per audit).
 * ``watcher-real`` and ``watcher-balance-real`` (on request, with

@@ -12,6 +12,7 @@ import pickle
 import random
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 from oslotest import base
@@ -166,6 +167,25 @@ class TestNovaRoom(base.BaseTestCase):
         self.assertEqual(1, len(w.migrations))
         watcher.apply(w, [(2, 2)])
         self.assertEqual(2, len(w.migrations))
+
+
+class TestWithoutPythonWatcher(base.BaseTestCase):
+
+    def test_the_real_policies_say_what_to_install(self):
+        with mock.patch.object(importlib.util, 'find_spec',
+                               return_value=None):
+            for policy in (policies.WatcherReal,
+                           policies.WatcherBalanceReal):
+                with self.subTest(policy=policy.name):
+                    error = self.assertRaises(engine.SimulationError,
+                                              policy, SETTINGS)
+                    self.assertIn("cryptomine-scheduler[watcher]",
+                                  str(error))
+
+    def test_they_are_compared_on_request_only(self):
+        self.assertEqual(['watcher'], [
+            name for name in policies.defaults(fleet.uniform(
+                2, vcpus=4, memory_mb=4096)) if 'watcher' in name])
 
 
 # Runs in a child Python: reads pickled (cluster, threshold, seed) jobs
