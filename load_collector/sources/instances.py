@@ -2,19 +2,17 @@
 
 A process is a guest when the first word of its command line matches
 ``[collector] instance_cmdline_regex`` and it has a ``-uuid`` argument
-(libvirt always passes the nova instance UUID that way).  ``/proc`` is
-listed only when a process was started since it was last listed (the
-PID the kernel gave last, in ``/proc/loadavg``, changed) or one is left
-to look at again; the processes are looked at only when what it lists
-changed, and then only the new ones, in the order of their PIDs: one
-read of a command line without ``-uuid`` rules a process out (one started
-less than :data:`SETTLE` seconds ago is looked at again, since it may
-yet execute qemu), psutil reads the others.  A process is told by its
-PID and the inode number of its ``/proc/<pid>`` directory, which a PID
-reused by another process does not keep.  Each known guest then costs
-one ``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS
-are both in that line, and the open file stays bound to that process
-even if its PID is reused.
+(libvirt always passes the nova instance UUID that way).  Only the
+processes started since the last cycle are looked at: those whose IDs
+the kernel gave since then, found from the ID it gave last (in
+``/proc/loadavg``) without listing ``/proc`` unless it gave many.  Each
+is looked at once, in the order of the IDs: one read of a command line
+without ``-uuid`` rules a process out (one started less than
+:data:`SETTLE` seconds ago is looked at again, since it may yet execute
+qemu), psutil reads the others.  Each known guest then costs one
+``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS are
+both in that line, and the open file stays bound to that process even
+if its PID is reused.
 
 A guest's CPU percentage is a share of the host CPUs nova gives guests
 (see :mod:`load_collector.cpu_set`), as many as the sample's ``cpus``:
@@ -27,6 +25,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterable
 
 import psutil
 
@@ -35,7 +34,6 @@ from load_collector import cpu_set
 from load_collector import sources
 
 MIB = 1024 * 1024
-_GONE = (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied)
 _CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 _PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
 # Fields of /proc/<pid>/stat after the ")" that ends the command name:
@@ -45,6 +43,9 @@ _UTIME, _STIME, _START, _RSS = 11, 12, 19, 21
 #: Seconds a process that is no guest is looked at again: libvirt forks,
 #: prepares the child, and only then executes qemu in it.
 SETTLE = 5.0
+#: The most IDs given since the last cycle that are looked up one by one;
+#: more, and /proc is listed (which costs as much as ~100 look-ups).
+PROBE_LIMIT = 64
 
 
 def read_stat(fd: int) -> tuple[float, int]:
@@ -91,10 +92,42 @@ def _started(pid: int) -> float:
     return int(line[line.rindex(b')') + 2:].split()[_START]) / _CLOCK_TICKS
 
 
-def _last_pid(loadavg: int) -> bytes:
-    """The PID (or thread ID) the kernel gave last, from an open
-    /proc/loadavg: unchanged, no process was started since."""
-    return os.pread(loadavg, 256, 0).rsplit(None, 1)[-1]
+def _last_pid(loadavg: int) -> int:
+    """The ID the kernel gave last to a process or thread, from an open
+    /proc/loadavg: unchanged, none was started since."""
+    return int(os.pread(loadavg, 256, 0).rsplit(None, 1)[-1])
+
+
+def _leads_process(pid: int) -> bool:
+    """Whether ``pid`` is a process rather than another thread of one
+    (``/proc/<tid>`` answers for every thread, though unlisted); OSError
+    if it is gone."""
+    with open(f'/proc/{pid}/status', 'rb') as status:
+        return b'\nTgid:\t%d\n' % pid in status.read()
+
+
+def _listed_pids() -> list[int]:
+    """The processes ``/proc`` lists."""
+    return [int(name) for name in os.listdir('/proc') if name.isdigit()]
+
+
+def given_since(before: int | None, last: int) -> Iterable[int]:
+    """The IDs of the processes started since the kernel gave ``before``
+    (None: every process), up to ``last``, the ID it gave last.
+
+    IDs are given in increasing order and wrap around; one not given
+    since ``before`` belongs to the same process as then, or to none.
+    A few IDs are returned all (those of threads and of processes gone
+    among them); more, and only those of the processes ``/proc`` lists.
+    """
+    if before is not None and 0 <= last - before <= PROBE_LIMIT:
+        return range(before + 1, last + 1)
+    listed = _listed_pids()
+    if before is None:
+        return listed
+    if before < last:
+        return [pid for pid in listed if before < pid <= last]
+    return [pid for pid in listed if pid > before or pid <= last]
 
 
 def _online_cpus() -> frozenset[int]:
@@ -121,60 +154,64 @@ class InstanceSource(sources.Source):
         self._cpus = (psutil.cpu_count() if guest_cpus is None
                       else len(guest_cpus & _online_cpus())) or 1
         self._guests: dict[int, _Guest] = {}
-        # What /proc listed (PID -> inode number) when every process in
-        # it was last looked at, but those that could not be read then,
-        # and the PID given last before that listing.
-        self._looked_at: dict[str, int] = {}
         self._loadavg = os.open('/proc/loadavg', os.O_RDONLY)
-        self._last_pid = b''
-        self._undecided = False
+        #: The ID given last when the new processes were looked at (None
+        #: before the first look), and those to look at again with when
+        #: they started, in seconds after boot (None: not read yet).
+        self._last_pid: int | None = None
+        self._undecided: dict[int, float | None] = {}
 
-    def _discover(self, pid: int, uptime: float) -> bool:
-        """Follow ``pid`` if it is a guest; False if it cannot be told
-        yet (gone, or so young that it may still execute qemu)."""
+    def _look_at(self, pid: int, uptime: float,
+                 started: float | None) -> None:
+        """Follow ``pid`` if it is a guest; else note it in
+        :attr:`_undecided` if it may yet execute qemu (it started less
+        than :data:`SETTLE` seconds ago) or could not be read."""
         try:
-            process = psutil.Process(pid) if _may_be_guest(pid) else None
+            process = (psutil.Process(pid) if _may_be_guest(pid)
+                       and _leads_process(pid) else None)
             guest_uuid = (None if process is None else
                           instance_uuid(process.cmdline(), self._pattern))
             if guest_uuid is None:
-                return uptime - _started(pid) >= SETTLE
-            started = process.create_time()
+                started = _started(pid) if started is None else started
+                if uptime - started < SETTLE:
+                    self._undecided[pid] = started
+                return
+            created = process.create_time()
             fd = os.open(f'/proc/{pid}/stat', os.O_RDONLY)
-        except (*_GONE, OSError):
-            return False
+        except (FileNotFoundError, ProcessLookupError, psutil.NoSuchProcess):
+            return  # gone (or a zombie)
+        except (OSError, psutil.AccessDenied):
+            self._undecided[pid] = None
+            return
         # Until the next cycle, the best estimate of the guest's load is
         # its average since it started.
-        self._guests[pid] = _Guest(fd, guest_uuid, 0.0, started)
-        return True
+        self._guests[pid] = _Guest(fd, guest_uuid, 0.0, created)
 
     def _forget(self, pid: int) -> None:
         os.close(self._guests.pop(pid).stat_fd)
         # Its PID may come back as another process.
-        self._looked_at.pop(str(pid), None)
+        self._undecided[pid] = None
 
     def _look_at_new_processes(self) -> None:
-        # Listing /proc is most of a cycle's cost on a host with few new
-        # processes: skipped when none was started and none is left to
-        # look at again.
+        # Listing /proc costs more than reading 100 guests: done only
+        # when many processes or threads were started since the last
+        # look (see given_since).
         last_pid = _last_pid(self._loadavg)
         if last_pid == self._last_pid and not self._undecided:
             return
-        self._last_pid = last_pid
-        listed = {entry.name: entry.inode() for entry in os.scandir('/proc')}
-        if listed == self._looked_at:
-            return
-        new = sorted(int(name) for name, inode in listed.items()
-                     if self._looked_at.get(name) != inode
-                     and name.isdigit())
+        new: set[int] = set()
+        if last_pid != self._last_pid:
+            new.update(given_since(self._last_pid, last_pid))
+            self._last_pid = last_pid
+        again, self._undecided = self._undecided, {}
         uptime = _uptime()
-        self._undecided = False
-        for pid in new:
-            # A guest's own entry is new again when the kernel dropped it
-            # from its cache; its stat file tells whether it is still it.
-            if pid not in self._guests and not self._discover(pid, uptime):
-                del listed[str(pid)]
-                self._undecided = True
-        self._looked_at = listed
+        # A guest's own PID may be among them: the cycle reads it, and
+        # it is looked at again once it is gone.  A process's start time
+        # is read again when its ID was given since.
+        for pid in sorted(new.union(again)):
+            if pid not in self._guests:
+                self._look_at(pid, uptime,
+                              None if pid in new else again[pid])
 
     def collect(self, draft: sources.SampleDraft) -> None:
         now = time.time()

@@ -4,6 +4,7 @@ import sys
 import time
 import uuid
 
+import fixtures
 import psutil
 from oslotest import base
 
@@ -42,6 +43,35 @@ class TestInstanceUuid(base.BaseTestCase):
             with self.subTest(cmdline=cmdline):
                 self.assertEqual(expected,
                                  instances.instance_uuid(cmdline, PATTERN))
+
+
+class TestGivenSince(base.BaseTestCase):
+
+    LISTED = [1, 5, 300, 1000, 1001, 1002, 1200, 4000000]
+
+    def setUp(self):
+        super().setUp()
+        self.useFixture(fixtures.MockPatch(
+            'load_collector.sources.instances._listed_pids',
+            return_value=self.LISTED))
+
+    def given(self, before, last):
+        return list(instances.given_since(before, last))
+
+    def test_first_look_takes_every_process(self):
+        self.assertEqual(self.LISTED, self.given(None, 1001))
+
+    def test_a_few_ids_are_probed_all(self):
+        self.assertEqual([1001, 1002, 1003], self.given(1000, 1003))
+
+    def test_many_ids_are_those_listed(self):
+        self.assertEqual([1001, 1002, 1200], self.given(1000, 1300))
+
+    def test_ids_wrapped_around(self):
+        self.assertEqual([1, 5, 1200, 4000000], self.given(1002, 10))
+
+    def test_none_given(self):
+        self.assertEqual([], self.given(1000, 1000))
 
 
 class TestHostSource(base.BaseTestCase):
@@ -137,6 +167,33 @@ class TestInstanceSource(base.BaseTestCase):
         child.stdin.close()
         self._wait_for_exec(child.pid)
         self.assertIn(guest_uuid, self._collect(source))
+
+    def test_threads_are_not_guests(self):
+        # /proc/<tid> answers for every thread, with its process's command
+        # line: a guest's threads, looked up by ID, must not be guests.
+        code = ('import threading, time\n'
+                'threading.Thread(target=time.sleep, args=(3600,)).start()\n'
+                'print(flush=True)\n' + guests.IDLE)
+        for probe_limit in (10**6, 0):  # IDs looked up, /proc listed
+            with self.subTest(probe_limit=probe_limit):
+                self.useFixture(fixtures.MockPatch(
+                    'load_collector.sources.instances.PROBE_LIMIT',
+                    probe_limit))
+                source = instances.InstanceSource(collector_conf())
+                self.addCleanup(source.close)
+                self._collect(source)
+                guest_uuid = str(uuid.uuid4())
+                guest = subprocess.Popen(
+                    ['qemu-system-x86_64', '-c', code, '-uuid', guest_uuid],
+                    executable=sys.executable, stdout=subprocess.PIPE)
+                self.addCleanup(guest.wait)
+                self.addCleanup(guest.kill)
+                guest.stdout.readline()  # its thread runs
+                self.assertEqual(2, psutil.Process(guest.pid).num_threads())
+                draft = sources.SampleDraft()
+                source.collect(draft)
+                self.assertEqual(1, [i.uuid for i in draft.instances]
+                                 .count(guest_uuid))
 
     @staticmethod
     def _wait_for_exec(pid: int) -> None:
