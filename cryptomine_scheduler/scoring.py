@@ -415,7 +415,7 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     if broken:
         return 'hardware-safety limit: ' + '; '.join(broken)
     unpaid = (None if burst_cost is None
-              else _burst_refusal(demand, burst_cost))
+              else burst_refusal(demand, burst_cost))
     if unpaid:
         return unpaid
     if hard_overload:
@@ -425,7 +425,7 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     return None
 
 
-def _burst_refusal(demand: Demand, cost: float) -> str | None:
+def burst_refusal(demand: Demand, cost: float) -> str | None:
     """Why a burst host costing ``cost`` an hour would lose money on the
     guest; None when it would not or no guard is set."""
     price, least = demand.price_per_hour, demand.burst_min_margin

@@ -1,6 +1,9 @@
 """Records of nova's objects for the plugin (duck-typed)."""
 
+import numpy as np
+
 from cryptomine_scheduler.scheduler import aggregates
+from cryptomine_scheduler.scheduler import host_columns
 from cryptomine_scheduler.scheduler import plugin
 
 
@@ -54,3 +57,60 @@ def host_load(state: plugin.RequestState, host_state) -> plugin.HostLoad:
         load = state.judge(host_facts(host_state), aggregates.thresholds(
             host_state, state.settings.thresholds))
     return load
+
+
+def _group(host_state, defaults: host_columns.HostGroup
+           ) -> host_columns.HostGroup:
+    """What ``host_state``'s aggregates say."""
+    return host_columns.HostGroup(
+        thresholds=aggregates.thresholds(host_state, defaults.thresholds),
+        missing_data_policy=aggregates.missing_policy(
+            host_state, defaults.missing_data_policy),
+        overload_policy=aggregates.overload_policy(
+            host_state, defaults.overload_policy),
+        declared=aggregates.declared_kinds(host_state),
+        burst_cost=aggregates.burst_cost(host_state))
+
+
+def host_rows(state: plugin.RequestState,
+              host_states: list) -> host_columns.HostRows:
+    """nova's ``host_states`` as the plugin's columns; the hosts in the
+    same aggregates (the same objects, as nova's host manager shares
+    them) share a group, read once."""
+    groups = [state.default_group()]
+    by_aggregates: dict[tuple[int, ...], int] = {}
+
+    def group(host_state) -> int:
+        key = tuple(map(id, host_state.aggregates))
+        found = by_aggregates.get(key)
+        if found is None:
+            found = by_aggregates[key] = len(groups)
+            groups.append(_group(host_state, groups[0]))
+        return found
+
+    return host_columns.HostRows(
+        names=[h.host for h in host_states],
+        num_instances=[h.num_instances for h in host_states],
+        vcpus=np.array([h.vcpus_total or 0 for h in host_states], float),
+        memory_mb=np.array([h.total_usable_ram_mb or 0
+                            for h in host_states], float),
+        group=np.array([group(h) if h.aggregates else 0
+                        for h in host_states], np.intp),
+        groups=groups)
+
+
+def judge_all(state: plugin.RequestState,
+              host_states: list) -> host_columns.Verdicts:
+    """Every host of ``host_states`` judged for the request of
+    ``state``, in one pass."""
+    return state.judge_all(host_rows(state, host_states))
+
+
+def scores(state: plugin.RequestState, host_states: list) -> np.ndarray:
+    """The score of each host for the request of ``state`` (NaN: no
+    fresh data), judging those not judged yet in this request."""
+    known = state.scores
+    unjudged = [h for h in host_states if h.host not in known]
+    if unjudged:
+        judge_all(state, unjudged)
+    return np.array([known[h.host] for h in host_states], float)

@@ -12,7 +12,10 @@ and under ``missing_data_policy = reject`` when it has no fresh load data.
 Thresholds and policies can be overridden per host aggregate.
 """
 
+import itertools
+
 import nova.conf
+import numpy as np
 from nova.scheduler import filters
 from nova.scheduler import utils as nova_utils
 from oslo_log import log as logging
@@ -37,42 +40,42 @@ class LoadAwareFilter(filters.BaseHostFilter):
         self._plugin = load_plugin or plugin.shared(CONF)
 
     def filter_all(self, filter_obj_list, spec_obj):
-        # Once per request, not per host as nova's _filter_one would.
+        # Every host in one pass, not one call per host as nova's
+        # _filter_one would make.
         if nova_utils.request_is_rebuild(spec_obj):
             return filter_obj_list
         state = adapters.begin_request(self._plugin, spec_obj)
-        passed = [host for host in filter_obj_list
-                  if self._passes(host, state)]
-        if state.passed_without_data:
+        hosts = list(filter_obj_list)
+        verdicts = adapters.judge_all(state, hosts)
+        if LOG.isEnabledFor(logging.DEBUG):
+            for host in hosts:
+                LOG.debug('%s %s', host, self._why(host, state))
+        without = int(np.count_nonzero(verdicts.missing & verdicts.passed))
+        if without:
             # One line per request, not one per host (thousands when the
             # controller is down).
             LOG.warning('%d host(s) passed without fresh load data '
-                        '(missing_data_policy = pass)',
-                        state.passed_without_data)
-        return passed
+                        '(missing_data_policy = pass)', without)
+        return list(itertools.compress(hosts, verdicts.passed.tolist()))
 
     def host_passes(self, host_state, spec_obj):
-        return self._passes(host_state,
-                            adapters.begin_request(self._plugin, spec_obj))
+        return bool(self.filter_all([host_state], spec_obj))
 
-    def _passes(self, host_state, state: plugin.RequestState) -> bool:
+    @staticmethod
+    def _why(host_state, state: plugin.RequestState) -> str:
+        """Why the host passes or not, by the scalar rules of
+        :mod:`.scoring` (which give the columns' answers), for the
+        debug log."""
         settings = state.settings
         load = adapters.host_load(state, host_state)
         if load.estimate is None:
             policy = aggregates.missing_policy(host_state,
                                                settings.missing_data_policy)
-            if policy == scheduler_conf.MISSING_REJECT:
-                LOG.debug('%s has no fresh load data (%s); rejected',
-                          host_state, load.missing)
-                return False
-            LOG.debug('%s has no fresh load data (%s); passing it',
-                      host_state, load.missing)
-            state.passed_without_data += 1
-            return True
+            verdict = ('rejected' if policy == scheduler_conf.MISSING_REJECT
+                       else 'passing it')
+            return f'has no fresh load data ({load.missing}); {verdict}'
         if settings.bad_flavor:
-            LOG.debug('%s rejected: %s', host_state, settings.bad_flavor)
-            return False
-        # The aggregates are looked up only for a host over a threshold.
+            return f'rejected: {settings.bad_flavor}'
         hard = load.over > 0 and aggregates.overload_policy(
             host_state, settings.overload_policy) == (
                 scheduler_conf.OVERLOAD_HARD)
@@ -80,12 +83,10 @@ class LoadAwareFilter(filters.BaseHostFilter):
                                   settings.demand, hard_overload=hard,
                                   burst_cost=load.burst_cost)
         if refused:
-            LOG.debug('%s rejected: %s', host_state, refused)
-            return False
+            return f'rejected: {refused}'
         if load.over > 0:
-            LOG.debug('%s is over on predicted load with the guest (%s); '
-                      'passing it to be weighed down (overload_policy = '
-                      'soft)', host_state, '; '.join(
-                          scoring.capacity_violations(load.estimate,
-                                                      load.thresholds)))
-        return True
+            return ('is over on predicted load with the guest ({}); '
+                    'passing it to be weighed down (overload_policy = '
+                    'soft)'.format('; '.join(scoring.capacity_violations(
+                        load.estimate, load.thresholds))))
+        return 'passes'

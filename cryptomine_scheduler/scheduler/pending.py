@@ -26,6 +26,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterable
 
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
@@ -79,15 +80,29 @@ class PendingBoots:
 
     def observe(self, host: str, num_instances: int) -> None:
         """Record the host's instance count; a rise is a placement."""
+        self.observe_all(((host, num_instances),))
+
+    def observe_all(self, counts: Iterable[tuple[str, int]]) -> None:
+        """:meth:`observe` each (host, instance count), under one lock."""
         with self._lock:
-            before = self._seen.get(host)
-            self._seen[host] = num_instances
-            if (before is None or num_instances <= before
-                    or self._placed is None):
-                return
-            boots = self._pending.setdefault(host, [])
-            boots.extend(PendingBoot(host, self._placed, self._clock())
-                         for _ in range(num_instances - before))
+            seen, placed = self._seen, self._placed
+            for host, num_instances in counts:
+                before = seen.get(host)
+                seen[host] = num_instances
+                if (before is not None and num_instances > before
+                        and placed is not None):
+                    self._pending.setdefault(host, []).extend(
+                        PendingBoot(host, placed, self._clock())
+                        for _ in range(num_instances - before))
+
+    def waiting(self, snap: snapshot.LoadSnapshot | None) -> set[str]:
+        """The hosts that may have credit: boots inferred here, or guests
+        still warming up in ``snap``."""
+        with self._lock:
+            hosts = set(self._pending)
+        if snap is not None:
+            hosts.update(snap.pending)
+        return hosts
 
     def credit(self, host: str, snap: snapshot.LoadSnapshot | None,
                vcpus: float, memory_mb: float) -> scoring.Credit:

@@ -10,11 +10,11 @@ plugin works on small records of nova's objects (:class:`HostFacts`,
 """
 
 import dataclasses
-import math
 import threading
 import typing
 from collections.abc import Callable
 
+import numpy as np
 import oslo_messaging
 from oslo_config import cfg
 
@@ -24,6 +24,7 @@ from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.scheduler import host_columns
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import requests
 from cryptomine_scheduler.scheduler import snapshot_client
@@ -176,6 +177,7 @@ class Estimates:
         self.snapshot = snap
         self.risk_factor = risk_factor
         self.by_host: dict[str, scoring.Estimate] = {}
+        self._table: host_columns.HostTable | None = None
 
     def get(self, name: str, view: snapshot.HostView) -> scoring.Estimate:
         est = self.by_host.get(name)
@@ -183,6 +185,16 @@ class Estimates:
             est = self.by_host[name] = scoring.estimate(view,
                                                         self.risk_factor)
         return est
+
+    def table(self) -> host_columns.HostTable | None:
+        """Every host's estimate as columns; None without a snapshot."""
+        snap = self.snapshot
+        if self._table is None and snap is not None:
+            # Two requests may both build it: the same table.
+            self._table = host_columns.HostTable.build(snap, {
+                name: self.get(name, view)
+                for name, view in snap.hosts.items()})
+        return self._table
 
 
 class RequestState:
@@ -194,10 +206,52 @@ class RequestState:
                  boots: pending.PendingBoots):
         self.settings = settings
         self.snapshot = estimates.snapshot
-        self.passed_without_data = 0
+        #: Each host's score once judged (NaN: no fresh data).
+        self.scores: dict[str, float] = {}
         self._estimates = estimates
         self._boots = boots
         self._loads: dict[str, HostLoad] = {}
+        #: The guest and its rules, as the columns take them.
+        self.guest = host_columns.Guest(
+            settings.guest.busy_vcpus, settings.guest.memory_mb,
+            settings.stale_after, settings.weights, settings.demand,
+            settings.bad_flavor is not None)
+
+    def table(self) -> host_columns.HostTable | None:
+        """The snapshot's hosts as columns (shared by its requests)."""
+        return self._estimates.table()
+
+    def default_group(self) -> host_columns.HostGroup:
+        """The settings of a host in no aggregate."""
+        settings = self.settings
+        return host_columns.HostGroup(settings.thresholds,
+                                      settings.missing_data_policy,
+                                      settings.overload_policy)
+
+    def judge_all(self, rows: host_columns.HostRows
+                  ) -> host_columns.Verdicts:
+        """Judge every host of ``rows`` with the guest on it in one pass
+        (the filter's and the weigher's path; :meth:`host_load` says
+        why, host by host) and keep their scores."""
+        self._boots.observe_all(zip(rows.names, rows.num_instances,
+                                    strict=True))
+        credit_cpu = np.zeros(len(rows.names))
+        credit_mem = np.zeros(len(rows.names))
+        snap = self.snapshot
+        waiting = self._boots.waiting(snap)
+        if waiting and snap is not None:
+            for at, name in enumerate(rows.names):
+                if name in waiting:
+                    credit = self._boots.credit(
+                        name, snap, float(rows.vcpus[at]),
+                        float(rows.memory_mb[at]))
+                    credit_cpu[at] = credit.cpu_percent
+                    credit_mem[at] = credit.mem_percent
+        verdicts = host_columns.judge(self.table(), rows,
+                                      self.guest, credit_cpu, credit_mem)
+        self.scores.update(zip(rows.names, verdicts.score.tolist(),
+                               strict=True))
+        return verdicts
 
     def cached_load(self, name: str) -> HostLoad | None:
         """The load of host ``name`` if already judged in this request."""
@@ -299,17 +353,6 @@ class LoadAwarePlugin:
                     snap, settings.risk_factor)
         self.boots.start_request(settings.guest)
         return RequestState(settings, estimates, self.boots)
-
-
-def median(values: list[float]) -> float:
-    """The median, or 0 for no values (used for hosts without data)."""
-    ordered = sorted(v for v in values if not math.isnan(v))
-    if not ordered:
-        return 0.0
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
 _shared: dict[int, LoadAwarePlugin] = {}

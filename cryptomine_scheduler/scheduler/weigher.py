@@ -10,7 +10,10 @@ the median weight of the others: neither favoured nor punished for a gap
 in the telemetry.
 """
 
+import itertools
+
 import nova.conf
+import numpy as np
 from nova.scheduler import utils
 from nova.scheduler import weights
 from oslo_log import log as logging
@@ -38,20 +41,19 @@ class LoadAwareWeigher(weights.BaseHostWeigher):
 
     def weigh_objects(self, weighed_obj_list, weight_properties):
         state = adapters.begin_request(self._plugin, weight_properties)
-        weights_ = [self._weight(w.obj, state) for w in weighed_obj_list]
-        fill = plugin.median([w for w in weights_ if w is not None])
-        return [fill if w is None else w for w in weights_]
+        hosts = [w.obj for w in weighed_obj_list]
+        scores = adapters.scores(state, hosts)
+        missing = np.isnan(scores)
+        if missing.any() and LOG.isEnabledFor(logging.DEBUG):
+            for host in itertools.compress(hosts, missing.tolist()):
+                LOG.debug('%s weighed as the median: %s', host,
+                          adapters.host_load(state, host).missing)
+        if missing.all():
+            return [0.0] * len(hosts)
+        # Neither favoured nor punished for a gap in the telemetry.
+        fill = np.median(scores[~missing])
+        return np.where(missing, fill, scores).tolist()
 
     def _weigh_object(self, host_state, weight_properties):
-        weight = self._weight(host_state, adapters.begin_request(
-            self._plugin, weight_properties))
-        return 0.0 if weight is None else weight
-
-    @staticmethod
-    def _weight(host_state, state: plugin.RequestState) -> float | None:
-        load = adapters.host_load(state, host_state)
-        if load.estimate is None:
-            LOG.debug('%s weighed as the median: %s', host_state,
-                      load.missing)
-            return None
-        return load.score
+        return self.weigh_objects([weights.WeighedHost(host_state, 0.0)],
+                                  weight_properties)[0]
