@@ -15,8 +15,10 @@ hosts, step by step (its mean over the run in the table).  And
 (see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
 ``refused_boots`` (the policy's filter refused every host with room),
 ``refused_migrations`` (planned moves nova would refuse: no room at the
-destination), the planning time (re-plans and Watcher audits) in total
-and per round, and the run's wall time.
+destination; for Watcher's audits also a guest that cannot
+live-migrate or is moving, or a host of another kind:
+:func:`.watcher.apply`), the planning time (re-plans and Watcher audits)
+in total and per round, and the run's wall time.
 
 Over the burst hosts (None when the fleet has none):
 
