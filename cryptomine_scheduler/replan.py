@@ -165,21 +165,21 @@ class Replanner:
         self._timer = threading.Thread(target=self._every_interval,
                                        name='cryptomine-replan', daemon=True)
 
-    def _downtime_spent(self, found: cluster_mod.Cluster,
-                        now: float) -> frozenset[str]:
-        """The tenants whose guests of ``found`` spent their
-        ``cold_downtime_per_tenant`` in cold migrations in the last 24
-        hours."""
-        budget = self.conf.replan.cold_downtime_per_tenant
+    @staticmethod
+    def _spent(found: cluster_mod.Cluster, budget: float,
+               by_instance: Callable[[], dict[str, float]]
+               ) -> frozenset[str]:
+        """The tenants whose instances of ``found`` together reached
+        ``budget`` of what ``by_instance`` counts per instance (nothing
+        is counted for a budget of 0: none)."""
         if not budget:
             return frozenset()
-        by_instance = self.plans.cold_downtime(now - DAY)
+        counted = by_instance()
         spent: dict[str, float] = collections.defaultdict(float)
         for server in found.servers:
             if server.project is not None:
-                spent[server.project] += by_instance.get(server.uuid, 0.0)
-        return frozenset(p for p, seconds in spent.items()
-                         if seconds >= budget)
+                spent[server.project] += counted.get(server.uuid, 0.0)
+        return frozenset(p for p, total in spent.items() if total >= budget)
 
     def _policy(self, max_moves: int | None, now: float,
                 found: cluster_mod.Cluster) -> inputs.Policy:
@@ -194,7 +194,12 @@ class Replanner:
             reserve_accelerator_hosts=r.reserve_accelerator_hosts,
             cold_window_open=maintenance_windows.open_at(
                 tuple(r.cold_migration_windows), now),
-            downtime_spent=self._downtime_spent(found, now))
+            downtime_spent=self._spent(
+                found, r.cold_downtime_per_tenant,
+                lambda: self.plans.cold_downtime(now - DAY)),
+            moves_spent=self._spent(
+                found, r.max_moves_per_tenant,
+                lambda: self.plans.moves_by_instance(now - DAY)))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,

@@ -141,6 +141,19 @@ Related options:
 
 * ``allow_cold_migration``, ``cold_migration_windows``
 """),
+    cfg.IntOpt('max_moves_per_tenant', default=20, min=0,
+               help="""
+Migrations (live or cold) of each tenant's instances in any 24 hours, at
+most, counted from the recorded plans of every controller, so that no
+tenant bears the churn of the fleet's balance.  A tenant whose day is
+spent has no instance moved until it frees up; a round may take it past
+the budget by the moves it plans at once (at most ``max_moves``).  0:
+no budget.
+
+Related options:
+
+* ``max_moves_per_day`` (the whole fleet), ``cooldown`` (each instance)
+"""),
     cfg.IntOpt('max_parallel', default=2, min=1,
                help='Migrations running at once, at most.'),
     cfg.IntOpt('max_parallel_per_host', default=1, min=1,

@@ -173,6 +173,17 @@ class PlanStore:
                 started)
         return dict(spent)
 
+    def moves_by_instance(self, since: float) -> dict[str, float]:
+        """Migrations of each instance started at ``since`` or later,
+        whatever their end."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.instance, sa.func.count())
+                .where(a.started_at >= since)
+                .group_by(a.instance)).all()
+        return {instance: float(count) for instance, count in rows}
+
     def moves_started(self, since: float) -> int:
         """Migrations started at ``since`` or later, whatever their
         end."""

@@ -96,6 +96,8 @@ class Policy:
     cold_window_open: bool = True
     #: Tenants whose cold-migration downtime of the day is spent.
     downtime_spent: frozenset[str] = frozenset()
+    #: Tenants whose migrations of the day are spent.
+    moves_spent: frozenset[str] = frozenset()
 
 
 def persisting(rho, steps):
@@ -139,6 +141,8 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
             return Pinned.OUTSIDE_WINDOW
         if server.project in policy.downtime_spent:
             return Pinned.DOWNTIME_BUDGET
+    if server.project in policy.moves_spent:
+        return Pinned.TENANT_MOVES
     if last_moved is not None and now - last_moved < policy.cooldown:
         return Pinned.COOL_DOWN
     return None

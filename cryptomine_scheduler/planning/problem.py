@@ -95,6 +95,7 @@ class Pinned(enum.Enum):
     NEVER = 'flavor says never move'
     OUTSIDE_WINDOW = 'cold migration outside its windows'
     DOWNTIME_BUDGET = "tenant's cold-migration downtime spent"
+    TENANT_MOVES = "tenant's migrations of the day spent"
     NO_LOAD_DATA = 'no load data for its host'
 
 

@@ -649,20 +649,26 @@ class TestMining(base.BaseTestCase):
                 if pinned:
                     self.assertEqual({pinned}, set(p.pinned.values()))
 
-    def test_a_tenant_whose_downtime_is_spent_is_not_moved_cold(self):
+    def test_a_tenant_whose_budget_is_spent_is_not_moved(self):
         f = customise(mining_fleet(live=False), servers={
             n: {'project': 'acme' if n % 2 else 'other'} for n in range(9)})
-        policy = inputs.Policy(allow_cold_migration=True,
-                               downtime_spent=frozenset({'acme'}))
-        p = fleets.problem(f, policy)
         projects = {s.uuid: s.project for s in f.cluster.servers}
-        moves = heuristic.plan(p).moves
-        self.assertTrue(moves)
-        self.assertEqual({'other'}, {projects[m.instance] for m in moves})
-        self.assertEqual(
-            {u for u, project in projects.items() if project == 'acme'},
-            {p.instances[i] for i, why in p.pinned.items()
-             if why is Pinned.DOWNTIME_BUDGET})
+        for spent, why in (({'downtime_spent': frozenset({'acme'})},
+                            Pinned.DOWNTIME_BUDGET),
+                           ({'moves_spent': frozenset({'acme'})},
+                            Pinned.TENANT_MOVES)):
+            with self.subTest(why=why):
+                p = fleets.problem(f, inputs.Policy(
+                    allow_cold_migration=True, **spent))
+                moves = heuristic.plan(p).moves
+                self.assertTrue(moves)
+                self.assertEqual({'other'},
+                                 {projects[m.instance] for m in moves})
+                self.assertEqual(
+                    {u for u, project in projects.items()
+                     if project == 'acme'},
+                    {p.instances[i] for i, reason in p.pinned.items()
+                     if reason is why})
 
     def test_device_pressure_table(self):
         cases = [

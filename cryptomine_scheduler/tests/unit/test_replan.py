@@ -302,8 +302,9 @@ class TestRestartAndInterval(ReplanTestCase):
         self.assertEqual(2, len(self.nova.started))
 
 
-class TestColdDowntimeBudget(ReplanTestCase):
-    """Passthrough guests of two tenants, moved only cold."""
+class TestTenantBudgets(ReplanTestCase):
+    """Passthrough guests of two tenants, moved only cold: each tenant's
+    day of cold downtime and of migrations."""
 
     def setUp(self):
         super().setUp()
@@ -351,6 +352,19 @@ class TestColdDowntimeBudget(ReplanTestCase):
         moved, pinned = self.planned_tenants()
         self.assertEqual({'other'}, moved)
         self.assertEqual(3, pinned["tenant's cold-migration downtime spent"])
+
+    def test_a_tenant_past_its_day_of_migrations_is_not_moved(self):
+        self.conf.set_override('max_moves_per_tenant', 2, 'replan')
+        now = time.time()
+        # acme: one move a day ago (not counted) and two since, short
+        # enough to leave its downtime; other: one.
+        self.record_cold_move(server_id(0), now - 86_500, 10.0)
+        self.record_cold_move(server_id(1), now - 7_200, 10.0)
+        self.record_cold_move(server_id(1), now - 3_600, 10.0)
+        self.record_cold_move(server_id(3), now - 3_600, 10.0)
+        moved, pinned = self.planned_tenants()
+        self.assertEqual({'other'}, moved)
+        self.assertEqual(3, pinned["tenant's migrations of the day spent"])
 
     def test_within_the_budget_both_tenants_move(self):
         self.record_cold_move(server_id(1), time.time() - 3_600, 599.0)
