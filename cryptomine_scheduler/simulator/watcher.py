@@ -43,11 +43,10 @@ import numpy as np
 
 from cryptomine_scheduler.simulator.engine import World
 
-#: workload_stabilization's defaults: its ``periods`` (instance,
-#: compute_node) in seconds and its CPU threshold.
+#: workload_stabilization's default ``periods`` (instance, compute_node)
+#: in seconds; its threshold is :attr:`.engine.Settings.watcher_threshold`.
 INSTANCE_PERIOD = 720.0
 NODE_PERIOD = 600.0
-STABILIZATION_THRESHOLD = 0.1
 #: workload_balance's defaults: its ``period`` and ``threshold`` (%).
 BALANCE_PERIOD = 300.0
 BALANCE_THRESHOLD = 25.0
