@@ -70,7 +70,7 @@ def instance_uuid(cmdline: list[str], pattern: re.Pattern) -> str | None:
         return None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Guest:
     stat_fd: int
     uuid: str
@@ -220,11 +220,12 @@ class InstanceSource(sources.Source):
         # inline (min and max calls cost a tenth of the loop).
         append, load, cpus = (draft.instances.append, sample.InstanceLoad,
                               draft.cpus or self._cpus)
-        for pid, guest in list(self._guests.items()):
+        gone = []
+        for pid, guest in self._guests.items():
             try:
                 cpu_seconds, rss = read_stat(guest.stat_fd)
             except OSError:
-                self._forget(pid)
+                gone.append(pid)
                 continue
             elapsed = now - guest.seen_at
             percent = (cpu_seconds - guest.cpu_seconds) / (
@@ -232,6 +233,8 @@ class InstanceSource(sources.Source):
             guest.cpu_seconds, guest.seen_at = cpu_seconds, now
             append(load(guest.uuid, 0.0 if percent < 0.0 else
                         100.0 if percent > 100.0 else percent, rss / MIB))
+        for pid in gone:
+            self._forget(pid)
 
     def close(self) -> None:
         for pid in list(self._guests):
