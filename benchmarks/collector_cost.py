@@ -18,7 +18,9 @@ The targets are issue 21's: the compute host's cycle in 2 ms of CPU and
 40 MiB of RSS, the mining host's in 3 ms, with the guests in 4 ms.
 ``--runs`` measures every variant that many times, each in a fresh
 child, and checks the median run; the fake transport keeps no message
-(it would keep every one in memory, a broker takes them away).
+(it would keep every one in memory, a broker takes them away).  Each
+variant with a target is also shown as a multiple of the baseline's CPU
+in the same run, a figure that other work on the machine changes less.
 
 The mining host's GPUs are ``FakeNvml`` boards handed to ``GpuSource``
 (``pynvml`` is imported all the same, as a real collector would; the
@@ -680,7 +682,18 @@ def spread(runs: list[Measured]) -> str:
             f'{max(rss):.1f} MiB (min/median/max of {len(runs)} runs)')
 
 
-def check_budget(variant: Variant, runs: list[Measured]) -> list[bool]:
+def baseline_ratios(runs: list[Measured], baseline: list[Measured]) -> str:
+    """Min/median/max over the runs of mean CPU time as a multiple of the
+    baseline's in the same run: on a busy machine both slow down."""
+    ratios = [statistics.mean(m.timings.cpu_ms)
+              / statistics.mean(b.timings.cpu_ms)
+              for m, b in zip(runs, baseline, strict=True)]
+    return (f'{min(ratios):.1f}/{statistics.median(ratios):.1f}/'
+            f'{max(ratios):.1f} times the baseline\'s CPU in the same run')
+
+
+def check_budget(variant: Variant, runs: list[Measured],
+                 baseline: list[Measured]) -> list[bool]:
     """Print one variant's PASS/FAIL lines on its targets; return them.
 
     The targets apply to the run of median CPU time.
@@ -689,6 +702,7 @@ def check_budget(variant: Variant, runs: list[Measured]) -> list[bool]:
     growth = measured.rss_mb - measured.rss_after_warmup_mb
     print(f'{variant.label} ({" + ".join(variant.sources)}):')
     print(f'      {spread(runs)}')
+    print(f'      {baseline_ratios(runs, baseline)}')
     print(f'      RSS after warm-up {measured.rss_after_warmup_mb:.1f} MiB, '
           f'+{growth:.1f} MiB over the measured cycles')
     results = [_common.check('collector CPU per cycle (mean)',
@@ -790,7 +804,8 @@ def check_all(jobs: dict[Variant, Job],
     for variant, job in jobs.items():
         if variant.cpu_target_ms is None:
             continue
-        results += check_budget(variant, measured[variant])
+        results += check_budget(variant, measured[variant],
+                                measured[VARIANTS[0]])
         timings = Timings.merged([run.timings for run in measured[variant]])
         if 'instances' in variant.sources:
             results.append(guests_listed_exactly(timings, guests))
