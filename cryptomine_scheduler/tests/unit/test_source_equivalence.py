@@ -186,13 +186,9 @@ class TestInstanceLoads(base.BaseTestCase):
             time.sleep(0.2)
         self.fail('the fake guests keep using CPU')
 
-    def test_same_as_psutil(self):
-        fake = self.useFixture(guests.FakeGuests(5))
-        pids = [p.pid for p in fake.processes] + [self.not_a_guest()]
-        self.wait_until_idle(pids)
-        conf = collector_conf()
-        source = instances.InstanceSource(conf)
-        self.addCleanup(source.close)
+    def same_as_psutil(self, source, fake, pids):
+        """Two cycles of ``source`` report ``fake``'s guests as psutil
+        would, field by field."""
         reference = PsutilGuests(pids, source._pattern)
         clock = self.useFixture(fixtures.MockPatch(
             'load_collector.sources.instances.time')).mock
@@ -216,3 +212,24 @@ class TestInstanceLoads(base.BaseTestCase):
                         self.assertEqual(value, have[field], field)
                 self.assertEqual(signing.canonical_bytes(expected_wire),
                                  signing.canonical_bytes(got_wire))
+
+    def test_same_as_psutil(self):
+        fake = self.useFixture(guests.FakeGuests(5))
+        pids = [p.pid for p in fake.processes] + [self.not_a_guest()]
+        self.wait_until_idle(pids)
+        source = instances.InstanceSource(collector_conf())
+        self.addCleanup(source.close)
+        self.same_as_psutil(source, fake, pids)
+
+    def test_guests_started_later_same_as_psutil(self):
+        # Found by looking up the IDs given since the first cycle rather
+        # than in the listing of /proc.
+        self.useFixture(fixtures.MockPatch(
+            'load_collector.sources.instances.PROBE_LIMIT', 10**6))
+        source = instances.InstanceSource(collector_conf())
+        self.addCleanup(source.close)
+        source.collect(sources.SampleDraft())
+        fake = self.useFixture(guests.FakeGuests(5))
+        pids = [p.pid for p in fake.processes] + [self.not_a_guest()]
+        self.wait_until_idle(pids)
+        self.same_as_psutil(source, fake, pids)
