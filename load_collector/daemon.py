@@ -7,6 +7,7 @@ when the buffer overflows (counted in :attr:`CollectorStats.dropped`).
 Each sample carries these counters, so the controller shows them.
 """
 
+import ctypes
 import dataclasses
 import gc
 import random
@@ -45,6 +46,21 @@ class CollectorStats:
             dropped=self.dropped, buffered=self.buffered,
             publish_failures=self.publish_failures,
             source_errors=self.source_errors)
+
+
+def release_freed_memory() -> None:
+    """Hand the memory freed so far back to the system, where the C
+    library can (glibc's ``malloc_trim``; elsewhere nothing).
+
+    Start-up frees much that it held (the entry points of every
+    installed package, read to find the message bus driver and the
+    sources: 0.7 MiB), and the C library keeps memory it was given.
+    """
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def jittered(interval: float, jitter: float) -> float:
@@ -113,8 +129,10 @@ class Collector:
         What the process holds by now (modules, configuration, sources)
         lives as long as it: frozen, the garbage collector's full passes
         leave it out instead of spending tens of milliseconds on it.
+        What start-up freed goes back to the system.
         """
         gc.freeze()
+        release_freed_memory()
         self._sender.start()
 
     def run(self, stop: threading.Event, pause: Callable[[], float],

@@ -389,3 +389,23 @@ class TestReplayBuffer(base.BaseTestCase):
         buf.put_back(0)
         self.assertEqual(1, buf.dropped)
         self.assertEqual([1, 2], [buf.take(), buf.take()])
+
+
+class TestReleaseFreedMemory(base.BaseTestCase):
+
+    def test_malloc_trim_called_where_there_is_one(self):
+        libc = self.useFixture(fixtures.MockPatch(
+            'load_collector.daemon.ctypes.CDLL')).mock.return_value
+        daemon.release_freed_memory()
+        libc.malloc_trim.assert_called_once_with(0)
+
+    def test_nothing_where_there_is_none(self):
+        cdll = self.useFixture(fixtures.MockPatch(
+            'load_collector.daemon.ctypes.CDLL')).mock
+        cdll.return_value = object()  # no malloc_trim (musl)
+        daemon.release_freed_memory()
+        cdll.side_effect = OSError('no C library')
+        daemon.release_freed_memory()
+
+    def test_on_this_machine(self):
+        daemon.release_freed_memory()
