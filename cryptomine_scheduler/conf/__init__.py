@@ -11,17 +11,8 @@ from oslo_messaging import opts as messaging_lib_opts
 from oslo_messaging._metrics import client as messaging_metrics
 from oslo_messaging._tracing import client as messaging_tracing
 
-from cryptomine_scheduler.conf import api
-from cryptomine_scheduler.conf import burst
-from cryptomine_scheduler.conf import controller
-from cryptomine_scheduler.conf import database
 from cryptomine_scheduler.conf import default
-from cryptomine_scheduler.conf import load_model
 from cryptomine_scheduler.conf import messaging
-from cryptomine_scheduler.conf import nova_api
-from cryptomine_scheduler.conf import nova_notifications
-from cryptomine_scheduler.conf import prometheus
-from cryptomine_scheduler.conf import replan
 
 _SHARED = (default, messaging)
 # cryptomine's exchange and queue durability on RabbitMQ: an exchange of
@@ -29,8 +20,6 @@ _SHARED = (default, messaging)
 # non-durable) on a shared vhost, so its queues can be durable.
 EXCHANGE = 'cryptomine'
 DURABLE_QUEUES = True
-_MODULES = _SHARED + (database, controller, replan, load_model, nova_api,
-                      nova_notifications, prometheus, api, burst)
 
 
 def register_shared_opts(conf: cfg.ConfigOpts) -> None:
@@ -84,12 +73,30 @@ def set_library_defaults() -> None:
     cfg.set_defaults(transport._transport_opts, control_exchange=EXCHANGE)
 
 
+def _controller_modules() -> tuple:
+    """The modules of the controller's own groups, imported here rather
+    than with the package: a collector, which registers only the shared
+    options, does without them."""
+    from cryptomine_scheduler.conf import api
+    from cryptomine_scheduler.conf import burst
+    from cryptomine_scheduler.conf import controller
+    from cryptomine_scheduler.conf import database
+    from cryptomine_scheduler.conf import load_model
+    from cryptomine_scheduler.conf import nova_api
+    from cryptomine_scheduler.conf import nova_notifications
+    from cryptomine_scheduler.conf import prometheus
+    from cryptomine_scheduler.conf import replan
+    return (database, controller, replan, load_model, nova_api,
+            nova_notifications, prometheus, api, burst)
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Every option of the controller."""
     register_shared_opts(conf)
-    for module in _MODULES[len(_SHARED):]:
+    for module in _controller_modules():
         module.register_opts(conf)
 
 
 def list_opts():
-    return [item for module in _MODULES for item in module.list_opts()]
+    return [item for module in _SHARED + _controller_modules()
+            for item in module.list_opts()]
