@@ -25,8 +25,13 @@ less than ``min_gain`` (not a move's worth), the next one would not
 finish within what is left of the budget (its cost is foreseen from the
 last beam's, in proportion to the width), or the budget runs out (it
 is read before each placement of a beam is expanded); the best
-placement seen wins.  Ties go to the lowest index: the same input gives
-the same plan whenever the search ends within its budget.
+placement seen wins.  A beam never takes a move back, so the best plan
+is then polished: one of its moves undone and the best move or exchange
+from there made instead, while that gains, for at most
+``POLISH_SHARE`` of the time the search took (on the small fleets of
+``benchmarks/planner.py`` it finds the optimum's choice of moves where
+the move budget binds).  Ties go to the lowest index: the same input
+gives the same plan whenever the search ends within its budget.
 """
 
 import copy
@@ -52,6 +57,8 @@ WIDTHS = (1, 2, 4, 16, 64)
 BRANCH = 8
 #: Steps without improvement before the search ends.
 PATIENCE = 3
+#: The time polishing may take, at most, as a share of the search's.
+POLISH_SHARE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,6 +387,35 @@ def _beam(root: _State, width: int, budget: _Budget) -> _State:
     return best
 
 
+def _polish(best: _State, budget: _Budget) -> _State:
+    """``best`` with one of its moves taken back and the best move or
+    exchange made instead, while that lowers the score and ``budget``
+    lasts (a beam never takes a move back)."""
+    p = best.p
+    improved = True
+    while improved and not budget.spent():
+        improved = False
+        for inst in np.flatnonzero(best.placement != p.current):
+            back = np.array([p.current[inst]])
+            if not np.isfinite(best.changes(np.array([inst]), back,
+                                            best.deviation())[0]):
+                continue  # its host has no room for it any more
+            trial = best.copy()
+            trial.apply(int(inst), int(back[0]))
+            for change, steps in trial.options(swaps=True):
+                if trial.score() + change >= best.score() - 1e-12:
+                    continue
+                found = trial.copy()
+                for i, dest in steps:
+                    found.apply(i, dest)
+                if found.moves <= p.limits.max_moves:
+                    best, improved = found, True
+                    break
+            if improved or budget.spent():
+                break
+    return best
+
+
 def _search(problem: Problem, budget: _Budget) -> np.ndarray:
     """The best placement the successive beams find (module
     docstring)."""
@@ -400,7 +436,11 @@ def _search(problem: Problem, budget: _Budget) -> np.ndarray:
             best = found
         if max(gained, 0.0) < problem.limits.min_gain:
             break  # widening no longer finds a move's worth
-    return best.placement
+    # Polishing may take a share of the search's time, within the budget.
+    spent = budget.clock() - budget.start
+    return _polish(best, _Budget(min(POLISH_SHARE * spent,
+                                     budget.deadline - budget.clock()),
+                                 budget.clock)).placement
 
 
 def _sequence(problem: Problem, placement: np.ndarray

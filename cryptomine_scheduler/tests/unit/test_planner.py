@@ -349,6 +349,27 @@ class Ticking:
         return self.now
 
 
+class TestPolish(base.BaseTestCase):
+    """A beam never takes a move back; polishing its plan does, where
+    the move budget binds and another choice of moves gains more."""
+
+    def test_undoing_a_move_finds_a_better_choice(self):
+        p = fleets.problem(fleets.random_fleet(10, 8, 60), inputs.Policy(
+            limits=problem_mod.Limits(max_moves=10, min_gain=0.0)))
+        budget = heuristic._Budget(1e9, Ticking())
+        greedy = heuristic._beam(heuristic._State(p), 1, budget)
+        self.assertEqual(10, greedy.moves)
+        polished = heuristic._polish(greedy, budget)
+        self.assertLess(polished.score(), greedy.score() - 1e-6)
+        self.assertLessEqual(polished.moves, 10)
+        check_feasible(self, p, polished.placement)
+        # Nothing left to gain: the plan comes back as it was.
+        self.assertIs(polished, heuristic._polish(polished, budget))
+        # No time left: neither.
+        self.assertIs(greedy, heuristic._polish(
+            greedy, heuristic._Budget(0.0, Ticking())))
+
+
 class TestPlanningBudget(base.BaseTestCase):
     """The heuristic returns its best plan so far when its budget runs
     out.  ``plan`` reads its clock when it starts, when it sets the
