@@ -7,8 +7,6 @@ the whole string, so ``--version`` and ``pip show`` agree.
 
 from importlib import metadata
 
-from pbr import version as pbr_version
-
 DISTRIBUTION = 'cryptomine-scheduler'
 
 
@@ -17,4 +15,6 @@ def version_string() -> str:
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:  # a source tree, not installed
+        # Imported only here: every daemon would load it for nothing.
+        from pbr import version as pbr_version
         return pbr_version.VersionInfo(DISTRIBUTION).release_string()
