@@ -54,7 +54,8 @@ def release_freed_memory() -> None:
 
     Start-up frees much that it held (the entry points of every
     installed package, read to find the message bus driver and the
-    sources: 0.7 MiB), and the C library keeps memory it was given.
+    sources: 0.7 MiB; the first look at every process), and the C
+    library keeps memory it was given.
     """
     try:
         trim = ctypes.CDLL(None).malloc_trim
@@ -119,9 +120,15 @@ class Collector:
         return sample
 
     def cycle(self) -> None:
-        """Take one sample and queue it for publishing."""
+        """Take one sample and queue it for publishing.
+
+        The first ends the start-up: what it freed (the sources' first
+        look, at every process for one) goes back to the system.
+        """
         wire = self.sample().to_wire()
         self._buffer.append(signing.envelope(wire, self._key))
+        if self._sampled == 1:
+            release_freed_memory()
 
     def start(self) -> None:
         """Start publishing (:meth:`run` does).
@@ -129,10 +136,8 @@ class Collector:
         What the process holds by now (modules, configuration, sources)
         lives as long as it: frozen, the garbage collector's full passes
         leave it out instead of spending tens of milliseconds on it.
-        What start-up freed goes back to the system.
         """
         gc.freeze()
-        release_freed_memory()
         self._sender.start()
 
     def run(self, stop: threading.Event, pause: Callable[[], float],
