@@ -167,10 +167,13 @@ class InstanceSource(sources.Source):
         :attr:`_undecided` if it may yet execute qemu (it started less
         than :data:`SETTLE` seconds ago) or could not be read."""
         try:
-            process = (psutil.Process(pid) if _may_be_guest(pid)
-                       and _leads_process(pid) else None)
-            guest_uuid = (None if process is None else
-                          instance_uuid(process.cmdline(), self._pattern))
+            if _may_be_guest(pid):
+                if not _leads_process(pid):
+                    return  # a thread, whose ID no process ever takes
+                process = psutil.Process(pid)
+                guest_uuid = instance_uuid(process.cmdline(), self._pattern)
+            else:
+                guest_uuid = None
             if guest_uuid is None:
                 started = _started(pid) if started is None else started
                 if uptime - started < SETTLE:
