@@ -3,9 +3,9 @@
 # (300 instances: CPU, GPU and ASIC miners, tenants) on a simulated fleet
 # of CPU, GPU and ASIC hosts (hot GPU rows; miners that die, sag and err
 # now and then) under each placement policy (nova's spreading and metrics
-# weigher, ours with and without re-planning, a Watcher-like baseline),
-# print the comparison table, and write the JSON report and plots to
-# simulation-report/; then a day with a peak that needs rented burst
+# weigher, ours with and without re-planning, Watcher's audit as its
+# code runs), print the comparison table, and write the JSON report and
+# plots to simulation-report/; then a day with a peak that needs rented burst
 # capacity (--scenario burst-peak, adding the burst-aware policy and
 # the burst columns), its report in simulation-report/burst-peak/.
 # Arguments run one comparison instead (try --help), e.g.
