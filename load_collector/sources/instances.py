@@ -117,8 +117,9 @@ def given_since(before: int | None, last: int) -> Iterable[int]:
 
     IDs are given in increasing order and wrap around; one not given
     since ``before`` belongs to the same process as then, or to none.
-    A few IDs are returned all (those of threads and of processes gone
-    among them); more, and only those of the processes ``/proc`` lists.
+    When few were given, they are returned all, those of threads and of
+    processes already gone included; when many, only those of the
+    processes ``/proc`` lists.
     """
     if before is not None and 0 <= last - before <= PROBE_LIMIT:
         return range(before + 1, last + 1)
