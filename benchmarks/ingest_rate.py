@@ -57,8 +57,10 @@ import _common
 import oslo_messaging
 import psutil
 import sqlalchemy
+from oslo_config import cfg
 from oslo_messaging._drivers import common as rpc_common
 
+from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler import sample as sample_mod
@@ -373,24 +375,30 @@ def wait_stored(totals: ingest.IngestTotals, expected: int,
     return peak_rss
 
 
-def controller_overrides(topic: str, batch_size: int, prefetch: int,
-                         db_dir: str, workers: int = 0) -> dict:
+def controller_overrides(topic: str, batch_size: int,
+                         prefetch_batches: int | None, db_dir: str,
+                         workers: int = 0) -> dict:
     """The controller options of one drain: fresh queue and database.
 
-    A ``prefetch`` of 0 leaves ``rabbit_qos_prefetch_count`` alone.
+    ``prefetch_batches`` None keeps the controller's default.
     """
-    overrides = {
+    controller = {'batch_size': batch_size, 'ingest_workers': workers}
+    if prefetch_batches is not None:
+        controller['prefetch_batches'] = prefetch_batches
+    return {
         'DEFAULT': {'host': f'benchmark-{topic}'},
         'messaging': {'sample_topic': topic,
                       'controller_topic': f'{topic}_controller'},
-        'controller': {'batch_size': batch_size,
-                       'ingest_workers': workers},
+        'controller': controller,
         'database': {'connection': _sqlite_url(db_dir)},
     }
-    if prefetch:
-        overrides['oslo_messaging_rabbit'] = {
-            'rabbit_qos_prefetch_count': prefetch}
-    return overrides
+
+
+def controller_conf(overrides: dict) -> cfg.ConfigOpts:
+    """The in-process controller's options, as the daemon reads them."""
+    conf = _common.build_conf(overrides, controller=True)
+    cm_conf.prefetch_batches(conf)
+    return conf
 
 
 def write_conf_file(path: str, overrides: dict, url: str) -> None:
@@ -593,20 +601,22 @@ def run_drain(args, broker: rabbit.RabbitBroker, workload: Workload,
     """Publish, then drain with ``batch_size``; return samples/s and
     what the drain measured."""
     topic = f'benchmark_samples_b{batch_size}_w{workers}_r{run}'
-    prefetch = args.prefetch_factor * batch_size
-    print(f' batch size {batch_size}, ingest workers {workers}, '
-          f'rabbit_qos_prefetch_count {prefetch or "unset (unlimited)"}, '
-          f'queue {topic}.info')
-    prepublish(broker, topic, workload, args.publishers)
     with tempfile.TemporaryDirectory(dir=args.db_dir) as db_dir:
-        overrides = controller_overrides(topic, batch_size, prefetch, db_dir,
+        overrides = controller_overrides(topic, batch_size,
+                                         args.prefetch_batches, db_dir,
                                          workers)
+        prefetch = controller_conf(
+            overrides).oslo_messaging_rabbit.rabbit_qos_prefetch_count
+        print(f' batch size {batch_size}, ingest workers {workers}, '
+              f'rabbit_qos_prefetch_count '
+              f'{prefetch or "unset (unlimited)"}, queue {topic}.info')
+        prepublish(broker, topic, workload, args.publishers)
         if workers:
             result = drain_supervised(overrides, broker, workload.count,
                                       args.stall_timeout, db_dir)
         else:
-            result = drain(_common.build_conf(overrides, controller=True),
-                           broker, workload.count, args.stall_timeout,
+            result = drain(controller_conf(overrides), broker,
+                           workload.count, args.stall_timeout,
                            args.profile)
     return report_drain(result, workload.count, batch_size), result
 
@@ -841,8 +851,7 @@ def drain_group(args, broker: rabbit.RabbitBroker,
         for index in range(count):
             name = f'benchmark-{label}-c{index + 1}'
             overrides = controller_overrides(
-                topic, args.batch_size,
-                args.prefetch_factor * args.batch_size, work_dir,
+                topic, args.batch_size, args.prefetch_batches, work_dir,
                 args.pg_ingest_workers)
             overrides['DEFAULT']['host'] = name
             overrides['database']['connection'] = url
@@ -1000,11 +1009,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='each host runs 0..this many instances')
     parser.add_argument('--batch-size', type=int, default=200,
                         help='[controller] batch_size under test')
-    parser.add_argument('--prefetch-factor', type=int, default=0,
-                        help='set [oslo_messaging_rabbit] '
-                             'rabbit_qos_prefetch_count to this x batch '
-                             'size; 0 keeps the oslo.messaging default '
-                             '(unlimited), which the controller ships with')
+    parser.add_argument('--prefetch-batches', type=int, default=None,
+                        help='[controller] prefetch_batches of the drains '
+                             '(default: the controller\'s; 0: unlimited)')
     parser.add_argument('--ingest-workers', type=int, default=2,
                         help='[controller] ingest_workers of the drains of '
                              '(b) with workers (0: none of them)')

@@ -68,6 +68,7 @@ def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     cm_conf.register_opts(conf)
     supervisor.parse_args(conf, argv, 'cryptomine-controller')
+    cm_conf.prefetch_batches(conf)
     try:
         prepare(conf)
     except ValueError as exc:

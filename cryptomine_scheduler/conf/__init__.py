@@ -63,6 +63,17 @@ def bus_conf(source: cfg.ConfigOpts, exchange: str,
     return conf
 
 
+def prefetch_batches(conf: cfg.ConfigOpts) -> None:
+    """Bound what RabbitMQ hands a sample consumer ahead of its
+    acknowledgements to ``[controller] prefetch_batches`` batches, where
+    ``rabbit_qos_prefetch_count`` is not set."""
+    batches = conf.controller.prefetch_batches
+    if batches and not conf.oslo_messaging_rabbit.rabbit_qos_prefetch_count:
+        conf.set_default('rabbit_qos_prefetch_count',
+                         batches * conf.controller.batch_size,
+                         group='oslo_messaging_rabbit')
+
+
 def set_library_defaults() -> None:
     """oslo-config-generator's hook: the sample shows our defaults of
     oslo.messaging's options (only the generator calls it: it changes

@@ -31,7 +31,7 @@ Related options:
 Processes that consume, validate and store samples beside the controller
 process, which then keeps the summaries and answers RPC.  0 consumes in
 the controller process, where one core (Python's GIL) limits ingest to
-about 2,100 samples/s over RabbitMQ; add a worker per spare core
+about 3,000 samples/s over RabbitMQ; add a worker per spare core
 beyond that.  Workers need a real message bus, not ``fake://``.
 """),
     cfg.IntOpt('batch_size', default=200, min=1, max=10000,
@@ -46,6 +46,20 @@ Related options:
     cfg.IntOpt('batch_timeout', default=1, min=1, max=60,
                help="""
 Seconds to wait for a batch to fill before storing what has arrived.
+"""),
+    cfg.IntOpt('prefetch_batches', default=2, min=0, max=100,
+               help="""
+Batches of samples RabbitMQ may hand each consumer of the sample queue
+ahead of its acknowledgements: ``[oslo_messaging_rabbit]
+rabbit_qos_prefetch_count`` becomes ``prefetch_batches * batch_size``
+where it is not set.  Bounded, the ingest workers share the queue evenly
+(unbounded, the first to connect takes most of it) and a backlog waits
+in the broker rather than in the controller's memory.  0: leave
+oslo.messaging's setting (unlimited).
+
+Related options:
+
+* ``batch_size``, ``ingest_workers``
 """),
     cfg.FloatOpt('max_clock_skew', default=60.0, min=0.0,
                  help="""
