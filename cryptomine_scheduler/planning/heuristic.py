@@ -27,8 +27,8 @@ last beam's, in proportion to the width), or the budget runs out (it
 is read before each placement of a beam is expanded); the best
 placement seen wins.  A beam never takes a move back, so the best plan
 is then polished: one of its moves undone and the best move or exchange
-from there made instead, while that gains, for at most
-``POLISH_SHARE`` of the time the search took (on the small fleets of
+from there made instead, while that gains, for at most ``POLISH_TRIES``
+moves undone (on the small fleets of
 ``benchmarks/planner.py`` it finds the optimum's choice of moves where
 the move budget binds).  Ties go to the lowest index: the same input
 gives the same plan whenever the search ends within its budget.
@@ -57,8 +57,8 @@ WIDTHS = (1, 2, 4, 16, 64)
 BRANCH = 8
 #: Steps without improvement before the search ends.
 PATIENCE = 3
-#: The time polishing may take, at most, as a share of the search's.
-POLISH_SHARE = 0.25
+#: Moves taken back in polishing, at most.
+POLISH_TRIES = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -389,13 +389,16 @@ def _beam(root: _State, width: int, budget: _Budget) -> _State:
 
 def _polish(best: _State, budget: _Budget) -> _State:
     """``best`` with one of its moves taken back and the best move or
-    exchange made instead, while that lowers the score and ``budget``
-    lasts (a beam never takes a move back)."""
+    exchange made instead, while that lowers the score, for at most
+    ``POLISH_TRIES`` moves taken back and while ``budget`` lasts (a beam
+    never takes a move back)."""
     p = best.p
+    tries = POLISH_TRIES
     improved = True
-    while improved and not budget.spent():
+    while improved and tries > 0 and not budget.spent():
         improved = False
         for inst in np.flatnonzero(best.placement != p.current):
+            tries -= 1
             back = np.array([p.current[inst]])
             if not np.isfinite(best.changes(np.array([inst]), back,
                                             best.deviation())[0]):
@@ -411,7 +414,7 @@ def _polish(best: _State, budget: _Budget) -> _State:
                 if found.moves <= p.limits.max_moves:
                     best, improved = found, True
                     break
-            if improved or budget.spent():
+            if improved or tries <= 0 or budget.spent():
                 break
     return best
 
@@ -436,11 +439,7 @@ def _search(problem: Problem, budget: _Budget) -> np.ndarray:
             best = found
         if max(gained, 0.0) < problem.limits.min_gain:
             break  # widening no longer finds a move's worth
-    # Polishing may take a share of the search's time, within the budget.
-    spent = budget.clock() - budget.start
-    return _polish(best, _Budget(min(POLISH_SHARE * spent,
-                                     budget.deadline - budget.clock()),
-                                 budget.clock)).placement
+    return _polish(best, budget).placement
 
 
 def _sequence(problem: Problem, placement: np.ndarray
