@@ -5,6 +5,7 @@ a temporary directory, listens on 127.0.0.1 only, and can be stopped and
 started again with its durable queues intact.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -19,8 +20,19 @@ import fixtures
 SBIN_GLOB = '/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin'
 
 
+#: Seconds a broker may take to start, and starts on fresh ports tried
+#: before a test gives up (another process may take a port between its
+#: choice and the broker's bind).
+START_TIMEOUT = 120.0
+FIRST_STARTS = 3
+
+
 class RabbitUnavailable(RuntimeError):
     """RabbitMQ is not installed on this machine."""
+
+
+class BrokerDidNotStart(RuntimeError):
+    """The broker did not accept connections within START_TIMEOUT."""
 
 
 def _free_port() -> int:
@@ -60,10 +72,7 @@ class RabbitBroker(fixtures.Fixture):
         self.sbin = _sbin()
         self.base = tempfile.mkdtemp(prefix='cryptomine-rabbit-')
         self.addCleanup(shutil.rmtree, self.base, True)
-        self.port = _free_port()
         self.epmd_port = _free_port()
-        self.node = f'rabbit{self.port}@localhost'
-        self.url = f'rabbit://guest:guest@127.0.0.1:{self.port}/'
         self.env = {
             **os.environ,
             'HOME': self.base,
@@ -73,10 +82,7 @@ class RabbitBroker(fixtures.Fixture):
             # A crash dump goes with the broker's files, not into the
             # checkout the tests run in.
             'ERL_CRASH_DUMP': os.path.join(self.base, 'erl_crash.dump'),
-            'RABBITMQ_NODENAME': self.node,
             'RABBITMQ_NODE_IP_ADDRESS': '127.0.0.1',
-            'RABBITMQ_NODE_PORT': str(self.port),
-            'RABBITMQ_DIST_PORT': str(_free_port()),
             'ERL_EPMD_PORT': str(self.epmd_port),
             'ERL_EPMD_ADDRESS': '127.0.0.1',
             # Erlang distribution on loopback too, not on every address.
@@ -89,8 +95,27 @@ class RabbitBroker(fixtures.Fixture):
             stderr=subprocess.DEVNULL)
         self.addCleanup(self._stop_epmd)
         self.server = None
-        self.start()
+        for attempt in range(1, FIRST_STARTS + 1):
+            self._new_ports()
+            try:
+                self.start()
+                break
+            except BrokerDidNotStart:
+                self.stop()
+                if attempt == FIRST_STARTS:
+                    raise
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.env['RABBITMQ_PID_FILE'])
         self.addCleanup(self.stop)
+
+    def _new_ports(self) -> None:
+        """The broker's own ports and node name, chosen afresh."""
+        self.port = _free_port()
+        self.node = f'rabbit{self.port}@localhost'
+        self.url = f'rabbit://guest:guest@127.0.0.1:{self.port}/'
+        self.env.update({'RABBITMQ_NODENAME': self.node,
+                         'RABBITMQ_NODE_PORT': str(self.port),
+                         'RABBITMQ_DIST_PORT': str(_free_port())})
 
     def _stop_epmd(self):
         self.epmd.terminate()
@@ -102,25 +127,35 @@ class RabbitBroker(fixtures.Fixture):
             env=self.env, capture_output=True, text=True, timeout=timeout)
 
     def start(self) -> None:
-        """Start the broker and wait until it accepts connections."""
-        log = open(os.path.join(self.base, 'server.out'), 'ab')
-        self.server = subprocess.Popen(
-            [os.path.join(self.sbin, 'rabbitmq-server')], env=self.env,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            cwd=self.base)  # where Mnesia writes its core dumps
-        log.close()
-        deadline = time.monotonic() + 90
+        """Start the broker and wait until it accepts connections; raise
+        :class:`BrokerDidNotStart` if it exits first or takes longer than
+        START_TIMEOUT."""
+        out = os.path.join(self.base, 'server.out')
+        with open(out, 'ab') as log:
+            self.server = subprocess.Popen(
+                [os.path.join(self.sbin, 'rabbitmq-server')], env=self.env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.base)  # where Mnesia writes its core dumps
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
-            result = self._ctl('wait', '--timeout', '90',
-                               self.env['RABBITMQ_PID_FILE'])
+            # Short waits, so that a broker that exited (its port taken)
+            # is seen; on a busy machine the pid file may also exist and
+            # be empty still, which rabbitmqctl reports at once.
+            try:
+                result = self._ctl('wait', '--timeout', '10',
+                                   self.env['RABBITMQ_PID_FILE'], timeout=40)
+            except subprocess.TimeoutExpired as exc:
+                result = subprocess.CompletedProcess(exc.cmd, -1, '',
+                                                     'rabbitmqctl hung')
             if result.returncode == 0:
                 return
-            # On a busy machine the broker may have created its pid file
-            # and not yet written it: rabbitmqctl gives up at once.
-            if ('garbage_in_pid_file' not in result.stderr
-                    or time.monotonic() > deadline):
-                raise RuntimeError(
-                    f'RabbitMQ did not start: {result.stderr}')
+            if self.server.poll() is not None or (
+                    time.monotonic() > deadline):
+                with open(out, errors='replace') as log:
+                    said = log.read()[-2000:]
+                raise BrokerDidNotStart(
+                    f'RabbitMQ did not start: {result.stderr}; it said: '
+                    f'{said}')
             time.sleep(0.2)
 
     def stop(self) -> None:
