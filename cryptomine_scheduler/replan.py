@@ -413,7 +413,13 @@ class Replanner:
                         'when it stopped', closed)
         self._lock.start()
         self._started.set()
-        if self.conf.replan.interval and self._cluster_source is not None:
+        if self.conf.replan.interval:
+            self.start_rounds()
+
+    def start_rounds(self) -> None:
+        """Re-plan every ``[replan] interval`` seconds from now on
+        (:meth:`start` does when the interval is set; once only)."""
+        if self._cluster_source is not None and not self._timer.is_alive():
             self._timer.start()
 
     def stop(self, grace: float = STOP_GRACE) -> None:

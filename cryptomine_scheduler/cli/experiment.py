@@ -88,6 +88,21 @@ def _load_record(path: str):
                                   f'({exc})') from None
 
 
+def _placement(path: str, trace: str) -> dict[str, str]:
+    """Where the run of the record at ``path``, of ``trace``, booted
+    each trace VM."""
+    earlier = _load_record(path)
+    if earlier.setup.trace != trace:
+        raise errors.CommandError(
+            f'--placement-from {path}: a run of {earlier.setup.trace}, '
+            f'not of {trace}')
+    found = earlier.placement()
+    if not found:
+        raise errors.CommandError(f'--placement-from {path}: no server '
+                                  'of that run booted on a known host')
+    return found
+
+
 def _teardown(app, path: str) -> int:
     """Delete what the record at ``path`` still names; how many."""
     from cryptomine_scheduler.experiment import runner
@@ -157,6 +172,12 @@ class RunExperiment(show.ShowOne):
         guests.add_argument('--public-key', metavar='FILE',
                             help='create a keypair of this key for the '
                                  'servers (deleted at the end)')
+        guests.add_argument('--placement-from', metavar='RECORD',
+                            help='boot each trace VM on the host the run '
+                                 'of RECORD (the same trace) booted it '
+                                 "on, so that two policies start from "
+                                 'the same placement (an administrator\'s '
+                                 'request; the filters still apply)')
         policy = parser.add_argument_group(
             'policy set-up', 'how the cloud was configured (recorded for '
                              'the report; the run changes nothing), or '
@@ -228,6 +249,8 @@ class RunExperiment(show.ShowOne):
             fleet=args.fleet and os.path.abspath(args.fleet),
             warmup=args.warmup,
             public_key=args.public_key and _read(args.public_key),
+            boot_hosts=args.placement_from and _placement(
+                args.placement_from, os.path.abspath(args.trace)),
             policy=setup_mod.PolicySetup(
                 policy=args.policy, replan_interval=args.replan_interval,
                 max_moves=args.max_moves,

@@ -67,8 +67,13 @@ def create_keypair(conn: connection.Connection, name: str,
 
 def boot(conn: connection.Connection, *, name: str, experiment: str,
          flavor: str, image: str, network, user_data: str,
-         key_name: str | None) -> str:
+         key_name: str | None, host: str | None = None) -> str:
+    """Boot a server; on ``host`` if given (nova's requested host, an
+    administrator's request from API 2.74 on; the scheduler's filters
+    still judge it)."""
     extra = {} if key_name is None else {'key_name': key_name}
+    if host is not None:
+        extra['host'] = host
     return conn.compute.create_server(
         name=name, flavor_id=flavor, image_id=image, networks=network,
         user_data=base64.b64encode(user_data.encode('utf-8')).decode(),

@@ -13,7 +13,9 @@ nova's API and tears everything down.  When the players' time is over,
 re-planning stops (the running round ends) before nova's migration
 records are read, so the record holds every move the controller made.
 The trace starts once every server is up, however long the boots
-took (``warmup`` plays no part).
+took (``warmup`` plays no part), and so do the re-planning rounds: the
+trace starts from the placement of the boots, which ``boot_hosts``
+can make an earlier run's.
 
 :func:`run` plays a set-up and returns the report's comparison; the
 history is the controller's own, read from its store.
@@ -122,18 +124,27 @@ class Testbed(controller_beside.ControllerBeside,
         return {'snapshot_ttl': min(1.0, self.emulation.sample_interval)}
 
     def controller_overrides(self) -> dict:
+        """The set-up's; no periodic re-planning until
+        :meth:`start_replanning`."""
         policy = self.experiment_setup.policy
-        replan = (0 if policy.policy != 'load-aware-replan'
-                  else max(1, round(policy.replan_interval)))
         return {
             'controller': {
                 'summary_window': max(10, round(policy.summary_window)),
                 'ewma_half_life': max(1.0, policy.ewma_half_life)},
-            'replan': {'interval': replan, 'dry_run': False,
+            'replan': {'interval': 0, 'dry_run': False,
                        'max_moves': policy.max_moves,
                        'min_gain': self.emulation.min_gain,
                        'migration_poll_interval': 0.2},
             'nova_api': {'device_refresh_interval': 0}}
+
+    def start_replanning(self) -> None:
+        """Re-plan every interval from now on, if the policy does."""
+        policy = self.experiment_setup.policy
+        if policy.policy == 'load-aware-replan':
+            replanner = self.controller.replanner
+            replanner.conf.set_override(
+                'interval', max(1, round(policy.replan_interval)), 'replan')
+            replanner.start_rounds()
 
     def nova_link(self, conf) -> service.NovaLink:
         return service.NovaLink.through(self.connect(), conf)
@@ -189,7 +200,7 @@ class Testbed(controller_beside.ControllerBeside,
             e.placement_refresh)
         collector.start()
         try:
-            _Runner(self.controller, collector, self.connect(), saver,
+            _Runner(self, collector, self.connect(), saver,
                     guests, mapping, timing, notify=notify).run()
         finally:
             collector.stop()
@@ -215,26 +226,29 @@ class Testbed(controller_beside.ControllerBeside,
 
 
 class _Runner(runner_mod.Runner):
-    """The runner, its trace starting once every server is up (fake
-    hosts play no user data, so no guest waits for a start time), and
-    stopping the trace collector and the re-planner when the trace is
-    over, before nova's records are read."""
+    """The runner, its trace and the re-planning rounds starting once
+    every server is up (fake hosts play no user data, so no guest waits
+    for a start time; the servers are where they booted when the trace
+    starts), and stopping the trace collector and the re-planner when
+    the trace is over, before nova's records are read."""
 
-    def __init__(self, controller, collector, *args, **kwargs):
+    def __init__(self, bed: Testbed, collector, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.controller = controller
+        self.bed = bed
         self.collector = collector
 
     def play(self) -> None:
         self._booted()
         self.record.start_at = self.clock()
         self.saver()
+        self.bed.start_replanning()
         super().play()
         self.collector.stop()
-        self.controller.replanner.stop()
+        replanner = self.bed.controller.replanner
+        replanner.stop()
         # Past stop's grace (a busy machine), the round still watches its
         # running migrations: nova's records are read once they ended.
-        self.controller.replanner.wait()
+        replanner.wait()
 
 
 TIMING = runner_mod.Timing(poll=0.2)

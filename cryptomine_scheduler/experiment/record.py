@@ -32,14 +32,16 @@ class State(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Resource:
-    """A resource of the cloud; a server also has its trace VM's index,
-    its flavor's memory and, once known, its host and status."""
+    """A resource of the cloud; a server also has its trace VM's index
+    and name, its flavor's memory and, once known, the host it booted on
+    and its status."""
 
     kind: Kind
     name: str
     state: State = State.CREATING
     id: str | None = None
     trace_index: int | None = None
+    instance: str | None = None
     memory_mb: float = 0.0
     host: str | None = None
     status: str | None = None
@@ -85,6 +87,12 @@ class Record:
 
     def servers(self) -> list[Resource]:
         return [r for r in self.resources if r.kind is Kind.SERVER]
+
+    def placement(self) -> dict[str, str]:
+        """The host each trace VM's server booted on, by the VM's name
+        (servers that booted ACTIVE only)."""
+        return {s.instance: s.host for s in self.servers()
+                if s.instance and s.host and s.status == 'ACTIVE'}
 
     def left(self) -> list[Resource]:
         """What may still exist in the cloud."""

@@ -154,18 +154,20 @@ class Runner:
         network = cloud.networks(self.conn, setup.network)
         self.record.start_at = self.clock() + setup.warmup
         self.saver()
+        hosts = setup.boot_hosts or {}
         for guest in self.guests:
             spec = self.mapping.created(guest.flavor)
             text = userdata.render(guest.schedule._replace(
                 start_at=self.record.start_at))
             server = record_mod.Resource(
                 Kind.SERVER, f'{name}-{guest.index:04d}',
-                trace_index=guest.index,
+                trace_index=guest.index, instance=guest.instance,
                 memory_mb=float(spec.ram_mb if spec else 0.0))
             self._create(server, functools.partial(
                 cloud.boot, self.conn, name=server.name, experiment=name,
                 flavor=flavor_ids[guest.flavor], image=image,
-                network=network, user_data=text, key_name=key_name))
+                network=network, user_data=text, key_name=key_name,
+                host=hosts.get(guest.instance)))
             self.notify(f'booting {server.name} ({guest.instance})')
 
     def _booted(self) -> None:

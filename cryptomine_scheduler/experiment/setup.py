@@ -41,6 +41,10 @@ class Setup:
     ``duration`` is the run's length in (wall) seconds, and the players
     start ``warmup`` seconds after the first boot.  ``network`` is a
     network's name or ID, or ``none`` or ``auto`` as nova takes them.
+    ``boot_hosts`` names, by trace VM, the compute host its server asks
+    nova for (an earlier run's placement, see
+    :meth:`~.record.Record.placement`): two policies then start from
+    the same placement, and differ only in what they do after the boots.
     """
 
     trace: str
@@ -55,6 +59,7 @@ class Setup:
     instances: int | None = None
     warmup: float = 120.0
     public_key: str | None = None
+    boot_hosts: dict[str, str] | None = None
     policy: PolicySetup = PolicySetup()
 
     def to_dict(self) -> dict:

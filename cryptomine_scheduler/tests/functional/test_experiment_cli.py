@@ -9,6 +9,7 @@ through cryptomine-api (:class:`.test_cli.InProcessTestCase`).
 # nova_base first (through nova_sdk): it selects nova's concurrency mode.
 from cryptomine_scheduler.tests.functional import nova_sdk  # noqa: I001
 
+import dataclasses
 import os
 import time
 
@@ -87,6 +88,44 @@ class RunCliTest(test_cli.RunsApp, nova_sdk.NovaSDKTestCase):
                           options=[])
         self.assertEqual(1, result.rc)
         self.assertIn('trace.csv', result.error)
+        self.assertFalse(os.path.exists(self.path))
+
+    def earlier_run(self, trace: str, host: str) -> str:
+        """The record of a finished run of ``trace`` that booted all its
+        servers on ``host`` (one more server is left in ERROR)."""
+        servers = [record_mod.Resource(
+            record_mod.Kind.SERVER, f'cmx-e-{i:04d}', record_mod.State.DELETED,
+            id=f'server-{i}', trace_index=i, instance=name, host=host,
+            status='ACTIVE') for i, name in enumerate(TRACE.instances)]
+        servers[-1] = dataclasses.replace(servers[-1], status='ERROR')
+        path = os.path.join(self.folder, 'earlier.json')
+        record_mod.save(record_mod.Record(
+            name='cmx-e', setup=setup_mod.Setup(
+                trace=trace, trace_format='csv', mapping=self.mapping,
+                compression=600.0, duration=0.5, image='i', network='none'),
+            resources=servers), path)
+        return path
+
+    def test_run_from_an_earlier_placement(self):
+        # nova would spread the four servers over both hosts.
+        earlier = self.earlier_run(self.trace, 'host2')
+        shown = self.ok(*self.run_options(), '--placement-from', earlier,
+                        options=[]).json()
+        self.assertEqual((4, 0), (shown['Servers'], shown['Boot Errors']))
+        found = record_mod.load(self.path)
+        pinned = {'vm0': 'host2', 'vm1': 'host2', 'vm2': 'host2'}
+        self.assertEqual(pinned, found.setup.boot_hosts)
+        self.assertEqual(pinned, {k: v for k, v in found.placement().items()
+                                  if k in pinned})
+        self.assertEqual(4, len(found.placement()))
+        self.assertNothingLeft(self.path)
+
+    def test_placement_of_another_trace_is_refused(self):
+        earlier = self.earlier_run('/elsewhere/trace.csv', 'host2')
+        result = self.cli(*self.run_options(), '--placement-from', earlier,
+                          options=[])
+        self.assertEqual(1, result.rc)
+        self.assertIn('a run of /elsewhere/trace.csv', result.error)
         self.assertFalse(os.path.exists(self.path))
 
     def killed_run(self) -> None:
