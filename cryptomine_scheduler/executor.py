@@ -329,6 +329,8 @@ class Executor:
 
 #: nova migration statuses of a migration that did not happen.
 _MIGRATION_FAILED = ('error', 'failed', 'cancelled', 'reverted')
+#: nova migration statuses of a migration that ended where it was sent.
+_MIGRATION_DONE = ('completed', 'confirmed')
 #: What a call to nova can raise: openstacksdk's errors, and the
 #: transport and authentication errors of keystoneauth it lets through.
 _API_ERRORS = (sdk_exceptions.SDKException, ks_exceptions.ClientException)
@@ -343,7 +345,9 @@ class OpenStackMigrator:
     ``block_migration='auto'`` and is not forced: nova's scheduler still
     checks the host.  A cold migration (``migrate`` to the host) is
     confirmed as soon as the server is in ``VERIFY_RESIZE``.  A migration
-    is done when the server is ACTIVE on the destination with no task, and
+    is done when the server is ACTIVE on the destination with no task and
+    nova's migration record has ended (nova moves the server first, so a
+    move is never reported before nova's own record says it), and
     has failed when its task ended elsewhere, or the server went to ERROR;
     the reason is the error nova recorded in the server's action, else the
     status of its migration record.
@@ -418,12 +422,13 @@ class OpenStackMigrator:
             if migration is not None and migration.status == 'finished':
                 self._compute.confirm_server_resize(server)
             return Progress(MigrationState.RUNNING)
-        if server.compute_host == destination and server.status == 'ACTIVE':
-            return Progress(MigrationState.DONE)
-        if migration is not None and migration.status not in (
-                _MIGRATION_FAILED):
+        ended = migration is None or migration.status in (
+            _MIGRATION_DONE + _MIGRATION_FAILED)
+        if not ended:
             # Nova updates the server before the migration record.
             return Progress(MigrationState.RUNNING)
+        if server.compute_host == destination and server.status == 'ACTIVE':
+            return Progress(MigrationState.DONE)
         return Progress(MigrationState.FAILED,
                         self._reason(server, migration, live))
 

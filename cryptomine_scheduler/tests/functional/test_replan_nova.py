@@ -368,6 +368,42 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                          self.migration_types(a))
         self.assertEqual({a['id']: 'hot', b['id']: 'cold2'}, self.hosts())
 
+    def test_a_move_ends_when_nova_s_migration_record_does(self):
+        # nova puts the server on its destination, then (after a
+        # resource update that a busy machine makes slow) completes the
+        # migration record: a move reported in between would not be in
+        # nova's records of completed migrations yet.
+        [a] = self.boot_on('hot')
+        migrator = executor.OpenStackMigrator(self.conn)
+        holding, judged = threading.Event(), []
+        progress = migrator.progress
+
+        def watched(*args):
+            result = progress(*args)
+            if holding.is_set():
+                judged.append(result.state)
+            return result
+
+        def hold(manager, context, instance):
+            holding.set()
+            waiting.wait_for(
+                lambda: len(judged) >= 3 or self.recorder.finished(),
+                waiting.PATIENCE)
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.compute.manager.ComputeManager.'
+            '_clean_instance_console_tokens', hold))
+        migrator.progress = watched
+
+        outcome = executor.Executor(migrator, self.recorder, self.LIMITS).run(
+            'plan-1', [heuristic.Move(a['id'], 'hot', 'cold1', 2048.0, 0.01)],
+            frozenset(), threading.Event())
+
+        self.assertEqual([executor.MigrationState.RUNNING] * 3, judged[:3])
+        self.assertEqual((S.SUCCEEDED,), outcome.statuses)
+        self.assertEqual([('live-migration', 'completed')],
+                         self.migration_types(a))
+        self.assertEqual({a['id']: 'cold1'}, self.hosts())
+
     def test_stop_lets_running_moves_finish(self):
         a, c = self.boot_on('hot', count=2)
         [b] = self.boot_on('cold2')
