@@ -350,12 +350,16 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         released_first = []
         self.recorder.on_start = lambda position: position == 1 and (
             released_first.append(self.hanging.release.is_set()))
-        # Both leave the same host, one at a time.
+        # Both leave the same host, one at a time.  b's move states a
+        # guest so large that its timeout, at a second a GiB, is the
+        # tests' patience: only a times out, however busy the machine.
         moves = [heuristic.Move(a['id'], 'hot', 'cold1', 2048.0, 0.01),
-                 heuristic.Move(b['id'], 'hot', 'cold2', 2048.0, 0.01)]
+                 heuristic.Move(b['id'], 'hot', 'cold2',
+                                waiting.PATIENCE * 1024.0, 0.01)]
 
         outcome = self.execute(moves, limits=dataclasses.replace(
-            self.LIMITS, migration_timeout=10.0))
+            self.LIMITS, migration_timeout=10.0,
+            migration_timeout_per_gib=1.0))
 
         self.assertEqual((S.FAILED, S.SUCCEEDED), outcome.statuses)
         _, error = self.recorder.finished()[0]
