@@ -18,6 +18,7 @@ import fixtures
 import numpy as np
 import oslo_messaging
 from nova import exception as nova_exception
+from nova.compute import manager as compute_manager
 from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from oslo_serialization import jsonutils
@@ -388,11 +389,15 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                 judged.append(result.state)
             return result
 
+        clean_tokens = (compute_manager.ComputeManager
+                        ._clean_instance_console_tokens)
+
         def hold(manager, context, instance):
             holding.set()
             waiting.wait_for(
                 lambda: len(judged) >= 3 or self.recorder.finished(),
                 waiting.PATIENCE)
+            clean_tokens(manager, context, instance)
         self.useFixture(fixtures.MonkeyPatch(
             'nova.compute.manager.ComputeManager.'
             '_clean_instance_console_tokens', hold))
