@@ -101,6 +101,38 @@ class _Membership:
         return found.cost_per_hour
 
 
+class InventoryCache:
+    """Placement's inventories of resource providers, asked again only
+    of a provider whose generation moved since they were read (placement
+    bumps it on every change of its inventories, and on allocations
+    against it): a re-planning round of a quiet cloud reads one listing
+    of providers instead of an inventory per provider.  Usages are not
+    kept: freeing an allocation leaves the generation alone."""
+
+    def __init__(self):
+        self._read: dict[str, tuple[int, dict]] = {}
+        self.generations: dict[str, int] = {}
+
+    def refresh(self, providers) -> None:
+        """Take the generations of this listing of every provider, and
+        forget the providers that are gone."""
+        self.generations = {p.id: p.generation for p in providers}
+        self._read = {uuid: read for uuid, read in self._read.items()
+                      if uuid in self.generations}
+
+    def get(self, conn, provider: str) -> dict:
+        """The inventories of ``provider`` by resource class."""
+        generation = self.generations.get(provider)
+        known = self._read.get(provider)
+        if generation is not None and known and known[0] == generation:
+            return known[1]
+        inventories = {inv.resource_class: inv for inv in
+                       conn.placement.resource_provider_inventories(provider)}
+        if generation is not None:
+            self._read[provider] = (generation, inventories)
+        return inventories
+
+
 def connect(conf: cfg.ConfigOpts) -> connection_mod.Connection:
     """A Connection built from the ``[nova_api]`` options."""
     group = conf[nova_api_conf.GROUP]
@@ -126,13 +158,15 @@ def device_classes(conf: cfg.ConfigOpts) -> device_inventory.DeviceClasses:
 def read_cluster(conn: connection_mod.Connection,
                  vgpu_live_migration: bool = False,
                  classes: device_inventory.DeviceClasses = (
-                     device_inventory.DEFAULT_CLASSES)) -> cluster.Cluster:
+                     device_inventory.DEFAULT_CLASSES),
+                 inventory_cache: InventoryCache | None = None
+                 ) -> cluster.Cluster:
     """Hosts, servers and server groups as nova and placement see them
     (vGPU servers live-migratable with ``vgpu_live_migration``)."""
     if not sdk_utils.supports_microversion(conn.compute, MIN_MICROVERSION):
         raise InventoryError(
             f'nova API microversion {MIN_MICROVERSION} or later is needed')
-    return cluster.Cluster(hosts=read_hosts(conn, classes),
+    return cluster.Cluster(hosts=read_hosts(conn, classes, inventory_cache),
                            servers=read_servers(conn, vgpu_live_migration),
                            groups=read_groups(conn))
 
@@ -165,13 +199,8 @@ def _memberships(conn) -> dict[str, _Membership]:
     return found
 
 
-def _inventories(conn, provider: str) -> dict:
-    return {inv.resource_class: inv for inv in
-            conn.placement.resource_provider_inventories(provider)}
-
-
-def _tree_devices(conn, root: str, root_inventories: dict,
-                  children: list[str],
+def _tree_devices(conn, inventory_cache: InventoryCache, root: str,
+                  root_inventories: dict, children: list[str],
                   classes: device_inventory.DeviceClasses
                   ) -> device_inventory.HostDevices:
     """The GPUs and miners of the provider tree under ``root``; usages
@@ -179,7 +208,7 @@ def _tree_devices(conn, root: str, root_inventories: dict,
     counts = []
     for provider in [root, *children]:
         inventories = (root_inventories if provider == root
-                       else _inventories(conn, provider))
+                       else inventory_cache.get(conn, provider))
         capacity = {rc: inv.total - inv.reserved
                     for rc, inv in inventories.items()
                     if classes.is_device(rc)}
@@ -190,23 +219,27 @@ def _tree_devices(conn, root: str, root_inventories: dict,
     return device_inventory.total(counts)
 
 
-def _children(conn) -> dict[str, list[str]]:
+def _children(providers) -> dict[str, list[str]]:
     """Providers below each root provider (GPUs, PCI devices, boards)."""
     found = collections.defaultdict(list)
-    for provider in conn.placement.resource_providers():
+    for provider in providers:
         root = provider.root_provider_id
         if root and root != provider.id:
             found[root].append(provider.id)
     return found
 
 
-def _capacities(conn, classes: device_inventory.DeviceClasses
+def _capacities(conn, classes: device_inventory.DeviceClasses,
+                inventory_cache: InventoryCache | None
                 ) -> dict[str, _Capacity]:
     found = collections.defaultdict(_Capacity)
-    children = _children(conn)
+    providers = list(conn.placement.resource_providers())
+    inventory_cache = inventory_cache or InventoryCache()
+    inventory_cache.refresh(providers)
+    children = _children(providers)
     for hypervisor in conn.compute.hypervisors(details=True):
         host = (hypervisor.service_details or {}).get('host')
-        inventories = _inventories(conn, hypervisor.id)
+        inventories = inventory_cache.get(conn, hypervisor.id)
         if host is None or not {'VCPU', 'MEMORY_MB'} <= inventories.keys():
             LOG.warning('Compute node %s (host %s) has no VCPU or MEMORY_MB '
                         'inventory in placement; leaving it out',
@@ -215,27 +248,30 @@ def _capacities(conn, classes: device_inventory.DeviceClasses
         capacity = found[host]
         capacity.add(inventories)
         capacity.devices += _tree_devices(
-            conn, hypervisor.id, inventories,
+            conn, inventory_cache, hypervisor.id, inventories,
             children.get(hypervisor.id, []), classes)
     return found
 
 
 def read_devices(conn: connection_mod.Connection,
-                 classes: device_inventory.DeviceClasses
+                 classes: device_inventory.DeviceClasses,
+                 inventory_cache: InventoryCache | None = None
                  ) -> dict[str, device_inventory.HostDevices]:
     """The GPUs and miners placement counts on each host that has
     some."""
-    return {host: capacity.devices
-            for host, capacity in _capacities(conn, classes).items()
+    return {host: capacity.devices for host, capacity in
+            _capacities(conn, classes, inventory_cache).items()
             if capacity.devices}
 
 
 def read_hosts(conn: connection_mod.Connection,
                classes: device_inventory.DeviceClasses = (
-                   device_inventory.DEFAULT_CLASSES)) -> tuple[
+                   device_inventory.DEFAULT_CLASSES),
+               inventory_cache: InventoryCache | None = None) -> tuple[
         cluster.ComputeHost, ...]:
-    """Every nova-compute host with an inventory in placement."""
-    capacities = _capacities(conn, classes)
+    """Every nova-compute host with an inventory in placement (read
+    through ``inventory_cache`` if given)."""
+    capacities = _capacities(conn, classes, inventory_cache)
     memberships = _memberships(conn)
     hosts = []
     for service in conn.compute.services(binary='nova-compute'):

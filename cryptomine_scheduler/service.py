@@ -88,13 +88,14 @@ class NovaLink:
                 conf: cfg.ConfigOpts) -> 'NovaLink':
         """The link through the openstacksdk connection ``conn``."""
         classes = nova_inventory.device_classes(conf)
+        cache = nova_inventory.InventoryCache()
         return cls(functools.partial(
             nova_inventory.read_cluster, conn,
             vgpu_live_migration=conf.replan.vgpu_live_migration,
-            classes=classes),
+            classes=classes, inventory_cache=cache),
                    executor.OpenStackMigrator(conn),
                    functools.partial(nova_inventory.read_devices, conn,
-                                     classes),
+                                     classes, cache),
                    functools.partial(nova_inventory.disable_compute, conn))
 
 

@@ -169,6 +169,35 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             policy=cluster.GroupPolicy.ANTI_AFFINITY,
             members=frozenset({member['id']})),), found.groups)
 
+    def test_inventories_are_read_again_when_placement_changes_them(self):
+        conn = self.connect()
+        asked = self.useFixture(fixtures.MockPatchObject(
+            conn.placement, 'resource_provider_inventories',
+            wraps=conn.placement.resource_provider_inventories)).mock
+        providers = {p.name: p.id for p in conn.placement.resource_providers()}
+        cache = nova_inventory.InventoryCache()
+
+        def read() -> tuple[dict[str, int], list[str]]:
+            asked.reset_mock()
+            hosts = nova_inventory.read_hosts(conn, inventory_cache=cache)
+            return ({h.name: h.vcpus for h in hosts},
+                    sorted(c.args[0] for c in asked.call_args_list))
+
+        first = read()
+        self.assertEqual(sorted(providers.values()), first[1])
+        self.assertEqual((first[0], []), read())
+        # The operator reserves two more of cpu1's CPUs in placement.
+        url = f"/resource_providers/{providers['cpu1']}/inventories/VCPU"
+        vcpu = self.placement.get(url).body
+        self.placement.put(url, dict(vcpu, reserved=vcpu['reserved'] + 2))
+        self.assertEqual((dict(first[0], cpu1=first[0]['cpu1'] - 2),
+                          [providers['cpu1']]), read())
+        # A boot allocates on gpu1: its generation moves, its inventory
+        # is read again (and has not changed).
+        self.boot_on('gpu1')
+        self.assertEqual((dict(first[0], cpu1=first[0]['cpu1'] - 2),
+                          [providers['gpu1']]), read())
+
     def test_reads_every_page_of_server_groups(self):
         # nova pages groups by offset, with no link to the next page.
         self.flags(max_limit=2, group='api')

@@ -111,22 +111,27 @@ class FakeNova:
             aggregates=lambda: aggregates,
             services=lambda binary: [s for s in services
                                      if binary == 'nova-compute'])
-        providers = [R(id=h.id, root_provider_id=h.id) for h in hypervisors]
-        providers += [R(id=child, root_provider_id=root)
-                      for root, below in (children or {}).items()
-                      for child in below]
-        self.usage_calls = []
+        self.providers = [R(id=h.id, root_provider_id=h.id, generation=1)
+                          for h in hypervisors]
+        self.providers += [R(id=child, root_provider_id=root, generation=1)
+                           for root, below in (children or {}).items()
+                           for child in below]
+        self.inventories = inventories
+        self.usage_calls, self.inventory_calls = [], []
 
         def fetch_usages(rp):
             self.usage_calls.append(rp)
             return R(usages=(usages or {}).get(rp))
 
+        def fetch_inventories(rp):
+            self.inventory_calls.append(rp)
+            return [R(resource_class=rc, **vars(inv))
+                    for rc, inv in self.inventories.get(rp, {}).items()]
+
         self.placement = R(
-            resource_providers=lambda: providers,
+            resource_providers=lambda: list(self.providers),
             fetch_resource_provider_usages=fetch_usages,
-            resource_provider_inventories=lambda rp: [
-                R(resource_class=rc, **vars(inv))
-                for rc, inv in inventories.get(rp, {}).items()])
+            resource_provider_inventories=fetch_inventories)
 
 
 def service(host, status='enabled', state='up', forced_down=False):
@@ -277,6 +282,45 @@ class ReadHostsTest(base.BaseTestCase):
              'asic': {Accelerator.GPU, Accelerator.ASIC}},
             {h.name: h.accelerators and set(h.accelerators)
              for h in nova_inventory.read_hosts(conn)})
+
+    def test_inventories_are_read_again_only_when_generation_moves(self):
+        conn = FakeNova(
+            hypervisors=[R(id=n, name=n, service_details={'host': n})
+                         for n in ('cpu', 'pgpu')],
+            inventories={
+                'cpu': {'VCPU': inventory(8, 0, 1.0),
+                        'MEMORY_MB': inventory(4096, 0, 1.0)},
+                'pgpu': {'VCPU': inventory(32, 0, 1.0),
+                         'MEMORY_MB': inventory(65536, 0, 1.0)},
+                'pgpu-0': {'VGPU': inventory(8, 0, 1.0)}},
+            children={'pgpu': ['pgpu-0']},
+            usages={'pgpu-0': {'VGPU': 3}},
+            aggregates=[], services=[service('cpu'), service('pgpu')])
+        cache = nova_inventory.InventoryCache()
+
+        def read():
+            return {h.name: (h.vcpus, h.memory_mb) for h in
+                    nova_inventory.read_hosts(conn, inventory_cache=cache)}
+
+        self.assertEqual({'cpu': (8, 4096), 'pgpu': (32, 65536)}, read())
+        self.assertEqual(['cpu', 'pgpu', 'pgpu-0'],
+                         sorted(conn.inventory_calls))
+        # Same generations: only usages (of the GPU provider) are asked.
+        del conn.inventory_calls[:], conn.usage_calls[:]
+        self.assertEqual({'cpu': (8, 4096), 'pgpu': (32, 65536)}, read())
+        self.assertEqual(([], ['pgpu-0']),
+                         (conn.inventory_calls, conn.usage_calls))
+        # An inventory changed: placement moved that provider's generation.
+        conn.inventories['cpu'] = {'VCPU': inventory(16, 2, 1.0),
+                                   'MEMORY_MB': inventory(4096, 0, 1.0)}
+        conn.providers[0] = R(id='cpu', root_provider_id='cpu', generation=2)
+        self.assertEqual({'cpu': (14, 4096), 'pgpu': (32, 65536)}, read())
+        self.assertEqual(['cpu'], conn.inventory_calls)
+        # Without a cache, every inventory is asked every time.
+        del conn.inventory_calls[:]
+        nova_inventory.read_hosts(conn)
+        self.assertEqual(['cpu', 'pgpu', 'pgpu-0'],
+                         sorted(conn.inventory_calls))
 
     def test_migration_mode(self):
         for spec, mode in (({}, None),
