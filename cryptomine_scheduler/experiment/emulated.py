@@ -26,6 +26,7 @@ from cryptomine_scheduler.experiment import nova_in_process  # noqa: I001
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable
 
 import fixtures
@@ -181,9 +182,12 @@ class Testbed(controller_beside.ControllerBeside,
         conn = self.connect()
         record = saver.record
         schedules = {g.index: g.schedule for g in guests}
+        started = threading.Event()
 
         def placed() -> list[trace_collector.Placed]:
-            if record.start_at is None:
+            # Idle hosts until the trace starts (the boots' start time
+            # is in the record meanwhile, as on a real cloud).
+            if not started.is_set():
                 return []
             ours = {s.id: s.trace_index for s in record.servers() if s.id}
             return [trace_collector.Placed(
@@ -200,7 +204,7 @@ class Testbed(controller_beside.ControllerBeside,
             e.placement_refresh)
         collector.start()
         try:
-            _Runner(self, collector, self.connect(), saver,
+            _Runner(self, collector, started, self.connect(), saver,
                     guests, mapping, timing, notify=notify).run()
         finally:
             collector.stop()
@@ -232,15 +236,18 @@ class _Runner(runner_mod.Runner):
     starts), and stopping the trace collector and the re-planner when
     the trace is over, before nova's records are read."""
 
-    def __init__(self, bed: Testbed, collector, *args, **kwargs):
+    def __init__(self, bed: Testbed, collector,
+                 started: threading.Event, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.bed = bed
         self.collector = collector
+        self.started = started
 
     def play(self) -> None:
         self._booted()
         self.record.start_at = self.clock()
         self.saver()
+        self.started.set()
         self.bed.start_replanning()
         super().play()
         self.collector.stop()
