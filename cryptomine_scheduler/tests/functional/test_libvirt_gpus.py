@@ -58,6 +58,27 @@ class LibvirtGpuTestBase(controller_beside.ControllerBeside,
     def nova_link(self, conf) -> service.NovaLink:
         return service.NovaLink.through(self.connect(), conf)
 
+    def start_compute(self, hostname: str = 'compute1', **kwargs) -> str:
+        """nova's, until every provider of the host's tree carries
+        ``OWNER_NOVA``, which nova's scheduler asks of each.  On a busy
+        machine placement's SQLite can refuse a new compute's first
+        update of its traits ("database is locked"); nova's periodic
+        task would repeat it a minute later, these tests run it now."""
+        name = super().start_compute(hostname, **kwargs)
+        root = self._get_provider_uuid_by_host(name)
+
+        def owned() -> bool:
+            tree = self.placement.get(
+                f'/resource_providers?in_tree={root}',
+                version='1.14').body['resource_providers']
+            if all('OWNER_NOVA' in self._get_provider_traits(p['uuid'])
+                   for p in tree):
+                return True
+            self._run_periodics()
+            return False
+        waiting.wait_for(owned, 60)
+        return name
+
     def wait_for_gpus(self, expected: dict) -> None:
         """Until the controller's snapshot counts ``{host: (total,
         used)}`` GPUs of these hosts (sampled already) as placement
