@@ -137,7 +137,9 @@ class RunExperiment(show.ShowOne):
     With --emulated, nova, the controller and fake hosts run in this
     process instead (the emulated testbed), set up as the policy
     options say; the run writes its report (--output), as nothing of
-    it outlives the process.
+    it outlives the process.  --with-control plays the trace first
+    without re-planning on the same boots (the control run), so that
+    the two reports differ by re-planning alone.
     """
 
     def get_parser(self, prog_name):
@@ -215,6 +217,12 @@ class RunExperiment(show.ShowOne):
         emulated.add_argument('--min-gain', type=_non_negative,
                               help="the controller's [replan] min_gain "
                                    '(default: its default, 0.07)')
+        emulated.add_argument('--with-control', action='store_true',
+                              help='with --policy load-aware-replan: play '
+                                   'the trace on the same boots without '
+                                   're-planning first (record '
+                                   'RECORD-control.json, report in '
+                                   'OUTPUT/control)')
         emulated.add_argument('--output', metavar='DIR',
                               help='where the report goes (default: '
                                    'NAME-report)')
@@ -307,7 +315,6 @@ class RunExperiment(show.ShowOne):
         import dataclasses
 
         from cryptomine_scheduler.experiment import emulated
-        from cryptomine_scheduler.experiment import fidelity
         from cryptomine_scheduler.experiment import flavors
         from cryptomine_scheduler.experiment import record as record_mod
         from cryptomine_scheduler.experiment import runner
@@ -336,6 +343,14 @@ class RunExperiment(show.ShowOne):
                 f'{secrets.token_hex(2)}')
         path = args.record or f'{name}.json'
         saver = runner.Saver(record_mod.Record(name=name, setup=setup), path)
+        control = None
+        if args.with_control:
+            try:
+                control = runner.Saver(emulated.control_record(saver.record),
+                                       f'{os.path.splitext(path)[0]}'
+                                       '-control.json')
+            except ValueError as exc:
+                raise errors.CommandError(f'--with-control: {exc}') from None
         saver()
         found = emulated.Emulation(
             hosts=args.hosts, vcpus=args.host_vcpus,
@@ -346,16 +361,29 @@ class RunExperiment(show.ShowOne):
         try:
             outcome = emulated.run(setup, trace, mapping, saver, found,
                                    runner.Timing(poll=args.poll_interval),
-                                   notify=_stderr(self.app))
+                                   notify=_stderr(self.app), control=control)
         except runner.Interrupted as exc:
             raise errors.CommandError(
                 f'interrupted by {exc}; nothing outlives the run') from None
-        written = fidelity.write(outcome.comparison,
-                                 args.output or f'{name}-report')
-        self.app.stderr.write(f'report and plots: {", ".join(written)}\n')
-        for line in report.table(outcome.comparison).splitlines():
-            self.app.stderr.write(line + '\n')
+        output = args.output or f'{name}-report'
+        shown = [outcome.comparison]
+        if outcome.control is not None:
+            _write_report(self.app, outcome.control.comparison,
+                          os.path.join(output, 'control'))
+            shown.insert(0, outcome.control.comparison)
+        _write_report(self.app, outcome.comparison, output)
+        for comparison in shown:
+            for line in report.table(comparison).splitlines():
+                self.app.stderr.write(line + '\n')
         return _summary(outcome.record, path)
+
+
+def _write_report(app, comparison, folder: str) -> None:
+    """Write a run's report and plots into ``folder``; say where."""
+    from cryptomine_scheduler.experiment import fidelity
+
+    written = fidelity.write(comparison, folder)
+    app.stderr.write(f'report and plots: {", ".join(written)}\n')
 
 
 def _summary(found, path: str):
@@ -452,6 +480,5 @@ class ReportExperiment(lister.Lister):
                 trace, measured.Measurements(found, history))
         except ValueError as exc:  # unreadable trace, mapping, fleet
             raise errors.CommandError(str(exc)) from None
-        written = fidelity.write(result, parsed_args.output)
-        self.app.stderr.write(f'report and plots: {", ".join(written)}\n')
+        _write_report(self.app, result, parsed_args.output)
         return report.rows(result)

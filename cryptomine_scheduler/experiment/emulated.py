@@ -17,6 +17,13 @@ took (``warmup`` plays no part), and so do the re-planning rounds: the
 trace starts from the placement of the boots, which ``boot_hosts``
 can make an earlier run's.
 
+A re-planning run can have a control: the trace is first played on the
+boots' placement with re-planning off (the ``load-aware`` policy, which
+moves nothing), then, once the fake hosts have idled long enough for
+the controller's summaries to forget that play, played again with it
+on.  Both plays start from the very same placement, so the difference
+between their reports is re-planning's alone.
+
 :func:`run` plays a set-up and returns the report's comparison; the
 history is the controller's own, read from its store.
 """
@@ -26,7 +33,7 @@ from cryptomine_scheduler.experiment import nova_in_process  # noqa: I001
 
 import dataclasses
 import logging
-import threading
+import time
 from collections.abc import Callable
 
 import fixtures
@@ -62,15 +69,14 @@ CLOUD = 'emulated'
 class Emulation:
     """The emulated cloud: ``hosts`` fake hosts of ``vcpus`` CPUs and
     ``memory_mb`` each, the bus of the controller and the scheduler's
-    plugin, how often each host is sampled and the servers' hosts read
-    from nova (seconds), and the controller's ``[replan] min_gain``."""
+    plugin, how often each host is sampled (seconds), and the
+    controller's ``[replan] min_gain``."""
 
     hosts: int = 10
     vcpus: int = 16
     memory_mb: int = 32768
     transport_url: str = 'fake:/'
     sample_interval: float = 1.0
-    placement_refresh: float = 2.0
     min_gain: float = 0.07
 
     def host_names(self) -> tuple[str, ...]:
@@ -79,12 +85,35 @@ class Emulation:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """An emulated run: its record, the report's comparison, and the
-    moves the controller's plans carried out."""
+    """An emulated run: its record, the report's comparison, the moves
+    the controller's plans carried out, and the control run's outcome
+    where there was one."""
 
     record: record_mod.Record
     comparison: comparison_mod.Comparison
     controller_moves: int
+    control: 'Outcome | None' = None
+
+
+def control_record(record: record_mod.Record) -> record_mod.Record:
+    """The record of ``record``'s control run: the same set-up without
+    re-planning.  It creates nothing: once the run is over, it lists
+    the re-planning run's resources as that run left them."""
+    policy = record.setup.policy
+    if policy.policy != 'load-aware-replan':
+        raise ValueError(f'a control run is played before a re-planning '
+                         f'run, not before {policy.policy!r}')
+    return record_mod.Record(
+        name=f'{record.name}-control', setup=dataclasses.replace(
+            record.setup, policy=dataclasses.replace(
+                policy, policy='load-aware')))
+
+
+class _TraceClock:
+    """When the trace being played started (None: none is, the fake
+    hosts idle); the runner sets it, the trace collector reads it."""
+
+    start_at: float | None = None
 
 
 class Testbed(controller_beside.ControllerBeside,
@@ -136,7 +165,17 @@ class Testbed(controller_beside.ControllerBeside,
                        'max_moves': policy.max_moves,
                        'min_gain': self.emulation.min_gain,
                        'migration_poll_interval': 0.2},
-            'nova_api': {'device_refresh_interval': 0}}
+            'nova_api': {'device_refresh_interval': 0},
+            # No burst tier: no sweeper reading nova beside the rounds.
+            'burst': {'check_interval': 0}}
+
+    def interlude(self) -> float:
+        """Seconds of idle hosts after which the controller's summaries
+        hold nothing of a play: its summary window, five half-lives of
+        its EWMA, and two samples."""
+        summaries = self.controller_overrides()['controller']
+        return (summaries['summary_window'] + 5 * summaries['ewma_half_life']
+                + 2 * self.emulation.sample_interval)
 
     def start_replanning(self) -> None:
         """Re-plan every interval from now on, if the policy does."""
@@ -159,6 +198,12 @@ class Testbed(controller_beside.ControllerBeside,
             'nova.virt.fake.FakeDriver.get_host_uptime',
             lambda driver: ' 12:00:00 up 1 day,  0 users,  load average: '
                            '0.00, 0.00, 0.00'))
+        # The fake driver keeps a live-migrated guest on its source
+        # too; a hypervisor's guest leaves (the trace collector reads
+        # where each guest runs from the drivers).
+        self.useFixture(fixtures.MonkeyPatch(
+            'nova.virt.fake.FakeDriver.post_live_migration',
+            _leave_source))
         if self.experiment_setup.policy.filter_and_weigher:
             self.flags(available_filters=[
                 'nova.scheduler.filters.all_filters', FILTER],
@@ -176,38 +221,49 @@ class Testbed(controller_beside.ControllerBeside,
     def play(self, saver: runner_mod.Saver,
              guests: tuple[workload.Guest, ...],
              mapping: flavors_mod.Mapping, timing: runner_mod.Timing,
-             notify: Callable[[str], None]) -> None:
-        """The runner's whole run, the trace collector beside it."""
-        # The collector's thread has a connection of its own.
-        conn = self.connect()
+             notify: Callable[[str], None],
+             control: runner_mod.Saver | None = None) -> None:
+        """The runner's whole run (with its control run first, if
+        ``control``), the trace collector beside it."""
         record = saver.record
         schedules = {g.index: g.schedule for g in guests}
-        started = threading.Event()
+        clock = _TraceClock()
 
         def placed() -> list[trace_collector.Placed]:
-            # Idle hosts until the trace starts (the boots' start time
-            # is in the record meanwhile, as on a real cloud).
-            if not started.is_set():
+            # Idle hosts while no trace plays (the boots' start time is
+            # in the record meanwhile, as on a real cloud).  A guest
+            # runs where its host's hypervisor (the fake driver) has it,
+            # as a collector sees its host's qemu processes: a live
+            # migration adds it to the destination's, then removes it
+            # from the source's.
+            start_at = clock.start_at
+            if start_at is None:
                 return []
             ours = {s.id: s.trace_index for s in record.servers() if s.id}
+            running = {server_id: host
+                       for host, compute in sorted(self.computes.items())
+                       for server_id in
+                       compute.manager.driver.list_instance_uuids()
+                       if server_id in ours}
             return [trace_collector.Placed(
-                s.id, s.compute_host, schedules[ours[s.id]]._replace(
-                    start_at=record.start_at))
-                for s in conn.compute.servers(all_projects=True)
-                if s.id in ours and s.compute_host]
+                server_id, host, schedules[ours[server_id]]._replace(
+                    start_at=start_at))
+                for server_id, host in running.items()]
 
         e = self.emulation
         collector = trace_collector.TraceCollector(
             tuple(trace_collector.FakeHost(h, e.vcpus, e.memory_mb)
                   for h in e.host_names()),
-            placed, self.publisher, self.SECRET, e.sample_interval,
-            e.placement_refresh)
+            placed, self.publisher, self.SECRET, e.sample_interval)
         collector.start()
         try:
-            _Runner(self, collector, started, self.connect(), saver,
+            _Runner(self, collector, clock, control, self.connect(), saver,
                     guests, mapping, timing, notify=notify).run()
         finally:
             collector.stop()
+            if control is not None:
+                control.record.resources = list(record.resources)
+                control()
 
     def history(self, since: float) -> dict[str, tuple]:
         """Each fake host's ``(time, CPU %)`` samples since ``since``."""
@@ -229,27 +285,57 @@ class Testbed(controller_beside.ControllerBeside,
                    for action in plans.get(plan['id'])['actions'])
 
 
+def _leave_source(driver, context, instance, block_device_info,
+                  migrate_data=None) -> None:
+    """The end of a live migration on its source host: the guest is
+    gone from there."""
+    driver.destroy(context, instance, network_info=None,
+                   block_device_info=block_device_info)
+
+
 class _Runner(runner_mod.Runner):
     """The runner, its trace and the re-planning rounds starting once
     every server is up (fake hosts play no user data, so no guest waits
     for a start time; the servers are where they booted when the trace
-    starts), and stopping the trace collector and the re-planner when
-    the trace is over, before nova's records are read."""
+    starts), after the control run if there is one, and stopping the
+    trace collector and the re-planner when the trace is over, before
+    nova's records are read."""
 
-    def __init__(self, bed: Testbed, collector,
-                 started: threading.Event, *args, **kwargs):
+    def __init__(self, bed: Testbed, collector, clock: _TraceClock,
+                 control: runner_mod.Saver | None, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.bed = bed
         self.collector = collector
-        self.started = started
+        self.trace_clock = clock
+        self.control = control
+
+    def _start_trace(self, saver: runner_mod.Saver) -> None:
+        """Start the trace now, as ``saver``'s record's."""
+        saver.record.start_at = self.trace_clock.start_at = self.clock()
+        saver()
+
+    def _play_control(self) -> None:
+        """Play the trace without re-planning, then idle the hosts."""
+        control = self.control.record
+        control.resources = list(self.record.resources)
+        self.notify('control run: re-planning off')
+        self._start_trace(self.control)
+        self._played(self.control)
+        self.trace_clock.start_at = None
+        control.migrations = self.nova_migrations()
+        self.control()
+        pause = self.bed.interlude()
+        self.notify(f'control run over: the hosts idle {pause:g} s, '
+                    f'until the controller\'s summaries forget it')
+        time.sleep(pause)
 
     def play(self) -> None:
         self._booted()
-        self.record.start_at = self.clock()
-        self.saver()
-        self.started.set()
+        if self.control is not None:
+            self._play_control()
+        self._start_trace(self.saver)
         self.bed.start_replanning()
-        super().play()
+        self._played(self.saver)
         self.collector.stop()
         replanner = self.bed.controller.replanner
         replanner.stop()
@@ -265,19 +351,26 @@ def run(setup: setup_mod.Setup, trace: traces.Trace,
         mapping: flavors_mod.Mapping, saver: runner_mod.Saver,
         emulation: Emulation = Emulation(),
         timing: runner_mod.Timing = TIMING,
-        notify: Callable[[str], None] = runner_mod.LOG.info) -> Outcome:
+        notify: Callable[[str], None] = runner_mod.LOG.info,
+        control: runner_mod.Saver | None = None) -> Outcome:
     """Play ``trace`` (the part ``setup`` plays) on an emulated cloud;
-    the record goes to ``saver``."""
+    the record goes to ``saver``, and that of the control run played
+    first, if any, to ``control`` (see :func:`control_record`)."""
     guests = workload.guests(trace, mapping, setup.compression)
     bed = Testbed(emulation, setup)
     try:
         bed.setUp()
         notify(f'emulated cloud: {emulation.hosts} fake hosts')
-        bed.play(saver, guests, mapping, timing, notify)
+        bed.play(saver, guests, mapping, timing, notify, control)
         record = saver.record
         history = bed.history(record.start_at)
         moves = bed.controller_moves()
+        control_history = control and bed.history(control.record.start_at)
     finally:
         bed.doCleanups()
-    return Outcome(record, fidelity.compare(
-        trace, measured.Measurements(record, history)), moves)
+    return Outcome(
+        record, fidelity.compare(
+            trace, measured.Measurements(record, history)), moves,
+        control and Outcome(control.record, fidelity.compare(
+            trace, measured.Measurements(control.record, control_history)),
+            0))

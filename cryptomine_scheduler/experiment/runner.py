@@ -117,12 +117,16 @@ class Runner:
             with _handlers(_raise_interrupted, signal.SIGTERM):
                 self.create()
                 self.play()
-                self.record.migrations = cloud.migrations(
-                    self.conn, {r.id for r in self.record.servers() if r.id})
+                self.record.migrations = self.nova_migrations()
                 self.saver()
         finally:
             with _handlers(_ignore, signal.SIGINT, signal.SIGTERM):
                 teardown(self.conn, self.saver, self.timing, self.notify)
+
+    def nova_migrations(self) -> list[record_mod.MigrationRecord]:
+        """nova's migration records of the run's servers."""
+        return cloud.migrations(
+            self.conn, {r.id for r in self.record.servers() if r.id})
 
     def _create(self, resource: record_mod.Resource,
                 create: Callable[[], str]) -> record_mod.Resource:
@@ -196,12 +200,17 @@ class Runner:
     def play(self) -> None:
         """Wait for the boots, then until the players are done."""
         self._booted()
-        end = self.record.start_at + self.record.setup.duration
+        self._played(self.saver)
+
+    def _played(self, saver: Saver) -> None:
+        """Wait until the players of ``saver``'s record are done, then
+        record when they ended."""
+        end = saver.record.start_at + saver.record.setup.duration
         self.notify(f'playing until {time.ctime(end)}')
         while self.clock() < end:
             time.sleep(min(self.timing.poll, end - self.clock()))
-        self.record.ended_at = self.clock()
-        self.saver()
+        saver.record.ended_at = self.clock()
+        saver()
 
 
 def _ids(conn: connection.Connection,

@@ -2,7 +2,7 @@
 
 nova's fake virt driver runs no guest, so no player loads a host: the
 trace collector stands in for the collectors of the hosts.  Every
-``interval`` seconds it asks where nova has each of the run's servers
+``interval`` seconds it asks which host runs each of the run's servers
 now, and publishes, for each fake host, the sample a collector there
 would: each guest's CPU is its schedule's busy vCPUs at this moment
 (the player's, to the step), the host's is theirs summed over its CPUs
@@ -40,7 +40,7 @@ class FakeHost:
 
 @dataclasses.dataclass(frozen=True)
 class Placed:
-    """A server of the run (its ID), where nova has it, and what its
+    """A server of the run (its ID), the host that runs it, and what its
     guest plays."""
 
     server_id: str
@@ -88,25 +88,20 @@ def samples(hosts: Iterable[FakeHost], placed: Iterable[Placed],
 
 class TraceCollector:
     """Publishes every host's sample each ``interval`` seconds, from
-    :func:`samples` of what ``placed()`` says (asked at most every
-    ``refresh`` seconds), in a thread of its own between :meth:`start`
-    and :meth:`stop`."""
+    :func:`samples` of what ``placed()`` says then, in a thread of its
+    own between :meth:`start` and :meth:`stop`."""
 
     def __init__(self, hosts: tuple[FakeHost, ...],
                  placed: Callable[[], list[Placed]],
                  publisher: publisher_mod.SamplePublisher, secret: str,
-                 interval: float, refresh: float = 0.0,
-                 clock: Callable[[], float] = time.time):
+                 interval: float, clock: Callable[[], float] = time.time):
         self.hosts = hosts
         self.placed = placed
         self.publisher = publisher
         self.keys = {h.name: signing.derive_host_key(secret, h.name)
                      for h in hosts}
         self.interval = interval
-        self.refresh = refresh
         self.clock = clock
-        self._placed: list[Placed] = []
-        self._read_at = -float('inf')
         self.seqs: dict[str, int] = {}
         self.published = 0
         self._stop = threading.Event()
@@ -114,10 +109,7 @@ class TraceCollector:
                                         name='trace-collector')
 
     def publish_once(self) -> None:
-        if time.monotonic() - self._read_at >= self.refresh:
-            self._placed = self.placed()
-            self._read_at = time.monotonic()
-        for found in samples(self.hosts, self._placed, self.clock(),
+        for found in samples(self.hosts, self.placed(), self.clock(),
                              self.seqs):
             self.publisher.publish(signing.envelope(
                 found.to_wire(), self.keys[found.host]))
