@@ -46,6 +46,10 @@ LOG = logging.getLogger(__name__)
 #: Compute API microversion needed: embedded flavors (2.47), hypervisor
 #: ids that are provider UUIDs (2.53), a server group's ``policy`` (2.64).
 MIN_MICROVERSION = '2.64'
+#: The hypervisors are listed at the last microversion before 2.88, whose
+#: detail view asks every nova-compute its uptime over RPC (one call a
+#: host a round, for a field the re-planner does not read).
+HYPERVISORS_MICROVERSION = '2.87'
 #: Flavor extra spec asking for PCI passthrough devices.
 PCI_ALIAS_SPEC = 'pci_passthrough:alias'
 VGPU_SPEC = 'resources:VGPU'
@@ -237,7 +241,8 @@ def _capacities(conn, classes: device_inventory.DeviceClasses,
     inventory_cache = inventory_cache or InventoryCache()
     inventory_cache.refresh(providers)
     children = _children(providers)
-    for hypervisor in conn.compute.hypervisors(details=True):
+    for hypervisor in conn.compute.hypervisors(
+            details=True, microversion=HYPERVISORS_MICROVERSION):
         host = (hypervisor.service_details or {}).get('host')
         inventories = inventory_cache.get(conn, hypervisor.id)
         if host is None or not {'VCPU', 'MEMORY_MB'} <= inventories.keys():

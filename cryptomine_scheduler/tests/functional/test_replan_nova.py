@@ -198,6 +198,21 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         self.assertEqual((dict(first[0], cpu1=first[0]['cpu1'] - 2),
                           [providers['gpu1']]), read())
 
+    def test_asks_no_compute_its_uptime(self):
+        # nova's hypervisor detail view from microversion 2.88 on asks
+        # each nova-compute its uptime over RPC.
+        asked = self.useFixture(fixtures.MockPatch(
+            'nova.compute.api.HostAPI.get_host_uptime',
+            return_value='up 1 day')).mock
+        conn = self.connect()
+
+        hosts = nova_inventory.read_hosts(conn)
+
+        self.assertEqual(sorted(self.HOSTS), [h.name for h in hosts])
+        self.assertEqual(0, asked.call_count)
+        list(conn.compute.hypervisors(details=True, microversion='2.88'))
+        self.assertEqual(len(self.HOSTS), asked.call_count)
+
     def test_reads_every_page_of_server_groups(self):
         # nova pages groups by offset, with no link to the next page.
         self.flags(max_limit=2, group='api')

@@ -107,7 +107,7 @@ class FakeNova:
         """``children``: root provider -> providers below it;
         ``usages``: provider -> {resource class: used}."""
         self.compute = R(
-            hypervisors=lambda details: hypervisors,
+            hypervisors=lambda details, microversion: hypervisors,
             aggregates=lambda: aggregates,
             services=lambda binary: [s for s in services
                                      if binary == 'nova-compute'])
