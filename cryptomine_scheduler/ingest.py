@@ -81,28 +81,43 @@ class BatchResult:
 
 class IngestTotals:
     """Counters since the controller started, summed over batches, and
-    the ingest processes restarted (``restarts``: counts by service)."""
+    the ingest processes restarted (``restarts``: counts by service).
+
+    ``summarised`` counts the samples added to the summaries, from this
+    controller's batches and from the batches its peers cast to it
+    (``from_peers``, with :mod:`~cryptomine_scheduler.peer_samples`).
+    """
 
     def __init__(self, restarts: Callable[[], dict[str, int]] = dict):
         self._restarts = restarts
         self.received = 0
         self.stored = 0
         self.batches = 0
+        self.summarised = 0
+        self.from_peers = 0
         self.rejected: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
 
-    def add(self, result: BatchResult) -> None:
+    def add(self, result: BatchResult, summarised: int = 0) -> None:
         with self._lock:
             self.received += result.received
             self.stored += len(result.stored)
             self.batches += 1
+            self.summarised += summarised
             self.rejected.update(result.rejected)
+
+    def add_from_peers(self, received: int, summarised: int) -> None:
+        """Count a batch a peer controller stored and cast."""
+        with self._lock:
+            self.from_peers += received
+            self.summarised += summarised
 
     def wire(self) -> dict:
         """Counters as a JSON-able dict (served by RPC)."""
         with self._lock:
             return {'received': self.received, 'stored': self.stored,
-                    'batches': self.batches,
+                    'batches': self.batches, 'summarised': self.summarised,
+                    'from_peers': self.from_peers,
                     'rejected': {reason.value: self.rejected[reason]
                                  for reason in validation.Reason},
                     'worker_restarts': self._restarts()}

@@ -42,6 +42,11 @@ _INGEST_COUNTERS = (  # metric name, IngestTotals counter, help
     ('samples_stored', 'stored',
      'Samples that passed validation and were stored.'),
     ('batches', 'batches', 'Batches of notifications handled.'),
+    ('samples_summarised', 'summarised',
+     'Samples added to the summaries, this controller\'s and its peers\'.'),
+    ('samples_from_peers', 'from_peers',
+     'Samples other controllers stored and cast to this one '
+     '([controller] share_ingest).'),
 )
 
 

@@ -25,6 +25,7 @@ from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import nova_notifications
+from cryptomine_scheduler import peer_samples
 from cryptomine_scheduler import placements
 from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
@@ -105,7 +106,9 @@ class ControllerService:
     With ``[controller] ingest_workers``, other processes consume the
     samples (:mod:`~cryptomine_scheduler.ingest_workers`) and hand each
     stored batch to :meth:`absorb`; this one keeps the summaries and
-    answers RPC.
+    answers RPC.  With ``[controller] share_ingest``, it casts each
+    stored batch to the other controllers and absorbs theirs
+    (:mod:`~cryptomine_scheduler.peer_samples`).
     """
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,
@@ -159,6 +162,16 @@ class ControllerService:
                 (conf.messaging.controller_topic, rpc.ReadEndpoint(*served)),
                 (conf.messaging.operator_topic, rpc.OperatorEndpoint(
                     *served, replanner=self.replanner, burst=self.burst)))]
+        self.peers = self.peer_server = None
+        if c.share_ingest:
+            self.peers = peer_samples.PeerCaster(
+                rpc_transport, conf.messaging.peer_topic, conf.host)
+            self.peer_server = oslo_messaging.get_rpc_server(
+                rpc_transport, oslo_messaging.Target(
+                    topic=conf.messaging.peer_topic, server=conf.host),
+                [peer_samples.PeerEndpoint(conf.host,
+                                           self.absorb_from_peer)],
+                executor='threading')
         self._stop = threading.Event()
         self._periodic = [threading.Thread(
             target=self._every, args=(c.maintenance_interval,
@@ -203,9 +216,18 @@ class ControllerService:
     def absorb(self, result: ingest.BatchResult) -> None:
         """Add a batch's valid samples to the summaries, those stored now
         and those stored before (by a peer controller), then count it (a
-        sample counted as stored is already in the next snapshot)."""
-        self._summarise(result.stored + result.known)
-        self.totals.add(result)
+        sample counted as stored is already in the next snapshot); with
+        shared ingest, cast them to the other controllers."""
+        valid = result.stored + result.known
+        self.totals.add(result, self._summarise(valid))
+        if self.peers is not None and valid:
+            self.peers.cast(valid)
+
+    def absorb_from_peer(
+            self, samples: Iterable[sample_mod.LoadSample]) -> None:
+        """Add the samples a peer controller stored to the summaries."""
+        samples = list(samples)
+        self.totals.add_from_peers(len(samples), self._summarise(samples))
 
     def _summarise(self, samples: Iterable[sample_mod.LoadSample]) -> int:
         """Add the samples not summarised yet; return how many."""
@@ -247,6 +269,10 @@ class ControllerService:
                 LOG.exception('%s failed; retrying next interval', what)
 
     def start(self) -> None:
+        # Peers' batches stored from now on come by the peer topic, those
+        # stored before from the database (counted once if both).
+        if self.peer_server is not None:
+            self.peer_server.start()
         rows = self._summarise(self.store.recent_samples(
             self._clock() - self.tracker.window))
         LOG.info('Summaries rebuilt from %d stored samples', rows)
@@ -269,9 +295,11 @@ class ControllerService:
         while (starting no more), stop consuming, finish the batch in
         hand, close the store."""
         self._stop.set()
-        for server in self.rpc_servers:
+        servers = self.rpc_servers + [
+            s for s in (self.peer_server,) if s is not None]
+        for server in servers:
             server.stop()
-        for server in self.rpc_servers:
+        for server in servers:
             server.wait()
         self.replanner.stop()
         self.metrics.stop()

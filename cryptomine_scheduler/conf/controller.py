@@ -15,16 +15,33 @@ Queue the controller consumes samples from.  Controllers using the same
 queue share the sample stream (each sample goes to one of them).  Unset
 means ``<[messaging] sample_topic>.info``, the queue collectors declare
 when they publish: samples sent before any controller started wait there.
-With several controllers, keep this queue for one of them and give each
-other a pool of its own (``cryptomine_samples.<its host>``): each then
-receives every sample, summarises all of them and serves nova the same
-snapshot, while the shared database keeps the first copy.  A controller
-with a pool of its own should keep running: its queue fills while it is
-down (and is read when it is back).
+With several controllers, either keep this queue for all of them and set
+``share_ingest`` (each stores its share and sends it to the others'
+summaries), or keep it for one of them and give each other a pool of its
+own (``cryptomine_samples.<its host>``): each then receives every sample,
+stores and summarises all of them, while the shared database keeps the
+first copy.  Either way every controller serves nova the same snapshot.
+A controller with a pool of its own should keep running: its queue fills
+while it is down (and is read when it is back).
 
 Related options:
 
-* ``[messaging] sample_topic``
+* ``[messaging] sample_topic``, ``share_ingest``
+"""),
+    cfg.BoolOpt('share_ingest', default=False,
+                help="""
+Share the ingest with the other controllers of the same database: each
+consumes its share of one sample queue (the same ``listener_pool``),
+validates and stores it, and casts the batch it stored to every
+controller on ``[messaging] peer_topic``, which adds it to their
+summaries.  Ingest capacity then grows with controllers, where pools of
+their own make each controller store and summarise the whole stream.
+Set it on every controller or on none.  Samples a controller misses
+while it is down come back from the database when it starts.
+
+Related options:
+
+* ``listener_pool``, ``[messaging] peer_topic``
 """),
     cfg.IntOpt('ingest_workers', default=0, min=0, max=64,
                help="""

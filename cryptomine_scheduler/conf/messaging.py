@@ -38,6 +38,17 @@ Related options:
 
 * ``controller_topic``
 """),
+    cfg.StrOpt('peer_topic', default='cryptomine_controller_peers',
+               help="""
+RPC topic on which controllers that share the ingest cast each stored
+batch of samples to one another (a fanout).  Give only the controllers'
+bus user the right to publish to it: what arrives there goes into the
+summaries unchecked.
+
+Related options:
+
+* ``[controller] share_ingest``
+"""),
     cfg.StrOpt('master_secret', secret=True,
                help="""
 Master secret from which every host's signing key is derived

@@ -1,8 +1,9 @@
 """Several controllers, one truth: three controller processes on one
 PostgreSQL database, one etcd and one RabbitMQ broker (quorum queues on
-its one node), each consuming its own copy of the sample stream: the
-first one the queue that the collectors declare, the others a
-``listener_pool`` of their own."""
+its one node), either each consuming its own copy of the sample stream
+(the first one the queue that the collectors declare, the others a
+``listener_pool`` of their own) or sharing that queue and casting what
+each stored to the others (``share_ingest``)."""
 
 import os
 import signal
@@ -21,6 +22,9 @@ CONTROLLERS = ('controller-1', 'controller-2', 'controller-3')
 
 
 class TestSeveralControllers(base.PipelineTestCase):
+    """Each controller with a copy of the stream."""
+
+    SHARE_INGEST = False
 
     def setUp(self):
         super().setUp()
@@ -39,20 +43,20 @@ class TestSeveralControllers(base.PipelineTestCase):
     def database_url(self) -> str:
         return self.useFixture(postgres.PostgresCluster()).url
 
-    @staticmethod
-    def pool(name: str) -> str:
-        if name == CONTROLLERS[0]:
+    def pool(self, name: str) -> str:
+        if name == CONTROLLERS[0] or self.SHARE_INGEST:
             return 'cryptomine_samples.info'
         return f'cryptomine_samples.{name}'
 
     def start_peer(self, name: str):
-        """Start controller ``name`` with a pool of its own; return its
-        process once it answers."""
+        """Start controller ``name`` on its pool; return its process once
+        it answers."""
         path = self._write(f'{name}.conf', f"""
 [DEFAULT]
 host = {name}
 [controller]
 listener_pool = {self.pool(name)}
+share_ingest = {self.SHARE_INGEST}
 [replan]
 coordination_url = {self.etcd.url}
 """)
@@ -61,18 +65,26 @@ coordination_url = {self.etcd.url}
                          interval=0.5, seen=lambda: self.log(name)[-2000:])
         return process
 
-    def _snapshot(self, name: str) -> snapshot.LoadSnapshot | None:
-        """Controller ``name``'s own snapshot (None while unreachable)."""
+    def _call(self, name: str, method: str):
+        """Call ``method`` of controller ``name`` itself."""
         self.client()  # the transport
-        caller = oslo_messaging.get_rpc_client(
+        return oslo_messaging.get_rpc_client(
             self._transport, oslo_messaging.Target(
                 topic='cryptomine_controller', server=name,
-                namespace=rpcapi.NAMESPACE, version='1.0'), timeout=5)
+                namespace=rpcapi.NAMESPACE, version='1.0'),
+            timeout=5).call({}, method)
+
+    def _snapshot(self, name: str) -> snapshot.LoadSnapshot | None:
+        """Controller ``name``'s own snapshot (None while unreachable)."""
         try:
             return snapshot.LoadSnapshot.from_wire(
-                caller.call({}, 'get_load_snapshot'))
+                self._call(name, 'get_load_snapshot'))
         except oslo_messaging.MessagingTimeout:
             return None
+
+    def stats(self, name: str) -> dict:
+        """Controller ``name``'s ingest counters."""
+        return self._call(name, 'get_ingest_stats')
 
     def sample_counts(self, name: str) -> dict[str, int]:
         snap = self._snapshot(name)
@@ -124,3 +136,27 @@ coordination_url = {self.etcd.url}
             seen=lambda: repr(self.broker.queue_depths()))
         self.assertEqual(dict.fromkeys(HOSTS, cycles),
                          self.sample_counts(killed))
+
+
+class TestSharedIngest(TestSeveralControllers):
+    """The controllers share one queue: each stores its share and casts
+    it to the others' summaries."""
+
+    SHARE_INGEST = True
+
+    def test_each_stores_a_share(self):
+        cycles = 60
+        for process in [self.start_collector(h, cycles) for h in HOSTS]:
+            self.assertEqual(0, process.wait(base.WAIT))
+        self.wait_stored(cycles * len(HOSTS))
+        self.assert_complete(CONTROLLERS, cycles)
+        stats = {name: self.stats(name) for name in CONTROLLERS}
+        self.assertEqual(cycles * len(HOSTS),
+                         sum(s['stored'] for s in stats.values()), stats)
+        for name, counts in stats.items():
+            # Consumed a share, not a copy, and got the rest from peers.
+            self.assertLess(counts['received'], cycles * len(HOSTS), name)
+            self.assertEqual(0, counts['rejected']['duplicate'], name)
+            self.assertEqual(cycles * len(HOSTS), counts['summarised'], name)
+            self.assertEqual(cycles * len(HOSTS) - counts['received'],
+                             counts['from_peers'], name)
