@@ -16,11 +16,13 @@ min/median/max and exits non-zero when a median misses its target.
 
 With ``--postgresql``, part (c) starts groups of 1, 2 and 3 (see
 ``--controllers``) ``cryptomine-controller`` daemons on one PostgreSQL
-database, each consuming its own copy of the stream, freezes them while
-their queues fill, thaws them together and times until every one has
-counted every sample; it prints the CPU of the controllers, PostgreSQL,
-RabbitMQ and other processes, and judges the target on the drains that
-other processes left alone.
+database, in each of two modes: ``copies`` (each consumes its own copy of
+the stream: the baseline) and ``shared`` (``share_ingest``: they share
+one queue and cast what each stored to the others).  It freezes them
+while their queues fill, thaws them together and times until every one
+has summarised every sample; it prints the CPU of the controllers,
+PostgreSQL, RabbitMQ and other processes, and judges the target (shared
+mode) on the drains that other processes left alone.
 
 Run from the repository root: ``.venv/bin/python benchmarks/ingest_rate.py``
 """
@@ -73,6 +75,7 @@ E2E_TARGET = 3000.0  # samples/s, end to end, in one process
 E2E_WORKERS_TARGET = 5000.0  # with --ingest-workers
 PG_TARGET = 3000.0  # samples/s of the stream, several controllers
 PG_TARGET_CONTROLLERS = 2  # ... when this many share the machine
+PG_MODES = ('copies', 'shared')  # each controller's own copy; a shared queue
 QUIET_SHARE = 0.1  # of the CPUs, at most, that others take from a drain
 SAMPLE_INTERVAL = 10.0  # seconds between two samples of one host
 FAKE_URL = 'fake:/'
@@ -388,7 +391,8 @@ def controller_overrides(topic: str, batch_size: int,
     return {
         'DEFAULT': {'host': f'benchmark-{topic}'},
         'messaging': {'sample_topic': topic,
-                      'controller_topic': f'{topic}_controller'},
+                      'controller_topic': f'{topic}_controller',
+                      'peer_topic': f'{topic}_peers'},
         'controller': controller,
         'database': {'connection': _sqlite_url(db_dir)},
     }
@@ -814,9 +818,9 @@ def _cpu_delta(before: dict, after: dict) -> dict[str, float]:
 
 def wait_absorbed(peers: list[Peer], expected: int,
                   stall_timeout: float) -> tuple[dict, dict]:
-    """Poll every controller until each counted ``expected`` samples
-    (stored by itself or by a peer first); return when each was done
-    (seconds from now) and its ingest stats."""
+    """Poll every controller until each summarised ``expected`` samples
+    (stored by itself or by a peer); return when each was done (seconds
+    from now) and its ingest stats."""
     start = time.monotonic()
     done, stats, last, last_change = {}, {}, -1, start
     while len(done) < len(peers):
@@ -825,9 +829,9 @@ def wait_absorbed(peers: list[Peer], expected: int,
             if peer.name in done:
                 continue
             stats[peer.name] = peer.stats()
-            if stats[peer.name]['received'] >= expected:
+            if stats[peer.name]['summarised'] >= expected:
                 done[peer.name] = time.monotonic() - start
-        progress = sum(s['received'] for s in stats.values())
+        progress = sum(s['summarised'] for s in stats.values())
         if progress != last:
             last, last_change = progress, time.monotonic()
         elif time.monotonic() - last_change > stall_timeout:
@@ -837,11 +841,13 @@ def wait_absorbed(peers: list[Peer], expected: int,
 
 def drain_group(args, broker: rabbit.RabbitBroker,
                 cluster: postgres.PostgresCluster, workload: Workload,
-                count: int, run: int, work_dir: str) -> GroupDrain:
-    """Start ``count`` controllers on a fresh database, each with a
-    sample pool of its own; freeze them, fill their queues, thaw them
-    together and time until every one absorbed every sample."""
-    label = f'pg_n{count}_r{run}'
+                count: int, share: bool, run: int,
+                work_dir: str) -> GroupDrain:
+    """Start ``count`` controllers on a fresh database, sharing one
+    sample queue (``share``) or each with a pool of its own; freeze them,
+    fill their queues, thaw them together and time until every one
+    summarised every sample."""
+    label = f'pg_{"shared" if share else "copies"}_n{count}_r{run}'
     topic = f'benchmark_samples_{label}'
     url = _new_database(cluster, f'benchmark_{label}')
     transport = oslo_messaging.get_rpc_transport(_common.build_conf(),
@@ -855,12 +861,14 @@ def drain_group(args, broker: rabbit.RabbitBroker,
                 args.pg_ingest_workers)
             overrides['DEFAULT']['host'] = name
             overrides['database']['connection'] = url
+            overrides['controller']['share_ingest'] = share
             # The first consumes the queue the collectors declare, the
-            # others a copy of their own.
-            pools.append(f'{topic}.info')
-            if index:
-                pools[-1] = f'{topic}.{name}'
+            # others a copy of their own unless they share it.
+            if index and not share:
+                pools.append(f'{topic}.{name}')
                 overrides['controller']['listener_pool'] = pools[-1]
+            elif not index:
+                pools.append(f'{topic}.info')
             peers.append(start_peer(name, overrides, broker, transport,
                                     work_dir))
         _wait_for_queues(broker, pools)
@@ -894,20 +902,20 @@ def _wait_for_queues(broker: rabbit.RabbitBroker, queues: list[str],
         time.sleep(0.5)
 
 
-def report_group(result: GroupDrain, count: int) -> tuple[float, bool]:
+def report_group(result: GroupDrain, count: int,
+                 mode: str) -> tuple[float, bool]:
     """Print one group drain; return the stream rate it kept up with
     and whether other processes left the machine to it."""
     peers = len(result.each_seconds)
-    rate = report_rate(f'{peers} controller(s), every one all', count,
-                       result.seconds,
-                       f' (x{peers} = {peers * count / result.seconds:,.0f}'
-                       f' absorbed in all)')
+    rate = report_rate(f'{mode}, {peers} controller(s), every one all',
+                       count, result.seconds)
     for name, seconds in result.each_seconds.items():
         stats = result.stats[name]
         print(f'    {name}: all in {seconds:6.2f} s = '
-              f'{count / seconds:6,.0f} samples/s, stored '
-              f'{stats["stored"]:,} (the rest duplicate: '
-              f'{stats["rejected"]["duplicate"]:,}), CPU '
+              f'{count / seconds:6,.0f} samples/s, consumed '
+              f'{stats["received"]:,}, stored {stats["stored"]:,} '
+              f'(duplicate: {stats["rejected"]["duplicate"]:,}), from '
+              f'peers {stats["from_peers"]:,}, CPU '
               f'{1000 * result.cpu[name] / count:.3f} ms/sample')
     capacity = (os.cpu_count() or 1) * result.seconds
     controllers = sum(result.cpu[name] for name in result.each_seconds)
@@ -940,9 +948,10 @@ def run_postgresql(args, workload: Workload) -> list[bool]:
                     'cryptomine-controller x N -> one PostgreSQL')
     print_workload(workload)
     counts = [int(n) for n in args.controllers.split(',')]
-    print(f'  controllers {counts}, each with its own pool, batch size '
-          f'{args.batch_size}, ingest workers {args.pg_ingest_workers}; '
-          f'frozen while their queues fill, timed from their thaw')
+    print(f'  controllers {counts}, each with its own pool (copies) or '
+          f'sharing one (shared), batch size {args.batch_size}, ingest '
+          f'workers {args.pg_ingest_workers}; frozen while their queues '
+          f'fill, timed from their thaw')
     try:
         with _common.stopwatch() as startup:
             broker = rabbit.RabbitBroker()
@@ -959,35 +968,38 @@ def run_postgresql(args, workload: Workload) -> list[bool]:
             return [False]
         print(f'  private RabbitMQ broker and PostgreSQL cluster up in '
               f'{startup["wall"]:.1f} s')
-        rates: dict[int, list[tuple[float, bool]]] = {
-            n: [] for n in counts}
+        groups = [(mode, count) for mode in PG_MODES for count in counts]
+        rates: dict[tuple[str, int], list[tuple[float, bool]]] = {
+            group: [] for group in groups}
         try:
             with tempfile.TemporaryDirectory() as work_dir:
                 for run in range(args.runs):
-                    for count in counts:
-                        result = drain_group(args, broker, cluster,
-                                             workload, count, run, work_dir)
-                        rates[count].append(
-                            report_group(result, workload.count))
+                    for mode, count in groups:
+                        result = drain_group(
+                            args, broker, cluster, workload, count,
+                            mode == 'shared', run, work_dir)
+                        rates[mode, count].append(
+                            report_group(result, workload.count, mode))
         finally:
             cluster.cleanUp()
     finally:
         broker.cleanUp()
     medians = {}
-    for count in counts:
-        label = f'{count} controller(s), the stream each absorbed'
-        medians[count] = _spread(label, [r for r, _ in rates[count]])
-        quiet = [rate for rate, calm in rates[count] if calm]
-        if quiet and len(quiet) < len(rates[count]):
-            medians[count] = _spread(f'{label}, quiet drains only', quiet)
-        print(f'    {count} x {medians[count]:,.0f} = '
-              f'{count * medians[count]:,.0f} samples/s absorbed in all')
-    if PG_TARGET_CONTROLLERS not in rates:
+    for mode, count in groups:
+        label = f'{mode}, {count} controller(s), the stream all absorbed'
+        drains = rates[mode, count]
+        medians[mode, count] = _spread(label, [r for r, _ in drains])
+        quiet = [rate for rate, calm in drains if calm]
+        if quiet and len(quiet) < len(drains):
+            medians[mode, count] = _spread(f'{label}, quiet drains only',
+                                           quiet)
+    if PG_TARGET_CONTROLLERS not in counts:
         return []
     return [_common.check(
-        f'ingest of the stream by {PG_TARGET_CONTROLLERS} controllers on '
-        f'PostgreSQL (median, of the quiet drains if any)',
-        medians[PG_TARGET_CONTROLLERS], PG_TARGET, 'samples/s',
+        f'ingest of the stream by {PG_TARGET_CONTROLLERS} controllers '
+        f'sharing it on PostgreSQL (median, of the quiet drains if any; '
+        f'copies: {medians["copies", PG_TARGET_CONTROLLERS]:,.0f})',
+        medians['shared', PG_TARGET_CONTROLLERS], PG_TARGET, 'samples/s',
         higher_is_better=True)]
 
 

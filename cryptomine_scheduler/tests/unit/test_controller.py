@@ -8,6 +8,7 @@ from oslotest import base
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import peer_samples
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
@@ -227,3 +228,54 @@ class TestRejectionLog(base.BaseTestCase):
         log.record(skewed)
         self.assertEqual(2, logger.output.count('Rejected samples'))
         self.assertIn('clock_skew=2, malformed=99', logger.output)
+
+
+class TestSharedIngest(ControllerTestCase):
+    """Two controllers on the fake transport, sharing the ingest."""
+
+    def start_controller(self):
+        self.conf.set_override('share_ingest', True, 'controller')
+        return super().start_controller()
+
+    def test_a_peer_summarises_what_the_other_stored(self):
+        peer_conf = controller_conf(self.useFixture(fixtures.TempDir()).path)
+        peer_conf.set_override('host', 'peer')
+        peer_conf.set_override('share_ingest', True, 'controller')
+        # The peer stores nothing itself: it only gets the casts.
+        peer_conf.set_override('listener_pool', 'elsewhere', 'controller')
+        peer = service.ControllerService(peer_conf, self.transport,
+                                         self.rpc_transport)
+        peer.start()
+        self.addCleanup(self._stop, peer)
+        now = time.time()
+        self.publish(*[samples.make(host='c1', seq=i, timestamp=now - 9 + i,
+                                    instances=[samples.instance(1)],
+                                    collector=samples.COUNTERS)
+                       for i in range(10)])
+        self.stored(10)
+        waiting.wait_for(lambda: peer.totals.summarised >= 10,
+                         waiting.PATIENCE)
+        self.assertEqual(0, peer.totals.stored)
+        self.assertEqual(10, peer.totals.from_peers)
+        self.assertEqual(10, peer.tracker.snapshot(time.time())['hosts'][
+            'c1']['samples'])
+        self.assertIn('c1', peer.collectors.since())
+        # Its own casts come back to it over the fanout, counted nowhere.
+        self.assertEqual(0, self.controller.totals.from_peers)
+        self.assertEqual(10, self.controller.totals.summarised)
+
+    def test_an_unreadable_batch_is_dropped_alone(self):
+        logged = self.useFixture(fixtures.FakeLogger())
+        endpoint = peer_samples.PeerEndpoint(
+            'here', self.controller.absorb_from_peer)
+        endpoint.absorb_peer_samples({}, 'there', [{'host': 'c1'}])
+        self.assertIn("Dropped a batch of 1 samples from controller 'there'",
+                      logged.output)
+        good = samples.make(host='c2', seq=1, timestamp=time.time())
+        endpoint.absorb_peer_samples({}, 'there', [good.to_wire()])
+        endpoint.absorb_peer_samples({}, 'here', [
+            samples.make(host='c3', seq=1, timestamp=time.time()).to_wire()])
+        self.assertEqual(1, self.controller.totals.from_peers)
+        self.assertEqual(
+            ['c2'], list(self.controller.tracker.snapshot(time.time())[
+                'hosts']))
