@@ -48,6 +48,11 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                 ('cryptomine_samples_received_total', ())] == 4 and m,
             waiting.PATIENCE)
         self.assertEqual(1, metrics['cryptomine_samples_stored_total', ()])
+        # The duplicate is summarised once; no peer casts here.
+        self.assertEqual(1, metrics['cryptomine_samples_summarised_total',
+                                    ()])
+        self.assertEqual(0, metrics['cryptomine_samples_from_peers_total',
+                                    ()])
         self.assertGreaterEqual(metrics['cryptomine_batches_total', ()], 1)
         rejected = {dict(labels)['reason']: value
                     for (name, labels), value in metrics.items()
