@@ -33,6 +33,7 @@ from cryptomine_scheduler.experiment import nova_in_process  # noqa: I001
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -277,11 +278,14 @@ class Testbed(controller_beside.ControllerBeside,
                 continue
         return found
 
-    def controller_moves(self) -> int:
-        """The moves the controller's plans carried out."""
+    def controller_moves(self, since: float,
+                         until: float = math.inf) -> int:
+        """The moves carried out by the controller's plans made from
+        ``since`` until before ``until``."""
         plans = self.controller.replanner.plans
         return sum(action['status'] == 'succeeded'
                    for plan in plans.list(limit=1_000_000)
+                   if since <= plan['created_at'] < until
                    for action in plans.get(plan['id'])['actions'])
 
 
@@ -364,8 +368,11 @@ def run(setup: setup_mod.Setup, trace: traces.Trace,
         bed.play(saver, guests, mapping, timing, notify, control)
         record = saver.record
         history = bed.history(record.start_at)
-        moves = bed.controller_moves()
-        control_history = control and bed.history(control.record.start_at)
+        moves = bed.controller_moves(record.start_at)
+        if control is not None:
+            control_history = bed.history(control.record.start_at)
+            control_moves = bed.controller_moves(control.record.start_at,
+                                                 record.start_at)
     finally:
         bed.doCleanups()
     return Outcome(
@@ -373,4 +380,4 @@ def run(setup: setup_mod.Setup, trace: traces.Trace,
             trace, measured.Measurements(record, history)), moves,
         control and Outcome(control.record, fidelity.compare(
             trace, measured.Measurements(control.record, control_history)),
-            0))
+            control_moves))
