@@ -46,6 +46,13 @@ def fair_shares(loads: dict, boots: int) -> dict:
     return {h: max(0.0, low - v) / STEP for h, v in start.items()}
 
 
+def deviation(shares: dict, placed: dict, workers: int) -> float:
+    """Boots by which ``workers`` times ``placed`` misses ``shares``, in
+    all hosts."""
+    return sum(abs(workers * placed.get(h, 0) - share)
+               for h, share in shares.items())
+
+
 class TwoSchedulerWorkersTest(test_nova_scheduling.LoadAwareTestBase):
 
     HOSTS = tuple(LOADS)
@@ -104,11 +111,21 @@ class TwoSchedulerWorkersTest(test_nova_scheduling.LoadAwareTestBase):
                          [s['status'] for s in servers])
         placed = collections.Counter(s['OS-EXT-SRV-ATTR:host']
                                      for s in servers)
+        # Water filling, within a boot a host on average.  Two workers
+        # deciding at the same instant, each before the other's latest
+        # boot reached its snapshot, may both take one host (seen once
+        # on a busy machine: 9 on a host whose share is 7.0, 5.6 boots
+        # off in all); two workers blind to each other's boots, each
+        # filling for half the burst, would be 12 off.
         shares = fair_shares(LOADS, self.BURST)
+        blind = fair_shares(LOADS, self.BURST // 2)
+        self.assertGreater(deviation(shares, blind, 2), len(self.HOSTS))
+        self.assertLessEqual(deviation(shares, placed, 1), len(self.HOSTS),
+                             f'{dict(placed)} against {shares}')
         for host in self.HOSTS:
             with self.subTest(host=host):
                 self.assertLessEqual(placed[host],
-                                     math.ceil(shares[host]) + 1,
+                                     math.ceil(shares[host]) + 2,
                                      f'{dict(placed)} against {shares}')
         # Both workers scheduled part of the burst (judged hosts).
         self.assertTrue(self.first.boots._seen and self.second.boots._seen)
