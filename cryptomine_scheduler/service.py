@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Sequence
 
 import oslo_messaging
 from openstack import connection as openstack_connection
@@ -224,9 +225,8 @@ class ControllerService:
             self.peers.cast(valid)
 
     def absorb_from_peer(
-            self, samples: Iterable[sample_mod.LoadSample]) -> None:
+            self, samples: Sequence[sample_mod.LoadSample]) -> None:
         """Add the samples a peer controller stored to the summaries."""
-        samples = list(samples)
         self.totals.add_from_peers(len(samples), self._summarise(samples))
 
     def _summarise(self, samples: Iterable[sample_mod.LoadSample]) -> int:
@@ -295,8 +295,8 @@ class ControllerService:
         while (starting no more), stop consuming, finish the batch in
         hand, close the store."""
         self._stop.set()
-        servers = self.rpc_servers + [
-            s for s in (self.peer_server,) if s is not None]
+        servers = self.rpc_servers + (
+            [self.peer_server] if self.peer_server is not None else [])
         for server in servers:
             server.stop()
         for server in servers:
