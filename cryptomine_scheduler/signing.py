@@ -1,5 +1,14 @@
 """HMAC-SHA256 signing of samples with per-host keys.
 
+A collector serialises a sample once, to JSON text, and signs that text;
+the envelope carries the text itself (``signed``) beside the signature,
+so that the controller checks the very bytes signed and parses them
+once, instead of each side serialising the sample again.  (The JSON
+encoder writes a NaN reading as null; the sources report none.)
+Collectors released before that sent the sample as an object
+(``sample``), signed in its :func:`canonical_bytes`; controllers still
+accept that form.
+
 Every host signs with ``HMAC(master_secret, "cryptomine-host:" + host)``,
 so a host that leaks its key cannot sign samples that claim another host:
 the controller derives the key from the host the sample names.  Only
@@ -11,6 +20,8 @@ import hashlib
 import hmac
 import json
 import re
+
+import orjson
 
 _KEY_LABEL = b'cryptomine-host:'
 MIN_SECRET_LENGTH = 16
@@ -45,25 +56,28 @@ def parse_host_key(text: str) -> bytes:
 
 
 def canonical_bytes(wire: dict) -> bytes:
-    """Serialise ``wire`` the same way on every side of the bus."""
+    """The bytes an envelope of the older form (``sample``) signed."""
     return json.dumps(wire, sort_keys=True, separators=(',', ':')).encode()
 
 
-def _mac(data: bytes, key: bytes) -> str:
+def mac(data: bytes, key: bytes) -> str:
+    """Return the hex signature of ``data``."""
     return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def sign(wire: dict, key: bytes) -> str:
-    """Return the hex signature of a wire sample."""
-    return _mac(canonical_bytes(wire), key)
-
-
 def verify(data: bytes, signature: str, key: bytes) -> bool:
-    """Check the signature of a sample's :func:`canonical_bytes` in
-    constant time."""
-    return hmac.compare_digest(_mac(data, key), signature)
+    """Check the signature of ``data`` in constant time."""
+    return hmac.compare_digest(mac(data, key), signature)
 
 
 def envelope(wire: dict, key: bytes) -> dict:
     """Return the notification payload for a wire sample."""
-    return {'sample': wire, 'signature': sign(wire, key)}
+    data = orjson.dumps(wire)
+    return {'signed': data.decode(), 'signature': mac(data, key)}
+
+
+def opened(envelope: dict) -> dict:
+    """The wire sample in an envelope of either form, unchecked."""
+    if 'signed' in envelope:
+        return orjson.loads(envelope['signed'])
+    return envelope['sample']

@@ -22,6 +22,8 @@ import re
 import typing
 import uuid
 
+import orjson
+
 from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import signing
 
@@ -62,8 +64,8 @@ class Rejected(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """The most one sample may carry; ``sample_bytes`` counts its
-    canonical JSON (:func:`signing.canonical_bytes`), the bytes signed."""
+    """The most one sample may carry; ``sample_bytes`` counts the bytes
+    its signature covers."""
 
     sample_bytes: int
     instances: int
@@ -241,18 +243,54 @@ def _check_section(wire: dict, section: str, cls, key: str,
              Reason.MALFORMED, f'{section} lists a {key} twice')
 
 
-def _check_envelope(payload) -> tuple[dict, str]:
+def _opened(payload, max_bytes: int) -> tuple[dict, bytes, str]:
+    """The wire sample of an envelope, the bytes signed and the signature.
+
+    The signed text of the current form is parsed only once it is known
+    to be no larger than ``max_bytes``; the older form carries the sample
+    as an object, signed in its canonical bytes.
+    """
     _require(payload.__class__ is dict, Reason.MALFORMED,
              'payload is not an object')
-    wire, signature = payload.get('sample'), payload.get('signature')
-    _require(wire.__class__ is dict, Reason.MALFORMED, 'no sample object')
+    signature = payload.get('signature')
     _require(signature.__class__ is str
              and _SIGNATURE.fullmatch(signature) is not None,
              Reason.MALFORMED, 'signature is not 64 lowercase hex digits')
+    text = payload.get('signed')
+    if text is None:
+        wire = payload.get('sample')
+        _require(wire.__class__ is dict, Reason.MALFORMED,
+                 'no sample object and no signed text')
+        signed = signing.canonical_bytes(wire)
+        _check_size(signed, wire.get('host'), max_bytes)
+    else:
+        _require(text.__class__ is str, Reason.MALFORMED,
+                 'signed is not text')
+        try:
+            signed = text.encode()
+        except UnicodeEncodeError:
+            raise Rejected(Reason.MALFORMED,
+                           'signed is not UTF-8 text') from None
+        _check_size(signed, None, max_bytes)
+        try:
+            wire = orjson.loads(signed)
+        except orjson.JSONDecodeError:
+            raise Rejected(Reason.MALFORMED, 'signed is not JSON') from None
+        _require(wire.__class__ is dict, Reason.MALFORMED,
+                 'signed is not a JSON object')
     host = wire.get('host')
     _require(is_text(host) and host != '', Reason.MALFORMED,
              'host is not a non-empty short UTF-8 string')
-    return wire, signature
+    return wire, signed, signature
+
+
+def _check_size(signed: bytes, host, max_bytes: int) -> None:
+    """Reject ``signed`` if larger than ``max_bytes``; ``host`` is None
+    while the sample is still unread."""
+    if len(signed) > max_bytes:
+        of_host = '' if host is None else f' of host {host!r}'
+        raise Rejected(Reason.TOO_LARGE, f'sample{of_host} is '
+                       f'{len(signed)} bytes, more than {max_bytes}')
 
 
 # Deriving a key is an HMAC: remember the keys of hosts whose samples
@@ -274,15 +312,9 @@ _TOP_FIELDS = {1: _V1_FIELDS, 2: _V1_FIELDS | {'collector'},
 
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:
     """Return the sample in ``payload`` or raise :class:`Rejected`."""
-    wire, signature = _check_envelope(payload)
-    known = (policy.master_secret, wire['host'])
     limits = policy.limits
-    # Serialised once, for the size and the signature.
-    signed = signing.canonical_bytes(wire)
-    if len(signed) > limits.sample_bytes:
-        raise Rejected(Reason.TOO_LARGE, f'sample of host {wire["host"]!r} '
-                       f'is {len(signed)} bytes, more than '
-                       f'{limits.sample_bytes}')
+    wire, signed, signature = _opened(payload, limits.sample_bytes)
+    known = (policy.master_secret, wire['host'])
     key = _known_keys.get(known)
     if key is None:
         key = signing.derive_host_key(*known)

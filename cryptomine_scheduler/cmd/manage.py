@@ -17,6 +17,7 @@ from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest_bus
+from cryptomine_scheduler import signing
 from cryptomine_scheduler import version
 
 
@@ -33,7 +34,8 @@ def describe(body) -> str:
     """One line about a parked message: id, sample, why it was parked."""
     try:
         message = json.loads(json.loads(body)['oslo.message'])
-        sample = (message.get('payload') or {}).get('sample') or {}
+        payload = message.get('payload') or {'sample': {}}
+        sample = signing.opened(payload) or {}
         return (f'{message.get("message_id")}  {message.get("event_type")}  '
                 f'host={sample.get("host")!r} seq={sample.get("seq")}  '
                 f'{message.get(ingest_bus.DEAD_LETTER_REASON)}')

@@ -86,7 +86,7 @@ clock before the sample is rejected as ``clock_skew``.
     cfg.IntOpt('max_sample_bytes', default=512 * 1024, min=1024,
                max=64 * 1024 * 1024,
                help="""
-Largest sample accepted, in bytes of its canonical JSON (the bytes its
+Largest sample accepted, in bytes of its JSON text (the bytes its
 signature covers, a little less than the message on the bus).  A sample
 listing ``max_instances_per_sample`` guests, ``max_gpus_per_sample`` GPUs
 and ``max_miners_per_sample`` miners is about 210 KiB; the default

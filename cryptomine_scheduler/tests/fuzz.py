@@ -118,9 +118,10 @@ def bad_payloads(count: int, seed: int, now: float):
         if kind < 0.75:
             rng.choice(MUTATIONS)(rng, wire)
             key = signing.derive_host_key(samples.SECRET, host)
-            yield signing.envelope(wire, key)
+            yield rng.choice([samples.any_text_envelope,
+                              samples.older_envelope])(wire, key)
         elif kind < 0.85:  # valid content, signature wrong or junk
-            yield {'sample': wire, 'signature': rng.choice(
+            yield {'signed': json.dumps(wire), 'signature': rng.choice(
                 ['0' * 64, 'é' * 64, 'AB' * 32, '', 'zz', None, 5])}
         elif kind < 0.9:  # another host's key
             key = signing.derive_host_key(samples.SECRET, 'fuzz-other')
@@ -129,7 +130,10 @@ def bad_payloads(count: int, seed: int, now: float):
             yield rng.choice([None, [], 'text', 7, {'sample': 'x'},
                               {'signature': 'ab' * 32}, {'sample': {}},
                               {'sample': {'host': '\udc80'},
-                               'signature': 'ab' * 32}])
+                               'signature': 'ab' * 32},
+                              {'signed': '{"host":"\udc80"}',
+                               'signature': 'ab' * 32},
+                              {'signed': '{"host":', 'signature': 'ab' * 32}])
 
 
 def raw_bodies(count: int, seed: int):

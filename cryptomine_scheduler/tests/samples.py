@@ -1,6 +1,7 @@
 """Builders of valid samples and payloads for tests."""
 
 import dataclasses
+import json
 import uuid
 
 from cryptomine_scheduler import sample
@@ -77,6 +78,21 @@ def payload(s: sample.LoadSample, secret: str = SECRET,
     """Sign ``s`` with the key of ``key_host`` (default: its own host)."""
     key = signing.derive_host_key(secret, key_host or s.host)
     return signing.envelope(s.to_wire(), key)
+
+
+def any_text_envelope(wire, key: bytes) -> dict:
+    """An envelope of the current form whose text Python's encoder wrote:
+    it writes what the collector's refuses (NaN, integers beyond 64 bits,
+    lone surrogates), as a broken or hostile sender could."""
+    text = json.dumps(wire)
+    return {'signed': text, 'signature': signing.mac(text.encode(), key)}
+
+
+def older_envelope(wire, key: bytes) -> dict:
+    """An envelope of the form collectors sent before the signed text:
+    the sample as an object, signed in its canonical bytes."""
+    return {'sample': wire,
+            'signature': signing.mac(signing.canonical_bytes(wire), key)}
 
 
 def replace_load(s: sample.LoadSample, **fields) -> sample.LoadSample:

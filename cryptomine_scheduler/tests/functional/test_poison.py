@@ -76,7 +76,7 @@ class TestPoisonMessages(BusTestCase):
         named = samples.make(host='compute-p', seq=2, timestamp=now,
                              gpus=[samples.gpu(0)]).to_wire()
         named['gpus'][0]['name'] = 'RTX \udc80'
-        publisher.publish(signing.envelope(
+        publisher.publish(samples.any_text_envelope(
             named, signing.derive_host_key(samples.SECRET, 'compute-p')))
         hosts = [f'compute-{n}' for n in range(4)]
         for seq in range(50):

@@ -95,8 +95,8 @@ class TestCollectorPublishes(CollectorTestCase):
         waiting.wait_for(lambda: len(received.payloads) == 5,
                          waiting.PATIENCE)
         policy = samples.POLICY
-        checked = [validation.validate(p, policy, now=p['sample']
-                                       ['timestamp'])
+        checked = [validation.validate(p, policy,
+                                       now=signing.opened(p)['timestamp'])
                    for _, p in received.payloads]
         first = collector.stats.first_seq
         self.assertEqual(list(range(first, first + 5)),
@@ -153,7 +153,8 @@ class TestFirstSample(CollectorTestCase):
         collector.run(threading.Event(), lambda: 1.0, cycles=1)
         after = psutil.cpu_times()
         waiting.wait_for(lambda: received.payloads, waiting.PATIENCE)
-        first = received.payloads[0][1]['sample']['host_load']['cpu_percent']
+        first = signing.opened(
+            received.payloads[0][1])['host_load']['cpu_percent']
         # What the machine used over that interval, measured apart; the
         # burner alone is half a core of all of them.
         self.assertAlmostEqual(busy_percent(before, after), first, delta=5)
@@ -289,7 +290,7 @@ class TestPublishingThread(CollectorTestCase):
         return collector, publisher
 
     def seqs(self, publisher: GatedPublisher) -> list[int]:
-        return [p['sample']['seq'] for p in publisher.published]
+        return [signing.opened(p)['seq'] for p in publisher.published]
 
     def test_cycles_go_on_while_a_publish_blocks(self):
         collector, publisher = self.collector()
@@ -308,7 +309,7 @@ class TestPublishingThread(CollectorTestCase):
         first = collector.first_seq
         self.assertEqual([first] + list(range(first + 4, first + 8)),
                          self.seqs(publisher))
-        waited = [p['sample']['collector']['buffered']
+        waited = [signing.opened(p)['collector']['buffered']
                   for p in publisher.published]
         self.assertEqual([0, 1, 2, 3, 4], waited)
 
@@ -324,7 +325,7 @@ class TestPublishingThread(CollectorTestCase):
         first = collector.first_seq
         self.assertEqual(list(range(first, first + 4)),
                          self.seqs(publisher))
-        last = publisher.published[-1]['sample']['collector']
+        last = signing.opened(publisher.published[-1])['collector']
         self.assertGreaterEqual(last['publish_failures'], 1)
         self.assertEqual(3, last['buffered'])
         self.assertEqual(0, last['dropped'])

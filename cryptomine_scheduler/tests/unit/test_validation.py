@@ -1,5 +1,5 @@
-import copy
 import dataclasses
+import json
 import math
 
 import hypothesis
@@ -25,9 +25,21 @@ def _resigned(mutate):
         sensors=sample.HostSensors(cpu_temperature_c=55.0, energy_j=1e6),
         collector=samples.COUNTERS, cpus=16).to_wire()
     mutate(wire)
+    return samples.any_text_envelope(wire, _key_of(wire))
+
+
+def _key_of(wire) -> bytes:
     host = wire.get('host') if isinstance(wire.get('host'), str) else 'x'
-    key = signing.derive_host_key(samples.SECRET, host)
-    return signing.envelope(wire, key)
+    return signing.derive_host_key(samples.SECRET, host)
+
+
+def _older_form(payload):
+    """``payload`` as collectors released before the signed text sent
+    it."""
+    if 'signed' not in payload:
+        return payload
+    wire = json.loads(payload['signed'])
+    return samples.older_envelope(wire, _key_of(wire))
 
 
 def _set(path, value):
@@ -61,7 +73,7 @@ def _schema_2(*mutations):
 REJECTIONS = [
     # (name, payload, reason)
     ('not a dict', ['x'], R.MALFORMED),
-    ('no sample', {'signature': 'ab'}, R.MALFORMED),
+    ('no sample', {'signature': 'ab' * 32}, R.MALFORMED),
     ('no signature', {'sample': {'host': 'h'}}, R.MALFORMED),
     ('short signature', {'sample': samples.make().to_wire(),
                          'signature': 'ab'}, R.MALFORMED),
@@ -230,6 +242,22 @@ REJECTIONS = [
     ('older than max age', _resigned(_set(['timestamp'], NOW - 86400.001)),
      R.TOO_OLD),
 ]
+# The signed text itself; the older form had none.
+TEXT_REJECTIONS = [(name, {'signed': text, 'signature': 'ab' * 32}, reason)
+                   for name, text, reason in [
+    ('signed not text', 7, R.MALFORMED),
+    ('signed not JSON', '{"host": "h"', R.MALFORMED),
+    ('signed a list', '["host"]', R.MALFORMED),
+    ('signed with a lone surrogate', '{"host": "h\udc80"}', R.MALFORMED),
+    ('signed without host', '{"seq": 1}', R.MALFORMED),
+]]
+# Values strict JSON cannot hold: the signed text carrying them is not
+# JSON, while the older form's object could carry them past the bus.
+NOT_JSON = frozenset({
+    'lone surrogate in a gpu name', 'nan cpu', 'inf memory',
+    'huge integer, bounded field', 'huge integer, unbounded field',
+    'huge integer timestamp', 'instance rss nan', 'gpu temperature nan',
+    'asic hashrate inf'})
 
 ACCEPTED = [
     ('cpu exactly 100', _resigned(_set(['host_load', 'cpu_percent'],
@@ -279,10 +307,20 @@ ACCEPTED = [
 class TestValidate(base.BaseTestCase):
 
     def test_rejections(self):
-        for name, payload, reason in REJECTIONS:
+        for name, payload, reason in REJECTIONS + TEXT_REJECTIONS:
             with self.subTest(name):
                 err = self.assertRaises(validation.Rejected,
                                         validation.validate, payload,
+                                        samples.POLICY, NOW)
+                expected = R.MALFORMED if name in NOT_JSON else reason
+                self.assertEqual(expected, err.reason, err.detail)
+
+    def test_rejections_of_the_older_form(self):
+        for name, payload, reason in REJECTIONS:
+            with self.subTest(name):
+                err = self.assertRaises(validation.Rejected,
+                                        validation.validate,
+                                        _older_form(payload),
                                         samples.POLICY, NOW)
                 self.assertEqual(reason, err.reason, err.detail)
 
@@ -295,16 +333,23 @@ class TestValidate(base.BaseTestCase):
 
     def test_accepted_boundaries(self):
         for name, payload in ACCEPTED:
-            with self.subTest(name):
-                result = validation.validate(payload, samples.POLICY, NOW)
-                self.assertEqual(payload['sample']['seq'], result.seq)
+            for form in (payload, _older_form(payload)):
+                with self.subTest(name, form=sorted(form)):
+                    result = validation.validate(form, samples.POLICY, NOW)
+                    self.assertEqual(result.to_wire(), signing.opened(form))
 
     def test_sample_bytes_limit(self):
         payload = _resigned(lambda wire: None)
-        size = len(signing.canonical_bytes(payload['sample']))
+        older = _older_form(payload)
+        for form, size in (
+                (payload, len(payload['signed'].encode())),
+                (older, len(signing.canonical_bytes(older['sample'])))):
+            self._check_limit(form, size)
+
+    def _check_limit(self, payload: dict, size: int) -> None:
         for limit, accepted in ((size + 1, True), (size, True),
                                 (size - 1, False)):
-            with self.subTest(limit=limit):
+            with self.subTest(limit=limit, form=sorted(payload)):
                 policy = dataclasses.replace(
                     samples.POLICY, limits=dataclasses.replace(
                         LIMITS, sample_bytes=limit))
@@ -315,8 +360,8 @@ class TestValidate(base.BaseTestCase):
                                             validation.validate, payload,
                                             policy, NOW)
                     self.assertEqual(R.TOO_LARGE, err.reason)
-                    self.assertIn(f"'compute-1' is {size} bytes, more "
-                                  f"than {limit}", err.detail)
+                    self.assertIn(f"is {size} bytes, more than {limit}",
+                                  err.detail)
 
     def test_round_trip(self):
         original = samples.make(
@@ -385,11 +430,15 @@ class TestValidate(base.BaseTestCase):
 
     def test_tampered_value_breaks_signature(self):
         payload = samples.payload(samples.make(timestamp=NOW))
-        forged = copy.deepcopy(payload)
-        forged['sample']['host_load']['cpu_percent'] = 1.0
-        err = self.assertRaises(validation.Rejected, validation.validate,
-                                forged, samples.POLICY, NOW)
-        self.assertEqual(R.BAD_SIGNATURE, err.reason)
+        text = payload['signed'].replace('"cpu_percent":10.0',
+                                         '"cpu_percent":1.0')
+        self.assertNotEqual(payload['signed'], text)
+        older = _older_form(payload)
+        older['sample']['host_load']['cpu_percent'] = 1.0
+        for forged in (dict(payload, signed=text), older):
+            err = self.assertRaises(validation.Rejected, validation.validate,
+                                    forged, samples.POLICY, NOW)
+            self.assertEqual(R.BAD_SIGNATURE, err.reason)
 
     def test_wrong_master_secret(self):
         payload = samples.payload(samples.make(timestamp=NOW),
@@ -439,9 +488,12 @@ class TestAnyInput(base.BaseTestCase):
 
     @hypothesis.settings(max_examples=1500, deadline=None)
     @hypothesis.given(path=strategies.sampled_from(PATHS), value=JSON,
-                      resign=strategies.booleans())
-    def test_any_value_anywhere(self, path, value, resign):
+                      resign=strategies.booleans(),
+                      older=strategies.booleans())
+    def test_any_value_anywhere(self, path, value, resign, older):
         payload = _resigned(_set(path, value))
+        if older:
+            payload = _older_form(payload)
         if not resign:
             payload['signature'] = 'ab' * 32
         try:
