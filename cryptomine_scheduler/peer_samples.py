@@ -12,12 +12,16 @@ whose controller dies before its acknowledgement goes to another
 controller, finds its samples stored, and is cast again from there.
 
 The samples come over the controllers' own topic, already validated by
-the controller that stored them: they are not checked again.
+the controller that stored them: they are not checked again.  A batch
+travels as one JSON text (since version 1.1 of the peer API), which
+costs a fraction of oslo.messaging encoding each sample's fields; a
+list of wire samples, as controllers before it cast, is still read.
 """
 
 from collections.abc import Callable
 from collections.abc import Sequence
 
+import orjson
 import oslo_messaging
 from oslo_log import log as logging
 
@@ -25,7 +29,7 @@ from cryptomine_scheduler import sample as sample_mod
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = 'cryptomine_peers'
-VERSION = '1.0'
+VERSION = '1.1'
 METHOD = 'absorb_peer_samples'
 
 
@@ -44,8 +48,8 @@ class PeerCaster:
         send is logged (they get the samples back from the database when
         they next start)."""
         try:
-            self._client.cast({}, METHOD, sender=self._host,
-                              samples=[s.to_wire() for s in samples])
+            text = orjson.dumps([s.to_wire() for s in samples]).decode()
+            self._client.cast({}, METHOD, sender=self._host, samples=text)
         except Exception as exc:
             LOG.warning('Could not send %d stored samples to the other '
                         'controllers (%s); their summaries miss them',
@@ -67,7 +71,9 @@ class PeerEndpoint:
         if sender == self._host:
             return
         try:
-            batch = [sample_mod.LoadSample.from_wire(s) for s in samples]
+            wires = orjson.loads(samples) if isinstance(samples, str) \
+                else samples
+            batch = [sample_mod.LoadSample.from_wire(s) for s in wires]
         except Exception as exc:
             LOG.error('Dropped a batch of %s samples from controller %r '
                       'that could not be read (%s: %s)',

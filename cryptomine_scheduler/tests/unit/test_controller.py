@@ -1,6 +1,7 @@
 import time
 
 import fixtures
+import orjson
 import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
@@ -241,8 +242,10 @@ class TestSharedIngest(ControllerTestCase):
         peer_conf = controller_conf(self.useFixture(fixtures.TempDir()).path)
         peer_conf.set_override('host', 'peer')
         peer_conf.set_override('share_ingest', True, 'controller')
-        # The peer stores nothing itself: it only gets the casts.
-        peer_conf.set_override('listener_pool', 'elsewhere', 'controller')
+        # The peer stores nothing itself: it only gets the casts.  (In
+        # another pool of the same topic, the fake transport would give it
+        # a copy of every sample too.)
+        peer_conf.set_override('sample_topic', 'elsewhere', 'messaging')
         peer = service.ControllerService(peer_conf, self.transport,
                                          self.rpc_transport)
         peer.start()
@@ -268,14 +271,23 @@ class TestSharedIngest(ControllerTestCase):
         logged = self.useFixture(fixtures.FakeLogger())
         endpoint = peer_samples.PeerEndpoint(
             'here', self.controller.absorb_from_peer)
+        endpoint.absorb_peer_samples({}, 'there', '[{"host": "c1"}]')
+        endpoint.absorb_peer_samples({}, 'there', '[{"host": ')
         endpoint.absorb_peer_samples({}, 'there', [{'host': 'c1'}])
+        self.assertEqual(2, logged.output.count(
+            "Dropped a batch of ? samples from controller 'there'"))
         self.assertIn("Dropped a batch of 1 samples from controller 'there'",
                       logged.output)
-        good = samples.make(host='c2', seq=1, timestamp=time.time())
-        endpoint.absorb_peer_samples({}, 'there', [good.to_wire()])
+        now = time.time()
+        text = orjson.dumps([samples.make(host='c2', seq=1,
+                                          timestamp=now).to_wire()]).decode()
+        endpoint.absorb_peer_samples({}, 'there', text)
+        # A list, as a controller not yet upgraded casts it.
+        endpoint.absorb_peer_samples({}, 'there', [
+            samples.make(host='c4', seq=1, timestamp=now).to_wire()])
         endpoint.absorb_peer_samples({}, 'here', [
-            samples.make(host='c3', seq=1, timestamp=time.time()).to_wire()])
-        self.assertEqual(1, self.controller.totals.from_peers)
+            samples.make(host='c3', seq=1, timestamp=now).to_wire()])
+        self.assertEqual(2, self.controller.totals.from_peers)
         self.assertEqual(
-            ['c2'], list(self.controller.tracker.snapshot(time.time())[
+            ['c2', 'c4'], sorted(self.controller.tracker.snapshot(now)[
                 'hosts']))
