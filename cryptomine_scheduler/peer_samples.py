@@ -71,8 +71,8 @@ class PeerEndpoint:
         if sender == self._host:
             return
         try:
-            wires = orjson.loads(samples) if isinstance(samples, str) \
-                else samples
+            wires = (orjson.loads(samples) if isinstance(samples, str)
+                     else samples)
             batch = [sample_mod.LoadSample.from_wire(s) for s in wires]
         except Exception as exc:
             LOG.error('Dropped a batch of %s samples from controller %r '
