@@ -107,6 +107,12 @@ class CollectorService(supervisor.ReloadingService):
     SIGHUP applies a new ``[collector] interval`` or ``jitter`` from the
     next cycle on; SIGTERM finishes the cycle in hand and publishes what
     is buffered (``shutdown_flush_timeout``).
+
+    The sampling thread reads the interval and jitter from
+    :attr:`_timing`, never from the configuration: oslo.config empties
+    its cache of option values before it re-reads the files, so a thread
+    reading an option meanwhile caches the old value for good, and the
+    collector would go on sampling at the old interval.
     """
 
     name = 'cryptomine-collector'
@@ -117,6 +123,7 @@ class CollectorService(supervisor.ReloadingService):
         self._collector = build_collector(conf, self._transport)
         self._stop = threading.Event()
         self._stopped = threading.Event()
+        self._timing = self._read_timing()
 
     def run(self) -> None:
         LOG.info('Collector for host %s starting, first seq %d',
@@ -126,9 +133,15 @@ class CollectorService(supervisor.ReloadingService):
         finally:
             self._stopped.set()
 
+    def _read_timing(self) -> tuple[float, float]:
+        return self.conf.collector.interval, self.conf.collector.jitter
+
+    def reload(self) -> None:
+        super().reload()
+        self._timing = self._read_timing()
+
     def _pause(self) -> float:
-        return daemon.jittered(self.conf.collector.interval,
-                               self.conf.collector.jitter)
+        return daemon.jittered(*self._timing)
 
     def terminate(self) -> None:
         self._stop.set()

@@ -410,3 +410,39 @@ class TestReleaseFreedMemory(base.BaseTestCase):
 
     def test_on_this_machine(self):
         daemon.release_freed_memory()
+
+
+class TestReload(base.BaseTestCase):
+    """SIGHUP's new interval, in a worker whose sampling thread runs on."""
+
+    def _write(self, path: str, interval: float) -> None:
+        with open(path, 'w') as conf_file:
+            conf_file.write(f'[DEFAULT]\ntransport_url = fake:/\n'
+                            f'[collector]\ninterval = {interval}\n'
+                            f'jitter = 0\n')
+
+    def test_a_pause_asked_for_while_reloading_takes_the_new_interval(self):
+        path = self.useFixture(fixtures.TempDir()).join('collector.conf')
+        self._write(path, 0.05)
+        conf = cfg.ConfigOpts()
+        collector_cmd.register_opts(conf)
+        conf(['--config-file', path])
+        conf.set_override('master_secret', samples.SECRET, 'messaging')
+        conf.set_override('host', 'compute-7', 'collector')
+        conf.set_override('sources', ['host'], 'collector')
+        service = collector_cmd.CollectorService(0, conf)
+        # Never run, so not to be terminated: its parts are closed alone.
+        self.addCleanup(service._transport.cleanup)
+        self.addCleanup(service._collector.shutdown, 0)
+        self._write(path, 3600)
+        read_files = conf._reload_config_files
+
+        def read_while_sampling():
+            # The sampling thread asks for its next pause meanwhile.
+            self.assertEqual(0.05, service._pause())
+            return read_files()
+
+        self.useFixture(fixtures.MockPatchObject(
+            conf, '_reload_config_files', side_effect=read_while_sampling))
+        service.reload()
+        self.assertEqual(3600.0, service._pause())
