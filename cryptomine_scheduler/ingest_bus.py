@@ -1,13 +1,16 @@
 """The sample queue's consumer: every message stored or counted.
 
-:func:`sample_listener` builds the oslo.messaging batch listener that
-feeds an :class:`~cryptomine_scheduler.ingest.Ingestor`.  Around it:
+:func:`sample_listener` builds what consumes the queue for an
+:class:`~cryptomine_scheduler.ingest.Ingestor`: on RabbitMQ the
+controller's :class:`~cryptomine_scheduler.sample_consumer.BatchConsumer`
+(with a :class:`BatchHandler`), elsewhere oslo.messaging's batch
+listener.  Around it:
 
-* :class:`SampleDispatcher` screens each message before oslo.messaging's
-  own dispatcher sees it: a message whose envelope cannot be read (a
-  ``priority`` that is not a string, say) is counted ``malformed``, one
-  that is not an ``info`` notification ``wrong_priority``; both are
-  acknowledged, never requeued.
+* :class:`SampleDispatcher` (or :class:`BatchHandler`) screens each
+  message before the endpoint sees it: a message whose envelope cannot be
+  read (a ``priority`` that is not a string, say) is counted
+  ``malformed``, one that is not an ``info`` notification
+  ``wrong_priority``; both are acknowledged, never requeued.
 * :class:`DriverDrops` counts the bodies that the driver itself could not
   decode (``not_an_envelope``), which it drops with a traceback each: the
   tracebacks are replaced by a rate-limited line.
@@ -19,6 +22,7 @@ feeds an :class:`~cryptomine_scheduler.ingest.Ingestor`.  Around it:
 import collections
 import dataclasses
 import hashlib
+import itertools
 import logging as pylogging
 import threading
 import time
@@ -33,6 +37,7 @@ from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.notify import listener as notify_listener
 
 from cryptomine_scheduler import ingest
+from cryptomine_scheduler import sample_consumer
 from cryptomine_scheduler import validation
 
 LOG = logging.getLogger(__name__)
@@ -46,11 +51,43 @@ MAX_TRACKED_MESSAGES = 100_000
 DEAD_LETTER_REASON = 'dead_letter_reason'
 NOTIFICATION_VERSION = 2.0  # oslo.messaging's notification envelope
 PARK_RETRY = 3
+PRIORITY = 'info'  # the samples' notification priority
+REQUEUE = oslo_messaging.NotificationResult.REQUEUE
 
 
 def _counted(on_result: OnResult, reason: Reason, count: int) -> None:
     """Report ``count`` messages rejected for ``reason`` outside a batch."""
     on_result(ingest.BatchResult(count, (), {reason: count}))
+
+
+def _rejection(priority_of: Callable, message) -> validation.Rejected | None:
+    """Why ``message`` is no ``info`` notification, or None if it is."""
+    try:
+        priority = priority_of(message)
+    except Exception as exc:
+        return validation.Rejected(
+            Reason.MALFORMED, f'unreadable notification envelope '
+                              f'({exc.__class__.__name__})')
+    if priority == PRIORITY:
+        return None
+    return validation.Rejected(Reason.WRONG_PRIORITY,
+                               f'priority {priority!r}, expected info')
+
+
+def _screen(messages, priority_of: Callable, on_result: OnResult,
+            rejections: ingest.RejectionLog) -> list[bool]:
+    """Whether each message is an ``info`` notification; the others are
+    logged and counted."""
+    readable, dropped = [], collections.Counter()
+    for message in messages:
+        reason = _rejection(priority_of, message)
+        readable.append(reason is None)
+        if reason is not None:
+            rejections.record(reason)
+            dropped[reason.reason] += 1
+    for reason, count in dropped.items():
+        _counted(on_result, reason, count)
+    return readable
 
 
 class SampleDispatcher(notify_dispatcher.BatchNotificationDispatcher):
@@ -64,27 +101,45 @@ class SampleDispatcher(notify_dispatcher.BatchNotificationDispatcher):
         self._rejections = rejections
 
     def dispatch(self, incoming):
-        readable, dropped = [], collections.Counter()
-        for message in incoming:
-            try:
-                priority = self._extract_user_message(message)[0]
-            except Exception as exc:
-                reason = validation.Rejected(
-                    Reason.MALFORMED, f'unreadable notification envelope '
-                                      f'({exc.__class__.__name__})')
-            else:
-                if priority in self.supported_priorities:
-                    readable.append(message)
-                    continue
-                reason = validation.Rejected(
-                    Reason.WRONG_PRIORITY,
-                    f'priority {priority!r}, expected info')
-            self._rejections.record(reason)
-            dropped[reason.reason] += 1
-        for reason, count in dropped.items():
-            _counted(self._on_result, reason, count)
+        readable = _screen(incoming,
+                           lambda m: self._extract_user_message(m)[0],
+                           self._on_result, self._rejections)
+        kept = list(itertools.compress(incoming, readable))
         # The dropped ones are acknowledged: only returned ones requeue.
-        return super().dispatch(readable) if readable else set()
+        return super().dispatch(kept) if kept else set()
+
+
+def _priority(message: dict) -> str:
+    return message.get('priority', '').lower()
+
+
+def _delivered(message: dict) -> dict:
+    """A driver's notification as oslo.messaging's dispatcher hands it
+    to an endpoint (less the request context, unused here)."""
+    return {'publisher_id': message.get('publisher_id'),
+            'event_type': message.get('event_type'),
+            'payload': message.get('payload'),
+            'metadata': {'message_id': message.get('message_id'),
+                         'timestamp': message.get('timestamp')}}
+
+
+class BatchHandler:
+    """:class:`SampleDispatcher`'s work for a
+    :class:`~sample_consumer.BatchConsumer`: screens a batch, hands the
+    ``info`` notifications to the endpoint, and says which to requeue."""
+
+    def __init__(self, endpoint: 'SampleEndpoint', on_result: OnResult,
+                 rejections: ingest.RejectionLog):
+        self._endpoint = endpoint
+        self._on_result = on_result
+        self._rejections = rejections
+
+    def __call__(self, batch: list[dict]) -> list[bool]:
+        readable = _screen(batch, _priority, self._on_result,
+                           self._rejections)
+        kept = [_delivered(m) for m in itertools.compress(batch, readable)]
+        requeue = bool(kept) and self._endpoint.info(kept) is REQUEUE
+        return [requeue and ok for ok in readable]
 
 
 class DriverDrops(pylogging.Filter):
@@ -239,7 +294,7 @@ class SampleEndpoint:
             except Exception:
                 LOG.exception('Could not park %d messages on %s; requeued',
                               len(messages), self._dead_letters.topic)
-                return oslo_messaging.NotificationResult.REQUEUE
+                return REQUEUE
             LOG.error('Storing a batch of %d samples failed %d times (%s); '
                       'parked on the dead-letter topic %s', len(messages),
                       attempt, exc, self._dead_letters.topic)
@@ -254,7 +309,7 @@ class SampleEndpoint:
         # Holding the batch keeps this listener from spinning on a
         # database that is down.
         time.sleep(delay)
-        return oslo_messaging.NotificationResult.REQUEUE
+        return REQUEUE
 
 
 def listener_pool(conf: cfg.ConfigOpts) -> str:
@@ -277,13 +332,20 @@ def _count_driver_drops(on_result: OnResult, interval: float) -> None:
 
 def sample_listener(conf: cfg.ConfigOpts, transport,
                     ingestor: ingest.Ingestor, on_result: OnResult):
-    """A batch listener of the sample queue feeding ``ingestor``."""
+    """A consumer of the sample queue feeding ``ingestor``: the
+    controller's batch consumer on RabbitMQ (unless ``[controller]
+    batch_consumer`` is off), else oslo.messaging's batch listener."""
     c = conf.controller
     _count_driver_drops(on_result, c.rejection_log_interval)
     endpoint = SampleEndpoint(
         ingestor, on_result, DeadLetters(transport, c.dead_letter_topic),
         RetryPolicy(c.max_store_attempts, c.store_retry_delay,
                     c.store_retry_max_delay))
+    if c.batch_consumer and sample_consumer.supports(transport):
+        return sample_consumer.BatchConsumer(
+            transport, conf.messaging.sample_topic, listener_pool(conf),
+            c.batch_size, c.batch_timeout,
+            BatchHandler(endpoint, on_result, ingestor.rejections))
     dispatcher = SampleDispatcher([endpoint], on_result,
                                   ingestor.rejections)
     return notify_listener.BatchNotificationServer(

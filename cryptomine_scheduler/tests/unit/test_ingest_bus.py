@@ -244,6 +244,50 @@ class TestDispatcher(base.BaseTestCase):
         self.assertEqual(3, wire['received'])
 
 
+class TestBatchHandler(base.BaseTestCase):
+    """The batch consumer's batches go through the same screening and
+    reach the endpoint in the shape oslo.messaging's dispatcher gives."""
+
+    def handle(self, verdict):
+        got, results = [], []
+
+        class Endpoint:
+            def info(self, messages):
+                got.extend(messages)
+                return verdict
+
+        handler = ingest_bus.BatchHandler(
+            Endpoint(), results.append, ingest.RejectionLog(60, time.time))
+        requeue = handler([
+            {'priority': 7, 'payload': {}},
+            {'priority': 'INFO', 'event_type': 'e', 'payload': {'a': 1},
+             'publisher_id': 'p', 'message_id': 'm1', 'timestamp': 't',
+             '_context_user': 'u'},
+            {'priority': 'warn', 'payload': {}},
+            {'payload': {}}])
+        totals = ingest.IngestTotals()
+        for result in results:
+            totals.add(result)
+        return got, requeue, totals.wire()
+
+    def test_others_counted_and_acknowledged_info_handed_over(self):
+        got, requeue, wire = self.handle(HANDLED)
+        self.assertEqual([{'publisher_id': 'p', 'event_type': 'e',
+                           'payload': {'a': 1},
+                           'metadata': {'message_id': 'm1',
+                                        'timestamp': 't'}}], got)
+        self.assertEqual([False] * 4, requeue)
+        self.assertEqual({'malformed': 1, 'wrong_priority': 2},
+                         {k: v for k, v in wire['rejected'].items() if v})
+
+    def test_only_the_handed_over_messages_requeued(self):
+        got, requeue, wire = self.handle(oslo_messaging.NotificationResult
+                                         .REQUEUE)
+        self.assertEqual(1, len(got))
+        self.assertEqual([False, True, False, False], requeue)
+        self.assertEqual(3, wire['received'])
+
+
 class TestDriverDrops(base.BaseTestCase):
 
     def test_counted_and_logged_at_a_bounded_rate(self):
