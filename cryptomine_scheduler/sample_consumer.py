@@ -93,12 +93,22 @@ class BatchConsumer:
             try:
                 batch = self._fill()
                 if batch:
-                    self._settle(batch, self._handle(batch))
+                    self._settle(batch, self._verdicts(batch))
             except Exception:
-                # The driver reconnects at the next batch's consume.
+                # The driver reconnects at the next batch's consume, and
+                # the broker gives back what was not acknowledged.
                 LOG.exception('Consuming samples from %s failed', self._pool)
-                self._received.clear()
                 self._stopping.wait(1.0)
+
+    def _verdicts(self, batch: list[impl_rabbit.RabbitMessage]) -> list[bool]:
+        """Which messages of ``batch`` to requeue: all of them if the
+        handler fails, as oslo.messaging's dispatcher does."""
+        try:
+            return self._handle(batch)
+        except Exception:
+            LOG.exception('Handling %d samples from %s failed; requeued',
+                          len(batch), self._pool)
+            return [True] * len(batch)
 
     def _fill(self) -> list[impl_rabbit.RabbitMessage]:
         """The next batch: what arrives within ``batch_timeout`` of its

@@ -97,6 +97,21 @@ class TestBatchConsumer(base.BaseTestCase):
         self.assertEqual({n: 1 + n % 2 for n in range(20)}, dict(seen))
         self.assert_queue_drained()
 
+    def test_a_batch_whose_handler_fails_comes_again(self):
+        self.publish(range(10))
+        failed = []
+
+        def requeue(batch):
+            if not failed:
+                failed.append(len(batch))
+                raise RuntimeError('a bug in the handler')
+            return [False] * len(batch)
+        self.consume(requeue)
+        seen = self.wait_seen(20)
+        self.assertEqual([10], failed)
+        self.assertEqual({n: 2 for n in range(10)}, dict(seen))
+        self.assert_queue_drained()
+
     def test_a_connection_the_broker_closes_loses_nothing(self):
         self.publish(range(2 * BATCH))
         closed = threading.Event()
