@@ -214,18 +214,30 @@ class Incoming:
         self.message = message
 
 
+class Endpoint:
+    """Keeps what it is handed in ``got`` and answers ``verdict``."""
+
+    def __init__(self, verdict=HANDLED):
+        self.got, self.verdict = [], verdict
+
+    def info(self, messages):
+        self.got.extend(messages)
+        return self.verdict
+
+
+def _totals(results) -> dict:
+    totals = ingest.IngestTotals()
+    for result in results:
+        totals.add(result)
+    return totals.wire()
+
+
 class TestDispatcher(base.BaseTestCase):
 
     def test_unreadable_and_other_priorities_counted_and_acknowledged(self):
-        got, results = [], []
-
-        class Endpoint:
-            def info(self, messages):
-                got.extend(messages)
-                return HANDLED
-
+        endpoint, results = Endpoint(), []
         dispatcher = ingest_bus.SampleDispatcher(
-            [Endpoint()], results.append, ingest.RejectionLog(60, time.time))
+            [endpoint], results.append, ingest.RejectionLog(60, time.time))
         good = Incoming({'priority': 'info', 'event_type': 'e',
                          'payload': {}})
         requeue = dispatcher.dispatch([
@@ -234,11 +246,8 @@ class TestDispatcher(base.BaseTestCase):
             Incoming(['not', 'a', 'dict']),
             good])
         self.assertEqual(set(), requeue)
-        self.assertEqual(1, len(got))
-        totals = ingest.IngestTotals()
-        for result in results:
-            totals.add(result)
-        wire = totals.wire()
+        self.assertEqual(1, len(endpoint.got))
+        wire = _totals(results)
         self.assertEqual(2, wire['rejected']['malformed'])
         self.assertEqual(1, wire['rejected']['wrong_priority'])
         self.assertEqual(3, wire['received'])
@@ -249,15 +258,9 @@ class TestBatchHandler(base.BaseTestCase):
     reach the endpoint in the shape oslo.messaging's dispatcher gives."""
 
     def handle(self, verdict):
-        got, results = [], []
-
-        class Endpoint:
-            def info(self, messages):
-                got.extend(messages)
-                return verdict
-
+        endpoint, results = Endpoint(verdict), []
         handler = ingest_bus.BatchHandler(
-            Endpoint(), results.append, ingest.RejectionLog(60, time.time))
+            endpoint, results.append, ingest.RejectionLog(60, time.time))
         requeue = handler([
             {'priority': 7, 'payload': {}},
             {'priority': 'INFO', 'event_type': 'e', 'payload': {'a': 1},
@@ -265,10 +268,7 @@ class TestBatchHandler(base.BaseTestCase):
              '_context_user': 'u'},
             {'priority': 'warn', 'payload': {}},
             {'payload': {}}])
-        totals = ingest.IngestTotals()
-        for result in results:
-            totals.add(result)
-        return got, requeue, totals.wire()
+        return endpoint.got, requeue, _totals(results)
 
     def test_others_counted_and_acknowledged_info_handed_over(self):
         got, requeue, wire = self.handle(HANDLED)
