@@ -10,9 +10,9 @@ batch size and with batches of one sample (one transaction per sample) as
 the baseline, in the same run.  (a) prints the CPU per sample of each
 stage (decoding the bodies, the signature, the rest of validation, the
 database write, the summaries); each in-process drain of (b) splits its
-CPU the same way, with the listener's thread and oslo.messaging's
-dispatch.  (b) drains ``--runs`` times per configuration, prints
-min/median/max and exits non-zero when a median misses its target.
+CPU the same way, the rest being the consumer's reading of the queue.
+(b) drains ``--runs`` times per configuration, prints min/median/max
+and exits non-zero when a median misses its target.
 
 With ``--postgresql``, part (c) starts groups of 1, 2 and 3 (see
 ``--controllers``) ``cryptomine-controller`` daemons on one PostgreSQL
@@ -254,11 +254,8 @@ def measure_stages(notifications: list, batch_size: int,
     return dict(clock.seconds)
 
 
-def report_stages(seconds: dict[str, float], count: int,
-                  listener: float | None = None) -> None:
+def report_stages(seconds: dict[str, float], count: int) -> None:
     """Print each stage's CPU per sample and share of their sum."""
-    if listener is not None:
-        seconds = {'listener (oslo.messaging)': listener, **seconds}
     total = sum(seconds.values())
     print(f'  CPU per sample by stage ({1000 * total / count:.3f} ms in '
           f'all):')
@@ -627,18 +624,14 @@ def run_drain(args, broker: rabbit.RabbitBroker, workload: Workload,
 
 def report_drain_stages(result: Drain, count: int,
                         stages: dict[str, float]) -> None:
-    """Split the CPU of one in-process drain into its stages: the
-    listener's thread (AMQP frames, decoding, acknowledgements), the
-    stages of (a), and the rest of the executor's threads (oslo's
-    dispatch)."""
-    listener = sum(seconds for name, seconds in result.thread_cpu.items()
-                   if '_runner' in name)
-    executor = sum(result.thread_cpu.values()) - listener
+    """Split the CPU of one in-process drain into the stages of (a) and
+    the rest: reading the queue (AMQP frames, decoding, acknowledgements)
+    and handing batches over."""
     own = {name: value * count for name, value in stages.items()
            if name != 'decode'}
-    report_stages({**own, 'dispatch and the rest': max(
-        executor - sum(own.values()), 0.0)}, count,
-        listener=listener)
+    rest = sum(result.thread_cpu.values()) - sum(own.values())
+    report_stages({**own, 'reading the queue, the rest': max(rest, 0.0)},
+                  count)
 
 
 def _spread(label: str, rates: list[float]) -> float:
