@@ -14,10 +14,9 @@ matters of it and drops the rest:
 * each batch starts with the driver's ``consume``, which reconnects and
   declares the consumer again where needed, then drains the rest of the
   batch under one hold of the connection's lock;
-* a batch is handled in a thread of its own while the next one is read
-  (storing it mostly waits for the database), then acknowledged with one
-  ``basic.ack`` (``multiple``); only the messages of a batch that the
-  endpoint gives back are requeued, each alone.
+* a batch is acknowledged with one ``basic.ack`` (``multiple``); only
+  the messages of a batch that the endpoint gives back are requeued,
+  each alone.
 
 A body the driver cannot decode is rejected by the driver, as under
 oslo.messaging's listener (and counted by :class:`ingest_bus.DriverDrops`).
@@ -28,7 +27,6 @@ requeued: the broker gave them back when the connection closed.
 import threading
 import time
 from collections.abc import Callable
-from concurrent import futures
 
 from oslo_log import log as logging
 from oslo_messaging._drivers import common as rpc_common
@@ -62,11 +60,6 @@ class BatchConsumer:
         self._batch_size = batch_size
         self._batch_timeout = batch_timeout
         self._handle = handle
-        rabbit = transport.conf.oslo_messaging_rabbit
-        prefetch = rabbit.rabbit_qos_prefetch_count
-        #: Whether the broker sends a batch before the one before is
-        #: acknowledged, so that the two can overlap.
-        self._overlap = not prefetch or prefetch >= 2 * batch_size
         self._received: list[impl_rabbit.RabbitMessage] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -86,7 +79,7 @@ class BatchConsumer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop after the batches in hand."""
+        """Stop after the batch in hand."""
         self._stopping.set()
 
     def wait(self) -> None:
@@ -96,34 +89,16 @@ class BatchConsumer:
             self._context.close()
 
     def _run(self) -> None:
-        """Fill each batch while the one before is handled (its database
-        write mostly waits), then settle that one; one after the other
-        where the prefetch holds less than two batches."""
-        pending = None
-        with futures.ThreadPoolExecutor(
-                1, f'sample-handler-{self._pool}') as handler:
-            while not self._stopping.is_set():
-                batch = self._guarded(self._fill)
-                if pending is not None:
-                    self._guarded(self._settle, *pending)
-                pending = (batch, handler.submit(self._verdicts, batch)
-                           ) if batch else None
-                if pending is not None and not self._overlap:
-                    self._guarded(self._settle, *pending)
-                    pending = None
-            if pending is not None:
-                self._guarded(self._settle, *pending)
-
-    def _guarded(self, step: Callable, *args):
-        """``step(*args)``; on failure None, after a pause.  The driver
-        reconnects at the next batch's consume, and the broker gives back
-        what was not acknowledged."""
-        try:
-            return step(*args)
-        except Exception:
-            LOG.exception('Consuming samples from %s failed', self._pool)
-            self._stopping.wait(1.0)
-            return None
+        while not self._stopping.is_set():
+            try:
+                batch = self._fill()
+                if batch:
+                    self._settle(batch, self._verdicts(batch))
+            except Exception:
+                # The driver reconnects at the next batch's consume, and
+                # the broker gives back what was not acknowledged.
+                LOG.exception('Consuming samples from %s failed', self._pool)
+                self._stopping.wait(1.0)
 
     def _verdicts(self, batch: list[impl_rabbit.RabbitMessage]) -> list[bool]:
         """Which messages of ``batch`` to requeue: all of them if the
@@ -172,8 +147,7 @@ class BatchConsumer:
         return all(m._raw_message.channel is channel for m in batch)
 
     def _settle(self, batch: list[impl_rabbit.RabbitMessage],
-                verdicts: futures.Future) -> None:
-        requeue = verdicts.result()
+                requeue: list[bool]) -> None:
         with self._connection._connection_lock:
             if not self._current(batch):
                 LOG.warning('Sample queue %s: the connection was replaced '

@@ -27,7 +27,6 @@ class TestBatchConsumer(base.BaseTestCase):
         self.transport = oslo_messaging.get_notification_transport(
             conf, url=self.broker.url)
         self.addCleanup(self.transport.cleanup)
-        self.conf = conf
         conf.set_override('rabbit_retry_interval', 1,
                           'oslo_messaging_rabbit')
         self.batches: list[list[dict]] = []
@@ -71,27 +70,16 @@ class TestBatchConsumer(base.BaseTestCase):
         self.assertTrue(sample_consumer.supports(self.transport))
         self.publish(range(3 * BATCH + 7))
         self.assertEqual(3 * BATCH + 7, self.broker.queue_depths()[QUEUE])
-        self.assertTrue(self.consume()._overlap)  # prefetch unlimited
-        self.assert_backlog_consumed(3 * BATCH + 7)
+        self.consume()
+        seen = self.wait_seen(3 * BATCH + 7)
+        self.assertEqual(collections.Counter(range(3 * BATCH + 7)), seen)
+        self.assert_queue_drained()
+        sizes = [len(batch) for batch in self.batches]
+        self.assertEqual([BATCH, BATCH, BATCH, 7], sizes)
         first = self.batches[0][0]
         self.assertEqual(('INFO', 'test.event', 'test'),
                          (first['priority'], first['event_type'],
                           first['publisher_id']))
-
-    def test_one_batch_at_a_time_where_the_prefetch_holds_one(self):
-        self.conf.set_override('rabbit_qos_prefetch_count', BATCH,
-                               'oslo_messaging_rabbit')
-        self.publish(range(3 * BATCH + 7))
-        self.assertFalse(self.consume()._overlap)
-        self.assert_backlog_consumed(3 * BATCH + 7)
-
-    def assert_backlog_consumed(self, count: int) -> None:
-        seen = self.wait_seen(count)
-        self.assertEqual(collections.Counter(range(count)), seen)
-        self.assert_queue_drained()
-        sizes = [len(batch) for batch in self.batches]
-        self.assertEqual([BATCH] * (count // BATCH) + [count % BATCH],
-                         sizes)
 
     def test_only_the_messages_given_back_come_again(self):
         self.publish(range(20))
