@@ -630,7 +630,7 @@ def report_drain_stages(result: Drain, count: int,
     own = {name: value * count for name, value in stages.items()
            if name != 'decode'}
     rest = sum(result.thread_cpu.values()) - sum(own.values())
-    report_stages({**own, 'reading the queue, the rest': max(rest, 0.0)},
+    report_stages({**own, 'reading the queue, rest': max(rest, 0.0)},
                   count)
 
 
