@@ -5,6 +5,14 @@ Over the host-steps of hosts that hold at least one instance (*active*):
 * ``overload``: the fraction whose CPU load is above the overload
   threshold (like CloudSim's SLATAH, the time active hosts spend at
   100 %, with our filter's threshold by default);
+* ``even_overload``: the same fraction had each step's load of the
+  active hosts been spread evenly over them (the same share of each
+  one's CPUs): every one of them is overloaded in a step whose total
+  passes the threshold, none in the others.  That is the least overload
+  that balancing reaches; a policy below it got there by piling the
+  excess on fewer hosts.  (On a fleet of several kinds of host, where
+  not every instance may go everywhere, even balance is out of reach
+  and the figure only a reference.)
 * ``p95_load`` and ``max_load``: the 95th percentile and the maximum of
   the CPU load (%; above 100 when instances ask for more than the host
   has).
@@ -57,6 +65,7 @@ class Figures:
 
     policy: str
     overload: float
+    even_overload: float
     p95_load: float
     max_load: float
     mean_sigma: float
@@ -89,6 +98,19 @@ class Figures:
 def sigma(run: engine.Run) -> np.ndarray:
     """(T,) standard deviation of the hosts' CPU load (%), per step."""
     return run.cpu.std(axis=1) * 100.0
+
+
+def even_overload(run: engine.Run, overload_percent: float) -> float:
+    """The overload of ``run`` had each step's load been spread evenly
+    over its active hosts (module docstring)."""
+    active = run.active.sum(axis=1)
+    if not active.any():
+        return 0.0
+    cpus = run.active * run.vcpus
+    with np.errstate(invalid='ignore'):
+        load = (run.cpu * cpus).sum(axis=1) / cpus.sum(axis=1)
+    return float(active[load * 100.0 > overload_percent].sum()
+                 / active.sum())
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -131,6 +153,7 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     return Figures(
         policy=run.policy,
         overload=float(overloaded / active.size) if active.size else 0.0,
+        even_overload=even_overload(run, settings.overload_percent),
         p95_load=float(np.percentile(active, 95)) if active.size else 0.0,
         max_load=float(active.max()) if active.size else 0.0,
         mean_sigma=float(sigma(run).mean()),

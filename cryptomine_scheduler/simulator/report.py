@@ -25,6 +25,7 @@ from cryptomine_scheduler.simulator import metrics
 COLUMNS = (
     ('policy', 'policy', '{}'),
     ('overload %', 'overload', '{:.2%}'),
+    ('even overload %', 'even_overload', '{:.2%}'),
     ('p95 load %', 'p95_load', '{:.1f}'),
     ('max load %', 'max_load', '{:.1f}'),
     ('mean sigma %', 'mean_sigma', '{:.1f}'),

@@ -52,6 +52,8 @@ class TestTinyTrace(base.BaseTestCase):
         got = metrics.figures(run, settings)
         # Active host-steps: 50 100 150 70 | 20 20 40 40; above 90: two.
         self.assertEqual(2 / 8, got.overload)
+        # Spread evenly: 35, 60, 95 and 55 %, so both hosts in step 2.
+        self.assertEqual(2 / 8, got.even_overload)
         self.assertAlmostEqual(100 + 0.65 * 50, got.p95_load)
         self.assertEqual(150.0, got.max_load)
         # sigma per step: 15, 40, 55, 15.
@@ -60,6 +62,22 @@ class TestTinyTrace(base.BaseTestCase):
                          (got.migrations, got.migrated_gb, got.boots,
                           got.no_room_boots, got.refused_boots))
         self.assertIsNone(got.gpu_hot)
+
+    def test_even_overload_weighs_hosts_by_their_cpus_and_skips_idle(self):
+        settings = engine.Settings()
+        run = engine.simulate(TINY, TWO_HOSTS, policies.NovaSpread(settings),
+                              settings)
+        # 2 and 6 CPUs: 27.5, 40, 67.5 and 47.5 % evenly, none over.
+        bigger = dataclasses.replace(run, vcpus=np.array([2.0, 6.0]))
+        self.assertEqual(0.0, metrics.even_overload(bigger, 90.0))
+        # host-001 idle in steps 1 and 2: host-000 alone at 100 and
+        # 150 %, over in both, among 6 active host-steps.
+        active = run.active.copy()
+        active[1:3, 1] = False
+        alone = dataclasses.replace(run, active=active)
+        self.assertEqual(2 / 6, metrics.even_overload(alone, 90.0))
+        self.assertEqual(0.0, metrics.even_overload(
+            dataclasses.replace(run, active=np.zeros_like(active)), 90.0))
 
     def test_a_migration_counts_on_both_hosts_while_it_moves(self):
         # 2048 MiB at 2048/150 MiB/s: from 300 s to 450 s, half a step.

@@ -37,7 +37,8 @@ class TestReport(base.BaseTestCase):
             cells = line.split()
             self.assertEqual(figures.policy, cells[0])
             self.assertEqual(f'{figures.overload * 100:.2f}', cells[1])
-            self.assertEqual(str(figures.migrations), cells[5])
+            self.assertEqual(f'{figures.even_overload * 100:.2f}', cells[2])
+            self.assertEqual(str(figures.migrations), cells[6])
 
     def test_files(self):
         result = small()
