@@ -128,6 +128,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      default=DEFAULTS.min_gain,
                      help='objective gain a move must bring, net of its '
                           'cost ([replan] min_gain)')
+    for resource in ('cpu', 'memory'):
+        run.add_argument(f'--{resource}-weight', type=_NON_NEGATIVE,
+                         default=getattr(DEFAULTS.weights, resource),
+                         help=f'weight of {resource} in our weigher and '
+                              f're-planner ([cryptomine] {resource}_weight)')
     run.add_argument('--window', type=_POSITIVE, default=DEFAULTS.window,
                      metavar='SECONDS', help='summary window')
     run.add_argument('--half-life', type=_POSITIVE, default=DEFAULTS.half_life,
@@ -225,6 +230,8 @@ def settings(args) -> engine.Settings:
         DEFAULTS, replan_interval=args.replan_interval,
         max_moves=args.max_moves, min_gain=args.min_gain,
         reserve_accelerator_hosts=args.reserve_accelerator_hosts,
+        weights=dataclasses.replace(DEFAULTS.weights, cpu=args.cpu_weight,
+                                    memory=args.memory_weight),
         window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,

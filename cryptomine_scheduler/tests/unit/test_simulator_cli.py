@@ -1,3 +1,4 @@
+import argparse
 import configparser
 import contextlib
 import io
@@ -11,6 +12,8 @@ from oslotest import base
 
 from cryptomine_scheduler.cli import simulate
 from cryptomine_scheduler.simulator import __main__ as module_main
+from cryptomine_scheduler.simulator import command
+from cryptomine_scheduler.simulator import engine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -106,10 +109,23 @@ class TestOptions(base.BaseTestCase):
                  'expected a number above 0'),
                 (['--max-moves', '-1'], '--max-moves: expected an integer '
                  'at least 0'),
-                (['--seed', '-1'], '--seed: expected an integer at least 0')):
+                (['--seed', '-1'], '--seed: expected an integer at least 0'),
+                (['--memory-weight', '-1'], '--memory-weight: expected a '
+                 'number at least 0')):
             with self.subTest(argv=argv):
                 self.assertIn(message, self._refused(
                     '--instances', '30', '--policies', 'nova-spread', *argv))
+
+    def test_weights_reach_the_weigher_and_the_planner(self):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        chosen = command.settings(parser.parse_args(['--memory-weight',
+                                                     '0.5']))
+        self.assertEqual((1.0, 0.5), (chosen.weights.cpu,
+                                      chosen.weights.memory))
+        # The mining weights stay nova.conf's defaults.
+        self.assertEqual(engine.DEFAULTS.weights.gpu_thermal,
+                         chosen.weights.gpu_thermal)
 
     def test_nothing_left_to_simulate(self):
         # The first instance starts at the second step.
