@@ -188,14 +188,19 @@ class _State:
         """Whether nova can make the exchange: one of the two migrations
         fits its destination as it is, and the other fits once the first
         has ended (nova holds a migrating guest on both hosts)."""
-        p, alloc, room = self.p, self.alloc, self.room
-        need_first, need_second = p.alloc_demand[first], p.alloc_demand[second]
-        into_b = (alloc[b] + need_first <= room[b] + 1e-9).all(axis=-1)
-        into_a = (alloc[a] + need_second <= room[a] + 1e-9).all(axis=-1)
-        into_a_after = (alloc[a] - need_first + need_second
-                        <= room[a] + 1e-9).all(axis=-1)
-        into_b_after = (alloc[b] - need_second + need_first
-                        <= room[b] + 1e-9).all(axis=-1)
+        free = self.room + 1e-9 - self.alloc
+        into_a = into_b = into_a_after = into_b_after = True
+        # A resource at a time: no (first, second, resource) temporaries.
+        for k in range(free.shape[1]):
+            need_first = self.p.alloc_demand[first, k]
+            need_second = self.p.alloc_demand[second, k]
+            free_a, free_b = free[a, k], free[b, k]
+            into_b = into_b & (need_first <= free_b)
+            into_a = into_a & (need_second <= free_a)
+            into_a_after = into_a_after & (need_second - need_first
+                                           <= free_a)
+            into_b_after = into_b_after & (need_first - need_second
+                                           <= free_b)
         return (into_b & into_a_after) | (into_a & into_b_after)
 
     def _apart(self, inst: np.ndarray, dest: np.ndarray,

@@ -37,6 +37,7 @@ BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -166,12 +167,24 @@ def _wanted(servers, placed: np.ndarray, offered: np.ndarray,
     return wanted
 
 
+# Per host and round: plain floats, which numpy's scalar calls would
+# cost several times over.
+def _unit(x: float) -> float:
+    """``x`` clamped to 0-1."""
+    return min(max(x, 0.0), 1.0)
+
+
+def _known(x: float) -> float:
+    """``x``, or 0 when unknown (NaN)."""
+    return 0.0 if math.isnan(x) else x
+
+
 def _knee(headroom: float, knee: float) -> float:
     """Pressure of a headroom: 0 from ``knee`` up, 1 at none; 0 when
     unknown."""
-    if np.isnan(headroom):
+    if math.isnan(headroom):
         return 0.0
-    return float(np.clip((knee - headroom) / knee, 0.0, 1.0))
+    return _unit((knee - headroom) / knee)
 
 
 def _devices(est: scoring.Estimate) -> tuple[tuple, tuple, tuple]:
@@ -180,9 +193,9 @@ def _devices(est: scoring.Estimate) -> tuple[tuple, tuple, tuple]:
     gpu = max(_knee(est.gpu_thermal_headroom_c, THERMAL_KNEE_C),
               _knee(est.gpu_power_headroom_percent, POWER_KNEE_PERCENT))
     ratio = dev.asic_hashrate_ratio
-    asic = 0.0 if np.isnan(ratio) else float(np.clip(1.0 - ratio, 0.0, 1.0))
-    return (np.nan_to_num((dev.gpu_count, dev.asic_count)),
-            np.nan_to_num((dev.gpu_free, dev.asic_free)), (gpu, asic))
+    asic = 0.0 if math.isnan(ratio) else _unit(1.0 - ratio)
+    return ((_known(dev.gpu_count), _known(dev.asic_count)),
+            (_known(dev.gpu_free), _known(dev.asic_free)), (gpu, asic))
 
 
 def _host_cost(host: cluster_mod.ComputeHost) -> float:
@@ -207,16 +220,16 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     receives = np.array([h.accepts_moves for h in hosts], dtype=bool)
     offered = np.zeros(n_hosts, dtype=np.int64)
     devices = np.zeros((3, n_hosts, len(problem_mod.DEVICES)))
+    fresh, stats, samples = [], [], []
     for i, host in enumerate(hosts):
         view = snap.hosts.get(host.name)
         kinds = host.accelerators
         if view is not None and view.age <= model.stale_after:
             est = scoring.estimate(view, model.risk_factor)
             devices[:, i] = _devices(est)
-            total[i] = _level(view.stats[_HOST_ROWS], view.samples,
-                              model.risk_factor, snap.window,
-                              policy.cooldown) / 100.0 * capacity[i]
-            informed[i] = not np.isnan(total[i]).any()
+            fresh.append(i)
+            stats.append(view.stats[_HOST_ROWS])
+            samples.append(view.samples)
             if scoring.violations(dataclasses.replace(
                     est, cpu_percent=np.nan, mem_percent=np.nan),
                     model.thresholds):
@@ -224,6 +237,11 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
             kinds = scoring.offered(kinds, est)
         offered[i] = problem_mod.accelerator_mask(
             kinds or {scoring.Accelerator.CPU})
+    if fresh:
+        total[fresh] = _level(np.stack(stats), np.array(samples)[:, None],
+                              model.risk_factor, snap.window,
+                              policy.cooldown) / 100.0 * capacity[fresh]
+        informed[fresh] = ~np.isnan(total[fresh]).any(axis=1)
     total = np.nan_to_num(total)
     receives &= informed
 
