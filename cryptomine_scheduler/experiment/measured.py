@@ -77,7 +77,8 @@ def run(found: Measurements, alive: np.ndarray,
     ``template`` is the simulator's run of the same trace on a CPU-only
     fleet: the measured run is a copy with what was measured in place of
     what was simulated (the players load CPU and memory only, so the
-    template's accelerator readings, of no device, stay).
+    template's accelerator readings, of no device, stay).  The hosts'
+    sizes are not measured: each counts as one, in the even overload.
     """
     record = found.record
     trace_step = template.step
@@ -122,7 +123,8 @@ def run(found: Measurements, alive: np.ndarray,
     return dataclasses.replace(
         template, policy=f'measured {setup.policy.policy}',
         hosts=tuple(names), cpu=cpu, memory=np.zeros_like(cpu),
-        active=active, migrations=tuple(migrations), plan_seconds=(),
+        vcpus=np.ones(len(names)), active=active,
+        migrations=tuple(migrations), plan_seconds=(),
         boots=len(servers_all), no_room_boots=0,
         refused_boots=sum(s.status == 'ERROR' for s in servers_all),
         refused_migrations=sum(m.status in FAILED

@@ -91,6 +91,9 @@ class MeasuredRunTest(base.BaseTestCase):
         found = metrics.figures(self.run, fidelity.settings(SETUP))
         # Active host-steps 60, 95, 95, 100: three above 90 %.
         self.assertEqual(0.75, found.overload)
+        # Evenly over the active hosts (of unknown size, counted equal):
+        # 60, 95, then 97.5 on both.
+        self.assertEqual(0.75, found.even_overload)
         self.assertAlmostEqual(95.0 + 0.85 * 5.0, found.p95_load)
         self.assertEqual(100.0, found.max_load)
         # sigma of (60, 20), (95, 40), (95, 100): 20, 27.5, 2.5.
