@@ -184,6 +184,19 @@ def _readings(value) -> list[float]:
         return [n for n in map(_number, parts) if n is not None]
 
 
+def _all_readings(values: list) -> list[float]:
+    """The numbers of every value, as :func:`_readings` reads each."""
+    if not values:
+        return []
+    try:
+        # The usual case, strings of plain numbers: one split and one
+        # conversion for all.  A sign, a unit or a number sent as such
+        # makes it fail, and the values are read one at a time.
+        return list(map(float, '-'.join(values).split('-')))
+    except (TypeError, ValueError):
+        return [n for value in values for n in _readings(value)]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     """The keys of a record that hold readings, by kind."""
@@ -234,10 +247,8 @@ class _Sensors:
         fans_fitted = chains = chains_active = 0
         for record in records:
             layout = _layout(record)
-            for key in layout.temperatures:
-                temperatures += _readings(record[key])
-            for key in layout.fans:
-                fans += _readings(record[key])
+            temperatures += [record[key] for key in layout.temperatures]
+            fans += [record[key] for key in layout.fans]
             for key in layout.chains:
                 chips = _count(record[key]) or 0
                 states = record.get('chain_acs' + key[9:])
@@ -248,7 +259,8 @@ class _Sensors:
                 chains_active += chips > 0 and 'x' not in (states or '')
             if 'fan_num' in record:
                 fans_fitted += _count(record['fan_num']) or 0
-        return cls(temperatures, fans, fans_fitted, chains, chains_active)
+        return cls(_all_readings(temperatures), _all_readings(fans),
+                   fans_fitted, chains, chains_active)
 
     def hottest(self) -> float | None:
         return max([t for t in self.temperatures
