@@ -5,10 +5,16 @@ and write the report (see :mod:`.command`)."""
 import argparse
 import logging
 import sys
+import warnings
 
-from cryptomine_scheduler.simulator import command
-from cryptomine_scheduler.simulator import files
-from cryptomine_scheduler.simulator import report
+# As for the console scripts (see cryptomine_scheduler.cmd): the
+# simulator imports oslo.messaging, which imports eventlet, which warns
+# about its own deprecation; nothing here uses eventlet.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+
+from cryptomine_scheduler.simulator import command  # noqa: E402
+from cryptomine_scheduler.simulator import files  # noqa: E402
+from cryptomine_scheduler.simulator import report  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

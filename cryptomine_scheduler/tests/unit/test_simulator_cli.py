@@ -4,6 +4,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 
 import fixtures
 from cliff import app
@@ -152,3 +154,15 @@ class TestModuleMain(base.BaseTestCase):
                          [line.split()[0] for line in lines[1:]])
         self.assertEqual({'report.json', 'heatmap.png', 'gpu-heatmap.png',
                           'sigma.png', 'cdf.png'}, set(os.listdir(folder)))
+
+    def test_no_eventlet_warning_in_the_output(self):
+        # In a fresh interpreter, as the main job runs it: the warning
+        # comes once, when oslo.messaging is first imported.
+        folder = self.useFixture(fixtures.TempDir()).path
+        done = subprocess.run(
+            [sys.executable, '-m', 'cryptomine_scheduler.simulator', *SHORT,
+             '--output', folder], capture_output=True, text=True,
+            cwd=folder, check=False)
+        self.assertEqual(0, done.returncode, done.stderr)
+        self.assertIn('nova-spread', done.stdout)
+        self.assertNotIn('Eventlet', done.stderr)
