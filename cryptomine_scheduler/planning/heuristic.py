@@ -90,16 +90,21 @@ class Plan:
 
 
 def _smallest(values: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the ``count`` smallest values, smallest (then lowest
-    index) first."""
-    if count < len(values):
-        # Everything up to the count-th smallest value, ties included,
-        # so that the lowest indices win them.
-        part = np.flatnonzero(
-            values <= np.partition(values, count - 1)[count - 1])
+    """Flat indices of the ``count`` smallest values of a matrix,
+    smallest (then lowest index) first."""
+    rows, width = values.shape
+    if count < rows:
+        # The count smallest values lie in the rows whose minimum is at
+        # most the count-th smallest row minimum (ties included, so that
+        # the lowest indices win them): a partition of the row minima
+        # instead of every value.
+        least = values.min(axis=1)
+        rows = np.flatnonzero(least <= np.partition(least, count - 1)[
+            count - 1])
     else:
-        part = np.arange(len(values))
-    return part[np.lexsort((part, values[part]))][:count]
+        rows = np.arange(rows)
+    part = (rows[:, None] * width + np.arange(width)).ravel()
+    return part[np.lexsort((part, values[rows].ravel()))][:count]
 
 
 class _State:
@@ -224,15 +229,18 @@ class _State:
         """+1 where a move takes an instance away from its home, -1 where
         it brings it back."""
         home = self.p.current[inst]
-        return ((dest != home).astype(int)
-                - (self.placement[inst] != home).astype(int))
+        return (dest != home) - (self.placement[inst] != home).astype(int)
 
-    def delta(self, inst, dest, dev: np.ndarray) -> np.ndarray:
+    def delta(self, inst, dest, dev: np.ndarray,
+              moved: np.ndarray | None = None) -> np.ndarray:
         """Objective change of moving ``inst`` to ``dest``, feasible or
-        not (broadcast as in :meth:`feasible`)."""
+        not (broadcast as in :meth:`feasible`); ``moved`` is their
+        :meth:`_moves_delta` where known."""
         p = self.p
         src = self.placement[inst]
-        change = (p.move_cost[inst] * self._moves_delta(inst, dest)
+        if moved is None:
+            moved = self._moves_delta(inst, dest)
+        change = (p.move_cost[inst] * moved
                   + p.host_cost[dest] - p.host_cost[src])
         if self.mining:
             change = change + self._device_delta(inst, src, dest)
@@ -262,8 +270,9 @@ class _State:
     def changes(self, inst: np.ndarray, dest: np.ndarray,
                 dev: np.ndarray) -> np.ndarray:
         """Score change of each feasible move; inf where infeasible."""
-        change = (self.delta(inst, dest, dev) + self.p.limits.min_gain
-                  * self._moves_delta(inst, dest))
+        moved = self._moves_delta(inst, dest)
+        change = (self.delta(inst, dest, dev, moved)
+                  + self.p.limits.min_gain * moved)
         return np.where(self.feasible(inst, dest), change, np.inf)
 
     def best_moves(self, count: int) -> list[tuple[float, tuple]]:
@@ -274,8 +283,9 @@ class _State:
         dest = np.flatnonzero(cold)
         if not len(inst) or not len(dest):
             return []
-        change = self.changes(inst[:, None], dest[None, :], dev).ravel()
+        change = self.changes(inst[:, None], dest[None, :], dev)
         top = _smallest(change, count)
+        change = change.ravel()
         return [(float(change[k]),
                  ((int(inst[k // len(dest)]), int(dest[k % len(dest)])),))
                 for k in top if np.isfinite(change[k])]

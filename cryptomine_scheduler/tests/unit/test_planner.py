@@ -766,3 +766,21 @@ class TestBurst(base.BaseTestCase):
                 self.assertLessEqual(p.objective(plan.placement),
                                      optimum.objective * 1.01 + 1e-6)
 
+
+
+class TestSmallestPairs(base.BaseTestCase):
+    """The heuristic's pick of the best moves of a step."""
+
+    def test_same_as_sorting_every_pair(self):
+        rng = np.random.default_rng(7)
+        for rows, width, count in [(50, 12, 8), (3, 40, 8), (9, 9, 8),
+                                   (1, 5, 8), (20, 1, 3)]:
+            # Few distinct values: ties within and across rows, and
+            # infeasible (infinite) pairs.
+            values = rng.integers(0, 6, (rows, width)).astype(float)
+            values[rng.random((rows, width)) < 0.3] = np.inf
+            flat = values.ravel()
+            expected = sorted(range(flat.size), key=lambda k: (flat[k], k))
+            with self.subTest(shape=(rows, width)):
+                self.assertEqual(expected[:count],
+                                 heuristic._smallest(values, count).tolist())
