@@ -114,19 +114,27 @@ class PendingBoots:
             return scoring.NO_CREDIT  # the common case, without the lock
         learnt = snap is not None and snap.learns_placements
         timeout = min(self.timeout, self.handover) if learnt else self.timeout
-        now = self._clock()
+        since = self._clock() - timeout
+        # The guests the snapshot accounts for, sampled or pending on
+        # whichever host (None, a boot whose guest is unknown, is in
+        # neither).
+        sampled, placed = ((snap.instances, snap.placed) if snap is not None
+                           else ((), ()))
         with self._lock:
             boots = [b for b in self._pending.get(host, ())
-                     if now - b.placed_at < timeout
-                     and not _known(b, snap)]
+                     if b.placed_at > since
+                     and b.request.instance_uuid not in sampled
+                     and b.request.instance_uuid not in placed]
             if boots:
                 self._pending[host] = boots
             else:
                 self._pending.pop(host, None)
-        busy = (sum(b.request.busy_vcpus for b in boots) / vcpus * 100.0
-                if vcpus else 0.0)
-        memory = (sum(b.request.memory_mb for b in boots) / memory_mb * 100.0
-                  if memory_mb else 0.0)
+        busy_vcpus = boot_memory_mb = 0.0
+        for boot in boots:
+            busy_vcpus += boot.request.busy_vcpus
+            boot_memory_mb += boot.request.memory_mb
+        busy = busy_vcpus / vcpus * 100.0 if vcpus else 0.0
+        memory = boot_memory_mb / memory_mb * 100.0 if memory_mb else 0.0
         if not learnt:
             return scoring.Credit(cpu_percent=busy, mem_percent=memory)
         learnt_busy, learnt_memory = self._warming(warming, snap, host,
@@ -161,11 +169,3 @@ def _measured(view: snapshot.InstanceView, metric: InstanceMetric) -> float:
     value = view.metric(metric, Stat.LAST)
     return 0.0 if value != value else value
 
-
-def _known(boot: PendingBoot, snap: snapshot.LoadSnapshot | None) -> bool:
-    """Whether ``snap`` accounts for the boot's guest: sampled, or
-    pending, on whichever host."""
-    uuid = boot.request.instance_uuid
-    if snap is None or uuid is None:
-        return False
-    return uuid in snap.instances or uuid in snap.placed

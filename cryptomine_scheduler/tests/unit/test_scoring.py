@@ -315,6 +315,19 @@ class TestPendingBoots(base.BaseTestCase):
         self.assertEqual(0.0, self.boots.credit('h1', elsewhere, 8, 8192)
                          .cpu_percent)
 
+    def test_boot_of_an_unknown_guest_counts_with_a_snapshot(self):
+        # A request without an instance UUID: no snapshot can show it,
+        # so it counts until its timeout.
+        self.request(None)
+        self.boots.observe('h1', 0)
+        self.request('next')
+        self.boots.observe('h1', 1)
+        tracker = snapshot.LoadTracker(600, 60)
+        tracker.add(samples.make(host='h1', instances=[samples.instance(1)]))
+        snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1000))
+        self.assertEqual(25.0, self.boots.credit('h1', snap, 8, 8192)
+                         .cpu_percent)
+
     @staticmethod
     def _snapshot(tracker, now=1000.0, guests=()):
         tracker.add(samples.make(host='h1', seq=int(now), timestamp=now,
