@@ -767,7 +767,6 @@ class TestBurst(base.BaseTestCase):
                                      optimum.objective * 1.01 + 1e-6)
 
 
-
 class TestSmallestPairs(base.BaseTestCase):
     """The heuristic's pick of the best moves of a step."""
 
