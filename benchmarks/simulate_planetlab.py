@@ -16,12 +16,15 @@ re-planning run with cProfile.
 Targets for ``load-aware-replan``: the day in TARGET_SECONDS of wall
 time; at most one migration per 10 VMs; overload time at least 50 %
 below ``nova-spread``'s; mean sigma no higher than ``watcher``'s.
+Watcher draws its destinations at random, so its sigma is the mean over
+:data:`WATCHER_SEEDS` seeds (the table shows the first), each printed.
 
 Run from the repository root:
 ``.venv/bin/python benchmarks/simulate_planetlab.py``
 """
 
 import argparse
+import dataclasses
 import sys
 
 # isort: off
@@ -44,6 +47,8 @@ from cryptomine_scheduler.simulator import traces
 TARGET_SECONDS = 10.0
 MIGRATIONS_PER_VM = 0.1
 OVERLOAD_CUT = 0.5
+#: Watcher's random draws averaged over for the sigma target.
+WATCHER_SEEDS = 10
 HOSTS = fleet.uniform(100, vcpus=2, memory_mb=16384,
                       cpu_allocation_ratio=8.0)
 
@@ -55,6 +60,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--profile', action='store_true',
                         help='profile the re-planning run')
     return parser.parse_args(argv)
+
+
+def watcher_sigmas(day, settings: engine.Settings,
+                   first: metrics.Figures) -> float:
+    """Watcher's mean sigma over :data:`WATCHER_SEEDS` seeds, ``first``
+    being its figures at ``settings``' seed; prints each seed's."""
+    _common.heading(f'watcher, seeds {settings.watcher_seed} and the next '
+                    f'{WATCHER_SEEDS - 1}')
+    sigmas = []
+    for seed in range(WATCHER_SEEDS):
+        seeded = dataclasses.replace(
+            settings, watcher_seed=settings.watcher_seed + seed)
+        figures = first if not seed else metrics.figures(engine.simulate(
+            day, HOSTS, policies.Watcher(seeded), seeded), seeded)
+        sigmas.append(figures.mean_sigma)
+        print(f'  seed {seeded.watcher_seed}: sigma '
+              f'{figures.mean_sigma:.2f} %, overload {figures.overload:.2%}, '
+              f'{figures.migrations} migrations')
+    print(f'  sigma mean {np.mean(sigmas):.2f} %, min {min(sigmas):.2f} %, '
+          f'max {max(sigmas):.2f} %')
+    return float(np.mean(sigmas))
 
 
 def main(argv=None) -> int:
@@ -107,8 +133,9 @@ def main(argv=None) -> int:
           f'migrations ({replan.migrated_gb:,.0f} GB) vs {static.overload:.2%}'
           f' without re-planning ({static.run_seconds:.2f} s)')
 
-    spread, watcher = (metrics.figures(by_name[name], settings) for name in
-                       (policies.NovaSpread.name, policies.Watcher.name))
+    spread = metrics.figures(by_name[policies.NovaSpread.name], settings)
+    watcher_sigma = watcher_sigmas(day, settings, metrics.figures(
+        by_name[policies.Watcher.name], settings))
     _common.heading('targets')
     results = [
         _common.check('PlanetLab day with re-planning, wall time',
@@ -120,8 +147,9 @@ def main(argv=None) -> int:
         _common.check("overload time, share of nova-spread's",
                       replan.overload / spread.overload, 1.0 - OVERLOAD_CUT,
                       '', higher_is_better=False),
-        _common.check("mean sigma, share of watcher's",
-                      replan.mean_sigma / watcher.mean_sigma, 1.0, '',
+        _common.check(f"mean sigma ({replan.mean_sigma:.2f} %), share of "
+                      f"watcher's (mean of {WATCHER_SEEDS} seeds)",
+                      replan.mean_sigma / watcher_sigma, 1.0, '',
                       higher_is_better=False)]
     return _common.verdict(results)
 
