@@ -9,10 +9,13 @@ the kernel gave since then, found from the ID it gave last (in
 is looked at once, in the order of the IDs: one read of a command line
 without ``-uuid`` rules a process out (one started less than
 :data:`SETTLE` seconds ago is looked at again, since it may yet execute
-qemu), psutil reads the others.  Each known guest then costs one
-``pread`` of its ``/proc/<pid>/stat``, kept open: CPU time and RSS are
-both in that line, and the open file stays bound to that process even
-if its PID is reused.
+qemu), psutil reads the others.  Each known guest then costs a
+``pread`` of its ``/proc/<pid>/statm``, kept open, for its RSS (the
+open file stays bound to that process even if its PID is reused, so a
+guest gone is noticed there first), and a read of its process CPU
+clock, the CPU time of all its threads.  (``/proc/<pid>/stat`` holds
+both, the CPU time rounded down to clock ticks, but costs the kernel
+half as much again as the two.)
 
 A guest's CPU percentage is a share of the host CPUs nova gives guests
 (see :mod:`load_collector.cpu_set`), as many as the sample's ``cpus``:
@@ -36,10 +39,13 @@ from load_collector import sources
 MIB = 1024 * 1024
 _CLOCK_TICKS = os.sysconf('SC_CLK_TCK')
 _PAGE_SIZE = os.sysconf('SC_PAGE_SIZE')
-# Fields of /proc/<pid>/stat after the ")" that ends the command name:
-# utime and stime (fields 14 and 15, clock ticks), starttime (22, clock
-# ticks after boot), rss (24, pages).
-_UTIME, _STIME, _START, _RSS = 11, 12, 19, 21
+# The field of /proc/<pid>/stat after the ")" that ends the command name
+# that gives when the process started (22, clock ticks after boot).
+_START = 19
+#: Linux's clock of a whole process's CPU time (``CPUCLOCK_SCHED`` of
+#: ``MAKE_PROCESS_CPUCLOCK`` in its posix-timers.h), bound once.
+_SCHED_CLOCK = 2
+_clock_ns = time.clock_gettime_ns
 #: Seconds a process that is no guest is looked at again: libvirt forks,
 #: prepares the child, and only then executes qemu in it.
 SETTLE = 5.0
@@ -48,15 +54,21 @@ SETTLE = 5.0
 PROBE_LIMIT = 64
 
 
-def read_stat(fd: int) -> tuple[float, int]:
-    """Return (CPU seconds, RSS bytes) from an open /proc/<pid>/stat."""
-    line = os.pread(fd, 4096, 0)
+def cpu_clock(pid: int) -> int:
+    """The clock ID of ``pid``'s CPU time, all its threads together."""
+    return (~pid << 3) | _SCHED_CLOCK
+
+
+def read_usage(statm: int, clock: int) -> tuple[float, int]:
+    """Return (CPU seconds, RSS bytes) of a process from its open
+    /proc/<pid>/statm and its :func:`cpu_clock`; OSError if it is gone."""
+    line = os.pread(statm, 256, 0)
     if not line:
         raise ProcessLookupError('process exited')
-    # Only the fields up to the RSS are split off.
-    fields = line[line.rindex(b')') + 2:].split(None, _RSS + 1)
-    ticks = int(fields[_UTIME]) + int(fields[_STIME])
-    return ticks / _CLOCK_TICKS, int(fields[_RSS]) * _PAGE_SIZE
+    # The read above fails first for a process gone, whose clock ID
+    # another may take over.
+    return (_clock_ns(clock) / 1e9,
+            int(line.split(None, 2)[1]) * _PAGE_SIZE)
 
 
 def instance_uuid(cmdline: list[str], pattern: re.Pattern) -> str | None:
@@ -72,7 +84,8 @@ def instance_uuid(cmdline: list[str], pattern: re.Pattern) -> str | None:
 
 @dataclasses.dataclass(slots=True)
 class _Guest:
-    stat_fd: int
+    statm_fd: int
+    clock: int
     uuid: str
     cpu_seconds: float
     seen_at: float
@@ -181,7 +194,7 @@ class InstanceSource(sources.Source):
                     self._undecided[pid] = started
                 return
             created = process.create_time()
-            fd = os.open(f'/proc/{pid}/stat', os.O_RDONLY)
+            fd = os.open(f'/proc/{pid}/statm', os.O_RDONLY)
         except (FileNotFoundError, ProcessLookupError, psutil.NoSuchProcess):
             return  # gone (or a zombie)
         except (OSError, psutil.AccessDenied):
@@ -189,10 +202,11 @@ class InstanceSource(sources.Source):
             return
         # Until the next cycle, the best estimate of the guest's load is
         # its average since it started.
-        self._guests[pid] = _Guest(fd, guest_uuid, 0.0, created)
+        self._guests[pid] = _Guest(fd, cpu_clock(pid), guest_uuid, 0.0,
+                                   created)
 
     def _forget(self, pid: int) -> None:
-        os.close(self._guests.pop(pid).stat_fd)
+        os.close(self._guests.pop(pid).statm_fd)
         # Its PID may come back as another process.
         self._undecided[pid] = None
 
@@ -227,7 +241,7 @@ class InstanceSource(sources.Source):
         gone = []
         for pid, guest in self._guests.items():
             try:
-                cpu_seconds, rss = read_stat(guest.stat_fd)
+                cpu_seconds, rss = read_usage(guest.statm_fd, guest.clock)
             except OSError:
                 gone.append(pid)
                 continue

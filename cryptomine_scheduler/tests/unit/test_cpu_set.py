@@ -325,8 +325,8 @@ class TestGuestShare(base.BaseTestCase):
         # second, between instants 1000 and 1010.
         readings = {}
         self.useFixture(fixtures.MockPatch(
-            'load_collector.sources.instances.read_stat',
-            side_effect=lambda fd: next(readings.setdefault(
+            'load_collector.sources.instances.read_usage',
+            side_effect=lambda fd, clock: next(readings.setdefault(
                 fd, iter([(100.0, 0), (105.0, 0)])))))
         self.now = self.useFixture(fixtures.MockPatchObject(
             instances, 'time')).mock.time

@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -86,6 +87,38 @@ class TestHostSource(base.BaseTestCase):
                                load.mem_used_mb + load.mem_available_mb,
                                delta=memory.total / host.MIB * 0.05)
         self.assertGreaterEqual(load.load_1, 0.0)
+
+
+class TestReadUsage(base.BaseTestCase):
+    """A process's CPU clock and statm, read as the source reads a guest's."""
+
+    def setUp(self):
+        super().setUp()
+        self.statm = os.open(f'/proc/{os.getpid()}/statm', os.O_RDONLY)
+        self.addCleanup(os.close, self.statm)
+
+    def test_clock_is_the_process_cpu_time(self):
+        # The clock of this whole process is the one process_time reads.
+        clock = instances.cpu_clock(os.getpid())
+        before = time.process_time()
+        cpu_seconds, _ = instances.read_usage(self.statm, clock)
+        after = time.process_time()
+        self.assertLessEqual(before, cpu_seconds)
+        self.assertLessEqual(cpu_seconds, after)
+
+    def test_rss_is_psutils(self):
+        _, rss = instances.read_usage(self.statm,
+                                      instances.cpu_clock(os.getpid()))
+        expected = psutil.Process().memory_info().rss
+        self.assertAlmostEqual(expected, rss, delta=expected * 0.05)
+
+    def test_process_gone(self):
+        process = subprocess.Popen([sys.executable, '-c', ''])
+        statm = os.open(f'/proc/{process.pid}/statm', os.O_RDONLY)
+        self.addCleanup(os.close, statm)
+        process.wait()
+        self.assertRaises(OSError, instances.read_usage, statm,
+                          instances.cpu_clock(process.pid))
 
 
 class TestInstanceSource(base.BaseTestCase):
