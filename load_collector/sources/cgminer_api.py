@@ -49,6 +49,7 @@ COMBINED = '+'.join(COMMANDS)
 MAX_REPLY = 1024 * 1024
 _SUCCESS = frozenset({'S', 'I', 'W'})  # success, information, warning
 _NUMBER = re.compile(r'\s*[-+]?\d+(\.\d+)?([eE][-+]?\d+)?')
+_PLAIN_NUMBERS = re.compile(r'[-+.0-9eE]+')
 _HASH_UNITS = (('GHS', 1.0), ('MHS', 1e-3), ('THS', 1e3), ('KHS', 1e-6))
 _HASH_KEYS = {window: [(f'{unit} {window}', scale)
                        for unit, scale in _HASH_UNITS]
@@ -84,16 +85,24 @@ def _loads(text: str):
 
 def decode(raw: bytes) -> dict:
     """Return the JSON object of a raw reply; ReplyError if there is none."""
+    try:
+        reply = orjson.loads(raw)  # the usual reply: strict JSON, no NUL
+    except orjson.JSONDecodeError:
+        reply = _decode_lenient(raw)
+    if not isinstance(reply, dict):
+        raise ReplyError('reply is not a JSON object')
+    return reply
+
+
+def _decode_lenient(raw: bytes):
+    """Decode a reply that is not strict UTF-8 JSON, as firmwares send."""
     text = raw.replace(b'\0', b'').decode('utf-8', 'replace')
     if not text.strip():
         raise ReplyError('empty reply')
     try:
-        reply = _loads(text)
+        return _loads(text)
     except ReplyError:
-        reply = _loads(text.replace('}{', '},{'))
-    if not isinstance(reply, dict):
-        raise ReplyError('reply is not a JSON object')
-    return reply
+        return _loads(text.replace('}{', '},{'))
 
 
 def _failure(reply: dict) -> str | None:
@@ -185,16 +194,25 @@ def _readings(value) -> list[float]:
 
 
 def _all_readings(values: list) -> list[float]:
-    """The numbers of every value, as :func:`_readings` reads each."""
+    """The numbers of every value, as :func:`_readings` reads each.
+
+    The usual values, strings of plain numbers joined by dashes, are read
+    as one JSON list (a tenth of the cost of ``float`` on each); ints
+    stand for their floats.  Anything else (a sign, a unit, a number sent
+    as such) is read one value at a time.
+    """
     if not values:
         return []
     try:
-        # The usual case, strings of plain numbers: one split and one
-        # conversion for all.  A sign, a unit or a number sent as such
-        # makes it fail, and the values are read one at a time.
-        return list(map(float, '-'.join(values).split('-')))
-    except (TypeError, ValueError):
-        return [n for value in values for n in _readings(value)]
+        joined = '-'.join(values)
+    except TypeError:  # a number sent as such
+        joined = ''
+    if _PLAIN_NUMBERS.fullmatch(joined):
+        try:
+            return orjson.loads(f'[{joined.replace("-", ",")}]')
+        except orjson.JSONDecodeError:  # "05", "1.", an empty part
+            pass
+    return [n for value in values for n in _readings(value)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,13 +221,26 @@ class _Layout:
 
     temperatures: tuple[str, ...]
     fans: tuple[str, ...]
-    chains: tuple[str, ...]  # chain_acnN: the chips found on chain N
+    # (chain_acnN, chain_acsN): the chips found on chain N, their states
+    chains: tuple[tuple[str, str], ...]
+    fans_fitted: bool  # has fan_num
+    # Hashrate keys present, by window, with their scale to GH/s, in
+    # the order of _HASH_UNITS; power keys present, 'Power' first.
+    hashrates: dict[str, tuple[tuple[str, float], ...]]
+    power: tuple[str, ...]
 
     @classmethod
     def of(cls, keys: tuple[str, ...]) -> '_Layout':
-        return cls(tuple(k for k in keys if _TEMPERATURE.fullmatch(k)),
-                   tuple(k for k in keys if _FAN.fullmatch(k)),
-                   tuple(k for k in keys if k.startswith('chain_acn')))
+        present = set(keys)
+        return cls(
+            tuple(k for k in keys if _TEMPERATURE.fullmatch(k)),
+            tuple(k for k in keys if _FAN.fullmatch(k)),
+            tuple((k, 'chain_acs' + k[9:]) for k in keys
+                  if k.startswith('chain_acn')),
+            'fan_num' in present,
+            {window: tuple(pair for pair in pairs if pair[0] in present)
+             for window, pairs in _HASH_KEYS.items()},
+            tuple(k for k in ('Power', 'chain_power') if k in present))
 
 
 _LAYOUTS: dict[tuple[str, ...], _Layout] = {}  # record keys -> _Layout
@@ -231,6 +262,13 @@ def _layout(record: dict) -> _Layout:
     return layout
 
 
+_Laid = list[tuple[dict, _Layout]]  # records with their layouts
+
+
+def _laid(records: list[dict]) -> _Laid:
+    return [(record, _layout(record)) for record in records]
+
+
 @dataclasses.dataclass(frozen=True)
 class _Sensors:
     """Temperatures, fans and chains gathered from a miner's records."""
@@ -242,51 +280,55 @@ class _Sensors:
     chains_active: int
 
     @classmethod
-    def of(cls, records: list[dict]) -> '_Sensors':
+    def of(cls, laid: _Laid) -> '_Sensors':
         temperatures, fans = [], []
         fans_fitted = chains = chains_active = 0
-        for record in records:
-            layout = _layout(record)
+        for record, layout in laid:
             temperatures += [record[key] for key in layout.temperatures]
             fans += [record[key] for key in layout.fans]
-            for key in layout.chains:
-                chips = _count(record[key]) or 0
-                states = record.get('chain_acs' + key[9:])
+            for chips_key, states_key in layout.chains:
+                chips = _count(record[chips_key]) or 0
+                states = record.get(states_key)
                 states = states.strip() if isinstance(states, str) else None
                 if chips == 0 and states == '':
                     continue  # an empty connector
                 chains += 1
                 chains_active += chips > 0 and 'x' not in (states or '')
-            if 'fan_num' in record:
+            if layout.fans_fitted:
                 fans_fitted += _count(record['fan_num']) or 0
         return cls(_all_readings(temperatures), _all_readings(fans),
                    fans_fitted, chains, chains_active)
 
     def hottest(self) -> float | None:
-        return max([t for t in self.temperatures
-                    if 0.0 < t <= _MAX_TEMPERATURE_C], default=None)
+        hottest = max(self.temperatures, default=None)
+        if hottest is None or not 0.0 < hottest <= _MAX_TEMPERATURE_C:
+            # A sensor fault, an empty socket or NaN first: leave out
+            # every reading outside the range.
+            hottest = max([t for t in self.temperatures
+                           if 0.0 < t <= _MAX_TEMPERATURE_C], default=None)
+        return None if hottest is None else float(hottest)
 
     def slowest_fan(self) -> float | None:
         fans = [f for f in self.fans if f - f == 0]  # finite
         turning = [f for f in fans if f > 0]
         if fans and self.fans_fitted > len(turning):
             return 0.0  # a fitted fan stopped
-        return min(turning, default=None)
+        return float(min(turning)) if turning else None
 
 
-def _hashrate(records: list[dict], window: str) -> float | None:
-    for record in records:
-        for key, scale in _HASH_KEYS[window]:
-            value = _number(record.get(key))
+def _hashrate(laid: _Laid, window: str) -> float | None:
+    for record, layout in laid:
+        for key, scale in layout.hashrates[window]:
+            value = _number(record[key])
             if value is not None and value >= 0:
                 return value * scale
     return None
 
 
-def _power(records: list[dict]) -> float | None:
-    for record in records:
-        for key in ('Power', 'chain_power'):
-            value = _number(record.get(key))
+def _power(laid: _Laid) -> float | None:
+    for record, layout in laid:
+        for key in layout.power:
+            value = _number(record[key])
             if value is not None and value > 0:
                 return value
     return None
@@ -308,8 +350,9 @@ def to_load(miner: str, instance: str | None,
     if not totals:
         raise ReplyError('summary: no SUMMARY section')
     devs = _records(replies.get('devs'), 'DEVS')
-    stats = _records(replies.get('stats'), 'STATS')
-    sensors = _Sensors.of(totals + devs + stats)
+    # Hashrates and power come from SUMMARY, else STATS; not from DEVS.
+    rated = _laid(totals + _records(replies.get('stats'), 'STATS'))
+    sensors = _Sensors.of(rated + _laid(devs))
     if sensors.chains:
         chains = sensors.chains, sensors.chains_active
     elif devs:
@@ -317,16 +360,17 @@ def to_load(miner: str, instance: str | None,
                                 and d.get('Enabled') != 'N' for d in devs)
     else:
         chains = None, None
+    first = totals[0]
     return sample.AsicLoad(
         miner=miner, available=True, instance=instance,
-        hashrate_5s_ghs=_hashrate(totals + stats, '5s'),
-        hashrate_avg_ghs=_hashrate(totals + stats, 'av'),
-        accepted_shares=_count(totals[0].get('Accepted')),
-        rejected_shares=_count(totals[0].get('Rejected')),
-        hardware_errors=_count(totals[0].get('Hardware Errors')),
+        hashrate_5s_ghs=_hashrate(rated, '5s'),
+        hashrate_avg_ghs=_hashrate(rated, 'av'),
+        accepted_shares=_count(first.get('Accepted')),
+        rejected_shares=_count(first.get('Rejected')),
+        hardware_errors=_count(first.get('Hardware Errors')),
         temperature_c=sensors.hottest(), fan_rpm_min=sensors.slowest_fan(),
         chains_total=chains[0], chains_active=chains[1],
-        power_w=_power(totals + stats))
+        power_w=_power(rated))
 
 
 REQUESTS = {command: json.dumps({'command': command}).encode()

@@ -171,6 +171,10 @@ class TestReplyParser(base.BaseTestCase):
             {}, stats=[{'temp_pcb1': '41-40-57-57',
                         'temp_chip1': '56-56-72-72', 'temp1': '-1'}]),
          {'temperature_c': 72.0}),
+        ('readings JSON would refuse or split read one by one', _combined(
+            {}, stats=[{'temp1': '1,5', 'temp2': '07', 'temp3': '6.',
+                        'temp4': '-', 'fan1': '05-', 'fan2': '+4e3'}]),
+         {'temperature_c': 7.0, 'fan_rpm_min': 5.0}),
         ('empty fan headers ignored', _combined(
             {}, stats=[{'fan_num': 2, 'fan1': 0, 'fan3': 5760,
                         'fan6': '5640', 'fan8': 0}]),
