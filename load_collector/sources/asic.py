@@ -105,7 +105,7 @@ class _Exchange:
 
     __slots__ = ('miner', 'command', 'sock', 'request', 'chunks', 'size')
 
-    def __init__(self, miner: Miner, command: str, sock: socket.socket):
+    def __init__(self, miner: '_Polled', command: str, sock: socket.socket):
         self.miner = miner
         self.command = command
         self.sock = sock
@@ -154,7 +154,7 @@ class _Poller:
         for exchange in self._pending.values():
             exchange.sock.close()
 
-    def start(self, miner: Miner, command: str, family: int,
+    def start(self, miner: '_Polled', command: str, family: int,
               sockaddr: tuple) -> None:
         """Connect and queue ``command``; the outcome comes from run()."""
         sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
@@ -208,13 +208,22 @@ class _Poller:
                 self._step(fd)
 
 
-@dataclasses.dataclass
-class _Health:
-    """What the source remembers of a miner between cycles."""
+@dataclasses.dataclass(eq=False)
+class _Polled:
+    """A configured miner: what the source remembers of it between
+    cycles, and what the current cycle got from it."""
 
+    miner: Miner
     available: bool | None = None
     combined: bool = True
     address: tuple[int, tuple] | None = None
+    replies: dict[str, dict] = dataclasses.field(default_factory=dict)
+    failure: str | None = None  # the cycle's first
+    fell_back: bool = False  # the cycle found combined commands refused
+
+    def fail(self, reason: str) -> None:
+        if self.failure is None:
+            self.failure = reason
 
 
 class AsicSource(sources.Source):
@@ -232,81 +241,76 @@ class AsicSource(sources.Source):
                     f'[collector] miners lists {miner.label} twice')
             seen.add(miner.label)
         self._timeout = conf.collector.miner_timeout
-        self._health = {miner: _Health() for miner in miners}
+        self._miners = [_Polled(miner) for miner in miners]
 
-    def _start(self, poller: _Poller, miner: Miner,
-               commands: tuple[str, ...]) -> str | None:
-        """Start ``commands``; return why the miner cannot be reached."""
-        health = self._health[miner]
+    @staticmethod
+    def _start(poller: _Poller, polled: _Polled,
+               commands: tuple[str, ...]) -> None:
+        """Start ``commands``, or note why the miner cannot be reached."""
         try:
-            if health.address is None:
+            if polled.address is None:
                 family, _, _, _, sockaddr = socket.getaddrinfo(
-                    miner.host, miner.port, type=socket.SOCK_STREAM)[0]
-                health.address = family, sockaddr
+                    polled.miner.host, polled.miner.port,
+                    type=socket.SOCK_STREAM)[0]
+                polled.address = family, sockaddr
             for command in commands:
-                poller.start(miner, command, *health.address)
+                poller.start(polled, command, *polled.address)
         except OSError as exc:
-            return _reason(exc)
-        return None
+            polled.fail(_reason(exc))
 
-    def _poll(self) -> tuple[dict[Miner, dict[str, dict]],
-                             dict[Miner, str], set[Miner]]:
-        """Replies by miner, failures by miner, and miners that fell back."""
-        replies = {miner: {} for miner in self._health}
-        failures, fell_back = {}, set()
+    def _poll(self) -> None:
+        """Ask every miner; leave its replies or failure on its state."""
         with _Poller(self._timeout) as poller:
-            for miner, health in self._health.items():
-                commands = ((cgminer_api.COMBINED,) if health.combined
+            for polled in self._miners:
+                polled.replies, polled.failure = {}, None
+                polled.fell_back = False
+                self._start(poller, polled,
+                            (cgminer_api.COMBINED,) if polled.combined
                             else cgminer_api.COMMANDS)
-                reason = self._start(poller, miner, commands)
-                if reason:
-                    failures[miner] = reason
             for exchange, outcome in poller.run():
-                miner = exchange.miner
+                polled = exchange.miner
                 try:
                     if isinstance(outcome, str):
                         raise cgminer_api.ReplyError(outcome)
-                    replies[miner].update(cgminer_api.split(
+                    polled.replies.update(cgminer_api.split(
                         exchange.command, cgminer_api.decode(outcome)))
                 except cgminer_api.CommandRejected:
-                    fell_back.add(miner)
-                    reason = self._start(poller, miner, cgminer_api.COMMANDS)
-                    if reason:
-                        failures.setdefault(miner, reason)
+                    polled.fell_back = True
+                    self._start(poller, polled, cgminer_api.COMMANDS)
                 except cgminer_api.ReplyError as exc:
-                    failures.setdefault(miner, str(exc))
-        return replies, failures, fell_back
+                    polled.fail(str(exc))
 
-    def _note(self, miner: Miner, reason: str | None,
-              fell_back: bool) -> None:
+    @staticmethod
+    def _note(polled: _Polled, reason: str | None) -> None:
         """Remember the outcome; log changes only."""
-        health = self._health[miner]
+        label = polled.miner.label
         if reason is not None:
-            if health.available is not False:
-                LOG.warning('Miner %s unavailable: %s', miner.label, reason)
-            health.available, health.combined = False, True
-            health.address = None
+            if polled.available is not False:
+                LOG.warning('Miner %s unavailable: %s', label, reason)
+            polled.available, polled.combined = False, True
+            polled.address = None
             return
-        if health.available is False:
-            LOG.info('Miner %s available again', miner.label)
-        if fell_back:
+        if polled.available is False:
+            LOG.info('Miner %s available again', label)
+        if polled.fell_back:
             LOG.info('Miner %s rejects combined commands; asking for '
-                     'summary, devs and stats separately', miner.label)
-            health.combined = False
-        health.available = True
+                     'summary, devs and stats separately', label)
+            polled.combined = False
+        polled.available = True
 
     def collect(self, draft: sources.SampleDraft) -> None:
-        replies, failures, fell_back = self._poll()
-        for miner in self._health:
-            reason = failures.get(miner)
+        self._poll()
+        for polled in self._miners:
+            miner, reason = polled.miner, polled.failure
             if reason is None:
                 try:
                     load = cgminer_api.to_load(
-                        miner.label, miner.instance, replies[miner])
+                        miner.label, miner.instance, polled.replies)
                 except cgminer_api.ReplyError as exc:
                     reason = str(exc)
             if reason is not None:
                 load = sample.AsicLoad(miner=miner.label, available=False,
                                        instance=miner.instance)
-            self._note(miner, reason, miner in fell_back)
+            self._note(polled, reason)
+            polled.replies = {}  # not kept until the next cycle
             draft.asics.append(load)
