@@ -16,9 +16,10 @@ variant's memory is its own:
 
 The targets are issue 21's: the compute host's cycle in 2 ms of CPU and
 40 MiB of RSS, the mining host's in 3 ms, with the guests in 4 ms.
-With a ``rabbit://`` ``--transport-url``, a ``cryptomine-collector``
-process of its own (host and instances sources, the guests above) also
-publishes to it, and the RSS target applies to that process: a
+With a ``rabbit://`` ``--transport-url``, ``cryptomine-collector`` as
+a compute host runs it (one process, host and instances sources, the
+guests above, stopped with SIGTERM) also publishes to it, and the RSS
+target applies to that process: a
 collector child holds this script's modules too (about 0.5 MiB).
 ``--runs`` measures every variant that many times, each in a fresh
 child, and checks the median run; the fake transport keeps no message
@@ -57,6 +58,7 @@ import multiprocessing
 import os
 import pathlib
 import queue
+import re
 import statistics
 import subprocess
 import sys
@@ -616,32 +618,45 @@ master_secret = {secret}
 """
 
 
-def daemon_rss_mb(url: str, cycles: int, pause: float) -> float:
-    """Peak RSS of a ``cryptomine-collector`` process (host and instances
-    sources) publishing ``cycles`` samples to ``url``: what a compute
-    host holds, without this script's modules and fakes."""
+def _log_text(path: str) -> str:
+    with open(path, errors='replace') as log:
+        return log.read()
+
+
+def daemon_rss_mb(url: str, cycles: int, pause: float) -> tuple[float, int]:
+    """Peak RSS of ``cryptomine-collector`` (host and instances sources)
+    run as a compute host runs it, for ``cycles`` intervals of ``pause``
+    seconds publishing to ``url``, then stopped with SIGTERM; and the
+    samples it took.  Without this script's modules and fakes."""
     with tempfile.TemporaryDirectory(prefix='collector-cost-') as folder:
         path = os.path.join(folder, 'collector.conf')
         with open(path, 'w') as config:
             config.write(DAEMON_CONF.format(url=url, pause=pause,
                                             secret=_common.SECRET))
         log = os.path.join(folder, 'collector.log')
-        with open(log, 'wb') as stderr:
+        with open(log, 'wb') as output:  # oslo.log writes to stdout
             process = psutil.Popen(
                 [sys.executable, '-m', 'load_collector.launch',
-                 '--config-file', path, '--cycles', str(cycles)],
-                stdout=subprocess.DEVNULL, stderr=stderr)
-            peak = 0.0
-            while process.poll() is None:
+                 '--config-file', path],
+                stdout=output, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 120
+            while (process.poll() is None and time.monotonic() < deadline
+                   and 'starting, first seq' not in _log_text(log)):
+                time.sleep(0.1)
+            peak, stop = 0.0, time.monotonic() + cycles * pause
+            while process.poll() is None and time.monotonic() < stop:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     peak = max(peak,
                                process.memory_info().rss / _common.MIB)
                 time.sleep(pause)
-        if process.returncode:
-            with open(log) as stderr:
-                raise RuntimeError(f'cryptomine-collector failed: '
-                                   f'{stderr.read()[-2000:]}')
-    return peak
+            process.terminate()
+            returncode = process.wait(60)
+        text = _log_text(log)
+    sampled = re.search(r'sampled=(\d+)', text)
+    if returncode or not sampled:
+        raise RuntimeError(f'cryptomine-collector failed (exit status '
+                           f'{returncode}): {text[-2000:]}')
+    return peak, int(sampled.group(1))
 
 
 def run_in_child(job: Job) -> Measured:
@@ -857,11 +872,12 @@ def measure_daemon(args) -> list[float]:
         return []
     _common.heading('cryptomine-collector, a process of its own')
     cycles = args.warmup + args.cycles
-    peaks = [daemon_rss_mb(args.transport_url, cycles, args.pause)
-             for _ in range(args.runs)]
-    print(f'  host + instances, {cycles} cycles published: peak RSS '
-          f'{", ".join(f"{p:.1f}" for p in peaks)} MiB')
-    return peaks
+    runs = [daemon_rss_mb(args.transport_url, cycles, args.pause)
+            for _ in range(args.runs)]
+    print(f'  host + instances, run until SIGTERM: peak RSS '
+          f'{", ".join(f"{p:.1f}" for p, _ in runs)} MiB over '
+          f'{", ".join(str(n) for _, n in runs)} cycles published')
+    return [peak for peak, _ in runs]
 
 
 def check_all(jobs: dict[Variant, Job],

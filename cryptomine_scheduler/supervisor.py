@@ -1,16 +1,24 @@
 """The daemons' process lifecycle, as OpenStack services have it.
 
-A cotyledon master process forks each service's workers and supervises
-them: a worker that dies for any reason is logged, counted in
-:class:`Restarts` and started again.  SIGTERM asks every worker to drain
-and exit within ``[DEFAULT] graceful_shutdown_timeout``; SIGHUP makes the
-master and every worker re-read the configuration files, apply the
-options marked mutable (oslo.log's ``debug`` and ``log_config_append``
-among them) and keep running.
+:func:`run`: a cotyledon master process forks each service's workers
+and supervises them: a worker that dies for any reason is logged,
+counted in :class:`Restarts` and started again.  SIGTERM asks every
+worker to drain and exit within ``[DEFAULT] graceful_shutdown_timeout``;
+SIGHUP makes the master and every worker re-read the configuration
+files, apply the options marked mutable (oslo.log's ``debug`` and
+``log_config_append`` among them) and keep running.
+
+:func:`run_alone`: a daemon of one worker (the collector, on every
+compute host) runs it in its own process, with the same signals, and
+leaves restarting it to the init system: a master would add a second
+interpreter's memory to every host.
 """
 
 import dataclasses
+import logging as std_logging
 import multiprocessing
+import signal
+import threading
 from collections.abc import Sequence
 
 import cotyledon
@@ -109,3 +117,38 @@ def run(conf: cfg.ConfigOpts, services: Sequence[Workers],
         on_dead_worker=dead_worker,
         on_reload=lambda: LOG.info('SIGHUP: reloading the configuration'))
     manager.run()
+
+
+#: What stops a daemon run by :func:`run_alone`; SIGHUP reloads it.
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def run_alone(conf: cfg.ConfigOpts, service: type[ReloadingService]) -> None:
+    """Run one worker of ``service`` in this process until SIGTERM.
+
+    SIGTERM or SIGINT calls its ``terminate`` (which drains it), SIGHUP
+    its ``reload``.  Exits with status 1 if the worker stops on its own:
+    the init system starts it again (the systemd units' ``Restart=``).
+    """
+    watched = STOP_SIGNALS | {signal.SIGHUP}
+    # Taken by sigtimedwait below: blocked before any thread starts, so
+    # that every thread inherits the mask and none is interrupted.
+    signal.pthread_sigmask(signal.SIG_BLOCK, watched)
+    worker = service(0, conf)
+    if conf.log_options:
+        conf.log_opt_values(LOG, std_logging.DEBUG)
+    thread = threading.Thread(target=worker.run, name=service.name)
+    thread.start()
+    while thread.is_alive():
+        received = signal.sigtimedwait(watched, 1.0)
+        if received is None:
+            continue
+        if received.si_signo == signal.SIGHUP:
+            LOG.info('SIGHUP: reloading the configuration')
+            worker.reload()
+            continue
+        worker.terminate()
+        thread.join()
+        return
+    LOG.error('%s worker stopped on its own; exiting', service.name)
+    raise SystemExit(1)

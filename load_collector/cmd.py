@@ -97,12 +97,12 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 CLI_OPTS = [
     cfg.IntOpt('cycles', min=1,
                help='Sample this many times, publish, and exit (default: '
-                    'run until SIGTERM, under a supervising process).'),
+                    'run until SIGTERM).'),
 ]
 
 
 class CollectorService(supervisor.ReloadingService):
-    """The collector in a supervised worker process.
+    """The collector, run by :func:`supervisor.run_alone`.
 
     SIGHUP applies a new ``[collector] interval`` or ``jitter`` from the
     next cycle on; SIGTERM finishes the cycle in hand and publishes what
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
             sys.exit(f'cryptomine-collector: {exc}')
     if conf.cycles:
         return run_cycles(conf, conf.cycles)
-    supervisor.run(conf, [supervisor.Workers(CollectorService, 1)])
+    supervisor.run_alone(conf, CollectorService)
     return 0
 
 

@@ -84,7 +84,7 @@ class TestSystemdUnits(base.BaseTestCase):
                     ['--config-file', '/etc/cryptomine/cryptomine.conf'],
                     args)
                 # Restarted on any exit systemctl did not ask for; SIGHUP
-                # reloads; SIGTERM to the supervising master alone.
+                # reloads; SIGTERM to the main process alone.
                 self.assertEqual('always', service['Restart'])
                 self.assertEqual('/bin/kill -HUP $MAINPID',
                                  service['ExecReload'])
