@@ -103,10 +103,11 @@ def parse_miner(entry: str) -> Miner:
 class _Exchange:
     """One command to one miner, on a connection of its own."""
 
-    __slots__ = ('miner', 'command', 'sock', 'request', 'chunks', 'size')
+    __slots__ = ('polled', 'command', 'sock', 'request', 'chunks', 'size')
 
-    def __init__(self, miner: '_Polled', command: str, sock: socket.socket):
-        self.miner = miner
+    def __init__(self, polled: '_Polled', command: str,
+                 sock: socket.socket):
+        self.polled = polled
         self.command = command
         self.sock = sock
         self.request = cgminer_api.REQUESTS[command]
@@ -154,11 +155,11 @@ class _Poller:
         for exchange in self._pending.values():
             exchange.sock.close()
 
-    def start(self, miner: '_Polled', command: str, family: int,
+    def start(self, polled: '_Polled', command: str, family: int,
               sockaddr: tuple) -> None:
         """Connect and queue ``command``; the outcome comes from run()."""
         sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
-        exchange = _Exchange(miner, command, sock)
+        exchange = _Exchange(polled, command, sock)
         try:
             error = sock.connect_ex(sockaddr)
             if error not in (0, errno.EINPROGRESS):
@@ -268,7 +269,7 @@ class AsicSource(sources.Source):
                             (cgminer_api.COMBINED,) if polled.combined
                             else cgminer_api.COMMANDS)
             for exchange, outcome in poller.run():
-                polled = exchange.miner
+                polled = exchange.polled
                 try:
                     if isinstance(outcome, str):
                         raise cgminer_api.ReplyError(outcome)
