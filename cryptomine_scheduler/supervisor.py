@@ -137,7 +137,14 @@ def run_alone(conf: cfg.ConfigOpts, service: type[ReloadingService]) -> None:
     worker = service(0, conf)
     if conf.log_options:
         conf.log_opt_values(LOG, std_logging.DEBUG)
-    thread = threading.Thread(target=worker.run, name=service.name)
+
+    def run_worker() -> None:
+        try:
+            worker.run()
+        except Exception:
+            LOG.exception('%s worker failed', service.name)
+
+    thread = threading.Thread(target=run_worker, name=service.name)
     thread.start()
     while thread.is_alive():
         received = signal.sigtimedwait(watched, 1.0)

@@ -11,7 +11,7 @@ from oslotest import base
 TIMEOUT = 60
 
 # A daemon whose worker prints what is asked of it.  With the argument
-# "quit" its run() returns at once, as a worker that fails would.
+# "quit" its run() returns at once, with "fail" it raises.
 DAEMON = textwrap.dedent('''
     import sys
     import threading
@@ -30,6 +30,8 @@ DAEMON = textwrap.dedent('''
 
         def run(self):
             print('running', flush=True)
+            if sys.argv[1] == 'fail':
+                raise RuntimeError('no bus')
             if sys.argv[1] != 'quit':
                 self.stopped.wait()
 
@@ -81,3 +83,11 @@ class TestRunAlone(base.BaseTestCase):
         self.assertEqual('', daemon.stdout.read())
         self.assertIn('probe worker stopped on its own; exiting',
                       daemon.stderr.read())
+
+    def test_worker_that_fails_is_logged_and_fails_the_daemon(self):
+        daemon = self.start('fail')
+        self.assertEqual(1, daemon.wait(TIMEOUT))
+        errors = daemon.stderr.read()
+        self.assertIn('probe worker failed', errors)
+        self.assertIn('RuntimeError: no bus', errors)
+        self.assertIn('probe worker stopped on its own; exiting', errors)
