@@ -31,7 +31,9 @@ The mining host's GPUs are ``FakeNvml`` boards handed to ``GpuSource``
 (``pynvml`` is imported all the same, as a real collector would; the
 NVML library itself is not loaded).  Its miners are ``FakeMiner``
 servers, Antminer S19 replies over real TCP, run in a process of their
-own so that their threads' CPU and memory are not the collector's.
+own so that their threads' CPU and memory are not the collector's; they
+answer on threads started once, as remote devices start no thread on
+the host (new thread IDs would each cost the instances source a look).
 Where this machine has no CPU temperature sensor and no RAPL zone, the
 sensors source reads a typical tree (coretemp, nvme, acpitz, RAPL)
 written to a temporary directory instead of ``/sys/class``.  Both fakes

@@ -42,6 +42,7 @@ the API-README shows them).
 :meth:`FakeMiner.start` opens the same port again.
 """
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -56,6 +57,9 @@ import fixtures
 WHEN = 1700000000
 HOST = '127.0.0.1'
 GARBAGE = b'HTTP/1.1 400 Bad Request\r\n\r\n<html>bad request</html>\0'
+#: Threads a fake answers on at once (a collector opens at most three
+#: connections to a miner in a cycle).
+ANSWERING_THREADS = 8
 MODES = (None, 'slow', 'garbage', 'error', 'glitch', 'single', 'bare')
 
 
@@ -290,9 +294,34 @@ class _Handler(socketserver.BaseRequestHandler):
             return  # the client gave up first
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class _Server(socketserver.TCPServer):
+    """Answers each connection on a thread of a pool kept for the fake's
+    life.  A miner is a device on the network: polling it starts no
+    thread on the collector's host, whereas a thread per connection
+    would, and each new thread's ID would cost the collector's instance
+    source a look."""
+
     allow_reuse_address = True
-    daemon_threads = True
+
+    def __init__(self, address, handler):
+        super().__init__(address, handler)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            ANSWERING_THREADS, thread_name_prefix='fake-miner')
+
+    def process_request(self, request, client_address):
+        self._pool.submit(self._answer, request, client_address)
+
+    def _answer(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def server_close(self):
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def handle_error(self, request, client_address):
         """Keep tests quiet about clients that hang up."""
