@@ -269,7 +269,7 @@ def _laid(records: list[dict]) -> _Laid:
     return [(record, _layout(record)) for record in records]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)  # one per miner and cycle
 class _Sensors:
     """Temperatures, fans and chains gathered from a miner's records."""
 
