@@ -321,7 +321,8 @@ class _Server(socketserver.TCPServer):
 
     def server_close(self):
         super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Connections already accepted are answered, as before the stop.
+        self._pool.shutdown(wait=False)
 
     def handle_error(self, request, client_address):
         """Keep tests quiet about clients that hang up."""
