@@ -9,7 +9,9 @@ target leaves after the build (the heuristic's best plan within it).
 
 Quality: on seeded random small fleets, the heuristic's objective
 against the exact optimum (HiGHS), the baseline of this run: the gap in
-% of the optimum (target: within 1 %), and both planners' times.
+% of the optimum (target: within 1 %), and both planners' times; with
+the default ``Limits`` budget (5 s), and on the larger fleets also with
+the controller's.
 
     python benchmarks/planner.py [--quick]
 """
@@ -74,11 +76,13 @@ def speed(n_hosts: int, n_instances: int, max_moves: int) -> None:
               f'{e.before.overloaded} -> {e.after.overloaded}{verdict}')
 
 
-def quality(label: str, make_fleet, max_moves: int, seeds: int) -> None:
+def quality(label: str, make_fleet, max_moves: int, seeds: int,
+            budget: float | None = None) -> None:
     gaps, fast, slow = [], [], []
     for seed in range(seeds):
         problem = fleets.problem(make_fleet(seed),
-                                 policy(max_moves, min_gain=0.0))
+                                 policy(max_moves, min_gain=0.0,
+                                        budget=budget))
         found = heuristic.plan(problem)
         best = exact.solve(problem)
         gaps.append((found.efficacy.after.objective - best.objective)
@@ -114,6 +118,10 @@ def main() -> None:
     if not args.quick:
         quality('8 hosts x 60 instances',
                 lambda seed: fleets.random_fleet(seed, 8, 60), 10, 20)
+        budget = controller_budget()
+        quality(f'8 hosts x 60 instances, the controller\'s {budget:g} s '
+                'budget', lambda seed: fleets.random_fleet(seed, 8, 60), 10,
+                20, budget)
 
 
 if __name__ == '__main__':

@@ -28,20 +28,32 @@ is read before each placement of a beam is expanded); the best
 placement seen wins.  A beam never takes a move back, so the best plan
 is then polished: one of its moves undone and the best move or exchange
 from there made instead, while that gains, for at most ``POLISH_TRIES``
-moves undone (on the small fleets of
-``benchmarks/planner.py`` it finds the optimum's choice of moves where
-the move budget binds).  Ties go to the lowest index: the same input
-gives the same plan whenever the search ends within its budget.
+moves undone.
+
+Where every widening found a move's worth more, the moves interact
+(the move budget binds on a small fleet, say), and what the optimum
+differs by is rarely one move: it reassigns the moved instances in a
+cycle, or exchanges one or two of them for others.  So the best plan is
+then *refined*: a neighbourhood of it, the instances it moves and those
+of one more host (``AREA_INSTANCES`` at most) free among the hosts its
+moves leave and reach and the hottest and coldest others
+(``AREA_HOSTS`` at least), is solved exactly (:func:`.exact.improve`),
+one host after another, again from each better plan, until none gains
+a move's worth or the next solve, foreseen to take as long as the last,
+would not end within the budget.  Ties go to the lowest index: the same
+input gives the same plan whenever the search ends within its budget.
 """
 
 import copy
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 
 import numpy as np
 
 from cryptomine_scheduler.planning import efficacy as efficacy_mod
+from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning.problem import Problem
 from cryptomine_scheduler.planning.problem import square
 
@@ -59,6 +71,10 @@ BRANCH = 8
 PATIENCE = 3
 #: Moves taken back in polishing, at most.
 POLISH_TRIES = 20
+#: Instances an exact solve of the refinement frees, at most, and the
+#: hosts it may place them on, at least (module docstring).
+AREA_INSTANCES = 24
+AREA_HOSTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -434,6 +450,65 @@ def _polish(best: _State, budget: _Budget) -> _State:
     return best
 
 
+def _areas(state: _State):
+    """The neighbourhoods of ``state`` to solve exactly, in turn: the
+    instances it moves, with those on one more host (the hosts the moves
+    leave, then the others, hottest first), free among the hosts the
+    moves leave and reach and the hottest and coldest others."""
+    p = state.p
+    moved = np.flatnonzero(state.placement != p.current)
+    pressure = state.deviation() @ p.weights + state.extra
+    hot = np.argsort(-pressure, kind='stable')
+    cold = hot[::-1][p.accepts_moves[hot[::-1]]]
+    chosen = dict.fromkeys(np.r_[p.current[moved], state.placement[moved]]
+                           .tolist())
+    for pair in itertools.zip_longest(hot.tolist(), cold.tolist()):
+        for h in pair:
+            if h is not None and len(chosen) < AREA_HOSTS:
+                chosen.setdefault(h)
+    hosts = np.zeros(len(p.hosts), dtype=bool)
+    hosts[list(chosen)] = True
+    leave = set(p.current[moved].tolist())
+    seen = set()
+    for h in sorted(hot[hosts[hot]].tolist(), key=lambda h: h not in leave):
+        staying = np.flatnonzero(p.movable & (state.placement == h)
+                                 & (p.current == h))
+        free = np.zeros(len(p.instances), dtype=bool)
+        free[np.r_[moved, staying][:AREA_INSTANCES]] = True
+        if free.tobytes() not in seen:
+            seen.add(free.tobytes())
+            yield exact.Area(state.placement, free, hosts)
+
+
+def _refine(best: _State, budget: _Budget) -> _State:
+    """``best`` improved by solving its neighbourhoods (:func:`_areas`)
+    exactly, from each better plan again, until none gains a move's
+    worth or the next solve, foreseen to take as long as the last one,
+    would not finish within the budget."""
+    p = best.p
+    improved, last_cost = True, 0.0
+    while improved:
+        improved = False
+        for area in _areas(best):
+            started = budget.clock()
+            if started + last_cost > budget.deadline:
+                return best
+            found = exact.improve(p, area, budget.deadline - started,
+                                  p.limits.min_gain)
+            last_cost = budget.clock() - started
+            if found is None:
+                return best
+            reached = _sequence(p, found)[1]
+            trial = best.copy()
+            for inst in np.flatnonzero(reached != best.placement):
+                trial.apply(int(inst), int(reached[inst]))
+            if best.score() - trial.score() >= max(p.limits.min_gain,
+                                                   1e-9):
+                best, improved = trial, True
+                break
+    return best
+
+
 def _search(problem: Problem, budget: _Budget) -> np.ndarray:
     """The best placement the successive beams find (module
     docstring)."""
@@ -454,6 +529,10 @@ def _search(problem: Problem, budget: _Budget) -> np.ndarray:
             best = found
         if max(gained, 0.0) < problem.limits.min_gain:
             break  # widening no longer finds a move's worth
+    else:
+        # Every widening found more: the moves interact, and exact
+        # solves of neighbourhoods go on where the widest beam ended.
+        return _refine(_polish(best, budget), budget).placement
     return _polish(best, budget).placement
 
 
