@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from cryptomine_scheduler import heap
 from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
@@ -102,7 +103,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true',
                         help='skip 10,000 hosts and the larger small fleets')
+    parser.add_argument('--malloc-retain-mb', type=int,
+                        default=heap.DEFAULT_RETAIN_MB,
+                        help="freed memory malloc keeps, as the "
+                             "controller's [controller] malloc_retain_mb "
+                             "(0: glibc's defaults)")
     args = parser.parse_args()
+    heap.retain_freed_memory(args.malloc_retain_mb)
+    print(f'malloc keeps {args.malloc_retain_mb} MiB freed for reuse')
     default_moves = inputs.Policy().limits.max_moves
     print('Planning time')
     speed(1000, 10_000, default_moves)

@@ -36,6 +36,7 @@ from cryptomine_scheduler.tests import shared_traces
 import _common
 import numpy as np
 
+from cryptomine_scheduler import heap
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
@@ -59,6 +60,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar='SECONDS')
     parser.add_argument('--profile', action='store_true',
                         help='profile the re-planning run')
+    parser.add_argument('--malloc-retain-mb', type=int,
+                        default=heap.DEFAULT_RETAIN_MB,
+                        help="freed memory malloc keeps, as the "
+                             "controller's [controller] malloc_retain_mb "
+                             "(0: glibc's defaults)")
     return parser.parse_args(argv)
 
 
@@ -86,6 +92,7 @@ def watcher_sigmas(day, settings: engine.Settings,
 def main(argv=None) -> int:
     args = parse_args(argv)
     _common.quiet_logging()
+    heap.retain_freed_memory(args.malloc_retain_mb)
     path = shared_traces.find(shared_traces.PLANETLAB)
     if path is None:
         print(f'skipped: {shared_traces.PLANETLAB} not found in '

@@ -12,6 +12,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import conf as cm_conf
+from cryptomine_scheduler import heap
 from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
@@ -74,6 +75,9 @@ def main(argv=None) -> int:
     except ValueError as exc:
         LOG.error('Cannot start: %s', exc)
         return 2
+    if heap.retain_freed_memory(conf.controller.malloc_retain_mb):
+        LOG.debug('malloc keeps up to %d MiB freed for reuse',
+                  conf.controller.malloc_retain_mb)
     workers = conf.controller.ingest_workers
     channel = ingest_workers.Channel.new() if workers else None
     restarts = supervisor.Restarts(

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import math
 
+from cryptomine_scheduler import heap
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.simulator import comparison
@@ -245,6 +246,7 @@ def settings(args) -> engine.Settings:
 
 def execute(args) -> comparison.Comparison:
     """Run the comparison the parsed options ask for."""
+    heap.retain_freed_memory(heap.DEFAULT_RETAIN_MB)  # as the controller
     trace, default_fleet = workload(args)
     return comparison.compare(trace, hosts(args, trace, default_fleet),
                               args.policies, settings(args))
