@@ -42,6 +42,11 @@ class ControllerProcess(supervisor.ReloadingService):
                              channel, self._controller.absorb))
 
     def run(self) -> None:
+        # For the re-planner's numpy temporaries (the ingest workers,
+        # which do not plan, keep glibc's defaults).
+        if heap.retain_freed_memory(self.conf.controller.malloc_retain_mb):
+            LOG.debug('malloc keeps up to %d MiB freed for reuse',
+                      self.conf.controller.malloc_retain_mb)
         if self._results is not None:
             self._results.start()
         self._controller.start()
@@ -75,9 +80,6 @@ def main(argv=None) -> int:
     except ValueError as exc:
         LOG.error('Cannot start: %s', exc)
         return 2
-    if heap.retain_freed_memory(conf.controller.malloc_retain_mb):
-        LOG.debug('malloc keeps up to %d MiB freed for reuse',
-                  conf.controller.malloc_retain_mb)
     workers = conf.controller.ingest_workers
     channel = ingest_workers.Channel.new() if workers else None
     restarts = supervisor.Restarts(

@@ -55,13 +55,14 @@ beyond that.  Workers need a real message bus, not ``fake://``.
     cfg.IntOpt('malloc_retain_mb', default=heap.DEFAULT_RETAIN_MB, min=0,
                max=4096,
                help="""
-MiB of freed memory the controller's processes keep in their heap for
-reuse instead of handing back to the kernel at once (glibc's malloc trim
-threshold; blocks up to this size, 32 MiB at most, then come from the
-heap, not ``mmap``).  The re-planner makes and frees numpy temporaries
-of hundreds of KiB thousands of times a round; keeping them halves a
-1,000-host round's planning time, for up to this much more resident
-memory.  0 keeps glibc's defaults.  Without glibc, ignored.
+MiB of freed memory the controller process (not the ingest workers)
+keeps in its heap for reuse instead of handing back to the kernel at
+once (glibc's malloc trim threshold; blocks up to this size, 32 MiB at
+most, then come from the heap, not ``mmap``).  The re-planner makes and
+frees numpy temporaries of hundreds of KiB thousands of times a round;
+keeping them halves a 1,000-host round's planning time, for up to this
+much more resident memory.  0 keeps glibc's defaults.  Without glibc,
+ignored.
 """),
     cfg.IntOpt('batch_size', default=200, min=1, max=10000,
                help="""
