@@ -45,7 +45,7 @@ class ControllerProcess(supervisor.ReloadingService):
         # For the re-planner's numpy temporaries (the ingest workers,
         # which do not plan, keep glibc's defaults).
         if heap.retain_freed_memory(self.conf.controller.malloc_retain_mb):
-            LOG.debug('malloc keeps up to %d MiB freed for reuse',
+            LOG.info('malloc keeps up to %d MiB freed for reuse',
                       self.conf.controller.malloc_retain_mb)
         if self._results is not None:
             self._results.start()

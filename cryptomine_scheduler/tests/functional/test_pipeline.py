@@ -1,9 +1,11 @@
 """End to end over RabbitMQ: collectors -> controller -> SQLite."""
 
 import os
+import platform
 import re
 import signal
 import time
+import unittest
 
 import oslo_messaging
 
@@ -85,6 +87,11 @@ class TestPipeline(base.PipelineTestCase):
                                        r'configuration reloaded')
         self.assertIsNone(controller.poll())
         self.assertIn('stored', self.client().get_ingest_stats())
+
+    @unittest.skipUnless(platform.libc_ver()[0] == 'glibc', 'glibc only')
+    def test_controller_process_keeps_freed_memory(self):
+        self.start_controller()
+        self.wait_logged('controller', r'malloc keeps up to 64 MiB freed')
 
     def test_broker_restart_loses_nothing(self):
         self.start_controller()
