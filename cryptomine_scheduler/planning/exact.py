@@ -56,6 +56,7 @@ class Area:
 
     @classmethod
     def everything(cls, p: Problem) -> 'Area':
+        """Every instance free among every host: the whole fleet."""
         return cls(p.current.copy(), np.ones(len(p.instances), dtype=bool),
                    np.ones(len(p.hosts), dtype=bool))
 
