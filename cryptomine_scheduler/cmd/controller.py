@@ -46,7 +46,7 @@ class ControllerProcess(supervisor.ReloadingService):
         # which do not plan, keep glibc's defaults).
         if heap.retain_freed_memory(self.conf.controller.malloc_retain_mb):
             LOG.info('malloc keeps up to %d MiB freed for reuse',
-                      self.conf.controller.malloc_retain_mb)
+                     self.conf.controller.malloc_retain_mb)
         if self._results is not None:
             self._results.start()
         self._controller.start()
