@@ -139,18 +139,9 @@ def _solve(p: Problem, area: Area, move_price: float,
     moves = host != p.current[inst]
 
     fixed = ~free
-    placed = area.placement[fixed]
-    fixed_load = p.base.copy()
-    fixed_alloc = np.zeros_like(p.alloc_capacity)
-    for res in range(r):
-        fixed_load[:, res] += np.bincount(placed, p.demand[fixed, res],
-                                          minlength=len(p.hosts))
-    for res in range(p.alloc_demand.shape[1]):
-        fixed_alloc[:, res] = np.bincount(placed, p.alloc_demand[fixed, res],
-                                          minlength=len(p.hosts))
-    fixed_held = np.zeros((len(p.hosts), len(problem_mod.DEVICES)))
-    holding = fixed & (p.holds >= 0)
-    np.add.at(fixed_held, (area.placement[holding], p.holds[holding]), 1.0)
+    fixed_load = p.load(area.placement, fixed)
+    fixed_alloc = p.allocated(area.placement, fixed)
+    fixed_held = p.held(area.placement, fixed)
 
     cost = np.zeros(width)
     cost[:nx] = p.host_cost[host] + moves * (p.move_cost[inst] + move_price)

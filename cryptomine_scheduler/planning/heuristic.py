@@ -166,11 +166,16 @@ class _State:
     def deviation(self) -> np.ndarray:
         return self.load / self.p.capacity - self.target
 
+    def pressure(self, dev: np.ndarray) -> np.ndarray:
+        """(H,) how much each host wants to shed: its load's deviation,
+        its cost and the pressure on its devices."""
+        return dev @ self.p.weights + self.extra
+
     def _hosts(self, dev: np.ndarray, hot: int,
                cold: int) -> tuple[np.ndarray, np.ndarray]:
         """Masks of the ``hot`` most loaded hosts and of the ``cold``
         least loaded hosts that accept moves."""
-        pressure = dev @ self.p.weights + self.extra
+        pressure = self.pressure(dev)
         order = np.argsort(-pressure, kind='stable')
         hottest = np.zeros(len(self.p.hosts), dtype=bool)
         hottest[order[:hot]] = True
@@ -457,7 +462,7 @@ def _areas(state: _State):
     moves leave and reach and the hottest and coldest others."""
     p = state.p
     moved = np.flatnonzero(state.placement != p.current)
-    pressure = state.deviation() @ p.weights + state.extra
+    pressure = state.pressure(state.deviation())
     hot = np.argsort(-pressure, kind='stable')
     cold = hot[::-1][p.accepts_moves[hot[::-1]]]
     chosen = dict.fromkeys(np.r_[p.current[moved], state.placement[moved]]

@@ -165,25 +165,35 @@ class Problem:
     def memory_gb(self) -> np.ndarray:
         return self.alloc_demand[:, 1] / 1024.0
 
-    def load(self, placement: np.ndarray) -> np.ndarray:
-        """(H, R) load of every host under ``placement``."""
+    def load(self, placement: np.ndarray,
+             among: np.ndarray | None = None) -> np.ndarray:
+        """(H, R) load of every host under ``placement``, of the
+        instances ``among`` (a mask; None: all) and the base load."""
+        sel = slice(None) if among is None else among
         load = self.base.copy()
         for r in range(load.shape[1]):
-            load[:, r] += np.bincount(placement, self.demand[:, r],
+            load[:, r] += np.bincount(placement[sel], self.demand[sel, r],
                                       minlength=len(self.hosts))
         return load
 
-    def allocated(self, placement: np.ndarray) -> np.ndarray:
-        """(H, 2) flavor resources allocated on every host."""
+    def allocated(self, placement: np.ndarray,
+                  among: np.ndarray | None = None) -> np.ndarray:
+        """(H, 2) flavor resources allocated on every host to the
+        instances ``among`` (a mask; None: all)."""
+        sel = slice(None) if among is None else among
         return np.stack(
-            [np.bincount(placement, self.alloc_demand[:, k],
+            [np.bincount(placement[sel], self.alloc_demand[sel, k],
                          minlength=len(self.hosts))
              for k in range(self.alloc_demand.shape[1])], axis=1)
 
-    def held(self, placement: np.ndarray) -> np.ndarray:
-        """(H, D) instances holding a device of each kind, by host."""
+    def held(self, placement: np.ndarray,
+             among: np.ndarray | None = None) -> np.ndarray:
+        """(H, D) instances ``among`` (a mask; None: all) holding a device
+        of each kind, by host."""
         held = np.zeros((len(self.hosts), len(DEVICES)))
         holding = self.holds >= 0
+        if among is not None:
+            holding &= among
         np.add.at(held, (placement[holding], self.holds[holding]), 1.0)
         return held
 
