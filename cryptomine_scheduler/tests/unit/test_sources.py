@@ -171,6 +171,7 @@ class TestInstanceSource(base.BaseTestCase):
 
     def test_guest_started_later_is_found(self):
         first = self.useFixture(guests.FakeGuests(1))
+        self._wait_for_exec(first.processes[0].pid)
         source = instances.InstanceSource(collector_conf())
         self.addCleanup(source.close)
         self.assertIn(first.uuids[0], self._collect(source))
