@@ -122,7 +122,8 @@ def run(found: Measurements, alive: np.ndarray,
     servers_all = record.servers()
     return dataclasses.replace(
         template, policy=f'measured {setup.policy.policy}',
-        hosts=tuple(names), cpu=cpu, memory=np.zeros_like(cpu),
+        hosts=tuple(names), kinds=('cpu',) * len(names), cpu=cpu,
+        memory=np.zeros_like(cpu),
         vcpus=np.ones(len(names)), active=active,
         migrations=tuple(migrations), plan_seconds=(),
         boots=len(servers_all), no_room_boots=0,

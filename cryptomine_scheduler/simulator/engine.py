@@ -148,6 +148,7 @@ class Run:
 
     ``cpu`` and ``memory`` are each host's load per step as a fraction of
     its capacity (above 1 when the instances ask for more than it has),
+    ``kinds`` each host's kind (``cpu``, ``gpu`` or ``asic``),
     ``vcpus`` each host's CPUs,
     ``active`` whether it held an instance, ``cost_per_hour`` what each
     host costs an hour (NaN for the operator's own).  Per step and GPU
@@ -163,6 +164,7 @@ class Run:
     policy: str
     step: float
     hosts: tuple[str, ...]
+    kinds: tuple[str, ...]
     cpu: np.ndarray
     memory: np.ndarray
     vcpus: np.ndarray
@@ -631,7 +633,8 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
         gpu_headroom[t] = gpus.thermal_headroom
         world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
-               cpu=cpu, memory=memory, vcpus=fleet.vcpus, active=active,
+               kinds=fleet.kinds, cpu=cpu, memory=memory,
+               vcpus=fleet.vcpus, active=active,
                cost_per_hour=fleet.cost_per_hour,
                gpu_host=world.gpu_host, gpu_held=gpu_held,
                gpu_work=gpu_work, gpu_delivered=gpu_delivered,

@@ -228,6 +228,11 @@ class Fleet:
                          for h in self.hosts], dtype=float)
 
     @property
+    def kinds(self) -> tuple[str, ...]:
+        """Each host's kind: ``cpu``, ``gpu`` or ``asic``."""
+        return tuple(h.accelerator.value for h in self.hosts)
+
+    @property
     def gpus(self) -> np.ndarray:
         return np.array([h.gpu.count if h.gpu else 0 for h in self.hosts],
                         dtype=np.int64)

@@ -18,7 +18,13 @@ Over the host-steps of hosts that hold at least one instance (*active*):
   has).
 
 Over all hosts: ``sigma``, the standard deviation of the CPU load across
-hosts, step by step (its mean over the run in the table).  And
+hosts, step by step (its mean over the run in the table).  On a fleet of
+several kinds of host, ``sigma_cpu_hosts``, ``sigma_gpu_hosts`` and
+``sigma_asic_hosts`` are the same over the hosts of each kind alone
+(None where the fleet has one kind, or none of that kind): CPU tenants
+kept off the accelerator hosts (``reserve_accelerator_hosts``) leave
+their CPU idler than the CPU hosts', which the fleet-wide figure counts
+as imbalance.  And
 ``migrations``, ``migrated_gb`` (flavor memory moved), the failed boots
 (see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
 ``refused_boots`` (the policy's filter refused every host with room),
@@ -69,6 +75,9 @@ class Figures:
     p95_load: float
     max_load: float
     mean_sigma: float
+    sigma_cpu_hosts: float | None
+    sigma_gpu_hosts: float | None
+    sigma_asic_hosts: float | None
     migrations: int
     migrated_gb: float
     boots: int
@@ -98,6 +107,18 @@ class Figures:
 def sigma(run: engine.Run) -> np.ndarray:
     """(T,) standard deviation of the hosts' CPU load (%), per step."""
     return run.cpu.std(axis=1) * 100.0
+
+
+def sigma_by_kind(run: engine.Run) -> dict[str, float]:
+    """The mean over the run of each step's standard deviation of the
+    CPU load (%) over the hosts of each kind, on a fleet of several
+    kinds; empty on a fleet of one."""
+    kinds = np.array(run.kinds)
+    present = dict.fromkeys(run.kinds)
+    if len(present) < 2:
+        return {}
+    return {kind: float(run.cpu[:, kinds == kind].std(axis=1).mean() * 100.0)
+            for kind in present}
 
 
 def even_overload(run: engine.Run, overload_percent: float) -> float:
@@ -150,6 +171,7 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     planning = float(sum(run.plan_seconds))
     burst_hours, burst_cost, overload_hours = _burst(
         run, settings.release_after, overloaded)
+    by_kind = sigma_by_kind(run)
     return Figures(
         policy=run.policy,
         overload=float(overloaded / active.size) if active.size else 0.0,
@@ -157,6 +179,9 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         p95_load=float(np.percentile(active, 95)) if active.size else 0.0,
         max_load=float(active.max()) if active.size else 0.0,
         mean_sigma=float(sigma(run).mean()),
+        sigma_cpu_hosts=by_kind.get('cpu'),
+        sigma_gpu_hosts=by_kind.get('gpu'),
+        sigma_asic_hosts=by_kind.get('asic'),
         migrations=len(run.migrations),
         migrated_gb=float(sum(m.memory_mb for m in run.migrations)) / 1024.0,
         boots=run.boots, no_room_boots=run.no_room_boots,

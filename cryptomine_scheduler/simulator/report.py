@@ -29,6 +29,10 @@ COLUMNS = (
     ('p95 load %', 'p95_load', '{:.1f}'),
     ('max load %', 'max_load', '{:.1f}'),
     ('mean sigma %', 'mean_sigma', '{:.1f}'),
+    # Within each kind of host, on a fleet of several.
+    ('sigma CPU hosts %', 'sigma_cpu_hosts', '{:.1f}'),
+    ('sigma GPU hosts %', 'sigma_gpu_hosts', '{:.1f}'),
+    ('sigma ASIC hosts %', 'sigma_asic_hosts', '{:.1f}'),
     ('migrations', 'migrations', '{:d}'),
     ('GB moved', 'migrated_gb', '{:.1f}'),
     ('no room', 'no_room_boots', '{:d}'),
@@ -59,8 +63,11 @@ def _cell(figures: metrics.Figures, field: str, fmt: str) -> str:
 def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
     """The table's headings and one row of text cells per policy; the
     burst columns only when the fleet has burst hosts, the GPU ones only
-    when it has GPU hosts, the ASIC one only when it has ASIC hosts."""
-    left_out = set()
+    when it has GPU hosts, the ASIC one only when it has ASIC hosts, the
+    sigma of each kind of host only for the kinds of a fleet of several."""
+    kinds = set(result.fleet.kinds)
+    left_out = {f'sigma_{kind}_hosts' for kind in ('cpu', 'gpu', 'asic')
+                if kind not in kinds or len(kinds) < 2}
     if not result.fleet.burst.any():
         left_out |= {'burst_host_hours', 'burst_cost',
                      'overload_host_hours'}

@@ -63,6 +63,32 @@ class TestTinyTrace(base.BaseTestCase):
                           got.no_room_boots, got.refused_boots))
         self.assertIsNone(got.gpu_hot)
 
+    def test_sigma_within_each_kind_of_host(self):
+        settings = engine.Settings()
+        run = engine.simulate(TINY, TWO_HOSTS, policies.NovaSpread(settings),
+                              settings)
+        self.assertEqual({}, metrics.sigma_by_kind(run))  # one kind
+        got = metrics.figures(run, settings)
+        self.assertEqual((None, None, None),
+                         (got.sigma_cpu_hosts, got.sigma_gpu_hosts,
+                          got.sigma_asic_hosts))
+        mixed = dataclasses.replace(
+            run, kinds=('cpu', 'gpu', 'cpu', 'gpu'),
+            cpu=np.array([[0.2, 0.1, 0.4, 0.1], [0.6, 0.1, 0.2, 0.3]]),
+            active=np.ones((2, 4), dtype=bool), vcpus=np.full(4, 4.0))
+        # CPU hosts 20/40 then 60/20 %: sigma 10 and 20; GPU hosts
+        # 10/10 then 10/30: 0 and 10.
+        by_kind = metrics.sigma_by_kind(mixed)
+        self.assertEqual(['cpu', 'gpu'], list(by_kind))
+        self.assertAlmostEqual(15.0, by_kind['cpu'])
+        self.assertAlmostEqual(5.0, by_kind['gpu'])
+        got = metrics.figures(mixed, settings)
+        self.assertAlmostEqual(15.0, got.sigma_cpu_hosts)
+        self.assertAlmostEqual(5.0, got.sigma_gpu_hosts)
+        self.assertIsNone(got.sigma_asic_hosts)
+        # Over all four hosts: 12.25 and 18.71 %.
+        self.assertAlmostEqual(15.48, got.mean_sigma, places=2)
+
     def test_even_overload_weighs_hosts_by_their_cpus_and_skips_idle(self):
         settings = engine.Settings()
         run = engine.simulate(TINY, TWO_HOSTS, policies.NovaSpread(settings),

@@ -33,12 +33,13 @@ class TestReport(base.BaseTestCase):
         self.assertEqual(len(POLICIES) + 1, len(lines))
         self.assertEqual('policy', lines[0].split()[0])
         self.assertIn('GPU hot %', lines[0])  # the fleet has GPU hosts
+        migrations = report.rows(result)[0].index('migrations')
         for line, figures in zip(lines[1:], result.figures, strict=True):
             cells = line.split()
             self.assertEqual(figures.policy, cells[0])
             self.assertEqual(f'{figures.overload * 100:.2f}', cells[1])
             self.assertEqual(f'{figures.even_overload * 100:.2f}', cells[2])
-            self.assertEqual(str(figures.migrations), cells[6])
+            self.assertEqual(str(figures.migrations), cells[migrations])
 
     def test_files(self):
         result = small()
@@ -111,5 +112,25 @@ class TestMiningSection(base.BaseTestCase):
                                         ('nova-spread',))
             headings, _ = report.rows(result)
             with self.subTest(hosts=[h.name for h in hosts]):
+                self.assertEqual(shown, [
+                    h for h in headings
+                    if ('GPU' in h or 'ASIC' in h) and 'sigma' not in h])
+
+    def test_sigma_of_each_kind_only_on_a_fleet_of_several(self):
+        cpu = fleet.HostSpec('cpu-000', 16, 65536)
+        for hosts, shown in (
+                ((cpu,), []),
+                (MINING_FLEET.hosts[1:], []),  # ASIC hosts alone
+                ((cpu, MINING_FLEET.hosts[0]),
+                 ['sigma CPU hosts %', 'sigma GPU hosts %']),
+                (MINING_FLEET.hosts,
+                 ['sigma GPU hosts %', 'sigma ASIC hosts %'])):
+            work = trace(cpu=[[0.1]], vcpus=[1], memory_mb=[1024])
+            result = comparison.compare(work, fleet.Fleet(hosts),
+                                        ('nova-spread',))
+            headings, rows = report.rows(result)
+            with self.subTest(hosts=[h.name for h in hosts]):
                 self.assertEqual(shown, [h for h in headings
-                                         if 'GPU' in h or 'ASIC' in h])
+                                         if h.startswith('sigma ')])
+                self.assertNotIn('-', [rows[0][headings.index(h)]
+                                       for h in shown])
