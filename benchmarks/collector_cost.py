@@ -16,16 +16,19 @@ variant's memory is its own:
 
 The targets are issue 21's: the compute host's cycle in 2 ms of CPU and
 40 MiB of RSS, the mining host's in 3 ms, with the guests in 4 ms.
-With a ``rabbit://`` ``--transport-url``, ``cryptomine-collector`` as
-a compute host runs it (one process, host and instances sources, the
-guests above, stopped with SIGTERM) also publishes to it, and the RSS
-target applies to that process: a
-collector child holds this script's modules too (about 0.5 MiB).
-``--runs`` measures every variant that many times, each in a fresh
-child, and checks the median run; the fake transport keeps no message
-(it would keep every one in memory, a broker takes them away).  Each
-variant with a target is also shown as a multiple of the baseline's CPU
-in the same run, a figure that other work on the machine changes less.
+The RSS target applies to ``cryptomine-collector`` itself, run as a
+compute host runs it (one process, host and instances sources, the
+guests above, stopped with SIGTERM), publishing to a ``rabbit://``
+``--transport-url`` or else to a private RabbitMQ broker the script
+starts (Debian's ``rabbitmq-server``, as the tests use; a process of its
+own cannot share the in-process ``fake:/`` bus).  Only where neither is
+there does it apply to a collector child, which holds this script's
+modules too (about 0.5 MiB).  ``--runs`` measures every variant that
+many times, each in a fresh child, and checks the median run; the fake
+transport keeps no message (it would keep every one in memory, a broker
+takes them away).  Each variant with a target is also shown as a
+multiple of the baseline's CPU in the same run, a figure that other work
+on the machine changes less.
 
 The mining host's GPUs are ``FakeNvml`` boards handed to ``GpuSource``
 (``pynvml`` is imported all the same, as a real collector would; the
@@ -37,8 +40,9 @@ the host (new thread IDs would each cost the instances source a look).
 Where this machine has no CPU temperature sensor and no RAPL zone, the
 sensors source reads a typical tree (coretemp, nvme, acpitz, RAPL)
 written to a temporary directory instead of ``/sys/class``.  Both fakes
-are loaded from their files rather than through
-``cryptomine_scheduler.tests``, whose ``__init__`` imports nova; each
+(and the private broker's helper) are loaded from their files rather
+than through ``cryptomine_scheduler.tests``, whose ``__init__`` imports
+nova; each
 collector child checks that neither nova nor that package got imported.
 The Redfish host's BMC is sushy-tools' static emulator serving a mock-up
 of a server with as many GPUs, in a process of its own; the redfish
@@ -95,7 +99,8 @@ REDFISH_INTERVAL = 1.0
 #: The fields of the sensors section that the sensors source fills.
 SENSORS_SOURCE_FIELDS = ('cpu_temperature_c', 'energy_j')
 HOST = 'benchmark-compute'
-# The test modules the fakes live in, loaded by file (see load_fake).
+# The test modules the fakes and the broker live in, loaded by file (see
+# load_test_module).
 FAKES_DIR = pathlib.Path(cryptomine_scheduler.__file__).parent / 'tests'
 # Modules a real collector never imports: the collector children check
 # that none of them got in (nova switches to its threading mode and
@@ -155,7 +160,7 @@ def running_guests(count: int) -> Iterator[dict[str, int]]:
 # -- the fakes of a mining host -----------------------------------------
 
 
-def load_fake(name: str):
+def load_test_module(name: str):
     """Load ``cryptomine_scheduler/tests/<name>.py`` as a module of its own.
 
     Importing it as ``cryptomine_scheduler.tests.<name>`` would run the
@@ -177,7 +182,7 @@ def serve_miners(count: int, flavour: str, conn) -> None:
 
     Sends the miners' ``[collector] miners`` entries once they listen.
     """
-    fake_miner = load_fake('fake_miner')
+    fake_miner = load_test_module('fake_miner')
     miners = []
     try:
         for _ in range(count):
@@ -226,7 +231,7 @@ def running_miners(count: int, flavour: str
 @contextlib.contextmanager
 def running_bmc(gpus: int):
     """Serve a mock-up of a server with ``gpus`` GPUs with sushy-static."""
-    redfish_bmc = load_fake('redfish_bmc')
+    redfish_bmc = load_test_module('redfish_bmc')
     bmc = redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
         [redfish_bmc.Gpu(slot=n, bus=0x11 + n) for n in range(gpus)]))
     bmc.setUp()
@@ -434,7 +439,7 @@ def load_sources(conf, job: Job, stack: contextlib.ExitStack
                 imported = 'pynvml imported, NVML library not loaded'
             except ImportError:
                 imported = 'pynvml not installed here'
-            fake_nvml = load_fake('fake_nvml')
+            fake_nvml = load_test_module('fake_nvml')
             nvml = fake_nvml.FakeNvml(mining_gpus(
                 fake_nvml, job.gpus, tuple(p for p, _ in job.gpu_guests)))
             gpu_mod = importlib.import_module('load_collector.sources.gpu')
@@ -807,7 +812,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--transport-url', default='fake:/',
                         help='where the full cycles publish (fake:/ is '
                              'in-process; a rabbit:// URL measures real '
-                             'publishing)')
+                             'publishing, and the collector process '
+                             'whose RSS is checked publishes there too '
+                             'instead of to a private broker)')
     parser.add_argument('--mining', action=argparse.BooleanOptionalAction,
                         default=True,
                         help='also measure the mining-host variants')
@@ -866,16 +873,39 @@ def measure_variants(args, jobs: dict[Variant, Job]
     return measured
 
 
+@contextlib.contextmanager
+def rabbit_url(url: str) -> Iterator[str | None]:
+    """``url`` if it is RabbitMQ's, else that of a private broker
+    started for the while; None where RabbitMQ is not installed."""
+    if url.startswith('rabbit'):
+        yield url
+        return
+    rabbit = load_test_module('rabbit')
+    broker = rabbit.RabbitBroker()
+    try:
+        broker.setUp()
+    except rabbit.RabbitUnavailable as exc:
+        print(f'  no RabbitMQ, the RSS target applies to a collector '
+              f'child: {exc}')
+        yield None
+        return
+    try:
+        print('  publishing to a private RabbitMQ broker')
+        yield broker.url
+    finally:
+        broker.cleanUp()
+
+
 def measure_daemon(args) -> list[float]:
     """Peak RSS of a ``cryptomine-collector`` process, ``args.runs``
-    times, where the cycles publish to RabbitMQ (a process of its own
-    cannot share the in-process ``fake:/`` bus)."""
-    if not args.transport_url.startswith('rabbit'):
-        return []
+    times, publishing to RabbitMQ (:func:`rabbit_url`); [] without."""
     _common.heading('cryptomine-collector, a process of its own')
     cycles = args.warmup + args.cycles
-    runs = [daemon_rss_mb(args.transport_url, cycles, args.pause)
-            for _ in range(args.runs)]
+    with rabbit_url(args.transport_url) as url:
+        if url is None:
+            return []
+        runs = [daemon_rss_mb(url, cycles, args.pause)
+                for _ in range(args.runs)]
     print(f'  host + instances, run until SIGTERM: peak RSS '
           f'{", ".join(f"{p:.1f}" for p, _ in runs)} MiB over '
           f'{", ".join(str(n) for _, n in runs)} cycles published')
