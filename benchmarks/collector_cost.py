@@ -42,8 +42,8 @@ sensors source reads a typical tree (coretemp, nvme, acpitz, RAPL)
 written to a temporary directory instead of ``/sys/class``.  Both fakes
 (and the private broker's helper) are loaded from their files rather
 than through ``cryptomine_scheduler.tests``, whose ``__init__`` imports
-nova; each
-collector child checks that neither nova nor that package got imported.
+nova; each collector child checks that neither nova nor that package got
+imported.
 The Redfish host's BMC is sushy-tools' static emulator serving a mock-up
 of a server with as many GPUs, in a process of its own; the redfish
 source reads it every :data:`REDFISH_INTERVAL` seconds in its own thread,
