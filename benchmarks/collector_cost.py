@@ -26,9 +26,10 @@ there does it apply to a collector child, which holds this script's
 modules too (about 0.5 MiB).  ``--runs`` measures every variant that
 many times, each in a fresh child, and checks the median run; the fake
 transport keeps no message (it would keep every one in memory, a broker
-takes them away).  Each variant with a target is also shown as a
-multiple of the baseline's CPU in the same run, a figure that other work
-on the machine changes less.
+takes them away).  ``--rabbit`` has the measured cycles publish to that
+private broker too, as a compute host publishes.  Each variant with a
+target is also shown as a multiple of the baseline's CPU in the same
+run, a figure that other work on the machine changes less.
 
 The mining host's GPUs are ``FakeNvml`` boards handed to ``GpuSource``
 (``pynvml`` is imported all the same, as a real collector would; the
@@ -815,6 +816,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                              'publishing, and the collector process '
                              'whose RSS is checked publishes there too '
                              'instead of to a private broker)')
+    parser.add_argument('--rabbit', action='store_true',
+                        help='publish the full cycles to a private '
+                             'RabbitMQ broker started for the run, as '
+                             'a rabbit:// --transport-url does')
     parser.add_argument('--mining', action=argparse.BooleanOptionalAction,
                         default=True,
                         help='also measure the mining-host variants')
@@ -830,6 +835,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error('--runs must be 1 or more')
+    if args.rabbit and args.transport_url != 'fake:/':
+        parser.error('--rabbit and --transport-url exclude each other')
     if args.mining and (args.gpus < 1 or args.miners < 1):
         parser.error('a mining host needs --gpus and --miners of 1 or more')
     return args
@@ -885,8 +892,7 @@ def rabbit_url(url: str) -> Iterator[str | None]:
     try:
         broker.setUp()
     except rabbit.RabbitUnavailable as exc:
-        print(f'  no RabbitMQ, the RSS target applies to a collector '
-              f'child: {exc}')
+        print(f'  no RabbitMQ: {exc}')
         yield None
         return
     try:
@@ -903,6 +909,7 @@ def measure_daemon(args) -> list[float]:
     cycles = args.warmup + args.cycles
     with rabbit_url(args.transport_url) as url:
         if url is None:
+            print('  the RSS target applies to a collector child instead')
             return []
         runs = [daemon_rss_mb(url, cycles, args.pause)
                 for _ in range(args.runs)]
@@ -937,8 +944,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     _common.quiet_logging()
     _common.describe_machine()
-    started = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        if args.rabbit:
+            args.transport_url = stack.enter_context(
+                rabbit_url(args.transport_url))
+            if args.transport_url is None:
+                print('--rabbit needs RabbitMQ (Debian\'s rabbitmq-server)')
+                return 1
+        started = time.perf_counter()
         guests = stack.enter_context(running_guests(args.instances))
         print(f'{len(guests)} guest processes ready in '
               f'{time.perf_counter() - started:.1f} s')
