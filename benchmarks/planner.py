@@ -75,7 +75,6 @@ def speed(n_hosts: int, n_instances: int, max_moves: int) -> list[Target]:
     if target is not None:
         budgets.append(('budget of the target', max(target - built, 0.0)))
     for label, budget in budgets:
-        checked = target is not None and label == budgets[0][0]
         limits = dataclasses.replace(problem.limits, planning_budget=budget)
         result = heuristic.plan(dataclasses.replace(problem, limits=limits))
         total = built + result.seconds
@@ -91,7 +90,7 @@ def speed(n_hosts: int, n_instances: int, max_moves: int) -> list[Target]:
               f'{e.before.sigma:.4f} -> {e.after.sigma:.4f}, objective '
               f'{e.after.objective:.4f}, overloaded hosts '
               f'{e.before.overloaded} -> {e.after.overloaded}{verdict}')
-        if checked:
+        if target is not None and label == budgets[0][0]:
             checks.append((f'{n_hosts:,} hosts x {n_instances:,} instances, '
                            f'{max_moves} moves, build + plan', total, target,
                            's'))
