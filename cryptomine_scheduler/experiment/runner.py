@@ -207,8 +207,10 @@ class Runner:
         record when they ended."""
         end = saver.record.start_at + saver.record.setup.duration
         self.notify(f'playing until {time.ctime(end)}')
-        while self.clock() < end:
-            time.sleep(min(self.timing.poll, end - self.clock()))
+        # One clock reading a turn: the time left cannot turn negative
+        # between the test and the sleep.
+        while (left := end - self.clock()) > 0:
+            time.sleep(min(self.timing.poll, left))
         saver.record.ended_at = self.clock()
         saver()
 
