@@ -34,8 +34,8 @@ helps nor harms a host.  The score is negated so that higher is better::
                + {thermal, power, utilisation, occupancy} for a GPU guest
                + {occupancy, hashrate, efficiency} for an ASIC guest
     p_r      = cpu / 100, mem / 100,
-               1 - clamp(thermal / THERMAL_SCALE_C) (of the free GPUs
-               when known), 1 - clamp(power / 100), utilisation / 100,
+               thermal(busy),
+               1 - clamp(power / 100), utilisation / 100,
                1 - free / count (GPUs or miners),
                1 - clamp(hashrate ratio),
                1 - clamp(hashrate per watt / HASHRATE_PER_WATT_SCALE)
@@ -47,6 +47,17 @@ helps nor harms a host.  The score is negated so that higher is better::
     overload = OVERLOAD_PENALTY + accelerator_penalty + over
                when over > 0, else 0
     over     = max(0, (cpu - max_cpu) / 100, (mem - max_mem) / 100)
+    busy     = free GPUs' thermal headroom - GPU_BUSY_RISE_C when known,
+               else the hottest GPU's thermal headroom
+    thermal  = clamp((THERMAL_SCALE_C - busy) / THERMAL_RANGE_C)
+
+``busy`` is the headroom the guest's GPU will keep once it mines.  A free
+GPU's own headroom, measured idle, is 40-55 degC on every host: beyond
+``THERMAL_SCALE_C``, it could not tell a cool host from one in a hot row.
+The thermal pressure rises in proportion as ``busy`` falls from
+``THERMAL_SCALE_C`` and on past 0, where the GPU will throttle, so that
+hosts whose GPUs would throttle rank by how far past their slowdown
+temperature they would run (1 for a free GPU already there idle).
 
 Within the thresholds ``pressure <= 1``, so every host of the operator's
 own within them comes first; then the burst hosts within them, cheapest
@@ -69,6 +80,12 @@ from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.summaries import Stat
 
 THERMAL_SCALE_C = 30.0
+#: How much hotter than idle a GPU runs once a mining guest works it
+#: (degC): mining GPUs idle at 30-40 degC and run at 70-85.
+GPU_BUSY_RISE_C = 40.0
+#: Busy headroom from THERMAL_SCALE_C (no thermal pressure) down to
+#: -GPU_BUSY_RISE_C (a free GPU at its slowdown even idle: pressure 1).
+THERMAL_RANGE_C = THERMAL_SCALE_C + GPU_BUSY_RISE_C
 #: Hashrate per watt (GH/s per W) at which an ASIC host's efficiency
 #: pressure is 0; SHA-256 boards of 2026 reach about 60.
 HASHRATE_PER_WATT_SCALE = 100.0
@@ -469,10 +486,11 @@ def _clamp(value: float) -> float:
 def _gpu_pressures(est: Estimate, weights: Weights):
     """(weight, pressure) of a GPU guest's terms, NaN where unknown."""
     dev = est.devices
-    thermal = dev.gpu_free_thermal_headroom_c
+    thermal = dev.gpu_free_thermal_headroom_c - GPU_BUSY_RISE_C
     if math.isnan(thermal):
         thermal = est.gpu_thermal_headroom_c
-    return ((weights.gpu_thermal, 1.0 - _clamp(thermal / THERMAL_SCALE_C)),
+    return ((weights.gpu_thermal, _clamp(
+                (THERMAL_SCALE_C - thermal) / THERMAL_RANGE_C)),
             (weights.gpu_power,
              1.0 - _clamp(est.gpu_power_headroom_percent / 100.0)),
             (weights.gpu_utilization, dev.gpu_utilization_percent / 100.0),

@@ -162,10 +162,12 @@ def _device_terms(est: Columns, weights: scoring.Weights,
     if demand.uses_gpu:
         thermal = np.where(np.isnan(est.gpu_free_thermal_headroom_c),
                            est.gpu_thermal_headroom_c,
-                           est.gpu_free_thermal_headroom_c)
+                           est.gpu_free_thermal_headroom_c
+                           - scoring.GPU_BUSY_RISE_C)
         terms += [
             (weights.gpu_thermal,
-             1.0 - _clamp(thermal / scoring.THERMAL_SCALE_C)),
+             _clamp((scoring.THERMAL_SCALE_C - thermal)
+                    / scoring.THERMAL_RANGE_C)),
             (weights.gpu_power,
              1.0 - _clamp(est.gpu_power_headroom_percent / 100.0)),
             (weights.gpu_utilization, est.gpu_utilization_percent / 100.0),

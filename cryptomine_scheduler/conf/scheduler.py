@@ -74,8 +74,9 @@ an ASIC: a board whose hashrate sagged is sick.  Aggregate metadata key:
                  help='Weight of the predicted memory use in the score.'),
     cfg.FloatOpt('gpu_thermal_weight', default=1.0, min=0.0,
                  help="""
-Weight of the GPUs' thermal pressure (1 - headroom / 30 degC) in the
-score.
+Weight of the GPUs' thermal pressure in the score: (30 - busy) / 70,
+between 0 and 1, where ``busy`` is the free GPUs' thermal headroom (degC)
+less the 40 degC a mining guest adds.
 """),
     cfg.FloatOpt('gpu_power_weight', default=0.5, min=0.0,
                  help="""

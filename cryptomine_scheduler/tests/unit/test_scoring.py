@@ -190,7 +190,7 @@ class TestScore(base.BaseTestCase):
          -(0.5 + 0.3) / 2 - 0.1),
         ('a GPU guest also on the GPUs',
          est(cpu=50.0, mem=30.0, thermal=15.0, kinds=(A.GPU,)), 'GPU',
-         -(0.5 + 0.3 + (1 - 15 / 30)) / 3),
+         -(0.5 + 0.3 + (30 - 15) / 70) / 3),
         ('a reading the host lacks is not weighed',
          est(cpu=40.0, mem=40.0, thermal=NAN, kinds=(A.GPU,)), 'GPU',
          -0.4),
@@ -556,13 +556,32 @@ class TestDevices(base.BaseTestCase):
                            self._score(self.GPU, seven_busy))
 
     def test_gpu_host_whose_free_gpus_are_cooler_wins(self):
-        # The same hottest GPU (2 degC of headroom, busy) on both hosts.
+        # The same hottest GPU (2 degC of headroom, busy) on both hosts;
+        # idle, the free GPUs are far from their slowdown temperature on
+        # both, the warm host's (a hot row) 6 degC nearer.
         cool = dev(gpu_count=8.0, gpu_free=4.0,
-                   gpu_free_thermal_headroom_c=25.0)
+                   gpu_free_thermal_headroom_c=52.0)
         warm = dev(gpu_count=8.0, gpu_free=4.0,
-                   gpu_free_thermal_headroom_c=8.0)
+                   gpu_free_thermal_headroom_c=46.0)
         self.assertGreater(self._score(self.GPU, cool, thermal=2.0),
                            self._score(self.GPU, warm, thermal=2.0))
+
+    def test_free_gpus_weigh_by_the_headroom_they_keep_once_busy(self):
+        # Once it mines, a free GPU loses 40 degC (GPU_BUSY_RISE_C) of
+        # headroom: no pressure with 30 degC left, full pressure at its
+        # slowdown even idle, in proportion between.
+        weights = dataclasses.replace(
+            self.WEIGHTS, cpu=0.0, memory=0.0, gpu_power=0.0,
+            gpu_utilization=0.0, free_devices=0.0)
+        for idle, pressure in ((90.0, 0.0), (70.0, 0.0), (35.0, 0.5),
+                               (0.0, 1.0), (-5.0, 1.0)):
+            with self.subTest(idle=idle):
+                host = dataclasses.replace(
+                    est(kinds=(A.GPU,)), devices=dev(
+                        gpu_count=8.0, gpu_free=4.0,
+                        gpu_free_thermal_headroom_c=idle))
+                self.assertAlmostEqual(
+                    -pressure, scoring.score(host, weights, self.GPU))
 
     def test_gpu_host_with_busier_gpus_loses(self):
         idle = dev(gpu_count=8.0, gpu_free=4.0, gpu_utilization_percent=40.0)

@@ -35,7 +35,7 @@ def random_estimate(rng: random.Random) -> scoring.Estimate:
     devices = scoring.Devices(
         gpu_count=gpus if rng.random() > 0.2 else math.nan,
         gpu_free=float(rng.randint(0, int(gpus))),
-        gpu_free_thermal_headroom_c=maybe(rng, -5.0, 40.0),
+        gpu_free_thermal_headroom_c=maybe(rng, -5.0, 80.0),
         gpu_utilization_percent=maybe(rng, 0.0, 100.0),
         asic_count=asics if rng.random() > 0.2 else math.nan,
         asic_free=float(rng.randint(0, int(asics))),
