@@ -22,6 +22,7 @@ ingest_rate --postgresql --skip-in-process --skip-end-to-end --runs 3
 scheduler_overhead
 planner
 simulate_planetlab
+simulate_seeds
 snapshot_build
 load_estimator"
 
