@@ -51,12 +51,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    """The mean of ``values`` and its standard error (0 for one value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, 0.0
-    return mean, statistics.stdev(values) / len(values) ** 0.5
+def _mean_se(values: list[float]) -> str:
+    """The mean of ``values`` and, in brackets, its standard error."""
+    if not values:
+        return 'n/a'
+    error = (statistics.stdev(values) / len(values) ** 0.5
+             if len(values) > 1 else 0.0)
+    return f'{statistics.fmean(values):.2f} ({error:.2f})'
 
 
 def main(argv=None) -> int:
@@ -75,8 +76,9 @@ def main(argv=None) -> int:
         for name, figures in by_policy.items():
             fields = values.setdefault(name, {})
             for _, field, scale in FIGURES:
-                fields.setdefault(field, []).append(
-                    float(getattr(figures, field) or 0.0) * scale)
+                value = getattr(figures, field)  # None: no such device
+                if value is not None:
+                    fields.setdefault(field, []).append(value * scale)
         trace = result.trace
         vm_days.append(len(trace.instances) * trace.steps * trace.step
                        / 86400.0)
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     print(' ' * width + ''.join(f'{column:>18}' for column, _, _ in FIGURES))
     for name, fields in values.items():
         print(f'{name:>{width}}' + ''.join(
-            '{:>18}'.format('%.2f (%.2f)' % _mean_se(fields[field]))
+            f'{_mean_se(fields.get(field, [])):>18}'
             for _, field, _ in FIGURES))
     if not shares:
         print(f'\nNo target checked: the targets compare {REPLAN} with '
@@ -113,8 +115,8 @@ def main(argv=None) -> int:
                       sum(replan['migrations']) / sum(vm_days),
                       MIGRATIONS_PER_VM_DAY, '', higher_is_better=False)]
     nova_hot = [statistics.fmean(values[name]['gpu_hot'])
-                for name in NOVA if name in values]
-    if nova_hot:
+                for name in NOVA if 'gpu_hot' in values.get(name, {})]
+    if nova_hot and 'gpu_hot' in replan:
         results.append(_common.check(
             f"{REPLAN} GPU hot %, below the nova policies' (lowest "
             f'{min(nova_hot):.2f} %)', statistics.fmean(replan['gpu_hot']),
