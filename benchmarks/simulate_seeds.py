@@ -37,6 +37,7 @@ FIGURES = (('overload %', 'overload', 100.0),
            ('mean sigma %', 'mean_sigma', 1.0),
            ('migrations', 'migrations', 1.0),
            ('GB moved', 'migrated_gb', 1.0),
+           ('cold moves', 'cold_migrations', 1.0),
            ('GPU hot %', 'gpu_hot', 100.0),
            ('GPU hash lost %', 'gpu_throttle_lost', 100.0),
            ('ASIC hash lost %', 'asic_lost', 100.0))

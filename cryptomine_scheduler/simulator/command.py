@@ -9,6 +9,8 @@ import math
 from cryptomine_scheduler import heap
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
+from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet as fleet_mod
@@ -30,6 +32,15 @@ def _policy_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f'expected a comma-separated list of {list(policies.POLICIES)}')
     return names
+
+
+def _device_kinds(text: str) -> tuple[Accelerator, ...]:
+    kinds = {kind.value: kind for kind in problem_mod.DEVICES}
+    names = [n.strip() for n in text.split(',') if n.strip()]
+    if not names or set(names) - set(kinds):
+        raise argparse.ArgumentTypeError(
+            f'expected a comma-separated list of {list(kinds)}')
+    return tuple(kinds[name] for name in names)
 
 
 def _bounded(kind: type, least: float, most: float = math.inf, *,
@@ -125,6 +136,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='let the re-planner move CPU tenants onto GPU '
                           'and ASIC hosts ([replan] '
                           'reserve_accelerator_hosts = false)')
+    run.add_argument('--cold-migration', type=_device_kinds, default=(),
+                     metavar='KINDS',
+                     help='comma-separated, from gpu, asic: guests of '
+                          'these kinds move by cold migration to hosts '
+                          'with a free device (their flavors say '
+                          'cryptomine:migration = cold, a window always '
+                          'open); each is down while it moves')
     run.add_argument('--min-gain', type=_NON_NEGATIVE,
                      default=DEFAULTS.min_gain,
                      help='objective gain a move must bring, net of its '
@@ -231,6 +249,7 @@ def settings(args) -> engine.Settings:
         DEFAULTS, replan_interval=args.replan_interval,
         max_moves=args.max_moves, min_gain=args.min_gain,
         reserve_accelerator_hosts=args.reserve_accelerator_hosts,
+        cold_migration=frozenset(args.cold_migration),
         weights=dataclasses.replace(DEFAULTS.weights, cpu=args.cpu_weight,
                                     memory=args.memory_weight),
         window=args.window,

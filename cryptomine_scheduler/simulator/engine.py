@@ -29,10 +29,20 @@ that refuses work must not look better for carrying less.
 
 A GPU instance holds a GPU of its host, an ASIC instance a miner (see
 :mod:`.fleet`), until it leaves; neither live-migrates (the device
-stays with the host).  Each step every GPU heats by its own utilisation
-and throttles when too hot, and every miner's health follows the
-fleet's failure injection (:mod:`.miners`, the same for every policy);
-the collectors' mining rows report both as the controller derives them
+stays with the host).  Those of the kinds in ``cold_migration`` the
+re-planner may move by cold migration, as their flavors'
+``cryptomine:migration = cold`` lets it, and as nova's migrate and
+confirm do: the move
+takes a free device of the kind at the destination from its start (nova
+refuses it without one), and the guest is down for its whole time,
+its flavor memory's copy and :data:`COLD_RESTART_S` (it uses no CPU
+and hashes nothing meanwhile, which its hashrate figures count as
+lost), then holds the new device and gives the old one back.
+
+Each step every GPU heats by its own utilisation and throttles when
+too hot, and every miner's health follows the fleet's failure injection
+(:mod:`.miners`, the same for every policy); the collectors' mining rows
+report both as the controller derives them
 (:mod:`cryptomine_scheduler.mining`), so our filter and weigher judge
 them as in production.
 """
@@ -71,6 +81,11 @@ WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
 _HOST_ROWS = (snapshot_mod.HOST_METRICS.index(HostMetric.CPU_PERCENT),
               snapshot_mod.HOST_METRICS.index(HostMetric.MEM_PERCENT))
 _MINING_COLUMN = {m: i for i, m in enumerate(mining.METRICS)}
+#: Seconds a cold-migrated guest takes to stop and start again, on top
+#: of its memory's copy.
+COLD_RESTART_S = 60.0
+#: A device's guest: none, or one that a cold migration is bringing.
+FREE, RESERVED = -1, -2
 
 
 class SimulationError(ValueError):
@@ -93,9 +108,13 @@ class Settings:
     the instances before it; ``overload_policy`` and
     ``accelerator_penalty`` are nova.conf's ``[cryptomine]`` options of
     those names, ``max_moves``, ``min_gain``, ``cooldown`` and
-    ``reserve_accelerator_hosts`` the controller's ``[replan]`` options.
-    A migration of ``M`` MiB takes ``M / migration_mb_per_s`` seconds,
-    ``parallel_migrations`` at a time.  ``overload_percent`` is the CPU
+    ``reserve_accelerator_hosts`` the controller's ``[replan]`` options;
+    ``cold_migration`` holds the kinds of instance (GPU, ASIC) whose
+    flavors say ``cryptomine:migration = cold``, which the re-planner
+    then moves (in a window always open, without downtime budgets).  A
+    migration of ``M`` MiB takes ``M / migration_mb_per_s`` seconds (a
+    cold one :data:`COLD_RESTART_S` more), ``parallel_migrations`` at a
+    time.  ``overload_percent`` is the CPU
     load a host-step counts as overloaded above; ``watcher_threshold`` is
     the threshold of Watcher's workload_stabilization (standard deviation
     of the hosts' CPU load, 0-1) and ``watcher_seed`` seeds its random
@@ -119,6 +138,7 @@ class Settings:
     min_gain: float = problem_mod.Limits.min_gain
     cooldown: float = 3600.0
     reserve_accelerator_hosts: bool = True
+    cold_migration: frozenset[scoring.Accelerator] = frozenset()
     migration_mb_per_s: float = 125.0
     parallel_migrations: int = 2
     overload_percent: float = 90.0
@@ -132,7 +152,8 @@ DEFAULTS = Settings()
 
 @dataclasses.dataclass(frozen=True)
 class Migration:
-    """A live migration from ``start`` to ``end`` (seconds into the run)."""
+    """A live migration, or a ``cold`` one (the guest down), from
+    ``start`` to ``end`` (seconds into the run)."""
 
     instance: int
     source: int
@@ -140,6 +161,7 @@ class Migration:
     start: float
     end: float
     memory_mb: float
+    cold: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,10 +177,11 @@ class Run:
     (the fleet's GPUs host after host, ``gpu_host`` naming each one's host):
     ``gpu_held`` whether an instance held it, ``gpu_work`` the
     utilisation its instance asked (0-1), ``gpu_delivered`` the share of
-    that it did (less when it throttled) and ``gpu_headroom`` its
-    thermal headroom (degC).  Per step and miner: ``asic_held`` whether
-    an instance held it and ``asic_ratio`` its hashrate against its
-    baseline (0 while down).
+    that it did (less when it throttled or its guest was down) and
+    ``gpu_headroom`` its thermal headroom (degC).  Per step and miner:
+    ``asic_held`` whether an instance held it and ``asic_ratio`` the
+    hashrate its guest got of its baseline (0 while the miner is down,
+    less while the guest is).
     """
 
     policy: str
@@ -197,6 +220,17 @@ class GpuReadings:
     throttled: np.ndarray          # bool
 
 
+@dataclasses.dataclass(frozen=True)
+class _Devices:
+    """The fleet's devices of one kind, one entry per device: its host and
+    its guest (an instance, :data:`FREE` or :data:`RESERVED`); and how
+    many of each host's are in use (placement's count)."""
+
+    hosts: np.ndarray
+    guests: np.ndarray
+    used: np.ndarray
+
+
 def _overlap(start: float, end: float, low: float, high: float) -> float:
     return max(0.0, min(end, high) - max(start, low))
 
@@ -231,10 +265,14 @@ class World:
         # The devices, host after host; the instance holding each (-1:
         # free) and the device each instance holds.
         self.gpu_host = np.repeat(np.arange(h), self.gpu_total)
-        self.gpu_guest = np.full(len(self.gpu_host), -1)
+        self.gpu_guest = np.full(len(self.gpu_host), FREE)
         self.miner_host = np.repeat(np.arange(h), self.asic_total)
-        self.miner_guest = np.full(len(self.miner_host), -1)
+        self.miner_guest = np.full(len(self.miner_host), FREE)
         self.device_of = np.full(n, -1)
+        #: The device a cold migration takes at its destination, by
+        #: instance; and the share of this step each instance is down.
+        self._reserved: dict[int, int] = {}
+        self.down = np.zeros(n)
         self.health = miners_mod.fleet_health(fleet, trace.steps,
                                               trace.step)
         self.vcpus = fleet.vcpus
@@ -303,7 +341,10 @@ class World:
             host=self.compute_hosts[host].name, vcpus=int(trace.vcpus[i]),
             memory_mb=int(math.ceil(trace.memory_mb[i])),
             task_state=task_state, accelerator=trace.accelerators[i],
-            live_migratable=bool(self.live_migratable[i]))
+            live_migratable=bool(self.live_migratable[i]),
+            migration=(cluster.MigrationMode.COLD
+                       if self.wants[i] in self.settings.cold_migration
+                       else None))
 
     def snapshot(self) -> snapshot_mod.LoadSnapshot:
         """The controller's load snapshot at the start of this step."""
@@ -318,19 +359,31 @@ class World:
         """Start moving instance ``i`` as soon as a lane is free and the
         migrations it relies on are done; None, counted, when nova would
         refuse it: the destination has no room in placement, even after
-        the migrations out of it that it waits for."""
+        the migrations out of it that it waits for, or no free device of
+        the kind the instance holds (a cold migration: module
+        docstring)."""
         freed = sum((self.flavor[m.instance] for m in after
                      if m.source == destination), np.zeros(2))
-        if not (self.allocated[destination] - freed + self.flavor[i]
-                <= self.allocatable[destination] + 1e-9).all():
+        devices = self._devices(i)
+        if (not (self.allocated[destination] - freed + self.flavor[i]
+                 <= self.allocatable[destination] + 1e-9).all()
+                or devices is not None
+                and not (devices.hosts[devices.guests == FREE]
+                         == destination).any()):
             self.refused_migrations += 1
             return None
         lane = int(np.argmin(self.lanes))
         start = max([self.now, self.lanes[lane]] + [m.end for m in after])
         duration = self.flavor[i, 1] / self.settings.migration_mb_per_s
+        if devices is not None:
+            duration += COLD_RESTART_S
+            device = self._take_device(i, destination)
+            devices.guests[device] = RESERVED
+            self._reserved[i] = device
         move = Migration(instance=i, source=int(self.host_of[i]),
                          destination=destination, start=start,
-                         end=start + duration, memory_mb=self.flavor[i, 1])
+                         end=start + duration, memory_mb=self.flavor[i, 1],
+                         cold=devices is not None)
         self.lanes[lane] = move.end
         self.allocated[destination] += self.flavor[i]
         self.migrating[i] = move
@@ -360,24 +413,41 @@ class World:
                    >= self.settings.release_after))
         self.released |= idle
 
+    def _devices(self, i: int) -> '_Devices | None':
+        """The devices of the kind instance ``i`` holds; None for none."""
+        if self.wants[i] is scoring.Accelerator.GPU:
+            return _Devices(self.gpu_host, self.gpu_guest, self.gpus_used)
+        if self.wants[i] is scoring.Accelerator.ASIC:
+            return _Devices(self.miner_host, self.miner_guest,
+                            self.asics_used)
+        return None
+
+    def _take_device(self, i: int, host: int) -> int:
+        """Count a device of ``host`` in use for instance ``i`` and return
+        the free one it gets: the first GPU; the first miner up, else
+        the first (placement counts miners, not their health)."""
+        devices = self._devices(i)
+        free = np.flatnonzero((devices.hosts == host)
+                              & (devices.guests == FREE))
+        devices.used[host] += 1
+        if devices.guests is self.miner_guest:
+            # argmax: the first True, or the first when none is.
+            return int(free[np.argmax(self.health.up[self.step, free])])
+        return int(free[0])
+
+    def _give_back(self, i: int, host: int, device: int) -> None:
+        """Free ``device`` of ``host``, held by or brought for ``i``."""
+        devices = self._devices(i)
+        devices.used[host] -= 1
+        devices.guests[device] = FREE
+
     def boot(self, i: int, host: int) -> None:
         self.host_of[i] = host
         self._servers[i] = self._server(i, host)
         self.allocated[host] += self.flavor[i]
-        if self.wants[i] is scoring.Accelerator.GPU:
-            self.gpus_used[host] += 1
-            free = np.flatnonzero((self.gpu_host == host)
-                                  & (self.gpu_guest < 0))
-            self.device_of[i] = free[0]
-            self.gpu_guest[free[0]] = i
-        elif self.wants[i] is scoring.Accelerator.ASIC:
-            self.asics_used[host] += 1
-            free = np.flatnonzero((self.miner_host == host)
-                                  & (self.miner_guest < 0))
-            # The first one up, else the first (argmax: the first True).
-            miner = free[np.argmax(self.health.up[self.step, free])]
-            self.device_of[i] = miner
-            self.miner_guest[miner] = i
+        if self._devices(i) is not None:
+            self.device_of[i] = self._take_device(i, host)
+            self._devices(i).guests[self.device_of[i]] = i
 
     def leave(self, i: int) -> None:
         if self.host_of[i] < 0:
@@ -385,14 +455,12 @@ class World:
         move = self.migrating.pop(i, None)
         if move is not None:
             self.allocated[move.destination] -= self.flavor[i]
+            if move.cold:
+                self._give_back(i, move.destination, self._reserved.pop(i))
         host = self.host_of[i]
         self.allocated[host] -= self.flavor[i]
-        if self.wants[i] is scoring.Accelerator.GPU:
-            self.gpus_used[host] -= 1
-            self.gpu_guest[self.device_of[i]] = -1
-        elif self.wants[i] is scoring.Accelerator.ASIC:
-            self.asics_used[host] -= 1
-            self.miner_guest[self.device_of[i]] = -1
+        if self.device_of[i] >= 0:
+            self._give_back(i, host, self.device_of[i])
         self.device_of[i] = -1
         self.host_of[i] = -1
 
@@ -403,7 +471,9 @@ class World:
 
     def load(self) -> np.ndarray:
         """(H, 2) CPU cores and MiB each host carries this step, on
-        average; completes the migrations that end within it."""
+        average; completes the migrations that end within it and notes
+        the share of the step each cold-migrated guest is down
+        (:attr:`down`)."""
         t, trace, h = self.step, self.trace, len(self.offers)
         on = self.host_of >= 0
         where = self.host_of[on]
@@ -411,27 +481,58 @@ class World:
         load = np.stack([np.bincount(where, demand[:, r], minlength=h)
                          for r in range(2)], axis=1)
         low, high = self.now, self.now + trace.step
+        self.down[:] = 0.0
         for i, move in list(self.migrating.items()):
             need = np.array([trace.cpu[i, t], trace.rss_mb[i, t]])
             both = _overlap(move.start, move.end, low, high) / trace.step
             moved = _overlap(move.end, math.inf, low, high) / trace.step
-            load[move.destination] += need * (both + moved)
-            load[move.source] -= need * moved
+            if move.cold:
+                # Stopped while it moves: on neither host.
+                self.down[i] = both
+                load[move.destination] += need * moved
+                load[move.source] -= need * (both + moved)
+            else:
+                load[move.destination] += need * (both + moved)
+                load[move.source] -= need * moved
             if move.end <= high:
-                del self.migrating[i]
-                self.allocated[move.source] -= self.flavor[i]
-                self.host_of[i] = move.destination
-                self._servers[i] = self._server(i, move.destination)
+                self._complete(move)
         return load
 
-    def gpus(self) -> GpuReadings:
-        """The GPU readings of this step."""
+    def _complete(self, move: Migration) -> None:
+        """The instance of ``move`` runs on its destination from now on,
+        with the device brought for it when the move was cold."""
+        i = move.instance
+        del self.migrating[i]
+        self.allocated[move.source] -= self.flavor[i]
+        self.host_of[i] = move.destination
+        self._servers[i] = self._server(i, move.destination)
+        if move.cold:
+            self._give_back(i, move.source, self.device_of[i])
+            self.device_of[i] = self._reserved.pop(i)
+            self._devices(i).guests[self.device_of[i]] = i
+
+    def up_share(self, guests: np.ndarray) -> np.ndarray:
+        """The share of this step the guest of each device of ``guests``
+        (:attr:`gpu_guest` or :attr:`miner_guest`) ran: 1 where none."""
+        share = np.ones(len(guests))
+        held = guests >= 0
+        share[held] -= self.down[guests[held]]
+        return share
+
+    def gpu_work(self) -> np.ndarray:
+        """The utilisation (0-1) each GPU's guest asks this step."""
         work = np.zeros(len(self.gpu_host))
         held = self.gpu_guest >= 0
         if self.trace.gpu is not None:
             work[held] = np.nan_to_num(
                 self.trace.gpu[self.gpu_guest[held], self.step]) / 100.0
-        return self._gpus(work, self.now + self.trace.step)
+        return work
+
+    def gpus(self) -> GpuReadings:
+        """The GPU readings of this step (a guest down asks nothing of
+        its GPU while it is)."""
+        return self._gpus(self.gpu_work() * self.up_share(self.gpu_guest),
+                          self.now + self.trace.step)
 
     def _gpus(self, work: np.ndarray, seconds: float) -> GpuReadings:
         """GPU readings with ``work`` (0-1) asked of each GPU."""
@@ -484,7 +585,7 @@ class World:
                  mine: np.ndarray) -> None:
         """Fill ``row`` with a host's GPU metrics (``mine``: its GPUs)."""
         column, metric = _MINING_COLUMN, mining.MiningMetric
-        free = mine & (self.gpu_guest < 0)
+        free = mine & (self.gpu_guest == FREE)
         row[column[metric.GPU_COUNT]] = mine.sum()
         row[column[metric.GPU_FREE]] = free.sum()
         row[column[metric.GPU_UTILIZATION]] = (
@@ -506,7 +607,7 @@ class World:
         ratio = self.health.hashrate_ratio[step, mine][up]
         row[column[metric.ASIC_COUNT]] = spec.count
         row[column[metric.ASIC_FREE]] = (
-            up & (self.miner_guest[mine] < 0)).sum()
+            up & (self.miner_guest[mine] == FREE)).sum()
         row[column[metric.ASIC_UNAVAILABLE]] = spec.count - up.sum()
         row[column[metric.ASIC_HARDWARE_ERRORS_PER_MIN]] = (
             self.health.errors_per_min[step, mine].sum())
@@ -595,6 +696,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
     gpu_work, gpu_delivered = np.zeros((steps, g)), np.zeros((steps, g))
     gpu_headroom = np.zeros((steps, g))
     asic_held = np.zeros((steps, a), dtype=bool)
+    asic_ratio = np.zeros((steps, a))
     plan_seconds, no_room, refused = [], 0, 0
     for t in range(steps):
         world.begin_step(t)
@@ -623,13 +725,17 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
             world.boot(i, host)
         placed = world.host_of >= 0
         active[t] = np.bincount(world.host_of[placed], minlength=h) > 0
+        load = world.load()
+        # After a cold migration that ended: the guest's new device.
         gpu_held[t] = world.gpu_guest >= 0
         asic_held[t] = world.miner_guest >= 0
-        load = world.load()
         gpus = world.gpus()
         cpu[t] = load[:, 0] / world.vcpus
         memory[t] = load[:, 1] / world.memory_mb
-        gpu_work[t], gpu_delivered[t] = gpus.utilisation, gpus.delivered
+        gpu_work[t] = world.gpu_work()
+        gpu_delivered[t] = gpus.delivered * world.up_share(world.gpu_guest)
+        asic_ratio[t] = (world.health.hashrate_ratio[t]
+                         * world.up_share(world.miner_guest))
         gpu_headroom[t] = gpus.thermal_headroom
         world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
@@ -639,7 +745,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
                gpu_host=world.gpu_host, gpu_held=gpu_held,
                gpu_work=gpu_work, gpu_delivered=gpu_delivered,
                gpu_headroom=gpu_headroom, asic_held=asic_held,
-               asic_ratio=world.health.hashrate_ratio,
+               asic_ratio=asic_ratio,
                migrations=tuple(world.migrations),
                plan_seconds=tuple(plan_seconds),
                boots=sum(len(a) for a in arrivals), no_room_boots=no_room,

@@ -25,7 +25,9 @@ several kinds of host, ``sigma_cpu_hosts``, ``sigma_gpu_hosts`` and
 kept off the accelerator hosts (``reserve_accelerator_hosts``) leave
 their CPU idler than the CPU hosts', which the fleet-wide figure counts
 as imbalance.  And
-``migrations``, ``migrated_gb`` (flavor memory moved), the failed boots
+``migrations``, ``migrated_gb`` (flavor memory moved),
+``cold_migrations`` (those of them that stopped their guest), the failed
+boots
 (see :mod:`.engine`): ``no_room_boots`` (placement had no room) and
 ``refused_boots`` (the policy's filter refused every host with room),
 ``refused_migrations`` (planned moves nova would refuse: no room at the
@@ -50,11 +52,13 @@ Over the devices instances hold (None when they hold none):
 * ``gpu_hot``: the fraction of GPU instance-time spent on a GPU under
   the filter's thermal headroom;
 * ``gpu_throttle_lost``: the share of the GPU instances' hashrate lost
-  to throttling, ``sum(work * (1 - delivered)) / sum(work)`` over the
-  held GPU-steps (hashrate taken as proportional to utilisation);
+  to throttling (and to cold migrations' downtime),
+  ``sum(work * (1 - delivered)) / sum(work)`` over the held GPU-steps
+  (hashrate taken as proportional to utilisation);
 * ``asic_lost``: the share of the ASIC instances' baseline hashrate
-  lost to sick miners, ``sum(1 - hashrate ratio)`` over the held
-  miner-steps divided by their number (a dead miner loses it all).
+  lost to sick miners (and to cold migrations' downtime),
+  ``sum(1 - hashrate ratio)`` over the held miner-steps divided by their
+  number (a dead miner loses it all).
 """
 
 import dataclasses
@@ -80,6 +84,7 @@ class Figures:
     sigma_asic_hosts: float | None
     migrations: int
     migrated_gb: float
+    cold_migrations: int
     boots: int
     no_room_boots: int
     refused_boots: int
@@ -184,6 +189,7 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         sigma_asic_hosts=by_kind.get('asic'),
         migrations=len(run.migrations),
         migrated_gb=float(sum(m.memory_mb for m in run.migrations)) / 1024.0,
+        cold_migrations=sum(m.cold for m in run.migrations),
         boots=run.boots, no_room_boots=run.no_room_boots,
         refused_boots=run.refused_boots,
         refused_migrations=run.refused_migrations,

@@ -35,6 +35,7 @@ COLUMNS = (
     ('sigma ASIC hosts %', 'sigma_asic_hosts', '{:.1f}'),
     ('migrations', 'migrations', '{:d}'),
     ('GB moved', 'migrated_gb', '{:.1f}'),
+    ('cold moves', 'cold_migrations', '{:d}'),
     ('no room', 'no_room_boots', '{:d}'),
     ('refused', 'refused_boots', '{:d}'),
     ('moves refused', 'refused_migrations', '{:d}'),
@@ -64,7 +65,8 @@ def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
     """The table's headings and one row of text cells per policy; the
     burst columns only when the fleet has burst hosts, the GPU ones only
     when it has GPU hosts, the ASIC one only when it has ASIC hosts, the
-    sigma of each kind of host only for the kinds of a fleet of several."""
+    sigma of each kind of host only for the kinds of a fleet of several,
+    the cold migrations only when some kind of guest may move cold."""
     kinds = set(result.fleet.kinds)
     left_out = {f'sigma_{kind}_hosts' for kind in ('cpu', 'gpu', 'asic')
                 if kind not in kinds or len(kinds) < 2}
@@ -75,6 +77,8 @@ def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
         left_out |= {'gpu_hot', 'gpu_throttle_lost'}
     if not result.fleet.asics.any():
         left_out.add('asic_lost')
+    if not result.settings.cold_migration:
+        left_out.add('cold_migrations')
     columns = [c for c in COLUMNS if c[1] not in left_out]
     return (tuple(c[0] for c in columns),
             [tuple(_cell(f, field, fmt) for _, field, fmt in columns)
@@ -105,7 +109,10 @@ def describe(result: comparison_mod.Comparison) -> dict:
                   'description': result.fleet.describe(),
                   'vcpus': float(result.fleet.vcpus.sum()),
                   'burst_hosts': int(result.fleet.burst.sum())},
-        'settings': dataclasses.asdict(result.settings),
+        'settings': {**dataclasses.asdict(result.settings),
+                     'cold_migration': sorted(
+                         kind.value
+                         for kind in result.settings.cold_migration)},
     }
 
 

@@ -13,6 +13,7 @@ from cliff import commandmanager
 from oslotest import base
 
 from cryptomine_scheduler.cli import simulate
+from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import __main__ as module_main
 from cryptomine_scheduler.simulator import command
 from cryptomine_scheduler.simulator import engine
@@ -113,7 +114,9 @@ class TestOptions(base.BaseTestCase):
                  'at least 0'),
                 (['--seed', '-1'], '--seed: expected an integer at least 0'),
                 (['--memory-weight', '-1'], '--memory-weight: expected a '
-                 'number at least 0')):
+                 'number at least 0'),
+                (['--cold-migration', 'gpu,cpu'], "--cold-migration: "
+                 "expected a comma-separated list of ['gpu', 'asic']")):
             with self.subTest(argv=argv):
                 self.assertIn(message, self._refused(
                     '--instances', '30', '--policies', 'nova-spread', *argv))
@@ -128,6 +131,16 @@ class TestOptions(base.BaseTestCase):
         # The mining weights stay nova.conf's defaults.
         self.assertEqual(engine.DEFAULTS.weights.gpu_thermal,
                          chosen.weights.gpu_thermal)
+
+    def test_cold_migration_names_the_kinds_of_guest(self):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        self.assertEqual(frozenset(), command.settings(
+            parser.parse_args([])).cold_migration)
+        chosen = command.settings(parser.parse_args(
+            ['--cold-migration', 'asic, gpu']))
+        self.assertEqual({Accelerator.ASIC, Accelerator.GPU},
+                         chosen.cold_migration)
 
     def test_nothing_left_to_simulate(self):
         # The first instance starts at the second step.

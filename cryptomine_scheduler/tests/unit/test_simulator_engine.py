@@ -111,7 +111,7 @@ class TestTinyTrace(base.BaseTestCase):
         run = engine.simulate(TINY, TWO_HOSTS, MoveFirstAtStepOne(settings),
                               settings)
         move, = run.migrations
-        self.assertEqual((0, 0, 1, 300.0, 450.0, 2048.0),
+        self.assertEqual((0, 0, 1, 300.0, 450.0, 2048.0, False),
                          dataclasses.astuple(move))
         # Step 1: vm0 (2 cores) on host-000 for its first half, on
         # host-001 all along; vm2 then goes to host-000, freed of vm0.
@@ -181,6 +181,106 @@ class TestTinyTrace(base.BaseTestCase):
                 self.assertEqual((1, 0), (run.no_room_boots,
                                           run.refused_boots))
                 np.testing.assert_allclose([[0.5], [0.5]], run.cpu)
+
+
+# Two GPU hosts of two GPUs; a guest mining on one GPU runs it at 83
+# degC (30 idle, +50 at full load, +3 from the chassis), under its 90.
+GPU_SPEC = fleet.GpuSpec(count=2, slowdown_c=90, idle_c=30, full_c=80,
+                         chassis_c=6)
+GPU_HOSTS = fleet.Fleet(tuple(fleet.HostSpec(f'gpu-00{k}', 16, 65536,
+                                             gpu=GPU_SPEC)
+                              for k in range(2)))
+# 1024 MiB copied in 90 s, and the restart: from 300 s to 450 s.
+COLD_SETTINGS = engine.Settings(
+    migration_mb_per_s=1024 / (150 - engine.COLD_RESTART_S))
+
+
+class MoveGpuGuestAtStepOne(policies.NovaSpread):
+    """nova-spread that moves vm0, the GPU guest on gpu-000, at step 1."""
+
+    replans = True
+
+    def replan(self, world):
+        if world.step == 1:
+            world.migrate(0, 1)
+
+
+class TestColdMigration(base.BaseTestCase):
+    """A guest holding a device moves cold: down, device taken first."""
+
+    def _world(self, accelerator=Accelerator.GPU, hosts=GPU_HOSTS):
+        guest = trace(cpu=[[1.0] * 4], vcpus=[2], memory_mb=[1024],
+                      accelerators=(accelerator,), gpu=[[100] * 4])
+        world = engine.World(guest, hosts, COLD_SETTINGS, with_history=False)
+        world.begin_step(1)
+        world.boot(0, 0)
+        return world
+
+    def test_the_destination_device_is_taken_from_the_start(self):
+        world = self._world()
+        move = world.migrate(0, 1)
+        self.assertEqual((True, 300.0, 450.0), (move.cold, move.start,
+                                                move.end))
+        # gpu-001's first GPU is brought for vm0: not free, not held.
+        np.testing.assert_array_equal(
+            [0, engine.FREE, engine.RESERVED, engine.FREE], world.gpu_guest)
+        np.testing.assert_array_equal([1, 1], world.gpus_used)
+        load = world.load()
+        # Stopped for the first half of the step: 1 core for the second
+        # half on gpu-001, none on gpu-000.
+        np.testing.assert_allclose([0.0, 0.5], load[:, 0])
+        self.assertEqual(0.5, world.down[0])
+        self.assertEqual(1, world.host_of[0])
+        np.testing.assert_array_equal(
+            [engine.FREE, engine.FREE, 0, engine.FREE], world.gpu_guest)
+        np.testing.assert_array_equal([0, 1], world.gpus_used)
+        np.testing.assert_allclose([1, 1, 0.5, 1],
+                                   world.up_share(world.gpu_guest))
+
+    def test_no_free_device_at_the_destination_is_refused(self):
+        single = fleet.Fleet(GPU_HOSTS.hosts[:1] + (fleet.HostSpec(
+            'gpu-001', 16, 65536,
+            gpu=dataclasses.replace(GPU_SPEC, count=1)),))
+        world = self._world(hosts=single)
+        world.gpu_guest[2] = engine.RESERVED  # another move brings it
+        world.gpus_used[1] = 1
+        self.assertIsNone(world.migrate(0, 1))
+        self.assertEqual(({}, 1), (world.migrating,
+                                   world.refused_migrations))
+        np.testing.assert_array_equal([1, 1], world.gpus_used)
+
+    def test_leaving_while_moving_frees_both_devices(self):
+        world = self._world()
+        world.migrate(0, 1)
+        world.leave(0)
+        np.testing.assert_array_equal([engine.FREE] * 4, world.gpu_guest)
+        np.testing.assert_array_equal([0, 0], world.gpus_used)
+
+    def test_a_miner_guest_moves_to_a_free_miner(self):
+        miners = fleet.Fleet((asic_host('asic-000'), asic_host('asic-001')))
+        world = self._world(Accelerator.ASIC, miners)
+        world.migrate(0, 1)
+        np.testing.assert_array_equal(
+            [0, engine.FREE, engine.RESERVED, engine.FREE],
+            world.miner_guest)
+        world.load()
+        np.testing.assert_array_equal(
+            [engine.FREE, engine.FREE, 0, engine.FREE], world.miner_guest)
+        np.testing.assert_array_equal([0, 1], world.asics_used)
+
+    def test_the_downtime_counts_as_hashrate_lost(self):
+        guest = trace(cpu=[[1.0] * 4], vcpus=[2], memory_mb=[1024],
+                      accelerators=(Accelerator.GPU,), gpu=[[100] * 4])
+        run = engine.simulate(guest, GPU_HOSTS,
+                              MoveGpuGuestAtStepOne(COLD_SETTINGS),
+                              COLD_SETTINGS)
+        self.assertTrue(run.migrations[0].cold)
+        # Held all four steps, never throttled, down half of step 1.
+        np.testing.assert_allclose([1, 0.5, 1, 1],
+                                   run.gpu_delivered[run.gpu_held])
+        got = metrics.figures(run, COLD_SETTINGS)
+        self.assertAlmostEqual(0.5 / 4, got.gpu_throttle_lost)
+        self.assertEqual((1, 1), (got.migrations, got.cold_migrations))
 
 
 class TestDevices(base.BaseTestCase):

@@ -173,3 +173,34 @@ class TestSickMiners(base.BaseTestCase):
         self.assertEqual([2, -1, -1, 1], w.miner_guest.tolist())
         self.assertEqual([2], w.asics_used.tolist())
         self.assertFalse(w.live_migratable.any())
+
+
+class ReplanFromTheFirstHost(policies.LoadAwareReplan):
+    """The re-planner, every guest booted on the first host."""
+
+    def place(self, world, instance, room):
+        return 0
+
+
+class TestColdMigration(base.BaseTestCase):
+    """Where their flavors allow cold migration, the re-planner takes
+    miners' guests off a sick host; elsewhere they stay (they cannot
+    live-migrate)."""
+
+    def test_guests_leave_sagging_miners_only_when_allowed_to_move_cold(self):
+        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
+                       memory_mb=[1024] * 2,
+                       accelerators=(Accelerator.ASIC,) * 2)
+        hosts = fleet.Fleet((asic_host('asic-000', 4, sick='sag'),
+                             asic_host('asic-001', 4)))
+        for cold in (False, True):
+            settings = engine.Settings(cold_migration=frozenset(
+                [Accelerator.ASIC] if cold else []))
+            run = engine.simulate(guests, hosts,
+                                  ReplanFromTheFirstHost(settings), settings)
+            with self.subTest(cold=cold):
+                self.assertEqual(2, run.asic_held[0, :4].sum())
+                self.assertEqual(0 if cold else 2,
+                                 run.asic_held[-1, :4].sum())
+                self.assertEqual([cold] * (2 if cold else 0),
+                                 [m.cold for m in run.migrations])

@@ -9,6 +9,7 @@ from oslotest import base
 
 from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import comparison
+from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import report
 from cryptomine_scheduler.simulator import synthetic
@@ -115,6 +116,20 @@ class TestMiningSection(base.BaseTestCase):
                 self.assertEqual(shown, [
                     h for h in headings
                     if ('GPU' in h or 'ASIC' in h) and 'sigma' not in h])
+
+    def test_cold_migrations_shown_when_some_guest_may_move_cold(self):
+        work = trace(cpu=[[0.1]], vcpus=[1], memory_mb=[1024])
+        for kinds, shown in ((frozenset(), False),
+                             (frozenset([Accelerator.ASIC]), True)):
+            result = comparison.compare(
+                work, MINING_FLEET, ('load-aware-replan',),
+                engine.Settings(cold_migration=kinds))
+            headings, rows = report.rows(result)
+            with self.subTest(kinds=kinds):
+                self.assertEqual(shown, 'cold moves' in headings)
+                self.assertEqual([k.value for k in kinds], json.loads(
+                    json.dumps(report.describe(result)))['settings'][
+                        'cold_migration'])
 
     def test_sigma_of_each_kind_only_on_a_fleet_of_several(self):
         cpu = fleet.HostSpec('cpu-000', 16, 65536)
