@@ -32,12 +32,11 @@ A GPU instance holds a GPU of its host, an ASIC instance a miner (see
 stays with the host).  Those of the kinds in ``cold_migration`` the
 re-planner may move by cold migration, as their flavors'
 ``cryptomine:migration = cold`` lets it, and as nova's migrate and
-confirm do: the move
-takes a free device of the kind at the destination from its start (nova
-refuses it without one), and the guest is down for its whole time,
-its flavor memory's copy and :data:`COLD_RESTART_S` (it uses no CPU
-and hashes nothing meanwhile, which its hashrate figures count as
-lost), then holds the new device and gives the old one back.
+confirm do: the move takes a free device of the kind at the destination
+from its start (nova refuses it without one), and the guest is down for
+its whole time, its flavor memory's copy and :data:`COLD_RESTART_S` (it
+uses no CPU and hashes nothing meanwhile, which its hashrate figures
+count as lost), then holds the new device and gives the old one back.
 
 Each step every GPU heats by its own utilisation and throttles when
 too hot, and every miner's health follows the fleet's failure injection
@@ -262,8 +261,9 @@ class World:
         self.gpu_total = fleet.gpus
         self.asic_total = fleet.asics
         self.asics_used = np.zeros(h, dtype=np.int64)
-        # The devices, host after host; the instance holding each (-1:
-        # free) and the device each instance holds.
+        # The devices, host after host; the instance holding each (or
+        # FREE, or RESERVED) and the device each instance holds (-1:
+        # none).
         self.gpu_host = np.repeat(np.arange(h), self.gpu_total)
         self.gpu_guest = np.full(len(self.gpu_host), FREE)
         self.miner_host = np.repeat(np.arange(h), self.asic_total)
@@ -445,9 +445,10 @@ class World:
         self.host_of[i] = host
         self._servers[i] = self._server(i, host)
         self.allocated[host] += self.flavor[i]
-        if self._devices(i) is not None:
+        devices = self._devices(i)
+        if devices is not None:
             self.device_of[i] = self._take_device(i, host)
-            self._devices(i).guests[self.device_of[i]] = i
+            devices.guests[self.device_of[i]] = i
 
     def leave(self, i: int) -> None:
         if self.host_of[i] < 0:
