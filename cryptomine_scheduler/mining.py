@@ -22,6 +22,11 @@ values (NaN where the host has no such device or the reading is absent):
   sick device
 * ``hashrate_per_watt``           total hashrate / total power of the
   miners reporting both (GH/s per W)
+
+and, per guest holding a miner (:meth:`MiningDeriver.guest_losses`), the
+share of its miner's baseline hashrate it lost at its host's newest
+sample: ``1 - clamp(ratio)``, 1 while the miner is down.  The host's
+ratio is its worst miner's; this one tells which guest holds it.
 """
 
 import dataclasses
@@ -118,7 +123,16 @@ class MiningDeriver:
     def __init__(self, baseline_half_life: float):
         self.baseline_half_life = baseline_half_life
         self._miners: dict[tuple[str, str], _MinerState] = {}
+        #: host -> (timestamp, {instance: loss}) of its newest sample
+        self._guest_losses: dict[str, tuple[float, dict[str, float]]] = {}
         self._lock = threading.Lock()
+
+    def guest_losses(self, host: str) -> dict[str, float]:
+        """The loss (module docstring) of each guest of ``host`` holding a
+        miner, at the host's newest sample; guests whose miner has no
+        baseline yet are left out."""
+        with self._lock:
+            return self._guest_losses.get(host, (0.0, {}))[1]
 
     def derive(self, sample: sample_mod.LoadSample
                ) -> tuple[float, ...] | None:
@@ -133,11 +147,20 @@ class MiningDeriver:
 
     def _asic_values(self, sample: sample_mod.LoadSample) -> dict:
         up = [a for a in sample.asics if a.available]
-        ratios, error_rates = [], []
-        for asic in up:
+        ratios, error_rates, losses = [], [], {}
+        for asic in sample.asics:
+            if not asic.available:
+                if asic.instance is not None:
+                    losses[asic.instance] = 1.0
+                continue
             ratio, rate = self._update(sample.host, sample.timestamp, asic)
             ratios.append(ratio)
             error_rates.append(rate)
+            if asic.instance is not None and ratio is not None:
+                losses[asic.instance] = 1.0 - min(max(ratio, 0.0), 1.0)
+        newest = self._guest_losses.get(sample.host)
+        if newest is None or sample.timestamp > newest[0]:
+            self._guest_losses[sample.host] = (sample.timestamp, losses)
         hashrates = _known(a.hashrate_5s_ghs for a in up)
         both = [(a.hashrate_5s_ghs, a.power_w) for a in up
                 if a.hashrate_5s_ghs is not None and a.power_w]

@@ -68,7 +68,13 @@ class HostView(SeriesView):
 
 @dataclasses.dataclass(frozen=True)
 class InstanceView(SeriesView):
+    """A guest's load on ``host``; ``device_loss`` the share of its
+    miner's baseline hashrate it lost at the host's newest sample
+    (:meth:`.mining.MiningDeriver.guest_losses`), None when it holds no
+    miner or that is not known yet."""
+
     host: str = ''
+    device_loss: float | None = None
 
     def metric(self, metric: sample_mod.InstanceMetric,
                stat: summaries.Stat) -> float:
@@ -133,7 +139,8 @@ class LoadSnapshot:
         instances = {
             uuid: InstanceView(newest=v['newest'], age=now - v['newest'],
                                samples=v['samples'],
-                               stats=_padded(v['stats']), host=v['host'])
+                               stats=_padded(v['stats']), host=v['host'],
+                               device_loss=v.get('device_loss'))
             for uuid, v in wire['instances'].items()}
         pending: dict[str, list[PendingView]] = {}
         for uuid, v in wire.get('pending', {}).items():
@@ -207,6 +214,14 @@ def _host_wire(summary: summaries.Summary,
         wire['mining'] = _to_wire_stats(mining_summary.stats)
     if devices:
         wire['devices'] = devices.wire()
+    return wire
+
+
+def _instance_wire(summary: summaries.Summary, host: str,
+                   device_loss: float | None) -> dict:
+    wire = {**_series_wire(summary), 'host': host}
+    if device_loss is not None:
+        wire['device_loss'] = round(device_loss, 4)
     return wire
 
 
@@ -297,6 +312,8 @@ class LoadTracker:
                 if host is not None and uuid in self._listed[host][1]:
                     running[uuid] = host
         instances = self.instances.summaries(now, running)
+        losses = {host: self.deriver.guest_losses(host)
+                  for host in set(running.values())}
         mining_summaries = self.mining.summaries(now)
         devices = self._devices
         wire = {
@@ -307,8 +324,9 @@ class LoadTracker:
             'hosts': {name: _host_wire(s, mining_summaries.get(name),
                                        devices.get(name))
                       for name, s in self.hosts.summaries(now).items()},
-            'instances': {uuid: {**_series_wire(s), 'host': running[uuid]}
-                          for uuid, s in instances.items()},
+            'instances': {uuid: _instance_wire(
+                s, running[uuid], losses[running[uuid]].get(uuid))
+                for uuid, s in instances.items()},
         }
         if self.placements is not None:
             warming = self.placements.warming(

@@ -32,7 +32,12 @@ holding one) and their pressure:
     ASIC: clamp(1 - hashrate against baseline)
 
 so that GPUs with comfortable headroom, however they differ, give no
-reason to move.  A rented burst host costs BURST_HOST_COST plus
+reason to move.  The host's ASIC pressure is its worst miner's; a guest
+that holds a miner down or sagging (its ``device_loss`` in the
+snapshot) gains ``device_weight * device_loss`` by moving besides, its
+move costing that much less, so that the guest on the sick miner is the
+one that leaves (a dead miner's guest, which the host's ratio of the
+miners up leaves out, too).  A rented burst host costs BURST_HOST_COST plus
 BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
 """
 
@@ -289,6 +294,10 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     movable[list(pinned)] = False
     alloc_demand = np.array([[s.vcpus, s.memory_mb] for s in servers],
                             dtype=float).reshape(len(servers), 2)
+    device_loss = np.array([
+        v.device_loss if v is not None and v.device_loss is not None
+        and s.accelerator is scoring.Accelerator.ASIC else 0.0
+        for s, v in zip(servers, views, strict=True)])
     return problem_mod.Problem(
         hosts=tuple(h.name for h in hosts),
         instances=tuple(s.uuid for s in servers),
@@ -310,7 +319,8 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         accepts_moves=receives,
         movable=movable,
         move_cost=(alloc_demand[:, 1] / 1024.0
-                   * policy.limits.migration_cost_per_gb),
+                   * policy.limits.migration_cost_per_gb
+                   - policy.limits.device_weight * device_loss),
         anti_affinity=anti,
         limits=policy.limits,
         pinned=pinned,

@@ -10,9 +10,11 @@ The objective, shared by the heuristic and the exact solver, is the
 weighted sum over hosts of the squared deviation of each host's
 utilisation from the fleet's mean utilisation (``H`` times the variance:
 the imbalance), plus a cost per migration proportional to the
-instance's memory::
+instance's memory, less the hashrate it recovers for a guest whose own
+miner is sick::
 
-    sum_r w_r * sum_h sq(u_hr - t_r)  +  cost_per_gb * sum_moved mem_gb_i
+    sum_r w_r * sum_h sq(u_hr - t_r)
+      + sum_moved (cost_per_gb * mem_gb_i - device_weight * loss_i)
       + sum_i host_cost[h_i]
       + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
@@ -24,7 +26,9 @@ last term is the mining one: ``n_hd`` instances hold a device of kind
 ``d`` (GPU, miner) of the ``c_hd`` on host ``h``, whose devices are
 under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown
 temperature, or miners at no hashrate).  Squaring the count spreads the
-mining instances by their hosts' health: a hot GPU host sheds GPU
+mining instances by their hosts' health (and ``loss_i``, what instance
+``i``'s own miner lost, picks which of a host's miners' guests leaves,
+:mod:`.inputs`): a hot GPU host sheds GPU
 instances to cool hosts with free GPUs, fewer each time as it empties.
 
 ``sq`` is the square, made piecewise linear (the maximum of its
@@ -140,6 +144,7 @@ class Problem:
     accepts_moves: np.ndarray    # (H,) bool
     movable: np.ndarray          # (N,) bool
     move_cost: np.ndarray        # (N,) objective cost of moving it
+    #                              (below 0: a guest on a sick miner)
     anti_affinity: np.ndarray    # (N,) int group index, -1 for none
     limits: Limits = Limits()
     #: Why each pinned instance is pinned, by instance index.

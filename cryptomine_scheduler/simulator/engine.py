@@ -273,6 +273,8 @@ class World:
         #: instance; and the share of this step each instance is down.
         self._reserved: dict[int, int] = {}
         self.down = np.zeros(n)
+        #: Each miner's loss of its baseline hashrate at the last sample.
+        self._miner_loss = np.zeros(len(self.miner_host))
         self.health = miners_mod.fleet_health(fleet, trace.steps,
                                               trace.step)
         self.vcpus = fleet.vcpus
@@ -561,6 +563,7 @@ class World:
         if len(self.mining_hosts):
             self.mining_history.add(stamp,
                                     self._mining_rows(gpus, self.step))
+            self._miner_loss = 1.0 - self.health.hashrate_ratio[self.step]
         t, on = self.step, self.host_of >= 0
         values = np.full((len(self.host_of), 2), np.nan)
         values[on, 0] = (self.trace.cpu[on, t]
@@ -660,10 +663,14 @@ class World:
         summary = self.instances_history.summaries()
         instances = {}
         for i in np.flatnonzero((self.host_of >= 0) & (summary.samples > 0)):
+            miner = (self.device_of[i]
+                     if self.wants[i] is scoring.Accelerator.ASIC else -1)
             instances[self.trace.instances[i]] = snapshot_mod.InstanceView(
                 newest=summary.newest[i], age=self.now - summary.newest[i],
                 samples=int(summary.samples[i]), stats=summary.stats[i],
-                host=names[self.host_of[i]])
+                host=names[self.host_of[i]],
+                device_loss=(float(self._miner_loss[miner]) if miner >= 0
+                             else None))
         return snapshot_mod.LoadSnapshot(self.now, self.settings.window,
                                          hosts, instances)
 

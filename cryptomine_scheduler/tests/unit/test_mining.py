@@ -99,6 +99,34 @@ class TestAsicValues(base.BaseTestCase):
         self.assertAlmostEqual(0.6, row[M.ASIC_HASHRATE_RATIO], places=2)
         self.assertEqual(14060.0, row[M.ASIC_HASHRATE])
 
+    def test_each_guest_s_loss_is_its_own_miner_s(self):
+        deriver = mining.MiningDeriver(baseline_half_life=600)
+        a, b, c = (f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12
+                   for k in 'abc')
+
+        def miners(sick_hashrate, third_up=True):
+            return [samples.asic(1, hashrate=100.0, instance_uuid=a),
+                    samples.asic(2, hashrate=sick_hashrate,
+                                 instance_uuid=b),
+                    samples.asic(3, available=third_up, instance_uuid=c),
+                    samples.asic(4)]  # free
+
+        self.derive(deriver, 0.0, miners(100.0))
+        # No miner has a baseline yet.
+        self.assertEqual({}, deriver.guest_losses('compute-1'))
+        # The one down loses all.
+        self.derive(deriver, 10.0, miners(100.0, third_up=False))
+        self.assertEqual({a: 0.0, b: 0.0, c: 1.0},
+                         deriver.guest_losses('compute-1'))
+        self.derive(deriver, 20.0, miners(40.0))
+        losses = deriver.guest_losses('compute-1')
+        self.assertEqual(0.0, losses[a])
+        self.assertAlmostEqual(0.6, losses[b], places=2)
+        # An older sample, replayed, leaves the newest's.
+        self.derive(deriver, 15.0, miners(100.0, third_up=False))
+        self.assertIs(losses, deriver.guest_losses('compute-1'))
+        self.assertEqual({}, deriver.guest_losses('another-host'))
+
     def test_efficiency_and_unavailable_miners(self):
         deriver = mining.MiningDeriver(600)
         row = self.derive(deriver, 0.0, [
@@ -120,6 +148,24 @@ class TestAsicValues(base.BaseTestCase):
 
 
 class TestMiningInSnapshot(base.BaseTestCase):
+
+    def test_each_guest_s_miner_loss_served(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        sick, well, cpu_only = (f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12
+                                for k in 'abc')
+        guests = [sample.InstanceLoad(uuid, 5.0, 1024.0)
+                  for uuid in (sick, well, cpu_only)]
+        for i, hashrate in enumerate((100.0, 100.0, 25.0)):
+            tracker.add(samples.make(
+                host='asic-1', seq=i, timestamp=1000.0 + i * 10,
+                instances=guests, asics=[
+                    samples.asic(1, hashrate=hashrate, instance_uuid=sick),
+                    samples.asic(2, hashrate=100.0, instance_uuid=well)]))
+        snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1030.0))
+        self.assertEqual(
+            {sick: 0.75, well: 0.0, cpu_only: None},
+            {uuid: view.device_loss
+             for uuid, view in snap.instances.items()})
 
     def test_throttle_fraction_and_headroom_served(self):
         tracker = snapshot.LoadTracker(window=600, half_life=60)

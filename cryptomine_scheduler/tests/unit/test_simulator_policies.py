@@ -204,3 +204,29 @@ class TestColdMigration(base.BaseTestCase):
                                  run.asic_held[-1, :4].sum())
                 self.assertEqual([cold] * (2 if cold else 0),
                                  [m.cold for m in run.migrations])
+
+    def test_the_guest_on_a_dead_miner_is_the_one_that_leaves(self):
+        # vm0 and vm1 hold asic-000's first two miners; the first dies.
+        # The host's ratio (of its miners up) stays 1: only vm0 loses
+        # its hashrate, and only vm0 moves.
+        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
+                       memory_mb=[1024] * 2,
+                       accelerators=(Accelerator.ASIC,) * 2)
+        hosts = fleet.Fleet((asic_host('asic-000', 4),
+                             asic_host('asic-001', 4)))
+        settings = engine.Settings(
+            cold_migration=frozenset([Accelerator.ASIC]))
+        world = engine.World(guests, hosts, settings, with_history=True)
+        world.boot(0, 0)
+        world.boot(1, 0)
+        world.health.up[:, 0] = False
+        world.health.hashrate_ratio[:, 0] = 0.0
+        world.sample(world.load(), world.gpus())
+        world.begin_step(1)
+        self.assertEqual(
+            (1.0, 0.0), (world.snapshot().instances['vm0'].device_loss,
+                         world.snapshot().instances['vm1'].device_loss))
+        policies.LoadAwareReplan(settings).replan(world)
+        moved, = world.migrations
+        self.assertEqual((0, 0, 1, True), (moved.instance, moved.source,
+                                           moved.destination, moved.cold))
