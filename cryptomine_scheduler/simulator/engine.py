@@ -273,8 +273,6 @@ class World:
         #: instance; and the share of this step each instance is down.
         self._reserved: dict[int, int] = {}
         self.down = np.zeros(n)
-        #: Each miner's loss of its baseline hashrate at the last sample.
-        self._miner_loss = np.zeros(len(self.miner_host))
         self.health = miners_mod.fleet_health(fleet, trace.steps,
                                               trace.step)
         self.vcpus = fleet.vcpus
@@ -563,7 +561,6 @@ class World:
         if len(self.mining_hosts):
             self.mining_history.add(stamp,
                                     self._mining_rows(gpus, self.step))
-            self._miner_loss = 1.0 - self.health.hashrate_ratio[self.step]
         t, on = self.step, self.host_of >= 0
         values = np.full((len(self.host_of), 2), np.nan)
         values[on, 0] = (self.trace.cpu[on, t]
@@ -661,6 +658,8 @@ class World:
                 mining_stats=mining_stats.get(k))
             for k, name in enumerate(names)}
         summary = self.instances_history.summaries()
+        # What each miner lost at the last sample, the previous step's.
+        miner_loss = 1.0 - self.health.hashrate_ratio[max(self.step - 1, 0)]
         instances = {}
         for i in np.flatnonzero((self.host_of >= 0) & (summary.samples > 0)):
             miner = (self.device_of[i]
@@ -669,7 +668,7 @@ class World:
                 newest=summary.newest[i], age=self.now - summary.newest[i],
                 samples=int(summary.samples[i]), stats=summary.stats[i],
                 host=names[self.host_of[i]],
-                device_loss=(float(self._miner_loss[miner]) if miner >= 0
+                device_loss=(float(miner_loss[miner]) if miner >= 0
                              else None))
         return snapshot_mod.LoadSnapshot(self.now, self.settings.window,
                                          hosts, instances)
