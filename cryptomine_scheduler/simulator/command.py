@@ -25,22 +25,22 @@ SCENARIOS = {'mining-day': synthetic.scenario,
              'burst-peak': synthetic.burst_peak}
 
 
-def _policy_list(text: str) -> list[str]:
+def _comma_list(text: str, allowed) -> list[str]:
+    """The names of a comma-separated ``text``, each one of ``allowed``."""
     names = [n.strip() for n in text.split(',') if n.strip()]
-    unknown = set(names) - set(policies.POLICIES)
-    if unknown or not names:
+    if not names or set(names) - set(allowed):
         raise argparse.ArgumentTypeError(
-            f'expected a comma-separated list of {list(policies.POLICIES)}')
+            f'expected a comma-separated list of {list(allowed)}')
     return names
+
+
+def _policy_list(text: str) -> list[str]:
+    return _comma_list(text, policies.POLICIES)
 
 
 def _device_kinds(text: str) -> tuple[Accelerator, ...]:
     kinds = {kind.value: kind for kind in problem_mod.DEVICES}
-    names = [n.strip() for n in text.split(',') if n.strip()]
-    if not names or set(names) - set(kinds):
-        raise argparse.ArgumentTypeError(
-            f'expected a comma-separated list of {list(kinds)}')
-    return tuple(kinds[name] for name in names)
+    return tuple(kinds[name] for name in _comma_list(text, kinds))
 
 
 def _bounded(kind: type, least: float, most: float = math.inf, *,
