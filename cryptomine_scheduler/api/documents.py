@@ -50,8 +50,12 @@ def host(name: str, view: snapshot.HostView | None,
 
 
 def instance(uuid: str, view: snapshot.InstanceView) -> dict:
+    """A guest's load, and what its miner lost of its baseline
+    (``device_loss``, 0-1; None when it holds no miner or that is not
+    known yet)."""
     return {'uuid': uuid, 'host': view.host,
-            **_series(view, snapshot.INSTANCE_METRICS)}
+            **_series(view, snapshot.INSTANCE_METRICS),
+            'device_loss': view.device_loss}
 
 
 def host_view(document: dict, now: float) -> snapshot.HostView | None:
@@ -73,7 +77,8 @@ def instance_view(document: dict, now: float) -> snapshot.InstanceView:
         newest=document['newest'], age=now - document['newest'],
         samples=document['samples'],
         stats=_rows(document['summaries'], snapshot.INSTANCE_METRICS),
-        host=document['host'])
+        host=document['host'],
+        device_loss=document.get('device_loss'))  # older servers: none
 
 
 def reported(document: dict) -> collector_counters.Reported | None:

@@ -121,19 +121,28 @@ def history(histories: dict[HostMetric, dict]) -> columns.Text:
 
 
 def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
+    """The guests' load, and what each one's miner lost of its baseline
+    (a column of its own where some guest holds a miner)."""
     records = [{'uuid': uuid,
                 'cpu_percent': columns.number(
                     view.metric(InstanceMetric.CPU_PERCENT, Stat.LAST)),
                 'rss_mb': columns.number(
                     view.metric(InstanceMetric.RSS_MB, Stat.LAST), 0),
-                'age': columns.number(view.age)}
+                'age': columns.number(view.age),
+                'miner_lost_percent': columns.number(
+                    None if view.device_loss is None
+                    else 100.0 * view.device_loss)}
                for uuid, view in sorted(found.items())]
     if not records:
         return columns.Text(records, 'none')
+    keys = ['uuid', 'cpu_percent', 'rss_mb', 'age']
+    header = ['uuid', 'cpu %', 'rss MiB', 'age s']
+    if any(r['miner_lost_percent'] is not None for r in records):
+        keys.append('miner_lost_percent')
+        header.append('miner lost %')
     return columns.Text(records, columns.aligned(
-        [['uuid', 'cpu %', 'rss MiB', 'age s']]
-        + [[str(r[k]) for k in ('uuid', 'cpu_percent', 'rss_mb', 'age')]
-           for r in records]))
+        [header] + [['' if r[k] is None else str(r[k]) for k in keys]
+                    for r in records]))
 
 
 def plot(path: str, host: str, histories: dict[HostMetric, dict],

@@ -90,6 +90,11 @@ class TestReader(ApiTestCase):
         self.assertEqual({'hot'}, {i['host'] for i in shown['instances']})
         self.assertEqual(10.0, shown['instances'][0]['summaries'][
             'cpu_percent']['last'])
+        self.assertIsNone(shown['instances'][0]['device_loss'])
+        mining = self.reader.get(self.url('/v1/hosts/asic1')).json()['host']
+        self.assertEqual([(test_cli.MINING_GUEST, 0.75)],
+                         [(i['uuid'], i['device_loss'])
+                          for i in mining['instances']])
 
         history = self.reader.get(self.url('/v1/hosts/hot/history'), params={
             'metric': 'mem_percent', 'since': str(time.time() - 600)}

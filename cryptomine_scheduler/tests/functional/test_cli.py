@@ -50,6 +50,9 @@ from load_collector import publisher as publisher_mod
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), 'cryptomine')
 OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
 SERVERS = [test_replan.server_id(n) for n in range(6)]
+#: The guest of ``asic1``'s miner, which loses three quarters of its
+#: hashrate in the newest sample.
+MINING_GUEST = test_replan.server_id(99)
 FLEET = {'hot', 'cold1', 'cold2', 'gpu1', 'asic1', 'quiet1', 'gone1'}
 FLEET_SAMPLES = 10 * len(FLEET)
 NOTHING_TO_DO = re.compile(r'^nothing to do: plan [0-9a-f-]{36} found no '
@@ -59,7 +62,8 @@ NOTHING_TO_DO = re.compile(r'^nothing to do: plan [0-9a-f-]{36} found no '
 def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
     """Ten samples, one a second, of: the skewed cluster's hosts (``hot``
     carries its six servers and a collector that buffers, the others'
-    collectors send no counters), a GPU host, an ASIC host, ``quiet1``
+    collectors send no counters), a GPU host, an ASIC host (its miner's
+    guest :data:`MINING_GUEST`), ``quiet1``
     silent for four minutes and ``gone1`` for fifteen (stale; beyond the
     summary window: a restarted controller has no summary of it)."""
     found = []
@@ -79,7 +83,11 @@ def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
                          cpu=30.0, gpus=[samples.gpu(0),
                                          samples.gpu(1, temp=75.0)]),
             samples.make(host='asic1', seq=i, timestamp=now - 10 + i,
-                         cpu=5.0, asics=[samples.asic(1, errors=10 + i)]),
+                         cpu=5.0, instances=[
+                             sample.InstanceLoad(MINING_GUEST, 2.0, 2048.0)],
+                         asics=[samples.asic(
+                             1, hashrate=13500.0 if i < 9 else 3375.0,
+                             errors=10 + i, instance_uuid=MINING_GUEST)]),
             samples.make(host='quiet1', seq=i, timestamp=now - 250 + i),
             samples.make(host='gone1', seq=i, timestamp=now - 900 + i)]
     return found
@@ -282,14 +290,20 @@ class TestHosts(InProcessTestCase):
         self.assertEqual(14.0, gpu['GPU Thermal Headroom'])
         self.assertEqual(2.0, gpu['Summaries']['gpu_count']['last'])
         self.assertEqual([], gpu['Instances'])
-        asic = self.ok('host', 'show', 'asic1', '-f', 'value',
-                       '-c', 'ASIC Errors Per Minute').out
-        self.assertEqual(60.0, float(asic))  # one more error a second
+        asic = self.ok('host', 'show', 'asic1', '-f', 'json').json()
+        self.assertEqual(60.0, asic['ASIC Errors Per Minute'])  # 1 a second
+        self.assertEqual([(MINING_GUEST, 75.0)],
+                         [(i['uuid'], i['miner_lost_percent'])
+                          for i in asic['Instances']])
+        self.assertRegex(self.ok('host', 'show', 'asic1').out,
+                         rf'uuid +cpu % +rss MiB +age s +miner lost % *\|\n'
+                         rf'.*{MINING_GUEST} +2\.0 +2048\.0 +[0-9.]+ +75\.0')
 
         table = self.ok('host', 'show', 'hot').out
         self.assertIn('cpu_percent: 10 samples, min 62 max 66.5 last 66.5 '
                       '▁▂▃▃▄▅▆▆▇█', table)
         self.assertIn(f'{SERVERS[0]}  10.0   4096.0', table)
+        self.assertNotIn('miner lost', table)  # no guest holds a miner
         self.assertRegex(table, r'\| Collector +\| dropped 2, buffered 5, '
                                 r'publish failures 3, source errors 1 +\|\n'
                                 r'\| +\| from sample 9 at [0-9T:-]+Z +\|')

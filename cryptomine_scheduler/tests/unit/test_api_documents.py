@@ -1,6 +1,7 @@
 """Hosts as the API names them, read back (:mod:`.api.documents`)."""
 
 import copy
+import dataclasses
 
 import numpy as np
 import testtools
@@ -34,3 +35,24 @@ class HostDocumentTest(testtools.TestCase):
         np.testing.assert_array_equal(
             np.delete(self.view.stats, column, axis=1),
             np.delete(back.stats, column, axis=1))
+
+
+class InstanceDocumentTest(testtools.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.view = dataclasses.replace(
+            fleets.instance_view('asic-1', 5.0, 1024.0), device_loss=0.75)
+        self.document = documents.instance('vm-1', self.view)
+
+    def test_round_trip_with_the_miner_s_loss(self):
+        self.assertEqual(0.75, self.document['device_loss'])
+        back = documents.instance_view(self.document, self.view.newest)
+        np.testing.assert_array_equal(self.view.stats, back.stats)
+        self.assertEqual(('asic-1', 0.75), (back.host, back.device_loss))
+
+    def test_an_older_server_s_document_has_no_loss(self):
+        older = {k: v for k, v in self.document.items()
+                 if k != 'device_loss'}
+        self.assertIsNone(
+            documents.instance_view(older, self.view.newest).device_loss)
