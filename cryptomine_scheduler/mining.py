@@ -23,10 +23,18 @@ values (NaN where the host has no such device or the reading is absent):
 * ``hashrate_per_watt``           total hashrate / total power of the
   miners reporting both (GH/s per W)
 
-and, per guest holding a miner (:meth:`MiningDeriver.guest_losses`), the
-share of its miner's baseline hashrate it lost at its host's newest
-sample: ``1 - clamp(ratio)``, 1 while the miner is down.  The host's
-ratio is its worst miner's; this one tells which guest holds it.
+and, per guest holding a device (:meth:`MiningDeriver.guest_losses`),
+the share of its device's work it lost at its host's newest sample,
+which tells which guest of a host holds the sick device:
+
+* a miner's guest: ``1 - clamp(ratio)`` of the miner's hashrate ratio
+  above, 1 while the miner is down;
+* a GPU's guests: while the GPU is throttled (:data:`THROTTLE_MASK`),
+  the share of its SM clock baseline that throttling took away, the
+  baseline an EWMA (same half-life) of its clock while neither throttled
+  nor idle; 0 while not throttled.  Left out while NVML gives no clock
+  or throttle reasons (a GPU read over Redfish), or before the GPU ran
+  unthrottled once.
 """
 
 import dataclasses
@@ -41,6 +49,8 @@ from cryptomine_scheduler import sample as sample_mod
 # 0x40, hardware power brake 0x80.  Idle (0x1) and application clock
 # settings (0x2) are not.
 THROTTLE_MASK = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+#: NVML's "GPU idle" clocks-event reason: a low clock, but no loss.
+IDLE = 0x1
 NAN = math.nan
 
 
@@ -117,19 +127,37 @@ class _MinerState:
     hardware_errors: int | None
 
 
+@dataclasses.dataclass
+class _ClockState:
+    """A GPU's SM clock baseline, and when it was last updated."""
+
+    seen_at: float
+    baseline: float
+
+
+def _ewma(baseline: float | None, value: float, seconds: float,
+          half_life: float) -> float:
+    """``baseline`` moved towards ``value`` over ``seconds``."""
+    if baseline is None:
+        return value
+    return baseline + (1.0 - 2.0 ** (-seconds / half_life)) * (
+        value - baseline)
+
+
 class MiningDeriver:
     """Derives :class:`MiningMetric` rows, remembering each miner's past."""
 
     def __init__(self, baseline_half_life: float):
         self.baseline_half_life = baseline_half_life
         self._miners: dict[tuple[str, str], _MinerState] = {}
+        self._clocks: dict[tuple[str, str], _ClockState] = {}
         #: host -> (timestamp, {instance: loss}) of its newest sample
         self._guest_losses: dict[str, tuple[float, dict[str, float]]] = {}
         self._lock = threading.Lock()
 
     def guest_losses(self, host: str) -> dict[str, float]:
         """The loss (module docstring) of each guest of ``host`` holding a
-        miner, at the host's newest sample; guests whose miner has no
+        device, at the host's newest sample; guests whose device has no
         baseline yet are left out."""
         with self._lock:
             return self._guest_losses.get(host, (0.0, {}))[1]
@@ -140,14 +168,56 @@ class MiningDeriver:
         if not sample.gpus and not sample.asics:
             return None
         values = gpu_values(sample.gpus)
-        if sample.asics:
-            with self._lock:
-                values.update(self._asic_values(sample))
+        with self._lock:
+            losses = self._gpu_losses(sample)
+            if sample.asics:
+                values.update(self._asic_values(sample, losses))
+            newest = self._guest_losses.get(sample.host)
+            if newest is None or sample.timestamp > newest[0]:
+                self._guest_losses[sample.host] = (sample.timestamp, losses)
         return tuple(values.get(m, NAN) for m in METRICS)
 
-    def _asic_values(self, sample: sample_mod.LoadSample) -> dict:
+    def _gpu_losses(self, sample: sample_mod.LoadSample) -> dict[str, float]:
+        """Each GPU guest's loss (module docstring); advances the GPUs'
+        clock baselines."""
+        losses = {}
+        for gpu in sample.gpus:
+            reasons, clock = gpu.throttle_reasons, gpu.sm_clock_mhz
+            if reasons is None or clock is None:
+                continue
+            key = (sample.host, gpu.pci_bus_id)
+            state = self._clocks.get(key)
+            if reasons & THROTTLE_MASK:
+                if state is None or state.baseline <= 0.0:
+                    continue
+                loss = 1.0 - min(max(clock / state.baseline, 0.0), 1.0)
+            else:
+                loss = 0.0
+                if not reasons & IDLE:
+                    self._clock_seen(key, sample.timestamp, clock)
+            for uuid in gpu.instances:
+                losses[uuid] = loss
+        return losses
+
+    def _clock_seen(self, key: tuple[str, str], now: float,
+                    clock: float) -> None:
+        """Move a GPU's clock baseline towards an unthrottled reading (a
+        replayed older one leaves it)."""
+        state = self._clocks.get(key)
+        if state is None:
+            self._clocks[key] = _ClockState(now, clock)
+        elif now > state.seen_at:
+            state.baseline = _ewma(state.baseline, clock,
+                                   now - state.seen_at,
+                                   self.baseline_half_life)
+            state.seen_at = now
+
+    def _asic_values(self, sample: sample_mod.LoadSample,
+                     losses: dict[str, float]) -> dict:
+        """The host's ASIC metrics; each miner's guest's loss added to
+        ``losses``."""
         up = [a for a in sample.asics if a.available]
-        ratios, error_rates, losses = [], [], {}
+        ratios, error_rates = [], []
         for asic in sample.asics:
             if not asic.available:
                 if asic.instance is not None:
@@ -158,9 +228,6 @@ class MiningDeriver:
             error_rates.append(rate)
             if asic.instance is not None and ratio is not None:
                 losses[asic.instance] = 1.0 - min(max(ratio, 0.0), 1.0)
-        newest = self._guest_losses.get(sample.host)
-        if newest is None or sample.timestamp > newest[0]:
-            self._guest_losses[sample.host] = (sample.timestamp, losses)
         hashrates = _known(a.hashrate_5s_ghs for a in up)
         both = [(a.hashrate_5s_ghs, a.power_w) for a in up
                 if a.hashrate_5s_ghs is not None and a.power_w]
@@ -199,11 +266,9 @@ class MiningDeriver:
         if hashrate is not None:
             if state.baseline:
                 ratio = hashrate / state.baseline
-            alpha = 1.0 - 2.0 ** (-(now - state.seen_at)
-                                  / self.baseline_half_life)
-            state.baseline = (hashrate if state.baseline is None
-                              else state.baseline
-                              + alpha * (hashrate - state.baseline))
+            state.baseline = _ewma(state.baseline, hashrate,
+                                   now - state.seen_at,
+                                   self.baseline_half_life)
         state.seen_at = now
         if asic.hardware_errors is not None:
             state.hardware_errors = asic.hardware_errors

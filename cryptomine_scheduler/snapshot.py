@@ -68,10 +68,10 @@ class HostView(SeriesView):
 
 @dataclasses.dataclass(frozen=True)
 class InstanceView(SeriesView):
-    """A guest's load on ``host``; ``device_loss`` the share of its
-    miner's baseline hashrate it lost at the host's newest sample
-    (:meth:`.mining.MiningDeriver.guest_losses`), None when it holds no
-    miner or that is not known yet."""
+    """A guest's load on ``host``; ``device_loss`` what the device it
+    holds lost at the host's newest sample
+    (:meth:`.mining.MiningDeriver.guest_losses`), None when it holds none
+    or that is not known yet."""
 
     host: str = ''
     device_loss: float | None = None

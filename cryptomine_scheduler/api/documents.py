@@ -50,9 +50,9 @@ def host(name: str, view: snapshot.HostView | None,
 
 
 def instance(uuid: str, view: snapshot.InstanceView) -> dict:
-    """A guest's load, and what its miner lost of its baseline
-    (``device_loss``, 0-1; None when it holds no miner or that is not
-    known yet)."""
+    """A guest's load, and what the device it holds lost
+    (``device_loss``, 0-1, :mod:`.mining`; None when it holds none or
+    that is not known yet)."""
     return {'uuid': uuid, 'host': view.host,
             **_series(view, snapshot.INSTANCE_METRICS),
             'device_loss': view.device_loss}

@@ -121,15 +121,15 @@ def history(histories: dict[HostMetric, dict]) -> columns.Text:
 
 
 def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
-    """The guests' load, and what each one's miner lost of its baseline
-    (a column of its own where some guest holds a miner)."""
+    """The guests' load, and what the device each one holds lost (a
+    column of its own where that is known of some guest)."""
     records = [{'uuid': uuid,
                 'cpu_percent': columns.number(
                     view.metric(InstanceMetric.CPU_PERCENT, Stat.LAST)),
                 'rss_mb': columns.number(
                     view.metric(InstanceMetric.RSS_MB, Stat.LAST), 0),
                 'age': columns.number(view.age),
-                'miner_lost_percent': columns.number(
+                'device_lost_percent': columns.number(
                     None if view.device_loss is None
                     else 100.0 * view.device_loss)}
                for uuid, view in sorted(found.items())]
@@ -137,9 +137,9 @@ def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
         return columns.Text(records, 'none')
     keys = ['uuid', 'cpu_percent', 'rss_mb', 'age']
     header = ['uuid', 'cpu %', 'rss MiB', 'age s']
-    if any(r['miner_lost_percent'] is not None for r in records):
-        keys.append('miner_lost_percent')
-        header.append('miner lost %')
+    if any(r['device_lost_percent'] is not None for r in records):
+        keys.append('device_lost_percent')
+        header.append('device lost %')
     return columns.Text(records, columns.aligned(
         [header] + [['' if r[k] is None else str(r[k]) for k in keys]
                     for r in records]))

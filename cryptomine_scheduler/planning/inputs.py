@@ -33,11 +33,12 @@ holding one) and their pressure:
 
 so that GPUs with comfortable headroom, however they differ, give no
 reason to move.  The host's ASIC pressure is its worst miner's; a guest
-that holds a miner down or sagging (its ``device_loss`` in the
-snapshot) gains ``device_weight * device_loss`` by moving besides, its
-move costing that much less, so that the guest on the sick miner is the
-one that leaves (a dead miner's guest, which the host's ratio of the
-miners up leaves out, too).  A rented burst host costs BURST_HOST_COST plus
+that holds a device losing work (its ``device_loss`` in the snapshot: a
+miner down or sagging, a GPU throttled) gains ``device_weight *
+device_loss`` by moving besides, its move costing that much less, so
+that the guest on the sick device is the one that leaves (a dead
+miner's guest, which the host's ratio of the miners up leaves out,
+too).  A rented burst host costs BURST_HOST_COST plus
 BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
 """
 
@@ -296,7 +297,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
                             dtype=float).reshape(len(servers), 2)
     device_loss = np.array([
         v.device_loss if v is not None and v.device_loss is not None
-        and s.accelerator is scoring.Accelerator.ASIC else 0.0
+        and s.accelerator in _DEVICE_COLUMN else 0.0
         for s, v in zip(servers, views, strict=True)])
     return problem_mod.Problem(
         hosts=tuple(h.name for h in hosts),

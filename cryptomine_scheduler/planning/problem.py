@@ -11,7 +11,7 @@ weighted sum over hosts of the squared deviation of each host's
 utilisation from the fleet's mean utilisation (``H`` times the variance:
 the imbalance), plus a cost per migration proportional to the
 instance's memory, less the hashrate it recovers for a guest whose own
-miner is sick::
+device is sick::
 
     sum_r w_r * sum_h sq(u_hr - t_r)
       + sum_moved (cost_per_gb * mem_gb_i - device_weight * loss_i)
@@ -27,7 +27,7 @@ last term is the mining one: ``n_hd`` instances hold a device of kind
 under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown
 temperature, or miners at no hashrate).  Squaring the count spreads the
 mining instances by their hosts' health (and ``loss_i``, what instance
-``i``'s own miner lost, picks which of a host's miners' guests leaves,
+``i``'s own device lost, picks which of a host's device guests leaves,
 :mod:`.inputs`): a hot GPU host sheds GPU
 instances to cool hosts with free GPUs, fewer each time as it empties.
 
@@ -144,7 +144,7 @@ class Problem:
     accepts_moves: np.ndarray    # (H,) bool
     movable: np.ndarray          # (N,) bool
     move_cost: np.ndarray        # (N,) objective cost of moving it
-    #                              (below 0: a guest on a sick miner)
+    #                              (below 0: a guest on a sick device)
     anti_affinity: np.ndarray    # (N,) int group index, -1 for none
     limits: Limits = Limits()
     #: Why each pinned instance is pinned, by instance index.

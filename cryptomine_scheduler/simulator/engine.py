@@ -295,6 +295,9 @@ class World:
         self.refused_migrations = 0
         #: Each host's CPU % over the last step (nova's cpu.percent).
         self.last_cpu_percent = np.zeros(h)
+        #: The share of what was asked of it each GPU did over the last
+        #: step (less than 1 while it throttled).
+        self.gpu_delivered = np.ones(len(self.gpu_host))
         self._snapshot: snapshot_mod.LoadSnapshot | None = None
         self.hosts_history = self.mining_history = None
         self.instances_history = None
@@ -554,6 +557,7 @@ class World:
         """The collectors' samples of this step, stamped at its end."""
         percent = load / np.stack([self.vcpus, self.memory_mb], axis=1) * 100
         self.last_cpu_percent = percent[:, 0]
+        self.gpu_delivered = gpus.delivered
         if self.hosts_history is None:
             return
         stamp = self.now + self.trace.step
@@ -658,17 +662,20 @@ class World:
                 mining_stats=mining_stats.get(k))
             for k, name in enumerate(names)}
         summary = self.instances_history.summaries()
-        # What each miner lost at the last sample, the previous step's.
-        miner_loss = 1.0 - self.health.hashrate_ratio[max(self.step - 1, 0)]
+        # What each device lost at the last sample, the previous step's:
+        # a miner of its baseline hashrate, a GPU of its work.
+        lost = {scoring.Accelerator.ASIC: 1.0 - self.health.hashrate_ratio[
+                    max(self.step - 1, 0)],
+                scoring.Accelerator.GPU: 1.0 - self.gpu_delivered}
         instances = {}
         for i in np.flatnonzero((self.host_of >= 0) & (summary.samples > 0)):
-            miner = (self.device_of[i]
-                     if self.wants[i] is scoring.Accelerator.ASIC else -1)
+            device, kind_lost = self.device_of[i], lost.get(self.wants[i])
             instances[self.trace.instances[i]] = snapshot_mod.InstanceView(
                 newest=summary.newest[i], age=self.now - summary.newest[i],
                 samples=int(summary.samples[i]), stats=summary.stats[i],
                 host=names[self.host_of[i]],
-                device_loss=(float(miner_loss[miner]) if miner >= 0
+                device_loss=(float(kind_lost[device])
+                             if kind_lost is not None and device >= 0
                              else None))
         return snapshot_mod.LoadSnapshot(self.now, self.settings.window,
                                          hosts, instances)

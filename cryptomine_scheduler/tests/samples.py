@@ -30,14 +30,14 @@ def instance(n: int, cpu: float = 5.0, rss: float = 512.0):
 
 def gpu(index: int = 0, util: float = 98.0, temp: float = 70.0,
         power: float = 300.0, limit: float = 350.0, throttle: int = 0,
-        instances=()) -> sample.GpuLoad:
+        instances=(), clock: float | None = 1410.0) -> sample.GpuLoad:
     return sample.GpuLoad(
         index=index, pci_bus_id=f'00000000:{index + 1:02X}:00.0',
         name='NVIDIA A100', utilization_percent=util,
         memory_utilization_percent=40.0, memory_used_mb=20000.0,
         memory_total_mb=40960.0, power_w=power, power_limit_w=limit,
         temperature_c=temp, slowdown_temperature_c=89.0, fan_percent=None,
-        sm_clock_mhz=1410.0, memory_clock_mhz=1215.0,
+        sm_clock_mhz=clock, memory_clock_mhz=1215.0,
         throttle_reasons=throttle, instances=tuple(instances))
 
 

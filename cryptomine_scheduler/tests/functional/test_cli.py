@@ -293,17 +293,17 @@ class TestHosts(InProcessTestCase):
         asic = self.ok('host', 'show', 'asic1', '-f', 'json').json()
         self.assertEqual(60.0, asic['ASIC Errors Per Minute'])  # 1 a second
         self.assertEqual([(MINING_GUEST, 75.0)],
-                         [(i['uuid'], i['miner_lost_percent'])
+                         [(i['uuid'], i['device_lost_percent'])
                           for i in asic['Instances']])
         self.assertRegex(self.ok('host', 'show', 'asic1').out,
-                         rf'uuid +cpu % +rss MiB +age s +miner lost % *\|\n'
+                         rf'uuid +cpu % +rss MiB +age s +device lost % *\|\n'
                          rf'.*{MINING_GUEST} +2\.0 +2048\.0 +[0-9.]+ +75\.0')
 
         table = self.ok('host', 'show', 'hot').out
         self.assertIn('cpu_percent: 10 samples, min 62 max 66.5 last 66.5 '
                       '▁▂▃▃▄▅▆▆▇█', table)
         self.assertIn(f'{SERVERS[0]}  10.0   4096.0', table)
-        self.assertNotIn('miner lost', table)  # no guest holds a miner
+        self.assertNotIn('device lost', table)  # no guest holds a device
         self.assertRegex(table, r'\| Collector +\| dropped 2, buffered 5, '
                                 r'publish failures 3, source errors 1 +\|\n'
                                 r'\| +\| from sample 9 at [0-9T:-]+Z +\|')

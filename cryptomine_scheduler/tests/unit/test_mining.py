@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 from oslotest import base
@@ -145,6 +146,59 @@ class TestAsicValues(base.BaseTestCase):
         self.assertTrue(math.isnan(row[M.ASIC_HASHRATE_RATIO]))
         row = self.derive(deriver, 110.0, [samples.asic(1, hashrate=100.0)])
         self.assertAlmostEqual(1.0, row[M.ASIC_HASHRATE_RATIO])
+
+
+class TestGpuGuestLosses(base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.deriver = mining.MiningDeriver(baseline_half_life=600)
+        self.hot, self.cool, self.shared = (
+            f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12 for k in 'abc')
+
+    def losses(self, t, hot_throttle=0, hot_clock=1400.0, idle=False):
+        """A host of three GPUs: ``hot`` (its guest's) throttled as
+        given, ``cool``'s guest's idle or at 1400 MHz, a vGPU board two
+        guests share, and a free one."""
+        self.deriver.derive(samples.make(timestamp=t, gpus=[
+            samples.gpu(0, throttle=hot_throttle, clock=hot_clock,
+                        instances=[self.hot]),
+            samples.gpu(1, throttle=mining.IDLE if idle else 0,
+                        clock=300.0 if idle else 1400.0,
+                        instances=[self.cool]),
+            samples.gpu(2, throttle=0x20, clock=900.0,
+                        instances=[self.shared, 'vm-shared-2']),
+            samples.gpu(3)]))
+        return self.deriver.guest_losses('compute-1')
+
+    def test_a_throttled_gpu_s_guests_lose_its_clock_share(self):
+        # The shared board never ran unthrottled: no baseline, left out.
+        self.assertEqual({self.hot: 0.0, self.cool: 0.0},
+                         self.losses(0.0))
+        # Thermal slowdown at 700 MHz: half the 1400 MHz baseline.
+        self.assertEqual({self.hot: 0.5, self.cool: 0.0},
+                         self.losses(10.0, hot_throttle=0x40,
+                                     hot_clock=700.0))
+        # The power cap, above the baseline: nothing lost.
+        self.assertEqual(0.0, self.losses(20.0, hot_throttle=0x4,
+                                          hot_clock=1500.0)[self.hot])
+
+    def test_idle_clocks_do_not_lower_the_baseline(self):
+        self.losses(0.0)
+        for t in range(10, 6000, 10):
+            self.losses(float(t), idle=True)
+        self.deriver.derive(samples.make(timestamp=6000.0, gpus=[
+            samples.gpu(1, throttle=0x20, clock=1050.0,
+                        instances=[self.cool])]))
+        self.assertAlmostEqual(
+            0.25, self.deriver.guest_losses('compute-1')[self.cool])
+
+    def test_without_clock_or_reasons_no_loss_is_known(self):
+        self.deriver.derive(samples.make(timestamp=0.0, gpus=[
+            samples.gpu(0, clock=None, instances=[self.hot]),
+            dataclasses.replace(samples.gpu(1, instances=[self.cool]),
+                                throttle_reasons=None)]))
+        self.assertEqual({}, self.deriver.guest_losses('compute-1'))
 
 
 class TestMiningInSnapshot(base.BaseTestCase):

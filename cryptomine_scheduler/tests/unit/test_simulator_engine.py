@@ -304,6 +304,9 @@ class TestDevices(base.BaseTestCase):
             with self.subTest(metric=m.value):
                 self.assertAlmostEqual(expected,
                                        view.mining_metric(m, Stat.LAST))
+        # Its guest lost the quarter of its work the throttle held back.
+        self.assertAlmostEqual(0.26, w.snapshot().instances['vm0']
+                               .device_loss)
         self.assertFalse(w.live_migratable[0])
 
     def test_rows_are_what_the_controller_derives(self):

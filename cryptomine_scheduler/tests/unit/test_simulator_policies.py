@@ -230,3 +230,30 @@ class TestColdMigration(base.BaseTestCase):
         moved, = world.migrations
         self.assertEqual((0, 0, 1, True), (moved.instance, moved.source,
                                            moved.destination, moved.cold))
+
+    def test_the_guest_on_a_throttled_gpu_is_the_one_that_leaves(self):
+        # vm0 and vm1 hold gpu-000's two GPUs, mining flat out; vm1's
+        # GPU did half its work over the last step.  gpu-001 is idle.
+        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
+                       memory_mb=[1024] * 2,
+                       accelerators=(Accelerator.GPU,) * 2,
+                       gpu=[[100] * 24] * 2)
+        spec = fleet.GpuSpec(count=2, slowdown_c=90, idle_c=30, full_c=80)
+        hosts = fleet.Fleet(tuple(fleet.HostSpec(f'gpu-00{k}', 16, 65536,
+                                                 gpu=spec)
+                                  for k in range(2)))
+        settings = engine.Settings(
+            cold_migration=frozenset([Accelerator.GPU]))
+        world = engine.World(guests, hosts, settings, with_history=True)
+        world.boot(0, 0)
+        world.boot(1, 0)
+        world.sample(world.load(), world.gpus())
+        world.gpu_delivered = np.array([1.0, 0.5, 1.0, 1.0])
+        world.begin_step(1)
+        self.assertEqual(
+            (0.0, 0.5), (world.snapshot().instances['vm0'].device_loss,
+                         world.snapshot().instances['vm1'].device_loss))
+        policies.LoadAwareReplan(settings).replan(world)
+        moved, = world.migrations
+        self.assertEqual((1, 0, 1, True), (moved.instance, moved.source,
+                                           moved.destination, moved.cold))
