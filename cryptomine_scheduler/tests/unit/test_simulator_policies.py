@@ -205,55 +205,50 @@ class TestColdMigration(base.BaseTestCase):
                 self.assertEqual([cold] * (2 if cold else 0),
                                  [m.cold for m in run.migrations])
 
+    def _two_guests(self, kind: Accelerator, hosts: fleet.Fleet,
+                    **gpu) -> tuple[engine.World, engine.Settings]:
+        """vm0 and vm1, holding devices of ``kind`` on the first of
+        ``hosts``, which may move them cold; sampled once."""
+        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
+                       memory_mb=[1024] * 2, accelerators=(kind,) * 2,
+                       **gpu)
+        settings = engine.Settings(cold_migration=frozenset([kind]))
+        world = engine.World(guests, hosts, settings, with_history=True)
+        world.boot(0, 0)
+        world.boot(1, 0)
+        return world, settings
+
+    def assertOnlyTheLoserLeaves(self, world, settings, losses, loser):
+        """The snapshot gives vm0 and vm1 ``losses``; the re-planner moves
+        ``loser`` alone, cold, from the first host to the second."""
+        world.begin_step(1)
+        self.assertEqual(
+            losses, (world.snapshot().instances['vm0'].device_loss,
+                     world.snapshot().instances['vm1'].device_loss))
+        policies.LoadAwareReplan(settings).replan(world)
+        moved, = world.migrations
+        self.assertEqual((loser, 0, 1, True), (moved.instance, moved.source,
+                                               moved.destination, moved.cold))
+
     def test_the_guest_on_a_dead_miner_is_the_one_that_leaves(self):
         # vm0 and vm1 hold asic-000's first two miners; the first dies.
         # The host's ratio (of its miners up) stays 1: only vm0 loses
         # its hashrate, and only vm0 moves.
-        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
-                       memory_mb=[1024] * 2,
-                       accelerators=(Accelerator.ASIC,) * 2)
-        hosts = fleet.Fleet((asic_host('asic-000', 4),
-                             asic_host('asic-001', 4)))
-        settings = engine.Settings(
-            cold_migration=frozenset([Accelerator.ASIC]))
-        world = engine.World(guests, hosts, settings, with_history=True)
-        world.boot(0, 0)
-        world.boot(1, 0)
+        world, settings = self._two_guests(Accelerator.ASIC, fleet.Fleet(
+            (asic_host('asic-000', 4), asic_host('asic-001', 4))))
         world.health.up[:, 0] = False
         world.health.hashrate_ratio[:, 0] = 0.0
         world.sample(world.load(), world.gpus())
-        world.begin_step(1)
-        self.assertEqual(
-            (1.0, 0.0), (world.snapshot().instances['vm0'].device_loss,
-                         world.snapshot().instances['vm1'].device_loss))
-        policies.LoadAwareReplan(settings).replan(world)
-        moved, = world.migrations
-        self.assertEqual((0, 0, 1, True), (moved.instance, moved.source,
-                                           moved.destination, moved.cold))
+        self.assertOnlyTheLoserLeaves(world, settings, (1.0, 0.0), 0)
 
     def test_the_guest_on_a_throttled_gpu_is_the_one_that_leaves(self):
         # vm0 and vm1 hold gpu-000's two GPUs, mining flat out; vm1's
         # GPU did half its work over the last step.  gpu-001 is idle.
-        guests = trace(cpu=[[0.1] * 24] * 2, vcpus=[1] * 2,
-                       memory_mb=[1024] * 2,
-                       accelerators=(Accelerator.GPU,) * 2,
-                       gpu=[[100] * 24] * 2)
         spec = fleet.GpuSpec(count=2, slowdown_c=90, idle_c=30, full_c=80)
-        hosts = fleet.Fleet(tuple(fleet.HostSpec(f'gpu-00{k}', 16, 65536,
-                                                 gpu=spec)
-                                  for k in range(2)))
-        settings = engine.Settings(
-            cold_migration=frozenset([Accelerator.GPU]))
-        world = engine.World(guests, hosts, settings, with_history=True)
-        world.boot(0, 0)
-        world.boot(1, 0)
+        world, settings = self._two_guests(
+            Accelerator.GPU, fleet.Fleet(tuple(
+                fleet.HostSpec(f'gpu-00{k}', 16, 65536, gpu=spec)
+                for k in range(2))), gpu=[[100] * 24] * 2)
         world.sample(world.load(), world.gpus())
         world.gpu_delivered = np.array([1.0, 0.5, 1.0, 1.0])
-        world.begin_step(1)
-        self.assertEqual(
-            (0.0, 0.5), (world.snapshot().instances['vm0'].device_loss,
-                         world.snapshot().instances['vm1'].device_loss))
-        policies.LoadAwareReplan(settings).replan(world)
-        moved, = world.migrations
-        self.assertEqual((1, 0, 1, True), (moved.instance, moved.source,
-                                           moved.destination, moved.cold))
+        self.assertOnlyTheLoserLeaves(world, settings, (0.0, 0.5), 1)
