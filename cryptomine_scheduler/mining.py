@@ -145,7 +145,8 @@ def _ewma(baseline: float | None, value: float, seconds: float,
 
 
 class MiningDeriver:
-    """Derives :class:`MiningMetric` rows, remembering each miner's past."""
+    """Derives :class:`MiningMetric` rows and guests' losses, remembering
+    each miner's and GPU's past."""
 
     def __init__(self, baseline_half_life: float):
         self.baseline_half_life = baseline_half_life
