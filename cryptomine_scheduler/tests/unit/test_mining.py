@@ -203,10 +203,10 @@ class TestGpuGuestLosses(base.BaseTestCase):
 
 class TestMiningInSnapshot(base.BaseTestCase):
 
-    def test_each_guest_s_miner_loss_served(self):
+    def test_each_guest_s_device_loss_served(self):
         tracker = snapshot.LoadTracker(window=600, half_life=60)
-        sick, well, cpu_only = (f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12
-                                for k in 'abc')
+        sick, well, cpu_only, throttled = (
+            f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12 for k in 'abcd')
         guests = [sample.InstanceLoad(uuid, 5.0, 1024.0)
                   for uuid in (sick, well, cpu_only)]
         for i, hashrate in enumerate((100.0, 100.0, 25.0)):
@@ -215,9 +215,15 @@ class TestMiningInSnapshot(base.BaseTestCase):
                 instances=guests, asics=[
                     samples.asic(1, hashrate=hashrate, instance_uuid=sick),
                     samples.asic(2, hashrate=100.0, instance_uuid=well)]))
+            tracker.add(samples.make(
+                host='gpu-1', seq=i, timestamp=1000.0 + i * 10,
+                instances=[sample.InstanceLoad(throttled, 5.0, 1024.0)],
+                gpus=[samples.gpu(0, throttle=0x40 if i == 2 else 0,
+                                  clock=1128.0 if i == 2 else 1410.0,
+                                  instances=[throttled])]))
         snap = snapshot.LoadSnapshot.from_wire(tracker.snapshot(1030.0))
         self.assertEqual(
-            {sick: 0.75, well: 0.0, cpu_only: None},
+            {sick: 0.75, well: 0.0, cpu_only: None, throttled: 0.2},
             {uuid: view.device_loss
              for uuid, view in snap.instances.items()})
 
