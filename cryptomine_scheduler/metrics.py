@@ -1,9 +1,10 @@
 """The controller's Prometheus metrics, in a registry of their own.
 
-Ingest counters and per-host gauges are read at scrape time, from the
-service's :class:`~cryptomine_scheduler.ingest.IngestTotals` and from a
-snapshot of its :class:`~cryptomine_scheduler.snapshot.LoadTracker`
-(predicted loads as in :mod:`~cryptomine_scheduler.scoring`) and of its
+Ingest counters, per-host gauges and each device guest's loss are read
+at scrape time, from the service's
+:class:`~cryptomine_scheduler.ingest.IngestTotals` and from a snapshot of
+its :class:`~cryptomine_scheduler.snapshot.LoadTracker` (predicted loads
+as in :mod:`~cryptomine_scheduler.scoring`) and of its
 :class:`~cryptomine_scheduler.collector_counters.CounterBook`, so ingest
 pays nothing for them.  The re-planner reports each plan and migration
 through :meth:`Metrics.plan_finished` and
@@ -121,6 +122,37 @@ _HOST_GAUGES = (
                'Mean ASIC hardware-error rate over the summary window '
                '(ASIC hosts only).',
                lambda v, e: e.asic_errors_per_min),
+    _HostGauge('gpus', "GPUs of the host, placement's count where the "
+               "controller has it, else the newest sample's.",
+               lambda v, e: e.devices.gpu_count),
+    _HostGauge('gpus_free', 'GPUs a new guest could take, counted as '
+               'gpus is.',
+               lambda v, e: e.devices.gpu_free),
+    _HostGauge('gpu_throttled_ratio',
+               "Share of the summary window's samples in which a GPU of "
+               'the host was slowed for heat or power (GPU hosts read '
+               'over NVML only).',
+               lambda v, e: v.mining_metric(
+                   MiningMetric.GPU_THROTTLED, Stat.MEAN)),
+    _HostGauge('asics', "Miners of the host, placement's count where the "
+               "controller has it, else the newest sample's.",
+               lambda v, e: e.devices.asic_count),
+    _HostGauge('asics_free', 'Miners a new guest could take, counted as '
+               'asics is.',
+               lambda v, e: e.devices.asic_free),
+    _HostGauge('asics_unavailable',
+               'Miners that did not answer at the newest sample.',
+               lambda v, e: v.mining_metric(
+                   MiningMetric.ASIC_UNAVAILABLE, Stat.LAST)),
+    _HostGauge('asic_hashrate_gigahashes_per_second',
+               "Hashrate of the host's miners at the newest sample, GH/s.",
+               lambda v, e: v.mining_metric(
+                   MiningMetric.ASIC_HASHRATE, Stat.LAST)),
+    _HostGauge('asic_hashrate_ratio',
+               'Hashrate of the worst answering miner against its own '
+               'baseline at the newest sample (1: as usual).',
+               lambda v, e: v.mining_metric(
+                   MiningMetric.ASIC_HASHRATE_RATIO, Stat.LAST)),
     _HostGauge('data_age_seconds', 'Age of the newest sample.',
                lambda v, e: v.age),
     _HostGauge('window_samples',
@@ -129,8 +161,9 @@ _HOST_GAUGES = (
 )
 
 
-class _HostCollector:
-    """Per-host gauges computed from a fresh snapshot at each scrape."""
+class _SnapshotCollector:
+    """Per-host gauges, and the device loss of each guest holding a
+    device, computed from a fresh snapshot at each scrape."""
 
     def __init__(self, tracker: snapshot.LoadTracker, risk_factor: float,
                  clock: Callable[[], float]):
@@ -150,7 +183,16 @@ class _HostCollector:
                 value = gauge.read(view, est)
                 if not math.isnan(value):  # a reading the host lacks
                     family.add_metric([host], value)
+        loss = core.GaugeMetricFamily(
+            f'{PREFIX}_instance_device_loss',
+            'Share of its work the GPU or miner a guest holds lost at its '
+            "host's newest sample (throttling, a sagging or dead miner).",
+            labels=['host', 'instance'])
+        for uuid, view in sorted(snap.instances.items()):
+            if view.device_loss is not None:
+                loss.add_metric([view.host, uuid], view.device_loss)
         yield from families
+        yield loss
 
 
 _COLLECTOR_COUNTERS = (  # name, CollectorCounters field, is a counter, help
@@ -234,7 +276,8 @@ class Metrics:
         self.registry.register(_IngestCollector(totals))
         if burst is not None:
             self.registry.register(_BurstCollector(burst, clock))
-        self.registry.register(_HostCollector(tracker, risk_factor, clock))
+        self.registry.register(
+            _SnapshotCollector(tracker, risk_factor, clock))
         self.registry.register(_CollectorCountersCollector(
             collectors, tracker.window, clock))
         self._plans = prometheus_client.Counter(

@@ -103,6 +103,62 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
             self.assertIsNone(gauge(name, 'cpu-1'))
         self.assertIsNone(gauge('asic_errors_per_minute', 'gpu-1'))
 
+    def test_mining_gauges_and_each_guest_s_device_loss(self):
+        now = time.time()
+        gpu_guest, miner_guest = (f'{k}' * 8 + '-0000-4000-8000-' + f'{k}' * 12
+                                  for k in 'ab')
+        found = []
+        for i in range(3):
+            last = i == 2
+            # The guest's GPU drops to 1128 of its 1410 MHz for heat in
+            # the last sample; the second GPU is free.
+            found.append(samples.make(
+                host='gpu-2', seq=i, timestamp=now - 5 + i,
+                instances=[sample.InstanceLoad(gpu_guest, 5.0, 1024.0)],
+                gpus=[samples.gpu(0, throttle=0x40 if last else 0,
+                                  clock=1128.0 if last else 1410.0,
+                                  instances=[gpu_guest]),
+                      samples.gpu(1)]))
+            # The guest's miner sags to a quarter; the other is down.
+            found.append(samples.make(
+                host='asic-1', seq=i, timestamp=now - 5 + i,
+                instances=[sample.InstanceLoad(miner_guest, 2.0, 1024.0)],
+                asics=[samples.asic(1, hashrate=25.0 if last else 100.0,
+                                    instance_uuid=miner_guest),
+                       samples.asic(2, available=False)]))
+        found.append(samples.make(host='cpu-1', seq=1, timestamp=now - 1))
+        self.publish(*found)
+        self.stored(7)
+        metrics = self.scrape()
+
+        def gauge(name, host):
+            return metrics.get((f'cryptomine_host_{name}',
+                                (('host', host),)))
+
+        self.assertEqual(2, gauge('gpus', 'gpu-2'))
+        self.assertEqual(1, gauge('gpus_free', 'gpu-2'))
+        # The snapshot's wire carries statistics to four decimals.
+        self.assertAlmostEqual(1 / 3, gauge('gpu_throttled_ratio', 'gpu-2'),
+                               places=4)
+        self.assertEqual(2, gauge('asics', 'asic-1'))
+        self.assertEqual(0, gauge('asics_free', 'asic-1'))
+        self.assertEqual(1, gauge('asics_unavailable', 'asic-1'))
+        self.assertEqual(25.0, gauge('asic_hashrate_gigahashes_per_second',
+                                     'asic-1'))
+        self.assertEqual(0.25, gauge('asic_hashrate_ratio', 'asic-1'))
+        for name in ('gpus', 'gpu_throttled_ratio', 'asics',
+                     'asic_hashrate_ratio'):
+            self.assertIsNone(gauge(name, 'cpu-1'))
+        self.assertIsNone(gauge('gpus', 'asic-1'))
+        self.assertIsNone(gauge('asics', 'gpu-2'))
+        losses = {dict(labels)['instance']: (dict(labels)['host'], value)
+                  for (name, labels), value in metrics.items()
+                  if name == 'cryptomine_instance_device_loss'}
+        self.assertEqual({gpu_guest: ('gpu-2', 0.2),
+                          miner_guest: ('asic-1', 0.75)},
+                         {uuid: (host, round(value, 9))
+                          for uuid, (host, value) in losses.items()})
+
     def test_collector_counters_of_the_newest_sample(self):
         now = time.time()
         newest = sample.CollectorCounters(dropped=4, buffered=120,
