@@ -27,6 +27,13 @@ def number(value: float | None, digits: int = 1) -> float | None:
     return round(value, digits)
 
 
+def count(value: float | None) -> int | None:
+    """A count as an integer; None where it is unknown (None or NaN)."""
+    if value is None or math.isnan(value):
+        return None
+    return int(value)
+
+
 def utc(timestamp: float | None) -> str | None:
     """A Unix time as ISO 8601 UTC to the second."""
     if timestamp is None:

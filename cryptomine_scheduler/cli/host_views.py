@@ -20,6 +20,8 @@ from cryptomine_scheduler.summaries import Stat
 
 HISTORY_METRICS = (HostMetric.CPU_PERCENT, HostMetric.MEM_PERCENT,
                    HostMetric.LOAD_1)
+#: Headings of the values of :func:`_mining`.
+MINING_COLUMNS = ('Free GPUs', 'Free Miners', 'Hashrate Ratio')
 
 
 def accelerator_kind(view: snapshot.HostView) -> str:
@@ -44,7 +46,18 @@ def row(name: str, view: snapshot.HostView,
         columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.TREND), 2),
         columns.number(est.gpu_thermal_headroom_c),
         columns.number(est.gpu_power_headroom_percent),
+        *_mining(view, est),
         columns.number(view.age), view.age > stale_after, *counters)
+
+
+def _mining(view: snapshot.HostView, est: scoring.Estimate) -> tuple:
+    """The GPUs and miners a new guest could take (placement's counts
+    where the controller has them, as the filter's) and the worst
+    answering miner's hashrate against its baseline, newest sample."""
+    return (columns.count(est.devices.gpu_free),
+            columns.count(est.devices.asic_free),
+            columns.number(view.mining_metric(
+                mining.MiningMetric.ASIC_HASHRATE_RATIO, Stat.LAST), 2))
 
 
 def load_fields(view: snapshot.HostView | None, risk_factor: float,
@@ -66,6 +79,7 @@ def load_fields(view: snapshot.HostView | None, risk_factor: float,
         'GPU Power Headroom': columns.number(
             est.gpu_power_headroom_percent),
         'ASIC Errors Per Minute': columns.number(est.asic_errors_per_min),
+        **dict(zip(MINING_COLUMNS, _mining(view, est), strict=True)),
         'Summaries': _summaries(view)}
 
 

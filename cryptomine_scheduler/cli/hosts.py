@@ -23,16 +23,21 @@ class ListHosts(lister.Lister):
     nova filter uses (max(EWMA, mean) + K standard deviations, %); CPU
     Trend is in % per minute; GPU Thermal Headroom (degrees C below the
     slowdown temperature) and GPU Power Headroom (% of the power limit)
-    are risk-aware lower bounds; Age is the seconds since the newest
-    sample.  Dropped (samples lost from a full buffer since the collector
-    started) and Buffered (samples waiting for the message bus) are the
+    are risk-aware lower bounds; Free GPUs and Free Miners are the
+    devices a new guest could take (placement's counts where the
+    controller has them, as the nova filter counts); Hashrate Ratio is the
+    worst answering miner's hashrate against its own baseline in the
+    newest sample; Age is the seconds since the newest sample.  Dropped
+    (samples lost from a full buffer since the collector started) and
+    Buffered (samples waiting for the message bus) are the
     counters of the host's collector in its newest sample.  Unknown
     values are empty (None in JSON).
     """
 
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
                'Predicted Memory', 'CPU Trend', 'GPU Thermal Headroom',
-               'GPU Power Headroom', 'Age', 'Stale', 'Dropped', 'Buffered')
+               'GPU Power Headroom', 'Free GPUs', 'Free Miners',
+               'Hashrate Ratio', 'Age', 'Stale', 'Dropped', 'Buffered')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

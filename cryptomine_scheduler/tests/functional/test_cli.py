@@ -213,6 +213,13 @@ class TestHosts(InProcessTestCase):
             gpu['Kind'], gpu['GPU'], gpu['GPU Thermal Headroom'],
             gpu['GPU Power Headroom']))
         self.assertEqual('asic', rows['asic1']['Kind'])
+        # Free devices as the filter counts them; the miner's hashrate
+        # fell to a quarter of its baseline in the newest sample.
+        mining = ('Free GPUs', 'Free Miners', 'Hashrate Ratio')
+        self.assertEqual({'hot': (None, None, None), 'gpu1': (2, None, None),
+                          'asic1': (None, 0, 0.25)},
+                         {h: tuple(rows[h][c] for c in mining)
+                          for h in ('hot', 'gpu1', 'asic1')})
         self.assertEqual({'quiet1', 'gone1'},
                          {h for h, r in rows.items() if r['Stale']})
         self.assertGreater(rows['quiet1']['Age'], 240)
@@ -292,6 +299,9 @@ class TestHosts(InProcessTestCase):
         self.assertEqual([], gpu['Instances'])
         asic = self.ok('host', 'show', 'asic1', '-f', 'json').json()
         self.assertEqual(60.0, asic['ASIC Errors Per Minute'])  # 1 a second
+        self.assertEqual((None, 0, 0.25), (
+            asic['Free GPUs'], asic['Free Miners'], asic['Hashrate Ratio']))
+        self.assertEqual(2, gpu['Free GPUs'])
         self.assertEqual([(MINING_GUEST, 75.0)],
                          [(i['uuid'], i['device_lost_percent'])
                           for i in asic['Instances']])
