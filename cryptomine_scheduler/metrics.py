@@ -87,6 +87,11 @@ class _HostGauge:
     read: Callable[[snapshot.HostView, scoring.Estimate], float]
 
 
+def _newest(metric: MiningMetric) -> Callable[..., float]:
+    """A gauge's reading of ``metric`` in the host's newest sample."""
+    return lambda v, e: v.mining_metric(metric, Stat.LAST)
+
+
 _HOST_GAUGES = (
     _HostGauge('cpu_percent', 'Newest CPU use, % of the host.',
                lambda v, e: v.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
@@ -103,8 +108,7 @@ _HOST_GAUGES = (
     _HostGauge('gpu_thermal_headroom_celsius',
                'Newest distance of the hottest GPU from its slowdown '
                'temperature (GPU hosts only).',
-               lambda v, e: v.mining_metric(
-                   MiningMetric.GPU_THERMAL_HEADROOM, Stat.LAST)),
+               _newest(MiningMetric.GPU_THERMAL_HEADROOM)),
     _HostGauge('predicted_gpu_thermal_headroom_celsius',
                'Predicted GPU thermal headroom, min(EWMA, mean) - k * '
                'stddev (GPU hosts only).',
@@ -112,8 +116,7 @@ _HOST_GAUGES = (
     _HostGauge('gpu_power_headroom_percent',
                'Newest power headroom of the most loaded GPU, % of its '
                'limit (GPU hosts only).',
-               lambda v, e: v.mining_metric(
-                   MiningMetric.GPU_POWER_HEADROOM, Stat.LAST)),
+               _newest(MiningMetric.GPU_POWER_HEADROOM)),
     _HostGauge('predicted_gpu_power_headroom_percent',
                'Predicted GPU power headroom, min(EWMA, mean) - k * '
                'stddev (GPU hosts only).',
@@ -142,17 +145,14 @@ _HOST_GAUGES = (
                lambda v, e: e.devices.asic_free),
     _HostGauge('asics_unavailable',
                'Miners that did not answer at the newest sample.',
-               lambda v, e: v.mining_metric(
-                   MiningMetric.ASIC_UNAVAILABLE, Stat.LAST)),
+               _newest(MiningMetric.ASIC_UNAVAILABLE)),
     _HostGauge('asic_hashrate_gigahashes_per_second',
                "Hashrate of the host's miners at the newest sample, GH/s.",
-               lambda v, e: v.mining_metric(
-                   MiningMetric.ASIC_HASHRATE, Stat.LAST)),
+               _newest(MiningMetric.ASIC_HASHRATE)),
     _HostGauge('asic_hashrate_ratio',
                'Hashrate of the worst answering miner against its own '
                'baseline at the newest sample (1: as usual).',
-               lambda v, e: v.mining_metric(
-                   MiningMetric.ASIC_HASHRATE_RATIO, Stat.LAST)),
+               _newest(MiningMetric.ASIC_HASHRATE_RATIO)),
     _HostGauge('data_age_seconds', 'Age of the newest sample.',
                lambda v, e: v.age),
     _HostGauge('window_samples',

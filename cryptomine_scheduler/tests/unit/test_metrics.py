@@ -38,6 +38,13 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                 for family in parser.text_string_to_metric_families(text)
                 for s in family.samples}
 
+    @staticmethod
+    def host_gauges(metrics: dict):
+        """A look-up of the scraped ``cryptomine_host_<name>`` by name and
+        host: None where the host has no such series."""
+        return lambda name, host: metrics.get((f'cryptomine_host_{name}',
+                                               (('host', host),)))
+
     def test_ingest_counters_and_rejections_by_reason(self):
         good = samples.make(seq=1, timestamp=time.time())
         self.publisher.publish({'garbage': True})
@@ -77,10 +84,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                                            limit=350.0)]))
         self.stored(3)
         metrics = self.scrape()
-
-        def gauge(name, host):
-            return metrics.get((f'cryptomine_host_{name}',
-                                (('host', host),)))
+        gauge = self.host_gauges(metrics)
 
         self.assertEqual(30.0, gauge('cpu_percent', 'cpu-1'))
         self.assertAlmostEqual(40.0, gauge('predicted_cpu_percent', 'cpu-1'))
@@ -130,10 +134,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.publish(*found)
         self.stored(7)
         metrics = self.scrape()
-
-        def gauge(name, host):
-            return metrics.get((f'cryptomine_host_{name}',
-                                (('host', host),)))
+        gauge = self.host_gauges(metrics)
 
         self.assertEqual(2, gauge('gpus', 'gpu-2'))
         self.assertEqual(1, gauge('gpus_free', 'gpu-2'))
