@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from cryptomine_scheduler import collector_counters
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import summaries
@@ -37,14 +38,34 @@ def _series(view: snapshot.SeriesView, metrics) -> dict:
             'summaries': _named(view.stats, metrics)}
 
 
+def _devices(devices: device_inventory.HostDevices | None) -> dict | None:
+    """Placement's GPUs and miners of a host by kind, None when it
+    counts none (or the controller does not read placement)."""
+    if not devices:
+        return None
+    return {kind: {'total': count.total, 'used': count.used}
+            for kind, count in (('gpu', devices.gpu), ('asic', devices.asic))
+            if count.total}
+
+
+def _devices_view(named: dict | None) -> device_inventory.HostDevices | None:
+    if named is None:
+        return None
+    return device_inventory.HostDevices(**{
+        kind: device_inventory.DeviceCount(count['total'], count['used'])
+        for kind, count in named.items()})
+
+
 def host(name: str, view: snapshot.HostView | None,
          reported: collector_counters.Reported | None) -> dict:
-    """A host's load (None: no sample within the summary window) and
-    its collector's newest counters (None: it sent none)."""
+    """A host's load (None: no sample within the summary window), with
+    placement's count of its devices, and its collector's newest
+    counters (None: it sent none)."""
     load = None if view is None else {
         **_series(view, snapshot.HOST_METRICS),
         'mining': None if view.mining_stats is None else _named(
-            view.mining_stats, mining.METRICS)}
+            view.mining_stats, mining.METRICS),
+        'devices': _devices(view.devices)}
     return {'name': name, 'load': load,
             'collector': None if reported is None else reported.wire()}
 
@@ -69,7 +90,8 @@ def host_view(document: dict, now: float) -> snapshot.HostView | None:
         samples=load['samples'],
         stats=_rows(load['summaries'], snapshot.HOST_METRICS),
         mining_stats=None if load['mining'] is None else _rows(
-            load['mining'], mining.METRICS))
+            load['mining'], mining.METRICS),
+        devices=_devices_view(load.get('devices')))  # older servers: none
 
 
 def instance_view(document: dict, now: float) -> snapshot.InstanceView:

@@ -30,6 +30,7 @@ import oslo_messaging
 import yaml
 from oslotest import base
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
@@ -248,6 +249,19 @@ class TestHosts(InProcessTestCase):
         self.assertIn('| Predicted CPU |', table)
         self.assertRegex(table, r'\| hot +\| cpu +\| +66\.5 \|')
         self.assertRegex(table, r'\| hot +\|.*\| False +\| 2 +\| 5 +\|')
+
+    def test_free_devices_as_placement_counts_them(self):
+        # nova has allocated 7 of gpu1's 8 GPUs, though its samples show
+        # two idle boards: the filter goes by placement, and so do the
+        # API and the command line.
+        self.controller.count_devices(lambda: {
+            'gpu1': device_inventory.HostDevices(
+                gpu=device_inventory.DeviceCount(total=8, used=7))})
+        listed = {r['Host']: r['Free GPUs'] for r in self.ok(
+            'host', 'list', '-f', 'json').json()}
+        self.assertEqual((1, None), (listed['gpu1'], listed['hot']))
+        self.assertEqual(1, self.ok('host', 'show', 'gpu1', '-f', 'json')
+                         .json()['Free GPUs'])
 
     def test_sort_and_load_options(self):
         by_cpu = self.ok('host', 'list', '-f', 'value', '-c', 'Host',

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import testtools
 
+from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import summaries
 from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.tests import fleets
@@ -35,6 +36,26 @@ class HostDocumentTest(testtools.TestCase):
         np.testing.assert_array_equal(
             np.delete(self.view.stats, column, axis=1),
             np.delete(back.stats, column, axis=1))
+
+
+    def test_placement_s_devices_round_trip(self):
+        self.assertIsNone(self.document['load']['devices'])
+        self.assertIsNone(
+            documents.host_view(self.document, self.now).devices)
+        counted = device_inventory.HostDevices(
+            gpu=device_inventory.DeviceCount(total=8, used=3))
+        document = documents.host(
+            'h', dataclasses.replace(self.view, devices=counted), None)
+        self.assertEqual({'gpu': {'total': 8, 'used': 3}},
+                         document['load']['devices'])
+        back = documents.host_view(document, self.now)
+        self.assertEqual(counted, back.devices)
+        self.assertEqual(5, back.devices.gpu.free)
+
+    def test_an_older_server_s_document_has_no_devices(self):
+        older = copy.deepcopy(self.document)
+        del older['load']['devices']
+        self.assertIsNone(documents.host_view(older, self.now).devices)
 
 
 class InstanceDocumentTest(testtools.TestCase):
