@@ -30,12 +30,13 @@ def _move(action: dict) -> str:
 
 
 def _actions(actions: list[dict]) -> columns.Text:
-    rows = [['#', 'instance', 'from', 'to', 'GB', 'gain', 'status']]
+    rows = [['#', 'instance', 'from', 'to', 'how', 'GB', 'gain', 'status']]
     for a in actions:
         status = a['status'] + (f': {a["error"]}' if a['error'] else '')
         rows.append([str(a['position']), a['instance'], a['source'],
-                     a['destination'], f'{a["memory_mb"] / 1024:g}',
-                     f'{a["gain"]:.4f}', status])
+                     a['destination'], 'live' if a['live'] else 'cold',
+                     f'{a["memory_mb"] / 1024:g}', f'{a["gain"]:.4f}',
+                     status])
     return columns.Text(actions,
                         columns.aligned(rows) if actions else 'none')
 
@@ -136,7 +137,13 @@ class ListPlans(lister.Lister):
 
 
 class ShowPlan(show.ShowOne):
-    """Show a plan, its efficacy and its actions with their outcomes."""
+    """Show a plan, its efficacy and its actions with their outcomes.
+
+    Each action says how nova moves the instance: ``live``, or ``cold``
+    (a guest holding a passed-through GPU or a miner, or whose flavor
+    asks for it: stopped for the move, within the cold-migration windows
+    and downtime budgets).
+    """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

@@ -37,6 +37,7 @@ from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
+from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import fake_identity
 from cryptomine_scheduler.tests import fake_nova
@@ -406,8 +407,26 @@ class TestPlans(InProcessTestCase):
             one['Dry Run'], one['Moves'], one['Status']))
         table = self.ok('plan', 'create').out
         self.assertRegex(table, r'\| Objective +\| 0\.\d{4} -> 0\.\d{4} ')
-        self.assertRegex(table, rf'\| 0 +{SERVERS[0]}  hot +cold\d +4 +'
+        self.assertRegex(table, rf'\| 0 +{SERVERS[0]}  hot +cold\d +live +4 +'
                                 r'0\.\d{4}  pending')
+
+    def test_show_says_which_moves_are_cold(self):
+        # A GPU guest that cold-migrates and a tenant that live-migrates,
+        # as the re-planner records them.
+        store = plans.PlanStore(self.controller.store.engine)
+        store.create('plan-1', trigger='interval', controller='c1',
+                     dry_run=True, status=plans.PlanStatus.PLANNED,
+                     planning_seconds=0.1, efficacy={}, pinned={},
+                     moves=[fake_nova.move(SERVERS[0], 'hot', 'cold1'),
+                            fake_nova.move(SERVERS[1], 'hot', 'cold2')],
+                     cold=frozenset({SERVERS[1]}))
+        shown = self.ok('plan', 'show', 'plan-1', '-f', 'json').json()
+        self.assertEqual([True, False],
+                         [a['live'] for a in shown['Actions']])
+        table = self.ok('plan', 'show', 'plan-1').out
+        self.assertRegex(table, r'#  instance +from +to +how +GB +gain')
+        self.assertRegex(table, rf'0  {SERVERS[0]}  hot +cold1  live  ')
+        self.assertRegex(table, rf'1  {SERVERS[1]}  hot +cold2  cold  ')
 
     def test_list_and_show(self):
         first = self.client.create_plan(dry_run=True, execute=False)
