@@ -38,22 +38,27 @@ def _series(view: snapshot.SeriesView, metrics) -> dict:
             'summaries': _named(view.stats, metrics)}
 
 
+_DEVICE_KINDS = ('gpu', 'asic')
+
+
 def _devices(devices: device_inventory.HostDevices | None) -> dict | None:
     """Placement's GPUs and miners of a host by kind, None when it
     counts none (or the controller does not read placement)."""
     if not devices:
         return None
     return {kind: {'total': count.total, 'used': count.used}
-            for kind, count in (('gpu', devices.gpu), ('asic', devices.asic))
-            if count.total}
+            for kind in _DEVICE_KINDS
+            if (count := getattr(devices, kind)).total}
 
 
 def _devices_view(named: dict | None) -> device_inventory.HostDevices | None:
+    # A kind a newer server names is left out.
     if named is None:
         return None
     return device_inventory.HostDevices(**{
-        kind: device_inventory.DeviceCount(count['total'], count['used'])
-        for kind, count in named.items()})
+        kind: device_inventory.DeviceCount(named[kind]['total'],
+                                           named[kind]['used'])
+        for kind in _DEVICE_KINDS if kind in named})
 
 
 def host(name: str, view: snapshot.HostView | None,

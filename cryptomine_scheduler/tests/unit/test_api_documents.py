@@ -51,6 +51,10 @@ class HostDocumentTest(testtools.TestCase):
         back = documents.host_view(document, self.now)
         self.assertEqual(counted, back.devices)
         self.assertEqual(5, back.devices.gpu.free)
+        # A kind of device a newer server counts is left out.
+        document['load']['devices']['fpga'] = {'total': 2, 'used': 0}
+        self.assertEqual(counted,
+                         documents.host_view(document, self.now).devices)
 
     def test_an_older_server_s_document_has_no_devices(self):
         older = copy.deepcopy(self.document)
