@@ -41,6 +41,9 @@ STOP_GRACE = 30.0
 INTERVAL = 'interval'
 #: Seconds over which ``[replan] max_moves_per_day`` counts.
 DAY = 86400.0
+#: Seconds of recorded cold migrations their expected downtime is
+#: learned from.
+WEEK = 7 * DAY
 #: What a migration nova ended makes of its action.
 _ENDED = {
     executor_mod.MigrationState.DONE: executor_mod.ActionStatus.SUCCEEDED,
@@ -199,7 +202,10 @@ class Replanner:
                 lambda: self.plans.cold_downtime(now - DAY)),
             moves_spent=self._spent(
                 found, r.max_moves_per_tenant,
-                lambda: self.plans.moves_by_instance(now - DAY)))
+                lambda: self.plans.moves_by_instance(now - DAY)),
+            cold_downtime=inputs.cold_downtime(
+                self.plans.cold_migration_seconds(now - WEEK),
+                r.cold_migration_downtime))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,

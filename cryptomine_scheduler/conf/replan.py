@@ -129,6 +129,20 @@ times that ends before it starts runs past midnight), comma separated:
 for example ``Mon-Fri 01:00-05:00, Sat 22:00-02:00``.  Outside them a
 round moves no instance cold.  Empty: at any time.
 """),
+    cfg.IntOpt('cold_migration_downtime', default=120, min=0,
+               help="""
+Seconds a cold-migrated guest is expected to be stopped, until this
+deployment has recorded three cold migrations in the last week; from
+then on their median is used instead.  The planner weighs that share of
+the ``cooldown`` (the horizon a move must pay for itself in) as work the
+guest loses, so a cold move is made only when what it recovers (a
+throttled GPU's, a sagging or dead miner's hashrate; a hot host's
+relief) outweighs it.
+
+Related options:
+
+* ``allow_cold_migration``, ``cooldown``
+"""),
     cfg.IntOpt('cold_downtime_per_tenant', default=0, min=0,
                help="""
 Seconds of cold migration (the guest is stopped throughout) each tenant

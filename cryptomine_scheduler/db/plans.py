@@ -173,6 +173,17 @@ class PlanStore:
                 started)
         return dict(spent)
 
+    def cold_migration_seconds(self, since: float) -> tuple[float, ...]:
+        """How long each cold migration that succeeded after ``since``
+        kept its guest stopped."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.finished_at - a.started_at)
+                .where(a.finished_at >= since, a.live.is_(False),
+                       a.status == 'succeeded')).scalars().all()
+        return tuple(float(seconds) for seconds in rows)
+
     def moves_by_instance(self, since: float) -> dict[str, float]:
         """Migrations of each instance started at ``since`` or later,
         whatever their end."""

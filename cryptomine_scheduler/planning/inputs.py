@@ -38,12 +38,20 @@ miner down or sagging, a GPU throttled) gains ``device_weight *
 device_loss`` by moving besides, its move costing that much less, so
 that the guest on the sick device is the one that leaves (a dead
 miner's guest, which the host's ratio of the miners up leaves out,
-too).  A rented burst host costs BURST_HOST_COST plus
+too).  A guest that moves cold is stopped for the move, earning
+nothing: over the horizon the move must pay for itself in (the
+``cooldown``), staying would have earned ``1 - loss`` and moving earns
+all but the downtime ``D``, so the move gains ``loss - D / cooldown`` of
+the horizon's work and costs ``device_weight * D / cooldown`` (all of it
+when ``D`` is the longer).  ``D`` is the deployment's own: the median
+of its recent cold migrations (:func:`cold_downtime`).  A rented burst
+host costs BURST_HOST_COST plus
 BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
 """
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -65,6 +73,9 @@ POWER_KNEE_PERCENT = 10.0
 #: more than both together (the hysteresis around a peak).
 BURST_HOST_COST = 0.15
 BURST_COST_WEIGHT = 0.1
+#: Recorded cold migrations needed before their median replaces the
+#: configured estimate of a cold migration's downtime.
+COLD_SAMPLES = 3
 _DEVICE_COLUMN = {kind: d for d, kind in enumerate(problem_mod.DEVICES)}
 #: Rows of the CPU and memory statistics, as the planner's resources.
 _HOST_ROWS = [snapshot_mod.HOST_METRICS.index(m)
@@ -105,6 +116,24 @@ class Policy:
     downtime_spent: frozenset[str] = frozenset()
     #: Tenants whose migrations of the day are spent.
     moves_spent: frozenset[str] = frozenset()
+    #: Seconds a cold-migrated guest is expected to be stopped.
+    cold_downtime: float = 120.0
+
+
+def cold_downtime(recorded: Sequence[float], configured: float) -> float:
+    """The downtime to expect of a cold migration: the median of the
+    ``recorded`` ones (seconds each was stopped) once there are
+    :data:`COLD_SAMPLES`, else the ``configured`` estimate."""
+    if len(recorded) < COLD_SAMPLES:
+        return configured
+    return float(np.median(recorded))
+
+
+def _stopped_share(policy: Policy) -> float:
+    """The share of the payback horizon a cold move stops its guest."""
+    if policy.cold_downtime >= policy.cooldown:
+        return 1.0
+    return policy.cold_downtime / policy.cooldown
 
 
 def persisting(rho, steps):
@@ -295,6 +324,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     movable[list(pinned)] = False
     alloc_demand = np.array([[s.vcpus, s.memory_mb] for s in servers],
                             dtype=float).reshape(len(servers), 2)
+    stopped = np.array([s.moves_cold for s in servers], dtype=float)
     device_loss = np.array([
         v.device_loss if v is not None and v.device_loss is not None
         and s.accelerator in _DEVICE_COLUMN else 0.0
@@ -321,7 +351,8 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         movable=movable,
         move_cost=(alloc_demand[:, 1] / 1024.0
                    * policy.limits.migration_cost_per_gb
-                   - policy.limits.device_weight * device_loss),
+                   + policy.limits.device_weight
+                   * (stopped * _stopped_share(policy) - device_loss)),
         anti_affinity=anti,
         limits=policy.limits,
         pinned=pinned,

@@ -14,7 +14,8 @@ instance's memory, less the hashrate it recovers for a guest whose own
 device is sick::
 
     sum_r w_r * sum_h sq(u_hr - t_r)
-      + sum_moved (cost_per_gb * mem_gb_i - device_weight * loss_i)
+      + sum_moved (cost_per_gb * mem_gb_i
+                   + device_weight * (down_i - loss_i))
       + sum_i host_cost[h_i]
       + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
@@ -28,7 +29,9 @@ under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown
 temperature, or miners at no hashrate).  Squaring the count spreads the
 mining instances by their hosts' health (and ``loss_i``, what instance
 ``i``'s own device lost, picks which of a host's device guests leaves,
-:mod:`.inputs`): a hot GPU host sheds GPU
+while ``down_i``, the share of the payback horizon a cold migration
+keeps it stopped, is what the move costs it, :mod:`.inputs`): a hot
+GPU host sheds GPU
 instances to cool hosts with free GPUs, fewer each time as it empties.
 
 ``sq`` is the square, made piecewise linear (the maximum of its

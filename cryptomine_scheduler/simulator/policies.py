@@ -260,7 +260,12 @@ class LoadAwareReplan(LoadAware):
             limits=problem_mod.Limits(max_moves=s.max_moves,
                                       min_gain=s.min_gain),
             cooldown=s.cooldown,
-            reserve_accelerator_hosts=s.reserve_accelerator_hosts)
+            reserve_accelerator_hosts=s.reserve_accelerator_hosts,
+            # As the controller: learned from the cold moves made.
+            cold_downtime=inputs.cold_downtime(
+                [m.end - m.start for m in world.migrations
+                 if m.cold and m.end <= world.now],
+                inputs.Policy.cold_downtime))
         cluster = cluster_mod.Cluster(world.compute_hosts, world.servers())
         problem = inputs.build(cluster, world.snapshot(), model, policy,
                                world.now, world.last_moved)

@@ -729,6 +729,37 @@ class TestMining(base.BaseTestCase):
                 if pinned:
                     self.assertEqual({pinned}, set(p.pinned.values()))
 
+    def test_a_cold_move_must_pay_for_its_downtime(self):
+        # Each guest leaving the hot host gains less (0.88 the first);
+        # stopped for a tenth of the horizon, each costs 0.5 * 0.1 more,
+        # and for all of it (or longer) 0.5 more: fewer move.
+        f = mining_fleet(live=False)
+        moved, costs = {}, {}
+        for downtime in (0.0, 360.0, 3600.0, 7200.0):
+            p = fleets.problem(f, inputs.Policy(allow_cold_migration=True,
+                                                cold_downtime=downtime))
+            moved[downtime] = len(heuristic.plan(p).moves)
+            costs[downtime] = p.move_cost
+        for downtime, extra in ((360.0, 0.05), (3600.0, 0.5),
+                                (7200.0, 0.5)):
+            np.testing.assert_allclose(costs[0.0] + extra, costs[downtime])
+        self.assertEqual(8, moved[0.0])
+        self.assertEqual(8, moved[360.0])  # the eighth: 0.16 - 0.05
+        self.assertEqual(3, moved[3600.0])  # those gaining over 0.57
+        self.assertEqual(3, moved[7200.0])
+
+    def test_a_live_move_costs_no_downtime(self):
+        f = mining_fleet(live=True)
+        costs = [fleets.problem(f, inputs.Policy(cold_downtime=d)).move_cost
+                 for d in (0.0, 3600.0)]
+        np.testing.assert_array_equal(*costs)
+
+    def test_cold_downtime_is_learned_from_three_recorded(self):
+        self.assertEqual(120.0, inputs.cold_downtime((), 120.0))
+        self.assertEqual(120.0, inputs.cold_downtime((90.0, 400.0), 120.0))
+        self.assertEqual(200.0, inputs.cold_downtime((900.0, 100.0, 200.0),
+                                                     120.0))
+
     def test_a_tenant_whose_budget_is_spent_is_not_moved(self):
         f = customise(mining_fleet(live=False), servers={
             n: {'project': 'acme' if n % 2 else 'other'} for n in range(9)})

@@ -11,6 +11,7 @@ import fixtures
 from tooz import coordination
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
@@ -365,6 +366,20 @@ class TestTenantBudgets(ReplanTestCase):
         moved, pinned = self.planned_tenants()
         self.assertEqual({'other'}, moved)
         self.assertEqual(3, pinned["tenant's migrations of the day spent"])
+
+    def test_cold_moves_pay_for_the_downtime_recorded_here(self):
+        # Two days ago, cold migrations that stopped their guests for
+        # longer than the cooldown (outside the day's budgets): once
+        # three are recorded, no move here recovers as much.
+        self.conf.set_override('cold_downtime_per_tenant', 0, 'replan')
+        long_ago = time.time() - 2 * replan.DAY
+        for n in range(2):
+            self.record_cold_move(server_id(n), long_ago + n, 4000.0)
+        moved, _ = self.planned_tenants()
+        self.assertTrue(moved)  # 120 s expected
+        self.record_cold_move(server_id(2), long_ago + 2, 4000.0)
+        moved, _ = self.planned_tenants()
+        self.assertEqual(set(), moved)
 
     def test_within_the_budget_both_tenants_move(self):
         self.record_cold_move(server_id(1), time.time() - 3_600, 599.0)
