@@ -321,7 +321,8 @@ class TestTenantBudgets(ReplanTestCase):
         self.record_load()
 
     def record_cold_move(self, instance: str, started: float,
-                         seconds: float) -> None:
+                         seconds: float, status: str = 'succeeded',
+                         cold: bool = True) -> None:
         store = plans.PlanStore(self.controller.store.engine)
         plan_id = str(uuid.uuid4())
         store.create(plan_id, trigger='operator', controller='other',
@@ -329,12 +330,23 @@ class TestTenantBudgets(ReplanTestCase):
                      planning_seconds=0.1, efficacy={}, pinned={},
                      moves=[heuristic.Move(instance, 'cold2', 'hot',
                                            4096.0, 0.1)],
-                     cold=frozenset({instance}))
+                     cold=frozenset({instance} if cold else ()))
         with store.engine.begin() as conn:
             conn.execute(models.plan_actions.update().where(
                 models.plan_actions.c.plan_id == plan_id).values(
-                    status='succeeded', started_at=started,
+                    status=status, started_at=started,
                     finished_at=started + seconds))
+
+    def test_the_week_s_succeeded_cold_migrations_are_learned(self):
+        now = time.time()
+        self.record_cold_move(server_id(0), now - 8 * replan.DAY, 50.0)
+        self.record_cold_move(server_id(1), now - 2 * replan.DAY, 70.0)
+        self.record_cold_move(server_id(2), now - replan.DAY, 90.0)
+        self.record_cold_move(server_id(3), now - 600, 30.0, 'failed')
+        self.record_cold_move(server_id(4), now - 600, 20.0, cold=False)
+        store = plans.PlanStore(self.controller.store.engine)
+        self.assertEqual([70.0, 90.0], sorted(
+            store.cold_migration_seconds(now - replan.WEEK)))
 
     def planned_tenants(self) -> tuple[set[str], dict]:
         plan = self.client.create_plan(dry_run=True, execute=False)
