@@ -116,7 +116,8 @@ class Policy:
     downtime_spent: frozenset[str] = frozenset()
     #: Tenants whose migrations of the day are spent.
     moves_spent: frozenset[str] = frozenset()
-    #: Seconds a cold-migrated guest is expected to be stopped.
+    #: Seconds a cold-migrated guest is expected to be stopped (the
+    #: default of ``[replan] cold_migration_downtime``).
     cold_downtime: float = 120.0
 
 
@@ -129,8 +130,11 @@ def cold_downtime(recorded: Sequence[float], configured: float) -> float:
     return float(np.median(recorded))
 
 
-def _stopped_share(policy: Policy) -> float:
-    """The share of the payback horizon a cold move stops its guest."""
+def stopped_share(policy: Policy) -> float:
+    """The share of the payback horizon a cold move stops its guest:
+    none without downtime, all of it when there is no longer horizon."""
+    if policy.cold_downtime <= 0.0:
+        return 0.0
     if policy.cold_downtime >= policy.cooldown:
         return 1.0
     return policy.cold_downtime / policy.cooldown
@@ -352,7 +356,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         move_cost=(alloc_demand[:, 1] / 1024.0
                    * policy.limits.migration_cost_per_gb
                    + policy.limits.device_weight
-                   * (stopped * _stopped_share(policy) - device_loss)),
+                   * (stopped * stopped_share(policy) - device_loss)),
         anti_affinity=anti,
         limits=policy.limits,
         pinned=pinned,

@@ -754,6 +754,16 @@ class TestMining(base.BaseTestCase):
                  for d in (0.0, 3600.0)]
         np.testing.assert_array_equal(*costs)
 
+    def test_stopped_share_of_the_horizon(self):
+        for cooldown, downtime, share in ((3600.0, 360.0, 0.1),
+                                          (3600.0, 0.0, 0.0),
+                                          (3600.0, 5000.0, 1.0),
+                                          (0.0, 120.0, 1.0),
+                                          (0.0, 0.0, 0.0)):
+            with self.subTest(cooldown=cooldown, downtime=downtime):
+                self.assertEqual(share, inputs.stopped_share(inputs.Policy(
+                    cooldown=cooldown, cold_downtime=downtime)))
+
     def test_cold_downtime_is_learned_from_three_recorded(self):
         self.assertEqual(120.0, inputs.cold_downtime((), 120.0))
         self.assertEqual(120.0, inputs.cold_downtime((90.0, 400.0), 120.0))
