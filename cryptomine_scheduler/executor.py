@@ -58,6 +58,8 @@ class ActionStatus(enum.Enum):
 
 #: Statuses after which a move that relies on it is skipped.
 _LOST = (ActionStatus.FAILED, ActionStatus.SKIPPED)
+#: How the error of a migration aborted at its timeout begins.
+TIMED_OUT = 'timed out'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,11 +306,11 @@ class Executor:
                        action.aborting or progress.reason or 'failed')
         elif elapsed >= 2 * timeout:
             round_.end(action.position, ActionStatus.FAILED,
-                       f'{action.aborting or "timed out"}; nova did not '
+                       f'{action.aborting or TIMED_OUT}; nova did not '
                        f'end it in {elapsed:.0f} s')
         elif action.aborting is None and (elapsed >= timeout
                                           or cancel.is_set()):
-            action.aborting = ('timed out' if elapsed >= timeout
+            action.aborting = (TIMED_OUT if elapsed >= timeout
                                else 'plan aborted on request')
             self._abort(round_, action)
 

@@ -205,7 +205,11 @@ class Replanner:
                 lambda: self.plans.moves_by_instance(now - DAY)),
             cold_downtime=inputs.cold_downtime(
                 self.plans.cold_migration_seconds(now - WEEK),
-                r.cold_migration_downtime))
+                r.cold_migration_downtime),
+            copy_factors=inputs.copy_factors(
+                inputs.LiveMigration(*row) for row in
+                self.plans.live_migrations(now - WEEK,
+                                           executor_mod.TIMED_OUT)))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,

@@ -70,7 +70,9 @@ does not count.
     cfg.FloatOpt('migration_cost_per_gb', default=0.0005, min=0.0,
                  help="""
 Objective cost of moving one GiB of guest memory (in the units of
-``min_gain``): large guests must gain more to be moved.
+``min_gain``): large guests must gain more to be moved.  A guest whose
+recorded live migrations took longer than those of guests of its memory
+size (it dirties memory fast) counts its GiB that many times over.
 """),
     cfg.FloatOpt('planning_budget', default=1.0, min=0.0,
                  help="""

@@ -184,6 +184,26 @@ class PlanStore:
                        a.status == 'succeeded')).scalars().all()
         return tuple(float(seconds) for seconds in rows)
 
+    def live_migrations(self, since: float, timed_out: str
+                        ) -> tuple[tuple[str, float, float, bool], ...]:
+        """(instance, memory MiB, seconds, completed) of each live
+        migration that ended after ``since`` and either succeeded or
+        failed with an error beginning with ``timed_out`` (aborted while
+        still copying)."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.instance, a.memory_mb,
+                          a.finished_at - a.started_at,
+                          a.status == 'succeeded')
+                .where(a.finished_at >= since, a.live.is_(True),
+                       (a.status == 'succeeded')
+                       | ((a.status == 'failed')
+                          & a.error.startswith(timed_out, autoescape=True)))
+            ).all()
+        return tuple((instance, float(memory_mb), float(seconds), bool(done))
+                     for instance, memory_mb, seconds, done in rows)
+
     def moves_by_instance(self, since: float) -> dict[str, float]:
         """Migrations of each instance started at ``since`` or later,
         whatever their end."""

@@ -44,13 +44,28 @@ nothing: over the horizon the move must pay for itself in (the
 all but the downtime ``D``, so the move gains ``loss - D / cooldown`` of
 the horizon's work and costs ``device_weight * D / cooldown`` (all of it
 when ``D`` is the longer).  ``D`` is the deployment's own: the median
-of its recent cold migrations (:func:`cold_downtime`).  A rented burst
-host costs BURST_HOST_COST plus
-BURST_COST_WEIGHT * cost / (cost + 1) per instance hosted.
+of its recent cold migrations (:func:`cold_downtime`).
+
+A live migration copies the guest's memory, then again the pages the
+guest dirtied meanwhile: at a bandwidth ``B`` and a dirty rate ``d`` it
+copies about ``B / (B - d)`` times the memory, in that many times the
+time, and never ends when ``d`` reaches ``B`` (the executor aborts it at
+its timeout).  So a live move costs ``migration_cost_per_gb`` per GiB of
+the guest's memory times its *copy factor*: the median time of its own
+recorded live migrations against the median of the completed ones of
+guests of its memory size (the fixed part of a migration cancels out),
+at least 1 (:func:`copy_factors`).  One aborted at its timeout counts
+the time it ran, less than it needed: a guest nova could not move once
+costs many times more to try again.  A rented burst host costs
+BURST_HOST_COST plus BURST_COST_WEIGHT * cost / (cost + 1) per instance
+hosted.
 """
 
+import collections
 import dataclasses
 import math
+from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 
 import numpy as np
@@ -76,6 +91,9 @@ BURST_COST_WEIGHT = 0.1
 #: Recorded cold migrations needed before their median replaces the
 #: configured estimate of a cold migration's downtime.
 COLD_SAMPLES = 3
+#: Completed live migrations of guests of a memory size needed before a
+#: guest's own are judged against them.
+COPY_PEERS = 3
 _DEVICE_COLUMN = {kind: d for d, kind in enumerate(problem_mod.DEVICES)}
 #: Rows of the CPU and memory statistics, as the planner's resources.
 _HOST_ROWS = [snapshot_mod.HOST_METRICS.index(m)
@@ -119,6 +137,44 @@ class Policy:
     #: Seconds a cold-migrated guest is expected to be stopped (the
     #: default of ``[replan] cold_migration_downtime``).
     cold_downtime: float = 120.0
+    #: How many times its memory a live migration copies, by instance
+    #: (:func:`copy_factors`); 1 for those not listed.
+    copy_factors: Mapping[str, float] = dataclasses.field(
+        default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveMigration:
+    """A recorded live migration: of a guest of ``memory_mb``, it ran
+    ``seconds``, and ``completed`` (else it was aborted at its timeout,
+    still copying: ``seconds`` is less than it needed)."""
+
+    instance: str
+    memory_mb: float
+    seconds: float
+    completed: bool
+
+
+def copy_factors(recorded: Iterable[LiveMigration]) -> dict[str, float]:
+    """How many times its memory a live migration of each guest copies,
+    judged from the ``recorded`` ones (module docstring): the median time
+    of its own against the median of the completed ones of guests of its
+    memory size, once there are :data:`COPY_PEERS` of those; at least 1.
+    """
+    peers: dict[float, list[float]] = collections.defaultdict(list)
+    own: dict[tuple[str, float], list[float]] = collections.defaultdict(list)
+    for move in recorded:
+        if move.completed:
+            peers[move.memory_mb].append(move.seconds)
+        own[move.instance, move.memory_mb].append(move.seconds)
+    factors = {}
+    for (instance, memory_mb), seconds in own.items():
+        done = peers[memory_mb]
+        if len(done) >= COPY_PEERS:
+            factors[instance] = max(
+                1.0, float(np.median(seconds)
+                           / max(np.median(done), 1e-9)))
+    return factors
 
 
 def cold_downtime(recorded: Sequence[float], configured: float) -> float:
@@ -329,6 +385,9 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     alloc_demand = np.array([[s.vcpus, s.memory_mb] for s in servers],
                             dtype=float).reshape(len(servers), 2)
     stopped = np.array([s.moves_cold for s in servers], dtype=float)
+    copied = np.array([1.0 if s.moves_cold
+                       else policy.copy_factors.get(s.uuid, 1.0)
+                       for s in servers]).reshape(len(servers))
     device_loss = np.array([
         v.device_loss if v is not None and v.device_loss is not None
         and s.accelerator in _DEVICE_COLUMN else 0.0
@@ -353,7 +412,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         wants_accelerator=_wanted(servers, placed, offered, policy),
         accepts_moves=receives,
         movable=movable,
-        move_cost=(alloc_demand[:, 1] / 1024.0
+        move_cost=(alloc_demand[:, 1] / 1024.0 * copied
                    * policy.limits.migration_cost_per_gb
                    + policy.limits.device_weight
                    * (stopped * stopped_share(policy) - device_loss)),

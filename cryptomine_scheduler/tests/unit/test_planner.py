@@ -509,6 +509,59 @@ class TestPayback(base.BaseTestCase):
                 self.assertAlmostEqual(share, inputs.persisting(rho, steps))
 
 
+class TestCopyFactor(base.BaseTestCase):
+    """A guest whose live migrations copy its memory many times over
+    (it dirties pages fast) costs that many times more to move."""
+
+    @staticmethod
+    def recorded(*rows) -> list[inputs.LiveMigration]:
+        return [inputs.LiveMigration(*row) for row in rows]
+
+    def test_factors_against_completed_peers_of_the_same_size(self):
+        peers = (('a', 4096.0, 20.0, True), ('b', 4096.0, 30.0, True),
+                 ('c', 4096.0, 40.0, True))
+        # d was aborted at its timeout after 300 s, ten times the peers'
+        # median; e has no peer of its size.
+        others = (('d', 4096.0, 300.0, False), ('e', 8192.0, 100.0, True))
+        self.assertEqual({'a': 1.0, 'b': 1.0, 'c': 40.0 / 30.0, 'd': 10.0},
+                         inputs.copy_factors(self.recorded(*peers, *others)))
+        # Two completed peers are too few to judge by.
+        self.assertEqual({}, inputs.copy_factors(
+            self.recorded(*peers[:2], *others)))
+        # A guest's own migrations count by their median (150 s), its
+        # completed ones among its peers too (median 40 s).
+        self.assertEqual(3.75, inputs.copy_factors(self.recorded(
+            *peers, ('d', 4096.0, 90.0, True), ('d', 4096.0, 150.0, True),
+            ('d', 4096.0, 600.0, False)))['d'])
+
+    def test_the_guest_that_copies_slowly_stays(self):
+        hosts = {'a': (64, 262144), 'b': (64, 262144)}
+        servers = [('a', 8, 8192, 6.0, 8192.0), ('a', 8, 8192, 6.0, 8192.0)]
+        f = fleets.fleet(hosts, servers)
+        slow = {fleets.server_uuid(0): 50.0}
+        moved = {}
+        for name, factors in (('none', {}), ('first', slow),
+                              ('both', {**slow,
+                                        fleets.server_uuid(1): 50.0})):
+            p = fleets.problem(f, dataclasses.replace(
+                NO_MIN_GAIN, copy_factors=factors))
+            moved[name] = [m.instance for m in heuristic.plan(p).moves]
+            if name == 'first':
+                # 8 GiB at 0.0005 a GiB, 50 times over.
+                np.testing.assert_allclose([0.2, 0.004], p.move_cost)
+        self.assertEqual([fleets.server_uuid(0)], moved['none'])
+        self.assertEqual([fleets.server_uuid(1)], moved['first'])
+        self.assertEqual([], moved['both'])  # no move gains 0.2
+
+    def test_a_cold_move_copies_no_memory(self):
+        f = mining_fleet(live=False)
+        policy = inputs.Policy(allow_cold_migration=True)
+        costs = [fleets.problem(f, dataclasses.replace(
+            policy, copy_factors={s.uuid: 50.0 for s in f.cluster.servers}
+            if slow else {})).move_cost for slow in (False, True)]
+        np.testing.assert_array_equal(*costs)
+
+
 class TestPlanOutput(base.BaseTestCase):
 
     def test_deterministic(self):

@@ -11,6 +11,7 @@ import fixtures
 from tooz import coordination
 
 from cryptomine_scheduler import cluster
+from cryptomine_scheduler import executor
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
@@ -96,6 +97,24 @@ class ReplanTestCase(test_controller.ControllerTestCase):
                     mem=100.0 * 4096 * len(guests) / MEMORY_MB + 5.0,
                     instances=[sample.InstanceLoad(s.uuid, 10.0, 4096.0)
                                for s in guests]))
+
+    def record_move(self, instance: str, started: float, seconds: float,
+                    status: str = 'succeeded', cold: bool = True,
+                    error: str | None = None) -> None:
+        """A move of another controller's round, ended as given."""
+        store = plans.PlanStore(self.controller.store.engine)
+        plan_id = str(uuid.uuid4())
+        store.create(plan_id, trigger='operator', controller='other',
+                     dry_run=False, status=plans.PlanStatus.SUCCEEDED,
+                     planning_seconds=0.1, efficacy={}, pinned={},
+                     moves=[heuristic.Move(instance, 'cold2', 'hot',
+                                           4096.0, 0.1)],
+                     cold=frozenset({instance} if cold else ()))
+        with store.engine.begin() as conn:
+            conn.execute(models.plan_actions.update().where(
+                models.plan_actions.c.plan_id == plan_id).values(
+                    status=status, started_at=started,
+                    finished_at=started + seconds, error=error))
 
     def finished(self, plan_id):
         waiting.wait_for(
@@ -320,30 +339,13 @@ class TestTenantBudgets(ReplanTestCase):
         self.controller = self.start_controller()
         self.record_load()
 
-    def record_cold_move(self, instance: str, started: float,
-                         seconds: float, status: str = 'succeeded',
-                         cold: bool = True) -> None:
-        store = plans.PlanStore(self.controller.store.engine)
-        plan_id = str(uuid.uuid4())
-        store.create(plan_id, trigger='operator', controller='other',
-                     dry_run=False, status=plans.PlanStatus.SUCCEEDED,
-                     planning_seconds=0.1, efficacy={}, pinned={},
-                     moves=[heuristic.Move(instance, 'cold2', 'hot',
-                                           4096.0, 0.1)],
-                     cold=frozenset({instance} if cold else ()))
-        with store.engine.begin() as conn:
-            conn.execute(models.plan_actions.update().where(
-                models.plan_actions.c.plan_id == plan_id).values(
-                    status=status, started_at=started,
-                    finished_at=started + seconds))
-
     def test_the_week_s_succeeded_cold_migrations_are_learned(self):
         now = time.time()
-        self.record_cold_move(server_id(0), now - 8 * replan.DAY, 50.0)
-        self.record_cold_move(server_id(1), now - 2 * replan.DAY, 70.0)
-        self.record_cold_move(server_id(2), now - replan.DAY, 90.0)
-        self.record_cold_move(server_id(3), now - 600, 30.0, 'failed')
-        self.record_cold_move(server_id(4), now - 600, 20.0, cold=False)
+        self.record_move(server_id(0), now - 8 * replan.DAY, 50.0)
+        self.record_move(server_id(1), now - 2 * replan.DAY, 70.0)
+        self.record_move(server_id(2), now - replan.DAY, 90.0)
+        self.record_move(server_id(3), now - 600, 30.0, 'failed')
+        self.record_move(server_id(4), now - 600, 20.0, cold=False)
         store = plans.PlanStore(self.controller.store.engine)
         self.assertEqual([70.0, 90.0], sorted(
             store.cold_migration_seconds(now - replan.WEEK)))
@@ -357,11 +359,11 @@ class TestTenantBudgets(ReplanTestCase):
     def test_a_tenant_past_its_day_of_downtime_is_not_moved_cold(self):
         now = time.time()
         # acme: 400 s a day ago (not counted) and 300 + 300 s since.
-        self.record_cold_move(server_id(0), now - 86_500, 400.0)
-        self.record_cold_move(server_id(1), now - 7_200, 300.0)
-        self.record_cold_move(server_id(2), now - 3_600, 300.0)
+        self.record_move(server_id(0), now - 86_500, 400.0)
+        self.record_move(server_id(1), now - 7_200, 300.0)
+        self.record_move(server_id(2), now - 3_600, 300.0)
         # other: 500 s, within its 600.
-        self.record_cold_move(server_id(3), now - 3_600, 500.0)
+        self.record_move(server_id(3), now - 3_600, 500.0)
         moved, pinned = self.planned_tenants()
         self.assertEqual({'other'}, moved)
         self.assertEqual(3, pinned["tenant's cold-migration downtime spent"])
@@ -371,10 +373,10 @@ class TestTenantBudgets(ReplanTestCase):
         now = time.time()
         # acme: one move a day ago (not counted) and two since, short
         # enough to leave its downtime; other: one.
-        self.record_cold_move(server_id(0), now - 86_500, 10.0)
-        self.record_cold_move(server_id(1), now - 7_200, 10.0)
-        self.record_cold_move(server_id(1), now - 3_600, 10.0)
-        self.record_cold_move(server_id(3), now - 3_600, 10.0)
+        self.record_move(server_id(0), now - 86_500, 10.0)
+        self.record_move(server_id(1), now - 7_200, 10.0)
+        self.record_move(server_id(1), now - 3_600, 10.0)
+        self.record_move(server_id(3), now - 3_600, 10.0)
         moved, pinned = self.planned_tenants()
         self.assertEqual({'other'}, moved)
         self.assertEqual(3, pinned["tenant's migrations of the day spent"])
@@ -386,18 +388,65 @@ class TestTenantBudgets(ReplanTestCase):
         self.conf.set_override('cold_downtime_per_tenant', 0, 'replan')
         long_ago = time.time() - 2 * replan.DAY
         for n in range(2):
-            self.record_cold_move(server_id(n), long_ago + n, 4000.0)
+            self.record_move(server_id(n), long_ago + n, 4000.0)
         moved, _ = self.planned_tenants()
         self.assertTrue(moved)  # 120 s expected
-        self.record_cold_move(server_id(2), long_ago + 2, 4000.0)
+        self.record_move(server_id(2), long_ago + 2, 4000.0)
         moved, _ = self.planned_tenants()
         self.assertEqual(set(), moved)
 
     def test_within_the_budget_both_tenants_move(self):
-        self.record_cold_move(server_id(1), time.time() - 3_600, 599.0)
+        self.record_move(server_id(1), time.time() - 3_600, 599.0)
         moved, pinned = self.planned_tenants()
         self.assertEqual({'acme', 'other'}, moved)
         self.assertNotIn("tenant's cold-migration downtime spent", pinned)
+
+
+class TestCopyFactors(ReplanTestCase):
+    """The live migrations recorded here price each guest's next one."""
+
+    def record_live_move(self, instance: str, started: float,
+                         seconds: float, status: str = 'succeeded',
+                         error: str | None = None) -> None:
+        self.record_move(instance, started, seconds, status, cold=False,
+                         error=error)
+
+    def test_the_week_s_completed_and_timed_out_live_migrations(self):
+        now = time.time()
+        timed_out = f'{executor.TIMED_OUT}; nova did not end it in 3600 s'
+        self.record_live_move(server_id(0), now - 8 * replan.DAY, 10.0)
+        self.record_live_move(server_id(1), now - 600, 12.0)
+        self.record_live_move(server_id(2), now - 600, 3600.0, 'failed',
+                              timed_out)
+        self.record_live_move(server_id(3), now - 600, 5.0, 'failed',
+                              'injected failure')
+        self.record_move(server_id(4), now - 600, 30.0)  # cold
+        store = plans.PlanStore(self.controller.store.engine)
+        self.assertEqual(
+            {(server_id(1), 4096.0, 12.0, True),
+             (server_id(2), 4096.0, 3600.0, False)},
+            set(store.live_migrations(now - replan.WEEK,
+                                      executor.TIMED_OUT)))
+
+    def planned(self) -> set[str]:
+        plan = self.client.create_plan(dry_run=True, execute=False)
+        return {a['instance'] for a in plan['actions']}
+
+    def test_a_guest_nova_could_not_move_live_is_not_tried_again(self):
+        moved = self.planned()
+        stuck = min(moved)
+        # A day ago: three guests of its size moved live in 10 s, and its
+        # own migration was aborted at the timeout.
+        day_ago = time.time() - replan.DAY
+        peers = [server_id(n) for n in range(6)
+                 if server_id(n) != stuck][:3]
+        for n, peer in enumerate(peers):
+            self.record_live_move(peer, day_ago + n, 10.0)
+        self.record_live_move(stuck, day_ago, 1800.0, 'failed',
+                              executor.TIMED_OUT)
+        again = self.planned()
+        self.assertTrue(again)
+        self.assertNotIn(stuck, again)
 
 
 class TestLockAndOwnership(ReplanTestCase):
