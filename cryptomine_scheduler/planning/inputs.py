@@ -159,7 +159,8 @@ def copy_factors(recorded: Iterable[LiveMigration]) -> dict[str, float]:
     """How many times its memory a live migration of each guest copies,
     judged from the ``recorded`` ones (module docstring): the median time
     of its own against the median of the completed ones of guests of its
-    memory size, once there are :data:`COPY_PEERS` of those; at least 1.
+    memory size, once there are :data:`COPY_PEERS` of those; at least 1
+    (a guest resized in between: the higher of its sizes').
     """
     peers: dict[float, list[float]] = collections.defaultdict(list)
     own: dict[tuple[str, float], list[float]] = collections.defaultdict(list)
@@ -167,13 +168,13 @@ def copy_factors(recorded: Iterable[LiveMigration]) -> dict[str, float]:
         if move.completed:
             peers[move.memory_mb].append(move.seconds)
         own[move.instance, move.memory_mb].append(move.seconds)
-    factors = {}
+    factors: dict[str, float] = {}
     for (instance, memory_mb), seconds in own.items():
         done = peers[memory_mb]
         if len(done) >= COPY_PEERS:
             factors[instance] = max(
-                1.0, float(np.median(seconds)
-                           / max(np.median(done), 1e-9)))
+                factors.get(instance, 1.0),
+                float(np.median(seconds) / max(np.median(done), 1e-9)))
     return factors
 
 

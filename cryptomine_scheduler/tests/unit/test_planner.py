@@ -533,6 +533,12 @@ class TestCopyFactor(base.BaseTestCase):
         self.assertEqual(3.75, inputs.copy_factors(self.recorded(
             *peers, ('d', 4096.0, 90.0, True), ('d', 4096.0, 150.0, True),
             ('d', 4096.0, 600.0, False)))['d'])
+        # Resized: its slower size counts, in either order.
+        resized = (('d', 4096.0, 60.0, True), ('d', 8192.0, 500.0, True),
+                   ('e', 8192.0, 100.0, True), ('f', 8192.0, 100.0, True))
+        for rows in (resized, resized[::-1]):
+            self.assertEqual(5.0, inputs.copy_factors(
+                self.recorded(*peers, *rows))['d'])
 
     def test_the_guest_that_copies_slowly_stays(self):
         hosts = {'a': (64, 262144), 'b': (64, 262144)}
