@@ -58,8 +58,10 @@ class ActionStatus(enum.Enum):
 
 #: Statuses after which a move that relies on it is skipped.
 _LOST = (ActionStatus.FAILED, ActionStatus.SKIPPED)
-#: How the error of a migration aborted at its timeout begins.
+#: How the errors of a migration aborted at its timeout, and on an
+#: operator's request, begin.
 TIMED_OUT = 'timed out'
+ABORTED_ON_REQUEST = 'plan aborted on request'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,7 +313,7 @@ class Executor:
         elif action.aborting is None and (elapsed >= timeout
                                           or cancel.is_set()):
             action.aborting = (TIMED_OUT if elapsed >= timeout
-                               else 'plan aborted on request')
+                               else ABORTED_ON_REQUEST)
             self._abort(round_, action)
 
     def _abort(self, round_: _Round, action: _Running) -> None:

@@ -41,9 +41,16 @@ STOP_GRACE = 30.0
 INTERVAL = 'interval'
 #: Seconds over which ``[replan] max_moves_per_day`` counts.
 DAY = 86400.0
-#: Seconds of recorded cold migrations their expected downtime is
-#: learned from.
+#: Seconds of recorded migrations their expected cold downtime and the
+#: guests' copy factors are learned from.
 WEEK = 7 * DAY
+#: The error of the moves a round left when an error stopped it.
+ROUND_ERROR = 'round stopped by an error'
+#: How the errors of failed migrations that say nothing of their guest
+#: begin (``[replan] max_failures_per_instance`` counts the others).
+NOT_THE_GUESTS_FAILURES = (executor_mod.TIMED_OUT,
+                           executor_mod.ABORTED_ON_REQUEST,
+                           plans_mod.INTERRUPTED, ROUND_ERROR)
 #: What a migration nova ended makes of its action.
 _ENDED = {
     executor_mod.MigrationState.DONE: executor_mod.ActionStatus.SUCCEEDED,
@@ -203,6 +210,11 @@ class Replanner:
             moves_spent=self._spent(
                 found, r.max_moves_per_tenant,
                 lambda: self.plans.moves_by_instance(now - DAY)),
+            failed_today=frozenset(
+                instance for instance, failed in
+                self.plans.failures_by_instance(
+                    now - DAY, NOT_THE_GUESTS_FAILURES).items()
+                if failed >= r.max_failures_per_instance),
             cold_downtime=inputs.cold_downtime(
                 self.plans.cold_migration_seconds(now - WEEK),
                 r.cold_migration_downtime),
@@ -357,7 +369,7 @@ class Replanner:
                                   final_status(outcome.counts))
         except Exception as exc:
             LOG.exception('Plan %s stopped by an error', current.plan_id)
-            error = f'round stopped by an error: {exc}'
+            error = f'{ROUND_ERROR}: {exc}'
             self.plans.close_open_actions(current.plan_id, 'failed', error)
             self.plans.set_status(current.plan_id,
                                   plans_mod.PlanStatus.FAILED, error)

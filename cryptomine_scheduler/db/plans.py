@@ -22,6 +22,8 @@ from cryptomine_scheduler.db import models
 
 PENDING = 'pending'
 RUNNING = 'running'
+#: The error of the moves a controller left running when it stopped.
+INTERRUPTED = 'controller stopped during the round'
 
 
 class PlanStatus(enum.Enum):
@@ -215,6 +217,23 @@ class PlanStore:
                 .group_by(a.instance)).all()
         return {instance: float(count) for instance, count in rows}
 
+    def failures_by_instance(self, since: float,
+                             not_counted: tuple[str, ...]
+                             ) -> dict[str, int]:
+        """Failed migrations of each instance that ended at ``since`` or
+        later, but for those whose error begins with one of
+        ``not_counted``."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.instance, sa.func.count())
+                .where(a.finished_at >= since, a.status == 'failed',
+                       *(sa.not_(sa.func.coalesce(a.error, '').startswith(
+                           prefix, autoescape=True))
+                         for prefix in not_counted))
+                .group_by(a.instance)).all()
+        return dict(rows)
+
     def moves_started(self, since: float) -> int:
         """Migrations started at ``since`` or later, whatever their
         end."""
@@ -256,7 +275,7 @@ class PlanStore:
         finished or rolled back its migration, and either way the
         instance deserves its cool-down.
         """
-        reason = 'controller stopped during the round'
+        reason = INTERRUPTED
         p = models.plans.c
         with self.engine.connect() as conn:
             running = [r.id for r in conn.execute(

@@ -134,6 +134,8 @@ class Policy:
     downtime_spent: frozenset[str] = frozenset()
     #: Tenants whose migrations of the day are spent.
     moves_spent: frozenset[str] = frozenset()
+    #: Instances whose migrations failed too often today.
+    failed_today: frozenset[str] = frozenset()
     #: Seconds a cold-migrated guest is expected to be stopped (the
     #: default of ``[replan] cold_migration_downtime``).
     cold_downtime: float = 120.0
@@ -240,6 +242,8 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
             return Pinned.DOWNTIME_BUDGET
     if server.project in policy.moves_spent:
         return Pinned.TENANT_MOVES
+    if server.uuid in policy.failed_today:
+        return Pinned.FAILED_TODAY
     if last_moved is not None and now - last_moved < policy.cooldown:
         return Pinned.COOL_DOWN
     return None

@@ -103,6 +103,7 @@ class Pinned(enum.Enum):
     OUTSIDE_WINDOW = 'cold migration outside its windows'
     DOWNTIME_BUDGET = "tenant's cold-migration downtime spent"
     TENANT_MOVES = "tenant's migrations of the day spent"
+    FAILED_TODAY = 'its migrations failed today'
     NO_LOAD_DATA = 'no load data for its host'
 
 

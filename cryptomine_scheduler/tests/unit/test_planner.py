@@ -307,6 +307,15 @@ class TestRoundLimits(base.BaseTestCase):
         moves = heuristic.plan(p).moves
         self.assertEqual([fleets.server_uuid(7)], [m.instance for m in moves])
 
+    def test_an_instance_whose_migrations_failed_today_stays(self):
+        failed = {fleets.server_uuid(n) for n in range(7)}
+        p = fleets.problem(skewed(), dataclasses.replace(
+            NO_MIN_GAIN, failed_today=frozenset(failed)))
+        self.assertEqual({n: Pinned.FAILED_TODAY for n in range(7)},
+                         p.pinned)
+        self.assertEqual([fleets.server_uuid(7)],
+                         [m.instance for m in heuristic.plan(p).moves])
+
     def test_balanced_fleet_is_left_alone(self):
         hosts = {f'h{i}': (16, 65536) for i in range(3)}
         servers = [(f'h{i % 3}', 2, 4096, 1.0, 4096.0) for i in range(9)]

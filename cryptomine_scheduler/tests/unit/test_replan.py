@@ -3,6 +3,7 @@ lock; nova is faked at the edge (the nova functional tests use the real
 one)."""
 
 import dataclasses
+import functools
 import multiprocessing
 import time
 import uuid
@@ -447,6 +448,43 @@ class TestCopyFactors(ReplanTestCase):
         again = self.planned()
         self.assertTrue(again)
         self.assertNotIn(stuck, again)
+
+
+class TestFailuresPerInstance(ReplanTestCase):
+    """An instance whose migrations nova failed twice in a day is left
+    alone; failures that say nothing of it do not count."""
+
+    def test_twice_failed_in_a_day_is_not_planned(self):
+        now = time.time()
+        # Each failed an hour or more ago: past the cooldown.
+        failed = functools.partial(self.record_move, status='failed',
+                                   cold=False)
+        for n in range(2):
+            failed(server_id(0), now - 7_200 + n, 60.0,
+                   error='Conflict: cannot live migrate an SR-IOV port')
+        # Once today, and once yesterday.
+        failed(server_id(1), now - 7_200, 60.0, error='injected failure')
+        failed(server_id(1), now - 90_000, 60.0, error='injected failure')
+        # Failures that were not its own.
+        for n, error in enumerate((executor.TIMED_OUT,
+                                   executor.ABORTED_ON_REQUEST,
+                                   plans.INTERRUPTED,
+                                   f'{replan.ROUND_ERROR}: boom')):
+            failed(server_id(2), now - 7_200 + n, 60.0, error=error)
+        store = plans.PlanStore(self.controller.store.engine)
+        self.assertEqual({server_id(0): 2, server_id(1): 1},
+                         store.failures_by_instance(
+                             now - replan.DAY,
+                             replan.NOT_THE_GUESTS_FAILURES))
+        plan = self.client.create_plan(dry_run=True, execute=False)
+        self.assertEqual(1, plan['pinned']['its migrations failed today'])
+        moved = {a['instance'] for a in plan['actions']}
+        self.assertNotIn(server_id(0), moved)
+        # The bar is the operator's.
+        self.conf.set_override('max_failures_per_instance', 3, 'replan')
+        plan = self.client.create_plan(dry_run=True, execute=False)
+        self.assertNotIn('its migrations failed today', plan['pinned'])
+        self.assertIn(server_id(0), {a['instance'] for a in plan['actions']})
 
 
 class TestLockAndOwnership(ReplanTestCase):
