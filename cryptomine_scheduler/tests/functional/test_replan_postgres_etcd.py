@@ -65,6 +65,16 @@ class TestRestartOnPostgresAndEtcd(OnPostgresAndEtcd,
     """A crash's round closed at start, and the periodic round."""
 
 
+class TestCopyFactorsOnPostgresAndEtcd(OnPostgresAndEtcd,
+                                       test_replan.TestCopyFactors):
+    """The recorded live migrations a guest's copy factor reads."""
+
+
+class TestFailuresOnPostgresAndEtcd(OnPostgresAndEtcd,
+                                    test_replan.TestFailuresPerInstance):
+    """Each instance's failed migrations, counted in PostgreSQL."""
+
+
 class TestFailOver(OnPostgresAndEtcd):
 
     LOCK_TIMEOUT = 3
