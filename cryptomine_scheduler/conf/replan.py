@@ -207,12 +207,13 @@ Failed migrations after which a round starts no further move.
     cfg.IntOpt('max_failures_per_instance', default=2, min=1,
                help="""
 Failed migrations of one instance in any 24 hours after which it is not
-planned again until the oldest of them is a day old: nova refused them
-(an SR-IOV port, an image property, a destination its scheduler turned
-down) or they failed in nova, counted from the recorded plans of every
-controller.  Migrations aborted at ``migration_timeout`` do not count
-(the guest's copy factor prices them), nor those an operator aborted or
-a controller left when it stopped.
+planned again until fewer than that many are under a day old: nova
+refused them (an SR-IOV port, an image property, a destination its
+scheduler turned down) or they failed in nova, counted from the
+recorded plans of every controller.  Migrations aborted at
+``migration_timeout`` do not count (the guest's copy factor prices
+them), nor those an operator aborted or a controller left when it
+stopped.
 
 Related options:
 
