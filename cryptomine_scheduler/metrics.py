@@ -288,13 +288,14 @@ class Metrics:
             'Seconds a re-plan took, whatever its status.',
             buckets=PLAN_BUCKETS, registry=self.registry)
         self._migrations = prometheus_client.Counter(
-            f'{PREFIX}_migrations', 'Live migrations finished, by status.',
-            ['status'], registry=self.registry)
+            f'{PREFIX}_migrations',
+            'Migrations finished, by status and how (live or cold).',
+            ['status', 'how'], registry=self.registry)
         self._migration_seconds = prometheus_client.Histogram(
             f'{PREFIX}_migration_duration_seconds',
-            'Seconds from requesting a live migration to its end, whatever '
-            'its status.',
-            buckets=MIGRATION_BUCKETS, registry=self.registry)
+            'Seconds from requesting a migration to its end, whatever its '
+            'status, by how (live, or cold: the guest stopped).',
+            ['how'], buckets=MIGRATION_BUCKETS, registry=self.registry)
         self._server = self._thread = None
 
     def plan_finished(self, status: str, seconds: float) -> None:
@@ -302,10 +303,12 @@ class Metrics:
         self._plans.labels(status).inc()
         self._plan_seconds.observe(seconds)
 
-    def migration_finished(self, status: str, seconds: float) -> None:
-        """Count a finished live migration and record how long it took."""
-        self._migrations.labels(status).inc()
-        self._migration_seconds.observe(seconds)
+    def migration_finished(self, status: str, seconds: float,
+                           how: str) -> None:
+        """Count a finished migration (``how``: live or cold) and
+        record how long it took."""
+        self._migrations.labels(status, how).inc()
+        self._migration_seconds.labels(how).observe(seconds)
 
     def serve(self, host: str, port: int) -> None:
         """Serve the registry over HTTP from a daemon thread."""

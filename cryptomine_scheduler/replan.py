@@ -353,8 +353,10 @@ class Replanner:
     def _execute(self, current: _Round, moves, cold) -> None:
         r = self.conf.replan
         executor = executor_mod.Executor(
-            self._migrator, _MeteredRecorder(self.plans, self._metrics,
-                                             self._clock),
+            self._migrator, _MeteredRecorder(
+                self.plans, self._metrics, self._clock,
+                tuple('cold' if move.instance in cold else 'live'
+                      for move in moves)),
             executor_mod.Limits(
                 max_parallel=r.max_parallel,
                 max_parallel_per_host=r.max_parallel_per_host,
@@ -476,12 +478,15 @@ def final_status(counts: Mapping[executor_mod.ActionStatus, int]
 
 
 class _MeteredRecorder:
-    """The plan store as the executor's recorder, counting migrations."""
+    """The plan store as the executor's recorder, counting migrations
+    (``how``: each move's, live or cold, by plan position)."""
 
-    def __init__(self, plans: plans_mod.PlanStore, metrics, clock):
+    def __init__(self, plans: plans_mod.PlanStore, metrics, clock,
+                 how: tuple[str, ...]):
         self._plans = plans
         self._metrics = metrics
         self._clock = clock
+        self._how = how
         self._started: dict[tuple[str, int], float] = {}
 
     def action_started(self, plan_id: str, position: int) -> None:
@@ -493,5 +498,5 @@ class _MeteredRecorder:
         self._plans.action_finished(plan_id, position, status, error)
         started = self._started.pop((plan_id, position), None)
         if started is not None:
-            self._metrics.migration_finished(status.value,
-                                             self._clock() - started)
+            self._metrics.migration_finished(
+                status.value, self._clock() - started, self._how[position])

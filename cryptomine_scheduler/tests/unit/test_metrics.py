@@ -192,8 +192,9 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.controller.metrics.plan_finished('applied', 0.3)
         self.controller.metrics.plan_finished('no_gain', 2.0)
         self.controller.metrics.plan_finished('applied', 7.0)
-        self.controller.metrics.migration_finished('succeeded', 42.0)
-        self.controller.metrics.migration_finished('failed', 900.0)
+        self.controller.metrics.migration_finished('succeeded', 42.0, 'live')
+        self.controller.metrics.migration_finished('failed', 900.0, 'live')
+        self.controller.metrics.migration_finished('succeeded', 95.0, 'cold')
         metrics = self.scrape()
         self.assertEqual(2, metrics['cryptomine_plans_total',
                                     (('status', 'applied'),)])
@@ -205,14 +206,17 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
             9.3, metrics['cryptomine_plan_duration_seconds_sum', ()])
         self.assertEqual(2, metrics['cryptomine_plan_duration_seconds_bucket',
                                     (('le', '5.0'),)])
-        self.assertEqual(1, metrics['cryptomine_migrations_total',
-                                    (('status', 'failed'),)])
-        self.assertEqual(
-            1, metrics['cryptomine_migration_duration_seconds_bucket',
-                       (('le', '60.0'),)])
-        self.assertEqual(
-            2, metrics['cryptomine_migration_duration_seconds_bucket',
-                       (('le', '1200.0'),)])
+        for status, how, count in (('failed', 'live', 1),
+                                   ('succeeded', 'live', 1),
+                                   ('succeeded', 'cold', 1)):
+            self.assertEqual(count, metrics[
+                'cryptomine_migrations_total',
+                (('how', how), ('status', status))])
+        for how, le, count in (('live', '60.0', 1), ('live', '1200.0', 2),
+                               ('cold', '60.0', 0), ('cold', '120.0', 1)):
+            self.assertEqual(count, metrics[
+                'cryptomine_migration_duration_seconds_bucket',
+                (('how', how), ('le', le))])
 
     def test_stop_closes_the_endpoint(self):
         self.scrape()

@@ -157,7 +157,8 @@ class TestPlans(ReplanTestCase):
              for a in done['actions']], self.nova.started)
         registry = self.controller.metrics.registry
         self.assertEqual(len(done['actions']), registry.get_sample_value(
-            'cryptomine_migrations_total', {'status': 'succeeded'}))
+            'cryptomine_migrations_total',
+            {'status': 'succeeded', 'how': 'live'}))
         self.assertEqual(1, registry.get_sample_value(
             'cryptomine_plans_total', {'status': 'running'}))
 
@@ -395,6 +396,17 @@ class TestTenantBudgets(ReplanTestCase):
         self.record_move(server_id(2), long_ago + 2, 4000.0)
         moved, _ = self.planned_tenants()
         self.assertEqual(set(), moved)
+
+    def test_cold_moves_are_counted_as_cold(self):
+        done = self.finished(self.client.create_plan(
+            dry_run=False, execute=True)['id'])
+        self.assertTrue(done['actions'])
+        self.assertEqual({False}, {live for _, _, live in self.nova.started})
+        counted = {how: self.controller.metrics.registry.get_sample_value(
+            'cryptomine_migrations_total',
+            {'status': 'succeeded', 'how': how}) for how in ('live', 'cold')}
+        self.assertEqual({'live': None, 'cold': len(done['actions'])},
+                         counted)
 
     def test_within_the_budget_both_tenants_move(self):
         self.record_move(server_id(1), time.time() - 3_600, 599.0)
