@@ -21,7 +21,9 @@ end:
   shutdown) or ``cancel`` is set, no move starts any more: the running
   ones are watched to their end and the rest are aborted.
 
-Every start and end goes to a :class:`Recorder` (the plan store).  The
+Every start and end goes to a :class:`Recorder` (the plan store), each
+end that is not a success with its error and its cause
+(:class:`~cryptomine_scheduler.db.plans.ActionCause`).  The
 migrations themselves go through a :class:`Migrator`:
 :class:`OpenStackMigrator` asks nova's API.
 """
@@ -40,6 +42,7 @@ from openstack import connection as connection_mod
 from openstack import exceptions as sdk_exceptions
 from oslo_log import log as logging
 
+from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.planning import heuristic
 
 LOG = logging.getLogger(__name__)
@@ -58,10 +61,10 @@ class ActionStatus(enum.Enum):
 
 #: Statuses after which a move that relies on it is skipped.
 _LOST = (ActionStatus.FAILED, ActionStatus.SKIPPED)
-#: How the errors of a migration aborted at its timeout, and on an
-#: operator's request, begin.
-TIMED_OUT = 'timed out'
-ABORTED_ON_REQUEST = 'plan aborted on request'
+Cause = plans.ActionCause
+#: The error of a migration aborted in nova, by why it was.
+_ABORTED = {Cause.TIMED_OUT: 'timed out',
+            Cause.ABORT_REQUESTED: 'plan aborted on request'}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +124,9 @@ class Recorder(Protocol):
     def action_started(self, plan_id: str, position: int) -> None: ...
 
     def action_finished(self, plan_id: str, position: int,
-                        status: ActionStatus,
-                        error: str | None = None) -> None: ...
+                        status: ActionStatus, error: str | None = None,
+                        cause: plans.ActionCause | None = None
+                        ) -> None: ...
 
 
 class Migrator(Protocol):
@@ -160,7 +164,7 @@ class _Running:
     move: heuristic.Move
     started: float
     #: Why nova was asked to abort it; None while it was not.
-    aborting: str | None = None
+    aborting: plans.ActionCause | None = None
 
 
 class _Round:
@@ -188,7 +192,8 @@ class _Round:
         self.busy.update((move.source, move.destination))
 
     def end(self, position: int, status: ActionStatus,
-            error: str | None = None) -> None:
+            error: str | None = None,
+            cause: plans.ActionCause | None = None) -> None:
         move = self.moves[position]
         log = LOG.warning if status is ActionStatus.FAILED else LOG.info
         log('Plan %s move %d (%s from %s to %s): %s %s', self.plan_id,
@@ -196,7 +201,8 @@ class _Round:
             status.value, error or '')
         self.statuses[position] = status
         self.failures += status is ActionStatus.FAILED
-        self.recorder.action_finished(self.plan_id, position, status, error)
+        self.recorder.action_finished(self.plan_id, position, status, error,
+                                      cause)
         for action in self.running:
             if action.position == position:
                 self.running.remove(action)
@@ -247,19 +253,20 @@ class Executor:
             halt = self._halt_reason(round_, stop)
             if halt is not None:
                 for position in range(round_.upcoming, len(moves)):
-                    round_.end(position, ActionStatus.ABORTED, halt)
+                    round_.end(position, ActionStatus.ABORTED, *halt)
                 round_.upcoming = len(moves)
             if not round_.running and round_.upcoming == len(moves):
                 break
             self._sleep(self._limits.poll_interval)
         return Outcome(tuple(round_.statuses), self._clock() - began)
 
-    def _halt_reason(self, round_: _Round,
-                     stop: threading.Event) -> str | None:
+    def _halt_reason(self, round_: _Round, stop: threading.Event
+                     ) -> tuple[str, plans.ActionCause] | None:
         if round_.failures >= self._limits.max_failures:
-            return f'round stopped after {round_.failures} failed moves'
+            return (f'round stopped after {round_.failures} failed moves',
+                    Cause.FAILURE_LIMIT)
         if stop.is_set():
-            return 'round stopped on request'
+            return 'round stopped on request', Cause.ROUND_STOPPED
         return None
 
     def _start_next(self, round_: _Round, cold: frozenset[str],
@@ -274,7 +281,8 @@ class Executor:
                 round_.end(position, ActionStatus.SKIPPED,
                            f'relies on move {lost} '
                            f'({round_.moves[lost].instance}): '
-                           f'{round_.statuses[lost].value}')
+                           f'{round_.statuses[lost].value}',
+                           Cause.DEPENDENCY_LOST)
             elif not (round_.dependencies_done(move)
                       and round_.has_room(move, self._limits)):
                 return
@@ -284,7 +292,8 @@ class Executor:
                     self._migrator.start(move.instance, move.destination,
                                          live=move.instance not in cold)
                 except MigrationError as exc:
-                    round_.end(position, ActionStatus.FAILED, str(exc))
+                    round_.end(position, ActionStatus.FAILED, str(exc),
+                               Cause.NOVA)
             round_.upcoming += 1
 
     def _watch(self, round_: _Round, action: _Running,
@@ -304,31 +313,35 @@ class Executor:
         if progress.state is MigrationState.DONE:
             round_.end(action.position, ActionStatus.SUCCEEDED)
         elif progress.state is MigrationState.FAILED:
-            round_.end(action.position, ActionStatus.FAILED,
-                       action.aborting or progress.reason or 'failed')
+            if action.aborting is None:
+                round_.end(action.position, ActionStatus.FAILED,
+                           progress.reason or 'failed', Cause.NOVA)
+            else:
+                round_.end(action.position, ActionStatus.FAILED,
+                           _ABORTED[action.aborting], action.aborting)
         elif elapsed >= 2 * timeout:
+            cause = action.aborting or Cause.TIMED_OUT
             round_.end(action.position, ActionStatus.FAILED,
-                       f'{action.aborting or TIMED_OUT}; nova did not '
-                       f'end it in {elapsed:.0f} s')
+                       f'{_ABORTED[cause]}; nova did not end it in '
+                       f'{elapsed:.0f} s', cause)
         elif action.aborting is None and (elapsed >= timeout
                                           or cancel.is_set()):
-            action.aborting = (TIMED_OUT if elapsed >= timeout
-                               else ABORTED_ON_REQUEST)
+            action.aborting = (Cause.TIMED_OUT if elapsed >= timeout
+                               else Cause.ABORT_REQUESTED)
             self._abort(round_, action)
 
     def _abort(self, round_: _Round, action: _Running) -> None:
         move = action.move
+        why = _ABORTED[action.aborting]
         try:
             self._migrator.abort(move.instance)
         except MigrationError as exc:
             LOG.warning('Plan %s move %d (%s): %s, and nova cannot abort '
                         'it (%s); watching it to its end', round_.plan_id,
-                        action.position, move.instance, action.aborting,
-                        exc)
+                        action.position, move.instance, why, exc)
             return
         LOG.warning('Plan %s move %d (%s): %s; asked nova to abort it',
-                    round_.plan_id, action.position, move.instance,
-                    action.aborting)
+                    round_.plan_id, action.position, move.instance, why)
 
 
 #: nova migration statuses of a migration that did not happen.

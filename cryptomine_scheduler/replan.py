@@ -44,13 +44,6 @@ DAY = 86400.0
 #: Seconds of recorded migrations their expected cold downtime and the
 #: guests' copy factors are learned from.
 WEEK = 7 * DAY
-#: The error of the moves a round left when an error stopped it.
-ROUND_ERROR = 'round stopped by an error'
-#: How the errors of failed migrations that say nothing of their guest
-#: begin (``[replan] max_failures_per_instance`` counts the others).
-NOT_THE_GUESTS_FAILURES = (executor_mod.TIMED_OUT,
-                           executor_mod.ABORTED_ON_REQUEST,
-                           plans_mod.INTERRUPTED, ROUND_ERROR)
 #: What a migration nova ended makes of its action.
 _ENDED = {
     executor_mod.MigrationState.DONE: executor_mod.ActionStatus.SUCCEEDED,
@@ -212,16 +205,14 @@ class Replanner:
                 lambda: self.plans.moves_by_instance(now - DAY)),
             failed_today=frozenset(
                 instance for instance, failed in
-                self.plans.failures_by_instance(
-                    now - DAY, NOT_THE_GUESTS_FAILURES).items()
+                self.plans.failures_by_instance(now - DAY).items()
                 if failed >= r.max_failures_per_instance),
             cold_downtime=inputs.cold_downtime(
                 self.plans.cold_migration_seconds(now - WEEK),
                 r.cold_migration_downtime),
             copy_factors=inputs.copy_factors(
                 inputs.LiveMigration(*row) for row in
-                self.plans.live_migrations(now - WEEK,
-                                           executor_mod.TIMED_OUT)))
+                self.plans.live_migrations(now - WEEK)))
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,
@@ -272,7 +263,8 @@ class Replanner:
                                  f'still has migrations running')
             why = f'controller {plan["controller"]} stopped during the round'
             self.plans.close_open_actions(
-                plan_id, executor_mod.ActionStatus.ABORTED.value, why)
+                plan_id, executor_mod.ActionStatus.ABORTED.value, why,
+                plans_mod.ActionCause.CONTROLLER_STOPPED)
             counts = collections.Counter(
                 executor_mod.ActionStatus(a['status'])
                 for a in self.plans.get(plan_id)['actions'])
@@ -293,8 +285,10 @@ class Replanner:
             if status is None:
                 running = True
             else:
-                self.plans.action_finished(plan['id'], action['position'],
-                                           status, progress.reason)
+                failed = status is executor_mod.ActionStatus.FAILED
+                self.plans.action_finished(
+                    plan['id'], action['position'], status, progress.reason,
+                    plans_mod.ActionCause.NOVA if failed else None)
         return running
 
     def _plan(self, trigger, dry_run, execute, max_moves, aggregate):
@@ -371,8 +365,9 @@ class Replanner:
                                   final_status(outcome.counts))
         except Exception as exc:
             LOG.exception('Plan %s stopped by an error', current.plan_id)
-            error = f'{ROUND_ERROR}: {exc}'
-            self.plans.close_open_actions(current.plan_id, 'failed', error)
+            error = f'round stopped by an error: {exc}'
+            self.plans.close_open_actions(current.plan_id, 'failed', error,
+                                          plans_mod.ActionCause.ROUND_ERROR)
             self.plans.set_status(current.plan_id,
                                   plans_mod.PlanStatus.FAILED, error)
         finally:
@@ -494,8 +489,9 @@ class _MeteredRecorder:
         self._plans.action_started(plan_id, position)
 
     def action_finished(self, plan_id: str, position: int, status,
-                        error: str | None = None) -> None:
-        self._plans.action_finished(plan_id, position, status, error)
+                        error: str | None = None,
+                        cause: plans_mod.ActionCause | None = None) -> None:
+        self._plans.action_finished(plan_id, position, status, error, cause)
         started = self._started.pop((plan_id, position), None)
         if started is not None:
             self._metrics.migration_finished(

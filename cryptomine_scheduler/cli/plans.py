@@ -29,14 +29,20 @@ def _move(action: dict) -> str:
             f'{action["destination"]}')
 
 
+def _outcome(action: dict) -> str:
+    """Its status, with why it did not succeed: ``failed (nova): ...``."""
+    cause = f' ({action["cause"]})' if action['cause'] else ''
+    error = f': {action["error"]}' if action['error'] else ''
+    return f'{action["status"]}{cause}{error}'
+
+
 def _actions(actions: list[dict]) -> columns.Text:
     rows = [['#', 'instance', 'from', 'to', 'how', 'GB', 'gain', 'status']]
     for a in actions:
-        status = a['status'] + (f': {a["error"]}' if a['error'] else '')
         rows.append([str(a['position']), a['instance'], a['source'],
                      a['destination'], 'live' if a['live'] else 'cold',
                      f'{a["memory_mb"] / 1024:g}', f'{a["gain"]:.4f}',
-                     status])
+                     _outcome(a)])
     return columns.Text(actions,
                         columns.aligned(rows) if actions else 'none')
 
@@ -198,10 +204,9 @@ class Progress:
         else:
             for a in actions:
                 if a['status'] != self._seen.get(a['position'], 'pending'):
-                    error = f': {a["error"]}' if a['error'] else ''
                     self._stream.write(
                         f'move {a["position"] + 1}/{len(actions)} '
-                        f'{_move(a)}: {a["status"]}{error}\n')
+                        f'{_move(a)}: {_outcome(a)}\n')
                 self._seen[a['position']] = a['status']
         self._stream.flush()
 

@@ -184,6 +184,8 @@ plan_actions = sa.Table(
     sa.Column('live', sa.Boolean, nullable=False),
     sa.Column('status', sa.String(16), nullable=False),
     sa.Column('error', sa.Text, nullable=True),
+    # A plans.ActionCause value: why a move did not succeed.
+    sa.Column('cause', sa.String(32), nullable=True),
     sa.Column('started_at', sa.Float, nullable=True),
     sa.Column('finished_at', sa.Float, nullable=True),
 )

@@ -22,8 +22,21 @@ from cryptomine_scheduler.db import models
 
 PENDING = 'pending'
 RUNNING = 'running'
-#: The error of the moves a controller left running when it stopped.
-INTERRUPTED = 'controller stopped during the round'
+
+
+class ActionCause(enum.Enum):
+    """Why an action ended without succeeding: recorded beside its
+    error, which says it in words.  Only ``NOVA`` says something of the
+    guest itself."""
+
+    NOVA = 'nova'                      # nova refused or failed it
+    TIMED_OUT = 'timed-out'            # aborted at its migration timeout
+    ABORT_REQUESTED = 'abort-requested'  # an operator aborted the plan
+    DEPENDENCY_LOST = 'dependency-lost'  # a move it relied on did not happen
+    FAILURE_LIMIT = 'failure-limit'    # the round had failed too often
+    ROUND_STOPPED = 'round-stopped'    # the round was stopped before it
+    CONTROLLER_STOPPED = 'controller-stopped'  # mid-round
+    ROUND_ERROR = 'round-error'        # an error stopped the round
 
 
 class PlanStatus(enum.Enum):
@@ -110,10 +123,12 @@ class PlanStore:
                             started_at=self._clock())
 
     def action_finished(self, plan_id: str, position: int, status,
-                        error: str | None = None) -> None:
+                        error: str | None = None,
+                        cause: ActionCause | None = None) -> None:
         """``status`` is an executor ``ActionStatus``."""
         self._update_action(plan_id, position, status=status.value,
-                            error=error, finished_at=self._clock())
+                            error=error, cause=cause and cause.value,
+                            finished_at=self._clock())
 
     def get(self, plan_id: str) -> dict:
         """The plan and its actions; raise :class:`PlanNotFound`."""
@@ -186,12 +201,11 @@ class PlanStore:
                        a.status == 'succeeded')).scalars().all()
         return tuple(float(seconds) for seconds in rows)
 
-    def live_migrations(self, since: float, timed_out: str
+    def live_migrations(self, since: float
                         ) -> tuple[tuple[str, float, float, bool], ...]:
         """(instance, memory MiB, seconds, completed) of each live
         migration that ended after ``since`` and either succeeded or
-        failed with an error beginning with ``timed_out`` (aborted while
-        still copying)."""
+        failed when it timed out (aborted while still copying)."""
         a = models.plan_actions.c
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -201,7 +215,7 @@ class PlanStore:
                 .where(a.finished_at >= since, a.live.is_(True),
                        (a.status == 'succeeded')
                        | ((a.status == 'failed')
-                          & a.error.startswith(timed_out, autoescape=True)))
+                          & (a.cause == ActionCause.TIMED_OUT.value)))
             ).all()
         return tuple((instance, float(memory_mb), float(seconds), bool(done))
                      for instance, memory_mb, seconds, done in rows)
@@ -217,20 +231,15 @@ class PlanStore:
                 .group_by(a.instance)).all()
         return {instance: float(count) for instance, count in rows}
 
-    def failures_by_instance(self, since: float,
-                             not_counted: tuple[str, ...]
-                             ) -> dict[str, int]:
-        """Failed migrations of each instance that ended at ``since`` or
-        later, but for those whose error begins with one of
-        ``not_counted``."""
+    def failures_by_instance(self, since: float) -> dict[str, int]:
+        """Migrations of each instance that nova refused or failed and
+        that ended at ``since`` or later."""
         a = models.plan_actions.c
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(a.instance, sa.func.count())
                 .where(a.finished_at >= since, a.status == 'failed',
-                       *(sa.not_(sa.func.coalesce(a.error, '').startswith(
-                           prefix, autoescape=True))
-                         for prefix in not_counted))
+                       a.cause == ActionCause.NOVA.value)
                 .group_by(a.instance)).all()
         return dict(rows)
 
@@ -243,19 +252,21 @@ class PlanStore:
                 sa.select(sa.func.count())
                 .where(a.started_at >= since)).scalar_one()
 
-    def close_open_actions(self, plan_id: str, status: str,
-                           error: str) -> None:
+    def close_open_actions(self, plan_id: str, status: str, error: str,
+                           cause: ActionCause) -> None:
         """End the plan's pending and running actions as ``status``."""
-        self._close_actions(plan_id, (PENDING, RUNNING), status, error)
+        self._close_actions(plan_id, (PENDING, RUNNING), status, error,
+                            cause)
 
     def _close_actions(self, plan_id: str, open_states: tuple[str, ...],
-                       status: str, error: str) -> None:
+                       status: str, error: str, cause: ActionCause) -> None:
         a = models.plan_actions.c
         with self.engine.begin() as conn:
             conn.execute(models.plan_actions.update()
                          .where(a.plan_id == plan_id,
                                 a.status.in_(open_states))
                          .values(status=status, error=error,
+                                 cause=cause.value,
                                  finished_at=self._clock()))
 
     def running_elsewhere(self, controller: str) -> tuple[str, ...]:
@@ -275,14 +286,16 @@ class PlanStore:
         finished or rolled back its migration, and either way the
         instance deserves its cool-down.
         """
-        reason = INTERRUPTED
+        reason = 'controller stopped during the round'
         p = models.plans.c
         with self.engine.connect() as conn:
             running = [r.id for r in conn.execute(
                 sa.select(p.id).where(p.status == PlanStatus.RUNNING.value,
                                       p.controller == controller))]
+        cause = ActionCause.CONTROLLER_STOPPED
         for plan_id in running:
-            self._close_actions(plan_id, (RUNNING,), 'failed', reason)
-            self._close_actions(plan_id, (PENDING,), 'aborted', reason)
+            self._close_actions(plan_id, (RUNNING,), 'failed', reason, cause)
+            self._close_actions(plan_id, (PENDING,), 'aborted', reason,
+                                cause)
             self.set_status(plan_id, PlanStatus.ABORTED, reason)
         return len(running)

@@ -113,8 +113,8 @@ def _create_private(path: str | None) -> None:
         pass
 
 
-def upgrade(engine: sa.Engine) -> None:
-    """Bring the schema to the newest alembic revision.
+def upgrade(engine: sa.Engine, revision: str = 'head') -> None:
+    """Bring the schema to the newest alembic revision (or ``revision``).
 
     On PostgreSQL controllers starting together migrate one after the
     other (a transaction-scoped advisory lock): the next finds the schema
@@ -128,7 +128,7 @@ def upgrade(engine: sa.Engine) -> None:
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(
                 MIGRATION_LOCK)))
         cfg.attributes['connection'] = connection
-        alembic_command.upgrade(cfg, 'head')
+        alembic_command.upgrade(cfg, revision)
 
 
 def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):

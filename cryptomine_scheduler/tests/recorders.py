@@ -4,6 +4,7 @@ import dataclasses
 from collections.abc import Callable
 
 from cryptomine_scheduler import executor
+from cryptomine_scheduler.db import plans
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,6 +16,7 @@ class Call:
     at: float
     status: executor.ActionStatus | None = None
     error: str | None = None
+    cause: plans.ActionCause | None = None
 
 
 class ListRecorder:
@@ -34,18 +36,20 @@ class ListRecorder:
 
     def action_finished(self, plan_id: str, position: int,
                         status: executor.ActionStatus,
-                        error: str | None = None) -> None:
+                        error: str | None = None,
+                        cause: plans.ActionCause | None = None) -> None:
         self.calls.append(Call(plan_id, position, self.clock(), status,
-                               error))
+                               error, cause))
 
     def started(self) -> list[int]:
         """Positions started, in order."""
         return [c.position for c in self.calls if c.status is None]
 
     def finished(self) -> dict[int, tuple[executor.ActionStatus,
-                                          str | None]]:
-        """Position -> (status, error) of every finish."""
-        return {c.position: (c.status, c.error)
+                                          str | None,
+                                          plans.ActionCause | None]]:
+        """Position -> (status, error, cause) of every finish."""
+        return {c.position: (c.status, c.error, c.cause)
                 for c in self.calls if c.status is not None}
 
     def concurrency(self, moves) -> tuple[int, int]:

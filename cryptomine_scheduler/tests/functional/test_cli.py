@@ -31,6 +31,7 @@ import yaml
 from oslotest import base
 
 from cryptomine_scheduler import device_inventory
+from cryptomine_scheduler import executor
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
@@ -420,13 +421,20 @@ class TestPlans(InProcessTestCase):
                      moves=[fake_nova.move(SERVERS[0], 'hot', 'cold1'),
                             fake_nova.move(SERVERS[1], 'hot', 'cold2')],
                      cold=frozenset({SERVERS[1]}))
+        # nova found no free GPU for the second.
+        store.action_finished('plan-1', 1, executor.ActionStatus.FAILED,
+                              'NoValidHost: no GPU free',
+                              plans.ActionCause.NOVA)
         shown = self.ok('plan', 'show', 'plan-1', '-f', 'json').json()
-        self.assertEqual([True, False],
-                         [a['live'] for a in shown['Actions']])
+        self.assertEqual([(True, None), (False, 'nova')],
+                         [(a['live'], a['cause']) for a in shown['Actions']])
         table = self.ok('plan', 'show', 'plan-1').out
         self.assertRegex(table, r'#  instance +from +to +how +GB +gain')
-        self.assertRegex(table, rf'0  {SERVERS[0]}  hot +cold1  live  ')
-        self.assertRegex(table, rf'1  {SERVERS[1]}  hot +cold2  cold  ')
+        self.assertRegex(table, rf'0  {SERVERS[0]}  hot +cold1  live  .*'
+                                r'  pending +\|\n')
+        self.assertRegex(table, rf'1  {SERVERS[1]}  hot +cold2  cold  .*'
+                                r'  failed \(nova\): NoValidHost: no GPU '
+                                r'free \|\n')
 
     def test_list_and_show(self):
         first = self.client.create_plan(dry_run=True, execute=False)
@@ -555,8 +563,8 @@ class TestRebalance(InProcessTestCase):
         moves = self.client.get_plan(first)['actions']
         self.assertIn(f'Plan {first}: {len(moves)} moves\n', result.err)
         self.assertIn(f'move 1/{len(moves)} {moves[0]["instance"]} hot -> '
-                      f'{moves[0]["destination"]}: failed: injected '
-                      f'failure\n', result.err)
+                      f'{moves[0]["destination"]}: failed (nova): '
+                      f'injected failure\n', result.err)
         self.assertNotIn('\r', result.err)
 
     def test_ctrl_c_while_planning_aborts_the_new_plan(self):

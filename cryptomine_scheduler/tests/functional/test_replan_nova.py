@@ -31,6 +31,7 @@ from cryptomine_scheduler import sample
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import service
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.db.plans import ActionCause
 from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import efficacy
 from cryptomine_scheduler.planning import heuristic
@@ -45,6 +46,7 @@ from cryptomine_scheduler.tests.functional import test_cli
 from cryptomine_scheduler.tests.unit import test_controller
 
 S = ActionStatus
+C = ActionCause
 #: One PCI device on every host, and the alias a flavor asks for it by.
 PCI_DEVICE = {'vendor_id': '8086', 'product_id': '1572'}
 PCI_ALIAS = dict(PCI_DEVICE, name='miner-nic', device_type='type-PCI')
@@ -372,12 +374,12 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         finished = self.recorder.finished()
         self.assertEqual(
             (S.FAILED, 'compute_pre_live_migration: Migration error: '
-             'injected: cannot plug VIFs'), finished[0])
+             'injected: cannot plug VIFs', C.NOVA), finished[0])
         self.assertEqual(finished[0], finished[2])
         self.assertEqual((S.SKIPPED, f"relies on move 0 ({a['id']}): "
-                          'failed'), finished[1])
-        self.assertEqual((S.ABORTED, 'round stopped after 2 failed moves'),
-                         finished[3])
+                          'failed', C.DEPENDENCY_LOST), finished[1])
+        self.assertEqual((S.ABORTED, 'round stopped after 2 failed moves',
+                          C.FAILURE_LIMIT), finished[3])
         self.assertEqual([0, 2], self.recorder.started())
         self.assertEqual({a['id']: 'hot', b['id']: 'cold1', c['id']: 'hot',
                           d['id']: 'cold2'}, self.hosts())
@@ -407,8 +409,9 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             migration_timeout_per_gib=1.0))
 
         self.assertEqual((S.FAILED, S.SUCCEEDED), outcome.statuses)
-        _, error = self.recorder.finished()[0]
+        _, error, cause = self.recorder.finished()[0]
         self.assertIn('timed out', error)
+        self.assertIs(C.TIMED_OUT, cause)
         self.assertTrue(self.hanging.aborted.is_set())
         # The second move waited for nova to end the first, not for the
         # executor to give up on it.
@@ -470,8 +473,8 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
 
         self.assertEqual((S.SUCCEEDED, S.SUCCEEDED, S.ABORTED),
                          outcome.statuses)
-        self.assertEqual((S.ABORTED, 'round stopped on request'),
-                         self.recorder.finished()[2])
+        self.assertEqual((S.ABORTED, 'round stopped on request',
+                          C.ROUND_STOPPED), self.recorder.finished()[2])
         self.assertEqual({a['id']: 'cold1', b['id']: 'cold3',
                           c['id']: 'hot'}, self.hosts())
 

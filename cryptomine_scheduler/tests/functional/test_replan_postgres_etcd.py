@@ -120,8 +120,10 @@ class TestFailOver(OnPostgresAndEtcd):
         done = self.finished(plan['id'])
         closed = self.client.get_plan(orphan)
         self.assertEqual('partial', closed['status'])
-        self.assertEqual(['succeeded', 'aborted'],
-                         [a['status'] for a in closed['actions']])
+        self.assertEqual([('succeeded', None),
+                          ('aborted', 'controller-stopped')],
+                         [(a['status'], a['cause'])
+                          for a in closed['actions']])
         self.assertEqual('cold1', self.nova.host_of(moved))
         self.assertEqual('succeeded', done['status'])
         self.assertNotIn(moved, {a['instance'] for a in done['actions']})

@@ -22,6 +22,8 @@ class TestSchemaOnPostgres(OnPostgres):
     test_migrations_match_models = (
         test_store.TestSchema.test_migrations_match_models)
     test_reopen_keeps_history = test_store.TestSchema.test_reopen_keeps_history
+    test_actions_recorded_before_causes_get_theirs = (
+        test_store.TestSchema.test_actions_recorded_before_causes_get_theirs)
 
 
 class TestAddSamplesOnPostgres(OnPostgres):

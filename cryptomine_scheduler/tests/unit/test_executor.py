@@ -11,11 +11,13 @@ from openstack import connection
 from oslotest import base
 
 from cryptomine_scheduler import executor
+from cryptomine_scheduler.db.plans import ActionCause
 from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.tests import recorders
 
 S = ActionStatus
+C = ActionCause
 POLL = 2.0
 
 
@@ -171,11 +173,12 @@ class ExecutorTest(base.BaseTestCase):
         self.assertEqual(
             (S.FAILED, S.SKIPPED, S.SKIPPED, S.SUCCEEDED), outcome.statuses)
         finished = recorder.finished()
-        self.assertEqual((S.FAILED, 'NoValidHost: c is full'), finished[0])
-        self.assertEqual(
-            (S.SKIPPED, 'relies on move 0 (i0): failed'), finished[1])
-        self.assertEqual(
-            (S.SKIPPED, 'relies on move 1 (i1): skipped'), finished[2])
+        self.assertEqual((S.FAILED, 'NoValidHost: c is full', C.NOVA),
+                         finished[0])
+        self.assertEqual((S.SKIPPED, 'relies on move 0 (i0): failed',
+                          C.DEPENDENCY_LOST), finished[1])
+        self.assertEqual((S.SKIPPED, 'relies on move 1 (i1): skipped',
+                          C.DEPENDENCY_LOST), finished[2])
         self.assertEqual(['i0', 'i3'], sorted(migrator.started))
         self.assertEqual([0, 3], recorder.started())
 
@@ -193,8 +196,8 @@ class ExecutorTest(base.BaseTestCase):
             outcome.statuses)
         self.assertEqual(['i0', 'i1', 'i2'], sorted(migrator.started))
         finished = recorder.finished()
-        self.assertEqual(
-            (S.ABORTED, 'round stopped after 2 failed moves'), finished[3])
+        self.assertEqual((S.ABORTED, 'round stopped after 2 failed moves',
+                          C.FAILURE_LIMIT), finished[3])
         # The aborts are recorded when the second failure is seen, before
         # the running migration ends.
         order = [(c.position, c.status) for c in recorder.calls
@@ -211,7 +214,7 @@ class ExecutorTest(base.BaseTestCase):
             max_failures=1)
         self.assertEqual((S.FAILED, S.ABORTED), outcome.statuses)
         self.assertEqual([0], recorder.started())
-        self.assertEqual((S.FAILED, '409 Conflict: instance locked'),
+        self.assertEqual((S.FAILED, '409 Conflict: instance locked', C.NOVA),
                          recorder.finished()[0])
         self.assertEqual(0.0, outcome.seconds)
 
@@ -227,8 +230,8 @@ class ExecutorTest(base.BaseTestCase):
         # abort, the first at or past 65 s sees it rolled back.
         self.assertEqual({'i0': 60.0}, migrator.aborted)
         failed = [c for c in recorder.calls if c.status is S.FAILED]
-        self.assertEqual(('timed out', 66.0), (failed[0].error,
-                                               failed[0].at))
+        self.assertEqual(('timed out', C.TIMED_OUT, 66.0),
+                         (failed[0].error, failed[0].cause, failed[0].at))
         # i2 leaves b, where i0 was still arriving: it waits for nova.
         self.assertEqual(66.0, migrator.started['i2'])
 
@@ -248,8 +251,8 @@ class ExecutorTest(base.BaseTestCase):
                 self.assertEqual((S.FAILED,), outcome.statuses)
                 failed = recorder.finished()[0]
                 self.assertEqual(
-                    (S.FAILED, 'timed out; nova did not end it in 120 s'),
-                    failed)
+                    (S.FAILED, 'timed out; nova did not end it in 120 s',
+                     C.TIMED_OUT), failed)
                 self.assertEqual({} if cold else {'i0': 60.0},
                                  migrator.aborted)
 
@@ -278,8 +281,8 @@ class ExecutorTest(base.BaseTestCase):
         outcome, recorder, migrator = self.run_moves(moves, stop=stop)
         self.assertEqual((S.ABORTED, S.ABORTED), outcome.statuses)
         self.assertEqual({}, migrator.started)
-        self.assertEqual((S.ABORTED, 'round stopped on request'),
-                         recorder.finished()[1])
+        self.assertEqual((S.ABORTED, 'round stopped on request',
+                          C.ROUND_STOPPED), recorder.finished()[1])
 
     def test_stop_during_the_round_watches_running_moves(self):
         stop = threading.Event()
@@ -315,8 +318,8 @@ class ExecutorTest(base.BaseTestCase):
         self.assertEqual({'i0': 2.0, 'i1': 2.0}, migrator.aborted)
         self.assertEqual((S.SUCCEEDED, S.FAILED, S.ABORTED),
                          outcome.statuses)
-        self.assertEqual((S.FAILED, 'plan aborted on request'),
-                         recorder.finished()[1])
+        self.assertEqual((S.FAILED, 'plan aborted on request',
+                          C.ABORT_REQUESTED), recorder.finished()[1])
 
     def test_cold_instances_are_cold_migrated(self):
         _, _, migrator = self.run_moves(

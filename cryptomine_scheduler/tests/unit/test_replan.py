@@ -12,7 +12,6 @@ import fixtures
 from tooz import coordination
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import executor
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
@@ -101,7 +100,7 @@ class ReplanTestCase(test_controller.ControllerTestCase):
 
     def record_move(self, instance: str, started: float, seconds: float,
                     status: str = 'succeeded', cold: bool = True,
-                    error: str | None = None) -> None:
+                    cause: plans.ActionCause | None = None) -> None:
         """A move of another controller's round, ended as given."""
         store = plans.PlanStore(self.controller.store.engine)
         plan_id = str(uuid.uuid4())
@@ -115,7 +114,9 @@ class ReplanTestCase(test_controller.ControllerTestCase):
             conn.execute(models.plan_actions.update().where(
                 models.plan_actions.c.plan_id == plan_id).values(
                     status=status, started_at=started,
-                    finished_at=started + seconds, error=error))
+                    finished_at=started + seconds,
+                    cause=cause and cause.value,
+                    error=cause and f'ended as {cause.value}'))
 
     def finished(self, plan_id):
         waiting.wait_for(
@@ -178,7 +179,9 @@ class TestPlans(ReplanTestCase):
             dry_run=False, execute=True)['id'])
         statuses = [a['status'] for a in done['actions']]
         self.assertEqual('failed', statuses[0])
-        self.assertEqual('injected failure', done['actions'][0]['error'])
+        self.assertEqual(('injected failure', 'nova'),
+                         (done['actions'][0]['error'],
+                          done['actions'][0]['cause']))
         self.assertTrue(set(statuses[1:]) <= {'aborted', 'skipped'})
         self.assertEqual('failed', done['status'])
         self.assertEqual(1, len(self.nova.started))
@@ -192,10 +195,11 @@ class TestPlans(ReplanTestCase):
         done = self.finished(plan['id'])
         first, *rest = done['actions']
         self.assertEqual([self.nova.started[0][0]], self.nova.aborted)
-        self.assertEqual(('failed', 'plan aborted on request'),
-                         (first['status'], first['error']))
-        self.assertEqual(['aborted'] * len(rest),
-                         [a['status'] for a in rest])
+        self.assertEqual(('failed', 'plan aborted on request',
+                          'abort-requested'),
+                         (first['status'], first['error'], first['cause']))
+        self.assertEqual([('aborted', 'round-stopped')] * len(rest),
+                         [(a['status'], a['cause']) for a in rest])
         self.assertEqual('failed', done['status'])
 
     def test_one_round_at_a_time_in_this_controller(self):
@@ -266,8 +270,10 @@ class TestRestartAndInterval(ReplanTestCase):
         self.assertEqual('controller stopped during the round',
                          done['error'])
         # The migration in flight may have happened: it cools down.
-        self.assertEqual(['failed', 'aborted'],
-                         [a['status'] for a in done['actions']])
+        self.assertEqual([('failed', 'controller-stopped'),
+                          ('aborted', 'controller-stopped')],
+                         [(a['status'], a['cause'])
+                          for a in done['actions']])
         self.assertIn(server_id(0), store.last_moved(0.0))
         # Another controller's round is its own business.
         self.assertEqual('running', self.client.get_plan(elsewhere)['status'])
@@ -420,26 +426,24 @@ class TestCopyFactors(ReplanTestCase):
 
     def record_live_move(self, instance: str, started: float,
                          seconds: float, status: str = 'succeeded',
-                         error: str | None = None) -> None:
+                         cause: plans.ActionCause | None = None) -> None:
         self.record_move(instance, started, seconds, status, cold=False,
-                         error=error)
+                         cause=cause)
 
     def test_the_week_s_completed_and_timed_out_live_migrations(self):
         now = time.time()
-        timed_out = f'{executor.TIMED_OUT}; nova did not end it in 3600 s'
         self.record_live_move(server_id(0), now - 8 * replan.DAY, 10.0)
         self.record_live_move(server_id(1), now - 600, 12.0)
         self.record_live_move(server_id(2), now - 600, 3600.0, 'failed',
-                              timed_out)
+                              plans.ActionCause.TIMED_OUT)
         self.record_live_move(server_id(3), now - 600, 5.0, 'failed',
-                              'injected failure')
+                              plans.ActionCause.NOVA)
         self.record_move(server_id(4), now - 600, 30.0)  # cold
         store = plans.PlanStore(self.controller.store.engine)
         self.assertEqual(
             {(server_id(1), 4096.0, 12.0, True),
              (server_id(2), 4096.0, 3600.0, False)},
-            set(store.live_migrations(now - replan.WEEK,
-                                      executor.TIMED_OUT)))
+            set(store.live_migrations(now - replan.WEEK)))
 
     def planned(self) -> set[str]:
         plan = self.client.create_plan(dry_run=True, execute=False)
@@ -456,7 +460,7 @@ class TestCopyFactors(ReplanTestCase):
         for n, peer in enumerate(peers):
             self.record_live_move(peer, day_ago + n, 10.0)
         self.record_live_move(stuck, day_ago, 1800.0, 'failed',
-                              executor.TIMED_OUT)
+                              plans.ActionCause.TIMED_OUT)
         again = self.planned()
         self.assertTrue(again)
         self.assertNotIn(stuck, again)
@@ -471,23 +475,19 @@ class TestFailuresPerInstance(ReplanTestCase):
         # Each failed an hour or more ago: past the cooldown.
         failed = functools.partial(self.record_move, status='failed',
                                    cold=False)
+        nova = plans.ActionCause.NOVA
         for n in range(2):
-            failed(server_id(0), now - 7_200 + n, 60.0,
-                   error='Conflict: cannot live migrate an SR-IOV port')
+            failed(server_id(0), now - 7_200 + n, 60.0, cause=nova)
         # Once today, and once yesterday.
-        failed(server_id(1), now - 7_200, 60.0, error='injected failure')
-        failed(server_id(1), now - 90_000, 60.0, error='injected failure')
+        failed(server_id(1), now - 7_200, 60.0, cause=nova)
+        failed(server_id(1), now - 90_000, 60.0, cause=nova)
         # Failures that were not its own.
-        for n, error in enumerate((executor.TIMED_OUT,
-                                   executor.ABORTED_ON_REQUEST,
-                                   plans.INTERRUPTED,
-                                   f'{replan.ROUND_ERROR}: boom')):
-            failed(server_id(2), now - 7_200 + n, 60.0, error=error)
+        for n, cause in enumerate(plans.ActionCause):
+            if cause is not nova:
+                failed(server_id(2), now - 7_200 + n, 60.0, cause=cause)
         store = plans.PlanStore(self.controller.store.engine)
         self.assertEqual({server_id(0): 2, server_id(1): 1},
-                         store.failures_by_instance(
-                             now - replan.DAY,
-                             replan.NOT_THE_GUESTS_FAILURES))
+                         store.failures_by_instance(now - replan.DAY))
         plan = self.client.create_plan(dry_run=True, execute=False)
         self.assertEqual(1, plan['pinned']['its migrations failed today'])
         moved = {a['instance'] for a in plan['actions']}

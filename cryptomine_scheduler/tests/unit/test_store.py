@@ -10,7 +10,9 @@ from oslotest import base
 
 from cryptomine_scheduler import sample
 from cryptomine_scheduler.db import models
+from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.tests import samples
 
 T0 = 1_800_000_000.0  # a bucket boundary (divisible by 300)
@@ -36,6 +38,50 @@ class TestSchema(StoreTestCase):
             context = migration.MigrationContext.configure(conn)
             diff = autogenerate.compare_metadata(context, models.metadata)
         self.assertEqual([], diff)
+
+    def test_actions_recorded_before_causes_get_theirs(self):
+        engine = self.store.engine
+        with engine.begin() as conn:
+            models.metadata.drop_all(conn)
+            conn.exec_driver_sql('DROP TABLE alembic_version')
+        store_mod.upgrade(engine, '0005')
+        recorded = {
+            ('succeeded', None): None,
+            ('failed', 'timed out; nova did not end it in 120 s'):
+                'timed-out',
+            ('failed', 'plan aborted on request'): 'abort-requested',
+            ('failed', 'controller stopped during the round'):
+                'controller-stopped',
+            ('aborted', 'controller c-1 stopped during the round'):
+                'controller-stopped',
+            ('failed', 'round stopped by an error: boom'): 'round-error',
+            ('aborted', 'round stopped after 2 failed moves'):
+                'failure-limit',
+            ('aborted', 'round stopped on request'): 'round-stopped',
+            ('skipped', 'relies on move 0 (i0): failed'): 'dependency-lost',
+            ('failed', 'NoValidHost: no host has room'): 'nova',
+            ('pending', None): None,
+        }
+        # Recorded by the code of revision 0005, which knew no cause.
+        plans.PlanStore(engine).create(
+            'p', trigger='operator', controller='c-1', dry_run=False,
+            status=plans.PlanStatus.PARTIAL, planning_seconds=0.1,
+            efficacy={}, pinned={}, moves=[
+                heuristic.Move(f'i{n}', 'a', 'b', 1024.0, 0.1)
+                for n in range(len(recorded))])
+        actions = sa.table('plan_actions', *map(sa.column, (
+            'plan_id', 'position', 'status', 'error')))
+        with engine.begin() as conn:
+            for n, (status, error) in enumerate(recorded):
+                conn.execute(actions.update()
+                             .where(actions.c.position == n)
+                             .values(status=status, error=error))
+        store_mod.upgrade(engine)
+        with engine.connect() as conn:
+            causes = conn.execute(
+                sa.select(models.plan_actions.c.cause)
+                .order_by(models.plan_actions.c.position)).scalars().all()
+        self.assertEqual(list(recorded.values()), causes)
 
     def test_sqlite_uses_wal_and_full_sync(self):
         with self.store.engine.connect() as conn:
