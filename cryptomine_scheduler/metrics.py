@@ -289,8 +289,9 @@ class Metrics:
             buckets=PLAN_BUCKETS, registry=self.registry)
         self._migrations = prometheus_client.Counter(
             f'{PREFIX}_migrations',
-            'Migrations finished, by status and how (live or cold).',
-            ['status', 'how'], registry=self.registry)
+            'Migrations finished, by status, how (live or cold) and the '
+            'cause of a failure (empty on success).',
+            ['status', 'how', 'cause'], registry=self.registry)
         self._migration_seconds = prometheus_client.Histogram(
             f'{PREFIX}_migration_duration_seconds',
             'Seconds from requesting a migration to its end, whatever its '
@@ -303,11 +304,11 @@ class Metrics:
         self._plans.labels(status).inc()
         self._plan_seconds.observe(seconds)
 
-    def migration_finished(self, status: str, seconds: float,
-                           how: str) -> None:
-        """Count a finished migration (``how``: live or cold) and
-        record how long it took."""
-        self._migrations.labels(status, how).inc()
+    def migration_finished(self, status: str, seconds: float, how: str,
+                           cause: str | None = None) -> None:
+        """Count a finished migration (``how``: live or cold; ``cause``:
+        why it failed) and record how long it took."""
+        self._migrations.labels(status, how, cause or '').inc()
         self._migration_seconds.labels(how).observe(seconds)
 
     def serve(self, host: str, port: int) -> None:

@@ -495,4 +495,5 @@ class _MeteredRecorder:
         started = self._started.pop((plan_id, position), None)
         if started is not None:
             self._metrics.migration_finished(
-                status.value, self._clock() - started, self._how[position])
+                status.value, self._clock() - started, self._how[position],
+                cause and cause.value)

@@ -193,7 +193,8 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.controller.metrics.plan_finished('no_gain', 2.0)
         self.controller.metrics.plan_finished('applied', 7.0)
         self.controller.metrics.migration_finished('succeeded', 42.0, 'live')
-        self.controller.metrics.migration_finished('failed', 900.0, 'live')
+        self.controller.metrics.migration_finished('failed', 900.0, 'live',
+                                                   'timed-out')
         self.controller.metrics.migration_finished('succeeded', 95.0, 'cold')
         metrics = self.scrape()
         self.assertEqual(2, metrics['cryptomine_plans_total',
@@ -206,12 +207,12 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
             9.3, metrics['cryptomine_plan_duration_seconds_sum', ()])
         self.assertEqual(2, metrics['cryptomine_plan_duration_seconds_bucket',
                                     (('le', '5.0'),)])
-        for status, how, count in (('failed', 'live', 1),
-                                   ('succeeded', 'live', 1),
-                                   ('succeeded', 'cold', 1)):
+        for status, how, cause, count in (('failed', 'live', 'timed-out', 1),
+                                          ('succeeded', 'live', '', 1),
+                                          ('succeeded', 'cold', '', 1)):
             self.assertEqual(count, metrics[
                 'cryptomine_migrations_total',
-                (('how', how), ('status', status))])
+                (('cause', cause), ('how', how), ('status', status))])
         for how, le, count in (('live', '60.0', 1), ('live', '1200.0', 2),
                                ('cold', '60.0', 0), ('cold', '120.0', 1)):
             self.assertEqual(count, metrics[

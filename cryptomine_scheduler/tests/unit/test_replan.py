@@ -159,7 +159,7 @@ class TestPlans(ReplanTestCase):
         registry = self.controller.metrics.registry
         self.assertEqual(len(done['actions']), registry.get_sample_value(
             'cryptomine_migrations_total',
-            {'status': 'succeeded', 'how': 'live'}))
+            {'status': 'succeeded', 'how': 'live', 'cause': ''}))
         self.assertEqual(1, registry.get_sample_value(
             'cryptomine_plans_total', {'status': 'running'}))
 
@@ -185,6 +185,9 @@ class TestPlans(ReplanTestCase):
         self.assertTrue(set(statuses[1:]) <= {'aborted', 'skipped'})
         self.assertEqual('failed', done['status'])
         self.assertEqual(1, len(self.nova.started))
+        self.assertEqual(1, self.controller.metrics.registry.get_sample_value(
+            'cryptomine_migrations_total',
+            {'status': 'failed', 'how': 'live', 'cause': 'nova'}))
 
     def test_abort_stops_starting_moves_and_aborts_the_running_one(self):
         self.conf.set_override('max_parallel', 1, 'replan')
@@ -410,7 +413,8 @@ class TestTenantBudgets(ReplanTestCase):
         self.assertEqual({False}, {live for _, _, live in self.nova.started})
         counted = {how: self.controller.metrics.registry.get_sample_value(
             'cryptomine_migrations_total',
-            {'status': 'succeeded', 'how': how}) for how in ('live', 'cold')}
+            {'status': 'succeeded', 'how': how, 'cause': ''})
+            for how in ('live', 'cold')}
         self.assertEqual({'live': None, 'cold': len(done['actions'])},
                          counted)
 
