@@ -115,7 +115,12 @@ class Progress:
 
 
 class MigrationError(Exception):
-    """nova refused a migration, or could not be asked."""
+    """nova refused a migration, or could not be asked
+    (``unavailable``)."""
+
+    def __init__(self, message: str, unavailable: bool = False):
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 class Recorder(Protocol):
@@ -293,7 +298,8 @@ class Executor:
                                          live=move.instance not in cold)
                 except MigrationError as exc:
                     round_.end(position, ActionStatus.FAILED, str(exc),
-                               Cause.NOVA)
+                               Cause.NOVA_UNAVAILABLE if exc.unavailable
+                               else Cause.NOVA)
             round_.upcoming += 1
 
     def _watch(self, round_: _Round, action: _Running,
@@ -355,6 +361,14 @@ _API_ERRORS = (sdk_exceptions.SDKException, ks_exceptions.ClientException)
 _ACTIONS = {True: 'live-migration', False: 'migrate'}
 
 
+def _unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` says nova's API failed to answer (no answer, a
+    server error, credentials refused) rather than that it refused."""
+    status = (getattr(exc, 'status_code', None)
+              or getattr(exc, 'http_status', None))
+    return not status or status >= 500 or status in (401, 403)
+
+
 class OpenStackMigrator:
     """Migrates through nova's API (openstacksdk, as an admin).
 
@@ -394,7 +408,7 @@ class OpenStackMigrator:
             else:
                 self._compute.migrate_server(instance, host=destination)
         except _API_ERRORS as exc:
-            raise MigrationError(str(exc)) from exc
+            raise MigrationError(str(exc), _unavailable(exc)) from exc
         self._started[instance] = (live, earlier)
 
     def abort(self, instance: str) -> None:

@@ -212,8 +212,8 @@ refused them (an SR-IOV port, an image property, a destination its
 scheduler turned down) or they failed in nova, counted from the
 recorded plans of every controller.  Migrations aborted at
 ``migration_timeout`` do not count (the guest's copy factor prices
-them), nor those an operator aborted or a controller left when it
-stopped.
+them), nor those an operator aborted, a controller left when it
+stopped, or nova's API could not take (no answer, a server error).
 
 Related options:
 

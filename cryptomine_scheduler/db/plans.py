@@ -30,6 +30,7 @@ class ActionCause(enum.Enum):
     guest itself."""
 
     NOVA = 'nova'                      # nova refused or failed it
+    NOVA_UNAVAILABLE = 'nova-unavailable'  # its API failed to answer
     TIMED_OUT = 'timed-out'            # aborted at its migration timeout
     ABORT_REQUESTED = 'abort-requested'  # an operator aborted the plan
     DEPENDENCY_LOST = 'dependency-lost'  # a move it relied on did not happen

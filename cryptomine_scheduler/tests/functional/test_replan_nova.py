@@ -356,6 +356,18 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
             self.assertEqual([('live-migration', 'completed')],
                              self.migration_types({'id': move.instance}))
 
+    def test_a_move_nova_refuses_is_recorded_as_its_refusal(self):
+        [a] = self.boot_on('hot')
+
+        outcome = self.execute(
+            [heuristic.Move(a['id'], 'hot', 'gone', 2048.0, 0.01)])
+
+        self.assertEqual((S.FAILED,), outcome.statuses)
+        _, error, cause = self.recorder.finished()[0]
+        self.assertIn('gone', error)
+        self.assertIs(C.NOVA, cause)
+        self.assertEqual({a['id']: 'hot'}, self.hosts())
+
     def test_failure_skips_dependents_and_stops_the_round(self):
         a, c = self.boot_on('hot', count=2)
         [b] = self.boot_on('cold1')

@@ -361,11 +361,13 @@ class UnreachableNovaTest(base.BaseTestCase):
         self.migrator = executor.OpenStackMigrator(connection.Connection(
             session=session, compute_endpoint_override=url))
 
-    def test_start_refused(self):
-        self.assertRaises(executor.MigrationError, self.migrator.start,
-                          'a-server', 'cold1', live=True)
+    def test_start_fails_as_unavailable(self):
+        error = self.assertRaises(executor.MigrationError,
+                                  self.migrator.start, 'a-server', 'cold1',
+                                  live=True)
+        self.assertTrue(error.unavailable)
 
-    def test_round_records_the_refusal(self):
+    def test_round_records_nova_unavailable(self):
         recorder = recorders.ListRecorder(lambda: 0.0)
         outcome = executor.Executor(
             self.migrator, recorder,
@@ -375,3 +377,7 @@ class UnreachableNovaTest(base.BaseTestCase):
                 frozenset(), threading.Event())
         self.assertEqual((ActionStatus.FAILED, ActionStatus.ABORTED),
                          outcome.statuses)
+        # Not the guest's failure: it does not count against it.
+        self.assertEqual([C.NOVA_UNAVAILABLE, C.FAILURE_LIMIT],
+                         [cause for _, _, cause in
+                          recorder.finished().values()])
