@@ -14,7 +14,8 @@ end:
   aborted in nova, and so are the running ones once ``cancel`` is set (an
   operator's abort).  Its hosts stay busy until nova
   says it ended (finished after all: it succeeded; rolled back: it
-  failed, 'timed out'), or until twice the timeout if nova never does.
+  failed, 'timed out'), or until twice the timeout if nova never does
+  (or its API stopped answering, which says nothing of the guest).
   Progress that cannot be read this time is read again at the next poll
   (every ``poll_interval`` seconds);
 * after ``max_failures`` failures, or once ``stop`` (a service
@@ -170,6 +171,8 @@ class _Running:
     started: float
     #: Why nova was asked to abort it; None while it was not.
     aborting: plans.ActionCause | None = None
+    #: Whether the last look at its progress failed.
+    unread: bool = False
 
 
 class _Round:
@@ -314,6 +317,9 @@ class Executor:
             LOG.warning('Plan %s move %d: cannot read its progress (%s); '
                         'trying again', round_.plan_id, action.position, exc)
             progress = Progress(MigrationState.RUNNING)
+            action.unread = True
+        else:
+            action.unread = False
         elapsed = self._clock() - action.started
         timeout = self._limits.timeout(move)
         if progress.state is MigrationState.DONE:
@@ -325,6 +331,11 @@ class Executor:
             else:
                 round_.end(action.position, ActionStatus.FAILED,
                            _ABORTED[action.aborting], action.aborting)
+        elif elapsed >= 2 * timeout and action.unread:
+            # Whether nova ended it is not known: not the guest's doing.
+            round_.end(action.position, ActionStatus.FAILED,
+                       f'nova\'s API did not say how it ended in '
+                       f'{elapsed:.0f} s', Cause.NOVA_UNAVAILABLE)
         elif elapsed >= 2 * timeout:
             cause = action.aborting or Cause.TIMED_OUT
             round_.end(action.position, ActionStatus.FAILED,

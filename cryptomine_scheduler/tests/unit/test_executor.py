@@ -46,6 +46,8 @@ class Script:
     refused: str | None = None
     #: Its first progress reads fail.
     unreadable: int = 0
+    #: Its progress reads fail from this many seconds after the start.
+    unreadable_after: float | None = None
     #: Seconds after nova is asked to abort it that it is rolled back;
     #: None: the abort changes nothing.
     rolls_back: float | None = None
@@ -73,21 +75,22 @@ class ScriptedMigrator:
                  destination: str) -> executor.Progress:
         script = self.scripts.get(instance, Script())
         self.reads[instance] = self.reads.get(instance, 0) + 1
-        if self.reads[instance] <= script.unreadable:
-            raise executor.MigrationError('503 Service Unavailable')
+        elapsed = self.clock() - self.started[instance]
+        if self.reads[instance] <= script.unreadable or (
+                script.unreadable_after is not None
+                and elapsed >= script.unreadable_after):
+            raise executor.MigrationError('503 Service Unavailable', True)
         aborted = self.aborted.get(instance)
         if (aborted is not None and script.rolls_back is not None
                 and self.clock() - aborted >= script.rolls_back):
             return executor.Progress(executor.MigrationState.FAILED,
                                      'migration cancelled')
-        if (script.seconds is None
-                or self.clock() - self.started[instance] < script.seconds):
+        if script.seconds is None or elapsed < script.seconds:
             return executor.Progress(executor.MigrationState.RUNNING)
         if script.fails:
             return executor.Progress(executor.MigrationState.FAILED,
                                      script.fails)
         return executor.Progress(executor.MigrationState.DONE)
-
 
     def abort(self, instance: str) -> None:
         if not self.live[instance]:
@@ -332,6 +335,18 @@ class ExecutorTest(base.BaseTestCase):
         self.assertEqual((S.SUCCEEDED,), outcome.statuses)
         self.assertEqual(5, migrator.reads['i0'])
         self.assertEqual(10.0, outcome.seconds)
+
+    def test_nova_unreadable_to_twice_the_timeout_is_not_a_timeout(self):
+        # Aborted at 60 s, then unread from 100 s on.
+        outcome, recorder, migrator = self.run_moves(
+            [move('i0', 'a', 'b')],
+            {'i0': Script(seconds=None, unreadable_after=100.0)},
+            migration_timeout=60.0)
+        self.assertEqual((S.FAILED,), outcome.statuses)
+        self.assertEqual({'i0': 60.0}, migrator.aborted)
+        self.assertEqual(
+            (S.FAILED, "nova's API did not say how it ended in 120 s",
+             C.NOVA_UNAVAILABLE), recorder.finished()[0])
 
     def test_no_moves(self):
         outcome, recorder, _ = self.run_moves([])
