@@ -25,6 +25,7 @@ from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import nova_notifications
 from cryptomine_scheduler import peer_samples
 from cryptomine_scheduler import placements
@@ -95,7 +96,7 @@ class NovaLink:
             nova_inventory.read_cluster, conn,
             vgpu_live_migration=conf.replan.vgpu_live_migration,
             classes=classes, inventory_cache=cache),
-                   executor.OpenStackMigrator(conn),
+                   nova_migrator.OpenStackMigrator(conn),
                    functools.partial(nova_inventory.read_devices, conn,
                                      classes, cache),
                    functools.partial(nova_inventory.disable_compute, conn))

@@ -26,8 +26,8 @@ import oslo_messaging
 from nova.tests import fixtures as nova_fixtures
 
 from cryptomine_scheduler import burst
-from cryptomine_scheduler import executor
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler.tests import api_server
@@ -140,7 +140,7 @@ class BurstReleaseTest(BurstAggregates, test_cli.RunsApp,
             conf, transport, rpc_transport, clock=lambda: self.now,
             nova=service.NovaLink(
                 functools.partial(nova_inventory.read_cluster, self.conn),
-                executor.OpenStackMigrator(self.conn),
+                nova_migrator.OpenStackMigrator(self.conn),
                 disable_service=functools.partial(
                     nova_inventory.disable_compute, self.conn)))
         self.controller.start()

@@ -26,6 +26,7 @@ from oslo_serialization import jsonutils
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import nova_inventory
+from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import sample
 from cryptomine_scheduler import scoring
@@ -312,7 +313,7 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         self.recorder = recorders.ListRecorder(time.monotonic)
 
     def execute(self, moves, cold=frozenset(), stop=None, limits=None):
-        runner = executor.Executor(executor.OpenStackMigrator(self.conn),
+        runner = executor.Executor(nova_migrator.OpenStackMigrator(self.conn),
                                    self.recorder, limits or self.LIMITS)
         return runner.run('plan-1', moves, cold, stop or threading.Event())
 
@@ -438,7 +439,7 @@ class MigrationTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         # migration record: a move reported in between would not be in
         # nova's records of completed migrations yet.
         [a] = self.boot_on('hot')
-        migrator = executor.OpenStackMigrator(self.conn)
+        migrator = nova_migrator.OpenStackMigrator(self.conn)
         holding, judged = threading.Event(), []
         progress = migrator.progress
 
@@ -516,7 +517,7 @@ class ControllerRoundTest(test_cli.RunsApp, ServersMixin,
         self.controller = service.ControllerService(
             conf, transport, rpc_transport, nova=service.NovaLink(
                 functools.partial(nova_inventory.read_cluster, conn),
-                executor.OpenStackMigrator(conn)))
+                nova_migrator.OpenStackMigrator(conn)))
         self.controller.start()
         self.addCleanup(self.controller.stop)
         self.conn = conn
