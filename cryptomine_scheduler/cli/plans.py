@@ -30,8 +30,9 @@ def _move(action: dict) -> str:
 
 
 def _outcome(action: dict) -> str:
-    """Its status, with why it did not succeed: ``failed (nova): ...``."""
-    cause = f' ({action["cause"]})' if action['cause'] else ''
+    """Its status, with why it did not succeed: ``failed (nova): ...``
+    (a controller older than the causes gives none)."""
+    cause = f' ({action["cause"]})' if action.get('cause') else ''
     error = f': {action["error"]}' if action['error'] else ''
     return f'{action["status"]}{cause}{error}'
 
