@@ -5,6 +5,7 @@ from oslotest import base
 
 from cryptomine_scheduler.api import controller
 from cryptomine_scheduler.cli import columns
+from cryptomine_scheduler.cli import plans
 
 
 class TestFirstLine(base.BaseTestCase):
@@ -52,3 +53,38 @@ class TestFormatting(base.BaseTestCase):
         cell = columns.Text({'before': 1, 'after': 0}, '1 -> 0')
         self.assertEqual('1 -> 0', cell.human_readable())
         self.assertEqual({'before': 1, 'after': 0}, cell.machine_readable())
+
+
+class TestActionOutcome(base.BaseTestCase):
+
+    PLAN = {'id': 'p', 'status': 'partial', 'trigger': 'operator',
+            'dry_run': False, 'created_at': 0.0, 'finished_at': 60.0,
+            'planning_seconds': 0.1, 'efficacy': None, 'pinned': None,
+            'error': None}
+
+    def action(self, position: int, status: str, error=None, **cause):
+        return {'position': position, 'instance': f'i{position}',
+                'source': 'hot', 'destination': 'cold1', 'live': True,
+                'memory_mb': 4096.0, 'gain': 0.05, 'status': status,
+                'error': error, **cause}
+
+    def table(self, actions) -> list[str]:
+        names, values = plans.plan_fields({**self.PLAN, 'actions': actions})
+        text = values[names.index('Actions')].human_readable()
+        return [line.split('0.0500  ')[1].rstrip()
+                for line in text.splitlines()[1:]]
+
+    def test_cause_between_status_and_error(self):
+        self.assertEqual(
+            ['succeeded', 'failed (nova): NoValidHost',
+             'aborted (failure-limit): round stopped after 2 failed moves'],
+            self.table([
+                self.action(0, 'succeeded', cause=None),
+                self.action(1, 'failed', 'NoValidHost', cause='nova'),
+                self.action(2, 'aborted',
+                            'round stopped after 2 failed moves',
+                            cause='failure-limit')]))
+
+    def test_a_controller_that_records_no_cause(self):
+        self.assertEqual(['failed: NoValidHost'], self.table(
+            [self.action(0, 'failed', 'NoValidHost')]))
