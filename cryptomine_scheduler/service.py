@@ -120,7 +120,8 @@ class ControllerService:
         self.conf = conf
         self._clock = clock
         c = conf.controller
-        self.store = store_mod.HistoryStore.open(conf.database.connection)
+        self.store = store_mod.HistoryStore.open(
+            conf.database.connection, conf.database.auto_upgrade)
         learn = conf.nova_notifications
         self.tracker = snapshot.LoadTracker(
             c.summary_window, c.ewma_half_life,

@@ -64,10 +64,12 @@ class ControllerProcess(supervisor.ReloadingService):
 
 
 def prepare(conf: cfg.ConfigOpts) -> None:
-    """Check what would make every process fail, and migrate the
-    database once, before any process starts."""
+    """Check what would make every process fail, and migrate (or, with
+    ``[database] auto_upgrade`` off, check) the database's schema once,
+    before any process starts."""
     service.validation_policy(conf)
-    store_mod.HistoryStore.open(conf.database.connection).close()
+    store_mod.HistoryStore.open(conf.database.connection,
+                                conf.database.auto_upgrade).close()
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,11 @@
 """``cryptomine-manage``: operator tasks on the controller node.
 
+``cryptomine-manage db sync`` brings the load history database's schema
+(``[database] connection``) to the one this release uses, as a
+controller does when it starts unless ``[database] auto_upgrade`` is
+off; ``cryptomine-manage db version`` prints the revision the schema is
+at and exits 1 when it is not this release's.
+
 ``cryptomine-manage dead-letters list`` shows the messages the controller
 parked after the database failed to store them ``[controller]
 max_store_attempts`` times (they stay parked); ``cryptomine-manage
@@ -12,6 +18,7 @@ import json
 import sys
 
 import kombu
+from alembic import util as alembic_util
 from amqp import exceptions as amqp_exceptions
 from oslo_config import cfg
 
@@ -19,6 +26,7 @@ from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import signing
 from cryptomine_scheduler import version
+from cryptomine_scheduler.db import store as store_mod
 
 
 def amqp_url(transport_url: str) -> str:
@@ -76,6 +84,35 @@ def dead_letters(conf: cfg.ConfigOpts, replay: bool, limit: int) -> int:
     return 0
 
 
+def db_sync(conf: cfg.ConfigOpts, revision: str) -> int:
+    """Upgrade the schema to ``revision`` (``head``: this release's)."""
+    engine = store_mod.create_engine(conf.database.connection)
+    try:
+        store_mod.upgrade(engine, revision)
+        print(f'database schema at revision '
+              f'{store_mod.schema_revision(engine)}')
+    except (store_mod.SchemaMismatch, alembic_util.CommandError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def db_version(conf: cfg.ConfigOpts) -> int:
+    """Print the schema's revision; 1 when it is not this release's."""
+    engine = store_mod.create_engine(conf.database.connection)
+    try:
+        print(store_mod.schema_revision(engine) or 'none')
+        store_mod.check_schema(engine)
+    except store_mod.SchemaMismatch as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
 def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     cm_conf.register_opts(conf)
@@ -87,12 +124,22 @@ def main(argv=None) -> int:
         parser.add_argument('--limit', type=int, default=1000,
                             help='at most this many messages (default '
                                  '1000)')
+        parser = subparsers.add_parser(
+            'db', help="the load history database's schema")
+        parser.add_argument('action', choices=('sync', 'version'))
+        parser.add_argument('--revision', default='head',
+                            help='sync up to this revision (default: '
+                                 "this release's)")
 
     conf.register_cli_opt(cfg.SubCommandOpt(
         'command', handler=add_commands, title='commands'))
     conf(argv, project='cryptomine', prog='cryptomine-manage',
          version=version.version_string())
     command = conf.command
+    if command.name == 'db':
+        if command.action == 'sync':
+            return db_sync(conf, command.revision)
+        return db_version(conf)
     return dead_letters(conf, command.action == 'replay', command.limit)
 
 

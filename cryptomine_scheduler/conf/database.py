@@ -24,6 +24,21 @@ Related options:
 
 * ``[DEFAULT] state_path``
 """),
+    cfg.BoolOpt('auto_upgrade', default=True,
+                help="""
+Whether the controller brings the database schema to the one its release
+uses when it starts.  Set it to false where the deployment upgrades the
+schema in a step of its own (``cryptomine-manage db sync``, after a
+backup): a controller then refuses to start, saying so, while the schema
+is older.
+
+Whatever its value, a controller refuses a schema that a newer release
+upgraded.
+
+Related options:
+
+* ``connection``
+"""),
 ]
 
 

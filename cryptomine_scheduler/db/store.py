@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic import config as alembic_config
+from alembic import migration as alembic_migration
+from alembic import script as alembic_script
 from oslo_log import log as logging
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
@@ -113,20 +115,81 @@ def _create_private(path: str | None) -> None:
         pass
 
 
+class SchemaMismatch(ValueError):
+    """The database's schema is not the one this release uses."""
+
+
+def _alembic_config() -> alembic_config.Config:
+    cfg = alembic_config.Config()
+    cfg.set_main_option('script_location', os.path.join(
+        os.path.dirname(__file__), 'migrations'))
+    return cfg
+
+
+def _scripts() -> alembic_script.ScriptDirectory:
+    return alembic_script.ScriptDirectory.from_config(_alembic_config())
+
+
+def newest_revision() -> str:
+    """The schema revision this release reads and writes."""
+    return _scripts().get_current_head()
+
+
+def _current_revision(connection) -> str | None:
+    return alembic_migration.MigrationContext.configure(
+        connection).get_current_revision()
+
+
+def schema_revision(engine: sa.Engine) -> str | None:
+    """The revision the database's schema is at; None when it has none
+    (a new database)."""
+    with engine.connect() as connection:
+        return _current_revision(connection)
+
+
+def _refuse_newer(current: str | None,
+                  scripts: alembic_script.ScriptDirectory) -> None:
+    """Raise :class:`SchemaMismatch` when a newer release upgraded the
+    schema to ``current``, a revision this one does not know."""
+    if current is not None and current not in {
+            script.revision for script in scripts.walk_revisions()}:
+        raise SchemaMismatch(
+            f'the database schema is at revision {current}, which this '
+            f'release does not know (it uses '
+            f'{scripts.get_current_head()}): a newer release upgraded it')
+
+
+def check_schema(engine: sa.Engine) -> None:
+    """Raise :class:`SchemaMismatch` unless the schema is at
+    :func:`newest_revision`, saying what to do."""
+    current, scripts = schema_revision(engine), _scripts()
+    newest = scripts.get_current_head()
+    if current == newest:
+        return
+    _refuse_newer(current, scripts)
+    found = ('has no schema yet' if current is None
+             else f'schema is at revision {current}')
+    raise SchemaMismatch(
+        f'the database {found}, this release needs {newest}: run '
+        f'"cryptomine-manage db sync" (or set [database] auto_upgrade = '
+        f'true)')
+
+
 def upgrade(engine: sa.Engine, revision: str = 'head') -> None:
     """Bring the schema to the newest alembic revision (or ``revision``).
 
     On PostgreSQL controllers starting together migrate one after the
     other (a transaction-scoped advisory lock): the next finds the schema
-    up to date.
+    up to date.  A schema a newer release upgraded is left as it is
+    (:class:`SchemaMismatch`).
     """
-    cfg = alembic_config.Config()
-    cfg.set_main_option('script_location', os.path.join(
-        os.path.dirname(__file__), 'migrations'))
+    cfg = _alembic_config()
     with engine.begin() as connection:
         if connection.dialect.name == 'postgresql':
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(
                 MIGRATION_LOCK)))
+        _refuse_newer(_current_revision(connection),
+                      alembic_script.ScriptDirectory.from_config(cfg))
         cfg.attributes['connection'] = connection
         alembic_command.upgrade(cfg, revision)
 
@@ -268,10 +331,19 @@ class HistoryStore:
         self._expect_stored = False
 
     @classmethod
-    def open(cls, url: str) -> 'HistoryStore':
-        """Connect to ``url`` and migrate its schema to the newest one."""
+    def open(cls, url: str, auto_upgrade: bool = True) -> 'HistoryStore':
+        """Connect to ``url`` and migrate its schema to the newest one;
+        without ``auto_upgrade``, raise :class:`SchemaMismatch` unless it
+        is the newest already."""
         engine = create_engine(url)
-        upgrade(engine)
+        try:
+            if auto_upgrade:
+                upgrade(engine)
+            else:
+                check_schema(engine)
+        except SchemaMismatch:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:

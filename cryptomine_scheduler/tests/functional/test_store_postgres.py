@@ -8,6 +8,7 @@ from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.tests import postgres
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.unit import test_burst
+from cryptomine_scheduler.tests.unit import test_manage_db
 from cryptomine_scheduler.tests.unit import test_store
 
 
@@ -24,6 +25,12 @@ class TestSchemaOnPostgres(OnPostgres):
     test_reopen_keeps_history = test_store.TestSchema.test_reopen_keeps_history
     test_actions_recorded_before_causes_get_theirs = (
         test_store.TestSchema.test_actions_recorded_before_causes_get_theirs)
+
+
+class TestDbCommandsOnPostgres(test_manage_db.TestDbCommands):
+
+    def database_url(self) -> str:
+        return self.useFixture(postgres.PostgresCluster()).url
 
 
 class TestAddSamplesOnPostgres(OnPostgres):
