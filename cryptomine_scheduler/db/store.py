@@ -162,11 +162,10 @@ def _refuse_newer(current: str | None,
 def check_schema(engine: sa.Engine) -> None:
     """Raise :class:`SchemaMismatch` unless the schema is at
     :func:`newest_revision`, saying what to do."""
-    current, scripts = schema_revision(engine), _scripts()
-    newest = scripts.get_current_head()
+    current, newest = schema_revision(engine), newest_revision()
     if current == newest:
         return
-    _refuse_newer(current, scripts)
+    _refuse_newer(current, _scripts())
     found = ('has no schema yet' if current is None
              else f'schema is at revision {current}')
     raise SchemaMismatch(
