@@ -86,7 +86,7 @@ import psutil  # noqa: E402
 from oslo_messaging._drivers import impl_fake  # noqa: E402
 
 import cryptomine_scheduler  # noqa: E402
-from cryptomine_scheduler import signing  # noqa: E402
+from cryptomine_scheduler.telemetry import signing  # noqa: E402
 from load_collector import buffer as buffer_mod  # noqa: E402
 from load_collector import cmd as collector_cmd  # noqa: E402
 from load_collector import daemon  # noqa: E402

@@ -30,10 +30,10 @@ import uuid
 import _common
 import oslo_messaging
 
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from load_collector import cmd as collector_cmd
 from load_collector import sources
 from load_collector.sources import gpu as gpu_mod

@@ -66,10 +66,10 @@ from oslo_messaging._drivers import common as rpc_common
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import rpcapi
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import service
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from load_collector import publisher as publisher_mod
 
 E2E_TARGET = 3000.0  # samples/s, end to end, in one process

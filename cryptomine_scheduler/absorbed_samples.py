@@ -13,7 +13,7 @@ import bisect
 import threading
 from array import array
 
-from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 
 class _HostSeqs:

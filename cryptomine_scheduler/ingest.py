@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from oslo_log import log as logging
 
 from cryptomine_scheduler import rate_limit as rate_limit_mod
-from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
 

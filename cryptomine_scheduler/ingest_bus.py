@@ -38,7 +38,7 @@ from oslo_messaging.notify import listener as notify_listener
 
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import sample_consumer
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
 Reason = validation.Reason

@@ -5,9 +5,9 @@ at scrape time, from the service's
 :class:`~cryptomine_scheduler.ingest.IngestTotals` and from a snapshot of
 its :class:`~cryptomine_scheduler.snapshot.LoadTracker` (predicted loads
 as in :mod:`~cryptomine_scheduler.scoring`) and of its
-:class:`~cryptomine_scheduler.collector_counters.CounterBook`, so ingest
-pays nothing for them.  The re-planner reports each plan and migration
-through :meth:`Metrics.plan_finished` and
+:class:`~cryptomine_scheduler.telemetry.collector_counters.CounterBook`,
+so ingest pays nothing for them.  The re-planner reports each plan and
+migration through :meth:`Metrics.plan_finished` and
 :meth:`Metrics.migration_finished`.  The burst tier's gauges and
 counters are read from its history (:class:`~.db.burst.BurstStore`) at
 scrape time: every controller of a deployment reports the same values.
@@ -22,14 +22,14 @@ import prometheus_client
 from oslo_log import log as logging
 from prometheus_client import core
 
-from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.mining import MiningMetric
-from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry import collector_counters
+from cryptomine_scheduler.telemetry import validation
+from cryptomine_scheduler.telemetry.sample import HostMetric
 
 PREFIX = 'cryptomine'
 PLAN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)

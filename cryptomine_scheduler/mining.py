@@ -42,7 +42,7 @@ import enum
 import math
 import threading
 
-from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 # NVML clocks-event reasons that mean "slowed down": software power cap
 # 0x4, hardware slowdown 0x8, software thermal 0x20, hardware thermal

@@ -20,7 +20,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import placements as placements_mod
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import orjson
 import oslo_messaging
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = 'cryptomine_peers'

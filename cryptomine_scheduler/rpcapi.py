@@ -19,10 +19,10 @@ with ``controller_topic``, on which the controller only reads.
 
 import oslo_messaging
 
-from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.telemetry import collector_counters
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
 VERSION = '1.4'

@@ -76,8 +76,8 @@ import math
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.mining import MiningMetric
-from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry.sample import HostMetric
 
 THERMAL_SCALE_C = 30.0
 #: How much hotter than idle a GPU runs once a mining guest works it

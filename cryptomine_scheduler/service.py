@@ -16,7 +16,6 @@ from oslo_log import log as logging
 from cryptomine_scheduler import absorbed_samples
 from cryptomine_scheduler import burst
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import executor
@@ -32,13 +31,14 @@ from cryptomine_scheduler import placements
 from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import signing
 from cryptomine_scheduler import snapshot
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.telemetry import collector_counters
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
 

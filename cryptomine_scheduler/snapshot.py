@@ -16,8 +16,8 @@ import numpy as np
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import flavor_loads as flavor_loads_mod
 from cryptomine_scheduler import mining
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler import summaries
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 if typing.TYPE_CHECKING:
     # Only the controller learns placements; nova-scheduler, which reads

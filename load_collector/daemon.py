@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import signing
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
 from load_collector import buffer as buffer_mod
 from load_collector import publisher as publisher_mod
 from load_collector import sender as sender_mod

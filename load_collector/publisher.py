@@ -12,7 +12,7 @@ import uuid
 import oslo_messaging
 from oslo_utils import timeutils
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 
 
 class PublishError(Exception):

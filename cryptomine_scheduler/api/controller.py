@@ -8,8 +8,8 @@ import oslo_messaging
 
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpcapi
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler.api import errors
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 
 def first_line(error: Exception) -> str:

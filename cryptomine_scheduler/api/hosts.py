@@ -2,11 +2,11 @@
 
 import time
 
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.api import errors
 from cryptomine_scheduler.api import policies
 from cryptomine_scheduler.api import request as request_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 #: History of the last hour unless ``since`` says otherwise.
 DEFAULT_HISTORY = 3600.0

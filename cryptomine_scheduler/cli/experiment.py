@@ -443,13 +443,13 @@ class ReportExperiment(lister.Lister):
         return parser
 
     def take_action(self, parsed_args):
-        from cryptomine_scheduler import sample
         from cryptomine_scheduler.experiment import cloud
         from cryptomine_scheduler.experiment import fidelity
         from cryptomine_scheduler.experiment import measured
         from cryptomine_scheduler.experiment import workload
         from cryptomine_scheduler.simulator import report
         from cryptomine_scheduler.simulator import traces
+        from cryptomine_scheduler.telemetry import sample
 
         _default_cloud(self.app)
         found = _load_record(parsed_args.record)

@@ -8,15 +8,15 @@ import datetime
 import math
 import os
 
-from cryptomine_scheduler import collector_counters
 from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
-from cryptomine_scheduler.sample import HostMetric
-from cryptomine_scheduler.sample import InstanceMetric
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry import collector_counters
+from cryptomine_scheduler.telemetry.sample import HostMetric
+from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 HISTORY_METRICS = (HostMetric.CPU_PERCENT, HostMetric.MEM_PERCENT,
                    HostMetric.LOAD_1)

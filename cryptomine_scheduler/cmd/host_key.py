@@ -8,8 +8,8 @@ import sys
 
 from oslo_config import cfg
 
-from cryptomine_scheduler import signing
 from cryptomine_scheduler.conf import messaging
+from cryptomine_scheduler.telemetry import signing
 
 PROG = 'cryptomine-host-key'
 CLI_OPTS = [

@@ -24,9 +24,9 @@ from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest_bus
-from cryptomine_scheduler import signing
 from cryptomine_scheduler import version
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.telemetry import signing
 
 
 def amqp_url(transport_url: str) -> str:

@@ -4,15 +4,15 @@ Raw samples carry a ``bucket`` (start of their rollup period) and a
 ``rolled_up`` flag (on the host sample) so that a sample arriving late
 (replayed by a collector after a broker outage) marks its bucket for
 recomputation.  GPU and ASIC columns mirror the fields of
-:class:`~cryptomine_scheduler.sample.GpuLoad` and ``AsicLoad``; readings a
-device does not report are NULL.
+:class:`~cryptomine_scheduler.telemetry.sample.GpuLoad` and
+``AsicLoad``; readings a device does not report are NULL.
 """
 
 import dataclasses
 
 import sqlalchemy as sa
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 
 HOST_METRICS = tuple(m.value for m in sample.HostMetric)
 INSTANCE_METRICS = tuple(m.value for m in sample.InstanceMetric)

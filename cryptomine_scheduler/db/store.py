@@ -23,8 +23,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import sample as sample_mod
 from cryptomine_scheduler.db import models
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 LOG = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 
-from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import signing
 from cryptomine_scheduler.experiment import player
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
 from load_collector import publisher as publisher_mod
 
 LOG = logging.getLogger(__name__)

@@ -75,9 +75,9 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot as snapshot_mod
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
-from cryptomine_scheduler.sample import HostMetric
-from cryptomine_scheduler.sample import InstanceMetric
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry.sample import HostMetric
+from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 #: Headrooms below which GPUs are under pressure (see the docstring).
 THERMAL_KNEE_C = 15.0

@@ -30,8 +30,8 @@ from collections.abc import Iterable
 
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
-from cryptomine_scheduler.sample import InstanceMetric
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 
 @dataclasses.dataclass(frozen=True)

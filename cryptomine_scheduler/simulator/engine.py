@@ -59,11 +59,11 @@ from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot as snapshot_mod
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.planning import problem as problem_mod
-from cryptomine_scheduler.sample import HostMetric
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
 from cryptomine_scheduler.simulator import miners as miners_mod
 from cryptomine_scheduler.simulator import traces
+from cryptomine_scheduler.telemetry.sample import HostMetric
 
 if typing.TYPE_CHECKING:
     from cryptomine_scheduler.simulator import policies

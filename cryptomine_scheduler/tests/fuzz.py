@@ -13,9 +13,9 @@ import json
 import math
 import random
 
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import signing
 from cryptomine_scheduler.conf import controller as controller_conf
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.tests import samples
 
 # Values no field of the given current type accepts (None stands for an

@@ -4,9 +4,9 @@ import dataclasses
 import json
 import uuid
 
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 
 NO_SENSORS = sample.HostSensors()
 SECRET = 'test-master-secret-0123456789'

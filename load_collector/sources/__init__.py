@@ -12,7 +12,7 @@ import dataclasses
 
 from oslo_config import cfg
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 
 
 class SourceUnavailable(Exception):

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from load_collector import sources
 from load_collector.sources import cgminer_api
 

@@ -32,7 +32,7 @@ from sushy import connector
 from sushy import exceptions
 from sushy.resources import base
 
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import validation
 from load_collector.sources import vfio
 
 ROOT = '/redfish/v1/'

@@ -6,7 +6,7 @@ a NUL byte) and closes.  Every reply has a ``STATUS`` list and a section
 named after the command; a combined command answers with each part's
 reply under the part's name, in a one-element list (or bare, as some
 firmwares and cgminer's API-README have it).  :func:`to_load` normalises
-the replies into an :class:`~cryptomine_scheduler.sample.AsicLoad`.
+the replies into an :class:`~cryptomine_scheduler.telemetry.sample.AsicLoad`.
 
 Vendors disagree on the details; the readings are normalised thus:
 
@@ -42,7 +42,7 @@ from collections.abc import Mapping
 
 import orjson
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 
 COMMANDS = ('summary', 'devs', 'stats')
 COMBINED = '+'.join(COMMANDS)

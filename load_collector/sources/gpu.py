@@ -19,7 +19,7 @@ from collections.abc import Callable
 import psutil
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from load_collector import sources
 from load_collector.sources import instances
 

@@ -20,7 +20,7 @@ import re
 import psutil
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from load_collector import cpu_set
 from load_collector import sources
 

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 import psutil
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from load_collector import cpu_set
 from load_collector import sources
 

@@ -23,7 +23,7 @@ import time
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from load_collector import sources
 from load_collector.sources import bmc
 from load_collector.sources import vfio

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import validation
 from load_collector import sources
 
 LOG = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from nova.tests.fixtures import libvirt as fakelibvirt
 from nova.tests.functional.libvirt import test_vgpu
 from oslo_serialization import jsonutils
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting

@@ -12,9 +12,9 @@ import oslo_messaging
 import psutil
 
 from cryptomine_scheduler import ingest_bus
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import signing
 from cryptomine_scheduler.cmd import manage
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.tests import fuzz
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting

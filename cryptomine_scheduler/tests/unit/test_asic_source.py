@@ -5,7 +5,7 @@ import logging
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fake_miner
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import cmd as collector_cmd

@@ -7,8 +7,8 @@ import psutil
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting

@@ -1,6 +1,6 @@
 from oslotest import base
 
-from cryptomine_scheduler import collector_counters
+from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.tests import samples
 
 

@@ -22,9 +22,9 @@ from oslo_log import log as logging
 from oslotest import base
 
 from cryptomine_scheduler import service
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import config as test_config
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.functional import test_bus_permissions

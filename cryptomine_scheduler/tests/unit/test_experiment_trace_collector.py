@@ -3,10 +3,10 @@ VMs placed there."""
 
 import testtools
 
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.experiment import player
 from cryptomine_scheduler.experiment import trace_collector as tc
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import samples as test_samples
 

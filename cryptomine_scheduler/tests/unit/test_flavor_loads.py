@@ -2,8 +2,8 @@ from oslotest import base
 
 from cryptomine_scheduler import flavor_loads
 from cryptomine_scheduler import placements
-from cryptomine_scheduler import sample
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 
 

@@ -6,7 +6,7 @@ from unittest import mock
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fake_nvml
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests.config import collector_conf

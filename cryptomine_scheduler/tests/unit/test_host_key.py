@@ -7,8 +7,8 @@ from importlib import metadata
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import signing
 from cryptomine_scheduler.cmd import host_key
+from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.tests import samples
 
 

@@ -13,9 +13,9 @@ from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import ingest
 from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import rate_limit
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import validation
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 

@@ -5,7 +5,7 @@ import urllib.request
 from prometheus_client import parser
 
 from cryptomine_scheduler import burst
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller

@@ -8,8 +8,8 @@ import threading
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests import redfish_bmc
 from cryptomine_scheduler.tests import samples

@@ -14,11 +14,11 @@ from tooz import coordination
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import sample
 from cryptomine_scheduler import service
 from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import fleets
 from cryptomine_scheduler.tests import samples

@@ -5,7 +5,7 @@ import shutil
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources
 from load_collector.sources import sensors

@@ -22,7 +22,7 @@ import fixtures
 import psutil
 from oslotest import base
 
-from cryptomine_scheduler import sample
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources

@@ -8,11 +8,11 @@ from alembic import autogenerate
 from alembic import migration
 from oslotest import base
 
-from cryptomine_scheduler import sample
 from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 
 T0 = 1_800_000_000.0  # a bucket boundary (divisible by 300)

@@ -1,10 +1,10 @@
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import sample
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler import summaries
 from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 
 

@@ -6,9 +6,9 @@ import hypothesis
 from hypothesis import strategies
 from oslotest import base
 
-from cryptomine_scheduler import sample
-from cryptomine_scheduler import signing
-from cryptomine_scheduler import validation
+from cryptomine_scheduler.telemetry import sample
+from cryptomine_scheduler.telemetry import signing
+from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import samples
 
 R = validation.Reason

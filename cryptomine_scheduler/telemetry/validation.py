@@ -1,8 +1,8 @@
 """Checks every incoming sample before it can touch the history.
 
-:func:`validate` either returns a :class:`~cryptomine_scheduler.sample.
-LoadSample` or raises :class:`Rejected` carrying a :class:`Reason`, which
-the controller counts.  Nothing here trusts the input: any shape, type or
+:func:`validate` either returns a :class:`~.sample.LoadSample` or raises
+:class:`Rejected` carrying a :class:`Reason`, which the controller
+counts.  Nothing here trusts the input: any shape, type or
 value an attacker or a broken collector could send ends as a rejection.
 
 Records are checked against their dataclass in :mod:`sample`: every field
@@ -24,8 +24,8 @@ import uuid
 
 import orjson
 
-from cryptomine_scheduler import sample as sample_mod
-from cryptomine_scheduler import signing
+from cryptomine_scheduler.telemetry import sample as sample_mod
+from cryptomine_scheduler.telemetry import signing
 
 MAX_STRING = 255
 MAX_GPU_GUESTS = 64  # instances listed on one GPU

@@ -1,9 +1,9 @@
 """The load sample: what a collector measures and the controller stores.
 
 A sample travels as a plain JSON-able dict (its *wire* form) inside a
-signed envelope (see :mod:`cryptomine_scheduler.signing`).  This module
+signed envelope (see :mod:`.signing`).  This module
 owns the dataclasses and the conversion in both directions; checking
-untrusted input is the job of :mod:`cryptomine_scheduler.validation`.
+untrusted input is the job of :mod:`.validation`.
 """
 
 import dataclasses

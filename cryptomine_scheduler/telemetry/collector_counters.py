@@ -1,7 +1,7 @@
 """The counters each host's collector last reported about itself.
 
 Every schema-2 sample carries its collector's counters since it started
-(:class:`~cryptomine_scheduler.sample.CollectorCounters`), so the newest
+(:class:`~.sample.CollectorCounters`), so the newest
 sample of a host says all there is: the controller keeps that one, in
 memory, for the metrics and the ``get_collector_counters`` RPC call
 (``host list`` and ``host show``).  After a controller restart a host's
@@ -12,7 +12,7 @@ import dataclasses
 import math
 import threading
 
-from cryptomine_scheduler import sample as sample_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 
 @dataclasses.dataclass(frozen=True)
