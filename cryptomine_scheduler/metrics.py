@@ -1,16 +1,14 @@
 """The controller's Prometheus metrics, in a registry of their own.
 
 Ingest counters, per-host gauges and each device guest's loss are read
-at scrape time, from the service's
-:class:`~cryptomine_scheduler.ingest.IngestTotals` and from a snapshot of
-its :class:`~cryptomine_scheduler.snapshot.LoadTracker` (predicted loads
-as in :mod:`~cryptomine_scheduler.scoring`) and of its
-:class:`~cryptomine_scheduler.telemetry.collector_counters.CounterBook`,
-so ingest pays nothing for them.  The re-planner reports each plan and
-migration through :meth:`Metrics.plan_finished` and
-:meth:`Metrics.migration_finished`.  The burst tier's gauges and
-counters are read from its history (:class:`~.db.burst.BurstStore`) at
-scrape time: every controller of a deployment reports the same values.
+at scrape time, from the service's ingest totals, its load tracker's
+snapshot (predicted loads as the scheduler's load model has them) and
+its collector counters, so ingest pays nothing for them.  The
+re-planner reports each plan and migration through
+:meth:`Metrics.plan_finished` and :meth:`Metrics.migration_finished`.
+The burst tier's gauges and counters are read from its history
+(:class:`~cryptomine_scheduler.db.burst.BurstStore`) at scrape time:
+every controller of a deployment reports the same values.
 """
 
 import dataclasses
@@ -22,9 +20,9 @@ import prometheus_client
 from oslo_log import log as logging
 from prometheus_client import core
 
-from cryptomine_scheduler import ingest
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.ingest import ingestor as ingest
 from cryptomine_scheduler.mining import MiningMetric
 from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.telemetry import collector_counters

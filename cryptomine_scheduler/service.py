@@ -13,28 +13,28 @@ from openstack import connection as openstack_connection
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import absorbed_samples
 from cryptomine_scheduler import burst
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import executor
 from cryptomine_scheduler import flavor_loads
-from cryptomine_scheduler import ingest
-from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import nova_notifications
-from cryptomine_scheduler import peer_samples
 from cryptomine_scheduler import placements
-from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import absorbed_samples
+from cryptomine_scheduler.ingest import bus as ingest_bus
+from cryptomine_scheduler.ingest import ingestor as ingest
+from cryptomine_scheduler.ingest import peer_samples
+from cryptomine_scheduler.ingest import rate_limit
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import signing
@@ -106,11 +106,11 @@ class ControllerService:
     """Owns the store, the summaries and the messaging servers.
 
     With ``[controller] ingest_workers``, other processes consume the
-    samples (:mod:`~cryptomine_scheduler.ingest_workers`) and hand each
+    samples (:mod:`~cryptomine_scheduler.ingest.workers`) and hand each
     stored batch to :meth:`absorb`; this one keeps the summaries and
     answers RPC.  With ``[controller] share_ingest``, it casts each
     stored batch to the other controllers and absorbs theirs
-    (:mod:`~cryptomine_scheduler.peer_samples`).
+    (:mod:`~cryptomine_scheduler.ingest.peer_samples`).
     """
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,

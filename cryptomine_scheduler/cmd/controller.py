@@ -13,11 +13,11 @@ from oslo_log import log as logging
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import heap
-from cryptomine_scheduler import ingest_workers
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler import supervisor
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import workers as ingest_workers
 
 LOG = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from amqp import exceptions as amqp_exceptions
 from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import version
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import bus as ingest_bus
 from cryptomine_scheduler.telemetry import signing
 
 

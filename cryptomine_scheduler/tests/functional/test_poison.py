@@ -11,8 +11,8 @@ import kombu
 import oslo_messaging
 import psutil
 
-from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler.cmd import manage
+from cryptomine_scheduler.ingest import bus as ingest_bus
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.tests import fuzz

@@ -8,7 +8,7 @@ import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import sample_consumer
+from cryptomine_scheduler.ingest import sample_consumer
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import waiting
 

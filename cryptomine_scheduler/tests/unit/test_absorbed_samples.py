@@ -1,6 +1,6 @@
 from oslotest import base
 
-from cryptomine_scheduler import absorbed_samples
+from cryptomine_scheduler.ingest import absorbed_samples
 from cryptomine_scheduler.tests import samples
 
 

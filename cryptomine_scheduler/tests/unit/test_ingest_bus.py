@@ -10,10 +10,10 @@ from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import ingest
-from cryptomine_scheduler import ingest_bus
-from cryptomine_scheduler import rate_limit
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import bus as ingest_bus
+from cryptomine_scheduler.ingest import ingestor as ingest
+from cryptomine_scheduler.ingest import rate_limit
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import samples

@@ -1,7 +1,7 @@
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import rate_limit
+from cryptomine_scheduler.ingest import rate_limit
 from cryptomine_scheduler.tests import config as test_config
 
 T0 = 1_000_000.0

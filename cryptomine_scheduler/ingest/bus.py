@@ -1,10 +1,9 @@
 """The sample queue's consumer: every message stored or counted.
 
 :func:`sample_listener` builds what consumes the queue for an
-:class:`~cryptomine_scheduler.ingest.Ingestor`: on RabbitMQ the
-controller's :class:`~cryptomine_scheduler.sample_consumer.BatchConsumer`
-(with a :class:`BatchHandler`), elsewhere oslo.messaging's batch
-listener.  Around it:
+:class:`~.ingestor.Ingestor`: on RabbitMQ the controller's
+:class:`~.sample_consumer.BatchConsumer` (with a :class:`BatchHandler`),
+elsewhere oslo.messaging's batch listener.  Around it:
 
 * :class:`SampleDispatcher` (or :class:`BatchHandler`) screens each
   message before the endpoint sees it: a message whose envelope cannot be
@@ -36,8 +35,8 @@ from oslo_messaging._drivers import impl_rabbit
 from oslo_messaging.notify import dispatcher as notify_dispatcher
 from oslo_messaging.notify import listener as notify_listener
 
-from cryptomine_scheduler import ingest
-from cryptomine_scheduler import sample_consumer
+from cryptomine_scheduler.ingest import ingestor as ingest
+from cryptomine_scheduler.ingest import sample_consumer
 from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)

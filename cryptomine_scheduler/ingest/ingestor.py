@@ -6,7 +6,7 @@ batch on, to be summed in :class:`IngestTotals` and summarised.
 
 One bad message harms only itself: whatever fails in a message's checks
 rejects that message alone, as does a sample over its host's rate limit
-(:mod:`~cryptomine_scheduler.rate_limit`), and a sample the database
+(:mod:`~cryptomine_scheduler.ingest.rate_limit`), and a sample the database
 refuses is found by storing the batch's samples one at a time and
 rejected alone (``unstorable``).  Only a failure of the database itself
 (down, locked, disk full) requeues the batch, after a pause that doubles
@@ -25,8 +25,8 @@ from collections.abc import Sequence
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import rate_limit as rate_limit_mod
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import rate_limit as rate_limit_mod
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import validation
 
@@ -85,7 +85,7 @@ class IngestTotals:
 
     ``summarised`` counts the samples added to the summaries, from this
     controller's batches and from the batches its peers cast to it
-    (``from_peers``, with :mod:`~cryptomine_scheduler.peer_samples`).
+    (``from_peers``, with :mod:`~cryptomine_scheduler.ingest.peer_samples`).
     """
 
     def __init__(self, restarts: Callable[[], dict[str, int]] = dict):

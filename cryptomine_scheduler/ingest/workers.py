@@ -6,7 +6,7 @@ process (:mod:`~cryptomine_scheduler.supervisor`) runs N
 :class:`IngestWorker` processes beside the controller process.  Each runs
 its own batch listener on the shared sample queue and stores exactly as
 in-process (one transaction per batch, acknowledged after commit), then
-sends the batch's :class:`~cryptomine_scheduler.ingest.BatchResult` to
+sends the batch's :class:`~cryptomine_scheduler.ingest.ingestor.BatchResult` to
 the controller process, which keeps the totals and summaries.
 
 Each worker has a connection of its own to the controller process (a
@@ -30,11 +30,11 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import ingest
-from cryptomine_scheduler import ingest_bus
 from cryptomine_scheduler import service as service_mod
 from cryptomine_scheduler import supervisor
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.ingest import bus as ingest_bus
+from cryptomine_scheduler.ingest import ingestor as ingest
 
 LOG = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 30.0
