@@ -13,7 +13,7 @@ hours.  Predictors, all in the same run:
 * ``fleet mean``: the mean of every guest observed so far, what a
   learner blind to flavors would say (the baseline for learning);
 * ``learned``: the controller's own
-  :class:`~cryptomine_scheduler.flavor_loads.FlavorLoads` with its
+  :class:`~cryptomine_scheduler.history.flavor_loads.FlavorLoads` with its
   default settings, by flavor and image, else the default.
 
 A flavor is the guest's vCPUs and memory (and accelerator); the image is
@@ -39,7 +39,7 @@ import sys
 
 import numpy as np
 
-from cryptomine_scheduler import flavor_loads
+from cryptomine_scheduler.history import flavor_loads
 from cryptomine_scheduler.simulator import synthetic
 from cryptomine_scheduler.simulator import traces
 

@@ -29,7 +29,7 @@ from cryptomine_scheduler.tests import samples
 
 import _common
 
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
 
 TARGET_SECONDS = 1.0
 WINDOW, HALF_LIFE = 600.0, 60.0

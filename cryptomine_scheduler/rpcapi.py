@@ -20,7 +20,7 @@ with ``controller_topic``, on which the controller only reads.
 import oslo_messaging
 
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 

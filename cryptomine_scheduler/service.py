@@ -18,18 +18,18 @@ from cryptomine_scheduler import cluster
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import executor
-from cryptomine_scheduler import flavor_loads
 from cryptomine_scheduler import metrics
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import nova_migrator
-from cryptomine_scheduler import nova_notifications
-from cryptomine_scheduler import placements
 from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.history import flavor_loads
+from cryptomine_scheduler.history import nova_notifications
+from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.ingest import absorbed_samples
 from cryptomine_scheduler.ingest import bus as ingest_bus
 from cryptomine_scheduler.ingest import ingestor as ingest

@@ -12,9 +12,9 @@ import math
 import numpy as np
 
 from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import mining
-from cryptomine_scheduler import snapshot
-from cryptomine_scheduler import summaries
+from cryptomine_scheduler.history import mining
+from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.history import summaries
 from cryptomine_scheduler.telemetry import collector_counters
 
 STATS = tuple(s.name.lower() for s in summaries.Stat)

@@ -13,9 +13,9 @@ from keystoneauth1 import exceptions as ksa_exceptions
 from openstack import config as os_config
 from openstack import exceptions as os_exceptions
 
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.cli import errors
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import scoring_columns
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.history import snapshot
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
 
 LOG = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ Each step every GPU heats by its own utilisation and throttles when
 too hot, and every miner's health follows the fleet's failure injection
 (:mod:`.miners`, the same for every policy); the collectors' mining rows
 report both as the controller derives them
-(:mod:`cryptomine_scheduler.mining`), so our filter and weigher judge
+(:mod:`cryptomine_scheduler.history.mining`), so our filter and weigher judge
 them as in production.
 """
 
@@ -54,10 +54,10 @@ import typing
 import numpy as np
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import mining
 from cryptomine_scheduler import scoring
-from cryptomine_scheduler import snapshot as snapshot_mod
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
+from cryptomine_scheduler.history import mining
+from cryptomine_scheduler.history import snapshot as snapshot_mod
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod

@@ -2,9 +2,10 @@
 
 :class:`History` keeps the last samples of many series (hosts, or
 instances) of the same metrics, one sample per simulation step at most,
-and computes every series' :class:`~cryptomine_scheduler.summaries.Stat`
-at once with :func:`~cryptomine_scheduler.summaries.window_stats`, as
-the controller's :class:`~cryptomine_scheduler.summaries.SummaryBook`
+and computes every series' statistics
+(:class:`~cryptomine_scheduler.history.summaries.Stat`) at once with
+:func:`~cryptomine_scheduler.history.summaries.window_stats`, as the
+controller's :class:`~cryptomine_scheduler.history.summaries.SummaryBook`
 does (the unit tests check that they agree): a window keeps the samples
 no older than ``window`` seconds before the series' newest one, a missing
 reading (NaN) is left out of every statistic and keeps the EWMA.  SummaryBook
@@ -16,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-from cryptomine_scheduler import summaries
+from cryptomine_scheduler.history import summaries
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,7 +31,7 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler import scoring
 from cryptomine_scheduler import service
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.db.plans import ActionCause
 from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import efficacy

@@ -11,7 +11,7 @@ import signal
 import oslo_messaging
 
 from cryptomine_scheduler import rpcapi
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.tests import etcd
 from cryptomine_scheduler.tests import postgres
 from cryptomine_scheduler.tests import waiting

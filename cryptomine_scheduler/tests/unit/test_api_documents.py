@@ -7,8 +7,8 @@ import numpy as np
 import testtools
 
 from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import summaries
 from cryptomine_scheduler.api import documents
+from cryptomine_scheduler.history import summaries
 from cryptomine_scheduler.tests import fleets
 
 

@@ -1,8 +1,8 @@
 from oslotest import base
 
-from cryptomine_scheduler import flavor_loads
-from cryptomine_scheduler import placements
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import flavor_loads
+from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 

@@ -3,10 +3,10 @@ import math
 
 from oslotest import base
 
-from cryptomine_scheduler import mining
-from cryptomine_scheduler import snapshot
-from cryptomine_scheduler.mining import MiningMetric as M
-from cryptomine_scheduler.summaries import Stat
+from cryptomine_scheduler.history import mining
+from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.history.mining import MiningMetric as M
+from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 

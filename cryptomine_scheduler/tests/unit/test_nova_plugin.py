@@ -11,10 +11,10 @@ from nova.scheduler import weights
 from nova.tests.unit.scheduler import fakes
 from oslo_utils.fixture import uuidsentinel as uuids
 
-from cryptomine_scheduler import placements
-from cryptomine_scheduler import snapshot
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.experiment import nova_defaults
+from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import filter as load_filter
 from cryptomine_scheduler.scheduler import pending

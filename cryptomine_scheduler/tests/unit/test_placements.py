@@ -1,7 +1,7 @@
 from oslotest import base
 
-from cryptomine_scheduler import nova_notifications
-from cryptomine_scheduler import placements
+from cryptomine_scheduler.history import nova_notifications
+from cryptomine_scheduler.history import placements
 
 UUID = '6f1a2b3c-0000-4000-8000-000000000001'
 

@@ -11,13 +11,13 @@ from oslotest import base
 from cryptomine_scheduler import cluster
 from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import scoring
-from cryptomine_scheduler import snapshot
+from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
-from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fleets
 

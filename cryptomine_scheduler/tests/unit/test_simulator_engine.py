@@ -3,13 +3,13 @@ import dataclasses
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import mining
+from cryptomine_scheduler.history import mining
+from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import metrics
 from cryptomine_scheduler.simulator import policies
-from cryptomine_scheduler.summaries import Stat
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.simulation import asic_host

@@ -1,9 +1,9 @@
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import summaries
+from cryptomine_scheduler.history import summaries
+from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.simulator import history
-from cryptomine_scheduler.summaries import Stat
 
 STEP = 300.0
 

@@ -4,7 +4,7 @@ nova-compute announces every guest it starts building
 (``instance.create.start``, from the host nova's scheduler chose) and
 every failed build and deletion (``instance.create.error``,
 ``instance.delete.start``/``end``).  The listener keeps
-:class:`~cryptomine_scheduler.placements.Placements` from them; other
+:class:`~cryptomine_scheduler.history.placements.Placements` from them; other
 events are filtered out, and a payload it cannot read is skipped with a
 warning.
 
@@ -19,7 +19,7 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import placements as placements_mod
+from cryptomine_scheduler.history import placements as placements_mod
 from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)

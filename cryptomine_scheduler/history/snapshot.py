@@ -1,7 +1,7 @@
 """The load snapshot: every host's and instance's summary at one instant.
 
 :class:`LoadTracker` feeds stored samples into two
-:class:`~cryptomine_scheduler.summaries.SummaryBook` s and renders the
+:class:`~cryptomine_scheduler.history.summaries.SummaryBook` s and renders the
 compact, versioned wire form that the controller serves by RPC;
 :class:`LoadSnapshot` is the typed view a consumer reads it back into.
 """
@@ -14,15 +14,15 @@ import typing
 import numpy as np
 
 from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import flavor_loads as flavor_loads_mod
-from cryptomine_scheduler import mining
-from cryptomine_scheduler import summaries
+from cryptomine_scheduler.history import flavor_loads as flavor_loads_mod
+from cryptomine_scheduler.history import mining
+from cryptomine_scheduler.history import summaries
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 if typing.TYPE_CHECKING:
     # Only the controller learns placements; nova-scheduler, which reads
     # snapshots, does not import them.
-    from cryptomine_scheduler import placements as placements_mod
+    from cryptomine_scheduler.history import placements as placements_mod
 
 SNAPSHOT_VERSION = 1
 HOST_METRICS = tuple(sample_mod.HostMetric)
