@@ -60,9 +60,9 @@ from nova.scheduler import host_manager
 from nova.scheduler import weights as nova_weights
 from nova.tests.unit.scheduler import fakes
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import filter as load_filter
 from cryptomine_scheduler.scheduler import host_columns

@@ -8,8 +8,8 @@ a fleet file.  :mod:`.planning.problem` joins them with the load snapshot.
 import dataclasses
 import enum
 
-from cryptomine_scheduler import tiers
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement import tiers
+from cryptomine_scheduler.placement.scoring import Accelerator
 
 
 class GroupPolicy(enum.Enum):

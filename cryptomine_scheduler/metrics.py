@@ -20,11 +20,11 @@ import prometheus_client
 from oslo_log import log as logging
 from prometheus_client import core
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.telemetry.sample import HostMetric

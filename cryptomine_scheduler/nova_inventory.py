@@ -35,10 +35,10 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler import tiers
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
+from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.scheduler import plugin
 
 LOG = logging.getLogger(__name__)

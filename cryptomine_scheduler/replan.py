@@ -27,9 +27,9 @@ from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import executor as executor_mod
 from cryptomine_scheduler import maintenance_windows
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.db import plans as plans_mod
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod

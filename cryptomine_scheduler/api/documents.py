@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history import summaries
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.telemetry import collector_counters
 
 STATS = tuple(s.name.lower() for s in summaries.Stat)

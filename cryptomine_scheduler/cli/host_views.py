@@ -8,12 +8,12 @@ import datetime
 import math
 import os
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry.sample import HostMetric
 from cryptomine_scheduler.telemetry.sample import InstanceMetric

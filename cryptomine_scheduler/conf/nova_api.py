@@ -7,8 +7,8 @@ authenticate, as in nova's own ``[placement]`` and ``[neutron]`` groups.
 
 from oslo_config import cfg
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.conf import groups
+from cryptomine_scheduler.placement import device_inventory
 
 GROUP = 'nova_api'
 #: Seconds an API call to nova or placement may take (keystoneauth's

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from cryptomine_scheduler import burst
-from cryptomine_scheduler import tiers
 from cryptomine_scheduler.db import models
+from cryptomine_scheduler.placement import burst
+from cryptomine_scheduler.placement import tiers
 
 HOUR = 3600.0
 

@@ -13,10 +13,10 @@ import typing
 
 import numpy as np
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.history import flavor_loads as flavor_loads_mod
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import summaries
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 if typing.TYPE_CHECKING:

@@ -1,14 +1,15 @@
 """Build a :class:`~.problem.Problem` from the cluster and the load snapshot.
 
-The load model is the weigher's (:mod:`cryptomine_scheduler.scoring`):
-a host's predicted CPU and memory are ``max(EWMA, mean) + k * std`` of
-its history, and an instance's the same of its own, less the part of a
-recent rise that the history says will not last (the payback): a move
-must pay for itself over the ``cooldown`` that follows it, so each
-series counts only the share of its EWMA above the window's mean
-expected to remain, on average, over that horizon.  With ``rho`` the
-series' lag-1 autocorrelation (0-1) and ``n`` the samples the horizon
-spans at the series' sampling rate::
+The load model is the weigher's
+(:mod:`cryptomine_scheduler.placement.scoring`): a host's predicted CPU
+and memory are ``max(EWMA, mean) + k * std`` of its history, and an
+instance's the same of its own, less the part of a recent rise that the
+history says will not last (the payback): a move must pay for itself
+over the ``cooldown`` that follows it, so each series counts only the
+share of its EWMA above the window's mean expected to remain, on
+average, over that horizon.  With ``rho`` the series' lag-1
+autocorrelation (0-1) and ``n`` the samples the horizon spans at the
+series' sampling rate::
 
     level = mean + share * max(EWMA - mean, 0) + k * std
     share = mean of rho ** t for t = 1 .. n
@@ -71,9 +72,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from cryptomine_scheduler import cluster as cluster_mod
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import snapshot as snapshot_mod
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
 from cryptomine_scheduler.telemetry.sample import HostMetric

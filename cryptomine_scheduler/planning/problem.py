@@ -53,7 +53,7 @@ import enum
 
 import numpy as np
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 
 #: Resources the planner balances, in the columns of the load arrays.
 RESOURCES = ('cpu', 'memory')

@@ -8,9 +8,9 @@ over ``soft``.  A value that cannot be read is ignored with a warning.
 from nova.scheduler.filters import utils
 from oslo_log import log as logging
 
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler import tiers
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.placement import tiers
 
 LOG = logging.getLogger(__name__)
 #: Which hosts are rented burst capacity, and what one costs an hour.

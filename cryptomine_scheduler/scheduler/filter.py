@@ -1,7 +1,7 @@
 """LoadAwareFilter: keep new mining guests off hosts that cannot take them.
 
 A host is judged with the guest being placed on it: its predicted load
-(see :mod:`cryptomine_scheduler.scoring`) plus the load of boots not
+(see :mod:`cryptomine_scheduler.placement.scoring`) plus the load of boots not
 sampled yet plus the guest's own expected load.  It fails when it lacks
 the accelerator kind the flavor asks for (extra spec
 ``cryptomine:accelerator=cpu|gpu|asic``), when it breaks a hardware-safety
@@ -20,8 +20,8 @@ from nova.scheduler import filters
 from nova.scheduler import utils as nova_utils
 from oslo_log import log as logging
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import adapters
 from cryptomine_scheduler.scheduler import aggregates
 from cryptomine_scheduler.scheduler import plugin

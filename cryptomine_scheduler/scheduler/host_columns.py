@@ -14,10 +14,10 @@ import dataclasses
 
 import numpy as np
 
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler import scoring_columns
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.placement import scoring_columns
 
 
 @dataclasses.dataclass(frozen=True)

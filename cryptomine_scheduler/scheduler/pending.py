@@ -28,9 +28,9 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterable
 
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 

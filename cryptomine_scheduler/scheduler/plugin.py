@@ -20,10 +20,10 @@ from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpcapi
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import host_columns
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import requests

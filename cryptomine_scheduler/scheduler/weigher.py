@@ -1,6 +1,6 @@
 """LoadAwareWeigher: prefer the least-loaded compatible host.
 
-The raw weight is :func:`cryptomine_scheduler.scoring.score` for the
+The raw weight is :func:`cryptomine_scheduler.placement.scoring.score` for the
 request: minus the weighted pressure of the resources the guest will use,
 with the guest on the host; a host with an accelerator the guest does not
 need is penalised, and a host over its CPU or memory threshold ranks

@@ -9,8 +9,8 @@ import math
 from cryptomine_scheduler import heap
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.planning import problem as problem_mod
-from cryptomine_scheduler.scoring import Accelerator
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet as fleet_mod

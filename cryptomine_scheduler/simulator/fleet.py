@@ -40,7 +40,7 @@ Keys: see :class:`HostSpec`, :class:`GpuSpec` (``gpu_<field>``) and
 :class:`AsicSpec` (``asic_<field>``); ``count`` (default 1) and ``name``
 (the INI section) name the hosts, ``gpus`` and ``asics`` count the
 devices.  ``tier`` is ``home`` (the operator's own, the default) or
-``burst`` (rented capacity, :mod:`cryptomine_scheduler.tiers`), and
+``burst`` (rented capacity, :mod:`cryptomine_scheduler.placement.tiers`), and
 ``cost_per_hour`` what a burst host costs (0 when not given; only for
 burst hosts).  Values are finite and not negative, the counts and sizes
 whole, ``count``, ``vcpus``, ``memory_mb`` and the allocation ratios
@@ -79,8 +79,8 @@ import numpy as np
 import yaml
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import tiers
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement import tiers
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import files
 from cryptomine_scheduler.simulator import traces
 

@@ -9,9 +9,10 @@
   reading, which boots do not change until the host reports again.
 * ``load-aware``: our LoadAwareFilter and LoadAwareWeigher: each host
   judged with the guest on it (the load model of
-  :mod:`cryptomine_scheduler.scoring` on the controller's summaries, the
-  pending-boot credit and the guest's expected load), refused as the
-  filter refuses (:func:`~cryptomine_scheduler.scoring.refusal`: the
+  :mod:`cryptomine_scheduler.placement.scoring` on the controller's
+  summaries, the pending-boot credit and the guest's expected load),
+  refused as the filter refuses
+  (:func:`~cryptomine_scheduler.placement.scoring.refusal`: the
   accelerator kind, hardware safety, and the CPU and memory thresholds
   under ``overload_policy = hard``, and a burst host's cost against the
   flavor's margin, which no trace gives), the best score winning: the
@@ -53,9 +54,9 @@ import random
 import numpy as np
 
 from cryptomine_scheduler import cluster as cluster_mod
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.history import flavor_loads
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
@@ -197,7 +198,7 @@ class LoadAware(Policy):
                room: np.ndarray) -> tuple[int | None, float]:
         """The host of ``room`` our filter passes and weigher ranks
         first for ``instance``, and how far over the CPU or memory
-        threshold it would be (:func:`~cryptomine_scheduler.scoring.
+        threshold it would be (:func:`~cryptomine_scheduler.placement.scoring.
         overage`, 0 within them); (None, inf) when the filter refuses
         them all."""
         if world.step != self._step:

@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import traces
 

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import files
 
 #: Seconds between PlanetLab and Bitbrains samples.

@@ -6,10 +6,10 @@ import uuid
 import numpy as np
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
 

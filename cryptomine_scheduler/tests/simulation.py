@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import traces
 

@@ -9,13 +9,13 @@ import fixtures
 from keystoneauth1 import fixture as ksa_fixture
 from oslo_policy import opts as policy_opts
 
-from cryptomine_scheduler import burst
 from cryptomine_scheduler.api import policies
+from cryptomine_scheduler.placement import burst
+from cryptomine_scheduler.placement.tiers import Tier
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests.functional import test_cli
-from cryptomine_scheduler.tiers import Tier
 
 
 class ApiTestCase(test_cli.InProcessTestCase):

@@ -25,7 +25,7 @@ import fixtures
 import oslo_messaging
 from nova.tests import fixtures as nova_fixtures
 
-from cryptomine_scheduler import burst
+from cryptomine_scheduler.placement import burst
 from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import rpc

@@ -18,7 +18,7 @@ from nova import rpc as nova_rpc
 from nova.tests import fixtures as nova_fixtures
 
 from cryptomine_scheduler.telemetry import sample
-from cryptomine_scheduler import scoring
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import plugin
 from cryptomine_scheduler.tests import waiting
 

@@ -29,7 +29,7 @@ from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.telemetry import sample
-from cryptomine_scheduler import scoring
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler import service
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.db.plans import ActionCause

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import testtools
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.history import summaries
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.tests import fleets
 
 

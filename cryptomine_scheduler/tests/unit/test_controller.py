@@ -6,7 +6,6 @@ import oslo_messaging
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
@@ -14,6 +13,7 @@ from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest
 from cryptomine_scheduler.ingest import peer_samples
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import config as test_config

@@ -1,6 +1,6 @@
 from oslotest import base
 
-from cryptomine_scheduler import device_inventory as di
+from cryptomine_scheduler.placement import device_inventory as di
 
 Count = di.DeviceCount
 

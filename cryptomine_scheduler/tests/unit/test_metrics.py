@@ -4,12 +4,12 @@ import urllib.request
 
 from prometheus_client import parser
 
-from cryptomine_scheduler import burst
+from cryptomine_scheduler.placement import burst
+from cryptomine_scheduler.placement.tiers import Tier
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
-from cryptomine_scheduler.tiers import Tier
 
 HOUR = 3600.0
 

@@ -9,10 +9,10 @@ import numpy as np
 from oslotest import base
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import exact
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs

@@ -5,10 +5,10 @@ import types
 
 from oslotest import base
 
-from cryptomine_scheduler import device_inventory
-from cryptomine_scheduler import scoring
 from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import snapshot_client
 from cryptomine_scheduler.tests import samples

@@ -7,8 +7,8 @@ import random
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler import scoring_columns
+from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.placement import scoring_columns
 
 A = scoring.Accelerator
 KIND_SETS = (frozenset({A.CPU}), frozenset({A.GPU}), frozenset({A.ASIC}),

@@ -9,7 +9,7 @@ import fixtures
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import tiers
+from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.simulator import command
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine

@@ -13,7 +13,7 @@ from cliff import commandmanager
 from oslotest import base
 
 from cryptomine_scheduler.cli import simulate
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import __main__ as module_main
 from cryptomine_scheduler.simulator import command
 from cryptomine_scheduler.simulator import engine

@@ -5,7 +5,7 @@ from oslotest import base
 
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history.summaries import Stat
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import metrics

@@ -5,7 +5,7 @@ import fixtures
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import synthetic
 

@@ -7,7 +7,7 @@ import numpy as np
 from matplotlib import image
 from oslotest import base
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet

@@ -6,7 +6,7 @@ import fixtures
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import synthetic
 from cryptomine_scheduler.simulator import traces
 from cryptomine_scheduler.tests import shared_traces

@@ -17,7 +17,7 @@ from unittest import mock
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet
 from cryptomine_scheduler.simulator import policies

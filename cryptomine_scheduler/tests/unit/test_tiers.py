@@ -3,9 +3,9 @@
 import testtools
 
 from cryptomine_scheduler import cluster
-from cryptomine_scheduler import tiers
-from cryptomine_scheduler.tiers import Reading
-from cryptomine_scheduler.tiers import Tier
+from cryptomine_scheduler.placement import tiers
+from cryptomine_scheduler.placement.tiers import Reading
+from cryptomine_scheduler.placement.tiers import Tier
 
 
 class ReadTest(testtools.TestCase):

@@ -73,10 +73,10 @@ import dataclasses
 import enum
 import math
 
-from cryptomine_scheduler import device_inventory
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.telemetry.sample import HostMetric
 
 THERMAL_SCALE_C = 30.0

@@ -15,8 +15,8 @@ import dataclasses
 
 import numpy as np
 
-from cryptomine_scheduler import scoring
-from cryptomine_scheduler.scoring import Accelerator
+from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.placement.scoring import Accelerator
 
 #: Accelerator kinds as bits of a mask, a host's kinds their sum.
 KIND_BITS = {Accelerator.CPU: 1, Accelerator.GPU: 2, Accelerator.ASIC: 4}
