@@ -17,12 +17,12 @@ from collections.abc import Callable
 import oslo_messaging
 
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.ingest import ingestor as ingest
+from cryptomine_scheduler.replan import rounds as replan
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 

@@ -13,13 +13,8 @@ from openstack import connection as openstack_connection
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import executor
 from cryptomine_scheduler import metrics
-from cryptomine_scheduler import nova_inventory
-from cryptomine_scheduler import nova_migrator
-from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
@@ -35,6 +30,11 @@ from cryptomine_scheduler.ingest import peer_samples
 from cryptomine_scheduler.ingest import rate_limit
 from cryptomine_scheduler.placement import burst
 from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import executor
+from cryptomine_scheduler.replan import nova_inventory
+from cryptomine_scheduler.replan import nova_migrator
+from cryptomine_scheduler.replan import rounds as replan
 from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import signing

@@ -2,8 +2,8 @@
 
 from oslo_config import cfg
 
-from cryptomine_scheduler import maintenance_windows
 from cryptomine_scheduler.conf import groups
+from cryptomine_scheduler.replan import maintenance_windows
 
 replan_group = cfg.OptGroup(
     'replan', title='cryptomine re-planner',

@@ -28,8 +28,8 @@ from collections.abc import Mapping
 
 from oslo_log import log as logging
 
-from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler.placement import tiers
+from cryptomine_scheduler.replan import cluster as cluster_mod
 
 LOG = logging.getLogger(__name__)
 EVENT_TYPE = 'cryptomine.burst.releasable'

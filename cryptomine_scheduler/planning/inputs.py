@@ -71,12 +71,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler.history import snapshot as snapshot_mod
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
+from cryptomine_scheduler.replan import cluster as cluster_mod
 from cryptomine_scheduler.telemetry.sample import HostMetric
 from cryptomine_scheduler.telemetry.sample import InstanceMetric
 

@@ -53,12 +53,12 @@ import typing
 
 import numpy as np
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot as snapshot_mod
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.replan import cluster
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import history as history_mod
 from cryptomine_scheduler.simulator import miners as miners_mod

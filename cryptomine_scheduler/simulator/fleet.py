@@ -78,9 +78,9 @@ import os
 import numpy as np
 import yaml
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.placement.scoring import Accelerator
+from cryptomine_scheduler.replan import cluster
 from cryptomine_scheduler.simulator import files
 from cryptomine_scheduler.simulator import traces
 

@@ -53,13 +53,13 @@ import random
 
 import numpy as np
 
-from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.history import flavor_loads
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.replan import cluster as cluster_mod
 from cryptomine_scheduler.simulator import fleet as fleet_mod
 from cryptomine_scheduler.simulator import watcher
 from cryptomine_scheduler.simulator.engine import Migration

@@ -4,9 +4,9 @@ and migrations that move servers in it when the test lets them finish."""
 import dataclasses
 import threading
 
-from cryptomine_scheduler import cluster
-from cryptomine_scheduler import executor
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import executor
 
 
 def move(instance: str, source: str, destination: str) -> heuristic.Move:

@@ -5,13 +5,13 @@ import uuid
 
 import numpy as np
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.replan import cluster
 
 NOW = 1_000_000.0
 MODEL = inputs.LoadModel(

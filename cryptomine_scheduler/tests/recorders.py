@@ -1,10 +1,10 @@
-"""An in-memory :class:`~cryptomine_scheduler.executor.Recorder`."""
+"""An in-memory :class:`~cryptomine_scheduler.replan.executor.Recorder`."""
 
 import dataclasses
 from collections.abc import Callable
 
-from cryptomine_scheduler import executor
 from cryptomine_scheduler.db import plans
+from cryptomine_scheduler.replan import executor
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,8 +26,8 @@ import oslo_messaging
 from nova.tests import fixtures as nova_fixtures
 
 from cryptomine_scheduler.placement import burst
-from cryptomine_scheduler import nova_inventory
-from cryptomine_scheduler import nova_migrator
+from cryptomine_scheduler.replan import nova_inventory
+from cryptomine_scheduler.replan import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler.tests import api_server

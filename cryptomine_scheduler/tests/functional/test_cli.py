@@ -30,7 +30,6 @@ import oslo_messaging
 import yaml
 from oslotest import base
 
-from cryptomine_scheduler import executor
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
@@ -38,6 +37,7 @@ from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.replan import executor
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import fake_identity

@@ -23,17 +23,17 @@ from nova.tests import fixtures as nova_fixtures
 from nova.virt import fake as fake_virt
 from oslo_serialization import jsonutils
 
-from cryptomine_scheduler import cluster
-from cryptomine_scheduler import executor
-from cryptomine_scheduler import nova_inventory
-from cryptomine_scheduler import nova_migrator
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import executor
+from cryptomine_scheduler.replan import nova_inventory
+from cryptomine_scheduler.replan import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler import service
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.db.plans import ActionCause
-from cryptomine_scheduler.executor import ActionStatus
+from cryptomine_scheduler.replan.executor import ActionStatus
 from cryptomine_scheduler.planning import efficacy
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs

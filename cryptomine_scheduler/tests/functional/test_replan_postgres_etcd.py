@@ -10,10 +10,10 @@ import uuid
 
 from tooz import coordination
 
-from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store
+from cryptomine_scheduler.replan import rounds as replan
 from cryptomine_scheduler.tests import etcd
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import postgres

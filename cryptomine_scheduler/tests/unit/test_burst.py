@@ -8,14 +8,14 @@ import fixtures
 import oslo_messaging
 from oslotest import base
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import replan
 from cryptomine_scheduler import service
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.placement import burst
 from cryptomine_scheduler.placement.tiers import Tier
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import rounds as replan
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.unit import test_controller
 

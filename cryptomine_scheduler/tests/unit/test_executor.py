@@ -6,10 +6,10 @@ import threading
 
 from oslotest import base
 
-from cryptomine_scheduler import executor
 from cryptomine_scheduler.db.plans import ActionCause
-from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.replan import executor
+from cryptomine_scheduler.replan.executor import ActionStatus
 from cryptomine_scheduler.tests import recorders
 
 S = ActionStatus

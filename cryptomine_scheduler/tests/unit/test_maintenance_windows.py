@@ -3,8 +3,8 @@ import datetime
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import maintenance_windows as mw
 from cryptomine_scheduler.conf import replan as replan_conf
+from cryptomine_scheduler.replan import maintenance_windows as mw
 
 
 def at(day: int, hour: int, minute: int = 0) -> float:

@@ -9,12 +9,12 @@ from keystoneauth1.identity import generic
 from oslo_config import cfg
 from oslotest import base
 
-from cryptomine_scheduler import cluster
-from cryptomine_scheduler import nova_inventory
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.placement.tiers import Tier
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import nova_inventory
 
 R = types.SimpleNamespace
 

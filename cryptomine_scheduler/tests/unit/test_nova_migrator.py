@@ -9,11 +9,11 @@ from keystoneauth1 import token_endpoint
 from openstack import connection
 from oslotest import base
 
-from cryptomine_scheduler import executor
-from cryptomine_scheduler import nova_migrator
 from cryptomine_scheduler.db.plans import ActionCause
-from cryptomine_scheduler.executor import ActionStatus
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.replan import executor
+from cryptomine_scheduler.replan import nova_migrator
+from cryptomine_scheduler.replan.executor import ActionStatus
 from cryptomine_scheduler.tests import recorders
 
 C = ActionCause

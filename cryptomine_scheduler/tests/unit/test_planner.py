@@ -8,7 +8,6 @@ import fixtures
 import numpy as np
 from oslotest import base
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.placement import device_inventory
@@ -18,6 +17,7 @@ from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.planning.problem import Pinned
+from cryptomine_scheduler.replan import cluster
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fleets
 

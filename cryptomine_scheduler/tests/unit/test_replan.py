@@ -11,13 +11,13 @@ import uuid
 import fixtures
 from tooz import coordination
 
-from cryptomine_scheduler import cluster
-from cryptomine_scheduler import replan
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler import service
 from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.planning import heuristic
+from cryptomine_scheduler.replan import cluster
+from cryptomine_scheduler.replan import rounds as replan
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import fleets

@@ -2,10 +2,10 @@
 
 import testtools
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.placement.tiers import Reading
 from cryptomine_scheduler.placement.tiers import Tier
+from cryptomine_scheduler.replan import cluster
 
 
 class ReadTest(testtools.TestCase):

@@ -1,13 +1,13 @@
 """Migrations through nova's API: the executor's
-:class:`~cryptomine_scheduler.executor.Migrator` for a real cloud."""
+:class:`~cryptomine_scheduler.replan.executor.Migrator` for a real cloud."""
 
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import connection as connection_mod
 from openstack import exceptions as sdk_exceptions
 
-from cryptomine_scheduler.executor import MigrationError
-from cryptomine_scheduler.executor import MigrationState
-from cryptomine_scheduler.executor import Progress
+from cryptomine_scheduler.replan.executor import MigrationError
+from cryptomine_scheduler.replan.executor import MigrationState
+from cryptomine_scheduler.replan.executor import Progress
 
 #: nova migration statuses of a migration that did not happen.
 _MIGRATION_FAILED = ('error', 'failed', 'cancelled', 'reverted')

@@ -26,7 +26,7 @@ Every start and end goes to a :class:`Recorder` (the plan store), each
 end that is not a success with its error and its cause
 (:class:`~cryptomine_scheduler.db.plans.ActionCause`).  The
 migrations themselves go through a :class:`Migrator`:
-:class:`~cryptomine_scheduler.nova_migrator.OpenStackMigrator` asks
+:class:`~cryptomine_scheduler.replan.nova_migrator.OpenStackMigrator` asks
 nova's API.
 """
 

@@ -23,16 +23,16 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from tooz import coordination
 
-from cryptomine_scheduler import cluster as cluster_mod
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import executor as executor_mod
-from cryptomine_scheduler import maintenance_windows
 from cryptomine_scheduler.db import plans as plans_mod
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
+from cryptomine_scheduler.replan import cluster as cluster_mod
+from cryptomine_scheduler.replan import executor as executor_mod
+from cryptomine_scheduler.replan import maintenance_windows
 
 LOG = logging.getLogger(__name__)
 LOCK_NAME = b'cryptomine-replan'
@@ -52,14 +52,6 @@ _ENDED = {
 OPERATOR = 'operator'
 
 
-# Raised to RPC callers; defined where they need no controller import.
-ReplanBusy = exception.ReplanBusy
-ReplanUnavailable = exception.ReplanUnavailable
-UnknownAggregate = exception.UnknownAggregate
-NovaUnavailable = exception.NovaUnavailable
-NotRunningHere = exception.NotRunningHere
-
-
 def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
     """The weigher's load model from the ``[cryptomine]`` group."""
     c = conf.cryptomine
@@ -76,7 +68,8 @@ def in_aggregate(found: cluster_mod.Cluster,
     """The part of the cluster in host aggregate ``aggregate``."""
     hosts = tuple(h for h in found.hosts if aggregate in h.aggregates)
     if not hosts:
-        raise UnknownAggregate(f'no compute host in aggregate {aggregate!r}')
+        raise exception.UnknownAggregate(
+            f'no compute host in aggregate {aggregate!r}')
     names = {h.name for h in hosts}
     return dataclasses.replace(
         found, hosts=hosts,
@@ -146,7 +139,7 @@ class Replanner:
 
     ``cluster_source`` reads the cluster from nova and ``migrator``
     moves instances; without them this controller cannot plan or move
-    (:class:`ReplanUnavailable`).
+    (:class:`~cryptomine_scheduler.exception.ReplanUnavailable`).
     """
 
     def __init__(self, conf: cfg.ConfigOpts, plans: plans_mod.PlanStore,
@@ -219,17 +212,20 @@ class Replanner:
                aggregate: str | None = None) -> dict:
         """Plan now; with ``execute``, start moving in the background.
 
-        Returns the stored plan.  Raises :class:`ReplanBusy` while
-        another round runs, :class:`ReplanUnavailable` without nova.
+        Returns the stored plan.  Raises :class:`~cryptomine_scheduler.
+        exception.ReplanBusy` while another round runs,
+        :class:`~cryptomine_scheduler.exception.ReplanUnavailable` without
+        nova.
         """
         if self._cluster_source is None or (execute and
                                             self._migrator is None):
-            raise ReplanUnavailable(
+            raise exception.ReplanUnavailable(
                 'this controller has no nova API configured ([nova_api])')
         if not self._started.is_set() or self._stopping.is_set():
-            raise ReplanBusy('the controller is starting or stopping')
+            raise exception.ReplanBusy(
+                'the controller is starting or stopping')
         if not self._lock.acquire():
-            raise ReplanBusy('another re-plan round is running')
+            raise exception.ReplanBusy('another re-plan round is running')
         try:
             self._settle_orphans()
             plan_id, moves, cold = self._plan(trigger, dry_run, execute,
@@ -245,8 +241,9 @@ class Replanner:
 
     def _settle_orphans(self) -> None:
         """Close the rounds that controllers which died holding the lock
-        left running, from nova's state; raise :class:`ReplanBusy` while
-        one of their migrations still runs.
+        left running, from nova's state; raise
+        :class:`~cryptomine_scheduler.exception.ReplanBusy` while one of
+        their migrations still runs.
 
         Holding the lock, this controller knows that no other one is in
         a round: another's plan still running is an orphan.  A migration
@@ -258,7 +255,7 @@ class Replanner:
         for plan_id in self.plans.running_elsewhere(self.conf.host):
             plan = self.plans.get(plan_id)
             if self._record_ended_migrations(plan):
-                raise ReplanBusy(f'plan {plan_id} of controller '
+                raise exception.ReplanBusy(f'plan {plan_id} of controller '
                                  f'{plan["controller"]}, which stopped, '
                                  f'still has migrations running')
             why = f'controller {plan["controller"]} stopped during the round'
@@ -297,7 +294,7 @@ class Replanner:
             found = self._cluster_source()
         except Exception as exc:
             LOG.exception('Reading the cluster from nova failed')
-            raise NovaUnavailable(
+            raise exception.NovaUnavailable(
                 f'reading the cluster from nova failed: {exc}') from exc
         if aggregate:
             found = in_aggregate(found, aggregate)
@@ -377,8 +374,9 @@ class Replanner:
         """Start no further move of ``plan_id`` and abort its running
         migrations in nova; return the plan.
 
-        Raises :class:`NotRunningHere` when the plan is running on
-        another controller (the client asks the one that owns it).
+        Raises :class:`~cryptomine_scheduler.exception.NotRunningHere`
+        when the plan is running on another controller (the client asks
+        the one that owns it).
         """
         plan = self.plans.get(plan_id)
         current = self._round
@@ -387,7 +385,7 @@ class Replanner:
             current.stop.set()
             LOG.info('Plan %s: abort requested', plan_id)
         elif plan['status'] == plans_mod.PlanStatus.RUNNING.value:
-            raise NotRunningHere(
+            raise exception.NotRunningHere(
                 f'plan {plan_id} runs on controller {plan["controller"]!r}, '
                 f'not on {self.conf.host!r}')
         return plan
@@ -419,7 +417,7 @@ class Replanner:
                 self.create(trigger=INTERVAL, dry_run=self.conf.replan.dry_run,
                             execute=not self.conf.replan.dry_run,
                             max_moves=self._left_today())
-            except ReplanBusy:
+            except exception.ReplanBusy:
                 LOG.info('Periodic re-plan skipped: another round runs')
             except Exception:
                 LOG.exception('Periodic re-plan failed; next in %d s',

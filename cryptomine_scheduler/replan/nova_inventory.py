@@ -34,11 +34,11 @@ from openstack import utils as sdk_utils
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import cluster
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement import tiers
+from cryptomine_scheduler.replan import cluster
 from cryptomine_scheduler.scheduler import plugin
 
 LOG = logging.getLogger(__name__)
