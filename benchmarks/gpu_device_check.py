@@ -30,7 +30,7 @@ import uuid
 import _common
 import oslo_messaging
 
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.telemetry import validation

@@ -65,7 +65,7 @@ from oslo_messaging._drivers import common as rpc_common
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpcapi
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.ingest import ingestor as ingest
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import signing

@@ -31,8 +31,8 @@ from cryptomine_scheduler.tests import fleets
 import _common
 import numpy as np
 
-from cryptomine_scheduler import heap
 from cryptomine_scheduler.planning import exact
+from cryptomine_scheduler.planning import heap
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod

@@ -36,7 +36,7 @@ from cryptomine_scheduler.tests import shared_traces
 import _common
 import numpy as np
 
-from cryptomine_scheduler import heap
+from cryptomine_scheduler.planning import heap
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
 from cryptomine_scheduler.simulator import fleet

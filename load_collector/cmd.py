@@ -10,7 +10,7 @@ from oslo_log import log as logging
 from stevedore import named
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import supervisor
+from cryptomine_scheduler.control import supervisor
 from cryptomine_scheduler.telemetry import signing
 from load_collector import buffer as buffer_mod
 from load_collector import conf as collector_conf

@@ -12,12 +12,12 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import heap
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
-from cryptomine_scheduler import supervisor
+from cryptomine_scheduler.control import service
+from cryptomine_scheduler.control import supervisor
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.ingest import workers as ingest_workers
+from cryptomine_scheduler.planning import heap
 
 LOG = logging.getLogger(__name__)
 

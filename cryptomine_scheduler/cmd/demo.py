@@ -20,7 +20,7 @@ from oslo_log import log as logging
 
 from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.telemetry import sample as sample_mod
 from cryptomine_scheduler.telemetry import signing

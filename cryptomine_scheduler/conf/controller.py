@@ -2,8 +2,8 @@
 
 from oslo_config import cfg
 
-from cryptomine_scheduler import heap
 from cryptomine_scheduler.conf import groups
+from cryptomine_scheduler.planning import heap
 
 controller_group = cfg.OptGroup(
     'controller', title='cryptomine controller',

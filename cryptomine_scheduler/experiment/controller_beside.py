@@ -13,8 +13,8 @@ import oslo_messaging
 from oslo_config import cfg
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import service
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.scheduler import plugin
 from load_collector import publisher as publisher_mod
 

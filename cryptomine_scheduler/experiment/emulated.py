@@ -42,7 +42,7 @@ from nova.tests import fixtures as nova_fixtures
 from nova.tests.functional import integrated_helpers
 
 from cryptomine_scheduler.telemetry import sample as sample_mod
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.experiment import controller_beside
 from cryptomine_scheduler.experiment import fidelity

@@ -2,7 +2,7 @@
 
 One Python process consumes, validates and stores on about one core (the
 GIL).  With ``[controller] ingest_workers = N`` the controller's master
-process (:mod:`~cryptomine_scheduler.supervisor`) runs N
+process (:mod:`~cryptomine_scheduler.control.supervisor`) runs N
 :class:`IngestWorker` processes beside the controller process.  Each runs
 its own batch listener on the shared sample queue and stores exactly as
 in-process (one transaction per batch, acknowledged after commit), then
@@ -30,8 +30,8 @@ import oslo_messaging
 from oslo_config import cfg
 from oslo_log import log as logging
 
-from cryptomine_scheduler import service as service_mod
-from cryptomine_scheduler import supervisor
+from cryptomine_scheduler.control import service as service_mod
+from cryptomine_scheduler.control import supervisor
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.ingest import bus as ingest_bus
 from cryptomine_scheduler.ingest import ingestor as ingest

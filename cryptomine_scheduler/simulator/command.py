@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import math
 
-from cryptomine_scheduler import heap
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_HARD
 from cryptomine_scheduler.conf.scheduler import OVERLOAD_SOFT
 from cryptomine_scheduler.placement.scoring import Accelerator
+from cryptomine_scheduler.planning import heap
 from cryptomine_scheduler.planning import problem as problem_mod
 from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine

@@ -29,7 +29,7 @@ from cryptomine_scheduler.placement import burst
 from cryptomine_scheduler.replan import nova_inventory
 from cryptomine_scheduler.replan import nova_migrator
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.tests import api_server
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import nova_sdk

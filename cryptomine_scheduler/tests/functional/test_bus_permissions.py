@@ -9,7 +9,7 @@ import oslo_messaging
 from oslotest import base
 
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.tests import fake_nova
 from cryptomine_scheduler.tests import rabbit
 from cryptomine_scheduler.tests import samples

@@ -31,10 +31,10 @@ import yaml
 from oslotest import base
 
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
 from cryptomine_scheduler.cli import app as app_mod
 from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.replan import executor

@@ -19,7 +19,7 @@ from nova.tests.functional.libvirt import test_vgpu
 from oslo_serialization import jsonutils
 
 from cryptomine_scheduler.telemetry import sample
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import controller_beside

@@ -30,7 +30,7 @@ from cryptomine_scheduler.replan import nova_migrator
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.placement import scoring
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.db.plans import ActionCause
 from cryptomine_scheduler.replan.executor import ActionStatus

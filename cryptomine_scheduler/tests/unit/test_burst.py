@@ -9,7 +9,7 @@ import oslo_messaging
 from oslotest import base
 
 from cryptomine_scheduler import exception
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.placement import burst

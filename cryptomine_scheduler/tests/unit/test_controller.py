@@ -8,7 +8,7 @@ from oslotest import base
 
 from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest

@@ -21,8 +21,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 from oslotest import base
 
-from cryptomine_scheduler import service
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.telemetry import validation
 from cryptomine_scheduler.tests import config as test_config

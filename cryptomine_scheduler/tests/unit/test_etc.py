@@ -22,7 +22,7 @@ conf = cfg.ConfigOpts()
 log.register_options(conf)
 conf(['--config-file', sys.argv[1]], default_config_files=[])
 log.setup(conf, 'cryptomine')
-log.getLogger('cryptomine_scheduler.service').info('before rotation')
+log.getLogger('cryptomine_scheduler.control.service').info('before rotation')
 os.rename(sys.argv[2], sys.argv[2] + '.1')
 log.getLogger('load_collector.daemon').info('after rotation')
 log.getLogger('load_collector.daemon').debug('a debug line')
@@ -53,8 +53,9 @@ class TestLoggingConfig(base.BaseTestCase):
             rotated = f.read()
         with open(log_file) as f:
             current = f.read()
-        self.assertIn('INFO cryptomine_scheduler.service before rotation',
-                      rotated)
+        self.assertIn(
+            'INFO cryptomine_scheduler.control.service before rotation',
+            rotated)
         self.assertIn('INFO load_collector.daemon after rotation', current)
         self.assertNotIn('debug line', rotated + current)
 

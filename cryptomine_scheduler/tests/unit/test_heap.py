@@ -8,14 +8,14 @@ import unittest
 import fixtures
 from oslotest import base
 
-from cryptomine_scheduler import heap
+from cryptomine_scheduler.planning import heap
 
 #: Frees a 4 MiB array after ``retain_freed_memory(N)`` (N from argv)
 #: and prints what glibc then holds free in its heap and in mmap.
 PROBE = '''
 import ctypes, sys
 import numpy as np
-from cryptomine_scheduler import heap
+from cryptomine_scheduler.planning import heap
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (

@@ -12,7 +12,7 @@ import fixtures
 from tooz import coordination
 
 from cryptomine_scheduler import rpc
-from cryptomine_scheduler import service
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.planning import heuristic

@@ -19,7 +19,7 @@ DAEMON = textwrap.dedent('''
     from cotyledon import oslo_config_glue
     from oslo_config import cfg
 
-    from cryptomine_scheduler import supervisor
+    from cryptomine_scheduler.control import supervisor
 
     class Probe(supervisor.ReloadingService):
         name = 'probe'

@@ -14,8 +14,8 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler import conf as cm_conf
-from cryptomine_scheduler import metrics
 from cryptomine_scheduler import rpc
+from cryptomine_scheduler.control import metrics
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
