@@ -18,6 +18,7 @@ import json
 import sys
 
 import kombu
+import sqlalchemy as sa
 from alembic import util as alembic_util
 from amqp import exceptions as amqp_exceptions
 from oslo_config import cfg
@@ -137,9 +138,14 @@ def main(argv=None) -> int:
          version=version.version_string())
     command = conf.command
     if command.name == 'db':
-        if command.action == 'sync':
-            return db_sync(conf, command.revision)
-        return db_version(conf)
+        try:
+            if command.action == 'sync':
+                return db_sync(conf, command.revision)
+            return db_version(conf)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            print(f'cannot use the database ([database] connection): '
+                  f'{str(exc).splitlines()[0]}', file=sys.stderr)
+            return 1
     return dead_letters(conf, command.action == 'replay', command.limit)
 
 

@@ -86,6 +86,21 @@ class TestDbCommands(base.BaseTestCase):
         self.assertRaises(store_mod.SchemaMismatch,
                           store_mod.HistoryStore.open, self.url)
 
+    def test_database_that_cannot_be_opened(self):
+        for url, why in (
+                (f'sqlite:///{self.dir}/missing/history.sqlite',
+                 '[Errno 2] No such file or directory'),
+                # A port nobody listens on.
+                ('postgresql+psycopg://nobody@127.0.0.1:1/none',
+                 '(psycopg.OperationalError) connection failed')):
+            with open(self.conf_file, 'w') as conf:
+                conf.write(f'[database]\nconnection = {url}\n')
+            for args in (('sync',), ('version',)):
+                code, out, err = self.manage(*args)
+                self.assertEqual((1, ''), (code, out))
+                self.assertIn(f'cannot use the database ([database] '
+                              f'connection): {why}', err)
+
     def test_controller_refuses_an_old_schema_without_auto_upgrade(self):
         self.manage('sync', '--revision', '0005')
         started = subprocess.run(
