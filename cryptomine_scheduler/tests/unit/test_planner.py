@@ -246,11 +246,15 @@ class TestRoomInPlacement(base.BaseTestCase):
         nova_accepts_in_turn(self, p, result.moves)
 
     def test_random_fleets_with_full_hosts(self):
+        # Whenever the search stops, what it planned must fit: a short
+        # budget (refining with no minimum gain would use all 5 s).
+        policy = inputs.Policy(limits=dataclasses.replace(
+            NO_MIN_GAIN.limits, planning_budget=0.5))
         for seed in range(8):
             f = fleets.random_fleet(seed, 12, 160)
             tight = {h.name: {'cpu_allocation_ratio': 0.5}
                      for h in f.cluster.hosts[:6:2]}
-            p = fleets.problem(customise(f, hosts=tight), NO_MIN_GAIN)
+            p = fleets.problem(customise(f, hosts=tight), policy)
             with self.subTest(seed=seed):
                 result = heuristic.plan(p)
                 nova_accepts_in_turn(self, p, result.moves)
@@ -582,8 +586,9 @@ class TestPlanOutput(base.BaseTestCase):
     def test_deterministic(self):
         # Within its budget: a clock that ticks once a read, and an
         # ample budget, so that a busy machine cannot cut one search
-        # shorter than the other.
-        f = fleets.random_fleet(11, 50, 500)
+        # shorter than the other.  The fleet is small enough for the
+        # unbounded search, exact refinement included, to take seconds.
+        f = fleets.random_fleet(11, 20, 200)
         policy = inputs.Policy(limits=problem_mod.Limits(
             max_moves=10, min_gain=0.0, planning_budget=1e9))
         first = heuristic.plan(fleets.problem(f, policy), clock=Ticking())
