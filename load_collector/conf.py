@@ -6,6 +6,7 @@ from oslo_config import cfg
 
 from cryptomine_scheduler.conf import groups
 from load_collector import cpu_set
+from load_collector import ipmi_conf
 from load_collector import redfish_conf
 
 collector_group = cfg.OptGroup(
@@ -139,7 +140,9 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     groups.register(conf, collector_group, collector_opts)
     groups.register(conf, redfish_conf.redfish_group,
                     redfish_conf.redfish_opts)
+    groups.register(conf, ipmi_conf.ipmi_group, ipmi_conf.ipmi_opts)
 
 
 def list_opts():
-    return [(collector_group, collector_opts), *redfish_conf.list_opts()]
+    return [(collector_group, collector_opts), *redfish_conf.list_opts(),
+            *ipmi_conf.list_opts()]

@@ -33,6 +33,7 @@ from sushy import exceptions
 from sushy.resources import base
 
 from cryptomine_scheduler.telemetry import validation
+from load_collector.sources import chassis as chassis_mod
 from load_collector.sources import vfio
 
 ROOT = '/redfish/v1/'
@@ -226,16 +227,10 @@ class GpuReading:
 
 
 @dataclasses.dataclass(frozen=True)
-class ChassisReading:
-    inlet_temperature_c: float | None = None
-    power_w: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
 class BmcRead:
     """One read of the BMC; ``faults``: why each unreadable part is."""
 
-    chassis: ChassisReading
+    chassis: chassis_mod.ChassisReading
     gpus: tuple[GpuReading, ...]
     faults: dict[str, str]
 
@@ -391,7 +386,7 @@ class Bmc:
             power_w=metrics.power_w, power_limit_w=metrics.power_limit_w)
 
     def _read_chassis(self, legacy: _LegacyThermal | None,
-                      faults: dict[str, str]) -> ChassisReading:
+                      faults: dict[str, str]) -> chassis_mod.ChassisReading:
         paths = self._chassis
         if paths.environment is not None:
             power = self._get('chassis power', _EnvironmentMetrics,
@@ -409,7 +404,8 @@ class Bmc:
             inlet_c = thermal and thermal.intake_c
         else:
             inlet_c = legacy and legacy.intake_c()
-        return ChassisReading(inlet_temperature_c=inlet_c, power_w=power_w)
+        return chassis_mod.ChassisReading(inlet_temperature_c=inlet_c,
+                                          power_w=power_w)
 
     def read(self) -> BmcRead:
         """Read every GPU's and the chassis' sensors now."""

@@ -11,14 +11,14 @@ intervals and ``[redfish] timeout`` is reported without readings.
 GPUs that the ``gpu`` source (listed before this one) read through NVML
 are left to it.  The others get the index :data:`INDEX_BASE` plus their
 rank in PCI address order among the BMC's GPUs, and ``source`` 'redfish';
-the chassis' inlet temperature and power go to the sample's sensors.  The
+the chassis' inlet temperature and power go to the sample's sensors
+(:func:`~load_collector.sources.chassis.fill`).  The
 BMC, a GPU or a chassis reading that becomes unreadable is logged once,
 and once again when it is read again.
 """
 
 import dataclasses
 import re
-import threading
 import time
 
 from oslo_log import log as logging
@@ -26,6 +26,8 @@ from oslo_log import log as logging
 from cryptomine_scheduler.telemetry import sample
 from load_collector import sources
 from load_collector.sources import bmc
+from load_collector.sources import chassis
+from load_collector.sources import polling
 from load_collector.sources import vfio
 
 LOG = logging.getLogger(__name__)
@@ -68,64 +70,37 @@ def _snapshot(read: bmc.BmcRead, guests: dict[vfio.PciAddress, str]
         taken_at=time.monotonic())
 
 
-class _Poller(threading.Thread):
+class _Poller(polling.BmcPoller):
     """Reads the BMC every ``interval`` seconds until stopped; the newest
     read is :attr:`snapshot`."""
 
+    errors = bmc.GARBAGE
+
     def __init__(self, conf, pattern: re.Pattern):
-        super().__init__(name='redfish', daemon=True)
         opts = conf.redfish
-        self._url = opts.url
+        super().__init__('redfish', f'BMC {opts.url}', opts.interval, LOG)
         self._login = (opts.url, opts.username, opts.password,
                        opts.verify_tls and (opts.ca_file or True),
                        opts.timeout)
-        self._interval = opts.interval
+        self._url = opts.url
         self._pattern = pattern
-        self._stopping = threading.Event()
         self._bmc: bmc.Bmc | None = None
         self._known: tuple[bmc.GpuReading, ...] = ()
-        self._bmc_fault: str | None = None
         self._faults: dict[str, str] = {}
         self.snapshot: _Snapshot | None = None
 
-    def run(self) -> None:
-        while True:
-            self._poll()
-            if self._stopping.wait(self._interval):
-                break
-        self._disconnect()
-
-    def stop(self) -> None:
-        self._stopping.set()
-
-    def _disconnect(self) -> None:
+    def disconnect(self) -> None:
         if self._bmc is not None:
             self._bmc.close()
             self._bmc = None
 
-    def _read(self) -> bmc.BmcRead:
-        """Read the BMC, or return its GPUs known so far without
-        readings if it cannot be read."""
-        try:
-            if self._bmc is None:
-                self._bmc = bmc.Bmc(*self._login)
-            read = self._bmc.read()
-        except bmc.GARBAGE as exc:
-            fault = str(exc)  # logged below: the message, no traceback
-        else:
-            if self._bmc_fault is not None:
-                LOG.info('BMC %s readable again', self._url)
-                self._bmc_fault = None
-            self._log_faults(read.faults)
-            self._known = read.gpus
-            return read
-        self._disconnect()  # found again once it answers
-        if self._bmc_fault is None:
-            LOG.warning('BMC %s unreadable, its readings reported absent '
-                        'until it answers: %s', self._url, fault)
-        self._bmc_fault = fault
-        return bmc.BmcRead(bmc.ChassisReading(),
-                           tuple(g.absent() for g in self._known), {})
+    def read(self) -> bmc.BmcRead:
+        if self._bmc is None:
+            self._bmc = bmc.Bmc(*self._login)
+        read = self._bmc.read()
+        self._log_faults(read.faults)
+        self._known = read.gpus
+        return read
 
     def _log_faults(self, faults: dict[str, str]) -> None:
         for part in faults.keys() - self._faults.keys():
@@ -135,9 +110,12 @@ class _Poller(threading.Thread):
             LOG.info('BMC %s: %s readable again', self._url, part)
         self._faults = faults
 
-    def _poll(self) -> None:
+    def poll(self) -> None:
         guests = vfio.passthrough_guests(self._pattern)
-        self.snapshot = _snapshot(self._read(), guests)
+        # A BMC that cannot be read: its GPUs known so far, no readings.
+        absent = bmc.BmcRead(chassis.ChassisReading(),
+                             tuple(g.absent() for g in self._known), {})
+        self.snapshot = _snapshot(self.guarded_read(absent), guests)
 
 
 class RedfishSource(sources.Source):
@@ -173,5 +151,4 @@ class RedfishSource(sources.Source):
             power = snapshot.chassis_power_w
         nvml = {g.pci_bus_id.upper() for g in draft.gpus}
         draft.gpus.extend(g for g in gpus if g.pci_bus_id not in nvml)
-        draft.sensors = dataclasses.replace(
-            draft.sensors, inlet_temperature_c=inlet, chassis_power_w=power)
+        chassis.fill(draft, chassis.ChassisReading(inlet, power))
