@@ -119,6 +119,15 @@ _HOST_GAUGES = (
                'Predicted GPU power headroom, min(EWMA, mean) - k * '
                'stddev (GPU hosts only).',
                lambda v, e: e.gpu_power_headroom_percent),
+    _HostGauge('inlet_temperature_celsius',
+               "Newest inlet (intake) air temperature of the chassis, as "
+               "its BMC reads it (GPU and ASIC hosts whose collector "
+               "reads the BMC).",
+               _newest(MiningMetric.INLET_TEMPERATURE)),
+    _HostGauge('chassis_power_watts',
+               "Newest power draw of the chassis, as its BMC reads it "
+               "(GPU and ASIC hosts whose collector reads the BMC).",
+               _newest(MiningMetric.CHASSIS_POWER)),
     _HostGauge('asic_errors_per_minute',
                'Mean ASIC hardware-error rate over the summary window '
                '(ASIC hosts only).',

@@ -22,6 +22,8 @@ values (NaN where the host has no such device or the reading is absent):
   sick device
 * ``hashrate_per_watt``           total hashrate / total power of the
   miners reporting both (GH/s per W)
+* ``inlet_temperature_c``, ``chassis_power_w``  the chassis' readings
+  of the host's BMC (Redfish or IPMI), as the sample's sensors carry them
 
 and, per guest holding a device (:meth:`MiningDeriver.guest_losses`),
 the share of its device's work it lost at its host's newest sample,
@@ -71,6 +73,8 @@ class MiningMetric(enum.Enum):
     ASIC_HASHRATE_RATIO = 'asic_hashrate_ratio'
     ASIC_HARDWARE_ERRORS_PER_MIN = 'asic_hardware_errors_per_min'
     HASHRATE_PER_WATT = 'hashrate_per_watt'
+    INLET_TEMPERATURE = 'inlet_temperature_c'
+    CHASSIS_POWER = 'chassis_power_w'
 
 
 METRICS = tuple(MiningMetric)
@@ -169,6 +173,13 @@ class MiningDeriver:
         if not sample.gpus and not sample.asics:
             return None
         values = gpu_values(sample.gpus)
+        sensors = sample.sensors
+        for metric, value in ((MiningMetric.INLET_TEMPERATURE,
+                               sensors.inlet_temperature_c),
+                              (MiningMetric.CHASSIS_POWER,
+                               sensors.chassis_power_w)):
+            if value is not None:
+                values[metric] = value
         with self._lock:
             losses = self._gpu_losses(sample)
             if sample.asics:

@@ -81,7 +81,11 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
             samples.make(host='cpu-1', seq=2, timestamp=now - 5, cpu=30.0),
             samples.make(host='gpu-1', seq=1, timestamp=now - 1, mem=55.0,
                          gpus=[samples.gpu(temp=70.0, power=280.0,
-                                           limit=350.0)]))
+                                           limit=350.0)],
+                         sensors=sample.HostSensors(
+                             inlet_temperature_c=29.0,
+                             chassis_power_w=1840.0),
+                         collector=samples.COUNTERS, cpus=64))
         self.stored(3)
         metrics = self.scrape()
         gauge = self.host_gauges(metrics)
@@ -100,8 +104,10 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                                      'gpu-1'))
         self.assertAlmostEqual(20.0, gauge('gpu_power_headroom_percent',
                                            'gpu-1'))
+        self.assertEqual(29.0, gauge('inlet_temperature_celsius', 'gpu-1'))
+        self.assertEqual(1840.0, gauge('chassis_power_watts', 'gpu-1'))
         # Readings a host does not have are left out, not exported as NaN.
-        for name in ('gpu_thermal_headroom_celsius',
+        for name in ('gpu_thermal_headroom_celsius', 'chassis_power_watts',
                      'predicted_gpu_power_headroom_percent',
                      'asic_errors_per_minute'):
             self.assertIsNone(gauge(name, 'cpu-1'))

@@ -69,6 +69,20 @@ class TestGpuValues(base.BaseTestCase):
     def test_host_without_devices_has_no_row(self):
         deriver = mining.MiningDeriver(600)
         self.assertIsNone(deriver.derive(samples.make()))
+        # Not even with its BMC's chassis readings.
+        self.assertIsNone(deriver.derive(samples.make(
+            sensors=sample.HostSensors(inlet_temperature_c=24.0))))
+
+    def test_chassis_readings_of_the_bmc(self):
+        deriver = mining.MiningDeriver(600)
+        row = _row(deriver.derive(samples.make(
+            gpus=[samples.gpu(0)], sensors=sample.HostSensors(
+                inlet_temperature_c=31.5, chassis_power_w=2480.0))))
+        self.assertEqual((31.5, 2480.0), (row[M.INLET_TEMPERATURE],
+                                          row[M.CHASSIS_POWER]))
+        row = _row(deriver.derive(samples.make(gpus=[samples.gpu(0)])))
+        self.assertTrue(math.isnan(row[M.INLET_TEMPERATURE]))
+        self.assertTrue(math.isnan(row[M.CHASSIS_POWER]))
 
 
 class TestAsicValues(base.BaseTestCase):
