@@ -61,6 +61,15 @@ Highest mean rate of ASIC hardware errors (per minute, all miners of the
 host) that passes.  Aggregate metadata key:
 ``cryptomine_max_asic_errors_per_min``.
 """),
+    cfg.FloatOpt('max_inlet_temperature_c', default=40.0, min=0.0,
+                 help="""
+Highest predicted inlet (intake) air temperature of a GPU or ASIC host's
+chassis, as its BMC reads it, that passes (degC): the hot-aisle guard.
+Air that hot leaves the devices no cooling margin: GPU servers are
+specified to about 35 degC of inlet, most ASIC miners to 40.  A host
+whose collector reads no BMC is not checked.  Aggregate metadata key:
+``cryptomine_max_inlet_temperature_c``.
+"""),
     cfg.FloatOpt('min_asic_hashrate_ratio', default=0.5, min=0.0, max=1.0,
                  help="""
 Lowest hashrate of a host's miners, as a share of each miner's own

@@ -126,6 +126,7 @@ class Thresholds:
     min_gpu_power_headroom_percent: float
     max_asic_errors_per_min: float
     min_asic_hashrate_ratio: float
+    max_inlet_temperature_c: float
 
     @classmethod
     def from_opts(cls, opts) -> 'Thresholds':
@@ -221,11 +222,15 @@ class Estimate:
     asic_errors_per_min: float
     accelerators: frozenset[Accelerator]
     devices: Devices = NO_DEVICES
+    inlet_temperature_c: float = math.nan  # the chassis', as its BMC reads
 
 
 def _upper(view, metric, k: float) -> float:
-    return (max(view.metric(metric, Stat.EWMA), view.metric(metric, Stat.MEAN))
-            + k * view.metric(metric, Stat.STD))
+    """``max(EWMA, mean) + k * stddev`` of a host or mining metric."""
+    read = (view.mining_metric if isinstance(metric, MiningMetric)
+            else view.metric)
+    return max(read(metric, Stat.EWMA), read(metric, Stat.MEAN)) + k * read(
+        metric, Stat.STD)
 
 
 def _lower(view, metric, k: float) -> float:
@@ -302,7 +307,8 @@ def with_load(est: Estimate, cpu_percent: float,
                     est.mem_percent + mem_percent,
                     est.gpu_thermal_headroom_c,
                     est.gpu_power_headroom_percent,
-                    est.asic_errors_per_min, est.accelerators, est.devices)
+                    est.asic_errors_per_min, est.accelerators, est.devices,
+                    est.inlet_temperature_c)
 
 
 def devices(view: snapshot.HostView, k: float) -> Devices:
@@ -359,7 +365,9 @@ def estimate(view: snapshot.HostView, k: float,
             view, MiningMetric.GPU_POWER_HEADROOM, k),
         asic_errors_per_min=view.mining_metric(
             MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN, Stat.MEAN),
-        accelerators=accelerators(view), devices=devices(view, k)), credit)
+        accelerators=accelerators(view), devices=devices(view, k),
+        inlet_temperature_c=_upper(view, MiningMetric.INLET_TEMPERATURE, k)),
+        credit)
 
 
 def _broken(checks) -> list[str]:
@@ -386,13 +394,15 @@ def capacity_violations(est: Estimate, limits: Thresholds) -> list[str]:
 
 def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
     """Why ``est`` breaks a hardware-safety limit (GPU thermal or power
-    headroom, ASIC error rate); empty when it does not.
+    headroom, ASIC error rate, the chassis' inlet temperature); empty
+    when it does not.
 
     A value exactly at its limit passes.
     """
     if (math.isnan(est.asic_errors_per_min)
             and math.isnan(est.gpu_thermal_headroom_c)
-            and math.isnan(est.gpu_power_headroom_percent)):
+            and math.isnan(est.gpu_power_headroom_percent)
+            and math.isnan(est.inlet_temperature_c)):
         return []  # a host without GPUs or miners: the common case
     return _broken((
         ('GPU thermal headroom', est.gpu_thermal_headroom_c,
@@ -401,6 +411,8 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
          limits.min_gpu_power_headroom_percent, False),
         ('ASIC hardware errors/min', est.asic_errors_per_min,
          limits.max_asic_errors_per_min, True),
+        ('inlet temperature', est.inlet_temperature_c,
+         limits.max_inlet_temperature_c, True),
     ))
 
 

@@ -39,6 +39,7 @@ class Columns:
     gpu_thermal_headroom_c: np.ndarray
     gpu_power_headroom_percent: np.ndarray
     asic_errors_per_min: np.ndarray
+    inlet_temperature_c: np.ndarray
     gpu_count: np.ndarray
     gpu_free: np.ndarray
     gpu_free_thermal_headroom_c: np.ndarray
@@ -87,7 +88,8 @@ class Columns:
 
 
 _ESTIMATE_FIELDS = ('cpu_percent', 'mem_percent', 'gpu_thermal_headroom_c',
-                    'gpu_power_headroom_percent', 'asic_errors_per_min')
+                    'gpu_power_headroom_percent', 'asic_errors_per_min',
+                    'inlet_temperature_c')
 _DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(scoring.Devices)
                        if f.name != 'counted')
 
@@ -102,6 +104,7 @@ class Limits:
     min_gpu_power_headroom_percent: np.ndarray
     max_asic_errors_per_min: np.ndarray
     min_asic_hashrate_ratio: np.ndarray
+    max_inlet_temperature_c: np.ndarray
 
     @classmethod
     def of(cls, thresholds: list[scoring.Thresholds],
@@ -142,6 +145,7 @@ def refused(est: Columns, limits: Limits, demand: scoring.Demand,
     out |= (est.gpu_power_headroom_percent
             < limits.min_gpu_power_headroom_percent)
     out |= est.asic_errors_per_min > limits.max_asic_errors_per_min
+    out |= est.inlet_temperature_c > limits.max_inlet_temperature_c
     return out | (hard_overload & over_capacity(est, limits))
 
 

@@ -19,7 +19,8 @@ A level that persists (rho near 1) counts whole; a spike over noise
 (rho near 0) not at all, so no move chases it; an unknown rho counts
 whole.  A host whose load data is missing or stale neither gives nor
 takes instances; a host that breaks a mining threshold (GPU thermal or
-power headroom, ASIC errors) may give but not take.
+power headroom, ASIC errors, the chassis' inlet temperature) may give
+but not take.
 
 The mining term (:mod:`.problem`) reads each host's devices as the
 weigher does (placement's counts where the controller has them, else

@@ -26,6 +26,7 @@ _THRESHOLDS = (
     ('min_gpu_power_headroom_percent', max),
     ('max_asic_errors_per_min', min),
     ('min_asic_hashrate_ratio', max),
+    ('max_inlet_temperature_c', min),
 )
 
 

@@ -72,7 +72,8 @@ if typing.TYPE_CHECKING:
 THRESHOLDS = scoring.Thresholds(
     max_cpu_percent=90.0, max_mem_percent=90.0,
     min_gpu_thermal_headroom_c=5.0, min_gpu_power_headroom_percent=2.0,
-    max_asic_errors_per_min=30.0, min_asic_hashrate_ratio=0.5)
+    max_asic_errors_per_min=30.0, min_asic_hashrate_ratio=0.5,
+    max_inlet_temperature_c=40.0)
 WEIGHTS = scoring.Weights(cpu=1.0, memory=1.0, gpu_thermal=1.0,
                           gpu_power=0.5, gpu_utilization=0.5,
                           free_devices=1.0, asic_hashrate=1.0,

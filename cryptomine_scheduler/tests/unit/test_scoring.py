@@ -11,6 +11,7 @@ from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import snapshot_client
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
 
@@ -19,7 +20,8 @@ LIMITS = scoring.Thresholds(max_cpu_percent=80.0, max_mem_percent=90.0,
                             min_gpu_thermal_headroom_c=5.0,
                             min_gpu_power_headroom_percent=2.0,
                             max_asic_errors_per_min=30.0,
-                            min_asic_hashrate_ratio=0.5)
+                            min_asic_hashrate_ratio=0.5,
+                            max_inlet_temperature_c=40.0)
 NAN = math.nan
 
 
@@ -543,6 +545,35 @@ class TestDevices(base.BaseTestCase):
                     self.assertIsNone(refusal)
                 else:
                     self.assertIn(reason, refusal)
+
+    def test_hot_inlet_air_refuses_the_host(self):
+        # The chassis' inlet as the BMC reads it, predicted as the CPU
+        # load is (max(EWMA, mean) + k * stddev): steady 38 degC passes
+        # 40, swinging 36-44 not; a host read without a BMC is not
+        # checked.
+        def inlet_host(readings):
+            tracker = snapshot.LoadTracker(window=600, half_life=60)
+            for i, inlet in enumerate(readings):
+                tracker.add(samples.make(
+                    host='g', seq=i, timestamp=1000.0 + 10 * i,
+                    gpus=[samples.gpu(0)], collector=samples.COUNTERS,
+                    cpus=64, sensors=sample.HostSensors(
+                        inlet_temperature_c=inlet)))
+            return snapshot.LoadSnapshot.from_wire(tracker.snapshot(
+                1000.0 + 10 * len(readings))).hosts['g']
+
+        for readings, reason in (([38.0] * 6, None),
+                                 ([36.0, 44.0] * 3, 'inlet temperature'),
+                                 ([None] * 6, None)):
+            with self.subTest(readings=readings):
+                estimate = scoring.estimate(inlet_host(readings), 1.0)
+                refusal = scoring.refusal(estimate, LIMITS, self.GPU,
+                                          hard_overload=False)
+                if reason is None:
+                    self.assertIsNone(refusal)
+                else:
+                    self.assertIn(f'{reason} ', refusal)
+                    self.assertIn('> 40', refusal)
 
     def _score(self, demand, devices, **load) -> float:
         kinds = (A.GPU,) if demand is self.GPU else (A.ASIC,)

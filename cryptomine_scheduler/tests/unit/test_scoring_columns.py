@@ -25,7 +25,8 @@ def maybe(rng: random.Random, low: float, high: float,
     if rng.random() < nan_share:
         return math.nan
     if rng.random() < 0.1:
-        return float(rng.choice((0.0, 5.0, 80.0, 90.0, 30.0, 0.5, 1.0)))
+        return float(rng.choice((0.0, 5.0, 80.0, 90.0, 30.0, 0.5, 1.0,
+                                 40.0)))
     return rng.uniform(low, high)
 
 
@@ -48,7 +49,8 @@ def random_estimate(rng: random.Random) -> scoring.Estimate:
         gpu_thermal_headroom_c=maybe(rng, -5.0, 40.0),
         gpu_power_headroom_percent=maybe(rng, -5.0, 60.0),
         asic_errors_per_min=maybe(rng, 0.0, 60.0),
-        accelerators=rng.choice(KIND_SETS), devices=devices)
+        accelerators=rng.choice(KIND_SETS), devices=devices,
+        inlet_temperature_c=maybe(rng, 15.0, 50.0))
 
 
 def random_thresholds(rng: random.Random) -> scoring.Thresholds:
@@ -58,7 +60,8 @@ def random_thresholds(rng: random.Random) -> scoring.Thresholds:
         min_gpu_thermal_headroom_c=rng.choice((0.0, 5.0)),
         min_gpu_power_headroom_percent=rng.choice((0.0, 2.0)),
         max_asic_errors_per_min=rng.choice((10.0, 30.0)),
-        min_asic_hashrate_ratio=rng.choice((0.0, 0.5)))
+        min_asic_hashrate_ratio=rng.choice((0.0, 0.5)),
+        max_inlet_temperature_c=rng.choice((35.0, 40.0)))
 
 
 class TestSameAnswers(base.BaseTestCase):
