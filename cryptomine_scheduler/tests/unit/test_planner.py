@@ -193,17 +193,21 @@ class TestConstraints(base.BaseTestCase):
         self.assertEqual((), heuristic.plan(p).moves)
 
     def test_hot_mining_host_gives_but_does_not_take(self):
-        f = skewed()
-        views = dict(f.snapshot.hosts)
-        views['cold1'] = fleets.host_view(0.0, 0.0, mining_values={
-            fleets.mining.MiningMetric.GPU_COUNT: 4,
-            fleets.mining.MiningMetric.GPU_THERMAL_HEADROOM: 1.0})
-        f = customise(fleets.Fleet(f.cluster, dataclasses.replace(
-            f.snapshot, hosts=views)))
-        p = fleets.problem(f, NO_MIN_GAIN)
-        self.assertFalse(p.accepts_moves[p.hosts.index('cold1')])
-        self.assertNotIn('cold1', {m.destination
-                                   for m in heuristic.plan(p).moves})
+        metric = fleets.mining.MiningMetric
+        # GPUs 1 degC from their slowdown; air drawn in at 45 degC.
+        for hot in ({metric.GPU_THERMAL_HEADROOM: 1.0},
+                    {metric.INLET_TEMPERATURE: 45.0}):
+            with self.subTest(hot=hot):
+                f = skewed()
+                views = dict(f.snapshot.hosts)
+                views['cold1'] = fleets.host_view(0.0, 0.0, mining_values={
+                    metric.GPU_COUNT: 4, **hot})
+                f = customise(fleets.Fleet(f.cluster, dataclasses.replace(
+                    f.snapshot, hosts=views)))
+                p = fleets.problem(f, NO_MIN_GAIN)
+                self.assertFalse(p.accepts_moves[p.hosts.index('cold1')])
+                self.assertNotIn('cold1', {m.destination
+                                           for m in heuristic.plan(p).moves})
 
 
 def nova_accepts_in_turn(test, p: problem_mod.Problem, moves) -> None:
