@@ -27,8 +27,9 @@ def _named(stats: np.ndarray, metrics) -> dict:
 
 
 def _rows(named: dict, metrics) -> np.ndarray:
-    # A statistic an older server does not name reads as unknown.
-    return np.array([[np.nan if (v := named[m.value].get(s)) is None
+    # A statistic or metric an older server does not name reads as
+    # unknown.
+    return np.array([[np.nan if (v := named.get(m.value, {}).get(s)) is None
                       else v for s in STATS] for m in metrics],
                     dtype=float)
 

@@ -167,10 +167,16 @@ def _to_wire_stats(stats: np.ndarray) -> list:
 
 
 def _from_wire_stats(rows) -> np.ndarray | None:
+    """Mining stats, NaN rows for the metrics their writer did not know
+    (appended since)."""
     if rows is None:
         return None
-    return _padded([[np.nan if v is None else v for v in row]
-                    for row in rows])
+    stats = _padded([[np.nan if v is None else v for v in row]
+                     for row in rows])
+    missing = len(mining.METRICS) - len(stats)
+    if missing <= 0:
+        return stats
+    return np.pad(stats, ((0, missing), (0, 0)), constant_values=np.nan)
 
 
 def _devices_from_wire(host: dict) -> device_inventory.HostDevices | None:
@@ -181,10 +187,13 @@ def _devices_from_wire(host: dict) -> device_inventory.HostDevices | None:
 
 def _check_layout(wire: dict) -> None:
     """Raise unless ``wire`` is laid out as ours, or as a writer's that
-    knew only the first statistics (they read as NaN, see _padded)."""
+    knew only the first statistics or mining metrics (the others read as
+    NaN, see _padded and _from_wire_stats): a release that adds one
+    reads its predecessor's snapshots, whatever is upgraded first."""
     for key, expected in _layout().items():
         found = wire.get(key)
-        if key == 'stats' and isinstance(found, list) and found:
+        if (key in ('stats', 'mining_metrics') and isinstance(found, list)
+                and found):
             expected = expected[:len(found)]
         if found != expected:
             raise SnapshotVersionError(f'snapshot {key} {found!r} '

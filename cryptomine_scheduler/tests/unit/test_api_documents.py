@@ -7,6 +7,7 @@ import numpy as np
 import testtools
 
 from cryptomine_scheduler.api import documents
+from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import summaries
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.tests import fleets
@@ -55,6 +56,21 @@ class HostDocumentTest(testtools.TestCase):
         document['load']['devices']['fpga'] = {'total': 2, 'used': 0}
         self.assertEqual(counted,
                          documents.host_view(document, self.now).devices)
+
+    def test_a_mining_metric_an_older_server_lacks_reads_unknown(self):
+        metric = mining.MiningMetric
+        view = fleets.host_view(60.0, 40.0, mining_values={
+            metric.GPU_COUNT: 8.0, metric.INLET_TEMPERATURE: 27.0})
+        document = documents.host('h', view, None)
+        self.assertEqual(27.0, documents.host_view(document, self.now)
+                         .mining_metric(metric.INLET_TEMPERATURE,
+                                        summaries.Stat.LAST))
+        del document['load']['mining'][metric.INLET_TEMPERATURE.value]
+        back = documents.host_view(document, self.now)
+        self.assertEqual(8.0, back.mining_metric(metric.GPU_COUNT,
+                                                 summaries.Stat.LAST))
+        self.assertTrue(np.isnan(back.mining_metric(
+            metric.INLET_TEMPERATURE, summaries.Stat.LAST)))
 
     def test_an_older_server_s_document_has_no_devices(self):
         older = copy.deepcopy(self.document)

@@ -1,6 +1,7 @@
 import numpy as np
 from oslotest import base
 
+from cryptomine_scheduler.history import mining
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history import summaries
 from cryptomine_scheduler.history.summaries import Stat
@@ -228,6 +229,24 @@ class TestSnapshot(base.BaseTestCase):
                                         Stat.LAST))
         self.assertTrue(np.isnan(a.metric(sample.HostMetric.CPU_PERCENT,
                                           Stat.AUTOCORR)))
+
+    def test_snapshot_of_a_writer_without_the_newest_mining_metrics(self):
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        tracker.add(samples.make(host='a', seq=1, timestamp=1000.0,
+                                 gpus=[samples.gpu(0, temp=70.0)]))
+        wire = tracker.snapshot(1000.0)
+        known = mining.METRICS.index(mining.MiningMetric.INLET_TEMPERATURE)
+        wire['mining_metrics'] = wire['mining_metrics'][:known]
+        wire['hosts']['a']['mining'] = wire['hosts']['a']['mining'][:known]
+        a = snapshot.LoadSnapshot.from_wire(wire).hosts['a']
+        self.assertEqual(19.0, a.mining_metric(
+            mining.MiningMetric.GPU_THERMAL_HEADROOM, Stat.LAST))
+        self.assertTrue(np.isnan(a.mining_metric(
+            mining.MiningMetric.INLET_TEMPERATURE, Stat.LAST)))
+        # Mining metrics in another order are another layout.
+        wire['mining_metrics'] = wire['mining_metrics'][::-1]
+        self.assertRaises(snapshot.SnapshotVersionError,
+                          snapshot.LoadSnapshot.from_wire, wire)
 
     def test_incompatible_snapshot_refused(self):
         wire = snapshot.LoadTracker(600, 60).snapshot(0.0)
