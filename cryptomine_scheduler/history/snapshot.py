@@ -189,7 +189,8 @@ def _check_layout(wire: dict) -> None:
     """Raise unless ``wire`` is laid out as ours, or as a writer's that
     knew only the first statistics or mining metrics (the others read as
     NaN, see _padded and _from_wire_stats): a release that adds one
-    reads its predecessor's snapshots, whatever is upgraded first."""
+    reads its predecessor's snapshots, so nova-scheduler's plugin can be
+    upgraded before the controllers."""
     for key, expected in _layout().items():
         found = wire.get(key)
         if (key in ('stats', 'mining_metrics') and isinstance(found, list)
