@@ -19,6 +19,8 @@ import time
 
 import fixtures
 
+from cryptomine_scheduler.tests import local_ports
+
 #: IPMI entity ids (IPMI 2.0, table 43-13).
 AIR_INLET = 0x37
 EXTERNAL_ENVIRONMENT = 0x27
@@ -80,13 +82,6 @@ def _udp_port_free(port: int) -> bool:
     return True
 
 
-def free_udp_port() -> int:
-    """A UDP port of 127.0.0.1 that nothing is bound to (now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
 class SimulatedBmc(fixtures.Fixture):
     """``ipmi_sim`` serving ``sensors`` on 127.0.0.1, at :attr:`port`
     (a free one unless given), for the user :data:`USERNAME`."""
@@ -94,7 +89,7 @@ class SimulatedBmc(fixtures.Fixture):
     def __init__(self, sensors: list[Sensor], port: int | None = None):
         super().__init__()
         self.sensors = sensors
-        self.port = port or free_udp_port()
+        self.port = port or local_ports.free_udp_port()
 
     def set_raw(self, sensor: Sensor, raw: int) -> None:
         """Make ``sensor`` read ``raw`` from the simulator's next poll."""

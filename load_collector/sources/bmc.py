@@ -52,14 +52,11 @@ def _number(value) -> float:
 
 
 def _celsius(value) -> float | None:
-    low, high = validation.TEMPERATURE_RANGE
-    value = _number(value)
-    return value if low <= value <= high else None
+    return chassis_mod.celsius(_number(value))
 
 
 def _watts(value) -> float | None:
-    value = _number(value)
-    return value if value >= 0 else None
+    return chassis_mod.watts(_number(value))
 
 
 def _text(value) -> str:

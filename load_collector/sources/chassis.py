@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from cryptomine_scheduler.telemetry import validation
 from load_collector import sources
 
 
@@ -12,6 +13,18 @@ class ChassisReading:
 
     inlet_temperature_c: float | None = None
     power_w: float | None = None
+
+
+def celsius(value: float | None) -> float | None:
+    """``value`` if the controller takes it for a temperature, else None
+    (a sensor fault, an empty socket)."""
+    low, high = validation.TEMPERATURE_RANGE
+    return value if value is not None and low <= value <= high else None
+
+
+def watts(value: float | None) -> float | None:
+    """``value`` if it can be a power draw, else None."""
+    return value if value is not None and value >= 0 else None
 
 
 def fill(draft: sources.SampleDraft, reading: ChassisReading) -> None:

@@ -30,7 +30,6 @@ from pyghmi import exceptions
 from pyghmi.ipmi import command
 from pyghmi.ipmi.private import session
 
-from cryptomine_scheduler.telemetry import validation
 from load_collector.sources import chassis
 
 #: What an unreachable BMC, or one that answers garbage, raises: pyghmi
@@ -49,17 +48,6 @@ def _finite(value) -> float | None:
     if value.__class__ not in (int, float) or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _celsius(value) -> float | None:
-    low, high = validation.TEMPERATURE_RANGE
-    value = _finite(value)
-    return value if value is not None and low <= value <= high else None
-
-
-def _watts(value) -> float | None:
-    value = _finite(value)
-    return value if value is not None and value >= 0 else None
 
 
 def _inlet_sensor(temperatures: list) -> str | None:
@@ -152,11 +140,14 @@ class IpmiBmc:
     def read(self) -> chassis.ChassisReading:
         """Read the chassis' sensors now."""
         inlet = (None if self.inlet_sensor is None
-                 else _celsius(self._sensor(self.inlet_sensor)))
+                 else chassis.celsius(_finite(self._sensor(
+                     self.inlet_sensor))))
         if self.dcmi_power:
-            power = _watts(self._cmd.get_system_power_watts())
+            power = chassis.watts(_finite(
+                self._cmd.get_system_power_watts()))
         elif self.power_sensors:
-            parts = [_watts(self._sensor(n)) for n in self.power_sensors]
+            parts = [chassis.watts(_finite(self._sensor(n)))
+                     for n in self.power_sensors]
             power = None if None in parts else sum(parts)
         else:
             power = None

@@ -7,6 +7,7 @@ from oslotest import base
 
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import ipmi_bmc
+from cryptomine_scheduler.tests import local_ports
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources
@@ -144,7 +145,7 @@ class TestReadings(IpmiSourceTestCase):
 class TestBrokenBmc(IpmiSourceTestCase):
 
     def test_bmc_down_then_up(self):
-        port = ipmi_bmc.free_udp_port()
+        port = local_ports.free_udp_port()
         source = self.source(port)
         self.polls(source, 2)
         self.assertEqual(sample.HostSensors(cpu_temperature_c=48.0),
