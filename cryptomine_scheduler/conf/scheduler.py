@@ -70,6 +70,19 @@ specified to about 35 degC of inlet, most ASIC miners to 40.  A host
 whose collector reads no BMC is not checked.  Aggregate metadata key:
 ``cryptomine_max_inlet_temperature_c``.
 """),
+    cfg.FloatOpt('max_chassis_power_w', default=0.0, min=0.0,
+                 help="""
+The power budget of a GPU or ASIC host's chassis, as its BMC reads it
+(W): the share of its rack's circuit or PDU that it may draw, or its
+power supplies' rating.  A host whose predicted draw (``max(ewma, mean)
++ k * stddev``) is over it is refused, and for a GPU guest so is one
+that would go over it once the guest works a free GPU to its power
+limit: the free GPUs' limit less their draw is added.  The re-planner
+moves no GPU guest onto a host without that room.  0 sets no budget; a
+host whose collector reads no BMC is not checked.  Aggregate metadata
+key: ``cryptomine_max_chassis_power_w`` (a rack's aggregate, say; the
+lowest of several applies, and 0 there lifts the budget).
+"""),
     cfg.FloatOpt('min_asic_hashrate_ratio', default=0.5, min=0.0, max=1.0,
                  help="""
 Lowest hashrate of a host's miners, as a share of each miner's own

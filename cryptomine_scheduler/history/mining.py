@@ -10,6 +10,8 @@ values (NaN where the host has no such device or the reading is absent):
 * ``gpu_free_thermal_headroom_c`` the same over the free GPUs: what a new
   guest would get
 * ``gpu_power_headroom_percent``  min over GPUs of (limit - draw) / limit
+* ``gpu_free_power_rise_w``       max over the free GPUs of (limit - draw):
+  how much more the chassis draws once a new guest works one to its limit
 * ``gpu_throttled``               1 if any GPU is held back by power or
   heat (NVML throttle bits in :data:`THROTTLE_MASK`), else 0; its mean
   over the summary window is the throttle-active fraction
@@ -75,6 +77,7 @@ class MiningMetric(enum.Enum):
     HASHRATE_PER_WATT = 'hashrate_per_watt'
     INLET_TEMPERATURE = 'inlet_temperature_c'
     CHASSIS_POWER = 'chassis_power_w'
+    GPU_FREE_POWER_RISE = 'gpu_free_power_rise_w'
 
 
 METRICS = tuple(MiningMetric)
@@ -87,6 +90,11 @@ def _known(values) -> list[float]:
 def _min(values) -> float:
     known = _known(values)
     return min(known) if known else NAN
+
+
+def _max(values) -> float:
+    known = _known(values)
+    return max(known) if known else NAN
 
 
 def _mean(values) -> float:
@@ -116,6 +124,9 @@ def gpu_values(gpus: tuple[sample_mod.GpuLoad, ...]) -> dict:
         MiningMetric.GPU_POWER_HEADROOM: _min(
             (g.power_limit_w - g.power_w) / g.power_limit_w * 100.0
             for g in gpus if g.power_w is not None and g.power_limit_w),
+        MiningMetric.GPU_FREE_POWER_RISE: _max(
+            max(g.power_limit_w - g.power_w, 0.0) for g in free
+            if g.power_w is not None and g.power_limit_w),
         MiningMetric.GPU_THROTTLED: (
             float(any(t & THROTTLE_MASK for t in throttles))
             if throttles else NAN),

@@ -66,8 +66,13 @@ ranked among themselves by how far over they are.
 
 The filter refuses a host (:func:`refusal`) that lacks the accelerator
 kind asked for, has no free device of it, breaks a hardware-safety limit
-(GPU thermal or power headroom, ASIC error rate), or, for an ASIC guest,
-whose miners fell below ``min_asic_hashrate_ratio`` of their baseline.
+(GPU thermal or power headroom, ASIC error rate, the chassis' inlet
+temperature or power budget), or, for a GPU guest, whose chassis would
+go over its power budget once the guest works a free GPU to its limit
+(:func:`gpu_guest_power`), or, for an ASIC guest, whose miners fell
+below ``min_asic_hashrate_ratio`` of their baseline.  The chassis'
+inlet temperature and power, as its BMC reads them, are predicted as
+the CPU load is: ``max(ewma, mean) + k * std``.
 """
 import dataclasses
 import enum
@@ -127,6 +132,8 @@ class Thresholds:
     max_asic_errors_per_min: float
     min_asic_hashrate_ratio: float
     max_inlet_temperature_c: float
+    #: The most the chassis may draw (W); 0: no budget.
+    max_chassis_power_w: float = 0.0
 
     @classmethod
     def from_opts(cls, opts) -> 'Thresholds':
@@ -200,6 +207,8 @@ class Devices:
     gpu_count: float = NAN
     gpu_free: float = NAN
     gpu_free_thermal_headroom_c: float = NAN
+    #: How much more the chassis draws once a free GPU works to its limit.
+    gpu_free_power_rise_w: float = NAN
     gpu_utilization_percent: float = NAN
     asic_count: float = NAN
     asic_free: float = NAN
@@ -223,6 +232,7 @@ class Estimate:
     accelerators: frozenset[Accelerator]
     devices: Devices = NO_DEVICES
     inlet_temperature_c: float = math.nan  # the chassis', as its BMC reads
+    chassis_power_w: float = math.nan  # the same
 
 
 def _upper(view, metric, k: float) -> float:
@@ -308,7 +318,7 @@ def with_load(est: Estimate, cpu_percent: float,
                     est.gpu_thermal_headroom_c,
                     est.gpu_power_headroom_percent,
                     est.asic_errors_per_min, est.accelerators, est.devices,
-                    est.inlet_temperature_c)
+                    est.inlet_temperature_c, est.chassis_power_w)
 
 
 def devices(view: snapshot.HostView, k: float) -> Devices:
@@ -340,6 +350,7 @@ def _sampled_devices(view: snapshot.HostView, k: float) -> Devices:
         gpu_free=last(MiningMetric.GPU_FREE),
         gpu_free_thermal_headroom_c=_lower(
             view, MiningMetric.GPU_FREE_THERMAL_HEADROOM, k),
+        gpu_free_power_rise_w=last(MiningMetric.GPU_FREE_POWER_RISE),
         gpu_utilization_percent=max(
             view.mining_metric(MiningMetric.GPU_UTILIZATION, Stat.EWMA),
             view.mining_metric(MiningMetric.GPU_UTILIZATION, Stat.MEAN)),
@@ -366,7 +377,8 @@ def estimate(view: snapshot.HostView, k: float,
         asic_errors_per_min=view.mining_metric(
             MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN, Stat.MEAN),
         accelerators=accelerators(view), devices=devices(view, k),
-        inlet_temperature_c=_upper(view, MiningMetric.INLET_TEMPERATURE, k)),
+        inlet_temperature_c=_upper(view, MiningMetric.INLET_TEMPERATURE, k),
+        chassis_power_w=_upper(view, MiningMetric.CHASSIS_POWER, k)),
         credit)
 
 
@@ -394,16 +406,18 @@ def capacity_violations(est: Estimate, limits: Thresholds) -> list[str]:
 
 def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
     """Why ``est`` breaks a hardware-safety limit (GPU thermal or power
-    headroom, ASIC error rate, the chassis' inlet temperature); empty
-    when it does not.
+    headroom, ASIC error rate, the chassis' inlet temperature and power
+    budget); empty when it does not.
 
     A value exactly at its limit passes.
     """
     if (math.isnan(est.asic_errors_per_min)
             and math.isnan(est.gpu_thermal_headroom_c)
             and math.isnan(est.gpu_power_headroom_percent)
-            and math.isnan(est.inlet_temperature_c)):
+            and math.isnan(est.inlet_temperature_c)
+            and math.isnan(est.chassis_power_w)):
         return []  # a host without GPUs or miners: the common case
+    budget = limits.max_chassis_power_w
     return _broken((
         ('GPU thermal headroom', est.gpu_thermal_headroom_c,
          limits.min_gpu_thermal_headroom_c, False),
@@ -413,7 +427,29 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
          limits.max_asic_errors_per_min, True),
         ('inlet temperature', est.inlet_temperature_c,
          limits.max_inlet_temperature_c, True),
+        ('chassis power', est.chassis_power_w if budget > 0 else NAN,
+         budget, True),
     ))
+
+
+def gpu_guest_power(est: Estimate) -> float:
+    """The chassis' predicted power once a new guest works a free GPU
+    to its limit (W): the chassis' draw alone where the free GPUs' limit
+    is not known (NVML cannot see a free GPU bound to vfio-pci); NaN
+    without a BMC."""
+    rise = est.devices.gpu_free_power_rise_w
+    return est.chassis_power_w + (0.0 if math.isnan(rise) else rise)
+
+
+def power_refusal(est: Estimate, limits: Thresholds) -> str | None:
+    """Why the chassis' power budget has no room for a GPU guest; None
+    when it has, when there is no budget or no BMC reading."""
+    budget = limits.max_chassis_power_w
+    power = gpu_guest_power(est)
+    if budget > 0 and power > budget:
+        return (f'chassis power with a busy free GPU {power:.0f} W > '
+                f'budget {budget:g} W')
+    return None
 
 
 def violations(est: Estimate, limits: Thresholds) -> list[str]:
@@ -438,6 +474,8 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
         return f'offers {offers}, the flavor asks for {wanted.value}'
     lacking = (None if demand.plain
                else _device_refusal(est.devices, limits, demand))
+    if lacking is None and demand.uses_gpu:
+        lacking = power_refusal(est, limits)
     if lacking:
         return lacking
     broken = safety_violations(est, limits)

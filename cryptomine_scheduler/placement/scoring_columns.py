@@ -40,9 +40,11 @@ class Columns:
     gpu_power_headroom_percent: np.ndarray
     asic_errors_per_min: np.ndarray
     inlet_temperature_c: np.ndarray
+    chassis_power_w: np.ndarray
     gpu_count: np.ndarray
     gpu_free: np.ndarray
     gpu_free_thermal_headroom_c: np.ndarray
+    gpu_free_power_rise_w: np.ndarray
     gpu_utilization_percent: np.ndarray
     asic_count: np.ndarray
     asic_free: np.ndarray
@@ -89,7 +91,7 @@ class Columns:
 
 _ESTIMATE_FIELDS = ('cpu_percent', 'mem_percent', 'gpu_thermal_headroom_c',
                     'gpu_power_headroom_percent', 'asic_errors_per_min',
-                    'inlet_temperature_c')
+                    'inlet_temperature_c', 'chassis_power_w')
 _DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(scoring.Devices)
                        if f.name != 'counted')
 
@@ -105,6 +107,7 @@ class Limits:
     max_asic_errors_per_min: np.ndarray
     min_asic_hashrate_ratio: np.ndarray
     max_inlet_temperature_c: np.ndarray
+    max_chassis_power_w: np.ndarray
 
     @classmethod
     def of(cls, thresholds: list[scoring.Thresholds],
@@ -136,8 +139,10 @@ def refused(est: Columns, limits: Limits, demand: scoring.Demand,
     which depends on the host's aggregates alone)."""
     out = (est.kinds & KIND_BITS[demand.accelerator]) == 0 if (
         demand.accelerator is not None) else np.zeros(len(est.kinds), bool)
+    power = est.chassis_power_w
     if demand.uses_gpu:
         out |= est.gpu_free == 0
+        power = power + np.nan_to_num(est.gpu_free_power_rise_w, nan=0.0)
     elif demand.uses_asic:
         out |= ((est.asic_free == 0)
                 | (est.asic_hashrate_ratio < limits.min_asic_hashrate_ratio))
@@ -146,6 +151,8 @@ def refused(est: Columns, limits: Limits, demand: scoring.Demand,
             < limits.min_gpu_power_headroom_percent)
     out |= est.asic_errors_per_min > limits.max_asic_errors_per_min
     out |= est.inlet_temperature_c > limits.max_inlet_temperature_c
+    out |= (limits.max_chassis_power_w > 0) & (
+        power > limits.max_chassis_power_w)
     return out | (hard_overload & over_capacity(est, limits))
 
 

@@ -19,8 +19,9 @@ A level that persists (rho near 1) counts whole; a spike over noise
 (rho near 0) not at all, so no move chases it; an unknown rho counts
 whole.  A host whose load data is missing or stale neither gives nor
 takes instances; a host that breaks a mining threshold (GPU thermal or
-power headroom, ASIC errors, the chassis' inlet temperature) may give
-but not take.
+power headroom, ASIC errors, the chassis' inlet temperature or power
+budget) may give but not take, and one offers only the free GPUs its
+chassis' power budget lets work to their limit (:func:`_gpus_powered`).
 
 The mining term (:mod:`.problem`) reads each host's devices as the
 weigher does (placement's counts where the controller has them, else
@@ -289,7 +290,26 @@ def _knee(headroom: float, knee: float) -> float:
     return _unit((knee - headroom) / knee)
 
 
-def _devices(est: scoring.Estimate) -> tuple[tuple, tuple, tuple]:
+def _gpus_powered(est: scoring.Estimate, limits: scoring.Thresholds
+                  ) -> float:
+    """How many of the host's free GPUs new guests may work to their
+    limit within the chassis' power budget: none while the chassis is
+    over it, all without a budget or a BMC reading, and all while their
+    rise is unknown (as :func:`.scoring.power_refusal` judges)."""
+    free = est.devices.gpu_free
+    room = limits.max_chassis_power_w - est.chassis_power_w
+    if limits.max_chassis_power_w <= 0 or math.isnan(room):
+        return free
+    rise = est.devices.gpu_free_power_rise_w
+    if room < 0:
+        return 0.0
+    if math.isnan(rise) or rise <= 0:
+        return free
+    return min(free, float(math.floor(room / rise)))
+
+
+def _devices(est: scoring.Estimate, limits: scoring.Thresholds
+             ) -> tuple[tuple, tuple, tuple]:
     """(counts, free, pressures) of a host's GPUs and miners."""
     dev = est.devices
     gpu = max(_knee(est.gpu_thermal_headroom_c, THERMAL_KNEE_C),
@@ -297,7 +317,8 @@ def _devices(est: scoring.Estimate) -> tuple[tuple, tuple, tuple]:
     ratio = dev.asic_hashrate_ratio
     asic = 0.0 if math.isnan(ratio) else _unit(1.0 - ratio)
     return ((_known(dev.gpu_count), _known(dev.asic_count)),
-            (_known(dev.gpu_free), _known(dev.asic_free)), (gpu, asic))
+            (_known(_gpus_powered(est, limits)), _known(dev.asic_free)),
+            (gpu, asic))
 
 
 def _host_cost(host: cluster_mod.ComputeHost) -> float:
@@ -328,7 +349,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         kinds = host.accelerators
         if view is not None and view.age <= model.stale_after:
             est = scoring.estimate(view, model.risk_factor)
-            devices[:, i] = _devices(est)
+            devices[:, i] = _devices(est, model.thresholds)
             fresh.append(i)
             stats.append(view.stats[_HOST_ROWS])
             samples.append(view.samples)

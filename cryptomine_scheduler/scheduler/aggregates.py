@@ -27,6 +27,7 @@ _THRESHOLDS = (
     ('max_asic_errors_per_min', min),
     ('min_asic_hashrate_ratio', max),
     ('max_inlet_temperature_c', min),
+    ('max_chassis_power_w', min),
 )
 
 

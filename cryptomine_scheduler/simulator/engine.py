@@ -582,14 +582,16 @@ class World:
                        np.nan)
         for row, host in zip(rows, self.mining_hosts, strict=True):
             if self.gpu_total[host]:
-                self._gpu_row(row, gpus, self.gpu_host == host)
+                self._gpu_row(row, gpus, self.gpu_host == host,
+                              self.fleet.hosts[host].gpu.power_limit_w)
             if self.asic_total[host]:
                 self._asic_row(row, host, step)
         return rows
 
     def _gpu_row(self, row: np.ndarray, gpus: GpuReadings,
-                 mine: np.ndarray) -> None:
-        """Fill ``row`` with a host's GPU metrics (``mine``: its GPUs)."""
+                 mine: np.ndarray, power_limit_w: float) -> None:
+        """Fill ``row`` with a host's GPU metrics (``mine``: its GPUs,
+        each limited to ``power_limit_w``)."""
         column, metric = _MINING_COLUMN, mining.MiningMetric
         free = mine & (self.gpu_guest == FREE)
         row[column[metric.GPU_COUNT]] = mine.sum()
@@ -602,6 +604,9 @@ class World:
             gpus.thermal_headroom[free].min() if free.any() else np.nan)
         row[column[metric.GPU_POWER_HEADROOM]] = (
             gpus.power_headroom[mine].min())
+        row[column[metric.GPU_FREE_POWER_RISE]] = (
+            gpus.power_headroom[free].max() / 100.0 * power_limit_w
+            if free.any() else np.nan)
         row[column[metric.GPU_THROTTLED]] = gpus.throttled[mine].any()
 
     def _asic_row(self, row: np.ndarray, host: int, step: int) -> None:

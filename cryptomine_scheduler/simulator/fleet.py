@@ -115,6 +115,7 @@ class GpuSpec:
     drift_c_per_day: float = 0.0
     idle_power_percent: float = 15.0
     full_power_percent: float = 96.0
+    power_limit_w: float = 320.0  # a mining GPU's board power
 
     def heat(self, utilisation: np.ndarray, seconds: float) -> GpuHeat:
         """Each GPU's state with ``utilisation`` (0-1, one per GPU)

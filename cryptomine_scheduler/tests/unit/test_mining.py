@@ -32,11 +32,20 @@ class TestGpuValues(base.BaseTestCase):
         ([samples.gpu(0, throttle=0x1), samples.gpu(1, throttle=0x4)],
          {M.GPU_THROTTLED: 1.0}),
         ([samples.gpu(0, throttle=0x40)], {M.GPU_THROTTLED: 1.0}),
+        # What a new guest may add: the free GPUs' limit less their draw,
+        # the largest; one drawing over its limit adds nothing.
+        ([samples.gpu(0, power=60.0, limit=350.0),
+          samples.gpu(1, power=70.0, limit=450.0),
+          samples.gpu(2, power=300.0, limit=600.0, instances=['i'])],
+         {M.GPU_FREE_POWER_RISE: 380.0}),
+        ([samples.gpu(0, power=360.0, limit=350.0)],
+         {M.GPU_FREE_POWER_RISE: 0.0}),
+        ([samples.gpu(0, instances=['i'])], {M.GPU_FREE_POWER_RISE: math.nan}),
         # Readings the board lacks are left out, not taken as zero.
         ([sample.GpuLoad(index=0, pci_bus_id='x', name='passive')],
          {M.GPU_COUNT: 1, M.GPU_THERMAL_HEADROOM: math.nan,
           M.GPU_POWER_HEADROOM: math.nan, M.GPU_THROTTLED: math.nan,
-          M.GPU_UTILIZATION: math.nan}),
+          M.GPU_UTILIZATION: math.nan, M.GPU_FREE_POWER_RISE: math.nan}),
     ]
 
     def test_table(self):

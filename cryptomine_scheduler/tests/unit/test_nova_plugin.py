@@ -21,6 +21,7 @@ from cryptomine_scheduler.scheduler import pending
 from cryptomine_scheduler.scheduler import plugin
 from cryptomine_scheduler.scheduler import snapshot_client
 from cryptomine_scheduler.scheduler import weigher as load_weigher
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
 
 CONF = nova.conf.CONF
@@ -36,13 +37,13 @@ class Controller:
         self.seq = 0
 
     def report(self, host, cpu=10.0, mem=20.0, at=NOW, gpus=(), asics=(),
-               instances=(), count=5):
+               instances=(), count=5, **fields):
         for i in range(count):
             self.seq += 1
             self.tracker.add(samples.make(
                 host=host, seq=self.seq, timestamp=at - 10 * (count - 1 - i),
                 cpu=cpu, mem=mem, gpus=gpus, asics=asics,
-                instances=instances))
+                instances=instances, **fields))
 
     def fetch(self):
         if not self.up:
@@ -160,6 +161,27 @@ class TestFilterThresholds(PluginTestCase):
         self.assertFalse(self.passes(self.host('h', strict)))
         self.assertTrue(self.passes(self.host('h', loose)))
         self.assertFalse(self.passes(self.host('h', both)))
+
+    def test_rack_power_budget_of_an_aggregate(self):
+        # Two GPU hosts with a free GPU idle at 50 W of its 350 W limit,
+        # in a rack whose aggregate gives each 3 kW: a GPU guest would
+        # take 'busy' from 2.8 to 3.1 kW; 'calm' stays at 2.6.  A CPU
+        # guest fits on both; without the aggregate, there is no budget.
+        gpus = [samples.gpu(0, power=50.0, limit=350.0),
+                samples.gpu(1, instances=[uuids.miner])]
+        for host, draw in (('busy', 2800.0), ('calm', 2300.0)):
+            self.controller.report(host, gpus=gpus, sensors=sample.HostSensors(
+                chassis_power_w=draw))
+        rack = [{'cryptomine_max_chassis_power_w': '3000'}]
+        gpu_guest = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        for aggregates, spec, expected in (
+                (rack, gpu_guest, ['calm']),
+                (rack, self.spec(), ['busy', 'calm']),
+                ((), gpu_guest, ['busy', 'calm'])):
+            with self.subTest(aggregates=aggregates, spec=spec.flavor):
+                hosts = [self.host(n, aggregates) for n in ('busy', 'calm')]
+                self.assertEqual(expected, [
+                    h.host for h in self.filter.filter_all(hosts, spec)])
 
     def test_rebuild_is_not_filtered(self):
         self.controller.report('over', cpu=99.0)

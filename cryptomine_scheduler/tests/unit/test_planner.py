@@ -885,8 +885,61 @@ class TestMining(base.BaseTestCase):
                     50.0, 50.0, thermal, power, math.nan,
                     frozenset({A.GPU}),
                     scoring.Devices(asic_hashrate_ratio=ratio))
-                _, _, pressure = inputs._devices(est)
+                _, _, pressure = inputs._devices(est,
+                                                 fleets.MODEL.thresholds)
                 np.testing.assert_allclose(expected, pressure)
+
+    def test_free_gpus_within_the_chassis_power_budget(self):
+        cases = [
+            # (budget, chassis draw, rise of a free GPU) -> GPUs offered
+            ((0.0, 3500.0, 300.0), 8.0),           # no budget
+            ((3000.0, math.nan, 300.0), 8.0),      # no BMC
+            ((3000.0, 2000.0, 300.0), 3.0),        # room for 3
+            ((3000.0, 2700.0, 300.0), 1.0),        # exactly 1
+            ((3000.0, 2701.0, 300.0), 0.0),
+            ((3000.0, 2900.0, math.nan), 8.0),     # rise unknown
+            ((3000.0, 3100.0, math.nan), 0.0),     # over already
+        ]
+        for (budget, draw, rise), offered in cases:
+            with self.subTest(budget=budget, draw=draw, rise=rise):
+                est = scoring.Estimate(
+                    50.0, 50.0, 20.0, 30.0, math.nan, frozenset({A.GPU}),
+                    scoring.Devices(gpu_count=8.0, gpu_free=8.0,
+                                    gpu_free_power_rise_w=rise),
+                    chassis_power_w=draw)
+                limits = dataclasses.replace(fleets.MODEL.thresholds,
+                                             max_chassis_power_w=budget)
+                _, free, _ = inputs._devices(est, limits)
+                self.assertEqual(offered, free[0])
+                # The filter refuses a GPU guest where none is offered.
+                refused = scoring.power_refusal(est, limits)
+                self.assertEqual(offered == 0, refused is not None, refused)
+
+    def test_guests_move_only_as_far_as_the_power_budget_lets_them(self):
+        # cool draws 2.4 kW of a 3 kW budget; a free GPU working to its
+        # limit adds 250 W: two of the eight guests fit, not eight.
+        metric = fleets.mining.MiningMetric
+        f = mining_fleet()
+        views = dict(f.snapshot.hosts)
+        views['cool'] = dataclasses.replace(
+            views['cool'], mining_stats=fleets.host_view(
+                0.0, 0.0, mining_values={
+                    metric.GPU_COUNT: 9.0, metric.GPU_THERMAL_HEADROOM: 25.0,
+                    metric.CHASSIS_POWER: 2400.0,
+                    metric.GPU_FREE_POWER_RISE: 250.0}).mining_stats)
+        f = fleets.Fleet(f.cluster, dataclasses.replace(f.snapshot,
+                                                        hosts=views))
+        for budget, moved in ((0.0, 8), (3000.0, 2), (2500.0, 0)):
+            model = dataclasses.replace(fleets.MODEL, thresholds=(
+                dataclasses.replace(fleets.MODEL.thresholds,
+                                    max_chassis_power_w=budget)))
+            with self.subTest(budget=budget):
+                p = fleets.problem(f, model=model)
+                plan = heuristic.plan(p)
+                check_feasible(self, p, plan.placement)
+                self.assertEqual(moved, len(plan.moves))
+                self.assertLessEqual({m.destination for m in plan.moves},
+                                     {'cool'})
 
 
 def burst_fleet(home_cores: float, on_burst: int = 4,

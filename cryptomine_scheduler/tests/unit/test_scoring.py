@@ -575,6 +575,45 @@ class TestDevices(base.BaseTestCase):
                     self.assertIn(f'{reason} ', refusal)
                     self.assertIn('> 40', refusal)
 
+    def test_chassis_power_budget(self):
+        # A 3 kW budget; the chassis draws a steady 2.5 kW with one GPU
+        # free, idle at 60 W of its 350 W limit.  A GPU guest working it
+        # would make 2.79 kW: it passes, and not at 2.75 kW of draw; a
+        # CPU guest passes until the draw itself is over.
+        limits = dataclasses.replace(LIMITS, max_chassis_power_w=3000.0)
+
+        def power_host(draw):
+            tracker = snapshot.LoadTracker(window=600, half_life=60)
+            for i in range(6):
+                tracker.add(samples.make(
+                    host='g', seq=i, timestamp=1000.0 + 10 * i,
+                    gpus=[samples.gpu(0, power=60.0, limit=350.0),
+                          samples.gpu(1, instances=['i'])],
+                    collector=samples.COUNTERS, cpus=64,
+                    sensors=sample.HostSensors(chassis_power_w=draw)))
+            return snapshot.LoadSnapshot.from_wire(
+                tracker.snapshot(1060.0)).hosts['g']
+
+        for draw, gpu_reason, cpu_reason in (
+                (2500.0, None, None),
+                (2750.0, 'chassis power with a busy free GPU 3040 W', None),
+                (3100.0, 'chassis power with a busy free GPU 3390 W',
+                 'chassis power 3100.0 > 3000'),
+                (None, None, None)):
+            estimate = scoring.estimate(power_host(draw), 1.0)
+            for demand, reason in ((self.GPU, gpu_reason),
+                                   (scoring.CPU_GUEST, cpu_reason)):
+                with self.subTest(draw=draw, demand=demand):
+                    refusal = scoring.refusal(estimate, limits, demand,
+                                              hard_overload=False)
+                    if reason is None:
+                        self.assertIsNone(refusal)
+                    else:
+                        self.assertIn(reason, refusal)
+                    # No budget, no refusal.
+                    self.assertIsNone(scoring.refusal(
+                        estimate, LIMITS, demand, hard_overload=False))
+
     def _score(self, demand, devices, **load) -> float:
         kinds = (A.GPU,) if demand is self.GPU else (A.ASIC,)
         return scoring.score(dataclasses.replace(

@@ -26,7 +26,7 @@ def maybe(rng: random.Random, low: float, high: float,
         return math.nan
     if rng.random() < 0.1:
         return float(rng.choice((0.0, 5.0, 80.0, 90.0, 30.0, 0.5, 1.0,
-                                 40.0)))
+                                 40.0, 3000.0)))
     return rng.uniform(low, high)
 
 
@@ -37,6 +37,7 @@ def random_estimate(rng: random.Random) -> scoring.Estimate:
         gpu_count=gpus if rng.random() > 0.2 else math.nan,
         gpu_free=float(rng.randint(0, int(gpus))),
         gpu_free_thermal_headroom_c=maybe(rng, -5.0, 80.0),
+        gpu_free_power_rise_w=maybe(rng, 0.0, 500.0),
         gpu_utilization_percent=maybe(rng, 0.0, 100.0),
         asic_count=asics if rng.random() > 0.2 else math.nan,
         asic_free=float(rng.randint(0, int(asics))),
@@ -50,7 +51,8 @@ def random_estimate(rng: random.Random) -> scoring.Estimate:
         gpu_power_headroom_percent=maybe(rng, -5.0, 60.0),
         asic_errors_per_min=maybe(rng, 0.0, 60.0),
         accelerators=rng.choice(KIND_SETS), devices=devices,
-        inlet_temperature_c=maybe(rng, 15.0, 50.0))
+        inlet_temperature_c=maybe(rng, 15.0, 50.0),
+        chassis_power_w=maybe(rng, 1000.0, 4000.0))
 
 
 def random_thresholds(rng: random.Random) -> scoring.Thresholds:
@@ -61,7 +63,8 @@ def random_thresholds(rng: random.Random) -> scoring.Thresholds:
         min_gpu_power_headroom_percent=rng.choice((0.0, 2.0)),
         max_asic_errors_per_min=rng.choice((10.0, 30.0)),
         min_asic_hashrate_ratio=rng.choice((0.0, 0.5)),
-        max_inlet_temperature_c=rng.choice((35.0, 40.0)))
+        max_inlet_temperature_c=rng.choice((35.0, 40.0)),
+        max_chassis_power_w=rng.choice((0.0, 3000.0)))
 
 
 class TestSameAnswers(base.BaseTestCase):

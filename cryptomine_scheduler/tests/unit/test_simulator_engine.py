@@ -353,7 +353,8 @@ class TestDevices(base.BaseTestCase):
         gpu_samples = [samples.gpu(
             index=g, util=gpus.utilisation[g] * 100.0,
             temp=spec.slowdown_c - gpus.thermal_headroom[g],
-            power=100.0 - gpus.power_headroom[g], limit=100.0,
+            power=(100.0 - gpus.power_headroom[g]) * spec.power_limit_w
+            / 100.0, limit=spec.power_limit_w,
             throttle=0x20 if gpus.throttled[g] else 0,
             instances=('vm0',) if g == 0 else ()) for g in range(2)]
         expected = {'gpu-000': mining.gpu_values(tuple(gpu_samples)),
