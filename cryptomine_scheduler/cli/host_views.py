@@ -79,6 +79,11 @@ def load_fields(view: snapshot.HostView | None, risk_factor: float,
         'GPU Power Headroom': columns.number(
             est.gpu_power_headroom_percent),
         'ASIC Errors Per Minute': columns.number(est.asic_errors_per_min),
+        # The chassis' readings of the host's BMC, as the filter and the
+        # re-planner hold them to their limits.
+        'Predicted Inlet Temperature': columns.number(
+            est.inlet_temperature_c),
+        'Predicted Chassis Power': columns.number(est.chassis_power_w),
         **dict(zip(MINING_COLUMNS, _mining(view, est), strict=True)),
         'Summaries': _summaries(view)}
 

@@ -84,7 +84,12 @@ def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
         found += [
             samples.make(host='gpu1', seq=i, timestamp=now - 10 + i,
                          cpu=30.0, gpus=[samples.gpu(0),
-                                         samples.gpu(1, temp=75.0)]),
+                                         samples.gpu(1, temp=75.0)],
+                         sensors=sample.HostSensors(
+                             inlet_temperature_c=27.0,
+                             chassis_power_w=2300.0 + 20.0 * (i % 2)),
+                         collector=sample.CollectorCounters(0, 0, 0, 0),
+                         cpus=32),
             samples.make(host='asic1', seq=i, timestamp=now - 10 + i,
                          cpu=5.0, instances=[
                              sample.InstanceLoad(MINING_GUEST, 2.0, 2048.0)],
@@ -312,6 +317,13 @@ class TestHosts(InProcessTestCase):
                                      '-f', 'yaml').out)
         self.assertEqual(14.0, gpu['GPU Thermal Headroom'])
         self.assertEqual(2.0, gpu['Summaries']['gpu_count']['last'])
+        # Its BMC's chassis readings, predicted as the filter does (mean
+        # 2310 W + 1 std 10 W), and what one of its free GPUs (300 of
+        # 350 W) would add.
+        self.assertEqual((27.0, 2320.0), (gpu['Predicted Inlet Temperature'],
+                                          gpu['Predicted Chassis Power']))
+        self.assertEqual(
+            50.0, gpu['Summaries']['gpu_free_power_rise_w']['last'])
         self.assertEqual([], gpu['Instances'])
         asic = self.ok('host', 'show', 'asic1', '-f', 'json').json()
         self.assertEqual(60.0, asic['ASIC Errors Per Minute'])  # 1 a second
