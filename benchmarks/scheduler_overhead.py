@@ -473,7 +473,7 @@ def step_breakdown(hosts: list, load_plugin: plugin.LoadAwarePlugin
              rows.names, rows.num_instances, strict=True))),
         ('host_columns.judge (every rule, every host)',
          lambda: host_columns.judge(table, rows, state.guest, zeros,
-                                            zeros)),
+                                    zeros, zeros)),
         ('RequestState.judge_all (observe, credit, judge)',
          lambda: state.judge_all(rows)),
         ('adapters.scores (the weigher, hosts judged)',

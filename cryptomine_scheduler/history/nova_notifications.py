@@ -20,6 +20,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler.history import placements as placements_mod
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ def _expected_load(extra_specs) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return min(max(percent, 0.0), 100.0) if percent == percent else None
+
+
+def _asks_gpu(extra_specs) -> bool:
+    """Whether the flavor asks for a GPU (``cryptomine:accelerator``)."""
+    if extra_specs.__class__ is not dict:
+        return False
+    value = extra_specs.get(scoring.ACCELERATOR_KEY)
+    return (value.__class__ is str
+            and value.strip().lower() == scoring.Accelerator.GPU.value)
 
 
 def _text(value) -> str | None:
@@ -74,7 +84,8 @@ class InstanceEndpoint:
                     int(flavor['memory_mb']),
                     _expected_load(flavor.get('extra_specs')),
                     _text(flavor.get('flavorid')),
-                    _text(instance.get('image_uuid')))
+                    _text(instance.get('image_uuid')),
+                    _asks_gpu(flavor.get('extra_specs')))
             else:
                 self._placements.gone(str(uuid))
         except (KeyError, IndexError, TypeError, ValueError,

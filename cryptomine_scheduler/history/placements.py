@@ -27,7 +27,8 @@ class Placement:
     ``expected_load_percent`` is the flavor's extra spec, None when it
     has none (each scheduler applies its own default); ``flavor`` is the
     flavor's ID and ``image`` the image's, what :mod:`.flavor_loads`
-    learns under.
+    learns under; ``gpu`` whether the flavor asks for a GPU
+    (``cryptomine:accelerator=gpu``).
     """
 
     host: str
@@ -37,6 +38,7 @@ class Placement:
     placed_at: float
     flavor: str | None = None
     image: str | None = None
+    gpu: bool = False
 
     def wire(self) -> dict:
         return dataclasses.asdict(self)
@@ -58,13 +60,14 @@ class Placements:
 
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
                expected_load_percent: float | None,
-               flavor: str | None = None, image: str | None = None) -> None:
+               flavor: str | None = None, image: str | None = None,
+               gpu: bool = False) -> None:
         """Note that nova started building ``uuid`` on ``host``."""
         with self._lock:
             self._placed.pop(uuid, None)
             self._placed[uuid] = Placement(host, vcpus, memory_mb,
                                            expected_load_percent,
-                                           self._clock(), flavor, image)
+                                           self._clock(), flavor, image, gpu)
             while len(self._placed) > self.limit:
                 self._placed.popitem(last=False)
 

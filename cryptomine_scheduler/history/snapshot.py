@@ -84,13 +84,15 @@ class InstanceView(SeriesView):
 @dataclasses.dataclass(frozen=True)
 class PendingView:
     """A guest nova placed on ``host`` that is still warming up: its
-    flavor's size and expected load (None: the scheduler's default)."""
+    flavor's size and expected load (None: the scheduler's default), and
+    whether it asks for a GPU."""
 
     uuid: str
     host: str
     vcpus: int
     memory_mb: int
     expected_load_percent: float | None
+    gpu: bool = False
 
 
 class SnapshotVersionError(ValueError):
@@ -146,7 +148,7 @@ class LoadSnapshot:
         for uuid, v in wire.get('pending', {}).items():
             pending.setdefault(v['host'], []).append(PendingView(
                 uuid, v['host'], v['vcpus'], v['memory_mb'],
-                v['expected_load_percent']))
+                v['expected_load_percent'], v.get('gpu', False)))
         return cls(now, wire['window'], hosts, instances, 'pending' in wire,
                    {host: tuple(views) for host, views in pending.items()},
                    frozenset(wire.get('pending', ())),

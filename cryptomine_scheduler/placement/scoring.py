@@ -115,10 +115,12 @@ class Accelerator(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Credit:
-    """Load expected from boots the snapshot does not show yet."""
+    """Load expected from boots the snapshot does not show yet; of them,
+    ``gpu_guests`` GPU guests, each to work a free GPU to its limit."""
 
     cpu_percent: float = 0.0
     mem_percent: float = 0.0
+    gpu_guests: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +308,18 @@ def with_credit(est: Estimate, credit: Credit) -> Estimate:
     """``est`` with the load of boots not sampled yet added."""
     if credit == NO_CREDIT:
         return est
-    return with_load(est, credit.cpu_percent, credit.mem_percent)
+    return with_gpu_guests(with_load(est, credit.cpu_percent,
+                                     credit.mem_percent), credit.gpu_guests)
+
+
+def with_gpu_guests(est: Estimate, count: int) -> Estimate:
+    """``est`` with the chassis drawing what ``count`` GPU guests placed
+    but not sampled yet will add, each a free GPU at its limit."""
+    rise = est.devices.gpu_free_power_rise_w
+    if not count or math.isnan(rise):
+        return est
+    return dataclasses.replace(
+        est, chassis_power_w=est.chassis_power_w + count * rise)
 
 
 def with_load(est: Estimate, cpu_percent: float,

@@ -88,6 +88,16 @@ class Columns:
             kinds=np.where(declared != 0, declared | self.counted,
                            self.kinds).astype(np.uint8))
 
+    def with_gpu_guests(self, count: np.ndarray) -> 'Columns':
+        """These hosts with ``count`` GPU guests' draw added to their
+        chassis' (as :func:`.scoring.with_gpu_guests`)."""
+        if not count.any():
+            return self
+        rise = self.gpu_free_power_rise_w
+        return dataclasses.replace(self, chassis_power_w=np.where(
+            (count != 0) & ~np.isnan(rise),
+            self.chassis_power_w + count * rise, self.chassis_power_w))
+
 
 _ESTIMATE_FIELDS = ('cpu_percent', 'mem_percent', 'gpu_thermal_headroom_c',
                     'gpu_power_headroom_percent', 'asic_errors_per_min',

@@ -94,9 +94,11 @@ def _per_group(rows: HostRows, values, dtype=float) -> np.ndarray:
 
 
 def judge(table: HostTable | None, rows: HostRows, guest: Guest,
-          credit_cpu: np.ndarray, credit_mem: np.ndarray) -> Verdicts:
+          credit_cpu: np.ndarray, credit_mem: np.ndarray,
+          credit_gpus: np.ndarray) -> Verdicts:
     """Each host of ``rows`` with the guest (and its credit, in % of the
-    host) on it: passes the filter, lacks fresh data, its score."""
+    host, and GPU guests) on it: passes the filter, lacks fresh data,
+    its score."""
     count = len(rows.names)
     groups = rows.groups
     passes_missing = _per_group(rows, [
@@ -117,7 +119,7 @@ def judge(table: HostTable | None, rows: HostRows, guest: Guest,
     est = table.columns.take(at).with_load(
         cpu + credit_cpu, mem + credit_mem, _per_group(
             rows, [scoring_columns.kind_mask(g.declared) for g in groups],
-            np.uint8))
+            np.uint8)).with_gpu_guests(credit_gpus)
     limits = scoring_columns.Limits.of([g.thresholds for g in groups],
                                        rows.group)
     over = scoring_columns.overage(est, limits)

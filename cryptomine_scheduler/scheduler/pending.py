@@ -19,7 +19,9 @@ estimates of the same placements:
   ``handover`` seconds only when the controller learns placements.
 
 A host counts the larger of the two, never their sum: both see the same
-guests.
+guests.  Of them, the GPU guests count besides against the chassis'
+power budget: each will work a free GPU to its limit
+(:func:`.scoring.with_gpu_guests`).
 """
 
 import dataclasses
@@ -36,11 +38,13 @@ from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-    """What one placement of a request adds to a host."""
+    """What one placement of a request adds to a host (``gpu``: a guest
+    that will work one of its GPUs)."""
 
     instance_uuid: str | None
     busy_vcpus: float
     memory_mb: float
+    gpu: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,12 +139,14 @@ class PendingBoots:
             boot_memory_mb += boot.request.memory_mb
         busy = busy_vcpus / vcpus * 100.0 if vcpus else 0.0
         memory = boot_memory_mb / memory_mb * 100.0 if memory_mb else 0.0
+        gpu_guests = sum(boot.request.gpu for boot in boots)
         if not learnt:
-            return scoring.Credit(cpu_percent=busy, mem_percent=memory)
+            return scoring.Credit(busy, memory, gpu_guests)
         learnt_busy, learnt_memory = self._warming(warming, snap, host,
                                                    vcpus, memory_mb)
-        return scoring.Credit(cpu_percent=max(busy, learnt_busy),
-                              mem_percent=max(memory, learnt_memory))
+        return scoring.Credit(
+            max(busy, learnt_busy), max(memory, learnt_memory),
+            max(gpu_guests, sum(guest.gpu for guest in warming)))
 
     def _warming(self, warming, snap, host: str, vcpus: float,
                  memory_mb: float) -> tuple[float, float]:

@@ -165,7 +165,8 @@ class Settings:
                 price_per_hour=price,
                 burst_min_margin=opts.burst_min_margin),
             guest=pending.Request(instance_uuid, busy,
-                                  float(flavor.memory_mb)))
+                                  float(flavor.memory_mb),
+                                  accelerator is scoring.Accelerator.GPU))
 
 
 class Estimates:
@@ -237,6 +238,7 @@ class RequestState:
                                     strict=True))
         credit_cpu = np.zeros(len(rows.names))
         credit_mem = np.zeros(len(rows.names))
+        credit_gpus = np.zeros(len(rows.names))
         snap = self.snapshot
         waiting = self._boots.waiting(snap)
         if waiting and snap is not None:
@@ -247,8 +249,9 @@ class RequestState:
                         float(rows.memory_mb[at]))
                     credit_cpu[at] = credit.cpu_percent
                     credit_mem[at] = credit.mem_percent
-        verdicts = host_columns.judge(self.table(), rows,
-                                      self.guest, credit_cpu, credit_mem)
+                    credit_gpus[at] = credit.gpu_guests
+        verdicts = host_columns.judge(self.table(), rows, self.guest,
+                                      credit_cpu, credit_mem, credit_gpus)
         self.scores.update(zip(rows.names, verdicts.score.tolist(),
                                strict=True))
         return verdicts
@@ -291,8 +294,9 @@ class RequestState:
                                     host.memory_mb)
         cpu += credit.cpu_percent
         mem += credit.mem_percent
-        estimate = scoring.with_load(self._estimates.get(host.name, view),
-                                     cpu, mem)
+        estimate = scoring.with_gpu_guests(scoring.with_load(
+            self._estimates.get(host.name, view), cpu, mem),
+            credit.gpu_guests)
         if host.accelerators:
             estimate = dataclasses.replace(estimate, accelerators=(
                 scoring.offered(host.accelerators, estimate)))

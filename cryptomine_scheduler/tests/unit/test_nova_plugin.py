@@ -183,6 +183,27 @@ class TestFilterThresholds(PluginTestCase):
                 self.assertEqual(expected, [
                     h.host for h in self.filter.filter_all(hosts, spec)])
 
+    def test_a_burst_of_gpu_guests_counts_their_power_before_it_shows(self):
+        # Four free GPUs idle at 50 W of their 300 W limit, the chassis
+        # at 2.4 kW of 3 kW.  Each GPU guest placed counts 250 W until
+        # the samples show it: 2.65 kW, 2.9, then 3.15 refused, though
+        # the snapshot still shows 2.4 kW.
+        self.flags(max_chassis_power_w=3000.0, group='cryptomine')
+        self.controller.report(
+            'rig', gpus=[samples.gpu(i, power=50.0, limit=300.0)
+                         for i in range(4)],
+            sensors=sample.HostSensors(chassis_power_w=2400.0))
+        rig = self.host('rig')
+        passed = []
+        for _ in range(4):
+            passed.append(self.passes(rig, self.spec(
+                {plugin.ACCELERATOR_SPEC: 'gpu'})))
+            if passed[-1]:
+                rig.num_instances += 1  # what nova's consume does
+        self.assertEqual([True, True, False, False], passed)
+        # Plain guests still fit: they draw no GPU.
+        self.assertTrue(self.passes(rig))
+
     def test_rebuild_is_not_filtered(self):
         self.controller.report('over', cpu=99.0)
         rebuild = self.spec()
@@ -637,7 +658,8 @@ class TestOnePassAgreesHostByHost(PluginTestCase):
     host by host, the scalar rules (which give the debug log's reasons)
     reach the same verdicts and scores, for a varied fleet: hosts never
     sampled or stale, CPU, GPU and ASIC hosts, shared and own
-    aggregates with overrides, burst hosts, boots not sampled yet."""
+    aggregates with overrides (a chassis power budget among them), burst
+    hosts, boots not sampled yet (GPU guests among them)."""
 
     FLEET = 80
 
@@ -651,7 +673,8 @@ class TestOnePassAgreesHostByHost(PluginTestCase):
                 'cryptomine:cost_per_hour': '2.5'}),
             objects.Aggregate(id=3, hosts=[], metadata={
                 plugin.ACCELERATOR_SPEC: 'gpu',
-                'cryptomine_missing_data_policy': 'reject'})]
+                'cryptomine_missing_data_policy': 'reject',
+                'cryptomine_max_chassis_power_w': '2900'})]
         hosts = []
         for i in range(self.FLEET):
             name = f'host-{i}'
@@ -667,7 +690,10 @@ class TestOnePassAgreesHostByHost(PluginTestCase):
                           for g in range(2)] if kind == 'gpu' else (),
                     asics=[samples.asic(a + 1, errors=rng.randint(0, 4000),
                                         available=rng.random() > 0.2)
-                           for a in range(2)] if kind == 'asic' else ())
+                           for a in range(2)] if kind == 'asic' else (),
+                    sensors=sample.HostSensors(
+                        chassis_power_w=rng.uniform(2500.0, 3000.0))
+                    if kind == 'gpu' else samples.NO_SENSORS)
             host = self.host(name, num_instances=rng.randint(0, 4),
                              vcpus=rng.choice((8, 16, 64)),
                              ram_mb=rng.choice((16384, 65536)))
@@ -680,13 +706,19 @@ class TestOnePassAgreesHostByHost(PluginTestCase):
         return hosts
 
     def test_verdicts_and_scores(self):
+        self.flags(max_chassis_power_w=3000.0, group='cryptomine')
         rng = random.Random(11)
         hosts = self.fleet(rng)
-        specs = [self.spec(), self.spec({plugin.ACCELERATOR_SPEC: 'gpu'}),
+        gpu = {plugin.ACCELERATOR_SPEC: 'gpu'}
+        specs = [self.spec(), self.spec(gpu),
                  self.spec({plugin.ACCELERATOR_SPEC: 'asic'}),
                  self.spec({plugin.ACCELERATOR_SPEC: 'cpu',
-                            plugin.PRICE_SPEC: '3.0'}, vcpus=8)]
+                            plugin.PRICE_SPEC: '3.0'}, vcpus=8),
+                 self.spec(gpu)]
         for number, spec in enumerate(specs):
+            if number == 2:  # nova placed the GPU guest on half of them
+                for host in hosts[::2]:
+                    host.num_instances += 1
             spec.instance_uuid = str(uuid.UUID(int=number + 1))
             passed = self.filter.filter_all(hosts, spec)
             weighed = self.weigher.weigh_objects(

@@ -105,6 +105,16 @@ class TestInstanceEndpoint(base.BaseTestCase):
                 self.assertEqual(expected,
                                  self.warming()[UUID].expected_load_percent)
 
+    def test_gpu_flavors_are_told_apart(self):
+        for specs, gpu in (({'cryptomine:accelerator': ' GPU '}, True),
+                           ({'cryptomine:accelerator': 'asic'}, False),
+                           ({'cryptomine:accelerator': 7}, False),
+                           ({}, False), (None, False)):
+            with self.subTest(specs=specs):
+                self.notify('instance.create.start', create(
+                    extra_specs=specs))
+                self.assertEqual(gpu, self.warming()[UUID].gpu)
+
     def test_flavor_and_image_ids_read_safely(self):
         payload = create()
         data = payload['nova_object.data']

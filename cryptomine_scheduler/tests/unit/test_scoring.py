@@ -264,8 +264,8 @@ class TestPendingBoots(base.BaseTestCase):
         self.boots = pending.PendingBoots(timeout=300,
                                           clock=lambda: self.now[0])
 
-    def request(self, uuid, vcpus=2.0, memory=1024.0):
-        self.boots.start_request(pending.Request(uuid, vcpus, memory))
+    def request(self, uuid, vcpus=2.0, memory=1024.0, gpu=False):
+        self.boots.start_request(pending.Request(uuid, vcpus, memory, gpu))
 
     def test_placement_counted_against_its_host(self):
         self.request('a')
@@ -278,6 +278,37 @@ class TestPendingBoots(base.BaseTestCase):
         self.assertEqual(scoring.Credit(25.0, 12.5), credit)
         self.assertEqual(scoring.Credit(),
                          self.boots.credit('h2', None, 8, 8192))
+
+    def test_gpu_guests_counted_for_the_chassis_power(self):
+        # This worker placed two GPU guests and a plain one on h1; the
+        # controller knows of one GPU guest warming up there: the larger
+        # count holds.  Each adds what a free GPU adds at its limit.
+        self.request('a', gpu=True)
+        self.boots.observe('h1', 0)
+        for n, (uuid, gpu) in enumerate((('b', True), ('c', False),
+                                         ('d', False)), start=1):
+            self.request(uuid, gpu=gpu)
+            self.boots.observe('h1', n)
+        self.assertEqual(2, self.boots.credit('h1', None, 8, 8192)
+                         .gpu_guests)
+        book = placements.Placements(warmup=60, max_age=900,
+                                     clock=lambda: 1000.0)
+        for uuid in 'xyz':
+            book.placed(uuid, 'h1', vcpus=1, memory_mb=512,
+                        expected_load_percent=None, gpu=True)
+        snap = self._snapshot(snapshot.LoadTracker(600, 60, placements=book))
+        self.assertEqual(3, self.boots.credit('h1', snap, 8, 8192)
+                         .gpu_guests)
+        est = scoring.Estimate(
+            10.0, 10.0, 20.0, 30.0, NAN, frozenset({A.GPU}),
+            scoring.Devices(gpu_free_power_rise_w=250.0),
+            chassis_power_w=2000.0)
+        self.assertEqual(2750.0, scoring.with_credit(
+            est, scoring.Credit(gpu_guests=3)).chassis_power_w)
+        # Unknown what a free GPU adds: the draw as sampled.
+        unknown = dataclasses.replace(est, devices=scoring.Devices())
+        self.assertEqual(2000.0, scoring.with_credit(
+            unknown, scoring.Credit(gpu_guests=3)).chassis_power_w)
 
     def test_burst_accumulates(self):
         self.request('a')
