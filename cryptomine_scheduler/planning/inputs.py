@@ -21,7 +21,8 @@ whole.  A host whose load data is missing or stale neither gives nor
 takes instances; a host that breaks a mining threshold (GPU thermal or
 power headroom, ASIC errors, the chassis' inlet temperature or power
 budget) may give but not take, and one offers only the free GPUs its
-chassis' power budget lets work to their limit (:func:`_gpus_powered`).
+chassis' power budget lets work to their limit (:func:`_gpus_powered`),
+counting the GPU guests placed there still warming up.
 
 The mining term (:mod:`.problem`) reads each host's devices as the
 weigher does (placement's counts where the controller has them, else
@@ -348,7 +349,11 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         view = snap.hosts.get(host.name)
         kinds = host.accelerators
         if view is not None and view.age <= model.stale_after:
-            est = scoring.estimate(view, model.risk_factor)
+            # GPU guests nova placed there that are still warming up
+            # draw power its samples do not show yet.
+            est = scoring.with_gpu_guests(
+                scoring.estimate(view, model.risk_factor),
+                sum(guest.gpu for guest in snap.pending.get(host.name, ())))
             devices[:, i] = _devices(est, model.thresholds)
             fresh.append(i)
             stats.append(view.stats[_HOST_ROWS])

@@ -929,12 +929,20 @@ class TestMining(base.BaseTestCase):
                     metric.GPU_FREE_POWER_RISE: 250.0}).mining_stats)
         f = fleets.Fleet(f.cluster, dataclasses.replace(f.snapshot,
                                                         hosts=views))
-        for budget, moved in ((0.0, 8), (3000.0, 2), (2500.0, 0)):
+        # A GPU guest nova placed on cool, still warming up, takes 250 W
+        # of the budget's room.
+        warming = dataclasses.replace(f.snapshot, pending={'cool': (
+            snapshot.PendingView('new', 'cool', 2, 4096, None, gpu=True),)})
+        for budget, moved, snap in ((0.0, 8, f.snapshot),
+                                    (3000.0, 2, f.snapshot),
+                                    (2500.0, 0, f.snapshot),
+                                    (3000.0, 1, warming)):
             model = dataclasses.replace(fleets.MODEL, thresholds=(
                 dataclasses.replace(fleets.MODEL.thresholds,
                                     max_chassis_power_w=budget)))
-            with self.subTest(budget=budget):
-                p = fleets.problem(f, model=model)
+            with self.subTest(budget=budget, warming=snap is warming):
+                p = fleets.problem(fleets.Fleet(f.cluster, snap),
+                                   model=model)
                 plan = heuristic.plan(p)
                 check_feasible(self, p, plan.placement)
                 self.assertEqual(moved, len(plan.moves))
