@@ -174,6 +174,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help='what the load-aware filter does with a host '
                           'over the CPU or memory threshold: weigh it '
                           'down (soft) or refuse it (hard)')
+    run.add_argument('--max-chassis-power-w', type=_NON_NEGATIVE,
+                     default=DEFAULTS.thresholds.max_chassis_power_w,
+                     metavar='W',
+                     help='the power budget of each GPU host whose '
+                          'chassis power is read ([cryptomine] '
+                          'max_chassis_power_w; 0: none); the figures '
+                          'then show the share of host-steps over it')
     run.add_argument('--migration-mb-per-s', type=_POSITIVE,
                      default=DEFAULTS.migration_mb_per_s)
     run.add_argument('--overload-percent', type=_NON_NEGATIVE,
@@ -252,6 +259,9 @@ def settings(args) -> engine.Settings:
         cold_migration=frozenset(args.cold_migration),
         weights=dataclasses.replace(DEFAULTS.weights, cpu=args.cpu_weight,
                                     memory=args.memory_weight),
+        thresholds=dataclasses.replace(
+            DEFAULTS.thresholds,
+            max_chassis_power_w=args.max_chassis_power_w),
         window=args.window,
         half_life=args.half_life, risk_factor=args.risk_factor,
         expected_load_percent=args.expected_load_percent,

@@ -178,7 +178,8 @@ class Run:
     ``gpu_held`` whether an instance held it, ``gpu_work`` the
     utilisation its instance asked (0-1), ``gpu_delivered`` the share of
     that it did (less when it throttled or its guest was down) and
-    ``gpu_headroom`` its thermal headroom (degC).  Per step and miner:
+    ``gpu_headroom`` its thermal headroom (degC).  Per step and host:
+    ``chassis_power`` (W, NaN where no BMC reads it).  Per step and miner:
     ``asic_held`` whether an instance held it and ``asic_ratio`` the
     hashrate its guest got of its baseline (0 while the miner is down,
     less while the guest is).
@@ -198,6 +199,7 @@ class Run:
     gpu_work: np.ndarray
     gpu_delivered: np.ndarray
     gpu_headroom: np.ndarray
+    chassis_power: np.ndarray
     asic_held: np.ndarray
     asic_ratio: np.ndarray
     migrations: tuple[Migration, ...]
@@ -554,6 +556,19 @@ class World:
             throttled[mine] = heat.throttled
         return GpuReadings(work, delivered, thermal, power, throttled)
 
+    def chassis_power(self, gpus: GpuReadings) -> np.ndarray:
+        """Each host's chassis power (W) as its BMC reads it: what it
+        draws besides its GPUs and their draw; NaN without a BMC."""
+        power = np.full(len(self.fleet.hosts), np.nan)
+        for host in np.flatnonzero(self.gpu_total):
+            spec = self.fleet.hosts[host].gpu
+            if spec.chassis_base_w is not None:
+                mine = self.gpu_host == host
+                power[host] = spec.chassis_base_w + (
+                    100.0 - gpus.power_headroom[mine]).sum() / 100.0 * (
+                    spec.power_limit_w)
+        return power
+
     def sample(self, load: np.ndarray, gpus: GpuReadings) -> None:
         """The collectors' samples of this step, stamped at its end."""
         percent = load / np.stack([self.vcpus, self.memory_mb], axis=1) * 100
@@ -580,10 +595,13 @@ class World:
         ``step``."""
         rows = np.full((len(self.mining_hosts), len(mining.METRICS)),
                        np.nan)
+        chassis = self.chassis_power(gpus)
         for row, host in zip(rows, self.mining_hosts, strict=True):
             if self.gpu_total[host]:
                 self._gpu_row(row, gpus, self.gpu_host == host,
                               self.fleet.hosts[host].gpu.power_limit_w)
+                row[_MINING_COLUMN[mining.MiningMetric.CHASSIS_POWER]] = (
+                    chassis[host])
             if self.asic_total[host]:
                 self._asic_row(row, host, step)
         return rows
@@ -715,6 +733,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
     gpu_held = np.zeros((steps, g), dtype=bool)
     gpu_work, gpu_delivered = np.zeros((steps, g)), np.zeros((steps, g))
     gpu_headroom = np.zeros((steps, g))
+    chassis_power = np.zeros((steps, h))
     asic_held = np.zeros((steps, a), dtype=bool)
     asic_ratio = np.zeros((steps, a))
     plan_seconds, no_room, refused = [], 0, 0
@@ -757,6 +776,7 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
         asic_ratio[t] = (world.health.hashrate_ratio[t]
                          * world.up_share(world.miner_guest))
         gpu_headroom[t] = gpus.thermal_headroom
+        chassis_power[t] = world.chassis_power(gpus)
         world.sample(load, gpus)
     return Run(policy=policy.name, step=trace.step, hosts=fleet.names,
                kinds=fleet.kinds, cpu=cpu, memory=memory,
@@ -764,7 +784,8 @@ def simulate(trace: traces.Trace, fleet: fleet_mod.Fleet,
                cost_per_hour=fleet.cost_per_hour,
                gpu_host=world.gpu_host, gpu_held=gpu_held,
                gpu_work=gpu_work, gpu_delivered=gpu_delivered,
-               gpu_headroom=gpu_headroom, asic_held=asic_held,
+               gpu_headroom=gpu_headroom, chassis_power=chassis_power,
+               asic_held=asic_held,
                asic_ratio=asic_ratio,
                migrations=tuple(world.migrations),
                plan_seconds=tuple(plan_seconds),

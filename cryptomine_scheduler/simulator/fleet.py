@@ -116,6 +116,9 @@ class GpuSpec:
     idle_power_percent: float = 15.0
     full_power_percent: float = 96.0
     power_limit_w: float = 320.0  # a mining GPU's board power
+    #: What the chassis draws besides its GPUs (W), as its BMC reads it;
+    #: None: a host without a BMC, whose chassis power is not read.
+    chassis_base_w: float | None = None
 
     def heat(self, utilisation: np.ndarray, seconds: float) -> GpuHeat:
         """Each GPU's state with ``utilisation`` (0-1, one per GPU)

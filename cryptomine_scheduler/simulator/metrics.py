@@ -59,6 +59,11 @@ Over the devices instances hold (None when they hold none):
   lost to sick miners (and to cold migrations' downtime),
   ``sum(1 - hashrate ratio)`` over the held miner-steps divided by their
   number (a dead miner loses it all).
+
+With ``max_chassis_power_w`` set, over the host-steps of the hosts whose
+chassis power is read (a GPU host with ``chassis_base_w``; None without):
+
+* ``power_over``: the share spent drawing more than that budget.
 """
 
 import dataclasses
@@ -95,6 +100,7 @@ class Figures:
     gpu_hot: float | None
     gpu_throttle_lost: float | None
     asic_lost: float | None
+    power_over: float | None
     plans: int
     planning_seconds: float
     seconds_per_plan: float
@@ -165,6 +171,15 @@ def _burst(run: engine.Run, release_after: float,
             overloaded * run.step / 3600.0)
 
 
+def _power_over(run: engine.Run, budget: float) -> float | None:
+    """The share of the host-steps whose chassis power is read spent
+    over ``budget``; None without a budget or such hosts."""
+    read = ~np.isnan(run.chassis_power)
+    if budget <= 0 or not read.any():
+        return None
+    return float((run.chassis_power[read] > budget).sum() / read.sum())
+
+
 def figures(run: engine.Run, settings: engine.Settings) -> Figures:
     active = run.cpu[run.active] * 100.0
     overloaded = (active > settings.overload_percent).sum()
@@ -198,6 +213,7 @@ def figures(run: engine.Run, settings: engine.Settings) -> Figures:
         gpu_hot=_share(hot.sum(), held.sum()),
         gpu_throttle_lost=_share(
             (work * (1.0 - run.gpu_delivered[held])).sum(), work.sum()),
+        power_over=_power_over(run, settings.thresholds.max_chassis_power_w),
         asic_lost=_share((1.0 - run.asic_ratio[run.asic_held]).sum(),
                          run.asic_held.sum()),
         plans=plans, planning_seconds=planning,

@@ -47,6 +47,7 @@ COLUMNS = (
     ('GPU hot %', 'gpu_hot', '{:.2%}'),
     ('GPU hash lost %', 'gpu_throttle_lost', '{:.2%}'),
     ('ASIC hash lost %', 'asic_lost', '{:.2%}'),
+    ('over power budget %', 'power_over', '{:.2%}'),
     ('planning s', 'planning_seconds', '{:.2f}'),
     ('ms/plan', 'seconds_per_plan', '{:.1f}'),
 )
@@ -79,6 +80,8 @@ def rows(result: comparison_mod.Comparison) -> tuple[tuple, list[tuple]]:
         left_out.add('asic_lost')
     if not result.settings.cold_migration:
         left_out.add('cold_migrations')
+    if all(f.power_over is None for f in result.figures):
+        left_out.add('power_over')
     columns = [c for c in COLUMNS if c[1] not in left_out]
     return (tuple(c[0] for c in columns),
             [tuple(_cell(f, field, fmt) for _, field, fmt in columns)

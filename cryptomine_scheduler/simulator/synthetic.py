@@ -58,6 +58,10 @@ FLAVORS = {
 }
 
 
+#: What a GPU host's chassis draws besides its GPUs (W), as its BMC
+#: reads it: CPUs, memory, fans and power-supply losses of a 16-core
+#: server.
+CHASSIS_BASE_W = 450.0
 #: Failure injection of the ASIC hosts' miners (:class:`.fleet.AsicSpec`
 #: fields): per miner and day, 0.1 deaths and 0.15 sags (to 30-60 % of
 #: the baseline) of 6 h on average, and 0.1 error bursts of 2 h.
@@ -183,7 +187,9 @@ def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
     ``miners_per_host`` miners, enough of each for ``trace`` at about
     ``load``; a third of the GPU hosts (at least one) sit in a hot row
     (+4 to +8 degC, warming up to 2 degC a day); the room swings by
-    2 degC over the day.  The miners fail as ``failures`` says
+    2 degC over the day; each GPU host's BMC reads its chassis power
+    (:data:`CHASSIS_BASE_W` besides its GPUs).  The miners fail as
+    ``failures`` says
     (:class:`.fleet.AsicSpec` fields; default :data:`FAILURES`), seeded
     by ``seed``."""
     rng = np.random.default_rng(seed)
@@ -196,7 +202,7 @@ def fleet(trace: traces.Trace, seed: int = 0, load: float = 0.6,
     hot = max(1, gpu_hosts // 3)
     for h in range(gpu_hosts):
         spec = fleet_mod.GpuSpec(
-            count=gpus_per_host,
+            count=gpus_per_host, chassis_base_w=CHASSIS_BASE_W,
             ambient_c=rng.uniform(4, 8) if h < hot else 0.0,
             ambient_swing_c=2.0,
             drift_c_per_day=rng.uniform(0, 2) if h < hot else 0.0)

@@ -1,6 +1,7 @@
 import argparse
 import configparser
 import contextlib
+import dataclasses
 import io
 import json
 import os
@@ -16,7 +17,10 @@ from cryptomine_scheduler.cli import simulate
 from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.simulator import __main__ as module_main
 from cryptomine_scheduler.simulator import command
+from cryptomine_scheduler.simulator import comparison
 from cryptomine_scheduler.simulator import engine
+from cryptomine_scheduler.simulator import report
+from cryptomine_scheduler.simulator import synthetic
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -131,6 +135,26 @@ class TestOptions(base.BaseTestCase):
         # The mining weights stay nova.conf's defaults.
         self.assertEqual(engine.DEFAULTS.weights.gpu_thermal,
                          chosen.weights.gpu_thermal)
+
+    def test_power_budget_reaches_the_filter_and_the_table(self):
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        self.assertEqual(0.0, command.settings(parser.parse_args(
+            [])).thresholds.max_chassis_power_w)
+        chosen = command.settings(parser.parse_args(
+            ['--max-chassis-power-w', '2000']))
+        self.assertEqual(dataclasses.replace(
+            engine.DEFAULTS.thresholds, max_chassis_power_w=2000.0),
+            chosen.thresholds)
+        # The synthetic mining day's GPU hosts have a BMC: the table gets
+        # a column of the share of host-steps over the budget.
+        scenario = synthetic.scenario(seed=0, instances=40, hours=2.0)
+        result = comparison.compare(scenario.trace, scenario.fleet,
+                                    ('nova-spread',), chosen)
+        self.assertIn('over power budget %', report.rows(result)[0])
+        self.assertNotIn('over power budget %', report.rows(
+            comparison.compare(scenario.trace, scenario.fleet,
+                               ('nova-spread',), engine.DEFAULTS))[0])
 
     def test_cold_migration_names_the_kinds_of_guest(self):
         parser = argparse.ArgumentParser()

@@ -273,6 +273,40 @@ class TestColdMigration(base.BaseTestCase):
         self.assertEqual((1, 1), (got.migrations, got.cold_migrations))
 
 
+class TestPowerBudget(base.BaseTestCase):
+    """A GPU host whose BMC reads 400 W besides four GPUs of 300 W (45 W
+    idle, 288 W busy, 255 W more at their limit) under a 1.1 kW budget:
+    idle at 580 W, it has room for two GPU guests."""
+
+    def test_our_filter_keeps_the_budget_that_nova_spread_breaks(self):
+        spec = fleet.GpuSpec(count=4, power_limit_w=300.0,
+                             chassis_base_w=400.0)
+        hosts = fleet.Fleet((fleet.HostSpec('gpu-000', 16, 65536,
+                                            gpu=spec),))
+        four = trace(cpu=[[0.5] * 3] * 4, vcpus=[1] * 4,
+                     memory_mb=[1024] * 4,
+                     accelerators=(Accelerator.GPU,) * 4,
+                     gpu=[[100] * 3] * 4)
+        settings = engine.Settings(thresholds=dataclasses.replace(
+            engine.THRESHOLDS, max_chassis_power_w=1100.0))
+        runs = {policy.name: engine.simulate(four, hosts, policy, settings)
+                for policy in (policies.NovaSpread(settings),
+                               policies.LoadAware(settings))}
+        # All four boot at once: ours counts each GPU guest it placed
+        # before the samples show it, so the third does not fit.
+        np.testing.assert_allclose(400 + 4 * 288,
+                                   runs['nova-spread'].chassis_power[:, 0])
+        np.testing.assert_allclose(400 + 2 * 288 + 2 * 45,
+                                   runs['load-aware'].chassis_power[:, 0])
+        spread, ours = (metrics.figures(runs[name], settings)
+                        for name in ('nova-spread', 'load-aware'))
+        self.assertEqual((0, 1.0), (spread.refused_boots, spread.power_over))
+        self.assertEqual((2, 0.0), (ours.refused_boots, ours.power_over))
+        # No budget, no figure.
+        self.assertIsNone(metrics.figures(runs['nova-spread'],
+                                          engine.Settings()).power_over)
+
+
 class TestDevices(base.BaseTestCase):
     """What the collectors report of the GPUs guests hold."""
 
@@ -314,7 +348,8 @@ class TestDevices(base.BaseTestCase):
         # GPU host with one of two GPUs busy and throttled, and an ASIC
         # host whose miners are healthy, sagging and erring, and dead;
         # vm1 holds the healthy one.
-        spec = fleet.GpuSpec(count=2, chassis_c=6, ambient_c=20)
+        spec = fleet.GpuSpec(count=2, chassis_c=6, ambient_c=20,
+                             chassis_base_w=400.0)
         work = trace(cpu=[[0.1] * 2] * 2, vcpus=[1, 1],
                      memory_mb=[1024] * 2,
                      accelerators=(Accelerator.GPU, Accelerator.ASIC),
@@ -357,7 +392,11 @@ class TestDevices(base.BaseTestCase):
             / 100.0, limit=spec.power_limit_w,
             throttle=0x20 if gpus.throttled[g] else 0,
             instances=('vm0',) if g == 0 else ()) for g in range(2)]
-        expected = {'gpu-000': mining.gpu_values(tuple(gpu_samples)),
+        # The BMC reads the chassis: 400 W besides the GPUs' draw.
+        chassis = 400.0 + sum(g.power_w for g in gpu_samples)
+        expected = {'gpu-000': {
+                        **mining.gpu_values(tuple(gpu_samples)),
+                        mining.MiningMetric.CHASSIS_POWER: chassis},
                     'asic-000': dict(zip(mining.METRICS, derived,
                                          strict=True))}
         for name, values in expected.items():
