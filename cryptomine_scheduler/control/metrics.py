@@ -128,6 +128,10 @@ _HOST_GAUGES = (
                "Newest power draw of the chassis, as its BMC reads it "
                "(GPU and ASIC hosts whose collector reads the BMC).",
                _newest(MiningMetric.CHASSIS_POWER)),
+    _HostGauge('chassis_power_cap_watts',
+               "Newest power cap the chassis' BMC holds it to (GPU and "
+               "ASIC hosts whose BMC caps their power).",
+               _newest(MiningMetric.CHASSIS_POWER_CAP)),
     _HostGauge('asic_errors_per_minute',
                'Mean ASIC hardware-error rate over the summary window '
                '(ASIC hosts only).',

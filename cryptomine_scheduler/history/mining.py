@@ -24,8 +24,10 @@ values (NaN where the host has no such device or the reading is absent):
   sick device
 * ``hashrate_per_watt``           total hashrate / total power of the
   miners reporting both (GH/s per W)
-* ``inlet_temperature_c``, ``chassis_power_w``  the chassis' readings
-  of the host's BMC (Redfish or IPMI), as the sample's sensors carry them
+* ``inlet_temperature_c``, ``chassis_power_w``, ``chassis_power_cap_w``
+  the chassis' readings of the host's BMC (Redfish or IPMI), as the
+  sample's sensors carry them: the cap is the power limit the BMC holds
+  the chassis to, absent where it holds it to none
 
 and, per guest holding a device (:meth:`MiningDeriver.guest_losses`),
 the share of its device's work it lost at its host's newest sample,
@@ -78,6 +80,7 @@ class MiningMetric(enum.Enum):
     INLET_TEMPERATURE = 'inlet_temperature_c'
     CHASSIS_POWER = 'chassis_power_w'
     GPU_FREE_POWER_RISE = 'gpu_free_power_rise_w'
+    CHASSIS_POWER_CAP = 'chassis_power_cap_w'
 
 
 METRICS = tuple(MiningMetric)
@@ -188,7 +191,9 @@ class MiningDeriver:
         for metric, value in ((MiningMetric.INLET_TEMPERATURE,
                                sensors.inlet_temperature_c),
                               (MiningMetric.CHASSIS_POWER,
-                               sensors.chassis_power_w)):
+                               sensors.chassis_power_w),
+                              (MiningMetric.CHASSIS_POWER_CAP,
+                               sensors.chassis_power_cap_w)):
             if value is not None:
                 values[metric] = value
         with self._lock:

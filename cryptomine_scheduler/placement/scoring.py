@@ -235,6 +235,8 @@ class Estimate:
     devices: Devices = NO_DEVICES
     inlet_temperature_c: float = math.nan  # the chassis', as its BMC reads
     chassis_power_w: float = math.nan  # the same
+    #: The power cap the BMC holds the chassis to (W), its newest reading.
+    chassis_power_cap_w: float = math.nan
 
 
 def _upper(view, metric, k: float) -> float:
@@ -331,7 +333,8 @@ def with_load(est: Estimate, cpu_percent: float,
                     est.gpu_thermal_headroom_c,
                     est.gpu_power_headroom_percent,
                     est.asic_errors_per_min, est.accelerators, est.devices,
-                    est.inlet_temperature_c, est.chassis_power_w)
+                    est.inlet_temperature_c, est.chassis_power_w,
+                    est.chassis_power_cap_w)
 
 
 def devices(view: snapshot.HostView, k: float) -> Devices:
@@ -391,7 +394,9 @@ def estimate(view: snapshot.HostView, k: float,
             MiningMetric.ASIC_HARDWARE_ERRORS_PER_MIN, Stat.MEAN),
         accelerators=accelerators(view), devices=devices(view, k),
         inlet_temperature_c=_upper(view, MiningMetric.INLET_TEMPERATURE, k),
-        chassis_power_w=_upper(view, MiningMetric.CHASSIS_POWER, k)),
+        chassis_power_w=_upper(view, MiningMetric.CHASSIS_POWER, k),
+        chassis_power_cap_w=view.mining_metric(
+            MiningMetric.CHASSIS_POWER_CAP, Stat.LAST)),
         credit)
 
 
@@ -430,7 +435,7 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
             and math.isnan(est.inlet_temperature_c)
             and math.isnan(est.chassis_power_w)):
         return []  # a host without GPUs or miners: the common case
-    budget = limits.max_chassis_power_w
+    budget = power_budget(est, limits)
     return _broken((
         ('GPU thermal headroom', est.gpu_thermal_headroom_c,
          limits.min_gpu_thermal_headroom_c, False),
@@ -445,6 +450,15 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
     ))
 
 
+def power_budget(est: Estimate, limits: Thresholds) -> float:
+    """The most the chassis may draw (W): the operator's budget or the
+    power cap its BMC holds it to, the lower where both are set (past
+    the cap the BMC slows the GPUs down, and mining with them); 0 where
+    neither is."""
+    budget, cap = limits.max_chassis_power_w, est.chassis_power_cap_w
+    return cap if cap > 0 and not 0 < budget <= cap else budget
+
+
 def gpu_guest_power(est: Estimate) -> float:
     """The chassis' predicted power once a new guest works a free GPU
     to its limit (W): the chassis' draw alone where the free GPUs' limit
@@ -457,7 +471,7 @@ def gpu_guest_power(est: Estimate) -> float:
 def power_refusal(est: Estimate, limits: Thresholds) -> str | None:
     """Why the chassis' power budget has no room for a GPU guest; None
     when it has, when there is no budget or no BMC reading."""
-    budget = limits.max_chassis_power_w
+    budget = power_budget(est, limits)
     power = gpu_guest_power(est)
     if budget > 0 and power > budget:
         return (f'chassis power with a busy free GPU {power:.0f} W > '

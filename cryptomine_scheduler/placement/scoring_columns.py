@@ -41,6 +41,7 @@ class Columns:
     asic_errors_per_min: np.ndarray
     inlet_temperature_c: np.ndarray
     chassis_power_w: np.ndarray
+    chassis_power_cap_w: np.ndarray
     gpu_count: np.ndarray
     gpu_free: np.ndarray
     gpu_free_thermal_headroom_c: np.ndarray
@@ -101,7 +102,8 @@ class Columns:
 
 _ESTIMATE_FIELDS = ('cpu_percent', 'mem_percent', 'gpu_thermal_headroom_c',
                     'gpu_power_headroom_percent', 'asic_errors_per_min',
-                    'inlet_temperature_c', 'chassis_power_w')
+                    'inlet_temperature_c', 'chassis_power_w',
+                    'chassis_power_cap_w')
 _DEVICE_FIELDS = tuple(f.name for f in dataclasses.fields(scoring.Devices)
                        if f.name != 'counted')
 
@@ -127,6 +129,13 @@ class Limits:
             f.name: np.array([getattr(t, f.name) for t in thresholds],
                              float)[rows]
             for f in dataclasses.fields(scoring.Thresholds)})
+
+
+def power_budget(est: Columns, limits: Limits) -> np.ndarray:
+    """:func:`.scoring.power_budget` of each host (0: none)."""
+    budget, cap = limits.max_chassis_power_w, est.chassis_power_cap_w
+    return np.where((cap > 0) & ~((budget > 0) & (budget <= cap)), cap,
+                    budget)
 
 
 def overage(est: Columns, limits: Limits) -> np.ndarray:
@@ -161,8 +170,8 @@ def refused(est: Columns, limits: Limits, demand: scoring.Demand,
             < limits.min_gpu_power_headroom_percent)
     out |= est.asic_errors_per_min > limits.max_asic_errors_per_min
     out |= est.inlet_temperature_c > limits.max_inlet_temperature_c
-    out |= (limits.max_chassis_power_w > 0) & (
-        power > limits.max_chassis_power_w)
+    budget = power_budget(est, limits)
+    out |= (budget > 0) & (power > budget)
     return out | (hard_overload & over_capacity(est, limits))
 
 

@@ -298,8 +298,9 @@ def _gpus_powered(est: scoring.Estimate, limits: scoring.Thresholds
     over it, all without a budget or a BMC reading, and all while their
     rise is unknown (as :func:`.scoring.power_refusal` judges)."""
     free = est.devices.gpu_free
-    room = limits.max_chassis_power_w - est.chassis_power_w
-    if limits.max_chassis_power_w <= 0 or math.isnan(room):
+    budget = scoring.power_budget(est, limits)
+    room = budget - est.chassis_power_w
+    if budget <= 0 or math.isnan(room):
         return free
     rise = est.devices.gpu_free_power_rise_w
     if room < 0:

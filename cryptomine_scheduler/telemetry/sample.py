@@ -13,9 +13,10 @@ import typing
 
 # 2 added the collector's own counters (``collector``), 3 the host's
 # logical CPUs (``cpus``), the chassis readings of the host's BMC and
-# where each GPU's readings come from; the controller still accepts 1
-# and 2 from collectors not yet upgraded.
-SCHEMA_VERSION = 3
+# where each GPU's readings come from, 4 the power cap the BMC holds the
+# chassis to; the controller still accepts 1 to 3 from collectors not
+# yet upgraded.
+SCHEMA_VERSION = 4
 EVENT_TYPE = 'cryptomine.load.sample'
 #: Where a GPU's readings come from: the host's NVML, or the host's BMC
 #: over Redfish (GPUs passed through to guests, which NVML cannot see).
@@ -101,7 +102,8 @@ class InstanceMetric(enum.Enum):
 class HostSensors:
     """Host thermal and energy readings; None where the host has none.
 
-    The chassis' inlet (intake) temperature and power are the BMC's.
+    The chassis' inlet (intake) temperature, power and power cap are the
+    BMC's; the cap is None where the BMC holds the chassis to none.
     """
 
     cpu_temperature_c: float | None = None
@@ -110,6 +112,8 @@ class HostSensors:
         default=None, metadata=since(3))
     chassis_power_w: float | None = dataclasses.field(
         default=None, metadata=since(3))
+    chassis_power_cap_w: float | None = dataclasses.field(
+        default=None, metadata=since(4))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -305,9 +305,11 @@ MAX_KNOWN_KEYS = 100_000
 _V1_FIELDS = frozenset({'schema_version', 'host', 'seq', 'timestamp',
                         'host_load', 'instances', 'sensors', 'gpus', 'asics'})
 # The fields of each accepted schema version: 1 and 2, from collectors
-# not yet upgraded, lack the collector's own counters and the host's CPUs.
+# not yet upgraded, lack the collector's own counters and the host's CPUs
+# (4 adds a field to the sensors only).
 _TOP_FIELDS = {1: _V1_FIELDS, 2: _V1_FIELDS | {'collector'},
-               3: _V1_FIELDS | {'collector', 'cpus'}}
+               3: _V1_FIELDS | {'collector', 'cpus'},
+               4: _V1_FIELDS | {'collector', 'cpus'}}
 
 
 def validate(payload, policy: Policy, now: float) -> sample_mod.LoadSample:

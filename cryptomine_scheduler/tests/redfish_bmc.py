@@ -101,10 +101,11 @@ def _gpu_documents(gpu: Gpu, legacy: bool) -> dict[str, object]:
     return documents
 
 
-def _legacy_chassis(gpus: list[Gpu], inlet_c: float,
-                    chassis_power_w: float) -> dict[str, object]:
+def _legacy_chassis(gpus: list[Gpu], inlet_c: float, chassis_power_w: float,
+                    power_cap_w: float | None) -> dict[str, object]:
     """The deprecated Thermal and Power resources: the GPUs' temperatures
-    name their processor in RelatedItem; no GPU power."""
+    name their processor in RelatedItem; no GPU power; a cap of None is
+    capping off."""
     return {
         'Chassis/1/Thermal': {
             'Id': 'Thermal', 'Name': 'Thermal',
@@ -119,17 +120,23 @@ def _legacy_chassis(gpus: list[Gpu], inlet_c: float,
         'Chassis/1/Power': {
             'Id': 'Power', 'Name': 'Power',
             'PowerControl': [{'MemberId': '0', 'Name': 'Server Power',
-                              'PowerConsumedWatts': chassis_power_w}]},
+                              'PowerConsumedWatts': chassis_power_w,
+                              'PowerLimit': {
+                                  'LimitInWatts': power_cap_w,
+                                  'LimitException': 'LogEventOnly'}}]},
     }
 
 
 def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
-               chassis_power_w: float = 3200.0, legacy: bool = False
-               ) -> dict[str, object]:
+               chassis_power_w: float = 3200.0, legacy: bool = False,
+               power_cap_w: float | None = None,
+               cap_mode: str = 'Automatic') -> dict[str, object]:
     """The documents of a GPU server's Redfish service, by path below
     ``/redfish/v1`` ('' for the service root); ``legacy``: with the
     Thermal and Power resources that Redfish 2020.4 deprecated instead of
-    the EnvironmentMetrics, ThermalSubsystem and Sensors."""
+    the EnvironmentMetrics, ThermalSubsystem and Sensors.  The chassis
+    is capped at ``power_cap_w`` (the power limit's ``ControlMode``
+    ``cap_mode``), or not at all."""
     documents = {
         '': {'Id': 'RootService', 'Name': 'Root Service',
              'RedfishVersion': '1.15.0', 'Systems': _link('Systems'),
@@ -150,7 +157,9 @@ def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
             'ThermalSubsystem': _link('Chassis/1/ThermalSubsystem')},
         'Chassis/1/EnvironmentMetrics': {
             'Id': 'EnvironmentMetrics', 'Name': 'Chassis environment',
-            'PowerWatts': {'Reading': chassis_power_w}},
+            'PowerWatts': {'Reading': chassis_power_w},
+            **({} if power_cap_w is None else {'PowerLimitWatts': {
+                'SetPoint': power_cap_w, 'ControlMode': cap_mode}})},
         'Chassis/1/ThermalSubsystem': {
             'Id': 'ThermalSubsystem', 'Name': 'Thermal subsystem',
             'ThermalMetrics': _link(
@@ -170,7 +179,8 @@ def gpu_server(gpus: list[Gpu], inlet_c: float = 24.0,
         del chassis['EnvironmentMetrics'], chassis['ThermalSubsystem']
         chassis.update(Thermal=_link('Chassis/1/Thermal'),
                        Power=_link('Chassis/1/Power'))
-        documents.update(_legacy_chassis(gpus, inlet_c, chassis_power_w))
+        documents.update(_legacy_chassis(gpus, inlet_c, chassis_power_w,
+                                         power_cap_w))
     return documents
 
 

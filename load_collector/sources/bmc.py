@@ -7,14 +7,17 @@ device and function numbers of its first PCIe function) and its
 ``EnvironmentMetrics`` (temperature, power, power limit; the upper
 caution, or non-critical, threshold of the temperature sensor they point
 at is the slowdown temperature, read once per sensor), the chassis'
-``EnvironmentMetrics`` (power) and its ``ThermalMetrics`` (intake
-temperature): the Redfish 2020.4+ model.  Where a BMC lacks these, the
-chassis' deprecated ``Thermal`` resource gives the intake temperature
-and each GPU's temperature and upper non-critical threshold (the one
-whose ``RelatedItem`` names the GPU's processor or PCIe device), and its
-``Power`` resource the chassis power (``PowerControl``); no GPU power
-then.  sushy's classes cover none of this, so the resources are
-declared here as sushy declares its own.
+``EnvironmentMetrics`` (power, and the power cap: ``PowerLimitWatts``
+unless its ``ControlMode`` is ``Disabled``) and its ``ThermalMetrics``
+(intake temperature): the Redfish 2020.4+ model.  Where a BMC lacks
+these, the chassis' deprecated ``Thermal`` resource gives the intake
+temperature and each GPU's temperature and upper non-critical threshold
+(the one whose ``RelatedItem`` names the GPU's processor or PCIe
+device), and its ``Power`` resource the chassis power and cap (the first
+``PowerControl``'s ``PowerConsumedWatts`` and ``PowerLimit``
+``LimitInWatts``, null when capping is off); no GPU power then.  A cap
+of 0 W is read as none.  sushy's classes cover none of this, so the
+resources are declared here as sushy declares its own.
 
 A part whose answer is garbage (not JSON, a wrong type, an HTTP error)
 is read as absent and named in :attr:`BmcRead.faults`; a BMC that cannot
@@ -57,6 +60,12 @@ def _celsius(value) -> float | None:
 
 def _watts(value) -> float | None:
     return chassis_mod.watts(_number(value))
+
+
+def _cap(watts: float | None) -> float | None:
+    """A power cap as read, None for none (a cap of 0 W caps nothing:
+    some BMCs report capping off so)."""
+    return watts or None
 
 
 def _text(value) -> str:
@@ -135,6 +144,14 @@ class _EnvironmentMetrics(_Resource):
     power_w = base.Field(['PowerWatts', 'Reading'], adapter=_watts)
     power_limit_w = base.Field(['PowerLimitWatts', 'SetPoint'],
                                adapter=_watts)
+    power_limit_mode = base.Field(['PowerLimitWatts', 'ControlMode'],
+                                  adapter=_text)
+
+    def power_cap_w(self) -> float | None:
+        """The power cap held (the chassis'), None where none is."""
+        if self.power_limit_mode == 'Disabled':
+            return None
+        return _cap(self.power_limit_w)
 
 
 class _Sensor(_Resource):
@@ -183,6 +200,7 @@ class _LegacyThermal(_Resource):
 
 class _PowerControl(base.ListField):
     consumed_w = base.Field('PowerConsumedWatts', adapter=_watts)
+    limit_w = base.Field(['PowerLimit', 'LimitInWatts'], adapter=_watts)
 
 
 class _LegacyPower(_Resource):
@@ -385,15 +403,18 @@ class Bmc:
     def _read_chassis(self, legacy: _LegacyThermal | None,
                       faults: dict[str, str]) -> chassis_mod.ChassisReading:
         paths = self._chassis
+        power_w = cap_w = None
         if paths.environment is not None:
             power = self._get('chassis power', _EnvironmentMetrics,
                               paths.environment, faults)
-            power_w = power and power.power_w
+            if power is not None:
+                power_w, cap_w = power.power_w, power.power_cap_w()
         else:
             power = self._get('chassis power', _LegacyPower,
                               paths.legacy_power, faults)
-            power_w = power and next(
-                (c.consumed_w for c in power.controls), None)
+            if power is not None and power.controls:
+                control = power.controls[0]
+                power_w, cap_w = control.consumed_w, _cap(control.limit_w)
         if paths.thermal_metrics is not None:
             thermal = self._get('chassis inlet temperature',
                                 _ThermalMetrics, paths.thermal_metrics,
@@ -402,7 +423,7 @@ class Bmc:
         else:
             inlet_c = legacy and legacy.intake_c()
         return chassis_mod.ChassisReading(inlet_temperature_c=inlet_c,
-                                          power_w=power_w)
+                                          power_w=power_w, power_cap_w=cap_w)
 
     def read(self) -> BmcRead:
         """Read every GPU's and the chassis' sensors now."""

@@ -8,11 +8,13 @@ from load_collector import sources
 
 @dataclasses.dataclass(frozen=True)
 class ChassisReading:
-    """The chassis' inlet (intake) temperature and its power draw; None
-    where the BMC does not tell."""
+    """The chassis' inlet (intake) temperature, its power draw and the
+    power cap its BMC holds it to; None where the BMC does not tell (or,
+    for the cap, holds it to none)."""
 
     inlet_temperature_c: float | None = None
     power_w: float | None = None
+    power_cap_w: float | None = None
 
 
 def celsius(value: float | None) -> float | None:
@@ -31,11 +33,9 @@ def fill(draft: sources.SampleDraft, reading: ChassisReading) -> None:
     """Put ``reading`` in the sample's sensors where no source before it
     gave that reading (with two BMC sources, the first listed wins)."""
     sensors = draft.sensors
-    draft.sensors = dataclasses.replace(
-        sensors,
-        inlet_temperature_c=(sensors.inlet_temperature_c
-                             if sensors.inlet_temperature_c is not None
-                             else reading.inlet_temperature_c),
-        chassis_power_w=(sensors.chassis_power_w
-                         if sensors.chassis_power_w is not None
-                         else reading.power_w))
+    given = {'inlet_temperature_c': reading.inlet_temperature_c,
+             'chassis_power_w': reading.power_w,
+             'chassis_power_cap_w': reading.power_cap_w}
+    draft.sensors = dataclasses.replace(sensors, **{
+        name: value for name, value in given.items()
+        if getattr(sensors, name) is None})

@@ -40,8 +40,7 @@ class _Snapshot:
     """One read, as samples carry it."""
 
     gpus: tuple[sample.GpuLoad, ...]
-    inlet_temperature_c: float | None
-    chassis_power_w: float | None
+    chassis: chassis.ChassisReading
     unread: tuple[sample.GpuLoad, ...]  # the same GPUs without readings
     taken_at: float  # time.monotonic()
 
@@ -63,8 +62,7 @@ def _snapshot(read: bmc.BmcRead, guests: dict[vfio.PciAddress, str]
     return _Snapshot(
         gpus=tuple(_gpu_load(rank, gpu, guests)
                    for rank, gpu in enumerate(read.gpus)),
-        inlet_temperature_c=read.chassis.inlet_temperature_c,
-        chassis_power_w=read.chassis.power_w,
+        chassis=read.chassis,
         unread=tuple(_gpu_load(rank, gpu.absent(), guests)
                      for rank, gpu in enumerate(read.gpus)),
         taken_at=time.monotonic())
@@ -144,11 +142,9 @@ class RedfishSource(sources.Source):
         if snapshot is None:
             return  # not read yet
         if time.monotonic() - snapshot.taken_at > self._max_age:
-            gpus, inlet, power = snapshot.unread, None, None
+            gpus, reading = snapshot.unread, chassis.ChassisReading()
         else:
-            gpus = snapshot.gpus
-            inlet = snapshot.inlet_temperature_c
-            power = snapshot.chassis_power_w
+            gpus, reading = snapshot.gpus, snapshot.chassis
         nvml = {g.pci_bus_id.upper() for g in draft.gpus}
         draft.gpus.extend(g for g in gpus if g.pci_bus_id not in nvml)
-        chassis.fill(draft, chassis.ChassisReading(inlet, power))
+        chassis.fill(draft, reading)

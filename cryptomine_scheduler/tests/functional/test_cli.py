@@ -87,7 +87,8 @@ def fleet_samples(nova: fake_nova.FakeNova, now: float) -> list:
                                          samples.gpu(1, temp=75.0)],
                          sensors=sample.HostSensors(
                              inlet_temperature_c=27.0,
-                             chassis_power_w=2300.0 + 20.0 * (i % 2)),
+                             chassis_power_w=2300.0 + 20.0 * (i % 2),
+                             chassis_power_cap_w=2600.0),
                          collector=sample.CollectorCounters(0, 0, 0, 0),
                          cpus=32),
             samples.make(host='asic1', seq=i, timestamp=now - 10 + i,
@@ -320,8 +321,9 @@ class TestHosts(InProcessTestCase):
         # Its BMC's chassis readings, predicted as the filter does (mean
         # 2310 W + 1 std 10 W), and what one of its free GPUs (300 of
         # 350 W) would add.
-        self.assertEqual((27.0, 2320.0), (gpu['Predicted Inlet Temperature'],
-                                          gpu['Predicted Chassis Power']))
+        self.assertEqual((27.0, 2320.0, 2600.0), (
+            gpu['Predicted Inlet Temperature'],
+            gpu['Predicted Chassis Power'], gpu['BMC Power Cap']))
         self.assertEqual(
             50.0, gpu['Summaries']['gpu_free_power_rise_w']['last'])
         self.assertEqual([], gpu['Instances'])

@@ -84,7 +84,8 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                                            limit=350.0)],
                          sensors=sample.HostSensors(
                              inlet_temperature_c=29.0,
-                             chassis_power_w=1840.0),
+                             chassis_power_w=1840.0,
+                             chassis_power_cap_w=2000.0),
                          collector=samples.COUNTERS, cpus=64))
         self.stored(3)
         metrics = self.scrape()
@@ -106,8 +107,10 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                                            'gpu-1'))
         self.assertEqual(29.0, gauge('inlet_temperature_celsius', 'gpu-1'))
         self.assertEqual(1840.0, gauge('chassis_power_watts', 'gpu-1'))
+        self.assertEqual(2000.0, gauge('chassis_power_cap_watts', 'gpu-1'))
         # Readings a host does not have are left out, not exported as NaN.
         for name in ('gpu_thermal_headroom_celsius', 'chassis_power_watts',
+                     'chassis_power_cap_watts',
                      'predicted_gpu_power_headroom_percent',
                      'asic_errors_per_minute'):
             self.assertIsNone(gauge(name, 'cpu-1'))

@@ -86,12 +86,15 @@ class TestGpuValues(base.BaseTestCase):
         deriver = mining.MiningDeriver(600)
         row = _row(deriver.derive(samples.make(
             gpus=[samples.gpu(0)], sensors=sample.HostSensors(
-                inlet_temperature_c=31.5, chassis_power_w=2480.0))))
-        self.assertEqual((31.5, 2480.0), (row[M.INLET_TEMPERATURE],
-                                          row[M.CHASSIS_POWER]))
+                inlet_temperature_c=31.5, chassis_power_w=2480.0,
+                chassis_power_cap_w=2800.0))))
+        self.assertEqual((31.5, 2480.0, 2800.0), (
+            row[M.INLET_TEMPERATURE], row[M.CHASSIS_POWER],
+            row[M.CHASSIS_POWER_CAP]))
         row = _row(deriver.derive(samples.make(gpus=[samples.gpu(0)])))
-        self.assertTrue(math.isnan(row[M.INLET_TEMPERATURE]))
-        self.assertTrue(math.isnan(row[M.CHASSIS_POWER]))
+        for metric in (M.INLET_TEMPERATURE, M.CHASSIS_POWER,
+                       M.CHASSIS_POWER_CAP):
+            self.assertTrue(math.isnan(row[metric]), metric)
 
 
 class TestAsicValues(base.BaseTestCase):

@@ -183,6 +183,31 @@ class TestFilterThresholds(PluginTestCase):
                 self.assertEqual(expected, [
                     h.host for h in self.filter.filter_all(hosts, spec)])
 
+    def test_bmc_power_cap_with_no_budget_configured(self):
+        # Both hosts draw 2.3 kW with a free GPU idle at 50 W of 350 W
+        # (2.6 kW once a guest works it); no budget is configured, but
+        # 'capped''s BMC holds it to 2.5 kW.  A rack budget lower than
+        # 'open''s cap holds there.
+        gpus = [samples.gpu(0, power=50.0, limit=350.0),
+                samples.gpu(1, instances=[uuids.miner])]
+        for host, cap in (('capped', 2500.0), ('open', 3200.0)):
+            self.controller.report(host, gpus=gpus, sensors=sample.HostSensors(
+                chassis_power_w=2300.0, chassis_power_cap_w=cap))
+        gpu_guest = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        rack = [{'cryptomine_max_chassis_power_w': '2550'}]
+        for aggregates, spec, expected in (
+                ((), gpu_guest, ['open']),
+                ((), self.spec(), ['capped', 'open']),
+                (rack, gpu_guest, [])):
+            with self.subTest(aggregates=aggregates, spec=spec.flavor):
+                hosts = [self.host(n, aggregates) for n in ('capped', 'open')]
+                self.assertEqual(expected, [
+                    h.host for h in self.filter.filter_all(hosts, spec)])
+                # The host-by-host reasons agree with the one pass.
+                self.assertEqual(expected, [
+                    h.host for h in hosts if self.filter.host_passes(
+                        h, spec)])
+
     def test_a_burst_of_gpu_guests_counts_their_power_before_it_shows(self):
         # Four free GPUs idle at 50 W of their 300 W limit, the chassis
         # at 2.4 kW of 3 kW.  Each GPU guest placed counts 250 W until

@@ -890,23 +890,28 @@ class TestMining(base.BaseTestCase):
                 np.testing.assert_allclose(expected, pressure)
 
     def test_free_gpus_within_the_chassis_power_budget(self):
+        nan = math.nan
         cases = [
-            # (budget, chassis draw, rise of a free GPU) -> GPUs offered
-            ((0.0, 3500.0, 300.0), 8.0),           # no budget
-            ((3000.0, math.nan, 300.0), 8.0),      # no BMC
-            ((3000.0, 2000.0, 300.0), 3.0),        # room for 3
-            ((3000.0, 2700.0, 300.0), 1.0),        # exactly 1
-            ((3000.0, 2701.0, 300.0), 0.0),
-            ((3000.0, 2900.0, math.nan), 8.0),     # rise unknown
-            ((3000.0, 3100.0, math.nan), 0.0),     # over already
+            # (budget, BMC's cap, chassis draw, rise of a free GPU)
+            # -> GPUs offered
+            ((0.0, nan, 3500.0, 300.0), 8.0),         # no budget
+            ((3000.0, nan, nan, 300.0), 8.0),         # no BMC
+            ((3000.0, nan, 2000.0, 300.0), 3.0),      # room for 3
+            ((3000.0, nan, 2700.0, 300.0), 1.0),      # exactly 1
+            ((3000.0, nan, 2701.0, 300.0), 0.0),
+            ((3000.0, nan, 2900.0, nan), 8.0),        # rise unknown
+            ((3000.0, nan, 3100.0, nan), 0.0),        # over already
+            ((0.0, 2600.0, 2000.0, 300.0), 2.0),      # the cap alone
+            ((3000.0, 2600.0, 2000.0, 300.0), 2.0),   # the cap is lower
+            ((2300.0, 2600.0, 2000.0, 300.0), 1.0),   # the budget is
         ]
-        for (budget, draw, rise), offered in cases:
-            with self.subTest(budget=budget, draw=draw, rise=rise):
+        for (budget, cap, draw, rise), offered in cases:
+            with self.subTest(budget=budget, cap=cap, draw=draw, rise=rise):
                 est = scoring.Estimate(
                     50.0, 50.0, 20.0, 30.0, math.nan, frozenset({A.GPU}),
                     scoring.Devices(gpu_count=8.0, gpu_free=8.0,
                                     gpu_free_power_rise_w=rise),
-                    chassis_power_w=draw)
+                    chassis_power_w=draw, chassis_power_cap_w=cap)
                 limits = dataclasses.replace(fleets.MODEL.thresholds,
                                              max_chassis_power_w=budget)
                 _, free, _ = inputs._devices(est, limits)

@@ -81,14 +81,15 @@ class TestReadings(RedfishSourceTestCase):
 
     def test_gpus_and_chassis(self):
         bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
-            GPUS, inlet_c=23.5, chassis_power_w=3320.0)))
+            GPUS, inlet_c=23.5, chassis_power_w=3320.0, power_cap_w=3600.0)))
         draft = self.read(self.source(bmc.url),
                           lambda d: d.sensors.chassis_power_w is not None)
         self.assertEqual([_expected(g, n) for n, g in enumerate(GPUS)],
                          draft.gpus)
         self.assertEqual(sample.HostSensors(
             cpu_temperature_c=48.0, inlet_temperature_c=23.5,
-            chassis_power_w=3320.0), draft.sensors)
+            chassis_power_w=3320.0, chassis_power_cap_w=3600.0),
+            draft.sensors)
         # The controller takes them.
         taken = samples.make(timestamp=NOW, gpus=draft.gpus,
                              sensors=draft.sensors,
@@ -100,15 +101,36 @@ class TestReadings(RedfishSourceTestCase):
         # A BMC without EnvironmentMetrics: temperatures and thresholds
         # from the chassis' Thermal resource, by RelatedItem; no GPU power.
         bmc = self.useFixture(redfish_bmc.StaticBmc(redfish_bmc.gpu_server(
-            GPUS, inlet_c=22.0, chassis_power_w=2980.0, legacy=True)))
+            GPUS, inlet_c=22.0, chassis_power_w=2980.0, legacy=True,
+            power_cap_w=3100.0)))
         draft = self.read(self.source(bmc.url),
                           lambda d: d.sensors.chassis_power_w is not None)
         self.assertEqual(
             [dataclasses.replace(_expected(g, n), power_w=None,
                                  power_limit_w=None)
              for n, g in enumerate(GPUS)], draft.gpus)
-        self.assertEqual((22.0, 2980.0), (draft.sensors.inlet_temperature_c,
-                                          draft.sensors.chassis_power_w))
+        self.assertEqual((22.0, 2980.0, 3100.0), (
+            draft.sensors.inlet_temperature_c,
+            draft.sensors.chassis_power_w,
+            draft.sensors.chassis_power_cap_w))
+
+    def test_power_cap_off(self):
+        # Capping off, as BMCs report it: no limit, a limit whose
+        # control is disabled, a limit of 0 W, a legacy limit of null.
+        for documents in (
+                redfish_bmc.gpu_server(GPUS),
+                redfish_bmc.gpu_server(GPUS, power_cap_w=3000.0,
+                                       cap_mode='Disabled'),
+                redfish_bmc.gpu_server(GPUS, power_cap_w=0.0),
+                redfish_bmc.gpu_server(GPUS, legacy=True)):
+            with self.subTest(documents['Chassis/1']):
+                bmc = self.useFixture(redfish_bmc.StaticBmc(documents))
+                source = self.source(bmc.url)
+                draft = self.read(
+                    source, lambda d: d.sensors.chassis_power_w is not None)
+                source.close()
+                self.assertEqual(3200.0, draft.sensors.chassis_power_w)
+                self.assertIsNone(draft.sensors.chassis_power_cap_w)
 
     def test_tls(self):
         bmc = self.useFixture(redfish_bmc.StaticBmc(

@@ -645,6 +645,44 @@ class TestDevices(base.BaseTestCase):
                     self.assertIsNone(scoring.refusal(
                         estimate, LIMITS, demand, hard_overload=False))
 
+    def test_bmc_power_cap_is_a_budget_too(self):
+        # The chassis draws a steady 2.5 kW with a free GPU idle at 60 W
+        # of 350 W (2,790 W once a guest works it).  The BMC's cap holds
+        # where no budget is set, and the lower of the two where both are.
+        def capped_host(cap):
+            tracker = snapshot.LoadTracker(window=600, half_life=60)
+            for i in range(6):
+                tracker.add(samples.make(
+                    host='g', seq=i, timestamp=1000.0 + 10 * i,
+                    gpus=[samples.gpu(0, power=60.0, limit=350.0)],
+                    collector=samples.COUNTERS, cpus=64,
+                    sensors=sample.HostSensors(chassis_power_w=2500.0,
+                                               chassis_power_cap_w=cap)))
+            return snapshot.LoadSnapshot.from_wire(
+                tracker.snapshot(1060.0)).hosts['g']
+
+        for cap, budget, effective, refused in (
+                (None, 0.0, 0.0, False),
+                (2700.0, 0.0, 2700.0, True),    # the cap alone
+                (2800.0, 0.0, 2800.0, False),
+                (2800.0, 2700.0, 2700.0, True),  # the budget is lower
+                (2700.0, 3000.0, 2700.0, True),  # the cap is lower
+                (2400.0, 0.0, 2400.0, True)):    # over it already
+            estimate = scoring.estimate(capped_host(cap), 1.0)
+            limits = dataclasses.replace(LIMITS, max_chassis_power_w=budget)
+            with self.subTest(cap=cap, budget=budget):
+                self.assertEqual(effective,
+                                 scoring.power_budget(estimate, limits))
+                refusal = scoring.refusal(estimate, limits, self.GPU,
+                                          hard_overload=False)
+                self.assertEqual(refused, refusal is not None, refusal)
+                if refused:
+                    self.assertIn(f'budget {effective:g} W', refusal)
+        # Over the cap, a CPU guest is refused too.
+        self.assertIn('chassis power 2500.0 > 2400', scoring.refusal(
+            scoring.estimate(capped_host(2400.0), 1.0), LIMITS,
+            scoring.CPU_GUEST, hard_overload=False))
+
     def _score(self, demand, devices, **load) -> float:
         kinds = (A.GPU,) if demand is self.GPU else (A.ASIC,)
         return scoring.score(dataclasses.replace(

@@ -52,7 +52,9 @@ def random_estimate(rng: random.Random) -> scoring.Estimate:
         asic_errors_per_min=maybe(rng, 0.0, 60.0),
         accelerators=rng.choice(KIND_SETS), devices=devices,
         inlet_temperature_c=maybe(rng, 15.0, 50.0),
-        chassis_power_w=maybe(rng, 1000.0, 4000.0))
+        chassis_power_w=maybe(rng, 1000.0, 4000.0),
+        chassis_power_cap_w=rng.choice((math.nan, 0.0, 2500.0, 3000.0,
+                                        3500.0)))
 
 
 def random_thresholds(rng: random.Random) -> scoring.Thresholds:

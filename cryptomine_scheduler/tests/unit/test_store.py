@@ -147,7 +147,8 @@ class TestAddSamples(StoreTestCase):
         stored = samples.make(
             seq=4, timestamp=T0, gpus=[samples.gpu(0), passthrough],
             sensors=sample.HostSensors(inlet_temperature_c=23.5,
-                                       chassis_power_w=3120.0),
+                                       chassis_power_w=3120.0,
+                                       chassis_power_cap_w=3400.0),
             collector=samples.COUNTERS, cpus=32)
         self.store.add_samples([stored], T0)
         with self.store.engine.connect() as conn:
@@ -155,9 +156,10 @@ class TestAddSamples(StoreTestCase):
                                    .order_by('index')).scalars().all()
             chassis = conn.execute(sa.select(
                 models.host_samples.c.inlet_temperature_c,
-                models.host_samples.c.chassis_power_w)).one()
+                models.host_samples.c.chassis_power_w,
+                models.host_samples.c.chassis_power_cap_w)).one()
         self.assertEqual(['nvml', 'redfish'], sources)
-        self.assertEqual((23.5, 3120.0), tuple(chassis))
+        self.assertEqual((23.5, 3120.0, 3400.0), tuple(chassis))
         replayed, = self.store.recent_samples(T0)
         self.assertEqual(stored.gpus, replayed.gpus)
         self.assertEqual(stored.sensors, replayed.sensors)

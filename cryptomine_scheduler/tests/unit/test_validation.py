@@ -16,14 +16,15 @@ NOW = 100000.0
 LIMITS = samples.LIMITS
 
 
-def _resigned(mutate):
-    """A payload whose wire sample was changed, then validly signed."""
-    wire = samples.make(
+def _resigned(mutate, original: sample.LoadSample | None = None):
+    """A payload whose wire sample (``original``'s, else a full one) was
+    changed, then validly signed."""
+    wire = (original or samples.make(
         timestamp=NOW, instances=[samples.instance(1)],
         gpus=[samples.gpu(0, instances=[samples.instance(1).uuid])],
         asics=[samples.asic(1, instance_uuid=samples.instance(1).uuid)],
         sensors=sample.HostSensors(cpu_temperature_c=55.0, energy_j=1e6),
-        collector=samples.COUNTERS, cpus=16).to_wire()
+        collector=samples.COUNTERS, cpus=16)).to_wire()
     mutate(wire)
     return samples.any_text_envelope(wire, _key_of(wire))
 
@@ -60,14 +61,21 @@ def _delete(path):
     return mutate
 
 
-def _schema_2(*mutations):
-    """Make the wire a schema 2 one (no ``cpus``), then ``mutations``."""
+def _schema_3(*mutations):
+    """Make the wire a schema 3 one (no power cap), then ``mutations``."""
     def mutate(wire):
-        _set(['schema_version'], 2)(wire)
-        _delete(['cpus'])(wire)
+        _set(['schema_version'], 3)(wire)
+        _delete(['sensors', 'chassis_power_cap_w'])(wire)
         for mutation in mutations:
             mutation(wire)
     return mutate
+
+
+def _schema_2(*mutations):
+    """Make the wire a schema 2 one (no ``cpus``, no power cap), then
+    ``mutations``."""
+    return _schema_3(_set(['schema_version'], 2), _delete(['cpus']),
+                     *mutations)
 
 
 REJECTIONS = [
@@ -101,7 +109,7 @@ REJECTIONS = [
      R.UNSUPPORTED_VERSION),
     ('empty host', _resigned(_set(['host'], '')), R.MALFORMED),
     ('host too long', _resigned(_set(['host'], 'h' * 256)), R.MALFORMED),
-    ('version 4', _resigned(_set(['schema_version'], 4)),
+    ('version 5', _resigned(_set(['schema_version'], 5)),
      R.UNSUPPORTED_VERSION),
     ('version 0', _resigned(_set(['schema_version'], 0)),
      R.UNSUPPORTED_VERSION),
@@ -113,15 +121,22 @@ REJECTIONS = [
      R.MALFORMED),
     ('version 2 with cpus', _resigned(_set(['schema_version'], 2)),
      R.MALFORMED),
-    ('version 3 without cpus', _resigned(_delete(['cpus'])), R.MALFORMED),
-    # The fields schema 3 added to records: required in 3, absent before.
-    ('version 3 without gpu source', _resigned(_delete(['gpus', 0,
-                                                        'source'])),
+    ('version 3 without cpus', _resigned(_schema_3(_delete(['cpus']))),
      R.MALFORMED),
-    ('version 3 without inlet temperature', _resigned(_delete(
-        ['sensors', 'inlet_temperature_c'])), R.MALFORMED),
-    ('version 3 without chassis power', _resigned(_delete(
-        ['sensors', 'chassis_power_w'])), R.MALFORMED),
+    # The fields schema 3 added to records: required in 3, absent before.
+    ('version 3 without gpu source', _resigned(_schema_3(_delete(
+        ['gpus', 0, 'source']))), R.MALFORMED),
+    ('version 3 without inlet temperature', _resigned(_schema_3(_delete(
+        ['sensors', 'inlet_temperature_c']))), R.MALFORMED),
+    ('version 3 without chassis power', _resigned(_schema_3(_delete(
+        ['sensors', 'chassis_power_w']))), R.MALFORMED),
+    # The field schema 4 added: required in 4, absent before.
+    ('version 4 without power cap', _resigned(_delete(
+        ['sensors', 'chassis_power_cap_w'])), R.MALFORMED),
+    ('version 3 with power cap', _resigned(_set(['schema_version'], 3)),
+     R.MALFORMED),
+    ('power cap negative', _resigned(_set(
+        ['sensors', 'chassis_power_cap_w'], -1.0)), R.OUT_OF_RANGE),
     ('version 2 with gpu source', _resigned(_schema_2(
         _delete(['sensors', 'inlet_temperature_c']),
         _delete(['sensors', 'chassis_power_w']))), R.MALFORMED),
@@ -279,6 +294,8 @@ ACCEPTED = [
     ('unavailable miner', _resigned(_set(['asics', 0], samples.asic(
         2, available=False).__dict__))),
     ('no sensors', _resigned(_set(['sensors'], vars(sample.HostSensors())))),
+    ('power cap 2800 W', _resigned(_set(['sensors', 'chassis_power_cap_w'],
+                                        2800.0))),
     ('version 2 without the fields of 3', _resigned(_schema_2(
         _delete(['gpus', 0, 'source']),
         _delete(['sensors', 'inlet_temperature_c']),
@@ -375,8 +392,19 @@ class TestValidate(base.BaseTestCase):
         result = validation.validate(samples.payload(original),
                                      samples.POLICY, NOW)
         self.assertEqual(original, result)
-        self.assertEqual(3, result.to_wire()['schema_version'])
+        self.assertEqual(4, result.to_wire()['schema_version'])
         self.assertEqual(64, result.cpus)
+
+    def test_schema_3_accepted_without_power_cap(self):
+        # From a collector not yet upgraded, during a rolling upgrade;
+        # such a sample is stored and served as one without a cap.
+        original = samples.make(
+            timestamp=NOW, collector=samples.COUNTERS, cpus=64,
+            sensors=sample.HostSensors(chassis_power_w=2900.0))
+        older = _resigned(_schema_3(), original)
+        self.assertEqual(3, signing.opened(older)['schema_version'])
+        self.assertEqual(original, validation.validate(
+            older, samples.POLICY, NOW))
 
     def test_schema_2_accepted_without_cpus(self):
         # From a collector not yet upgraded, during a rolling upgrade.
@@ -408,7 +436,8 @@ class TestValidate(base.BaseTestCase):
         original = samples.make(
             timestamp=NOW, gpus=[samples.gpu(0), passthrough],
             sensors=sample.HostSensors(inlet_temperature_c=24.5,
-                                       chassis_power_w=3150.0),
+                                       chassis_power_w=3150.0,
+                                       chassis_power_cap_w=3300.0),
             collector=samples.COUNTERS, cpus=64)
         wire = original.to_wire()
         self.assertEqual(['nvml', 'redfish'],
