@@ -79,9 +79,12 @@ power supplies' rating.  A host whose predicted draw (``max(ewma, mean)
 that would go over it once the guest works a free GPU to its power
 limit: the free GPUs' limit less their draw is added.  The re-planner
 moves no GPU guest onto a host without that room.  0 sets no budget; a
-host whose collector reads no BMC is not checked.  Aggregate metadata
-key: ``cryptomine_max_chassis_power_w`` (a rack's aggregate, say; the
-lowest of several applies, and 0 there lifts the budget).
+host whose collector reads no BMC is not checked.  A power cap that the
+host's BMC holds the chassis to (read over Redfish) is its budget where
+the cap is lower, this option 0 included: past the cap the BMC slows
+the GPUs down.  Aggregate metadata key:
+``cryptomine_max_chassis_power_w`` (a rack's aggregate, say; the lowest
+of several applies, and 0 there lifts the budget).
 """),
     cfg.FloatOpt('min_asic_hashrate_ratio', default=0.5, min=0.0, max=1.0,
                  help="""
