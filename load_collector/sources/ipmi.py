@@ -52,10 +52,11 @@ class _Poller(polling.BmcPoller):
         if self._bmc is None:
             self._bmc = ipmi_bmc.IpmiBmc(*self._login)
             LOG.info('BMC %s: inlet temperature from %s, chassis power '
-                     'from %s', self._login[0],
+                     'from %s, power cap from %s', self._login[0],
                      self._bmc.inlet_sensor or 'no sensor',
                      'DCMI' if self._bmc.dcmi_power
-                     else ' + '.join(self._bmc.power_sensors) or 'no sensor')
+                     else ' + '.join(self._bmc.power_sensors) or 'no sensor',
+                     'DCMI' if self._bmc.dcmi_cap else 'nowhere')
         return self._bmc.read()
 
     def disconnect(self) -> None:

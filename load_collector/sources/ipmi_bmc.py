@@ -13,7 +13,9 @@ sensor data records once and picks:
   DCMI power reading where the BMC answers it, else the watt sensor of
   the system chassis or board, or the first whose name says total,
   system or consumption, else the sum of the power supplies' watt
-  sensors.
+  sensors;
+* the **power cap**: DCMI's active power limit, where the BMC answers
+  DCMI's Get Power Limit (none while no limit is active, or at 0 W).
 
 Each :meth:`IpmiBmc.read` then reads those sensors only.  A sensor that
 reads nothing (no reading yet, or unavailable) is absent; temperatures
@@ -42,6 +44,10 @@ _EXHAUST_NAME = re.compile(r'exhaust|outlet', re.I)
 _CHASSIS_POWER_ENTITIES = ('System chassis', 'System board')
 _CHASSIS_POWER_NAME = re.compile(r'total|system|consumption', re.I)
 _SUPPLY_ENTITY = 'Power supply'
+#: DCMI's net function, group extension and Get Power Limit command, and
+#: the completion code of a BMC whose limit is set but not active.
+_DCMI, _DCMI_GROUP, _GET_POWER_LIMIT = 0x2c, 0xdc, 0x03
+_NO_ACTIVE_LIMIT = 0x80
 
 
 def _finite(value) -> float | None:
@@ -72,6 +78,18 @@ def _power_sensors(watts: list) -> tuple[str, ...]:
                 or _CHASSIS_POWER_NAME.search(sensor.name)):
             return (sensor.name,)
     return tuple(s.name for s in watts if s.entity == _SUPPLY_ENTITY)
+
+
+def power_cap(response: dict) -> float | None:
+    """The active power limit (W) in pyghmi's ``response`` to DCMI's Get
+    Power Limit; None where no limit is active or the answer is not
+    one."""
+    data = response.get('data') or b''
+    if response.get('code') or len(data) < 6 or data[0] != _DCMI_GROUP:
+        return None
+    # Group extension, 2 reserved bytes, the exception actions, then
+    # the limit in watts, least significant byte first.
+    return float(int.from_bytes(data[4:6], 'little')) or None
 
 
 def _log_in(address: str, port: int, username: str,
@@ -115,6 +133,12 @@ class IpmiBmc:
         if not power_sensors and not self.dcmi_power:
             self.power_sensors = _power_sensors(
                 [s for s in threshold if s.baseunit == 'W'])
+        self.dcmi_cap = self._power_limit()['code'] in (0, _NO_ACTIVE_LIMIT)
+
+    def _power_limit(self) -> dict:
+        """pyghmi's response to DCMI's Get Power Limit."""
+        return self._cmd.raw_command(netfn=_DCMI, command=_GET_POWER_LIMIT,
+                                     data=(_DCMI_GROUP, 0, 0))
 
     def _answers_dcmi(self) -> bool:
         """Whether the BMC answers DCMI's power reading."""
@@ -151,5 +175,6 @@ class IpmiBmc:
             power = None if None in parts else sum(parts)
         else:
             power = None
+        cap = power_cap(self._power_limit()) if self.dcmi_cap else None
         return chassis.ChassisReading(inlet_temperature_c=inlet,
-                                      power_w=power)
+                                      power_w=power, power_cap_w=cap)

@@ -13,6 +13,7 @@ from cryptomine_scheduler.tests.config import collector_conf
 from load_collector import sources
 from load_collector.sources import chassis
 from load_collector.sources import ipmi
+from load_collector.sources import ipmi_bmc as ipmi_bmc_source
 
 LOGGER = 'load_collector.sources.ipmi'
 PATIENCE = waiting.PATIENCE
@@ -73,6 +74,33 @@ class IpmiSourceTestCase(base.BaseTestCase):
                                      s.chassis_power_w) == (inlet_c, power_w))
 
 
+class TestDcmiPowerCap(base.BaseTestCase):
+    """Get Power Limit answers as DCMI 1.5 (table 6-7) lays them out, as
+    pyghmi hands them over: the completion code apart, then the group
+    extension, 2 reserved bytes, the exception actions, the limit in
+    watts (least significant byte first), the correction time, 2
+    reserved bytes and the sampling period."""
+
+    @staticmethod
+    def answer(code: int, watts: int = 0) -> dict:
+        data = bytearray([0xdc, 0, 0, 0x01, *watts.to_bytes(2, 'little'),
+                          *(1000).to_bytes(4, 'little'), 0, 0, 1, 0])
+        return {'code': code, 'data': data if code == 0 else bytearray()}
+
+    def test_table(self):
+        for response, cap in (
+                (self.answer(0, 2800), 2800.0),
+                (self.answer(0, 0x1234), 4660.0),  # both bytes count
+                (self.answer(0, 0), None),         # 0 W caps nothing
+                (self.answer(0x80), None),         # set, not active
+                (self.answer(0xc1), None),         # invalid command
+                ({'code': 0, 'data': bytearray([0xdc, 0, 0])}, None),
+                ({'code': 0, 'data': bytearray(
+                    [0xdd, 0, 0, 1, 0xf0, 0x0a])}, None)):  # not DCMI
+            with self.subTest(response=response):
+                self.assertEqual(cap, ipmi_bmc_source.power_cap(response))
+
+
 class TestReadings(IpmiSourceTestCase):
 
     def test_inlet_and_chassis_power(self):
@@ -84,8 +112,10 @@ class TestReadings(IpmiSourceTestCase):
         self.assertEqual(sample.HostSensors(
             cpu_temperature_c=48.0, inlet_temperature_c=27.0,
             chassis_power_w=1420.0), sensors)
+        # The simulator answers no DCMI: no power cap is read.
         self.assertIn("inlet temperature from Inlet Temp, chassis power "
-                      "from Total Power", self.log.output)
+                      "from Total Power, power cap from nowhere",
+                      self.log.output)
 
     def test_readings_follow_the_bmc(self):
         bmc = self.useFixture(ipmi_bmc.SimulatedBmc(SERVER))
