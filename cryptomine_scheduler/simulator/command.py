@@ -181,6 +181,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           'chassis power is read ([cryptomine] '
                           'max_chassis_power_w; 0: none); the figures '
                           'then show the share of host-steps over it')
+    run.add_argument('--bmc-power-cap-w', type=_NON_NEGATIVE, default=0.0,
+                     metavar='W',
+                     help="the power cap that the BMC of each GPU host "
+                          "whose chassis power is read holds it to (0: "
+                          "none): over it, the GPUs slow down and lose "
+                          "hashrate; our filter and re-planner read it "
+                          "as a budget")
     run.add_argument('--migration-mb-per-s', type=_POSITIVE,
                      default=DEFAULTS.migration_mb_per_s)
     run.add_argument('--overload-percent', type=_NON_NEGATIVE,
@@ -238,7 +245,15 @@ def workload(args) -> tuple[traces.Trace, fleet_mod.Fleet | None]:
 
 def hosts(args, trace: traces.Trace,
           default: fleet_mod.Fleet | None) -> fleet_mod.Fleet:
-    """The fleet the options name."""
+    """The fleet the options name, capped as ``--bmc-power-cap-w``
+    says."""
+    fleet = _hosts(args, trace, default)
+    return (fleet.with_chassis_cap(args.bmc_power_cap_w)
+            if args.bmc_power_cap_w else fleet)
+
+
+def _hosts(args, trace: traces.Trace,
+           default: fleet_mod.Fleet | None) -> fleet_mod.Fleet:
     if args.fleet:
         return fleet_mod.load(args.fleet)
     if args.hosts is None and default is not None:

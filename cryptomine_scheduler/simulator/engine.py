@@ -598,10 +598,15 @@ class World:
         chassis = self.chassis_power(gpus)
         for row, host in zip(rows, self.mining_hosts, strict=True):
             if self.gpu_total[host]:
+                spec = self.fleet.hosts[host].gpu
                 self._gpu_row(row, gpus, self.gpu_host == host,
-                              self.fleet.hosts[host].gpu.power_limit_w)
+                              spec.power_limit_w)
                 row[_MINING_COLUMN[mining.MiningMetric.CHASSIS_POWER]] = (
                     chassis[host])
+                if spec.chassis_cap_w and spec.chassis_base_w is not None:
+                    row[_MINING_COLUMN[
+                        mining.MiningMetric.CHASSIS_POWER_CAP]] = (
+                        spec.chassis_cap_w)
             if self.asic_total[host]:
                 self._asic_row(row, host, step)
         return rows

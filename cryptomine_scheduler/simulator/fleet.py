@@ -64,6 +64,13 @@ power is ``idle_power_percent + (full_power_percent -
 idle_power_percent) * u * delivered`` % of its limit; the headrooms are
 ``slowdown_c - temperature`` and ``100 - power``.
 
+A host with ``chassis_base_w`` has a BMC that reads its chassis power:
+that much besides its GPUs' draw.  With ``chassis_cap_w`` too (0: none)
+the BMC caps it there: where the chassis would draw more, every working
+GPU does the same share of its work, the share that brings the chassis
+to the cap (none while idle GPUs alone fill it), and the rest of its
+hashrate is lost.
+
 Each ASIC instance holds a miner of its own, the first free one that is
 up (else the first free one: placement counts miners, not their
 health); its hashrate is its miner's (:mod:`.miners`).
@@ -98,7 +105,7 @@ class GpuHeat:
     temperature_c: np.ndarray
     power_percent: np.ndarray
     delivered: np.ndarray      # share of its work each GPU does, 0-1
-    throttled: np.ndarray      # bool: held back by heat
+    throttled: np.ndarray      # bool: held back by heat or power cap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +126,8 @@ class GpuSpec:
     #: What the chassis draws besides its GPUs (W), as its BMC reads it;
     #: None: a host without a BMC, whose chassis power is not read.
     chassis_base_w: float | None = None
+    #: The power cap that BMC holds the chassis to (W); 0: none.
+    chassis_cap_w: float = 0.0
 
     def heat(self, utilisation: np.ndarray, seconds: float) -> GpuHeat:
         """Each GPU's state with ``utilisation`` (0-1, one per GPU)
@@ -133,12 +142,31 @@ class GpuSpec:
             delivered = np.where(
                 throttled,
                 np.clip((self.slowdown_c - base) / work, 0.0, 1.0), 1.0)
+        delivered, throttled = self._capped(utilisation, delivered,
+                                            throttled)
         temperature = np.maximum(
-            np.minimum(base + work, self.slowdown_c), base)
+            np.minimum(base + work * delivered, self.slowdown_c), base)
         power = (self.idle_power_percent
                  + (self.full_power_percent - self.idle_power_percent)
                  * utilisation * delivered)
         return GpuHeat(temperature, power, delivered, throttled)
+
+    def _capped(self, utilisation: np.ndarray, delivered: np.ndarray,
+                throttled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``delivered`` and ``throttled`` once the BMC holds the chassis
+        to its cap (module docstring)."""
+        if not self.chassis_cap_w or self.chassis_base_w is None:
+            return delivered, throttled
+        watts = self.power_limit_w / 100.0
+        idle = self.idle_power_percent * watts * len(utilisation)
+        busy = ((self.full_power_percent - self.idle_power_percent) * watts
+                * (utilisation * delivered).sum())
+        room = self.chassis_cap_w - self.chassis_base_w - idle
+        if busy <= room:
+            return delivered, throttled
+        working = utilisation > 0
+        return (np.where(working, delivered * max(room, 0.0) / busy,
+                         delivered), throttled | working)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +239,15 @@ class Fleet:
     """The hosts, in the order policies break ties in."""
 
     hosts: tuple[HostSpec, ...]
+
+    def with_chassis_cap(self, cap_w: float) -> 'Fleet':
+        """These hosts, each GPU host with a BMC capping its chassis at
+        ``cap_w`` (0: none)."""
+        return Fleet(tuple(
+            host if host.gpu is None or host.gpu.chassis_base_w is None
+            else dataclasses.replace(host, gpu=dataclasses.replace(
+                host.gpu, chassis_cap_w=cap_w))
+            for host in self.hosts))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -315,6 +352,10 @@ def _group(name: str, keys: dict, where: str) -> list[HostSpec]:
     values['cost_per_hour'] = _cost(keys.get('tier', 'home'),
                                     values.get('cost_per_hour'), where)
     gpu = _devices(GpuSpec, 'gpu', values, where)
+    if gpu is not None and gpu.chassis_cap_w and gpu.chassis_base_w is None:
+        raise FleetError(f'{where}: gpu_chassis_cap_w needs '
+                         'gpu_chassis_base_w (a BMC that reads the '
+                         'chassis)')
     asic = _devices(AsicSpec, 'asic', values, where)
     if asic is not None and not (asic.sag_min <= asic.sag_max <= 1.0):
         raise FleetError(f'{where}: expected asic_sag_min <= asic_sag_max '

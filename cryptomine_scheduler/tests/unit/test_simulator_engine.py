@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import numpy as np
 from oslotest import base
@@ -305,6 +306,46 @@ class TestPowerBudget(base.BaseTestCase):
         # No budget, no figure.
         self.assertIsNone(metrics.figures(runs['nova-spread'],
                                           engine.Settings()).power_over)
+
+
+    def test_a_bmc_cap_slows_down_what_it_cannot_power(self):
+        # No budget configured; the host's BMC caps the chassis at
+        # 1.1 kW.  Four GPU guests boot once the host has been sampled
+        # idle (580 W).  nova-spread places all four: the chassis would
+        # draw 1,552 W, the BMC holds it to 1,100 and each GPU does
+        # (1100 - 400 - 4 * 45) / (4 * 243) of its work.  Ours reads the
+        # cap from the samples as a budget and places two.
+        nan = math.nan
+        spec = fleet.GpuSpec(count=4, power_limit_w=300.0,
+                             chassis_base_w=400.0, chassis_cap_w=1100.0)
+        hosts = fleet.Fleet((fleet.HostSpec('gpu-000', 16, 65536,
+                                            gpu=spec),))
+        four = trace(cpu=[[nan] + [0.5] * 3] * 4, vcpus=[1] * 4,
+                     memory_mb=[1024] * 4,
+                     accelerators=(Accelerator.GPU,) * 4,
+                     gpu=[[nan] + [100] * 3] * 4)
+        settings = engine.Settings()
+        runs = {policy.name: engine.simulate(four, hosts, policy, settings)
+                for policy in (policies.NovaSpread(settings),
+                               policies.LoadAware(settings))}
+        share = (1100 - 400 - 4 * 45) / (4 * 243)
+        np.testing.assert_allclose([580, 1100, 1100, 1100],
+                                   runs['nova-spread'].chassis_power[:, 0])
+        np.testing.assert_allclose(
+            [580] + [400 + 2 * 288 + 2 * 45] * 3,
+            runs['load-aware'].chassis_power[:, 0])
+        spread, ours = (metrics.figures(runs[name], settings)
+                        for name in ('nova-spread', 'load-aware'))
+        self.assertAlmostEqual(1 - share, spread.gpu_throttle_lost)
+        self.assertEqual((2, 0.0), (ours.refused_boots,
+                                    ours.gpu_throttle_lost))
+        # Without the cap, the same four guests lose nothing.
+        uncapped = fleet.Fleet((fleet.HostSpec(
+            'gpu-000', 16, 65536,
+            gpu=dataclasses.replace(spec, chassis_cap_w=0.0)),))
+        self.assertEqual(0.0, metrics.figures(engine.simulate(
+            four, uncapped, policies.NovaSpread(settings), settings),
+            settings).gpu_throttle_lost)
 
 
 class TestDevices(base.BaseTestCase):

@@ -107,6 +107,9 @@ class TestFleetFile(base.BaseTestCase):
                  'not an integer'),
                 ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, '
                  'gpu_idle_c: 30}\n', 'without gpus'),
+                ('f.yaml', 'groups:\n  - {vcpus: 2, memory_mb: 4, gpus: 8, '
+                 'gpu_chassis_cap_w: 2000}\n',
+                 'gpu_chassis_cap_w needs gpu_chassis_base_w'),
                 ('f.yaml', 'hosts: 3\n', 'list of "groups"'),
                 ('f.ini', '[a]\nvcpus = 2\nmemory_mb = 4\nasics = -1\n',
                  "asics='-1' must not be negative"),
@@ -195,6 +198,31 @@ class TestGpuModel(base.BaseTestCase):
                 np.testing.assert_allclose(delivered, heat.delivered)
                 np.testing.assert_allclose(power, heat.power_percent)
                 self.assertEqual(throttled, heat.throttled.tolist())
+
+    def test_the_bmc_cap_slows_down_the_working_gpus(self):
+        # 300 W GPUs (45 W idle, 288 W busy) beside 400 W, capped at
+        # 1.1 kW; a cool room (base 35 + 6 * 0.625).  Asked for 1, 1, 0.5
+        # and 0, they would draw 1,421.5 W: the three working ones each
+        # do 520 / 607.5 of their work, which brings the chassis to the
+        # cap, and run as much cooler.
+        spec = fleet.GpuSpec(count=4, power_limit_w=300.0,
+                             chassis_base_w=400.0, chassis_cap_w=1100.0)
+        asked = np.array([1.0, 1.0, 0.5, 0.0])
+        heat = spec.heat(asked, 0.0)
+        share = 520 / 607.5
+        np.testing.assert_allclose([share] * 3 + [1], heat.delivered)
+        self.assertEqual([True, True, True, False], heat.throttled.tolist())
+        np.testing.assert_allclose(
+            1100, 400 + (heat.power_percent * 3.0).sum())
+        np.testing.assert_allclose(
+            38.75 + 43 * asked * heat.delivered, heat.temperature_c)
+        # Under the cap, or without one, nothing is held back.
+        for cap in (1500.0, 0.0):
+            with self.subTest(cap=cap):
+                free = dataclasses.replace(spec, chassis_cap_w=cap).heat(
+                    asked, 0.0)
+                np.testing.assert_allclose([1] * 4, free.delivered)
+                self.assertFalse(free.throttled.any())
 
 
 class TestSized(base.BaseTestCase):
