@@ -52,7 +52,8 @@ Over the devices instances hold (None when they hold none):
 * ``gpu_hot``: the fraction of GPU instance-time spent on a GPU under
   the filter's thermal headroom;
 * ``gpu_throttle_lost``: the share of the GPU instances' hashrate lost
-  to throttling (and to cold migrations' downtime),
+  to throttling, by heat or by a BMC's power cap (and to cold
+  migrations' downtime),
   ``sum(work * (1 - delivered)) / sum(work)`` over the held GPU-steps
   (hashrate taken as proportional to utilisation);
 * ``asic_lost``: the share of the ASIC instances' baseline hashrate
