@@ -445,8 +445,8 @@ def safety_violations(est: Estimate, limits: Thresholds) -> list[str]:
          limits.max_asic_errors_per_min, True),
         ('inlet temperature', est.inlet_temperature_c,
          limits.max_inlet_temperature_c, True),
-        ('chassis power', est.chassis_power_w if budget > 0 else NAN,
-         budget, True),
+        (f'chassis power ({_budget_name(est, budget)})',
+         est.chassis_power_w if budget > 0 else NAN, budget, True),
     ))
 
 
@@ -457,6 +457,12 @@ def power_budget(est: Estimate, limits: Thresholds) -> float:
     neither is."""
     budget, cap = limits.max_chassis_power_w, est.chassis_power_cap_w
     return cap if cap > 0 and not 0 < budget <= cap else budget
+
+
+def _budget_name(est: Estimate, budget: float) -> str:
+    """Which limit the power ``budget`` of ``est``'s chassis is."""
+    return 'BMC cap' if budget == est.chassis_power_cap_w else 'budget'
+
 
 
 def gpu_guest_power(est: Estimate) -> float:
@@ -475,7 +481,7 @@ def power_refusal(est: Estimate, limits: Thresholds) -> str | None:
     power = gpu_guest_power(est)
     if budget > 0 and power > budget:
         return (f'chassis power with a busy free GPU {power:.0f} W > '
-                f'budget {budget:g} W')
+                f'{_budget_name(est, budget)} {budget:g} W')
     return None
 
 

@@ -629,7 +629,7 @@ class TestDevices(base.BaseTestCase):
                 (2500.0, None, None),
                 (2750.0, 'chassis power with a busy free GPU 3040 W', None),
                 (3100.0, 'chassis power with a busy free GPU 3390 W',
-                 'chassis power 3100.0 > 3000'),
+                 'chassis power (budget) 3100.0 > 3000'),
                 (None, None, None)):
             estimate = scoring.estimate(power_host(draw), 1.0)
             for demand, reason in ((self.GPU, gpu_reason),
@@ -677,9 +677,10 @@ class TestDevices(base.BaseTestCase):
                                           hard_overload=False)
                 self.assertEqual(refused, refusal is not None, refusal)
                 if refused:
-                    self.assertIn(f'budget {effective:g} W', refusal)
+                    limit = 'budget' if effective == budget else 'BMC cap'
+                    self.assertIn(f'{limit} {effective:g} W', refusal)
         # Over the cap, a CPU guest is refused too.
-        self.assertIn('chassis power 2500.0 > 2400', scoring.refusal(
+        self.assertIn('chassis power (BMC cap) 2500.0 > 2400', scoring.refusal(
             scoring.estimate(capped_host(2400.0), 1.0), LIMITS,
             scoring.CPU_GUEST, hard_overload=False))
 
