@@ -84,7 +84,7 @@ def load_fields(view: snapshot.HostView | None, risk_factor: float,
         'Predicted Inlet Temperature': columns.number(
             est.inlet_temperature_c),
         'Predicted Chassis Power': columns.number(est.chassis_power_w),
-        'BMC Power Cap': columns.number(est.chassis_power_cap_w),
+        'BMC Power Cap': columns.number(scoring.cap_or_nan(est)),
         **dict(zip(MINING_COLUMNS, _mining(view, est), strict=True)),
         'Summaries': _summaries(view)}
 

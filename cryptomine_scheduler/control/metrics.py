@@ -131,7 +131,7 @@ _HOST_GAUGES = (
     _HostGauge('chassis_power_cap_watts',
                "Newest power cap the chassis' BMC holds it to (GPU and "
                "ASIC hosts whose BMC caps their power).",
-               _newest(MiningMetric.CHASSIS_POWER_CAP)),
+               lambda v, e: scoring.cap_or_nan(e)),
     _HostGauge('asic_errors_per_minute',
                'Mean ASIC hardware-error rate over the summary window '
                '(ASIC hosts only).',

@@ -27,7 +27,8 @@ values (NaN where the host has no such device or the reading is absent):
 * ``inlet_temperature_c``, ``chassis_power_w``, ``chassis_power_cap_w``
   the chassis' readings of the host's BMC (Redfish or IPMI), as the
   sample's sensors carry them: the cap is the power limit the BMC holds
-  the chassis to, absent where it holds it to none
+  the chassis to, 0 where a BMC read the chassis and holds it to none
+  (so that a cap lifted ends at the next sample)
 
 and, per guest holding a device (:meth:`MiningDeriver.guest_losses`),
 the share of its device's work it lost at its host's newest sample,
@@ -109,6 +110,15 @@ def _thermal_headroom(gpus) -> float:
     """The least headroom (degC to slowdown) of ``gpus``; NaN for none."""
     return _min(g.slowdown_temperature_c - g.temperature_c for g in gpus
                 if None not in (g.slowdown_temperature_c, g.temperature_c))
+
+
+def _cap(sensors: sample_mod.HostSensors) -> float | None:
+    """The chassis' power cap: 0 where its BMC read it and caps nothing,
+    None where no BMC read it."""
+    if sensors.chassis_power_cap_w is None and (
+            sensors.chassis_power_w is not None):
+        return 0.0
+    return sensors.chassis_power_cap_w
 
 
 def gpu_values(gpus: tuple[sample_mod.GpuLoad, ...]) -> dict:
@@ -193,7 +203,7 @@ class MiningDeriver:
                               (MiningMetric.CHASSIS_POWER,
                                sensors.chassis_power_w),
                               (MiningMetric.CHASSIS_POWER_CAP,
-                               sensors.chassis_power_cap_w)):
+                               _cap(sensors))):
             if value is not None:
                 values[metric] = value
         with self._lock:

@@ -459,6 +459,13 @@ def power_budget(est: Estimate, limits: Thresholds) -> float:
     return cap if cap > 0 and not 0 < budget <= cap else budget
 
 
+def cap_or_nan(est: Estimate) -> float:
+    """The power cap ``est``'s BMC holds its chassis to; NaN where it
+    holds it to none or is not read."""
+    cap = est.chassis_power_cap_w
+    return cap if cap > 0 else NAN
+
+
 def _budget_name(est: Estimate, budget: float) -> str:
     """Which limit the power ``budget`` of ``est``'s chassis is."""
     return 'BMC cap' if budget == est.chassis_power_cap_w else 'budget'

@@ -601,9 +601,9 @@ class World:
                 spec = self.fleet.hosts[host].gpu
                 self._gpu_row(row, gpus, self.gpu_host == host,
                               spec.power_limit_w)
-                row[_MINING_COLUMN[mining.MiningMetric.CHASSIS_POWER]] = (
-                    chassis[host])
-                if spec.chassis_cap_w and spec.chassis_base_w is not None:
+                if spec.chassis_base_w is not None:  # its BMC reads it
+                    row[_MINING_COLUMN[mining.MiningMetric.CHASSIS_POWER]] = (
+                        chassis[host])
                     row[_MINING_COLUMN[
                         mining.MiningMetric.CHASSIS_POWER_CAP]] = (
                         spec.chassis_cap_w)

@@ -95,6 +95,11 @@ class TestGpuValues(base.BaseTestCase):
         for metric in (M.INLET_TEMPERATURE, M.CHASSIS_POWER,
                        M.CHASSIS_POWER_CAP):
             self.assertTrue(math.isnan(row[metric]), metric)
+        # A BMC read that caps nothing: 0, so that a cap lifted ends.
+        row = _row(deriver.derive(samples.make(
+            gpus=[samples.gpu(0)], sensors=sample.HostSensors(
+                chassis_power_w=2480.0))))
+        self.assertEqual(0.0, row[M.CHASSIS_POWER_CAP])
 
 
 class TestAsicValues(base.BaseTestCase):

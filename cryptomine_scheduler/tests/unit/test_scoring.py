@@ -679,6 +679,23 @@ class TestDevices(base.BaseTestCase):
                 if refused:
                     limit = 'budget' if effective == budget else 'BMC cap'
                     self.assertIn(f'{limit} {effective:g} W', refusal)
+        # A cap lifted at the BMC ends with the next sample, though the
+        # capped ones are still in the summary window.
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        for i in range(6):
+            tracker.add(samples.make(
+                host='g', seq=i, timestamp=1000.0 + 10 * i,
+                gpus=[samples.gpu(0, power=60.0, limit=350.0)],
+                collector=samples.COUNTERS, cpus=64,
+                sensors=sample.HostSensors(
+                    chassis_power_w=2500.0,
+                    chassis_power_cap_w=2600.0 if i < 5 else None)))
+        lifted = scoring.estimate(snapshot.LoadSnapshot.from_wire(
+            tracker.snapshot(1060.0)).hosts['g'], 1.0)
+        self.assertEqual(0.0, scoring.power_budget(lifted, LIMITS))
+        self.assertIsNone(scoring.refusal(lifted, LIMITS, self.GPU,
+                                          hard_overload=False))
+        self.assertTrue(math.isnan(scoring.cap_or_nan(lifted)))
         # Over the cap, a CPU guest is refused too.
         self.assertIn('chassis power (BMC cap) 2500.0 > 2400', scoring.refusal(
             scoring.estimate(capped_host(2400.0), 1.0), LIMITS,

@@ -433,11 +433,14 @@ class TestDevices(base.BaseTestCase):
             / 100.0, limit=spec.power_limit_w,
             throttle=0x20 if gpus.throttled[g] else 0,
             instances=('vm0',) if g == 0 else ()) for g in range(2)]
-        # The BMC reads the chassis: 400 W besides the GPUs' draw.
+        # The BMC reads the chassis: 400 W besides the GPUs' draw, and
+        # caps nothing.
         chassis = 400.0 + sum(g.power_w for g in gpu_samples)
-        expected = {'gpu-000': {
-                        **mining.gpu_values(tuple(gpu_samples)),
-                        mining.MiningMetric.CHASSIS_POWER: chassis},
+        gpu_row = deriver.derive(samples.make(
+            host='gpu-000', timestamp=300.0, gpus=gpu_samples,
+            sensors=sample_mod.HostSensors(chassis_power_w=chassis)))
+        expected = {'gpu-000': dict(zip(mining.METRICS, gpu_row,
+                                        strict=True)),
                     'asic-000': dict(zip(mining.METRICS, derived,
                                          strict=True))}
         for name, values in expected.items():
