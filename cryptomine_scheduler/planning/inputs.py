@@ -355,13 +355,13 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
             est = scoring.with_gpu_guests(
                 scoring.estimate(view, model.risk_factor),
                 sum(guest.gpu for guest in snap.pending.get(host.name, ())))
-            devices[:, i] = _devices(est, model.thresholds)
+            limits = host.thresholds(model.thresholds)
+            devices[:, i] = _devices(est, limits)
             fresh.append(i)
             stats.append(view.stats[_HOST_ROWS])
             samples.append(view.samples)
             if scoring.violations(dataclasses.replace(
-                    est, cpu_percent=np.nan, mem_percent=np.nan),
-                    model.thresholds):
+                    est, cpu_percent=np.nan, mem_percent=np.nan), limits):
                 receives[i] = False
             kinds = scoring.offered(kinds, est)
         offered[i] = problem_mod.accelerator_mask(

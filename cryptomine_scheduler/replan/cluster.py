@@ -8,6 +8,8 @@ a fleet file.  :mod:`.planning.problem` joins them with the load snapshot.
 import dataclasses
 import enum
 
+from cryptomine_scheduler.placement import aggregate_thresholds
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.placement.scoring import Accelerator
 
@@ -33,7 +35,9 @@ class ComputeHost:
     uses what the host's load samples report).  ``burst_cost_per_hour``
     is what a rented burst host costs an hour (aggregate properties
     ``cryptomine:tier = burst`` and ``cryptomine:cost_per_hour``); None
-    for a host of the operator's own.
+    for a host of the operator's own.  ``threshold_values`` are its
+    aggregates' ``cryptomine_<threshold>`` metadata, (key, value) pairs
+    (:mod:`~cryptomine_scheduler.placement.aggregate_thresholds`).
     """
 
     name: str
@@ -46,6 +50,16 @@ class ComputeHost:
     accepts_moves: bool = True
     accelerators: frozenset[Accelerator] | None = None
     burst_cost_per_hour: float | None = None
+    threshold_values: tuple[tuple[str, str], ...] = ()
+
+    def thresholds(self, defaults: scoring.Thresholds
+                   ) -> scoring.Thresholds:
+        """``defaults`` as its aggregates override them."""
+        if not self.threshold_values:
+            return defaults
+        return aggregate_thresholds.thresholds(
+            defaults, lambda key: [v for k, v in self.threshold_values
+                                   if k == key], self.name)
 
     @property
     def tier(self) -> tiers.Tier:

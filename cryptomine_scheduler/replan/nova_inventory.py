@@ -10,7 +10,9 @@ Through openstacksdk, as an admin:
   are the inventories' (the hypervisor API dropped capacities in 2.88).
   A host with several nodes (ironic) gets their sum and the smallest
   ratios.  Its aggregates give the availability zone (else the service's
-  zone, nova's ``default_availability_zone``).
+  zone, nova's ``default_availability_zone``) and the thresholds that
+  they override for the filter (``cryptomine_<threshold>``), which the
+  planner holds the host to as well.
 * a host's **GPUs and miners** (:func:`read_devices`) are the device
   inventories of the providers in its compute nodes' trees and what
   nova allocated of them (:mod:`.device_inventory`).  The accelerator
@@ -35,6 +37,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
+from cryptomine_scheduler.placement import aggregate_thresholds
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement import tiers
@@ -94,6 +97,9 @@ class _Membership:
     tiers: set[str] = dataclasses.field(default_factory=set)
     #: (hosts in the aggregate, its cost_per_hour) per aggregate.
     costs: set[tuple[int, str]] = dataclasses.field(default_factory=set)
+    #: (key, value) of the thresholds its aggregates override.
+    thresholds: set[tuple[str, str]] = dataclasses.field(
+        default_factory=set)
 
     def burst_cost(self, host: str) -> float | None:
         """What the host costs an hour if burst capacity, else None."""
@@ -200,6 +206,9 @@ def _memberships(conn) -> dict[str, _Membership]:
             if spec is not None:
                 member.accelerators = ((member.accelerators or set())
                                        | _split_kinds(spec, aggregate.name))
+            member.thresholds.update(
+                (key, value) for key, value in metadata.items()
+                if key in aggregate_thresholds.KEYS)
     return found
 
 
@@ -299,7 +308,8 @@ def read_hosts(conn: connection_mod.Connection,
                            and service.state == 'up'
                            and not service.is_forced_down),
             accelerators=_offered(capacity.devices, member),
-            burst_cost_per_hour=member.burst_cost(service.host)))
+            burst_cost_per_hour=member.burst_cost(service.host),
+            threshold_values=tuple(sorted(member.thresholds))))
     return tuple(sorted(hosts, key=lambda h: h.name))
 
 

@@ -1,14 +1,16 @@
 """Per-aggregate overrides of the plugin's options.
 
 A host in several aggregates gets the strictest value: the lowest
-maximum, the highest minimum, ``reject`` over ``pass`` and ``hard``
-over ``soft``.  A value that cannot be read is ignored with a warning.
+maximum, the highest minimum (:mod:`.aggregate_thresholds`), ``reject``
+over ``pass`` and ``hard`` over ``soft``.  A value that cannot be read
+is ignored with a warning.
 """
 
 from nova.scheduler.filters import utils
 from oslo_log import log as logging
 
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
+from cryptomine_scheduler.placement import aggregate_thresholds
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement import tiers
 
@@ -18,18 +20,6 @@ TIER_KEY = tiers.TIER_KEY
 TIER_BURST = tiers.TIER_BURST
 COST_KEY = tiers.COST_KEY
 
-# (option, strictest of several aggregates); metadata key cryptomine_<option>
-_THRESHOLDS = (
-    ('max_cpu_percent', min),
-    ('max_mem_percent', min),
-    ('min_gpu_thermal_headroom_c', max),
-    ('min_gpu_power_headroom_percent', max),
-    ('max_asic_errors_per_min', min),
-    ('min_asic_hashrate_ratio', max),
-    ('max_inlet_temperature_c', min),
-    ('max_chassis_power_w', min),
-)
-
 
 def thresholds(host_state, defaults: scoring.Thresholds
                ) -> scoring.Thresholds:
@@ -37,18 +27,10 @@ def thresholds(host_state, defaults: scoring.Thresholds
     aggregates' ``cryptomine_<threshold>`` metadata."""
     if not host_state.aggregates:
         return defaults
-    values = {}
-    for name, strictest in _THRESHOLDS:
-        default = getattr(defaults, name)
-        try:
-            values[name] = utils.validate_num_values(
-                utils.aggregate_values_from_key(host_state,
-                                                f'cryptomine_{name}'),
-                default, cast_to=float, based_on=strictest)
-        except ValueError as exc:
-            LOG.warning('Ignoring aggregate cryptomine_%s: %s', name, exc)
-            values[name] = default
-    return scoring.Thresholds(**values)
+    return aggregate_thresholds.thresholds(
+        defaults,
+        lambda key: utils.aggregate_values_from_key(host_state, key),
+        host_state.host)
 
 
 def _choice(host_state, key: str, default: str,

@@ -1,6 +1,7 @@
 """Connecting from ``[nova_api]``, and the host rules a small nova does not
 show (the functional test reads a real one)."""
 
+import dataclasses
 import os
 import types
 
@@ -10,7 +11,9 @@ from oslo_config import cfg
 from oslotest import base
 
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
+from cryptomine_scheduler.placement import aggregate_thresholds
 from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement.scoring import Accelerator
 from cryptomine_scheduler.placement.tiers import Tier
 from cryptomine_scheduler.replan import cluster
@@ -234,6 +237,49 @@ class ReadHostsTest(base.BaseTestCase):
         [warning] = logs.output
         self.assertIn("Host bad: ignoring aggregate cryptomine:"
                       "cost_per_hour 'cheap'", warning)
+
+    def test_thresholds_that_aggregates_override(self):
+        # The filter's aggregate keys, for the planner: the strictest of
+        # a host's aggregates, unreadable values ignored with a warning.
+        inv = {'VCPU': inventory(8, 0, 1.0),
+               'MEMORY_MB': inventory(4096, 0, 1.0)}
+        names = ('plain', 'racked', 'hot', 'bad')
+        conn = FakeNova(
+            hypervisors=[R(id=n, name=n, service_details={'host': n})
+                         for n in names],
+            inventories=dict.fromkeys(names, inv),
+            aggregates=[
+                R(name='rack', hosts=['racked', 'hot'],
+                  availability_zone=None,
+                  metadata={'cryptomine_max_chassis_power_w': '3000',
+                            'cryptomine_max_cpu_percent': '80',
+                            'cryptomine:accelerator': 'gpu'}),
+                R(name='hot-row', hosts=['hot'], availability_zone=None,
+                  metadata={'cryptomine_max_chassis_power_w': '2500',
+                            'cryptomine_min_gpu_thermal_headroom_c': '8'}),
+                R(name='typo', hosts=['bad'], availability_zone=None,
+                  metadata={'cryptomine_max_inlet_temperature_c': 'warm'})],
+            services=[service(n) for n in names])
+        defaults = scoring.Thresholds(
+            max_cpu_percent=90.0, max_mem_percent=90.0,
+            min_gpu_thermal_headroom_c=5.0,
+            min_gpu_power_headroom_percent=2.0,
+            max_asic_errors_per_min=30.0, min_asic_hashrate_ratio=0.5,
+            max_inlet_temperature_c=40.0, max_chassis_power_w=0.0)
+        hosts = {h.name: h for h in nova_inventory.read_hosts(conn)}
+        with self.assertLogs(aggregate_thresholds.LOG.logger) as logs:
+            got = {n: h.thresholds(defaults) for n, h in hosts.items()}
+        self.assertIs(defaults, got['plain'])
+        self.assertEqual(dataclasses.replace(
+            defaults, max_chassis_power_w=3000.0, max_cpu_percent=80.0),
+            got['racked'])
+        self.assertEqual(dataclasses.replace(
+            defaults, max_chassis_power_w=2500.0, max_cpu_percent=80.0,
+            min_gpu_thermal_headroom_c=8.0), got['hot'])
+        self.assertEqual(defaults, got['bad'])
+        [warning] = logs.output
+        self.assertIn("Host bad: ignoring aggregate cryptomine_max_inlet_"
+                      "temperature_c values 'warm'", warning)
 
     def test_gpus_and_miners_counted_in_provider_trees(self):
         host = {'VCPU': inventory(32, 0, 1.0),

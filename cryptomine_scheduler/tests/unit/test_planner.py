@@ -938,16 +938,34 @@ class TestMining(base.BaseTestCase):
         # of the budget's room.
         warming = dataclasses.replace(f.snapshot, pending={'cool': (
             snapshot.PendingView('new', 'cool', 2, 4096, None, gpu=True),)})
-        for budget, moved, snap in ((0.0, 8, f.snapshot),
-                                    (3000.0, 2, f.snapshot),
-                                    (2500.0, 0, f.snapshot),
-                                    (3000.0, 1, warming)):
+        # The same budget set on cool's aggregate, or held by its BMC.
+        racked = dataclasses.replace(f.cluster, hosts=tuple(
+            dataclasses.replace(h, threshold_values=(
+                ('cryptomine_max_chassis_power_w', '3000'),))
+            if h.name == 'cool' else h for h in f.cluster.hosts))
+        capped = dict(views, cool=dataclasses.replace(
+            views['cool'], mining_stats=fleets.host_view(
+                0.0, 0.0, mining_values={
+                    metric.GPU_COUNT: 9.0, metric.GPU_THERMAL_HEADROOM: 25.0,
+                    metric.CHASSIS_POWER: 2400.0,
+                    metric.CHASSIS_POWER_CAP: 3000.0,
+                    metric.GPU_FREE_POWER_RISE: 250.0}).mining_stats))
+        for name, budget, moved, fleet in (
+                ('none', 0.0, 8, f),
+                ('3 kW', 3000.0, 2, f),
+                ('2.5 kW', 2500.0, 0, f),
+                ('3 kW, one warming', 3000.0, 1,
+                 fleets.Fleet(f.cluster, warming)),
+                ('3 kW on the aggregate', 0.0, 2,
+                 fleets.Fleet(racked, f.snapshot)),
+                ("3 kW, the BMC's cap", 0.0, 2, fleets.Fleet(
+                    f.cluster, dataclasses.replace(f.snapshot,
+                                                   hosts=capped)))):
             model = dataclasses.replace(fleets.MODEL, thresholds=(
                 dataclasses.replace(fleets.MODEL.thresholds,
                                     max_chassis_power_w=budget)))
-            with self.subTest(budget=budget, warming=snap is warming):
-                p = fleets.problem(fleets.Fleet(f.cluster, snap),
-                                   model=model)
+            with self.subTest(name):
+                p = fleets.problem(fleet, model=model)
                 plan = heuristic.plan(p)
                 check_feasible(self, p, plan.placement)
                 self.assertEqual(moved, len(plan.moves))
