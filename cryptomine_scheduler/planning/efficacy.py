@@ -46,7 +46,7 @@ def balance(problem: Problem, placement: np.ndarray) -> Balance:
     """Score ``placement`` (see :class:`Balance`)."""
     utilisation = problem.load(placement) / problem.capacity
     weighted = utilisation @ problem.weights
-    over = (utilisation > problem.limit[None, :] + 1e-9).any(axis=1)
+    over = (utilisation > problem.limit + 1e-9).any(axis=1)
     return Balance(
         objective=problem.objective(placement),
         sigma=float(weighted.std()) if len(weighted) else 0.0,

@@ -346,6 +346,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     offered = np.zeros(n_hosts, dtype=np.int64)
     devices = np.zeros((3, n_hosts, len(problem_mod.DEVICES)))
     fresh, stats, samples = [], [], []
+    thresholds = [h.thresholds(model.thresholds) for h in hosts]
     for i, host in enumerate(hosts):
         view = snap.hosts.get(host.name)
         kinds = host.accelerators
@@ -355,7 +356,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
             est = scoring.with_gpu_guests(
                 scoring.estimate(view, model.risk_factor),
                 sum(guest.gpu for guest in snap.pending.get(host.name, ())))
-            limits = host.thresholds(model.thresholds)
+            limits = thresholds[i]
             devices[:, i] = _devices(est, limits)
             fresh.append(i)
             stats.append(view.stats[_HOST_ROWS])
@@ -438,8 +439,8 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
               h.memory_mb * h.ram_allocation_ratio] for h in hosts],
             dtype=float).reshape(n_hosts, 2),
         alloc_demand=alloc_demand,
-        limit=np.array([model.thresholds.max_cpu_percent,
-                        model.thresholds.max_mem_percent]) / 100.0,
+        limit=np.array([[t.max_cpu_percent, t.max_mem_percent]
+                        for t in thresholds]).reshape(n_hosts, 2) / 100.0,
         weights=weights / max(weights.sum(), 1e-9),
         zone=zone,
         host_accelerators=offered,

@@ -140,7 +140,7 @@ class Problem:
     demand: np.ndarray           # (N, R) predicted load of each instance
     alloc_capacity: np.ndarray   # (H, 2) vcpus and MiB allocatable
     alloc_demand: np.ndarray     # (N, 2) flavor vcpus and MiB
-    limit: np.ndarray            # (R,) utilisation a host may reach
+    limit: np.ndarray            # (H, R) utilisation each host may reach
     weights: np.ndarray          # (R,) normalised to sum 1
     zone: np.ndarray             # (H,) int availability zone code
     host_accelerators: np.ndarray  # (H,) int bitmask offered
@@ -224,7 +224,7 @@ class Problem:
     def load_ceiling(self) -> np.ndarray:
         """(H, R) the utilisation each host may have after the round."""
         current = self.load(self.current) / self.capacity
-        return np.maximum(self.limit[None, :], current)
+        return np.maximum(self.limit, current)
 
     def alloc_ceiling(self) -> np.ndarray:
         """(H, 2) the allocation each host may have after the round."""

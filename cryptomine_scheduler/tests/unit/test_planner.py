@@ -101,6 +101,10 @@ class TestConstraints(base.BaseTestCase):
             forbidden_hosts={'cold1'}),
         'load limit': dict(
             base={'cold1': (14.0, 0.0)}, forbidden_hosts={'cold1'}),
+        'load limit of an aggregate': dict(
+            hosts={'cold1': {'threshold_values': (
+                ('cryptomine_max_cpu_percent', '5'),)}},
+            forbidden_hosts={'cold1'}),
         'accelerator': dict(
             hosts={'cold1': {'accelerators': frozenset({A.CPU})},
                    'cold2': {'accelerators': frozenset({A.GPU})},
