@@ -118,8 +118,13 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         gpu_row = self._create_aggregate('gpu-row', availability_zone='az2')
         api.add_host_to_aggregate(gpu_row, 'gpu1')
         api.post_aggregate_action(gpu_row, {'set_metadata': {'metadata': {
-            'cryptomine:accelerator': 'gpu, cpu'}}})
-        api.add_host_to_aggregate(self._create_aggregate('fast'), 'gpu1')
+            'cryptomine:accelerator': 'gpu, cpu',
+            'cryptomine_max_chassis_power_w': '3000'}}})
+        fast = self._create_aggregate('fast')
+        api.add_host_to_aggregate(fast, 'gpu1')
+        api.post_aggregate_action(fast, {'set_metadata': {'metadata': {
+            'cryptomine_max_chassis_power_w': '2500',
+            'cryptomine_min_gpu_thermal_headroom_c': '8'}}})
         services = {s['host']: s['id'] for s in api.get_services(
             binary='nova-compute')}
         api.put_service(services['off1'], {'status': 'disabled',
@@ -149,11 +154,20 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
                 availability_zone='az2',
                 aggregates=frozenset({'gpu-row', 'fast'}),
                 accelerators=frozenset({scoring.Accelerator.GPU,
-                                        scoring.Accelerator.CPU})),
+                                        scoring.Accelerator.CPU}),
+                threshold_values=(
+                    ('cryptomine_max_chassis_power_w', '2500'),
+                    ('cryptomine_max_chassis_power_w', '3000'),
+                    ('cryptomine_min_gpu_thermal_headroom_c', '8'))),
             cluster.ComputeHost(
                 name='off1', vcpus=15, memory_mb=31744,
                 cpu_allocation_ratio=2.0, accepts_moves=False),
         ), found.hosts)
+        # The strictest of its aggregates' budgets, as the filter reads
+        # them from nova's host state.
+        limits = found.hosts[2].thresholds(fleets.MODEL.thresholds)
+        self.assertEqual((2500.0, 8.0), (limits.max_chassis_power_w,
+                                         limits.min_gpu_thermal_headroom_c))
         servers = {s.name: s for s in found.servers}
         project = self.api.get_server(web['id'])['tenant_id']
         self.assertEqual(cluster.Server(
