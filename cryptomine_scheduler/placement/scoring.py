@@ -471,7 +471,6 @@ def _budget_name(est: Estimate, budget: float) -> str:
     return 'BMC cap' if budget == est.chassis_power_cap_w else 'budget'
 
 
-
 def gpu_guest_power(est: Estimate) -> float:
     """The chassis' predicted power once a new guest works a free GPU
     to its limit (W): the chassis' draw alone where the free GPUs' limit

@@ -133,7 +133,8 @@ class IpmiBmc:
         if not power_sensors and not self.dcmi_power:
             self.power_sensors = _power_sensors(
                 [s for s in threshold if s.baseunit == 'W'])
-        self.dcmi_cap = self._power_limit()['code'] in (0, _NO_ACTIVE_LIMIT)
+        self.dcmi_cap = self._power_limit().get('code') in (
+            0, _NO_ACTIVE_LIMIT)
 
     def _power_limit(self) -> dict:
         """pyghmi's response to DCMI's Get Power Limit."""
