@@ -80,9 +80,9 @@ that would go over it once the guest works a free GPU to its power
 limit: the free GPUs' limit less their draw is added.  The re-planner
 moves no GPU guest onto a host without that room.  0 sets no budget; a
 host whose collector reads no BMC is not checked.  A power cap that the
-host's BMC holds the chassis to (read over Redfish) is its budget where
-the cap is lower, this option 0 included: past the cap the BMC slows
-the GPUs down.  Aggregate metadata key:
+host's BMC holds the chassis to (read over Redfish or IPMI's DCMI) is
+its budget where the cap is lower, this option 0 included: past the cap
+the BMC slows the GPUs down.  Aggregate metadata key:
 ``cryptomine_max_chassis_power_w`` (a rack's aggregate, say; the lowest
 of several applies, and 0 there lifts the budget).
 """),
