@@ -142,6 +142,18 @@ def service(host, status='enabled', state='up', forced_down=False):
              is_forced_down=forced_down, availability_zone='nova')
 
 
+def small_hosts(names, aggregates, services=None) -> 'FakeNova':
+    """Hosts of 8 vCPUs and 4 GiB named ``names``, in ``aggregates``, with
+    ``services`` (each enabled and up by default)."""
+    inv = {'VCPU': inventory(8, 0, 1.0),
+           'MEMORY_MB': inventory(4096, 0, 1.0)}
+    return FakeNova(
+        hypervisors=[R(id=n, name=n, service_details={'host': n})
+                     for n in names],
+        inventories=dict.fromkeys(names, inv), aggregates=aggregates,
+        services=services or [service(n) for n in names])
+
+
 class ReadHostsTest(base.BaseTestCase):
 
     def test_nodes_of_a_host_are_summed_with_the_smallest_ratios(self):
@@ -170,14 +182,8 @@ class ReadHostsTest(base.BaseTestCase):
         self.assertEqual((), nova_inventory.read_hosts(conn))
 
     def test_aggregates_and_service_state(self):
-        inv = {'VCPU': inventory(8, 0, 1.0),
-               'MEMORY_MB': inventory(4096, 0, 1.0)}
-        names = ('a', 'b', 'c', 'd')
-        conn = FakeNova(
-            hypervisors=[R(id=n, name=n, service_details={'host': n})
-                         for n in names],
-            inventories=dict.fromkeys(names, inv),
-            aggregates=[
+        conn = small_hosts(
+            ('a', 'b', 'c', 'd'), aggregates=[
                 R(name='rigs', hosts=['a', 'b'], availability_zone='az1',
                   metadata={'cryptomine:accelerator': 'GPU,fpga'}),
                 R(name='asics', hosts=['b'], availability_zone=None,
@@ -199,15 +205,9 @@ class ReadHostsTest(base.BaseTestCase):
              for n, h in hosts.items()})
 
     def test_tiers_and_costs_of_aggregates(self):
-        inv = {'VCPU': inventory(8, 0, 1.0),
-               'MEMORY_MB': inventory(4096, 0, 1.0)}
-        names = ('own', 'rented', 'twice', 'free', 'bad')
         burst = {'cryptomine:tier': 'burst'}
-        conn = FakeNova(
-            hypervisors=[R(id=n, name=n, service_details={'host': n})
-                         for n in names],
-            inventories=dict.fromkeys(names, inv),
-            aggregates=[
+        conn = small_hosts(
+            ('own', 'rented', 'twice', 'free', 'bad'), aggregates=[
                 R(name='home', hosts=['own'], availability_zone=None,
                   metadata={'cryptomine:tier': 'home',
                             'cryptomine:cost_per_hour': '9'}),
@@ -222,8 +222,7 @@ class ReadHostsTest(base.BaseTestCase):
                 R(name='typo', hosts=['bad'], availability_zone=None,
                   metadata={'cryptomine:cost_per_hour': 'cheap'}),
                 R(name='deal', hosts=['rented'], availability_zone=None,
-                  metadata={'cryptomine:cost_per_hour': '1.5'})],
-            services=[service(n) for n in names])
+                  metadata={'cryptomine:cost_per_hour': '1.5'})])
         with self.assertLogs(nova_inventory.LOG.logger) as logs:
             hosts = {h.name: h for h in nova_inventory.read_hosts(conn)}
         # The cost of a burst host's smallest aggregate that gives a
@@ -241,14 +240,8 @@ class ReadHostsTest(base.BaseTestCase):
     def test_thresholds_that_aggregates_override(self):
         # The filter's aggregate keys, for the planner: the strictest of
         # a host's aggregates, unreadable values ignored with a warning.
-        inv = {'VCPU': inventory(8, 0, 1.0),
-               'MEMORY_MB': inventory(4096, 0, 1.0)}
-        names = ('plain', 'racked', 'hot', 'bad')
-        conn = FakeNova(
-            hypervisors=[R(id=n, name=n, service_details={'host': n})
-                         for n in names],
-            inventories=dict.fromkeys(names, inv),
-            aggregates=[
+        conn = small_hosts(
+            ('plain', 'racked', 'hot', 'bad'), aggregates=[
                 R(name='rack', hosts=['racked', 'hot'],
                   availability_zone=None,
                   metadata={'cryptomine_max_chassis_power_w': '3000',
@@ -258,8 +251,7 @@ class ReadHostsTest(base.BaseTestCase):
                   metadata={'cryptomine_max_chassis_power_w': '2500',
                             'cryptomine_min_gpu_thermal_headroom_c': '8'}),
                 R(name='typo', hosts=['bad'], availability_zone=None,
-                  metadata={'cryptomine_max_inlet_temperature_c': 'warm'})],
-            services=[service(n) for n in names])
+                  metadata={'cryptomine_max_inlet_temperature_c': 'warm'})])
         defaults = scoring.Thresholds(
             max_cpu_percent=90.0, max_mem_percent=90.0,
             min_gpu_thermal_headroom_c=5.0,

@@ -649,15 +649,20 @@ class TestDevices(base.BaseTestCase):
         # The chassis draws a steady 2.5 kW with a free GPU idle at 60 W
         # of 350 W (2,790 W once a guest works it).  The BMC's cap holds
         # where no budget is set, and the lower of the two where both are.
-        def capped_host(cap):
+        def capped_host(cap, newest_cap=...):
+            """Six samples capped at ``cap``, the newest at
+            ``newest_cap`` when given."""
             tracker = snapshot.LoadTracker(window=600, half_life=60)
             for i in range(6):
                 tracker.add(samples.make(
                     host='g', seq=i, timestamp=1000.0 + 10 * i,
                     gpus=[samples.gpu(0, power=60.0, limit=350.0)],
                     collector=samples.COUNTERS, cpus=64,
-                    sensors=sample.HostSensors(chassis_power_w=2500.0,
-                                               chassis_power_cap_w=cap)))
+                    sensors=sample.HostSensors(
+                        chassis_power_w=2500.0,
+                        chassis_power_cap_w=(
+                            newest_cap if i == 5 and newest_cap is not ...
+                            else cap))))
             return snapshot.LoadSnapshot.from_wire(
                 tracker.snapshot(1060.0)).hosts['g']
 
@@ -681,17 +686,7 @@ class TestDevices(base.BaseTestCase):
                     self.assertIn(f'{limit} {effective:g} W', refusal)
         # A cap lifted at the BMC ends with the next sample, though the
         # capped ones are still in the summary window.
-        tracker = snapshot.LoadTracker(window=600, half_life=60)
-        for i in range(6):
-            tracker.add(samples.make(
-                host='g', seq=i, timestamp=1000.0 + 10 * i,
-                gpus=[samples.gpu(0, power=60.0, limit=350.0)],
-                collector=samples.COUNTERS, cpus=64,
-                sensors=sample.HostSensors(
-                    chassis_power_w=2500.0,
-                    chassis_power_cap_w=2600.0 if i < 5 else None)))
-        lifted = scoring.estimate(snapshot.LoadSnapshot.from_wire(
-            tracker.snapshot(1060.0)).hosts['g'], 1.0)
+        lifted = scoring.estimate(capped_host(2600.0, newest_cap=None), 1.0)
         self.assertEqual(0.0, scoring.power_budget(lifted, LIMITS))
         self.assertIsNone(scoring.refusal(lifted, LIMITS, self.GPU,
                                           hard_overload=False))
