@@ -20,6 +20,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from cryptomine_scheduler.history import placements as placements_mod
+from cryptomine_scheduler.placement import flavor_devices
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry import validation
 
@@ -48,13 +49,20 @@ def _expected_load(extra_specs) -> float | None:
     return min(max(percent, 0.0), 100.0) if percent == percent else None
 
 
-def _asks_gpu(extra_specs) -> bool:
-    """Whether the flavor asks for a GPU (``cryptomine:accelerator``)."""
+def _gpus(extra_specs) -> int:
+    """How many GPUs a guest of the flavor holds: 0 unless it asks for
+    them (``cryptomine:accelerator``), 1 where its count cannot be read
+    (nova's scheduler refused the flavor if it was wrong)."""
     if extra_specs.__class__ is not dict:
-        return False
+        return 0
     value = extra_specs.get(scoring.ACCELERATOR_KEY)
-    return (value.__class__ is str
-            and value.strip().lower() == scoring.Accelerator.GPU.value)
+    if not (value.__class__ is str
+            and value.strip().lower() == scoring.Accelerator.GPU.value):
+        return 0
+    try:
+        return flavor_devices.count(extra_specs, scoring.Accelerator.GPU)
+    except ValueError:
+        return 1
 
 
 def _text(value) -> str | None:
@@ -85,7 +93,7 @@ class InstanceEndpoint:
                     _expected_load(flavor.get('extra_specs')),
                     _text(flavor.get('flavorid')),
                     _text(instance.get('image_uuid')),
-                    _asks_gpu(flavor.get('extra_specs')))
+                    _gpus(flavor.get('extra_specs')))
             else:
                 self._placements.gone(str(uuid))
         except (KeyError, IndexError, TypeError, ValueError,

@@ -27,8 +27,8 @@ class Placement:
     ``expected_load_percent`` is the flavor's extra spec, None when it
     has none (each scheduler applies its own default); ``flavor`` is the
     flavor's ID and ``image`` the image's, what :mod:`.flavor_loads`
-    learns under; ``gpu`` whether the flavor asks for a GPU
-    (``cryptomine:accelerator=gpu``).
+    learns under; ``gpus`` how many GPUs its guest holds, 0 unless the
+    flavor asks for them (``cryptomine:accelerator=gpu``).
     """
 
     host: str
@@ -38,10 +38,15 @@ class Placement:
     placed_at: float
     flavor: str | None = None
     image: str | None = None
-    gpu: bool = False
+    gpus: int = 0
 
     def wire(self) -> dict:
-        return dataclasses.asdict(self)
+        """As served in the snapshot.  The GPUs go under ``gpu``, the key
+        that a controller older than multi-GPU guests sent true or false
+        under: a count reads as both."""
+        wire = dataclasses.asdict(self)
+        wire['gpu'] = wire.pop('gpus')
+        return wire
 
 
 class Placements:
@@ -61,13 +66,13 @@ class Placements:
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
                expected_load_percent: float | None,
                flavor: str | None = None, image: str | None = None,
-               gpu: bool = False) -> None:
+               gpus: int = 0) -> None:
         """Note that nova started building ``uuid`` on ``host``."""
         with self._lock:
             self._placed.pop(uuid, None)
             self._placed[uuid] = Placement(host, vcpus, memory_mb,
                                            expected_load_percent,
-                                           self._clock(), flavor, image, gpu)
+                                           self._clock(), flavor, image, gpus)
             while len(self._placed) > self.limit:
                 self._placed.popitem(last=False)
 

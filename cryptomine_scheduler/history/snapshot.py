@@ -85,14 +85,14 @@ class InstanceView(SeriesView):
 class PendingView:
     """A guest nova placed on ``host`` that is still warming up: its
     flavor's size and expected load (None: the scheduler's default), and
-    whether it asks for a GPU."""
+    how many GPUs it holds."""
 
     uuid: str
     host: str
     vcpus: int
     memory_mb: int
     expected_load_percent: float | None
-    gpu: bool = False
+    gpus: int = 0
 
 
 class SnapshotVersionError(ValueError):
@@ -148,7 +148,7 @@ class LoadSnapshot:
         for uuid, v in wire.get('pending', {}).items():
             pending.setdefault(v['host'], []).append(PendingView(
                 uuid, v['host'], v['vcpus'], v['memory_mb'],
-                v['expected_load_percent'], v.get('gpu', False)))
+                v['expected_load_percent'], int(v.get('gpu', 0))))
         return cls(now, wire['window'], hosts, instances, 'pending' in wire,
                    {host: tuple(views) for host, views in pending.items()},
                    frozenset(wire.get('pending', ())),

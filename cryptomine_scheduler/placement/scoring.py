@@ -115,12 +115,12 @@ class Accelerator(enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class Credit:
-    """Load expected from boots the snapshot does not show yet; of them,
-    ``gpu_guests`` GPU guests, each to work a free GPU to its limit."""
+    """Load expected from boots the snapshot does not show yet; of it,
+    ``gpus`` free GPUs that their guests will work to their limit."""
 
     cpu_percent: float = 0.0
     mem_percent: float = 0.0
-    gpu_guests: int = 0
+    gpus: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +177,8 @@ class Demand:
 
     accelerator: Accelerator | None = None
     accelerator_penalty: float = 0.0
+    #: How many devices of that kind it holds (:mod:`.flavor_devices`).
+    devices: int = 1
     #: What the flavor earns an hour (``cryptomine:price_per_hour``), and
     #: the least margin a burst host must leave on it (None: no guard).
     price_per_hour: float | None = None
@@ -310,18 +312,18 @@ def with_credit(est: Estimate, credit: Credit) -> Estimate:
     """``est`` with the load of boots not sampled yet added."""
     if credit == NO_CREDIT:
         return est
-    return with_gpu_guests(with_load(est, credit.cpu_percent,
-                                     credit.mem_percent), credit.gpu_guests)
+    return with_busy_gpus(with_load(est, credit.cpu_percent,
+                                    credit.mem_percent), credit.gpus)
 
 
-def with_gpu_guests(est: Estimate, count: int) -> Estimate:
-    """``est`` with the chassis drawing what ``count`` GPU guests placed
-    but not sampled yet will add, each a free GPU at its limit."""
+def with_busy_gpus(est: Estimate, gpus: int) -> Estimate:
+    """``est`` with the chassis drawing what ``gpus`` free GPUs will add
+    once guests placed but not sampled yet work them to their limit."""
     rise = est.devices.gpu_free_power_rise_w
-    if not count or math.isnan(rise):
+    if not gpus or math.isnan(rise):
         return est
     return dataclasses.replace(
-        est, chassis_power_w=est.chassis_power_w + count * rise)
+        est, chassis_power_w=est.chassis_power_w + gpus * rise)
 
 
 def with_load(est: Estimate, cpu_percent: float,
@@ -471,22 +473,25 @@ def _budget_name(est: Estimate, budget: float) -> str:
     return 'BMC cap' if budget == est.chassis_power_cap_w else 'budget'
 
 
-def gpu_guest_power(est: Estimate) -> float:
-    """The chassis' predicted power once a new guest works a free GPU
-    to its limit (W): the chassis' draw alone where the free GPUs' limit
-    is not known (NVML cannot see a free GPU bound to vfio-pci); NaN
-    without a BMC."""
+def gpu_guest_power(est: Estimate, gpus: int = 1) -> float:
+    """The chassis' predicted power once a new guest works ``gpus`` free
+    GPUs to their limit (W), each rising as the one that rises most: the
+    chassis' draw alone where the free GPUs' limit is not known (NVML
+    cannot see a free GPU bound to vfio-pci); NaN without a BMC."""
     rise = est.devices.gpu_free_power_rise_w
-    return est.chassis_power_w + (0.0 if math.isnan(rise) else rise)
+    return est.chassis_power_w + (0.0 if math.isnan(rise) else gpus * rise)
 
 
-def power_refusal(est: Estimate, limits: Thresholds) -> str | None:
-    """Why the chassis' power budget has no room for a GPU guest; None
-    when it has, when there is no budget or no BMC reading."""
+def power_refusal(est: Estimate, limits: Thresholds,
+                  gpus: int = 1) -> str | None:
+    """Why the chassis' power budget has no room for a guest working
+    ``gpus`` GPUs; None when it has, when there is no budget or no BMC
+    reading."""
     budget = power_budget(est, limits)
-    power = gpu_guest_power(est)
+    power = gpu_guest_power(est, gpus)
     if budget > 0 and power > budget:
-        return (f'chassis power with a busy free GPU {power:.0f} W > '
+        busy = 'a busy free GPU' if gpus == 1 else f'{gpus} busy free GPUs'
+        return (f'chassis power with {busy} {power:.0f} W > '
                 f'{_budget_name(est, budget)} {budget:g} W')
     return None
 
@@ -514,7 +519,7 @@ def refusal(est: Estimate, limits: Thresholds, demand: Demand,
     lacking = (None if demand.plain
                else _device_refusal(est.devices, limits, demand))
     if lacking is None and demand.uses_gpu:
-        lacking = power_refusal(est, limits)
+        lacking = power_refusal(est, limits, demand.devices)
     if lacking:
         return lacking
     broken = safety_violations(est, limits)
@@ -546,13 +551,20 @@ def burst_refusal(demand: Demand, cost: float) -> str | None:
 
 def _device_refusal(dev: Devices, limits: Thresholds,
                     demand: Demand) -> str | None:
-    """Why the host has no healthy free device for ``demand``; None when
-    it has one, or when its samples cannot tell."""
-    if demand.uses_gpu and dev.gpu_free == 0:
-        return f'no free GPU: all {dev.gpu_count:g} in use'
+    """Why the host has too few healthy free devices for ``demand``;
+    None when it has enough, or when its samples cannot tell."""
+    wanted = demand.devices
+    if demand.uses_gpu and dev.gpu_free < wanted:
+        if dev.gpu_free == 0:
+            return f'no free GPU: all {dev.gpu_count:g} in use'
+        return (f'{dev.gpu_free:g} of {dev.gpu_count:g} GPUs free, the '
+                f'flavor holds {wanted}')
     if demand.uses_asic:
         if dev.asic_free == 0:
             return f'no free miner up of {dev.asic_count:g}'
+        if dev.asic_free < wanted:
+            return (f'{dev.asic_free:g} of {dev.asic_count:g} miners free '
+                    f'and up, the flavor holds {wanted}')
         if dev.asic_hashrate_ratio < limits.min_asic_hashrate_ratio:
             return (f'miners at {dev.asic_hashrate_ratio:.0%} of their '
                     f'baseline hashrate, below '

@@ -89,15 +89,16 @@ class Columns:
             kinds=np.where(declared != 0, declared | self.counted,
                            self.kinds).astype(np.uint8))
 
-    def with_gpu_guests(self, count: np.ndarray) -> 'Columns':
-        """These hosts with ``count`` GPU guests' draw added to their
-        chassis' (as :func:`.scoring.with_gpu_guests`)."""
-        if not count.any():
+    def with_busy_gpus(self, gpus: np.ndarray) -> 'Columns':
+        """These hosts with the draw of ``gpus`` free GPUs worked to
+        their limit added to their chassis' (as
+        :func:`.scoring.with_busy_gpus`)."""
+        if not gpus.any():
             return self
         rise = self.gpu_free_power_rise_w
         return dataclasses.replace(self, chassis_power_w=np.where(
-            (count != 0) & ~np.isnan(rise),
-            self.chassis_power_w + count * rise, self.chassis_power_w))
+            (gpus != 0) & ~np.isnan(rise),
+            self.chassis_power_w + gpus * rise, self.chassis_power_w))
 
 
 _ESTIMATE_FIELDS = ('cpu_percent', 'mem_percent', 'gpu_thermal_headroom_c',
@@ -158,12 +159,13 @@ def refused(est: Columns, limits: Limits, demand: scoring.Demand,
     which depends on the host's aggregates alone)."""
     out = (est.kinds & KIND_BITS[demand.accelerator]) == 0 if (
         demand.accelerator is not None) else np.zeros(len(est.kinds), bool)
-    power = est.chassis_power_w
+    power, wanted = est.chassis_power_w, demand.devices
     if demand.uses_gpu:
-        out |= est.gpu_free == 0
-        power = power + np.nan_to_num(est.gpu_free_power_rise_w, nan=0.0)
+        out |= est.gpu_free < wanted
+        power = power + wanted * np.nan_to_num(est.gpu_free_power_rise_w,
+                                               nan=0.0)
     elif demand.uses_asic:
-        out |= ((est.asic_free == 0)
+        out |= ((est.asic_free < wanted)
                 | (est.asic_hashrate_ratio < limits.min_asic_hashrate_ratio))
     out |= est.gpu_thermal_headroom_c < limits.min_gpu_thermal_headroom_c
     out |= (est.gpu_power_headroom_percent

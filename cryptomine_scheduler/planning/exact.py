@@ -188,17 +188,16 @@ def _solve(p: Problem, area: Area, move_price: float,
             holding = at[p.holds[inst[at]] == kind]
             if not len(holding):
                 continue
+            each = p.hold_count[inst[holding]]
             already = int(fixed_held[k, kind])
-            rows.add(holding, np.ones(1), -np.inf,
-                     room[k, kind] + EPS - already)
+            rows.add(holding, each, -np.inf, room[k, kind] + EPS - already)
             # s >= a * (2 n - a) for every whole count n can reach.
             counts = np.arange(
-                already, int(min(room[k, kind], already + len(holding)))
+                already, int(min(room[k, kind], already + each.sum()))
                 + 1, dtype=float)
             s = nx + 2 * ne + slot * kinds + kind
             rows.add(np.r_[holding, s],
-                     np.c_[2.0 * counts[:, None]
-                           * np.ones((1, len(holding))),
+                     np.c_[2.0 * counts[:, None] * each[None, :],
                            -np.ones(len(counts))],
                      -np.inf, counts * counts - 2.0 * counts * already)
         for g in groups:

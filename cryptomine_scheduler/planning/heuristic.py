@@ -206,7 +206,7 @@ class _State:
         if self.holding:
             kind = p.holds[inst]
             column = np.maximum(kind, 0)
-            ok &= (kind < 0) | (self.held[dest, column] + 1.0
+            ok &= (kind < 0) | (self.held[dest, column] + p.hold_count[inst]
                                 <= self.device_room[dest, column] + 1e-9)
         return ok & self._apart(inst, dest)
 
@@ -277,15 +277,15 @@ class _State:
 
     def _device_delta(self, inst, src, dest) -> np.ndarray:
         """Change of the mining term when ``inst`` goes from ``src`` to
-        ``dest``: one device of its kind fewer held on one, one more on
-        the other."""
+        ``dest``: the ``k`` devices of its kind it holds fewer held on
+        one, ``k`` more on the other."""
         p = self.p
-        kind = p.holds[inst]
+        kind, k = p.holds[inst], p.hold_count[inst]
         column = np.maximum(kind, 0)
         per_device = p.device_pressure / np.maximum(p.device_count, 1.0)
         before, after = self.held[src, column], self.held[dest, column]
-        change = (per_device[src, column] * (1.0 - 2.0 * before)
-                  + per_device[dest, column] * (2.0 * after + 1.0))
+        change = k * (per_device[src, column] * (k - 2.0 * before)
+                      + per_device[dest, column] * (2.0 * after + k))
         return p.limits.device_weight * np.where(kind >= 0, change, 0.0)
 
     def changes(self, inst: np.ndarray, dest: np.ndarray,
@@ -371,8 +371,8 @@ class _State:
         self.alloc[dest] += p.alloc_demand[inst]
         kind = p.holds[inst]
         if kind >= 0:
-            self.held[src, kind] -= 1.0
-            self.held[dest, kind] += 1.0
+            self.held[src, kind] -= p.hold_count[inst]
+            self.held[dest, kind] += p.hold_count[inst]
         self.placement[inst] = dest
 
 

@@ -353,9 +353,9 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         if view is not None and view.age <= model.stale_after:
             # GPU guests nova placed there that are still warming up
             # draw power its samples do not show yet.
-            est = scoring.with_gpu_guests(
+            est = scoring.with_busy_gpus(
                 scoring.estimate(view, model.risk_factor),
-                sum(guest.gpu for guest in snap.pending.get(host.name, ())))
+                sum(guest.gpus for guest in snap.pending.get(host.name, ())))
             limits = thresholds[i]
             devices[:, i] = _devices(est, limits)
             fresh.append(i)
@@ -456,6 +456,7 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         pinned=pinned,
         holds=np.array([_DEVICE_COLUMN.get(s.accelerator, -1)
                         for s in servers], dtype=np.int64),
+        hold_count=np.array([s.devices for s in servers], dtype=float),
         device_count=devices[0],
         device_free=devices[1],
         device_pressure=devices[2],

@@ -23,7 +23,7 @@ with ``t_r`` the fleet-wide utilisation of resource ``r`` (constant:
 moving instances does not change it).  ``host_cost`` is what hosting
 one instance costs on a host (a rented burst host's: so instances come
 home when home has room, and leave home only for a large gain).  The
-last term is the mining one: ``n_hd`` instances hold a device of kind
+last term is the mining one: instances hold ``n_hd`` devices of kind
 ``d`` (GPU, miner) of the ``c_hd`` on host ``h``, whose devices are
 under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown
 temperature, or miners at no hashrate).  Squaring the count spreads the
@@ -43,7 +43,8 @@ heuristic a smooth landscape.  A placement is feasible when
 every instance sits on a host of its availability zone that offers its
 accelerator, accepts moves (unless it is the instance's current host),
 has room for the instance's flavor (within the allocation ratios), has
-a free device of the kind the instance holds, stays at or below the load
+as many free devices of the kind the instance holds as it holds, stays at
+or below the load
 limit (or its current load, if already above), and hosts no other
 member of the instance's anti-affinity group.
 """
@@ -155,6 +156,7 @@ class Problem:
     pinned: dict[int, Pinned] = dataclasses.field(default_factory=dict)
     #: Mining and tiers (module docstring); None: none of either.
     holds: np.ndarray | None = None          # (N,) DEVICES column, -1
+    hold_count: np.ndarray | None = None     # (N,) how many it holds
     device_count: np.ndarray | None = None   # (H, D) devices of each kind
     device_free: np.ndarray | None = None    # (H, D) free under current
     device_pressure: np.ndarray | None = None  # (H, D) 0-1
@@ -163,6 +165,7 @@ class Problem:
     def __post_init__(self):
         n, h, d = len(self.instances), len(self.hosts), len(DEVICES)
         for name, value in (('holds', np.full(n, -1, dtype=np.int64)),
+                            ('hold_count', np.ones(n)),
                             ('device_count', np.zeros((h, d))),
                             ('device_free', np.zeros((h, d))),
                             ('device_pressure', np.zeros((h, d))),
@@ -197,13 +200,14 @@ class Problem:
 
     def held(self, placement: np.ndarray,
              among: np.ndarray | None = None) -> np.ndarray:
-        """(H, D) instances ``among`` (a mask; None: all) holding a device
-        of each kind, by host."""
+        """(H, D) devices of each kind held by the instances ``among`` (a
+        mask; None: all), by host."""
         held = np.zeros((len(self.hosts), len(DEVICES)))
         holding = self.holds >= 0
         if among is not None:
             holding &= among
-        np.add.at(held, (placement[holding], self.holds[holding]), 1.0)
+        np.add.at(held, (placement[holding], self.holds[holding]),
+                  self.hold_count[holding])
         return held
 
     def device_cost(self, held: np.ndarray) -> float:

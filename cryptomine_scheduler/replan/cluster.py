@@ -82,7 +82,8 @@ class Server:
     """A nova instance.
 
     ``status`` and ``task_state`` are nova's; ``accelerator`` is the
-    flavor's ``cryptomine:accelerator`` extra spec; ``live_migratable``
+    flavor's ``cryptomine:accelerator`` extra spec and ``devices`` how
+    many of that kind it holds (:mod:`.flavor_devices`); ``live_migratable``
     is False for instances with PCI passthrough devices; ``migration``
     the flavor's ``cryptomine:migration``: the operator's word, over
     ``live_migratable`` (None: as nova allows); ``project`` its tenant.
@@ -97,6 +98,7 @@ class Server:
     task_state: str | None = None
     locked: bool = False
     accelerator: Accelerator | None = None
+    devices: int = 1
     live_migratable: bool = True
     migration: MigrationMode | None = None
     project: str | None = None

@@ -39,6 +39,7 @@ from oslo_log import log as logging
 from cryptomine_scheduler.conf import nova_api as nova_api_conf
 from cryptomine_scheduler.placement import aggregate_thresholds
 from cryptomine_scheduler.placement import device_inventory
+from cryptomine_scheduler.placement import flavor_devices
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.placement import tiers
 from cryptomine_scheduler.replan import cluster
@@ -54,7 +55,7 @@ MIN_MICROVERSION = '2.64'
 #: host a round, for a field the re-planner does not read).
 HYPERVISORS_MICROVERSION = '2.87'
 #: Flavor extra spec asking for PCI passthrough devices.
-PCI_ALIAS_SPEC = 'pci_passthrough:alias'
+PCI_ALIAS_SPEC = flavor_devices.PCI_ALIAS_SPEC
 VGPU_SPEC = 'resources:VGPU'
 #: Flavor extra spec saying how the re-planner may move its instances.
 MIGRATION_SPEC = 'cryptomine:migration'
@@ -368,16 +369,24 @@ def migration_mode(server: str, extra_specs: dict
         return None
 
 
-def _accelerator(server, extra_specs: dict) -> scoring.Accelerator | None:
+def _accelerator(server, extra_specs: dict
+                 ) -> tuple[scoring.Accelerator | None, int]:
+    """The accelerator kind the server's flavor asks for and how many
+    devices of it the server holds."""
     facts = plugin.FlavorFacts(vcpus=server.flavor.vcpus,
                                memory_mb=server.flavor.ram,
                                extra_specs=extra_specs)
     try:
-        return facts.accelerator()
+        kind = facts.accelerator()
     except plugin.BadFlavor as exc:
         LOG.warning('Server %s: %s; treating it as asking for none',
                     server.id, exc)
-        return None
+        return None, 0
+    try:
+        return kind, facts.devices(kind)
+    except plugin.BadFlavor as exc:
+        LOG.warning('Server %s: %s; counting one device', server.id, exc)
+        return kind, 1
 
 
 def read_servers(conn: connection_mod.Connection,
@@ -389,6 +398,7 @@ def read_servers(conn: connection_mod.Connection,
         if not server.compute_host:
             continue
         extra_specs = server.flavor.extra_specs or {}
+        accelerator, devices = _accelerator(server, extra_specs)
         servers.append(cluster.Server(
             uuid=server.id,
             name=server.name,
@@ -398,7 +408,8 @@ def read_servers(conn: connection_mod.Connection,
             status=server.status,
             task_state=server.task_state,
             locked=bool(server.is_locked),
-            accelerator=_accelerator(server, extra_specs),
+            accelerator=accelerator,
+            devices=devices,
             live_migratable=live_migratable(extra_specs,
                                             vgpu_live_migration),
             migration=migration_mode(server.id, extra_specs),

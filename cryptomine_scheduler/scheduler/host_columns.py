@@ -97,7 +97,7 @@ def judge(table: HostTable | None, rows: HostRows, guest: Guest,
           credit_cpu: np.ndarray, credit_mem: np.ndarray,
           credit_gpus: np.ndarray) -> Verdicts:
     """Each host of ``rows`` with the guest (and its credit, in % of the
-    host, and GPU guests) on it: passes the filter, lacks fresh data,
+    host, and GPUs to be worked) on it: passes the filter, lacks fresh data,
     its score."""
     count = len(rows.names)
     groups = rows.groups
@@ -119,7 +119,7 @@ def judge(table: HostTable | None, rows: HostRows, guest: Guest,
     est = table.columns.take(at).with_load(
         cpu + credit_cpu, mem + credit_mem, _per_group(
             rows, [scoring_columns.kind_mask(g.declared) for g in groups],
-            np.uint8)).with_gpu_guests(credit_gpus)
+            np.uint8)).with_busy_gpus(credit_gpus)
     limits = scoring_columns.Limits.of([g.thresholds for g in groups],
                                        rows.group)
     over = scoring_columns.overage(est, limits)

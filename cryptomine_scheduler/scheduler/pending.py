@@ -20,8 +20,8 @@ estimates of the same placements:
 
 A host counts the larger of the two, never their sum: both see the same
 guests.  Of them, the GPU guests count besides against the chassis'
-power budget: each will work a free GPU to its limit
-(:func:`.scoring.with_gpu_guests`).
+power budget: each will work as many free GPUs as it holds to their
+limit (:func:`.scoring.with_busy_gpus`).
 """
 
 import dataclasses
@@ -38,13 +38,13 @@ from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-    """What one placement of a request adds to a host (``gpu``: a guest
-    that will work one of its GPUs)."""
+    """What one placement of a request adds to a host (``gpus``: how
+    many of its GPUs the guest will work)."""
 
     instance_uuid: str | None
     busy_vcpus: float
     memory_mb: float
-    gpu: bool = False
+    gpus: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,14 +139,14 @@ class PendingBoots:
             boot_memory_mb += boot.request.memory_mb
         busy = busy_vcpus / vcpus * 100.0 if vcpus else 0.0
         memory = boot_memory_mb / memory_mb * 100.0 if memory_mb else 0.0
-        gpu_guests = sum(boot.request.gpu for boot in boots)
+        gpus = sum(boot.request.gpus for boot in boots)
         if not learnt:
-            return scoring.Credit(busy, memory, gpu_guests)
+            return scoring.Credit(busy, memory, gpus)
         learnt_busy, learnt_memory = self._warming(warming, snap, host,
                                                    vcpus, memory_mb)
         return scoring.Credit(
             max(busy, learnt_busy), max(memory, learnt_memory),
-            max(gpu_guests, sum(guest.gpu for guest in warming)))
+            max(gpus, sum(guest.gpus for guest in warming)))
 
     def _warming(self, warming, snap, host: str, vcpus: float,
                  memory_mb: float) -> tuple[float, float]:

@@ -23,6 +23,7 @@ from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.conf import scheduler as scheduler_conf
 from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.history import snapshot
+from cryptomine_scheduler.placement import flavor_devices
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.scheduler import host_columns
 from cryptomine_scheduler.scheduler import pending
@@ -73,6 +74,14 @@ class FlavorFacts:
             raise BadFlavor(
                 f'{ACCELERATOR_SPEC}={value!r}; expected one of '
                 f'{[a.value for a in scoring.Accelerator]}') from None
+
+    def devices(self, kind: scoring.Accelerator | None) -> int:
+        """How many devices of ``kind`` its guest holds
+        (:mod:`.flavor_devices`)."""
+        try:
+            return flavor_devices.count(self.extra_specs, kind)
+        except ValueError as exc:
+            raise BadFlavor(str(exc)) from None
 
     def price_per_hour(self) -> float | None:
         """What a guest of the flavor earns an hour, None if unsaid."""
@@ -143,9 +152,11 @@ class Settings:
              learned_percent: float | None = None) -> 'Settings':
         try:
             accelerator, bad_flavor = flavor.accelerator(), None
+            devices = flavor.devices(accelerator)
             price = flavor.price_per_hour()
         except BadFlavor as exc:
-            accelerator, price, bad_flavor = None, None, str(exc)
+            accelerator, devices, price = None, 0, None
+            bad_flavor = str(exc)
         try:
             busy = flavor.busy_vcpus(opts.default_expected_load_percent,
                                      learned_percent)
@@ -162,11 +173,12 @@ class Settings:
             demand=scoring.Demand(
                 accelerator=accelerator,
                 accelerator_penalty=opts.accelerator_penalty,
+                devices=devices,
                 price_per_hour=price,
                 burst_min_margin=opts.burst_min_margin),
-            guest=pending.Request(instance_uuid, busy,
-                                  float(flavor.memory_mb),
-                                  accelerator is scoring.Accelerator.GPU))
+            guest=pending.Request(
+                instance_uuid, busy, float(flavor.memory_mb),
+                devices if accelerator is scoring.Accelerator.GPU else 0))
 
 
 class Estimates:
@@ -249,7 +261,7 @@ class RequestState:
                         float(rows.memory_mb[at]))
                     credit_cpu[at] = credit.cpu_percent
                     credit_mem[at] = credit.mem_percent
-                    credit_gpus[at] = credit.gpu_guests
+                    credit_gpus[at] = credit.gpus
         verdicts = host_columns.judge(self.table(), rows, self.guest,
                                       credit_cpu, credit_mem, credit_gpus)
         self.scores.update(zip(rows.names, verdicts.score.tolist(),
@@ -294,9 +306,8 @@ class RequestState:
                                     host.memory_mb)
         cpu += credit.cpu_percent
         mem += credit.mem_percent
-        estimate = scoring.with_gpu_guests(scoring.with_load(
-            self._estimates.get(host.name, view), cpu, mem),
-            credit.gpu_guests)
+        estimate = scoring.with_busy_gpus(scoring.with_load(
+            self._estimates.get(host.name, view), cpu, mem), credit.gpus)
         if host.accelerators:
             estimate = dataclasses.replace(estimate, accelerators=(
                 scoring.offered(host.accelerators, estimate)))

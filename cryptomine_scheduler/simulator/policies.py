@@ -187,7 +187,7 @@ class LoadAware(Policy):
             scoring.estimate(snap.hosts[name], self.settings.risk_factor)
             for name in world.fleet.names]
         self._credit = np.zeros((len(self._estimates), 2))
-        self._gpu_guests = np.zeros(len(self._estimates), dtype=int)
+        self._busy_gpus = np.zeros(len(self._estimates), dtype=int)
 
     def _guest(self, world: World, instance: int) -> np.ndarray:
         """The cores and MiB a booting instance counts for."""
@@ -211,10 +211,10 @@ class LoadAware(Policy):
         best, best_score, best_over = None, -math.inf, math.inf
         for host in np.flatnonzero(room):
             cores, megabytes = self._credit[host] + guest
-            est = scoring.with_gpu_guests(scoring.with_load(
+            est = scoring.with_busy_gpus(scoring.with_load(
                 self._estimates[host], cores / world.vcpus[host] * 100.0,
                 megabytes / world.memory_mb[host] * 100.0),
-                int(self._gpu_guests[host]))
+                int(self._busy_gpus[host]))
             cost = world.burst_cost[host]
             if scoring.refusal(est, s.thresholds, demand,
                                s.overload_policy == OVERLOAD_HARD,
@@ -233,7 +233,7 @@ class LoadAware(Policy):
         there until the next step's snapshot."""
         if host is not None:
             self._credit[host] += self._guest(world, instance)
-            self._gpu_guests[host] += (world.trace.accelerators[instance]
+            self._busy_gpus[host] += (world.trace.accelerators[instance]
                                        is scoring.Accelerator.GPU)
         return host
 

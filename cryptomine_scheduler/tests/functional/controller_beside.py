@@ -41,11 +41,13 @@ class ControllerBeside(controller_beside.ControllerBeside):
     def register_opts(self, conf) -> None:
         test_config.register_all_opts(conf)
 
-    def report(self, loads: dict, gpu_hosts=(), guests=None, gpus=None):
+    def report(self, loads: dict, gpu_hosts=(), guests=None, gpus=None,
+               sensors=None):
         """Publish 5 samples of each host (10 s apart, ending now) with
         the CPU load given, from a host of 16 CPUs as the fake driver's;
         ``gpu_hosts`` also report a GPU, ``gpus`` gives a host's GPU
-        readings, ``guests`` lists each host's instances."""
+        readings, ``guests`` lists each host's instances and ``sensors``
+        its :class:`~cryptomine_scheduler.telemetry.sample.HostSensors`."""
         now = time.time()
         expected = self.controller.totals.stored
         for host, cpu in loads.items():
@@ -56,7 +58,8 @@ class ControllerBeside(controller_beside.ControllerBeside):
                 self.publisher.publish(samples.payload(samples.make(
                     host=host, seq=self.seq, timestamp=now - 40 + 10 * i,
                     cpu=cpu, gpus=readings, collector=samples.COUNTERS,
-                    cpus=16, instances=(guests or {}).get(host, ()))))
+                    cpus=16, instances=(guests or {}).get(host, ()),
+                    sensors=(sensors or {}).get(host, samples.NO_SENSORS))))
                 expected += 1
         waiting.wait_for(
             lambda: self.controller.totals.stored >= expected, 30)

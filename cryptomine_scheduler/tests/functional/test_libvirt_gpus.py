@@ -169,6 +169,28 @@ class PassthroughGpuTest(LibvirtGpuTestBase):
         self.assertEqual({h: 2 for h in self.GPU_HOSTS},
                          {h: placed.count(h) for h in set(placed)})
 
+    def test_a_rig_lands_where_its_gpus_have_power(self):
+        # A rig guest holds both GPUs of a host.  Every host has 3 kW;
+        # each GPU a guest works adds 250 W (50 W idle, 300 W limit).
+        # gpu1, the least loaded, draws 2.6 kW: room for one busy GPU,
+        # not two; gpu3 2.7 kW likewise; gpu2 2.4 kW has room for both.
+        self.flags(max_chassis_power_w=3000.0, group='cryptomine')
+        self.flavors['rig'] = self._create_flavor(
+            vcpu=2, extra_spec={'pci_passthrough:alias': 'a100:2',
+                                'cryptomine:accelerator': 'gpu'})
+        self.report(
+            {'gpu1': 5.0, 'gpu2': 30.0, 'gpu3': 5.0, 'cpu1': 5.0},
+            gpus={h: [samples.gpu(i, util=0.0, power=50.0, limit=300.0)
+                      for i in range(2)] for h in self.GPU_HOSTS},
+            sensors={h: sample.HostSensors(chassis_power_w=watts)
+                     for h, watts in (('gpu1', 2600.0), ('gpu2', 2400.0),
+                                      ('gpu3', 2700.0))})
+        self.assertEqual('gpu2', self.host_of(self.boot('rig')))
+        failed = self.boot('rig', expected_state='ERROR')
+        self.assertIn('No valid host', failed['fault']['message'])
+        # A guest holding one GPU still fits gpu1 or gpu3.
+        self.assertIn(self.host_of(self.boot('miner')), ('gpu1', 'gpu3'))
+
 
 class VirtualGpuTest(LibvirtGpuTestBase):
     """Two hosts with two physical GPUs each, cut into vGPUs (16 each of

@@ -96,7 +96,11 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
     RATIOS = {'cpu1': (4.0, 1.5), 'gpu1': (1.0, 1.0)}
     FLAVORS = dict(nova_base.NovaSchedulingTestCase.FLAVORS,
                    nic=(1, 1024, 10, {'pci_passthrough:alias':
-                                      f"{PCI_ALIAS['name']}:1"}))
+                                      f"{PCI_ALIAS['name']}:1"}),
+                   # A rig of four GPUs that only the operator's count
+                   # names (as for a custom resource class).
+                   rig=(4, 8192, 20, {nova_base.ACCELERATOR_SPEC: 'gpu',
+                                      'cryptomine:devices': '4'}))
 
     def _setup_services(self):
         self.useFixture(fixtures.MonkeyPatch(
@@ -133,7 +137,7 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
 
         [web] = self.boot_on('cpu1', name='web')
         api.post_server_action(web['id'], {'lock': None})
-        [miner] = self.boot_on('gpu1', 'gpu', name='miner', az='az2')
+        [miner] = self.boot_on('gpu1', 'rig', name='miner', az='az2')
         [nic] = self.boot_on('cpu1', 'nic', name='nic')
         group = api.post_server_groups({'name': 'spread',
                                         'policy': 'anti-affinity'})
@@ -172,15 +176,16 @@ class InventoryTest(ServersMixin, nova_sdk.NovaSDKTestCase):
         project = self.api.get_server(web['id'])['tenant_id']
         self.assertEqual(cluster.Server(
             uuid=web['id'], name='web', host='cpu1', vcpus=1,
-            memory_mb=2048, locked=True, project=project), servers['web'])
+            memory_mb=2048, locked=True, devices=0, project=project),
+            servers['web'])
         self.assertEqual(cluster.Server(
             uuid=miner['id'], name='miner', host='gpu1', vcpus=4,
             memory_mb=8192, accelerator=scoring.Accelerator.GPU,
-            project=project), servers['miner'])
+            devices=4, project=project), servers['miner'])
         self.assertEqual(cluster.Server(
             uuid=nic['id'], name='nic', host='cpu1', vcpus=1,
-            memory_mb=1024, status='SHUTOFF', live_migratable=False,
-            project=project), servers['nic'])
+            memory_mb=1024, status='SHUTOFF', devices=0,
+            live_migratable=False, project=project), servers['nic'])
         self.assertEqual((cluster.ServerGroup(
             id=group['id'], name='spread',
             policy=cluster.GroupPolicy.ANTI_AFFINITY,

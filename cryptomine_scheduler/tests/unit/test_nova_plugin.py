@@ -229,6 +229,32 @@ class TestFilterThresholds(PluginTestCase):
         # Plain guests still fit: they draw no GPU.
         self.assertTrue(self.passes(rig))
 
+    def test_a_rig_flavor_holds_its_gpus_and_their_power(self):
+        # The same rig: four free GPUs that a guest working them raises
+        # 250 W each, the chassis at 2.4 kW of 3 kW.  A flavor passing
+        # two of them through fits (2.9 kW); then the first rig counts
+        # 500 W until sampled, and a second is refused.  Five GPUs are
+        # more than the rig has free.
+        self.flags(max_chassis_power_w=3000.0, group='cryptomine')
+        self.controller.report(
+            'rig', gpus=[samples.gpu(i, power=50.0, limit=300.0)
+                         for i in range(4)],
+            sensors=sample.HostSensors(chassis_power_w=2400.0))
+        rig = self.host('rig')
+
+        def rig_spec(count):
+            return self.spec({plugin.ACCELERATOR_SPEC: 'gpu',
+                              'pci_passthrough:alias': f'rtx:{count}'})
+
+        self.assertFalse(self.passes(rig, rig_spec(5)))
+        self.assertTrue(self.passes(rig, rig_spec(2)))
+        rig.num_instances += 1  # what nova's consume does
+        self.assertFalse(self.passes(rig, rig_spec(2)))
+        self.assertFalse(self.filter.host_passes(rig, rig_spec(2)))
+        # Nor does a one-GPU guest (3.15 kW); a plain guest does.
+        self.assertFalse(self.passes(rig, rig_spec(1)))
+        self.assertTrue(self.passes(rig))
+
     def test_rebuild_is_not_filtered(self):
         self.controller.report('over', cpu=99.0)
         rebuild = self.spec()

@@ -105,15 +105,21 @@ class TestInstanceEndpoint(base.BaseTestCase):
                 self.assertEqual(expected,
                                  self.warming()[UUID].expected_load_percent)
 
-    def test_gpu_flavors_are_told_apart(self):
-        for specs, gpu in (({'cryptomine:accelerator': ' GPU '}, True),
-                           ({'cryptomine:accelerator': 'asic'}, False),
-                           ({'cryptomine:accelerator': 7}, False),
-                           ({}, False), (None, False)):
+    def test_gpus_of_the_flavor_are_counted(self):
+        gpu = {'cryptomine:accelerator': ' GPU '}
+        for specs, gpus in (
+                (gpu, 1),
+                (dict(gpu, **{'pci_passthrough:alias': 'rtx:4'}), 4),
+                (dict(gpu, **{'resources:VGPU': '2'}), 2),
+                # A count that cannot be read: nova's request is its own.
+                (dict(gpu, **{'pci_passthrough:alias': 'rtx'}), 1),
+                ({'cryptomine:accelerator': 'asic'}, 0),
+                ({'cryptomine:accelerator': 7}, 0),
+                ({}, 0), (None, 0)):
             with self.subTest(specs=specs):
                 self.notify('instance.create.start', create(
                     extra_specs=specs))
-                self.assertEqual(gpu, self.warming()[UUID].gpu)
+                self.assertEqual(gpus, self.warming()[UUID].gpus)
 
     def test_flavor_and_image_ids_read_safely(self):
         payload = create()

@@ -770,6 +770,43 @@ class TestMining(base.BaseTestCase):
         self.assertLessEqual(p.objective(plan.placement),
                              optimum.objective * 1.01 + 1e-6)
 
+    def test_a_rig_moves_only_where_all_its_gpus_are_free(self):
+        # hot's nine GPUs are held by three rigs of three; the other six
+        # guests hold none.  cool (25 degC) has 2 GPUs free, full (28
+        # degC) 5: one rig fits there, none on cool.
+        rigs = {n: {'devices': 3} for n in range(3)}
+        plain = {n: {'accelerator': None, 'devices': 0}
+                 for n in range(3, 9)}
+        f = customise(mining_fleet(), servers={**rigs, **plain},
+                      gpus={'hot': (9, 9), 'cool': (8, 6),
+                            'full': (8, 3)})
+        p = fleets.problem(f)
+        self.assertEqual([3.0] * 3, p.hold_count[p.holds >= 0].tolist())
+        # The heuristic's change of the objective for moving a rig, its
+        # three GPUs' share of the mining term included, is the
+        # objective's.
+        state = heuristic._State(p)
+        for rig in range(3):
+            for dest in set(range(len(p.hosts))) - {p.current[rig]}:
+                after = p.current.copy()
+                after[rig] = dest
+                self.assertAlmostEqual(
+                    p.objective(after) - p.objective(p.current),
+                    float(state.delta(rig, dest, state.deviation())))
+        for name, placement in (('heuristic', heuristic.plan(p).placement),
+                                ('exact', exact.solve(p).placement)):
+            with self.subTest(planner=name):
+                check_feasible(self, p, placement)
+                moved = np.flatnonzero(placement != p.current)
+                self.assertEqual(
+                    ['full'], [p.hosts[placement[i]] for i in moved
+                               if p.holds[i] >= 0])
+                # GPUs the rigs hold on each host afterwards.
+                self.assertEqual({'hot': 6.0, 'cool': 0.0, 'full': 3.0},
+                                 dict(zip(p.hosts,
+                                          p.held(placement)[:, 0].tolist(),
+                                          strict=True)))
+
     def test_comfortable_headroom_gives_no_reason_to_move(self):
         # 16 degC is past the knee: the difference with 25 does not count.
         p = fleets.problem(mining_fleet(hot=16.0))
@@ -941,7 +978,7 @@ class TestMining(base.BaseTestCase):
         # A GPU guest nova placed on cool, still warming up, takes 250 W
         # of the budget's room.
         warming = dataclasses.replace(f.snapshot, pending={'cool': (
-            snapshot.PendingView('new', 'cool', 2, 4096, None, gpu=True),)})
+            snapshot.PendingView('new', 'cool', 2, 4096, None, gpus=1),)})
         # The same budget set on cool's aggregate, or held by its BMC.
         racked = dataclasses.replace(f.cluster, hosts=tuple(
             dataclasses.replace(h, threshold_values=(

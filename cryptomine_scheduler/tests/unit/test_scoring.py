@@ -264,8 +264,8 @@ class TestPendingBoots(base.BaseTestCase):
         self.boots = pending.PendingBoots(timeout=300,
                                           clock=lambda: self.now[0])
 
-    def request(self, uuid, vcpus=2.0, memory=1024.0, gpu=False):
-        self.boots.start_request(pending.Request(uuid, vcpus, memory, gpu))
+    def request(self, uuid, vcpus=2.0, memory=1024.0, gpus=0):
+        self.boots.start_request(pending.Request(uuid, vcpus, memory, gpus))
 
     def test_placement_counted_against_its_host(self):
         self.request('a')
@@ -279,36 +279,44 @@ class TestPendingBoots(base.BaseTestCase):
         self.assertEqual(scoring.Credit(),
                          self.boots.credit('h2', None, 8, 8192))
 
-    def test_gpu_guests_counted_for_the_chassis_power(self):
-        # This worker placed two GPU guests and a plain one on h1; the
-        # controller knows of one GPU guest warming up there: the larger
-        # count holds.  Each adds what a free GPU adds at its limit.
-        self.request('a', gpu=True)
+    def test_gpus_counted_for_the_chassis_power(self):
+        # This worker placed a 4-GPU rig, a 1-GPU guest and two plain
+        # ones on h1; the controller knows of three 2-GPU guests warming
+        # up there: the larger count of GPUs holds.  Each GPU adds what a
+        # free GPU adds at its limit.
+        self.request('a', gpus=4)
         self.boots.observe('h1', 0)
-        for n, (uuid, gpu) in enumerate((('b', True), ('c', False),
-                                         ('d', False)), start=1):
-            self.request(uuid, gpu=gpu)
+        for n, (uuid, gpus) in enumerate((('b', 1), ('c', 0), ('d', 0)),
+                                         start=1):
+            self.request(uuid, gpus=gpus)
             self.boots.observe('h1', n)
-        self.assertEqual(2, self.boots.credit('h1', None, 8, 8192)
-                         .gpu_guests)
+        self.assertEqual(5, self.boots.credit('h1', None, 8, 8192).gpus)
         book = placements.Placements(warmup=60, max_age=900,
                                      clock=lambda: 1000.0)
         for uuid in 'xyz':
             book.placed(uuid, 'h1', vcpus=1, memory_mb=512,
-                        expected_load_percent=None, gpu=True)
-        snap = self._snapshot(snapshot.LoadTracker(600, 60, placements=book))
-        self.assertEqual(3, self.boots.credit('h1', snap, 8, 8192)
-                         .gpu_guests)
+                        expected_load_percent=None, gpus=2)
+        tracker = snapshot.LoadTracker(600, 60, placements=book)
+        snap = self._snapshot(tracker)
+        self.assertEqual(6, self.boots.credit('h1', snap, 8, 8192).gpus)
+        # Served under the key where an older controller sent true or
+        # false; its true reads as one GPU.
+        wire = tracker.snapshot(1000.0)
+        self.assertEqual(2, wire['pending']['x']['gpu'])
+        for entry in wire['pending'].values():
+            entry['gpu'] = True
+        older = snapshot.LoadSnapshot.from_wire(wire)
+        self.assertEqual([1, 1, 1], [g.gpus for g in older.pending['h1']])
         est = scoring.Estimate(
             10.0, 10.0, 20.0, 30.0, NAN, frozenset({A.GPU}),
             scoring.Devices(gpu_free_power_rise_w=250.0),
             chassis_power_w=2000.0)
         self.assertEqual(2750.0, scoring.with_credit(
-            est, scoring.Credit(gpu_guests=3)).chassis_power_w)
+            est, scoring.Credit(gpus=3)).chassis_power_w)
         # Unknown what a free GPU adds: the draw as sampled.
         unknown = dataclasses.replace(est, devices=scoring.Devices())
         self.assertEqual(2000.0, scoring.with_credit(
-            unknown, scoring.Credit(gpu_guests=3)).chassis_power_w)
+            unknown, scoring.Credit(gpus=3)).chassis_power_w)
 
     def test_burst_accumulates(self):
         self.request('a')
@@ -605,6 +613,51 @@ class TestDevices(base.BaseTestCase):
                 else:
                     self.assertIn(f'{reason} ', refusal)
                     self.assertIn('> 40', refusal)
+
+    def test_a_rig_needs_as_many_free_devices_as_it_holds(self):
+        # Placement counts 8 GPUs, 5 allocated; 3 miners, one held and
+        # one down.
+        rig = scoring.estimate(view(
+            [20.0] * 3, asics=[[samples.asic(1, instance_uuid='i'),
+                                samples.asic(2),
+                                samples.asic(3, available=False)]] * 3,
+            devices=device_inventory.HostDevices(
+                gpu=device_inventory.DeviceCount(8, 5))), 0.0)
+        rig = dataclasses.replace(rig, accelerators=frozenset({A.GPU,
+                                                               A.ASIC}))
+        for demand, refused in (
+                (scoring.Demand(A.GPU, devices=3), None),
+                (scoring.Demand(A.GPU, devices=4),
+                 '3 of 8 GPUs free, the flavor holds 4'),
+                (scoring.Demand(A.ASIC, devices=1), None),
+                (scoring.Demand(A.ASIC, devices=2),
+                 '1 of 3 miners free and up, the flavor holds 2')):
+            with self.subTest(demand=demand):
+                self.assertEqual(refused, scoring.refusal(
+                    rig, LIMITS, demand, hard_overload=True))
+
+    def test_a_rig_counts_the_power_of_every_gpu_it_holds(self):
+        # Four free GPUs idle at 60 W of their 350 W limit, the chassis
+        # at 2 kW of a 3 kW budget: each GPU a rig works adds 290 W.
+        limits = dataclasses.replace(LIMITS, max_chassis_power_w=3000.0)
+        tracker = snapshot.LoadTracker(window=600, half_life=60)
+        for i in range(6):
+            tracker.add(samples.make(
+                host='g', seq=i, timestamp=1000.0 + 10 * i,
+                gpus=[samples.gpu(n, power=60.0, limit=350.0)
+                      for n in range(4)],
+                collector=samples.COUNTERS, cpus=64,
+                sensors=sample.HostSensors(chassis_power_w=2000.0)))
+        estimate = scoring.estimate(snapshot.LoadSnapshot.from_wire(
+            tracker.snapshot(1060.0)).hosts['g'], 1.0)
+        for gpus, refused in (
+                (1, None), (3, None),
+                (4, 'chassis power with 4 busy free GPUs 3160 W > '
+                    'budget 3000 W')):
+            with self.subTest(gpus=gpus):
+                self.assertEqual(refused, scoring.refusal(
+                    estimate, limits, scoring.Demand(A.GPU, devices=gpus),
+                    hard_overload=False))
 
     def test_chassis_power_budget(self):
         # A 3 kW budget; the chassis draws a steady 2.5 kW with one GPU

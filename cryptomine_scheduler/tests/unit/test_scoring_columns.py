@@ -13,9 +13,12 @@ from cryptomine_scheduler.placement import scoring_columns
 A = scoring.Accelerator
 KIND_SETS = (frozenset({A.CPU}), frozenset({A.GPU}), frozenset({A.ASIC}),
              frozenset({A.GPU, A.ASIC}))
-DEMANDS = [scoring.Demand(accelerator=kind, accelerator_penalty=penalty)
+DEMANDS = [scoring.Demand(accelerator=kind, accelerator_penalty=penalty,
+                          devices=devices)
            for kind in (None, A.CPU, A.GPU, A.ASIC)
-           for penalty in (0.0, 0.7)]
+           for penalty in (0.0, 0.7)
+           # a rig holding 3 of the host's GPUs or miners
+           for devices in ((1, 3) if kind in (A.GPU, A.ASIC) else (0,))]
 
 
 def maybe(rng: random.Random, low: float, high: float,
