@@ -31,8 +31,9 @@ values (NaN where the host has no such device or the reading is absent):
   (so that a cap lifted ends at the next sample)
 
 and, per guest holding a device (:meth:`MiningDeriver.guest_losses`),
-the share of its device's work it lost at its host's newest sample,
-which tells which guest of a host holds the sick device:
+the share of its devices' work it lost at its host's newest sample (the
+mean over the devices it holds, for a rig of several), which tells
+which guest of a host holds the sick device:
 
 * a miner's guest: ``1 - clamp(ratio)`` of the miner's hashrate ratio
   above, 1 while the miner is down;
@@ -212,13 +213,16 @@ class MiningDeriver:
                 values.update(self._asic_values(sample, losses))
             newest = self._guest_losses.get(sample.host)
             if newest is None or sample.timestamp > newest[0]:
-                self._guest_losses[sample.host] = (sample.timestamp, losses)
+                self._guest_losses[sample.host] = (sample.timestamp, {
+                    guest: sum(each) / len(each)
+                    for guest, each in losses.items()})
         return tuple(values.get(m, NAN) for m in METRICS)
 
-    def _gpu_losses(self, sample: sample_mod.LoadSample) -> dict[str, float]:
-        """Each GPU guest's loss (module docstring); advances the GPUs'
-        clock baselines."""
-        losses = {}
+    def _gpu_losses(self, sample: sample_mod.LoadSample
+                    ) -> dict[str, list[float]]:
+        """The loss (module docstring) of each GPU a guest holds, by
+        guest; advances the GPUs' clock baselines."""
+        losses: dict[str, list[float]] = {}
         for gpu in sample.gpus:
             reasons, clock = gpu.throttle_reasons, gpu.sm_clock_mhz
             if reasons is None or clock is None:
@@ -234,7 +238,7 @@ class MiningDeriver:
                 if not reasons & IDLE:
                     self._clock_seen(key, sample.timestamp, clock)
             for uuid in gpu.instances:
-                losses[uuid] = loss
+                losses.setdefault(uuid, []).append(loss)
         return losses
 
     def _clock_seen(self, key: tuple[str, str], now: float,
@@ -251,21 +255,22 @@ class MiningDeriver:
             state.seen_at = now
 
     def _asic_values(self, sample: sample_mod.LoadSample,
-                     losses: dict[str, float]) -> dict:
-        """The host's ASIC metrics; each miner's guest's loss added to
-        ``losses``."""
+                     losses: dict[str, list[float]]) -> dict:
+        """The host's ASIC metrics; each miner's loss added to its
+        guest's ``losses``."""
         up = [a for a in sample.asics if a.available]
         ratios, error_rates = [], []
         for asic in sample.asics:
             if not asic.available:
                 if asic.instance is not None:
-                    losses[asic.instance] = 1.0
+                    losses.setdefault(asic.instance, []).append(1.0)
                 continue
             ratio, rate = self._update(sample.host, sample.timestamp, asic)
             ratios.append(ratio)
             error_rates.append(rate)
             if asic.instance is not None and ratio is not None:
-                losses[asic.instance] = 1.0 - min(max(ratio, 0.0), 1.0)
+                losses.setdefault(asic.instance, []).append(
+                    1.0 - min(max(ratio, 0.0), 1.0))
         hashrates = _known(a.hashrate_5s_ghs for a in up)
         both = [(a.hashrate_5s_ghs, a.power_w) for a in up
                 if a.hashrate_5s_ghs is not None and a.power_w]

@@ -224,6 +224,24 @@ class TestGpuGuestLosses(base.BaseTestCase):
         self.assertAlmostEqual(
             0.25, self.deriver.guest_losses('compute-1')[self.cool])
 
+    def test_a_rig_loses_the_mean_of_its_gpus(self):
+        # A rig holds four GPUs; one slows to 700 of its 1400 MHz, one
+        # has no baseline yet: the rig lost a sixth of its work.
+        def rig(t, slow_clock):
+            slowed = slow_clock is not None
+            self.deriver.derive(samples.make(timestamp=t, gpus=[
+                samples.gpu(0, throttle=0x40 if slowed else 0,
+                            clock=slow_clock if slowed else 1400.0,
+                            instances=[self.hot])] + [
+                samples.gpu(i, clock=1400.0, instances=[self.hot])
+                for i in (1, 2)] + [
+                samples.gpu(3, throttle=0x20, clock=900.0,
+                            instances=[self.hot])]))
+            return self.deriver.guest_losses('compute-1')[self.hot]
+
+        self.assertEqual(0.0, rig(0.0, None))
+        self.assertAlmostEqual(0.5 / 3, rig(10.0, 700.0))
+
     def test_without_clock_or_reasons_no_loss_is_known(self):
         self.deriver.derive(samples.make(timestamp=0.0, gpus=[
             samples.gpu(0, clock=None, instances=[self.hot]),
