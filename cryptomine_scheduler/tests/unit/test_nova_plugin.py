@@ -208,17 +208,22 @@ class TestFilterThresholds(PluginTestCase):
                     h.host for h in hosts if self.filter.host_passes(
                         h, spec)])
 
-    def test_a_burst_of_gpu_guests_counts_their_power_before_it_shows(self):
-        # Four free GPUs idle at 50 W of their 300 W limit, the chassis
-        # at 2.4 kW of 3 kW.  Each GPU guest placed counts 250 W until
-        # the samples show it: 2.65 kW, 2.9, then 3.15 refused, though
-        # the snapshot still shows 2.4 kW.
+    def rig_near_its_budget(self):
+        """A host of four free GPUs idle at 50 W of their 300 W limit
+        (a guest working one adds 250 W), its chassis at 2.4 kW of a 3 kW
+        budget."""
         self.flags(max_chassis_power_w=3000.0, group='cryptomine')
         self.controller.report(
             'rig', gpus=[samples.gpu(i, power=50.0, limit=300.0)
                          for i in range(4)],
             sensors=sample.HostSensors(chassis_power_w=2400.0))
-        rig = self.host('rig')
+        return self.host('rig')
+
+    def test_a_burst_of_gpu_guests_counts_their_power_before_it_shows(self):
+        # Each GPU guest placed counts 250 W until the samples show it:
+        # 2.65 kW, 2.9, then 3.15 refused, though the snapshot still
+        # shows 2.4 kW.
+        rig = self.rig_near_its_budget()
         passed = []
         for _ in range(4):
             passed.append(self.passes(rig, self.spec(
@@ -230,17 +235,10 @@ class TestFilterThresholds(PluginTestCase):
         self.assertTrue(self.passes(rig))
 
     def test_a_rig_flavor_holds_its_gpus_and_their_power(self):
-        # The same rig: four free GPUs that a guest working them raises
-        # 250 W each, the chassis at 2.4 kW of 3 kW.  A flavor passing
-        # two of them through fits (2.9 kW); then the first rig counts
-        # 500 W until sampled, and a second is refused.  Five GPUs are
-        # more than the rig has free.
-        self.flags(max_chassis_power_w=3000.0, group='cryptomine')
-        self.controller.report(
-            'rig', gpus=[samples.gpu(i, power=50.0, limit=300.0)
-                         for i in range(4)],
-            sensors=sample.HostSensors(chassis_power_w=2400.0))
-        rig = self.host('rig')
+        # A flavor passing two of the GPUs through fits (2.9 kW); then
+        # the first rig counts 500 W until sampled, and a second is
+        # refused.  Five GPUs are more than the host has free.
+        rig = self.rig_near_its_budget()
 
         def rig_spec(count):
             return self.spec({plugin.ACCELERATOR_SPEC: 'gpu',
