@@ -47,8 +47,10 @@ nothing: over the horizon the move must pay for itself in (the
 ``cooldown``), staying would have earned ``1 - loss`` and moving earns
 all but the downtime ``D``, so the move gains ``loss - D / cooldown`` of
 the horizon's work and costs ``device_weight * D / cooldown`` (all of it
-when ``D`` is the longer).  ``D`` is the deployment's own: the median
-of its recent cold migrations (:func:`cold_downtime`).
+when ``D`` is the longer).  A rig holding several devices gains and
+costs that for each of them, as the mining term counts each.  ``D`` is
+the deployment's own: the median of its recent cold migrations
+(:func:`cold_downtime`).
 
 A live migration copies the guest's memory, then again the pages the
 guest dirtied meanwhile: at a bandwidth ``B`` and a dirty rate ``d`` it
@@ -427,6 +429,13 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         v.device_loss if v is not None and v.device_loss is not None
         and s.accelerator in _DEVICE_COLUMN else 0.0
         for s, v in zip(servers, views, strict=True)])
+    holds = np.array([_DEVICE_COLUMN.get(s.accelerator, -1)
+                      for s in servers], dtype=np.int64)
+    # The devices each instance holds.  A cold move stops one holding
+    # none too: its work is weighed as one device's.
+    hold_count = np.array([s.devices if k >= 0 else 1
+                           for s, k in zip(servers, holds, strict=True)],
+                          dtype=float)
     return problem_mod.Problem(
         hosts=tuple(h.name for h in hosts),
         instances=tuple(s.uuid for s in servers),
@@ -449,14 +458,13 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         movable=movable,
         move_cost=(alloc_demand[:, 1] / 1024.0 * copied
                    * policy.limits.migration_cost_per_gb
-                   + policy.limits.device_weight
+                   + policy.limits.device_weight * hold_count
                    * (stopped * stopped_share(policy) - device_loss)),
         anti_affinity=anti,
         limits=policy.limits,
         pinned=pinned,
-        holds=np.array([_DEVICE_COLUMN.get(s.accelerator, -1)
-                        for s in servers], dtype=np.int64),
-        hold_count=np.array([s.devices for s in servers], dtype=float),
+        holds=holds,
+        hold_count=hold_count,
         device_count=devices[0],
         device_free=devices[1],
         device_pressure=devices[2],

@@ -15,14 +15,16 @@ device is sick::
 
     sum_r w_r * sum_h sq(u_hr - t_r)
       + sum_moved (cost_per_gb * mem_gb_i
-                   + device_weight * (down_i - loss_i))
+                   + device_weight * k_i * (down_i - loss_i))
       + sum_i host_cost[h_i]
       + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
 with ``t_r`` the fleet-wide utilisation of resource ``r`` (constant:
-moving instances does not change it).  ``host_cost`` is what hosting
-one instance costs on a host (a rented burst host's: so instances come
-home when home has room, and leave home only for a large gain).  The
+moving instances does not change it) and ``k_i`` the devices instance
+``i`` holds (``hold_count``; 1 for one holding none).  ``host_cost`` is
+what hosting one instance costs on a host (a rented burst host's: so
+instances come home when home has room, and leave home only for a large
+gain).  The
 last term is the mining one: instances hold ``n_hd`` devices of kind
 ``d`` (GPU, miner) of the ``c_hd`` on host ``h``, whose devices are
 under pressure ``p_hd`` (0: healthy and cool; 1: at the slowdown

@@ -866,6 +866,19 @@ class TestMining(base.BaseTestCase):
         self.assertEqual(3, moved[3600.0])  # those gaining over 0.57
         self.assertEqual(3, moved[7200.0])
 
+    def test_a_rig_s_downtime_costs_each_of_its_gpus(self):
+        # Stopped for a tenth of the horizon, a guest holding one GPU
+        # costs 0.5 * 0.1 more; a rig of three, three times that; a
+        # guest holding none moved cold, as one.
+        f = customise(mining_fleet(live=False), servers={
+            0: {'devices': 3},
+            1: {'accelerator': None, 'devices': 0}})
+        costs = [fleets.problem(f, inputs.Policy(
+            allow_cold_migration=True, cold_downtime=d)).move_cost
+            for d in (0.0, 360.0)]
+        np.testing.assert_allclose([0.15, 0.05, 0.05],
+                                   (costs[1] - costs[0])[:3])
+
     def test_a_live_move_costs_no_downtime(self):
         f = mining_fleet(live=True)
         costs = [fleets.problem(f, inputs.Policy(cold_downtime=d)).move_cost
