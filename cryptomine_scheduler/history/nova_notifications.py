@@ -51,8 +51,8 @@ def _expected_load(extra_specs) -> float | None:
 
 def _gpus(extra_specs) -> int:
     """How many GPUs a guest of the flavor holds: 0 unless it asks for
-    them (``cryptomine:accelerator``), 1 where its count cannot be read
-    (nova's scheduler refused the flavor if it was wrong)."""
+    them (``cryptomine:accelerator``), 1 where their count cannot be
+    read (a guest placed all the same holds one at least)."""
     if extra_specs.__class__ is not dict:
         return 0
     value = extra_specs.get(scoring.ACCELERATOR_KEY)

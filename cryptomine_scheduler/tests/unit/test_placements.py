@@ -111,7 +111,8 @@ class TestInstanceEndpoint(base.BaseTestCase):
                 (gpu, 1),
                 (dict(gpu, **{'pci_passthrough:alias': 'rtx:4'}), 4),
                 (dict(gpu, **{'resources:VGPU': '2'}), 2),
-                # A count that cannot be read: nova's request is its own.
+                # A count that cannot be read: a guest placed all the
+                # same holds one at least.
                 (dict(gpu, **{'pci_passthrough:alias': 'rtx'}), 1),
                 ({'cryptomine:accelerator': 'asic'}, 0),
                 ({'cryptomine:accelerator': 7}, 0),
