@@ -495,20 +495,6 @@ def per_request_us(count: int, step: Callable, rounds: int = 5) -> float:
     return best * 1e6 / count
 
 
-def handlers_us(hosts: list, filter_, weigher, rounds: int = 5) -> float:
-    """Best of ``rounds`` requests through nova's handlers, us per host."""
-    filter_handler = nova_filters.HostFilterHandler()
-    weight_handler = nova_weights.HostWeightHandler()
-    best = float('inf')
-    for _ in range(rounds):
-        spec = make_spec()
-        start = time.perf_counter()
-        passed = filter_handler.get_filtered_objects([filter_], hosts, spec)
-        weight_handler.get_weighed_objects([weigher], passed, spec)
-        best = min(best, time.perf_counter() - start)
-    return best * 1e6 / len(hosts)
-
-
 def profile_ours(hosts: list, load_plugin: plugin.LoadAwarePlugin,
                  requests: int) -> None:
     """cProfile our filter and weigher alone, in nova's handlers."""
