@@ -27,6 +27,12 @@ def _field(obj, name: str):
     return getattr(obj, name)
 
 
+def request_label(spec_obj) -> str:
+    """The instance and flavor of a request, as the logs name them."""
+    return (f'instance {_field(spec_obj, "instance_uuid")} '
+            f'(flavor {_field(spec_obj.flavor, "name")})')
+
+
 def flavor_facts(spec_obj) -> plugin.FlavorFacts:
     """The parts of a ``RequestSpec``'s flavor (and image) the plugin
     needs."""

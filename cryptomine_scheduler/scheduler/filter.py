@@ -9,7 +9,9 @@ limit (GPU thermal or power headroom, ASIC error rate), under
 ``overload_policy = hard`` when it is over the CPU or memory threshold
 (under ``soft``, the default, it passes and the weigher ranks it last),
 and under ``missing_data_policy = reject`` when it has no fresh load data.
-Thresholds and policies can be overridden per host aggregate.
+Thresholds and policies can be overridden per host aggregate.  A
+request that no host passes is logged at INFO with why the first hosts
+failed; the debug log has every host's reason.
 """
 
 import itertools
@@ -28,6 +30,9 @@ from cryptomine_scheduler.scheduler import plugin
 
 LOG = logging.getLogger(__name__)
 CONF = nova.conf.CONF
+#: How many hosts, with why each was refused, the one log line of a
+#: request that no host passed names (nova then answers NoValidHost).
+REFUSED_NAMED = 10
 
 
 class LoadAwareFilter(filters.BaseHostFilter):
@@ -56,7 +61,21 @@ class LoadAwareFilter(filters.BaseHostFilter):
             # controller is down).
             LOG.warning('%d host(s) passed without fresh load data '
                         '(missing_data_policy = pass)', without)
+        if hosts and not verdicts.passed.any():
+            self._log_refused_all(hosts, state, spec_obj)
         return list(itertools.compress(hosts, verdicts.passed.tolist()))
+
+    def _log_refused_all(self, hosts: list, state: plugin.RequestState,
+                         spec_obj) -> None:
+        """Say why the first hosts failed, at INFO, when all of them did:
+        an operator answering a NoValidHost needs no debug log."""
+        named = '; '.join(f'{host.host} {self._why(host, state)}'
+                          for host in hosts[:REFUSED_NAMED])
+        more = len(hosts) - REFUSED_NAMED
+        LOG.info('Refused all %d host(s) for %s: %s%s', len(hosts),
+                 adapters.request_label(spec_obj), named,
+                 f'; and {more} more, each named in the debug log'
+                 if more > 0 else '')
 
     def host_passes(self, host_state, spec_obj):
         return bool(self.filter_all([host_state], spec_obj))

@@ -188,6 +188,14 @@ class PassthroughGpuTest(LibvirtGpuTestBase):
         self.assertEqual('gpu2', self.host_of(self.boot('rig')))
         failed = self.boot('rig', expected_state='ERROR')
         self.assertIn('No valid host', failed['fault']['message'])
+        # nova-scheduler's log says why, without debug logging: placement
+        # left the hosts with two free GPUs, our filter refused both.
+        said = self.stdlog.logger.output
+        self.assertIn(f'Refused all 2 host(s) for instance {failed["id"]}',
+                      said)
+        for host in ('gpu1', 'gpu3'):
+            self.assertIn(f'{host} rejected: chassis power with 2 busy free '
+                          'GPUs', said)
         # A guest holding one GPU still fits gpu1 or gpu3.
         self.assertIn(self.host_of(self.boot('miner')), ('gpu1', 'gpu3'))
 

@@ -1,8 +1,10 @@
 """The filter and weigher inside nova's own host-state fakes."""
 
+import logging
 import random
 import uuid
 
+import fixtures
 import nova.conf
 from nova import objects
 from nova import test
@@ -324,6 +326,56 @@ class TestFilterAccelerators(PluginTestCase):
         passed = self.filter.filter_all(
             [self.host('down'), self.host('asic-host')], spec)
         self.assertEqual(['asic-host'], [h.host for h in passed])
+
+
+class TestRefusedEverywhere(PluginTestCase):
+    """A request that no host passes logs why, at INFO, in one line."""
+
+    def refused(self, hosts, spec) -> list[str]:
+        """The lines that say so, once the filter has refused them all."""
+        log = self.useFixture(fixtures.FakeLogger(name=load_filter.__name__,
+                                                  level=logging.INFO))
+        self.assertEqual([], self.filter.filter_all(hosts, spec))
+        return [line for line in log.output.splitlines()
+                if line.startswith('Refused all')]
+
+    def test_each_host_named_with_its_reason(self):
+        self.flags(missing_data_policy='reject', group='cryptomine')
+        self.controller.report('full', gpus=[samples.gpu(0, instances=[
+            samples.instance(1).uuid])])
+        self.controller.report('hot', gpus=[samples.gpu(0, temp=88.0)])
+        self.controller.report('plain')
+        spec = self.spec({plugin.ACCELERATOR_SPEC: 'gpu'})
+        spec.flavor.name = 'miner'
+        hosts = [self.host(name) for name in ('full', 'hot', 'plain', 'new')]
+        self.assertEqual([
+            f'Refused all 4 host(s) for instance {uuids.instance} (flavor '
+            'miner): full rejected: no free GPU: all 1 in use; hot '
+            'rejected: hardware-safety limit: GPU thermal headroom 1.0 < 5; '
+            'plain rejected: offers cpu, the flavor asks for gpu; new has '
+            'no fresh load data (never sampled); rejected'],
+            self.refused(hosts, spec))
+
+    def test_a_large_fleet_names_the_first_hosts(self):
+        self.flags(missing_data_policy='reject', group='cryptomine')
+        hosts = [self.host(f'h{n}')
+                 for n in range(load_filter.REFUSED_NAMED + 2)]
+        [line] = self.refused(hosts, self.spec())
+        self.assertEqual(load_filter.REFUSED_NAMED, line.count('rejected'))
+        self.assertIn(f'h{load_filter.REFUSED_NAMED - 1} has no', line)
+        self.assertNotIn(f'h{load_filter.REFUSED_NAMED} has', line)
+        self.assertTrue(line.endswith(
+            '; and 2 more, each named in the debug log'), line)
+
+    def test_silent_while_a_host_passes(self):
+        log = self.useFixture(fixtures.FakeLogger(name=load_filter.__name__,
+                                                  level=logging.INFO))
+        self.controller.report('fine')
+        hosts = [self.host('fine'), self.host('new')]
+        self.flags(missing_data_policy='reject', group='cryptomine')
+        self.assertEqual(['fine'], [h.host for h in self.filter.filter_all(
+            hosts, self.spec())])
+        self.assertNotIn('Refused all', log.output)
 
 
 class TestMissingData(PluginTestCase):
