@@ -331,10 +331,14 @@ class TestFilterAccelerators(PluginTestCase):
 class TestRefusedEverywhere(PluginTestCase):
     """A request that no host passes logs why, at INFO, in one line."""
 
+    def log(self) -> fixtures.FakeLogger:
+        """The filter's log from now on, INFO and above."""
+        return self.useFixture(fixtures.FakeLogger(
+            name=load_filter.__name__, level=logging.INFO))
+
     def refused(self, hosts, spec) -> list[str]:
         """The lines that say so, once the filter has refused them all."""
-        log = self.useFixture(fixtures.FakeLogger(name=load_filter.__name__,
-                                                  level=logging.INFO))
+        log = self.log()
         self.assertEqual([], self.filter.filter_all(hosts, spec))
         return [line for line in log.output.splitlines()
                 if line.startswith('Refused all')]
@@ -368,8 +372,7 @@ class TestRefusedEverywhere(PluginTestCase):
             '; and 2 more, each named in the debug log'), line)
 
     def test_silent_while_a_host_passes(self):
-        log = self.useFixture(fixtures.FakeLogger(name=load_filter.__name__,
-                                                  level=logging.INFO))
+        log = self.log()
         self.controller.report('fine')
         hosts = [self.host('fine'), self.host('new')]
         self.flags(missing_data_policy='reject', group='cryptomine')
