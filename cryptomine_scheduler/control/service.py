@@ -275,8 +275,8 @@ class ControllerService:
         # stored before from the database (counted once if both).
         if self.peer_server is not None:
             self.peer_server.start()
-        rows = self._summarise(self.store.recent_samples(
-            self._clock() - self.tracker.window))
+        rows = self._summarise(self.store.summary_samples(
+            self._clock(), self.tracker.window))
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
         if self.burst_lock is not None:

@@ -10,6 +10,7 @@ import collections
 import dataclasses
 import operator
 import os
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 
@@ -29,6 +30,9 @@ from cryptomine_scheduler.telemetry import sample as sample_mod
 LOG = logging.getLogger(__name__)
 
 ROLLUP_SECONDS = 300
+#: Hosts whose last windows one query reads when the summaries are
+#: rebuilt (their conditions joined by OR).
+SILENT_HOSTS_PER_QUERY = 100
 #: PostgreSQL advisory lock key held while the schema is migrated.
 MIGRATION_LOCK = 0x63727970746f6d  # 'cryptom'
 
@@ -293,14 +297,73 @@ def _record(cls, row, **fixed):
                   if f.name not in fixed}, **fixed)
 
 
-def _rows_by_sample(conn, table: sa.Table, since: float) -> dict:
-    """Rows of ``table`` newer than ``since``, by (host_id, seq)."""
+def _rows_by_sample(conn, query: sa.Select) -> dict:
+    """The rows ``query`` selects of a part table, by (host_id, seq)."""
     grouped = collections.defaultdict(list)
-    for row in conn.execute(sa.select(table).where(table.c.ts >= since)
-                            .order_by(*table.primary_key.columns)
-                            ).mappings():
+    for row in conn.execute(query).mappings():
         grouped[(row['host_id'], row['seq'])].append(row)
     return grouped
+
+
+def _since(since: float) -> Callable[[sa.Table], sa.Select]:
+    """The rows of a sample table newer than ``since``."""
+    return lambda table: sa.select(table).where(table.c.ts >= since)
+
+
+def _silent_hosts(conn, now: float, window: float
+                  ) -> list[tuple[int, float]]:
+    """``(host_id, newest sample's time)`` of each host silent for over
+    ``window`` seconds at ``now``: an index lookup per host, not a pass
+    over the history."""
+    raw = models.host_samples
+    newest = (sa.select(sa.func.max(raw.c.ts))
+              .where(raw.c.host_id == models.hosts.c.id)
+              .scalar_subquery())
+    return [tuple(row) for row in conn.execute(
+        sa.select(models.hosts.c.id, newest)
+        .where(newest < now - window))]
+
+
+def _last_windows(silent: Sequence[tuple[int, float]], window: float
+                  ) -> Callable[[sa.Table], sa.Select]:
+    """The rows of a sample table of each ``(host_id, newest)`` of
+    ``silent`` within ``window`` seconds of its newest.  The bucket
+    bound follows from the time's; it lets the indexes on (host_id,
+    bucket) read only the window."""
+    def rows(table: sa.Table) -> sa.Select:
+        return sa.select(table).where(sa.or_(*(
+            sa.and_(table.c.host_id == host_id,
+                    table.c.ts >= newest - window,
+                    table.c.bucket >= bucket_of(newest - window))
+            for host_id, newest in silent)))
+    return rows
+
+
+def _samples(conn, names: dict[int, str],
+             rows: Callable[[sa.Table], sa.Select]
+             ) -> Iterator[sample_mod.LoadSample]:
+    """The samples whose rows ``rows`` selects, oldest first."""
+    parts = {table: _rows_by_sample(
+        conn, rows(table).order_by(*table.primary_key.columns))
+        for table in _PART_TABLES}
+    raw = models.host_samples
+    for row in conn.execute(rows(raw).order_by(raw.c.ts, raw.c.seq)
+                            ).mappings():
+        key = (row['host_id'], row['seq'])
+        yield sample_mod.LoadSample(
+            host=names[row['host_id']], seq=row['seq'], timestamp=row['ts'],
+            host_load=_record(sample_mod.HostLoad, row),
+            sensors=_record(sample_mod.HostSensors, row),
+            instances=tuple(
+                sample_mod.InstanceLoad(r['instance_uuid'],
+                                        r['cpu_percent'], r['rss_mb'])
+                for r in parts[models.instance_samples].get(key, ())),
+            gpus=tuple(
+                _record(sample_mod.GpuLoad, r, instances=tuple(
+                    filter(None, r['instances'].split(','))))
+                for r in parts[models.gpu_samples].get(key, ())),
+            asics=tuple(_record(sample_mod.AsicLoad, r)
+                        for r in parts[models.asic_samples].get(key, ())))
 
 
 def _rollup_select(table: sa.Table, keys, metrics, dirty):
@@ -492,37 +555,25 @@ class HistoryStore:
             points = tuple((float(t), float(v)) for t, v in rows)
         return History(host, metric, resolution, points)
 
-    def recent_samples(self, since: float
-                       ) -> Iterator[sample_mod.LoadSample]:
-        """Yield the stored samples newer than ``since``, oldest first."""
+    def summary_samples(self, now: float, window: float
+                        ) -> Iterator[sample_mod.LoadSample]:
+        """Yield what summaries of ``window`` seconds hold at ``now``,
+        oldest first: each host's samples within ``window`` of now, or,
+        for a host silent for longer, of its newest sample (so a host
+        whose collector stopped stays known, and stale, after a
+        controller restart, until its samples pass ``raw_retention``)."""
         with self.engine.connect() as conn:
             names = dict(conn.execute(sa.select(models.hosts.c.id,
                                                 models.hosts.c.name)).all())
-            parts = {table: _rows_by_sample(conn, table, since)
-                     for table in (models.instance_samples,
-                                   models.gpu_samples, models.asic_samples)}
-            raw = models.host_samples
-            query = (sa.select(raw).where(raw.c.ts >= since)
-                     .order_by(raw.c.ts, raw.c.seq))
-            for row in conn.execute(query).mappings():
-                key = (row['host_id'], row['seq'])
-                yield sample_mod.LoadSample(
-                    host=names[row['host_id']], seq=row['seq'],
-                    timestamp=row['ts'],
-                    host_load=_record(sample_mod.HostLoad, row),
-                    sensors=_record(sample_mod.HostSensors, row),
-                    instances=tuple(
-                        sample_mod.InstanceLoad(
-                            r['instance_uuid'], r['cpu_percent'],
-                            r['rss_mb'])
-                        for r in parts[models.instance_samples].get(key, ())),
-                    gpus=tuple(
-                        _record(sample_mod.GpuLoad, r, instances=tuple(
-                            filter(None, r['instances'].split(','))))
-                        for r in parts[models.gpu_samples].get(key, ())),
-                    asics=tuple(
-                        _record(sample_mod.AsicLoad, r)
-                        for r in parts[models.asic_samples].get(key, ())))
+            silent = _silent_hosts(conn, now, window)
+            older = []
+            for first in range(0, len(silent), SILENT_HOSTS_PER_QUERY):
+                older += _samples(conn, names, _last_windows(
+                    silent[first:first + SILENT_HOSTS_PER_QUERY], window))
+            # Each series oldest first, as ingest adds them: an instance
+            # may have moved between two silent hosts.
+            yield from sorted(older, key=lambda s: (s.timestamp, s.seq))
+            yield from _samples(conn, names, _since(now - window))
 
     def stored_seqs(self) -> dict[str, list[int]]:
         """Return the stored sequence numbers of every host, sorted."""

@@ -44,6 +44,9 @@ class TestAddSamplesOnPostgres(OnPostgres):
         .test_duplicates_within_and_across_batches_stored_once)
     test_failed_batch_leaves_nothing = (
         test_store.TestAddSamples.test_failed_batch_leaves_nothing)
+    test_summary_samples_keep_a_silent_hosts_last_window = (
+        test_store.TestAddSamples
+        .test_summary_samples_keep_a_silent_hosts_last_window)
 
 
 class TestRollupsAndRetentionOnPostgres(

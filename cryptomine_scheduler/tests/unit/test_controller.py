@@ -197,15 +197,35 @@ class TestControllerService(ControllerTestCase):
 
     def test_restart_rebuilds_summaries_from_history(self):
         now = time.time()
+        window = self.conf.controller.summary_window
         self.publish(*[samples.make(host='c1', seq=i, timestamp=now - 5 + i,
                                     cpu=20.0) for i in range(5)])
-        self.stored(5)
+        # A host silent for longer than the window: its sample older
+        # than a window before its newest is out of its summary.
+        self.publish(*[samples.make(host='silent', seq=i, timestamp=t,
+                                    cpu=10.0 * i)
+                       for i, t in enumerate((now - 3 * window - 10,
+                                              now - 2 * window - 10,
+                                              now - 2 * window))])
+        self.stored(8)
+        before = self.client.get_load_snapshot().hosts['silent']
         self.controller.stop()
         self.controller = self.start_controller()
         snap = self.client.get_load_snapshot()
         self.assertEqual(5, snap.hosts['c1'].samples)
         self.assertEqual(20.0, snap.hosts['c1'].metric(
             sample.HostMetric.CPU_PERCENT, Stat.MEAN))
+        # Still known, and stale, with the summary it had.
+        silent = snap.hosts['silent']
+        self.assertEqual((2, now - 2 * window), (silent.samples,
+                                                 silent.newest))
+        self.assertEqual((2, 15.0), (before.samples, before.metric(
+            sample.HostMetric.CPU_PERCENT, Stat.MEAN)))
+        self.assertEqual(before.metric(sample.HostMetric.CPU_PERCENT,
+                                       Stat.MEAN),
+                         silent.metric(sample.HostMetric.CPU_PERCENT,
+                                       Stat.MEAN))
+        self.assertGreater(silent.age, 2 * window)
         # Sequence numbers seen before the restart are still duplicates.
         self.publish(samples.make(host='c1', seq=4, timestamp=now))
         waiting.wait_for(lambda: self.client.get_ingest_stats()

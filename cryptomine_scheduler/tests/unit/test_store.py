@@ -109,7 +109,7 @@ class TestAddSamples(StoreTestCase):
         self.assertEqual(0, result.duplicates)
         self.assertEqual({'a': [0, 1, 2], 'b': [0, 1, 2]},
                          self.store.stored_seqs())
-        replayed = list(self.store.recent_samples(T0))
+        replayed = list(self.store.summary_samples(T0 + 3, 600))
         self.assertEqual([s.timestamp for s in replayed],
                          sorted(s.timestamp for s in replayed))
         self.assertCountEqual(batch, replayed)
@@ -137,7 +137,8 @@ class TestAddSamples(StoreTestCase):
                          gpus[0].instances)
         self.assertEqual([True, False], [a.available for a in asics])
         self.assertIsNone(asics[1].hashrate_5s_ghs)
-        self.assertEqual([stored], list(self.store.recent_samples(T0)))
+        self.assertEqual([stored],
+                         list(self.store.summary_samples(T0 + 3, 600)))
 
     def test_bmc_readings_round_trip(self):
         passthrough = dataclasses.replace(
@@ -160,9 +161,28 @@ class TestAddSamples(StoreTestCase):
                 models.host_samples.c.chassis_power_cap_w)).one()
         self.assertEqual(['nvml', 'redfish'], sources)
         self.assertEqual((23.5, 3120.0, 3400.0), tuple(chassis))
-        replayed, = self.store.recent_samples(T0)
+        replayed, = self.store.summary_samples(T0 + 3, 600)
         self.assertEqual(stored.gpus, replayed.gpus)
         self.assertEqual(stored.sensors, replayed.sensors)
+
+    def test_summary_samples_keep_a_silent_hosts_last_window(self):
+        def at(host, seq, age, **parts):
+            return samples.make(host=host, seq=seq, timestamp=T0 - age,
+                                **parts)
+        silent = [at('silent', 1, 2000, instances=[samples.instance(1)]),
+                  at('silent', 2, 1500),
+                  at('silent', 3, 1000, instances=[samples.instance(2)],
+                     gpus=[samples.gpu(0)], asics=[samples.asic(1)])]
+        live = [at('live', 1, 700), at('live', 2, 100), at('live', 3, 10)]
+        edge = at('edge', 1, 600)  # its newest on the window's edge
+        self.store.add_samples([*silent, *live, edge], T0)
+        # The silent host's samples within 600 s of its newest, then
+        # everything of the last 600 s, each oldest first.
+        self.assertEqual([*silent[1:], edge, *live[1:]],
+                         list(self.store.summary_samples(T0, 600)))
+        # With a shorter window the edge host is silent too.
+        self.assertEqual([silent[2], edge, *live[1:]],
+                         list(self.store.summary_samples(T0, 200)))
 
     def test_duplicates_within_and_across_batches_stored_once(self):
         first = samples.make(seq=7, timestamp=T0, cpu=10.0)

@@ -33,7 +33,7 @@ class TestPartlyStoredBatch(test_store.StoreTestCase):
             self.assertEqual([(1,), (2,), (3,)], self._rows(table))
         self.assertEqual([s.host_load for s in (old, *new)],
                          [s.host_load for s in
-                          self.store.recent_samples(0)])
+                          self.store.summary_samples(T0 + 3, 600)])
 
     def test_a_batch_of_stored_samples_adds_nothing(self):
         batch = [samples.make(seq=seq, timestamp=T0 + seq,
