@@ -61,7 +61,9 @@ Ignored when ``cloud`` is set (``clouds.yaml`` says it there).
 Seconds between two readings of every host's GPUs and miners from
 placement (their inventories and what nova allocated of them), which the
 controller puts in the load snapshot for the filter, the weigher and the
-re-planner.  0 reads them only when the re-planner reads the cluster.
+re-planner; the same reading tells which compute hosts send no load data
+(the controller warns and exports ``cryptomine_host_never_sampled``).  0
+reads them only when the re-planner reads the cluster.
 
 Related options:
 

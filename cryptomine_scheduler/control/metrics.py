@@ -202,8 +202,16 @@ class _SnapshotCollector:
         for uuid, view in sorted(snap.instances.items()):
             if view.device_loss is not None:
                 loss.add_metric([view.host, uuid], view.device_loss)
+        never = core.GaugeMetricFamily(
+            f'{PREFIX}_host_never_sampled',
+            'Compute hosts of placement that the controller holds no '
+            'sample of (1 each): no collector reports under the name '
+            'nova gives the host.', labels=['host'])
+        for host in self._tracker.never_sampled():
+            never.add_metric([host], 1)
         yield from families
         yield loss
+        yield never
 
 
 _COLLECTOR_COUNTERS = (  # name, CollectorCounters field, is a counter, help

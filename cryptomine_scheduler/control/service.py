@@ -42,6 +42,9 @@ from cryptomine_scheduler.telemetry import validation
 
 LOG = logging.getLogger(__name__)
 
+#: Hosts without load data that the controller's warning names.
+NEVER_SAMPLED_NAMED = 20
+
 
 def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
     secret = signing.check_master_secret(conf.messaging.master_secret)
@@ -140,6 +143,7 @@ class ControllerService:
         self.absorbed = absorbed_samples.AbsorbedSamples(c.summary_window)
         self.totals = ingest.IngestTotals(restarts)
         self.collectors = collector_counters.CounterBook()
+        self._never_sampled: list[str] = []
         self.burst = burst_db.BurstStore(self.store.engine, clock)
         self.metrics = metrics.Metrics(self.totals, self.tracker,
                                        conf.cryptomine.risk_factor,
@@ -249,11 +253,25 @@ class ControllerService:
 
     def count_devices(self, source: Callable[[], dict[
             str, device_inventory.HostDevices]]) -> int:
-        """Put placement's count of every host's GPUs and miners in the
-        snapshots; return how many hosts have some."""
+        """Put placement's count of every compute host's GPUs and miners
+        in the snapshots, and say which of those hosts have no load
+        data when that changes; return how many hosts have devices."""
         devices = source()
         self.tracker.set_devices(devices)
-        return len(devices)
+        never = self.tracker.never_sampled()
+        if never != self._never_sampled:
+            if never:
+                more = len(never) - NEVER_SAMPLED_NAMED
+                LOG.warning(
+                    '%d compute host(s) of placement have no load data: '
+                    '%s%s (no collector reports under those names; see '
+                    '"never sampled" in the troubleshooting guide)',
+                    len(never), ', '.join(never[:NEVER_SAMPLED_NAMED]),
+                    f' and {more} more' if more > 0 else '')
+            else:
+                LOG.info('Every compute host of placement has load data')
+            self._never_sampled = never
+        return sum(1 for d in devices.values() if d)
 
     def _every(self, interval: float, action: Callable[[], object],
                what: str, at_start: bool = False) -> None:

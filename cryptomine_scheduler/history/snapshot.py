@@ -272,14 +272,26 @@ class LoadTracker:
         self._cpus: dict[str, int] = {}
         #: host -> its GPUs and miners, as placement counted them last
         self._devices: dict[str, device_inventory.HostDevices] = {}
+        #: every compute host of placement's last reading
+        self._compute_hosts: frozenset[str] = frozenset()
         self._lock = threading.Lock()
 
     def set_devices(self,
                     devices: dict[str, device_inventory.HostDevices]
                     ) -> None:
         """Replace every host's device counts by a new reading of
-        placement (hosts it left out count none)."""
-        self._devices = dict(devices)
+        placement: each of its compute hosts, with the devices it counts
+        there (hosts it left out count none)."""
+        self._devices = {host: d for host, d in devices.items() if d}
+        self._compute_hosts = frozenset(devices)
+
+    def never_sampled(self) -> list[str]:
+        """The compute hosts of placement's last reading that the
+        summaries hold no sample of, sorted: no collector reports under
+        the name nova gives the host (or none did within the history
+        read at start)."""
+        with self._lock:
+            return sorted(self._compute_hosts.difference(self._listed))
 
     def add(self, sample: sample_mod.LoadSample) -> None:
         self.hosts.add(sample.host, sample.timestamp,

@@ -272,11 +272,10 @@ def read_devices(conn: connection_mod.Connection,
                  classes: device_inventory.DeviceClasses,
                  inventory_cache: InventoryCache | None = None
                  ) -> dict[str, device_inventory.HostDevices]:
-    """The GPUs and miners placement counts on each host that has
-    some."""
+    """The GPUs and miners placement counts on each compute host (none
+    on most)."""
     return {host: capacity.devices for host, capacity in
-            _capacities(conn, classes, inventory_cache).items()
-            if capacity.devices}
+            _capacities(conn, classes, inventory_cache).items()}
 
 
 def read_hosts(conn: connection_mod.Connection,

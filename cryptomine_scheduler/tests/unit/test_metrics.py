@@ -2,9 +2,12 @@ import socket
 import time
 import urllib.request
 
+import fixtures
 from prometheus_client import parser
 
+from cryptomine_scheduler.control import service
 from cryptomine_scheduler.placement import burst
+from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement.tiers import Tier
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
@@ -168,6 +171,48 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                           miner_guest: ('asic-1', 0.75)},
                          {uuid: (host, round(value, 9))
                           for uuid, (host, value) in losses.items()})
+
+    def never_sampled(self) -> dict:
+        return {dict(labels)['host']: value
+                for (name, labels), value in self.scrape().items()
+                if name == 'cryptomine_host_never_sampled'}
+
+    def test_compute_hosts_without_load_data(self):
+        logger = self.useFixture(fixtures.FakeLogger(service.__name__))
+        self.useFixture(fixtures.MockPatchObject(
+            service, 'NEVER_SAMPLED_NAMED', 2))
+        now = time.time()
+        self.publish(samples.make(host='cpu-1', seq=1, timestamp=now))
+        self.stored(1)
+        none = device_inventory.HostDevices()
+        placement = {'cpu-1': none, 'cpu-2': none, 'cpu-3': none,
+                     'gpu-9': device_inventory.HostDevices(
+                         gpu=device_inventory.DeviceCount(4, 1))}
+        self.assertEqual(1, self.controller.count_devices(
+            lambda: placement))
+        self.assertEqual({'cpu-2': 1, 'cpu-3': 1, 'gpu-9': 1},
+                         self.never_sampled())
+        # A host without devices gets none in the snapshot.
+        self.assertIsNone(
+            self.client.get_load_snapshot().hosts['cpu-1'].devices)
+        # gpu-9's collector starts; placement is read again, twice.
+        self.publish(samples.make(host='gpu-9', seq=1, timestamp=now))
+        self.stored(2)
+        for _ in range(2):
+            self.controller.count_devices(lambda: placement)
+        self.assertEqual({'cpu-2': 1, 'cpu-3': 1}, self.never_sampled())
+        del placement['cpu-2'], placement['cpu-3']
+        self.controller.count_devices(lambda: placement)
+        self.assertEqual({}, self.never_sampled())
+        self.assertEqual(
+            ['3 compute host(s) of placement have no load data: cpu-2, '
+             'cpu-3 and 1 more (no collector reports under those names; '
+             'see "never sampled" in the troubleshooting guide)',
+             '2 compute host(s) of placement have no load data: cpu-2, '
+             'cpu-3 (no collector reports under those names; see "never '
+             'sampled" in the troubleshooting guide)',
+             'Every compute host of placement has load data'],
+            logger.output.splitlines())
 
     def test_collector_counters_of_the_newest_sample(self):
         now = time.time()

@@ -303,10 +303,13 @@ class ReadHostsTest(base.BaseTestCase):
             services=[service(n) for n in
                       ('cpu', 'pgpu', 'pci', 'asic', 'agg')])
         count = device_inventory.DeviceCount
+        # Every compute host, those placement counts no device on too.
         self.assertEqual(
             {'pgpu': device_inventory.HostDevices(gpu=count(9, 4)),
              'pci': device_inventory.HostDevices(gpu=count(2, 1)),
-             'asic': device_inventory.HostDevices(asic=count(20, 20))},
+             'asic': device_inventory.HostDevices(asic=count(20, 20)),
+             'cpu': device_inventory.HostDevices(),
+             'agg': device_inventory.HostDevices()},
             nova_inventory.read_devices(
                 conn, device_inventory.DEFAULT_CLASSES))
         # Usages are asked only where there are devices.
