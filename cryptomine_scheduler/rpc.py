@@ -86,6 +86,9 @@ class ReadEndpoint:
     def get_ingest_stats(self, ctxt):
         return self._totals.wire()
 
+    def get_never_sampled(self, ctxt):
+        return self._tracker.never_sampled()
+
     @oslo_messaging.expected_exceptions(exception.BadArgument)
     def get_collector_counters(self, ctxt, host=None):
         if not (host is None or isinstance(host, str)):

@@ -11,6 +11,7 @@ Version history:
 * 1.2: ``get_load_snapshot`` takes ``instances_since``.
 * 1.3: ``get_collector_counters``.
 * 1.4: ``get_burst_status``.
+* 1.5: ``get_never_sampled``.
 
 The plan and burst calls are served on ``[messaging] operator_topic`` only: a
 client for them (cryptomine-api) is made with that topic, nova-scheduler's
@@ -25,7 +26,7 @@ from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.4'
+VERSION = '1.5'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -79,6 +80,12 @@ class ControllerClient:
             {}, 'get_collector_counters', host=host)
         return {name: collector_counters.Reported.from_wire(reported)
                 for name, reported in wire.items()}
+
+    def get_never_sampled(self) -> list[str]:
+        """The compute hosts of placement that the controller holds no
+        sample of, sorted (needs a controller of 1.5 or later)."""
+        return self._client.prepare(version='1.5').call(
+            {}, 'get_never_sampled')
 
     def create_plan(self, dry_run: bool, execute: bool,
                     max_moves: int | None = None,

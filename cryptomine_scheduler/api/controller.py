@@ -3,6 +3,8 @@ client, with the controller's errors as the API's."""
 
 import contextlib
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import oslo_messaging
 
@@ -10,6 +12,8 @@ from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.api import errors
 from cryptomine_scheduler.telemetry import sample as sample_mod
+
+T = TypeVar('T')
 
 
 def first_line(error: Exception) -> str:
@@ -49,15 +53,26 @@ class Controller:
         with _answers(self._timeout):
             return self._client.get_load_snapshot()
 
+    def _newer(self, call: Callable[[], T], older: T) -> T:
+        """What ``call`` answers, ``older`` from a controller too old to
+        answer it (controllers may be upgraded after the API)."""
+        with _answers(self._timeout):
+            try:
+                return call()
+            except oslo_messaging.UnsupportedVersion:
+                return older
+
     def collector_counters(self, host: str | None = None):
         """What :meth:`~rpcapi.ControllerClient.get_collector_counters`
         says; nothing from a controller older than 1.3, which keeps no
-        counters (controllers may be upgraded after the API)."""
-        with _answers(self._timeout):
-            try:
-                return self._client.get_collector_counters(host)
-            except oslo_messaging.UnsupportedVersion:
-                return {}
+        counters."""
+        return self._newer(
+            lambda: self._client.get_collector_counters(host), {})
+
+    def never_sampled(self) -> list[str]:
+        """What :meth:`~rpcapi.ControllerClient.get_never_sampled` says;
+        none from a controller older than 1.5."""
+        return self._newer(self._client.get_never_sampled, [])
 
     def host_history(self, host: str, since: float,
                      metric: sample_mod.HostMetric) -> dict:

@@ -17,12 +17,15 @@ def _snapshot_fields(snap) -> dict:
 
 
 def list_hosts(req: request_mod.ApiRequest) -> dict:
+    """The hosts the controller has summaries of, and the names of the
+    compute hosts of placement it holds no sample of."""
     req.authorize(policies.HOST_LIST)
     snap = req.controller.snapshot()
     counters = req.controller.collector_counters()
     return {**_snapshot_fields(snap), 'hosts': [
         documents.host(name, view, counters.get(name))
-        for name, view in sorted(snap.hosts.items())]}
+        for name, view in sorted(snap.hosts.items())],
+        'never_sampled': req.controller.never_sampled()}
 
 
 def show_host(req: request_mod.ApiRequest, host: str) -> dict:

@@ -40,6 +40,8 @@ class HostLoad:
 class Fleet:
     generated_at: float
     hosts: tuple[HostLoad, ...]
+    #: compute hosts of placement with no sample (none from older APIs)
+    never_sampled: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,7 +134,8 @@ class Api:
     def fleet(self) -> Fleet:
         found = self._request('GET', '/v1/hosts')
         now = found['generated_at']
-        return Fleet(now, tuple(_host_load(h, now) for h in found['hosts']))
+        return Fleet(now, tuple(_host_load(h, now) for h in found['hosts']),
+                     tuple(found.get('never_sampled', ())))
 
     def host(self, name: str) -> HostDetail:
         found = self._request('GET', f'/v1/hosts/{_quote(name)}')

@@ -50,6 +50,12 @@ def row(name: str, view: snapshot.HostView,
         columns.number(view.age), view.age > stale_after, *counters)
 
 
+def never_sampled_row(name: str) -> tuple:
+    """A row of ``host list`` for a compute host of placement that the
+    controller holds no sample of: stale, every reading unknown."""
+    return (name, *(None,) * 13, True, None, None)
+
+
 def _mining(view: snapshot.HostView, est: scoring.Estimate) -> tuple:
     """The GPUs and miners a new guest could take (placement's counts
     where the controller has them, as the filter's) and the worst

@@ -31,7 +31,9 @@ class ListHosts(lister.Lister):
     (samples lost from a full buffer since the collector started) and
     Buffered (samples waiting for the message bus) are the
     counters of the host's collector in its newest sample.  Unknown
-    values are empty (None in JSON).
+    values are empty (None in JSON).  A compute host of placement that
+    the controller holds no sample of (no collector reports under its
+    nova name) is listed stale, with no readings and no Age.
     """
 
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
@@ -48,10 +50,12 @@ class ListHosts(lister.Lister):
         from cryptomine_scheduler.cli import host_views
 
         fleet = self.app.client_manager.cryptomine.fleet()
-        return self.COLUMNS, [
-            host_views.row(h.name, h.view, h.reported,
-                           parsed_args.risk_factor, parsed_args.stale_after)
-            for h in fleet.hosts]
+        rows = [host_views.row(h.name, h.view, h.reported,
+                               parsed_args.risk_factor,
+                               parsed_args.stale_after)
+                for h in fleet.hosts]
+        rows += map(host_views.never_sampled_row, fleet.never_sampled)
+        return self.COLUMNS, sorted(rows, key=lambda r: r[0])
 
 
 class ShowHost(show.ShowOne):

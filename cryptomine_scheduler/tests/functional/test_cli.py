@@ -271,6 +271,27 @@ class TestHosts(InProcessTestCase):
         self.assertEqual(1, self.ok('host', 'show', 'gpu1', '-f', 'json')
                          .json()['Free GPUs'])
 
+    def test_compute_hosts_without_load_data_listed(self):
+        # placement has ghost1, whose collector reports under another
+        # name (or none runs there).
+        self.controller.count_devices(lambda: {
+            name: device_inventory.HostDevices()
+            for name in (*FLEET, 'ghost1')})
+        rows = self.ok('host', 'list', '-f', 'json').json()
+        self.assertEqual(sorted((*FLEET, 'ghost1')),
+                         [r['Host'] for r in rows])
+        ghost = next(r for r in rows if r['Host'] == 'ghost1')
+        self.assertEqual({'Host': 'ghost1', 'Stale': True},
+                         {k: v for k, v in ghost.items() if v is not None})
+        # Sorted on a column it has no value in (cliff puts those
+        # first when descending).
+        self.assertEqual(
+            ['ghost1', 'hot', 'gpu1', 'gone1', 'quiet1', 'cold1', 'cold2',
+             'asic1'],
+            self.ok('host', 'list', '-f', 'value', '-c', 'Host',
+                    '--sort-column', 'predicted_cpu',
+                    '--sort-descending').out.split())
+
     def test_sort_and_load_options(self):
         by_cpu = self.ok('host', 'list', '-f', 'value', '-c', 'Host',
                          '--sort-column', 'predicted_cpu',

@@ -49,6 +49,9 @@ class TestOlderController(base.BaseTestCase):
         self.assertEqual({}, self.controller.collector_counters())
         self.assertEqual({}, self.controller.collector_counters('compute-1'))
 
+    def test_no_never_sampled_hosts_from_a_controller_before_1_5(self):
+        self.assertEqual([], self.controller.never_sampled())
+
     def test_no_reply_is_a_gateway_timeout(self):
         error = self.assertRaises(errors.GatewayTimeout,
                                   self.reaching('nobody', 1).list_plans, 1)
