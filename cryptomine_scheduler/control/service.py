@@ -44,6 +44,9 @@ LOG = logging.getLogger(__name__)
 
 #: Hosts without load data that the controller's warning names.
 NEVER_SAMPLED_NAMED = 20
+#: Half-lives of history a restarted controller's miner baselines learn
+#: from before its summaries' window (the oldest then weighs 1/16).
+BASELINE_HALF_LIVES = 4
 
 
 def validation_policy(conf: cfg.ConfigOpts) -> validation.Policy:
@@ -293,8 +296,11 @@ class ControllerService:
         # stored before from the database (counted once if both).
         if self.peer_server is not None:
             self.peer_server.start()
-        rows = self._summarise(self.store.summary_samples(
-            self._clock(), self.tracker.window))
+        now, window = self._clock(), self.tracker.window
+        self.tracker.deriver.learn_hashrates(self.store.miner_hashrates(
+            now, window, BASELINE_HALF_LIVES
+            * self.conf.controller.hashrate_baseline_half_life))
+        rows = self._summarise(self.store.summary_samples(now, window))
         LOG.info('Summaries rebuilt from %d stored samples', rows)
         self.replanner.start()
         if self.burst_lock is not None:

@@ -8,6 +8,7 @@ by ``(host, seq)``).
 
 import collections
 import dataclasses
+import math
 import operator
 import os
 from collections.abc import Callable
@@ -324,6 +325,19 @@ def _silent_hosts(conn, now: float, window: float
         .where(newest < now - window))]
 
 
+def _in_chunks(silent: list[tuple[int, float]]
+               ) -> Iterator[list[tuple[int, float]]]:
+    """``silent`` hosts in groups that one query reads."""
+    for first in range(0, len(silent), SILENT_HOSTS_PER_QUERY):
+        yield silent[first:first + SILENT_HOSTS_PER_QUERY]
+
+
+def _buckets_within(table: sa.Table, start: float, end: float):
+    """The rollups of ``table`` whose buckets lie in [start, end)."""
+    return sa.and_(table.c.bucket >= math.ceil(start),
+                   table.c.bucket <= math.floor(end) - ROLLUP_SECONDS)
+
+
 def _last_windows(silent: Sequence[tuple[int, float]], window: float
                   ) -> Callable[[sa.Table], sa.Select]:
     """The rows of a sample table of each ``(host_id, newest)`` of
@@ -565,15 +579,47 @@ class HistoryStore:
         with self.engine.connect() as conn:
             names = dict(conn.execute(sa.select(models.hosts.c.id,
                                                 models.hosts.c.name)).all())
-            silent = _silent_hosts(conn, now, window)
             older = []
-            for first in range(0, len(silent), SILENT_HOSTS_PER_QUERY):
-                older += _samples(conn, names, _last_windows(
-                    silent[first:first + SILENT_HOSTS_PER_QUERY], window))
+            for chunk in _in_chunks(_silent_hosts(conn, now, window)):
+                older += _samples(conn, names, _last_windows(chunk, window))
             # Each series oldest first, as ingest adds them: an instance
             # may have moved between two silent hosts.
             yield from sorted(older, key=lambda s: (s.timestamp, s.seq))
             yield from _samples(conn, names, _since(now - window))
+
+    def miner_hashrates(self, now: float, window: float, span: float
+                        ) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """Each miner's mean hashrate per rollup over the ``span``
+        seconds before the window :meth:`summary_samples` gives its host,
+        ``{(host, miner): [(bucket's middle, GH/s), ...]}`` oldest first:
+        what its baseline learnt before."""
+        rollups = models.asic_rollups
+        mean = rollups.c.hashrate_5s_ghs_mean
+        found = collections.defaultdict(list)
+        with self.engine.connect() as conn:
+            names = dict(conn.execute(sa.select(models.hosts.c.id,
+                                                models.hosts.c.name)).all())
+            silent = _silent_hosts(conn, now, window)
+            quiet = {host_id for host_id, _ in silent}
+
+            def read(where, keep=lambda host_id: True) -> None:
+                for host_id, miner, bucket, hashrate in conn.execute(
+                        sa.select(rollups.c.host_id, rollups.c.miner,
+                                  rollups.c.bucket, mean)
+                        .where(where, mean.is_not(None))
+                        .order_by(rollups.c.bucket)):
+                    if keep(host_id):
+                        found[(names[host_id], miner)].append(
+                            (bucket + ROLLUP_SECONDS / 2, hashrate))
+
+            read(_buckets_within(rollups, now - window - span, now - window),
+                 lambda host_id: host_id not in quiet)
+            for chunk in _in_chunks(silent):
+                read(sa.or_(*(_buckets_within(
+                    rollups, newest - window - span, newest - window)
+                    & (rollups.c.host_id == host_id)
+                    for host_id, newest in chunk)))
+        return dict(found)
 
     def stored_seqs(self) -> dict[str, list[int]]:
         """Return the stored sequence numbers of every host, sorted."""

@@ -49,6 +49,8 @@ import dataclasses
 import enum
 import math
 import threading
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
@@ -184,6 +186,23 @@ class MiningDeriver:
         #: host -> (timestamp, {instance: loss}) of its newest sample
         self._guest_losses: dict[str, tuple[float, dict[str, float]]] = {}
         self._lock = threading.Lock()
+
+    def learn_hashrates(self, readings: Mapping[
+            tuple[str, str], Sequence[tuple[float, float]]]) -> None:
+        """Start the baselines of miners not seen yet from earlier
+        readings, ``{(host, miner): [(time, GH/s), ...]}`` oldest first:
+        a restarted controller's baselines as they were, not restarted
+        at what a sagging miner makes now."""
+        with self._lock:
+            for key, points in readings.items():
+                if key in self._miners or not points:
+                    continue
+                baseline, seen_at = None, points[0][0]
+                for at, hashrate in points:
+                    baseline = _ewma(baseline, hashrate, at - seen_at,
+                                     self.baseline_half_life)
+                    seen_at = at
+                self._miners[key] = _MinerState(seen_at, baseline, None)
 
     def guest_losses(self, host: str) -> dict[str, float]:
         """The loss (module docstring) of each guest of ``host`` holding a

@@ -10,6 +10,7 @@ from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest
 from cryptomine_scheduler.ingest import peer_samples
@@ -194,6 +195,29 @@ class TestControllerService(ControllerTestCase):
         self.assertEqual({}, self.client.get_collector_counters('nope'))
         self.assertRaises(exception.BadArgument,
                           self.client.get_collector_counters, ['c1'])
+
+    def test_restart_keeps_a_sagging_miners_baseline(self):
+        # A miner made 100 GH/s for two hours, then a quarter of it for
+        # the last 15 minutes, longer than the summary window (10).
+        now = time.time()
+        self.publish(*[samples.make(
+            host='asic-1', seq=i, timestamp=now - 60 * (120 - i),
+            asics=[samples.asic(1, hashrate=25.0 if i >= 105 else 100.0)])
+            for i in range(121)])
+        self.stored(121)
+        self.controller.maintain_once()  # the 5-minute rollups
+
+        def ratio():
+            return self.client.get_load_snapshot().hosts[
+                'asic-1'].mining_metric(MiningMetric.ASIC_HASHRATE_RATIO,
+                                        Stat.LAST)
+        before = ratio()
+        self.controller.stop()
+        self.controller = self.start_controller()
+        # The baseline learnt the two hours from the rollups: the sag
+        # shows as before, not as the new normal (a ratio of 1).
+        self.assertLess(before, 0.4)
+        self.assertAlmostEqual(before, ratio(), delta=0.05)
 
     def test_restart_rebuilds_summaries_from_history(self):
         now = time.time()

@@ -170,6 +170,23 @@ class TestAsicValues(base.BaseTestCase):
         self.assertEqual(14000.0, row[M.ASIC_HASHRATE])
         self.assertEqual(10.0, row[M.HASHRATE_PER_WATT])
 
+    def test_baseline_learnt_from_earlier_readings(self):
+        deriver = mining.MiningDeriver(600)
+        miner = samples.asic(1).miner
+        # 100 GH/s for an hour, then 40 for one half-life: the baseline
+        # halfway between.  A miner seen already keeps its own.
+        deriver.learn_hashrates({
+            ('compute-1', miner): [(float(t), 100.0)
+                                   for t in range(0, 3600, 300)]
+            + [(3900.0, 40.0)],
+            ('compute-1', 'gone:4028'): []})
+        row = self.derive(deriver, 4000.0, [samples.asic(1, hashrate=40.0)])
+        self.assertAlmostEqual(0.4 / 0.7, row[M.ASIC_HASHRATE_RATIO])
+        self.assertTrue(math.isnan(row[M.ASIC_HARDWARE_ERRORS_PER_MIN]))
+        deriver.learn_hashrates({('compute-1', miner): [(4100.0, 1.0)]})
+        row = self.derive(deriver, 4010.0, [samples.asic(1, hashrate=40.0)])
+        self.assertLess(row[M.ASIC_HASHRATE_RATIO], 0.6)
+
     def test_replayed_old_sample_does_not_move_baseline(self):
         deriver = mining.MiningDeriver(600)
         self.derive(deriver, 100.0, [samples.asic(1, hashrate=100.0)])

@@ -230,6 +230,33 @@ class TestRollupsAndRetention(StoreTestCase):
                  for i in range(count)]
         self.store.add_samples(batch, start)
 
+    def test_miner_hashrates_before_each_hosts_window(self):
+        # One sample a minute, 100 GH/s + its minute; 'silent' stopped
+        # at T0 - 2000.
+        self.store.add_samples([
+            samples.make(host=host, seq=i, timestamp=t,
+                         asics=[samples.asic(1, hashrate=100 + (t - T0) / 60)])
+            for host, first, last in (('live', -3000, 0),
+                                      ('silent', -5000, -2000))
+            for i, t in enumerate(T0 + s for s in range(first, last + 1,
+                                                        60))], T0)
+        self.store.roll_up(T0)
+        found = self.store.miner_hashrates(T0, window=600, span=1800)
+        miner = samples.asic(1).miner
+        self.assertEqual({('live', miner), ('silent', miner)}, set(found))
+        # The buckets ending before the window, as far back as the span:
+        # from T0 - 2400 to T0 - 600, and from 2400 s before the silent
+        # host's window (at T0 - 2600) to it.
+        self.assertEqual(
+            [T0 + b + 150 for b in range(-2400, -900 + 1, 300)],
+            [t for t, _ in found[('live', miner)]])
+        self.assertEqual(
+            [T0 + b + 150 for b in range(-4200, -3000 + 1, 300)],
+            [t for t, _ in found[('silent', miner)]])
+        # Means of the bucket's five minutes.
+        self.assertEqual((T0 - 2400 + 150, 62.0),
+                         found[('live', miner)][0])
+
     def test_closed_buckets_rolled_up(self):
         self._fill()  # 600 s: buckets T0 and T0+300
         self.assertEqual(1, self.store.roll_up(T0 + 300))  # T0 closed only
