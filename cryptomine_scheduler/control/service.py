@@ -17,6 +17,7 @@ from cryptomine_scheduler import conf as cm_conf
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import metrics
 from cryptomine_scheduler.db import burst as burst_db
+from cryptomine_scheduler.db import flavor_observations
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history import flavor_loads
@@ -148,6 +149,8 @@ class ControllerService:
         self.collectors = collector_counters.CounterBook()
         self._never_sampled: list[str] = []
         self.burst = burst_db.BurstStore(self.store.engine, clock)
+        self.observations = flavor_observations.FlavorObservationStore(
+            self.store.engine)
         self.metrics = metrics.Metrics(self.totals, self.tracker,
                                        conf.cryptomine.risk_factor,
                                        self.collectors, clock, self.burst)
@@ -249,10 +252,14 @@ class ControllerService:
         return count
 
     def maintain_once(self) -> store_mod.PurgeResult:
-        """Roll up closed buckets and purge what is past retention."""
+        """Save the loads learnt since last time, roll up closed buckets
+        and purge what is past retention (observations of learnt loads
+        after ``rollup_retention``)."""
         c = self.conf.controller
-        return self.store.purge(self._clock(), c.raw_retention,
-                                c.rollup_retention)
+        now = self._clock()
+        self.observations.add(self.tracker.take_learned())
+        self.observations.purge(now - c.rollup_retention)
+        return self.store.purge(now, c.raw_retention, c.rollup_retention)
 
     def count_devices(self, source: Callable[[], dict[
             str, device_inventory.HostDevices]]) -> int:
@@ -297,6 +304,12 @@ class ControllerService:
         if self.peer_server is not None:
             self.peer_server.start()
         now, window = self._clock(), self.tracker.window
+        learnt = self.observations.since(
+            now - self.conf.controller.rollup_retention)
+        for seen in learnt:
+            self.tracker.flavor_loads.observe(seen.flavor, seen.image,
+                                              seen.percent)
+        LOG.info('Learnt loads restored from %d warm guests', len(learnt))
         self.tracker.deriver.learn_hashrates(self.store.miner_hashrates(
             now, window, BASELINE_HALF_LIVES
             * self.conf.controller.hashrate_baseline_half_life))
@@ -340,4 +353,10 @@ class ControllerService:
                 thread.join()
         if self.burst_lock is not None:
             self.burst_lock.stop()
+        learned = self.tracker.take_learned()
+        try:
+            self.observations.add(learned)
+        except Exception:
+            LOG.exception('Could not save the loads of %d warm guests',
+                          len(learned))
         self.store.close()

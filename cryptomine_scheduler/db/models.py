@@ -235,3 +235,14 @@ burst_releases = sa.Table(
     sa.Column('ended_at', sa.Float, nullable=True),
     sa.Column('ended', sa.String(16), nullable=True),
 )
+
+# What each warm guest of a flavor was measured to use (the learned
+# expected loads, :mod:`..history.flavor_loads`), kept across restarts.
+flavor_observations = sa.Table(
+    'flavor_observations', metadata,
+    sa.Column('instance_uuid', sa.String(36), primary_key=True),
+    sa.Column('flavor', sa.String(255), nullable=False),
+    sa.Column('image', sa.String(255), nullable=True),
+    sa.Column('percent', sa.Float, nullable=False),
+    sa.Column('observed_at', sa.Float, nullable=False, index=True),
+)

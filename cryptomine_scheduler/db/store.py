@@ -198,7 +198,8 @@ def upgrade(engine: sa.Engine, revision: str = 'head') -> None:
         alembic_command.upgrade(cfg, revision)
 
 
-def _insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
+def insert_ignoring_duplicates(engine: sa.Engine, table: sa.Table):
+    """An insert into ``table`` that skips rows whose key is stored."""
     name = engine.dialect.name
     if name == 'sqlite':
         return sqlite.insert(table).on_conflict_do_nothing()
@@ -217,7 +218,7 @@ class _DriverInsert:
     each row's parameters cost more CPU than the driver's insert."""
 
     def __init__(self, engine: sa.Engine, table: sa.Table):
-        compiled = _insert_ignoring_duplicates(engine, table).compile(
+        compiled = insert_ignoring_duplicates(engine, table).compile(
             dialect=engine.dialect,
             column_keys=[column.name for column in table.columns])
         self._sql = str(compiled)
@@ -433,7 +434,7 @@ class HistoryStore:
         if not missing:
             return
         conn.execute(
-            _insert_ignoring_duplicates(self.engine, models.hosts),
+            insert_ignoring_duplicates(self.engine, models.hosts),
             [{'name': n, 'created_at': now} for n in missing])
         rows = conn.execute(
             sa.select(models.hosts.c.name, models.hosts.c.id)

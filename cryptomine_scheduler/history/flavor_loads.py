@@ -12,11 +12,24 @@ else the flavor, else nothing (the flavor's
 """
 
 import collections
+import dataclasses
 import threading
 
 #: The wire form: flavor -> {'percent', 'guests', 'images': {image ->
 #: {'percent', 'guests'}}}, each key with ``min_guests`` at least.
 Table = dict[str, dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What the warm guest ``instance_uuid`` of ``flavor`` booted from
+    ``image`` used, % of its vCPUs, at ``observed_at``."""
+
+    instance_uuid: str
+    flavor: str
+    image: str | None
+    percent: float
+    observed_at: float
 
 
 def expected(table: Table, flavor: str | None,

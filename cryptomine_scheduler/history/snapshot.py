@@ -274,6 +274,8 @@ class LoadTracker:
         self._devices: dict[str, device_inventory.HostDevices] = {}
         #: every compute host of placement's last reading
         self._compute_hosts: frozenset[str] = frozenset()
+        #: what warm guests were measured to use, not saved yet
+        self._learned: list[flavor_loads_mod.Observation] = []
         self._lock = threading.Lock()
 
     def set_devices(self,
@@ -377,8 +379,19 @@ class LoadTracker:
         share = summary.get(_INSTANCE_ROW[sample_mod.InstanceMetric
                                           .CPU_PERCENT], summaries.Stat.EWMA)
         if share == share:
+            percent = share * cpus / placement.vcpus
             self.flavor_loads.observe(placement.flavor, placement.image,
-                                      share * cpus / placement.vcpus)
+                                      percent)
+            with self._lock:
+                self._learned.append(flavor_loads_mod.Observation(
+                    uuid, placement.flavor, placement.image, percent, now))
+
+    def take_learned(self) -> list[flavor_loads_mod.Observation]:
+        """What warm guests were measured to use since the last call,
+        for the database."""
+        with self._lock:
+            learned, self._learned = self._learned, []
+        return learned
 
 
 def _pending_wire(placement: 'placements_mod.Placement',

@@ -49,6 +49,11 @@ class TestAddSamplesOnPostgres(OnPostgres):
         .test_summary_samples_keep_a_silent_hosts_last_window)
 
 
+class TestFlavorObservationsOnPostgres(
+        OnPostgres, test_store.TestFlavorObservations):
+    """Learnt loads' observations, duplicates skipped, on PostgreSQL."""
+
+
 class TestRollupsAndRetentionOnPostgres(
         OnPostgres, test_store.TestRollupsAndRetention):
     """Every rollup and purge test, on PostgreSQL."""

@@ -10,6 +10,7 @@ from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest
@@ -195,6 +196,40 @@ class TestControllerService(ControllerTestCase):
         self.assertEqual({}, self.client.get_collector_counters('nope'))
         self.assertRaises(exception.BadArgument,
                           self.client.get_collector_counters, ['c1'])
+
+    def learning(self) -> placements.Placements:
+        """The placements a controller with ``[nova_notifications]`` has
+        (without its listener), warm at the first sample."""
+        book = self.controller.tracker.placements = placements.Placements(
+            warmup=0.0, max_age=900.0)
+        return book
+
+    def test_restart_keeps_the_learnt_loads(self):
+        self.conf.set_override('learn_min_guests', 1, 'nova_notifications')
+        self.controller.stop()
+        self.controller = self.start_controller()
+        guest = samples.instance(1).uuid
+        self.learning().placed(guest, 'c1', 4, 4096, None, 'm1', 'img')
+        # 4 vCPUs of 32 busy at 75 %: 9.375 % of the host.
+        self.publish(samples.make(
+            host='c1', seq=1, timestamp=time.time(), cpus=32,
+            collector=samples.COUNTERS,
+            instances=[sample.InstanceLoad(guest, 9.375, 512.0)]))
+        self.stored(1)
+        learnt = {'m1': {'percent': 75.0, 'guests': 1,
+                         'images': {'img': {'percent': 75.0,
+                                            'guests': 1}}}}
+        self.assertEqual(learnt,
+                         self.client.get_load_snapshot().flavor_loads)
+        self.controller.maintain_once()  # saved, as if it then crashed
+        self.assertEqual([(guest, 'm1', 'img', 75.0)], [
+            (o.instance_uuid, o.flavor, o.image, o.percent)
+            for o in self.controller.observations.since(0)])
+        self.controller.stop()
+        self.controller = self.start_controller()
+        self.learning()
+        self.assertEqual(learnt,
+                         self.client.get_load_snapshot().flavor_loads)
 
     def test_restart_keeps_a_sagging_miners_baseline(self):
         # A miner made 100 GH/s for two hours, then a quarter of it for

@@ -100,6 +100,16 @@ class TestTrackerLearns(base.BaseTestCase):
         self.assertAlmostEqual(40.0, by_uuid['next'], places=1)
         self.assertEqual(100.0, by_uuid['other'])
 
+    def test_each_warm_guest_noted_once_for_the_database(self):
+        self.run_guests(32, [4.0, 6.0])  # first sampled at 1010, warm 60
+        self.assertEqual(
+            [(self.GUEST.format(0), 'm1', 'img', 32.0, 1070.0),
+             (self.GUEST.format(1), 'm1', 'img', 48.0, 1070.0)],
+            sorted((o.instance_uuid, o.flavor, o.image,
+                    round(o.percent, 6), o.observed_at)
+                   for o in self.tracker.take_learned()))
+        self.assertEqual([], self.tracker.take_learned())
+
     def test_nothing_learned_without_the_hosts_cpus(self):
         # A collector of schema 2 does not say what the shares are of.
         snap = self.run_guests(None, [9.375, 9.375])

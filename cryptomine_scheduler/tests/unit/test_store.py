@@ -8,9 +8,11 @@ from alembic import autogenerate
 from alembic import migration
 from oslotest import base
 
+from cryptomine_scheduler.db import flavor_observations
 from cryptomine_scheduler.db import models
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
+from cryptomine_scheduler.history import flavor_loads
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
@@ -319,3 +321,24 @@ class TestRollupsAndRetention(StoreTestCase):
     def test_unknown_host(self):
         self.assertRaises(store_mod.UnknownHost, self.store.history, 'nope',
                           sample.HostMetric.CPU_PERCENT, 0, 0)
+
+
+class TestFlavorObservations(StoreTestCase):
+
+    def test_one_per_guest_oldest_first_purged_after_retention(self):
+        observations = flavor_observations.FlavorObservationStore(
+            self.store.engine)
+
+        def seen(n, at, percent=50.0):
+            return flavor_loads.Observation(
+                samples.instance(n).uuid, 'm1', 'img' if n else None,
+                percent, at)
+        observations.add([seen(1, T0 + 20), seen(2, T0)])
+        # Another controller noted guest 1 as well.
+        observations.add([seen(1, T0 + 30, percent=99.0), seen(3, T0 + 10)])
+        observations.add([])
+        self.assertEqual([seen(2, T0), seen(3, T0 + 10), seen(1, T0 + 20)],
+                         observations.since(T0))
+        self.assertEqual([seen(1, T0 + 20)], observations.since(T0 + 11))
+        self.assertEqual(2, observations.purge(T0 + 11))
+        self.assertEqual([seen(1, T0 + 20)], observations.since(0))
