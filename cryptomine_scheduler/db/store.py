@@ -312,6 +312,12 @@ def _since(since: float) -> Callable[[sa.Table], sa.Select]:
     return lambda table: sa.select(table).where(table.c.ts >= since)
 
 
+def _host_names(conn) -> dict[int, str]:
+    """Every host's name by its id."""
+    return dict(conn.execute(sa.select(models.hosts.c.id,
+                                       models.hosts.c.name)).all())
+
+
 def _silent_hosts(conn, now: float, window: float
                   ) -> list[tuple[int, float]]:
     """``(host_id, newest sample's time)`` of each host silent for over
@@ -578,8 +584,7 @@ class HistoryStore:
         whose collector stopped stays known, and stale, after a
         controller restart, until its samples pass ``raw_retention``)."""
         with self.engine.connect() as conn:
-            names = dict(conn.execute(sa.select(models.hosts.c.id,
-                                                models.hosts.c.name)).all())
+            names = _host_names(conn)
             older = []
             for chunk in _in_chunks(_silent_hosts(conn, now, window)):
                 older += _samples(conn, names, _last_windows(chunk, window))
@@ -598,8 +603,7 @@ class HistoryStore:
         mean = rollups.c.hashrate_5s_ghs_mean
         found = collections.defaultdict(list)
         with self.engine.connect() as conn:
-            names = dict(conn.execute(sa.select(models.hosts.c.id,
-                                                models.hosts.c.name)).all())
+            names = _host_names(conn)
             silent = _silent_hosts(conn, now, window)
             quiet = {host_id for host_id, _ in silent}
 
