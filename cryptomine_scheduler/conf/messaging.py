@@ -40,14 +40,16 @@ Related options:
 """),
     cfg.StrOpt('peer_topic', default='cryptomine_controller_peers',
                help="""
-RPC topic on which controllers that share the ingest cast each stored
-batch of samples to one another (a fanout).  Give only the controllers'
-bus user the right to publish to it: what arrives there goes into the
-summaries unchecked.
+RPC topic (a fanout) on which the controllers cast to one another each
+batch of samples they stored, when they share the ingest, and each
+placement they learnt from nova's notifications.  Give only the
+controllers' bus user the right to publish to it: what arrives there
+goes into the summaries and the snapshots unchecked.
 
 Related options:
 
 * ``[controller] share_ingest``
+* ``[nova_notifications] enabled``
 """),
     cfg.StrOpt('master_secret', secret=True,
                help="""

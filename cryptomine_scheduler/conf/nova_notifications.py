@@ -51,7 +51,8 @@ to use, so that a miner still ramping up is not taken for an idle guest.
     cfg.FloatOpt('max_age', default=900.0, min=1.0,
                  help="""
 Seconds after which a placement stops counting even if its guest was
-never sampled (its host's collector down).
+never sampled (its host's collector down); the database keeps the
+placements as long, for a controller that restarts.
 """),
     cfg.IntOpt('learn_guests', default=50, min=1,
                help="""

@@ -18,11 +18,13 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import metrics
 from cryptomine_scheduler.db import burst as burst_db
 from cryptomine_scheduler.db import flavor_observations
+from cryptomine_scheduler.db import placement_events
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history import flavor_loads
 from cryptomine_scheduler.history import nova_notifications
 from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import shared_placements
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.ingest import absorbed_samples
 from cryptomine_scheduler.ingest import bus as ingest_bus
@@ -117,7 +119,9 @@ class ControllerService:
     stored batch to :meth:`absorb`; this one keeps the summaries and
     answers RPC.  With ``[controller] share_ingest``, it casts each
     stored batch to the other controllers and absorbs theirs
-    (:mod:`~cryptomine_scheduler.ingest.peer_samples`).
+    (:mod:`~cryptomine_scheduler.ingest.peer_samples`).  Learning
+    placements from nova, it shares each one likewise and keeps them in
+    the database (:mod:`~cryptomine_scheduler.history.shared_placements`).
     """
 
     def __init__(self, conf: cfg.ConfigOpts, notification_transport,
@@ -130,13 +134,16 @@ class ControllerService:
         self.store = store_mod.HistoryStore.open(
             conf.database.connection, conf.database.auto_upgrade)
         learn = conf.nova_notifications
+        book = (placements.Placements(learn.warmup, learn.max_age,
+                                      clock=clock)
+                if learn.enabled else None)
         self.tracker = snapshot.LoadTracker(
             c.summary_window, c.ewma_half_life,
-            c.hashrate_baseline_half_life,
-            placements.Placements(learn.warmup, learn.max_age, clock=clock)
-            if learn.enabled else None,
+            c.hashrate_baseline_half_life, book,
             flavor_loads.FlavorLoads(learn.learn_guests,
                                      learn.learn_min_guests))
+        self.placement_events = placement_events.PlacementEventStore(
+            self.store.engine)
         self._nova_transport = self.nova_listener = None
         if learn.enabled:
             self._nova_transport = oslo_messaging.get_notification_transport(
@@ -176,15 +183,23 @@ class ControllerService:
                 (conf.messaging.operator_topic, rpc.OperatorEndpoint(
                     *served, replanner=self.replanner, burst=self.burst)))]
         self.peers = self.peer_server = None
+        peer_endpoints = []
         if c.share_ingest:
             self.peers = peer_samples.PeerCaster(
                 rpc_transport, conf.messaging.peer_topic, conf.host)
+            peer_endpoints.append(peer_samples.PeerEndpoint(
+                conf.host, self.absorb_from_peer))
+        if book is not None:
+            book.on_event = shared_placements.Sharing(
+                self.placement_events, rpc_transport,
+                conf.messaging.peer_topic, conf.host)
+            peer_endpoints.append(shared_placements.PeerEndpoint(
+                conf.host, book))
+        if peer_endpoints:
             self.peer_server = oslo_messaging.get_rpc_server(
                 rpc_transport, oslo_messaging.Target(
                     topic=conf.messaging.peer_topic, server=conf.host),
-                [peer_samples.PeerEndpoint(conf.host,
-                                           self.absorb_from_peer)],
-                executor='threading')
+                peer_endpoints, executor='threading')
         self._stop = threading.Event()
         self._periodic = [threading.Thread(
             target=self._every, args=(c.maintenance_interval,
@@ -254,11 +269,14 @@ class ControllerService:
     def maintain_once(self) -> store_mod.PurgeResult:
         """Save the loads learnt since last time, roll up closed buckets
         and purge what is past retention (observations of learnt loads
-        after ``rollup_retention``)."""
+        after ``rollup_retention``, placements after ``[nova_notifications]
+        max_age``)."""
         c = self.conf.controller
         now = self._clock()
         self.observations.add(self.tracker.take_learned())
         self.observations.purge(now - c.rollup_retention)
+        self.placement_events.purge(
+            now - self.conf.nova_notifications.max_age)
         return self.store.purge(now, c.raw_retention, c.rollup_retention)
 
     def count_devices(self, source: Callable[[], dict[
@@ -304,6 +322,12 @@ class ControllerService:
         if self.peer_server is not None:
             self.peer_server.start()
         now, window = self._clock(), self.tracker.window
+        if self.tracker.placements is not None:
+            events = self.placement_events.since(
+                now - self.conf.nova_notifications.max_age)
+            for event in events:
+                self.tracker.placements.apply(event)
+            LOG.info('Placements restored from %d events', len(events))
         learnt = self.observations.since(
             now - self.conf.controller.rollup_retention)
         for seen in learnt:

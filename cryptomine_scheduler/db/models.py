@@ -246,3 +246,21 @@ flavor_observations = sa.Table(
     sa.Column('percent', sa.Float, nullable=False),
     sa.Column('observed_at', sa.Float, nullable=False, index=True),
 )
+
+# What nova's notifications said of each new guest (placed, or failed or
+# deleted where ``host`` is NULL), whichever controller consumed them:
+# read back at start, so that a controller serves the guests still
+# warming up after a restart (:mod:`..history.shared_placements`).
+placement_events = sa.Table(
+    'placement_events', metadata,
+    sa.Column('id', sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column('instance_uuid', sa.String(36), nullable=False),
+    sa.Column('at', sa.Float, nullable=False, index=True),
+    sa.Column('host', sa.String(255), nullable=True),
+    sa.Column('vcpus', sa.Integer, nullable=True),
+    sa.Column('memory_mb', sa.Integer, nullable=True),
+    sa.Column('expected_load_percent', sa.Float, nullable=True),
+    sa.Column('flavor', sa.String(255), nullable=True),
+    sa.Column('image', sa.String(255), nullable=True),
+    sa.Column('gpus', sa.Integer, nullable=True),
+)

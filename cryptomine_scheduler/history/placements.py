@@ -8,10 +8,17 @@ new guest against its host, and for as long as it takes: until the
 guest has been sampled for ``warmup`` seconds (a miner ramps up after
 its guest boots), not merely until it shows up.  A guest never sampled
 (its host's collector down) stops counting after ``max_age``.
+
+Each notification reaches one controller; what it learns from it is a
+:class:`PlacementEvent`, which that controller shares (its peers and the
+database, :mod:`.shared_placements`) so that every controller serves
+every placement, after a restart too.  Events may arrive out of order
+there: a guest's newest event wins.
 """
 
 import collections
 import dataclasses
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -49,17 +56,38 @@ class Placement:
         return wire
 
 
+@dataclasses.dataclass(frozen=True)
+class PlacementEvent:
+    """Guest ``uuid`` placed (``placement``) or, without one, failed to
+    build or deleted, at ``at``."""
+
+    uuid: str
+    at: float
+    placement: Placement | None = None
+
+
 class Placements:
     """The guests warming up, by instance UUID; thread-safe and bounded
-    (``limit`` entries, the oldest dropped first)."""
+    (``limit`` entries, the oldest dropped first).
+
+    ``on_event`` gets each event learnt here (:meth:`placed`,
+    :meth:`gone`), not those :meth:`apply` takes from elsewhere.
+    """
 
     def __init__(self, warmup: float, max_age: float, limit: int = 100_000,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[PlacementEvent], None] = (
+                     lambda event: None)):
         self.warmup = warmup
         self.max_age = max_age
         self.limit = limit
+        self.on_event = on_event
         self._clock = clock
         self._placed: collections.OrderedDict[str, Placement] = (
+            collections.OrderedDict())
+        # When each guest recently failed or was deleted, so that an
+        # older placement arriving late does not bring it back.
+        self._gone: collections.OrderedDict[str, float] = (
             collections.OrderedDict())
         self._lock = threading.Lock()
 
@@ -68,18 +96,32 @@ class Placements:
                flavor: str | None = None, image: str | None = None,
                gpus: int = 0) -> None:
         """Note that nova started building ``uuid`` on ``host``."""
-        with self._lock:
-            self._placed.pop(uuid, None)
-            self._placed[uuid] = Placement(host, vcpus, memory_mb,
-                                           expected_load_percent,
-                                           self._clock(), flavor, image, gpus)
-            while len(self._placed) > self.limit:
-                self._placed.popitem(last=False)
+        placement = Placement(host, vcpus, memory_mb, expected_load_percent,
+                              self._clock(), flavor, image, gpus)
+        self._learnt(PlacementEvent(uuid, placement.placed_at, placement))
 
     def gone(self, uuid: str) -> None:
         """The guest failed to build or was deleted."""
+        self._learnt(PlacementEvent(uuid, self._clock()))
+
+    def _learnt(self, event: PlacementEvent) -> None:
+        self.apply(event)
+        self.on_event(event)
+
+    def apply(self, event: PlacementEvent) -> None:
+        """Take ``event`` unless a newer one of its guest is known."""
         with self._lock:
+            uuid = event.uuid
+            current = self._placed.get(uuid)
+            if (self._gone.get(uuid, -math.inf) > event.at
+                    or current is not None and current.placed_at > event.at):
+                return
             self._placed.pop(uuid, None)
+            if event.placement is None:
+                _bounded_put(self._gone, uuid, event.at, self.limit)
+            else:
+                _bounded_put(self._placed, uuid, event.placement,
+                             self.limit)
 
     def warming(self, first_sampled: Callable[[str], float | None],
                 warmed: Callable[[str, Placement], None] = lambda *_: None
@@ -90,6 +132,9 @@ class Placements:
         now = self._clock()
         warm = []
         with self._lock:
+            while self._gone and (next(iter(self._gone.values()))
+                                  < now - self.max_age):
+                self._gone.popitem(last=False)
             for uuid, placement in list(self._placed.items()):
                 first = first_sampled(uuid)
                 if first is not None and now - first >= self.warmup:
@@ -101,3 +146,13 @@ class Placements:
         for uuid, placement in warm:
             warmed(uuid, placement)
         return counting
+
+
+def _bounded_put(entries: collections.OrderedDict, key, value,
+                 limit: int) -> None:
+    """Put ``key`` last in ``entries``, dropping the oldest past
+    ``limit``."""
+    entries.pop(key, None)
+    entries[key] = value
+    while len(entries) > limit:
+        entries.popitem(last=False)

@@ -3,12 +3,15 @@ PostgreSQL database, one etcd and one RabbitMQ broker (quorum queues on
 its one node), either each consuming its own copy of the sample stream
 (the first one the queue that the collectors declare, the others a
 ``listener_pool`` of their own) or sharing that queue and casting what
-each stored to the others (``share_ingest``)."""
+each stored to the others (``share_ingest``).  Either way they share
+one queue of nova's notifications, and cast each placement learnt
+there to the others."""
 
 import os
 import signal
 
 import oslo_messaging
+from oslo_config import cfg
 
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.history import snapshot
@@ -16,6 +19,7 @@ from cryptomine_scheduler.tests import etcd
 from cryptomine_scheduler.tests import postgres
 from cryptomine_scheduler.tests import waiting
 from cryptomine_scheduler.tests.functional import base
+from cryptomine_scheduler.tests.unit import test_placements
 
 HOSTS = ('compute-a', 'compute-b', 'compute-c', 'compute-d')
 CONTROLLERS = ('controller-1', 'controller-2', 'controller-3')
@@ -57,6 +61,8 @@ host = {name}
 [controller]
 listener_pool = {self.pool(name)}
 share_ingest = {self.SHARE_INGEST}
+[nova_notifications]
+enabled = true
 [replan]
 coordination_url = {self.etcd.url}
 """)
@@ -103,6 +109,43 @@ coordination_url = {self.etcd.url}
                 timeout=base.WAIT, interval=0.5,
                 seen=lambda n=name: f'{n}: {self.sample_counts(n)}')
             self.assertEqual(expected, self.sample_counts(name), name)
+
+    def nova_notifier(self, host: str) -> oslo_messaging.Notifier:
+        """nova-compute of ``host`` notifying the controllers' topic, on
+        their broker and queue settings."""
+        path = self._write('nova.conf', '[DEFAULT]\ncontrol_exchange = nova\n')
+        conf = cfg.ConfigOpts()
+        conf(['--config-file', self.common, '--config-file', path])
+        transport = oslo_messaging.get_notification_transport(conf)
+        self.addCleanup(transport.cleanup)
+        return oslo_messaging.Notifier(
+            transport, publisher_id=f'nova-compute:{host}',
+            driver='messagingv2', topics=['cryptomine_notifications'])
+
+    def placed(self, name: str) -> frozenset[str] | None:
+        snap = self._snapshot(name)
+        return None if snap is None else snap.placed
+
+    def test_every_controller_serves_every_placement(self):
+        notifier = self.nova_notifier('gpu-1')
+        guests = [f'6f1a2b3c-0000-4000-8000-{n:012d}' for n in range(9)]
+        for uuid in guests:
+            notifier.info({}, 'instance.create.start',
+                          test_placements.create('gpu-1', uuid=uuid))
+        notifier.info({}, 'instance.delete.end', test_placements.nova_object(
+            'InstanceActionPayload', uuid=guests[0]))
+        # RabbitMQ handed each notification to one controller.
+        expected = frozenset(guests[1:])
+        for name in CONTROLLERS:
+            waiting.wait_for(lambda n=name: self.placed(n) == expected,
+                             timeout=base.WAIT, interval=0.5,
+                             seen=lambda n=name: f'{n}: {self.placed(n)}')
+        # One that restarts gets them back from the database.
+        killed = CONTROLLERS[1]
+        os.killpg(self.controllers[killed].pid, signal.SIGKILL)
+        self.controllers[killed].wait()
+        self.start_peer(killed)
+        self.assertEqual(expected, self.placed(killed))
 
     def test_every_controller_summarises_every_sample(self):
         cycles = 60

@@ -54,6 +54,11 @@ class TestFlavorObservationsOnPostgres(
     """Learnt loads' observations, duplicates skipped, on PostgreSQL."""
 
 
+class TestPlacementEventsOnPostgres(
+        OnPostgres, test_store.TestPlacementEvents):
+    """Placement events, in order, on PostgreSQL."""
+
+
 class TestRollupsAndRetentionOnPostgres(
         OnPostgres, test_store.TestRollupsAndRetention):
     """Every rollup and purge test, on PostgreSQL."""

@@ -11,6 +11,7 @@ from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import shared_placements
 from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.ingest import ingestor as ingest
@@ -370,3 +371,76 @@ class TestSharedIngest(ControllerTestCase):
         self.assertEqual(
             ['c2', 'c4'], sorted(self.controller.tracker.snapshot(now)[
                 'hosts']))
+
+
+class TestSharedPlacements(ControllerTestCase):
+    """Two controllers learning placements, on one database."""
+
+    NOW = time.time()
+
+    def setUp(self):
+        self.now = [self.NOW]  # the controllers' clock
+        super().setUp()
+
+    def start_controller(self, host: str = 'controller-1'):
+        conf = controller_conf(self.state_dir)
+        conf.set_override('host', host)
+        conf.set_override('enabled', True, 'nova_notifications')
+        conf.set_override('transport_url', URL, 'nova_notifications')
+        controller = service.ControllerService(
+            conf, self.transport, self.rpc_transport,
+            clock=lambda: self.now[0])
+        controller.start()
+        self.addCleanup(self._stop, controller)
+        return controller
+
+    @staticmethod
+    def warming(controller) -> dict[str, placements.Placement]:
+        return controller.tracker.placements.warming(lambda uuid: None)
+
+    def test_every_controller_knows_every_placement_restarted_too(self):
+        peer = self.start_controller('controller-2')
+        here, there = (self.controller.tracker.placements,
+                       peer.tracker.placements)
+        miner, failed, tenant = (samples.instance(n).uuid for n in (1, 2, 3))
+        # What each learnt from the notifications it consumed, a second
+        # apart.
+        for at, learn in enumerate((
+                lambda: here.placed(miner, 'gpu-1', 8, 16384, 90.0, 'm1',
+                                    'img', gpus=2),
+                lambda: there.placed(failed, 'gpu-2', 8, 16384, 90.0, 'm1',
+                                     'img', gpus=2),
+                lambda: here.gone(failed),
+                lambda: there.placed(tenant, 'cpu-1', 2, 2048, None))):
+            self.now[0] = self.NOW + at
+            learn()
+        expected = {
+            miner: placements.Placement('gpu-1', 8, 16384, 90.0, self.NOW,
+                                        'm1', 'img', 2),
+            tenant: placements.Placement('cpu-1', 2, 2048, None,
+                                         self.NOW + 3)}
+        for controller in (self.controller, peer):
+            waiting.wait_for(lambda c=controller: self.warming(c) == expected,
+                             waiting.PATIENCE,
+                             seen=lambda c=controller: self.warming(c))
+        for controller in (self.controller, peer):
+            controller.stop()
+        restarted = self.start_controller('controller-3')
+        self.assertEqual(expected, self.warming(restarted))
+
+    def test_an_unreadable_event_is_dropped_alone(self):
+        logged = self.useFixture(fixtures.FakeLogger())
+        endpoint = shared_placements.PeerEndpoint(
+            'here', self.controller.tracker.placements)
+        uuid = samples.instance(1).uuid
+        endpoint.apply_placement_event({}, 'there', {'uuid': uuid})
+        endpoint.apply_placement_event({}, 'there', {
+            'uuid': uuid, 'at': 1.0, 'placement': {'host': 'h1'}})
+        self.assertEqual(2, logged.output.count(
+            "Dropped a placement event from controller 'there'"))
+        event = placements.PlacementEvent(uuid, self.NOW, placements.Placement(
+            'h1', 2, 1024, None, self.NOW))
+        endpoint.apply_placement_event(
+            {}, 'there', shared_placements.to_wire(event))
+        self.assertEqual({uuid: event.placement},
+                         self.warming(self.controller))

@@ -66,6 +66,56 @@ class TestPlacements(base.BaseTestCase):
             lambda uuid: None)))
 
 
+class TestPlacementEvents(base.BaseTestCase):
+    """Events from other controllers, which may come out of order."""
+
+    def setUp(self):
+        super().setUp()
+        self.now = [1000.0]
+        self.learnt = []
+        self.book = placements.Placements(
+            warmup=60, max_age=900, clock=lambda: self.now[0],
+            on_event=self.learnt.append)
+
+    def placed(self, at, host='h1'):
+        return placements.PlacementEvent(
+            'a', at, placements.Placement(host, 2, 1024, None, at))
+
+    def warming(self):
+        return self.book.warming(lambda uuid: None)
+
+    def test_events_learnt_here_are_shared_applied_ones_are_not(self):
+        self.book.placed('a', 'h1', 2, 1024, None)
+        self.book.apply(placements.PlacementEvent('b', 1000.0))
+        self.book.gone('a')
+        self.assertEqual([self.placed(1000.0), placements.PlacementEvent(
+            'a', 1000.0)], self.learnt)
+
+    def test_the_newest_event_of_a_guest_wins(self):
+        # A rescheduled build: failed on h1 at 1010, started on h2 at
+        # 1020; the peers' events arrive newest first.
+        self.book.apply(self.placed(1020.0, 'h2'))
+        self.book.apply(placements.PlacementEvent('a', 1010.0))
+        self.book.apply(self.placed(1000.0, 'h1'))
+        self.assertEqual({'a': self.placed(1020.0, 'h2').placement},
+                         self.warming())
+        # Deleted at 1030, the delete arriving before its placement.
+        self.book.apply(placements.PlacementEvent('a', 1030.0))
+        self.book.apply(self.placed(1020.0, 'h2'))
+        self.assertEqual({}, self.warming())
+
+    def test_a_deletion_is_remembered_for_max_age(self):
+        self.book.apply(placements.PlacementEvent('a', 1030.0))
+        self.now[0] = 1930.0
+        self.book.apply(self.placed(1020.0))
+        self.assertEqual({}, self.warming())
+        self.assertEqual({'a': 1030.0}, self.book._gone)
+        # Any event it could outdate is past max_age too: forgotten.
+        self.now[0] = 1930.5
+        self.warming()
+        self.assertEqual({}, self.book._gone)
+
+
 class TestInstanceEndpoint(base.BaseTestCase):
 
     def setUp(self):

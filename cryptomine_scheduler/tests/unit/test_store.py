@@ -10,9 +10,11 @@ from oslotest import base
 
 from cryptomine_scheduler.db import flavor_observations
 from cryptomine_scheduler.db import models
+from cryptomine_scheduler.db import placement_events
 from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.db import store as store_mod
 from cryptomine_scheduler.history import flavor_loads
+from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests import samples
@@ -342,3 +344,30 @@ class TestFlavorObservations(StoreTestCase):
         self.assertEqual([seen(1, T0 + 20)], observations.since(T0 + 11))
         self.assertEqual(2, observations.purge(T0 + 11))
         self.assertEqual([seen(1, T0 + 20)], observations.since(0))
+
+
+class TestPlacementEvents(StoreTestCase):
+
+    def test_every_event_in_order_purged_after_max_age(self):
+        events = placement_events.PlacementEventStore(self.store.engine)
+        uuid = samples.instance(1).uuid
+
+        def placed(at, host, **extra):
+            return placements.PlacementEvent(uuid, at, placements.Placement(
+                host, 8, 16384, extra.pop('percent', None), at, **extra))
+        # Two controllers' events of one guest (a rescheduled build),
+        # stored out of order, and another guest's placement.
+        stored = [placed(T0 + 20, 'gpu-2', flavor='m1', image='img', gpus=2),
+                  placements.PlacementEvent(uuid, T0 + 10),
+                  placed(T0, 'gpu-1', percent=80.0),
+                  placements.PlacementEvent(samples.instance(2).uuid, T0 + 10,
+                                            placements.Placement(
+                                                'cpu-1', 2, 2048, None,
+                                                T0 + 10))]
+        for event in stored:
+            events.add(event)
+        self.assertEqual([stored[2], stored[1], stored[3], stored[0]],
+                         events.since(T0))
+        self.assertEqual([stored[0]], events.since(T0 + 11))
+        self.assertEqual(3, events.purge(T0 + 11))
+        self.assertEqual([stored[0]], events.since(0))
