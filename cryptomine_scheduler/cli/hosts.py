@@ -4,6 +4,9 @@ summaries and history have it (shown by :mod:`.host_views`)."""
 from cliff import lister
 from cliff import show
 
+#: What ``host list --kind`` takes: the values of its Kind column.
+KINDS = ('cpu', 'gpu', 'asic')
+
 
 def add_load_options(parser) -> None:
     parser.add_argument(
@@ -33,7 +36,9 @@ class ListHosts(lister.Lister):
     counters of the host's collector in its newest sample.  Unknown
     values are empty (None in JSON).  A compute host of placement that
     the controller holds no sample of (no collector reports under its
-    nova name) is listed stale, with no readings and no Age.
+    nova name) is listed stale, with no readings and no Age.  ``--kind``
+    and ``--stale`` keep only the hosts of those kinds, or the stale
+    ones.
     """
 
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
@@ -44,6 +49,15 @@ class ListHosts(lister.Lister):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         add_load_options(parser)
+        parser.add_argument(
+            '--kind', action='append', choices=KINDS,
+            help='only the hosts with this kind of device (cpu: none); '
+                 'repeat for several.  A host with no sample has no '
+                 'kind and is left out')
+        parser.add_argument(
+            '--stale', action='store_true',
+            help='only the stale hosts, those with no sample at all '
+                 'included')
         return parser
 
     def take_action(self, parsed_args):
@@ -55,6 +69,12 @@ class ListHosts(lister.Lister):
                                parsed_args.stale_after)
                 for h in fleet.hosts]
         rows += map(host_views.never_sampled_row, fleet.never_sampled)
+        kind, stale = self.COLUMNS.index('Kind'), self.COLUMNS.index('Stale')
+        if parsed_args.kind:
+            rows = [r for r in rows if r[kind] is not None
+                    and set(parsed_args.kind) & set(r[kind].split(','))]
+        if parsed_args.stale:
+            rows = [r for r in rows if r[stale]]
         return self.COLUMNS, sorted(rows, key=lambda r: r[0])
 
 

@@ -292,6 +292,25 @@ class TestHosts(InProcessTestCase):
                     '--sort-column', 'predicted_cpu',
                     '--sort-descending').out.split())
 
+    def test_kind_and_stale_filters(self):
+        self.controller.count_devices(lambda: {
+            name: device_inventory.HostDevices()
+            for name in (*FLEET, 'ghost1')})
+
+        def listed(*options):
+            return self.ok('host', 'list', '-f', 'value', '-c', 'Host',
+                           *options).out.split()
+        self.assertEqual(['gpu1'], listed('--kind', 'gpu'))
+        self.assertEqual(['asic1', 'cold1', 'cold2', 'gone1', 'hot',
+                          'quiet1'], listed('--kind', 'cpu', '--kind', 'asic'))
+        self.assertEqual(['ghost1', 'gone1', 'quiet1'], listed('--stale'))
+        self.assertEqual(['gone1', 'quiet1'],
+                         listed('--stale', '--kind', 'cpu'))
+        self.assertEqual([], listed('--stale', '--kind', 'gpu'))
+        # gone1's newest sample is 892 s old.
+        self.assertEqual(['ghost1', 'gone1'],
+                         listed('--stale', '--stale-after', '600'))
+
     def test_sort_and_load_options(self):
         by_cpu = self.ok('host', 'list', '-f', 'value', '-c', 'Host',
                          '--sort-column', 'predicted_cpu',
