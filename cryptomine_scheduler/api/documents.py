@@ -8,6 +8,7 @@ scoring works on.
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -83,6 +84,24 @@ def instance(uuid: str, view: snapshot.InstanceView) -> dict:
     return {'uuid': uuid, 'host': view.host,
             **_series(view, snapshot.INSTANCE_METRICS),
             'device_loss': view.device_loss}
+
+
+def warming(guests: Sequence[snapshot.PendingView]) -> list[dict]:
+    """Guests placed on a host and still warming up, as the nova filter
+    counts them against it: their size and expected load (% of their
+    vCPUs; None: nova-scheduler's default)."""
+    return [{'uuid': g.uuid, 'vcpus': g.vcpus, 'memory_mb': g.memory_mb,
+             'expected_load_percent': g.expected_load_percent,
+             'gpus': g.gpus} for g in guests]
+
+
+def warming_views(document: dict, host: str
+                  ) -> tuple[snapshot.PendingView, ...] | None:
+    """A host document's :func:`warming` guests as views (None from an
+    API or a controller that has none to say)."""
+    guests = document.get('warming')
+    return None if guests is None else tuple(
+        snapshot.PendingView(host=host, **guest) for guest in guests)
 
 
 def host_view(document: dict, now: float) -> snapshot.HostView | None:

@@ -29,8 +29,10 @@ def list_hosts(req: request_mod.ApiRequest) -> dict:
 
 
 def show_host(req: request_mod.ApiRequest, host: str) -> dict:
-    """The host's load, instances and collector; a host stored but
-    silent for longer than the summary window has no load."""
+    """The host's load, instances, collector and the guests placed there
+    still warming up (None: the controller does not learn placements);
+    a host stored but silent for longer than the summary window has no
+    load."""
     req.authorize(policies.HOST_GET)
     snap = req.controller.snapshot()
     view = snap.hosts.get(host)
@@ -41,6 +43,8 @@ def show_host(req: request_mod.ApiRequest, host: str) -> dict:
     found['instances'] = [documents.instance(uuid, i) for uuid, i
                           in sorted(snap.instances.items())
                           if i.host == host]
+    found['warming'] = (documents.warming(snap.pending.get(host, ()))
+                        if snap.learns_placements else None)
     return {**_snapshot_fields(snap), 'host': found}
 
 

@@ -49,6 +49,8 @@ class HostDetail:
     generated_at: float
     load: HostLoad
     instances: dict[str, snapshot.InstanceView]
+    #: guests placed there still warming up (None: not known)
+    warming: tuple[snapshot.PendingView, ...] | None = None
 
 
 def _host_load(document: dict, now: float) -> HostLoad:
@@ -142,7 +144,8 @@ class Api:
         now = found['generated_at']
         return HostDetail(now, _host_load(found['host'], now), {
             i['uuid']: documents.instance_view(i, now)
-            for i in found['host']['instances']})
+            for i in found['host']['instances']},
+            documents.warming_views(found['host'], name))
 
     def host_history(self, host: str, since: float,
                      metric: sample_mod.HostMetric) -> dict:

@@ -8,6 +8,7 @@ import datetime
 import math
 import os
 
+from cryptomine_scheduler.api import documents
 from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
 from cryptomine_scheduler.history import mining
@@ -169,6 +170,22 @@ def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:
     return columns.Text(records, columns.aligned(
         [header] + [['' if r[k] is None else str(r[k]) for k in keys]
                     for r in records]))
+
+
+def warming(guests: tuple[snapshot.PendingView, ...] | None
+            ) -> columns.Text | None:
+    """The guests still warming up on the host, as the nova filter
+    counts them; None where that is not known."""
+    if guests is None:
+        return None
+    records = documents.warming(guests)
+    if not records:
+        return columns.Text(records, 'none')
+    keys = ('uuid', 'vcpus', 'memory_mb', 'expected_load_percent', 'gpus')
+    return columns.Text(records, columns.aligned(
+        [['uuid', 'vCPUs', 'memory MiB', 'expected %', 'GPUs']]
+        + [['' if r[k] is None else str(r[k]) for k in keys]
+           for r in records]))
 
 
 def plot(path: str, host: str, histories: dict[HostMetric, dict],

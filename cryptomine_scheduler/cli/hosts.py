@@ -83,7 +83,10 @@ class ShowHost(show.ShowOne):
 
     Summaries cover the controller's summary window (trend per minute);
     Collector has the counters the host's collector sent with its newest
-    sample; History covers the last --since seconds.  --plot draws that
+    sample; History covers the last --since seconds; Warming Guests are
+    the guests nova placed there lately that still count their expected
+    load against it (empty where the controller does not learn
+    placements from nova).  --plot draws that
     history into a new PNG file (an existing file or a symbolic link is
     refused unless --force).
     """
@@ -123,4 +126,5 @@ class ShowHost(show.ShowOne):
         fields['Collector'] = host_views.collector(detail.load.reported)
         fields['History'] = host_views.history(histories)
         fields['Instances'] = host_views.instances(detail.instances)
+        fields['Warming Guests'] = host_views.warming(detail.warming)
         return tuple(fields), tuple(fields.values())

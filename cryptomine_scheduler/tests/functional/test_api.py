@@ -91,6 +91,7 @@ class TestReader(ApiTestCase):
         self.assertEqual(10.0, shown['instances'][0]['summaries'][
             'cpu_percent']['last'])
         self.assertIsNone(shown['instances'][0]['device_loss'])
+        self.assertIsNone(shown['warming'])  # no placements learnt
         mining = self.reader.get(self.url('/v1/hosts/asic1')).json()['host']
         self.assertEqual([(test_cli.MINING_GUEST, 0.75)],
                          [(i['uuid'], i['device_loss'])

@@ -36,6 +36,7 @@ from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import osc_plugin
 from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import plans
+from cryptomine_scheduler.history import placements
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.replan import executor
 from cryptomine_scheduler.telemetry import sample
@@ -404,6 +405,26 @@ class TestHosts(InProcessTestCase):
             {k: v for k, v in before['gone1'].items() if k != 'Age'},
             {k: v for k, v in after['gone1'].items() if k != 'Age'})
 
+    def test_show_the_guests_warming_up(self):
+        # Without placements learnt from nova, nothing to say.
+        self.assertIsNone(self.ok('host', 'show', 'gpu1', '-f', 'json')
+                          .json()['Warming Guests'])
+        book = self.controller.tracker.placements = placements.Placements(
+            warmup=120.0, max_age=900.0)
+        rig = '6f1a2b3c-0000-4000-8000-00000000000a'
+        book.placed(rig, 'gpu1', 8, 16384, 95.0, 'rig2', None, gpus=2)
+        book.placed('6f1a2b3c-0000-4000-8000-00000000000b', 'hot', 2, 2048,
+                    None)
+        shown = self.ok('host', 'show', 'gpu1', '-f', 'json').json()
+        self.assertEqual([{'uuid': rig, 'vcpus': 8, 'memory_mb': 16384,
+                           'expected_load_percent': 95.0, 'gpus': 2}],
+                         shown['Warming Guests'])
+        self.assertRegex(self.ok('host', 'show', 'gpu1').out,
+                         rf'uuid +vCPUs +memory MiB +expected % +GPUs *\|\n'
+                         rf'.*{rig} +8 +16384 +95\.0 +2')
+        self.assertEqual([], self.ok('host', 'show', 'cold1', '-f', 'json')
+                         .json()['Warming Guests'])
+
     def test_show_host_without_summary(self):
         # gone1's raw samples purged (rolled up): a restarted controller
         # has no summary of it, only its rollups.
@@ -415,7 +436,7 @@ class TestHosts(InProcessTestCase):
                                           '-c', 'Host').out.split())
         shown = self.ok('host', 'show', 'gone1', '-f', 'json').json()
         self.assertEqual({'Host': 'gone1', 'Stale': True, 'Collector': None,
-                          'Instances': []},
+                          'Instances': [], 'Warming Guests': None},
                          {k: v for k, v in shown.items() if k != 'History'})
         self.assertTrue(shown['History']['mem_percent']['points'])
         short = self.ok('host', 'show', 'gone1', '--since', '600',
