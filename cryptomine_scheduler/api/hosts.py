@@ -16,6 +16,15 @@ def _snapshot_fields(snap) -> dict:
     return {'generated_at': snap.generated_at, 'window': snap.window}
 
 
+def _host(snap, name: str, counters: dict) -> dict:
+    """The host's document, with the guests placed there still warming
+    up (None: the controller does not learn placements)."""
+    found = documents.host(name, snap.hosts.get(name), counters.get(name))
+    found['warming'] = (documents.warming(snap.pending.get(name, ()))
+                        if snap.learns_placements else None)
+    return found
+
+
 def list_hosts(req: request_mod.ApiRequest) -> dict:
     """The hosts the controller has summaries of, and the names of the
     compute hosts of placement it holds no sample of."""
@@ -23,28 +32,21 @@ def list_hosts(req: request_mod.ApiRequest) -> dict:
     snap = req.controller.snapshot()
     counters = req.controller.collector_counters()
     return {**_snapshot_fields(snap), 'hosts': [
-        documents.host(name, view, counters.get(name))
-        for name, view in sorted(snap.hosts.items())],
+        _host(snap, name, counters) for name in sorted(snap.hosts)],
         'never_sampled': req.controller.never_sampled()}
 
 
 def show_host(req: request_mod.ApiRequest, host: str) -> dict:
-    """The host's load, instances, collector and the guests placed there
-    still warming up (None: the controller does not learn placements);
-    a host stored but silent for longer than the summary window has no
-    load."""
+    """The host's load, instances, collector and warming guests; a host
+    stored but silent for longer than the summary window has no load."""
     req.authorize(policies.HOST_GET)
     snap = req.controller.snapshot()
-    view = snap.hosts.get(host)
-    if view is None:
+    if host not in snap.hosts:
         req.controller.known_host(host)
-    found = documents.host(
-        host, view, req.controller.collector_counters(host).get(host))
+    found = _host(snap, host, req.controller.collector_counters(host))
     found['instances'] = [documents.instance(uuid, i) for uuid, i
                           in sorted(snap.instances.items())
                           if i.host == host]
-    found['warming'] = (documents.warming(snap.pending.get(host, ()))
-                        if snap.learns_placements else None)
     return {**_snapshot_fields(snap), 'host': found}
 
 

@@ -34,6 +34,8 @@ class HostLoad:
     name: str
     view: snapshot.HostView | None
     reported: collector_counters.Reported | None
+    #: guests placed there still warming up (None: not known)
+    warming: tuple[snapshot.PendingView, ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +51,12 @@ class HostDetail:
     generated_at: float
     load: HostLoad
     instances: dict[str, snapshot.InstanceView]
-    #: guests placed there still warming up (None: not known)
-    warming: tuple[snapshot.PendingView, ...] | None = None
 
 
 def _host_load(document: dict, now: float) -> HostLoad:
     return HostLoad(document['name'], documents.host_view(document, now),
-                    documents.reported(document))
+                    documents.reported(document),
+                    documents.warming_views(document, document['name']))
 
 
 def _no_credentials(error: Exception) -> errors.CommandError:
@@ -144,8 +145,7 @@ class Api:
         now = found['generated_at']
         return HostDetail(now, _host_load(found['host'], now), {
             i['uuid']: documents.instance_view(i, now)
-            for i in found['host']['instances']},
-            documents.warming_views(found['host'], name))
+            for i in found['host']['instances']})
 
     def host_history(self, host: str, since: float,
                      metric: sample_mod.HostMetric) -> dict:

@@ -9,6 +9,7 @@ import math
 import os
 
 from cryptomine_scheduler.api import documents
+from cryptomine_scheduler.cli import client
 from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
 from cryptomine_scheduler.history import mining
@@ -29,16 +30,15 @@ def accelerator_kind(view: snapshot.HostView) -> str:
     return ','.join(sorted(a.value for a in scoring.accelerators(view)))
 
 
-def row(name: str, view: snapshot.HostView,
-        reported: collector_counters.Reported | None, risk_factor: float,
+def row(host: client.HostLoad, risk_factor: float,
         stale_after: float) -> tuple:
-    """A row of ``host list``; ``reported``: the counters of the host's
-    collector, if it sent any."""
+    """A row of ``host list``."""
+    view, reported = host.view, host.reported
     est = scoring.estimate(view, risk_factor)
     counters = (None, None) if reported is None else (
         reported.counters.dropped, reported.counters.buffered)
     return (
-        name, accelerator_kind(view),
+        host.name, accelerator_kind(view),
         columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.LAST)),
         columns.number(view.metric(HostMetric.MEM_PERCENT, Stat.LAST)),
         columns.number(view.mining_metric(
@@ -48,13 +48,14 @@ def row(name: str, view: snapshot.HostView,
         columns.number(est.gpu_thermal_headroom_c),
         columns.number(est.gpu_power_headroom_percent),
         *_mining(view, est),
-        columns.number(view.age), view.age > stale_after, *counters)
+        columns.number(view.age), view.age > stale_after, *counters,
+        None if host.warming is None else len(host.warming))
 
 
 def never_sampled_row(name: str) -> tuple:
     """A row of ``host list`` for a compute host of placement that the
     controller holds no sample of: stale, every reading unknown."""
-    return (name, *(None,) * 13, True, None, None)
+    return (name, *(None,) * 13, True, None, None, None)
 
 
 def _mining(view: snapshot.HostView, est: scoring.Estimate) -> tuple:

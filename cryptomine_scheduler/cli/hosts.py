@@ -33,7 +33,9 @@ class ListHosts(lister.Lister):
     newest sample; Age is the seconds since the newest sample.  Dropped
     (samples lost from a full buffer since the collector started) and
     Buffered (samples waiting for the message bus) are the
-    counters of the host's collector in its newest sample.  Unknown
+    counters of the host's collector in its newest sample.  Warming is
+    how many guests nova placed there still count their expected load
+    against it (the filter's pending-boot credit).  Unknown
     values are empty (None in JSON).  A compute host of placement that
     the controller holds no sample of (no collector reports under its
     nova name) is listed stale, with no readings and no Age.  ``--kind``
@@ -44,7 +46,8 @@ class ListHosts(lister.Lister):
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
                'Predicted Memory', 'CPU Trend', 'GPU Thermal Headroom',
                'GPU Power Headroom', 'Free GPUs', 'Free Miners',
-               'Hashrate Ratio', 'Age', 'Stale', 'Dropped', 'Buffered')
+               'Hashrate Ratio', 'Age', 'Stale', 'Dropped', 'Buffered',
+               'Warming')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
@@ -64,8 +67,7 @@ class ListHosts(lister.Lister):
         from cryptomine_scheduler.cli import host_views
 
         fleet = self.app.client_manager.cryptomine.fleet()
-        rows = [host_views.row(h.name, h.view, h.reported,
-                               parsed_args.risk_factor,
+        rows = [host_views.row(h, parsed_args.risk_factor,
                                parsed_args.stale_after)
                 for h in fleet.hosts]
         rows += map(host_views.never_sampled_row, fleet.never_sampled)
@@ -126,5 +128,5 @@ class ShowHost(show.ShowOne):
         fields['Collector'] = host_views.collector(detail.load.reported)
         fields['History'] = host_views.history(histories)
         fields['Instances'] = host_views.instances(detail.instances)
-        fields['Warming Guests'] = host_views.warming(detail.warming)
+        fields['Warming Guests'] = host_views.warming(detail.load.warming)
         return tuple(fields), tuple(fields.values())

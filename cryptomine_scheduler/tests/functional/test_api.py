@@ -83,6 +83,7 @@ class TestReader(ApiTestCase):
                          (hosts['hot']['collector']['seq'],
                           hosts['hot']['collector']['dropped']))
         self.assertIsNone(hosts['cold1']['collector'])
+        self.assertIsNone(hosts['hot']['warming'])  # no placements learnt
 
         shown = self.reader.get(self.url('/v1/hosts/hot')).json()['host']
         self.assertEqual(test_cli.SERVERS,

@@ -236,6 +236,8 @@ class TestHosts(InProcessTestCase):
         self.assertEqual((2, 5), (hot['Dropped'], hot['Buffered']))
         self.assertEqual((None, None), (rows['cold1']['Dropped'],
                                         rows['cold1']['Buffered']))
+        # The controller learns no placements here.
+        self.assertEqual({None}, {r['Warming'] for r in rows.values()})
 
         as_yaml = yaml.safe_load(self.ok('host', 'list', '-f', 'yaml').out)
         self.assertEqual([(r['Host'], r['CPU']) for r in as_yaml],
@@ -419,6 +421,10 @@ class TestHosts(InProcessTestCase):
         self.assertEqual([{'uuid': rig, 'vcpus': 8, 'memory_mb': 16384,
                            'expected_load_percent': 95.0, 'gpus': 2}],
                          shown['Warming Guests'])
+        self.assertEqual({'gpu1': 1, 'hot': 1, 'cold1': 0}, {
+            r['Host']: r['Warming']
+            for r in self.ok('host', 'list', '-f', 'json').json()
+            if r['Host'] in ('gpu1', 'hot', 'cold1')})
         self.assertRegex(self.ok('host', 'show', 'gpu1').out,
                          rf'uuid +vCPUs +memory MiB +expected % +GPUs *\|\n'
                          rf'.*{rig} +8 +16384 +95\.0 +2')
