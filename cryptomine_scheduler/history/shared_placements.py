@@ -23,6 +23,9 @@ LOG = logging.getLogger(__name__)
 NAMESPACE = 'cryptomine_peer_placements'
 VERSION = '1.0'
 METHOD = 'apply_placement_event'
+#: Reconnections a cast tries before it is given up: the notifications
+#: of nova wait behind it.
+CAST_RETRY = 3
 
 
 def to_wire(event: placements.PlacementEvent) -> dict:
@@ -46,23 +49,24 @@ class Sharing:
         self._client = oslo_messaging.get_rpc_client(
             transport, oslo_messaging.Target(
                 topic=topic, namespace=NAMESPACE, version=VERSION,
-                fanout=True))
+                fanout=True), retry=CAST_RETRY)
 
     def __call__(self, event: placements.PlacementEvent) -> None:
-        """Share ``event``; a failure is logged (the peers or a restart
-        miss it, this controller serves it all the same)."""
-        try:
-            self._store.add(event)
-        except Exception as exc:
-            LOG.warning('Could not store the placement event of %s (%s); '
-                        'a restarted controller will not know it',
-                        event.uuid, exc)
+        """Share ``event``, the peers first (they need it now, a restart
+        later); a failure is logged (the peers or a restart miss it,
+        this controller serves it all the same)."""
         try:
             self._client.cast({}, METHOD, sender=self._host,
                               event=to_wire(event))
         except Exception as exc:
             LOG.warning('Could not send the placement event of %s to the '
                         'other controllers (%s)', event.uuid, exc)
+        try:
+            self._store.add(event)
+        except Exception as exc:
+            LOG.warning('Could not store the placement event of %s (%s); '
+                        'a restarted controller will not know it',
+                        event.uuid, exc)
 
 
 class PeerEndpoint:

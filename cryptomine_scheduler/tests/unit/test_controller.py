@@ -428,6 +428,20 @@ class TestSharedPlacements(ControllerTestCase):
         restarted = self.start_controller('controller-3')
         self.assertEqual(expected, self.warming(restarted))
 
+    def test_a_failed_cast_still_stores_and_serves(self):
+        logged = self.useFixture(fixtures.FakeLogger())
+        book = self.controller.tracker.placements
+        self.useFixture(fixtures.MockPatchObject(
+            book.on_event._client, 'cast', side_effect=(
+                oslo_messaging.MessageDeliveryFailure('broker down'))))
+        uuid = samples.instance(1).uuid
+        book.placed(uuid, 'gpu-1', 8, 16384, None)
+        self.assertIn(f'Could not send the placement event of {uuid} to the '
+                      'other controllers (broker down)', logged.output)
+        self.assertEqual([uuid], list(self.warming(self.controller)))
+        self.assertEqual([uuid], [e.uuid for e in
+                                  self.controller.placement_events.since(0)])
+
     def test_an_unreadable_event_is_dropped_alone(self):
         logged = self.useFixture(fixtures.FakeLogger())
         endpoint = shared_placements.PeerEndpoint(
