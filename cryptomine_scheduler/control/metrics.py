@@ -172,6 +172,10 @@ _HOST_GAUGES = (
 )
 
 
+#: Where a controller learns placement events, as counted.
+PLACEMENT_SOURCES = ('nova', 'peers', 'database')
+
+
 class _SnapshotCollector:
     """Per-host gauges, and the device loss of each guest holding a
     device, computed from a fresh snapshot at each scrape."""
@@ -212,6 +216,32 @@ class _SnapshotCollector:
         yield from families
         yield loss
         yield never
+        if self._tracker.placements is not None:
+            yield from _placements(snap, self._tracker.placements.counts())
+
+
+def _placements(snap: snapshot.LoadSnapshot, counts: dict[str, int]):
+    """The guests warming up on each host, and where the controller's
+    placement events came from (with the controller learning them)."""
+    warming = core.GaugeMetricFamily(
+        f'{PREFIX}_host_warming_guests',
+        'Guests nova placed on the host that still count their expected '
+        'load against it (the pending-boot credit).', labels=['host'])
+    for host in sorted(set(snap.hosts) | set(snap.pending)):
+        warming.add_metric([host], len(snap.pending.get(host, ())))
+    yield warming
+    events = core.CounterMetricFamily(
+        f'{PREFIX}_placement_events',
+        "Guests placed, failed or deleted, by where this controller "
+        "learnt it: nova (its notifications), peers, database (at start).",
+        labels=['source'])
+    for source in PLACEMENT_SOURCES:
+        events.add_metric([source], counts.get(source, 0))
+    yield events
+    yield core.CounterMetricFamily(
+        f'{PREFIX}_nova_notifications_unreadable',
+        "nova's instance notifications that could not be read (skipped).",
+        value=counts.get('unreadable', 0))
 
 
 _COLLECTOR_COUNTERS = (  # name, CollectorCounters field, is a counter, help

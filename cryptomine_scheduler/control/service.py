@@ -326,7 +326,7 @@ class ControllerService:
             events = self.placement_events.since(
                 now - self.conf.nova_notifications.max_age)
             for event in events:
-                self.tracker.placements.apply(event)
+                self.tracker.placements.apply(event, 'database')
             LOG.info('Placements restored from %d events', len(events))
         learnt = self.observations.since(
             now - self.conf.controller.rollup_retention)

@@ -98,6 +98,7 @@ class InstanceEndpoint:
                 self._placements.gone(str(uuid))
         except (KeyError, IndexError, TypeError, ValueError,
                 AttributeError) as exc:
+            self._placements.unreadable()
             LOG.warning('Skipped a %s notification from %s: %s', event_type,
                         publisher_id, exc)
         return oslo_messaging.NotificationResult.HANDLED

@@ -72,6 +72,9 @@ class Placements:
 
     ``on_event`` gets each event learnt here (:meth:`placed`,
     :meth:`gone`), not those :meth:`apply` takes from elsewhere.
+    :meth:`counts` has how many events came from each source (``nova``:
+    learnt here, ``peers``, ``database``: read back at start) and how
+    many of nova's notifications could not be read (``unreadable``).
     """
 
     def __init__(self, warmup: float, max_age: float, limit: int = 100_000,
@@ -89,6 +92,7 @@ class Placements:
         # older placement arriving late does not bring it back.
         self._gone: collections.OrderedDict[str, float] = (
             collections.OrderedDict())
+        self._counts: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
@@ -105,12 +109,23 @@ class Placements:
         self._learnt(PlacementEvent(uuid, self._clock()))
 
     def _learnt(self, event: PlacementEvent) -> None:
-        self.apply(event)
+        self.apply(event, 'nova')
         self.on_event(event)
 
-    def apply(self, event: PlacementEvent) -> None:
-        """Take ``event`` unless a newer one of its guest is known."""
+    def unreadable(self) -> None:
+        """Count a notification of nova's that could not be read."""
         with self._lock:
+            self._counts['unreadable'] += 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def apply(self, event: PlacementEvent, source: str) -> None:
+        """Take ``event``, come from ``source``, unless a newer one of its
+        guest is known."""
+        with self._lock:
+            self._counts[source] += 1
             uuid = event.uuid
             current = self._placed.get(uuid)
             if (self._gone.get(uuid, -math.inf) > event.at

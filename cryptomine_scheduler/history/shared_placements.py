@@ -82,7 +82,7 @@ class PeerEndpoint:
         if sender == self._host:
             return
         try:
-            self._book.apply(from_wire(event))
+            self._book.apply(from_wire(event), 'peers')
         except Exception as exc:
             LOG.error('Dropped a placement event from controller %r that '
                       'could not be read (%s: %s)', sender,

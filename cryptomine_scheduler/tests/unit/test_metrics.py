@@ -6,6 +6,9 @@ import fixtures
 from prometheus_client import parser
 
 from cryptomine_scheduler.control import service
+from cryptomine_scheduler.history import nova_notifications
+from cryptomine_scheduler.history import placements
+from cryptomine_scheduler.history import shared_placements
 from cryptomine_scheduler.placement import burst
 from cryptomine_scheduler.placement import device_inventory
 from cryptomine_scheduler.placement.tiers import Tier
@@ -171,6 +174,49 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
                           miner_guest: ('asic-1', 0.75)},
                          {uuid: (host, round(value, 9))
                           for uuid, (host, value) in losses.items()})
+
+    def test_placements_learnt_and_warming(self):
+        self.assertNotIn(('cryptomine_placement_events_total',
+                          (('source', 'nova'),)), self.scrape())
+        self.conf.set_override('enabled', True, 'nova_notifications')
+        self.conf.set_override('transport_url', test_controller.URL,
+                               'nova_notifications')
+        self.controller.stop()
+        self.controller = self.start_controller()
+        book = self.controller.tracker.placements
+        self.publish(samples.make(host='gpu-1', seq=1, timestamp=time.time()))
+        self.stored(1)
+        guests = [samples.instance(n).uuid for n in range(4)]
+        for uuid, host in zip(guests, ('gpu-1', 'gpu-1', 'gpu-7'),
+                              strict=False):
+            book.placed(uuid, host, 8, 16384, None, gpus=1)
+        book.gone(guests[1])
+        shared_placements.PeerEndpoint('here', book).apply_placement_event(
+            {}, 'there', shared_placements.to_wire(placements.PlacementEvent(
+                guests[3], time.time(), placements.Placement(
+                    'gpu-1', 2, 2048, None, time.time()))))
+        nova_notifications.InstanceEndpoint(book).info(
+            {}, 'nova-compute:gpu-1', 'instance.create.start', {}, {})
+
+        def placement_series(metrics):
+            return ({dict(labels)['host']: value for (name, labels), value
+                     in metrics.items()
+                     if name == 'cryptomine_host_warming_guests'},
+                    {dict(labels)['source']: value for (name, labels), value
+                     in metrics.items()
+                     if name == 'cryptomine_placement_events_total'},
+                    metrics['cryptomine_nova_notifications_unreadable_total',
+                            ()])
+        self.assertEqual(({'gpu-1': 2, 'gpu-7': 1},
+                          {'nova': 4, 'peers': 1, 'database': 0}, 1),
+                         placement_series(self.scrape()))
+        # Restarted, it reads back the events it stored (its peer stored
+        # its own).
+        self.controller.stop()
+        self.controller = self.start_controller()
+        self.assertEqual(({'gpu-1': 1, 'gpu-7': 1},
+                          {'nova': 0, 'peers': 0, 'database': 4}, 0),
+                         placement_series(self.scrape()))
 
     def never_sampled(self) -> dict:
         return {dict(labels)['host']: value

@@ -86,28 +86,29 @@ class TestPlacementEvents(base.BaseTestCase):
 
     def test_events_learnt_here_are_shared_applied_ones_are_not(self):
         self.book.placed('a', 'h1', 2, 1024, None)
-        self.book.apply(placements.PlacementEvent('b', 1000.0))
+        self.book.apply(placements.PlacementEvent('b', 1000.0), 'peers')
         self.book.gone('a')
         self.assertEqual([self.placed(1000.0), placements.PlacementEvent(
             'a', 1000.0)], self.learnt)
+        self.assertEqual({'nova': 2, 'peers': 1}, self.book.counts())
 
     def test_the_newest_event_of_a_guest_wins(self):
         # A rescheduled build: failed on h1 at 1010, started on h2 at
         # 1020; the peers' events arrive newest first.
-        self.book.apply(self.placed(1020.0, 'h2'))
-        self.book.apply(placements.PlacementEvent('a', 1010.0))
-        self.book.apply(self.placed(1000.0, 'h1'))
+        self.book.apply(self.placed(1020.0, 'h2'), 'peers')
+        self.book.apply(placements.PlacementEvent('a', 1010.0), 'peers')
+        self.book.apply(self.placed(1000.0, 'h1'), 'peers')
         self.assertEqual({'a': self.placed(1020.0, 'h2').placement},
                          self.warming())
         # Deleted at 1030, the delete arriving before its placement.
-        self.book.apply(placements.PlacementEvent('a', 1030.0))
-        self.book.apply(self.placed(1020.0, 'h2'))
+        self.book.apply(placements.PlacementEvent('a', 1030.0), 'peers')
+        self.book.apply(self.placed(1020.0, 'h2'), 'peers')
         self.assertEqual({}, self.warming())
 
     def test_a_deletion_is_remembered_for_max_age(self):
-        self.book.apply(placements.PlacementEvent('a', 1030.0))
+        self.book.apply(placements.PlacementEvent('a', 1030.0), 'peers')
         self.now[0] = 1930.0
-        self.book.apply(self.placed(1020.0))
+        self.book.apply(self.placed(1020.0), 'peers')
         self.assertEqual({}, self.warming())
         self.assertEqual({'a': 1030.0}, self.book._gone)
         # Any event it could outdate is past max_age too: forgotten.
@@ -200,6 +201,7 @@ class TestInstanceEndpoint(base.BaseTestCase):
             with self.subTest(payload=payload):
                 self.notify('instance.create.start', payload)
         self.assertEqual(['ok'], list(self.warming()))
+        self.assertEqual({'nova': 1, 'unreadable': 5}, self.book.counts())
 
     def test_only_instance_creation_and_deletion_events(self):
         rule = nova_notifications.InstanceEndpoint.filter_rule
