@@ -122,8 +122,8 @@ class Placements:
             return dict(self._counts)
 
     def apply(self, event: PlacementEvent, source: str) -> None:
-        """Take ``event``, come from ``source``, unless a newer one of its
-        guest is known."""
+        """Take ``event`` (counted under ``source``) unless a newer event
+        of its guest is known."""
         with self._lock:
             self._counts[source] += 1
             uuid = event.uuid
