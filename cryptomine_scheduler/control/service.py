@@ -316,24 +316,31 @@ class ControllerService:
             except Exception:
                 LOG.exception('%s failed; retrying next interval', what)
 
+    def _restore_placements(self, now: float, learnt: set[str]) -> None:
+        """Read back the placement events of the last ``max_age``, less
+        those of the guests ``learnt`` from already (whose warm-up ended:
+        they would be learnt from twice)."""
+        events = [e for e in self.placement_events.since(
+            now - self.conf.nova_notifications.max_age)
+            if e.uuid not in learnt]
+        for event in events:
+            self.tracker.placements.apply(event, 'database')
+        LOG.info('Placements restored from %d events', len(events))
+
     def start(self) -> None:
         # Peers' batches stored from now on come by the peer topic, those
         # stored before from the database (counted once if both).
         if self.peer_server is not None:
             self.peer_server.start()
         now, window = self._clock(), self.tracker.window
-        if self.tracker.placements is not None:
-            events = self.placement_events.since(
-                now - self.conf.nova_notifications.max_age)
-            for event in events:
-                self.tracker.placements.apply(event, 'database')
-            LOG.info('Placements restored from %d events', len(events))
         learnt = self.observations.since(
             now - self.conf.controller.rollup_retention)
         for seen in learnt:
             self.tracker.flavor_loads.observe(seen.flavor, seen.image,
                                               seen.percent)
         LOG.info('Learnt loads restored from %d warm guests', len(learnt))
+        if self.tracker.placements is not None:
+            self._restore_placements(now, {o.instance_uuid for o in learnt})
         self.tracker.deriver.learn_hashrates(self.store.miner_hashrates(
             now, window, BASELINE_HALF_LIVES
             * self.conf.controller.hashrate_baseline_half_life))

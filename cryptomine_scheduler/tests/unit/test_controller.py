@@ -382,11 +382,12 @@ class TestSharedPlacements(ControllerTestCase):
         self.now = [self.NOW]  # the controllers' clock
         super().setUp()
 
-    def start_controller(self, host: str = 'controller-1'):
+    def start_controller(self, host: str = 'controller-1', **learning):
         conf = controller_conf(self.state_dir)
         conf.set_override('host', host)
-        conf.set_override('enabled', True, 'nova_notifications')
-        conf.set_override('transport_url', URL, 'nova_notifications')
+        for name, value in dict(learning, enabled=True,
+                                transport_url=URL).items():
+            conf.set_override(name, value, 'nova_notifications')
         controller = service.ControllerService(
             conf, self.transport, self.rpc_transport,
             clock=lambda: self.now[0])
@@ -427,6 +428,38 @@ class TestSharedPlacements(ControllerTestCase):
             controller.stop()
         restarted = self.start_controller('controller-3')
         self.assertEqual(expected, self.warming(restarted))
+
+    def test_a_guest_learnt_from_is_not_learnt_from_again(self):
+        self.controller.stop()
+        self.controller = self.start_controller(warmup=0.0,
+                                                learn_min_guests=1)
+        guest = samples.instance(1).uuid
+        self.controller.tracker.placements.placed(guest, 'c1', 4, 4096, None,
+                                                  'm1', 'img')
+        # 4 vCPUs of 32 busy at 75 %.
+        self.publish(samples.make(
+            host='c1', seq=1, timestamp=self.NOW, cpus=32,
+            collector=samples.COUNTERS,
+            instances=[sample.InstanceLoad(guest, 9.375, 512.0)]))
+        self.stored(1)
+
+        def learnt():
+            return self.controller.tracker.snapshot(self.NOW)[
+                'flavor_loads']['m1']['guests']
+        self.assertEqual(1, learnt())
+        self.controller.stop()
+        self.controller = self.start_controller(warmup=0.0,
+                                                learn_min_guests=1)
+        # Its placement is read back, and its sample, and the samples
+        # queued meanwhile come in: it is warm again, but its load is
+        # known already.
+        self.publish(samples.make(
+            host='c1', seq=2, timestamp=self.NOW, cpus=32,
+            collector=samples.COUNTERS,
+            instances=[sample.InstanceLoad(guest, 9.375, 512.0)]))
+        self.stored(1)
+        self.assertEqual(1, learnt())
+        self.assertEqual({}, self.warming(self.controller))
 
     def test_a_failed_cast_still_stores_and_serves(self):
         logged = self.useFixture(fixtures.FakeLogger())
