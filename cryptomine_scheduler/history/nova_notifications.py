@@ -6,7 +6,8 @@ every failed build and deletion (``instance.create.error``,
 ``instance.delete.start``/``end``).  The listener keeps
 :class:`~cryptomine_scheduler.history.placements.Placements` from them; other
 events are filtered out, and a payload it cannot read is skipped with a
-warning.
+warning.  Each event is dated by the notification's timestamp, the time
+nova sent it.
 
 nova sends versioned notifications only with ``[notifications]
 notification_format = versioned`` (or ``both``), to each topic of
@@ -14,6 +15,8 @@ notification_format = versioned`` (or ``both``), to each topic of
 own there (``[nova_notifications] topic``) so that other consumers keep
 theirs.
 """
+
+import datetime
 
 import oslo_messaging
 from oslo_config import cfg
@@ -70,6 +73,18 @@ def _text(value) -> str | None:
     return value if validation.is_text(value, 255) and value else None
 
 
+def _sent_at(metadata) -> float | None:
+    """When nova sent the notification (oslo.messaging's ``timestamp``,
+    in UTC), None when absent or unreadable."""
+    try:
+        sent = datetime.datetime.fromisoformat(metadata['timestamp'])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=datetime.timezone.utc)
+    return sent.timestamp()
+
+
 class InstanceEndpoint:
     """Feeds :class:`Placements` from instance notifications."""
 
@@ -84,6 +99,7 @@ class InstanceEndpoint:
                              if event_type.startswith('instance.create')
                              else 'InstanceActionPayload')
             uuid = instance['uuid']
+            at = _sent_at(metadata)
             if event_type == 'instance.create.start':
                 flavor = _data(instance['flavor'], 'FlavorPayload')
                 host = instance.get('host') or publisher_id.split(':', 1)[1]
@@ -93,9 +109,9 @@ class InstanceEndpoint:
                     _expected_load(flavor.get('extra_specs')),
                     _text(flavor.get('flavorid')),
                     _text(instance.get('image_uuid')),
-                    _gpus(flavor.get('extra_specs')))
+                    _gpus(flavor.get('extra_specs')), at)
             else:
-                self._placements.gone(str(uuid))
+                self._placements.gone(str(uuid), at)
         except (KeyError, IndexError, TypeError, ValueError,
                 AttributeError) as exc:
             self._placements.unreadable()

@@ -98,15 +98,25 @@ class Placements:
     def placed(self, uuid: str, host: str, vcpus: int, memory_mb: int,
                expected_load_percent: float | None,
                flavor: str | None = None, image: str | None = None,
-               gpus: int = 0) -> None:
-        """Note that nova started building ``uuid`` on ``host``."""
+               gpus: int = 0, at: float | None = None) -> None:
+        """Note that nova started building ``uuid`` on ``host`` at ``at``
+        (see :meth:`_time`)."""
         placement = Placement(host, vcpus, memory_mb, expected_load_percent,
-                              self._clock(), flavor, image, gpus)
+                              self._time(at), flavor, image, gpus)
         self._learnt(PlacementEvent(uuid, placement.placed_at, placement))
 
-    def gone(self, uuid: str) -> None:
-        """The guest failed to build or was deleted."""
-        self._learnt(PlacementEvent(uuid, self._clock()))
+    def gone(self, uuid: str, at: float | None = None) -> None:
+        """The guest failed to build or was deleted at ``at``."""
+        self._learnt(PlacementEvent(uuid, self._time(at)))
+
+    def _time(self, at: float | None) -> float:
+        """When nova sent the event: ``at``, its notification's time, so
+        that a backlog read late counts from when it happened; now when
+        unknown, or for a time ahead of this clock (nova's hosts and the
+        controller's keep their clocks in step, as nova's service
+        heartbeats need)."""
+        now = self._clock()
+        return now if at is None else min(at, now)
 
     def _learnt(self, event: PlacementEvent) -> None:
         self.apply(event, 'nova')

@@ -125,10 +125,15 @@ class TestInstanceEndpoint(base.BaseTestCase):
                                           clock=lambda: 1000.0)
         self.endpoint = nova_notifications.InstanceEndpoint(self.book)
 
-    def notify(self, event_type, payload, publisher='nova-compute:host-p'):
+    def notify(self, event_type, payload, publisher='nova-compute:host-p',
+               sent=None):
+        """Deliver a notification; ``sent`` is its metadata's timestamp,
+        as oslo.messaging writes it."""
         handler = (self.endpoint.error if event_type.endswith('error')
                    else self.endpoint.info)
-        handler({}, publisher, event_type, payload, {})
+        metadata = {'message_id': 'm'} if sent is None else {
+            'message_id': 'm', 'timestamp': sent}
+        handler({}, publisher, event_type, payload, metadata)
 
     def warming(self):
         return self.book.warming(lambda uuid: None)
@@ -191,6 +196,39 @@ class TestInstanceEndpoint(base.BaseTestCase):
                 self.notify('instance.create.start', create())
                 self.notify(event, nova_object(name, uuid=UUID))
                 self.assertEqual({}, self.warming())
+
+    def test_events_count_from_when_nova_sent_them(self):
+        # The clock reads 1000 (00:16:40 UTC on 1 January 1970).
+        for sent, at in (('1970-01-01 00:16:30.500000', 990.5),
+                         ('1970-01-01 00:16:20', 980.0),
+                         ('1970-01-01T00:16:20+01:00', -2620.0),
+                         # Ahead of this clock, unreadable or absent: now.
+                         ('1970-01-01 00:17:00', 1000.0),
+                         ('yesterday', 1000.0), (1234, 1000.0),
+                         (None, 1000.0)):
+            with self.subTest(sent=sent):
+                self.notify('instance.create.start', create(), sent=sent)
+                self.assertEqual(at, self.book._placed[UUID].placed_at)
+                self.notify('instance.delete.end',
+                            nova_object('InstanceActionPayload', uuid=UUID),
+                            sent=sent)
+                self.assertEqual(at, self.book._gone[UUID])
+                self.book._gone.clear()
+
+    def test_a_backlog_read_late_is_ordered_and_aged_by_nova_time(self):
+        # A build rescheduled from h1 to h2, read after a controller
+        # outage with the failure last: the build on h2 stays.
+        self.notify('instance.create.start', create(host='h1'),
+                    sent='1970-01-01 00:01:00')
+        self.notify('instance.create.start', create(host='h2'),
+                    sent='1970-01-01 00:01:20')
+        self.notify('instance.create.error',
+                    nova_object('InstanceCreatePayload', uuid=UUID),
+                    sent='1970-01-01 00:01:10')
+        self.assertEqual('h2', self.book._placed[UUID].host)
+        # Placed at 80, more than max_age (900 s) before now: it no
+        # longer counts, where it would have for 900 s from its reading.
+        self.assertEqual({}, self.warming())
 
     def test_unreadable_payloads_skipped(self):
         self.notify('instance.create.start', create(uuid='ok'))
