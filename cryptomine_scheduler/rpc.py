@@ -76,12 +76,36 @@ class ReadEndpoint:
             raise UnknownMetric(
                 f'unknown metric {metric!r}; one of '
                 f'{[m.value for m in sample_mod.HostMetric]}') from None
-        now = self._clock()
         history = self._store.history(host, host_metric, float(since),
-                                      raw_since=now - self._raw_retention)
+                                      raw_since=self._raw_since())
         return {'host': history.host, 'metric': history.metric.value,
                 'resolution_seconds': history.resolution_seconds,
                 'points': [list(p) for p in history.points]}
+
+    @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
+    def get_device_history(self, ctxt, host, kind, since, metric):
+        try:
+            device_kind = sample_mod.DeviceKind(kind)
+        except ValueError:
+            raise UnknownMetric(
+                f'unknown kind of device {kind!r}; one of '
+                f'{[k.value for k in sample_mod.DeviceKind]}') from None
+        metrics = sample_mod.DEVICE_METRICS[device_kind]
+        if metric not in metrics:
+            raise UnknownMetric(f'unknown {kind} metric {metric!r}; one of '
+                                f'{list(metrics)}')
+        history = self._store.device_history(
+            host, device_kind, metric, float(since),
+            raw_since=self._raw_since())
+        return {'host': history.host, 'kind': history.kind.value,
+                'metric': history.metric,
+                'resolution_seconds': history.resolution_seconds,
+                'devices': {device: [list(p) for p in points]
+                            for device, points in history.devices.items()}}
+
+    def _raw_since(self) -> float:
+        """The oldest time raw samples answer a history from."""
+        return self._clock() - self._raw_retention
 
     def get_ingest_stats(self, ctxt):
         return self._totals.wire()

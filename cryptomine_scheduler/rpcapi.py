@@ -12,6 +12,7 @@ Version history:
 * 1.3: ``get_collector_counters``.
 * 1.4: ``get_burst_status``.
 * 1.5: ``get_never_sampled``.
+* 1.6: ``get_device_history``.
 
 The plan and burst calls are served on ``[messaging] operator_topic`` only: a
 client for them (cryptomine-api) is made with that topic, nova-scheduler's
@@ -26,7 +27,7 @@ from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.5'
+VERSION = '1.6'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -67,6 +68,14 @@ class ControllerClient:
                          metric: sample_mod.HostMetric) -> dict:
         return self._client.call({}, 'get_host_history', host=host,
                                  since=since, metric=metric.value)
+
+    def get_device_history(self, host: str, kind: sample_mod.DeviceKind,
+                           since: float, metric: str) -> dict:
+        """``metric`` of each device of ``kind`` on ``host`` since
+        ``since``, by device (needs a controller of 1.6 or later)."""
+        return self._client.prepare(version='1.6').call(
+            {}, 'get_device_history', host=host, kind=kind.value,
+            since=since, metric=metric)
 
     def get_ingest_stats(self) -> dict:
         return self._client.call({}, 'get_ingest_stats')

@@ -35,6 +35,7 @@ ROUTES = [
     ('GET', '/v1/hosts', hosts.list_hosts),
     ('GET', '/v1/hosts/{host}', hosts.show_host),
     ('GET', '/v1/hosts/{host}/history', hosts.host_history),
+    ('GET', '/v1/hosts/{host}/devices/history', hosts.device_history),
     ('GET', '/v1/plans', plans.list_plans),
     ('POST', '/v1/plans', plans.create_plan),
     ('GET', '/v1/plans/{plan_id}', plans.show_plan),

@@ -38,6 +38,10 @@ def _answers(timeout: float):
     except (exception.ReplanUnavailable,
             exception.NovaUnavailable) as error:
         raise errors.Unavailable(first_line(error)) from None
+    except oslo_messaging.UnsupportedVersion as error:
+        raise errors.Unavailable(
+            f'the controller is older than this call, upgrade it: '
+            f'{first_line(error)}') from None
 
 
 class Controller:
@@ -74,15 +78,26 @@ class Controller:
         none from a controller older than 1.5."""
         return self._newer(self._client.get_never_sampled, [])
 
-    def host_history(self, host: str, since: float,
-                     metric: sample_mod.HostMetric) -> dict:
+    def _of_host(self, host: str, call: Callable[[], T]) -> T:
+        """What ``call`` answers about ``host``; NotFound for a host the
+        controller has stored no sample of."""
         with _answers(self._timeout):
             try:
-                return self._client.get_host_history(host, since, metric)
+                return call()
             except exception.UnknownHost:
                 raise errors.NotFound(
                     f'unknown host {host!r}: the controller has no samples '
                     f'from it') from None
+
+    def host_history(self, host: str, since: float,
+                     metric: sample_mod.HostMetric) -> dict:
+        return self._of_host(host, lambda: self._client.get_host_history(
+            host, since, metric))
+
+    def device_history(self, host: str, kind: sample_mod.DeviceKind,
+                       since: float, metric: str) -> dict:
+        return self._of_host(host, lambda: self._client.get_device_history(
+            host, kind, since, metric))
 
     def known_host(self, host: str) -> None:
         """Raise NotFound unless the controller stored samples of

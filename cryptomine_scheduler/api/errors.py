@@ -37,7 +37,8 @@ class Conflict(ApiError):
 
 
 class Unavailable(ApiError):
-    """The controller cannot plan: no nova API, or nova failed."""
+    """The controller cannot plan (no nova API, or nova failed), or is
+    older than the call."""
 
     code = 503
 

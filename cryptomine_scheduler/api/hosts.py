@@ -1,4 +1,5 @@
-"""``/v1/hosts``: every host's load, one host's, and its history."""
+"""``/v1/hosts``: every host's load, one host's, and its history and its
+devices'."""
 
 import time
 
@@ -10,6 +11,9 @@ from cryptomine_scheduler.telemetry import sample as sample_mod
 
 #: History of the last hour unless ``since`` says otherwise.
 DEFAULT_HISTORY = 3600.0
+#: The devices' reading unless ``metric`` says otherwise.
+DEFAULT_DEVICE_METRIC = {sample_mod.DeviceKind.GPU: 'temperature_c',
+                         sample_mod.DeviceKind.ASIC: 'hashrate_5s_ghs'}
 
 
 def _snapshot_fields(snap) -> dict:
@@ -63,3 +67,20 @@ def host_history(req: request_mod.ApiRequest, host: str) -> dict:
             f'{", ".join(m.value for m in sample_mod.HostMetric)}') from None
     since = req.param('since', float, time.time() - DEFAULT_HISTORY)
     return {'history': req.controller.host_history(host, since, metric)}
+
+
+def device_history(req: request_mod.ApiRequest, host: str) -> dict:
+    """``?kind=`` (``gpu`` or ``asic``) and ``?metric=`` (one of its
+    readings, default :data:`DEFAULT_DEVICE_METRIC`) of each device since
+    ``?since=`` (Unix time, default an hour ago)."""
+    req.authorize(policies.HOST_GET)
+    try:
+        kind = sample_mod.DeviceKind(req.param('kind', str, None))
+    except ValueError:
+        raise errors.BadRequest(
+            'kind must be one of '
+            f'{", ".join(k.value for k in sample_mod.DeviceKind)}') from None
+    metric = req.param('metric', str, DEFAULT_DEVICE_METRIC[kind])
+    since = req.param('since', float, time.time() - DEFAULT_HISTORY)
+    return {'device_history': req.controller.device_history(
+        host, kind, since, metric)}

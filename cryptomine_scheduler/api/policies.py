@@ -35,9 +35,12 @@ RULES = [
         operations=[{'path': '/v1/hosts', 'method': 'GET'}]),
     policy.DocumentedRuleDefault(
         name=HOST_GET, check_str='rule:reader', scope_types=SCOPE,
-        description='Show a host: its load, instances and history.',
+        description='Show a host: its load, instances and history, and '
+                    'the history of its GPUs and miners.',
         operations=[{'path': '/v1/hosts/{host}', 'method': 'GET'},
-                    {'path': '/v1/hosts/{host}/history', 'method': 'GET'}]),
+                    {'path': '/v1/hosts/{host}/history', 'method': 'GET'},
+                    {'path': '/v1/hosts/{host}/devices/history',
+                     'method': 'GET'}]),
     policy.DocumentedRuleDefault(
         name=PLAN_LIST, check_str='rule:reader', scope_types=SCOPE,
         description='List the plans, newest first.',

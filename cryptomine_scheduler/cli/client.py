@@ -127,7 +127,7 @@ class Api:
             raise errors.ControllerUnreachable(
                 f'controller unreachable: {message}')
         if code == 503:
-            raise errors.CommandError(f'cannot plan: {message}')
+            raise errors.CommandError(f'unavailable: {message}')
         if code == 401:
             raise errors.CommandError(f'not authenticated: {message}')
         if code == 403:
@@ -153,6 +153,17 @@ class Api:
             'GET', f'/v1/hosts/{_quote(host)}/history',
             params={'metric': metric.value, 'since': repr(since)}
         )['history']
+
+    def device_history(self, host: str, kind: sample_mod.DeviceKind,
+                       since: float, metric: str | None = None) -> dict:
+        """``metric`` (the API's default for ``kind`` without one) of
+        each device of ``kind`` on ``host``, by device."""
+        params = {'kind': kind.value, 'since': repr(since)}
+        if metric is not None:
+            params['metric'] = metric
+        return self._request(
+            'GET', f'/v1/hosts/{_quote(host)}/devices/history',
+            params=params)['device_history']
 
     def burst_status(self, since: float) -> dict:
         return self._request('GET', '/v1/burst',

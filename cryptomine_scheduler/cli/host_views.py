@@ -17,6 +17,7 @@ from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.summaries import Stat
 from cryptomine_scheduler.placement import scoring
 from cryptomine_scheduler.telemetry import collector_counters
+from cryptomine_scheduler.telemetry.sample import DeviceKind
 from cryptomine_scheduler.telemetry.sample import HostMetric
 from cryptomine_scheduler.telemetry.sample import InstanceMetric
 
@@ -28,6 +29,17 @@ MINING_COLUMNS = ('Free GPUs', 'Free Miners', 'Hashrate Ratio')
 
 def accelerator_kind(view: snapshot.HostView) -> str:
     return ','.join(sorted(a.value for a in scoring.accelerators(view)))
+
+
+def device_kinds(view: snapshot.HostView | None) -> tuple[DeviceKind, ...]:
+    """The kinds of device of the host whose history ``host show``
+    reads: every kind for a host without a recent sample (a silent
+    host's history tells what it last did)."""
+    if view is None:
+        return tuple(DeviceKind)
+    kinds = scoring.accelerators(view)
+    return tuple(kind for kind in DeviceKind
+                 if scoring.Accelerator(kind.value) in kinds)
 
 
 def row(host: client.HostLoad, risk_factor: float,
@@ -128,24 +140,48 @@ def collector(reported: collector_counters.Reported | None
         f'sample {reported.seq} at {columns.utc(reported.timestamp)}'))
 
 
+def _series_line(label: str, points: list, resolution: int) -> str:
+    """One series: its count, range, last value and sparkline."""
+    values = [v for _, v in points]
+    kind = f'{resolution:g}-second rollups' if resolution else 'samples'
+    if not values:
+        return f'{label}: no {kind}'
+    return (f'{label}: {len(values)} {kind}, min {min(values):g} '
+            f'max {max(values):g} last {values[-1]:g} '
+            f'{columns.sparkline(values)}')
+
+
 def history(histories: dict[HostMetric, dict]) -> columns.Text:
-    lines = []
-    for metric, found in histories.items():
-        values = [v for _, v in found['points']]
-        resolution = found['resolution_seconds']
-        kind = (f'{resolution:g}-second rollups' if resolution
-                else 'samples')
-        if values:
-            lines.append(
-                f'{metric.value}: {len(values)} {kind}, min {min(values):g} '
-                f'max {max(values):g} last {values[-1]:g} '
-                f'{columns.sparkline(values)}')
-        else:
-            lines.append(f'{metric.value}: no {kind}')
     return columns.Text(
         {m.value: {'resolution_seconds': h['resolution_seconds'],
                    'points': h['points']} for m, h in histories.items()},
-        '\n'.join(lines))
+        '\n'.join(_series_line(m.value, h['points'],
+                               h['resolution_seconds'])
+                  for m, h in histories.items()))
+
+
+#: How ``host show`` names the devices of each kind.
+DEVICE_LABELS = {DeviceKind.GPU: 'GPU', DeviceKind.ASIC: 'miner'}
+
+
+def device_history(histories: dict[DeviceKind, dict] | str
+                   ) -> columns.Text | None:
+    """Each device's history of its kind's default reading (the GPUs'
+    temperature, the miners' hashrate), or why it could not be read;
+    None where no device has any."""
+    if isinstance(histories, str):
+        return columns.Text(histories, histories)
+    found = {kind: history for kind, history in histories.items()
+             if history['devices']}
+    if not found:
+        return None
+    return columns.Text(
+        {kind.value: history for kind, history in found.items()},
+        '\n'.join(_series_line(
+            f'{DEVICE_LABELS[kind]} {device} {history["metric"]}', points,
+            history['resolution_seconds'])
+            for kind, history in found.items()
+            for device, points in history['devices'].items()))
 
 
 def instances(found: dict[str, snapshot.InstanceView]) -> columns.Text:

@@ -4,6 +4,8 @@ summaries and history have it (shown by :mod:`.host_views`)."""
 from cliff import lister
 from cliff import show
 
+from cryptomine_scheduler.cli import errors
+
 #: What ``host list --kind`` takes: the values of its Kind column.
 KINDS = ('cpu', 'gpu', 'asic')
 
@@ -80,12 +82,26 @@ class ListHosts(lister.Lister):
         return self.COLUMNS, sorted(rows, key=lambda r: r[0])
 
 
+def _device_histories(api, host: str, since: float, view):
+    """The history of each kind of the host's devices, by kind, or why it
+    could not be read (an API older than the command)."""
+    from cryptomine_scheduler.cli import host_views
+
+    try:
+        return {kind: api.device_history(host, kind, since)
+                for kind in host_views.device_kinds(view)}
+    except errors.CommandError as error:
+        return f'unavailable: {error}'
+
+
 class ShowHost(show.ShowOne):
     """Show one host: its summaries, recent history and instances.
 
     Summaries cover the controller's summary window (trend per minute);
     Collector has the counters the host's collector sent with its newest
-    sample; History covers the last --since seconds; Warming Guests are
+    sample; History covers the last --since seconds, and Device History
+    the same period of each GPU's temperature and each miner's hashrate
+    (GH/s, 5-second); Warming Guests are
     the guests nova placed there lately that still count their expected
     load against it (empty where the controller does not learn
     placements from nova).  --plot draws that
@@ -127,6 +143,8 @@ class ShowHost(show.ShowOne):
             parsed_args.stale_after)}
         fields['Collector'] = host_views.collector(detail.load.reported)
         fields['History'] = host_views.history(histories)
+        fields['Device History'] = host_views.device_history(
+            _device_histories(api, host, since, detail.load.view))
         fields['Instances'] = host_views.instances(detail.instances)
         fields['Warming Guests'] = host_views.warming(detail.load.warming)
         return tuple(fields), tuple(fields.values())

@@ -18,10 +18,8 @@ HOST_METRICS = tuple(m.value for m in sample.HostMetric)
 INSTANCE_METRICS = tuple(m.value for m in sample.InstanceMetric)
 SENSOR_FIELDS = tuple(f.name for f in dataclasses.fields(sample.HostSensors))
 # Device readings kept as 5-minute means and maxima.
-GPU_ROLLUP_METRICS = ('utilization_percent', 'memory_utilization_percent',
-                      'power_w', 'temperature_c', 'sm_clock_mhz')
-ASIC_ROLLUP_METRICS = ('hashrate_5s_ghs', 'temperature_c', 'power_w',
-                       'hardware_errors')
+GPU_ROLLUP_METRICS = sample.DEVICE_METRICS[sample.DeviceKind.GPU]
+ASIC_ROLLUP_METRICS = sample.DEVICE_METRICS[sample.DeviceKind.ASIC]
 
 _COLUMN_TYPES = {
     float | None: (sa.Float, True),

@@ -8,6 +8,7 @@ by ``(host, seq)``).
 
 import collections
 import dataclasses
+import itertools
 import math
 import operator
 import os
@@ -83,6 +84,19 @@ class History:
     metric: sample_mod.HostMetric
     resolution_seconds: int
     points: tuple[tuple[float, float], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceHistory:
+    """One reading of each device of a kind on one host over time, by
+    device (a GPU's index, a miner's address); a device that never gave
+    the reading in the period has no entry."""
+
+    host: str
+    kind: sample_mod.DeviceKind
+    metric: str
+    resolution_seconds: int
+    devices: dict[str, tuple[tuple[float, float], ...]]
 
 
 def bucket_of(timestamp: float) -> int:
@@ -291,6 +305,36 @@ _ROLLUPS = (
     _Rollup(models.asic_rollups, models.asic_samples,
             ('miner', 'host_id', 'bucket'), models.ASIC_ROLLUP_METRICS),
 )
+
+
+# Each kind of device: its raw table, its rollups, the device's column.
+_DEVICE_TABLES = {
+    sample_mod.DeviceKind.GPU: (models.gpu_samples, models.gpu_rollups,
+                                'index'),
+    sample_mod.DeviceKind.ASIC: (models.asic_samples, models.asic_rollups,
+                                 'miner'),
+}
+
+
+def _history_source(raw: sa.Table, rollups: sa.Table, metric: str,
+                    since: float, raw_since: float
+                    ) -> tuple[sa.Table, sa.Column, sa.Column, int]:
+    """Where a history from ``since`` comes from: raw samples within
+    their window (``since >= raw_since``), else the 5-minute means; the
+    table, its time and value columns, and the resolution."""
+    if since >= raw_since:
+        return raw, raw.c.ts, raw.c[metric], 0
+    return (rollups, rollups.c.bucket, rollups.c[metric + '_mean'],
+            ROLLUP_SECONDS)
+
+
+def _host_id(conn, host: str) -> int:
+    """The stored host's ID; UnknownHost if none is stored."""
+    host_id = conn.execute(sa.select(models.hosts.c.id)
+                           .where(models.hosts.c.name == host)).scalar()
+    if host_id is None:
+        raise UnknownHost(host)
+    return host_id
 
 
 def _record(cls, row, **fixed):
@@ -557,24 +601,38 @@ class HistoryStore:
         (``since >= raw_since``); older requests get the 5-minute means.
         """
         with self.engine.connect() as conn:
-            host_id = conn.execute(
-                sa.select(models.hosts.c.id)
-                .where(models.hosts.c.name == host)).scalar()
-            if host_id is None:
-                raise UnknownHost(host)
-            if since >= raw_since:
-                table, column, time, resolution = (
-                    models.host_samples, metric.value, 'ts', 0)
-            else:
-                table, column, time, resolution = (
-                    models.host_rollups, metric.value + '_mean', 'bucket',
-                    ROLLUP_SECONDS)
+            host_id = _host_id(conn, host)
+            table, time, value, resolution = _history_source(
+                models.host_samples, models.host_rollups, metric.value,
+                since, raw_since)
             rows = conn.execute(
-                sa.select(table.c[time], table.c[column])
-                .where(table.c.host_id == host_id, table.c[time] >= since)
-                .order_by(table.c[time]))
+                sa.select(time, value)
+                .where(table.c.host_id == host_id, time >= since)
+                .order_by(time))
             points = tuple((float(t), float(v)) for t, v in rows)
         return History(host, metric, resolution, points)
+
+    def device_history(self, host: str, kind: sample_mod.DeviceKind,
+                       metric: str, since: float, raw_since: float
+                       ) -> DeviceHistory:
+        """Return ``metric`` (one of ``DEVICE_METRICS[kind]``) of each
+        device of ``kind`` on ``host`` from ``since`` onwards, raw or as
+        5-minute means as :meth:`history` does."""
+        raw, rollups, key = _DEVICE_TABLES[kind]
+        with self.engine.connect() as conn:
+            host_id = _host_id(conn, host)
+            table, time, value, resolution = _history_source(
+                raw, rollups, metric, since, raw_since)
+            rows = conn.execute(
+                sa.select(table.c[key], time, value)
+                .where(table.c.host_id == host_id, time >= since,
+                       value.is_not(None))
+                .order_by(table.c[key], time))
+            devices = {
+                str(device): tuple((float(t), float(v)) for _, t, v in points)
+                for device, points in itertools.groupby(
+                    rows, operator.itemgetter(0))}
+        return DeviceHistory(host, kind, metric, resolution, devices)
 
     def summary_samples(self, now: float, window: float
                         ) -> Iterator[sample_mod.LoadSample]:

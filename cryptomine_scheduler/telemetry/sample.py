@@ -72,6 +72,24 @@ class HostMetric(enum.Enum):
     SWAP_PERCENT = 'swap_percent'
 
 
+class DeviceKind(enum.Enum):
+    """The devices whose readings are kept as history: GPUs (by index)
+    and miners (by address)."""
+
+    GPU = 'gpu'
+    ASIC = 'asic'
+
+
+#: The readings of each kind of device kept as history: raw, then as
+#: 5-minute means and maxima.
+DEVICE_METRICS: dict[DeviceKind, tuple[str, ...]] = {
+    DeviceKind.GPU: ('utilization_percent', 'memory_utilization_percent',
+                     'power_w', 'temperature_c', 'sm_clock_mhz'),
+    DeviceKind.ASIC: ('hashrate_5s_ghs', 'temperature_c', 'power_w',
+                      'hardware_errors'),
+}
+
+
 @dataclasses.dataclass(frozen=True, init=False)
 class InstanceLoad:
     """One guest's load: CPU as a share of the whole host, RSS in MiB."""

@@ -105,6 +105,28 @@ class TestReader(ApiTestCase):
             history['host'], history['metric'],
             history['resolution_seconds'], len(history['points'])))
 
+    def test_reads_the_history_of_gpus_and_miners(self):
+        def history(host, **params):
+            found = self.reader.get(
+                self.url(f'/v1/hosts/{host}/devices/history'),
+                params=params).json()['device_history']
+            return (found['kind'], found['metric'],
+                    found['resolution_seconds'],
+                    {d: {v for _, v in points}
+                     for d, points in found['devices'].items()},
+                    {len(points) for points in found['devices'].values()})
+
+        # Each kind's default reading, over the last hour.
+        self.assertEqual(('gpu', 'temperature_c', 0,
+                          {'0': {70.0}, '1': {75.0}}, {10}),
+                         history('gpu1', kind='gpu'))
+        self.assertEqual(('asic', 'hashrate_5s_ghs', 0,
+                          {'10.0.0.1:4028': {13500.0, 3375.0}}, {10}),
+                         history('asic1', kind='asic'))
+        self.assertEqual(('gpu', 'power_w', 0, {}, set()),
+                         history('gpu1', kind='gpu', metric='power_w',
+                                 since=str(time.time() + 60)))
+
     def test_reads_plans(self):
         plan = self.client.create_plan(dry_run=True, execute=False)
         self.assertEqual([plan['id']], [p['id'] for p in self.reader.get(
@@ -219,6 +241,17 @@ class TestAdmin(ApiTestCase):
                   'from it', 'GET', '/v1/hosts/nope', {}),
             (404, "unknown host 'nope': the controller has no samples "
                   'from it', 'GET', '/v1/hosts/nope/history', {}),
+            (400, 'kind must be one of gpu, asic', 'GET',
+             '/v1/hosts/gpu1/devices/history', {}),
+            (400, 'kind must be one of gpu, asic', 'GET',
+             '/v1/hosts/gpu1/devices/history', {'params': {'kind': 'fpga'}}),
+            (400, "unknown gpu metric 'hashrate_5s_ghs'; one of "
+                  f'{list(sample.DEVICE_METRICS[sample.DeviceKind.GPU])}',
+             'GET', '/v1/hosts/gpu1/devices/history',
+             {'params': {'kind': 'gpu', 'metric': 'hashrate_5s_ghs'}}),
+            (404, "unknown host 'nope': the controller has no samples "
+                  'from it', 'GET', '/v1/hosts/nope/devices/history',
+             {'params': {'kind': 'asic'}}),
             (404, "plan 'nope' not found", 'GET', '/v1/plans/nope', {}),
             (404, "plan 'nope' not found", 'POST', '/v1/plans/nope/abort',
              {}),

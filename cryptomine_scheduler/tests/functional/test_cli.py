@@ -391,6 +391,24 @@ class TestHosts(InProcessTestCase):
                                 r'publish failures 3, source errors 1 +\|\n'
                                 r'\| +\| from sample 9 at [0-9T:-]+Z +\|')
 
+    def test_show_the_history_of_gpus_and_miners(self):
+        self.assertIsNone(self.ok('host', 'show', 'hot', '-f', 'json')
+                          .json()['Device History'])  # no devices
+        gpu = self.ok('host', 'show', 'gpu1', '-f', 'json').json()[
+            'Device History']['gpu']
+        self.assertEqual(('temperature_c', 0, {'0': [70.0] * 10,
+                                               '1': [75.0] * 10}),
+                         (gpu['metric'], gpu['resolution_seconds'],
+                          {d: [v for _, v in points]
+                           for d, points in gpu['devices'].items()}))
+        table = self.ok('host', 'show', 'gpu1').out
+        self.assertIn('GPU 1 temperature_c: 10 samples, min 75 max 75 '
+                      'last 75 ▁▁▁▁▁▁▁▁▁▁', table)
+        # The miner's hashrate fell to a quarter in its last sample.
+        self.assertIn('miner 10.0.0.1:4028 hashrate_5s_ghs: 10 samples, '
+                      'min 3375 max 13500 last 3375 █████████▁',
+                      self.ok('host', 'show', 'asic1').out)
+
     def silent_hosts(self) -> dict:
         return {r['Host']: r for r in self.ok('host', 'list', '-f', 'json')
                 .json() if r['Stale']}
@@ -442,7 +460,8 @@ class TestHosts(InProcessTestCase):
                                           '-c', 'Host').out.split())
         shown = self.ok('host', 'show', 'gone1', '-f', 'json').json()
         self.assertEqual({'Host': 'gone1', 'Stale': True, 'Collector': None,
-                          'Instances': [], 'Warming Guests': None},
+                          'Instances': [], 'Warming Guests': None,
+                          'Device History': None},
                          {k: v for k, v in shown.items() if k != 'History'})
         self.assertTrue(shown['History']['mem_percent']['points'])
         short = self.ok('host', 'show', 'gone1', '--since', '600',
@@ -804,7 +823,7 @@ class TestWithoutNova(RunsApp, test_controller.ControllerTestCase):
         self.serve_api(self.conf, self.rpc_transport)
         for argv in (('plan', 'create'), ('rebalance', '--yes')):
             result = self.cli(*argv)
-            self.assertEqual((1, 'cannot plan: this controller has no nova '
+            self.assertEqual((1, 'unavailable: this controller has no nova '
                                  'API configured ([nova_api])'),
                              (result.rc, result.error))
 

@@ -172,6 +172,39 @@ class TestControllerService(ControllerTestCase):
         self.assertRaises(store_mod.UnknownHost,
                           self.client.get_host_history, 'nope', 0,
                           sample.HostMetric.CPU_PERCENT)
+        self.assertRaises(store_mod.UnknownHost,
+                          self.client.get_device_history, 'nope',
+                          sample.DeviceKind.GPU, 0, 'temperature_c')
+
+    def test_device_history_of_each_gpu_and_miner(self):
+        now = time.time()
+        self.publish(*[samples.make(
+            host='g1', seq=i, timestamp=now - 9 + i,
+            gpus=[samples.gpu(0, temp=60.0 + i), samples.gpu(1)],
+            asics=[samples.asic(2, hashrate=90.0 + i)]) for i in range(3)])
+        self.stored(3)
+
+        def values(kind, metric):
+            found = self.client.get_device_history('g1', kind, now - 60,
+                                                   metric)
+            self.assertEqual(('g1', kind.value, metric, 0),
+                             (found['host'], found['kind'], found['metric'],
+                              found['resolution_seconds']))
+            return {device: [v for _, v in points]
+                    for device, points in found['devices'].items()}
+
+        self.assertEqual({'0': [60.0, 61.0, 62.0], '1': [70.0] * 3},
+                         values(sample.DeviceKind.GPU, 'temperature_c'))
+        self.assertEqual({'10.0.0.2:4028': [90.0, 91.0, 92.0]},
+                         values(sample.DeviceKind.ASIC, 'hashrate_5s_ghs'))
+        # A reading of another kind of device, or an unknown kind.
+        self.assertRaises(exception.UnknownMetric,
+                          self.client.get_device_history, 'g1',
+                          sample.DeviceKind.GPU, 0, 'hashrate_5s_ghs')
+        call = self.client._client.prepare(version='1.6').call
+        self.assertRaises(exception.UnknownMetric, call, {},
+                          'get_device_history', host='g1', kind='fpga',
+                          since=0, metric='temperature_c')
 
     def test_collector_counters_of_each_newest_sample(self):
         now = time.time()

@@ -323,6 +323,38 @@ class TestRollupsAndRetention(StoreTestCase):
     def test_unknown_host(self):
         self.assertRaises(store_mod.UnknownHost, self.store.history, 'nope',
                           sample.HostMetric.CPU_PERCENT, 0, 0)
+        self.assertRaises(store_mod.UnknownHost, self.store.device_history,
+                          'nope', sample.DeviceKind.GPU, 'temperature_c',
+                          0, 0)
+
+    def test_device_history_by_device_raw_then_rollups(self):
+        # A sample a minute: two GPUs, the second read over Redfish (no
+        # clock), and a miner; another host's GPU.
+        self.store.add_samples([
+            samples.make(seq=i, timestamp=T0 + i * 60.0,
+                         gpus=[samples.gpu(0, temp=60.0 + i),
+                               samples.gpu(1, temp=50.0, clock=None)],
+                         asics=[samples.asic(1, hashrate=100.0 + i)])
+            for i in range(10)] + [samples.make(
+                host='other', timestamp=T0 + 300, gpus=[samples.gpu(0)])],
+            T0)
+        gpu, asic = sample.DeviceKind.GPU, sample.DeviceKind.ASIC
+        temperatures = self.store.device_history(
+            'compute-1', gpu, 'temperature_c', T0 + 300, raw_since=T0)
+        self.assertEqual(store_mod.DeviceHistory(
+            'compute-1', gpu, 'temperature_c', 0,
+            {'0': tuple((T0 + i * 60, 60.0 + i) for i in range(5, 10)),
+             '1': tuple((T0 + i * 60, 50.0) for i in range(5, 10))}),
+            temperatures)
+        self.assertEqual(['0'], list(self.store.device_history(
+            'compute-1', gpu, 'sm_clock_mhz', T0, raw_since=T0).devices))
+        # Older than the raw samples kept: the 5-minute means.
+        self.store.roll_up(T0 + 600)
+        self.assertEqual(store_mod.DeviceHistory(
+            'compute-1', asic, 'hashrate_5s_ghs', 300,
+            {'10.0.0.1:4028': ((T0, 102.0), (T0 + 300, 107.0))}),
+            self.store.device_history('compute-1', asic, 'hashrate_5s_ghs',
+                                      T0, raw_since=T0 + 1))
 
 
 class TestFlavorObservations(StoreTestCase):
