@@ -164,6 +164,18 @@ def history(histories: dict[HostMetric, dict]) -> columns.Text:
 DEVICE_LABELS = {DeviceKind.GPU: 'GPU', DeviceKind.ASIC: 'miner'}
 
 
+def device_rows(kind: DeviceKind, found: dict) -> tuple[tuple, list]:
+    """A device history as a table: a column per device, a row per time
+    (UTC) any of them was read at, empty where a device was not."""
+    devices = list(found['devices'])
+    by_time: dict[float, list] = {}
+    for n, device in enumerate(devices):
+        for at, value in found['devices'][device]:
+            by_time.setdefault(at, [None] * len(devices))[n] = value
+    return (('Time', *(f'{DEVICE_LABELS[kind]} {d}' for d in devices)),
+            [(columns.utc(at), *by_time[at]) for at in sorted(by_time)])
+
+
 def device_history(histories: dict[DeviceKind, dict] | str
                    ) -> columns.Text | None:
     """Each device's history of its kind's default reading (the GPUs'

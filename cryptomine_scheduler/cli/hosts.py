@@ -1,13 +1,24 @@
 """``host list`` and ``host show``: the fleet's load as the controller's
 summaries and history have it (shown by :mod:`.host_views`)."""
 
+import time
+
 from cliff import lister
 from cliff import show
 
+from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
+from cryptomine_scheduler.telemetry import sample as sample_mod
 
 #: What ``host list --kind`` takes: the values of its Kind column.
 KINDS = ('cpu', 'gpu', 'asic')
+#: What ``host history --metric`` takes: a host metric, or a device
+#: kind and one of its readings.
+HISTORY_METRICS = (
+    *(m.value for m in sample_mod.HostMetric),
+    *(f'{kind.value}.{metric}'
+      for kind, metrics in sample_mod.DEVICE_METRICS.items()
+      for metric in metrics))
 
 
 def add_load_options(parser) -> None:
@@ -148,3 +159,45 @@ class ShowHost(show.ShowOne):
         fields['Instances'] = host_views.instances(detail.instances)
         fields['Warming Guests'] = host_views.warming(detail.load.warming)
         return tuple(fields), tuple(fields.values())
+
+
+class HostHistory(lister.Lister):
+    """List one metric of a host over the last --since seconds, a row a
+    sample (raw samples within the controller's [controller]
+    raw_retention, 5-minute means before).
+
+    --metric is a host metric (default cpu_percent), or gpu.READING or
+    asic.READING: then each of the host's GPUs (by index) or miners (by
+    address) has a column, empty where that device gave no reading.
+    Times are UTC; -f csv or -f json exports them.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('host', metavar='HOST',
+                            help='compute host name')
+        parser.add_argument(
+            '--metric', default=sample_mod.HostMetric.CPU_PERCENT.value,
+            choices=HISTORY_METRICS, metavar='METRIC',
+            help=f'one of {", ".join(HISTORY_METRICS)} (default '
+                 f'%(default)s)')
+        parser.add_argument(
+            '--since', type=float, default=3600.0, metavar='SECONDS',
+            help='history of the last SECONDS (default 3600)')
+        return parser
+
+    def take_action(self, parsed_args):
+        from cryptomine_scheduler.cli import host_views
+
+        api = self.app.client_manager.cryptomine
+        host, metric = parsed_args.host, parsed_args.metric
+        since = time.time() - parsed_args.since
+        kind, _, reading = metric.partition('.')
+        if not reading:
+            found = api.host_history(host, since,
+                                     sample_mod.HostMetric(metric))
+            return ('Time', metric), [(columns.utc(t), v)
+                                      for t, v in found['points']]
+        found = api.device_history(host, sample_mod.DeviceKind(kind), since,
+                                   reading)
+        return host_views.device_rows(sample_mod.DeviceKind(kind), found)

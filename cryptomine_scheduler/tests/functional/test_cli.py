@@ -391,6 +391,30 @@ class TestHosts(InProcessTestCase):
                                 r'publish failures 3, source errors 1 +\|\n'
                                 r'\| +\| from sample 9 at [0-9T:-]+Z +\|')
 
+    def test_history_of_a_host_and_of_its_devices(self):
+        cpu = self.ok('host', 'history', 'hot', '-f', 'json').json()
+        self.assertEqual([62.0 + 0.5 * i for i in range(10)],
+                         [row['cpu_percent'] for row in cpu])
+        self.assertRegex(cpu[0]['Time'], r'^\d{4}-\d\d-\d\dT[\d:]{8}Z$')
+        gpus = self.ok('host', 'history', 'gpu1', '--metric',
+                       'gpu.temperature_c', '-f', 'json').json()
+        self.assertEqual([{'GPU 0': 70.0, 'GPU 1': 75.0}] * 10,
+                         [{k: v for k, v in row.items() if k != 'Time'}
+                          for row in gpus])
+        miners = self.ok('host', 'history', 'asic1', '--metric',
+                         'asic.hashrate_5s_ghs', '-f', 'csv').out.splitlines()
+        self.assertEqual(['"Time","miner 10.0.0.1:4028"', '13500.0', '3375.0'],
+                         [miners[0], miners[1].split(',')[1],
+                          miners[-1].split(',')[1]])
+        # Nothing in the last 0 seconds; no such host.
+        self.assertEqual([], self.ok('host', 'history', 'gpu1', '--metric',
+                                     'gpu.power_w', '--since', '0', '-f',
+                                     'json').json())
+        missing = self.cli('host', 'history', 'nope')
+        self.assertEqual((4, "unknown host 'nope': the controller has no "
+                             'samples from it'),
+                         (missing.rc, missing.error))
+
     def test_show_the_history_of_gpus_and_miners(self):
         self.assertIsNone(self.ok('host', 'show', 'hot', '-f', 'json')
                           .json()['Device History'])  # no devices
