@@ -896,6 +896,8 @@ class TestHelp(base.BaseTestCase):
                  '--stale-after SECONDS'),
                 (('host', 'show', 'hot', '--help'), 'host show',
                  '--plot FILE.png'),
+                (('host', 'history', '--help'), 'host history',
+                 'gpu.temperature_c'),
                 (('plan', 'create', '--help'), 'plan create', '--dry-run'),
                 (('--help', 'rebalance'), 'rebalance',
                  '--poll-interval SECONDS'),
@@ -912,8 +914,8 @@ class TestHelp(base.BaseTestCase):
         out = self.help('--help')
         self.assertTrue(out.startswith('usage: cryptomine [--version]'), out)
         self.assertIn('--os-cloud <name>', out)
-        for command in ('host list', 'plan create', 'rebalance', 'simulate',
-                        'burst status'):
+        for command in ('host list', 'host history', 'plan create',
+                        'rebalance', 'simulate', 'burst status'):
             self.assertRegex(out, rf'\n  {command} +[A-Z]')
 
 
