@@ -1,11 +1,13 @@
 """Small display helpers: a remote error's first line, sparklines,
-alignment."""
+alignment, devices' history."""
 
 from oslotest import base
 
 from cryptomine_scheduler.api import controller
 from cryptomine_scheduler.cli import columns
+from cryptomine_scheduler.cli import host_views
 from cryptomine_scheduler.cli import plans
+from cryptomine_scheduler.telemetry import sample
 
 
 class TestFirstLine(base.BaseTestCase):
@@ -88,3 +90,37 @@ class TestActionOutcome(base.BaseTestCase):
     def test_a_controller_that_records_no_cause(self):
         self.assertEqual(['failed: NoValidHost'], self.table(
             [self.action(0, 'failed', 'NoValidHost')]))
+
+
+class TestDeviceHistory(base.BaseTestCase):
+    """How ``host history`` and ``host show`` lay out devices' history."""
+
+    GPU = sample.DeviceKind.GPU
+
+    def history(self, devices: dict) -> dict:
+        return {'host': 'g1', 'kind': 'gpu', 'metric': 'temperature_c',
+                'resolution_seconds': 0, 'devices': devices}
+
+    def test_a_column_per_device_a_row_per_time(self):
+        # GPU 1 missed the second sample.
+        heading, rows = host_views.device_rows(self.GPU, self.history(
+            {'0': [[60.0, 70.0], [70.0, 71.0]], '1': [[60.0, 75.0]]}))
+        self.assertEqual(('Time', 'GPU 0', 'GPU 1'), heading)
+        self.assertEqual([('1970-01-01T00:01:00Z', 70.0, 75.0),
+                          ('1970-01-01T00:01:10Z', 71.0, None)], rows)
+
+    def test_lines_per_device_none_without_readings(self):
+        shown = host_views.device_history({self.GPU: self.history(
+            {'0': [[60.0, 70.0], [70.0, 71.0]]})})
+        self.assertEqual('GPU 0 temperature_c: 2 samples, min 70 max 71 '
+                         'last 71 ▁█', shown.human_readable())
+        self.assertEqual({'gpu'}, set(shown.machine_readable()))
+        self.assertIsNone(host_views.device_history(
+            {self.GPU: self.history({})}))
+        self.assertIsNone(host_views.device_history({}))
+        failed = host_views.device_history('unavailable: 404')
+        self.assertEqual('unavailable: 404', failed.human_readable())
+
+    def test_a_silent_host_has_its_devices_looked_up(self):
+        self.assertEqual(tuple(sample.DeviceKind),
+                         host_views.device_kinds(None))
