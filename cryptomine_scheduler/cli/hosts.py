@@ -1,5 +1,6 @@
-"""``host list`` and ``host show``: the fleet's load as the controller's
-summaries and history have it (shown by :mod:`.host_views`)."""
+"""``host list``, ``host show`` and ``host history``: the fleet's load as
+the controller's summaries and history have it (shown by
+:mod:`.host_views`)."""
 
 import time
 
