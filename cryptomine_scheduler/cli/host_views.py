@@ -160,7 +160,7 @@ def history(histories: dict[HostMetric, dict]) -> columns.Text:
                   for m, h in histories.items()))
 
 
-#: How ``host show`` names the devices of each kind.
+#: How ``host show`` and ``host history`` name the devices of each kind.
 DEVICE_LABELS = {DeviceKind.GPU: 'GPU', DeviceKind.ASIC: 'miner'}
 
 
