@@ -1,8 +1,10 @@
 """``cryptomine-collector``: the per-compute-host sampling daemon."""
 
 import importlib.metadata
+import json
 import sys
 import threading
+import time
 
 import oslo_messaging
 from oslo_config import cfg
@@ -89,6 +91,11 @@ def build_collector(conf: cfg.ConfigOpts, transport) -> daemon.Collector:
         buffer_mod.ReplayBuffer(conf.collector.buffer_size))
 
 
+#: Seconds between the two samples of ``--print``: CPU and miners' rates
+#: are counted between two readings.
+PRINT_PAUSE = 2.0
+
+
 def register_opts(conf: cfg.ConfigOpts) -> None:
     cm_conf.register_shared_opts(conf)
     collector_conf.register_opts(conf)
@@ -98,6 +105,11 @@ CLI_OPTS = [
     cfg.IntOpt('cycles', min=1,
                help='Sample this many times, publish, and exit (default: '
                     'run until SIGTERM).'),
+    cfg.BoolOpt('print', default=False,
+                help='Sample this host as configured, print the sample '
+                     'as JSON, publish nothing, and exit: what each '
+                     'source reads here (its rates over '
+                     f'{PRINT_PAUSE:g} s).'),
 ]
 
 
@@ -166,11 +178,31 @@ def run_cycles(conf: cfg.ConfigOpts, cycles: int) -> int:
     return 0 if flushed else 1
 
 
+def print_sample(conf: cfg.ConfigOpts, out=None) -> int:
+    """Sample twice :data:`PRINT_PAUSE` apart; print the second sample's
+    wire form as JSON to ``out`` (standard output)."""
+    transport = oslo_messaging.get_notification_transport(
+        conf, url='fake:/')  # never used: nothing is published
+    collector = build_collector(conf, transport)
+    try:
+        collector.sample()
+        time.sleep(PRINT_PAUSE)
+        wire = collector.sample().to_wire()
+    finally:
+        transport.cleanup()
+    json.dump(wire, out or sys.stdout, indent=2, sort_keys=True)
+    print(file=out or sys.stdout)
+    return 0
+
+
 def main(argv=None) -> int:
     conf = cfg.ConfigOpts()
     register_opts(conf)
     conf.register_cli_opts(CLI_OPTS)
     supervisor.parse_args(conf, argv, 'cryptomine-collector')
+    if conf.print:  # standard output is the sample's
+        conf.set_override('use_stderr', True)
+        logging.setup(conf, 'cryptomine')
     # Configuration errors end here, not in a worker restarted forever.
     signing_key(conf, warn=False)
     check_sources(conf)
@@ -179,6 +211,8 @@ def main(argv=None) -> int:
             cpu_set.guest_cpus(conf)
         except cpu_set.CpuSetError as exc:
             sys.exit(f'cryptomine-collector: {exc}')
+    if conf.print:
+        return print_sample(conf)
     if conf.cycles:
         return run_cycles(conf, conf.cycles)
     supervisor.run_alone(conf, CollectorService)

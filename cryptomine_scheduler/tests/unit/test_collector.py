@@ -1,4 +1,7 @@
+import json
 import socket
+import subprocess
+import sys
 import threading
 
 import fixtures
@@ -7,8 +10,10 @@ import psutil
 from oslo_config import cfg
 from oslotest import base
 
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.telemetry import signing
 from cryptomine_scheduler.telemetry import validation
+from cryptomine_scheduler.tests import fake_miner
 from cryptomine_scheduler.tests import guests
 from cryptomine_scheduler.tests import samples
 from cryptomine_scheduler.tests import waiting
@@ -446,3 +451,34 @@ class TestReload(base.BaseTestCase):
             conf, '_reload_config_files', side_effect=read_while_sampling))
         service.reload()
         self.assertEqual(3600.0, service._pause())
+
+
+class TestPrintSample(base.BaseTestCase):
+    """``cryptomine-collector --print``, as an operator runs it to see
+    what the collector reads on a new host."""
+
+    def test_prints_the_sample_alone_and_publishes_nothing(self):
+        miner = self.useFixture(fake_miner.FakeMiner('antminer-s19'))
+        path = self.useFixture(fixtures.TempDir()).join('collector.conf')
+        with open(path, 'w') as conf_file:
+            # A broker that is not there: publishing would fail.
+            conf_file.write(
+                f'[DEFAULT]\ntransport_url = rabbit://nobody:x@127.0.0.1:'
+                f'{_closed_port()}/\n'
+                f'[collector]\nhost = rig-1\nsources = host,asic\n'
+                f'miners = {miner.entry}\n'
+                f'[messaging]\nmaster_secret = {samples.SECRET}\n')
+        done = subprocess.run(
+            [sys.executable, '-m', 'load_collector.launch', '--config-file',
+             path, '--print'], capture_output=True, text=True,
+            timeout=waiting.PATIENCE)
+        self.assertEqual(0, done.returncode, done.stderr)
+        # Standard output holds the sample, the logs go to stderr.
+        found = sample.LoadSample.from_wire(json.loads(done.stdout))
+        self.assertIn('Signing with a key derived', done.stderr)
+        self.assertEqual(('rig-1', 1), (found.host, len(found.asics)))
+        self.assertEqual((miner.entry, True, 95103.45),
+                         (found.asics[0].miner, found.asics[0].available,
+                          found.asics[0].hashrate_5s_ghs))
+        self.assertGreaterEqual(found.host_load.cpu_percent, 0.0)
+        self.assertEqual(2, miner.connections)  # sampled twice
