@@ -142,6 +142,7 @@ def _device_rollup_table(name, key, key_type, metrics):
         sa.Column('samples', sa.Integer, nullable=False),
         *(sa.Column(f'{m}_{agg}', sa.Float, nullable=True)
           for m in metrics for agg in ('mean', 'max')),
+        sa.Index(f'ix_{name}_host_bucket', 'host_id', 'bucket'),
     )
 
 

@@ -317,15 +317,19 @@ _DEVICE_TABLES = {
 
 
 def _history_source(raw: sa.Table, rollups: sa.Table, metric: str,
-                    since: float, raw_since: float
-                    ) -> tuple[sa.Table, sa.Column, sa.Column, int]:
-    """Where a history from ``since`` comes from: raw samples within
-    their window (``since >= raw_since``), else the 5-minute means; the
-    table, its time and value columns, and the resolution."""
+                    host_id: int, since: float, raw_since: float
+                    ) -> tuple[sa.Column, sa.Column, sa.ColumnElement, int]:
+    """Where a host's history from ``since`` comes from: raw samples
+    within their window (``since >= raw_since``), else the 5-minute
+    means; the time and value columns, the rows' condition (by host and
+    bucket, as the tables are indexed) and the resolution."""
     if since >= raw_since:
-        return raw, raw.c.ts, raw.c[metric], 0
-    return (rollups, rollups.c.bucket, rollups.c[metric + '_mean'],
-            ROLLUP_SECONDS)
+        return raw.c.ts, raw.c[metric], sa.and_(
+            raw.c.host_id == host_id, raw.c.bucket >= bucket_of(since),
+            raw.c.ts >= since), 0
+    return rollups.c.bucket, rollups.c[metric + '_mean'], sa.and_(
+        rollups.c.host_id == host_id,
+        rollups.c.bucket >= since), ROLLUP_SECONDS
 
 
 def _host_id(conn, host: str) -> int:
@@ -601,14 +605,11 @@ class HistoryStore:
         (``since >= raw_since``); older requests get the 5-minute means.
         """
         with self.engine.connect() as conn:
-            host_id = _host_id(conn, host)
-            table, time, value, resolution = _history_source(
+            time, value, where, resolution = _history_source(
                 models.host_samples, models.host_rollups, metric.value,
-                since, raw_since)
-            rows = conn.execute(
-                sa.select(time, value)
-                .where(table.c.host_id == host_id, time >= since)
-                .order_by(time))
+                _host_id(conn, host), since, raw_since)
+            rows = conn.execute(sa.select(time, value).where(where)
+                                .order_by(time))
             points = tuple((float(t), float(v)) for t, v in rows)
         return History(host, metric, resolution, points)
 
@@ -620,14 +621,14 @@ class HistoryStore:
         5-minute means as :meth:`history` does."""
         raw, rollups, key = _DEVICE_TABLES[kind]
         with self.engine.connect() as conn:
-            host_id = _host_id(conn, host)
-            table, time, value, resolution = _history_source(
-                raw, rollups, metric, since, raw_since)
+            time, value, where, resolution = _history_source(
+                raw, rollups, metric, _host_id(conn, host), since,
+                raw_since)
+            device = value.table.c[key]
             rows = conn.execute(
-                sa.select(table.c[key], time, value)
-                .where(table.c.host_id == host_id, time >= since,
-                       value.is_not(None))
-                .order_by(table.c[key], time))
+                sa.select(device, time, value)
+                .where(where, value.is_not(None))
+                .order_by(device, time))
             devices = {
                 str(device): tuple((float(t), float(v)) for _, t, v in points)
                 for device, points in itertools.groupby(
