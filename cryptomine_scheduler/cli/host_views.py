@@ -59,6 +59,7 @@ def row(host: client.HostLoad, risk_factor: float,
         columns.number(view.metric(HostMetric.CPU_PERCENT, Stat.TREND), 2),
         columns.number(est.gpu_thermal_headroom_c),
         columns.number(est.gpu_power_headroom_percent),
+        columns.number(est.chassis_power_w, 0),
         *_mining(view, est),
         columns.number(view.age), view.age > stale_after, *counters,
         None if host.warming is None else len(host.warming))
@@ -67,7 +68,7 @@ def row(host: client.HostLoad, risk_factor: float,
 def never_sampled_row(name: str) -> tuple:
     """A row of ``host list`` for a compute host of placement that the
     controller holds no sample of: stale, every reading unknown."""
-    return (name, *(None,) * 13, True, None, None, None)
+    return (name, *(None,) * 14, True, None, None, None)
 
 
 def _mining(view: snapshot.HostView, est: scoring.Estimate) -> tuple:

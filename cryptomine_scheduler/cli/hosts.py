@@ -40,7 +40,9 @@ class ListHosts(lister.Lister):
     nova filter uses (max(EWMA, mean) + K standard deviations, %); CPU
     Trend is in % per minute; GPU Thermal Headroom (degrees C below the
     slowdown temperature) and GPU Power Headroom (% of the power limit)
-    are risk-aware lower bounds; Free GPUs and Free Miners are the
+    are risk-aware lower bounds; Chassis Power is the chassis' predicted
+    draw (W) as the host's BMC reads it, as the filter holds it to its
+    power budget; Free GPUs and Free Miners are the
     devices a new guest could take (placement's counts where the
     controller has them, as the nova filter counts); Hashrate Ratio is the
     worst answering miner's hashrate against its own baseline in the
@@ -59,9 +61,9 @@ class ListHosts(lister.Lister):
 
     COLUMNS = ('Host', 'Kind', 'CPU', 'Memory', 'GPU', 'Predicted CPU',
                'Predicted Memory', 'CPU Trend', 'GPU Thermal Headroom',
-               'GPU Power Headroom', 'Free GPUs', 'Free Miners',
-               'Hashrate Ratio', 'Age', 'Stale', 'Dropped', 'Buffered',
-               'Warming')
+               'GPU Power Headroom', 'Chassis Power', 'Free GPUs',
+               'Free Miners', 'Hashrate Ratio', 'Age', 'Stale', 'Dropped',
+               'Buffered', 'Warming')
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

@@ -223,6 +223,9 @@ class TestHosts(InProcessTestCase):
             gpu['Kind'], gpu['GPU'], gpu['GPU Thermal Headroom'],
             gpu['GPU Power Headroom']))
         self.assertEqual('asic', rows['asic1']['Kind'])
+        # Its BMC's chassis power, predicted: mean 2310 W + 1 std 10 W.
+        self.assertEqual((2320.0, None), (gpu['Chassis Power'],
+                                          hot['Chassis Power']))
         # Free devices as the filter counts them; the miner's hashrate
         # fell to a quarter of its baseline in the newest sample.
         mining = ('Free GPUs', 'Free Miners', 'Hashrate Ratio')
