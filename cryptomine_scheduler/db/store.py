@@ -327,9 +327,10 @@ def _history_source(raw: sa.Table, rollups: sa.Table, metric: str,
         return raw.c.ts, raw.c[metric], sa.and_(
             raw.c.host_id == host_id, raw.c.bucket >= bucket_of(since),
             raw.c.ts >= since), 0
+    # An integer bound, as the buckets are: the index then covers it.
     return rollups.c.bucket, rollups.c[metric + '_mean'], sa.and_(
         rollups.c.host_id == host_id,
-        rollups.c.bucket >= since), ROLLUP_SECONDS
+        rollups.c.bucket >= math.ceil(since)), ROLLUP_SECONDS
 
 
 def _host_id(conn, host: str) -> int:
