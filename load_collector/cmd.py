@@ -178,9 +178,9 @@ def run_cycles(conf: cfg.ConfigOpts, cycles: int) -> int:
     return 0 if flushed else 1
 
 
-def print_sample(conf: cfg.ConfigOpts, out=None) -> int:
+def print_sample(conf: cfg.ConfigOpts) -> int:
     """Sample twice :data:`PRINT_PAUSE` apart; print the second sample's
-    wire form as JSON to ``out`` (standard output)."""
+    wire form as JSON on standard output."""
     transport = oslo_messaging.get_notification_transport(
         conf, url='fake:/')  # never used: nothing is published
     collector = build_collector(conf, transport)
@@ -190,8 +190,7 @@ def print_sample(conf: cfg.ConfigOpts, out=None) -> int:
         wire = collector.sample().to_wire()
     finally:
         transport.cleanup()
-    json.dump(wire, out or sys.stdout, indent=2, sort_keys=True)
-    print(file=out or sys.stdout)
+    print(json.dumps(wire, indent=2, sort_keys=True))
     return 0
 
 
