@@ -7,8 +7,7 @@ import time
 from cliff import show
 
 from cryptomine_scheduler.cli import columns
-
-DAY = 86400.0
+from cryptomine_scheduler.cli import periods
 
 
 def _money(value: float | None) -> str:
@@ -57,9 +56,9 @@ def status_fields(status: dict) -> tuple[tuple, tuple]:
 
 class BurstStatus(show.ShowOne):
     """Show the burst tier: hosts per tier and their instances, what the
-    burst hosts cost now, and over the last --since seconds their cost,
-    the hours they were held (Burst Host Hours) and the hours instances
-    ran on them (Burst Instance Hours).
+    burst hosts cost now, and over the last --since (a day by default)
+    their cost, the hours they were held (Burst Host Hours) and the
+    hours instances ran on them (Burst Instance Hours).
 
     Hosts lists the hosts running instances and every burst host held
     or released, as the controller's last look at nova saw them;
@@ -69,10 +68,7 @@ class BurstStatus(show.ShowOne):
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument(
-            '--since', type=float, default=DAY, metavar='SECONDS',
-            help='the period of cost and hours: the last SECONDS '
-                 '(default a day)')
+        periods.add_since(parser, '1d', 'the period of cost and hours')
         return parser
 
     def take_action(self, parsed_args):

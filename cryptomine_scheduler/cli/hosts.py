@@ -9,6 +9,7 @@ from cliff import show
 
 from cryptomine_scheduler.cli import columns
 from cryptomine_scheduler.cli import errors
+from cryptomine_scheduler.cli import periods
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 #: What ``host list --kind`` takes: the values of its Kind column.
@@ -113,23 +114,20 @@ class ShowHost(show.ShowOne):
 
     Summaries cover the controller's summary window (trend per minute);
     Collector has the counters the host's collector sent with its newest
-    sample; History covers the last --since seconds, and Device History
-    the same period of each GPU's temperature and each miner's hashrate
-    (GH/s, 5-second); Warming Guests are
-    the guests nova placed there lately that still count their expected
-    load against it (empty where the controller does not learn
-    placements from nova).  --plot draws that
-    history into a new PNG file (an existing file or a symbolic link is
-    refused unless --force).
+    sample; History covers the last --since (an hour by default), and
+    Device History the same period of each GPU's temperature and each
+    miner's hashrate (GH/s, 5-second); Warming Guests are the guests nova
+    placed there lately that still count their expected load against it
+    (empty where the controller does not learn placements from nova).
+    --plot draws that history into a new PNG file (an existing file or a
+    symbolic link is refused unless --force).
     """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         parser.add_argument('host', metavar='HOST',
                             help='compute host name')
-        parser.add_argument(
-            '--since', type=float, default=3600.0, metavar='SECONDS',
-            help='history of the last SECONDS (default 3600)')
+        periods.add_since(parser, '1h', 'the period of the history')
         parser.add_argument('--plot', metavar='FILE.png',
                             help='draw the history into this new PNG file')
         parser.add_argument(
@@ -165,9 +163,9 @@ class ShowHost(show.ShowOne):
 
 
 class HostHistory(lister.Lister):
-    """List one metric of a host over the last --since seconds, a row a
-    sample (raw samples within the controller's [controller]
-    raw_retention, 5-minute means before).
+    """List one metric of a host over the last --since (an hour by
+    default), a row a sample (raw samples within the controller's
+    [controller] raw_retention, 5-minute means before).
 
     --metric is a host metric (default cpu_percent), or gpu.READING or
     asic.READING: then each of the host's GPUs (by index) or miners (by
@@ -184,9 +182,7 @@ class HostHistory(lister.Lister):
             choices=HISTORY_METRICS, metavar='METRIC',
             help=f'one of {", ".join(HISTORY_METRICS)} (default '
                  f'%(default)s)')
-        parser.add_argument(
-            '--since', type=float, default=3600.0, metavar='SECONDS',
-            help='history of the last SECONDS (default 3600)')
+        periods.add_since(parser, '1h', 'the period of the history')
         return parser
 
     def take_action(self, parsed_args):
