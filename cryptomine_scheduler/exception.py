@@ -12,6 +12,10 @@ class UnknownHost(LookupError):
     """The store has never seen this host."""
 
 
+class UnknownInstance(LookupError):
+    """The store holds no sample of this instance."""
+
+
 class UnknownMetric(ValueError):
     """The metric name is not one of :class:`~.sample.HostMetric`."""
 

@@ -38,6 +38,7 @@ UnknownAggregate = exception.UnknownAggregate
 NovaUnavailable = exception.NovaUnavailable
 NotRunningHere = exception.NotRunningHere
 UnknownMetric = exception.UnknownMetric
+UnknownInstance = exception.UnknownInstance
 
 
 class ReadEndpoint:
@@ -103,6 +104,22 @@ class ReadEndpoint:
                 'devices': {device: [list(p) for p in points]
                             for device, points in history.devices.items()}}
 
+    @oslo_messaging.expected_exceptions(UnknownInstance, UnknownMetric)
+    def get_instance_history(self, ctxt, instance, since, metric):
+        try:
+            instance_metric = sample_mod.InstanceMetric(metric)
+        except ValueError:
+            raise UnknownMetric(
+                f'unknown metric {metric!r}; one of '
+                f'{[m.value for m in sample_mod.InstanceMetric]}') from None
+        history = self._store.instance_history(
+            instance, instance_metric, float(since),
+            raw_since=self._raw_since())
+        return {'instance': history.instance,
+                'metric': history.metric.value,
+                'resolution_seconds': history.resolution_seconds,
+                'points': [list(p) for p in history.points]}
+
     def _raw_since(self) -> float:
         """The oldest time raw samples answer a history from."""
         return self._clock() - self._raw_retention
@@ -127,7 +144,8 @@ class ReadEndpoint:
 
 class OperatorEndpoint(ReadEndpoint):
     """What :class:`ReadEndpoint` serves, the plans (creating, carrying
-    out, aborting and reading them) and the burst tier's status."""
+    out, aborting and reading them, and an instance's migrations) and
+    the burst tier's status."""
 
     def __init__(self, *args, replanner: replan.Replanner,
                  burst: burst_db.BurstStore, **kwargs):
@@ -159,3 +177,6 @@ class OperatorEndpoint(ReadEndpoint):
     @oslo_messaging.expected_exceptions(PlanNotFound, NotRunningHere)
     def abort_plan(self, ctxt, plan_id):
         return self._replanner.abort(plan_id)
+
+    def get_instance_migrations(self, ctxt, instance, since):
+        return self._replanner.plans.migrations_of(instance, float(since))

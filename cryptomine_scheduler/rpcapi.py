@@ -13,10 +13,12 @@ Version history:
 * 1.4: ``get_burst_status``.
 * 1.5: ``get_never_sampled``.
 * 1.6: ``get_device_history``.
+* 1.7: ``get_instance_history``, ``get_instance_migrations``.
 
-The plan and burst calls are served on ``[messaging] operator_topic`` only: a
-client for them (cryptomine-api) is made with that topic, nova-scheduler's
-with ``controller_topic``, on which the controller only reads.
+The plan and burst calls and ``get_instance_migrations`` are served on
+``[messaging] operator_topic`` only: a client for them (cryptomine-api)
+is made with that topic, nova-scheduler's with ``controller_topic``, on
+which the controller only reads.
 """
 
 import oslo_messaging
@@ -27,7 +29,7 @@ from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.6'
+VERSION = '1.7'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -76,6 +78,21 @@ class ControllerClient:
         return self._client.prepare(version='1.6').call(
             {}, 'get_device_history', host=host, kind=kind.value,
             since=since, metric=metric)
+
+    def get_instance_history(self, instance: str, since: float,
+                             metric: sample_mod.InstanceMetric) -> dict:
+        """``metric`` of ``instance`` since ``since``, with the host of
+        each point (needs a controller of 1.7 or later)."""
+        return self._client.prepare(version='1.7').call(
+            {}, 'get_instance_history', instance=instance, since=since,
+            metric=metric.value)
+
+    def get_instance_migrations(self, instance: str, since: float
+                                ) -> list[dict]:
+        """The migrations the plans started of ``instance`` since
+        ``since``, oldest first (needs a controller of 1.7 or later)."""
+        return self._client.prepare(version='1.7').call(
+            {}, 'get_instance_migrations', instance=instance, since=since)
 
     def get_ingest_stats(self) -> dict:
         return self._client.call({}, 'get_ingest_stats')

@@ -21,6 +21,7 @@ from cryptomine_scheduler.api import burst
 from cryptomine_scheduler.api import controller as controller_mod
 from cryptomine_scheduler.api import errors
 from cryptomine_scheduler.api import hosts
+from cryptomine_scheduler.api import instances
 from cryptomine_scheduler.api import plans
 from cryptomine_scheduler.api import policies
 from cryptomine_scheduler.api import request as request_mod
@@ -36,6 +37,9 @@ ROUTES = [
     ('GET', '/v1/hosts/{host}', hosts.show_host),
     ('GET', '/v1/hosts/{host}/history', hosts.host_history),
     ('GET', '/v1/hosts/{host}/devices/history', hosts.device_history),
+    ('GET', '/v1/instances/{instance}/history', instances.instance_history),
+    ('GET', '/v1/instances/{instance}/migrations',
+     instances.instance_migrations),
     ('GET', '/v1/plans', plans.list_plans),
     ('POST', '/v1/plans', plans.create_plan),
     ('GET', '/v1/plans/{plan_id}', plans.show_plan),

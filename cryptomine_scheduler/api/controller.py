@@ -78,16 +78,21 @@ class Controller:
         none from a controller older than 1.5."""
         return self._newer(self._client.get_never_sampled, [])
 
-    def _of_host(self, host: str, call: Callable[[], T]) -> T:
-        """What ``call`` answers about ``host``; NotFound for a host the
-        controller has stored no sample of."""
+    def _found(self, call: Callable[[], T], unknown: type[Exception],
+               message: str) -> T:
+        """What ``call`` answers; NotFound with ``message`` when the
+        controller raises ``unknown`` (it stored no sample of what was
+        asked about)."""
         with _answers(self._timeout):
             try:
                 return call()
-            except exception.UnknownHost:
-                raise errors.NotFound(
-                    f'unknown host {host!r}: the controller has no samples '
-                    f'from it') from None
+            except unknown:
+                raise errors.NotFound(message) from None
+
+    def _of_host(self, host: str, call: Callable[[], T]) -> T:
+        return self._found(call, exception.UnknownHost,
+                           f'unknown host {host!r}: the controller has no '
+                           f'samples from it')
 
     def host_history(self, host: str, since: float,
                      metric: sample_mod.HostMetric) -> dict:
@@ -98,6 +103,20 @@ class Controller:
                        since: float, metric: str) -> dict:
         return self._of_host(host, lambda: self._client.get_device_history(
             host, kind, since, metric))
+
+    def instance_history(self, instance: str, since: float,
+                         metric: sample_mod.InstanceMetric) -> dict:
+        return self._found(
+            lambda: self._client.get_instance_history(instance, since,
+                                                      metric),
+            exception.UnknownInstance,
+            f'unknown instance {instance!r}: the controller has no samples '
+            f'of it')
+
+    def instance_migrations(self, instance: str, since: float
+                            ) -> list[dict]:
+        with _answers(self._timeout):
+            return self._client.get_instance_migrations(instance, since)
 
     def known_host(self, host: str) -> None:
         """Raise NotFound unless the controller stored samples of

@@ -16,6 +16,7 @@ SCOPE = ['project']
 
 HOST_LIST = 'cryptomine:host:list'
 HOST_GET = 'cryptomine:host:get'
+INSTANCE_GET = 'cryptomine:instance:get'
 PLAN_LIST = 'cryptomine:plan:list'
 PLAN_GET = 'cryptomine:plan:get'
 PLAN_CREATE = 'cryptomine:plan:create'
@@ -40,6 +41,14 @@ RULES = [
         operations=[{'path': '/v1/hosts/{host}', 'method': 'GET'},
                     {'path': '/v1/hosts/{host}/history', 'method': 'GET'},
                     {'path': '/v1/hosts/{host}/devices/history',
+                     'method': 'GET'}]),
+    policy.DocumentedRuleDefault(
+        name=INSTANCE_GET, check_str='rule:reader', scope_types=SCOPE,
+        description="Show an instance's load over time, the hosts it "
+                    'ran on and the migrations the plans made of it.',
+        operations=[{'path': '/v1/instances/{instance}/history',
+                     'method': 'GET'},
+                    {'path': '/v1/instances/{instance}/migrations',
                      'method': 'GET'}]),
     policy.DocumentedRuleDefault(
         name=PLAN_LIST, check_str='rule:reader', scope_types=SCOPE,

@@ -165,6 +165,21 @@ class Api:
             'GET', f'/v1/hosts/{_quote(host)}/devices/history',
             params=params)['device_history']
 
+    def instance_history(self, instance: str, since: float,
+                         metric: sample_mod.InstanceMetric) -> dict:
+        """``metric`` of ``instance`` with the host of each point."""
+        return self._request(
+            'GET', f'/v1/instances/{_quote(instance)}/history',
+            params={'metric': metric.value, 'since': repr(since)}
+        )['instance_history']
+
+    def instance_migrations(self, instance: str, since: float
+                            ) -> list[dict]:
+        """The migrations the plans started of ``instance``."""
+        return self._request(
+            'GET', f'/v1/instances/{_quote(instance)}/migrations',
+            params={'since': repr(since)})['migrations']
+
     def burst_status(self, since: float) -> dict:
         return self._request('GET', '/v1/burst',
                              params={'since': repr(since)})['burst']

@@ -29,7 +29,7 @@ def _move(action: dict) -> str:
             f'{action["destination"]}')
 
 
-def _outcome(action: dict) -> str:
+def outcome(action: dict) -> str:
     """Its status, with why it did not succeed: ``failed (nova): ...``
     (a controller older than the causes gives none)."""
     cause = f' ({action["cause"]})' if action.get('cause') else ''
@@ -43,7 +43,7 @@ def _actions(actions: list[dict]) -> columns.Text:
         rows.append([str(a['position']), a['instance'], a['source'],
                      a['destination'], 'live' if a['live'] else 'cold',
                      f'{a["memory_mb"] / 1024:g}', f'{a["gain"]:.4f}',
-                     _outcome(a)])
+                     outcome(a)])
     return columns.Text(actions,
                         columns.aligned(rows) if actions else 'none')
 
@@ -207,7 +207,7 @@ class Progress:
                 if a['status'] != self._seen.get(a['position'], 'pending'):
                     self._stream.write(
                         f'move {a["position"] + 1}/{len(actions)} '
-                        f'{_move(a)}: {_outcome(a)}\n')
+                        f'{_move(a)}: {outcome(a)}\n')
                 self._seen[a['position']] = a['status']
         self._stream.flush()
 

@@ -150,6 +150,19 @@ class PlanStore:
             del action['plan_id']
         return plan
 
+    def migrations_of(self, instance: str, since: float) -> list[dict]:
+        """The actions that started moving ``instance`` at ``since`` or
+        later, oldest first, with their plan's ID."""
+        a = models.plan_actions.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.plan_id, a.source, a.destination, a.live,
+                          a.status, a.cause, a.error, a.started_at,
+                          a.finished_at)
+                .where(a.instance == instance, a.started_at >= since)
+                .order_by(a.started_at)).mappings().all()
+        return [_plain(row) for row in rows]
+
     def list(self, limit: int = 20) -> list[dict]:
         """The newest plans first, without their actions."""
         with self.engine.connect() as conn:

@@ -41,6 +41,7 @@ MIGRATION_LOCK = 0x63727970746f6d  # 'cryptom'
 
 # Raised to RPC callers; defined where they need no database import.
 UnknownHost = exception.UnknownHost
+UnknownInstance = exception.UnknownInstance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,17 @@ class DeviceHistory:
     metric: str
     resolution_seconds: int
     devices: dict[str, tuple[tuple[float, float], ...]]
+
+
+@dataclasses.dataclass(frozen=True)
+class InstanceHistory:
+    """One metric of one instance over time, with the host it ran on at
+    each point (a move shows as a change of host)."""
+
+    instance: str
+    metric: sample_mod.InstanceMetric
+    resolution_seconds: int
+    points: tuple[tuple[float, str, float], ...]
 
 
 def bucket_of(timestamp: float) -> int:
@@ -635,6 +647,36 @@ class HistoryStore:
                 for device, points in itertools.groupby(
                     rows, operator.itemgetter(0))}
         return DeviceHistory(host, kind, metric, resolution, devices)
+
+    def instance_history(self, instance: str,
+                         metric: sample_mod.InstanceMetric, since: float,
+                         raw_since: float) -> InstanceHistory:
+        """Return ``metric`` of ``instance`` from ``since`` onwards, on
+        whichever hosts it ran, raw or as 5-minute means as
+        :meth:`history` does; UnknownInstance if no sample of it is
+        stored at all."""
+        raw, rollups = models.instance_samples, models.instance_rollups
+        if since >= raw_since:
+            table, time = raw, raw.c.ts
+            where, resolution = time >= since, 0
+            value = raw.c[metric.value]
+        else:
+            table, time = rollups, rollups.c.bucket
+            where, resolution = time >= math.ceil(since), ROLLUP_SECONDS
+            value = rollups.c[metric.value + '_mean']
+        with self.engine.connect() as conn:
+            if not any(conn.execute(
+                    sa.select(t.c.instance_uuid)
+                    .where(t.c.instance_uuid == instance).limit(1)).first()
+                    for t in (raw, rollups)):
+                raise UnknownInstance(instance)
+            rows = conn.execute(
+                sa.select(time, models.hosts.c.name, value)
+                .join(models.hosts, models.hosts.c.id == table.c.host_id)
+                .where(table.c.instance_uuid == instance, where)
+                .order_by(time, models.hosts.c.name))
+            points = tuple((float(t), host, float(v)) for t, host, v in rows)
+        return InstanceHistory(instance, metric, resolution, points)
 
     def summary_samples(self, now: float, window: float
                         ) -> Iterator[sample_mod.LoadSample]:

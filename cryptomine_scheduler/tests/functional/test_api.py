@@ -127,6 +127,25 @@ class TestReader(ApiTestCase):
                          history('gpu1', kind='gpu', metric='power_w',
                                  since=str(time.time() + 60)))
 
+    def test_reads_an_instance_s_history_and_migrations(self):
+        guest = test_cli.SERVERS[0]
+
+        def history(**params):
+            found = self.reader.get(
+                self.url(f'/v1/instances/{guest}/history'),
+                params=params).json()['instance_history']
+            return (found['instance'], found['metric'],
+                    found['resolution_seconds'],
+                    {(host, v) for _, host, v in found['points']},
+                    len(found['points']))
+
+        self.assertEqual((guest, 'cpu_percent', 0, {('hot', 10.0)}, 10),
+                         history())
+        self.assertEqual((guest, 'rss_mb', 0, set(), 0), history(
+            metric='rss_mb', since=str(time.time() + 60)))
+        self.assertEqual([], self.reader.get(self.url(
+            f'/v1/instances/{guest}/migrations')).json()['migrations'])
+
     def test_reads_plans(self):
         plan = self.client.create_plan(dry_run=True, execute=False)
         self.assertEqual([plan['id']], [p['id'] for p in self.reader.get(
@@ -212,6 +231,15 @@ class TestAdmin(ApiTestCase):
         for action in plan['actions']:
             self.assertEqual(action['destination'],
                              self.nova.host_of(action['instance']))
+            # Each move, as its instance's migrations tell it.
+            migrations = self.reader.get(self.url(
+                f'/v1/instances/{action["instance"]}/migrations')).json()[
+                'migrations']
+            self.assertEqual(
+                [(plan['id'], 'hot', action['destination'], True,
+                  'succeeded', action['started_at'])],
+                [(m['plan_id'], m['source'], m['destination'], m['live'],
+                  m['status'], m['started_at']) for m in migrations])
         aborted = self.admin.post(self.url(f'/v1/plans/{plan["id"]}/abort'))
         self.assertEqual((200, 'succeeded'), (
             aborted.status_code, aborted.json()['plan']['status']))
@@ -252,6 +280,15 @@ class TestAdmin(ApiTestCase):
             (404, "unknown host 'nope': the controller has no samples "
                   'from it', 'GET', '/v1/hosts/nope/devices/history',
              {'params': {'kind': 'asic'}}),
+            (404, f"unknown instance '{samples.instance(1000).uuid}': the "
+                  'controller has no samples of it', 'GET',
+             f'/v1/instances/{samples.instance(1000).uuid}/history', {}),
+            (400, "unknown metric 'mem_percent'; one of cpu_percent, rss_mb",
+             'GET', f'/v1/instances/{test_cli.SERVERS[0]}/history',
+             {'params': {'metric': 'mem_percent'}}),
+            (400, "since 'soon' is not a number", 'GET',
+             f'/v1/instances/{test_cli.SERVERS[0]}/migrations',
+             {'params': {'since': 'soon'}}),
             (404, "plan 'nope' not found", 'GET', '/v1/plans/nope', {}),
             (404, "plan 'nope' not found", 'POST', '/v1/plans/nope/abort',
              {}),

@@ -418,6 +418,41 @@ class TestHosts(InProcessTestCase):
                              'samples from it'),
                          (missing.rc, missing.error))
 
+    def test_history_and_migrations_of_an_instance(self):
+        guest = SERVERS[0]
+        cpu = self.ok('instance', 'history', guest, '-f', 'json').json()
+        self.assertEqual([('hot', 10.0)] * 10,
+                         [(row['Host'], row['cpu_percent']) for row in cpu])
+        self.assertRegex(cpu[0]['Time'], r'^\d{4}-\d\d-\d\dT[\d:]{8}Z$')
+        rss = self.ok('instance', 'history', guest, '--metric', 'rss_mb',
+                      '--since', '2h', '-f', 'csv').out.splitlines()
+        self.assertEqual(['"Time","Host","rss_mb"', '"hot",4096.0'],
+                         [rss[0], rss[1].split(',', 1)[1]])
+        self.assertEqual(11, len(rss))
+        self.assertEqual('none', self.ok(
+            'instance', 'migrations', guest, '-f', 'value',
+            '-c', 'Plan').out or 'none')
+        # Moved by a rebalance: the move, in the table of its instance.
+        plan = self.finished(self.client.create_plan(
+            dry_run=False, execute=True, max_moves=1)['id'])
+        action, = plan['actions']
+        moved = self.ok('instance', 'migrations', action['instance'],
+                        '-f', 'json').json()
+        self.assertEqual(
+            [(plan['id'], 'hot', action['destination'], 'live',
+              'succeeded')],
+            [(m['Plan'], m['From'], m['To'], m['How'], m['Status'])
+             for m in moved])
+        self.assertRegex(self.ok('instance', 'migrations',
+                                 action['instance']).out,
+                         rf'\| {plan["id"]} \| [0-9T:-]+Z \| [0-9T:-]+Z '
+                         rf'\| hot +\| {action["destination"]} +\| live '
+                         r'\| succeeded \|')
+        missing = self.cli('instance', 'history', 'nope')
+        self.assertEqual((4, "unknown instance 'nope': the controller has "
+                             'no samples of it'),
+                         (missing.rc, missing.error))
+
     def test_show_the_history_of_gpus_and_miners(self):
         self.assertIsNone(self.ok('host', 'show', 'hot', '-f', 'json')
                           .json()['Device History'])  # no devices
@@ -907,7 +942,11 @@ class TestHelp(base.BaseTestCase):
                 (('simulate', '--help'), 'simulate', '--trace-format'),
                 (('help', 'plan', 'list'), 'plan list', '--limit N'),
                 (('burst', 'status', '--help'), 'burst status',
-                 '--since SECONDS')):
+                 '--since DURATION'),
+                (('instance', 'history', '--help'), 'instance history',
+                 '--metric {cpu_percent,rss_mb}'),
+                (('instance', 'migrations', '--help'),
+                 'instance migrations', 'default 1d')):
             out = self.help(*argv)
             self.assertTrue(out.startswith(f'usage: cryptomine {command} '),
                             (argv, out))
@@ -918,7 +957,8 @@ class TestHelp(base.BaseTestCase):
         self.assertTrue(out.startswith('usage: cryptomine [--version]'), out)
         self.assertIn('--os-cloud <name>', out)
         for command in ('host list', 'host history', 'plan create',
-                        'rebalance', 'simulate', 'burst status'):
+                        'rebalance', 'simulate', 'burst status',
+                        'instance history', 'instance migrations'):
             self.assertRegex(out, rf'\n  {command} +[A-Z]')
 
 
@@ -1090,6 +1130,7 @@ class TestConsoleScript(base.BaseTestCase):
             (0, ('host', 'list', '-f', 'value', '-c', 'Host'), None),
             (2, ('host', 'list', '--no-such-option'), None),
             (2, ('hots', 'list'), None),
+            (2, ('burst', 'status', '--since', 'soon'), None),
             (3, ('host', 'list'), quiet),
             (3, ('plan', 'list'), down),
             (3, ('plan', 'create'), down),
@@ -1105,15 +1146,17 @@ class TestConsoleScript(base.BaseTestCase):
                          [rc for rc, _, _ in results], results)
         errors = [err.strip() for _, _, err in results]
         self.assertIn('unrecognized arguments: --no-such-option', errors[1])
+        self.assertIn("argument --since: 'soon' is not a duration",
+                      errors[3])
         self.assertEqual('controller unreachable: no controller replied '
-                         'within 1 s', errors[3])
-        for error in errors[4:6]:
+                         'within 1 s', errors[4])
+        for error in errors[5:7]:
             self.assertRegex(error, r'^API unreachable at http://127\.0\.0\.1'
                              r':\d+: Unable to establish connection to ')
         self.assertEqual(["unknown host 'nope': the controller has no "
                           "samples from it", "plan 'nope' not found"],
-                         errors[6:8])
-        self.assertRegex(errors[8], NOTHING_TO_DO)
+                         errors[7:9])
+        self.assertRegex(errors[9], NOTHING_TO_DO)
 
     def test_openstack_client(self):
         rows = {r['Host']: r for r in self.openstack(

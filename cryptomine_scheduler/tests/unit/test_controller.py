@@ -206,6 +206,29 @@ class TestControllerService(ControllerTestCase):
                           'get_device_history', host='g1', kind='fpga',
                           since=0, metric='temperature_c')
 
+    def test_instance_history_with_its_hosts(self):
+        now = time.time()
+        guest = samples.instance(7, cpu=25.0, rss=2048.0)
+        self.publish(*[samples.make(
+            host=host, seq=i, timestamp=now - 9 + i, instances=[guest])
+            for i, host in enumerate(('c1', 'c1', 'c2'))])
+        self.stored(3)
+        found = self.client.get_instance_history(
+            guest.uuid, now - 60, sample.InstanceMetric.RSS_MB)
+        self.assertEqual(
+            {'instance': guest.uuid, 'metric': 'rss_mb',
+             'resolution_seconds': 0,
+             'points': [[now - 9, 'c1', 2048.0], [now - 8, 'c1', 2048.0],
+                        [now - 7, 'c2', 2048.0]]}, found)
+        self.assertRaises(exception.UnknownInstance,
+                          self.client.get_instance_history,
+                          samples.instance(8).uuid, 0,
+                          sample.InstanceMetric.CPU_PERCENT)
+        call = self.client._client.prepare(version='1.7').call
+        self.assertRaises(exception.UnknownMetric, call, {},
+                          'get_instance_history', instance=guest.uuid,
+                          since=0, metric='temperature_c')
+
     def test_collector_counters_of_each_newest_sample(self):
         now = time.time()
         older = sample.CollectorCounters(dropped=0, buffered=9,

@@ -163,6 +163,29 @@ class TestPlans(ReplanTestCase):
         self.assertEqual(1, registry.get_sample_value(
             'cryptomine_plans_total', {'status': 'running'}))
 
+    def test_each_instance_s_migrations(self):
+        start = time.time() - 1
+        self.client.create_plan(dry_run=True, execute=False)
+        done = self.finished(self.client.create_plan(
+            dry_run=False, execute=True)['id'])
+        for action in done['actions']:
+            self.assertEqual([{
+                'plan_id': done['id'], 'source': 'hot',
+                'destination': action['destination'], 'live': True,
+                'status': 'succeeded', 'cause': None, 'error': None,
+                'started_at': action['started_at'],
+                'finished_at': action['finished_at']}],
+                self.client.get_instance_migrations(action['instance'],
+                                                    start))
+            # Started before the period asked about: not listed.
+            self.assertEqual([], self.client.get_instance_migrations(
+                action['instance'], action['started_at'] + 1e-3))
+        unmoved = {server_id(n) for n in range(6)} - {
+            a['instance'] for a in done['actions']}
+        self.assertTrue(unmoved)
+        self.assertEqual([], self.client.get_instance_migrations(
+            unmoved.pop(), start))
+
     def test_moved_instances_cool_down(self):
         first = self.finished(self.client.create_plan(
             dry_run=False, execute=True)['id'])

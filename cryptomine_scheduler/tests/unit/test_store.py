@@ -356,6 +356,45 @@ class TestRollupsAndRetention(StoreTestCase):
             self.store.device_history('compute-1', asic, 'hashrate_5s_ghs',
                                       T0, raw_since=T0 + 1))
 
+    def test_instance_history_follows_it_across_hosts(self):
+        # A sample a minute; the guest moves from h1 to h2 after five.
+        guest, other = samples.instance(1), samples.instance(2)
+        self.store.add_samples([
+            samples.make(host='h1' if i < 5 else 'h2', seq=i,
+                         timestamp=T0 + i * 60.0,
+                         instances=[samples.instance(1, cpu=10.0 + i,
+                                                     rss=512.0 + i),
+                                    other])
+            for i in range(10)], T0)
+        cpu = sample.InstanceMetric.CPU_PERCENT
+        history = self.store.instance_history(guest.uuid, cpu, T0 + 180,
+                                              raw_since=T0)
+        self.assertEqual(store_mod.InstanceHistory(
+            guest.uuid, cpu, 0,
+            tuple((T0 + i * 60, 'h1' if i < 5 else 'h2', 10.0 + i)
+                  for i in range(3, 10))), history)
+        self.assertEqual(
+            (T0 + 540, 'h2', 521.0), self.store.instance_history(
+                guest.uuid, sample.InstanceMetric.RSS_MB, T0 + 540,
+                raw_since=T0).points[0])
+        # Older than the raw samples kept: the 5-minute means, a row a
+        # host and period.
+        self.store.roll_up(T0 + 600)
+        self.assertEqual(
+            ((T0, 'h1', 12.0), (T0 + 300, 'h2', 17.0)),
+            self.store.instance_history(guest.uuid, cpu, T0,
+                                        raw_since=T0 + 1).points)
+        self.assertEqual((), self.store.instance_history(
+            guest.uuid, cpu, T0 + 601, raw_since=T0).points)
+        self.assertRaises(store_mod.UnknownInstance,
+                          self.store.instance_history,
+                          samples.instance(3).uuid, cpu, T0, T0)
+        self.store.purge(T0 + 10 * 86400, raw_retention=86400,
+                         rollup_retention=86400)
+        self.assertRaises(store_mod.UnknownInstance,
+                          self.store.instance_history, guest.uuid, cpu, T0,
+                          T0)
+
 
 class TestFlavorObservations(StoreTestCase):
 

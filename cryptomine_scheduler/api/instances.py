@@ -1,0 +1,42 @@
+"""``/v1/instances/{instance}/history`` and ``.../migrations``: an
+instance's load over time with the host it ran on, and the migrations
+the plans made of it."""
+
+import time
+
+from cryptomine_scheduler.api import errors
+from cryptomine_scheduler.api import hosts
+from cryptomine_scheduler.api import policies
+from cryptomine_scheduler.api import request as request_mod
+from cryptomine_scheduler.telemetry import sample as sample_mod
+
+#: Migrations of the last day unless ``since`` says otherwise.
+DEFAULT_MIGRATIONS = 86400.0
+
+
+def instance_history(req: request_mod.ApiRequest, instance: str) -> dict:
+    """``?metric=`` (``cpu_percent``, the default, or ``rss_mb``) since
+    ``?since=`` (Unix time, default an hour ago)."""
+    req.authorize(policies.INSTANCE_GET)
+    name = req.param('metric', str,
+                     sample_mod.InstanceMetric.CPU_PERCENT.value)
+    try:
+        metric = sample_mod.InstanceMetric(name)
+    except ValueError:
+        raise errors.BadRequest(
+            f'unknown metric {name!r}; one of '
+            f'{", ".join(m.value for m in sample_mod.InstanceMetric)}'
+        ) from None
+    since = req.param('since', float, time.time() - hosts.DEFAULT_HISTORY)
+    return {'instance_history': req.controller.instance_history(
+        instance, since, metric)}
+
+
+def instance_migrations(req: request_mod.ApiRequest, instance: str) -> dict:
+    """The migrations the plans started of the instance since ``?since=``
+    (Unix time, default a day ago), oldest first; none for an instance
+    they never moved."""
+    req.authorize(policies.INSTANCE_GET)
+    since = req.param('since', float, time.time() - DEFAULT_MIGRATIONS)
+    return {'migrations': req.controller.instance_migrations(instance,
+                                                             since)}
