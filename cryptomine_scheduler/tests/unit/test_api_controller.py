@@ -8,6 +8,7 @@ from oslotest import base
 from cryptomine_scheduler import rpcapi
 from cryptomine_scheduler.api import controller as controller_mod
 from cryptomine_scheduler.api import errors
+from cryptomine_scheduler.telemetry import sample
 from cryptomine_scheduler.tests.unit import test_controller
 
 TOPIC = 'cryptomine_controller'
@@ -51,6 +52,19 @@ class TestOlderController(base.BaseTestCase):
 
     def test_no_never_sampled_hosts_from_a_controller_before_1_5(self):
         self.assertEqual([], self.controller.never_sampled())
+
+    def test_newer_calls_are_unavailable(self):
+        for call in (
+                lambda: self.controller.device_history(
+                    'g1', sample.DeviceKind.GPU, 0.0, 'temperature_c'),
+                lambda: self.controller.instance_history(
+                    'i1', 0.0, sample.InstanceMetric.CPU_PERCENT),
+                lambda: self.controller.instance_migrations('i1', 0.0)):
+            error = self.assertRaises(errors.Unavailable, call)
+            self.assertEqual(503, error.code)
+            self.assertTrue(str(error).startswith(
+                'the controller is older than this call, upgrade it: '),
+                error)
 
     def test_no_reply_is_a_gateway_timeout(self):
         error = self.assertRaises(errors.GatewayTimeout,
