@@ -10,9 +10,11 @@ The client's names are re-exported here for callers that run where the
 controller does.
 """
 
+import enum
 import math
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import oslo_messaging
 
@@ -39,6 +41,17 @@ NovaUnavailable = exception.NovaUnavailable
 NotRunningHere = exception.NotRunningHere
 UnknownMetric = exception.UnknownMetric
 UnknownInstance = exception.UnknownInstance
+E = TypeVar('E', bound=enum.Enum)
+
+
+def _member(cls: type[E], value, what: str = 'metric') -> E:
+    """The member of enum ``cls`` of ``value``; UnknownMetric, which
+    lists them, for any other value."""
+    try:
+        return cls(value)
+    except ValueError:
+        raise UnknownMetric(f'unknown {what} {value!r}; one of '
+                            f'{[m.value for m in cls]}') from None
 
 
 class ReadEndpoint:
@@ -71,26 +84,16 @@ class ReadEndpoint:
 
     @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
     def get_host_history(self, ctxt, host, since, metric):
-        try:
-            host_metric = sample_mod.HostMetric(metric)
-        except ValueError:
-            raise UnknownMetric(
-                f'unknown metric {metric!r}; one of '
-                f'{[m.value for m in sample_mod.HostMetric]}') from None
-        history = self._store.history(host, host_metric, float(since),
-                                      raw_since=self._raw_since())
+        history = self._store.history(
+            host, _member(sample_mod.HostMetric, metric), float(since),
+            raw_since=self._raw_since())
         return {'host': history.host, 'metric': history.metric.value,
                 'resolution_seconds': history.resolution_seconds,
                 'points': [list(p) for p in history.points]}
 
     @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
     def get_device_history(self, ctxt, host, kind, since, metric):
-        try:
-            device_kind = sample_mod.DeviceKind(kind)
-        except ValueError:
-            raise UnknownMetric(
-                f'unknown kind of device {kind!r}; one of '
-                f'{[k.value for k in sample_mod.DeviceKind]}') from None
+        device_kind = _member(sample_mod.DeviceKind, kind, 'kind of device')
         metrics = sample_mod.DEVICE_METRICS[device_kind]
         if metric not in metrics:
             raise UnknownMetric(f'unknown {kind} metric {metric!r}; one of '
@@ -106,15 +109,9 @@ class ReadEndpoint:
 
     @oslo_messaging.expected_exceptions(UnknownInstance, UnknownMetric)
     def get_instance_history(self, ctxt, instance, since, metric):
-        try:
-            instance_metric = sample_mod.InstanceMetric(metric)
-        except ValueError:
-            raise UnknownMetric(
-                f'unknown metric {metric!r}; one of '
-                f'{[m.value for m in sample_mod.InstanceMetric]}') from None
         history = self._store.instance_history(
-            instance, instance_metric, float(since),
-            raw_since=self._raw_since())
+            instance, _member(sample_mod.InstanceMetric, metric),
+            float(since), raw_since=self._raw_since())
         return {'instance': history.instance,
                 'metric': history.metric.value,
                 'resolution_seconds': history.resolution_seconds,

@@ -58,13 +58,8 @@ def host_history(req: request_mod.ApiRequest, host: str) -> dict:
     """``?metric=`` (a host metric, default ``cpu_percent``) since
     ``?since=`` (Unix time, default an hour ago)."""
     req.authorize(policies.HOST_GET)
-    name = req.param('metric', str, sample_mod.HostMetric.CPU_PERCENT.value)
-    try:
-        metric = sample_mod.HostMetric(name)
-    except ValueError:
-        raise errors.BadRequest(
-            f'unknown metric {name!r}; one of '
-            f'{", ".join(m.value for m in sample_mod.HostMetric)}') from None
+    metric = req.metric(sample_mod.HostMetric,
+                        sample_mod.HostMetric.CPU_PERCENT)
     since = req.param('since', float, time.time() - DEFAULT_HISTORY)
     return {'history': req.controller.host_history(host, since, metric)}
 

@@ -4,7 +4,6 @@ the plans made of it."""
 
 import time
 
-from cryptomine_scheduler.api import errors
 from cryptomine_scheduler.api import hosts
 from cryptomine_scheduler.api import policies
 from cryptomine_scheduler.api import request as request_mod
@@ -18,15 +17,8 @@ def instance_history(req: request_mod.ApiRequest, instance: str) -> dict:
     """``?metric=`` (``cpu_percent``, the default, or ``rss_mb``) since
     ``?since=`` (Unix time, default an hour ago)."""
     req.authorize(policies.INSTANCE_GET)
-    name = req.param('metric', str,
-                     sample_mod.InstanceMetric.CPU_PERCENT.value)
-    try:
-        metric = sample_mod.InstanceMetric(name)
-    except ValueError:
-        raise errors.BadRequest(
-            f'unknown metric {name!r}; one of '
-            f'{", ".join(m.value for m in sample_mod.InstanceMetric)}'
-        ) from None
+    metric = req.metric(sample_mod.InstanceMetric,
+                        sample_mod.InstanceMetric.CPU_PERCENT)
     since = req.param('since', float, time.time() - hosts.DEFAULT_HISTORY)
     return {'instance_history': req.controller.instance_history(
         instance, since, metric)}

@@ -2,8 +2,10 @@
 keystonemiddleware's headers describe), the policy that decides, the
 controller, and the request's parameters and body, checked."""
 
+import enum
 import json
 import math
+from typing import TypeVar
 
 import jsonschema
 import webob
@@ -14,6 +16,7 @@ from cryptomine_scheduler.api import controller as controller_mod
 from cryptomine_scheduler.api import errors
 
 _KINDS = {int: 'an integer', float: 'a number', str: 'a string'}
+E = TypeVar('E', bound=enum.Enum)
 
 
 class ApiRequest:
@@ -54,6 +57,17 @@ class ApiRequest:
             raise errors.BadRequest(f'{name} {value!r} is not '
                                     f'{_KINDS[kind]}')
         return found
+
+    def metric(self, metrics: type[E], default: E) -> E:
+        """The ``metric`` query parameter, one of ``metrics``, or
+        ``default`` when absent."""
+        name = self.param('metric', str, default.value)
+        try:
+            return metrics(name)
+        except ValueError:
+            raise errors.BadRequest(
+                f'unknown metric {name!r}; one of '
+                f'{", ".join(m.value for m in metrics)}') from None
 
     def body(self, schema: dict) -> dict:
         """The JSON body, valid against ``schema``; an empty body is

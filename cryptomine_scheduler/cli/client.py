@@ -147,42 +147,40 @@ class Api:
             i['uuid']: documents.instance_view(i, now)
             for i in found['host']['instances']})
 
+    def _since(self, path: str, key: str, since: float, **params):
+        """What the API answers under ``key`` to a GET of ``path`` for
+        the period from ``since`` (the other ``params`` unless None)."""
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._request('GET', path, params={
+            **params, 'since': repr(since)})[key]
+
     def host_history(self, host: str, since: float,
                      metric: sample_mod.HostMetric) -> dict:
-        return self._request(
-            'GET', f'/v1/hosts/{_quote(host)}/history',
-            params={'metric': metric.value, 'since': repr(since)}
-        )['history']
+        return self._since(f'/v1/hosts/{_quote(host)}/history', 'history',
+                           since, metric=metric.value)
 
     def device_history(self, host: str, kind: sample_mod.DeviceKind,
                        since: float, metric: str | None = None) -> dict:
         """``metric`` (the API's default for ``kind`` without one) of
         each device of ``kind`` on ``host``, by device."""
-        params = {'kind': kind.value, 'since': repr(since)}
-        if metric is not None:
-            params['metric'] = metric
-        return self._request(
-            'GET', f'/v1/hosts/{_quote(host)}/devices/history',
-            params=params)['device_history']
+        return self._since(f'/v1/hosts/{_quote(host)}/devices/history',
+                           'device_history', since, kind=kind.value,
+                           metric=metric)
 
     def instance_history(self, instance: str, since: float,
                          metric: sample_mod.InstanceMetric) -> dict:
         """``metric`` of ``instance`` with the host of each point."""
-        return self._request(
-            'GET', f'/v1/instances/{_quote(instance)}/history',
-            params={'metric': metric.value, 'since': repr(since)}
-        )['instance_history']
+        return self._since(f'/v1/instances/{_quote(instance)}/history',
+                           'instance_history', since, metric=metric.value)
 
     def instance_migrations(self, instance: str, since: float
                             ) -> list[dict]:
         """The migrations the plans started of ``instance``."""
-        return self._request(
-            'GET', f'/v1/instances/{_quote(instance)}/migrations',
-            params={'since': repr(since)})['migrations']
+        return self._since(f'/v1/instances/{_quote(instance)}/migrations',
+                           'migrations', since)
 
     def burst_status(self, since: float) -> dict:
-        return self._request('GET', '/v1/burst',
-                             params={'since': repr(since)})['burst']
+        return self._since('/v1/burst', 'burst', since)
 
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None, aggregate: str | None) -> dict:
