@@ -54,6 +54,14 @@ def _member(cls: type[E], value, what: str = 'metric') -> E:
                             f'{[m.value for m in cls]}') from None
 
 
+def _check_device_metric(kind: sample_mod.DeviceKind, metric) -> None:
+    """UnknownMetric unless ``metric`` is a reading of ``kind``."""
+    metrics = sample_mod.DEVICE_METRICS[kind]
+    if metric not in metrics:
+        raise UnknownMetric(f'unknown {kind.value} metric {metric!r}; one '
+                            f'of {list(metrics)}')
+
+
 class ReadEndpoint:
     """Serves summaries, history and counters from a running
     controller; nothing it offers changes anything."""
@@ -94,10 +102,7 @@ class ReadEndpoint:
     @oslo_messaging.expected_exceptions(store_mod.UnknownHost, UnknownMetric)
     def get_device_history(self, ctxt, host, kind, since, metric):
         device_kind = _member(sample_mod.DeviceKind, kind, 'kind of device')
-        metrics = sample_mod.DEVICE_METRICS[device_kind]
-        if metric not in metrics:
-            raise UnknownMetric(f'unknown {kind} metric {metric!r}; one of '
-                                f'{list(metrics)}')
+        _check_device_metric(device_kind, metric)
         history = self._store.device_history(
             host, device_kind, metric, float(since),
             raw_since=self._raw_since())
@@ -116,6 +121,19 @@ class ReadEndpoint:
                 'metric': history.metric.value,
                 'resolution_seconds': history.resolution_seconds,
                 'points': [list(p) for p in history.points]}
+
+    @oslo_messaging.expected_exceptions(UnknownInstance, UnknownMetric)
+    def get_instance_device_history(self, ctxt, instance, kind, since,
+                                    metric):
+        device_kind = _member(sample_mod.DeviceKind, kind, 'kind of device')
+        _check_device_metric(device_kind, metric)
+        history = self._store.instance_device_history(
+            instance, device_kind, metric, float(since))
+        return {'instance': history.instance, 'kind': history.kind.value,
+                'metric': history.metric, 'resolution_seconds': 0,
+                'devices': {f'{host}/{device}': [list(p) for p in points]
+                            for (host, device), points
+                            in history.devices.items()}}
 
     def _raw_since(self) -> float:
         """The oldest time raw samples answer a history from."""

@@ -13,7 +13,8 @@ Version history:
 * 1.4: ``get_burst_status``.
 * 1.5: ``get_never_sampled``.
 * 1.6: ``get_device_history``.
-* 1.7: ``get_instance_history``, ``get_instance_migrations``.
+* 1.7: ``get_instance_history``, ``get_instance_device_history``,
+  ``get_instance_migrations``.
 
 The plan and burst calls and ``get_instance_migrations`` are served on
 ``[messaging] operator_topic`` only: a client for them (cryptomine-api)
@@ -86,6 +87,16 @@ class ControllerClient:
         return self._client.prepare(version='1.7').call(
             {}, 'get_instance_history', instance=instance, since=since,
             metric=metric.value)
+
+    def get_instance_device_history(self, instance: str,
+                                    kind: sample_mod.DeviceKind,
+                                    since: float, metric: str) -> dict:
+        """``metric`` of each device of ``kind`` that ``instance`` held
+        since ``since``, by ``host/device`` (needs a controller of 1.7 or
+        later)."""
+        return self._client.prepare(version='1.7').call(
+            {}, 'get_instance_device_history', instance=instance,
+            kind=kind.value, since=since, metric=metric)
 
     def get_instance_migrations(self, instance: str, since: float
                                 ) -> list[dict]:

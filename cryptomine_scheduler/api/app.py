@@ -38,6 +38,8 @@ ROUTES = [
     ('GET', '/v1/hosts/{host}/history', hosts.host_history),
     ('GET', '/v1/hosts/{host}/devices/history', hosts.device_history),
     ('GET', '/v1/instances/{instance}/history', instances.instance_history),
+    ('GET', '/v1/instances/{instance}/devices/history',
+     instances.instance_device_history),
     ('GET', '/v1/instances/{instance}/migrations',
      instances.instance_migrations),
     ('GET', '/v1/plans', plans.list_plans),

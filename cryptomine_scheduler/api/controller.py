@@ -104,14 +104,23 @@ class Controller:
         return self._of_host(host, lambda: self._client.get_device_history(
             host, kind, since, metric))
 
+    def _of_instance(self, instance: str, call: Callable[[], T]) -> T:
+        return self._found(call, exception.UnknownInstance,
+                           f'unknown instance {instance!r}: the controller '
+                           f'has no samples of it')
+
     def instance_history(self, instance: str, since: float,
                          metric: sample_mod.InstanceMetric) -> dict:
-        return self._found(
-            lambda: self._client.get_instance_history(instance, since,
-                                                      metric),
-            exception.UnknownInstance,
-            f'unknown instance {instance!r}: the controller has no samples '
-            f'of it')
+        return self._of_instance(
+            instance, lambda: self._client.get_instance_history(
+                instance, since, metric))
+
+    def instance_device_history(self, instance: str,
+                                kind: sample_mod.DeviceKind, since: float,
+                                metric: str) -> dict:
+        return self._of_instance(
+            instance, lambda: self._client.get_instance_device_history(
+                instance, kind, since, metric))
 
     def instance_migrations(self, instance: str, since: float
                             ) -> list[dict]:

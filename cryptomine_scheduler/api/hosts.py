@@ -64,18 +64,25 @@ def host_history(req: request_mod.ApiRequest, host: str) -> dict:
     return {'history': req.controller.host_history(host, since, metric)}
 
 
-def device_history(req: request_mod.ApiRequest, host: str) -> dict:
-    """``?kind=`` (``gpu`` or ``asic``) and ``?metric=`` (one of its
-    readings, default :data:`DEFAULT_DEVICE_METRIC`) of each device since
+def device_query(req: request_mod.ApiRequest
+                 ) -> tuple[sample_mod.DeviceKind, str, float]:
+    """A devices' history's ``?kind=`` (``gpu`` or ``asic``), ``?metric=``
+    (one of its readings, default :data:`DEFAULT_DEVICE_METRIC`) and
     ``?since=`` (Unix time, default an hour ago)."""
-    req.authorize(policies.HOST_GET)
     try:
         kind = sample_mod.DeviceKind(req.param('kind', str, None))
     except ValueError:
         raise errors.BadRequest(
             'kind must be one of '
             f'{", ".join(k.value for k in sample_mod.DeviceKind)}') from None
-    metric = req.param('metric', str, DEFAULT_DEVICE_METRIC[kind])
-    since = req.param('since', float, time.time() - DEFAULT_HISTORY)
+    return (kind, req.param('metric', str, DEFAULT_DEVICE_METRIC[kind]),
+            req.param('since', float, time.time() - DEFAULT_HISTORY))
+
+
+def device_history(req: request_mod.ApiRequest, host: str) -> dict:
+    """One reading of each of the host's devices of a kind
+    (:func:`device_query`)."""
+    req.authorize(policies.HOST_GET)
+    kind, metric, since = device_query(req)
     return {'device_history': req.controller.device_history(
         host, kind, since, metric)}

@@ -1,6 +1,7 @@
-"""``/v1/instances/{instance}/history`` and ``.../migrations``: an
-instance's load over time with the host it ran on, and the migrations
-the plans made of it."""
+"""``/v1/instances/{instance}/history``, ``.../devices/history`` and
+``.../migrations``: an instance's load over time with the host it ran
+on, its GPUs' or miners' readings, and the migrations the plans made of
+it."""
 
 import time
 
@@ -22,6 +23,16 @@ def instance_history(req: request_mod.ApiRequest, instance: str) -> dict:
     since = req.param('since', float, time.time() - hosts.DEFAULT_HISTORY)
     return {'instance_history': req.controller.instance_history(
         instance, since, metric)}
+
+
+def instance_device_history(req: request_mod.ApiRequest,
+                            instance: str) -> dict:
+    """One reading of each device of a kind the instance held, by
+    ``host/device`` (:func:`.hosts.device_query`)."""
+    req.authorize(policies.INSTANCE_GET)
+    kind, metric, since = hosts.device_query(req)
+    return {'device_history': req.controller.instance_device_history(
+        instance, kind, since, metric)}
 
 
 def instance_migrations(req: request_mod.ApiRequest, instance: str) -> dict:

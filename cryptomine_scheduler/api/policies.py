@@ -45,8 +45,11 @@ RULES = [
     policy.DocumentedRuleDefault(
         name=INSTANCE_GET, check_str='rule:reader', scope_types=SCOPE,
         description="Show an instance's load over time, the hosts it "
-                    'ran on and the migrations the plans made of it.',
+                    'ran on, the readings of the GPUs or miners it held '
+                    'and the migrations the plans made of it.',
         operations=[{'path': '/v1/instances/{instance}/history',
+                     'method': 'GET'},
+                    {'path': '/v1/instances/{instance}/devices/history',
                      'method': 'GET'},
                     {'path': '/v1/instances/{instance}/migrations',
                      'method': 'GET'}]),

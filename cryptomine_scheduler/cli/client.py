@@ -173,6 +173,15 @@ class Api:
         return self._since(f'/v1/instances/{_quote(instance)}/history',
                            'instance_history', since, metric=metric.value)
 
+    def instance_device_history(self, instance: str,
+                                kind: sample_mod.DeviceKind, since: float,
+                                metric: str) -> dict:
+        """``metric`` of each device of ``kind`` that ``instance`` held,
+        by ``host/device``."""
+        return self._since(
+            f'/v1/instances/{_quote(instance)}/devices/history',
+            'device_history', since, kind=kind.value, metric=metric)
+
     def instance_migrations(self, instance: str, since: float
                             ) -> list[dict]:
         """The migrations the plans started of ``instance``."""

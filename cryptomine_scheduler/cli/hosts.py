@@ -14,13 +14,28 @@ from cryptomine_scheduler.telemetry import sample as sample_mod
 
 #: What ``host list --kind`` takes: the values of its Kind column.
 KINDS = ('cpu', 'gpu', 'asic')
-#: What ``host history --metric`` takes: a host metric, or a device
-#: kind and one of its readings.
-HISTORY_METRICS = (
-    *(m.value for m in sample_mod.HostMetric),
-    *(f'{kind.value}.{metric}'
-      for kind, metrics in sample_mod.DEVICE_METRICS.items()
-      for metric in metrics))
+#: A device kind and one of its readings, as ``--metric`` takes them.
+DEVICE_METRICS = tuple(f'{kind.value}.{metric}'
+                       for kind, metrics in sample_mod.DEVICE_METRICS.items()
+                       for metric in metrics)
+#: What ``host history --metric`` takes: a host metric, or a device's.
+HISTORY_METRICS = (*(m.value for m in sample_mod.HostMetric),
+                   *DEVICE_METRICS)
+
+
+def add_metric(parser, metrics: tuple[str, ...]) -> None:
+    """Add ``--metric``, one of ``metrics`` (the first by default)."""
+    parser.add_argument(
+        '--metric', default=metrics[0], choices=metrics, metavar='METRIC',
+        help=f'one of {", ".join(metrics)} (default %(default)s)')
+
+
+def device_metric(metric: str) -> tuple[sample_mod.DeviceKind | None, str]:
+    """The kind of device and the reading of a ``--metric`` of
+    :data:`DEVICE_METRICS`; None and ``metric`` for any other."""
+    kind, _, reading = metric.partition('.')
+    return (sample_mod.DeviceKind(kind), reading) if reading else (
+        None, metric)
 
 
 def add_load_options(parser) -> None:
@@ -177,11 +192,7 @@ class HostHistory(lister.Lister):
         parser = super().get_parser(prog_name)
         parser.add_argument('host', metavar='HOST',
                             help='compute host name')
-        parser.add_argument(
-            '--metric', default=sample_mod.HostMetric.CPU_PERCENT.value,
-            choices=HISTORY_METRICS, metavar='METRIC',
-            help=f'one of {", ".join(HISTORY_METRICS)} (default '
-                 f'%(default)s)')
+        add_metric(parser, HISTORY_METRICS)
         periods.add_since(parser, '1h', 'the period of the history')
         return parser
 
@@ -191,12 +202,11 @@ class HostHistory(lister.Lister):
         api = self.app.client_manager.cryptomine
         host, metric = parsed_args.host, parsed_args.metric
         since = time.time() - parsed_args.since
-        kind, _, reading = metric.partition('.')
-        if not reading:
+        kind, reading = device_metric(metric)
+        if kind is None:
             found = api.host_history(host, since,
                                      sample_mod.HostMetric(metric))
             return ('Time', metric), [(columns.utc(t), v)
                                       for t, v in found['points']]
-        found = api.device_history(host, sample_mod.DeviceKind(kind), since,
-                                   reading)
-        return host_views.device_rows(sample_mod.DeviceKind(kind), found)
+        found = api.device_history(host, kind, since, reading)
+        return host_views.device_rows(kind, found)

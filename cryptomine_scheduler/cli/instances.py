@@ -7,11 +7,15 @@ import time
 from cliff import lister
 
 from cryptomine_scheduler.cli import columns
+from cryptomine_scheduler.cli import hosts
 from cryptomine_scheduler.cli import periods
 from cryptomine_scheduler.cli import plans
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
-METRICS = tuple(m.value for m in sample_mod.InstanceMetric)
+#: What ``instance history --metric`` takes: an instance metric, or a
+#: reading of the devices it held.
+METRICS = (*(m.value for m in sample_mod.InstanceMetric),
+           *hosts.DEVICE_METRICS)
 
 
 def _add_instance(parser, since: str) -> None:
@@ -27,25 +31,34 @@ class InstanceHistory(lister.Lister):
 
     Raw samples within the controller's [controller] raw_retention,
     5-minute means before.  --metric is cpu_percent (a share of the
-    whole host's CPU; the default) or rss_mb.  Times are UTC; -f csv or
-    -f json exports them.
+    whole host's CPU; the default) or rss_mb, or gpu.READING or
+    asic.READING: then each GPU or miner the instance held has a column,
+    HOST/INDEX or HOST/ADDRESS (raw samples only: the 5-minute means do
+    not say who held a device).  Times are UTC; -f csv or -f json exports
+    them.
     """
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         _add_instance(parser, '1h')
-        parser.add_argument(
-            '--metric', default=METRICS[0], choices=METRICS,
-            help='the metric listed (default %(default)s)')
+        hosts.add_metric(parser, METRICS)
         return parser
 
     def take_action(self, parsed_args):
-        found = self.app.client_manager.cryptomine.instance_history(
-            parsed_args.instance, time.time() - parsed_args.since,
-            sample_mod.InstanceMetric(parsed_args.metric))
-        return (('Time', 'Host', parsed_args.metric),
-                [(columns.utc(t), host, value)
-                 for t, host, value in found['points']])
+        from cryptomine_scheduler.cli import host_views
+
+        api = self.app.client_manager.cryptomine
+        instance, metric = parsed_args.instance, parsed_args.metric
+        since = time.time() - parsed_args.since
+        kind, reading = hosts.device_metric(metric)
+        if kind is None:
+            found = api.instance_history(
+                instance, since, sample_mod.InstanceMetric(metric))
+            return (('Time', 'Host', metric),
+                    [(columns.utc(t), host, value)
+                     for t, host, value in found['points']])
+        return host_views.device_rows(kind, api.instance_device_history(
+            instance, kind, since, reading))
 
 
 class InstanceMigrations(lister.Lister):

@@ -101,6 +101,18 @@ class DeviceHistory:
 
 
 @dataclasses.dataclass(frozen=True)
+class InstanceDeviceHistory:
+    """One reading of each device of a kind an instance held, by host
+    and device (raw samples only: the rollups do not say who held a
+    device)."""
+
+    instance: str
+    kind: sample_mod.DeviceKind
+    metric: str
+    devices: dict[tuple[str, str], tuple[tuple[float, float], ...]]
+
+
+@dataclasses.dataclass(frozen=True)
 class InstanceHistory:
     """One metric of one instance over time, with the host it ran on at
     each point (a move shows as a change of host)."""
@@ -665,11 +677,7 @@ class HistoryStore:
             where, resolution = time >= math.ceil(since), ROLLUP_SECONDS
             value = rollups.c[metric.value + '_mean']
         with self.engine.connect() as conn:
-            if not any(conn.execute(
-                    sa.select(t.c.instance_uuid)
-                    .where(t.c.instance_uuid == instance).limit(1)).first()
-                    for t in (raw, rollups)):
-                raise UnknownInstance(instance)
+            self._known_instance(conn, instance)
             rows = conn.execute(
                 sa.select(time, models.hosts.c.name, value)
                 .join(models.hosts, models.hosts.c.id == table.c.host_id)
@@ -677,6 +685,52 @@ class HistoryStore:
                 .order_by(time, models.hosts.c.name))
             points = tuple((float(t), host, float(v)) for t, host, v in rows)
         return InstanceHistory(instance, metric, resolution, points)
+
+    def instance_device_history(self, instance: str,
+                                kind: sample_mod.DeviceKind, metric: str,
+                                since: float) -> InstanceDeviceHistory:
+        """Return ``metric`` (one of ``DEVICE_METRICS[kind]``) of each
+        device of ``kind`` that ``instance`` held, on whichever hosts it
+        ran, from ``since`` onwards, as raw samples; UnknownInstance if
+        no sample of it is stored at all."""
+        raw, _, key = _DEVICE_TABLES[kind]
+        held = (raw.c.instance == instance
+                if kind is sample_mod.DeviceKind.ASIC else
+                # A GPU's guests are stored joined by commas.
+                (',' + raw.c.instances + ',').contains(f',{instance},',
+                                                      autoescape=True))
+        samples = models.instance_samples
+        with self.engine.connect() as conn:
+            self._known_instance(conn, instance)
+            # The hosts it ran on, then their devices (as indexed).
+            hosts = conn.execute(
+                sa.select(samples.c.host_id).distinct()
+                .where(samples.c.instance_uuid == instance,
+                       samples.c.ts >= since)).scalars().all()
+            rows = conn.execute(
+                sa.select(models.hosts.c.name, raw.c[key], raw.c.ts,
+                          raw.c[metric])
+                .join(models.hosts, models.hosts.c.id == raw.c.host_id)
+                .where(raw.c.host_id.in_(hosts),
+                       raw.c.bucket >= bucket_of(since), raw.c.ts >= since,
+                       raw.c[metric].is_not(None), held)
+                .order_by(models.hosts.c.name, raw.c[key], raw.c.ts))
+            devices = {
+                (host, str(device)): tuple(
+                    (float(t), float(v)) for *_, t, v in points)
+                for (host, device), points in itertools.groupby(
+                    rows, operator.itemgetter(0, 1))}
+        return InstanceDeviceHistory(instance, kind, metric, devices)
+
+    @staticmethod
+    def _known_instance(conn, instance: str) -> None:
+        """Raise UnknownInstance unless a sample of ``instance`` is
+        stored, raw or rolled up."""
+        if not any(conn.execute(
+                sa.select(t.c.instance_uuid)
+                .where(t.c.instance_uuid == instance).limit(1)).first()
+                for t in (models.instance_samples, models.instance_rollups)):
+            raise UnknownInstance(instance)
 
     def summary_samples(self, now: float, window: float
                         ) -> Iterator[sample_mod.LoadSample]:

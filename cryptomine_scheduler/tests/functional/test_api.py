@@ -145,6 +145,16 @@ class TestReader(ApiTestCase):
             metric='rss_mb', since=str(time.time() + 60)))
         self.assertEqual([], self.reader.get(self.url(
             f'/v1/instances/{guest}/migrations')).json()['migrations'])
+        # A mining guest's miner, by host and address.
+        miner = self.reader.get(
+            self.url(f'/v1/instances/{test_cli.MINING_GUEST}/devices/'
+                     'history'), params={'kind': 'asic'}).json()[
+            'device_history']
+        self.assertEqual(
+            ('asic', 'hashrate_5s_ghs', ['asic1/10.0.0.1:4028'],
+             [13500.0] * 9 + [3375.0]),
+            (miner['kind'], miner['metric'], list(miner['devices']),
+             [v for _, v in miner['devices']['asic1/10.0.0.1:4028']]))
 
     def test_reads_plans(self):
         plan = self.client.create_plan(dry_run=True, execute=False)
@@ -286,6 +296,12 @@ class TestAdmin(ApiTestCase):
             (400, "unknown metric 'mem_percent'; one of cpu_percent, rss_mb",
              'GET', f'/v1/instances/{test_cli.SERVERS[0]}/history',
              {'params': {'metric': 'mem_percent'}}),
+            (400, 'kind must be one of gpu, asic', 'GET',
+             f'/v1/instances/{test_cli.SERVERS[0]}/devices/history', {}),
+            (404, f"unknown instance '{samples.instance(1000).uuid}': the "
+                  'controller has no samples of it', 'GET',
+             f'/v1/instances/{samples.instance(1000).uuid}/devices/history',
+             {'params': {'kind': 'gpu'}}),
             (400, "since 'soon' is not a number", 'GET',
              f'/v1/instances/{test_cli.SERVERS[0]}/migrations',
              {'params': {'since': 'soon'}}),

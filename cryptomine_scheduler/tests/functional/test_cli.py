@@ -448,6 +448,12 @@ class TestHosts(InProcessTestCase):
                          rf'\| {plan["id"]} \| [0-9T:-]+Z \| [0-9T:-]+Z '
                          rf'\| hot +\| {action["destination"]} +\| live '
                          r'\| succeeded \|')
+        miner = self.ok('instance', 'history', MINING_GUEST, '--metric',
+                        'asic.hashrate_5s_ghs', '-f', 'csv').out.splitlines()
+        self.assertEqual(['"Time","miner asic1/10.0.0.1:4028"', '13500.0',
+                          '3375.0'],
+                         [miner[0], miner[1].split(',')[1],
+                          miner[-1].split(',')[1]])
         missing = self.cli('instance', 'history', 'nope')
         self.assertEqual((4, "unknown instance 'nope': the controller has "
                              'no samples of it'),
@@ -944,7 +950,7 @@ class TestHelp(base.BaseTestCase):
                 (('burst', 'status', '--help'), 'burst status',
                  '--since DURATION'),
                 (('instance', 'history', '--help'), 'instance history',
-                 '--metric {cpu_percent,rss_mb}'),
+                 'asic.hashrate_5s_ghs'),
                 (('instance', 'migrations', '--help'),
                  'instance migrations', 'default 1d')):
             out = self.help(*argv)

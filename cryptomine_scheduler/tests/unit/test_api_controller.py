@@ -59,6 +59,8 @@ class TestOlderController(base.BaseTestCase):
                     'g1', sample.DeviceKind.GPU, 0.0, 'temperature_c'),
                 lambda: self.controller.instance_history(
                     'i1', 0.0, sample.InstanceMetric.CPU_PERCENT),
+                lambda: self.controller.instance_device_history(
+                    'i1', sample.DeviceKind.ASIC, 0.0, 'hashrate_5s_ghs'),
                 lambda: self.controller.instance_migrations('i1', 0.0)):
             error = self.assertRaises(errors.Unavailable, call)
             self.assertEqual(503, error.code)

@@ -229,6 +229,34 @@ class TestControllerService(ControllerTestCase):
                           'get_instance_history', instance=guest.uuid,
                           since=0, metric='temperature_c')
 
+    def test_instance_device_history_by_host_and_device(self):
+        now = time.time()
+        guest = samples.instance(7)
+        self.publish(*[samples.make(
+            host='g1', seq=i, timestamp=now - 9 + i, instances=[guest],
+            gpus=[samples.gpu(0, temp=60.0 + i, instances=[guest.uuid]),
+                  samples.gpu(1)]) for i in range(3)])
+        self.stored(3)
+        gpu = sample.DeviceKind.GPU
+        found = self.client.get_instance_device_history(
+            guest.uuid, gpu, now - 60, 'temperature_c')
+        self.assertEqual(
+            {'instance': guest.uuid, 'kind': 'gpu',
+             'metric': 'temperature_c', 'resolution_seconds': 0,
+             'devices': {'g1/0': [[now - 9 + i, 60.0 + i]
+                                  for i in range(3)]}}, found)
+        self.assertRaises(exception.UnknownMetric,
+                          self.client.get_instance_device_history,
+                          guest.uuid, gpu, 0, 'hashrate_5s_ghs')
+        self.assertRaises(exception.UnknownMetric,
+                          self.client._client.prepare(version='1.7').call,
+                          {}, 'get_instance_device_history',
+                          instance=guest.uuid, kind='fpga', since=0,
+                          metric='temperature_c')
+        self.assertRaises(exception.UnknownInstance,
+                          self.client.get_instance_device_history,
+                          samples.instance(8).uuid, gpu, 0, 'temperature_c')
+
     def test_collector_counters_of_each_newest_sample(self):
         now = time.time()
         older = sample.CollectorCounters(dropped=0, buffered=9,

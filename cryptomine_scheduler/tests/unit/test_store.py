@@ -395,6 +395,41 @@ class TestRollupsAndRetention(StoreTestCase):
                           self.store.instance_history, guest.uuid, cpu, T0,
                           T0)
 
+    def test_instance_device_history_follows_its_devices(self):
+        # The guest holds GPU 1 of h1, then GPU 0 of h2 (with another
+        # guest), and a miner on h1.
+        guest, other = samples.instance(1), samples.instance(2)
+        self.store.add_samples([
+            samples.make(
+                host='h1' if i < 5 else 'h2', seq=i, timestamp=T0 + i * 60.0,
+                instances=[guest, other],
+                gpus=[samples.gpu(0, temp=50.0 + i, instances=(
+                          (other.uuid, guest.uuid) if i >= 5 else
+                          (other.uuid,))),
+                      samples.gpu(1, temp=70.0 + i, instances=(
+                          () if i >= 5 else (guest.uuid,)))],
+                asics=[samples.asic(1, hashrate=100.0 + i, instance_uuid=(
+                    guest.uuid if i < 5 else other.uuid))])
+            for i in range(10)], T0)
+        gpu, asic = sample.DeviceKind.GPU, sample.DeviceKind.ASIC
+        self.assertEqual(store_mod.InstanceDeviceHistory(
+            guest.uuid, gpu, 'temperature_c',
+            {('h1', '1'): tuple((T0 + i * 60, 70.0 + i) for i in range(3, 5)),
+             ('h2', '0'): tuple((T0 + i * 60, 50.0 + i)
+                                for i in range(5, 10))}),
+            self.store.instance_device_history(guest.uuid, gpu,
+                                               'temperature_c', T0 + 180))
+        self.assertEqual(
+            {('h1', '10.0.0.1:4028'): tuple((T0 + i * 60, 100.0 + i)
+                                            for i in range(5))},
+            self.store.instance_device_history(
+                guest.uuid, asic, 'hashrate_5s_ghs', T0).devices)
+        self.assertEqual({}, self.store.instance_device_history(
+            other.uuid, gpu, 'temperature_c', T0 + 601).devices)
+        self.assertRaises(store_mod.UnknownInstance,
+                          self.store.instance_device_history,
+                          samples.instance(3).uuid, gpu, 'temperature_c', T0)
+
 
 class TestFlavorObservations(StoreTestCase):
 
