@@ -1,6 +1,6 @@
 """``instance history`` and ``instance migrations``: one guest's load
-over time with the hosts it ran on, and the moves the plans made of
-it."""
+(or its GPUs' or miners' readings) over time with the hosts it ran on,
+and the moves the plans made of it."""
 
 import time
 
