@@ -347,6 +347,34 @@ class TestPolicyFile(ApiTestCase):
                          .status_code)
 
 
+class TestOperatorsProjectOnly(ApiTestCase):
+    """The reading rules held to the operators' project, as
+    doc/security.md advises where tenants hold roles in theirs."""
+
+    def start_controller(self):
+        path = self.useFixture(fixtures.TempDir()).join('policy.yaml')
+        with open(path, 'w') as handle:
+            handle.write('"reader": "role:reader and '
+                         f'project_id:{api_server.PROJECT}"\n')
+        policy_opts.set_defaults(self.conf, policy_file=path)
+        return super().start_controller()
+
+    def test_a_tenant_s_reader_reads_nothing(self):
+        tenant = self.api.session(self.api.token(
+            api_server.READER, project_id='f' * 32))
+        guest = test_cli.SERVERS[0]
+        for path, rule in (('/v1/hosts', policies.HOST_LIST),
+                           (f'/v1/instances/{guest}/history',
+                            policies.INSTANCE_GET),
+                           (f'/v1/instances/{guest}/migrations',
+                            policies.INSTANCE_GET)):
+            self.assertError(
+                403, f'policy does not allow {rule} to be performed',
+                tenant.get(self.url(path)))
+            self.assertEqual(200, self.reader.get(self.url(path))
+                             .status_code)
+
+
 class TestNoAuth(ApiTestCase):
 
     def start_controller(self):
