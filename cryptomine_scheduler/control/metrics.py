@@ -20,6 +20,7 @@ import prometheus_client
 from oslo_log import log as logging
 from prometheus_client import core
 
+from cryptomine_scheduler.db import plans
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.history.mining import MiningMetric
 from cryptomine_scheduler.history.summaries import Stat
@@ -32,6 +33,16 @@ from cryptomine_scheduler.telemetry.sample import HostMetric
 PREFIX = 'cryptomine'
 PLAN_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 MIGRATION_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+#: The statuses a plan is counted with, how a migration is made, and
+#: how a started migration ends (status, cause).  Their series are
+#: served from the start at 0: Prometheus' increase() cannot count the
+#: first event of a series that appears with it.
+PLAN_STATUSES = (plans.PlanStatus.NOTHING_TO_DO, plans.PlanStatus.PLANNED,
+                 plans.PlanStatus.RUNNING)
+MIGRATION_KINDS = ('live', 'cold')
+MIGRATION_ENDS = (('succeeded', None), *(('failed', cause) for cause in (
+    plans.ActionCause.NOVA, plans.ActionCause.NOVA_UNAVAILABLE,
+    plans.ActionCause.TIMED_OUT, plans.ActionCause.ABORT_REQUESTED)))
 
 LOG = logging.getLogger(__name__)
 
@@ -202,7 +213,7 @@ class _SnapshotCollector:
             f'{PREFIX}_instance_device_loss',
             'Share of its work the GPU or miner a guest holds lost at its '
             "host's newest sample (throttling, a sagging or dead miner).",
-            labels=['host', 'instance'])
+            labels=['host', 'instance_uuid'])
         for uuid, view in sorted(snap.instances.items()):
             if view.device_loss is not None:
                 loss.add_metric([view.host, uuid], view.device_loss)
@@ -346,6 +357,13 @@ class Metrics:
             'Seconds from requesting a migration to its end, whatever its '
             'status, by how (live, or cold: the guest stopped).',
             ['how'], buckets=MIGRATION_BUCKETS, registry=self.registry)
+        for status in PLAN_STATUSES:
+            self._plans.labels(status.value)
+        for how in MIGRATION_KINDS:
+            self._migration_seconds.labels(how)
+            for status, cause in MIGRATION_ENDS:
+                self._migrations.labels(status, how, cause.value if cause
+                                        else '')
         self._server = self._thread = None
 
     def plan_finished(self, status: str, seconds: float) -> None:

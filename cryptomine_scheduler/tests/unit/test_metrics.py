@@ -26,23 +26,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class TestControllerMetrics(test_controller.ControllerTestCase):
-    """Scrapes the Prometheus endpoint of a running controller."""
+class MetricsTestCase(test_controller.ControllerTestCase):
+    """A running controller that serves its Prometheus endpoint."""
 
     def start_controller(self):
         self.port = free_port()
         self.conf.set_override('metrics_port', self.port, 'prometheus')
-        self.conf.set_override('risk_factor', 2.0, 'cryptomine')
         return super().start_controller()
+
+    def scrape_text(self) -> str:
+        """The endpoint's answer, as Prometheus reads it."""
+        url = f'http://127.0.0.1:{self.port}/metrics'
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
 
     def scrape(self) -> dict:
         """``{(sample name, labels as sorted tuple): value}``."""
-        url = f'http://127.0.0.1:{self.port}/metrics'
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
+        families = parser.text_string_to_metric_families(self.scrape_text())
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for family in parser.text_string_to_metric_families(text)
-                for s in family.samples}
+                for family in families for s in family.samples}
+
+
+class TestControllerMetrics(MetricsTestCase):
+    """Scrapes the Prometheus endpoint of a running controller."""
+
+    def start_controller(self):
+        self.conf.set_override('risk_factor', 2.0, 'cryptomine')
+        return super().start_controller()
 
     @staticmethod
     def host_gauges(metrics: dict):
@@ -167,7 +177,7 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
             self.assertIsNone(gauge(name, 'cpu-1'))
         self.assertIsNone(gauge('gpus', 'asic-1'))
         self.assertIsNone(gauge('asics', 'gpu-2'))
-        losses = {dict(labels)['instance']: (dict(labels)['host'], value)
+        losses = {dict(labels)['instance_uuid']: (dict(labels)['host'], value)
                   for (name, labels), value in metrics.items()
                   if name == 'cryptomine_instance_device_loss'}
         self.assertEqual({gpu_guest: ('gpu-2', 0.2),
@@ -287,6 +297,27 @@ class TestControllerMetrics(test_controller.ControllerTestCase):
         self.assertEqual({(('host', 'cpu-1'),)}, {
             labels for name, labels in metrics
             if name.startswith('cryptomine_collector_')})
+
+    def test_plan_and_migration_series_served_at_zero_from_the_start(self):
+        metrics = self.scrape()
+        for status in ('nothing-to-do', 'planned', 'running'):
+            self.assertEqual(0, metrics['cryptomine_plans_total',
+                                        (('status', status),)])
+        ends = {labels for name, labels in metrics
+                if name == 'cryptomine_migrations_total'}
+        self.assertEqual(
+            {(('cause', cause), ('how', how), ('status', status))
+             for how in ('live', 'cold')
+             for status, cause in (('succeeded', ''), ('failed', 'nova'),
+                                   ('failed', 'nova-unavailable'),
+                                   ('failed', 'timed-out'),
+                                   ('failed', 'abort-requested'))}, ends)
+        self.assertEqual({0}, {metrics['cryptomine_migrations_total', e]
+                               for e in ends})
+        for how in ('live', 'cold'):
+            self.assertEqual(0, metrics[
+                'cryptomine_migration_duration_seconds_count',
+                (('how', how),)])
 
     def test_plan_and_migration_metrics(self):
         self.controller.metrics.plan_finished('applied', 0.3)
