@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine: installs RabbitMQ,
-# PostgreSQL, etcd, OpenIPMI's BMC simulator and the shell linter from
-# Debian's packages (the tests start private brokers, database clusters,
-# etcd servers and BMCs on 127.0.0.1 and stop them, and lint the shell
+# PostgreSQL, etcd, OpenIPMI's BMC simulator, Prometheus (for promtool)
+# and the shell linter from Debian's packages (the tests start private
+# brokers, database clusters, etcd servers and BMCs on 127.0.0.1 and
+# stop them, run the alerting rules through promtool, and lint the shell
 # scripts) and the Python dependencies,
 # lints, then runs unit and functional tests with stestr.
 # Arguments are passed to stestr as a test filter.
@@ -23,6 +24,7 @@ fi
 [ -x /usr/bin/etcd ] || packages+=(etcd-server)
 command -v shellcheck >/dev/null || packages+=(shellcheck)
 command -v ipmi_sim >/dev/null || packages+=(openipmi)
+command -v promtool >/dev/null || packages+=(prometheus)
 if [ ${#packages[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
     $SUDO apt-get update -qq
