@@ -175,12 +175,16 @@ class OperatorEndpoint(ReadEndpoint):
         return self._burst.status(float(since), self._clock()).wire()
 
     @oslo_messaging.expected_exceptions(ReplanBusy, ReplanUnavailable,
-                                        UnknownAggregate, NovaUnavailable)
+                                        UnknownAggregate, NovaUnavailable,
+                                        exception.UnknownHost,
+                                        exception.BadArgument)
     def create_plan(self, ctxt, dry_run, execute, max_moves=None,
-                    aggregate=None):
+                    aggregate=None, drain=None, cold=False):
         return self._replanner.create(
-            trigger=replan.OPERATOR, dry_run=bool(dry_run),
-            execute=bool(execute), max_moves=max_moves, aggregate=aggregate)
+            trigger=replan.OPERATOR if drain is None else replan.DRAIN,
+            dry_run=bool(dry_run), execute=bool(execute),
+            max_moves=max_moves, aggregate=aggregate, drain=drain,
+            cold=bool(cold))
 
     def list_plans(self, ctxt, limit=20):
         return self._replanner.plans.list(int(limit))

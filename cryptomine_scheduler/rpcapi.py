@@ -15,6 +15,7 @@ Version history:
 * 1.6: ``get_device_history``.
 * 1.7: ``get_instance_history``, ``get_instance_device_history``,
   ``get_instance_migrations``.
+* 1.8: ``create_plan`` takes ``drain`` and ``cold``.
 
 The plan and burst calls and ``get_instance_migrations`` are served on
 ``[messaging] operator_topic`` only: a client for them (cryptomine-api)
@@ -30,7 +31,7 @@ from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.7'
+VERSION = '1.8'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -127,13 +128,21 @@ class ControllerClient:
     def create_plan(self, dry_run: bool, execute: bool,
                     max_moves: int | None = None,
                     aggregate: str | None = None,
+                    drain: str | None = None, cold: bool = False,
                     timeout: float | None = None) -> dict:
         """Plan now; with ``execute`` the moves run in the background
-        (poll :meth:`get_plan`).  Reading a large cloud from nova takes
-        a while: ``timeout`` overrides the client's."""
-        return self._client.prepare(version='1.1', timeout=timeout).call(
-            {}, 'create_plan', dry_run=dry_run, execute=execute,
-            max_moves=max_moves, aggregate=aggregate)
+        (poll :meth:`get_plan`).  With ``drain`` (a controller of 1.8 or
+        later), the plan empties that host, ``cold`` moving its guests
+        that cannot live-migrate by cold migration.  Reading a large
+        cloud from nova takes a while: ``timeout`` overrides the
+        client's."""
+        scope = {'max_moves': max_moves, 'aggregate': aggregate}
+        version = '1.1'
+        if drain is not None or cold:
+            scope.update(drain=drain, cold=cold)
+            version = '1.8'
+        return self._client.prepare(version=version, timeout=timeout).call(
+            {}, 'create_plan', dry_run=dry_run, execute=execute, **scope)
 
     def list_plans(self, limit: int = 20) -> list[dict]:
         return self._client.prepare(version='1.1').call(

@@ -29,7 +29,7 @@ def _answers(timeout: float):
     except oslo_messaging.MessagingTimeout:
         raise errors.GatewayTimeout(
             f'no controller replied within {timeout:g} s') from None
-    except exception.UnknownAggregate as error:
+    except (exception.UnknownAggregate, exception.UnknownHost) as error:
         raise errors.NotFound(first_line(error)) from None
     except (exception.UnknownMetric, exception.BadArgument) as error:
         raise errors.BadRequest(first_line(error)) from None
@@ -132,12 +132,13 @@ class Controller:
         ``host`` (an empty history of now tells, cheaply)."""
         self.host_history(host, time.time(), sample_mod.HostMetric.LOAD_1)
 
-    def create_plan(self, dry_run: bool, execute: bool,
-                    max_moves: int | None, aggregate: str | None) -> dict:
+    def create_plan(self, dry_run: bool, execute: bool, **scope) -> dict:
+        """``scope``: :meth:`~rpcapi.ControllerClient.create_plan`'s
+        ``max_moves``, ``aggregate``, ``drain`` and ``cold``."""
         with _answers(self._planning_timeout):
             return self._client.create_plan(
-                dry_run=dry_run, execute=execute, max_moves=max_moves,
-                aggregate=aggregate, timeout=self._planning_timeout)
+                dry_run=dry_run, execute=execute,
+                timeout=self._planning_timeout, **scope)
 
     def list_plans(self, limit: int) -> list[dict]:
         with _answers(self._timeout):

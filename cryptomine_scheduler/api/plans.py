@@ -11,11 +11,24 @@ _SCOPE = {
     'max_moves': {'type': ['integer', 'null'], 'minimum': 0},
     'aggregate': {'type': ['string', 'null'], 'minLength': 1,
                   'maxLength': 255},
+    'drain': {'type': ['string', 'null'], 'minLength': 1, 'maxLength': 255},
+    'cold': {'type': 'boolean'},
 }
 CREATE = {'type': 'object', 'additionalProperties': False,
           'properties': {'dry_run': {'type': 'boolean'}, **_SCOPE}}
 REBALANCE = {'type': 'object', 'additionalProperties': False,
              'properties': _SCOPE}
+
+
+def _scope(body: dict) -> dict:
+    """The round's scope in a request's ``body``; ``cold`` only with
+    ``drain``."""
+    if body.get('cold') and not body.get('drain'):
+        raise errors.BadRequest('cold moves are for a drain only: give '
+                                'drain too')
+    scope = {key: body.get(key) for key in ('max_moves', 'aggregate',
+                                            'drain')}
+    return {**scope, 'cold': bool(body.get('cold'))}
 
 
 def list_plans(req: request_mod.ApiRequest) -> dict:
@@ -37,8 +50,7 @@ def create_plan(req: request_mod.ApiRequest) -> tuple[int, dict]:
     req.authorize(policies.PLAN_CREATE)
     body = req.body(CREATE)
     plan = req.controller.create_plan(
-        dry_run=body.get('dry_run', False), execute=False,
-        max_moves=body.get('max_moves'), aggregate=body.get('aggregate'))
+        dry_run=body.get('dry_run', False), execute=False, **_scope(body))
     return 201, {'plan': plan}
 
 
@@ -47,9 +59,8 @@ def rebalance(req: request_mod.ApiRequest) -> tuple[int, dict]:
     the plan)."""
     req.authorize(policies.PLAN_EXECUTE)
     body = req.body(REBALANCE)
-    plan = req.controller.create_plan(
-        dry_run=False, execute=True, max_moves=body.get('max_moves'),
-        aggregate=body.get('aggregate'))
+    plan = req.controller.create_plan(dry_run=False, execute=True,
+                                      **_scope(body))
     return 202, {'plan': plan}
 
 

@@ -192,10 +192,15 @@ class Api:
         return self._since('/v1/burst', 'burst', since)
 
     def create_plan(self, *, dry_run: bool, execute: bool,
-                    max_moves: int | None, aggregate: str | None) -> dict:
+                    max_moves: int | None = None,
+                    aggregate: str | None = None, drain: str | None = None,
+                    cold: bool = False) -> dict:
         """Plan now; with ``execute`` the moves run in the background
-        (poll :meth:`get_plan`)."""
+        (poll :meth:`get_plan`).  With ``drain``, the plan empties that
+        host (``cold``: its guests that cannot live-migrate too)."""
         scope = {'max_moves': max_moves, 'aggregate': aggregate}
+        if drain is not None:
+            scope.update(drain=drain, cold=cold)
         timeout = max(self._adapter.session.timeout or 0, PLANNING_TIMEOUT)
         if execute:
             found = self._request('POST', '/v1/rebalance', json=scope,

@@ -18,10 +18,35 @@ BALANCE_FIGURES = ('objective', 'sigma', 'peak', 'overloaded')
 def add_scope_options(parser) -> None:
     parser.add_argument(
         '--max-moves', type=int, metavar='N',
-        help='move at most N instances (default: [replan] max_moves)')
+        help='move at most N instances (default: [replan] max_moves; '
+             'with --drain, all of the host\'s)')
     parser.add_argument(
         '--aggregate', metavar='NAME',
         help='plan only the hosts of this host aggregate')
+    parser.add_argument(
+        '--drain', metavar='HOST',
+        help='empty this compute host: move every instance on it that may '
+             'move (whatever the cool-down and the tenants\' daily moves) '
+             'to the hosts that suit it best, and nothing else.  Disable '
+             'its nova-compute service first, so that nova places nothing '
+             'new there')
+    parser.add_argument(
+        '--cold', action='store_true',
+        help='with --drain: move the instances that cannot live-migrate '
+             '(PCI passthrough) by cold migration, now, whatever '
+             '[replan] allow_cold_migration and the cold-migration windows '
+             'say (their guests stop for the copy); flavors that say '
+             'never still stay')
+
+
+def scope(parsed_args) -> dict:
+    """The scope options as the client takes them."""
+    if parsed_args.cold and parsed_args.drain is None:
+        raise errors.CommandError('--cold is for a drain: give --drain '
+                                  'HOST too')
+    return {'max_moves': parsed_args.max_moves,
+            'aggregate': parsed_args.aggregate,
+            'drain': parsed_args.drain, 'cold': parsed_args.cold}
 
 
 def _move(action: dict) -> str:
@@ -109,8 +134,7 @@ class CreatePlan(show.ShowOne):
     def take_action(self, parsed_args):
         plan = self.app.client_manager.cryptomine.create_plan(
             dry_run=parsed_args.dry_run, execute=False,
-            max_moves=parsed_args.max_moves,
-            aggregate=parsed_args.aggregate)
+            **scope(parsed_args))
         if plan['status'] == 'nothing-to-do':
             raise nothing_to_do(plan)
         return plan_fields(plan)
@@ -283,24 +307,28 @@ class Rebalance(show.ShowOne):
             raise errors.CommandError('refusing to rebalance: stdin is not '
                                       'a terminal to confirm on (pass '
                                       '--yes)')
-        limit = ('' if parsed_args.max_moves is None
-                 else f' (at most {parsed_args.max_moves} moves)')
-        scope = (f' in aggregate {parsed_args.aggregate}'
+        where = (f' in aggregate {parsed_args.aggregate}'
                  if parsed_args.aggregate else '')
-        self.app.stderr.write(f'Plan and migrate instances{scope} '
-                              f'now{limit}? [y/N] ')
+        if parsed_args.drain is not None:
+            where += f' off {parsed_args.drain}'
+        details = [f'at most {parsed_args.max_moves} moves'] * (
+            parsed_args.max_moves is not None)
+        if parsed_args.cold:
+            details.append('cold where they cannot move live')
+        said = f' ({"; ".join(details)})' if details else ''
+        self.app.stderr.write(f'Plan and migrate instances{where} '
+                              f'now{said}? [y/N] ')
         self.app.stderr.flush()
         if self.app.stdin.readline().strip().lower() not in ('y', 'yes'):
             raise errors.CommandError('rebalance cancelled')
 
     def take_action(self, parsed_args):
+        planned = scope(parsed_args)
         self._confirm(parsed_args)
         controller = self.app.client_manager.cryptomine
         with interrupt_deferred() as interrupted:
-            plan = controller.create_plan(
-                dry_run=False, execute=True,
-                max_moves=parsed_args.max_moves,
-                aggregate=parsed_args.aggregate)
+            plan = controller.create_plan(dry_run=False, execute=True,
+                                          **planned)
             if plan['status'] == 'nothing-to-do':
                 raise nothing_to_do(plan)
             self.app.stderr.write(f'Plan {plan["id"]}: '

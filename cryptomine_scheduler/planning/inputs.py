@@ -93,6 +93,10 @@ POWER_KNEE_PERCENT = 10.0
 #: room, and a home instance leaves for a burst host only for a gain of
 #: more than both together (the hysteresis around a peak).
 BURST_HOST_COST = 0.15
+#: What hosting one instance costs on the host an operator drains
+#: (:attr:`Policy.drain`): far more than any balance its staying could
+#: keep, so that every instance that may leave it does.
+DRAIN_HOST_COST = 100.0
 BURST_COST_WEIGHT = 0.1
 #: Recorded cold migrations needed before their median replaces the
 #: configured estimate of a cold migration's downtime.
@@ -149,6 +153,10 @@ class Policy:
     #: (:func:`copy_factors`); 1 for those not listed.
     copy_factors: Mapping[str, float] = dataclasses.field(
         default_factory=dict)
+    #: A host to empty (an operator's drain): only its instances move,
+    #: it receives none, each pays :data:`DRAIN_HOST_COST` to stay, and
+    #: neither the cool-down nor the tenants' daily moves hold them.
+    drain: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,11 +254,15 @@ def _pin_reason(server: cluster_mod.Server, policy: Policy,
             return Pinned.OUTSIDE_WINDOW
         if server.project in policy.downtime_spent:
             return Pinned.DOWNTIME_BUDGET
-    if server.project in policy.moves_spent:
+    # An operator's drain moves its host's instances whatever the
+    # automatic rounds' budgets and cool-down say.
+    drained = server.host == policy.drain
+    if server.project in policy.moves_spent and not drained:
         return Pinned.TENANT_MOVES
     if server.uuid in policy.failed_today:
         return Pinned.FAILED_TODAY
-    if last_moved is not None and now - last_moved < policy.cooldown:
+    if (last_moved is not None and now - last_moved < policy.cooldown
+            and not drained):
         return Pinned.COOL_DOWN
     return None
 
@@ -375,7 +387,8 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
                               policy.cooldown) / 100.0 * capacity[fresh]
         informed[fresh] = ~np.isnan(total[fresh]).any(axis=1)
     total = np.nan_to_num(total)
-    receives &= informed
+    drained = np.array([h.name == policy.drain for h in hosts], dtype=bool)
+    receives &= informed & ~drained
 
     servers = [s for s in cluster.servers if s.host in index]
     placed = np.array([index[s.host] for s in servers], dtype=np.int64)
@@ -419,6 +432,8 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     weights = np.array([model.weights.cpu, model.weights.memory])
     movable = np.ones(len(servers), dtype=bool)
     movable[list(pinned)] = False
+    if policy.drain is not None:
+        movable &= drained[placed]
     alloc_demand = np.array([[s.vcpus, s.memory_mb] for s in servers],
                             dtype=float).reshape(len(servers), 2)
     stopped = np.array([s.moves_cold for s in servers], dtype=float)
@@ -468,4 +483,5 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         device_count=devices[0],
         device_free=devices[1],
         device_pressure=devices[2],
-        host_cost=np.array([_host_cost(h) for h in hosts]))
+        host_cost=np.array([_host_cost(h) for h in hosts])
+        + DRAIN_HOST_COST * drained)

@@ -50,6 +50,8 @@ _ENDED = {
     executor_mod.MigrationState.FAILED: executor_mod.ActionStatus.FAILED,
 }
 OPERATOR = 'operator'
+#: The trigger of an operator's drain of a host.
+DRAIN = 'drain'
 
 
 def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
@@ -74,6 +76,13 @@ def in_aggregate(found: cluster_mod.Cluster,
     return dataclasses.replace(
         found, hosts=hosts,
         servers=tuple(s for s in found.servers if s.host in names))
+
+
+def _on(found: cluster_mod.Cluster, host: str) -> int:
+    """How many instances nova has on ``host``, which it must know."""
+    if host not in {h.name for h in found.hosts}:
+        raise exception.UnknownHost(f'no compute host {host!r} in nova')
+    return sum(s.host == host for s in found.servers)
 
 
 class PlanningLock:
@@ -178,9 +187,15 @@ class Replanner:
         return frozenset(p for p, total in spent.items() if total >= budget)
 
     def _policy(self, max_moves: int | None, now: float,
-                found: cluster_mod.Cluster) -> inputs.Policy:
+                found: cluster_mod.Cluster, drain: str | None = None,
+                cold: bool = False) -> inputs.Policy:
+        """The configured policy; for a drain of host ``drain``, every
+        instance on it may move (``cold``: those that cannot live-migrate
+        too, now, whatever the windows and budgets of cold moves)."""
         r = self.conf.replan
-        return inputs.Policy(
+        if drain is not None and max_moves is None:
+            max_moves = _on(found, drain)
+        policy = inputs.Policy(
             limits=problem_mod.Limits(
                 max_moves=r.max_moves if max_moves is None else max_moves,
                 min_gain=r.min_gain,
@@ -205,18 +220,29 @@ class Replanner:
                 r.cold_migration_downtime),
             copy_factors=inputs.copy_factors(
                 inputs.LiveMigration(*row) for row in
-                self.plans.live_migrations(now - WEEK)))
+                self.plans.live_migrations(now - WEEK)),
+            drain=drain)
+        if cold:
+            policy = dataclasses.replace(
+                policy, allow_cold_migration=True, cold_window_open=True,
+                downtime_spent=frozenset())
+        return policy
 
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,
-               aggregate: str | None = None) -> dict:
+               aggregate: str | None = None, drain: str | None = None,
+               cold: bool = False) -> dict:
         """Plan now; with ``execute``, start moving in the background.
+        With ``drain``, the plan empties that host (:meth:`_policy`).
 
         Returns the stored plan.  Raises :class:`~cryptomine_scheduler.
         exception.ReplanBusy` while another round runs,
         :class:`~cryptomine_scheduler.exception.ReplanUnavailable` without
-        nova.
+        nova, :class:`~cryptomine_scheduler.exception.UnknownHost` for a
+        drain of a host nova does not have.
         """
+        if cold and drain is None:
+            raise exception.BadArgument('cold moves are for a drain only')
         if self._cluster_source is None or (execute and
                                             self._migrator is None):
             raise exception.ReplanUnavailable(
@@ -228,10 +254,11 @@ class Replanner:
             raise exception.ReplanBusy('another re-plan round is running')
         try:
             self._settle_orphans()
-            plan_id, moves, cold = self._plan(trigger, dry_run, execute,
-                                              max_moves, aggregate)
+            plan_id, moves, stopped = self._plan(
+                trigger, dry_run, execute, max_moves, aggregate,
+                drain, cold)
             if execute and moves:
-                self._start_round(plan_id, moves, cold)
+                self._start_round(plan_id, moves, stopped)
         except BaseException:
             self._lock.release()
             raise
@@ -288,7 +315,8 @@ class Replanner:
                     plans_mod.ActionCause.NOVA if failed else None)
         return running
 
-    def _plan(self, trigger, dry_run, execute, max_moves, aggregate):
+    def _plan(self, trigger, dry_run, execute, max_moves, aggregate,
+              drain, allow_cold):
         started = time.perf_counter()
         try:
             found = self._cluster_source()
@@ -299,7 +327,7 @@ class Replanner:
         if aggregate:
             found = in_aggregate(found, aggregate)
         now = self._clock()
-        policy = self._policy(max_moves, now, found)
+        policy = self._policy(max_moves, now, found, drain, allow_cold)
         snap = snapshot.LoadSnapshot.from_wire(self._tracker.snapshot(now))
         problem = inputs.build(found, snap, load_model(self.conf), policy,
                                now, self.plans.last_moved(

@@ -232,6 +232,16 @@ class TestAdmin(ApiTestCase):
             plan['status'], plan['dry_run'], len(plan['actions'])))
         self.assertEqual([], self.nova.started)
 
+    def test_plans_a_drain(self):
+        created = self.admin.post(self.url('/v1/plans'),
+                                  json={'dry_run': True, 'drain': 'hot'})
+        self.assertEqual(201, created.status_code)
+        plan = created.json()['plan']
+        self.assertEqual(('drain', 6, {'hot'}), (
+            plan['trigger'], len(plan['actions']),
+            {a['source'] for a in plan['actions']}))
+        self.assertEqual([], self.nova.started)
+
     def test_rebalance_moves_and_abort_of_a_finished_plan(self):
         started = self.admin.post(self.url('/v1/rebalance'),
                                   json={'max_moves': 2})
@@ -310,6 +320,10 @@ class TestAdmin(ApiTestCase):
              {}),
             (404, "no compute host in aggregate 'gpu-pool'", 'POST',
              '/v1/plans', {'json': {'aggregate': 'gpu-pool'}}),
+            (404, "no compute host 'nope' in nova", 'POST',
+             '/v1/rebalance', {'json': {'drain': 'nope'}}),
+            (400, 'cold moves are for a drain only: give drain too',
+             'POST', '/v1/plans', {'json': {'cold': True}}),
             (404, 'no resource /v1/nothing', 'GET', '/v1/nothing', {}),
             (405, 'DELETE is not allowed on /v1/plans (only GET, POST)',
              'DELETE', '/v1/plans', {}),

@@ -731,6 +731,29 @@ class TestRebalance(InProcessTestCase):
                          result.err)
         self.assertEqual([], self.client.list_plans())
 
+    def test_drain_empties_a_host(self):
+        result = self.cli('rebalance', '--drain', 'hot', '--cold',
+                          stdin='n\n', tty=True)
+        self.assertEqual('Plan and migrate instances off hot now (cold '
+                         'where they cannot move live)? [y/N] rebalance '
+                         'cancelled\n', result.err)
+        result = self.cli('rebalance', '--drain', 'hot', '--yes',
+                          '--poll-interval', '0.05', '-f', 'json')
+        self.assertEqual(0, result.rc, result.err)
+        done = result.json()
+        self.assertEqual(('drain', 'succeeded'),
+                         (done['Trigger'], done['Status']))
+        self.assertEqual(set(SERVERS),
+                         {a['instance'] for a in done['Actions']})
+        self.assertEqual({'hot'}, {a['source'] for a in done['Actions']})
+        self.assertFalse({self.nova.host_of(s) for s in SERVERS} & {'hot'})
+        result = self.cli('rebalance', '--cold', '--yes')
+        self.assertEqual((1, '--cold is for a drain: give --drain HOST too'),
+                         (result.rc, result.error))
+        result = self.cli('plan', 'create', '--drain', 'nope')
+        self.assertEqual((4, "no compute host 'nope' in nova"),
+                         (result.rc, result.error))
+
     def test_needs_yes_off_a_terminal(self):
         result = self.cli('rebalance')
         self.assertEqual(1, result.rc)

@@ -241,7 +241,8 @@ class ColdMigrationTest(LibvirtGpuTestBase):
             'nova.virt.libvirt.driver.LibvirtDriver'
             '.migrate_disk_and_power_off', lambda *args, **kwargs: '{}'))
         self.flavors = {'miner': self.miner_flavor(
-            **{'cryptomine:migration': 'cold'})}
+            **{'cryptomine:migration': 'cold'}),
+            'plain-miner': self.miner_flavor()}
 
     def controller_overrides(self) -> dict:
         # One move a round: a second cold migration of a passthrough
@@ -301,3 +302,41 @@ class ColdMigrationTest(LibvirtGpuTestBase):
         # whose PCI address is the one it held on the hot host.)
         waiting.wait_for(lambda: self.gpus_counted('hot') == (2, 1), 60)
         self.assertEqual(2, self.gpus_counted('cool')[0])
+
+    def test_a_drain_moves_a_passthrough_miner_cold_to_a_free_gpu(self):
+        self.start_compute('maint', pci_info=fakelibvirt.HostPCIDevicesInfo(
+            num_pci=1, num_pfs=0, num_vfs=0))
+        # Its flavor says nothing of migration: it cannot live-migrate,
+        # and [replan] allow_cold_migration is off.
+        miner = self.boot('plain-miner')
+        self.start_compute('cool', pci_info=fakelibvirt.HostPCIDevicesInfo(
+            num_pci=2, num_pfs=0, num_vfs=0))
+        self.start_compute('cpu1')
+        self.report({'maint': 10.0, 'cool': 20.0, 'cpu1': 2.0},
+                    guests={'maint': [
+                        sample.InstanceLoad(miner['id'], 20.0, 2000.0)]},
+                    gpus={'maint': [samples.gpu(0, temp=50.0,
+                                                instances=[miner['id']])],
+                          'cool': gpus(50.0)})
+        self.wait_for_gpus({'maint': (1, 1), 'cool': (2, 0)})
+        replanner = self.controller.replanner
+        plan = replanner.create(trigger='drain', dry_run=True,
+                                execute=False, drain='maint')
+        self.assertEqual(('nothing-to-do', {'not live-migratable': 1}),
+                         (plan['status'], plan['pinned']))
+
+        # The operator's --cold: moved cold now, to the host with a free
+        # GPU rather than the idle one without.
+        plan = replanner.create(trigger='drain', dry_run=False,
+                                execute=True, drain='maint', cold=True)
+        replanner.wait(waiting.PATIENCE)
+        plan = replanner.plans.get(plan['id'])
+        self.assertEqual('succeeded', plan['status'], plan)
+        [action] = plan['actions']
+        self.assertEqual(
+            (miner['id'], 'maint', 'cool', False, 'succeeded'),
+            (action['instance'], action['source'], action['destination'],
+             action['live'], action['status']))
+        found = self.api.get_server(miner['id'])
+        self.assertEqual(('ACTIVE', 'cool'),
+                         (found['status'], self.host_of(found)))

@@ -61,7 +61,9 @@ class TestOlderController(base.BaseTestCase):
                     'i1', 0.0, sample.InstanceMetric.CPU_PERCENT),
                 lambda: self.controller.instance_device_history(
                     'i1', sample.DeviceKind.ASIC, 0.0, 'hashrate_5s_ghs'),
-                lambda: self.controller.instance_migrations('i1', 0.0)):
+                lambda: self.controller.instance_migrations('i1', 0.0),
+                lambda: self.controller.create_plan(
+                    dry_run=True, execute=False, drain='h1', cold=False)):
             error = self.assertRaises(errors.Unavailable, call)
             self.assertEqual(503, error.code)
             self.assertTrue(str(error).startswith(

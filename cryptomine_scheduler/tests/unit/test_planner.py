@@ -770,6 +770,19 @@ class TestMining(base.BaseTestCase):
         self.assertLessEqual(p.objective(plan.placement),
                              optimum.objective * 1.01 + 1e-6)
 
+    def test_a_drain_moves_gpu_guests_only_onto_free_gpus(self):
+        # hot is as cool as the others: a round leaves the fleet alone.
+        f = mining_fleet(hot=25.0)
+        self.assertEqual((), heuristic.plan(fleets.problem(f)).moves)
+        p = fleets.problem(f, inputs.Policy(
+            limits=problem_mod.Limits(max_moves=9), drain='hot'))
+        plan = heuristic.plan(p)
+        check_feasible(self, p, plan.placement)
+        # cool's eight free GPUs take eight of them; full has none free,
+        # so the ninth stays.
+        self.assertEqual((8, {'cool'}), (len(plan.moves), {
+            m.destination for m in plan.moves}))
+
     def test_a_rig_moves_only_where_all_its_gpus_are_free(self):
         # hot's nine GPUs are held by three rigs of three; the other six
         # guests hold none.  cool (25 degC) has 2 GPUs free, full (28

@@ -11,6 +11,7 @@ import uuid
 import fixtures
 from tooz import coordination
 
+from cryptomine_scheduler import exception
 from cryptomine_scheduler import rpc
 from cryptomine_scheduler.control import service
 from cryptomine_scheduler.db import models
@@ -438,7 +439,7 @@ class TestTenantBudgets(ReplanTestCase):
             'cryptomine_migrations_total',
             {'status': 'succeeded', 'how': how, 'cause': ''})
             for how in ('live', 'cold')}
-        self.assertEqual({'live': None, 'cold': len(done['actions'])},
+        self.assertEqual({'live': 0, 'cold': len(done['actions'])},
                          counted)
 
     def test_within_the_budget_both_tenants_move(self):
@@ -446,6 +447,88 @@ class TestTenantBudgets(ReplanTestCase):
         moved, pinned = self.planned_tenants()
         self.assertEqual({'acme', 'other'}, moved)
         self.assertNotIn("tenant's cold-migration downtime spent", pinned)
+
+
+class DrainTestCase(ReplanTestCase):
+    """An operator empties one host of a balanced fleet: two guests on
+    each host, those on ``cold1`` passthrough ones (no live migration)
+    when ``passthrough`` is set."""
+
+    passthrough = False
+
+    def setUp(self):
+        super().setUp()
+        self.controller.stop()
+        hosts = sorted(HOSTS)
+        self.nova = fake_nova.FakeNova(dataclasses.replace(
+            skewed_cluster(), servers=tuple(
+                dataclasses.replace(
+                    s, host=hosts[n % 3], live_migratable=not (
+                        self.passthrough and hosts[n % 3] == 'cold1'))
+                for n, s in enumerate(skewed_cluster().servers))))
+        self.controller = self.start_controller()
+        self.record_load()
+
+    def on(self, host: str) -> set[str]:
+        return {s.uuid for s in self.nova.cluster().servers
+                if s.host == host}
+
+    def drained(self, **scope) -> dict:
+        return self.finished(self.client.create_plan(
+            dry_run=False, execute=True, drain='cold1', **scope)['id'])
+
+
+class TestDrain(DrainTestCase):
+
+    def test_a_drain_moves_the_host_s_guests_and_nothing_else(self):
+        self.assertEqual('nothing-to-do', self.client.create_plan(
+            dry_run=True, execute=False)['status'])
+        leaving = self.on('cold1')
+        # One of them moved a minute ago: a drain moves it all the same.
+        self.record_move(min(leaving), time.time() - 60, 30.0, cold=False)
+        staying = {h: self.on(h) for h in ('hot', 'cold2')}
+        done = self.drained()
+        self.assertEqual(('drain', 'succeeded'),
+                         (done['trigger'], done['status']))
+        self.assertEqual(leaving, {a['instance'] for a in done['actions']})
+        self.assertEqual({'cold1'}, {a['source'] for a in done['actions']})
+        self.assertEqual(set(), self.on('cold1'))
+        # The two guests went one to each host, and no other guest moved.
+        self.assertEqual({'hot', 'cold2'},
+                         {a['destination'] for a in done['actions']})
+        for host, before in staying.items():
+            self.assertLessEqual(before, self.on(host))
+
+    def test_errors(self):
+        self.assertRaises(exception.UnknownHost, self.client.create_plan,
+                          dry_run=True, execute=False, drain='nope')
+        self.assertRaises(exception.BadArgument, self.client.create_plan,
+                          dry_run=True, execute=False, cold=True)
+
+
+class TestDrainPassthrough(DrainTestCase):
+
+    passthrough = True
+
+    def test_guests_that_cannot_live_migrate_leave_only_cold(self):
+        # A window of a minute, twelve hours from now.
+        hour = (time.gmtime().tm_hour + 12) % 24
+        self.conf.set_override('cold_migration_windows',
+                               [f'* {hour:02d}:00-{hour:02d}:01'], 'replan')
+        plan = self.client.create_plan(dry_run=True, execute=False,
+                                       drain='cold1')
+        self.assertEqual(('nothing-to-do', {'not live-migratable': 2}),
+                         (plan['status'], plan['pinned']))
+        # Allowed, but outside every window: still not now.
+        self.conf.set_override('allow_cold_migration', True, 'replan')
+        plan = self.client.create_plan(dry_run=True, execute=False,
+                                       drain='cold1')
+        self.assertEqual({'cold migration outside its windows': 2},
+                         plan['pinned'])
+        done = self.drained(cold=True)
+        self.assertEqual('succeeded', done['status'])
+        self.assertEqual({False}, {live for _, _, live in self.nova.started})
+        self.assertEqual(set(), self.on('cold1'))
 
 
 class TestCopyFactors(ReplanTestCase):
