@@ -108,6 +108,12 @@ def plan_fields(plan: dict) -> tuple[tuple, tuple]:
 
 
 def nothing_to_do(plan: dict) -> errors.NothingToDo:
+    if plan['trigger'] == 'drain':
+        pinned = ', '.join(f'{count} {why}' for why, count
+                           in sorted((plan['pinned'] or {}).items()))
+        return errors.NothingToDo(
+            f'nothing to do: plan {plan["id"]} can move no instance off the '
+            f'host{f" ({pinned})" if pinned else ""}')
     objective = (plan['efficacy'] or {}).get('before', {}).get('objective')
     balance = '' if objective is None else f' (objective {objective:.4g})'
     return errors.NothingToDo(

@@ -433,7 +433,9 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
     movable = np.ones(len(servers), dtype=bool)
     movable[list(pinned)] = False
     if policy.drain is not None:
+        # The others are not pinned: a drain does not touch them.
         movable &= drained[placed]
+        pinned = {n: why for n, why in pinned.items() if drained[placed[n]]}
     alloc_demand = np.array([[s.vcpus, s.memory_mb] for s in servers],
                             dtype=float).reshape(len(servers), 2)
     stopped = np.array([s.moves_cold for s in servers], dtype=float)

@@ -27,6 +27,7 @@ from cryptomine_scheduler import exception
 from cryptomine_scheduler.db import plans as plans_mod
 from cryptomine_scheduler.history import snapshot
 from cryptomine_scheduler.placement import scoring
+from cryptomine_scheduler.planning import efficacy as efficacy_mod
 from cryptomine_scheduler.planning import heuristic
 from cryptomine_scheduler.planning import inputs
 from cryptomine_scheduler.planning import problem as problem_mod
@@ -83,6 +84,20 @@ def _on(found: cluster_mod.Cluster, host: str) -> int:
     if host not in {h.name for h in found.hosts}:
         raise exception.UnknownHost(f'no compute host {host!r} in nova')
     return sum(s.host == host for s in found.servers)
+
+
+def _as_balance(problem: problem_mod.Problem, result: heuristic.Plan,
+                drain: str) -> heuristic.Plan:
+    """A drain's plan with the efficacy and gains of its moves as the
+    fleet's balance sees them, without the cost the drain put on staying
+    (its moves are the point, not a gain)."""
+    cost = problem.host_cost.copy()
+    cost[problem.hosts.index(drain)] -= inputs.DRAIN_HOST_COST
+    plain = dataclasses.replace(problem, host_cost=cost)
+    return dataclasses.replace(
+        result, efficacy=efficacy_mod.efficacy(plain, result.placement),
+        moves=tuple(dataclasses.replace(
+            m, gain=m.gain - inputs.DRAIN_HOST_COST) for m in result.moves))
 
 
 class PlanningLock:
@@ -333,6 +348,8 @@ class Replanner:
                                now, self.plans.last_moved(
                                    now - policy.cooldown))
         result = heuristic.plan(problem)
+        if drain is not None:
+            result = _as_balance(problem, result, drain)
         seconds = time.perf_counter() - started
         unmigratable = {s.uuid for s in found.servers if s.moves_cold}
         cold = frozenset(m.instance for m in result.moves

@@ -750,6 +750,10 @@ class TestRebalance(InProcessTestCase):
         result = self.cli('rebalance', '--cold', '--yes')
         self.assertEqual((1, '--cold is for a drain: give --drain HOST too'),
                          (result.rc, result.error))
+        result = self.cli('plan', 'create', '--drain', 'hot')
+        self.assertEqual(5, result.rc)
+        self.assertRegex(result.error, r'^nothing to do: plan [-0-9a-f]+ can '
+                                       r'move no instance off the host$')
         result = self.cli('plan', 'create', '--drain', 'nope')
         self.assertEqual((4, "no compute host 'nope' in nova"),
                          (result.rc, result.error))

@@ -491,6 +491,12 @@ class TestDrain(DrainTestCase):
         self.assertEqual(('drain', 'succeeded'),
                          (done['trigger'], done['status']))
         self.assertEqual(leaving, {a['instance'] for a in done['actions']})
+        # Its efficacy and gains are the fleet's balance, which the drain
+        # makes worse: not the cost it put on staying.
+        e = done['efficacy']
+        self.assertLess(e['before']['objective'], e['after']['objective'])
+        self.assertLess(e['after']['objective'], 1.0)
+        self.assertLess(sum(a['gain'] for a in done['actions']), 0.0)
         self.assertEqual({'cold1'}, {a['source'] for a in done['actions']})
         self.assertEqual(set(), self.on('cold1'))
         # The two guests went one to each host, and no other guest moved.
