@@ -416,7 +416,9 @@ def build(cluster: cluster_mod.Cluster, snap: snapshot_mod.LoadSnapshot,
         if not seen[n]:
             demand[n] = (server.vcpus * model.default_load_percent / 100.0,
                          server.memory_mb)
-        reason = (Pinned.NO_LOAD_DATA if not informed[placed[n]]
+        # A drain needs no load data of the host it empties.
+        reason = (Pinned.NO_LOAD_DATA if not (informed[placed[n]]
+                                              or drained[placed[n]])
                   else _pin_reason(server, policy,
                                    last_moved.get(server.uuid), now))
         if reason is not None:

@@ -195,6 +195,14 @@ class TestConstraints(base.BaseTestCase):
         self.assertFalse(p.accepts_moves[p.hosts.index('cold1')])
         self.assertEqual({Pinned.NO_LOAD_DATA}, set(p.pinned.values()))
         self.assertEqual((), heuristic.plan(p).moves)
+        # A drain empties it all the same (its collector may be what
+        # failed), onto the hosts whose load is known.
+        p = fleets.problem(f, dataclasses.replace(NO_MIN_GAIN, drain='hot'))
+        plan = heuristic.plan(p)
+        check_feasible(self, p, plan.placement)
+        self.assertEqual(({}, {'cold2'}),
+                         (p.pinned, {m.destination for m in plan.moves}))
+        self.assertFalse((plan.placement == p.hosts.index('hot')).any())
 
     def test_hot_mining_host_gives_but_does_not_take(self):
         metric = fleets.mining.MiningMetric
