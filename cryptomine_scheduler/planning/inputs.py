@@ -93,11 +93,11 @@ POWER_KNEE_PERCENT = 10.0
 #: room, and a home instance leaves for a burst host only for a gain of
 #: more than both together (the hysteresis around a peak).
 BURST_HOST_COST = 0.15
+BURST_COST_WEIGHT = 0.1
 #: What hosting one instance costs on the host an operator drains
 #: (:attr:`Policy.drain`): far more than any balance its staying could
 #: keep, so that every instance that may leave it does.
 DRAIN_HOST_COST = 100.0
-BURST_COST_WEIGHT = 0.1
 #: Recorded cold migrations needed before their median replaces the
 #: configured estimate of a cold migration's downtime.
 COLD_SAMPLES = 3

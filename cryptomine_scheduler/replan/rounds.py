@@ -208,8 +208,9 @@ class Replanner:
         instance on it may move (``cold``: those that cannot live-migrate
         too, now, whatever the windows and budgets of cold moves)."""
         r = self.conf.replan
-        if drain is not None and max_moves is None:
-            max_moves = _on(found, drain)
+        if drain is not None:
+            on_host = _on(found, drain)
+            max_moves = on_host if max_moves is None else max_moves
         policy = inputs.Policy(
             limits=problem_mod.Limits(
                 max_moves=r.max_moves if max_moves is None else max_moves,

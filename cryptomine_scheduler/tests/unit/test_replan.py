@@ -506,8 +506,10 @@ class TestDrain(DrainTestCase):
             self.assertLessEqual(before, self.on(host))
 
     def test_errors(self):
-        self.assertRaises(exception.UnknownHost, self.client.create_plan,
-                          dry_run=True, execute=False, drain='nope')
+        for max_moves in (None, 1):
+            self.assertRaises(exception.UnknownHost, self.client.create_plan,
+                              dry_run=True, execute=False, drain='nope',
+                              max_moves=max_moves)
         self.assertRaises(exception.BadArgument, self.client.create_plan,
                           dry_run=True, execute=False, cold=True)
 
