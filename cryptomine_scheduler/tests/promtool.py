@@ -1,9 +1,11 @@
-"""The shipped alerting rules, run by Prometheus' own rule engine.
+"""The shipped alerting rules and dashboard, read by Prometheus' own
+tool.
 
 A test scrapes a controller in each phase of a story (a healthy fleet,
 then a sick one), turns the scrapes into the series Prometheus would
 have stored, and has ``promtool test rules`` check which alerts fire in
-each phase.
+each phase.  The dashboard's queries are checked as PromQL by ``promtool
+check rules``.
 """
 
 import dataclasses
@@ -18,8 +20,11 @@ import tempfile
 import yaml
 from prometheus_client import parser
 
-RULES = (pathlib.Path(__file__).resolve().parents[2]
-         / 'etc' / 'prometheus' / 'cryptomine-alerts.yaml')
+ETC = pathlib.Path(__file__).resolve().parents[2] / 'etc'
+RULES = ETC / 'prometheus' / 'cryptomine-alerts.yaml'
+DASHBOARD = ETC / 'grafana' / 'cryptomine-dashboard.json'
+#: What the dashboard's variables stand for in a query outside Grafana.
+DASHBOARD_VARIABLES = {'$host': '.*'}
 JOB = 'cryptomine'
 #: The labels Prometheus gives every series of a target; a label of the
 #: same name in the scrape is renamed ``exported_<name>``.
@@ -47,9 +52,33 @@ def rules() -> list[dict]:
     return [rule for group in groups for rule in group['rules']]
 
 
-def metrics_read(rule: dict) -> set[str]:
-    """The names of our series the rule's expression reads."""
-    return set(_METRIC.findall(rule['expr']))
+def metrics_read(expr: str) -> set[str]:
+    """The names of our series a PromQL expression reads."""
+    return set(_METRIC.findall(expr))
+
+
+def dashboard_queries() -> list[str]:
+    """Every query of the shipped dashboard's panels, its variables
+    replaced."""
+    with open(DASHBOARD) as f:
+        panels = json.load(f)['panels']
+    queries = []
+    for panel in panels:
+        for target in panel.get('targets', ()):
+            expr = target['expr']
+            for name, value in DASHBOARD_VARIABLES.items():
+                expr = expr.replace(name, value)
+            queries.append(expr)
+    return queries
+
+
+def check_queries(queries: list[str]) -> subprocess.CompletedProcess:
+    """``promtool check rules`` on ``queries`` as recording rules: it
+    parses each as PromQL."""
+    rules = {'groups': [{'name': 'queries', 'rules': [
+        {'record': f'query_{n}', 'expr': expr}
+        for n, expr in enumerate(queries)]}]}
+    return _promtool(['check', 'rules'], rules)
 
 
 def exposed(text: str) -> set[str]:
@@ -130,11 +159,17 @@ def test_rules(phases: list[Phase],
                            {'eval_time': f'{minute}m', 'alertname': name,
                             'exp_alerts': alerts}
                            for name, minute, alerts in checks]}]}
+    return _promtool(['test', 'rules'], test)
+
+
+def _promtool(command: list[str], document: dict
+              ) -> subprocess.CompletedProcess:
+    """Run ``promtool COMMAND FILE`` on ``document`` written as YAML."""
     fd, path = tempfile.mkstemp(suffix='.yaml')
     try:
         with os.fdopen(fd, 'w') as f:
-            yaml.safe_dump(test, f)
-        return subprocess.run(['promtool', 'test', 'rules', path],
+            yaml.safe_dump(document, f)
+        return subprocess.run(['promtool', *command, path],
                               capture_output=True, text=True, check=False)
     finally:
         os.unlink(path)

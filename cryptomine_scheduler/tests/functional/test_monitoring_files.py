@@ -1,4 +1,5 @@
-"""The shipped Prometheus alerts, on what a controller really exports.
+"""The shipped Prometheus alerts and Grafana dashboard, on what a
+controller really exports.
 
 Two controllers are scraped (the same controller twice: every controller
 serves the same host series) while a fleet is healthy, then while it is
@@ -182,8 +183,8 @@ class TestShippedAlerts(test_metrics.MetricsTestCase):
         # Every series a rule reads is one the controller serves.
         served = promtool.exposed(sick)
         for rule in rules:
-            self.assertLessEqual(promtool.metrics_read(rule), served,
-                                 rule['alert'])
+            self.assertLessEqual(promtool.metrics_read(rule['expr']),
+                                 served, rule['alert'])
         firing = self.firing()
         silent = {'CryptomineSamplesDeadLettered',
                   'CryptomineWorkersRestarting'}
@@ -219,3 +220,20 @@ class TestShippedAlerts(test_metrics.MetricsTestCase):
         self.assertEqual(0, result.returncode, result.stdout + result.stderr)
         self.assertIn(f'SUCCESS: {len(promtool.rules())} rules found',
                       result.stdout)
+
+
+class TestShippedDashboard(test_metrics.MetricsTestCase):
+
+    def test_every_query_is_promql_on_series_the_controller_serves(self):
+        served = promtool.exposed(self.scrape_text())
+        queries = promtool.dashboard_queries()
+        self.assertGreater(len(queries), 20)
+        for query in queries:
+            self.assertTrue(promtool.metrics_read(query), query)
+            self.assertLessEqual(promtool.metrics_read(query), served, query)
+        result = promtool.check_queries(queries)
+        self.assertEqual(0, result.returncode, result.stdout + result.stderr)
+        self.assertIn(f'SUCCESS: {len(queries)} rules found', result.stdout)
+        # A query that is not PromQL fails the check.
+        result = promtool.check_queries(['sum(cryptomine_burst_hosts'])
+        self.assertEqual(1, result.returncode)
