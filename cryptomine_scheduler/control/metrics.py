@@ -40,7 +40,7 @@ MIGRATION_BUCKETS = (5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 PLAN_STATUSES = (plans.PlanStatus.NOTHING_TO_DO, plans.PlanStatus.PLANNED,
                  plans.PlanStatus.RUNNING)
 MIGRATION_KINDS = ('live', 'cold')
-MIGRATION_ENDS = (('succeeded', None), *(('failed', cause) for cause in (
+MIGRATION_ENDS = (('succeeded', ''), *(('failed', cause.value) for cause in (
     plans.ActionCause.NOVA, plans.ActionCause.NOVA_UNAVAILABLE,
     plans.ActionCause.TIMED_OUT, plans.ActionCause.ABORT_REQUESTED)))
 
@@ -362,8 +362,7 @@ class Metrics:
         for how in MIGRATION_KINDS:
             self._migration_seconds.labels(how)
             for status, cause in MIGRATION_ENDS:
-                self._migrations.labels(status, how, cause.value if cause
-                                        else '')
+                self._migrations.labels(status, how, cause)
         self._server = self._thread = None
 
     def plan_finished(self, status: str, seconds: float) -> None:
