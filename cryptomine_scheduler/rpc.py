@@ -179,12 +179,12 @@ class OperatorEndpoint(ReadEndpoint):
                                         exception.UnknownHost,
                                         exception.BadArgument)
     def create_plan(self, ctxt, dry_run, execute, max_moves=None,
-                    aggregate=None, drain=None, cold=False):
+                    aggregate=None, drain=None, cold=False, disable=False):
         return self._replanner.create(
             trigger=replan.OPERATOR if drain is None else replan.DRAIN,
             dry_run=bool(dry_run), execute=bool(execute),
             max_moves=max_moves, aggregate=aggregate, drain=drain,
-            cold=bool(cold))
+            cold=bool(cold), disable=bool(disable))
 
     def list_plans(self, ctxt, limit=20):
         return self._replanner.plans.list(int(limit))

@@ -16,6 +16,7 @@ Version history:
 * 1.7: ``get_instance_history``, ``get_instance_device_history``,
   ``get_instance_migrations``.
 * 1.8: ``create_plan`` takes ``drain`` and ``cold``.
+* 1.9: ``create_plan`` takes ``disable``.
 
 The plan and burst calls and ``get_instance_migrations`` are served on
 ``[messaging] operator_topic`` only: a client for them (cryptomine-api)
@@ -31,7 +32,7 @@ from cryptomine_scheduler.telemetry import collector_counters
 from cryptomine_scheduler.telemetry import sample as sample_mod
 
 NAMESPACE = 'cryptomine'
-VERSION = '1.8'
+VERSION = '1.9'
 # Exceptions the client re-raises as themselves rather than RemoteError:
 # those of :mod:`.exception`; from a controller not yet upgraded, the
 # modules that defined them before (imported only then, and only where
@@ -129,11 +130,13 @@ class ControllerClient:
                     max_moves: int | None = None,
                     aggregate: str | None = None,
                     drain: str | None = None, cold: bool = False,
+                    disable: bool = False,
                     timeout: float | None = None) -> dict:
         """Plan now; with ``execute`` the moves run in the background
         (poll :meth:`get_plan`).  With ``drain`` (a controller of 1.8 or
         later), the plan empties that host, ``cold`` moving its guests
-        that cannot live-migrate by cold migration.  Reading a large
+        that cannot live-migrate by cold migration, and ``disable`` (1.9)
+        disabling its nova-compute service first.  Reading a large
         cloud from nova takes a while: ``timeout`` overrides the
         client's."""
         scope = {'max_moves': max_moves, 'aggregate': aggregate}
@@ -141,6 +144,9 @@ class ControllerClient:
         if drain is not None or cold:
             scope.update(drain=drain, cold=cold)
             version = '1.8'
+        if disable:
+            scope['disable'] = True
+            version = '1.9'
         return self._client.prepare(version=version, timeout=timeout).call(
             {}, 'create_plan', dry_run=dry_run, execute=execute, **scope)
 

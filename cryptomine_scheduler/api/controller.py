@@ -134,7 +134,8 @@ class Controller:
 
     def create_plan(self, dry_run: bool, execute: bool, **scope) -> dict:
         """``scope``: :meth:`~rpcapi.ControllerClient.create_plan`'s
-        ``max_moves``, ``aggregate``, ``drain`` and ``cold``."""
+        ``max_moves``, ``aggregate``, ``drain``, ``cold`` and
+        ``disable``."""
         with _answers(self._planning_timeout):
             return self._client.create_plan(
                 dry_run=dry_run, execute=execute,

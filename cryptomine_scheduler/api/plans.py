@@ -17,15 +17,18 @@ _SCOPE = {
 CREATE = {'type': 'object', 'additionalProperties': False,
           'properties': {'dry_run': {'type': 'boolean'}, **_SCOPE}}
 REBALANCE = {'type': 'object', 'additionalProperties': False,
-             'properties': _SCOPE}
+             'properties': {**_SCOPE, 'keep_enabled': {'type': 'boolean'}}}
+#: What only a drain takes, and what a request without one is told.
+_DRAIN_ONLY = {'cold': 'cold moves are for a drain only',
+               'keep_enabled': 'keep_enabled is for a drain only'}
 
 
 def _scope(body: dict) -> dict:
-    """The round's scope in a request's ``body``; ``cold`` only with
-    ``drain``."""
-    if body.get('cold') and not body.get('drain'):
-        raise errors.BadRequest('cold moves are for a drain only: give '
-                                'drain too')
+    """The round's scope in a request's ``body``; ``cold`` and
+    ``keep_enabled`` only with ``drain``."""
+    for key, refusal in _DRAIN_ONLY.items():
+        if body.get(key) and not body.get('drain'):
+            raise errors.BadRequest(f'{refusal}: give drain too')
     scope = {key: body.get(key) for key in ('max_moves', 'aggregate',
                                             'drain')}
     return {**scope, 'cold': bool(body.get('cold'))}
@@ -59,8 +62,11 @@ def rebalance(req: request_mod.ApiRequest) -> tuple[int, dict]:
     the plan)."""
     req.authorize(policies.PLAN_EXECUTE)
     body = req.body(REBALANCE)
-    plan = req.controller.create_plan(dry_run=False, execute=True,
-                                      **_scope(body))
+    scope = _scope(body)
+    plan = req.controller.create_plan(
+        dry_run=False, execute=True,
+        disable=bool(scope['drain']) and not body.get('keep_enabled'),
+        **scope)
     return 202, {'plan': plan}
 
 

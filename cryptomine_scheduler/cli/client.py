@@ -194,13 +194,17 @@ class Api:
     def create_plan(self, *, dry_run: bool, execute: bool,
                     max_moves: int | None = None,
                     aggregate: str | None = None, drain: str | None = None,
-                    cold: bool = False) -> dict:
+                    cold: bool = False, keep_enabled: bool = False) -> dict:
         """Plan now; with ``execute`` the moves run in the background
         (poll :meth:`get_plan`).  With ``drain``, the plan empties that
-        host (``cold``: its guests that cannot live-migrate too)."""
+        host (``cold``: its guests that cannot live-migrate too); carried
+        out, it disables the host's nova-compute service first unless
+        ``keep_enabled``."""
         scope = {'max_moves': max_moves, 'aggregate': aggregate}
         if drain is not None:
             scope.update(drain=drain, cold=cold)
+        if keep_enabled:
+            scope['keep_enabled'] = True
         timeout = max(self._adapter.session.timeout or 0, PLANNING_TIMEOUT)
         if execute:
             found = self._request('POST', '/v1/rebalance', json=scope,

@@ -27,9 +27,9 @@ def add_scope_options(parser) -> None:
         '--drain', metavar='HOST',
         help='empty this compute host: move every instance on it that may '
              'move (whatever the cool-down and the tenants\' daily moves) '
-             'to the hosts that suit it best, and nothing else.  Disable '
-             'its nova-compute service first, so that nova places nothing '
-             'new there')
+             'to the hosts that suit it best, and nothing else; rebalance '
+             'disables its nova-compute service first, so that nova places '
+             'nothing new there')
     parser.add_argument(
         '--cold', action='store_true',
         help='with --drain: move the instances that cannot live-migrate '
@@ -41,9 +41,11 @@ def add_scope_options(parser) -> None:
 
 def scope(parsed_args) -> dict:
     """The scope options as the client takes them."""
-    if parsed_args.cold and parsed_args.drain is None:
-        raise errors.CommandError('--cold is for a drain: give --drain '
-                                  'HOST too')
+    for option in ('cold', 'keep_enabled'):
+        if getattr(parsed_args, option, False) and parsed_args.drain is None:
+            raise errors.CommandError(
+                f'--{option.replace("_", "-")} is for a drain: give '
+                f'--drain HOST too')
     return {'max_moves': parsed_args.max_moves,
             'aggregate': parsed_args.aggregate,
             'drain': parsed_args.drain, 'cold': parsed_args.cold}
@@ -295,6 +297,14 @@ class Rebalance(show.ShowOne):
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
         add_scope_options(parser)
+        parser.add_argument(
+            '--keep-enabled', action='store_true',
+            help='with --drain: leave the host\'s nova-compute service '
+                 'enabled (by default it is disabled before anything moves, '
+                 'with the reason "cryptomine: drained by plan ID", and '
+                 'stays so: enable it after the maintenance with '
+                 '"openstack compute service set --enable HOST '
+                 'nova-compute")')
         parser.add_argument('--yes', action='store_true',
                             help='do not ask for confirmation')
         parser.add_argument(
@@ -322,8 +332,11 @@ class Rebalance(show.ShowOne):
         if parsed_args.cold:
             details.append('cold where they cannot move live')
         said = f' ({"; ".join(details)})' if details else ''
-        self.app.stderr.write(f'Plan and migrate instances{where} '
-                              f'now{said}? [y/N] ')
+        asked = f'plan and migrate instances{where} now{said}'
+        if parsed_args.drain is not None and not parsed_args.keep_enabled:
+            asked = (f'disable nova-compute on {parsed_args.drain}, then '
+                     f'{asked}')
+        self.app.stderr.write(f'{asked[0].upper()}{asked[1:]}? [y/N] ')
         self.app.stderr.flush()
         if self.app.stdin.readline().strip().lower() not in ('y', 'yes'):
             raise errors.CommandError('rebalance cancelled')
@@ -333,8 +346,11 @@ class Rebalance(show.ShowOne):
         self._confirm(parsed_args)
         controller = self.app.client_manager.cryptomine
         with interrupt_deferred() as interrupted:
-            plan = controller.create_plan(dry_run=False, execute=True,
-                                          **planned)
+            plan = controller.create_plan(
+                dry_run=False, execute=True,
+                keep_enabled=parsed_args.keep_enabled, **planned)
+            if parsed_args.drain is not None and not parsed_args.keep_enabled:
+                self._report_disabled(parsed_args.drain, plan)
             if plan['status'] == 'nothing-to-do':
                 raise nothing_to_do(plan)
             self.app.stderr.write(f'Plan {plan["id"]}: '
@@ -356,6 +372,15 @@ class Rebalance(show.ShowOne):
         if plan['status'] != 'succeeded':
             self.exit_code = 1
         return plan_fields(plan)
+
+    def _report_disabled(self, host: str, plan: dict) -> None:
+        """Say what became of the drained host's nova-compute service."""
+        said = ('disabled by this drain' if plan.get('disabled_host')
+                else 'was disabled already')
+        self.app.stderr.write(
+            f'nova-compute on {host} {said}: enable it after the '
+            f'maintenance with "openstack compute service set --enable '
+            f'{host} nova-compute"\n')
 
     def _report_interrupted(self, plan: dict) -> None:
         running = [a for a in plan['actions'] if a['status'] == 'running']

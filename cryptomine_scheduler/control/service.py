@@ -85,8 +85,9 @@ class NovaLink:
     migrator: executor.Migrator | None = None
     device_source: Callable[[], dict[
         str, device_inventory.HostDevices]] | None = None
-    #: Disables a host's nova-compute service with a reason.
-    disable_service: Callable[[str, str], None] | None = None
+    #: Disables a host's nova-compute service with a reason; False
+    #: where it was disabled already.
+    disable_service: Callable[[str, str], bool] | None = None
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> 'NovaLink':
@@ -170,7 +171,8 @@ class ControllerService:
         nova = nova or NovaLink.from_conf(conf)
         self.replanner = replan.Replanner(
             conf, plans.PlanStore(self.store.engine, clock), self.tracker,
-            nova.cluster_source, nova.migrator, self.metrics, clock)
+            nova.cluster_source, nova.migrator, self.metrics, clock,
+            nova.disable_service)
         served = (self.store, self.tracker, self.totals, c.raw_retention,
                   self.collectors, clock)
         self.rpc_servers = [

@@ -443,11 +443,15 @@ def read_groups(conn: connection_mod.Connection) -> tuple[
 
 
 def disable_compute(conn: connection_mod.Connection, host: str,
-                    reason: str) -> None:
+                    reason: str) -> bool:
     """Disable ``host``'s nova-compute service with ``reason`` (nova's
-    scheduler then places nothing more there)."""
+    scheduler then places nothing more there); False, and the reason
+    left as it was, where it is disabled already."""
     found = list(conn.compute.services(binary='nova-compute', host=host))
     if len(found) != 1:
         raise InventoryError(
             f'{len(found)} nova-compute services on host {host!r}')
+    if found[0].status == 'disabled':
+        return False
     conn.compute.disable_service(found[0], disabled_reason=reason)
+    return True

@@ -53,6 +53,8 @@ _ENDED = {
 OPERATOR = 'operator'
 #: The trigger of an operator's drain of a host.
 DRAIN = 'drain'
+#: The disabled reason a drain gives the host's nova-compute service.
+DRAIN_REASON = 'cryptomine: drained by plan {plan_id}'
 
 
 def load_model(conf: cfg.ConfigOpts) -> inputs.LoadModel:
@@ -164,18 +166,22 @@ class Replanner:
     ``cluster_source`` reads the cluster from nova and ``migrator``
     moves instances; without them this controller cannot plan or move
     (:class:`~cryptomine_scheduler.exception.ReplanUnavailable`).
+    ``disable_service`` disables a host's nova-compute service with a
+    reason (False where it was disabled already): a drain needs it.
     """
 
     def __init__(self, conf: cfg.ConfigOpts, plans: plans_mod.PlanStore,
                  tracker: snapshot.LoadTracker,
                  cluster_source: Callable[[], cluster_mod.Cluster] | None,
                  migrator: executor_mod.Migrator | None, metrics,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 disable_service: Callable[[str, str], bool] | None = None):
         self.conf = conf
         self.plans = plans
         self._tracker = tracker
         self._cluster_source = cluster_source
         self._migrator = migrator
+        self._disable_service = disable_service
         self._metrics = metrics
         self._clock = clock
         self._lock = PlanningLock(conf.replan.coordination_url, conf.host)
@@ -247,20 +253,29 @@ class Replanner:
     def create(self, *, trigger: str, dry_run: bool, execute: bool,
                max_moves: int | None = None,
                aggregate: str | None = None, drain: str | None = None,
-               cold: bool = False) -> dict:
+               cold: bool = False, disable: bool = False) -> dict:
         """Plan now; with ``execute``, start moving in the background.
-        With ``drain``, the plan empties that host (:meth:`_policy`).
+        With ``drain``, the plan empties that host (:meth:`_policy`);
+        ``disable`` disables its nova-compute service first, so that nova
+        places nothing new there, unless it is disabled already (the
+        plan's ``disabled_host`` says whether this round did).
 
         Returns the stored plan.  Raises :class:`~cryptomine_scheduler.
         exception.ReplanBusy` while another round runs,
         :class:`~cryptomine_scheduler.exception.ReplanUnavailable` without
         nova, :class:`~cryptomine_scheduler.exception.UnknownHost` for a
-        drain of a host nova does not have.
+        drain of a host nova does not have,
+        :class:`~cryptomine_scheduler.exception.NovaUnavailable` where
+        nova does not disable the host (then nothing moves).
         """
         if cold and drain is None:
             raise exception.BadArgument('cold moves are for a drain only')
+        if disable and (drain is None or dry_run or not execute):
+            raise exception.BadArgument(
+                'disabling a host is for a drain carried out only')
         if self._cluster_source is None or (execute and
-                                            self._migrator is None):
+                                            self._migrator is None) or (
+                disable and self._disable_service is None):
             raise exception.ReplanUnavailable(
                 'this controller has no nova API configured ([nova_api])')
         if not self._started.is_set() or self._stopping.is_set():
@@ -270,9 +285,9 @@ class Replanner:
             raise exception.ReplanBusy('another re-plan round is running')
         try:
             self._settle_orphans()
-            plan_id, moves, stopped = self._plan(
+            plan_id, moves, stopped, disabled = self._plan(
                 trigger, dry_run, execute, max_moves, aggregate,
-                drain, cold)
+                drain, cold, disable)
             if execute and moves:
                 self._start_round(plan_id, moves, stopped)
         except BaseException:
@@ -280,7 +295,7 @@ class Replanner:
             raise
         if not (execute and moves):
             self._lock.release()
-        return self.plans.get(plan_id)
+        return {**self.plans.get(plan_id), 'disabled_host': disabled}
 
     def _settle_orphans(self) -> None:
         """Close the rounds that controllers which died holding the lock
@@ -331,8 +346,23 @@ class Replanner:
                     plans_mod.ActionCause.NOVA if failed else None)
         return running
 
+    def _disable_drained(self, host: str, plan_id: str) -> bool:
+        """Disable ``host``'s nova-compute service for the drain of plan
+        ``plan_id``; whether it was enabled until now."""
+        try:
+            disabled = self._disable_service(
+                host, DRAIN_REASON.format(plan_id=plan_id))
+        except Exception as exc:
+            LOG.exception('Disabling nova-compute on %s failed', host)
+            raise exception.NovaUnavailable(
+                f'disabling nova-compute on {host} failed, so nothing '
+                f'moved: {exc}') from exc
+        LOG.info('Drain %s: nova-compute on %s %s', plan_id, host,
+                 'disabled' if disabled else 'was disabled already')
+        return disabled
+
     def _plan(self, trigger, dry_run, execute, max_moves, aggregate,
-              drain, allow_cold):
+              drain, allow_cold, disable):
         started = time.perf_counter()
         try:
             found = self._cluster_source()
@@ -344,6 +374,8 @@ class Replanner:
             found = in_aggregate(found, aggregate)
         now = self._clock()
         policy = self._policy(max_moves, now, found, drain, allow_cold)
+        plan_id = str(uuid.uuid4())
+        disabled = disable and self._disable_drained(drain, plan_id)
         snap = snapshot.LoadSnapshot.from_wire(self._tracker.snapshot(now))
         problem = inputs.build(found, snap, load_model(self.conf), policy,
                                now, self.plans.last_moved(
@@ -361,7 +393,6 @@ class Replanner:
             status = plans_mod.PlanStatus.RUNNING
         else:
             status = plans_mod.PlanStatus.PLANNED
-        plan_id = str(uuid.uuid4())
         self.plans.create(
             plan_id, trigger=trigger, controller=self.conf.host,
             dry_run=dry_run, status=status, planning_seconds=seconds,
@@ -376,7 +407,7 @@ class Replanner:
                  result.efficacy.before.objective,
                  result.efficacy.after.objective, seconds)
         moves = result.moves if (execute and not dry_run) else ()
-        return plan_id, moves, cold
+        return plan_id, moves, cold, disabled
 
     def _start_round(self, plan_id, moves, cold) -> None:
         stop = threading.Event()

@@ -17,11 +17,13 @@ def move(instance: str, source: str, destination: str) -> heuristic.Move:
 
 
 class FakeNova:
-    """Cluster source and Migrator over one mutable cluster.
+    """Cluster source, Migrator and service switch over one mutable
+    cluster.
 
     A started migration finishes when :attr:`release` is set (set by
     default), or is rolled back once aborted; instances in ``failing``
-    fail with a reason.
+    fail with a reason.  :attr:`disabled` has each disabled host's
+    reason; disabling one raises :attr:`disable_error` where set.
     """
 
     def __init__(self, found: cluster.Cluster):
@@ -32,6 +34,8 @@ class FakeNova:
         self.failing: set[str] = set()
         self.started: list[tuple[str, str, bool]] = []
         self.aborted: list[str] = []
+        self.disabled: dict[str, str] = {}
+        self.disable_error: Exception | None = None
 
     def cluster(self) -> cluster.Cluster:
         with self._lock:
@@ -40,6 +44,20 @@ class FakeNova:
     def host_of(self, instance: str) -> str:
         return next(s.host for s in self.cluster().servers
                     if s.uuid == instance)
+
+    def disable(self, host: str, reason: str) -> bool:
+        """Disable ``host``'s compute service unless it is already: it
+        then takes no more instances."""
+        if self.disable_error is not None:
+            raise self.disable_error
+        with self._lock:
+            if host in self.disabled:
+                return False
+            self.disabled[host] = reason
+            self._cluster = dataclasses.replace(self._cluster, hosts=tuple(
+                dataclasses.replace(h, accepts_moves=False)
+                if h.name == host else h for h in self._cluster.hosts))
+        return True
 
     def start(self, instance: str, destination: str, live: bool) -> None:
         with self._lock:

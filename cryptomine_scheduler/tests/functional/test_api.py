@@ -223,6 +223,8 @@ class TestBurst(ApiTestCase):
 
 class TestAdmin(ApiTestCase):
 
+    disables_hosts = True
+
     def test_creates_a_dry_run(self):
         created = self.admin.post(self.url('/v1/plans'),
                                   json={'dry_run': True, 'max_moves': 2})
@@ -241,6 +243,20 @@ class TestAdmin(ApiTestCase):
             plan['trigger'], len(plan['actions']),
             {a['source'] for a in plan['actions']}))
         self.assertEqual([], self.nova.started)
+        # Carried out, kept enabled: nothing moves at max_moves 0.
+        kept = self.admin.post(self.url('/v1/rebalance'), json={
+            'drain': 'hot', 'keep_enabled': True, 'max_moves': 0})
+        self.assertEqual((202, 'nothing-to-do', False, {}), (
+            kept.status_code, kept.json()['plan']['status'],
+            kept.json()['plan']['disabled_host'], self.nova.disabled))
+        started = self.admin.post(self.url('/v1/rebalance'),
+                                  json={'drain': 'hot'})
+        plan = started.json()['plan']
+        self.assertEqual((202, True), (started.status_code,
+                                       plan['disabled_host']))
+        self.assertEqual({'hot': f'cryptomine: drained by plan {plan["id"]}'},
+                         self.nova.disabled)
+        self.assertEqual('succeeded', self.finished(plan['id'])['status'])
 
     def test_rebalance_moves_and_abort_of_a_finished_plan(self):
         started = self.admin.post(self.url('/v1/rebalance'),
@@ -324,6 +340,11 @@ class TestAdmin(ApiTestCase):
              '/v1/rebalance', {'json': {'drain': 'nope'}}),
             (400, 'cold moves are for a drain only: give drain too',
              'POST', '/v1/plans', {'json': {'cold': True}}),
+            (400, 'keep_enabled is for a drain only: give drain too',
+             'POST', '/v1/rebalance', {'json': {'keep_enabled': True}}),
+            (400, 'invalid body: Additional properties are not allowed '
+                  "('keep_enabled' was unexpected)", 'POST', '/v1/plans',
+             {'json': {'drain': 'hot', 'keep_enabled': True}}),
             (404, 'no resource /v1/nothing', 'GET', '/v1/nothing', {}),
             (405, 'DELETE is not allowed on /v1/plans (only GET, POST)',
              'DELETE', '/v1/plans', {}),

@@ -707,6 +707,8 @@ class TestPlans(InProcessTestCase):
 
 class TestRebalance(InProcessTestCase):
 
+    disables_hosts = True
+
     def test_on_a_terminal_asks_and_draws_a_bar(self):
         result = self.cli('rebalance', '--poll-interval', '0.05',
                           '-f', 'json', stdin='y\n', tty=True)
@@ -734,9 +736,15 @@ class TestRebalance(InProcessTestCase):
     def test_drain_empties_a_host(self):
         result = self.cli('rebalance', '--drain', 'hot', '--cold',
                           stdin='n\n', tty=True)
-        self.assertEqual('Plan and migrate instances off hot now (cold '
-                         'where they cannot move live)? [y/N] rebalance '
-                         'cancelled\n', result.err)
+        self.assertEqual('Disable nova-compute on hot, then plan and migrate '
+                         'instances off hot now (cold where they cannot move '
+                         'live)? [y/N] rebalance cancelled\n', result.err)
+        result = self.cli('rebalance', '--drain', 'hot', '--keep-enabled',
+                          stdin='n\n', tty=True)
+        self.assertEqual('Plan and migrate instances off hot now? [y/N] '
+                         'rebalance cancelled\n', result.err)
+        self.assertEqual(({}, []), (self.nova.disabled,
+                                    self.client.list_plans()))
         result = self.cli('rebalance', '--drain', 'hot', '--yes',
                           '--poll-interval', '0.05', '-f', 'json')
         self.assertEqual(0, result.rc, result.err)
@@ -747,9 +755,22 @@ class TestRebalance(InProcessTestCase):
                          {a['instance'] for a in done['Actions']})
         self.assertEqual({'hot'}, {a['source'] for a in done['Actions']})
         self.assertFalse({self.nova.host_of(s) for s in SERVERS} & {'hot'})
-        result = self.cli('rebalance', '--cold', '--yes')
-        self.assertEqual((1, '--cold is for a drain: give --drain HOST too'),
-                         (result.rc, result.error))
+        self.assertEqual({'hot': f'cryptomine: drained by plan {done["ID"]}'},
+                         self.nova.disabled)
+        enable = ('enable it after the maintenance with "openstack compute '
+                  'service set --enable hot nova-compute"')
+        self.assertIn(f'nova-compute on hot disabled by this drain: '
+                      f'{enable}\n', result.err)
+        # Again: nothing left to move, the host disabled already.
+        result = self.cli('rebalance', '--drain', 'hot', '--yes')
+        self.assertEqual(5, result.rc)
+        self.assertIn(f'nova-compute on hot was disabled already: {enable}',
+                      result.err)
+        for option in ('--cold', '--keep-enabled'):
+            result = self.cli('rebalance', option, '--yes')
+            self.assertEqual(
+                (1, f'{option} is for a drain: give --drain HOST too'),
+                (result.rc, result.error))
         result = self.cli('plan', 'create', '--drain', 'hot')
         self.assertEqual(5, result.rc)
         self.assertRegex(result.error, r'^nothing to do: plan [-0-9a-f]+ can '

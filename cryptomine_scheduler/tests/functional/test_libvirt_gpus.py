@@ -325,10 +325,15 @@ class ColdMigrationTest(LibvirtGpuTestBase):
         self.assertEqual(('nothing-to-do', {'not live-migratable': 1}),
                          (plan['status'], plan['pinned']))
 
-        # The operator's --cold: moved cold now, to the host with a free
-        # GPU rather than the idle one without.
+        # The operator's --cold: the host disabled in nova first, then
+        # the miner moved cold now, to the host with a free GPU rather
+        # than the idle one without.
         plan = replanner.create(trigger='drain', dry_run=False,
-                                execute=True, drain='maint', cold=True)
+                                execute=True, drain='maint', cold=True,
+                                disable=True)
+        self.assertTrue(plan['disabled_host'])
+        reason = f'cryptomine: drained by plan {plan["id"]}'
+        self.assertEqual(('disabled', reason), self.compute_service('maint'))
         replanner.wait(waiting.PATIENCE)
         plan = replanner.plans.get(plan['id'])
         self.assertEqual('succeeded', plan['status'], plan)
@@ -340,3 +345,15 @@ class ColdMigrationTest(LibvirtGpuTestBase):
         found = self.api.get_server(miner['id'])
         self.assertEqual(('ACTIVE', 'cool'),
                          (found['status'], self.host_of(found)))
+        # Drained again: nothing left, and the host keeps its reason.
+        again = replanner.create(trigger='drain', dry_run=False,
+                                 execute=True, drain='maint', disable=True)
+        self.assertEqual(('nothing-to-do', False),
+                         (again['status'], again['disabled_host']))
+        self.assertEqual(('disabled', reason), self.compute_service('maint'))
+
+    def compute_service(self, host: str) -> tuple[str, str | None]:
+        """Status and disabled reason of ``host``'s nova-compute, as
+        nova's API shows them."""
+        [found] = self.api.get_services(binary='nova-compute', host=host)
+        return found['status'], found['disabled_reason']

@@ -63,7 +63,10 @@ class TestOlderController(base.BaseTestCase):
                     'i1', sample.DeviceKind.ASIC, 0.0, 'hashrate_5s_ghs'),
                 lambda: self.controller.instance_migrations('i1', 0.0),
                 lambda: self.controller.create_plan(
-                    dry_run=True, execute=False, drain='h1', cold=False)):
+                    dry_run=True, execute=False, drain='h1', cold=False),
+                lambda: self.controller.create_plan(
+                    dry_run=False, execute=True, drain='h1', cold=False,
+                    disable=True)):
             error = self.assertRaises(errors.Unavailable, call)
             self.assertEqual(503, error.code)
             self.assertTrue(str(error).startswith(

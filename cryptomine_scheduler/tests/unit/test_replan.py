@@ -59,6 +59,9 @@ def hold_lock(url: str, held, release) -> None:
 
 class ReplanTestCase(test_controller.ControllerTestCase):
 
+    #: Whether the controller may disable hosts in :attr:`nova`.
+    disables_hosts = False
+
     def setUp(self):
         self.nova = fake_nova.FakeNova(skewed_cluster())
         super().setUp()
@@ -75,10 +78,20 @@ class ReplanTestCase(test_controller.ControllerTestCase):
                                'replan')
         controller = service.ControllerService(
             self.conf, self.transport, self.rpc_transport,
-            nova=service.NovaLink(self.nova.cluster, self.nova))
+            nova=self.nova_link())
         controller.start()
         self.addCleanup(self._stop, controller)
         return controller
+
+    def nova_link(self) -> service.NovaLink:
+        """How the controller reaches :attr:`nova`; with
+        :attr:`disables_hosts`, it may disable hosts (and burst hosts are
+        not looked at)."""
+        if not self.disables_hosts:
+            return service.NovaLink(self.nova.cluster, self.nova)
+        self.conf.set_override('check_interval', 0, 'burst')
+        return service.NovaLink(self.nova.cluster, self.nova,
+                                disable_service=self.nova.disable)
 
     def coordination(self) -> str:
         """The tooz URL of the planning lock."""
@@ -455,6 +468,7 @@ class DrainTestCase(ReplanTestCase):
     when ``passthrough`` is set."""
 
     passthrough = False
+    disables_hosts = True
 
     def setUp(self):
         super().setUp()
@@ -505,13 +519,53 @@ class TestDrain(DrainTestCase):
         for host, before in staying.items():
             self.assertLessEqual(before, self.on(host))
 
+    def test_a_drain_carried_out_disables_the_host_in_nova(self):
+        self.nova.release.clear()
+        plan = self.client.create_plan(dry_run=False, execute=True,
+                                       drain='cold1', disable=True)
+        reason = f'cryptomine: drained by plan {plan["id"]}'
+        self.assertEqual((True, {'cold1': reason}),
+                         (plan['disabled_host'], self.nova.disabled))
+        self.nova.release.set()
+        self.assertEqual('succeeded', self.finished(plan['id'])['status'])
+        self.assertEqual(set(), self.on('cold1'))
+        # Drained again, empty and disabled already: its reason stays.
+        again = self.client.create_plan(dry_run=False, execute=True,
+                                        drain='cold1', disable=True)
+        self.assertEqual(('nothing-to-do', False, {'cold1': reason}),
+                         (again['status'], again['disabled_host'],
+                          self.nova.disabled))
+
+    def test_nothing_moves_off_a_host_nova_does_not_disable(self):
+        self.nova.disable_error = RuntimeError(
+            'Policy does not allow os_compute_api:os-services:update')
+        error = self.assertRaises(
+            exception.NovaUnavailable, self.client.create_plan,
+            dry_run=False, execute=True, drain='cold1', disable=True)
+        self.assertIn('disabling nova-compute on cold1 failed, so nothing '
+                      'moved: Policy does not allow', str(error))
+        self.assertEqual(([], []),
+                         (self.client.list_plans(), self.nova.started))
+        # Kept enabled, the drain goes on.
+        done = self.drained()
+        self.assertEqual(('succeeded', {}),
+                         (done['status'], self.nova.disabled))
+
     def test_errors(self):
         for max_moves in (None, 1):
             self.assertRaises(exception.UnknownHost, self.client.create_plan,
                               dry_run=True, execute=False, drain='nope',
                               max_moves=max_moves)
+        self.assertRaises(exception.UnknownHost, self.client.create_plan,
+                          dry_run=False, execute=True, drain='nope',
+                          disable=True)
         self.assertRaises(exception.BadArgument, self.client.create_plan,
                           dry_run=True, execute=False, cold=True)
+        for scope in ({'dry_run': True, 'execute': False, 'drain': 'cold1'},
+                      {'dry_run': False, 'execute': True}):
+            self.assertRaises(exception.BadArgument, self.client.create_plan,
+                              disable=True, **scope)
+        self.assertEqual({}, self.nova.disabled)
 
 
 class TestDrainPassthrough(DrainTestCase):
