@@ -145,7 +145,7 @@ def _solve(p: Problem, area: Area, move_price: float,
 
     cost = np.zeros(width)
     cost[:nx] = p.host_cost[host] + moves * (p.move_cost[inst] + move_price)
-    cost[nx:nx + ne] = np.tile(p.weights, len(hosts))
+    cost[nx:nx + ne] = p.host_weights()[hosts].ravel()
     cost[nx + 2 * ne:] = (p.limits.device_weight * p.device_pressure[hosts]
                       / np.maximum(p.device_count[hosts], 1.0)).ravel()
     lower, upper = np.zeros(width), np.r_[np.ones(nx),

@@ -75,6 +75,7 @@ POLISH_TRIES = 20
 #: hosts it may place them on, at least (module docstring).
 AREA_INSTANCES = 24
 AREA_HOSTS = 8
+AREA_PAIRS = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +130,7 @@ class _State:
     def __init__(self, problem: Problem):
         self.p = problem
         self.target = problem.target()
+        self.host_weights = problem.host_weights()
         self.load_ceiling = problem.load_ceiling()
         #: What placement lets a host hold: a host already over it (a
         #: lowered allocation ratio) receives nothing, as nova refuses.
@@ -270,9 +272,11 @@ class _State:
                 continue
             removed = p.demand[inst, r] / p.capacity[src, r]
             added = p.demand[inst, r] / p.capacity[dest, r]
-            change = change + weight * (
-                square(dev[src, r] - removed) - square(dev[src, r])
-                + square(dev[dest, r] + added) - square(dev[dest, r]))
+            change = change + (
+                self.host_weights[src, r]
+                * (square(dev[src, r] - removed) - square(dev[src, r]))
+                + self.host_weights[dest, r]
+                * (square(dev[dest, r] + added) - square(dev[dest, r])))
         return change
 
     def _device_delta(self, inst, src, dest) -> np.ndarray:
@@ -333,15 +337,15 @@ class _State:
         ok &= (p.wants_accelerator[first] & ~p.host_accelerators[b]) == 0
         ok &= (p.wants_accelerator[second] & ~p.host_accelerators[a]) == 0
         ok &= self._swap_fits(first, second, a, b)
-        for r, weight in enumerate(p.weights):
+        for r in range(len(p.weights)):
             net = p.demand[second, r] - p.demand[first, r]
             for host, sign in ((a, 1.0), (b, -1.0)):
                 ok &= (self.load[host, r] + sign * net
                        <= (self.load_ceiling[host, r] + 1e-9)
                        * p.capacity[host, r])
                 shift = sign * net / p.capacity[host, r]
-                change = change + weight * (square(dev[host, r] + shift)
-                                            - square(dev[host, r]))
+                change = change + self.host_weights[host, r] * (
+                    square(dev[host, r] + shift) - square(dev[host, r]))
         ok &= self._apart(first, b, second) & self._apart(second, a, first)
         change = np.where(ok, change, np.inf)
         k = int(np.argmin(change))
@@ -474,10 +478,12 @@ def _areas(state: _State):
     hosts = np.zeros(len(p.hosts), dtype=bool)
     hosts[list(chosen)] = True
     leave = set(p.current[moved].tolist())
+    order = sorted(hot[hosts[hot]].tolist(), key=lambda h: h not in leave)
     seen = set()
-    for h in sorted(hot[hosts[hot]].tolist(), key=lambda h: h not in leave):
-        staying = np.flatnonzero(p.movable & (state.placement == h)
-                                 & (p.current == h))
+    for group in [*([h] for h in order),
+                  *itertools.combinations(order[:AREA_PAIRS], 2)]:
+        staying = np.flatnonzero(p.movable & np.isin(state.placement, group)
+                                 & (p.current == state.placement))
         free = np.zeros(len(p.instances), dtype=bool)
         free[np.r_[moved, staying][:AREA_INSTANCES]] = True
         if free.tobytes() not in seen:

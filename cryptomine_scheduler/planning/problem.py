@@ -8,19 +8,21 @@ not explained by its instances (the hypervisor, other processes) is its
 
 The objective, shared by the heuristic and the exact solver, is the
 weighted sum over hosts of the squared deviation of each host's
-utilisation from the fleet's mean utilisation (``H`` times the variance:
-the imbalance), plus a cost per migration proportional to the
-instance's memory, less the hashrate it recovers for a guest whose own
-device is sick::
+utilisation from the fleet's mean utilisation, each host weighing as
+much as its share of the fleet's capacity (``H`` times the variance
+over the fleet's cores: the imbalance), plus a cost per migration
+proportional to the instance's memory, less the hashrate it recovers
+for a guest whose own device is sick::
 
-    sum_r w_r * sum_h sq(u_hr - t_r)
+    sum_r w_r * sum_h (c_hr / mean_h c_hr) * sq(u_hr - t_r)
       + sum_moved (cost_per_gb * mem_gb_i
                    + device_weight * k_i * (down_i - loss_i))
       + sum_i host_cost[h_i]
       + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
-with ``t_r`` the fleet-wide utilisation of resource ``r`` (constant:
-moving instances does not change it) and ``k_i`` the devices instance
+with ``c_hr`` host ``h``'s capacity of resource ``r``, ``t_r`` the
+fleet-wide utilisation of resource ``r`` (constant: moving instances
+does not change it) and ``k_i`` the devices instance
 ``i`` holds (``hold_count``; 1 for one holding none).  ``host_cost`` is
 what hosting one instance costs on a host (a rented burst host's: so
 instances come home when home has room, and leave home only for a large
@@ -222,6 +224,12 @@ class Problem:
         """(H, D) how many devices of each kind each host may hold."""
         return self.held(self.current) + self.device_free
 
+    def host_weights(self) -> np.ndarray:
+        """(H, R) each host's weight in the imbalance: the resource's
+        weight times the host's share of the capacity (``size``)."""
+        return self.weights * self.capacity / np.maximum(
+            self.capacity.mean(0), 1e-9)
+
     def target(self) -> np.ndarray:
         """(R,) the fleet-wide utilisation every host is steered to."""
         total = self.base.sum(0) + self.demand.sum(0)
@@ -239,7 +247,7 @@ class Problem:
     def objective(self, placement: np.ndarray) -> float:
         """The value the planner minimises (module docstring)."""
         deviation = self.load(placement) / self.capacity - self.target()
-        imbalance = float((square(deviation) * self.weights).sum())
+        imbalance = float((square(deviation) * self.host_weights()).sum())
         moved = placement != self.current
         return (imbalance + float(self.move_cost[moved].sum())
                 + float(self.host_cost[placement].sum())
