@@ -14,13 +14,13 @@ over the fleet's cores: the imbalance), plus a cost per migration
 proportional to the instance's memory, less the hashrate it recovers
 for a guest whose own device is sick::
 
-    sum_r w_r * sum_h (c_hr / mean_h c_hr) * sq(u_hr - t_r)
+    sum_r w_r * sum_h (C_hr / mean_h C_hr) * sq(u_hr - t_r)
       + sum_moved (cost_per_gb * mem_gb_i
                    + device_weight * k_i * (down_i - loss_i))
       + sum_i host_cost[h_i]
       + device_weight * sum_h sum_d p_hd * n_hd ** 2 / c_hd
 
-with ``c_hr`` host ``h``'s capacity of resource ``r``, ``t_r`` the
+with ``C_hr`` host ``h``'s capacity of resource ``r``, ``t_r`` the
 fleet-wide utilisation of resource ``r`` (constant: moving instances
 does not change it) and ``k_i`` the devices instance
 ``i`` holds (``hold_count``; 1 for one holding none).  ``host_cost`` is
@@ -43,7 +43,14 @@ tangents at every multiple of ``GRID``) so that the exact solver can
 use it as it is; it differs
 from ``x * x`` by at most ``GRID ** 2 / 4``.  Squaring weighs a host far
 from the mean more than two hosts a little off, and leaves the
-heuristic a smooth landscape.  A placement is feasible when
+heuristic a smooth landscape.  Weighing each host by its capacity
+makes a move's gain depend on how far apart its two hosts' utilisations
+are, whatever their sizes (``2 x (u_a - u_b) - x ** 2 (1 / C_a + 1 /
+C_b)`` for ``x`` cores, over the mean capacity): on a fleet of small
+and large hosts, a small idle host draws no load that would leave it
+busier than the host the load left, and a large hot host sheds as
+readily as a small one; on hosts all of one size it changes nothing.
+A placement is feasible when
 every instance sits on a host of its availability zone that offers its
 accelerator, accepts moves (unless it is the instance's current host),
 has room for the instance's flavor (within the allocation ratios), has
