@@ -35,10 +35,11 @@ Where every widening found a move's worth more, the moves interact
 differs by is rarely one move: it reassigns the moved instances in a
 cycle, or exchanges one or two of them for others.  So the best plan is
 then *refined*: a neighbourhood of it, the instances it moves and those
-of one more host (``AREA_INSTANCES`` at most) free among the hosts its
-moves leave and reach and the hottest and coldest others
-(``AREA_HOSTS`` at least), is solved exactly (:func:`.exact.improve`),
-one host after another, again from each better plan, until none gains
+of one more host, or of two of the ``AREA_PAIRS`` first (``AREA_INSTANCES``
+at most), free among the hosts its moves leave and reach and the hottest
+and coldest others (``AREA_HOSTS`` at least), is solved exactly
+(:func:`.exact.improve`), one host after another, then pair after pair,
+again from each better plan, until none gains
 a move's worth or the next solve, foreseen to take as long as the last,
 would not end within the budget.  Ties go to the lowest index: the same
 input gives the same plan whenever the search ends within its budget.
@@ -75,6 +76,7 @@ POLISH_TRIES = 20
 #: hosts it may place them on, at least (module docstring).
 AREA_INSTANCES = 24
 AREA_HOSTS = 8
+#: Hosts, the first in that order, whose instances are freed by twos.
 AREA_PAIRS = 4
 
 
@@ -462,8 +464,9 @@ def _polish(best: _State, budget: _Budget) -> _State:
 def _areas(state: _State):
     """The neighbourhoods of ``state`` to solve exactly, in turn: the
     instances it moves, with those on one more host (the hosts the moves
-    leave, then the others, hottest first), free among the hosts the
-    moves leave and reach and the hottest and coldest others."""
+    leave, then the others, hottest first), then with those on two of the
+    first ``AREA_PAIRS`` of these hosts, free among the hosts the moves
+    leave and reach and the hottest and coldest others."""
     p = state.p
     moved = np.flatnonzero(state.placement != p.current)
     pressure = state.pressure(state.deviation())
