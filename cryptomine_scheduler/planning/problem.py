@@ -233,7 +233,7 @@ class Problem:
 
     def host_weights(self) -> np.ndarray:
         """(H, R) each host's weight in the imbalance: the resource's
-        weight times the host's share of the capacity (``size``)."""
+        weight times the host's capacity over the fleet's mean host's."""
         return self.weights * self.capacity / np.maximum(
             self.capacity.mean(0), 1e-9)
 
