@@ -257,8 +257,9 @@ class Replanner:
         """Plan now; with ``execute``, start moving in the background.
         With ``drain``, the plan empties that host (:meth:`_policy`);
         ``disable`` disables its nova-compute service first, so that nova
-        places nothing new there, unless it is disabled already (the
-        plan's ``disabled_host`` says whether this round did).
+        places nothing new there, unless it is disabled already
+        (``disabled_host`` in the plan returned says whether this round
+        did).
 
         Returns the stored plan.  Raises :class:`~cryptomine_scheduler.
         exception.ReplanBusy` while another round runs,
