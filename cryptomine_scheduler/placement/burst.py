@@ -119,14 +119,15 @@ class Sweeper:
     """One look at the cluster at a time, on one controller at a time.
 
     ``cluster_source`` reads the cluster from nova, ``disable`` disables
-    a host's compute service with a reason, ``notify`` sends a release's
-    payload; ``lock`` is a :class:`~.replan.PlanningLock` on
+    a host's compute service with a reason (False where it was disabled
+    already; only hosts that accept instances are released), ``notify``
+    sends a release's payload; ``lock`` is a :class:`~.replan.PlanningLock` on
     :data:`LOCK_NAME`.
     """
 
     def __init__(self, store, lock,
                  cluster_source: Callable[[], cluster_mod.Cluster],
-                 disable: Callable[[str, str], None],
+                 disable: Callable[[str, str], bool],
                  notify: Callable[[dict], None], controller: str,
                  release_after: float, release: bool = True,
                  clock: Callable[[], float] = time.time):
