@@ -345,16 +345,17 @@ def build_schedulers(count: int, snap: snapshot.LoadSnapshot,
                      aggregates: int, seed: int
                      ) -> tuple[list[Scheduler], plugin.LoadAwarePlugin]:
     """Baseline, no-op and ours with nova's defaults, then no-op and ours
-    alone, each with identical fresh hosts."""
-    load_plugin = build_plugin(FixedFetch(snap))
+    alone, each with identical fresh hosts; and the plugin of ours alone.
 
+    Each variant of ours has a plugin of its own, as each scheduler
+    process does: hosts of the same names but other instance counts would
+    look to a shared plugin like boots at every turn.
+    """
     def hosts():
         return make_hosts(count, random.Random(seed), aggregates)
 
-    def ours():
-        return ([load_filter.LoadAwareFilter(load_plugin)],
-                [load_weigher.LoadAwareWeigher(load_plugin)])
-
+    with_defaults = build_plugin(FixedFetch(snap))
+    alone = build_plugin(FixedFetch(snap))
     return [
         Scheduler('defaults (baseline)', default_filters(),
                   default_weighers(), hosts()),
@@ -362,12 +363,16 @@ def build_schedulers(count: int, snap: snapshot.LoadSnapshot,
                   + [NoopFilter()], default_weighers() + [NoopWeigher()],
                   hosts()),
         Scheduler('defaults + LoadAware (ours)',
-                  default_filters() + ours()[0],
-                  default_weighers() + ours()[1], hosts()),
+                  default_filters()
+                  + [load_filter.LoadAwareFilter(with_defaults)],
+                  default_weighers()
+                  + [load_weigher.LoadAwareWeigher(with_defaults)], hosts()),
         Scheduler('no-op filter/weigher alone', [NoopFilter()],
                   [NoopWeigher()], hosts()),
-        Scheduler('LoadAware alone (ours)', *ours(), hosts()),
-    ], load_plugin
+        Scheduler('LoadAware alone (ours)',
+                  [load_filter.LoadAwareFilter(alone)],
+                  [load_weigher.LoadAwareWeigher(alone)], hosts()),
+    ], alone
 
 
 def run_requests(schedulers: list[Scheduler], warmup: int,
