@@ -354,7 +354,11 @@ def build_schedulers(count: int, snap: snapshot.LoadSnapshot,
     def hosts():
         return make_hosts(count, random.Random(seed), aggregates)
 
-    with_defaults = build_plugin(FixedFetch(snap))
+    def ours(load_plugin: plugin.LoadAwarePlugin):
+        return ([load_filter.LoadAwareFilter(load_plugin)],
+                [load_weigher.LoadAwareWeigher(load_plugin)])
+
+    filters, weighers = ours(build_plugin(FixedFetch(snap)))
     alone = build_plugin(FixedFetch(snap))
     return [
         Scheduler('defaults (baseline)', default_filters(),
@@ -362,16 +366,11 @@ def build_schedulers(count: int, snap: snapshot.LoadSnapshot,
         Scheduler('defaults + no-op filter/weigher', default_filters()
                   + [NoopFilter()], default_weighers() + [NoopWeigher()],
                   hosts()),
-        Scheduler('defaults + LoadAware (ours)',
-                  default_filters()
-                  + [load_filter.LoadAwareFilter(with_defaults)],
-                  default_weighers()
-                  + [load_weigher.LoadAwareWeigher(with_defaults)], hosts()),
+        Scheduler('defaults + LoadAware (ours)', default_filters() + filters,
+                  default_weighers() + weighers, hosts()),
         Scheduler('no-op filter/weigher alone', [NoopFilter()],
                   [NoopWeigher()], hosts()),
-        Scheduler('LoadAware alone (ours)',
-                  [load_filter.LoadAwareFilter(alone)],
-                  [load_weigher.LoadAwareWeigher(alone)], hosts()),
+        Scheduler('LoadAware alone (ours)', *ours(alone), hosts()),
     ], alone
 
 
